@@ -1,0 +1,397 @@
+/**
+ * The replicated key-value store: Phalanx's default application.
+ *
+ * State layout. Entries live in `bucketCount` buckets chosen by FNV-1a (32-bit) of the key's UTF-8
+ * bytes. A snapshot is one chunk per bucket holding the bucket's entries in key order, so a write
+ * changes one chunk; snapshot() keeps the chunks of untouched buckets and returns the very same
+ * Uint8Array objects again, which lets the core skip re-hashing them. A bucket whose entries do
+ * not fit LIMITS.maxChunkBytes (possible: a few near-maximal values landing in one bucket) spills
+ * into further chunks, part 1, 2, …, so a snapshot has at least `bucketCount` chunks.
+ *
+ * Listing. list(prefix) needs key order, which hash buckets do not give. A sorted array of all keys
+ * is kept and brought up to date lazily: writes only record keys added or removed since the last
+ * list (O(1) each), and the next list merges them in, O(n + k log k) for n keys and k changes
+ * (a full O(n log n) sort after restore). With ~100k keys that is a few milliseconds, acceptable
+ * because listing is rare; the lookup itself is a binary search plus one step per returned entry.
+ *
+ * Everything here is deterministic: no clocks, no randomness, and no output depends on the
+ * iteration order of a Map (bucket entries are sorted before they are serialized).
+ */
+import { bytesEqual } from '../../core/ids.js';
+import type { ExecutionContext, Service } from '../../core/service.js';
+import { LIMITS } from '../../messages/limits.js';
+import { AccessControl, type AccessControlConfig } from './access-control.js';
+import {
+  compareKvKeys,
+  decodeKvChunk,
+  decodeKvOperation,
+  encodeKvChunk,
+  encodeKvResult,
+  isReadOnlyOperation,
+  KV_CHUNK_HEADER_BYTES,
+  type KvEntry,
+  type KvOperation,
+  type KvResult,
+  type KvStoredEntry,
+  kvEntryEncodedBytes,
+  LIST_RESULT_HEADER_BYTES,
+  utf8,
+} from './operations.js';
+
+export const DEFAULT_BUCKET_COUNT = 1024;
+
+export interface KvServiceOptions {
+  /** Who may touch which keys; a config is validated and rejected with an Error listing problems. */
+  readonly accessControl: AccessControlConfig | AccessControl;
+  /**
+   * Number of state buckets (1 … LIMITS.maxManifestLeaves), default 1024. It decides the snapshot
+   * layout, so every replica must use the same value.
+   */
+  readonly bucketCount?: number;
+}
+
+/** FNV-1a, 32-bit: cheap, stable across platforms, and good enough to spread keys over buckets. */
+export function fnv1a32(bytes: Uint8Array): number {
+  let hash = 0x811c9dc5;
+  for (let index = 0; index < bytes.length; index++) {
+    hash ^= bytes[index]!;
+    hash = Math.imul(hash, 0x01000193);
+  }
+  return hash >>> 0;
+}
+
+interface Bucket {
+  readonly entries: Map<string, KvStoredEntry>;
+  /** The chunks snapshot() last returned for this bucket; null once the bucket changed since. */
+  chunks: readonly Uint8Array[] | null;
+}
+
+function emptyBuckets(count: number): Bucket[] {
+  return Array.from({ length: count }, () => ({ entries: new Map<string, KvStoredEntry>(), chunks: null }));
+}
+
+/** Decoder reasons are short ASCII; the cap only guarantees the result encoder can never throw. */
+const maxReasonChars = 300;
+
+export class KvService implements Service {
+  readonly #access: AccessControl;
+  readonly #bucketCount: number;
+  #buckets: Bucket[];
+  #stateBytes = 0;
+  #keyCount = 0;
+  /** Every key in compareKvKeys order as of the last list, or null when it must be rebuilt. */
+  #sortedKeys: string[] | null = [];
+  readonly #addedSinceSort = new Set<string>();
+  readonly #removedSinceSort = new Set<string>();
+
+  constructor(options: KvServiceOptions) {
+    const bucketCount = options.bucketCount ?? DEFAULT_BUCKET_COUNT;
+    if (!Number.isInteger(bucketCount) || bucketCount < 1 || bucketCount > LIMITS.maxManifestLeaves) {
+      throw new RangeError(
+        `bucketCount must be an integer from 1 to LIMITS.maxManifestLeaves (${LIMITS.maxManifestLeaves}), got ${bucketCount}`,
+      );
+    }
+    this.#bucketCount = bucketCount;
+    this.#access =
+      options.accessControl instanceof AccessControl
+        ? options.accessControl
+        : new AccessControl(options.accessControl);
+    this.#buckets = emptyBuckets(bucketCount);
+  }
+
+  get bucketCount(): number {
+    return this.#bucketCount;
+  }
+
+  /** UTF-8 bytes of all keys plus all values (for a state-size metric; excludes overheads). */
+  stateBytes(): number {
+    return this.#stateBytes;
+  }
+
+  keyCount(): number {
+    return this.#keyCount;
+  }
+
+  execute(operation: Uint8Array, context: ExecutionContext): Uint8Array {
+    const decoded = decodeKvOperation(operation);
+    if (!decoded.ok) return encodeKvResult(badRequest(decoded.reason));
+    return encodeKvResult(this.#apply(decoded.value, context.clientId));
+  }
+
+  executeReadOnly(operation: Uint8Array, context: ExecutionContext): Uint8Array {
+    const decoded = decodeKvOperation(operation);
+    if (!decoded.ok) return encodeKvResult(badRequest(decoded.reason));
+    if (!isReadOnlyOperation(decoded.value)) {
+      return encodeKvResult({ kind: 'not-read-only', operation: decoded.value.kind });
+    }
+    return encodeKvResult(this.#apply(decoded.value, context.clientId));
+  }
+
+  snapshot(): readonly Uint8Array[] {
+    const chunks: Uint8Array[] = [];
+    for (let index = 0; index < this.#bucketCount; index++) {
+      const bucket = this.#buckets[index]!;
+      bucket.chunks ??= this.#serializeBucket(index, bucket.entries);
+      chunks.push(...bucket.chunks);
+    }
+    return chunks;
+  }
+
+  /**
+   * Replaces the state with the one `chunks` describe. The chunks must come from snapshot() (the
+   * core verifies them against a checkpoint first), so anything malformed is a state error and
+   * throws; the current state is left untouched in that case. The service keeps the chunk
+   * objects and returns them from later snapshots while their bucket is unchanged, so the caller
+   * must not mutate them afterwards.
+   */
+  restore(chunks: readonly Uint8Array[]): void {
+    const buckets = emptyBuckets(this.#bucketCount);
+    const partsOf: Uint8Array[][] = buckets.map(() => []);
+    let stateBytes = 0;
+    let keyCount = 0;
+    let currentBucket = -1;
+    let previousKey: string | null = null;
+
+    for (const [position, chunk] of chunks.entries()) {
+      // Annotated so that TypeScript knows a call to it ends the iteration (narrowing below).
+      const fail: (problem: string) => never = (problem) => {
+        throw new Error(`KvService.restore: chunk ${position} of ${chunks.length}: ${problem}`);
+      };
+      const decoded = decodeKvChunk(chunk);
+      if (!decoded.ok) fail(`malformed: ${decoded.reason}`);
+      const { header, entries } = decoded.value;
+      if (header.bucketCount !== this.#bucketCount) {
+        fail(`written by a service with ${header.bucketCount} buckets, this one has ${this.#bucketCount}`);
+      }
+      const expectedPart = header.bucketIndex === currentBucket ? partsOf[currentBucket]!.length : 0;
+      if (header.bucketIndex !== currentBucket && header.bucketIndex !== currentBucket + 1) {
+        fail(`bucket ${header.bucketIndex} out of order, expected bucket ${currentBucket + 1}`);
+      }
+      if (header.part !== expectedPart) {
+        fail(`bucket ${header.bucketIndex} part ${header.part} out of order, expected part ${expectedPart}`);
+      }
+      if (header.bucketIndex !== currentBucket) previousKey = null;
+      currentBucket = header.bucketIndex;
+      const bucket = buckets[currentBucket]!;
+      for (const entry of entries) {
+        if (this.#bucketIndexOf(entry.keyBytes) !== currentBucket) {
+          fail(`key ${JSON.stringify(entry.key)} does not hash to bucket ${currentBucket}`);
+        }
+        if (previousKey !== null && compareKvKeys(previousKey, entry.key) >= 0) {
+          fail(
+            `key ${JSON.stringify(entry.key)} is not after ${JSON.stringify(previousKey)} (keys must ascend)`,
+          );
+        }
+        previousKey = entry.key;
+        bucket.entries.set(entry.key, entry);
+        stateBytes += entry.keyBytes.length + entry.value.length;
+        keyCount++;
+      }
+      partsOf[currentBucket]!.push(chunk);
+    }
+    if (currentBucket !== this.#bucketCount - 1) {
+      throw new Error(
+        `KvService.restore: got chunks for ${currentBucket + 1} of ${this.#bucketCount} buckets; the snapshot is incomplete`,
+      );
+    }
+    // Splitting a bucket into parts must match what snapshot() would produce, or replicas holding
+    // the same entries would disagree on the chunks (and so on the checkpoint digest).
+    buckets.forEach((bucket, index) => {
+      const given = partsOf[index]!;
+      const canonical = this.#serializeBucket(index, bucket.entries);
+      if (
+        canonical.length !== given.length ||
+        canonical.some((chunk, part) => !bytesEqual(chunk, given[part]!))
+      ) {
+        throw new Error(
+          `KvService.restore: bucket ${index} is not split into chunks the way snapshot() splits it`,
+        );
+      }
+      bucket.chunks = given;
+    });
+
+    this.#buckets = buckets;
+    this.#stateBytes = stateBytes;
+    this.#keyCount = keyCount;
+    this.#sortedKeys = null;
+    this.#addedSinceSort.clear();
+    this.#removedSinceSort.clear();
+  }
+
+  // ───────────────────────────── operations ─────────────────────────────
+
+  #apply(operation: KvOperation, clientId: string): KvResult {
+    if (operation.kind === 'list') {
+      if (!this.#access.allowsList(clientId, operation.prefix)) {
+        return { kind: 'access-denied', clientId, keyOrPrefix: operation.prefix };
+      }
+      return this.#list(operation.prefix, operation.limit);
+    }
+    if (!this.#access.allows(clientId, operation.key)) {
+      return { kind: 'access-denied', clientId, keyOrPrefix: operation.key };
+    }
+    switch (operation.kind) {
+      case 'get':
+        return { kind: 'value', value: this.#lookup(operation.key)?.value ?? null };
+      case 'put':
+        return { kind: 'ok', existed: this.#put(operation.key, operation.value) };
+      case 'delete':
+        return { kind: 'ok', existed: this.#delete(operation.key) };
+      case 'compareAndSet': {
+        const current = this.#lookup(operation.key)?.value ?? null;
+        const matches =
+          operation.expected === null
+            ? current === null
+            : current !== null && bytesEqual(current, operation.expected);
+        if (!matches) return { kind: 'cas', succeeded: false, current };
+        this.#put(operation.key, operation.value);
+        return { kind: 'cas', succeeded: true, current: operation.value };
+      }
+    }
+  }
+
+  #lookup(key: string): KvStoredEntry | undefined {
+    return this.#bucketFor(utf8(key)).entries.get(key);
+  }
+
+  /** Returns whether the key existed before. */
+  #put(key: string, value: Uint8Array): boolean {
+    const keyBytes = utf8(key);
+    const bucket = this.#bucketFor(keyBytes);
+    const previous = bucket.entries.get(key);
+    bucket.entries.set(key, { key, keyBytes, value });
+    bucket.chunks = null;
+    if (previous === undefined) {
+      this.#stateBytes += keyBytes.length + value.length;
+      this.#keyCount++;
+      this.#noteKeyAdded(key);
+    } else {
+      this.#stateBytes += value.length - previous.value.length;
+    }
+    return previous !== undefined;
+  }
+
+  /** Returns whether the key existed. */
+  #delete(key: string): boolean {
+    const keyBytes = utf8(key);
+    const bucket = this.#bucketFor(keyBytes);
+    const previous = bucket.entries.get(key);
+    if (previous === undefined) return false;
+    bucket.entries.delete(key);
+    bucket.chunks = null;
+    this.#stateBytes -= previous.keyBytes.length + previous.value.length;
+    this.#keyCount--;
+    this.#noteKeyRemoved(key);
+    return true;
+  }
+
+  /** Entries under the prefix in key order, stopping at `limit` or when the result would outgrow LIMITS.maxResultBytes. */
+  #list(prefix: string, limit: number): KvResult {
+    const keys = this.#keysInOrder();
+    const entries: KvEntry[] = [];
+    let resultBytes = LIST_RESULT_HEADER_BYTES;
+    for (let index = lowerBound(keys, prefix); index < keys.length; index++) {
+      const key = keys[index]!;
+      if (!key.startsWith(prefix)) break;
+      const entry = this.#lookup(key)!;
+      const entryBytes = kvEntryEncodedBytes(entry.keyBytes.length, entry.value.length);
+      if (entries.length === limit || resultBytes + entryBytes > LIMITS.maxResultBytes) {
+        return { kind: 'list', entries, truncated: true };
+      }
+      entries.push({ key, value: entry.value });
+      resultBytes += entryBytes;
+    }
+    return { kind: 'list', entries, truncated: false };
+  }
+
+  // ───────────────────────────── buckets ─────────────────────────────
+
+  #bucketIndexOf(keyBytes: Uint8Array): number {
+    return fnv1a32(keyBytes) % this.#bucketCount;
+  }
+
+  #bucketFor(keyBytes: Uint8Array): Bucket {
+    return this.#buckets[this.#bucketIndexOf(keyBytes)]!;
+  }
+
+  /** The bucket's entries in key order, packed greedily into chunks of at most LIMITS.maxChunkBytes. */
+  #serializeBucket(bucketIndex: number, entries: ReadonlyMap<string, KvStoredEntry>): readonly Uint8Array[] {
+    const sorted = [...entries.values()].sort((left, right) => compareKvKeys(left.key, right.key));
+    const chunks: Uint8Array[] = [];
+    let part: KvStoredEntry[] = [];
+    let partBytes = KV_CHUNK_HEADER_BYTES;
+    const flush = (): void => {
+      chunks.push(encodeKvChunk({ bucketCount: this.#bucketCount, bucketIndex, part: chunks.length }, part));
+      part = [];
+      partBytes = KV_CHUNK_HEADER_BYTES;
+    };
+    for (const entry of sorted) {
+      // A single entry (≤ maxKeyBytes + maxValueBytes + 6) always fits an empty chunk.
+      const entryBytes = kvEntryEncodedBytes(entry.keyBytes.length, entry.value.length);
+      if (part.length > 0 && partBytes + entryBytes > LIMITS.maxChunkBytes) flush();
+      part.push(entry);
+      partBytes += entryBytes;
+    }
+    flush();
+    return chunks;
+  }
+
+  // ───────────────────────────── key order ─────────────────────────────
+
+  #noteKeyAdded(key: string): void {
+    if (this.#sortedKeys === null) return;
+    // A key removed and re-added since the last sort is still in #sortedKeys.
+    if (!this.#removedSinceSort.delete(key)) this.#addedSinceSort.add(key);
+  }
+
+  #noteKeyRemoved(key: string): void {
+    if (this.#sortedKeys === null) return;
+    if (!this.#addedSinceSort.delete(key)) this.#removedSinceSort.add(key);
+  }
+
+  #keysInOrder(): readonly string[] {
+    if (this.#sortedKeys === null) {
+      const keys: string[] = [];
+      for (const bucket of this.#buckets) for (const key of bucket.entries.keys()) keys.push(key);
+      this.#sortedKeys = keys.sort(compareKvKeys);
+    } else if (this.#addedSinceSort.size > 0 || this.#removedSinceSort.size > 0) {
+      this.#sortedKeys = mergeSorted(this.#sortedKeys, this.#removedSinceSort, [...this.#addedSinceSort]);
+    }
+    this.#addedSinceSort.clear();
+    this.#removedSinceSort.clear();
+    return this.#sortedKeys;
+  }
+}
+
+function badRequest(reason: string): KvResult {
+  return {
+    kind: 'bad-request',
+    reason: reason.length > maxReasonChars ? `${reason.slice(0, maxReasonChars)}…` : reason,
+  };
+}
+
+/** `sorted` without `removed`, plus `added` (keys not in `sorted`), still in key order. */
+function mergeSorted(sorted: readonly string[], removed: ReadonlySet<string>, added: string[]): string[] {
+  added.sort(compareKvKeys);
+  const merged: string[] = [];
+  let next = 0;
+  for (const key of sorted) {
+    if (removed.has(key)) continue;
+    while (next < added.length && compareKvKeys(added[next]!, key) < 0) merged.push(added[next++]!);
+    merged.push(key);
+  }
+  while (next < added.length) merged.push(added[next++]!);
+  return merged;
+}
+
+/** Index of the first key not before `target` (every key with prefix `target` follows it). */
+function lowerBound(keys: readonly string[], target: string): number {
+  let low = 0;
+  let high = keys.length;
+  while (low < high) {
+    const middle = (low + high) >>> 1;
+    if (compareKvKeys(keys[middle]!, target) < 0) low = middle + 1;
+    else high = middle;
+  }
+  return low;
+}

@@ -1,0 +1,83 @@
+/**
+ * What the core asks its driver (runtime or simulator) to do, and what it feeds back.
+ *
+ * Ordering rule, as in etcd-raft's Ready: actions are carried out in list order, and every
+ * `persist` / `persist-checkpoint` must be durable before any `send`, `broadcast` or `reply`
+ * that FOLLOWS it in the list is put on the wire. A driver may batch the persists of several
+ * steps into one fsync (group commit) as long as it holds back the later sends until then.
+ */
+import type {
+  CheckpointCertificate,
+  ClientRequest,
+  Evidence,
+  PrePrepare,
+  ReplicaMessage,
+  Reply,
+} from '../messages/types.js';
+import type { ClientId, Digest, ReplicaId, RequestNumber, SequenceNumber, ViewNumber } from './ids.js';
+
+/** A record of the durable log, above the last stable checkpoint. */
+export type DurableRecord =
+  | { readonly kind: 'view'; readonly view: ViewNumber; readonly viewChangeInProgress: boolean }
+  | { readonly kind: 'pre-prepare'; readonly message: PrePrepare }
+  | {
+      readonly kind: 'prepared';
+      readonly view: ViewNumber;
+      readonly sequence: SequenceNumber;
+      readonly batchDigest: Digest;
+    }
+  | {
+      readonly kind: 'committed';
+      readonly view: ViewNumber;
+      readonly sequence: SequenceNumber;
+      readonly batchDigest: Digest;
+      /**
+       * The body when no pre-prepare record holds it already (it arrived by catch-up); null when a
+       * pre-prepare record with this digest was persisted before.
+       */
+      readonly batch: readonly ClientRequest[] | null;
+    };
+
+/** A stable checkpoint with its state: what a restart or a state transfer resumes from. */
+export interface StoredCheckpoint {
+  readonly certificate: CheckpointCertificate;
+  /** One digest per chunk; their Merkle root is certificate.stateRoot. */
+  readonly leaves: readonly Digest[];
+  readonly chunks: readonly Uint8Array[];
+}
+
+export interface ExecutedRequest {
+  readonly clientId: ClientId;
+  readonly requestNumber: RequestNumber;
+  readonly requestDigest: Digest;
+  /** Already executed before (a duplicate) or expired: not executed again. */
+  readonly skipped: boolean;
+}
+
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+export type LogDetails = Readonly<Record<string, string | number | boolean | null>>;
+
+export type Action =
+  | { readonly kind: 'persist'; readonly record: DurableRecord }
+  /** Store the checkpoint and drop every durable record at or below its sequence. */
+  | { readonly kind: 'persist-checkpoint'; readonly checkpoint: StoredCheckpoint }
+  | { readonly kind: 'send'; readonly to: ReplicaId; readonly message: ReplicaMessage }
+  /** Send to every other replica. */
+  | { readonly kind: 'broadcast'; readonly message: ReplicaMessage }
+  | { readonly kind: 'reply'; readonly to: ClientId; readonly reply: Reply }
+  /** Observation: a batch was executed (checkers, metrics, dashboards). */
+  | {
+      readonly kind: 'executed';
+      readonly sequence: SequenceNumber;
+      readonly view: ViewNumber;
+      readonly batchDigest: Digest;
+      readonly requests: readonly ExecutedRequest[];
+    }
+  /** Transferable proof that a replica misbehaved; the guardian verifies and reacts. */
+  | { readonly kind: 'evidence'; readonly evidence: Evidence }
+  /** A suspicion (timeouts, unprovable misbehaviour); f + 1 distinct suspecters are needed to act. */
+  | { readonly kind: 'suspect'; readonly replica: ReplicaId; readonly reason: string }
+  /** Structured log line; `rejected-*` events name the reason input was refused. */
+  | { readonly kind: 'log'; readonly level: LogLevel; readonly event: string; readonly details: LogDetails };
+
+export type ActionKind = Action['kind'];

@@ -1,0 +1,30 @@
+/**
+ * What the pure core needs from cryptography. The core never touches keys: an implementation in
+ * crypto/ holds them (node:crypto Ed25519 + HMAC-SHA256) and answers these calls synchronously and
+ * deterministically, so the same core runs in production and in the simulator.
+ */
+import type { ClientRequest } from '../messages/types.js';
+import type { Digest, KeyEpoch, ReplicaId, Signature } from './ids.js';
+
+export interface Signed {
+  readonly keyEpoch: KeyEpoch;
+  readonly signature: Signature;
+}
+
+export interface CoreCrypto {
+  /** SHA-256. */
+  hash(data: Uint8Array): Digest;
+  /** Signs with this replica's current session key. */
+  sign(payload: Uint8Array): Signed;
+  /** Checks a replica's signature made with its key of `keyEpoch`; retired epochs are rejected. */
+  verifyReplicaSignature(
+    signer: ReplicaId,
+    keyEpoch: KeyEpoch,
+    payload: Uint8Array,
+    signature: Signature,
+  ): boolean;
+  /** Checks this replica's entry of the request's authenticator (or, failing that, the client's signature). */
+  verifyRequest(request: ClientRequest, requestDigest: Digest): boolean;
+  /** Checks the client's signature on the request (false when it carries none). */
+  verifyRequestSignature(request: ClientRequest, requestDigest: Digest): boolean;
+}

@@ -1,0 +1,13 @@
+/**
+ * What the driver feeds the core. The driver authenticates senders before building an event:
+ * `from` of a message is the replica at the other end of an authenticated channel, and a client
+ * request arrives only on the channel of the client it names.
+ */
+import type { ClientRequest, ReplicaMessage } from '../messages/types.js';
+import type { ReplicaId } from './ids.js';
+
+export type ReplicaEvent =
+  | { readonly kind: 'message'; readonly from: ReplicaId; readonly message: ReplicaMessage }
+  | { readonly kind: 'client-request'; readonly request: ClientRequest }
+  /** Logical time in milliseconds, non-decreasing; the only clock the core sees. */
+  | { readonly kind: 'tick'; readonly now: number };

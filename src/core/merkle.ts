@@ -1,0 +1,41 @@
+/**
+ * Merkle tree over state chunks. A checkpoint signs only the root; the leaves (one digest per
+ * chunk) travel in a manifest and each fetched chunk is checked against its leaf, so a replica
+ * can fetch chunks from several sources and reject a bad one without trusting anybody.
+ *
+ * Leaf and node hashes are domain-separated (0x00 / 0x01 prefix) so that an inner node can never
+ * be passed off as a leaf (second-preimage attack on naive Merkle trees).
+ */
+import type { Digest } from './ids.js';
+
+export type HashFunction = (data: Uint8Array) => Digest;
+
+const leafPrefix = 0x00;
+const nodePrefix = 0x01;
+const emptyTreeTag = new TextEncoder().encode('phalanx/merkle/empty/v1');
+
+export function leafDigest(hash: HashFunction, chunk: Uint8Array): Digest {
+  const input = new Uint8Array(chunk.length + 1);
+  input[0] = leafPrefix;
+  input.set(chunk, 1);
+  return hash(input);
+}
+
+/** Root over leaf digests; an odd node at a level is promoted unchanged. */
+export function merkleRoot(hash: HashFunction, leaves: readonly Digest[]): Digest {
+  if (leaves.length === 0) return hash(emptyTreeTag);
+  let level: Digest[] = leaves.slice();
+  const pair = new Uint8Array(1 + 2 * 32);
+  pair[0] = nodePrefix;
+  while (level.length > 1) {
+    const next: Digest[] = [];
+    for (let index = 0; index + 1 < level.length; index += 2) {
+      pair.set(level[index]!, 1);
+      pair.set(level[index + 1]!, 33);
+      next.push(hash(pair));
+    }
+    if (level.length % 2 === 1) next.push(level[level.length - 1]!);
+    level = next;
+  }
+  return level[0]!;
+}

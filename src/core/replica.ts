@@ -1,0 +1,1986 @@
+/**
+ * The replica as a pure state machine: `step(event) → actions`.
+ *
+ * It implements PBFT-style ordering (pre-prepare / prepare / commit) with batching and a pipeline
+ * of instances in flight, a view change that needs no signed prepares (see view-change.ts),
+ * checkpoints every K batches certified by a quorum of signatures over a Merkle root of the state,
+ * state transfer from such a checkpoint (state-transfer.ts), and exactly-once execution
+ * (client-table.ts). No I/O, clocks, timers or randomness: time arrives as `tick` events.
+ *
+ * Usage (the runtime and the simulator are the two drivers):
+ * ```ts
+ * const replica = new Replica({ config, id, crypto, service });
+ * for (const action of replica.step({ kind: 'tick', now: 0 })) driver.perform(action);
+ * ```
+ *
+ * Thresholds: Q = quorumSize(n, f) votes make prepared / committed / checkpoint certificates and
+ * view-change sets; f + 1 view changes for higher views make a replica join them.
+ */
+
+import { LIMITS } from '../messages/limits.js';
+import {
+  batchContent,
+  checkpointPayload,
+  newViewPayload,
+  proposalPayload,
+  requestContent,
+  viewChangePayload,
+} from '../messages/signing.js';
+import type {
+  Batch,
+  BatchRequest,
+  Checkpoint,
+  CheckpointCertificate,
+  CheckpointProof,
+  ChunkRequest,
+  ClientRequest,
+  Commit,
+  ForwardedRequests,
+  Manifest,
+  ManifestRequest,
+  NewView,
+  PrePrepare,
+  PrePreparedEntry,
+  Prepare,
+  PreparedEntry,
+  ReplicaMessage,
+  Reply,
+  ReplyStatus,
+  StateUnavailable,
+  Status,
+  ViewChange,
+} from '../messages/types.js';
+import type {
+  Action,
+  DurableRecord,
+  ExecutedRequest,
+  LogDetails,
+  LogLevel,
+  StoredCheckpoint,
+} from './actions.js';
+import { type CachedReply, ClientTable } from './client-table.js';
+import type { ProtocolConfig } from './config.js';
+import { protocolConfigProblems } from './config.js';
+import type { CoreCrypto } from './crypto.js';
+import type { ReplicaEvent } from './events.js';
+import {
+  assert,
+  bytesEqual,
+  type ClientId,
+  type Digest,
+  type KeyEpoch,
+  type ReplicaId,
+  replicaId,
+  type SequenceNumber,
+  type Signature,
+  sequenceNumber,
+  toHex,
+  type ViewNumber,
+  viewNumber,
+} from './ids.js';
+import { leafDigest, merkleRoot } from './merkle.js';
+import { correctWitnessSize, quorumSize } from './quorum.js';
+import type { Service } from './service.js';
+import { StateTransfer } from './state-transfer.js';
+import { decideNewView, type NewViewDecision } from './view-change.js';
+
+/** Deliberately broken rules, for tests that prove the simulator's checkers catch bugs. */
+export interface TestingFaults {
+  /** Prepared and committed after f + 1 matching votes instead of a quorum. */
+  readonly brokenQuorum?: boolean;
+  /** The new leader ignores prepared entries and re-proposes no-ops. */
+  readonly brokenViewChange?: boolean;
+}
+
+/** What a restarted replica read back from its durable storage. */
+export interface RestoredState {
+  readonly view: ViewNumber;
+  readonly viewChangeInProgress: boolean;
+  /** Last stable checkpoint; a chunk is null when it was missing or failed its checksum on disk. */
+  readonly checkpoint: {
+    readonly certificate: CheckpointCertificate;
+    readonly leaves: readonly Digest[];
+    readonly chunks: readonly (Uint8Array | null)[];
+  } | null;
+  /** Log records above the checkpoint, in the order they were written. */
+  readonly records: readonly DurableRecord[];
+}
+
+export interface ReplicaOptions {
+  readonly config: ProtocolConfig;
+  readonly id: ReplicaId;
+  readonly crypto: CoreCrypto;
+  readonly service: Service;
+  readonly restored?: RestoredState;
+  /**
+   * The replica lost its durable log (empty or wiped disk, or a rejuvenation that does not trust
+   * it). It may have voted before and forgotten it, so it abstains from voting until it installs a
+   * view newer than any it learns of after the restart; it still catches up and serves state.
+   */
+  readonly amnesiac?: boolean;
+  readonly testing?: TestingFaults;
+}
+
+type Status_ = 'normal' | 'view-change';
+
+interface AcceptedProposal {
+  readonly view: ViewNumber;
+  readonly digest: Digest;
+  readonly digestHex: string;
+  readonly batch: readonly ClientRequest[];
+  readonly keyEpoch: KeyEpoch;
+  readonly signature: Signature;
+}
+
+interface VotedDigest {
+  readonly view: ViewNumber;
+  readonly digest: Digest;
+  readonly digestHex: string;
+}
+
+interface Instance {
+  readonly sequence: SequenceNumber;
+  /** The proposal accepted last (in the current view, or an earlier one). */
+  proposal: AcceptedProposal | null;
+  /** PREPAREs of the current view, by sender. */
+  readonly prepareVotes: Map<ReplicaId, Prepare>;
+  /** Highest view in which this replica prepared. */
+  prepared: VotedDigest | null;
+  /** Q-set: every digest accepted at this sequence with the highest view it was accepted in. */
+  readonly prePrepared: Map<string, VotedDigest>;
+  /** Latest COMMIT of every replica, any view. */
+  readonly commitVotes: Map<ReplicaId, Commit>;
+  committed: VotedDigest | null;
+  /** Bodies known for this sequence, by digest hex. */
+  readonly bodies: Map<string, readonly ClientRequest[]>;
+  /** Digests whose body is already in a persisted pre-prepare record. */
+  readonly durableBodies: Set<string>;
+  executed: boolean;
+  executedDigestHex: string | null;
+  bodyRequestedAt: number | null;
+}
+
+interface PendingRequest {
+  readonly request: ClientRequest;
+  readonly digest: Digest;
+  readonly key: string;
+  timerStartedAt: number;
+  proposedInView: number | null;
+  forwarded: boolean;
+}
+
+interface OwnCheckpoint {
+  readonly sequence: SequenceNumber;
+  readonly root: Digest;
+  readonly leaves: readonly Digest[];
+  readonly chunks: readonly Uint8Array[];
+  readonly vote: Checkpoint;
+}
+
+/** Q-set entries kept per sequence; the lowest views are forgotten first. */
+const MAX_PRE_PREPARED_PER_SEQUENCE = 4;
+/** Checkpoint votes kept per sender (the highest sequences): a Byzantine sender cannot bloat memory. */
+const MAX_CHECKPOINT_VOTES_PER_SENDER = 4;
+/** Batches resent to a lagging peer per STATUS. */
+const CATCH_UP_BATCHES_PER_STATUS = 32;
+/** Instances whose messages are retransmitted per retransmission period. */
+const MAX_RETRANSMITTED_INSTANCES = 64;
+
+function requestKey(client: ClientId, requestNumber: number): string {
+  return `${client}\u0000${requestNumber}`;
+}
+
+export class Replica {
+  readonly id: ReplicaId;
+  readonly config: ProtocolConfig;
+  readonly #crypto: CoreCrypto;
+  readonly #service: Service;
+  readonly #testing: TestingFaults;
+  readonly #quorum: number;
+  readonly #preparedThreshold: number;
+  readonly #committedThreshold: number;
+  readonly #clientTable: ClientTable;
+
+  #out: Action[] = [];
+  #now = 0;
+
+  #view: ViewNumber;
+  #status: Status_ = 'normal';
+  #lastExecuted: SequenceNumber;
+  #lastProgressAt = 0;
+  #nextSequence: SequenceNumber;
+
+  readonly #log = new Map<number, Instance>();
+  readonly #pending = new Map<string, PendingRequest>();
+  /** Unproposed pending requests per client, in arrival order: batches take from them in turn. */
+  readonly #queues = new Map<ClientId, PendingRequest[]>();
+  #batchCursor = 0;
+
+  // checkpoints
+  readonly #genesisRoot: Digest;
+  #stable: StoredCheckpoint;
+  readonly #retained: StoredCheckpoint[] = [];
+  readonly #ownCheckpoints = new Map<number, OwnCheckpoint>();
+  readonly #checkpointVotes = new Map<number, Map<ReplicaId, Checkpoint>>();
+  #knownCertificate: CheckpointCertificate | null = null;
+  readonly #verifiedCertificates = new Set<string>();
+  readonly #leafCache = new WeakMap<Uint8Array, Digest>();
+  readonly #requestDigests = new WeakMap<ClientRequest, Digest>();
+  #stateTransfer: StateTransfer | null = null;
+
+  // view change
+  readonly #viewChanges = new Map<ReplicaId, ViewChange>();
+  readonly #validatedViewChanges = new WeakSet<ViewChange>();
+  /** When the view change to the current view gathered a quorum of VIEW-CHANGEs (null: not yet). */
+  #viewChangeQuorumAt: number | null = null;
+  #viewChangeAttempts = 0;
+  /** Sequence numbers at or below this were decided by the current view's checkpoint: no proposals. */
+  #viewFloor = 0;
+  /** lastExecuted that peers reported in STATUS, to tell whether this replica is behind. */
+  readonly #peerExecuted = new Map<ReplicaId, number>();
+  readonly #lastHelpedAt = new Map<ReplicaId, number>();
+  #currentNewView: NewView | null = null;
+  /** Decided re-proposals of the current view, by sequence: the leader must propose exactly these. */
+  #expectedProposals = new Map<number, string>();
+  /** Leader only: re-proposals still waiting for their body. */
+  readonly #reproposalsAwaitingBody = new Map<number, Digest>();
+
+  // amnesia
+  #amnesiac: boolean;
+  #abstainThroughView: number | null = null;
+  readonly #statusViewsSinceRestart = new Map<ReplicaId, number>();
+
+  // periodic work
+  #lastRetransmitAt = 0;
+  #lastStatusAt = 0;
+  readonly #emptyBatchDigest: Digest;
+
+  constructor(options: ReplicaOptions) {
+    const problems = protocolConfigProblems(options.config);
+    assert(problems.length === 0, `invalid protocol configuration: ${problems.join('; ')}`);
+    assert(
+      options.id >= 0 && options.id < options.config.n,
+      `replica id ${options.id} outside 0..${options.config.n - 1}`,
+    );
+    this.id = options.id;
+    this.config = options.config;
+    this.#crypto = options.crypto;
+    this.#service = options.service;
+    this.#testing = options.testing ?? {};
+    this.#quorum = quorumSize(options.config);
+    const broken = this.#testing.brokenQuorum === true;
+    this.#preparedThreshold = broken ? options.config.f : this.#quorum - 1;
+    this.#committedThreshold = broken ? options.config.f + 1 : this.#quorum;
+    this.#clientTable = new ClientTable(
+      options.config.clientTableChunks,
+      options.config.maxOutstandingPerClient,
+    );
+    this.#emptyBatchDigest = this.#crypto.hash(batchContent([]));
+    this.#amnesiac = options.amnesiac === true;
+
+    const genesis = this.#snapshotState();
+    this.#genesisRoot = genesis.root;
+    this.#stable = {
+      certificate: { sequence: sequenceNumber(0), stateRoot: genesis.root, votes: [] },
+      leaves: genesis.leaves,
+      chunks: genesis.chunks,
+    };
+    this.#retained.push(this.#stable);
+    this.#view = viewNumber(0);
+    this.#lastExecuted = sequenceNumber(0);
+    this.#nextSequence = sequenceNumber(1);
+    if (options.restored !== undefined) this.#restore(options.restored);
+  }
+
+  // ───────────────────────────── observation (read-only) ─────────────────────────────
+
+  get view(): ViewNumber {
+    return this.#view;
+  }
+  get lastExecuted(): SequenceNumber {
+    return this.#lastExecuted;
+  }
+  get stableCheckpoint(): CheckpointCertificate {
+    return this.#stable.certificate;
+  }
+  get viewChangeInProgress(): boolean {
+    return this.#status === 'view-change';
+  }
+  get stateTransferInProgress(): boolean {
+    return this.#stateTransfer !== null;
+  }
+  get isLeader(): boolean {
+    return this.#leaderOf(this.#view) === this.id;
+  }
+  get amnesiac(): boolean {
+    return this.#amnesiac;
+  }
+  get pendingRequestCount(): number {
+    return this.#pending.size;
+  }
+
+  // ───────────────────────────── entry point ─────────────────────────────
+
+  step(event: ReplicaEvent): Action[] {
+    this.#out = [];
+    switch (event.kind) {
+      case 'tick':
+        assert(event.now >= this.#now, 'time went backwards');
+        this.#now = event.now;
+        this.#onTick();
+        break;
+      case 'client-request':
+        this.#onClientRequest(event.request);
+        break;
+      case 'message':
+        this.#onMessage(event.from, event.message);
+        break;
+    }
+    const actions = this.#out;
+    this.#out = [];
+    return actions;
+  }
+
+  // ───────────────────────────── small helpers ─────────────────────────────
+
+  #leaderOf(view: number): ReplicaId {
+    return replicaId(view % this.config.n);
+  }
+
+  #log_(level: LogLevel, event: string, details: LogDetails = {}): void {
+    this.#out.push({ kind: 'log', level, event, details });
+  }
+
+  #reject(from: ReplicaId | ClientId, what: string, reason: string): void {
+    this.#log_('warn', 'rejected-input', { from: String(from), what, reason });
+  }
+
+  #send(to: ReplicaId, message: ReplicaMessage): void {
+    if (to === this.id) return;
+    this.#out.push({ kind: 'send', to, message });
+  }
+
+  #broadcast(message: ReplicaMessage): void {
+    this.#out.push({ kind: 'broadcast', message });
+  }
+
+  #persist(record: DurableRecord): void {
+    this.#out.push({ kind: 'persist', record });
+  }
+
+  #suspect(replica: ReplicaId, reason: string): void {
+    if (replica === this.id) return;
+    this.#out.push({ kind: 'suspect', replica, reason });
+  }
+
+  #canVote(): boolean {
+    return !this.#amnesiac;
+  }
+
+  #requestDigest(request: ClientRequest): Digest {
+    let digest = this.#requestDigests.get(request);
+    if (digest === undefined) {
+      digest = this.#crypto.hash(requestContent(request));
+      this.#requestDigests.set(request, digest);
+    }
+    return digest;
+  }
+
+  #batchDigest(batch: readonly ClientRequest[]): Digest {
+    if (batch.length === 0) return this.#emptyBatchDigest;
+    return this.#crypto.hash(batchContent(batch.map((request) => this.#requestDigest(request))));
+  }
+
+  #instance(sequence: number): Instance {
+    let instance = this.#log.get(sequence);
+    if (instance === undefined) {
+      instance = {
+        sequence: sequenceNumber(sequence),
+        proposal: null,
+        prepareVotes: new Map(),
+        prepared: null,
+        prePrepared: new Map(),
+        commitVotes: new Map(),
+        committed: null,
+        bodies: new Map(),
+        durableBodies: new Set(),
+        executed: sequence <= this.#lastExecuted,
+        executedDigestHex: null,
+        bodyRequestedAt: null,
+      };
+      this.#log.set(sequence, instance);
+    }
+    return instance;
+  }
+
+  #inWindow(sequence: number): boolean {
+    const low = this.#stable.certificate.sequence;
+    return sequence > low && sequence <= low + this.config.logWindow;
+  }
+
+  #leafDigest(chunk: Uint8Array): Digest {
+    let digest = this.#leafCache.get(chunk);
+    if (digest === undefined) {
+      digest = leafDigest(this.#crypto.hash, chunk);
+      this.#leafCache.set(chunk, digest);
+    }
+    return digest;
+  }
+
+  #snapshotState(): { root: Digest; leaves: Digest[]; chunks: Uint8Array[] } {
+    const chunks = [...this.#clientTable.chunks(), ...this.#service.snapshot()];
+    for (const chunk of chunks) {
+      assert(
+        chunk.length <= LIMITS.maxChunkBytes,
+        `state chunk of ${chunk.length} bytes exceeds maxChunkBytes`,
+      );
+    }
+    assert(
+      chunks.length <= LIMITS.maxManifestLeaves,
+      `state has ${chunks.length} chunks, over maxManifestLeaves`,
+    );
+    const leaves = chunks.map((chunk) => this.#leafDigest(chunk));
+    return { root: merkleRoot(this.#crypto.hash, leaves), leaves, chunks };
+  }
+
+  // ───────────────────────────── restart ─────────────────────────────
+
+  #restore(restored: RestoredState): void {
+    this.#view = restored.view;
+    this.#status = restored.viewChangeInProgress ? 'view-change' : 'normal';
+    const checkpoint = restored.checkpoint;
+    if (checkpoint !== null && checkpoint.certificate.sequence > 0) {
+      const intact =
+        checkpoint.chunks.length === checkpoint.leaves.length &&
+        checkpoint.chunks.every(
+          (chunk, index) => chunk !== null && bytesEqual(this.#leafDigest(chunk), checkpoint.leaves[index]!),
+        ) &&
+        bytesEqual(merkleRoot(this.#crypto.hash, checkpoint.leaves), checkpoint.certificate.stateRoot) &&
+        this.#verifyCertificate(checkpoint.certificate);
+      if (intact) {
+        this.#installState(
+          {
+            certificate: checkpoint.certificate,
+            leaves: checkpoint.leaves,
+            chunks: checkpoint.chunks as Uint8Array[],
+          },
+          false,
+        );
+      } else {
+        // Start from what verifies; the state transfer fetches only what is missing or corrupt.
+        this.#log_('warn', 'restored-checkpoint-corrupt', { sequence: checkpoint.certificate.sequence });
+        const pool = new Map<string, Uint8Array>();
+        for (const chunk of checkpoint.chunks)
+          if (chunk !== null) pool.set(toHex(this.#leafDigest(chunk)), chunk);
+        if (this.#verifyCertificate(checkpoint.certificate))
+          this.#startStateTransfer(checkpoint.certificate, pool);
+      }
+    }
+    for (const record of restored.records) this.#replayRecord(record);
+    this.#reconstructOwnVotes();
+    this.#executeReady();
+    this.#log_('info', 'restarted', {
+      view: this.#view,
+      lastExecuted: this.#lastExecuted,
+      stable: this.#stable.certificate.sequence,
+      records: restored.records.length,
+    });
+  }
+
+  /** The PREPARE and COMMIT this replica sent in the current view before it stopped, for retransmission. */
+  #reconstructOwnVotes(): void {
+    const leader = this.#leaderOf(this.#view);
+    for (const instance of this.#log.values()) {
+      const proposal = instance.proposal;
+      if (proposal !== null && proposal.view === this.#view && leader !== this.id) {
+        instance.prepareVotes.set(this.id, {
+          kind: 'prepare',
+          view: proposal.view,
+          sequence: instance.sequence,
+          batchDigest: proposal.digest,
+          replicaId: this.id,
+          proposalKeyEpoch: proposal.keyEpoch,
+          proposalSignature: proposal.signature,
+        });
+      }
+      const prepared = instance.prepared;
+      if (prepared !== null) {
+        instance.commitVotes.set(this.id, {
+          kind: 'commit',
+          view: prepared.view,
+          sequence: instance.sequence,
+          batchDigest: prepared.digest,
+          replicaId: this.id,
+        });
+      }
+    }
+  }
+
+  #replayRecord(record: DurableRecord): void {
+    switch (record.kind) {
+      case 'view':
+        this.#view = record.view;
+        this.#status = record.viewChangeInProgress ? 'view-change' : 'normal';
+        return;
+      case 'pre-prepare': {
+        const message = record.message;
+        if (!this.#inWindow(message.sequence)) return;
+        const instance = this.#instance(message.sequence);
+        const digest = message.batchDigest;
+        const accepted: AcceptedProposal = {
+          view: message.view,
+          digest,
+          digestHex: toHex(digest),
+          batch: message.batch,
+          keyEpoch: message.keyEpoch,
+          signature: message.signature,
+        };
+        this.#recordAcceptedProposal(instance, accepted);
+        instance.durableBodies.add(accepted.digestHex);
+        if (message.sequence >= this.#nextSequence) this.#nextSequence = sequenceNumber(message.sequence + 1);
+        return;
+      }
+      case 'prepared': {
+        if (!this.#inWindow(record.sequence)) return;
+        const instance = this.#instance(record.sequence);
+        if (instance.prepared === null || record.view >= instance.prepared.view) {
+          instance.prepared = {
+            view: record.view,
+            digest: record.batchDigest,
+            digestHex: toHex(record.batchDigest),
+          };
+        }
+        return;
+      }
+      case 'committed': {
+        if (!this.#inWindow(record.sequence)) return;
+        const instance = this.#instance(record.sequence);
+        const digestHex = toHex(record.batchDigest);
+        instance.committed = { view: record.view, digest: record.batchDigest, digestHex };
+        if (record.batch !== null) instance.bodies.set(digestHex, record.batch);
+        return;
+      }
+    }
+  }
+
+  // ───────────────────────────── client requests ─────────────────────────────
+
+  #onClientRequest(request: ClientRequest): void {
+    if (request.authenticator.length !== this.config.n) {
+      this.#reject(
+        request.clientId,
+        'request',
+        `authenticator has ${request.authenticator.length} entries, n is ${this.config.n}`,
+      );
+      return;
+    }
+    if (request.readOnly) {
+      this.#executeReadOnly(request);
+      return;
+    }
+    const status = this.#clientTable.status(request.clientId, request.requestNumber);
+    if (status.kind === 'executed') {
+      this.#sendReply(request, status.reply, false);
+      return;
+    }
+    if (status.kind === 'expired') return;
+    const key = requestKey(request.clientId, request.requestNumber);
+    const existing = this.#pending.get(key);
+    if (existing !== undefined) {
+      // A retransmission: the client has not seen enough replies. Help a stuck leader get it.
+      if (!this.isLeader && !existing.forwarded && this.#status === 'normal') {
+        existing.forwarded = true;
+        this.#send(this.#leaderOf(this.#view), { kind: 'forward', requests: [existing.request] });
+      }
+      return;
+    }
+    this.#addPending(request, this.#requestDigest(request));
+    this.#tryPropose();
+  }
+
+  #addPending(request: ClientRequest, digest: Digest): boolean {
+    const key = requestKey(request.clientId, request.requestNumber);
+    if (this.#pending.has(key)) return false;
+    let queue = this.#queues.get(request.clientId);
+    const perClient = queue?.length ?? 0;
+    if (
+      this.#pending.size >= this.config.maxPendingRequests ||
+      perClient >= this.config.maxOutstandingPerClient
+    ) {
+      this.#reject(request.clientId, 'request', 'pending request queue full');
+      return false;
+    }
+    const pending: PendingRequest = {
+      request,
+      digest,
+      key,
+      timerStartedAt: this.#now,
+      proposedInView: null,
+      forwarded: false,
+    };
+    this.#pending.set(key, pending);
+    if (queue === undefined) {
+      queue = [];
+      this.#queues.set(request.clientId, queue);
+    }
+    queue.push(pending);
+    return true;
+  }
+
+  #executeReadOnly(request: ClientRequest): void {
+    if (this.#stateTransfer !== null) return;
+    let status: ReplyStatus = 'ok';
+    let result: Uint8Array;
+    try {
+      result = this.#service.executeReadOnly(request.operation, {
+        clientId: request.clientId,
+        requestNumber: request.requestNumber,
+        sequence: this.#lastExecuted,
+      });
+    } catch (error) {
+      status = 'error';
+      result = new TextEncoder().encode(
+        `service failed: ${error instanceof Error ? error.message : 'unknown'}`,
+      );
+    }
+    this.#sendReply(request, { sequence: this.#lastExecuted, status, result }, true);
+  }
+
+  #sendReply(request: ClientRequest, cached: CachedReply, readOnly: boolean): void {
+    const reply: Reply = {
+      kind: 'reply',
+      view: this.#view,
+      replicaId: this.id,
+      clientId: request.clientId,
+      requestNumber: request.requestNumber,
+      readOnly,
+      sequence: cached.sequence,
+      status: cached.status,
+      result: cached.result,
+    };
+    this.#out.push({ kind: 'reply', to: request.clientId, reply });
+  }
+
+  // ───────────────────────────── proposing (leader) ─────────────────────────────
+
+  #tryPropose(): void {
+    if (!this.isLeader || this.#status !== 'normal' || !this.#canVote() || this.#stateTransfer !== null)
+      return;
+    if (this.#reproposalsAwaitingBody.size > 0) return;
+    const low = this.#stable.certificate.sequence;
+    while (
+      this.#nextSequence - 1 - this.#lastExecuted < this.config.pipelineDepth &&
+      this.#nextSequence <= low + this.config.logWindow
+    ) {
+      const batch = this.#takeBatch();
+      if (batch.length === 0) return;
+      const sequence = this.#nextSequence;
+      this.#nextSequence = sequenceNumber(sequence + 1);
+      this.#propose(sequence, batch, this.#batchDigest(batch));
+    }
+  }
+
+  /** Up to the batch limits, one request per client in turn, so no client can crowd out the others. */
+  #takeBatch(): ClientRequest[] {
+    const batch: ClientRequest[] = [];
+    let bytes = 0;
+    const clients = [...this.#queues.keys()];
+    if (clients.length === 0) return batch;
+    const start = this.#batchCursor++ % clients.length;
+    let progress = true;
+    while (progress && batch.length < this.config.maxBatchRequests) {
+      progress = false;
+      for (let offset = 0; offset < clients.length && batch.length < this.config.maxBatchRequests; offset++) {
+        const client = clients[(start + offset) % clients.length]!;
+        const queue = this.#queues.get(client);
+        if (queue === undefined) continue;
+        const next = this.#nextProposable(queue);
+        if (next === undefined) {
+          this.#queues.delete(client);
+          continue;
+        }
+        const size = next.request.operation.length + 64 + 20 * next.request.authenticator.length;
+        if (batch.length > 0 && bytes + size > this.config.maxBatchBytes) return batch;
+        queue.shift();
+        if (queue.length === 0) this.#queues.delete(client);
+        next.proposedInView = this.#view;
+        batch.push(next.request);
+        bytes += size;
+        progress = true;
+      }
+    }
+    return batch;
+  }
+
+  #nextProposable(queue: PendingRequest[]): PendingRequest | undefined {
+    while (queue.length > 0) {
+      const head = queue[0]!;
+      const stillPending = this.#pending.get(head.key) === head;
+      const signatureOk =
+        !this.config.requireClientSignatures ||
+        this.#crypto.verifyRequestSignature(head.request, head.digest);
+      if (stillPending && head.proposedInView !== this.#view && signatureOk) return head;
+      if (stillPending && !signatureOk) {
+        this.#pending.delete(head.key);
+        this.#reject(head.request.clientId, 'request', 'client signature does not verify');
+      }
+      queue.shift();
+    }
+    return undefined;
+  }
+
+  #propose(sequence: SequenceNumber, batch: readonly ClientRequest[], digest: Digest): void {
+    const signed = this.#crypto.sign(proposalPayload(this.#view, sequence, digest));
+    const message: PrePrepare = {
+      kind: 'pre-prepare',
+      view: this.#view,
+      sequence,
+      batchDigest: digest,
+      batch,
+      keyEpoch: signed.keyEpoch,
+      signature: signed.signature,
+    };
+    const instance = this.#instance(sequence);
+    this.#recordAcceptedProposal(instance, {
+      view: this.#view,
+      digest,
+      digestHex: toHex(digest),
+      batch,
+      keyEpoch: signed.keyEpoch,
+      signature: signed.signature,
+    });
+    this.#persist({ kind: 'pre-prepare', message });
+    instance.durableBodies.add(toHex(digest));
+    this.#broadcast(message);
+    this.#checkPrepared(instance);
+  }
+
+  #recordAcceptedProposal(instance: Instance, proposal: AcceptedProposal): void {
+    instance.proposal = proposal;
+    instance.bodies.set(proposal.digestHex, proposal.batch);
+    const known = instance.prePrepared.get(proposal.digestHex);
+    if (known === undefined || proposal.view > known.view) {
+      instance.prePrepared.set(proposal.digestHex, {
+        view: proposal.view,
+        digest: proposal.digest,
+        digestHex: proposal.digestHex,
+      });
+    }
+    while (instance.prePrepared.size > MAX_PRE_PREPARED_PER_SEQUENCE) {
+      let lowest: VotedDigest | null = null;
+      for (const entry of instance.prePrepared.values())
+        if (lowest === null || entry.view < lowest.view) lowest = entry;
+      instance.prePrepared.delete(lowest!.digestHex);
+    }
+  }
+
+  // ───────────────────────────── message dispatch ─────────────────────────────
+
+  #onMessage(from: ReplicaId, message: ReplicaMessage): void {
+    if (from === this.id || from >= this.config.n) {
+      this.#reject(from, message.kind, 'sender is not another replica of this configuration');
+      return;
+    }
+    if ('replicaId' in message && message.kind !== 'new-view' && message.replicaId !== from) {
+      this.#reject(from, message.kind, `claims to be from replica ${message.replicaId}`);
+      return;
+    }
+    switch (message.kind) {
+      case 'pre-prepare':
+        return this.#onPrePrepare(from, message);
+      case 'prepare':
+        return this.#onPrepare(from, message);
+      case 'commit':
+        return this.#onCommit(from, message);
+      case 'checkpoint':
+        return this.#onCheckpoint(from, message);
+      case 'view-change':
+        return this.#onViewChange(from, message);
+      case 'new-view':
+        return this.#onNewView(from, message);
+      case 'forward':
+        return this.#onForward(from, message);
+      case 'status':
+        return this.#onStatus(from, message);
+      case 'batch-request':
+        return this.#onBatchRequest(from, message);
+      case 'batch':
+        return this.#onBatch(from, message);
+      case 'checkpoint-proof':
+        return this.#onCheckpointProof(from, message);
+      case 'manifest-request':
+        return this.#onManifestRequest(from, message);
+      case 'manifest':
+        return this.#stateTransfer?.onManifest(from, message, this.#now);
+      case 'chunk-request':
+        return this.#onChunkRequest(from, message);
+      case 'chunk':
+        this.#stateTransfer?.onChunk(from, message, this.#now);
+        return this.#finishStateTransferIfComplete();
+      case 'state-unavailable':
+        return this.#onStateUnavailable(from, message);
+    }
+  }
+
+  // ───────────────────────────── normal case ─────────────────────────────
+
+  #onPrePrepare(from: ReplicaId, message: PrePrepare): void {
+    if (message.view !== this.#view || this.#status !== 'normal') return;
+    if (from !== this.#leaderOf(message.view)) {
+      this.#reject(from, 'pre-prepare', 'sender is not the leader of the view');
+      return;
+    }
+    if (!this.#inWindow(message.sequence) || message.sequence <= this.#viewFloor) return;
+    const instance = this.#instance(message.sequence);
+    const existing = instance.proposal;
+    if (
+      existing !== null &&
+      existing.view === message.view &&
+      bytesEqual(existing.digest, message.batchDigest)
+    )
+      return;
+    const digest = this.#batchDigest(message.batch);
+    if (!bytesEqual(digest, message.batchDigest)) {
+      this.#reject(from, 'pre-prepare', 'batch digest does not match the batch');
+      this.#suspect(from, 'proposed a batch whose digest does not match');
+      return;
+    }
+    const payload = proposalPayload(message.view, message.sequence, message.batchDigest);
+    if (!this.#crypto.verifyReplicaSignature(from, message.keyEpoch, payload, message.signature)) {
+      this.#reject(from, 'pre-prepare', 'leader signature does not verify');
+      this.#suspect(from, 'proposal with an invalid signature');
+      return;
+    }
+    if (existing !== null && existing.view === message.view) {
+      this.#reportEquivocation(from, existing, {
+        view: message.view,
+        sequence: message.sequence,
+        batchDigest: message.batchDigest,
+        keyEpoch: message.keyEpoch,
+        signature: message.signature,
+      });
+      return;
+    }
+    const expected = this.#expectedProposals.get(message.sequence);
+    if (expected !== undefined && expected !== toHex(digest)) {
+      this.#reject(from, 'pre-prepare', 'differs from the batch the new-view decision chose');
+      this.#suspect(from, 're-proposal contradicts the new-view decision');
+      return;
+    }
+    if (expected === undefined && !this.#validBatchRequests(from, message.batch)) return;
+    this.#acceptProposal(instance, message);
+  }
+
+  /** Every request must be authentic (MAC or signature) and ordered-mode; else the leader is at fault. */
+  #validBatchRequests(from: ReplicaId, batch: readonly ClientRequest[]): boolean {
+    for (const request of batch) {
+      if (request.readOnly || request.authenticator.length !== this.config.n) {
+        this.#reject(from, 'pre-prepare', 'batch holds a read-only or malformed request');
+        this.#suspect(from, 'proposed a malformed request');
+        return false;
+      }
+      const digest = this.#requestDigest(request);
+      const pending = this.#pending.get(requestKey(request.clientId, request.requestNumber));
+      if (pending !== undefined && bytesEqual(pending.digest, digest)) continue;
+      if (!this.#crypto.verifyRequest(request, digest)) {
+        this.#reject(
+          from,
+          'pre-prepare',
+          `request ${request.clientId}#${request.requestNumber} is not authentic`,
+        );
+        this.#suspect(from, 'proposed a request that is not authentic');
+        return false;
+      }
+    }
+    return true;
+  }
+
+  #acceptProposal(instance: Instance, message: PrePrepare): void {
+    const digestHex = toHex(message.batchDigest);
+    const decided = instance.committed?.digestHex ?? instance.executedDigestHex;
+    if (decided != null && decided !== digestHex) {
+      // Only more than f faulty replicas can make a quorum re-decide a sequence: never follow it.
+      this.#log_('error', 'safety-alarm', {
+        sequence: instance.sequence,
+        view: message.view,
+        detail: 'a view re-proposes a different batch for a decided sequence',
+      });
+      return;
+    }
+    this.#recordAcceptedProposal(instance, {
+      view: message.view,
+      digest: message.batchDigest,
+      digestHex,
+      batch: message.batch,
+      keyEpoch: message.keyEpoch,
+      signature: message.signature,
+    });
+    for (const request of message.batch) {
+      const pending = this.#pending.get(requestKey(request.clientId, request.requestNumber));
+      if (pending !== undefined) pending.proposedInView = message.view;
+    }
+    if (!this.#canVote()) return;
+    this.#persist({ kind: 'pre-prepare', message });
+    instance.durableBodies.add(digestHex);
+    const prepare: Prepare = {
+      kind: 'prepare',
+      view: message.view,
+      sequence: message.sequence,
+      batchDigest: message.batchDigest,
+      replicaId: this.id,
+      proposalKeyEpoch: message.keyEpoch,
+      proposalSignature: message.signature,
+    };
+    instance.prepareVotes.set(this.id, prepare);
+    this.#broadcast(prepare);
+    this.#checkPrepared(instance);
+  }
+
+  #reportEquivocation(
+    leader: ReplicaId,
+    existing: AcceptedProposal,
+    other: {
+      view: ViewNumber;
+      sequence: SequenceNumber;
+      batchDigest: Digest;
+      keyEpoch: KeyEpoch;
+      signature: Signature;
+    },
+  ): void {
+    const first = {
+      view: existing.view,
+      sequence: other.sequence,
+      batchDigest: existing.digest,
+      keyEpoch: existing.keyEpoch,
+      signature: existing.signature,
+    };
+    this.#out.push({
+      kind: 'evidence',
+      evidence: { kind: 'equivocation', accused: leader, first, second: other },
+    });
+    this.#log_('error', 'equivocation-detected', { leader, view: other.view, sequence: other.sequence });
+    if (this.#status === 'normal' && other.view === this.#view) {
+      this.#startViewChange(viewNumber(this.#view + 1), 'leader equivocated');
+    }
+  }
+
+  #onPrepare(from: ReplicaId, message: Prepare): void {
+    if (message.view !== this.#view || this.#status !== 'normal' || !this.#inWindow(message.sequence)) return;
+    const leader = this.#leaderOf(message.view);
+    if (from === leader) {
+      this.#reject(from, 'prepare', 'the leader does not send prepares');
+      return;
+    }
+    const instance = this.#instance(message.sequence);
+    const proposal = instance.proposal;
+    if (
+      proposal !== null &&
+      proposal.view === message.view &&
+      !bytesEqual(proposal.digest, message.batchDigest)
+    ) {
+      // Either the leader equivocated (provable with the forwarded signature) or the sender lies.
+      const payload = proposalPayload(message.view, message.sequence, message.batchDigest);
+      if (
+        this.#crypto.verifyReplicaSignature(
+          leader,
+          message.proposalKeyEpoch,
+          payload,
+          message.proposalSignature,
+        )
+      ) {
+        this.#reportEquivocation(leader, proposal, {
+          view: message.view,
+          sequence: message.sequence,
+          batchDigest: message.batchDigest,
+          keyEpoch: message.proposalKeyEpoch,
+          signature: message.proposalSignature,
+        });
+        return;
+      }
+      this.#reject(from, 'prepare', 'prepares a digest the leader did not sign');
+      this.#suspect(from, 'prepare with a forged proposal signature');
+      return;
+    }
+    instance.prepareVotes.set(from, message);
+    this.#checkPrepared(instance);
+  }
+
+  #checkPrepared(instance: Instance): void {
+    const proposal = instance.proposal;
+    if (proposal === null || proposal.view !== this.#view || this.#status !== 'normal' || !this.#canVote())
+      return;
+    if (instance.prepared !== null && instance.prepared.view === this.#view) return;
+    const leader = this.#leaderOf(this.#view);
+    let matching = 0;
+    for (const [voter, vote] of instance.prepareVotes) {
+      if (voter !== leader && bytesEqual(vote.batchDigest, proposal.digest)) matching++;
+    }
+    if (matching < this.#preparedThreshold) return;
+    instance.prepared = { view: proposal.view, digest: proposal.digest, digestHex: proposal.digestHex };
+    this.#persist({
+      kind: 'prepared',
+      view: proposal.view,
+      sequence: instance.sequence,
+      batchDigest: proposal.digest,
+    });
+    const commit: Commit = {
+      kind: 'commit',
+      view: proposal.view,
+      sequence: instance.sequence,
+      batchDigest: proposal.digest,
+      replicaId: this.id,
+    };
+    instance.commitVotes.set(this.id, commit);
+    this.#broadcast(commit);
+    this.#checkCommitted(instance);
+  }
+
+  #onCommit(from: ReplicaId, message: Commit): void {
+    if (!this.#inWindow(message.sequence)) return;
+    const instance = this.#instance(message.sequence);
+    const previous = instance.commitVotes.get(from);
+    if (previous !== undefined && previous.view > message.view) return;
+    instance.commitVotes.set(from, message);
+    this.#checkCommitted(instance);
+  }
+
+  /** Committed when a quorum sent COMMIT for the same (view, digest): the value is decided. */
+  #checkCommitted(instance: Instance): void {
+    if (instance.committed !== null) return;
+    const tally = new Map<string, { count: number; vote: Commit }>();
+    for (const vote of instance.commitVotes.values()) {
+      const key = `${vote.view}:${toHex(vote.batchDigest)}`;
+      const entry = tally.get(key);
+      if (entry === undefined) tally.set(key, { count: 1, vote });
+      else entry.count++;
+    }
+    for (const { count, vote } of tally.values()) {
+      if (count < this.#committedThreshold) continue;
+      const digestHex = toHex(vote.batchDigest);
+      instance.committed = { view: vote.view, digest: vote.batchDigest, digestHex };
+      if (instance.bodies.has(digestHex)) this.#persistCommitted(instance);
+      this.#executeReady();
+      return;
+    }
+  }
+
+  /** The commit decision, with the body unless a persisted pre-prepare already holds it. */
+  #persistCommitted(instance: Instance): void {
+    const committed = instance.committed!;
+    const body = instance.bodies.get(committed.digestHex)!;
+    this.#persist({
+      kind: 'committed',
+      view: committed.view,
+      sequence: instance.sequence,
+      batchDigest: committed.digest,
+      batch: instance.durableBodies.has(committed.digestHex) ? null : body,
+    });
+  }
+
+  // ───────────────────────────── execution ─────────────────────────────
+
+  #executeReady(): void {
+    while (this.#stateTransfer === null) {
+      const sequence = this.#lastExecuted + 1;
+      const instance = this.#log.get(sequence);
+      if (instance === undefined || instance.committed === null) break;
+      const body = instance.bodies.get(instance.committed.digestHex);
+      if (body === undefined) {
+        this.#requestBody(instance, instance.committed.digest);
+        break;
+      }
+      this.#executeBatch(instance, body);
+    }
+    this.#tryPropose();
+  }
+
+  #requestBody(instance: Instance, digest: Digest): void {
+    if (
+      instance.bodyRequestedAt !== null &&
+      this.#now - instance.bodyRequestedAt < this.config.retransmitIntervalMs
+    ) {
+      return;
+    }
+    instance.bodyRequestedAt = this.#now;
+    this.#broadcast({ kind: 'batch-request', sequence: instance.sequence, batchDigest: digest });
+  }
+
+  #executeBatch(instance: Instance, batch: readonly ClientRequest[]): void {
+    const sequence = instance.sequence;
+    const executed: ExecutedRequest[] = [];
+    for (const request of batch) {
+      const digest = this.#requestDigest(request);
+      const key = requestKey(request.clientId, request.requestNumber);
+      const pending = this.#pending.get(key);
+      if (pending !== undefined) this.#pending.delete(key);
+      const status = this.#clientTable.status(request.clientId, request.requestNumber);
+      if (status.kind !== 'new') {
+        executed.push({
+          clientId: request.clientId,
+          requestNumber: request.requestNumber,
+          requestDigest: digest,
+          skipped: true,
+        });
+        continue;
+      }
+      let replyStatus: ReplyStatus = 'ok';
+      let result: Uint8Array;
+      try {
+        result = this.#service.execute(request.operation, {
+          clientId: request.clientId,
+          requestNumber: request.requestNumber,
+          sequence,
+        });
+      } catch {
+        // The service broke its contract (execute must not throw); answer deterministically.
+        replyStatus = 'error';
+        result = new TextEncoder().encode('service failed to execute the operation');
+      }
+      const cached: CachedReply = { sequence, status: replyStatus, result };
+      this.#clientTable.record(request.clientId, request.requestNumber, cached);
+      this.#sendReply(request, cached, false);
+      executed.push({
+        clientId: request.clientId,
+        requestNumber: request.requestNumber,
+        requestDigest: digest,
+        skipped: false,
+      });
+    }
+    instance.executed = true;
+    instance.executedDigestHex = instance.committed!.digestHex;
+    this.#lastExecuted = sequence;
+    this.#lastProgressAt = this.#now;
+    this.#out.push({
+      kind: 'executed',
+      sequence,
+      view: this.#view,
+      batchDigest: instance.committed!.digest,
+      requests: executed,
+    });
+    if (sequence % this.config.checkpointInterval === 0) this.#takeCheckpoint(sequence);
+  }
+
+  // ───────────────────────────── checkpoints ─────────────────────────────
+
+  #takeCheckpoint(sequence: SequenceNumber): void {
+    const state = this.#snapshotState();
+    const signed = this.#crypto.sign(checkpointPayload(sequence, state.root));
+    const vote: Checkpoint = {
+      kind: 'checkpoint',
+      sequence,
+      stateRoot: state.root,
+      replicaId: this.id,
+      keyEpoch: signed.keyEpoch,
+      signature: signed.signature,
+    };
+    this.#ownCheckpoints.set(sequence, {
+      sequence,
+      root: state.root,
+      leaves: state.leaves,
+      chunks: state.chunks,
+      vote,
+    });
+    this.#broadcast(vote);
+    this.#recordCheckpointVote(vote);
+    this.#evaluateCheckpoint(sequence);
+  }
+
+  #onCheckpoint(from: ReplicaId, message: Checkpoint): void {
+    if (message.sequence % this.config.checkpointInterval !== 0 || message.sequence === 0) {
+      this.#reject(from, 'checkpoint', 'sequence is not a checkpoint sequence');
+      return;
+    }
+    const stable = this.#stable.certificate;
+    if (message.sequence < stable.sequence) return;
+    const payload = checkpointPayload(message.sequence, message.stateRoot);
+    if (!this.#crypto.verifyReplicaSignature(from, message.keyEpoch, payload, message.signature)) {
+      this.#reject(from, 'checkpoint', 'signature does not verify');
+      return;
+    }
+    if (message.sequence === stable.sequence) {
+      if (!bytesEqual(message.stateRoot, stable.stateRoot))
+        this.#reportConflictingCheckpoint(stable, message);
+      return;
+    }
+    this.#recordCheckpointVote(message);
+    this.#evaluateCheckpoint(message.sequence);
+  }
+
+  #recordCheckpointVote(vote: Checkpoint): void {
+    let votes = this.#checkpointVotes.get(vote.sequence);
+    if (votes === undefined) {
+      votes = new Map();
+      this.#checkpointVotes.set(vote.sequence, votes);
+    }
+    votes.set(vote.replicaId, vote);
+    // Keep only each sender's few highest votes.
+    const senderSequences: number[] = [];
+    for (const [sequence, byReplica] of this.#checkpointVotes)
+      if (byReplica.has(vote.replicaId)) senderSequences.push(sequence);
+    if (senderSequences.length > MAX_CHECKPOINT_VOTES_PER_SENDER) {
+      senderSequences.sort((a, b) => a - b);
+      for (const sequence of senderSequences.slice(
+        0,
+        senderSequences.length - MAX_CHECKPOINT_VOTES_PER_SENDER,
+      )) {
+        const byReplica = this.#checkpointVotes.get(sequence)!;
+        byReplica.delete(vote.replicaId);
+        if (byReplica.size === 0) this.#checkpointVotes.delete(sequence);
+      }
+    }
+  }
+
+  #evaluateCheckpoint(sequence: number): void {
+    const votes = this.#checkpointVotes.get(sequence);
+    if (votes === undefined) return;
+    const byRoot = new Map<string, Checkpoint[]>();
+    for (const vote of votes.values()) {
+      const key = toHex(vote.stateRoot);
+      const list = byRoot.get(key);
+      if (list === undefined) byRoot.set(key, [vote]);
+      else list.push(vote);
+    }
+    for (const list of byRoot.values()) {
+      if (list.length < this.#quorum) continue;
+      const certified = list.sort((a, b) => a.replicaId - b.replicaId).slice(0, this.#quorum);
+      const certificate: CheckpointCertificate = {
+        sequence: sequenceNumber(sequence),
+        stateRoot: certified[0]!.stateRoot,
+        votes: certified.map((vote) => ({
+          replicaId: vote.replicaId,
+          keyEpoch: vote.keyEpoch,
+          signature: vote.signature,
+        })),
+      };
+      this.#verifiedCertificates.add(`${sequence}:${toHex(certificate.stateRoot)}`);
+      for (const vote of votes.values()) {
+        if (!bytesEqual(vote.stateRoot, certificate.stateRoot))
+          this.#reportConflictingCheckpoint(certificate, vote);
+      }
+      this.#onCertificate(certificate);
+      return;
+    }
+  }
+
+  #reportConflictingCheckpoint(certificate: CheckpointCertificate, vote: Checkpoint): void {
+    if (vote.replicaId === this.id) {
+      this.#log_('error', 'own-state-diverged', { sequence: vote.sequence });
+      return;
+    }
+    this.#out.push({
+      kind: 'evidence',
+      evidence: { kind: 'conflicting-checkpoint', accused: vote.replicaId, certificate, vote },
+    });
+    this.#log_('error', 'conflicting-checkpoint', { accused: vote.replicaId, sequence: vote.sequence });
+  }
+
+  /** Checks a certificate: genesis, or a quorum of distinct valid signatures over one root. */
+  #verifyCertificate(certificate: CheckpointCertificate): boolean {
+    if (certificate.sequence === 0)
+      return certificate.votes.length === 0 && bytesEqual(certificate.stateRoot, this.#genesisRoot);
+    if (certificate.sequence % this.config.checkpointInterval !== 0) return false;
+    const key = `${certificate.sequence}:${toHex(certificate.stateRoot)}`;
+    if (this.#verifiedCertificates.has(key)) return true;
+    const voters = new Set<number>();
+    const payload = checkpointPayload(certificate.sequence, certificate.stateRoot);
+    for (const vote of certificate.votes) {
+      if (vote.replicaId >= this.config.n || voters.has(vote.replicaId)) return false;
+      if (!this.#crypto.verifyReplicaSignature(vote.replicaId, vote.keyEpoch, payload, vote.signature))
+        return false;
+      voters.add(vote.replicaId);
+    }
+    if (voters.size < this.#quorum) return false;
+    this.#verifiedCertificates.add(key);
+    return true;
+  }
+
+  /** A certificate (already verified) for a state: adopt it, catch up to it, or repair from it. */
+  #onCertificate(certificate: CheckpointCertificate): void {
+    if (certificate.sequence <= this.#stable.certificate.sequence) return;
+    const own = this.#ownCheckpoints.get(certificate.sequence);
+    if (own !== undefined) {
+      if (bytesEqual(own.root, certificate.stateRoot)) {
+        this.#makeStable({ certificate, leaves: own.leaves, chunks: own.chunks });
+        return;
+      }
+      this.#log_('error', 'state-corruption-detected', {
+        sequence: certificate.sequence,
+        detail: 'own checkpoint differs from the certified one',
+      });
+      const pool = new Map<string, Uint8Array>();
+      own.chunks.forEach((chunk, index) => pool.set(toHex(own.leaves[index]!), chunk));
+      this.#startStateTransfer(certificate, pool);
+      return;
+    }
+    if (certificate.sequence <= this.#lastExecuted) return;
+    if (this.#knownCertificate === null || certificate.sequence > this.#knownCertificate.sequence) {
+      this.#knownCertificate = certificate;
+    }
+    if (this.#stateTransfer !== null) {
+      if (certificate.sequence > this.#stateTransfer.target.sequence) {
+        this.#stateTransfer.retarget(certificate, this.#now);
+      }
+      return;
+    }
+    // Far behind (the log window cannot even reach it): fetch the state right away.
+    if (certificate.sequence >= this.#lastExecuted + this.config.logWindow)
+      this.#startStateTransfer(certificate);
+  }
+
+  #makeStable(checkpoint: StoredCheckpoint, persist = true): void {
+    const sequence = checkpoint.certificate.sequence;
+    assert(sequence > this.#stable.certificate.sequence, 'stable checkpoint moved backwards');
+    this.#stable = checkpoint;
+    this.#retained.push(checkpoint);
+    while (this.#retained.length > this.config.retainedCheckpoints) this.#retained.shift();
+    if (persist) this.#out.push({ kind: 'persist-checkpoint', checkpoint });
+    for (const key of [...this.#log.keys()]) if (key <= sequence) this.#log.delete(key);
+    for (const key of [...this.#ownCheckpoints.keys()]) if (key <= sequence) this.#ownCheckpoints.delete(key);
+    for (const key of [...this.#checkpointVotes.keys()])
+      if (key <= sequence) this.#checkpointVotes.delete(key);
+    for (const key of [...this.#expectedProposals.keys()])
+      if (key <= sequence) this.#expectedProposals.delete(key);
+    for (const key of [...this.#reproposalsAwaitingBody.keys()])
+      if (key <= sequence) this.#reproposalsAwaitingBody.delete(key);
+    if (this.#knownCertificate !== null && this.#knownCertificate.sequence <= sequence)
+      this.#knownCertificate = null;
+    if (this.#nextSequence <= sequence) this.#nextSequence = sequenceNumber(sequence + 1);
+    this.#log_('info', 'checkpoint-stable', {
+      sequence,
+      root: toHex(checkpoint.certificate.stateRoot).slice(0, 16),
+    });
+    this.#tryPropose();
+  }
+
+  #onCheckpointProof(from: ReplicaId, message: CheckpointProof): void {
+    if (message.certificate.sequence <= this.#stable.certificate.sequence) return;
+    if (!this.#verifyCertificate(message.certificate)) {
+      this.#reject(from, 'checkpoint-proof', 'certificate does not verify');
+      return;
+    }
+    this.#onCertificate(message.certificate);
+  }
+
+  // ───────────────────────────── state transfer ─────────────────────────────
+
+  #startStateTransfer(target: CheckpointCertificate, pool?: Map<string, Uint8Array>): void {
+    if (this.#stateTransfer !== null) {
+      if (target.sequence > this.#stateTransfer.target.sequence)
+        this.#stateTransfer.retarget(target, this.#now);
+      return;
+    }
+    const localPool = pool ?? new Map<string, Uint8Array>();
+    if (pool === undefined) {
+      const current = this.#snapshotState();
+      current.chunks.forEach((chunk, index) => localPool.set(toHex(current.leaves[index]!), chunk));
+    }
+    this.#log_('info', 'state-transfer-started', {
+      target: target.sequence,
+      lastExecuted: this.#lastExecuted,
+      localChunks: localPool.size,
+    });
+    this.#stateTransfer = new StateTransfer(
+      {
+        self: this.id,
+        replicaCount: this.config.n,
+        config: this.config.stateTransfer,
+        hash: this.#crypto.hash,
+        send: (to, message) => this.#send(to, message),
+        log: (level, event, details) => this.#log_(level, event, details),
+      },
+      target,
+      localPool,
+      this.#now,
+    );
+  }
+
+  #finishStateTransferIfComplete(): void {
+    const transfer = this.#stateTransfer;
+    if (transfer === null || !transfer.complete) return;
+    const checkpoint = transfer.result();
+    const statistics = transfer.statistics();
+    this.#stateTransfer = null;
+    this.#installState(checkpoint, true);
+    this.#log_('info', 'state-transfer-completed', {
+      sequence: checkpoint.certificate.sequence,
+      chunksTotal: statistics.chunksTotal,
+      chunksFetched: statistics.chunksFetched,
+      chunksReusedLocally: statistics.chunksReusedLocally,
+      bytesFetched: statistics.bytesFetched,
+      sourcesDropped: statistics.sourcesDropped,
+      retargets: statistics.retargets,
+      durationMs: this.#now - statistics.startedAt,
+    });
+    this.#executeReady();
+  }
+
+  /** Replaces the replicated state with a verified checkpoint's and makes it the stable one. */
+  #installState(checkpoint: StoredCheckpoint, persist: boolean): void {
+    const tableChunks = this.config.clientTableChunks;
+    assert(checkpoint.chunks.length >= tableChunks, 'checkpoint has fewer chunks than the client table');
+    this.#clientTable.restore(checkpoint.chunks.slice(0, tableChunks));
+    this.#service.restore(checkpoint.chunks.slice(tableChunks));
+    const sequence = checkpoint.certificate.sequence;
+    this.#lastExecuted = sequence;
+    this.#lastProgressAt = this.#now;
+    for (const [key, pending] of this.#pending) {
+      const status = this.#clientTable.status(pending.request.clientId, pending.request.requestNumber);
+      if (status.kind !== 'new') this.#pending.delete(key);
+    }
+    this.#verifiedCertificates.add(`${sequence}:${toHex(checkpoint.certificate.stateRoot)}`);
+    // Batches above the installed state run again (after a repair the replica may have executed
+    // them on a corrupt state).
+    for (const [key, instance] of this.#log) {
+      instance.executed = key <= sequence;
+      if (key > sequence) instance.executedDigestHex = null;
+    }
+    if (sequence > this.#stable.certificate.sequence) this.#makeStable(checkpoint, persist);
+  }
+
+  #onManifestRequest(from: ReplicaId, message: ManifestRequest): void {
+    const held = this.#retained.find((checkpoint) => checkpoint.certificate.sequence === message.sequence);
+    if (held !== undefined) {
+      this.#send(from, { kind: 'manifest', sequence: message.sequence, leaves: held.leaves });
+      return;
+    }
+    this.#sendUnavailable(from, message.sequence);
+  }
+
+  #onChunkRequest(from: ReplicaId, message: ChunkRequest): void {
+    const held = this.#retained.find((checkpoint) => checkpoint.certificate.sequence === message.sequence);
+    if (held === undefined) {
+      this.#sendUnavailable(from, message.sequence);
+      return;
+    }
+    for (const index of message.indices) {
+      const data = held.chunks[index];
+      if (data === undefined) {
+        this.#reject(from, 'chunk-request', `no chunk ${index}`);
+        return;
+      }
+      this.#send(from, { kind: 'chunk', sequence: message.sequence, index, data });
+    }
+  }
+
+  #sendUnavailable(to: ReplicaId, sequence: SequenceNumber): void {
+    if (this.#stable.certificate.sequence > sequence) {
+      this.#send(to, { kind: 'state-unavailable', sequence, newest: this.#stable.certificate });
+    }
+  }
+
+  #onStateUnavailable(from: ReplicaId, message: StateUnavailable): void {
+    const transfer = this.#stateTransfer;
+    if (transfer === null || message.newest.sequence <= transfer.target.sequence) return;
+    if (!this.#verifyCertificate(message.newest)) {
+      this.#reject(from, 'state-unavailable', 'certificate does not verify');
+      return;
+    }
+    transfer.retarget(message.newest, this.#now);
+    if (this.#knownCertificate === null || message.newest.sequence > this.#knownCertificate.sequence) {
+      this.#knownCertificate = message.newest;
+    }
+  }
+
+  // ───────────────────────────── catch-up ─────────────────────────────
+
+  #onForward(from: ReplicaId, message: ForwardedRequests): void {
+    if (!this.isLeader || this.#status !== 'normal') return;
+    for (const request of message.requests) {
+      if (request.readOnly || request.authenticator.length !== this.config.n) continue;
+      if (this.#clientTable.status(request.clientId, request.requestNumber).kind !== 'new') continue;
+      const digest = this.#requestDigest(request);
+      if (!this.#crypto.verifyRequest(request, digest)) {
+        this.#reject(
+          from,
+          'forward',
+          `request ${request.clientId}#${request.requestNumber} is not authentic`,
+        );
+        continue;
+      }
+      this.#addPending(request, digest);
+    }
+    this.#tryPropose();
+  }
+
+  #onStatus(from: ReplicaId, message: Status): void {
+    if (this.#amnesiac && this.#abstainThroughView === null) {
+      this.#statusViewsSinceRestart.set(from, message.view);
+      if (this.#statusViewsSinceRestart.size >= this.#quorum - 1) {
+        this.#abstainThroughView = Math.max(this.#view, ...this.#statusViewsSinceRestart.values());
+        this.#log_('info', 'amnesiac-abstains', { throughView: this.#abstainThroughView });
+      }
+    }
+    if (message.view < this.#view && this.#status === 'normal' && this.#currentNewView !== null) {
+      this.#send(from, this.#currentNewView);
+    }
+    if (message.view > this.#view && !message.viewChangeInProgress) {
+      // The peer is in a later view we never saw installed; telling it where we are makes it
+      // send us that view's NEW-VIEW.
+      this.#send(from, this.#statusMessage());
+    }
+    this.#peerExecuted.set(from, message.lastExecuted);
+    if (message.lastExecuted >= this.#lastExecuted) return;
+    const helpedAt = this.#lastHelpedAt.get(from);
+    if (helpedAt !== undefined && this.#now - helpedAt < this.config.statusIntervalMs / 2) return;
+    this.#lastHelpedAt.set(from, this.#now);
+    const stable = this.#stable.certificate;
+    if (message.lastExecuted < stable.sequence && stable.sequence > 0) {
+      this.#send(from, { kind: 'checkpoint-proof', certificate: stable });
+    }
+    const first = Math.max(message.lastExecuted, stable.sequence) + 1;
+    const last = Math.min(this.#lastExecuted, first + CATCH_UP_BATCHES_PER_STATUS - 1);
+    for (let sequence = first; sequence <= last; sequence++) {
+      const instance = this.#log.get(sequence);
+      if (instance?.committed == null) continue;
+      const body = instance.bodies.get(instance.committed.digestHex);
+      if (body === undefined) continue;
+      const ownCommit = instance.commitVotes.get(this.id);
+      if (ownCommit !== undefined) this.#send(from, ownCommit);
+      this.#send(from, {
+        kind: 'batch',
+        sequence: instance.sequence,
+        batchDigest: instance.committed.digest,
+        batch: body,
+      });
+    }
+  }
+
+  #onBatchRequest(from: ReplicaId, message: BatchRequest): void {
+    const instance = this.#log.get(message.sequence);
+    const body = instance?.bodies.get(toHex(message.batchDigest));
+    if (body === undefined) return;
+    this.#send(from, {
+      kind: 'batch',
+      sequence: message.sequence,
+      batchDigest: message.batchDigest,
+      batch: body,
+    });
+  }
+
+  /** A body is kept only when its digest is one this replica already has reason to want. */
+  #onBatch(from: ReplicaId, message: Batch): void {
+    if (!this.#inWindow(message.sequence)) return;
+    const instance = this.#instance(message.sequence);
+    const digestHex = toHex(message.batchDigest);
+    if (instance.bodies.has(digestHex)) return;
+    const wanted =
+      instance.committed?.digestHex === digestHex ||
+      this.#expectedProposals.get(message.sequence) === digestHex ||
+      [...instance.commitVotes.values()].some((vote) => toHex(vote.batchDigest) === digestHex);
+    if (!wanted) return;
+    if (!bytesEqual(this.#batchDigest(message.batch), message.batchDigest)) {
+      this.#reject(from, 'batch', 'body does not match its digest');
+      return;
+    }
+    instance.bodies.set(digestHex, message.batch);
+    if (instance.committed?.digestHex === digestHex) this.#persistCommitted(instance);
+    const awaiting = this.#reproposalsAwaitingBody.get(message.sequence);
+    if (awaiting !== undefined && toHex(awaiting) === digestHex) {
+      this.#reproposalsAwaitingBody.delete(message.sequence);
+      this.#propose(instance.sequence, message.batch, message.batchDigest);
+    }
+    this.#executeReady();
+  }
+
+  #statusMessage(): Status {
+    return {
+      kind: 'status',
+      replicaId: this.id,
+      view: this.#view,
+      viewChangeInProgress: this.#status === 'view-change',
+      lastExecuted: this.#lastExecuted,
+      stableCheckpoint: this.#stable.certificate.sequence,
+    };
+  }
+
+  // ───────────────────────────── view change ─────────────────────────────
+
+  #startViewChange(newView: ViewNumber, reason: string): void {
+    assert(newView > this.#view, 'view change must move to a higher view');
+    const oldView = this.#view;
+    this.#view = newView;
+    this.#status = 'view-change';
+    this.#viewChangeQuorumAt = null;
+    this.#viewChangeAttempts++;
+    this.#currentNewView = null;
+    this.#expectedProposals = new Map();
+    this.#reproposalsAwaitingBody.clear();
+    for (const instance of this.#log.values()) instance.prepareVotes.clear();
+    this.#log_('info', 'view-change-started', { from: oldView, to: newView, reason });
+    this.#suspect(this.#leaderOf(oldView), `view change: ${reason}`);
+    if (!this.#canVote()) return;
+    this.#persist({ kind: 'view', view: newView, viewChangeInProgress: true });
+    const message = this.#buildViewChange(newView);
+    this.#viewChanges.set(this.id, message);
+    this.#validatedViewChanges.add(message);
+    this.#broadcast(message);
+    this.#tryNewView();
+  }
+
+  #buildViewChange(newView: ViewNumber): ViewChange {
+    const stable = this.#stable.certificate;
+    const prepared: PreparedEntry[] = [];
+    const prePrepared: PrePreparedEntry[] = [];
+    const sequences = [...this.#log.keys()]
+      .filter((sequence) => sequence > stable.sequence)
+      .sort((a, b) => a - b);
+    for (const sequence of sequences) {
+      const instance = this.#log.get(sequence)!;
+      if (instance.prepared !== null) {
+        prepared.push({
+          sequence: instance.sequence,
+          view: instance.prepared.view,
+          batchDigest: instance.prepared.digest,
+        });
+      }
+      for (const entry of instance.prePrepared.values()) {
+        prePrepared.push({ sequence: instance.sequence, view: entry.view, batchDigest: entry.digest });
+      }
+    }
+    const unsigned: ViewChange = {
+      kind: 'view-change',
+      newView,
+      replicaId: this.id,
+      checkpoint: stable,
+      prepared,
+      prePrepared,
+      keyEpoch: 0 as KeyEpoch,
+      signature: new Uint8Array(64) as Signature,
+    };
+    const signed = this.#crypto.sign(viewChangePayload(unsigned));
+    return { ...unsigned, keyEpoch: signed.keyEpoch, signature: signed.signature };
+  }
+
+  /** Structural and cryptographic checks of a view change; the result is cached per object. */
+  #validateViewChange(message: ViewChange): string | null {
+    if (this.#validatedViewChanges.has(message)) return null;
+    if (message.replicaId >= this.config.n) return 'unknown sender';
+    if (
+      !this.#crypto.verifyReplicaSignature(
+        message.replicaId,
+        message.keyEpoch,
+        viewChangePayload(message),
+        message.signature,
+      )
+    ) {
+      return 'signature does not verify';
+    }
+    if (!this.#verifyCertificate(message.checkpoint)) return 'checkpoint certificate does not verify';
+    const low = message.checkpoint.sequence;
+    const high = low + this.config.logWindow;
+    const preparedSequences = new Set<number>();
+    for (const entry of message.prepared) {
+      if (entry.sequence <= low || entry.sequence > high)
+        return `prepared entry ${entry.sequence} outside the window`;
+      if (entry.view >= message.newView) return 'prepared entry from a view not before the new view';
+      if (preparedSequences.has(entry.sequence)) return `two prepared entries for ${entry.sequence}`;
+      preparedSequences.add(entry.sequence);
+    }
+    const perSequence = new Map<number, number>();
+    for (const entry of message.prePrepared) {
+      if (entry.sequence <= low || entry.sequence > high)
+        return `pre-prepared entry ${entry.sequence} outside the window`;
+      if (entry.view >= message.newView) return 'pre-prepared entry from a view not before the new view';
+      const count = (perSequence.get(entry.sequence) ?? 0) + 1;
+      if (count > MAX_PRE_PREPARED_PER_SEQUENCE) return `too many pre-prepared entries for ${entry.sequence}`;
+      perSequence.set(entry.sequence, count);
+    }
+    this.#validatedViewChanges.add(message);
+    return null;
+  }
+
+  #onViewChange(from: ReplicaId, message: ViewChange): void {
+    if (message.newView < this.#view) return;
+    const known = this.#viewChanges.get(from);
+    if (known !== undefined && known.newView >= message.newView) {
+      if (known.newView === message.newView && this.#status === 'normal' && message.newView === this.#view) {
+        if (this.#currentNewView !== null) this.#send(from, this.#currentNewView);
+      }
+      return;
+    }
+    const problem = this.#validateViewChange(message);
+    if (problem !== null) {
+      this.#reject(from, 'view-change', problem);
+      return;
+    }
+    this.#viewChanges.set(from, message);
+    if (message.newView === this.#view && this.#status === 'normal') {
+      // A straggler asks for a view that is already installed: show it the NEW-VIEW.
+      if (this.#currentNewView !== null) this.#send(from, this.#currentNewView);
+      return;
+    }
+    this.#maybeJoinViewChange();
+    if (this.#status === 'view-change' && message.newView === this.#view) this.#tryNewView();
+  }
+
+  /** PBFT liveness rule: f + 1 replicas asking for later views cannot all be faulty, so follow them. */
+  #maybeJoinViewChange(): void {
+    const later: number[] = [];
+    for (const message of this.#viewChanges.values()) {
+      if (message.newView > this.#view) later.push(message.newView);
+    }
+    if (later.length < correctWitnessSize(this.config)) return;
+    later.sort((a, b) => a - b);
+    // The smallest view that f + 1 of them want (at least): the (f+1)-th largest.
+    const target = later[later.length - correctWitnessSize(this.config)]!;
+    if (target > this.#view)
+      this.#startViewChange(viewNumber(target), 'f + 1 replicas moved to a later view');
+  }
+
+  #viewChangeSet(view: number): ViewChange[] {
+    const set: ViewChange[] = [];
+    for (const message of this.#viewChanges.values()) if (message.newView === view) set.push(message);
+    return set.sort((a, b) => a.replicaId - b.replicaId);
+  }
+
+  #decide(viewChanges: readonly ViewChange[]): NewViewDecision {
+    return decideNewView(viewChanges, this.config, {
+      brokenIgnorePrepared: this.#testing.brokenViewChange === true,
+    });
+  }
+
+  #tryNewView(): void {
+    if (this.#status !== 'view-change' || this.#leaderOf(this.#view) !== this.id || !this.#canVote()) return;
+    const set = this.#viewChangeSet(this.#view);
+    if (set.length < this.#quorum) return;
+    const decision = this.#decide(set);
+    if (decision.kind === 'undecided') {
+      this.#log_('debug', 'new-view-undecided', { view: this.#view, sequence: decision.sequence });
+      return;
+    }
+    const unsigned: NewView = {
+      kind: 'new-view',
+      view: this.#view,
+      replicaId: this.id,
+      viewChanges: set,
+      keyEpoch: 0 as KeyEpoch,
+      signature: new Uint8Array(64) as Signature,
+    };
+    const signed = this.#crypto.sign(newViewPayload(unsigned));
+    const message: NewView = { ...unsigned, keyEpoch: signed.keyEpoch, signature: signed.signature };
+    this.#broadcast(message);
+    this.#installNewView(message, decision);
+  }
+
+  #onNewView(from: ReplicaId, message: NewView): void {
+    if (message.view < this.#view || (message.view === this.#view && this.#status === 'normal')) return;
+    const leader = this.#leaderOf(message.view);
+    if (message.replicaId !== leader) {
+      this.#reject(from, 'new-view', 'not signed by the leader of its view');
+      return;
+    }
+    if (
+      !this.#crypto.verifyReplicaSignature(
+        leader,
+        message.keyEpoch,
+        newViewPayload(message),
+        message.signature,
+      )
+    ) {
+      this.#reject(from, 'new-view', 'signature does not verify');
+      return;
+    }
+    const senders = new Set<number>();
+    for (const viewChange of message.viewChanges) {
+      if (viewChange.newView !== message.view || senders.has(viewChange.replicaId)) {
+        this.#reject(from, 'new-view', 'view changes for another view or from the same replica twice');
+        return;
+      }
+      senders.add(viewChange.replicaId);
+      const problem = this.#validateViewChange(viewChange);
+      if (problem !== null) {
+        this.#reject(from, 'new-view', `embedded view change from ${viewChange.replicaId}: ${problem}`);
+        return;
+      }
+    }
+    if (senders.size < this.#quorum) {
+      this.#reject(from, 'new-view', `only ${senders.size} view changes, a quorum is ${this.#quorum}`);
+      return;
+    }
+    const decision = this.#decide(message.viewChanges);
+    if (decision.kind === 'undecided') {
+      this.#reject(from, 'new-view', `its view changes cannot decide sequence ${decision.sequence}`);
+      this.#suspect(leader, 'sent a new-view that decides nothing');
+      return;
+    }
+    if (message.view > this.#view) {
+      this.#view = message.view;
+      for (const instance of this.#log.values()) instance.prepareVotes.clear();
+    }
+    this.#installNewView(message, decision);
+  }
+
+  #installNewView(message: NewView, decision: NewViewDecision & { kind: 'decided' }): void {
+    this.#status = 'normal';
+    this.#viewChangeAttempts = 0;
+    this.#currentNewView = message;
+    if (this.#amnesiac && this.#abstainThroughView !== null && message.view > this.#abstainThroughView) {
+      this.#amnesiac = false;
+      this.#log_('info', 'amnesiac-rejoined', { view: message.view });
+    }
+    if (this.#canVote()) this.#persist({ kind: 'view', view: message.view, viewChangeInProgress: false });
+    this.#log_('info', 'view-installed', {
+      view: message.view,
+      leader: this.#leaderOf(message.view),
+      checkpoint: decision.checkpoint.sequence,
+      reproposals: decision.proposals.length,
+    });
+    this.#onCertificate(decision.checkpoint);
+    this.#viewFloor = decision.checkpoint.sequence;
+    this.#expectedProposals = new Map();
+    for (const proposal of decision.proposals) {
+      const digest = proposal.batchDigest ?? this.#emptyBatchDigest;
+      this.#expectedProposals.set(proposal.sequence, toHex(digest));
+    }
+    for (const pending of this.#pending.values()) {
+      pending.timerStartedAt = this.#now;
+      pending.forwarded = false;
+    }
+    this.#rebuildQueues();
+    if (this.#leaderOf(message.view) === this.id) {
+      this.#nextSequence = sequenceNumber(
+        Math.max(decision.maxSequence, this.#stable.certificate.sequence) + 1,
+      );
+      for (const proposal of decision.proposals) {
+        if (!this.#inWindow(proposal.sequence)) continue;
+        const digest = proposal.batchDigest ?? this.#emptyBatchDigest;
+        const body =
+          proposal.batchDigest === null ? [] : this.#log.get(proposal.sequence)?.bodies.get(toHex(digest));
+        if (body !== undefined) {
+          this.#propose(proposal.sequence, body, digest);
+        } else {
+          this.#reproposalsAwaitingBody.set(proposal.sequence, digest);
+          this.#requestBody(this.#instance(proposal.sequence), digest);
+        }
+      }
+    }
+    this.#tryPropose();
+  }
+
+  /** After a view change, requests not executed go back into the proposal queues. */
+  #rebuildQueues(): void {
+    this.#queues.clear();
+    for (const pending of this.#pending.values()) {
+      pending.proposedInView = null;
+      let queue = this.#queues.get(pending.request.clientId);
+      if (queue === undefined) {
+        queue = [];
+        this.#queues.set(pending.request.clientId, queue);
+      }
+      queue.push(pending);
+    }
+  }
+
+  // ───────────────────────────── time ─────────────────────────────
+
+  #onTick(): void {
+    const now = this.#now;
+    this.#checkRequestTimers();
+    if (this.#status === 'view-change') {
+      // As in PBFT, the timer runs only once a quorum asked for this view: a replica alone in a
+      // view change waits for the others instead of racing ahead to views nobody else joins.
+      if (this.#viewChangeQuorumAt === null && this.#viewChangeSet(this.#view).length >= this.#quorum) {
+        this.#viewChangeQuorumAt = now;
+      }
+      const timeout = this.config.viewChangeTimeoutMs * 2 ** Math.min(this.#viewChangeAttempts - 1, 6);
+      if (this.#viewChangeQuorumAt !== null && now - this.#viewChangeQuorumAt >= timeout) {
+        this.#startViewChange(viewNumber(this.#view + 1), 'new view did not arrive in time');
+      }
+    }
+    if (now - this.#lastRetransmitAt >= this.config.retransmitIntervalMs) {
+      this.#lastRetransmitAt = now;
+      this.#retransmit();
+    }
+    if (now - this.#lastStatusAt >= this.config.statusIntervalMs) {
+      this.#lastStatusAt = now;
+      this.#broadcast(this.#statusMessage());
+    }
+    if (this.#stateTransfer !== null) {
+      this.#stateTransfer.tick(now);
+      this.#finishStateTransferIfComplete();
+    } else if (
+      this.#knownCertificate !== null &&
+      this.#knownCertificate.sequence > this.#lastExecuted &&
+      now - this.#lastProgressAt >= this.config.catchUpTimeoutMs
+    ) {
+      this.#startStateTransfer(this.#knownCertificate);
+    }
+  }
+
+  /** At least one correct peer (the (f+1)-th highest report) executed beyond this replica. */
+  #behindPeers(): boolean {
+    const reports = [...this.#peerExecuted.values()].sort((a, b) => b - a);
+    const witnessed = reports[correctWitnessSize(this.config) - 1];
+    return witnessed !== undefined && witnessed > this.#lastExecuted;
+  }
+
+  #checkRequestTimers(): void {
+    if (this.#status !== 'normal' || this.#pending.size === 0) return;
+    if (this.#behindPeers() || this.#stateTransfer !== null) {
+      // Our own lag, not the leader, explains the wait: catch up before blaming anybody.
+      for (const pending of this.#pending.values()) pending.timerStartedAt = this.#now;
+      return;
+    }
+    const timeout = this.config.requestTimeoutMs;
+    const leader = this.#leaderOf(this.#view);
+    const toForward: ClientRequest[] = [];
+    for (const pending of this.#pending.values()) {
+      const waited = this.#now - pending.timerStartedAt;
+      if (waited >= timeout) {
+        this.#startViewChange(
+          viewNumber(this.#view + 1),
+          `request ${pending.request.clientId}#${pending.request.requestNumber} not executed in ${waited} ms`,
+        );
+        return;
+      }
+      if (waited >= timeout / 2 && !pending.forwarded && leader !== this.id) {
+        pending.forwarded = true;
+        if (toForward.length < LIMITS.maxForwardedRequests) toForward.push(pending.request);
+      }
+    }
+    if (toForward.length > 0) this.#send(leader, { kind: 'forward', requests: toForward });
+  }
+
+  /** Resends this replica's own messages for work that has not completed: the network may lose them. */
+  #retransmit(): void {
+    if (this.#status === 'view-change') {
+      const own = this.#viewChanges.get(this.id);
+      if (own !== undefined && own.newView === this.#view) this.#broadcast(own);
+      return;
+    }
+    let resent = 0;
+    for (const instance of this.#log.values()) {
+      if (resent >= MAX_RETRANSMITTED_INSTANCES) break;
+      if (instance.committed !== null && instance.executed) continue;
+      if (instance.committed !== null) {
+        this.#requestBody(instance, instance.committed.digest);
+        continue;
+      }
+      const proposal = instance.proposal;
+      if (proposal === null || proposal.view !== this.#view || !this.#canVote()) continue;
+      resent++;
+      if (this.isLeader) {
+        this.#broadcast({
+          kind: 'pre-prepare',
+          view: proposal.view,
+          sequence: instance.sequence,
+          batchDigest: proposal.digest,
+          batch: proposal.batch,
+          keyEpoch: proposal.keyEpoch,
+          signature: proposal.signature,
+        });
+      } else {
+        const prepare = instance.prepareVotes.get(this.id);
+        if (prepare !== undefined) this.#broadcast(prepare);
+      }
+      const commit = instance.commitVotes.get(this.id);
+      if (commit !== undefined && commit.view === this.#view) this.#broadcast(commit);
+    }
+    for (const [sequence, digest] of this.#reproposalsAwaitingBody)
+      this.#requestBody(this.#instance(sequence), digest);
+    let newestOwn: OwnCheckpoint | undefined;
+    for (const own of this.#ownCheckpoints.values())
+      if (newestOwn === undefined || own.sequence > newestOwn.sequence) newestOwn = own;
+    if (newestOwn !== undefined) this.#broadcast(newestOwn.vote);
+  }
+}

@@ -1,0 +1,275 @@
+/**
+ * Wire types. Every message that crosses a process boundary is one of these plain, immutable
+ * objects; `codec.ts` turns them into bytes and back. Fields that carry proof are named after
+ * what they prove. Digests are computed by crypto/ over the canonical encodings in `signing.ts`.
+ */
+import type {
+  ClientId,
+  Digest,
+  KeyEpoch,
+  ReplicaId,
+  RequestNumber,
+  SequenceNumber,
+  Signature,
+  ViewNumber,
+} from '../core/ids.js';
+
+// ───────────────────────────── client ↔ replica ─────────────────────────────
+
+/** One replica's entry of a request authenticator: HMAC keyed by the client↔replica key of `keyEpoch`. */
+export interface MacEntry {
+  readonly keyEpoch: KeyEpoch;
+  /** MAC_BYTES long. */
+  readonly mac: Uint8Array;
+}
+
+export interface ClientRequest {
+  readonly kind: 'request';
+  readonly clientId: ClientId;
+  readonly requestNumber: RequestNumber;
+  /** Read-only requests may be answered without ordering (see docs/ARCHITECTURE.md). */
+  readonly readOnly: boolean;
+  readonly operation: Uint8Array;
+  /**
+   * PBFT authenticator: entry i is the MAC for replica i over the request digest. It lets a backup
+   * check a request relayed by the leader without a signature verification.
+   */
+  readonly authenticator: readonly MacEntry[];
+  /** Optional Ed25519 signature by the client over the request digest (Aardvark-style robustness). */
+  readonly signature: Signature | null;
+}
+
+export type ReplyStatus = 'ok' | 'error';
+
+export interface Reply {
+  readonly kind: 'reply';
+  readonly view: ViewNumber;
+  readonly replicaId: ReplicaId;
+  readonly clientId: ClientId;
+  readonly requestNumber: RequestNumber;
+  readonly readOnly: boolean;
+  /** Sequence number whose execution produced the result (for read-only: last executed). */
+  readonly sequence: SequenceNumber;
+  readonly status: ReplyStatus;
+  /** Service result when ok; a UTF-8 reason when error. */
+  readonly result: Uint8Array;
+}
+
+// ───────────────────────────── replica ↔ replica ─────────────────────────────
+
+export interface PrePrepare {
+  readonly kind: 'pre-prepare';
+  readonly view: ViewNumber;
+  readonly sequence: SequenceNumber;
+  readonly batchDigest: Digest;
+  readonly batch: readonly ClientRequest[];
+  readonly keyEpoch: KeyEpoch;
+  /** Leader's signature over proposalPayload(view, sequence, batchDigest): proof for equivocation. */
+  readonly signature: Signature;
+}
+
+export interface Prepare {
+  readonly kind: 'prepare';
+  readonly view: ViewNumber;
+  readonly sequence: SequenceNumber;
+  readonly batchDigest: Digest;
+  readonly replicaId: ReplicaId;
+  /** The leader's proposal signature as this replica received it, so that a conflict is provable. */
+  readonly proposalKeyEpoch: KeyEpoch;
+  readonly proposalSignature: Signature;
+}
+
+export interface Commit {
+  readonly kind: 'commit';
+  readonly view: ViewNumber;
+  readonly sequence: SequenceNumber;
+  readonly batchDigest: Digest;
+  readonly replicaId: ReplicaId;
+}
+
+export interface Checkpoint {
+  readonly kind: 'checkpoint';
+  readonly sequence: SequenceNumber;
+  /** Merkle root over the state chunks after executing `sequence`. */
+  readonly stateRoot: Digest;
+  readonly replicaId: ReplicaId;
+  readonly keyEpoch: KeyEpoch;
+  /** Signature over checkpointPayload(sequence, stateRoot). */
+  readonly signature: Signature;
+}
+
+export interface CheckpointVote {
+  readonly replicaId: ReplicaId;
+  readonly keyEpoch: KeyEpoch;
+  readonly signature: Signature;
+}
+
+/**
+ * Proof that a quorum of replicas reached the same state at `sequence`. The genesis certificate
+ * (sequence 0) has no votes: every replica starts from the same empty state.
+ */
+export interface CheckpointCertificate {
+  readonly sequence: SequenceNumber;
+  readonly stateRoot: Digest;
+  readonly votes: readonly CheckpointVote[];
+}
+
+/**
+ * P-set entry: this replica prepared `batchDigest` at `sequence` in `view` (highest such view).
+ * Bodies are not carried: a replica that lacks the chosen batch fetches it by digest.
+ */
+export interface PreparedEntry {
+  readonly sequence: SequenceNumber;
+  readonly view: ViewNumber;
+  readonly batchDigest: Digest;
+}
+
+/** Q-set entry: this replica accepted a proposal of `batchDigest` at `sequence`, last in `view`. */
+export interface PrePreparedEntry {
+  readonly sequence: SequenceNumber;
+  readonly view: ViewNumber;
+  readonly batchDigest: Digest;
+}
+
+export interface ViewChange {
+  readonly kind: 'view-change';
+  readonly newView: ViewNumber;
+  readonly replicaId: ReplicaId;
+  readonly checkpoint: CheckpointCertificate;
+  readonly prepared: readonly PreparedEntry[];
+  readonly prePrepared: readonly PrePreparedEntry[];
+  readonly keyEpoch: KeyEpoch;
+  /** Signature over viewChangePayload(this): the message is relayed inside NEW-VIEW as proof. */
+  readonly signature: Signature;
+}
+
+export interface NewView {
+  readonly kind: 'new-view';
+  readonly view: ViewNumber;
+  readonly replicaId: ReplicaId;
+  /** The view changes the decision is computed from; every replica recomputes it. */
+  readonly viewChanges: readonly ViewChange[];
+  readonly keyEpoch: KeyEpoch;
+  readonly signature: Signature;
+}
+
+/** Client requests a backup passes to the leader when they wait too long (PBFT request forwarding). */
+export interface ForwardedRequests {
+  readonly kind: 'forward';
+  readonly requests: readonly ClientRequest[];
+}
+
+/** Periodic summary that lets peers help a replica that fell behind. */
+export interface Status {
+  readonly kind: 'status';
+  readonly replicaId: ReplicaId;
+  readonly view: ViewNumber;
+  readonly viewChangeInProgress: boolean;
+  readonly lastExecuted: SequenceNumber;
+  readonly stableCheckpoint: SequenceNumber;
+}
+
+/** Asks for the body of a batch known only by digest (after a view change or when behind). */
+export interface BatchRequest {
+  readonly kind: 'batch-request';
+  readonly sequence: SequenceNumber;
+  readonly batchDigest: Digest;
+}
+
+/** The body of a batch; the receiver checks it against a digest it already trusts. */
+export interface Batch {
+  readonly kind: 'batch';
+  readonly sequence: SequenceNumber;
+  readonly batchDigest: Digest;
+  readonly batch: readonly ClientRequest[];
+}
+
+export interface CheckpointProof {
+  readonly kind: 'checkpoint-proof';
+  readonly certificate: CheckpointCertificate;
+}
+
+export interface ManifestRequest {
+  readonly kind: 'manifest-request';
+  readonly sequence: SequenceNumber;
+}
+
+/** The leaf digests (one per state chunk) of the checkpoint at `sequence`. */
+export interface Manifest {
+  readonly kind: 'manifest';
+  readonly sequence: SequenceNumber;
+  readonly leaves: readonly Digest[];
+}
+
+export interface ChunkRequest {
+  readonly kind: 'chunk-request';
+  readonly sequence: SequenceNumber;
+  readonly indices: readonly number[];
+}
+
+export interface Chunk {
+  readonly kind: 'chunk';
+  readonly sequence: SequenceNumber;
+  readonly index: number;
+  readonly data: Uint8Array;
+}
+
+/** The requested checkpoint is no longer (or not yet) held; `newest` is the sender's stable one. */
+export interface StateUnavailable {
+  readonly kind: 'state-unavailable';
+  readonly sequence: SequenceNumber;
+  readonly newest: CheckpointCertificate;
+}
+
+export type ReplicaMessage =
+  | PrePrepare
+  | Prepare
+  | Commit
+  | Checkpoint
+  | ViewChange
+  | NewView
+  | ForwardedRequests
+  | Status
+  | BatchRequest
+  | Batch
+  | CheckpointProof
+  | ManifestRequest
+  | Manifest
+  | ChunkRequest
+  | Chunk
+  | StateUnavailable;
+
+export type ReplicaMessageKind = ReplicaMessage['kind'];
+
+/** Everything that can arrive on a connection. */
+export type WireMessage = ReplicaMessage | ClientRequest | Reply;
+
+// ───────────────────────────── evidence ─────────────────────────────
+
+/** A leader's signed statement "at (view, sequence) I propose batchDigest". */
+export interface SignedProposal {
+  readonly view: ViewNumber;
+  readonly sequence: SequenceNumber;
+  readonly batchDigest: Digest;
+  readonly keyEpoch: KeyEpoch;
+  readonly signature: Signature;
+}
+
+/**
+ * Transferable proof of misbehaviour: anyone holding the accused replica's public keys can check
+ * it alone (see detection/ and docs/intrusion-tolerance.md).
+ */
+export type Evidence =
+  | {
+      readonly kind: 'equivocation';
+      readonly accused: ReplicaId;
+      readonly first: SignedProposal;
+      readonly second: SignedProposal;
+    }
+  | {
+      /** A signed checkpoint vote that disagrees with a quorum-certified state root. */
+      readonly kind: 'conflicting-checkpoint';
+      readonly accused: ReplicaId;
+      readonly certificate: CheckpointCertificate;
+      readonly vote: Checkpoint;
+    };

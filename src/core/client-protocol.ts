@@ -34,8 +34,13 @@ export interface ClientProtocolConfig extends FaultModel {
   readonly maxRetransmitTimeoutMs: number;
   /** A fast read that has no matching quorum after this long falls back to ordering. */
   readonly readOnlyTimeoutMs: number;
-  /** Requests in flight at once (must not exceed the replicas' maxOutstandingPerClient). */
+  /** Requests in flight at once. */
   readonly maxOutstanding: number;
+  /**
+   * The replicas' maxOutstandingPerClient: they cache replies of that many recent request numbers
+   * only, so a new number is never more than this above the oldest unanswered one.
+   */
+  readonly replyWindow: number;
 }
 
 /** The request without its authenticator; the caller's `authenticate` adds MACs (and a signature). */
@@ -97,7 +102,11 @@ export class ClientSession {
     return this.#outstanding.size;
   }
   get canInvoke(): boolean {
-    return this.#outstanding.size < this.#config.maxOutstanding;
+    if (this.#outstanding.size >= this.#config.maxOutstanding) return false;
+    let oldest = Number.POSITIVE_INFINITY;
+    for (const number of this.#outstanding.keys()) if (number < oldest) oldest = number;
+    // A fast-read fallback takes a fresh number too, so keep one in reserve.
+    return this.#nextRequestNumber + 1 - oldest < this.#config.replyWindow;
   }
   get view(): number {
     return this.#view;

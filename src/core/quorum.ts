@@ -23,7 +23,11 @@ export function minimumReplicas(f: number, k: number): number {
 /** Problems with a fault model, empty when it is valid. */
 export function faultModelProblems(model: FaultModel): string[] {
   const problems: string[] = [];
-  for (const [name, value] of Object.entries(model)) {
+  for (const [name, value] of [
+    ['n', model.n],
+    ['f', model.f],
+    ['k', model.k],
+  ] as const) {
     if (!Number.isSafeInteger(value) || value < 0)
       problems.push(`${name} must be a non-negative integer, got ${value}`);
   }

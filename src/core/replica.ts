@@ -35,6 +35,7 @@ import type {
   ChunkRequest,
   ClientRequest,
   Commit,
+  Decided,
   ForwardedRequests,
   Manifest,
   ManifestRequest,
@@ -150,6 +151,8 @@ interface Instance {
   readonly prePrepared: Map<string, VotedDigest>;
   /** Latest COMMIT of every replica, any view. */
   readonly commitVotes: Map<ReplicaId, Commit>;
+  /** DECIDED claims (catch-up), digest hex by sender: f + 1 matching decide the sequence. */
+  readonly decidedVotes: Map<ReplicaId, Decided>;
   committed: VotedDigest | null;
   /** Bodies known for this sequence, by digest hex. */
   readonly bodies: Map<string, readonly ClientRequest[]>;
@@ -183,8 +186,12 @@ const MAX_PRE_PREPARED_PER_SEQUENCE = 4;
 const MAX_CHECKPOINT_VOTES_PER_SENDER = 4;
 /** Batches resent to a lagging peer per STATUS. */
 const CATCH_UP_BATCHES_PER_STATUS = 32;
+/** The view-change timeout doubles with every failed attempt, up to this factor. */
+const MAX_VIEW_CHANGE_BACKOFF = 8;
 /** Instances whose messages are retransmitted per retransmission period. */
 const MAX_RETRANSMITTED_INSTANCES = 64;
+
+const textEncoder = new TextEncoder();
 
 function requestKey(client: ClientId, requestNumber: number): string {
   return `${client}\u0000${requestNumber}`;
@@ -199,6 +206,7 @@ export class Replica {
   readonly #quorum: number;
   readonly #preparedThreshold: number;
   readonly #committedThreshold: number;
+  readonly #committedByWitnessThreshold: number;
   readonly #clientTable: ClientTable;
 
   #out: Action[] = [];
@@ -214,6 +222,7 @@ export class Replica {
   readonly #pending = new Map<string, PendingRequest>();
   /** Unproposed pending requests per client, in arrival order: batches take from them in turn. */
   readonly #queues = new Map<ClientId, PendingRequest[]>();
+  readonly #pendingPerClient = new Map<ClientId, number>();
   #batchCursor = 0;
 
   // checkpoints
@@ -271,6 +280,7 @@ export class Replica {
     const broken = this.#testing.brokenQuorum === true;
     this.#preparedThreshold = broken ? options.config.f : this.#quorum - 1;
     this.#committedThreshold = broken ? options.config.f + 1 : this.#quorum;
+    this.#committedByWitnessThreshold = correctWitnessSize(options.config);
     this.#clientTable = new ClientTable(
       options.config.clientTableChunks,
       options.config.maxOutstandingPerClient,
@@ -401,6 +411,7 @@ export class Replica {
         prepared: null,
         prePrepared: new Map(),
         commitVotes: new Map(),
+        decidedVotes: new Map(),
         committed: null,
         bodies: new Map(),
         durableBodies: new Set(),
@@ -476,7 +487,8 @@ export class Replica {
           this.#startStateTransfer(checkpoint.certificate, pool);
       }
     }
-    for (const record of restored.records) this.#replayRecord(record);
+    const low = restored.checkpoint?.certificate.sequence ?? 0;
+    for (const record of restored.records) this.#replayRecord(record, low);
     this.#reconstructOwnVotes();
     this.#executeReady();
     this.#log_('info', 'restarted', {
@@ -516,7 +528,15 @@ export class Replica {
     }
   }
 
-  #replayRecord(record: DurableRecord): void {
+  /**
+   * Replay keeps records above the restored certificate even when its chunks are corrupt and the
+   * state is not installed yet: forgetting them would make a leader propose twice for a sequence.
+   */
+  #inReplayWindow(low: number, sequence: number): boolean {
+    return sequence > low && sequence <= low + this.config.logWindow;
+  }
+
+  #replayRecord(record: DurableRecord, low: number): void {
     switch (record.kind) {
       case 'view':
         this.#view = record.view;
@@ -524,7 +544,7 @@ export class Replica {
         return;
       case 'pre-prepare': {
         const message = record.message;
-        if (!this.#inWindow(message.sequence)) return;
+        if (!this.#inReplayWindow(low, message.sequence)) return;
         const instance = this.#instance(message.sequence);
         const digest = message.batchDigest;
         const accepted: AcceptedProposal = {
@@ -541,7 +561,7 @@ export class Replica {
         return;
       }
       case 'prepared': {
-        if (!this.#inWindow(record.sequence)) return;
+        if (!this.#inReplayWindow(low, record.sequence)) return;
         const instance = this.#instance(record.sequence);
         if (instance.prepared === null || record.view >= instance.prepared.view) {
           instance.prepared = {
@@ -553,7 +573,7 @@ export class Replica {
         return;
       }
       case 'committed': {
-        if (!this.#inWindow(record.sequence)) return;
+        if (!this.#inReplayWindow(low, record.sequence)) return;
         const instance = this.#instance(record.sequence);
         const digestHex = toHex(record.batchDigest);
         instance.committed = { view: record.view, digest: record.batchDigest, digestHex };
@@ -583,7 +603,14 @@ export class Replica {
       this.#sendReply(request, status.reply, false);
       return;
     }
-    if (status.kind === 'expired') return;
+    if (status.kind === 'expired') {
+      // The reply left the cache (the client ran more than its window ahead); say so rather than stay silent.
+      const result = textEncoder.encode(
+        'request number is older than the reply cache; the outcome is unknown',
+      );
+      this.#sendReply(request, { sequence: this.#lastExecuted, status: 'error', result }, false);
+      return;
+    }
     const key = requestKey(request.clientId, request.requestNumber);
     const existing = this.#pending.get(key);
     if (existing !== undefined) {
@@ -602,7 +629,7 @@ export class Replica {
     const key = requestKey(request.clientId, request.requestNumber);
     if (this.#pending.has(key)) return false;
     let queue = this.#queues.get(request.clientId);
-    const perClient = queue?.length ?? 0;
+    const perClient = this.#pendingPerClient.get(request.clientId) ?? 0;
     if (
       this.#pending.size >= this.config.maxPendingRequests ||
       perClient >= this.config.maxOutstandingPerClient
@@ -619,12 +646,22 @@ export class Replica {
       forwarded: false,
     };
     this.#pending.set(key, pending);
+    this.#pendingPerClient.set(request.clientId, perClient + 1);
     if (queue === undefined) {
       queue = [];
       this.#queues.set(request.clientId, queue);
     }
     queue.push(pending);
     return true;
+  }
+
+  #removePending(pending: PendingRequest): void {
+    if (this.#pending.get(pending.key) !== pending) return;
+    this.#pending.delete(pending.key);
+    const client = pending.request.clientId;
+    const remaining = (this.#pendingPerClient.get(client) ?? 1) - 1;
+    if (remaining <= 0) this.#pendingPerClient.delete(client);
+    else this.#pendingPerClient.set(client, remaining);
   }
 
   #executeReadOnly(request: ClientRequest): void {
@@ -639,9 +676,7 @@ export class Replica {
       });
     } catch (error) {
       status = 'error';
-      result = new TextEncoder().encode(
-        `service failed: ${error instanceof Error ? error.message : 'unknown'}`,
-      );
+      result = textEncoder.encode(`service failed: ${error instanceof Error ? error.message : 'unknown'}`);
     }
     this.#sendReply(request, { sequence: this.#lastExecuted, status, result }, true);
   }
@@ -721,7 +756,7 @@ export class Replica {
         this.#crypto.verifyRequestSignature(head.request, head.digest);
       if (stillPending && head.proposedInView !== this.#view && signatureOk) return head;
       if (stillPending && !signatureOk) {
-        this.#pending.delete(head.key);
+        this.#removePending(head);
         this.#reject(head.request.clientId, 'request', 'client signature does not verify');
       }
       queue.shift();
@@ -730,6 +765,11 @@ export class Replica {
   }
 
   #propose(sequence: SequenceNumber, batch: readonly ClientRequest[], digest: Digest): void {
+    const earlier = this.#log.get(sequence)?.proposal;
+    assert(
+      earlier == null || earlier.view !== this.#view || bytesEqual(earlier.digest, digest),
+      `leader would propose two batches for view ${this.#view} sequence ${sequence}`,
+    );
     const signed = this.#crypto.sign(proposalPayload(this.#view, sequence, digest));
     const message: PrePrepare = {
       kind: 'pre-prepare',
@@ -802,6 +842,8 @@ export class Replica {
         return this.#onForward(from, message);
       case 'status':
         return this.#onStatus(from, message);
+      case 'decided':
+        return this.#onDecided(from, message);
       case 'batch-request':
         return this.#onBatchRequest(from, message);
       case 'batch':
@@ -1035,6 +1077,14 @@ export class Replica {
     this.#checkCommitted(instance);
   }
 
+  #committedInView(instance: Instance, proposal: AcceptedProposal): boolean {
+    let matching = 0;
+    for (const vote of instance.commitVotes.values()) {
+      if (vote.view === proposal.view && bytesEqual(vote.batchDigest, proposal.digest)) matching++;
+    }
+    return matching >= this.#committedThreshold;
+  }
+
   #onCommit(from: ReplicaId, message: Commit): void {
     if (!this.#inWindow(message.sequence)) return;
     const instance = this.#instance(message.sequence);
@@ -1044,9 +1094,35 @@ export class Replica {
     this.#checkCommitted(instance);
   }
 
-  /** Committed when a quorum sent COMMIT for the same (view, digest): the value is decided. */
+  #onDecided(from: ReplicaId, message: Decided): void {
+    if (!this.#inWindow(message.sequence) || message.sequence <= this.#lastExecuted) return;
+    const instance = this.#instance(message.sequence);
+    instance.decidedVotes.set(from, message);
+    this.#checkCommitted(instance);
+  }
+
+  /**
+   * Committed when a quorum sent COMMIT for the same (view, digest), or when f + 1 replicas claim
+   * to have committed the same digest (one of them is correct): either way the value is decided.
+   */
   #checkCommitted(instance: Instance): void {
     if (instance.committed !== null) return;
+    if (instance.decidedVotes.size >= this.#committedByWitnessThreshold) {
+      const counts = new Map<string, { count: number; vote: Decided }>();
+      for (const vote of instance.decidedVotes.values()) {
+        const key = toHex(vote.batchDigest);
+        const entry = counts.get(key);
+        if (entry === undefined) counts.set(key, { count: 1, vote });
+        else entry.count++;
+      }
+      for (const [digestHex, { count, vote }] of counts) {
+        if (count < this.#committedByWitnessThreshold) continue;
+        instance.committed = { view: this.#view, digest: vote.batchDigest, digestHex };
+        if (instance.bodies.has(digestHex)) this.#persistCommitted(instance);
+        this.#executeReady();
+        return;
+      }
+    }
     const tally = new Map<string, { count: number; vote: Commit }>();
     for (const vote of instance.commitVotes.values()) {
       const key = `${vote.view}:${toHex(vote.batchDigest)}`;
@@ -1112,7 +1188,7 @@ export class Replica {
       const digest = this.#requestDigest(request);
       const key = requestKey(request.clientId, request.requestNumber);
       const pending = this.#pending.get(key);
-      if (pending !== undefined) this.#pending.delete(key);
+      if (pending !== undefined) this.#removePending(pending);
       const status = this.#clientTable.status(request.clientId, request.requestNumber);
       if (status.kind !== 'new') {
         executed.push({
@@ -1134,7 +1210,7 @@ export class Replica {
       } catch {
         // The service broke its contract (execute must not throw); answer deterministically.
         replyStatus = 'error';
-        result = new TextEncoder().encode('service failed to execute the operation');
+        result = textEncoder.encode('service failed to execute the operation');
       }
       const cached: CachedReply = { sequence, status: replyStatus, result };
       this.#clientTable.record(request.clientId, request.requestNumber, cached);
@@ -1423,9 +1499,9 @@ export class Replica {
     const sequence = checkpoint.certificate.sequence;
     this.#lastExecuted = sequence;
     this.#lastProgressAt = this.#now;
-    for (const [key, pending] of this.#pending) {
+    for (const pending of [...this.#pending.values()]) {
       const status = this.#clientTable.status(pending.request.clientId, pending.request.requestNumber);
-      if (status.kind !== 'new') this.#pending.delete(key);
+      if (status.kind !== 'new') this.#removePending(pending);
     }
     this.#verifiedCertificates.add(`${sequence}:${toHex(checkpoint.certificate.stateRoot)}`);
     // Batches above the installed state run again (after a repair the replica may have executed
@@ -1437,8 +1513,21 @@ export class Replica {
     if (sequence > this.#stable.certificate.sequence) this.#makeStable(checkpoint, persist);
   }
 
+  /**
+   * A checkpoint's state this replica can serve: a retained stable one, or its own not yet stable
+   * one (the requester holds a certificate for it and checks every byte against the root anyway).
+   */
+  #heldCheckpoint(
+    sequence: number,
+  ): { readonly leaves: readonly Digest[]; readonly chunks: readonly Uint8Array[] } | undefined {
+    return (
+      this.#retained.find((checkpoint) => checkpoint.certificate.sequence === sequence) ??
+      this.#ownCheckpoints.get(sequence)
+    );
+  }
+
   #onManifestRequest(from: ReplicaId, message: ManifestRequest): void {
-    const held = this.#retained.find((checkpoint) => checkpoint.certificate.sequence === message.sequence);
+    const held = this.#heldCheckpoint(message.sequence);
     if (held !== undefined) {
       this.#send(from, { kind: 'manifest', sequence: message.sequence, leaves: held.leaves });
       return;
@@ -1447,7 +1536,7 @@ export class Replica {
   }
 
   #onChunkRequest(from: ReplicaId, message: ChunkRequest): void {
-    const held = this.#retained.find((checkpoint) => checkpoint.certificate.sequence === message.sequence);
+    const held = this.#heldCheckpoint(message.sequence);
     if (held === undefined) {
       this.#sendUnavailable(from, message.sequence);
       return;
@@ -1519,14 +1608,20 @@ export class Replica {
       this.#send(from, this.#statusMessage());
     }
     this.#peerExecuted.set(from, message.lastExecuted);
-    if (message.lastExecuted >= this.#lastExecuted) return;
     const helpedAt = this.#lastHelpedAt.get(from);
     if (helpedAt !== undefined && this.#now - helpedAt < this.config.statusIntervalMs / 2) return;
-    this.#lastHelpedAt.set(from, this.#now);
     const stable = this.#stable.certificate;
-    if (message.lastExecuted < stable.sequence && stable.sequence > 0) {
-      this.#send(from, { kind: 'checkpoint-proof', certificate: stable });
+    const newest =
+      this.#knownCertificate !== null && this.#knownCertificate.sequence > stable.sequence
+        ? this.#knownCertificate
+        : stable;
+    if (newest.sequence > message.stableCheckpoint) {
+      // The peer lacks a certificate we hold: it either catches up from it or makes it stable.
+      this.#lastHelpedAt.set(from, this.#now);
+      this.#send(from, { kind: 'checkpoint-proof', certificate: newest });
     }
+    if (message.lastExecuted >= this.#lastExecuted) return;
+    this.#lastHelpedAt.set(from, this.#now);
     const first = Math.max(message.lastExecuted, stable.sequence) + 1;
     const last = Math.min(this.#lastExecuted, first + CATCH_UP_BATCHES_PER_STATUS - 1);
     for (let sequence = first; sequence <= last; sequence++) {
@@ -1534,8 +1629,12 @@ export class Replica {
       if (instance?.committed == null) continue;
       const body = instance.bodies.get(instance.committed.digestHex);
       if (body === undefined) continue;
-      const ownCommit = instance.commitVotes.get(this.id);
-      if (ownCommit !== undefined) this.#send(from, ownCommit);
+      this.#send(from, {
+        kind: 'decided',
+        sequence: instance.sequence,
+        batchDigest: instance.committed.digest,
+        replicaId: this.id,
+      });
       this.#send(from, {
         kind: 'batch',
         sequence: instance.sequence,
@@ -1566,7 +1665,8 @@ export class Replica {
     const wanted =
       instance.committed?.digestHex === digestHex ||
       this.#expectedProposals.get(message.sequence) === digestHex ||
-      [...instance.commitVotes.values()].some((vote) => toHex(vote.batchDigest) === digestHex);
+      [...instance.commitVotes.values()].some((vote) => toHex(vote.batchDigest) === digestHex) ||
+      [...instance.decidedVotes.values()].some((vote) => toHex(vote.batchDigest) === digestHex);
     if (!wanted) return;
     if (!bytesEqual(this.#batchDigest(message.batch), message.batchDigest)) {
       this.#reject(from, 'batch', 'body does not match its digest');
@@ -1825,22 +1925,29 @@ export class Replica {
       checkpoint: decision.checkpoint.sequence,
       reproposals: decision.proposals.length,
     });
-    this.#onCertificate(decision.checkpoint);
+    // Everything the decision fixes is recorded before anything else runs: adopting the
+    // checkpoint below may trigger proposals, which must start after the re-proposed range.
     this.#viewFloor = decision.checkpoint.sequence;
     this.#expectedProposals = new Map();
     for (const proposal of decision.proposals) {
       const digest = proposal.batchDigest ?? this.#emptyBatchDigest;
       this.#expectedProposals.set(proposal.sequence, toHex(digest));
     }
+    const leading = this.#leaderOf(message.view) === this.id;
+    if (leading) {
+      this.#nextSequence = sequenceNumber(Math.max(decision.maxSequence, decision.checkpoint.sequence) + 1);
+      for (const proposal of decision.proposals) {
+        this.#reproposalsAwaitingBody.set(proposal.sequence, proposal.batchDigest ?? this.#emptyBatchDigest);
+      }
+    }
     for (const pending of this.#pending.values()) {
       pending.timerStartedAt = this.#now;
       pending.forwarded = false;
     }
     this.#rebuildQueues();
-    if (this.#leaderOf(message.view) === this.id) {
-      this.#nextSequence = sequenceNumber(
-        Math.max(decision.maxSequence, this.#stable.certificate.sequence) + 1,
-      );
+    this.#onCertificate(decision.checkpoint);
+    if (leading) {
+      this.#reproposalsAwaitingBody.clear();
       for (const proposal of decision.proposals) {
         if (!this.#inWindow(proposal.sequence)) continue;
         const digest = proposal.batchDigest ?? this.#emptyBatchDigest;
@@ -1882,7 +1989,8 @@ export class Replica {
       if (this.#viewChangeQuorumAt === null && this.#viewChangeSet(this.#view).length >= this.#quorum) {
         this.#viewChangeQuorumAt = now;
       }
-      const timeout = this.config.viewChangeTimeoutMs * 2 ** Math.min(this.#viewChangeAttempts - 1, 6);
+      const backoff = Math.min(2 ** (this.#viewChangeAttempts - 1), MAX_VIEW_CHANGE_BACKOFF);
+      const timeout = this.config.viewChangeTimeoutMs * backoff;
       if (this.#viewChangeQuorumAt !== null && now - this.#viewChangeQuorumAt >= timeout) {
         this.#startViewChange(viewNumber(this.#view + 1), 'new view did not arrive in time');
       }
@@ -1924,8 +2032,18 @@ export class Replica {
     const timeout = this.config.requestTimeoutMs;
     const leader = this.#leaderOf(this.#view);
     const toForward: ClientRequest[] = [];
-    for (const pending of this.#pending.values()) {
+    for (const pending of [...this.#pending.values()]) {
       const waited = this.#now - pending.timerStartedAt;
+      if (
+        waited >= timeout &&
+        this.config.requireClientSignatures &&
+        !this.#crypto.verifyRequestSignature(pending.request, pending.digest)
+      ) {
+        // A faulty client's request no correct leader would propose: drop it rather than blame the leader.
+        this.#removePending(pending);
+        this.#reject(pending.request.clientId, 'request', 'client signature does not verify');
+        continue;
+      }
       if (waited >= timeout) {
         this.#startViewChange(
           viewNumber(this.#view + 1),
@@ -1943,6 +2061,11 @@ export class Replica {
 
   /** Resends this replica's own messages for work that has not completed: the network may lose them. */
   #retransmit(): void {
+    let newestOwn: OwnCheckpoint | undefined;
+    for (const own of this.#ownCheckpoints.values()) {
+      if (newestOwn === undefined || own.sequence > newestOwn.sequence) newestOwn = own;
+    }
+    if (newestOwn !== undefined) this.#broadcast(newestOwn.vote);
     if (this.#status === 'view-change') {
       const own = this.#viewChanges.get(this.id);
       if (own !== undefined && own.newView === this.#view) this.#broadcast(own);
@@ -1951,13 +2074,14 @@ export class Replica {
     let resent = 0;
     for (const instance of this.#log.values()) {
       if (resent >= MAX_RETRANSMITTED_INSTANCES) break;
-      if (instance.committed !== null && instance.executed) continue;
-      if (instance.committed !== null) {
-        this.#requestBody(instance, instance.committed.digest);
-        continue;
-      }
+      const committed = instance.committed;
+      if (committed !== null && !instance.bodies.has(committed.digestHex))
+        this.#requestBody(instance, committed.digest);
       const proposal = instance.proposal;
       if (proposal === null || proposal.view !== this.#view || !this.#canVote()) continue;
+      // Committed long ago is not enough: a re-proposal must also commit in this view, for the
+      // replicas that never saw the earlier decision.
+      if (this.#committedInView(instance, proposal)) continue;
       resent++;
       if (this.isLeader) {
         this.#broadcast({
@@ -1978,9 +2102,5 @@ export class Replica {
     }
     for (const [sequence, digest] of this.#reproposalsAwaitingBody)
       this.#requestBody(this.#instance(sequence), digest);
-    let newestOwn: OwnCheckpoint | undefined;
-    for (const own of this.#ownCheckpoints.values())
-      if (newestOwn === undefined || own.sequence > newestOwn.sequence) newestOwn = own;
-    if (newestOwn !== undefined) this.#broadcast(newestOwn.vote);
   }
 }

@@ -22,6 +22,7 @@
  *   0x11 prepare            0x17 status             0x1d chunk-request
  *   0x12 commit             0x18 batch-request      0x1e chunk
  *   0x13 checkpoint         0x19 batch              0x1f state-unavailable
+ *                                                    0x20 decided
  *
  *   Evidence (encodeEvidence/decodeEvidence; disjoint from message tags so that neither can be
  *   mistaken for the other): 0x40 equivocation, 0x41 conflicting-checkpoint.
@@ -68,6 +69,7 @@ import type {
   ChunkRequest,
   ClientRequest,
   Commit,
+  Decided,
   Evidence,
   ForwardedRequests,
   MacEntry,
@@ -108,6 +110,7 @@ export const MESSAGE_TAGS = {
   'chunk-request': 0x1d,
   chunk: 0x1e,
   'state-unavailable': 0x1f,
+  decided: 0x20,
 } as const satisfies Record<WireMessage['kind'], number>;
 
 export const EVIDENCE_TAGS = {
@@ -505,6 +508,19 @@ function readCommit(reader: ByteReader, limits: Limits): Commit {
   return { kind: 'commit', view, sequence, batchDigest, replicaId: sender };
 }
 
+function writeDecided(writer: ByteWriter, message: Decided): void {
+  writer.varuint(message.sequence);
+  writeDigest(writer, message.batchDigest);
+  writer.u16(message.replicaId);
+}
+
+function readDecided(reader: ByteReader, limits: Limits): Decided {
+  const sequence = readSequence(reader, 'sequence');
+  const batchDigest = readDigest(reader, 'batch digest');
+  const sender = readReplicaId(reader, limits, 'replica id');
+  return { kind: 'decided', sequence, batchDigest, replicaId: sender };
+}
+
 function readNewView(reader: ByteReader, limits: Limits): NewView {
   const view = readView(reader, 'view');
   const sender = readReplicaId(reader, limits, 'replica id');
@@ -648,6 +664,9 @@ function writeMessageBody(writer: ByteWriter, message: WireMessage): void {
       writer.varuint(message.sequence);
       writeCheckpointCertificate(writer, message.newest);
       break;
+    case 'decided':
+      writeDecided(writer, message);
+      break;
     default:
       unknownKind(message);
   }
@@ -702,6 +721,8 @@ function readMessageBody(reader: ByteReader, kind: WireMessage['kind'], limits: 
       const sequence = readSequence(reader, 'sequence');
       return { kind: 'state-unavailable', sequence, newest: readCheckpointCertificate(reader, limits) };
     }
+    case 'decided':
+      return readDecided(reader, limits);
     default:
       return unknownKind(kind);
   }

@@ -169,6 +169,19 @@ export interface Status {
   readonly stableCheckpoint: SequenceNumber;
 }
 
+/**
+ * "I committed `batchDigest` at `sequence`." Sent to a replica that fell behind, with the body.
+ * f + 1 matching claims from distinct replicas include a correct one, and a correct replica only
+ * commits the decided batch, so they let the lagging replica execute it without the commit
+ * quorum of one view (which it may never be able to collect once views have moved on).
+ */
+export interface Decided {
+  readonly kind: 'decided';
+  readonly sequence: SequenceNumber;
+  readonly batchDigest: Digest;
+  readonly replicaId: ReplicaId;
+}
+
 /** Asks for the body of a batch known only by digest (after a view change or when behind). */
 export interface BatchRequest {
   readonly kind: 'batch-request';
@@ -230,6 +243,7 @@ export type ReplicaMessage =
   | NewView
   | ForwardedRequests
   | Status
+  | Decided
   | BatchRequest
   | Batch
   | CheckpointProof

@@ -219,6 +219,12 @@ const messageArbitraries = {
     sequence: arbitrarySequence,
     newest: arbitraryCertificate,
   }),
+  decided: record({
+    kind: fc.constant('decided' as const),
+    sequence: arbitrarySequence,
+    batchDigest: arbitraryDigest,
+    replicaId: arbitraryReplica,
+  }),
 } satisfies { [Kind in WireMessage['kind']]: fc.Arbitrary<Extract<WireMessage, { kind: Kind }>> };
 
 const arbitraryMessage: fc.Arbitrary<WireMessage> = fc.oneof(

@@ -69,6 +69,15 @@ export interface LinearizabilityOptions {
 }
 
 export const DEFAULT_MAX_STATES_PER_KEY = 1_000_000;
+/**
+ * Shrinking a failure into a small window is a nicety, so all its searches together get a budget:
+ * this many times the states the failing check took (about what the two binary searches need, as
+ * each probe that fails costs about as much as the check), at least MIN_EXPLANATION_STATES and at
+ * most MAX_EXPLANATION_FACTOR times maxStatesPerKey.
+ */
+const EXPLANATION_BUDGET_FACTOR = 8;
+const MIN_EXPLANATION_STATES = 100_000;
+const MAX_EXPLANATION_FACTOR = 2;
 
 /** The history itself is inconsistent (a recorder bug), as opposed to not linearizable. */
 export class MalformedHistoryError extends Error {
@@ -103,7 +112,11 @@ export function checkLinearizability(
     statesExplored += outcome.statesExplored;
     if (outcome.result === INCONCLUSIVE) inconclusiveKeys.push(key);
     if (outcome.result === NOT_LINEARIZABLE) {
-      const failure = findFailureWindow(keyHistory, maxStates);
+      const explanationBudget = Math.max(
+        MIN_EXPLANATION_STATES,
+        Math.min(EXPLANATION_BUDGET_FACTOR * outcome.statesExplored, MAX_EXPLANATION_FACTOR * maxStates),
+      );
+      const failure = findFailureWindow(keyHistory, maxStates, explanationBudget);
       statesExplored += failure.statesExplored;
       failures.push(failure);
     }
@@ -225,10 +238,10 @@ function compileKeyHistory(key: string, unsortedEntries: readonly HistoryEntry[]
   // Pending operations that can be shown never to matter are left out, because each one kept
   // doubles the configurations the search may have to visit (it can be linearized anywhere after
   // its invocation, or not at all). Pending gets have no effect. A pending write of a value nobody
-  // can observe is also irrelevant when no completed cas failed: in any linearization that uses it,
-  // until the next effective write the only operations it can influence are cas that it makes fail
-  // (a completed one would be a failed cas; a pending one can be moved to the end), so removing it
-  // leaves a valid linearization. Successful cas from that value are excluded by "observable".
+  // reads or expects is irrelevant too when every completed cas succeeded: in a linearization that
+  // uses it, until the next write that takes effect no completed get can see the value and no cas
+  // can succeed from it, so the only operations in between are pending cas that fail (they can be
+  // moved to the end); removing the write then leaves a valid linearization.
   const relevant = unsortedEntries.filter((entry) => {
     if (entry.completedAt !== null) return true;
     const operation = entry.operation;
@@ -237,7 +250,7 @@ function compileKeyHistory(key: string, unsortedEntries: readonly HistoryEntry[]
     const written = operation.kind === 'delete' ? ABSENT : intern(operation.value);
     return observable.has(written);
   });
-  const entries = [...relevant].sort((left, right) => left.invokedAt - right.invokedAt || left.id - right.id);
+  const entries = relevant.sort((left, right) => left.invokedAt - right.invokedAt || left.id - right.id);
 
   const count = entries.length;
   const kinds = new Uint8Array(count);
@@ -310,8 +323,10 @@ interface SearchOutcome {
 /**
  * Which part of a key's history one search looks at. Operations invoked after `prefixEnd` are left
  * out and results recorded after it are ignored (those operations become pending). With a
- * `windowStart`, operations that completed before it are left out, operations invoked before it
- * become pending, and the key starts in ANY_EARLIER_VALUE instead of ABSENT.
+ * `windowStart`, operations that completed before it are left out, the key starts in
+ * ANY_EARLIER_VALUE instead of ABSENT, and operations invoked before it but completed from it on
+ * ("straddling" the start) may instead be skipped: taken to have happened before the window, where
+ * ANY_EARLIER_VALUE accounts for their effect.
  */
 interface SearchScope {
   readonly prefixEnd: number;
@@ -327,30 +342,30 @@ function search(history: CompiledKeyHistory, scope: SearchScope, maxStates: numb
   const { prefixEnd, windowStart } = scope;
   const operationCount = history.entries.length;
 
-  // Select the operations in scope and whether their results are checked.
+  // Select the operations in scope, whether their results are checked and whether they may be
+  // skipped.
   const included: number[] = [];
   const resultChecked = new Uint8Array(operationCount);
+  const skippable = new Uint8Array(operationCount);
   let checkedCount = 0;
   for (let operation = 0; operation < operationCount; operation++) {
     const invokedAt = history.invokedAt[operation]!;
     const completedAt = history.completedAt[operation]!;
     if (invokedAt > prefixEnd) continue;
     if (windowStart !== null && completedAt < windowStart) continue;
-    const checked =
-      history.completed[operation] === 1 &&
-      completedAt <= prefixEnd &&
-      (windowStart === null || invokedAt >= windowStart);
+    const checked = history.completed[operation] === 1 && completedAt <= prefixEnd;
     // A get whose result is not checked has no effect on anything.
     if (!checked && history.kinds[operation] === GET) continue;
     included.push(operation);
     if (checked) {
       resultChecked[operation] = 1;
       checkedCount++;
+      if (windowStart !== null && invokedAt < windowStart) skippable[operation] = 1;
     }
   }
   if (checkedCount === 0) return { result: LINEARIZABLE, statesExplored: 0 };
 
-  // Start state, and for a window the values the key may have held before it: absent (initially or
+  // Start state, and for a window the values ANY_EARLIER_VALUE stands for: absent (initially or
   // after a delete) or anything written by an operation invoked before the window.
   let initialState = ABSENT;
   const possibleEarlierValues = new Uint8Array(history.valueCount);
@@ -360,6 +375,13 @@ function search(history: CompiledKeyHistory, scope: SearchScope, maxStates: numb
       if (history.invokedAt[operation]! >= windowStart) continue;
       initialState = ANY_EARLIER_VALUE;
       if (history.kinds[operation] !== GET) possibleEarlierValues[history.writtenValues[operation]!] = 1;
+    }
+    // An unchecked cas leaves ANY_EARLIER_VALUE in place although it may have succeeded (see step),
+    // so the value it may have written has to be among those the state can still turn out to be.
+    for (const operation of included) {
+      if (history.kinds[operation] === CAS && resultChecked[operation] === 0) {
+        possibleEarlierValues[history.writtenValues[operation]!] = 1;
+      }
     }
   }
 
@@ -395,6 +417,7 @@ function search(history: CompiledKeyHistory, scope: SearchScope, maxStates: numb
   const previous = new Int32Array(eventCount + 1);
   const nodeOperation = new Int32Array(eventCount + 1);
   const nodeIsCall = new Uint8Array(eventCount + 1);
+  const callNodeOf = new Int32Array(operationCount).fill(NO_NODE);
   const returnNodeOf = new Int32Array(operationCount).fill(NO_NODE);
   for (let position = 0; position < eventCount; position++) {
     const event = order[position]!;
@@ -403,7 +426,10 @@ function search(history: CompiledKeyHistory, scope: SearchScope, maxStates: numb
     next[position] = node;
     nodeOperation[node] = eventOperations[event]!;
     if (eventIsReturn[event] === 1) returnNodeOf[eventOperations[event]!] = node;
-    else nodeIsCall[node] = 1;
+    else {
+      nodeIsCall[node] = 1;
+      callNodeOf[eventOperations[event]!] = node;
+    }
   }
   next[eventCount] = NO_NODE;
 
@@ -476,10 +502,13 @@ function search(history: CompiledKeyHistory, scope: SearchScope, maxStates: numb
   for (let iteration = 0; iteration < maxIterations; iteration++) {
     // Pending operations still unlinearized can all go at the end, where nothing observes them.
     if (remainingChecked === 0) return { result: LINEARIZABLE, statesExplored };
-    let mustBacktrack = node === NO_NODE || nodeIsCall[node] === 0;
-    if (!mustBacktrack) {
+    let mustBacktrack = node === NO_NODE;
+    if (node !== NO_NODE) {
       const operation = nodeOperation[node]!;
-      const nextState = step(state, operation);
+      const isCall = nodeIsCall[node] === 1;
+      // At a return, the only move left is skipping a straddling operation; otherwise back up.
+      mustBacktrack = !isCall && skippable[operation] === 0;
+      const nextState = mustBacktrack ? IMPOSSIBLE : isCall ? step(state, operation) : state;
       if (nextState !== IMPOSSIBLE) {
         // Partial-order reduction: a checked get or failed cas that is valid now leaves the state
         // unchanged wherever it is valid, and everything that must precede it is linearized already
@@ -487,12 +516,14 @@ function search(history: CompiledKeyHistory, scope: SearchScope, maxStates: numb
         // later can place it now instead: commit to it, and when that fails, so does this
         // configuration — no other candidate needs trying. Not for ANY_EARLIER_VALUE, where a get
         // narrows the state, nor for pending operations, whose effect depends on where they go.
+        // A skip is the last alternative at its position, so it is committed too.
         const committed =
-          nextState === state &&
-          state !== ANY_EARLIER_VALUE &&
-          resultChecked[operation] === 1 &&
-          kinds[operation] !== PUT &&
-          kinds[operation] !== DELETE;
+          !isCall ||
+          (nextState === state &&
+            state !== ANY_EARLIER_VALUE &&
+            resultChecked[operation] === 1 &&
+            kinds[operation] !== PUT &&
+            kinds[operation] !== DELETE);
         const word = operation >>> 5;
         const bit = 1 << (operation & 31);
         linearized[word]! ^= bit;
@@ -500,14 +531,15 @@ function search(history: CompiledKeyHistory, scope: SearchScope, maxStates: numb
         if (visited.insert(linearized, configurationHash(hash, nextState), nextState)) {
           statesExplored++;
           if (statesExplored >= maxStates) return { result: INCONCLUSIVE, statesExplored };
-          stackNodes[depth] = node;
+          const callNode = callNodeOf[operation]!;
+          stackNodes[depth] = callNode;
           stackStates[depth] = state;
           stackCommitted[depth] = committed ? 1 : 0;
           depth++;
           state = nextState;
           linearizedHash = hash;
           if (resultChecked[operation] === 1) remainingChecked--;
-          lift(node);
+          lift(callNode);
           node = next[0]!;
           continue;
         }
@@ -680,16 +712,24 @@ interface KeyFailure {
  *    recorded after t ignored. A prefix of a linearizable history is linearizable, so failing
  *    prefixes are upward closed in t.
  * 2. The latest window start s for which the window [s, t] still fails from ANY_EARLIER_VALUE:
- *    operations that completed before s are dropped, operations invoked before s become pending.
+ *    operations that completed before s are dropped, operations invoked before s may be skipped.
  *    Sound: in any linearization of the whole history, operations completed before s precede all
- *    operations invoked from s on, so the key held one of the possible earlier values just before
- *    the first of those, and the window's operations after that point form a linearization of the
- *    window. Every window reported was checked to fail; inconclusive searches count as passing.
+ *    operations invoked from s on, so just before the first of those the key held absent or a value
+ *    written by an operation invoked before s; the window's operations after that point, in the
+ *    same order, linearize the window, and the ones before it are the skipped ones.
+ * Every window reported was checked to fail; inconclusive searches, and searches the budget no
+ * longer allows, count as passing, so the window only gets larger than it could be.
  */
-function findFailureWindow(history: CompiledKeyHistory, maxStates: number): KeyFailure {
+function findFailureWindow(
+  history: CompiledKeyHistory,
+  maxStatesPerSearch: number,
+  totalBudget: number,
+): KeyFailure {
   let statesExplored = 0;
   const fails = (scope: SearchScope): boolean => {
-    const outcome = search(history, scope, maxStates);
+    const budget = Math.min(maxStatesPerSearch, totalBudget - statesExplored);
+    if (budget < 1) return false;
+    const outcome = search(history, scope, budget);
     statesExplored += outcome.statesExplored;
     return outcome.result === NOT_LINEARIZABLE;
   };
@@ -739,8 +779,7 @@ function findFailureWindow(history: CompiledKeyHistory, maxStates: number): KeyF
   );
   const windowEntries = windowOperations.map((operation) => history.entries[operation]!);
   const resultIgnored = (entry: HistoryEntry): boolean =>
-    entry.completedAt !== null &&
-    (entry.completedAt > prefixEnd || (windowStart !== null && entry.invokedAt < windowStart));
+    entry.completedAt !== null && entry.completedAt > prefixEnd;
   const culprits = windowEntries
     .filter((entry) => entry.completedAt === prefixEnd)
     .map((entry) => `#${entry.id}`);
@@ -748,7 +787,8 @@ function findFailureWindow(history: CompiledKeyHistory, maxStates: number): KeyF
   const startingPoint =
     windowStart === null
       ? 'starting from an absent key'
-      : 'whatever value the key held before them (its initial absence or a value written earlier)';
+      : `whatever value the key held at time ${windowStart} and even if the operations invoked ` +
+        'before then took effect before all others';
   const lines = [
     `Key ${JSON.stringify(history.key)} is not linearizable: its shortest failing prefix ends at time ` +
       `${prefixEnd} (completion of ${culprits.join(', ')}). No order of these ${windowEntries.length} ` +

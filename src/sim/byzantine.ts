@@ -1,0 +1,263 @@
+/**
+ * The simulator's catalogue of Byzantine replicas. A Byzantine replica runs the real core (so it
+ * knows the protocol state and can attack at the worst moment) and an adversary that rewrites,
+ * withholds, delays, forges or adds to what the core sends. It signs with its own keys only:
+ * like a real intruder it holds its replica's keys and nobody else's.
+ */
+import type { ProtocolConfig } from '../core/config.js';
+import type { CoreCrypto } from '../core/crypto.js';
+import {
+  digest as asDigest,
+  type ClientId,
+  type Digest,
+  type ReplicaId,
+  replicaId,
+  type SequenceNumber,
+  type Signature,
+  sequenceNumber,
+  viewNumber,
+} from '../core/ids.js';
+import {
+  batchContent,
+  checkpointPayload,
+  proposalPayload,
+  requestContent,
+  viewChangePayload,
+} from '../messages/signing.js';
+import type { ClientRequest, PrePrepare, ReplicaMessage, Reply, ViewChange } from '../messages/types.js';
+import type { Prng } from './prng.js';
+
+export const BYZANTINE_CATALOGUE = [
+  'silent',
+  'equivocate',
+  'forge-signatures',
+  'replay',
+  'wrong-digests',
+  'slow-leader',
+  'lie-in-view-change',
+  'corrupt-checkpoint',
+  'flood',
+  'lie-in-replies',
+] as const;
+
+export type ByzantineBehaviour = (typeof BYZANTINE_CATALOGUE)[number];
+
+/** Behaviours that only bite when the replica leads a view. */
+export const LEADER_BEHAVIOURS: readonly ByzantineBehaviour[] = ['equivocate', 'slow-leader'];
+
+export function isByzantineBehaviour(name: string): name is ByzantineBehaviour {
+  return (BYZANTINE_CATALOGUE as readonly string[]).includes(name);
+}
+
+export interface SendOptions {
+  readonly delayMs?: number;
+  readonly forgeMac?: boolean;
+}
+
+export interface AdversaryContext {
+  readonly self: ReplicaId;
+  readonly config: ProtocolConfig;
+  readonly prng: Prng;
+  readonly crypto: CoreCrypto;
+  now(): number;
+  sendMessage(to: ReplicaId, message: ReplicaMessage, options?: SendOptions): void;
+  sendBytes(to: ReplicaId, bytes: Uint8Array): void;
+  sendReply(to: ClientId, reply: Reply): void;
+}
+
+const REPLAY_MEMORY = 256;
+
+export class ByzantineAdversary {
+  readonly behaviours: ReadonlySet<ByzantineBehaviour>;
+  readonly #context: AdversaryContext;
+  readonly #memory: ReplicaMessage[] = [];
+  readonly #variants = new Map<string, PrePrepare>();
+
+  constructor(behaviours: readonly ByzantineBehaviour[], context: AdversaryContext) {
+    this.behaviours = new Set(behaviours);
+    this.#context = context;
+  }
+
+  #has(behaviour: ByzantineBehaviour): boolean {
+    return this.behaviours.has(behaviour);
+  }
+
+  #remember(message: ReplicaMessage): void {
+    if (!this.#has('replay')) return;
+    this.#memory.push(message);
+    if (this.#memory.length > REPLAY_MEMORY) this.#memory.shift();
+  }
+
+  incoming(message: ReplicaMessage): void {
+    this.#remember(message);
+  }
+
+  /** Called for every message the core sends to `to` (broadcasts arrive once per recipient). */
+  outgoing(to: ReplicaId, message: ReplicaMessage): void {
+    const context = this.#context;
+    if (this.#has('silent')) return;
+    this.#remember(message);
+    let rewritten: ReplicaMessage = message;
+    let delayMs = 0;
+    switch (message.kind) {
+      case 'pre-prepare':
+        if (this.#has('equivocate') && (to + message.sequence) % 2 === 1) rewritten = this.#variant(message);
+        if (this.#has('slow-leader')) {
+          const timeout = context.config.requestTimeoutMs;
+          delayMs = Math.floor(timeout * (0.3 + 0.9 * this.#variantDelayFraction(message.sequence)));
+        }
+        break;
+      case 'prepare':
+      case 'commit':
+        if (this.#has('wrong-digests') && context.prng.chance(0.7)) {
+          rewritten = { ...message, batchDigest: this.#randomDigest() };
+        }
+        break;
+      case 'checkpoint':
+        if (this.#has('corrupt-checkpoint')) {
+          const stateRoot = this.#randomDigest();
+          const signed = context.crypto.sign(checkpointPayload(message.sequence, stateRoot));
+          rewritten = { ...message, stateRoot, keyEpoch: signed.keyEpoch, signature: signed.signature };
+        }
+        break;
+      case 'view-change':
+        if (this.#has('lie-in-view-change')) rewritten = this.#lyingViewChange(message);
+        break;
+      default:
+        break;
+    }
+    if (this.#has('forge-signatures')) rewritten = this.#forgeSignature(rewritten);
+    const forgeMac = this.#has('forge-signatures') && context.prng.chance(0.1);
+    context.sendMessage(to, rewritten, { delayMs, forgeMac });
+  }
+
+  reply(to: ClientId, reply: Reply): void {
+    if (this.#has('silent')) return;
+    if (this.#has('lie-in-replies')) {
+      this.#context.sendReply(to, {
+        ...reply,
+        result: this.#context.prng.bytes(1 + this.#context.prng.int(12)),
+      });
+      return;
+    }
+    this.#context.sendReply(to, reply);
+  }
+
+  tick(): void {
+    const context = this.#context;
+    if (this.#has('silent')) return;
+    const others = this.#others();
+    if (this.#has('replay') && this.#memory.length > 0 && context.prng.chance(0.3)) {
+      context.sendMessage(context.prng.pick(others), context.prng.pick(this.#memory));
+    }
+    if (this.#has('flood')) this.#flood(others);
+  }
+
+  #others(): ReplicaId[] {
+    const out: ReplicaId[] = [];
+    for (let index = 0; index < this.#context.config.n; index++)
+      if (index !== this.#context.self) out.push(replicaId(index));
+    return out;
+  }
+
+  #randomDigest(): Digest {
+    return asDigest(this.#context.prng.bytes(32));
+  }
+
+  #variantDelayFraction(sequence: number): number {
+    // Deterministic per sequence so every recipient sees the same delay for one proposal.
+    return ((sequence * 2654435761) >>> 0) / 4294967296;
+  }
+
+  /** A second, validly signed proposal for the same (view, sequence): provable equivocation. */
+  #variant(message: PrePrepare): PrePrepare {
+    const key = `${message.view}:${message.sequence}`;
+    const known = this.#variants.get(key);
+    if (known !== undefined) return known;
+    const batch: ClientRequest[] = message.batch.length > 1 ? message.batch.slice(0, -1) : [];
+    const crypto = this.#context.crypto;
+    const batchDigest = crypto.hash(
+      batchContent(batch.map((request) => crypto.hash(requestContent(request)))),
+    );
+    const signed = crypto.sign(proposalPayload(message.view, message.sequence, batchDigest));
+    const variant: PrePrepare = {
+      ...message,
+      batch,
+      batchDigest,
+      keyEpoch: signed.keyEpoch,
+      signature: signed.signature,
+    };
+    this.#variants.set(key, variant);
+    if (this.#variants.size > 1024) this.#variants.delete(this.#variants.keys().next().value!);
+    return variant;
+  }
+
+  /** Claims prepared certificates that never existed and reports a stale (genesis) checkpoint. */
+  #lyingViewChange(message: ViewChange): ViewChange {
+    const prng = this.#context.prng;
+    const low = message.checkpoint.sequence;
+    const prepared = [];
+    const prePrepared = [];
+    const count = 1 + prng.int(8);
+    for (let offset = 1; offset <= count; offset++) {
+      const sequence: SequenceNumber = sequenceNumber(low + offset);
+      const view = viewNumber(Math.max(0, message.newView - 1));
+      const batchDigest = this.#randomDigest();
+      prepared.push({ sequence, view, batchDigest });
+      prePrepared.push({ sequence, view, batchDigest });
+    }
+    const lying: ViewChange = { ...message, prepared, prePrepared };
+    const signed = this.#context.crypto.sign(viewChangePayload(lying));
+    return { ...lying, keyEpoch: signed.keyEpoch, signature: signed.signature };
+  }
+
+  #forgeSignature(message: ReplicaMessage): ReplicaMessage {
+    if (!this.#context.prng.chance(0.5)) return message;
+    const corrupt = (signature: Signature): Signature => {
+      const copy = signature.slice() as Signature;
+      copy[this.#context.prng.int(copy.length)]! ^= 0x40;
+      return copy;
+    };
+    switch (message.kind) {
+      case 'pre-prepare':
+      case 'checkpoint':
+      case 'view-change':
+      case 'new-view':
+        return { ...message, signature: corrupt(message.signature) };
+      case 'prepare':
+        return { ...message, proposalSignature: corrupt(message.proposalSignature) };
+      default:
+        return message;
+    }
+  }
+
+  /** Garbage frames, frames claiming absurd sizes, and cheap requests that ask for expensive work. */
+  #flood(others: readonly ReplicaId[]): void {
+    const context = this.#context;
+    const prng = context.prng;
+    for (let count = 0; count < 4; count++) {
+      context.sendBytes(prng.pick(others), prng.bytes(1 + prng.int(200)));
+    }
+    // A pre-prepare tag followed by a length prefix claiming gigabytes.
+    context.sendBytes(prng.pick(others), Uint8Array.of(0x10, 0xff, 0xff, 0xff, 0xff, 0x0f));
+    const target = prng.pick(others);
+    context.sendMessage(target, {
+      kind: 'status',
+      replicaId: context.self,
+      view: viewNumber(0),
+      viewChangeInProgress: false,
+      lastExecuted: sequenceNumber(0),
+      stableCheckpoint: sequenceNumber(0),
+    });
+    context.sendMessage(target, {
+      kind: 'chunk-request',
+      sequence: sequenceNumber(prng.int(64)),
+      indices: [prng.int(65536)],
+    });
+    context.sendMessage(target, {
+      kind: 'batch-request',
+      sequence: sequenceNumber(1 + prng.int(64)),
+      batchDigest: this.#randomDigest(),
+    });
+  }
+}

@@ -1,0 +1,166 @@
+/**
+ * `npm run sim -- [options]`: runs the deterministic simulator over many seeds and prints a
+ * summary; its last line is one JSON object. A failing seed is named and replays exactly with
+ * `npm run sim -- --seed S --trace` (plus the same --n/--f/--byzantine/--broken-* flags).
+ *
+ * Exit status: 0 when every seed passed every checker, 1 otherwise, 2 on bad arguments.
+ */
+import { parseArgs } from 'node:util';
+import { BYZANTINE_CATALOGUE, type ByzantineBehaviour, isByzantineBehaviour } from './byzantine.js';
+import { runSimulation, type SeedReport, type SimulationOptions } from './simulator.js';
+
+const usage = `usage: npm run sim -- [--seeds N | --seed S] [--first-seed S] [--n N] [--f F] [--k K]
+                     [--byzantine all|none|<behaviour>[,<behaviour>...]]
+                     [--broken-quorum] [--broken-view-change] [--trace] [--quiet]
+behaviours: ${BYZANTINE_CATALOGUE.join(', ')}`;
+
+function fail(message: string): never {
+  process.stderr.write(`${message}\n${usage}\n`);
+  process.exit(2);
+}
+
+function integer(value: string | undefined, name: string, fallback: number): number {
+  if (value === undefined) return fallback;
+  const parsed = Number(value);
+  if (!Number.isSafeInteger(parsed) || parsed < 0)
+    fail(`--${name} must be a non-negative integer, got ${value}`);
+  return parsed;
+}
+
+const { values } = (() => {
+  try {
+    return parseArgs({
+      options: {
+        seeds: { type: 'string' },
+        seed: { type: 'string' },
+        'first-seed': { type: 'string' },
+        n: { type: 'string' },
+        f: { type: 'string' },
+        k: { type: 'string' },
+        byzantine: { type: 'string' },
+        'broken-quorum': { type: 'boolean' },
+        'broken-view-change': { type: 'boolean' },
+        trace: { type: 'boolean' },
+        quiet: { type: 'boolean' },
+        help: { type: 'boolean' },
+      },
+      strict: true,
+    });
+  } catch (error) {
+    fail(error instanceof Error ? error.message : String(error));
+  }
+})();
+if (values.help === true) {
+  process.stdout.write(`${usage}\n`);
+  process.exit(0);
+}
+
+const f = integer(values.f, 'f', 1);
+const k = integer(values.k, 'k', 0);
+const n = integer(values.n, 'n', 3 * f + 2 * k + 1);
+if (n < 3 * f + 2 * k + 1)
+  fail(`n = ${n} is too small: it must be at least 3f + 2k + 1 = ${3 * f + 2 * k + 1}`);
+let byzantine: SimulationOptions['byzantine'] = 'all';
+if (values.byzantine !== undefined && values.byzantine !== 'all') {
+  if (values.byzantine === 'none') byzantine = 'none';
+  else {
+    const names = values.byzantine.split(',');
+    const unknown = names.filter((name) => !isByzantineBehaviour(name));
+    if (unknown.length > 0) fail(`unknown Byzantine behaviour(s): ${unknown.join(', ')}`);
+    byzantine = names as ByzantineBehaviour[];
+  }
+}
+const single = values.seed !== undefined;
+const firstSeed = single ? integer(values.seed, 'seed', 1) : integer(values['first-seed'], 'first-seed', 1);
+const seedCount = single ? 1 : integer(values.seeds, 'seeds', 20);
+const trace = values.trace === true;
+const quiet = values.quiet === true;
+
+const started = process.hrtime.bigint();
+const totals = {
+  seeds: 0,
+  violations: 0,
+  livenessFailures: 0,
+  requestsCompleted: 0,
+  fastReads: 0,
+  viewChanges: 0,
+  stateTransfers: 0,
+  evidence: 0,
+  rejectedInputs: 0,
+  simulatedSeconds: 0,
+};
+const failingSeeds: number[] = [];
+const behaviourCounts = new Map<string, number>();
+
+function flags(): string {
+  const parts = [`--n ${n}`, `--f ${f}`];
+  if (k > 0) parts.push(`--k ${k}`);
+  if (values.byzantine !== undefined) parts.push(`--byzantine ${values.byzantine}`);
+  if (values['broken-quorum'] === true) parts.push('--broken-quorum');
+  if (values['broken-view-change'] === true) parts.push('--broken-view-change');
+  return parts.join(' ');
+}
+
+function report(result: SeedReport): void {
+  totals.seeds++;
+  totals.violations += result.violations.length;
+  totals.livenessFailures += result.livenessFailure === null ? 0 : 1;
+  totals.requestsCompleted += result.requestsCompleted;
+  totals.fastReads += result.fastReads;
+  totals.viewChanges += result.viewChanges;
+  totals.stateTransfers += result.stateTransfers;
+  totals.evidence += result.evidence;
+  totals.rejectedInputs += result.rejectedInputs;
+  totals.simulatedSeconds += result.simulatedMs / 1000;
+  for (const { behaviours } of result.byzantine) {
+    for (const behaviour of behaviours)
+      behaviourCounts.set(behaviour, (behaviourCounts.get(behaviour) ?? 0) + 1);
+  }
+  const failed = result.violations.length > 0 || result.livenessFailure !== null;
+  if (trace) for (const line of result.trace) process.stdout.write(`${line}\n`);
+  if (failed) {
+    failingSeeds.push(result.seed);
+    process.stdout.write(
+      `seed ${result.seed} FAILED (replay: npm run sim -- --seed ${result.seed} ${flags()} --trace)\n`,
+    );
+    for (const problem of result.violations) process.stdout.write(`  violation: ${problem}\n`);
+    if (result.livenessFailure !== null) process.stdout.write(`  liveness: ${result.livenessFailure}\n`);
+  } else if (!quiet) {
+    const who =
+      result.byzantine.map((entry) => `r${entry.replica}:${entry.behaviours.join('+')}`).join(' ') || 'none';
+    process.stdout.write(
+      `seed ${result.seed} ok: ${result.requestsCompleted} requests, ${result.viewChanges} view changes, ` +
+        `${result.stateTransfers} state transfers, ${result.evidence} evidence; byzantine ${who}\n`,
+    );
+  }
+}
+
+for (let seed = firstSeed; seed < firstSeed + seedCount; seed++) {
+  report(
+    runSimulation({
+      seed,
+      n,
+      f,
+      k,
+      byzantine,
+      brokenQuorum: values['broken-quorum'] === true,
+      brokenViewChange: values['broken-view-change'] === true,
+      trace,
+    }),
+  );
+}
+
+const wallSeconds = Number(process.hrtime.bigint() - started) / 1e9;
+const summary = {
+  ...totals,
+  simulatedSeconds: Math.round(totals.simulatedSeconds),
+  n,
+  f,
+  k,
+  failingSeeds,
+  byzantineBehaviours: Object.fromEntries(behaviourCounts),
+  wallSeconds: Math.round(wallSeconds * 10) / 10,
+  requestsPerWallSecond: Math.round(totals.requestsCompleted / wallSeconds),
+};
+process.stdout.write(`${JSON.stringify(summary)}\n`);
+process.exit(failingSeeds.length === 0 ? 0 : 1);

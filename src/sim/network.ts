@@ -1,0 +1,141 @@
+/**
+ * The simulated network: frames between replicas and clients with seeded loss, duplication,
+ * delay (hence reordering) and partitions. Every frame carries an HMAC under the key its two
+ * endpoints share, checked on delivery, so a forged or corrupted frame is rejected exactly as the
+ * authenticated channels of the real transport reject it.
+ */
+import { macBytes, verifyMac } from '../crypto/macs.js';
+import type { EventQueue } from './event-queue.js';
+import type { Prng } from './prng.js';
+
+/** 'r<id>' for replicas, 'c:<client id>' for clients. */
+export type NodeAddress = string;
+
+export function replicaAddress(id: number): NodeAddress {
+  return `r${id}`;
+}
+export function clientAddress(id: string): NodeAddress {
+  return `c:${id}`;
+}
+
+export interface NetworkConditions {
+  readonly lossProbability: number;
+  readonly duplicateProbability: number;
+  readonly minDelayMs: number;
+  readonly maxDelayMs: number;
+  /** Occasional long delays that reorder frames aggressively. */
+  readonly spikeProbability: number;
+  readonly spikeDelayMs: number;
+}
+
+export const CALM_NETWORK: NetworkConditions = {
+  lossProbability: 0,
+  duplicateProbability: 0,
+  minDelayMs: 1,
+  maxDelayMs: 3,
+  spikeProbability: 0,
+  spikeDelayMs: 0,
+};
+
+export interface NetworkStatistics {
+  framesSent: number;
+  framesDelivered: number;
+  framesLost: number;
+  framesDuplicated: number;
+  framesPartitioned: number;
+  framesRejected: number;
+  bytesSent: number;
+}
+
+export type FrameHandler = (to: NodeAddress, from: NodeAddress, bytes: Uint8Array) => void;
+export type RejectionHandler = (to: NodeAddress, from: NodeAddress, reason: string) => void;
+
+export class SimulatedNetwork {
+  conditions: NetworkConditions = CALM_NETWORK;
+  readonly statistics: NetworkStatistics = {
+    framesSent: 0,
+    framesDelivered: 0,
+    framesLost: 0,
+    framesDuplicated: 0,
+    framesPartitioned: 0,
+    framesRejected: 0,
+    bytesSent: 0,
+  };
+  /** Groups of nodes that can talk only among themselves; nodes in no group talk to everyone outside groups. */
+  #partition: Map<NodeAddress, number> | null = null;
+  readonly #queue: EventQueue;
+  readonly #prng: Prng;
+  readonly #channelKey: (a: NodeAddress, b: NodeAddress) => Uint8Array;
+  readonly #deliver: FrameHandler;
+  readonly #rejected: RejectionHandler;
+
+  constructor(
+    queue: EventQueue,
+    prng: Prng,
+    channelKey: (a: NodeAddress, b: NodeAddress) => Uint8Array,
+    deliver: FrameHandler,
+    rejected: RejectionHandler,
+  ) {
+    this.#queue = queue;
+    this.#prng = prng;
+    this.#channelKey = channelKey;
+    this.#deliver = deliver;
+    this.#rejected = rejected;
+  }
+
+  /** Cuts the listed groups off from each other (and from everyone not listed). */
+  partition(groups: readonly (readonly NodeAddress[])[]): void {
+    this.#partition = new Map();
+    groups.forEach((group, index) => {
+      for (const node of group) this.#partition!.set(node, index);
+    });
+  }
+
+  heal(): void {
+    this.#partition = null;
+  }
+
+  get partitioned(): boolean {
+    return this.#partition !== null;
+  }
+
+  #connected(a: NodeAddress, b: NodeAddress): boolean {
+    if (this.#partition === null) return true;
+    return (this.#partition.get(a) ?? -1) === (this.#partition.get(b) ?? -1);
+  }
+
+  /** `forgeMac` models a sender that does not hold the channel key (a Byzantine forgery). */
+  send(from: NodeAddress, to: NodeAddress, bytes: Uint8Array, forgeMac = false): void {
+    const stats = this.statistics;
+    stats.framesSent++;
+    stats.bytesSent += bytes.length;
+    const mac = forgeMac ? this.#prng.bytes(16) : macBytes(this.#channelKey(from, to), bytes);
+    const conditions = this.conditions;
+    if (this.#prng.chance(conditions.lossProbability)) {
+      stats.framesLost++;
+      return;
+    }
+    const copies = this.#prng.chance(conditions.duplicateProbability) ? 2 : 1;
+    if (copies === 2) stats.framesDuplicated++;
+    for (let copy = 0; copy < copies; copy++) {
+      let delay = this.#prng.between(conditions.minDelayMs, conditions.maxDelayMs);
+      if (this.#prng.chance(conditions.spikeProbability))
+        delay += this.#prng.int(conditions.spikeDelayMs + 1);
+      this.#queue.after(delay, () => this.#arrive(from, to, bytes, mac));
+    }
+  }
+
+  #arrive(from: NodeAddress, to: NodeAddress, bytes: Uint8Array, mac: Uint8Array): void {
+    if (!this.#connected(from, to)) {
+      this.statistics.framesPartitioned++;
+      return;
+    }
+    if (!verifyMac(this.#channelKey(from, to), bytes, mac)) {
+      this.statistics.framesRejected++;
+      this.#rejected(to, from, 'frame MAC does not verify');
+      return;
+    }
+    this.statistics.framesDelivered++;
+    this.#deliver(to, from, bytes);
+  }
+}

@@ -1,0 +1,616 @@
+/**
+ * One deterministic simulated run: n real replica cores (some Byzantine), simulated clients, a
+ * hostile network and crashing disks, all driven by one seed. A run has a fault phase (loss,
+ * duplication, reordering, partitions, crashes, restarts — possibly with corrupt or empty disks)
+ * and then heals; afterwards every request of a correct client must complete within a bound.
+ *
+ * The checkers (see checkers/) then judge the run: agreement, determinism, validity,
+ * exactly-once, linearizability of the client histories, no evidence against a correct replica,
+ * and liveness after healing. `runSimulation({ seed })` twice gives the same report.
+ */
+import { KvService } from '../apps/kv/service.js';
+import type { Action } from '../core/actions.js';
+import type { ClientProtocolConfig } from '../core/client-protocol.js';
+import { defaultProtocolConfig, type ProtocolConfig } from '../core/config.js';
+import type { ReplicaEvent } from '../core/events.js';
+import { type ClientId, clientId, keyEpoch, type ReplicaId, replicaId, toHex } from '../core/ids.js';
+import { Replica } from '../core/replica.js';
+import { ClientCrypto, type ClientKeys, clientKeysFromSeed } from '../crypto/client-crypto.js';
+import { KeyRegistry } from '../crypto/key-registry.js';
+import { deriveSeed } from '../crypto/keys.js';
+import { clientReplicaBinding, deriveMacKey } from '../crypto/macs.js';
+import { ReplicaCrypto, type ReplicaSessionKeys, sessionKeysFromSeed } from '../crypto/replica-crypto.js';
+import { decodeMessage, encodeMessage } from '../messages/codec.js';
+import type { ClientRequest, ReplicaMessage, WireMessage } from '../messages/types.js';
+import {
+  BYZANTINE_CATALOGUE,
+  ByzantineAdversary,
+  type ByzantineBehaviour,
+  LEADER_BEHAVIOURS,
+} from './byzantine.js';
+import { ExecutionChecker } from './checkers/execution.js';
+import { checkLinearizability } from './checkers/linearizability.js';
+import { SimulatedDisk } from './disk.js';
+import { EventQueue } from './event-queue.js';
+import {
+  CALM_NETWORK,
+  clientAddress,
+  type NetworkStatistics,
+  type NodeAddress,
+  replicaAddress,
+  SimulatedNetwork,
+} from './network.js';
+import { Prng } from './prng.js';
+import { FaultyClient, SimulatedClient } from './workload.js';
+
+export interface SimulationOptions {
+  readonly seed: number;
+  readonly n: number;
+  readonly f: number;
+  readonly k?: number;
+  /** 'all': each seed draws from the whole catalogue; 'none': crash faults only. */
+  readonly byzantine?: 'all' | 'none' | readonly ByzantineBehaviour[];
+  readonly brokenQuorum?: boolean;
+  readonly brokenViewChange?: boolean;
+  readonly trace?: boolean;
+  readonly clients?: number;
+  /** Simulated time with network faults, crashes and partitions; then the network heals. */
+  readonly faultPhaseMs?: number;
+  /** After healing, every operation of a correct client must complete within this. */
+  readonly livenessBoundMs?: number;
+}
+
+export interface SeedReport {
+  readonly seed: number;
+  readonly violations: readonly string[];
+  readonly livenessFailure: string | null;
+  readonly requestsCompleted: number;
+  readonly fastReads: number;
+  readonly viewChanges: number;
+  readonly stateTransfers: number;
+  readonly evidence: number;
+  readonly rejectedInputs: number;
+  readonly byzantine: readonly {
+    readonly replica: number;
+    readonly behaviours: readonly ByzantineBehaviour[];
+  }[];
+  readonly simulatedMs: number;
+  readonly network: NetworkStatistics;
+  readonly trace: readonly string[];
+}
+
+const TICK_MS = 10;
+const MAX_TRACE_LINES = 200_000;
+
+/** Short timeouts and small checkpoints, so that a few simulated seconds exercise everything. */
+export function simulationProtocolConfig(n: number, f: number, k: number): ProtocolConfig {
+  return {
+    ...defaultProtocolConfig({ n, f, k }),
+    checkpointInterval: 16,
+    logWindow: 64,
+    pipelineDepth: 4,
+    maxBatchRequests: 32,
+    maxOutstandingPerClient: 8,
+    requestTimeoutMs: 600,
+    viewChangeTimeoutMs: 500,
+    retransmitIntervalMs: 100,
+    statusIntervalMs: 150,
+    catchUpTimeoutMs: 300,
+    stateTransfer: { sourceTimeoutMs: 300, chunksPerRequest: 4, maxRequestsInFlightPerSource: 2 },
+    retainedCheckpoints: 3,
+    clientTableChunks: 4,
+    requireClientSignatures: true,
+  };
+}
+
+function clientProtocolConfig(n: number, f: number, k: number): ClientProtocolConfig {
+  return {
+    n,
+    f,
+    k,
+    retransmitTimeoutMs: 300,
+    maxRetransmitTimeoutMs: 2000,
+    readOnlyTimeoutMs: 250,
+    maxOutstanding: 2,
+    replyWindow: simulationProtocolConfig(n, f, k).maxOutstandingPerClient,
+  };
+}
+
+// Keys do not depend on the seed: generating Ed25519/X25519 keys is the slowest part of a setup.
+const keyMaterial = new Map<string, { replicas: ReplicaSessionKeys[]; clients: ClientKeys[] }>();
+function keysFor(n: number, clients: number): { replicas: ReplicaSessionKeys[]; clients: ClientKeys[] } {
+  const cacheKey = `${n}/${clients}`;
+  let keys = keyMaterial.get(cacheKey);
+  if (keys === undefined) {
+    const master = new TextEncoder().encode('phalanx simulator key material v1').slice(0, 32);
+    const seed = new Uint8Array(32);
+    seed.set(master);
+    keys = {
+      replicas: Array.from({ length: n }, (_, index) =>
+        sessionKeysFromSeed(deriveSeed(seed, `replica:${index}`)),
+      ),
+      clients: Array.from({ length: clients }, (_, index) =>
+        clientKeysFromSeed(deriveSeed(seed, `client:${index}`), { signing: true }),
+      ),
+    };
+    keyMaterial.set(cacheKey, keys);
+  }
+  return keys;
+}
+
+interface SimulatedReplicaNode {
+  readonly id: ReplicaId;
+  readonly crypto: ReplicaCrypto;
+  readonly disk: SimulatedDisk;
+  readonly adversary: ByzantineAdversary | null;
+  replica: Replica | null;
+}
+
+function describe(message: WireMessage): string {
+  switch (message.kind) {
+    case 'request':
+      return `request ${message.clientId}#${message.requestNumber}${message.readOnly ? ' ro' : ''}`;
+    case 'reply':
+      return `reply ${message.clientId}#${message.requestNumber} s=${message.sequence}`;
+    case 'pre-prepare':
+      return `pre-prepare v=${message.view} s=${message.sequence} n=${message.batch.length} d=${toHex(message.batchDigest).slice(0, 8)}`;
+    case 'prepare':
+    case 'commit':
+      return `${message.kind} v=${message.view} s=${message.sequence} d=${toHex(message.batchDigest).slice(0, 8)}`;
+    case 'checkpoint':
+      return `checkpoint s=${message.sequence} root=${toHex(message.stateRoot).slice(0, 8)}`;
+    case 'view-change':
+      return `view-change to=${message.newView} P=${message.prepared.length} h=${message.checkpoint.sequence}`;
+    case 'new-view':
+      return `new-view v=${message.view} |S|=${message.viewChanges.length}`;
+    case 'status':
+      return `status v=${message.view}${message.viewChangeInProgress ? '*' : ''} exec=${message.lastExecuted}`;
+    default:
+      return message.kind;
+  }
+}
+
+export function runSimulation(options: SimulationOptions): SeedReport {
+  const { seed, n, f } = options;
+  const k = options.k ?? 0;
+  const faultPhaseMs = options.faultPhaseMs ?? 5000;
+  const livenessBoundMs = options.livenessBoundMs ?? 20000;
+  const correctClientCount = options.clients ?? 3;
+  const tracing = options.trace === true;
+  const root = new Prng(seed);
+  const scenarioPrng = root.fork(1);
+  const networkPrng = root.fork(2);
+  const adversaryPrng = root.fork(3);
+  const clientPrng = root.fork(4);
+  const diskPrng = root.fork(5);
+
+  const queue = new EventQueue();
+  const trace: string[] = [];
+  const note = (line: string): void => {
+    if (tracing && trace.length < MAX_TRACE_LINES) trace.push(`${String(queue.now).padStart(6)}ms ${line}`);
+  };
+  const config = simulationProtocolConfig(n, f, k);
+  const testing = {
+    brokenQuorum: options.brokenQuorum === true,
+    brokenViewChange: options.brokenViewChange === true,
+  };
+
+  // ── who is Byzantine ──
+  const byzantine = new Map<number, ByzantineBehaviour[]>();
+  let amnesiaBudget = 0;
+  const mode = options.byzantine ?? 'all';
+  if (mode !== 'none' && f > 0) {
+    let count = f;
+    if (scenarioPrng.chance(0.15)) {
+      count = f - 1;
+      amnesiaBudget = 1;
+    }
+    const ids = scenarioPrng.shuffle(Array.from({ length: n }, (_, index) => index));
+    for (let index = 0; index < count; index++) {
+      const pool: readonly ByzantineBehaviour[] = mode === 'all' ? BYZANTINE_CATALOGUE : mode;
+      const behaviours = [pool[(seed + index) % pool.length]!];
+      if (mode === 'all' && scenarioPrng.chance(0.25)) behaviours.push(scenarioPrng.pick(pool));
+      let id = ids[index]!;
+      if (behaviours.some((behaviour) => LEADER_BEHAVIOURS.includes(behaviour)) && scenarioPrng.chance(0.7)) {
+        // Make it lead view 0, so the leader attack surely happens.
+        if (!byzantine.has(0)) id = 0;
+      }
+      if (byzantine.has(id)) id = ids.find((candidate) => !byzantine.has(candidate))!;
+      byzantine.set(id, [...new Set(behaviours)]);
+    }
+  } else if (mode === 'none') {
+    amnesiaBudget = f;
+  }
+  const isCorrect = (id: number): boolean => !byzantine.has(id);
+
+  // ── keys ──
+  const clientIds: ClientId[] = Array.from({ length: correctClientCount + 1 }, (_, index) =>
+    clientId(`c${index}`),
+  );
+  const keys = keysFor(n, clientIds.length);
+  const registry = new KeyRegistry(n);
+  const cryptos = keys.replicas.map(
+    (sessionKeys, index) =>
+      new ReplicaCrypto({ replica: replicaId(index), registry, epoch: keyEpoch(0), sessionKeys }),
+  );
+  clientIds.forEach((id, index) => {
+    const clientKeys = keys.clients[index]!;
+    registry.registerClient(id, {
+      agreement: clientKeys.agreement.publicKey,
+      signing: clientKeys.signing!.publicKey,
+    });
+  });
+  const channelKeys = new Map<string, Uint8Array>();
+  const channelKey = (a: NodeAddress, b: NodeAddress): Uint8Array => {
+    const pair = a < b ? `${a}|${b}` : `${b}|${a}`;
+    let key = channelKeys.get(pair);
+    if (key === undefined) {
+      const replicaEnd = a.startsWith('r') ? a : b;
+      const otherEnd = replicaEnd === a ? b : a;
+      const replica = replicaId(Number(replicaEnd.slice(1)));
+      if (otherEnd.startsWith('r')) {
+        key = cryptos[replica]!.channelKey(replicaId(Number(otherEnd.slice(1))));
+      } else {
+        const client = clientId(otherEnd.slice(2));
+        const clientKeys = keys.clients[clientIds.indexOf(client)]!;
+        key = deriveMacKey(
+          clientKeys.agreement,
+          keys.replicas[replica]!.agreement.publicKey,
+          clientReplicaBinding(client, replica, keyEpoch(0)),
+        );
+      }
+      channelKeys.set(pair, key);
+    }
+    return key;
+  };
+
+  // ── checkers' inputs ──
+  const checker = new ExecutionChecker();
+  const violations: string[] = [];
+  const violation = (text: string): void => {
+    if (violations.length < 20) violations.push(text);
+    note(`VIOLATION ${text}`);
+  };
+  let viewChangesInstalled = new Set<number>();
+  let stateTransfers = 0;
+  let evidenceCount = 0;
+  let rejectedInputs = 0;
+
+  // ── network ──
+  const replicas: SimulatedReplicaNode[] = [];
+  const clients = new Map<ClientId, SimulatedClient | FaultyClient>();
+  const network = new SimulatedNetwork(
+    queue,
+    networkPrng,
+    channelKey,
+    (to, from, bytes) => deliver(to, from, bytes),
+    (to, from, reason) => {
+      rejectedInputs++;
+      note(`${to} rejected frame from ${from}: ${reason}`);
+    },
+  );
+
+  const sendMessage = (
+    from: ReplicaId,
+    to: ReplicaId,
+    message: ReplicaMessage,
+    delayMs = 0,
+    forgeMac = false,
+  ): void => {
+    const bytes = encodeMessage(message);
+    const go = (): void => network.send(replicaAddress(from), replicaAddress(to), bytes, forgeMac);
+    if (delayMs > 0) queue.after(delayMs, go);
+    else go();
+  };
+
+  const perform = (node: SimulatedReplicaNode, actions: readonly Action[]): void => {
+    const correct = node.adversary === null;
+    for (const action of actions) {
+      switch (action.kind) {
+        case 'send':
+          if (correct) sendMessage(node.id, action.to, action.message);
+          else node.adversary.outgoing(action.to, action.message);
+          break;
+        case 'broadcast': {
+          const bytes = correct ? encodeMessage(action.message) : null;
+          for (let other = 0; other < n; other++) {
+            if (other === node.id) continue;
+            if (bytes !== null) network.send(replicaAddress(node.id), replicaAddress(other), bytes);
+            else node.adversary!.outgoing(replicaId(other), action.message);
+          }
+          break;
+        }
+        case 'reply':
+          if (correct)
+            network.send(replicaAddress(node.id), clientAddress(action.to), encodeMessage(action.reply));
+          else node.adversary.reply(action.to, action.reply);
+          break;
+        case 'persist':
+          node.disk.append(action.record);
+          break;
+        case 'persist-checkpoint':
+          node.disk.storeCheckpoint(action.checkpoint);
+          break;
+        case 'executed':
+          if (correct) {
+            const problem = checker.recordExecution(node.id, action);
+            if (problem !== null) violation(problem);
+          }
+          break;
+        case 'evidence':
+          if (correct) {
+            evidenceCount++;
+            note(`r${node.id} EVIDENCE ${action.evidence.kind} against r${action.evidence.accused}`);
+            if (isCorrect(action.evidence.accused)) {
+              violation(
+                `replica ${node.id} produced ${action.evidence.kind} evidence against correct replica ${action.evidence.accused}`,
+              );
+            }
+          }
+          break;
+        case 'suspect':
+          if (correct) note(`r${node.id} suspects r${action.replica}: ${action.reason}`);
+          break;
+        case 'log':
+          if (!correct) break;
+          if (action.event === 'view-installed') viewChangesInstalled.add(Number(action.details.view));
+          if (action.event === 'state-transfer-completed') stateTransfers++;
+          if (action.event === 'rejected-input') rejectedInputs++;
+          if (action.event === 'safety-alarm')
+            violation(`replica ${node.id} raised a safety alarm: ${JSON.stringify(action.details)}`);
+          if (tracing && action.level !== 'debug')
+            note(`r${node.id} ${action.event} ${JSON.stringify(action.details)}`);
+          break;
+      }
+    }
+  };
+
+  const step = (node: SimulatedReplicaNode, event: ReplicaEvent): void => {
+    if (node.replica === null) return;
+    perform(node, node.replica.step(event));
+  };
+
+  const deliver = (to: NodeAddress, from: NodeAddress, bytes: Uint8Array): void => {
+    const decoded = decodeMessage(bytes);
+    if (!decoded.ok) {
+      rejectedInputs++;
+      note(`${to} rejected bytes from ${from}: ${decoded.reason}`);
+      return;
+    }
+    const message = decoded.value;
+    if (to.startsWith('c:')) {
+      const client = clients.get(clientId(to.slice(2)));
+      if (message.kind !== 'reply' || !from.startsWith('r') || message.replicaId !== Number(from.slice(1))) {
+        rejectedInputs++;
+        return;
+      }
+      if (tracing) note(`${from} → ${to} ${describe(message)}`);
+      client?.onReply(message);
+      return;
+    }
+    const node = replicas[Number(to.slice(1))]!;
+    if (node.replica === null) return;
+    if (tracing) note(`${from} → ${to} ${describe(message)}`);
+    if (from.startsWith('c:')) {
+      if (message.kind !== 'request' || message.clientId !== from.slice(2)) {
+        rejectedInputs++;
+        return;
+      }
+      step(node, { kind: 'client-request', request: message });
+      return;
+    }
+    if (message.kind === 'request' || message.kind === 'reply') {
+      rejectedInputs++;
+      return;
+    }
+    node.adversary?.incoming(message);
+    step(node, { kind: 'message', from: replicaId(Number(from.slice(1))), message });
+  };
+
+  // ── replicas ──
+  const everyClientEverywhere = Object.fromEntries(clientIds.map((id) => [id, { keyspaces: ['*'] }]));
+  const newReplica = (
+    id: ReplicaId,
+    disk: SimulatedDisk,
+    restart: 'fresh' | 'intact' | 'corrupt' | 'amnesiac',
+  ): Replica => {
+    const restored =
+      restart === 'intact' ? disk.read() : restart === 'corrupt' ? disk.read(diskPrng) : undefined;
+    return new Replica({
+      config,
+      id,
+      crypto: cryptos[id]!,
+      service: new KvService({ accessControl: everyClientEverywhere, bucketCount: 16 }),
+      ...(restored === undefined ? {} : { restored }),
+      amnesiac: restart === 'amnesiac',
+      testing,
+    });
+  };
+  for (let index = 0; index < n; index++) {
+    const id = replicaId(index);
+    const disk = new SimulatedDisk();
+    const behaviours = byzantine.get(index);
+    const node: SimulatedReplicaNode = {
+      id,
+      crypto: cryptos[index]!,
+      disk,
+      replica: null,
+      adversary:
+        behaviours === undefined
+          ? null
+          : new ByzantineAdversary(behaviours, {
+              self: id,
+              config,
+              prng: adversaryPrng.fork(index),
+              crypto: cryptos[index]!,
+              now: () => queue.now,
+              sendMessage: (to, message, sendOptions) =>
+                sendMessage(id, to, message, sendOptions?.delayMs ?? 0, sendOptions?.forgeMac ?? false),
+              sendBytes: (to, bytes) => network.send(replicaAddress(id), replicaAddress(to), bytes),
+              sendReply: (to, reply) =>
+                network.send(replicaAddress(id), clientAddress(to), encodeMessage(reply)),
+            }),
+    };
+    node.replica = newReplica(id, disk, 'fresh');
+    replicas.push(node);
+    const tick = (): void => {
+      if (node.replica !== null) {
+        step(node, { kind: 'tick', now: queue.now });
+        node.adversary?.tick();
+      }
+      queue.after(TICK_MS, tick);
+    };
+    queue.at(index, tick);
+  }
+
+  // ── clients ──
+  const protocolConfig = clientProtocolConfig(n, f, k);
+  let historyIds = 0;
+  const environment = {
+    now: () => queue.now,
+    hash: (data: Uint8Array) => cryptos[0]!.hash(data),
+    sendToAll: (from: ClientId, request: ClientRequest) => {
+      const bytes = encodeMessage(request);
+      for (let replica = 0; replica < n; replica++)
+        network.send(clientAddress(from), replicaAddress(replica), bytes);
+    },
+    sendToReplica: (from: ClientId, replica: number, request: ClientRequest) =>
+      network.send(clientAddress(from), replicaAddress(replica), encodeMessage(request)),
+    after: (delayMs: number, run: () => void) => queue.after(delayMs, run),
+    recordSent: (digest: Uint8Array) => checker.recordSentRequest(digest),
+  };
+  const correctClients: SimulatedClient[] = [];
+  clientIds.forEach((id, index) => {
+    const crypto = new ClientCrypto({ client: id, keys: keys.clients[index]!, registry });
+    const prng = clientPrng.fork(index);
+    if (index === correctClientCount) {
+      clients.set(id, new FaultyClient(id, crypto, environment, prng, n));
+      return;
+    }
+    const client = new SimulatedClient({
+      id,
+      config: protocolConfig,
+      crypto,
+      environment,
+      prng,
+      operations: 100_000,
+      invokeUntil: faultPhaseMs + 1000,
+      readOnlyShare: 0.5,
+      signRequests: true,
+      nextEntryId: () => historyIds++,
+    });
+    clients.set(id, client);
+    correctClients.push(client);
+  });
+  for (const client of clients.values()) {
+    const tick = (): void => {
+      client.tick();
+      queue.after(TICK_MS, tick);
+    };
+    queue.at(5, tick);
+    if (client instanceof SimulatedClient) queue.at(5, () => client.start());
+  }
+
+  // ── faults ──
+  network.conditions = {
+    lossProbability: scenarioPrng.next() * 0.08,
+    duplicateProbability: scenarioPrng.next() * 0.05,
+    minDelayMs: 1,
+    maxDelayMs: 2 + scenarioPrng.int(25),
+    spikeProbability: scenarioPrng.next() * 0.05,
+    spikeDelayMs: 300,
+  };
+  const crashed = new Set<number>();
+  const restart = (id: number, how: 'intact' | 'corrupt' | 'amnesiac'): void => {
+    const node = replicas[id]!;
+    if (node.replica !== null) return;
+    crashed.delete(id);
+    if (how === 'amnesiac') node.disk.wipe();
+    node.replica = newReplica(node.id, node.disk, how);
+    note(`RESTART r${id} (${how} disk)`);
+    step(node, { kind: 'tick', now: queue.now });
+  };
+  const partitionCount = scenarioPrng.int(3);
+  for (let index = 0; index < partitionCount; index++) {
+    const start = scenarioPrng.int(faultPhaseMs - 500);
+    const duration = 300 + scenarioPrng.int(2500);
+    const isolated = scenarioPrng.int(n);
+    queue.at(start, () => {
+      const others = Array.from({ length: n }, (_, other) => other).filter((other) => other !== isolated);
+      network.partition([
+        [replicaAddress(isolated)],
+        [...others.map(replicaAddress), ...clientIds.map(clientAddress)],
+      ]);
+      note(`PARTITION r${isolated} isolated for ${duration}ms`);
+      queue.after(duration, () => {
+        network.heal();
+        note('PARTITION healed');
+      });
+    });
+  }
+  const crashCount = scenarioPrng.int(3);
+  for (let index = 0; index < crashCount; index++) {
+    const start = scenarioPrng.int(faultPhaseMs - 500);
+    const duration = 200 + scenarioPrng.int(2000);
+    const victim = scenarioPrng.int(n);
+    const roll = scenarioPrng.next();
+    queue.at(start, () => {
+      const node = replicas[victim]!;
+      if (!isCorrect(victim) || node.replica === null) return;
+      let how: 'intact' | 'corrupt' | 'amnesiac' = roll < 0.7 ? 'intact' : 'corrupt';
+      if (roll > 0.85 && amnesiaBudget > 0) {
+        how = 'amnesiac';
+        amnesiaBudget--;
+      }
+      node.replica = null;
+      crashed.add(victim);
+      note(`CRASH r${victim}, back in ${duration}ms with ${how} disk`);
+      queue.after(duration, () => restart(victim, how));
+    });
+  }
+  queue.at(faultPhaseMs, () => {
+    network.conditions = CALM_NETWORK;
+    network.heal();
+    for (const id of [...crashed]) restart(id, 'intact');
+    note('HEAL: calm network, partitions healed, crashed replicas restarted');
+  });
+
+  // ── run ──
+  const deadline = faultPhaseMs + livenessBoundMs;
+  while (queue.runNext(deadline)) {
+    if (queue.now > faultPhaseMs + 1000 && correctClients.every((client) => client.done)) break;
+  }
+  const simulatedMs = queue.now;
+
+  // ── verdicts ──
+  let livenessFailure: string | null = null;
+  for (const client of correctClients) {
+    if (!client.done) {
+      livenessFailure = `client ${client.id} still had ${client.outstanding} operation(s) outstanding ${simulatedMs - faultPhaseMs} ms after the network healed`;
+      break;
+    }
+  }
+  for (const problem of checker.finalProblems()) violation(problem);
+  for (const client of correctClients) client.closeHistory();
+  const history = correctClients.flatMap((client) => client.history);
+  const verdict = checkLinearizability(history);
+  if (!verdict.linearizable && verdict.failure !== null) {
+    violation(`linearizability: key ${verdict.failure.key}: ${verdict.failure.explanation}`);
+  }
+  viewChangesInstalled = new Set([...viewChangesInstalled].filter((view) => view > 0));
+  return {
+    seed,
+    violations,
+    livenessFailure,
+    requestsCompleted: correctClients.reduce((sum, client) => sum + client.completed, 0),
+    fastReads: correctClients.reduce((sum, client) => sum + client.fastReads, 0),
+    viewChanges: viewChangesInstalled.size,
+    stateTransfers,
+    evidence: evidenceCount,
+    rejectedInputs,
+    byzantine: [...byzantine].map(([replica, behaviours]) => ({ replica, behaviours })),
+    simulatedMs,
+    network: { ...network.statistics },
+    trace,
+  };
+}

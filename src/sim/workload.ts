@@ -1,0 +1,320 @@
+/**
+ * Simulated clients: correct ones run a closed-loop key-value workload through the real client
+ * protocol (ClientSession) and record a history for the linearizability checker; a faulty one
+ * sends conflicting duplicates, bad authenticators and bad signatures.
+ */
+
+import {
+  decodeKvResult,
+  encodeKvOperation,
+  type KvOperation as ServiceOperation,
+} from '../apps/kv/operations.js';
+import type { ClientAction, ClientProtocolConfig, UnauthenticatedRequest } from '../core/client-protocol.js';
+import { ClientSession } from '../core/client-protocol.js';
+import type { ClientId, Digest } from '../core/ids.js';
+import { requestNumber, toHex } from '../core/ids.js';
+import type { ClientCrypto } from '../crypto/client-crypto.js';
+import { requestContent } from '../messages/signing.js';
+import type { ClientRequest, Reply } from '../messages/types.js';
+import type { HistoryEntry, KvOperation, KvResult } from './checkers/linearizability.js';
+import type { Prng } from './prng.js';
+
+export interface ClientEnvironment {
+  now(): number;
+  hash(data: Uint8Array): Digest;
+  /** Sends to every replica. */
+  sendToAll(from: ClientId, request: ClientRequest): void;
+  sendToReplica(from: ClientId, replica: number, request: ClientRequest): void;
+  after(delayMs: number, run: () => void): void;
+  /** Every request a client authenticated, so the validity checker knows what clients really sent. */
+  recordSent(digest: Digest): void;
+}
+
+const textEncoder = new TextEncoder();
+const textDecoder = new TextDecoder();
+export const SIMULATION_KEYS = ['k0', 'k1', 'k2', 'k3', 'k4'] as const;
+
+interface InFlight {
+  readonly entryId: number;
+  readonly operation: KvOperation;
+  readonly invokedAt: number;
+}
+
+export class SimulatedClient {
+  readonly id: ClientId;
+  readonly history: HistoryEntry[] = [];
+  readonly #session: ClientSession;
+  readonly #environment: ClientEnvironment;
+  readonly #prng: Prng;
+  readonly #operations: number;
+  /** No new operation is invoked from this time on; the ones in flight must still complete. */
+  readonly #invokeUntil: number;
+  readonly #readOnlyShare: number;
+  #invoked = 0;
+  #completed = 0;
+  #nextEntryId: () => number;
+  readonly #inFlight = new Map<number, InFlight>();
+  #finishedAt: number | null = null;
+  fastReads = 0;
+
+  constructor(options: {
+    id: ClientId;
+    config: ClientProtocolConfig;
+    crypto: ClientCrypto;
+    environment: ClientEnvironment;
+    prng: Prng;
+    operations: number;
+    invokeUntil: number;
+    readOnlyShare: number;
+    signRequests: boolean;
+    nextEntryId: () => number;
+  }) {
+    this.id = options.id;
+    this.#environment = options.environment;
+    this.#prng = options.prng;
+    this.#operations = options.operations;
+    this.#invokeUntil = options.invokeUntil;
+    this.#readOnlyShare = options.readOnlyShare;
+    this.#nextEntryId = options.nextEntryId;
+    const { crypto, environment, signRequests } = options;
+    this.#session = new ClientSession(options.config, options.id, (unsigned: UnauthenticatedRequest) => {
+      const digest = environment.hash(requestContent({ ...unsigned, authenticator: [], signature: null }));
+      environment.recordSent(digest);
+      return {
+        ...unsigned,
+        authenticator: crypto.authenticator(digest),
+        signature: signRequests ? crypto.signRequest(digest) : null,
+      };
+    });
+  }
+
+  /** Everything invoked has completed and nothing more will be invoked. */
+  get done(): boolean {
+    const stopped = this.#invoked >= this.#operations || this.#environment.now() >= this.#invokeUntil;
+    return stopped && this.#inFlight.size === 0;
+  }
+  get invoked(): number {
+    return this.#invoked;
+  }
+  get finishedAt(): number | null {
+    return this.#finishedAt;
+  }
+  get completed(): number {
+    return this.#completed;
+  }
+  get outstanding(): number {
+    return this.#inFlight.size;
+  }
+
+  start(): void {
+    this.#fill();
+  }
+
+  #fill(): void {
+    const now = this.#environment.now();
+    while (this.#invoked < this.#operations && now < this.#invokeUntil && this.#session.canInvoke)
+      this.#invokeNext();
+    if (this.done && this.#finishedAt === null) this.#finishedAt = now;
+  }
+
+  #invokeNext(): void {
+    const prng = this.#prng;
+    const key = prng.pick(SIMULATION_KEYS);
+    const value = `${this.id}:${this.#invoked}`;
+    const roll = prng.next();
+    let operation: KvOperation;
+    let serviceOperation: ServiceOperation;
+    let readOnly = false;
+    if (roll < 0.35) {
+      operation = { kind: 'put', key, value };
+      serviceOperation = { kind: 'put', key, value: textEncoder.encode(value) };
+    } else if (roll < 0.7) {
+      operation = { kind: 'get', key };
+      serviceOperation = { kind: 'get', key };
+      readOnly = prng.chance(this.#readOnlyShare);
+    } else if (roll < 0.8) {
+      operation = { kind: 'delete', key };
+      serviceOperation = { kind: 'delete', key };
+    } else {
+      const expected = prng.chance(0.3)
+        ? null
+        : `${prng.pick(['c0', 'c1', 'c2'])}:${prng.int(Math.max(1, this.#invoked))}`;
+      operation = { kind: 'cas', key, expected, value };
+      serviceOperation = {
+        kind: 'compareAndSet',
+        key,
+        expected: expected === null ? null : textEncoder.encode(expected),
+        value: textEncoder.encode(value),
+      };
+    }
+    this.#invoked++;
+    const now = this.#environment.now();
+    const { invocation, actions } = this.#session.invoke(
+      encodeKvOperation(serviceOperation),
+      { readOnly },
+      now,
+    );
+    this.#inFlight.set(invocation, { entryId: this.#nextEntryId(), operation, invokedAt: now });
+    this.#perform(actions);
+  }
+
+  onReply(reply: Reply): void {
+    this.#perform(this.#session.onReply(reply, this.#environment.now()));
+  }
+
+  tick(): void {
+    this.#perform(this.#session.tick(this.#environment.now()));
+  }
+
+  /** Requests never answered go into the history as pending (they may or may not have taken effect). */
+  closeHistory(): void {
+    for (const flight of this.#inFlight.values()) {
+      this.history.push({
+        id: flight.entryId,
+        client: this.id,
+        operation: flight.operation,
+        invokedAt: flight.invokedAt,
+        completedAt: null,
+        result: null,
+      });
+    }
+    this.#inFlight.clear();
+  }
+
+  #perform(actions: readonly ClientAction[]): void {
+    for (const action of actions) {
+      if (action.kind === 'send-all') {
+        this.#environment.sendToAll(this.id, action.request);
+        continue;
+      }
+      const flight = this.#inFlight.get(action.invocation);
+      if (flight === undefined) continue;
+      this.#inFlight.delete(action.invocation);
+      if (action.fastPath) this.fastReads++;
+      this.history.push({
+        id: flight.entryId,
+        client: this.id,
+        operation: flight.operation,
+        invokedAt: flight.invokedAt,
+        completedAt: this.#environment.now(),
+        result: toCheckerResult(action.status, action.result),
+      });
+      this.#completed++;
+      this.#environment.after(this.#prng.int(20), () => this.#fill());
+    }
+  }
+}
+
+/** Service results as the checker models them; anything else is recorded as an impossible value. */
+function toCheckerResult(status: string, bytes: Uint8Array): KvResult {
+  if (status !== 'ok') return { kind: 'value', value: `<error ${textDecoder.decode(bytes)}>` };
+  const decoded = decodeKvResult(bytes);
+  if (!decoded.ok) return { kind: 'value', value: `<undecodable ${toHex(bytes).slice(0, 32)}>` };
+  const result = decoded.value;
+  switch (result.kind) {
+    case 'ok':
+      return { kind: 'ok' };
+    case 'value':
+      return { kind: 'value', value: result.value === null ? null : textDecoder.decode(result.value) };
+    case 'cas':
+      return { kind: 'cas', succeeded: result.succeeded };
+    default:
+      return { kind: 'value', value: `<unexpected ${result.kind}>` };
+  }
+}
+
+/**
+ * A Byzantine client: the same request number with different operations to different replicas,
+ * authenticators with wrong MACs, signatures that do not verify, and replays of old requests. It
+ * works in its own keyspace so that its effects do not muddle the correct clients' histories.
+ */
+export class FaultyClient {
+  readonly id: ClientId;
+  readonly #crypto: ClientCrypto;
+  readonly #environment: ClientEnvironment;
+  readonly #prng: Prng;
+  readonly #replicas: number;
+  #nextNumber = 1;
+  readonly #sent: ClientRequest[] = [];
+
+  constructor(
+    id: ClientId,
+    crypto: ClientCrypto,
+    environment: ClientEnvironment,
+    prng: Prng,
+    replicas: number,
+  ) {
+    this.id = id;
+    this.#crypto = crypto;
+    this.#environment = environment;
+    this.#prng = prng;
+    this.#replicas = replicas;
+  }
+
+  onReply(): void {}
+
+  tick(): void {
+    if (!this.#prng.chance(0.05)) return;
+    const prng = this.#prng;
+    const attack = prng.int(4);
+    const number =
+      attack === 3 && this.#nextNumber > 1 ? prng.between(1, this.#nextNumber - 1) : this.#nextNumber++;
+    const make = (value: string, options: { badMacFor?: number; badSignature?: boolean }): ClientRequest => {
+      const operation = encodeKvOperation({
+        kind: 'put',
+        key: `faulty/${prng.int(3)}`,
+        value: textEncoder.encode(value),
+      });
+      const unsigned = {
+        kind: 'request' as const,
+        clientId: this.id,
+        requestNumber: requestNumber(number),
+        readOnly: false,
+        operation,
+        authenticator: [],
+        signature: null,
+      };
+      const digest = this.#environment.hash(requestContent(unsigned));
+      this.#environment.recordSent(digest);
+      const authenticator = this.#crypto
+        .authenticator(digest)
+        .map((entry, index) =>
+          index === options.badMacFor ? { ...entry, mac: prng.bytes(entry.mac.length) } : entry,
+        );
+      const signature = this.#crypto.signRequest(digest);
+      if (options.badSignature === true) signature[0]! ^= 0xff;
+      return { ...unsigned, authenticator, signature };
+    };
+    switch (attack) {
+      case 0: {
+        // Conflicting duplicates: one request number, two operations, each to half the replicas.
+        const first = make(`a${number}`, {});
+        const second = make(`b${number}`, {});
+        for (let replica = 0; replica < this.#replicas; replica++) {
+          this.#environment.sendToReplica(this.id, replica, replica % 2 === 0 ? first : second);
+        }
+        this.#sent.push(first, second);
+        return;
+      }
+      case 1:
+      case 2: {
+        // A replica with a wrong MAC that never gets the request directly must rely on the
+        // signature: valid in case 1, invalid in case 2 (a correct leader then refuses it).
+        const victim = prng.int(this.#replicas);
+        const request = make(`${attack === 1 ? 'm' : 's'}${number}`, {
+          badMacFor: victim,
+          badSignature: attack === 2,
+        });
+        for (let replica = 0; replica < this.#replicas; replica++) {
+          if (replica !== victim) this.#environment.sendToReplica(this.id, replica, request);
+        }
+        if (attack === 1) this.#sent.push(request);
+        return;
+      }
+      default: {
+        if (this.#sent.length > 0) this.#environment.sendToAll(this.id, prng.pick(this.#sent));
+        return;
+      }
+    }
+  }
+}

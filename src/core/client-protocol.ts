@@ -22,7 +22,6 @@ import {
   bytesEqual,
   type ClientId,
   type ReplicaId,
-  type RequestNumber,
   requestNumber,
   type SequenceNumber,
 } from './ids.js';

@@ -37,7 +37,6 @@ import type {
   Commit,
   Decided,
   ForwardedRequests,
-  Manifest,
   ManifestRequest,
   NewView,
   PrePrepare,
@@ -490,6 +489,12 @@ export class Replica {
     const low = restored.checkpoint?.certificate.sequence ?? 0;
     for (const record of restored.records) this.#replayRecord(record, low);
     this.#reconstructOwnVotes();
+    if (this.#status === 'view-change' && this.#canVote()) {
+      // The VIEW-CHANGE sent before the crash may never have arrived: rebuild it to retransmit.
+      const message = this.#buildViewChange(this.#view);
+      this.#viewChanges.set(this.id, message);
+      this.#validatedViewChanges.add(message);
+    }
     this.#executeReady();
     this.#log_('info', 'restarted', {
       view: this.#view,
@@ -827,40 +832,57 @@ export class Replica {
     }
     switch (message.kind) {
       case 'pre-prepare':
-        return this.#onPrePrepare(from, message);
+        this.#onPrePrepare(from, message);
+        break;
       case 'prepare':
-        return this.#onPrepare(from, message);
+        this.#onPrepare(from, message);
+        break;
       case 'commit':
-        return this.#onCommit(from, message);
+        this.#onCommit(from, message);
+        break;
       case 'checkpoint':
-        return this.#onCheckpoint(from, message);
+        this.#onCheckpoint(from, message);
+        break;
       case 'view-change':
-        return this.#onViewChange(from, message);
+        this.#onViewChange(from, message);
+        break;
       case 'new-view':
-        return this.#onNewView(from, message);
+        this.#onNewView(from, message);
+        break;
       case 'forward':
-        return this.#onForward(from, message);
+        this.#onForward(from, message);
+        break;
       case 'status':
-        return this.#onStatus(from, message);
+        this.#onStatus(from, message);
+        break;
       case 'decided':
-        return this.#onDecided(from, message);
+        this.#onDecided(from, message);
+        break;
       case 'batch-request':
-        return this.#onBatchRequest(from, message);
+        this.#onBatchRequest(from, message);
+        break;
       case 'batch':
-        return this.#onBatch(from, message);
+        this.#onBatch(from, message);
+        break;
       case 'checkpoint-proof':
-        return this.#onCheckpointProof(from, message);
+        this.#onCheckpointProof(from, message);
+        break;
       case 'manifest-request':
-        return this.#onManifestRequest(from, message);
+        this.#onManifestRequest(from, message);
+        break;
       case 'manifest':
-        return this.#stateTransfer?.onManifest(from, message, this.#now);
+        this.#stateTransfer?.onManifest(from, message, this.#now);
+        break;
       case 'chunk-request':
-        return this.#onChunkRequest(from, message);
+        this.#onChunkRequest(from, message);
+        break;
       case 'chunk':
         this.#stateTransfer?.onChunk(from, message, this.#now);
-        return this.#finishStateTransferIfComplete();
+        this.#finishStateTransferIfComplete();
+        break;
       case 'state-unavailable':
-        return this.#onStateUnavailable(from, message);
+        this.#onStateUnavailable(from, message);
+        break;
     }
   }
 
@@ -1384,7 +1406,9 @@ export class Replica {
         detail: 'own checkpoint differs from the certified one',
       });
       const pool = new Map<string, Uint8Array>();
-      own.chunks.forEach((chunk, index) => pool.set(toHex(own.leaves[index]!), chunk));
+      own.chunks.forEach((chunk, index) => {
+        pool.set(toHex(own.leaves[index]!), chunk);
+      });
       this.#startStateTransfer(certificate, pool);
       return;
     }
@@ -1448,7 +1472,9 @@ export class Replica {
     const localPool = pool ?? new Map<string, Uint8Array>();
     if (pool === undefined) {
       const current = this.#snapshotState();
-      current.chunks.forEach((chunk, index) => localPool.set(toHex(current.leaves[index]!), chunk));
+      current.chunks.forEach((chunk, index) => {
+        localPool.set(toHex(current.leaves[index]!), chunk);
+      });
     }
     this.#log_('info', 'state-transfer-started', {
       target: target.sequence,
@@ -1827,6 +1853,13 @@ export class Replica {
       this.#startViewChange(viewNumber(target), 'f + 1 replicas moved to a later view');
   }
 
+  /** Replicas whose latest VIEW-CHANGE asks for this view or a later one (this replica included). */
+  #replicasPastCurrentView(): number {
+    let count = 0;
+    for (const message of this.#viewChanges.values()) if (message.newView >= this.#view) count++;
+    return count;
+  }
+
   #viewChangeSet(view: number): ViewChange[] {
     const set: ViewChange[] = [];
     for (const message of this.#viewChanges.values()) if (message.newView === view) set.push(message);
@@ -1984,9 +2017,9 @@ export class Replica {
     const now = this.#now;
     this.#checkRequestTimers();
     if (this.#status === 'view-change') {
-      // As in PBFT, the timer runs only once a quorum asked for this view: a replica alone in a
-      // view change waits for the others instead of racing ahead to views nobody else joins.
-      if (this.#viewChangeQuorumAt === null && this.#viewChangeSet(this.#view).length >= this.#quorum) {
+      // As in PBFT, the timer runs only once a quorum asked for this view or a later one: a replica
+      // alone in a view change waits for the others instead of racing to views nobody else joins.
+      if (this.#viewChangeQuorumAt === null && this.#replicasPastCurrentView() >= this.#quorum) {
         this.#viewChangeQuorumAt = now;
       }
       const backoff = Math.min(2 ** (this.#viewChangeAttempts - 1), MAX_VIEW_CHANGE_BACKOFF);

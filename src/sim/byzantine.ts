@@ -192,21 +192,29 @@ export class ByzantineAdversary {
     return variant;
   }
 
-  /** Claims prepared certificates that never existed and reports a stale (genesis) checkpoint. */
+  /**
+   * Lies in a view change, validly signed: either claims prepared certificates that never existed,
+   * or is stale and reports nothing prepared at all (hiding what it helped to commit).
+   */
   #lyingViewChange(message: ViewChange): ViewChange {
     const prng = this.#context.prng;
-    const low = message.checkpoint.sequence;
-    const prepared = [];
-    const prePrepared = [];
-    const count = 1 + prng.int(8);
-    for (let offset = 1; offset <= count; offset++) {
-      const sequence: SequenceNumber = sequenceNumber(low + offset);
-      const view = viewNumber(Math.max(0, message.newView - 1));
-      const batchDigest = this.#randomDigest();
-      prepared.push({ sequence, view, batchDigest });
-      prePrepared.push({ sequence, view, batchDigest });
+    let lying: ViewChange;
+    if (prng.chance(0.5)) {
+      lying = { ...message, prepared: [], prePrepared: [] };
+    } else {
+      const low = message.checkpoint.sequence;
+      const prepared = [];
+      const prePrepared = [];
+      const count = 1 + prng.int(8);
+      for (let offset = 1; offset <= count; offset++) {
+        const sequence: SequenceNumber = sequenceNumber(low + offset);
+        const view = viewNumber(Math.max(0, message.newView - 1));
+        const batchDigest = this.#randomDigest();
+        prepared.push({ sequence, view, batchDigest });
+        prePrepared.push({ sequence, view, batchDigest });
+      }
+      lying = { ...message, prepared, prePrepared };
     }
-    const lying: ViewChange = { ...message, prepared, prePrepared };
     const signed = this.#context.crypto.sign(viewChangePayload(lying));
     return { ...lying, keyEpoch: signed.keyEpoch, signature: signed.signature };
   }

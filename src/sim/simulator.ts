@@ -209,7 +209,7 @@ export function runSimulation(options: SimulationOptions): SeedReport {
     for (let index = 0; index < count; index++) {
       const pool: readonly ByzantineBehaviour[] = mode === 'all' ? BYZANTINE_CATALOGUE : mode;
       const behaviours = [pool[(seed + index) % pool.length]!];
-      if (mode === 'all' && scenarioPrng.chance(0.25)) behaviours.push(scenarioPrng.pick(pool));
+      if (mode === 'all' && scenarioPrng.chance(0.5)) behaviours.push(scenarioPrng.pick(pool));
       let id = ids[index]!;
       if (behaviours.some((behaviour) => LEADER_BEHAVIOURS.includes(behaviour)) && scenarioPrng.chance(0.7)) {
         // Make it lead view 0, so the leader attack surely happens.
@@ -534,14 +534,14 @@ export function runSimulation(options: SimulationOptions): SeedReport {
   for (let index = 0; index < partitionCount; index++) {
     const start = scenarioPrng.int(faultPhaseMs - 500);
     const duration = 300 + scenarioPrng.int(2500);
-    const isolated = scenarioPrng.int(n);
+    // Either one replica is cut off, or the replicas split in two halves (clients stay with one).
+    const order = scenarioPrng.shuffle(Array.from({ length: n }, (_, replica) => replica));
+    const cut = scenarioPrng.chance(0.5) ? 1 : Math.floor(n / 2);
+    const alone = order.slice(0, cut).map(replicaAddress);
+    const rest = [...order.slice(cut).map(replicaAddress), ...clientIds.map(clientAddress)];
     queue.at(start, () => {
-      const others = Array.from({ length: n }, (_, other) => other).filter((other) => other !== isolated);
-      network.partition([
-        [replicaAddress(isolated)],
-        [...others.map(replicaAddress), ...clientIds.map(clientAddress)],
-      ]);
-      note(`PARTITION r${isolated} isolated for ${duration}ms`);
+      network.partition([alone, rest]);
+      note(`PARTITION {${alone.join(',')}} cut off for ${duration}ms`);
       queue.after(duration, () => {
         network.heal();
         note('PARTITION healed');

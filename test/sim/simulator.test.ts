@@ -1,0 +1,130 @@
+import * as assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { BYZANTINE_CATALOGUE, type ByzantineBehaviour } from '../../src/sim/byzantine.js';
+import { runSimulation, type SeedReport, type SimulationOptions } from '../../src/sim/simulator.js';
+
+function passed(report: SeedReport): boolean {
+  return report.violations.length === 0 && report.livenessFailure === null;
+}
+
+function explain(report: SeedReport): string {
+  return `seed ${report.seed}: ${[...report.violations, report.livenessFailure ?? ''].join(' | ')}`;
+}
+
+function comparable(report: SeedReport): string {
+  const { trace: _trace, ...rest } = report;
+  return JSON.stringify(rest);
+}
+
+/** The first seed in [first, first + count) whose run a checker rejects, or null. */
+function firstFailingSeed(
+  options: Omit<SimulationOptions, 'seed'>,
+  first: number,
+  count: number,
+): SeedReport | null {
+  for (let seed = first; seed < first + count; seed++) {
+    const report = runSimulation({ ...options, seed });
+    if (!passed(report)) return report;
+  }
+  return null;
+}
+
+describe('simulator', () => {
+  it('replays a seed exactly: the same seed gives the same run', () => {
+    const first = runSimulation({ seed: 7, n: 4, f: 1 });
+    const second = runSimulation({ seed: 7, n: 4, f: 1 });
+    assert.equal(comparable(first), comparable(second));
+    assert.ok(first.requestsCompleted > 0);
+  });
+
+  it('different seeds give different runs', () => {
+    const first = runSimulation({ seed: 1, n: 4, f: 1 });
+    const second = runSimulation({ seed: 2, n: 4, f: 1 });
+    assert.notEqual(comparable(first), comparable(second));
+  });
+
+  it('records a trace when asked, and none otherwise', () => {
+    const traced = runSimulation({ seed: 3, n: 4, f: 1, trace: true, faultPhaseMs: 1500 });
+    const quiet = runSimulation({ seed: 3, n: 4, f: 1, faultPhaseMs: 1500 });
+    assert.ok(traced.trace.length > 100);
+    assert.equal(quiet.trace.length, 0);
+    assert.equal(comparable(traced), comparable(quiet));
+  });
+});
+
+describe('safety and liveness under every Byzantine behaviour (n = 4, f = 1)', () => {
+  const totals = { viewChanges: 0, stateTransfers: 0, evidence: 0, rejected: 0 };
+  for (const behaviour of BYZANTINE_CATALOGUE) {
+    it(`${behaviour}: every checker passes on two seeds`, () => {
+      for (const seed of [11, 12]) {
+        const report = runSimulation({ seed, n: 4, f: 1, byzantine: [behaviour as ByzantineBehaviour] });
+        assert.ok(passed(report), explain(report));
+        assert.ok(report.requestsCompleted > 50, `only ${report.requestsCompleted} requests completed`);
+        totals.viewChanges += report.viewChanges;
+        totals.stateTransfers += report.stateTransfers;
+        totals.evidence += report.evidence;
+        totals.rejected += report.rejectedInputs;
+      }
+    });
+  }
+  it('the faults really happened: view changes, state transfers, evidence and rejected input', () => {
+    assert.ok(totals.viewChanges > 0, 'no view change');
+    assert.ok(totals.stateTransfers > 0, 'no state transfer');
+    assert.ok(totals.evidence > 0, 'no evidence');
+    assert.ok(totals.rejected > 0, 'no rejected input');
+  });
+});
+
+describe('other configurations', () => {
+  it('crash faults only, including restarts with empty disks (n = 4, f = 1)', () => {
+    for (const seed of [21, 22, 23]) {
+      const report = runSimulation({ seed, n: 4, f: 1, byzantine: 'none' });
+      assert.ok(passed(report), explain(report));
+    }
+  });
+
+  it('two Byzantine replicas of seven (n = 7, f = 2)', () => {
+    for (const seed of [31, 32]) {
+      const report = runSimulation({ seed, n: 7, f: 2, byzantine: 'all' });
+      assert.ok(passed(report), explain(report));
+      assert.ok(report.byzantine.length >= 1);
+    }
+  });
+
+  it('with room for a recovering replica (n = 6, f = 1, k = 1)', () => {
+    for (const seed of [41, 42]) {
+      const report = runSimulation({ seed, n: 6, f: 1, k: 1, byzantine: 'all' });
+      assert.ok(passed(report), explain(report));
+    }
+  });
+});
+
+describe('the checkers catch bugs', () => {
+  it('a broken quorum rule (prepared and committed after f + 1 votes) yields a safety violation', () => {
+    const failing = firstFailingSeed(
+      { n: 4, f: 1, byzantine: ['lie-in-view-change'], brokenQuorum: true },
+      1,
+      40,
+    );
+    assert.ok(failing !== null, 'no seed of 40 found the broken quorum rule');
+    assert.ok(failing.violations.length > 0, `expected a safety violation, got ${explain(failing)}`);
+    // The failure replays exactly.
+    const again = runSimulation({
+      seed: failing.seed,
+      n: 4,
+      f: 1,
+      byzantine: ['lie-in-view-change'],
+      brokenQuorum: true,
+    });
+    assert.deepEqual(again.violations, failing.violations);
+  });
+
+  it('a broken view-change rule (the new leader ignores prepared batches) yields a safety violation', () => {
+    const failing = firstFailingSeed({ n: 4, f: 1, brokenViewChange: true }, 1, 10);
+    assert.ok(failing !== null, 'no seed of 10 found the broken view-change rule');
+    assert.ok(
+      failing.violations.some((violation) => /agreement|safety alarm|linearizability/.test(violation)),
+      explain(failing),
+    );
+  });
+});

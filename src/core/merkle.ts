@@ -4,7 +4,10 @@
  * can fetch chunks from several sources and reject a bad one without trusting anybody.
  *
  * Leaf and node hashes are domain-separated (0x00 / 0x01 prefix) so that an inner node can never
- * be passed off as a leaf (second-preimage attack on naive Merkle trees).
+ * be passed off as a leaf (second-preimage attack on naive Merkle trees). The root also commits
+ * to the number of leaves (0x02 prefix): otherwise any inner level of the tree would hash to the
+ * same root, and a faulty replica could answer a manifest request with such a level, which the
+ * requester would accept and then fail every honest chunk against.
  */
 import type { Digest } from './ids.js';
 
@@ -12,6 +15,7 @@ export type HashFunction = (data: Uint8Array) => Digest;
 
 const leafPrefix = 0x00;
 const nodePrefix = 0x01;
+const rootPrefix = 0x02;
 const emptyTreeTag = new TextEncoder().encode('phalanx/merkle/empty/v1');
 
 export function leafDigest(hash: HashFunction, chunk: Uint8Array): Digest {
@@ -21,8 +25,17 @@ export function leafDigest(hash: HashFunction, chunk: Uint8Array): Digest {
   return hash(input);
 }
 
-/** Root over leaf digests; an odd node at a level is promoted unchanged. */
+/** Root over leaf digests and their count; an odd node at a level is promoted unchanged. */
 export function merkleRoot(hash: HashFunction, leaves: readonly Digest[]): Digest {
+  const tree = treeRoot(hash, leaves);
+  const input = new Uint8Array(1 + 4 + tree.length);
+  input[0] = rootPrefix;
+  new DataView(input.buffer).setUint32(1, leaves.length);
+  input.set(tree, 5);
+  return hash(input);
+}
+
+function treeRoot(hash: HashFunction, leaves: readonly Digest[]): Digest {
   if (leaves.length === 0) return hash(emptyTreeTag);
   let level: Digest[] = leaves.slice();
   const pair = new Uint8Array(1 + 2 * 32);

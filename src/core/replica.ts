@@ -330,8 +330,8 @@ export class Replica {
 
   // ───────────────────────────── entry point ─────────────────────────────
 
+  /** Also returns what the constructor produced (a restart's replay), on the first call. */
   step(event: ReplicaEvent): Action[] {
-    this.#out = [];
     switch (event.kind) {
       case 'tick':
         assert(event.now >= this.#now, 'time went backwards');
@@ -786,6 +786,11 @@ export class Replica {
       signature: signed.signature,
     };
     const instance = this.#instance(sequence);
+    for (const request of batch) {
+      // Re-proposals after a view change carry pending requests too: never batch them twice.
+      const pending = this.#pending.get(requestKey(request.clientId, request.requestNumber));
+      if (pending !== undefined) pending.proposedInView = this.#view;
+    }
     this.#recordAcceptedProposal(instance, {
       view: this.#view,
       digest,

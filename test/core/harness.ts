@@ -15,6 +15,8 @@
  * assert.equal(cluster.replies('alice').length, 4);
  * ```
  */
+
+import { decodeKvResult, encodeKvOperation, type KvResult, KvService } from '../../src/apps/kv/index.js';
 import type { Action, DurableRecord, ExecutedRequest, StoredCheckpoint } from '../../src/core/actions.js';
 import { defaultProtocolConfig, type ProtocolConfig } from '../../src/core/config.js';
 import type { ReplicaEvent } from '../../src/core/events.js';
@@ -24,18 +26,21 @@ import {
   type Digest,
   keyEpoch,
   type ReplicaId,
-  requestNumber,
   replicaId,
+  requestNumber,
   type SequenceNumber,
   type ViewNumber,
   viewNumber,
 } from '../../src/core/ids.js';
-import { Replica, type RestoredState } from '../../src/core/replica.js';
-import { decodeKvResult, encodeKvOperation, KvService, type KvResult } from '../../src/apps/kv/index.js';
+import { Replica, type RestoredState, type TestingFaults } from '../../src/core/replica.js';
 import { ClientCrypto, type ClientKeys, clientKeysFromSeed } from '../../src/crypto/client-crypto.js';
 import { KeyRegistry } from '../../src/crypto/key-registry.js';
 import { deriveSeed } from '../../src/crypto/keys.js';
-import { ReplicaCrypto, type ReplicaSessionKeys, sessionKeysFromSeed } from '../../src/crypto/replica-crypto.js';
+import {
+  ReplicaCrypto,
+  type ReplicaSessionKeys,
+  sessionKeysFromSeed,
+} from '../../src/crypto/replica-crypto.js';
 import { decodeMessage, encodeMessage } from '../../src/messages/codec.js';
 import { requestContent } from '../../src/messages/signing.js';
 import type { ClientRequest, Evidence, ReplicaMessage, Reply } from '../../src/messages/types.js';
@@ -210,7 +215,11 @@ export class HarnessDisk {
       checkpoint:
         checkpoint === null
           ? null
-          : { certificate: checkpoint.certificate, leaves: checkpoint.leaves, chunks: checkpoint.chunks.slice() },
+          : {
+              certificate: checkpoint.certificate,
+              leaves: checkpoint.leaves,
+              chunks: checkpoint.chunks.slice(),
+            },
       records: this.records.slice(),
     };
   }
@@ -261,6 +270,8 @@ export interface HarnessOptions {
   readonly bucketCount?: number;
   /** Client names that get keys and full KV access; more can be added with client(). */
   readonly clients?: readonly string[];
+  /** Deliberately broken rules (to check that a test can fail at all). */
+  readonly testing?: TestingFaults;
 }
 
 export class Harness {
@@ -290,6 +301,7 @@ export class Harness {
   readonly #clients = new Map<string, HarnessClient>();
   readonly #replies = new Map<string, Reply[]>();
   readonly #bucketCount: number;
+  readonly #testing: TestingFaults;
   readonly #afterStep: ((record: StepRecord, replica: Replica) => void)[] = [];
 
   constructor(options: HarnessOptions = {}) {
@@ -298,6 +310,7 @@ export class Harness {
     const k = options.k ?? 0;
     this.config = testProtocolConfig({ n: this.n, f, k }, options.config);
     this.#bucketCount = options.bucketCount ?? 8;
+    this.#testing = options.testing ?? {};
     this.registry = new KeyRegistry(this.n);
     this.cryptos = Array.from(
       { length: this.n },
@@ -324,9 +337,14 @@ export class Harness {
   #registerClient(name: string): HarnessClient {
     const id = clientId(name);
     const keys = clientKeys(name);
-    this.registry.registerClient(id, { agreement: keys.agreement.publicKey, signing: keys.signing!.publicKey });
-    const client = new HarnessClient(id, new ClientCrypto({ client: id, keys, registry: this.registry }), (data) =>
-      this.cryptos[0]!.hash(data),
+    this.registry.registerClient(id, {
+      agreement: keys.agreement.publicKey,
+      signing: keys.signing!.publicKey,
+    });
+    const client = new HarnessClient(
+      id,
+      new ClientCrypto({ client: id, keys, registry: this.registry }),
+      (data) => this.cryptos[0]!.hash(data),
     );
     this.#clients.set(name, client);
     this.#replies.set(name, []);
@@ -346,6 +364,7 @@ export class Harness {
       service,
       ...(restored === undefined ? {} : { restored }),
       amnesiac,
+      testing: this.#testing,
     });
     this.replicas[id] = replica;
     this.services[id] = service;
@@ -454,15 +473,23 @@ export class Harness {
 
   /** Puts a message in the queue as if `from` had sent it (forged or hand-built messages). */
   inject(from: number, to: number, message: ReplicaMessage): void {
-    this.queue.push({ from: replicaId(from), to: replicaId(to), message: roundTrip(message) as ReplicaMessage });
+    this.queue.push({
+      from: replicaId(from),
+      to: replicaId(to),
+      message: roundTrip(message) as ReplicaMessage,
+    });
   }
 
   /** Delivers a message to one replica right now, bypassing queue and filter. */
   deliver(from: number, to: number, message: ReplicaMessage): readonly Action[] {
-    return this.step(to, { kind: 'message', from: replicaId(from), message: roundTrip(message) as ReplicaMessage });
+    return this.step(to, {
+      kind: 'message',
+      from: replicaId(from),
+      message: roundTrip(message) as ReplicaMessage,
+    });
   }
 
-  /** A client request arrives at the given replicas (all by default), in id order. */
+  /** A client request arrives at the given replicas (all by default, disconnected ones skipped), in order. */
   submit(request: ClientRequest, to: readonly number[] = this.ids): void {
     for (const id of to) {
       if (this.disconnected.has(id)) continue;
@@ -568,7 +595,9 @@ export class Harness {
 
   actionsOf(id: number, incarnation?: number): Action[] {
     return this.steps
-      .filter((step) => step.replica === id && (incarnation === undefined || step.incarnation === incarnation))
+      .filter(
+        (step) => step.replica === id && (incarnation === undefined || step.incarnation === incarnation),
+      )
       .flatMap((step) => step.actions);
   }
 
@@ -590,12 +619,16 @@ export class Harness {
 
   logs(id: number, event?: string): LogAction[] {
     return this.actionsOf(id).filter(
-      (action): action is LogAction => action.kind === 'log' && (event === undefined || action.event === event),
+      (action): action is LogAction =>
+        action.kind === 'log' && (event === undefined || action.event === event),
     );
   }
 
   /** Where a request was executed (not skipped) at a replica, or undefined. */
-  executionOf(id: number, request: ClientRequest): { sequence: SequenceNumber; batchDigest: Digest } | undefined {
+  executionOf(
+    id: number,
+    request: ClientRequest,
+  ): { sequence: SequenceNumber; batchDigest: Digest } | undefined {
     for (const action of this.executed(id)) {
       if (action.requests.some((entry) => sameRequest(entry, request) && !entry.skipped))
         return { sequence: action.sequence, batchDigest: action.batchDigest };
@@ -628,6 +661,3 @@ function roundTrip(message: ReplicaMessage | ClientRequest | Reply): ReplicaMess
   if (!decoded.ok) throw new Error(`codec round trip of ${message.kind} failed: ${decoded.reason}`);
   return decoded.value;
 }
-
-/** For tests that need view numbers without importing ids. */
-export const view = viewNumber;

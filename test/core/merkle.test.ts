@@ -21,7 +21,7 @@ const leafPrefix = Uint8Array.of(0x00);
 const nodePrefix = Uint8Array.of(0x01);
 
 /** Independent reference: pair up left to right, promote an odd last node unchanged. */
-function referenceRoot(leaves: readonly Digest[]): Digest {
+function referenceTree(leaves: readonly Digest[]): Digest {
   if (leaves.length === 0) return sha256(new TextEncoder().encode('phalanx/merkle/empty/v1'));
   let level = [...leaves];
   while (level.length > 1) {
@@ -33,6 +33,13 @@ function referenceRoot(leaves: readonly Digest[]): Digest {
     level = next;
   }
   return level[0]!;
+}
+
+/** The root commits to the leaf count: 0x02, count as u32 big-endian, tree root. */
+function referenceRoot(leaves: readonly Digest[]): Digest {
+  const count = new Uint8Array(4);
+  new DataView(count.buffer).setUint32(0, leaves.length);
+  return sha256(concat(Uint8Array.of(0x02), count, referenceTree(leaves)));
 }
 
 const chunkArbitrary = fc.uint8Array({ maxLength: 64 });
@@ -63,6 +70,7 @@ describe('leafDigest', () => {
         assert.notDeepEqual(merkleRoot(sha256, [forgedLeaf]), innerNode);
         // And the inner node is not the undecorated hash either (the 0x01 prefix is really there).
         assert.notDeepEqual(innerNode, sha256(concat(left, right)));
+        assert.notDeepEqual(referenceTree([left, right]), sha256(concat(left, right)));
       }),
       { numRuns: 50 },
     );
@@ -84,7 +92,7 @@ describe('merkleRoot', () => {
     fc.assert(
       fc.property(chunksArbitrary, (chunks) => {
         const leaves = leavesOf(chunks);
-        const copy = leaves.map((leaf) => Uint8Array.from(leaf));
+        const copy = leaves.map((leaf) => digest(Uint8Array.from(leaf)));
         const first = merkleRoot(sha256, leaves);
         const second = merkleRoot(sha256, copy);
         assert.equal(first.length, DIGEST_BYTES);
@@ -137,12 +145,27 @@ describe('merkleRoot', () => {
   it('has a fixed root for the empty tree, distinct from a tree of one empty chunk', () => {
     const empty = merkleRoot(sha256, []);
     assert.deepEqual(empty, merkleRoot(sha256, []));
-    assert.deepEqual(empty, sha256(new TextEncoder().encode('phalanx/merkle/empty/v1')));
+    assert.deepEqual(empty, referenceRoot([]));
     assert.notDeepEqual(empty, merkleRoot(sha256, [leafDigest(sha256, new Uint8Array(0))]));
   });
 
-  it('is the leaf itself for a one-leaf tree', () => {
-    const leaf = leafDigest(sha256, new TextEncoder().encode('only chunk'));
-    assert.deepEqual(merkleRoot(sha256, [leaf]), leaf);
+  it('commits to the leaf count: no inner level of the tree has the same root as its leaves', () => {
+    // A manifest made of an inner level (or of the tree root alone) must not match the certified
+    // root, or a faulty replica could make a state transfer reject every honest chunk.
+    fc.assert(
+      fc.property(fc.array(chunkArbitrary, { minLength: 2, maxLength: 20 }), (chunks) => {
+        const leaves = leavesOf(chunks);
+        const parents: Digest[] = [];
+        for (let index = 0; index < leaves.length; index += 2) {
+          const right = leaves[index + 1];
+          parents.push(
+            right === undefined ? leaves[index]! : sha256(concat(nodePrefix, leaves[index]!, right)),
+          );
+        }
+        assert.notDeepEqual(merkleRoot(sha256, parents), merkleRoot(sha256, leaves));
+        assert.notDeepEqual(merkleRoot(sha256, [referenceTree(leaves)]), merkleRoot(sha256, leaves));
+      }),
+      { numRuns: 100 },
+    );
   });
 });

@@ -1,0 +1,97 @@
+/**
+ * A typed client for the replicated key-value store, on top of PhalanxClient. Service-level
+ * refusals become PhalanxError('rejected') with a message that says what was refused and why.
+ *
+ * Usage:
+ * ```ts
+ * const kv = new KvClient(await PhalanxClient.connect({ config, client: keys }));
+ * await kv.put('users/alice', new TextEncoder().encode('admin'));
+ * const value = await kv.get('users/alice');            // fast read path, falls back to ordering
+ * const swapped = await kv.compareAndSet('n', null, bytes); // only if absent
+ * ```
+ */
+import { type PhalanxClient, PhalanxError } from '../../client/client.js';
+import {
+  decodeKvResult,
+  encodeKvOperation,
+  type KvEntry,
+  type KvOperation,
+  type KvResult,
+} from './operations.js';
+
+export class KvClient {
+  readonly #client: PhalanxClient;
+
+  constructor(client: PhalanxClient) {
+    this.#client = client;
+  }
+
+  get client(): PhalanxClient {
+    return this.#client;
+  }
+
+  async #run(operation: KvOperation, readOnly: boolean): Promise<KvResult> {
+    const { result } = await this.#client.invoke(encodeKvOperation(operation), { readOnly });
+    const decoded = decodeKvResult(result);
+    if (!decoded.ok)
+      throw new PhalanxError('rejected', `undecodable result from the replicas: ${decoded.reason}`);
+    const value = decoded.value;
+    switch (value.kind) {
+      case 'access-denied':
+        throw new PhalanxError(
+          'rejected',
+          `access denied: client ${value.clientId} may not access "${value.keyOrPrefix}" (outside its keyspaces)`,
+        );
+      case 'bad-request':
+        throw new PhalanxError('rejected', `bad request: ${value.reason}`);
+      case 'not-read-only':
+        throw new PhalanxError(
+          'rejected',
+          `${value.operation} changes state and cannot be sent as read-only`,
+        );
+      default:
+        return value;
+    }
+  }
+
+  /** Returns whether the key existed before. */
+  async put(key: string, value: Uint8Array): Promise<boolean> {
+    const result = await this.#run({ kind: 'put', key, value }, false);
+    return result.kind === 'ok' && result.existed;
+  }
+
+  /** Linearizable read; `ordered` skips the read-only fast path. */
+  async get(key: string, options: { readonly ordered?: boolean } = {}): Promise<Uint8Array | null> {
+    const result = await this.#run({ kind: 'get', key }, options.ordered !== true);
+    return result.kind === 'value' ? result.value : null;
+  }
+
+  /** Returns whether the key existed. */
+  async delete(key: string): Promise<boolean> {
+    const result = await this.#run({ kind: 'delete', key }, false);
+    return result.kind === 'ok' && result.existed;
+  }
+
+  /** Sets `value` if the key holds `expected` (null: if it is absent). */
+  async compareAndSet(
+    key: string,
+    expected: Uint8Array | null,
+    value: Uint8Array,
+  ): Promise<{ readonly succeeded: boolean; readonly current: Uint8Array | null }> {
+    const result = await this.#run({ kind: 'compareAndSet', key, expected, value }, false);
+    if (result.kind !== 'cas')
+      throw new PhalanxError('rejected', `unexpected ${result.kind} result for compare-and-set`);
+    return { succeeded: result.succeeded, current: result.current };
+  }
+
+  async list(
+    prefix: string,
+    limit = 100,
+    options: { readonly ordered?: boolean } = {},
+  ): Promise<{ readonly entries: readonly KvEntry[]; readonly truncated: boolean }> {
+    const result = await this.#run({ kind: 'list', prefix, limit }, options.ordered !== true);
+    if (result.kind !== 'list')
+      throw new PhalanxError('rejected', `unexpected ${result.kind} result for list`);
+    return { entries: result.entries, truncated: result.truncated };
+  }
+}

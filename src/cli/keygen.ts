@@ -1,0 +1,87 @@
+/** `phalanx keygen`: keys and a configuration file for a new cluster. */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Command } from 'commander';
+import { generateCluster } from '../config/keys.js';
+import { minimumReplicas } from '../core/quorum.js';
+import { DEFAULT_DIRECTORY, integerOption } from './options.js';
+
+export function registerKeygen(program: Command): void {
+  program
+    .command('keygen')
+    .description('generate replica and client keys and a cluster configuration (public keys only)')
+    .option('--dir <directory>', 'where to write cluster.json and keys/', DEFAULT_DIRECTORY)
+    .option('--f <f>', 'Byzantine replicas tolerated', integerOption('--f', 0, 21), 1)
+    .option('--k <k>', 'replicas recovering at once', integerOption('--k', 0, 21), 0)
+    .option('--n <n>', 'replicas (default 3f + 2k + 1)', integerOption('--n', 1, 64))
+    .option('--host <host>', 'payload address of every replica', '127.0.0.1')
+    .option(
+      '--base-port <port>',
+      'replica i listens on port+i, its admin port is port+100+i',
+      integerOption('--base-port', 1, 65000),
+      7000,
+    )
+    .option('--clients <names>', 'comma-separated client principals with full access', 'admin')
+    .option(
+      '--bench-clients <count>',
+      'extra clients bench-0.. for `phalanx bench`',
+      integerOption('--bench-clients', 0, 1000),
+      128,
+    )
+    .option('--storage <engine>', 'file or leveldb', 'file')
+    .option(
+      '--dashboard-port <port>',
+      'dashboard port for `phalanx up`',
+      integerOption('--dashboard-port', 0, 65535),
+      8080,
+    )
+    .option('--force', 'overwrite an existing configuration')
+    .action(
+      async (options: {
+        dir: string;
+        f: number;
+        k: number;
+        n?: number;
+        host: string;
+        basePort: number;
+        clients: string;
+        benchClients: number;
+        storage: string;
+        dashboardPort: number;
+        force?: boolean;
+      }) => {
+        if (existsSync(join(options.dir, 'cluster.json')) && options.force !== true) {
+          throw new Error(
+            `${join(options.dir, 'cluster.json')} exists; pass --force to replace it (and its keys)`,
+          );
+        }
+        if (options.storage !== 'file' && options.storage !== 'leveldb')
+          throw new Error('--storage must be file or leveldb');
+        const n = options.n ?? minimumReplicas(options.f, options.k);
+        if (n < minimumReplicas(options.f, options.k)) {
+          throw new Error(
+            `--n ${n} is too small: f = ${options.f}, k = ${options.k} need n ≥ 3f + 2k + 1 = ${minimumReplicas(options.f, options.k)}`,
+          );
+        }
+        const { configPath } = await generateCluster({
+          directory: options.dir,
+          f: options.f,
+          k: options.k,
+          n,
+          host: options.host,
+          basePort: options.basePort,
+          clients: options.clients
+            .split(',')
+            .map((name) => name.trim())
+            .filter((name) => name.length > 0),
+          benchClients: options.benchClients,
+          storageEngine: options.storage,
+          dashboardPort: options.dashboardPort,
+        });
+        process.stdout.write(
+          `wrote ${configPath} (n = ${n}, f = ${options.f}, k = ${options.k}) and private keys in ${join(options.dir, 'keys')}\n` +
+            'copy cluster.json to every host; give each replica host only its own keys/replica-<id>.json\n',
+        );
+      },
+    );
+}

@@ -1,0 +1,37 @@
+#!/usr/bin/env node
+/**
+ * The `phalanx` command. Every subcommand validates its options and its configuration file and
+ * explains what is wrong in one line per problem; it exits non-zero on failure.
+ *
+ *   phalanx keygen [--dir .phalanx] [--f 1] [--k 0]      cluster keys and configuration
+ *   phalanx up [--config FILE] [--workload]               a local cluster + dashboard
+ *   phalanx replica --config FILE --id I                  one replica (one per host)
+ *   phalanx kv put|get|del|list|cas ...                   use the key-value store
+ *   phalanx status [--config FILE]                        what every replica reports
+ *   phalanx bench [--clients C --requests R ...]          throughput and latency
+ */
+import { Command } from 'commander';
+import { registerBench } from './bench.js';
+import { registerKeygen } from './keygen.js';
+import { registerKv } from './kv.js';
+import { registerReplica } from './replica.js';
+import { registerStatus } from './status.js';
+import { registerUp } from './up.js';
+
+const program = new Command();
+program
+  .name('phalanx')
+  .description('Intrusion-tolerant state machine replication: run and use a Phalanx cluster')
+  .showHelpAfterError()
+  .configureOutput({ outputError: (text, write) => write(`phalanx: ${text}`) });
+registerKeygen(program);
+registerUp(program);
+registerReplica(program);
+registerKv(program);
+registerStatus(program);
+registerBench(program);
+
+program.parseAsync(process.argv).catch((error: unknown) => {
+  process.stderr.write(`phalanx: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,38 @@
+/** Option parsing and configuration loading shared by the `phalanx` subcommands. */
+import { InvalidArgumentError } from 'commander';
+import pino, { type Logger } from 'pino';
+import { type ClusterConfig, ConfigError, loadClusterConfig } from '../config/cluster-config.js';
+
+export const DEFAULT_DIRECTORY = '.phalanx';
+export const DEFAULT_CONFIG = `${DEFAULT_DIRECTORY}/cluster.json`;
+
+export function integerOption(name: string, min: number, max: number): (value: string) => number {
+  return (value: string) => {
+    const parsed = Number(value);
+    if (!Number.isSafeInteger(parsed) || parsed < min || parsed > max) {
+      throw new InvalidArgumentError(`${name} must be an integer from ${min} to ${max}, got "${value}"`);
+    }
+    return parsed;
+  };
+}
+
+/** Loads the configuration or exits with every problem listed. */
+export async function configOrExit(path: string): Promise<ClusterConfig> {
+  try {
+    return await loadClusterConfig(path);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`phalanx: ${error.message}\n`);
+      if (error.problems.some((problem) => problem.startsWith('cannot read'))) {
+        process.stderr.write(`(create one with: npx phalanx keygen --dir ${DEFAULT_DIRECTORY})\n`);
+      }
+      process.exit(2);
+    }
+    throw error;
+  }
+}
+
+/** Structured logs on stderr (stdout stays for command output). */
+export function commandLogger(level: string = process.env.PHALANX_LOG_LEVEL ?? 'warn'): Logger {
+  return pino({ level, base: undefined }, pino.destination(2));
+}

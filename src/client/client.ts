@@ -1,0 +1,281 @@
+/**
+ * `PhalanxClient`: invoke operations on a replicated service.
+ *
+ * It sends every request to all replicas over authenticated, encrypted connections, accepts a
+ * result once a quorum of replicas returned the same one (so up to f lying replicas cannot fool
+ * it), retransmits with backoff, answers read-only operations from a quorum of replicas without
+ * ordering when they agree (falling back to ordering when they do not), and reports failures
+ * as `PhalanxError` with a code: 'timeout', 'rejected', 'unavailable', 'overloaded', 'closed'.
+ *
+ * Usage:
+ * ```ts
+ * const client = await PhalanxClient.connect({ config, client: await loadClientKeyFile(path) });
+ * const { result } = await client.invoke(operation);
+ * const { result: fresh } = await client.invoke(query, { readOnly: true });
+ * await client.close();
+ * ```
+ */
+
+import { createHash } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import type { ClusterConfig } from '../config/cluster-config.js';
+import { type ClientKeyFile, keyRegistryOf } from '../config/keys.js';
+import { type ClientAction, ClientSession, type UnauthenticatedRequest } from '../core/client-protocol.js';
+import { keyEpoch, type SequenceNumber, toHex } from '../core/ids.js';
+import { quorumSize } from '../core/quorum.js';
+import { ClientCrypto } from '../crypto/client-crypto.js';
+import { decodeMessage, encodeMessage } from '../messages/codec.js';
+import { requestContent } from '../messages/signing.js';
+import type { ClientRequest } from '../messages/types.js';
+import { channelKeyDirectory } from '../runtime/replica-node.js';
+import { TcpTransport } from '../transport/tcp.js';
+import { clientNode, type NodeId, replicaNode, type Transport } from '../transport/transport.js';
+
+export type PhalanxErrorCode = 'timeout' | 'rejected' | 'unavailable' | 'overloaded' | 'closed';
+
+export class PhalanxError extends Error {
+  override readonly name = 'PhalanxError';
+  readonly code: PhalanxErrorCode;
+  constructor(code: PhalanxErrorCode, message: string) {
+    super(message);
+    this.code = code;
+  }
+}
+
+export interface InvocationResult {
+  readonly result: Uint8Array;
+  /** The batch that ordered it (read-only: the state it was read from). */
+  readonly sequence: SequenceNumber;
+  /** Answered by the read-only fast path, without ordering. */
+  readonly fastPath: boolean;
+}
+
+export interface PhalanxClientOptions {
+  readonly config: ClusterConfig;
+  readonly client: ClientKeyFile;
+  /** Per invocation, unless given to invoke(). Default 10 s. */
+  readonly timeoutMs?: number;
+  /** Requests in flight at once; more wait in a bounded queue. Default 16. */
+  readonly maxOutstanding?: number;
+  /** Invocations waiting for a slot; beyond this invoke() fails with 'overloaded'. Default 100 000. */
+  readonly maxQueued?: number;
+  /** Sign every request (required when the cluster sets requireClientSignatures). */
+  readonly signRequests?: boolean;
+  /** How long connect() waits for a quorum of replicas. Default 10 s. */
+  readonly connectTimeoutMs?: number;
+}
+
+interface Invocation {
+  readonly operation: Uint8Array;
+  readonly readOnly: boolean;
+  readonly deadline: number;
+  readonly resolve: (result: InvocationResult) => void;
+  readonly reject: (error: PhalanxError) => void;
+}
+
+const TICK_MS = 20;
+const decoder = new TextDecoder();
+
+function sha256(data: Uint8Array): Uint8Array {
+  return createHash('sha256').update(data).digest();
+}
+
+export class PhalanxClient {
+  readonly #config: ClusterConfig;
+  readonly #session: ClientSession;
+  readonly #timeoutMs: number;
+  readonly #maxQueued: number;
+  #transport: Transport | null = null;
+  readonly #inFlight = new Map<number, Invocation>();
+  readonly #queue: Invocation[] = [];
+  #ticker: NodeJS.Timeout | null = null;
+  #closed = false;
+
+  private constructor(options: PhalanxClientOptions) {
+    const { config, client } = options;
+    this.#config = config;
+    this.#timeoutMs = options.timeoutMs ?? 10_000;
+    this.#maxQueued = options.maxQueued ?? 100_000;
+    const registry = keyRegistryOf(config);
+    if (registry.clientKeys(client.client) === undefined) {
+      throw new PhalanxError(
+        'rejected',
+        `client ${client.client} is not in the cluster configuration ${config.source}`,
+      );
+    }
+    const crypto = new ClientCrypto({ client: client.client, keys: client.keys, registry });
+    const sign = options.signRequests ?? config.protocol.requireClientSignatures;
+    const authenticate = (unsigned: UnauthenticatedRequest): ClientRequest => {
+      const digest = sha256(requestContent({ ...unsigned, authenticator: [], signature: null }));
+      return {
+        ...unsigned,
+        authenticator: crypto.authenticator(digest as never),
+        signature: sign ? crypto.signRequest(digest as never) : null,
+      };
+    };
+    const maxOutstanding = Math.min(
+      options.maxOutstanding ?? 16,
+      Math.max(1, config.protocol.maxOutstandingPerClient - 2),
+    );
+    // Numbers must grow across restarts of this client: start from the wall clock in microseconds.
+    const firstRequestNumber = Math.floor(Date.now() * 1000);
+    this.#session = new ClientSession(
+      {
+        n: config.n,
+        f: config.f,
+        k: config.k,
+        retransmitTimeoutMs: 500,
+        maxRetransmitTimeoutMs: 4000,
+        readOnlyTimeoutMs: 300,
+        maxOutstanding,
+        replyWindow: config.protocol.maxOutstandingPerClient,
+      },
+      client.client,
+      authenticate,
+      firstRequestNumber,
+    );
+  }
+
+  static async connect(options: PhalanxClientOptions): Promise<PhalanxClient> {
+    const client = new PhalanxClient(options);
+    const { config } = options;
+    const registry = keyRegistryOf(config);
+    client.#transport = await TcpTransport.start({
+      identity: {
+        node: clientNode(options.client.client),
+        keyEpoch: keyEpoch(0),
+        signingKeys: options.client.keys.signing!,
+      },
+      peers: config.replicas.map((replica) => ({
+        node: replicaNode(replica.id),
+        host: replica.host,
+        port: replica.port,
+      })),
+      keys: channelKeyDirectory(registry),
+      events: { onFrame: (from, frame) => client.#onFrame(from, frame) },
+    });
+    client.#ticker = setInterval(() => client.#tick(), TICK_MS);
+    const quorum = quorumSize(config);
+    const deadline = performance.now() + (options.connectTimeoutMs ?? 10_000);
+    while (client.#transport.connectedPeers().length < quorum) {
+      if (performance.now() > deadline) {
+        const connected = client.#transport.connectedPeers().length;
+        await client.close();
+        throw new PhalanxError(
+          'unavailable',
+          `only ${connected} of ${config.n} replicas accepted the connection; ${quorum} are needed ` +
+            "(are the replicas running, and is this client's key in their configuration?)",
+        );
+      }
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    return client;
+  }
+
+  /** Replicas with an authenticated connection right now. */
+  get connectedReplicas(): number {
+    return this.#transport?.connectedPeers().length ?? 0;
+  }
+
+  invoke(
+    operation: Uint8Array,
+    options: { readonly readOnly?: boolean; readonly timeoutMs?: number } = {},
+  ): Promise<InvocationResult> {
+    if (this.#closed) return Promise.reject(new PhalanxError('closed', 'the client is closed'));
+    if (this.#queue.length >= this.#maxQueued) {
+      return Promise.reject(
+        new PhalanxError('overloaded', `more than ${this.#maxQueued} invocations are waiting`),
+      );
+    }
+    return new Promise<InvocationResult>((resolve, reject) => {
+      this.#queue.push({
+        operation,
+        readOnly: options.readOnly === true,
+        deadline: performance.now() + (options.timeoutMs ?? this.#timeoutMs),
+        resolve,
+        reject,
+      });
+      this.#drainQueue();
+    });
+  }
+
+  #drainQueue(): void {
+    while (this.#queue.length > 0 && this.#session.canInvoke) {
+      const invocation = this.#queue.shift()!;
+      const { invocation: number, actions } = this.#session.invoke(
+        invocation.operation,
+        { readOnly: invocation.readOnly },
+        performance.now(),
+      );
+      this.#inFlight.set(number, invocation);
+      this.#perform(actions);
+    }
+  }
+
+  #perform(actions: readonly ClientAction[]): void {
+    for (const action of actions) {
+      if (action.kind === 'send-all') {
+        const frame = encodeMessage(action.request);
+        for (const replica of this.#config.replicas) this.#transport?.send(replicaNode(replica.id), frame);
+        continue;
+      }
+      const invocation = this.#inFlight.get(action.invocation);
+      if (invocation === undefined) continue;
+      this.#inFlight.delete(action.invocation);
+      if (action.status === 'ok') {
+        invocation.resolve({ result: action.result, sequence: action.sequence, fastPath: action.fastPath });
+      } else {
+        invocation.reject(
+          new PhalanxError('rejected', `the replicas refused the request: ${decoder.decode(action.result)}`),
+        );
+      }
+    }
+    this.#drainQueue();
+  }
+
+  #onFrame(from: NodeId, frame: Uint8Array): void {
+    if (from.kind !== 'replica') return;
+    const decoded = decodeMessage(frame);
+    if (!decoded.ok || decoded.value.kind !== 'reply' || decoded.value.replicaId !== from.id) return;
+    this.#perform(this.#session.onReply(decoded.value, performance.now()));
+  }
+
+  #tick(): void {
+    const now = performance.now();
+    for (const [number, invocation] of this.#inFlight) {
+      if (now < invocation.deadline) continue;
+      this.#inFlight.delete(number);
+      this.#session.abandon(number);
+      const connected = this.connectedReplicas;
+      invocation.reject(
+        connected < quorumSize(this.#config)
+          ? new PhalanxError(
+              'unavailable',
+              `no answer: only ${connected} of ${this.#config.n} replicas are reachable`,
+            )
+          : new PhalanxError('timeout', 'no quorum of matching replies before the deadline'),
+      );
+    }
+    for (let index = this.#queue.length - 1; index >= 0; index--) {
+      const invocation = this.#queue[index]!;
+      if (now >= invocation.deadline) {
+        this.#queue.splice(index, 1);
+        invocation.reject(new PhalanxError('timeout', 'the request waited too long for a free slot'));
+      }
+    }
+    this.#perform(this.#session.tick(now));
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#ticker !== null) clearInterval(this.#ticker);
+    const error = new PhalanxError('closed', 'the client was closed');
+    for (const invocation of [...this.#inFlight.values(), ...this.#queue]) invocation.reject(error);
+    this.#inFlight.clear();
+    this.#queue.length = 0;
+    await this.#transport?.close();
+  }
+}
+
+export { toHex };

@@ -1,0 +1,361 @@
+/**
+ * The cluster configuration file: who the replicas are, where they listen, their public keys,
+ * which clients exist and what they may touch, and protocol parameters. One file (JSON or YAML)
+ * is shared by every host; private keys live in separate key files (see keys.ts).
+ *
+ * `parseClusterConfig` checks every field and reports every problem at once, each prefixed with
+ * its path (e.g. `replicas[2].port: must be an integer from 1 to 65535, got "abc"`).
+ *
+ * Usage:
+ * ```ts
+ * const config = await loadClusterConfig('.phalanx/cluster.json');
+ * console.log(config.n, config.replicas[0].host);
+ * ```
+ */
+import { readFile } from 'node:fs/promises';
+import { dirname, extname, isAbsolute, resolve } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { type AccessControlConfig, validateAccessControlConfig } from '../apps/kv/access-control.js';
+import { defaultProtocolConfig, type ProtocolConfig, protocolConfigProblems } from '../core/config.js';
+import { type ClientId, isValidClientId, type ReplicaId, replicaId } from '../core/ids.js';
+import { minimumReplicas } from '../core/quorum.js';
+import { keyFromBase64 } from '../crypto/keys.js';
+import { LIMITS } from '../messages/limits.js';
+
+export interface ReplicaEntry {
+  readonly id: ReplicaId;
+  /** Payload address (replicas and clients connect here). */
+  readonly host: string;
+  readonly port: number;
+  /** Admin HTTP (status, metrics); bound to loopback unless configured otherwise. */
+  readonly adminHost: string;
+  readonly adminPort: number;
+  /** Raw Ed25519 public session key of key epoch 0. */
+  readonly signingKey: Uint8Array;
+  /** Raw X25519 public key of key epoch 0. */
+  readonly agreementKey: Uint8Array;
+}
+
+export interface ClientEntry {
+  readonly id: ClientId;
+  readonly signingKey: Uint8Array;
+  readonly agreementKey: Uint8Array;
+  /** Key prefixes the client may read and write ('*' = everything). */
+  readonly keyspaces: readonly string[];
+}
+
+export type StorageEngineChoice = 'file' | 'leveldb';
+
+export interface ClusterConfig {
+  /** Absolute path of the file this came from (relative paths inside resolve against its folder). */
+  readonly source: string;
+  readonly n: number;
+  readonly f: number;
+  readonly k: number;
+  readonly replicas: readonly ReplicaEntry[];
+  readonly clients: readonly ClientEntry[];
+  readonly protocol: ProtocolConfig;
+  readonly storage: { readonly engine: StorageEngineChoice };
+  /** Folder holding one data folder per replica (replica-<id>), absolute. */
+  readonly dataDirectory: string;
+  /** Folder holding private key files, absolute. */
+  readonly keysDirectory: string;
+  readonly dashboard: { readonly host: string; readonly port: number };
+  /** Test and demo clusters only: replicas may be started in a fault mode. */
+  readonly allowFaultInjection: boolean;
+}
+
+/** Largest configuration file read, so a wrong path (a huge file) fails clearly. */
+export const MAX_CONFIG_FILE_BYTES = 4 * 1024 * 1024;
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  readonly problems: readonly string[];
+  constructor(source: string, problems: readonly string[]) {
+    super(`invalid configuration ${source}:\n  ${problems.join('\n  ')}`);
+    this.problems = problems;
+  }
+}
+
+type Problems = string[];
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function describe(value: unknown): string {
+  const text = JSON.stringify(value);
+  return text === undefined ? String(value) : text.length > 60 ? `${text.slice(0, 57)}...` : text;
+}
+
+function integer(problems: Problems, path: string, value: unknown, min: number, max: number): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min || value > max) {
+    problems.push(`${path}: must be an integer from ${min} to ${max}, got ${describe(value)}`);
+    return min;
+  }
+  return value;
+}
+
+function text(problems: Problems, path: string, value: unknown, fallback?: string): string {
+  if (value === undefined && fallback !== undefined) return fallback;
+  if (typeof value !== 'string' || value.length === 0 || value.length > 255) {
+    problems.push(`${path}: must be a non-empty string, got ${describe(value)}`);
+    return fallback ?? '';
+  }
+  return value;
+}
+
+function key(problems: Problems, path: string, value: unknown): Uint8Array {
+  if (typeof value !== 'string') {
+    problems.push(`${path}: must be a base64 32-byte public key, got ${describe(value)}`);
+    return new Uint8Array(32);
+  }
+  try {
+    return keyFromBase64(value);
+  } catch (error) {
+    problems.push(`${path}: ${error instanceof Error ? error.message : 'not a base64 32-byte key'}`);
+    return new Uint8Array(32);
+  }
+}
+
+function unknownFields(
+  problems: Problems,
+  path: string,
+  value: Record<string, unknown>,
+  known: readonly string[],
+): void {
+  for (const field of Object.keys(value)) {
+    if (!known.includes(field)) problems.push(`${path}${path === '' ? '' : '.'}${field}: unknown field`);
+  }
+}
+
+function parseReplicas(problems: Problems, value: unknown): ReplicaEntry[] {
+  if (!Array.isArray(value) || value.length === 0) {
+    problems.push(`replicas: must be a non-empty list, got ${describe(value)}`);
+    return [];
+  }
+  if (value.length > LIMITS.maxReplicas) problems.push(`replicas: at most ${LIMITS.maxReplicas} replicas`);
+  const seen = new Set<string>();
+  return value
+    .map((entry: unknown, index) => {
+      const path = `replicas[${index}]`;
+      if (!isRecord(entry)) {
+        problems.push(`${path}: must be an object`);
+        return null;
+      }
+      unknownFields(problems, path, entry, [
+        'id',
+        'host',
+        'port',
+        'adminHost',
+        'adminPort',
+        'signingKey',
+        'agreementKey',
+      ]);
+      const id = integer(problems, `${path}.id`, entry.id, 0, LIMITS.maxReplicas - 1);
+      if (id !== index)
+        problems.push(`${path}.id: replicas must be listed in id order 0..n-1, expected ${index}`);
+      const host = text(problems, `${path}.host`, entry.host);
+      const port = integer(problems, `${path}.port`, entry.port, 1, 65535);
+      const adminHost = text(problems, `${path}.adminHost`, entry.adminHost, '127.0.0.1');
+      const adminPort = integer(problems, `${path}.adminPort`, entry.adminPort, 1, 65535);
+      for (const endpoint of [`${host}:${port}`, `${adminHost}:${adminPort}`]) {
+        if (seen.has(endpoint)) problems.push(`${path}: address ${endpoint} is used twice`);
+        seen.add(endpoint);
+      }
+      return {
+        id: replicaId(Math.min(id, LIMITS.maxReplicas - 1)),
+        host,
+        port,
+        adminHost,
+        adminPort,
+        signingKey: key(problems, `${path}.signingKey`, entry.signingKey),
+        agreementKey: key(problems, `${path}.agreementKey`, entry.agreementKey),
+      };
+    })
+    .filter((entry): entry is ReplicaEntry => entry !== null);
+}
+
+function parseClients(problems: Problems, value: unknown): ClientEntry[] {
+  if (!isRecord(value)) {
+    problems.push(
+      `clients: must be an object mapping client ids to their keys and keyspaces, got ${describe(value)}`,
+    );
+    return [];
+  }
+  const clients: ClientEntry[] = [];
+  const access: Record<string, { keyspaces: string[] }> = {};
+  for (const [name, entry] of Object.entries(value)) {
+    const path = `clients.${name}`;
+    if (!isValidClientId(name)) {
+      problems.push(`${path}: client ids use letters, digits, '.', '_' and '-' (1 to 64 characters)`);
+      continue;
+    }
+    if (!isRecord(entry)) {
+      problems.push(`${path}: must be an object`);
+      continue;
+    }
+    unknownFields(problems, path, entry, ['signingKey', 'agreementKey', 'keyspaces']);
+    const keyspaces = entry.keyspaces;
+    if (!Array.isArray(keyspaces) || keyspaces.some((space) => typeof space !== 'string')) {
+      problems.push(
+        `${path}.keyspaces: must be a list of key prefixes ('*' for everything), got ${describe(keyspaces)}`,
+      );
+      continue;
+    }
+    access[name] = { keyspaces: keyspaces as string[] };
+    clients.push({
+      id: name,
+      signingKey: key(problems, `${path}.signingKey`, entry.signingKey),
+      agreementKey: key(problems, `${path}.agreementKey`, entry.agreementKey),
+      keyspaces: keyspaces as string[],
+    });
+  }
+  for (const problem of validateAccessControlConfig(access)) problems.push(`clients: ${problem}`);
+  return clients;
+}
+
+function parseProtocol(problems: Problems, value: unknown, base: ProtocolConfig): ProtocolConfig {
+  if (value === undefined) return base;
+  if (!isRecord(value)) {
+    problems.push(`protocol: must be an object, got ${describe(value)}`);
+    return base;
+  }
+  const numeric = Object.keys(base).filter(
+    (field) =>
+      typeof (base as unknown as Record<string, unknown>)[field] === 'number' &&
+      !['n', 'f', 'k'].includes(field),
+  );
+  unknownFields(problems, 'protocol', value, [...numeric, 'requireClientSignatures', 'stateTransfer']);
+  const merged: Record<string, unknown> = { ...base };
+  for (const field of numeric) {
+    if (value[field] !== undefined)
+      merged[field] = integer(problems, `protocol.${field}`, value[field], 1, 1e9);
+  }
+  if (value.requireClientSignatures !== undefined) {
+    if (typeof value.requireClientSignatures !== 'boolean') {
+      problems.push(
+        `protocol.requireClientSignatures: must be true or false, got ${describe(value.requireClientSignatures)}`,
+      );
+    } else {
+      merged.requireClientSignatures = value.requireClientSignatures;
+    }
+  }
+  if (value.stateTransfer !== undefined) {
+    if (!isRecord(value.stateTransfer)) {
+      problems.push('protocol.stateTransfer: must be an object');
+    } else {
+      const stateTransfer: Record<string, unknown> = { ...base.stateTransfer };
+      unknownFields(problems, 'protocol.stateTransfer', value.stateTransfer, Object.keys(base.stateTransfer));
+      for (const field of Object.keys(base.stateTransfer)) {
+        const given = value.stateTransfer[field];
+        if (given !== undefined)
+          stateTransfer[field] = integer(problems, `protocol.stateTransfer.${field}`, given, 1, 1e9);
+      }
+      merged.stateTransfer = stateTransfer;
+    }
+  }
+  const protocol = merged as unknown as ProtocolConfig;
+  for (const problem of protocolConfigProblems(protocol)) problems.push(`protocol: ${problem}`);
+  return protocol;
+}
+
+/** Validates a parsed document; relative folders resolve against the folder of `source`. */
+export function parseClusterConfig(document: unknown, source: string): ClusterConfig {
+  const problems: Problems = [];
+  if (!isRecord(document)) throw new ConfigError(source, ['the file must contain an object']);
+  unknownFields(problems, '', document, [
+    'f',
+    'k',
+    'replicas',
+    'clients',
+    'protocol',
+    'storage',
+    'dataDirectory',
+    'keysDirectory',
+    'dashboard',
+    'allowFaultInjection',
+  ]);
+  const f = integer(problems, 'f', document.f, 0, 21);
+  const k = integer(problems, 'k', document.k ?? 0, 0, 21);
+  const replicas = parseReplicas(problems, document.replicas);
+  const n = replicas.length;
+  if (n > 0 && n < minimumReplicas(f, k)) {
+    problems.push(
+      `replicas: ${n} replicas cannot tolerate f = ${f} Byzantine and k = ${k} recovering replicas; ` +
+        `n must be at least 3f + 2k + 1 = ${minimumReplicas(f, k)}`,
+    );
+  }
+  const clients = parseClients(problems, document.clients ?? {});
+  const protocol = parseProtocol(
+    problems,
+    document.protocol,
+    defaultProtocolConfig({ n: Math.max(n, 1), f, k }),
+  );
+  const storage = isRecord(document.storage) ? document.storage : {};
+  const engine = storage.engine ?? 'file';
+  if (engine !== 'file' && engine !== 'leveldb') {
+    problems.push(`storage.engine: must be "file" or "leveldb", got ${describe(engine)}`);
+  }
+  const folder = dirname(resolve(source));
+  const dashboard = isRecord(document.dashboard) ? document.dashboard : {};
+  const allowFaultInjection = document.allowFaultInjection ?? false;
+  if (typeof allowFaultInjection !== 'boolean') problems.push('allowFaultInjection: must be true or false');
+  const directory = (value: unknown, name: string, fallback: string): string => {
+    const given = text(problems, name, value, fallback);
+    return isAbsolute(given) ? given : resolve(folder, given);
+  };
+  const config: ClusterConfig = {
+    source: resolve(source),
+    n,
+    f,
+    k,
+    replicas,
+    clients,
+    protocol,
+    storage: { engine: engine === 'leveldb' ? 'leveldb' : 'file' },
+    dataDirectory: directory(document.dataDirectory, 'dataDirectory', 'data'),
+    keysDirectory: directory(document.keysDirectory, 'keysDirectory', 'keys'),
+    dashboard: {
+      host: text(problems, 'dashboard.host', dashboard.host, '127.0.0.1'),
+      port: integer(problems, 'dashboard.port', dashboard.port ?? 8080, 0, 65535),
+    },
+    allowFaultInjection: allowFaultInjection === true,
+  };
+  if (problems.length > 0) throw new ConfigError(source, problems);
+  return config;
+}
+
+export async function loadClusterConfig(path: string): Promise<ClusterConfig> {
+  let raw: string;
+  try {
+    const bytes = await readFile(path);
+    if (bytes.length > MAX_CONFIG_FILE_BYTES)
+      throw new ConfigError(path, [`file is larger than ${MAX_CONFIG_FILE_BYTES} bytes`]);
+    raw = bytes.toString('utf8');
+  } catch (error) {
+    if (error instanceof ConfigError) throw error;
+    throw new ConfigError(path, [
+      `cannot read it: ${error instanceof Error ? error.message : String(error)}`,
+    ]);
+  }
+  let document: unknown;
+  try {
+    document = ['.yaml', '.yml'].includes(extname(path)) ? parseYaml(raw) : JSON.parse(raw);
+  } catch (error) {
+    throw new ConfigError(path, [
+      `not valid ${extname(path) === '.json' ? 'JSON' : 'YAML'}: ${error instanceof Error ? error.message : String(error)}`,
+    ]);
+  }
+  return parseClusterConfig(document, path);
+}
+
+export function replicaDataDirectory(config: ClusterConfig, id: ReplicaId): string {
+  return resolve(config.dataDirectory, `replica-${id}`);
+}
+
+export function accessControlOf(config: ClusterConfig): AccessControlConfig {
+  return Object.fromEntries(
+    config.clients.map((client) => [client.id, { keyspaces: [...client.keyspaces] }]),
+  );
+}

@@ -1,0 +1,168 @@
+/**
+ * Runs the replicas of a configuration as separate OS processes on this machine, each with its
+ * own data folder and log file: what `phalanx up`, `phalanx bench` and the integration tests use.
+ * Processes are ended by their own pid only.
+ *
+ * Usage:
+ * ```ts
+ * const cluster = new LocalCluster({ config, entryPoint: cliEntryPoint() });
+ * await cluster.startAll();
+ * await cluster.waitUntilReady();
+ * cluster.kill(replicaId(2), 'SIGKILL');
+ * await cluster.start(replicaId(2));
+ * await cluster.stopAll();
+ * ```
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { closeSync, mkdirSync, openSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { ClusterConfig } from '../config/cluster-config.js';
+import type { ReplicaId } from '../core/ids.js';
+import type { ReplicaReport } from './status.js';
+
+export interface LocalClusterOptions {
+  readonly config: ClusterConfig;
+  /** Command that runs the CLI: [executable, ...args before the subcommand]. */
+  readonly entryPoint: readonly string[];
+  /** Folder for the replica log files (default: the configuration's data folder). */
+  readonly logDirectory?: string;
+  readonly logLevel?: string;
+  /** Extra arguments per replica (e.g. a fault mode for tests). */
+  readonly extraArguments?: (id: ReplicaId) => readonly string[];
+  /** Called when a replica process exits without being asked to. */
+  readonly onUnexpectedExit?: (id: ReplicaId, code: number | null, signal: NodeJS.Signals | null) => void;
+}
+
+/**
+ * How to start the CLI from this very process: the same Node, with the same loader flags (tsx
+ * when running from source), and the compiled or source entry point beside this file.
+ */
+export function cliEntryPoint(): string[] {
+  const here = fileURLToPath(import.meta.url);
+  const source = here.endsWith('.ts');
+  const main = join(here, '..', '..', 'cli', source ? 'main.ts' : 'main.js');
+  return source ? [process.execPath, '--import', import.meta.resolve('tsx'), main] : [process.execPath, main];
+}
+
+export class LocalCluster {
+  readonly config: ClusterConfig;
+  readonly #options: LocalClusterOptions;
+  readonly #processes = new Map<ReplicaId, ChildProcess>();
+  readonly #expectedExit = new Set<ReplicaId>();
+
+  constructor(options: LocalClusterOptions) {
+    this.config = options.config;
+    this.#options = options;
+  }
+
+  logFile(id: ReplicaId): string {
+    return join(this.#options.logDirectory ?? this.config.dataDirectory, `replica-${id}.log`);
+  }
+
+  isRunning(id: ReplicaId): boolean {
+    return this.#processes.has(id);
+  }
+
+  pid(id: ReplicaId): number | undefined {
+    return this.#processes.get(id)?.pid;
+  }
+
+  async startAll(): Promise<void> {
+    for (const replica of this.config.replicas) await this.start(replica.id);
+  }
+
+  async start(id: ReplicaId, extra: readonly string[] = []): Promise<void> {
+    if (this.#processes.has(id)) throw new Error(`replica ${id} is already running`);
+    const [executable, ...prefix] = this.#options.entryPoint;
+    const logDirectory = this.#options.logDirectory ?? this.config.dataDirectory;
+    mkdirSync(logDirectory, { recursive: true });
+    const log = openSync(this.logFile(id), 'a');
+    const child = spawn(
+      executable!,
+      [
+        ...prefix,
+        'replica',
+        '--config',
+        this.config.source,
+        '--id',
+        String(id),
+        '--log-level',
+        this.#options.logLevel ?? 'info',
+        ...(this.#options.extraArguments?.(id) ?? []),
+        ...extra,
+      ],
+      { stdio: ['ignore', log, log], env: process.env },
+    );
+    closeSync(log);
+    this.#processes.set(id, child);
+    child.once('exit', (code, signal) => {
+      if (this.#processes.get(id) === child) this.#processes.delete(id);
+      if (!this.#expectedExit.delete(id)) this.#options.onUnexpectedExit?.(id, code, signal);
+    });
+    await new Promise<void>((resolve, reject) => {
+      child.once('spawn', () => resolve());
+      child.once('error', reject);
+    });
+  }
+
+  /** Sends a signal to one replica process (by its pid); resolves when it has exited. */
+  async kill(id: ReplicaId, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+    const child = this.#processes.get(id);
+    if (child === undefined) return;
+    this.#expectedExit.add(id);
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    child.kill(signal);
+    await exited;
+  }
+
+  /** SIGTERM to every replica, SIGKILL to those still running after `graceMs`. */
+  async stopAll(graceMs = 5000): Promise<void> {
+    const stopping = [...this.#processes.entries()].map(async ([id, child]) => {
+      this.#expectedExit.add(id);
+      const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+      await exited;
+      clearTimeout(timer);
+    });
+    await Promise.all(stopping);
+  }
+
+  async reports(timeoutMs = 1000): Promise<ReplicaReport[]> {
+    return Promise.all(
+      this.config.replicas.map(async (replica): Promise<ReplicaReport> => {
+        try {
+          const response = await fetch(`http://${replica.adminHost}:${replica.adminPort}/status`, {
+            signal: AbortSignal.timeout(timeoutMs),
+          });
+          if (!response.ok) return { up: false, replica: replica.id, error: `HTTP ${response.status}` };
+          return { up: true, ...(await response.json()) } as ReplicaReport;
+        } catch (error) {
+          return {
+            up: false,
+            replica: replica.id,
+            error: error instanceof Error ? error.message : String(error),
+          };
+        }
+      }),
+    );
+  }
+
+  /** Waits until every running replica answers on its admin port and is connected to the others. */
+  async waitUntilReady(timeoutMs = 30_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const reports = await this.reports();
+      const running = reports.filter((report) => this.#processes.has(report.replica as ReplicaId));
+      const ready = running.every((report) => report.up && report.connectedPeers >= running.length - 1);
+      if (ready && running.length === this.#processes.size) return;
+      if (Date.now() > deadline) {
+        throw new Error(
+          `replicas not ready after ${timeoutMs} ms: ${JSON.stringify(reports)} (logs: ${this.logFile(0 as ReplicaId)} ...)`,
+        );
+      }
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+}

@@ -1,0 +1,660 @@
+/**
+ * File engine: an append-only log segment, content-addressed chunk files and an atomically
+ * replaced checkpoint manifest, all in one directory:
+ *
+ *   <directory>/LOCK                       pid of the process that has the directory open
+ *   <directory>/log-<generation>.seg       "PHXLOG01" then framed records (records.ts); the highest
+ *                                          generation is the live one, lower ones are leftovers of
+ *                                          an interrupted compaction and are deleted on recovery
+ *   <directory>/checkpoint.manifest        "PHXCKP01" then one framed manifest payload
+ *   <directory>/chunks/<hex leaf digest>   raw chunk bytes, named by their Merkle leaf digest
+ *   *.tmp                                  files being written; deleted on recovery
+ *
+ * Every file that must appear complete or not at all (segments created by compaction, chunks,
+ * the manifest) is written under a temporary name, fsynced, renamed into place, and the directory
+ * is fsynced. Appends go to the live segment at its known end with one positional write per batch
+ * followed by one fdatasync; recovery truncates whatever follows the last intact record, and makes
+ * that truncation durable before anything is appended after it (otherwise old bytes beyond the new
+ * records could resurface after a crash).
+ *
+ * All disk work runs on one GroupCommitQueue (records.ts): batches and load/close one at a time,
+ * in the order they were queued, so append/storeCheckpoint/flush interleave safely.
+ */
+import { constants as fsConstants } from 'node:fs';
+import {
+  type FileHandle,
+  mkdir,
+  open,
+  readdir,
+  readFile,
+  rename,
+  stat,
+  unlink,
+  writeFile,
+} from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import type { DurableRecord, StoredCheckpoint } from '../core/actions.js';
+import { type Digest, InvariantViolation } from '../core/ids.js';
+import type { RestoredState } from '../core/replica.js';
+import {
+  assembleRestoredState,
+  assertCheckpointShape,
+  chunkMatchesLeaf,
+  decodeManifest,
+  decodeRecord,
+  emptyCounters,
+  encodeManifest,
+  FRAME_HEADER_BYTES,
+  frameChecksumMatches,
+  framePayload,
+  framePayloadLength,
+  frameRecord,
+  GroupCommitQueue,
+  leafName,
+  MAX_CHUNK_BYTES,
+  MAX_MANIFEST_PAYLOAD_BYTES,
+  MAX_RECORD_PAYLOAD_BYTES,
+  type QueuedOperation,
+  queueCheckpoint,
+  queueRecord,
+  recordSequence,
+  type StatisticsCounters,
+  survivorsOfCheckpoint,
+  unframe,
+} from './records.js';
+import type { LoadReport, ReplicaStorage, StorageStatistics } from './storage.js';
+
+const textEncoder = new TextEncoder();
+const SEGMENT_MAGIC = textEncoder.encode('PHXLOG01');
+const MANIFEST_MAGIC = textEncoder.encode('PHXCKP01');
+const MAGIC_BYTES = 8;
+const MANIFEST_FILE = 'checkpoint.manifest';
+const CHUNKS_DIRECTORY = 'chunks';
+const LOCK_FILE = 'LOCK';
+const TEMPORARY_SUFFIX = '.tmp';
+const SEGMENT_NAME = /^log-(\d{16})\.seg$/;
+const GENERATION_DIGITS = 16;
+/** Largest manifest file: magic, frame header and the largest valid payload. */
+const MAX_MANIFEST_FILE_BYTES = MAGIC_BYTES + FRAME_HEADER_BYTES + MAX_MANIFEST_PAYLOAD_BYTES;
+/** Recovery reads the log in blocks of this size (one frame larger than this is read on its own). */
+const READ_BLOCK_BYTES = 1024 * 1024;
+/** Compaction copies surviving records in pieces of at most this size. */
+const COPY_BLOCK_BYTES = 4 * 1024 * 1024;
+/** Chunk files written (and fsynced) in parallel: enough to keep a device queue busy. */
+const CHUNK_IO_CONCURRENCY = 8;
+
+/** Directories opened by this process, so that a second open of one fails like another process's would. */
+const directoriesOpenHere = new Set<string>();
+
+export class StorageFormatError extends Error {
+  override readonly name = 'StorageFormatError';
+}
+
+export class StorageLockedError extends Error {
+  override readonly name = 'StorageLockedError';
+}
+
+/** Where the file engine keeps things, for tools and tests that need to look at the files. */
+export const fileLayout = {
+  segmentPath(directory: string, generation: number): string {
+    return join(directory, `log-${String(generation).padStart(GENERATION_DIGITS, '0')}.seg`);
+  },
+  manifestPath(directory: string): string {
+    return join(directory, MANIFEST_FILE);
+  },
+  chunkPath(directory: string, leaf: Digest): string {
+    return join(directory, CHUNKS_DIRECTORY, leafName(leaf));
+  },
+  /** Paths of the segment files, oldest generation first. */
+  async segments(directory: string): Promise<string[]> {
+    const names = (await readdir(directory)).filter((name) => SEGMENT_NAME.test(name)).sort();
+    return names.map((name) => join(directory, name));
+  },
+} as const;
+
+interface LogEntry {
+  /** Position of the frame in the segment, and its size including the header. */
+  readonly offset: number;
+  readonly length: number;
+  readonly sequence: number;
+}
+
+interface LiveSegment {
+  readonly handle: FileHandle;
+  readonly generation: number;
+  /** End of the last intact record: where the next batch is written. */
+  size: number;
+  entries: LogEntry[];
+  /** Bytes written since the last fdatasync. */
+  dirty: boolean;
+}
+
+interface SegmentScan {
+  readonly records: DurableRecord[];
+  readonly corruptRecords: number;
+}
+
+export class FileStorage implements ReplicaStorage {
+  readonly engine = 'file' as const;
+  readonly directory: string;
+  readonly #counters: StatisticsCounters = emptyCounters();
+  readonly #queue: GroupCommitQueue;
+  #pending: QueuedOperation[] = [];
+  #segment: LiveSegment | null = null;
+  #closed = false;
+
+  private constructor(directory: string) {
+    this.directory = directory;
+    this.#queue = new GroupCommitQueue(() => this.#performPending());
+  }
+
+  /**
+   * Opens (creating if needed) a storage directory. Recovery (cleanup of temporary files,
+   * truncation of a torn tail) happens on the first load() or flush().
+   */
+  static async open(location: string): Promise<FileStorage> {
+    const directory = resolve(location);
+    await mkdir(join(directory, CHUNKS_DIRECTORY), { recursive: true });
+    await acquireLock(directory);
+    return new FileStorage(directory);
+  }
+
+  /** Performs queued work first, then reads back what is on disk (and repairs a torn tail). */
+  load(): Promise<LoadReport> {
+    if (this.#closed) return Promise.reject(new InvariantViolation('storage is closed'));
+    return this.#queue.exclusive(async () => {
+      let scan = await this.#recover();
+      if (this.#pending.length > 0) {
+        await this.#performPending();
+        scan = null;
+      }
+      const segment = this.#liveSegment();
+      scan ??= await this.#scanSegment(segment.handle, segment.generation);
+      const { checkpoint, corruptChunks } = await this.#readCheckpoint();
+      return {
+        restored: assembleRestoredState(checkpoint, scan.records),
+        corruptRecords: scan.corruptRecords,
+        corruptChunks,
+      };
+    });
+  }
+
+  append(record: DurableRecord): void {
+    this.#assertOpen();
+    queueRecord(this.#pending, frameRecord(record), recordSequence(record));
+    this.#counters.recordsAppended++;
+  }
+
+  storeCheckpoint(checkpoint: StoredCheckpoint): void {
+    this.#assertOpen();
+    assertCheckpointShape(checkpoint);
+    queueCheckpoint(this.#pending, checkpoint);
+    // Chunk files can take a while: start now rather than at the next flush. Failures surface
+    // at that flush.
+    this.#queue.request().catch(() => undefined);
+  }
+
+  flush(): Promise<void> {
+    if (this.#closed) return Promise.reject(new InvariantViolation('storage is closed'));
+    this.#counters.flushes++;
+    return this.#queue.request();
+  }
+
+  statistics(): StorageStatistics {
+    return { ...this.#counters };
+  }
+
+  /** Flushes what is queued (unless an earlier write failed), then releases the directory. */
+  close(): Promise<void> {
+    if (this.#closed) return Promise.resolve();
+    this.#closed = true;
+    return this.#queue.exclusive(
+      async () => {
+        try {
+          if (this.#queue.failure === null) await this.#performPending();
+        } finally {
+          this.#pending = [];
+          await this.#segment?.handle.close();
+          this.#segment = null;
+          await releaseLock(this.directory);
+        }
+      },
+      { evenAfterFailure: true },
+    );
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new InvariantViolation('storage is closed');
+  }
+
+  #liveSegment(): LiveSegment {
+    if (this.#segment === null) throw new InvariantViolation('file storage used before recovery');
+    return this.#segment;
+  }
+
+  // ───────────────────────────── recovery ─────────────────────────────
+
+  /** Brings the directory to a clean state once; returns the scan of the live segment it made. */
+  async #recover(): Promise<SegmentScan | null> {
+    if (this.#segment !== null) return null;
+    const directory = this.directory;
+    const chunksDirectory = join(directory, CHUNKS_DIRECTORY);
+    for (const name of await readdir(chunksDirectory)) {
+      if (name.endsWith(TEMPORARY_SUFFIX)) await unlink(join(chunksDirectory, name));
+    }
+    const generations: number[] = [];
+    for (const name of await readdir(directory)) {
+      if (name.endsWith(TEMPORARY_SUFFIX)) await unlink(join(directory, name));
+      const match = SEGMENT_NAME.exec(name);
+      if (match !== null) generations.push(Number(match[1]));
+    }
+    generations.sort((a, b) => a - b);
+    let generation = generations.pop();
+    if (generation === undefined) {
+      generation = 1;
+      // Under a temporary name first: a crash must not leave a segment with a partial header.
+      const path = fileLayout.segmentPath(directory, generation);
+      await this.#writeFileDurably(path + TEMPORARY_SUFFIX, SEGMENT_MAGIC);
+      await rename(path + TEMPORARY_SUFFIX, path);
+      await this.#syncDirectory(directory);
+    } else if (generations.length > 0) {
+      // A compaction renamed its new segment into place and stopped before deleting the old one.
+      for (const old of generations) await unlink(fileLayout.segmentPath(directory, old));
+      await this.#syncDirectory(directory);
+    }
+    const handle = await open(fileLayout.segmentPath(directory, generation), 'r+');
+    try {
+      return await this.#scanSegment(handle, generation);
+    } catch (error) {
+      await handle.close();
+      throw error;
+    }
+  }
+
+  /**
+   * Reads the live segment, makes it the one appends go to, and cuts off everything after the
+   * last intact record.
+   */
+  async #scanSegment(handle: FileHandle, generation: number): Promise<SegmentScan> {
+    const size = (await handle.stat()).size;
+    const reader = new SequentialReader(handle, size);
+    const magic = await reader.read(MAGIC_BYTES);
+    if (magic === null || !bytesMatch(magic, SEGMENT_MAGIC)) {
+      throw new StorageFormatError(
+        `${fileLayout.segmentPath(this.directory, generation)} does not start with the segment magic`,
+      );
+    }
+    const records: DurableRecord[] = [];
+    const entries: LogEntry[] = [];
+    let validEnd = MAGIC_BYTES;
+    let corruptRecords = 0;
+    for (;;) {
+      const frame = await readFrame(reader);
+      if (frame.status === 'end') break;
+      if (frame.status === 'ok') {
+        const decoded = decodeRecord(frame.payload);
+        if (decoded.ok) {
+          records.push(decoded.value);
+          entries.push({ offset: validEnd, length: frame.length, sequence: recordSequence(decoded.value) });
+          validEnd += frame.length;
+          continue;
+        }
+      }
+      // The log ends here. When the frame boundaries still hold, count the intact records behind
+      // the damage too: they are lost with it, and an operator should know how many.
+      corruptRecords = 1;
+      if (frame.status !== 'torn') {
+        for (let next = await readFrame(reader); next.status === 'ok'; next = await readFrame(reader)) {
+          corruptRecords++;
+        }
+      }
+      break;
+    }
+    if (validEnd < size) {
+      await handle.truncate(validEnd);
+      await handle.sync();
+      this.#counters.fsyncs++;
+    }
+    if (this.#segment !== null && this.#segment.handle !== handle) await this.#segment.handle.close();
+    this.#segment = { handle, generation, size: validEnd, entries, dirty: false };
+    return { records, corruptRecords };
+  }
+
+  async #readCheckpoint(): Promise<{ checkpoint: RestoredState['checkpoint']; corruptChunks: number }> {
+    const manifestBytes = await readBoundedFile(
+      fileLayout.manifestPath(this.directory),
+      MAX_MANIFEST_FILE_BYTES,
+    );
+    if (manifestBytes === null || manifestBytes === 'too large')
+      return { checkpoint: null, corruptChunks: 0 };
+    if (!bytesMatch(manifestBytes.subarray(0, MAGIC_BYTES), MANIFEST_MAGIC)) {
+      return { checkpoint: null, corruptChunks: 0 };
+    }
+    // The manifest is replaced atomically, so a bad one means damaged media; resuming without a
+    // checkpoint is safe (the log above it is intact) and state transfer fetches the state.
+    const payload = unframe(manifestBytes.subarray(MAGIC_BYTES), MAX_MANIFEST_PAYLOAD_BYTES, 'manifest');
+    const manifest = payload.ok ? decodeManifest(payload.value) : payload;
+    if (!manifest.ok) return { checkpoint: null, corruptChunks: 0 };
+    const { certificate, leaves } = manifest.value;
+    const chunks: (Uint8Array | null)[] = new Array(leaves.length).fill(null);
+    let corruptChunks = 0;
+    await forEachConcurrently(leaves, CHUNK_IO_CONCURRENCY, async (leaf, index) => {
+      const chunk = await readBoundedFile(fileLayout.chunkPath(this.directory, leaf), MAX_CHUNK_BYTES);
+      if (chunk !== null && chunk !== 'too large' && chunkMatchesLeaf(leaf, chunk)) chunks[index] = chunk;
+      else corruptChunks++;
+    });
+    return { checkpoint: { certificate, leaves, chunks }, corruptChunks };
+  }
+
+  // ───────────────────────────── writing ─────────────────────────────
+
+  async #performPending(): Promise<void> {
+    await this.#recover();
+    const operations = this.#pending;
+    this.#pending = [];
+    for (const operation of operations) {
+      if (operation.kind === 'records') await this.#writeFrames(operation.frames, operation.sequences);
+      else await this.#storeCheckpoint(operation.checkpoint);
+    }
+    const segment = this.#liveSegment();
+    if (segment.dirty) {
+      await segment.handle.datasync();
+      this.#counters.fsyncs++;
+      segment.dirty = false;
+    }
+  }
+
+  async #writeFrames(frames: readonly Uint8Array[], sequences: readonly number[]): Promise<void> {
+    const segment = this.#liveSegment();
+    const data = Buffer.concat(frames);
+    await writeFully(segment.handle, data, segment.size);
+    let offset = segment.size;
+    frames.forEach((frame, index) => {
+      segment.entries.push({ offset, length: frame.length, sequence: sequences[index]! });
+      offset += frame.length;
+    });
+    segment.size = offset;
+    segment.dirty = true;
+    this.#counters.bytesWritten += data.length;
+  }
+
+  async #storeCheckpoint(checkpoint: StoredCheckpoint): Promise<void> {
+    const directory = this.directory;
+    const unique = new Map<string, { readonly leaf: Digest; readonly chunk: Uint8Array }>();
+    checkpoint.leaves.forEach((leaf, index) => {
+      const name = leafName(leaf);
+      if (unique.has(name)) this.#counters.chunksReused++;
+      else unique.set(name, { leaf, chunk: checkpoint.chunks[index]! });
+    });
+    // 1. Chunks the manifest will name, each complete under its final name before the manifest.
+    const missing: { readonly leaf: Digest; readonly chunk: Uint8Array }[] = [];
+    await forEachConcurrently([...unique.values()], CHUNK_IO_CONCURRENCY, async (entry) => {
+      const existing = await stat(fileLayout.chunkPath(directory, entry.leaf)).catch(() => null);
+      // Same name and size: the same content (the name is its digest); bit rot in it is caught
+      // by the digest check on load and repaired by state transfer.
+      if (existing !== null && existing.size === entry.chunk.length) this.#counters.chunksReused++;
+      else missing.push(entry);
+    });
+    await forEachConcurrently(missing, CHUNK_IO_CONCURRENCY, async ({ leaf, chunk }) => {
+      await this.#writeFileDurably(fileLayout.chunkPath(directory, leaf) + TEMPORARY_SUFFIX, chunk);
+    });
+    for (const { leaf } of missing) {
+      const path = fileLayout.chunkPath(directory, leaf);
+      await rename(path + TEMPORARY_SUFFIX, path);
+    }
+    if (missing.length > 0) await this.#syncDirectory(join(directory, CHUNKS_DIRECTORY));
+    this.#counters.chunksWritten += missing.length;
+    // 2. The manifest, atomically: the old checkpoint stays readable until this rename.
+    const manifest = concatenate(MANIFEST_MAGIC, framePayload(encodeManifest(checkpoint)));
+    const manifestPath = fileLayout.manifestPath(directory);
+    await this.#writeFileDurably(manifestPath + TEMPORARY_SUFFIX, manifest);
+    await rename(manifestPath + TEMPORARY_SUFFIX, manifestPath);
+    await this.#syncDirectory(directory);
+    // 3. The log without what the checkpoint covers. 4. Chunks no manifest names any more.
+    await this.#compact(checkpoint.certificate.sequence);
+    const chunksDirectory = join(directory, CHUNKS_DIRECTORY);
+    for (const name of await readdir(chunksDirectory)) {
+      if (!unique.has(name)) await unlink(join(chunksDirectory, name));
+    }
+    this.#counters.checkpointsStored++;
+  }
+
+  /**
+   * Rewrites the live segment as a new generation holding only the survivors of a checkpoint at
+   * `stable`, then switches to it. Records written to the old segment in this batch and not yet
+   * fsynced are copied too (the read sees them in the page cache) and become durable with the
+   * new segment.
+   */
+  async #compact(stable: number): Promise<void> {
+    const old = this.#liveSegment();
+    const survivors = survivorsOfCheckpoint(
+      old.entries.map((entry) => entry.sequence),
+      stable,
+    );
+    if (survivors.every(Boolean)) return;
+    const generation = old.generation + 1;
+    const path = fileLayout.segmentPath(this.directory, generation);
+    const temporary = await open(path + TEMPORARY_SUFFIX, 'w');
+    const entries: LogEntry[] = [];
+    let size = MAGIC_BYTES;
+    try {
+      await writeFully(temporary, SEGMENT_MAGIC, 0);
+      const kept = old.entries.filter((_, index) => survivors[index]);
+      for (let start = 0; start < kept.length; ) {
+        // Survivors are mostly adjacent in the old file: copy each contiguous run in large pieces.
+        let end = start + 1;
+        while (end < kept.length && kept[end]!.offset === kept[end - 1]!.offset + kept[end - 1]!.length)
+          end++;
+        const runStart = kept[start]!.offset;
+        const runEnd = kept[end - 1]!.offset + kept[end - 1]!.length;
+        for (let position = runStart; position < runEnd; position += COPY_BLOCK_BYTES) {
+          const piece = Buffer.allocUnsafe(Math.min(COPY_BLOCK_BYTES, runEnd - position));
+          await readFully(old.handle, piece, position);
+          await writeFully(temporary, piece, size + (position - runStart));
+        }
+        for (let index = start; index < end; index++) {
+          const entry = kept[index]!;
+          entries.push({
+            offset: size + (entry.offset - runStart),
+            length: entry.length,
+            sequence: entry.sequence,
+          });
+        }
+        size += runEnd - runStart;
+        start = end;
+      }
+      await temporary.sync();
+      this.#counters.fsyncs++;
+      this.#counters.bytesWritten += size;
+    } finally {
+      await temporary.close();
+    }
+    await rename(path + TEMPORARY_SUFFIX, path);
+    await this.#syncDirectory(this.directory);
+    // From here on the new generation is the log; a crash before the unlink leaves the old file
+    // for recovery to delete.
+    await old.handle.close();
+    this.#segment = { handle: await open(path, 'r+'), generation, size, entries, dirty: false };
+    await unlink(fileLayout.segmentPath(this.directory, old.generation));
+  }
+
+  async #writeFileDurably(path: string, data: Uint8Array): Promise<void> {
+    const handle = await open(path, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_TRUNC);
+    try {
+      await writeFully(handle, data, 0);
+      await handle.sync();
+      this.#counters.fsyncs++;
+      this.#counters.bytesWritten += data.length;
+    } finally {
+      await handle.close();
+    }
+  }
+
+  /** Makes renames and unlinks in `path` durable (a rename lives in the directory, not the file). */
+  async #syncDirectory(path: string): Promise<void> {
+    const handle = await open(path, 'r');
+    try {
+      await handle.sync();
+      this.#counters.fsyncs++;
+    } finally {
+      await handle.close();
+    }
+  }
+}
+
+// ───────────────────────────── helpers ─────────────────────────────
+
+type FrameRead =
+  | { readonly status: 'end' }
+  | { readonly status: 'ok'; readonly payload: Uint8Array; readonly length: number }
+  /** Header and payload were read but do not check out: the next frame may still be found. */
+  | { readonly status: 'corrupt' }
+  /** Truncated or with an impossible length: nothing after it can be located. */
+  | { readonly status: 'torn' };
+
+async function readFrame(reader: SequentialReader): Promise<FrameRead> {
+  if (reader.remaining === 0) return { status: 'end' };
+  const header = await reader.read(FRAME_HEADER_BYTES);
+  if (header === null) return { status: 'torn' };
+  const length = framePayloadLength(header);
+  if (length > MAX_RECORD_PAYLOAD_BYTES) return { status: 'torn' };
+  const payload = await reader.read(length);
+  if (payload === null) return { status: 'torn' };
+  if (!frameChecksumMatches(header, payload)) return { status: 'corrupt' };
+  // A copy: decoded records keep views of their payload, and should not keep a read block alive.
+  return { status: 'ok', payload: payload.slice(), length: FRAME_HEADER_BYTES + length };
+}
+
+/** Reads a file front to back in large blocks, never past `end`. */
+class SequentialReader {
+  readonly #handle: FileHandle;
+  readonly #end: number;
+  #position = 0;
+  #block = new Uint8Array(0);
+  #blockStart = 0;
+
+  constructor(handle: FileHandle, end: number) {
+    this.#handle = handle;
+    this.#end = end;
+  }
+
+  get remaining(): number {
+    return this.#end - this.#position;
+  }
+
+  /** The next `length` bytes, or null when fewer remain (a torn tail). */
+  async read(length: number): Promise<Uint8Array | null> {
+    if (length > this.remaining) return null;
+    const position = this.#position;
+    const offset = position - this.#blockStart;
+    if (offset < 0 || offset + length > this.#block.length) {
+      const size = Math.max(length, Math.min(READ_BLOCK_BYTES, this.remaining));
+      this.#block = new Uint8Array(size);
+      this.#blockStart = position;
+      await readFully(this.#handle, this.#block, position);
+    }
+    this.#position = position + length;
+    const start = position - this.#blockStart;
+    return this.#block.subarray(start, start + length);
+  }
+}
+
+async function writeFully(handle: FileHandle, data: Uint8Array, position: number): Promise<void> {
+  for (let written = 0; written < data.length; ) {
+    const { bytesWritten } = await handle.write(data, written, data.length - written, position + written);
+    written += bytesWritten;
+  }
+}
+
+async function readFully(handle: FileHandle, into: Uint8Array, position: number): Promise<void> {
+  for (let filled = 0; filled < into.length; ) {
+    const { bytesRead } = await handle.read(into, filled, into.length - filled, position + filled);
+    if (bytesRead === 0) throw new StorageFormatError(`file ended at ${position + filled} while reading`);
+    filled += bytesRead;
+  }
+}
+
+/** The file's bytes, null when it does not exist, 'too large' when it exceeds `maxBytes`. */
+async function readBoundedFile(path: string, maxBytes: number): Promise<Uint8Array | null | 'too large'> {
+  let handle: FileHandle;
+  try {
+    handle = await open(path, 'r');
+  } catch (error) {
+    if (isNotFound(error)) return null;
+    throw error;
+  }
+  try {
+    const size = (await handle.stat()).size;
+    if (size > maxBytes) return 'too large';
+    const bytes = new Uint8Array(size);
+    await readFully(handle, bytes, 0);
+    return bytes;
+  } finally {
+    await handle.close();
+  }
+}
+
+function isNotFound(error: unknown): boolean {
+  return error instanceof Error && (error as NodeJS.ErrnoException).code === 'ENOENT';
+}
+
+function bytesMatch(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((byte, index) => byte === b[index]);
+}
+
+function concatenate(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
+  return out;
+}
+
+async function forEachConcurrently<Item>(
+  items: readonly Item[],
+  concurrency: number,
+  work: (item: Item, index: number) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const index = next++;
+      await work(items[index]!, index);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, worker));
+}
+
+/**
+ * One process per directory: two replicas writing one log would interleave records. A LOCK file
+ * holds the owner's pid; a lock whose process is gone (kill -9) is taken over. A recorded pid equal
+ * to ours is stale unless this process holds the lock: after a container restart the replica may
+ * well get the same pid again.
+ */
+async function acquireLock(directory: string): Promise<void> {
+  if (directoriesOpenHere.has(directory)) {
+    throw new StorageLockedError(`${directory} is already open in this process`);
+  }
+  const path = join(directory, LOCK_FILE);
+  const recorded = await readFile(path, 'utf8').catch(() => '');
+  const owner = Number.parseInt(recorded, 10);
+  if (Number.isSafeInteger(owner) && owner > 0 && owner !== process.pid && processIsAlive(owner)) {
+    throw new StorageLockedError(`${directory} is in use by process ${owner}`);
+  }
+  await writeFile(path, `${process.pid}\n`);
+  directoriesOpenHere.add(directory);
+}
+
+async function releaseLock(directory: string): Promise<void> {
+  directoriesOpenHere.delete(directory);
+  await unlink(join(directory, LOCK_FILE)).catch(() => undefined);
+}
+
+function processIsAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    // EPERM: it exists but belongs to someone else.
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}

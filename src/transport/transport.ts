@@ -1,0 +1,83 @@
+/**
+ * One interface for moving frames between nodes, with two implementations: TCP with an
+ * authenticated, encrypted handshake (tcp.ts) and an in-memory hub (memory.ts) for unit tests.
+ *
+ * A frame is an opaque byte string (an encoded message). The transport guarantees that a frame
+ * handed to `onFrame` came from the peer it names (the channel is mutually authenticated) and was
+ * not altered, replayed or reordered within a connection. It does not guarantee delivery: frames
+ * may be lost when a connection breaks or a peer's bounded queue is full; the protocol above
+ * retransmits what matters.
+ *
+ * Usage:
+ * ```ts
+ * const transport = await TcpTransport.start({ identity, listen: { host: '127.0.0.1', port: 7000 }, peers, keys, onFrame });
+ * transport.send(replicaNode(1), encodeMessage(message));
+ * await transport.close();
+ * ```
+ */
+import type { ClientId, KeyEpoch, ReplicaId } from '../core/ids.js';
+
+/** Who is at the other end: a replica of the configuration or a client principal. */
+export type NodeId =
+  | { readonly kind: 'replica'; readonly id: ReplicaId }
+  | { readonly kind: 'client'; readonly id: ClientId };
+
+export function replicaNode(id: ReplicaId): NodeId {
+  return { kind: 'replica', id };
+}
+export function clientNode(id: ClientId): NodeId {
+  return { kind: 'client', id };
+}
+/** 'replica:3' / 'client:alice': for maps and logs. */
+export function nodeKey(node: NodeId): string {
+  return `${node.kind}:${node.id}`;
+}
+
+export interface TransportEvents {
+  /** An authenticated frame arrived. The buffer is the receiver's to keep. */
+  onFrame(from: NodeId, frame: Uint8Array): void;
+  /** A peer connected (handshake done) or disconnected; optional, for metrics and logs. */
+  onPeerStateChange?(peer: NodeId, connected: boolean): void;
+  /** A connection attempt or frame was refused; `reason` says why (wrong key, bad frame...). */
+  onRejection?(peer: NodeId | null, remoteAddress: string, reason: string): void;
+}
+
+export interface TransportStatistics {
+  readonly framesSent: number;
+  readonly framesReceived: number;
+  readonly bytesSent: number;
+  readonly bytesReceived: number;
+  /** Frames dropped because a peer's outbound queue was full or it was not connected. */
+  readonly framesDropped: number;
+  readonly handshakesRejected: number;
+  readonly connectedPeers: number;
+}
+
+export interface Transport {
+  /**
+   * Queues a frame for a peer. Returns false, and drops the frame, when the peer is unknown, not
+   * connected (and not being connected), or its bounded outbound queue is full.
+   */
+  send(to: NodeId, frame: Uint8Array): boolean;
+  /** Peers with an established, authenticated connection. */
+  connectedPeers(): NodeId[];
+  statistics(): TransportStatistics;
+  /** Closes every connection and the listener. */
+  close(): Promise<void>;
+}
+
+/** The public half of a node's channel identity at one key epoch. */
+export interface ChannelPublicKey {
+  readonly keyEpoch: KeyEpoch;
+  /** Raw 32-byte Ed25519 public key. */
+  readonly publicKey: Uint8Array;
+}
+
+/**
+ * Who may connect, with which key. A replica's acceptable keys change when it is rejuvenated
+ * (a new key epoch); a client's when it is re-registered.
+ */
+export interface ChannelKeyDirectory {
+  /** Keys the peer may authenticate with right now (usually its current epoch only). */
+  acceptableKeys(peer: NodeId): readonly ChannelPublicKey[];
+}

@@ -60,7 +60,12 @@ async function readJson(path: string, what: string): Promise<Record<string, unkn
   try {
     raw = await readFile(path);
   } catch (error) {
-    throw new Error(`cannot read ${what} ${path}: ${error instanceof Error ? error.message : String(error)}`);
+    throw new Error(
+      `cannot read ${what} ${path}: ${error instanceof Error ? error.message : String(error)}`,
+      {
+        cause: error,
+      },
+    );
   }
   if (raw.length > MAX_KEY_FILE_BYTES)
     throw new Error(`${what} ${path} is larger than ${MAX_KEY_FILE_BYTES} bytes`);
@@ -72,6 +77,9 @@ async function readJson(path: string, what: string): Promise<Record<string, unkn
   } catch (error) {
     throw new Error(
       `${what} ${path} is not valid JSON: ${error instanceof Error ? error.message : String(error)}`,
+      {
+        cause: error,
+      },
     );
   }
 }
@@ -82,7 +90,9 @@ function seedField(document: Record<string, unknown>, field: string, path: strin
   try {
     return keyFromBase64(value);
   } catch (error) {
-    throw new Error(`${path}: ${field}: ${error instanceof Error ? error.message : 'not a 32-byte seed'}`);
+    throw new Error(`${path}: ${field}: ${error instanceof Error ? error.message : 'not a 32-byte seed'}`, {
+      cause: error,
+    });
   }
 }
 

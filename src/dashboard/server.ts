@@ -7,6 +7,7 @@
  * size-capped, parsed defensively and copied field by field; a bad answer marks only that replica
  * down, with the reason, and never stops the dashboard.
  */
+import { Buffer } from 'node:buffer';
 import { createServer, type IncomingMessage, request, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { type FaultModel, faultModelProblems } from '../core/quorum.js';
@@ -56,8 +57,7 @@ export interface DashboardServerOptions {
 }
 
 export type ReplicaStatusParse =
-  | { readonly ok: true; readonly status: ReplicaStatus }
-  | { readonly ok: false; readonly reason: string };
+  { readonly ok: true; readonly status: ReplicaStatus } | { readonly ok: false; readonly reason: string };
 
 type FieldReader = (record: Record<string, unknown>, name: string) => string | undefined;
 
@@ -368,7 +368,9 @@ export class DashboardServer {
       try {
         parsed = JSON.parse(body);
       } catch (error) {
-        throw new Error(`invalid JSON: ${error instanceof Error ? error.message : String(error)}`);
+        throw new Error(`invalid JSON: ${error instanceof Error ? error.message : String(error)}`, {
+          cause: error,
+        });
       }
       const result = parseReplicaStatus(parsed, replica);
       if (!result.ok) throw new Error(`invalid status: ${result.reason}`);

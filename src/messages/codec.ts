@@ -88,8 +88,7 @@ import type {
 } from './types.js';
 
 export type DecodeResult<T> =
-  | { readonly ok: true; readonly value: T }
-  | { readonly ok: false; readonly reason: string };
+  { readonly ok: true; readonly value: T } | { readonly ok: false; readonly reason: string };
 
 export const MESSAGE_TAGS = {
   request: 0x01,

@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ClusterConfig } from '../config/cluster-config.js';
 import type { ReplicaId } from '../core/ids.js';
-import type { ReplicaReport } from './status.js';
+import type { ReplicaReport, ReplicaStatus } from './status.js';
 
 export interface LocalClusterOptions {
   readonly config: ClusterConfig;
@@ -137,7 +137,7 @@ export class LocalCluster {
             signal: AbortSignal.timeout(timeoutMs),
           });
           if (!response.ok) return { up: false, replica: replica.id, error: `HTTP ${response.status}` };
-          return { up: true, ...(await response.json()) } as ReplicaReport;
+          return { up: true, ...((await response.json()) as ReplicaStatus) };
         } catch (error) {
           return {
             up: false,

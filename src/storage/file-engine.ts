@@ -440,7 +440,7 @@ export class FileStorage implements ReplicaStorage {
     try {
       await writeFully(temporary, SEGMENT_MAGIC, 0);
       const kept = old.entries.filter((_, index) => survivors[index]);
-      for (let start = 0; start < kept.length; ) {
+      for (let start = 0; start < kept.length;) {
         // Survivors are mostly adjacent in the old file: copy each contiguous run in large pieces.
         let end = start + 1;
         while (end < kept.length && kept[end]!.offset === kept[end - 1]!.offset + kept[end - 1]!.length)
@@ -560,14 +560,14 @@ class SequentialReader {
 }
 
 async function writeFully(handle: FileHandle, data: Uint8Array, position: number): Promise<void> {
-  for (let written = 0; written < data.length; ) {
+  for (let written = 0; written < data.length;) {
     const { bytesWritten } = await handle.write(data, written, data.length - written, position + written);
     written += bytesWritten;
   }
 }
 
 async function readFully(handle: FileHandle, into: Uint8Array, position: number): Promise<void> {
-  for (let filled = 0; filled < into.length; ) {
+  for (let filled = 0; filled < into.length;) {
     const { bytesRead } = await handle.read(into, filled, into.length - filled, position + filled);
     if (bytesRead === 0) throw new StorageFormatError(`file ended at ${position + filled} while reading`);
     filled += bytesRead;

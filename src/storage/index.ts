@@ -29,9 +29,4 @@ export {
   MAX_MANIFEST_PAYLOAD_BYTES,
   MAX_RECORD_PAYLOAD_BYTES,
 } from './records.js';
-export type {
-  LoadReport,
-  ReplicaStorage,
-  StorageEngineName,
-  StorageStatistics,
-} from './storage.js';
+export type { LoadReport, ReplicaStorage, StorageEngineName, StorageStatistics } from './storage.js';

@@ -216,8 +216,7 @@ export interface FinishMessage {
 
 /** A decoder's answer: never an exception, so untrusted bytes cannot throw out of a parser. */
 export type Decoded<Value> =
-  | { readonly ok: true; readonly value: Value }
-  | { readonly ok: false; readonly reason: string };
+  { readonly ok: true; readonly value: Value } | { readonly ok: false; readonly reason: string };
 
 function writeNodeId(writer: ByteWriter, node: NodeId): void {
   if (node.kind === 'replica') {

@@ -19,8 +19,7 @@ import type { ClientId, KeyEpoch, ReplicaId } from '../core/ids.js';
 
 /** Who is at the other end: a replica of the configuration or a client principal. */
 export type NodeId =
-  | { readonly kind: 'replica'; readonly id: ReplicaId }
-  | { readonly kind: 'client'; readonly id: ClientId };
+  { readonly kind: 'replica'; readonly id: ReplicaId } | { readonly kind: 'client'; readonly id: ClientId };
 
 export function replicaNode(id: ReplicaId): NodeId {
   return { kind: 'replica', id };

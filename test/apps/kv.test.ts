@@ -63,9 +63,9 @@ function assertSameChunks(actual: readonly Uint8Array[], expected: readonly Uint
 // ───────────────────────────── arbitraries ─────────────────────────────
 
 /** fast-check makes null-prototype records by default; deepEqual would tell them apart from decoded ones. */
-function record<Model extends object>(
-  model: { [Key in keyof Model]: fc.Arbitrary<Model[Key]> },
-): fc.Arbitrary<Model> {
+function record<Model extends object>(model: {
+  [Key in keyof Model]: fc.Arbitrary<Model[Key]>;
+}): fc.Arbitrary<Model> {
   return fc.record(model).map((value) => ({ ...value }));
 }
 

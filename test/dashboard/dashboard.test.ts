@@ -1,4 +1,5 @@
 import { strict as assert } from 'node:assert';
+import { Buffer } from 'node:buffer';
 import { existsSync } from 'node:fs';
 import { get, type IncomingMessage, request } from 'node:http';
 import { after, describe, it } from 'node:test';

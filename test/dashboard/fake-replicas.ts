@@ -17,13 +17,7 @@ import type { ReplicaStatus } from '../../src/runtime/status.js';
  * server-error: 500.
  */
 export type FakeReplicaBehaviour =
-  | 'healthy'
-  | 'hang'
-  | 'malformed'
-  | 'wrong-shape'
-  | 'oversized'
-  | 'oversized-chunked'
-  | 'server-error';
+  'healthy' | 'hang' | 'malformed' | 'wrong-shape' | 'oversized' | 'oversized-chunked' | 'server-error';
 
 const OVERSIZED_BODY_BYTES = 1024 * 1024;
 

@@ -584,11 +584,10 @@ function assertWindowFails(entries: readonly HistoryEntry[], verdict: Linearizab
   const window = keyEntries
     .filter((entry) => entry.invokedAt <= prefixEnd)
     .filter((entry) => windowStart === null || entry.completedAt === null || entry.completedAt >= windowStart)
-    .map(
-      (entry): HistoryEntry =>
-        entry.completedAt !== null && entry.completedAt > prefixEnd
-          ? { ...entry, completedAt: null, result: null }
-          : entry,
+    .map((entry): HistoryEntry =>
+      entry.completedAt !== null && entry.completedAt > prefixEnd
+        ? { ...entry, completedAt: null, result: null }
+        : entry,
     );
   // The checker leaves out pending operations it can prove irrelevant (gets, writes nobody can
   // observe); everything else in the window must be reported.

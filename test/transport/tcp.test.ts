@@ -161,11 +161,7 @@ async function rawSocket(port: number): Promise<{ socket: Socket; closed: Promis
 }
 
 type ProxyMode =
-  | 'pass'
-  | 'tamper-first-record'
-  | 'replay-first-record'
-  | 'oversized-record'
-  | 'stall-after-handshake';
+  'pass' | 'tamper-first-record' | 'replay-first-record' | 'oversized-record' | 'stall-after-handshake';
 
 /**
  * A man in the middle between a dialing replica and a listener. It understands the transport's

@@ -93,8 +93,7 @@ export type KvResult =
 export type KvResultKind = KvResult['kind'];
 
 export type KvDecoded<Value> =
-  | { readonly ok: true; readonly value: Value }
-  | { readonly ok: false; readonly reason: string };
+  { readonly ok: true; readonly value: Value } | { readonly ok: false; readonly reason: string };
 
 const operationTags = {
   put: 0x11,

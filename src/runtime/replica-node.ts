@@ -22,7 +22,7 @@ import { accessControlOf, type ClusterConfig, replicaDataDirectory } from '../co
 import { keyRegistryOf, type ReplicaKeyFile } from '../config/keys.js';
 import type { Action } from '../core/actions.js';
 import type { ReplicaEvent } from '../core/events.js';
-import { keyEpoch, type ReplicaId } from '../core/ids.js';
+import { bytesEqual, keyEpoch, type ReplicaId } from '../core/ids.js';
 import { Replica } from '../core/replica.js';
 import type { KeyRegistry } from '../crypto/key-registry.js';
 import { ReplicaCrypto } from '../crypto/replica-crypto.js';
@@ -110,6 +110,16 @@ export class ReplicaNode {
   static async start(options: ReplicaNodeOptions): Promise<ReplicaNode> {
     const { config, id, keys, logger } = options;
     if (keys.replica !== id) throw new Error(`key file is for replica ${keys.replica}, not ${id}`);
+    const configured = config.replicas[id]!;
+    if (
+      !bytesEqual(keys.sessionKeys.signing.publicKey.bytes, configured.signingKey) ||
+      !bytesEqual(keys.sessionKeys.agreement.publicKey.bytes, configured.agreementKey)
+    ) {
+      throw new Error(
+        `the key file's public keys are not replica ${id}'s keys in ${config.source}: ` +
+          'the other replicas would refuse this replica (wrong key file, or a configuration from another cluster)',
+      );
+    }
     const registry = keyRegistryOf(config);
     const crypto = new ReplicaCrypto({
       replica: id,

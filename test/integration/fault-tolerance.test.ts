@@ -48,8 +48,9 @@ describe('a real 4-replica cluster under crashes', { timeout: 300_000 }, () => {
   let workload: Workload;
 
   before(async () => {
-    test = await startTestCluster();
-    workload = new Workload([await test.kv(), await test.kv()]);
+    test = await startTestCluster({ clients: ['admin', 'writer-0', 'writer-1'] });
+    // One client id per concurrent session: request numbers are per client id.
+    workload = new Workload([await test.kv('writer-0'), await test.kv('writer-1')]);
     await workload.until(50);
   });
 

@@ -2,7 +2,8 @@
  * Real clusters for integration tests: replica processes on loopback (each its own OS process,
  * data folder and log), real TCP, real disks, real keys.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KvClient } from '../../src/apps/kv/client.js';
@@ -43,6 +44,8 @@ export async function startTestCluster(
     readonly storage?: 'file' | 'leveldb';
     readonly protocol?: Record<string, unknown>;
     readonly allowFaultInjection?: boolean;
+    /** Narrower keyspaces for some clients (default: every client may access every key). */
+    readonly keyspaces?: Readonly<Record<string, readonly string[]>>;
     readonly start?: boolean;
   } = {},
 ): Promise<TestCluster> {
@@ -63,6 +66,14 @@ export async function startTestCluster(
     allowFaultInjection: options.allowFaultInjection ?? false,
     protocol: { ...FAST_PROTOCOL, ...options.protocol },
   });
+  if (options.keyspaces !== undefined) {
+    const document = JSON.parse(readFileSync(configPath, 'utf8')) as {
+      clients: Record<string, { keyspaces: string[] }>;
+    };
+    for (const [name, keyspaces] of Object.entries(options.keyspaces))
+      document.clients[name]!.keyspaces = [...keyspaces];
+    writeFileSync(configPath, JSON.stringify(document, null, 2));
+  }
   const config = await loadClusterConfig(configPath);
   const cluster = new LocalCluster({ config, entryPoint: cliEntryPoint(), logLevel: 'info' });
   const clients: PhalanxClient[] = [];
@@ -113,3 +124,23 @@ export async function waitFor<Value>(
 export const encode = (text: string): Uint8Array => new TextEncoder().encode(text);
 export const decode = (bytes: Uint8Array | null): string | null =>
   bytes === null ? null : new TextDecoder().decode(bytes);
+
+/** Runs the `phalanx` CLI (from source) and collects its output. */
+export async function runCli(
+  args: readonly string[],
+  timeoutMs = 60_000,
+): Promise<{ readonly code: number | null; readonly stdout: string; readonly stderr: string }> {
+  const [executable, ...prefix] = cliEntryPoint();
+  return new Promise((resolve) => {
+    const child = spawn(executable!, [...prefix, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}

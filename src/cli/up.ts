@@ -41,8 +41,11 @@ export class LiveWorkload {
         else await this.#kv.put(key, encoder.encode(`value ${index}`));
         this.completed++;
       } catch (error) {
-        this.failed++;
-        this.#logger.warn({ err: error }, 'workload operation failed');
+        // An operation cut short by Ctrl-C is not a failure of the cluster.
+        if (this.#running) {
+          this.failed++;
+          this.#logger.warn({ err: error }, 'workload operation failed');
+        }
       }
       index++;
       const pause = 1000 / operationsPerSecond - (Date.now() - started);

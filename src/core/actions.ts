@@ -2,9 +2,11 @@
  * What the core asks its driver (runtime or simulator) to do, and what it feeds back.
  *
  * Ordering rule, as in etcd-raft's Ready: actions are carried out in list order, and every
- * `persist` / `persist-checkpoint` must be durable before any `send`, `broadcast` or `reply`
- * that FOLLOWS it in the list is put on the wire. A driver may batch the persists of several
- * steps into one fsync (group commit) as long as it holds back the later sends until then.
+ * `persist` of a record for which `mustPrecedeSends(record)` holds must be durable before any
+ * `send`, `broadcast` or `reply` that FOLLOWS it in the list is put on the wire. A driver may
+ * batch the persists of several steps into one fsync (group commit) as long as it holds back the
+ * later sends until then. The other records (commit decisions) and `persist-checkpoint` only
+ * speed up a restart: they must become durable eventually, in order, but nothing waits for them.
  */
 import type {
   CheckpointCertificate,
@@ -37,6 +39,18 @@ export type DurableRecord =
        */
       readonly batch: readonly ClientRequest[] | null;
     };
+
+/**
+ * Whether a record must be durable before the messages that follow it leave. The view (before a
+ * VIEW-CHANGE) and a prepared certificate (its P-set entry, before COMMIT) are promises a later
+ * VIEW-CHANGE must keep. An accepted proposal need not wait: a restarted replica sits out the
+ * view it restarted in (see Replica), so it can never contradict a PREPARE it forgot, and its
+ * Q-set entries for batches it went on to prepare follow from its prepared records. A commit
+ * decision can be learnt again from the other replicas.
+ */
+export function mustPrecedeSends(record: DurableRecord): boolean {
+  return record.kind === 'view' || record.kind === 'prepared';
+}
 
 /** A stable checkpoint with its state: what a restart or a state transfer resumes from. */
 export interface StoredCheckpoint {

@@ -254,8 +254,15 @@ export class Replica {
   readonly #reproposalsAwaitingBody = new Map<number, Digest>();
 
   // amnesia
+  /** Started without its disk and has not voted since. */
   #amnesiac: boolean;
-  #abstainThroughView: number | null = null;
+  /**
+   * The replica votes (pre-prepares, prepares, commits, view changes) only in views above this.
+   * A restarted replica may have voted in its last view without the vote reaching its disk (only
+   * view changes and prepared certificates are persisted before they are sent), so it sits that
+   * view out; null: not known yet (an amnesiac replica that has not heard from a quorum).
+   */
+  #votingFloor: number | null;
   readonly #statusViewsSinceRestart = new Map<ReplicaId, number>();
 
   // periodic work
@@ -286,6 +293,7 @@ export class Replica {
     );
     this.#emptyBatchDigest = this.#crypto.hash(batchContent([]));
     this.#amnesiac = options.amnesiac === true;
+    this.#votingFloor = this.#amnesiac ? null : -1;
 
     const genesis = this.#snapshotState();
     this.#genesisRoot = genesis.root;
@@ -382,8 +390,12 @@ export class Replica {
     this.#out.push({ kind: 'suspect', replica, reason });
   }
 
+  /**
+   * An amnesiac also sends no VIEW-CHANGE until it has installed a view above its floor: its
+   * P-set is gone, and an empty one would hide batches it helped to commit.
+   */
   #canVote(): boolean {
-    return !this.#amnesiac;
+    return !this.#amnesiac && this.#votingFloor !== null && this.#view > this.#votingFloor;
   }
 
   #requestDigest(request: ClientRequest): Digest {
@@ -488,6 +500,10 @@ export class Replica {
     }
     const low = restored.checkpoint?.certificate.sequence ?? 0;
     for (const record of restored.records) this.#replayRecord(record, low);
+    if (!this.#amnesiac) {
+      // In view-change status it never voted in its view (it had not installed it); otherwise it may have.
+      this.#votingFloor = this.#status === 'view-change' ? this.#view - 1 : this.#view;
+    }
     this.#reconstructOwnVotes();
     if (this.#status === 'view-change' && this.#canVote()) {
       // The VIEW-CHANGE sent before the crash may never have arrived: rebuild it to retransmit.
@@ -568,13 +584,11 @@ export class Replica {
       case 'prepared': {
         if (!this.#inReplayWindow(low, record.sequence)) return;
         const instance = this.#instance(record.sequence);
-        if (instance.prepared === null || record.view >= instance.prepared.view) {
-          instance.prepared = {
-            view: record.view,
-            digest: record.batchDigest,
-            digestHex: toHex(record.batchDigest),
-          };
-        }
+        const prepared = { view: record.view, digest: record.batchDigest, digestHex: toHex(record.batchDigest) };
+        if (instance.prepared === null || record.view >= instance.prepared.view) instance.prepared = prepared;
+        // Prepared implies accepted: the Q-set entry survives even if the pre-prepare record did not.
+        const known = instance.prePrepared.get(prepared.digestHex);
+        if (known === undefined || prepared.view > known.view) instance.prePrepared.set(prepared.digestHex, prepared);
         return;
       }
       case 'committed': {
@@ -1623,11 +1637,11 @@ export class Replica {
   }
 
   #onStatus(from: ReplicaId, message: Status): void {
-    if (this.#amnesiac && this.#abstainThroughView === null) {
+    if (this.#votingFloor === null) {
       this.#statusViewsSinceRestart.set(from, message.view);
       if (this.#statusViewsSinceRestart.size >= this.#quorum - 1) {
-        this.#abstainThroughView = Math.max(this.#view, ...this.#statusViewsSinceRestart.values());
-        this.#log_('info', 'amnesiac-abstains', { throughView: this.#abstainThroughView });
+        this.#votingFloor = Math.max(this.#view, ...this.#statusViewsSinceRestart.values());
+        this.#log_('info', 'amnesiac-abstains', { throughView: this.#votingFloor });
       }
     }
     if (message.view < this.#view && this.#status === 'normal' && this.#currentNewView !== null) {
@@ -1952,7 +1966,7 @@ export class Replica {
     this.#status = 'normal';
     this.#viewChangeAttempts = 0;
     this.#currentNewView = message;
-    if (this.#amnesiac && this.#abstainThroughView !== null && message.view > this.#abstainThroughView) {
+    if (this.#amnesiac && this.#votingFloor !== null && message.view > this.#votingFloor) {
       this.#amnesiac = false;
       this.#log_('info', 'amnesiac-rejoined', { view: message.view });
     }

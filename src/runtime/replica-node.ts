@@ -20,7 +20,7 @@ import type { Logger } from 'pino';
 import { KvService } from '../apps/kv/service.js';
 import { accessControlOf, type ClusterConfig, replicaDataDirectory } from '../config/cluster-config.js';
 import { keyRegistryOf, type ReplicaKeyFile } from '../config/keys.js';
-import type { Action } from '../core/actions.js';
+import { type Action, mustPrecedeSends } from '../core/actions.js';
 import type { ReplicaEvent } from '../core/events.js';
 import { bytesEqual, keyEpoch, type ReplicaId } from '../core/ids.js';
 import { Replica } from '../core/replica.js';
@@ -43,6 +43,8 @@ import type { ReplicaStatus } from './status.js';
 export const TICK_MS = 10;
 /** Sends held back behind an unfinished flush; beyond this the node is overloaded and drops. */
 export const MAX_HELD_SENDS = 200_000;
+/** Longest a commit decision waits in memory when no other record forces a flush. */
+export const LAZY_FLUSH_DELAY_MS = 20;
 
 export interface ReplicaNodeOptions {
   readonly config: ClusterConfig;
@@ -90,6 +92,9 @@ export class ReplicaNode {
   #flushing = false;
   /** Sends waiting for the flush that makes their preceding persists durable. */
   #held: Send[] = [];
+  /** Records appended that no send waits for (commit decisions), not yet flushed. */
+  #lazyAppends = false;
+  #lazyFlushTimer: NodeJS.Timeout | null = null;
   #closed = false;
 
   private constructor(
@@ -278,11 +283,12 @@ export class ReplicaNode {
       switch (action.kind) {
         case 'persist':
           this.#storage.append(action.record);
-          this.#unflushed = true;
+          if (mustPrecedeSends(action.record)) this.#unflushed = true;
+          else this.#lazyAppends = true;
           break;
         case 'persist-checkpoint':
+          // Written in the background (the storage's checkpoint lane); sends do not wait for it.
           this.#storage.storeCheckpoint(action.checkpoint);
-          this.#unflushed = true;
           break;
         case 'send': {
           const frame = encodeMessage(action.message);
@@ -321,6 +327,16 @@ export class ReplicaNode {
       }
     }
     if (this.#unflushed && !this.#flushing) this.#scheduleFlush();
+    else if (this.#lazyAppends && !this.#flushing && this.#lazyFlushTimer === null) {
+      // Records nothing waits for still reach the disk soon, with the next flush at the latest.
+      this.#lazyFlushTimer = setTimeout(() => {
+        this.#lazyFlushTimer = null;
+        if (this.#lazyAppends && !this.#flushing && !this.#closed) {
+          this.#unflushed = true;
+          this.#scheduleFlush();
+        }
+      }, LAZY_FLUSH_DELAY_MS);
+    }
   }
 
   #broadcast(frame: Uint8Array): void {
@@ -337,6 +353,7 @@ export class ReplicaNode {
       const released = this.#held;
       this.#held = [];
       this.#unflushed = false;
+      this.#lazyAppends = false;
       const started = performance.now();
       this.#storage.flush().then(
         () => {
@@ -393,6 +410,7 @@ export class ReplicaNode {
     if (this.#closed) return;
     this.#closed = true;
     if (this.#ticker !== null) clearInterval(this.#ticker);
+    if (this.#lazyFlushTimer !== null) clearTimeout(this.#lazyFlushTimer);
     await this.#transport?.close();
     await new Promise<void>((resolve) =>
       this.#admin === null ? resolve() : this.#admin.close(() => resolve()),

@@ -21,17 +21,7 @@
  * in the order they were queued, so append/storeCheckpoint/flush interleave safely.
  */
 import { constants as fsConstants } from 'node:fs';
-import {
-  type FileHandle,
-  mkdir,
-  open,
-  readdir,
-  readFile,
-  rename,
-  stat,
-  unlink,
-  writeFile,
-} from 'node:fs/promises';
+import { type FileHandle, mkdir, open, readdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { DurableRecord, StoredCheckpoint } from '../core/actions.js';
 import { type Digest, InvariantViolation } from '../core/ids.js';
@@ -55,7 +45,6 @@ import {
   MAX_MANIFEST_PAYLOAD_BYTES,
   MAX_RECORD_PAYLOAD_BYTES,
   type QueuedOperation,
-  queueCheckpoint,
   queueRecord,
   recordSequence,
   type StatisticsCounters,
@@ -117,6 +106,8 @@ interface LogEntry {
   readonly offset: number;
   readonly length: number;
   readonly sequence: number;
+  /** Position in the order of appends by this process (-1: read back from disk). */
+  readonly ordinal: number;
 }
 
 interface LiveSegment {
@@ -142,6 +133,20 @@ export class FileStorage implements ReplicaStorage {
   #pending: QueuedOperation[] = [];
   #segment: LiveSegment | null = null;
   #closed = false;
+  /** Names of the chunk files on disk, so storing a checkpoint needs no stat() per chunk. */
+  readonly #storedChunks = new Set<string>();
+  /**
+   * The newest checkpoint waiting for the checkpoint lane (older waiting ones are superseded), and
+   * how many records had been appended when it was stored: only those are compacted by it.
+   */
+  #nextCheckpoint: { readonly checkpoint: StoredCheckpoint; readonly appendedBefore: number } | null = null;
+  /** Records appended so far (recovered ones included), in order. */
+  #appended = 0;
+  /** Ordinal of the next record written (records are written in the order they are appended). */
+  #ordinals = 0;
+  /** The checkpoint lane while it runs: chunk and manifest writes, beside (not in) the record flushes. */
+  #lane: Promise<void> | null = null;
+  #laneFailure: { readonly error: unknown } | null = null;
 
   private constructor(directory: string) {
     this.directory = directory;
@@ -160,8 +165,9 @@ export class FileStorage implements ReplicaStorage {
   }
 
   /** Performs queued work first, then reads back what is on disk (and repairs a torn tail). */
-  load(): Promise<LoadReport> {
-    if (this.#closed) return Promise.reject(new InvariantViolation('storage is closed'));
+  async load(): Promise<LoadReport> {
+    if (this.#closed) throw new InvariantViolation('storage is closed');
+    await this.settled();
     return this.#queue.exclusive(async () => {
       let scan = await this.#recover();
       if (this.#pending.length > 0) {
@@ -182,22 +188,52 @@ export class FileStorage implements ReplicaStorage {
   append(record: DurableRecord): void {
     this.#assertOpen();
     queueRecord(this.#pending, frameRecord(record), recordSequence(record));
+    this.#appended++;
     this.#counters.recordsAppended++;
   }
 
+  /**
+   * Checkpoints go through their own lane so that writing megabytes of chunks never delays the
+   * record flushes the protocol waits on: until the new manifest is in place the previous
+   * checkpoint and the whole log stay on disk, which is a correct (older) state to restart from.
+   */
   storeCheckpoint(checkpoint: StoredCheckpoint): void {
     this.#assertOpen();
     assertCheckpointShape(checkpoint);
-    queueCheckpoint(this.#pending, checkpoint);
-    // Chunk files can take a while: start now rather than at the next flush. Failures surface
-    // at that flush.
-    this.#queue.request().catch(() => undefined);
+    const waiting = this.#nextCheckpoint;
+    if (waiting === null || checkpoint.certificate.sequence >= waiting.checkpoint.certificate.sequence) {
+      this.#nextCheckpoint = { checkpoint, appendedBefore: this.#appended };
+    }
+    this.#lane ??= this.#runCheckpointLane().finally(() => {
+      this.#lane = null;
+    });
   }
 
   flush(): Promise<void> {
     if (this.#closed) return Promise.reject(new InvariantViolation('storage is closed'));
+    if (this.#laneFailure !== null) return Promise.reject(this.#laneFailure.error);
     this.#counters.flushes++;
     return this.#queue.request();
+  }
+
+  /** Resolves when every checkpoint handed to storeCheckpoint so far is durable. */
+  async settled(): Promise<void> {
+    while (this.#lane !== null) await this.#lane;
+    if (this.#laneFailure !== null) throw this.#laneFailure.error;
+  }
+
+  async #runCheckpointLane(): Promise<void> {
+    try {
+      await this.#queue.exclusive(() => this.#recover());
+      for (let next = this.#nextCheckpoint; next !== null; next = this.#nextCheckpoint) {
+        this.#nextCheckpoint = null;
+        await this.#storeCheckpoint(next.checkpoint, next.appendedBefore);
+      }
+    } catch (error) {
+      // A failed write leaves the directory in an unknown state: refuse further flushes so the
+      // replica stops and recovers from disk (load() in a new process).
+      this.#laneFailure = { error };
+    }
   }
 
   statistics(): StorageStatistics {
@@ -205,9 +241,10 @@ export class FileStorage implements ReplicaStorage {
   }
 
   /** Flushes what is queued (unless an earlier write failed), then releases the directory. */
-  close(): Promise<void> {
-    if (this.#closed) return Promise.resolve();
+  async close(): Promise<void> {
+    if (this.#closed) return;
     this.#closed = true;
+    await this.settled().catch(() => undefined);
     return this.#queue.exclusive(
       async () => {
         try {
@@ -241,6 +278,7 @@ export class FileStorage implements ReplicaStorage {
     const chunksDirectory = join(directory, CHUNKS_DIRECTORY);
     for (const name of await readdir(chunksDirectory)) {
       if (name.endsWith(TEMPORARY_SUFFIX)) await unlink(join(chunksDirectory, name));
+      else this.#storedChunks.add(name);
     }
     const generations: number[] = [];
     for (const name of await readdir(directory)) {
@@ -295,7 +333,13 @@ export class FileStorage implements ReplicaStorage {
         const decoded = decodeRecord(frame.payload);
         if (decoded.ok) {
           records.push(decoded.value);
-          entries.push({ offset: validEnd, length: frame.length, sequence: recordSequence(decoded.value) });
+          entries.push({
+            offset: validEnd,
+            length: frame.length,
+            sequence: recordSequence(decoded.value),
+            // Read back from disk: older than anything appended by this process.
+            ordinal: -1,
+          });
           validEnd += frame.length;
           continue;
         }
@@ -354,7 +398,6 @@ export class FileStorage implements ReplicaStorage {
     this.#pending = [];
     for (const operation of operations) {
       if (operation.kind === 'records') await this.#writeFrames(operation.frames, operation.sequences);
-      else await this.#storeCheckpoint(operation.checkpoint);
     }
     const segment = this.#liveSegment();
     if (segment.dirty) {
@@ -370,7 +413,12 @@ export class FileStorage implements ReplicaStorage {
     await writeFully(segment.handle, data, segment.size);
     let offset = segment.size;
     frames.forEach((frame, index) => {
-      segment.entries.push({ offset, length: frame.length, sequence: sequences[index]! });
+      segment.entries.push({
+        offset,
+        length: frame.length,
+        sequence: sequences[index]!,
+        ordinal: this.#ordinals++,
+      });
       offset += frame.length;
     });
     segment.size = offset;
@@ -378,7 +426,7 @@ export class FileStorage implements ReplicaStorage {
     this.#counters.bytesWritten += data.length;
   }
 
-  async #storeCheckpoint(checkpoint: StoredCheckpoint): Promise<void> {
+  async #storeCheckpoint(checkpoint: StoredCheckpoint, appendedBefore: number): Promise<void> {
     const directory = this.directory;
     const unique = new Map<string, { readonly leaf: Digest; readonly chunk: Uint8Array }>();
     checkpoint.leaves.forEach((leaf, index) => {
@@ -387,20 +435,20 @@ export class FileStorage implements ReplicaStorage {
       else unique.set(name, { leaf, chunk: checkpoint.chunks[index]! });
     });
     // 1. Chunks the manifest will name, each complete under its final name before the manifest.
+    // A file with the name exists: the same content (the name is its digest); bit rot in it is
+    // caught by the digest check on load and repaired by state transfer.
     const missing: { readonly leaf: Digest; readonly chunk: Uint8Array }[] = [];
-    await forEachConcurrently([...unique.values()], CHUNK_IO_CONCURRENCY, async (entry) => {
-      const existing = await stat(fileLayout.chunkPath(directory, entry.leaf)).catch(() => null);
-      // Same name and size: the same content (the name is its digest); bit rot in it is caught
-      // by the digest check on load and repaired by state transfer.
-      if (existing !== null && existing.size === entry.chunk.length) this.#counters.chunksReused++;
+    for (const [name, entry] of unique) {
+      if (this.#storedChunks.has(name)) this.#counters.chunksReused++;
       else missing.push(entry);
-    });
+    }
     await forEachConcurrently(missing, CHUNK_IO_CONCURRENCY, async ({ leaf, chunk }) => {
       await this.#writeFileDurably(fileLayout.chunkPath(directory, leaf) + TEMPORARY_SUFFIX, chunk);
     });
     for (const { leaf } of missing) {
       const path = fileLayout.chunkPath(directory, leaf);
       await rename(path + TEMPORARY_SUFFIX, path);
+      this.#storedChunks.add(leafName(leaf));
     }
     if (missing.length > 0) await this.#syncDirectory(join(directory, CHUNKS_DIRECTORY));
     this.#counters.chunksWritten += missing.length;
@@ -410,11 +458,19 @@ export class FileStorage implements ReplicaStorage {
     await this.#writeFileDurably(manifestPath + TEMPORARY_SUFFIX, manifest);
     await rename(manifestPath + TEMPORARY_SUFFIX, manifestPath);
     await this.#syncDirectory(directory);
-    // 3. The log without what the checkpoint covers. 4. Chunks no manifest names any more.
-    await this.#compact(checkpoint.certificate.sequence);
+    // 3. The log without what the checkpoint covers: a rewrite of the live segment, so it runs in
+    // the record queue, between two flushes. 4. Chunks no manifest names any more.
+    await this.#queue.exclusive(async () => {
+      // Records appended before the checkpoint may still be queued: write them first (compaction
+      // copies them into the new, fsynced segment).
+      await this.#performPending();
+      await this.#compact(checkpoint.certificate.sequence, appendedBefore);
+    });
     const chunksDirectory = join(directory, CHUNKS_DIRECTORY);
-    for (const name of await readdir(chunksDirectory)) {
-      if (!unique.has(name)) await unlink(join(chunksDirectory, name));
+    for (const name of [...this.#storedChunks]) {
+      if (unique.has(name)) continue;
+      await unlink(join(chunksDirectory, name)).catch(() => undefined);
+      this.#storedChunks.delete(name);
     }
     this.#counters.checkpointsStored++;
   }
@@ -425,11 +481,16 @@ export class FileStorage implements ReplicaStorage {
    * fsynced are copied too (the read sees them in the page cache) and become durable with the
    * new segment.
    */
-  async #compact(stable: number): Promise<void> {
+  async #compact(stable: number, appendedBefore: number): Promise<void> {
     const old = this.#liveSegment();
-    const survivors = survivorsOfCheckpoint(
-      old.entries.map((entry) => entry.sequence),
+    // Only records appended before the checkpoint was stored are its to drop; later ones stay.
+    const covered = old.entries.filter((entry) => entry.ordinal < appendedBefore);
+    const coveredSurvivors = survivorsOfCheckpoint(
+      covered.map((entry) => entry.sequence),
       stable,
+    );
+    const survivors = old.entries.map((entry, index) =>
+      entry.ordinal < appendedBefore ? coveredSurvivors[index]! : true,
     );
     if (survivors.every(Boolean)) return;
     const generation = old.generation + 1;
@@ -458,6 +519,7 @@ export class FileStorage implements ReplicaStorage {
             offset: size + (entry.offset - runStart),
             length: entry.length,
             sequence: entry.sequence,
+            ordinal: entry.ordinal,
           });
         }
         size += runEnd - runStart;

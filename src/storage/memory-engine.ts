@@ -99,6 +99,11 @@ export class MemoryStorage implements ReplicaStorage {
     queueCheckpoint(this.#pending, checkpoint);
   }
 
+  /** Checkpoints ride in the next batch here, so the next batch settles them. */
+  settled(): Promise<void> {
+    return this.#queue.request();
+  }
+
   flush(): Promise<void> {
     if (this.#closed) return Promise.reject(new InvariantViolation('storage is closed'));
     this.#counters.flushes++;

@@ -10,7 +10,10 @@
  *   before the last resolved flush, in order, plus possibly some later ones, never a torn or
  *   reordered record: a record that fails its checksum ends the log there.
  * - `storeCheckpoint` replaces the stored checkpoint atomically (the old one stays readable
- *   until the new one is complete) and drops records at or below its sequence.
+ *   until the new one is complete) and drops records at or below its sequence. It is
+ *   asynchronous and `flush()` need not wait for it (the file engine writes checkpoints in a lane
+ *   of their own so megabytes of chunks never delay the protocol); `settled()` does. Until it is
+ *   durable the previous checkpoint and the log above it remain, a correct state to restart from.
  *
  * Usage:
  * ```ts
@@ -50,6 +53,8 @@ export interface ReplicaStorage {
   append(record: DurableRecord): void;
   storeCheckpoint(checkpoint: StoredCheckpoint): void;
   flush(): Promise<void>;
+  /** Resolves when every checkpoint passed to storeCheckpoint so far is durable. */
+  settled(): Promise<void>;
   statistics(): StorageStatistics;
   close(): Promise<void>;
 }

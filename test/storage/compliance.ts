@@ -265,12 +265,12 @@ export function runComplianceSuite(harness: EngineHarness): void {
       await storage.load();
       const first = makeChunks(4, 1000);
       storage.storeCheckpoint(makeCheckpoint(10, first));
-      await storage.flush();
+      await storage.settled();
       const written = storage.statistics().chunksWritten;
       assert.equal(written, 4);
       const second = [first[0]!, makeChunks(1, 10)[0]!, first[2]!, first[2]!, new Uint8Array(0)];
       storage.storeCheckpoint(makeCheckpoint(20, second));
-      await storage.flush();
+      await storage.settled();
       const statistics = storage.statistics();
       assert.equal(statistics.chunksWritten - written, 2, 'the new chunk and the empty one');
       assert.equal(statistics.chunksReused, 3, 'two unchanged chunks and one duplicate');

@@ -140,7 +140,7 @@ describe('file storage: specifics', () => {
     await again.close();
   });
 
-  it('makes the checkpoint durable before flush resolves, even when stored after the appends', async () => {
+  it('makes the checkpoint durable once settled() resolves, without holding up flush()', async () => {
     const directory = await fresh();
     const storage = await FileStorage.open(directory);
     await storage.load();
@@ -149,6 +149,7 @@ describe('file storage: specifics', () => {
     storage.storeCheckpoint(checkpoint);
     storage.append(preparedRecord(0, 6));
     await storage.flush();
+    await storage.settled();
     // Read the files as a restarted process would, while this one still has them open.
     const manifest = await readFile(fileLayout.manifestPath(directory));
     assert.ok(manifest.length > 0);

@@ -219,6 +219,10 @@ export class PhalanxClient {
         for (const replica of this.#config.replicas) this.#transport?.send(replicaNode(replica.id), frame);
         continue;
       }
+      if (action.kind === 'send') {
+        this.#transport?.send(replicaNode(action.to), encodeMessage(action.request));
+        continue;
+      }
       const invocation = this.#inFlight.get(action.invocation);
       if (invocation === undefined) continue;
       this.#inFlight.delete(action.invocation);

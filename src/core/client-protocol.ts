@@ -22,6 +22,7 @@ import {
   bytesEqual,
   type ClientId,
   type ReplicaId,
+  replicaId,
   requestNumber,
   type SequenceNumber,
 } from './ids.js';
@@ -48,6 +49,8 @@ export type UnauthenticatedRequest = Omit<ClientRequest, 'authenticator' | 'sign
 export type ClientAction =
   /** Send to every replica. */
   | { readonly kind: 'send-all'; readonly request: ClientRequest }
+  /** Send to one replica (the leader the client believes in). */
+  | { readonly kind: 'send'; readonly to: ReplicaId; readonly request: ClientRequest }
   | {
       readonly kind: 'complete';
       /** The number the caller got from invoke(); a fallen-back read completes under it too. */
@@ -123,7 +126,7 @@ export class ClientSession {
     assert(this.canInvoke, 'too many requests outstanding');
     const invocation = this.#nextInvocation++;
     const outstanding = this.#start(invocation, operation, options.readOnly, now, now);
-    return { invocation, actions: [{ kind: 'send-all', request: outstanding.request }] };
+    return { invocation, actions: [this.#firstSend(outstanding.request)] };
   }
 
   #start(
@@ -224,7 +227,18 @@ export class ClientSession {
       now,
       outstanding.startedAt,
     );
-    return [{ kind: 'send-all', request: ordered.request }];
+    return [this.#firstSend(ordered.request)];
+  }
+
+  /**
+   * As in PBFT, an ordered request goes first to the leader only (every replica that receives a
+   * request pays to decrypt, decode and queue it; backups check the copy inside the leader's
+   * proposal by its MAC instead). A retransmission goes to all, so a leader that drops requests
+   * is suspected by the backups. A read-only request goes to all: each replica answers it.
+   */
+  #firstSend(request: ClientRequest): ClientAction {
+    if (request.readOnly) return { kind: 'send-all', request };
+    return { kind: 'send', to: replicaId(this.#view % this.#config.n), request };
   }
 
   #largestMatchingSet(outstanding: Outstanding): { count: number; reply: Reply } {

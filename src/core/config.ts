@@ -50,7 +50,7 @@ export function defaultProtocolConfig(model: FaultModel): ProtocolConfig {
     ...model,
     checkpointInterval: 128,
     logWindow: 512,
-    pipelineDepth: 8,
+    pipelineDepth: 1,
     maxBatchRequests: 1024,
     maxBatchBytes: 2 * 1024 * 1024,
     maxPendingRequests: 65536,

@@ -584,11 +584,16 @@ export class Replica {
       case 'prepared': {
         if (!this.#inReplayWindow(low, record.sequence)) return;
         const instance = this.#instance(record.sequence);
-        const prepared = { view: record.view, digest: record.batchDigest, digestHex: toHex(record.batchDigest) };
+        const prepared = {
+          view: record.view,
+          digest: record.batchDigest,
+          digestHex: toHex(record.batchDigest),
+        };
         if (instance.prepared === null || record.view >= instance.prepared.view) instance.prepared = prepared;
         // Prepared implies accepted: the Q-set entry survives even if the pre-prepare record did not.
         const known = instance.prePrepared.get(prepared.digestHex);
-        if (known === undefined || prepared.view > known.view) instance.prePrepared.set(prepared.digestHex, prepared);
+        if (known === undefined || prepared.view > known.view)
+          instance.prePrepared.set(prepared.digestHex, prepared);
         return;
       }
       case 'committed': {

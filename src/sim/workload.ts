@@ -187,6 +187,10 @@ export class SimulatedClient {
         this.#environment.sendToAll(this.id, action.request);
         continue;
       }
+      if (action.kind === 'send') {
+        this.#environment.sendToReplica(this.id, action.to, action.request);
+        continue;
+      }
       const flight = this.#inFlight.get(action.invocation);
       if (flight === undefined) continue;
       this.#inFlight.delete(action.invocation);

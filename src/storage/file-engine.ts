@@ -7,11 +7,11 @@
  *                                          generation is the live one, lower ones are leftovers of
  *                                          an interrupted compaction and are deleted on recovery
  *   <directory>/checkpoint.manifest        "PHXCKP01" then one framed manifest payload
- *   <directory>/chunks/<hex leaf digest>   raw chunk bytes, named by their Merkle leaf digest
+ *   <directory>/chunks/pack-<generation>.dat  checkpoint chunks, appended (chunk-packs.ts)
  *   *.tmp                                  files being written; deleted on recovery
  *
- * Every file that must appear complete or not at all (segments created by compaction, chunks,
- * the manifest) is written under a temporary name, fsynced, renamed into place, and the directory
+ * Every file that must appear complete or not at all (segments created by compaction, the
+ * manifest) is written under a temporary name, fsynced, renamed into place, and the directory
  * is fsynced. Appends go to the live segment at its known end with one positional write per batch
  * followed by one fdatasync; recovery truncates whatever follows the last intact record, and makes
  * that truncation durable before anything is appended after it (otherwise old bytes beyond the new
@@ -29,7 +29,6 @@ import type { RestoredState } from '../core/replica.js';
 import {
   assembleRestoredState,
   assertCheckpointShape,
-  chunkMatchesLeaf,
   decodeManifest,
   decodeRecord,
   emptyCounters,
@@ -41,7 +40,6 @@ import {
   frameRecord,
   GroupCommitQueue,
   leafName,
-  MAX_CHUNK_BYTES,
   MAX_MANIFEST_PAYLOAD_BYTES,
   MAX_RECORD_PAYLOAD_BYTES,
   type QueuedOperation,
@@ -52,6 +50,7 @@ import {
   unframe,
 } from './records.js';
 import type { LoadReport, ReplicaStorage, StorageStatistics } from './storage.js';
+import { ChunkPacks } from './chunk-packs.js';
 
 const textEncoder = new TextEncoder();
 const SEGMENT_MAGIC = textEncoder.encode('PHXLOG01');
@@ -69,8 +68,8 @@ const MAX_MANIFEST_FILE_BYTES = MAGIC_BYTES + FRAME_HEADER_BYTES + MAX_MANIFEST_
 const READ_BLOCK_BYTES = 1024 * 1024;
 /** Compaction copies surviving records in pieces of at most this size. */
 const COPY_BLOCK_BYTES = 4 * 1024 * 1024;
-/** Chunk files written (and fsynced) in parallel: enough to keep a device queue busy. */
-const CHUNK_IO_CONCURRENCY = 8;
+/** The log is compacted at a checkpoint only once it is at least this big. */
+const LOG_COMPACTION_MIN_BYTES = 8 * 1024 * 1024;
 
 /** Directories opened by this process, so that a second open of one fails like another process's would. */
 const directoriesOpenHere = new Set<string>();
@@ -91,8 +90,17 @@ export const fileLayout = {
   manifestPath(directory: string): string {
     return join(directory, MANIFEST_FILE);
   },
-  chunkPath(directory: string, leaf: Digest): string {
-    return join(directory, CHUNKS_DIRECTORY, leafName(leaf));
+  /** Where a stored chunk's bytes are, or null (opens and closes the packs: use on a closed storage). */
+  async chunkLocation(
+    directory: string,
+    leaf: Digest,
+  ): Promise<{ readonly path: string; readonly offset: number; readonly length: number } | null> {
+    const packs = await ChunkPacks.open(join(directory, CHUNKS_DIRECTORY), emptyCounters());
+    try {
+      return packs.locate(leaf);
+    } finally {
+      await packs.close();
+    }
   },
   /** Paths of the segment files, oldest generation first. */
   async segments(directory: string): Promise<string[]> {
@@ -133,8 +141,8 @@ export class FileStorage implements ReplicaStorage {
   #pending: QueuedOperation[] = [];
   #segment: LiveSegment | null = null;
   #closed = false;
-  /** Names of the chunk files on disk, so storing a checkpoint needs no stat() per chunk. */
-  readonly #storedChunks = new Set<string>();
+  /** Checkpoint chunks, opened by recovery. */
+  #chunks: ChunkPacks | null = null;
   /**
    * The newest checkpoint waiting for the checkpoint lane (older waiting ones are superseded), and
    * how many records had been appended when it was stored: only those are compacted by it.
@@ -253,6 +261,8 @@ export class FileStorage implements ReplicaStorage {
           this.#pending = [];
           await this.#segment?.handle.close();
           this.#segment = null;
+          await this.#chunks?.close();
+          this.#chunks = null;
           await releaseLock(this.directory);
         }
       },
@@ -278,8 +288,8 @@ export class FileStorage implements ReplicaStorage {
     const chunksDirectory = join(directory, CHUNKS_DIRECTORY);
     for (const name of await readdir(chunksDirectory)) {
       if (name.endsWith(TEMPORARY_SUFFIX)) await unlink(join(chunksDirectory, name));
-      else this.#storedChunks.add(name);
     }
+    this.#chunks ??= await ChunkPacks.open(chunksDirectory, this.#counters);
     const generations: number[] = [];
     for (const name of await readdir(directory)) {
       if (name.endsWith(TEMPORARY_SUFFIX)) await unlink(join(directory, name));
@@ -382,11 +392,12 @@ export class FileStorage implements ReplicaStorage {
     const { certificate, leaves } = manifest.value;
     const chunks: (Uint8Array | null)[] = new Array(leaves.length).fill(null);
     let corruptChunks = 0;
-    await forEachConcurrently(leaves, CHUNK_IO_CONCURRENCY, async (leaf, index) => {
-      const chunk = await readBoundedFile(fileLayout.chunkPath(this.directory, leaf), MAX_CHUNK_BYTES);
-      if (chunk !== null && chunk !== 'too large' && chunkMatchesLeaf(leaf, chunk)) chunks[index] = chunk;
+    const packs = this.#chunks!;
+    for (let index = 0; index < leaves.length; index++) {
+      const chunk = await packs.read(leaves[index]!);
+      if (chunk !== null) chunks[index] = chunk;
       else corruptChunks++;
-    });
+    }
     return { checkpoint: { certificate, leaves, chunks }, corruptChunks };
   }
 
@@ -428,50 +439,32 @@ export class FileStorage implements ReplicaStorage {
 
   async #storeCheckpoint(checkpoint: StoredCheckpoint, appendedBefore: number): Promise<void> {
     const directory = this.directory;
-    const unique = new Map<string, { readonly leaf: Digest; readonly chunk: Uint8Array }>();
-    checkpoint.leaves.forEach((leaf, index) => {
-      const name = leafName(leaf);
-      if (unique.has(name)) this.#counters.chunksReused++;
-      else unique.set(name, { leaf, chunk: checkpoint.chunks[index]! });
-    });
-    // 1. Chunks the manifest will name, each complete under its final name before the manifest.
-    // A file with the name exists: the same content (the name is its digest); bit rot in it is
-    // caught by the digest check on load and repaired by state transfer.
-    const missing: { readonly leaf: Digest; readonly chunk: Uint8Array }[] = [];
-    for (const [name, entry] of unique) {
-      if (this.#storedChunks.has(name)) this.#counters.chunksReused++;
-      else missing.push(entry);
-    }
-    await forEachConcurrently(missing, CHUNK_IO_CONCURRENCY, async ({ leaf, chunk }) => {
-      await this.#writeFileDurably(fileLayout.chunkPath(directory, leaf) + TEMPORARY_SUFFIX, chunk);
-    });
-    for (const { leaf } of missing) {
-      const path = fileLayout.chunkPath(directory, leaf);
-      await rename(path + TEMPORARY_SUFFIX, path);
-      this.#storedChunks.add(leafName(leaf));
-    }
-    if (missing.length > 0) await this.#syncDirectory(join(directory, CHUNKS_DIRECTORY));
-    this.#counters.chunksWritten += missing.length;
+    const packs = this.#chunks!;
+    // 1. The chunks the manifest will name, durable before the manifest.
+    const entries = checkpoint.leaves.map((leaf, index) => ({ leaf, chunk: checkpoint.chunks[index]! }));
+    const names = new Set(checkpoint.leaves.map(leafName));
+    const before = this.#counters.chunksWritten;
+    await packs.append(entries, this.#counters);
+    this.#counters.chunksReused += checkpoint.leaves.length - (this.#counters.chunksWritten - before);
     // 2. The manifest, atomically: the old checkpoint stays readable until this rename.
     const manifest = concatenate(MANIFEST_MAGIC, framePayload(encodeManifest(checkpoint)));
     const manifestPath = fileLayout.manifestPath(directory);
     await this.#writeFileDurably(manifestPath + TEMPORARY_SUFFIX, manifest);
     await rename(manifestPath + TEMPORARY_SUFFIX, manifestPath);
     await this.#syncDirectory(directory);
-    // 3. The log without what the checkpoint covers: a rewrite of the live segment, so it runs in
-    // the record queue, between two flushes. 4. Chunks no manifest names any more.
-    await this.#queue.exclusive(async () => {
-      // Records appended before the checkpoint may still be queued: write them first (compaction
-      // copies them into the new, fsynced segment).
-      await this.#performPending();
-      await this.#compact(checkpoint.certificate.sequence, appendedBefore);
-    });
-    const chunksDirectory = join(directory, CHUNKS_DIRECTORY);
-    for (const name of [...this.#storedChunks]) {
-      if (unique.has(name)) continue;
-      await unlink(join(chunksDirectory, name)).catch(() => undefined);
-      this.#storedChunks.delete(name);
+    // 3. The log without what the checkpoint covers, once it is big enough to be worth a rewrite
+    // (records at or below the checkpoint are ignored by load() anyway). It rewrites the live
+    // segment, so it runs in the record queue, between two flushes.
+    if (this.#liveSegment().size >= LOG_COMPACTION_MIN_BYTES) {
+      await this.#queue.exclusive(async () => {
+        // Records appended before the checkpoint may still be queued: write them first
+        // (compaction copies them into the new, fsynced segment).
+        await this.#performPending();
+        await this.#compact(checkpoint.certificate.sequence, appendedBefore);
+      });
     }
+    // 4. Chunks no manifest names any more.
+    await packs.retainOnly(names, this.#counters);
     this.#counters.checkpointsStored++;
   }
 
@@ -669,21 +662,6 @@ function concatenate(a: Uint8Array, b: Uint8Array): Uint8Array {
   out.set(a);
   out.set(b, a.length);
   return out;
-}
-
-async function forEachConcurrently<Item>(
-  items: readonly Item[],
-  concurrency: number,
-  work: (item: Item, index: number) => Promise<void>,
-): Promise<void> {
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) {
-      const index = next++;
-      await work(items[index]!, index);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, worker));
 }
 
 /**

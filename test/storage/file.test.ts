@@ -27,10 +27,12 @@ const harness: EngineHarness = {
   createLocation: () => mkdtemp(join(tmpdir(), 'phalanx-file-')),
   open: (location) => openStorage({ engine: 'file', directory: location }),
   async corruptChunk(location, leaf) {
-    const path = fileLayout.chunkPath(location, leaf);
-    const bytes = await readFile(path);
-    bytes[bytes.length >> 1] = bytes[bytes.length >> 1]! ^ 0x01;
-    await writeFile(path, bytes);
+    const place = await fileLayout.chunkLocation(location, leaf);
+    assert.ok(place !== null, 'the chunk is stored');
+    const bytes = await readFile(place.path);
+    const target = place.offset + (place.length >> 1);
+    bytes[target] = bytes[target]! ^ 0x01;
+    await writeFile(place.path, bytes);
   },
   async tearTail(location, record) {
     const frame = frameRecord(record);
@@ -150,12 +152,13 @@ describe('file storage: specifics', () => {
     storage.append(preparedRecord(0, 6));
     await storage.flush();
     await storage.settled();
-    // Read the files as a restarted process would, while this one still has them open.
+    // Read the manifest as a restarted process would, while this one still has it open.
     const manifest = await readFile(fileLayout.manifestPath(directory));
     assert.ok(manifest.length > 0);
-    for (const leaf of checkpoint.leaves) await readFile(fileLayout.chunkPath(directory, leaf));
     const segment = await readFile(await liveSegment(directory));
     assert.ok(segment.length > 8);
     await storage.close();
+    for (const leaf of checkpoint.leaves)
+      assert.ok((await fileLayout.chunkLocation(directory, leaf)) !== null);
   });
 });

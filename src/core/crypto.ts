@@ -11,17 +11,25 @@ export interface Signed {
   readonly signature: Signature;
 }
 
+export type SignaturePurpose = 'message' | 'proof';
+
 export interface CoreCrypto {
   /** SHA-256. */
   hash(data: Uint8Array): Digest;
   /** Signs with this replica's current session key. */
   sign(payload: Uint8Array): Signed;
-  /** Checks a replica's signature made with its key of `keyEpoch`; retired epochs are rejected. */
+  /**
+   * Checks a replica's signature made with its key of `keyEpoch`. A `message` the signer sent now
+   * must use its current epoch: keys stolen before its last rejuvenation are worthless. A `proof`
+   * (a vote inside a certificate, a view change relayed in a NEW-VIEW, an equivocation) may also
+   * carry the epoch just before, signed before the rotation; anything older is rejected.
+   */
   verifyReplicaSignature(
     signer: ReplicaId,
     keyEpoch: KeyEpoch,
     payload: Uint8Array,
     signature: Signature,
+    purpose: SignaturePurpose,
   ): boolean;
   /** Checks this replica's entry of the request's authenticator (or, failing that, the client's signature). */
   verifyRequest(request: ClientRequest, requestDigest: Digest): boolean;

@@ -52,3 +52,69 @@ function treeRoot(hash: HashFunction, leaves: readonly Digest[]): Digest {
   }
   return level[0]!;
 }
+
+/**
+ * Sibling digests proving `leaves[index]` is under merkleRoot(leaves): bottom-up, skipping levels
+ * where the node has no sibling (it was promoted).
+ */
+export function merkleProof(hash: HashFunction, leaves: readonly Digest[], index: number): Digest[] {
+  const path: Digest[] = [];
+  let level: Digest[] = leaves.slice();
+  let position = index;
+  const pair = new Uint8Array(1 + 2 * 32);
+  pair[0] = nodePrefix;
+  while (level.length > 1) {
+    const sibling = position % 2 === 0 ? position + 1 : position - 1;
+    if (sibling < level.length) path.push(level[sibling]!);
+    const next: Digest[] = [];
+    for (let at = 0; at + 1 < level.length; at += 2) {
+      pair.set(level[at]!, 1);
+      pair.set(level[at + 1]!, 33);
+      next.push(hash(pair));
+    }
+    if (level.length % 2 === 1) next.push(level[level.length - 1]!);
+    level = next;
+    position = Math.floor(position / 2);
+  }
+  return path;
+}
+
+/** Recomputes the root (with its leaf count) from a leaf and its proof. */
+export function rootFromProof(
+  hash: HashFunction,
+  leaf: Digest,
+  index: number,
+  count: number,
+  path: readonly Digest[],
+): Digest | null {
+  if (count < 1 || index < 0 || index >= count) return null;
+  let node = leaf;
+  let position = index;
+  let width = count;
+  let used = 0;
+  const pair = new Uint8Array(1 + 2 * 32);
+  pair[0] = nodePrefix;
+  while (width > 1) {
+    const sibling = position % 2 === 0 ? position + 1 : position - 1;
+    if (sibling < width) {
+      const other = path[used++];
+      if (other === undefined) return null;
+      if (position % 2 === 0) {
+        pair.set(node, 1);
+        pair.set(other, 33);
+      } else {
+        pair.set(other, 1);
+        pair.set(node, 33);
+      }
+      node = hash(pair);
+    }
+    position = Math.floor(position / 2);
+    width = Math.ceil(width / 2);
+  }
+  if (used !== path.length) return null;
+  const input = new Uint8Array(1 + 4 + node.length);
+  input[0] = rootPrefix;
+  new DataView(input.buffer).setUint32(1, count);
+  input.set(node, 5);
+  return hash(input);
+}

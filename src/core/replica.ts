@@ -23,6 +23,8 @@ import {
   checkpointPayload,
   newViewPayload,
   proposalPayload,
+  replyBatchPayload,
+  replyContent,
   requestContent,
   viewChangePayload,
 } from '../messages/signing.js';
@@ -45,6 +47,7 @@ import type {
   PreparedEntry,
   ReplicaMessage,
   Reply,
+  ReplyProof,
   ReplyStatus,
   StateUnavailable,
   Status,
@@ -78,7 +81,7 @@ import {
   type ViewNumber,
   viewNumber,
 } from './ids.js';
-import { leafDigest, merkleRoot } from './merkle.js';
+import { leafDigest, merkleProof, merkleRoot } from './merkle.js';
 import { correctWitnessSize, quorumSize } from './quorum.js';
 import type { Service } from './service.js';
 import { StateTransfer } from './state-transfer.js';
@@ -185,6 +188,8 @@ const MAX_PRE_PREPARED_PER_SEQUENCE = 4;
 const MAX_CHECKPOINT_VOTES_PER_SENDER = 4;
 /** Batches resent to a lagging peer per STATUS. */
 const CATCH_UP_BATCHES_PER_STATUS = 32;
+/** Reply proofs remembered for retransmitted requests (oldest forgotten first). */
+const MAX_REMEMBERED_REPLY_PROOFS = 16_384;
 /** The view-change timeout doubles with every failed attempt, up to this factor. */
 const MAX_VIEW_CHANGE_BACKOFF = 8;
 /** Instances whose messages are retransmitted per retransmission period. */
@@ -234,6 +239,8 @@ export class Replica {
   readonly #verifiedCertificates = new Set<string>();
   readonly #leafCache = new WeakMap<Uint8Array, Digest>();
   readonly #requestDigests = new WeakMap<ClientRequest, Digest>();
+  /** Proofs of recent replies, for retransmissions answered from the reply cache. Not replicated state. */
+  readonly #replyProofs = new Map<string, ReplyProof>();
   #stateTransfer: StateTransfer | null = null;
 
   // view change
@@ -706,7 +713,18 @@ export class Replica {
   }
 
   #sendReply(request: ClientRequest, cached: CachedReply, readOnly: boolean): void {
-    const reply: Reply = {
+    this.#out.push({
+      kind: 'reply',
+      to: request.clientId,
+      reply: this.#buildReply(request, cached, readOnly),
+    });
+  }
+
+  #buildReply(request: ClientRequest, cached: CachedReply, readOnly: boolean): Reply {
+    const proof = readOnly
+      ? undefined
+      : this.#replyProofs.get(requestKey(request.clientId, request.requestNumber));
+    return {
       kind: 'reply',
       view: this.#view,
       replicaId: this.id,
@@ -716,8 +734,39 @@ export class Replica {
       sequence: cached.sequence,
       status: cached.status,
       result: cached.result,
+      proof: proof ?? null,
     };
-    this.#out.push({ kind: 'reply', to: request.clientId, reply });
+  }
+
+  /**
+   * One signature makes every reply of the batch transferable: the replica signs the Merkle root
+   * over the replies' contents, and each reply carries its path. A client can then prove a lie.
+   */
+  #sendBatchReplies(
+    sequence: SequenceNumber,
+    replies: readonly { request: ClientRequest; cached: CachedReply }[],
+  ): void {
+    if (replies.length === 0) return;
+    const built = replies.map(({ request, cached }) => this.#buildReply(request, cached, false));
+    const leaves = built.map((reply) => this.#crypto.hash(replyContent(reply)));
+    const root = merkleRoot(this.#crypto.hash, leaves);
+    const signed = this.#crypto.sign(replyBatchPayload(sequence, root));
+    built.forEach((reply, index) => {
+      const proof: ReplyProof = {
+        keyEpoch: signed.keyEpoch,
+        signature: signed.signature,
+        leafIndex: index,
+        leafCount: leaves.length,
+        path: merkleProof(this.#crypto.hash, leaves, index),
+      };
+      const key = requestKey(reply.clientId, reply.requestNumber);
+      this.#replyProofs.delete(key);
+      this.#replyProofs.set(key, proof);
+      this.#out.push({ kind: 'reply', to: reply.clientId, reply: { ...reply, proof } });
+    });
+    while (this.#replyProofs.size > MAX_REMEMBERED_REPLY_PROOFS) {
+      this.#replyProofs.delete(this.#replyProofs.keys().next().value!);
+    }
   }
 
   // ───────────────────────────── proposing (leader) ─────────────────────────────
@@ -934,8 +983,8 @@ export class Replica {
       return;
     }
     const payload = proposalPayload(message.view, message.sequence, message.batchDigest);
-    if (!this.#crypto.verifyReplicaSignature(from, message.keyEpoch, payload, message.signature)) {
-      this.#reject(from, 'pre-prepare', 'leader signature does not verify');
+    if (!this.#crypto.verifyReplicaSignature(from, message.keyEpoch, payload, message.signature, 'message')) {
+      this.#reject(from, 'pre-prepare', 'leader signature does not verify (or uses a retired key epoch)');
       this.#suspect(from, 'proposal with an invalid signature');
       return;
     }
@@ -1074,6 +1123,7 @@ export class Replica {
           message.proposalKeyEpoch,
           payload,
           message.proposalSignature,
+          'proof',
         )
       ) {
         this.#reportEquivocation(leader, proposal, {
@@ -1230,6 +1280,7 @@ export class Replica {
   #executeBatch(instance: Instance, batch: readonly ClientRequest[]): void {
     const sequence = instance.sequence;
     const executed: ExecutedRequest[] = [];
+    const replies: { request: ClientRequest; cached: CachedReply }[] = [];
     for (const request of batch) {
       const digest = this.#requestDigest(request);
       const key = requestKey(request.clientId, request.requestNumber);
@@ -1260,7 +1311,7 @@ export class Replica {
       }
       const cached: CachedReply = { sequence, status: replyStatus, result };
       this.#clientTable.record(request.clientId, request.requestNumber, cached);
-      this.#sendReply(request, cached, false);
+      replies.push({ request, cached });
       executed.push({
         clientId: request.clientId,
         requestNumber: request.requestNumber,
@@ -1268,6 +1319,7 @@ export class Replica {
         skipped: false,
       });
     }
+    this.#sendBatchReplies(sequence, replies);
     instance.executed = true;
     instance.executedDigestHex = instance.committed!.digestHex;
     this.#lastExecuted = sequence;
@@ -1315,8 +1367,8 @@ export class Replica {
     const stable = this.#stable.certificate;
     if (message.sequence < stable.sequence) return;
     const payload = checkpointPayload(message.sequence, message.stateRoot);
-    if (!this.#crypto.verifyReplicaSignature(from, message.keyEpoch, payload, message.signature)) {
-      this.#reject(from, 'checkpoint', 'signature does not verify');
+    if (!this.#crypto.verifyReplicaSignature(from, message.keyEpoch, payload, message.signature, 'message')) {
+      this.#reject(from, 'checkpoint', 'signature does not verify (or uses a retired key epoch)');
       return;
     }
     if (message.sequence === stable.sequence) {
@@ -1407,7 +1459,9 @@ export class Replica {
     const payload = checkpointPayload(certificate.sequence, certificate.stateRoot);
     for (const vote of certificate.votes) {
       if (vote.replicaId >= this.config.n || voters.has(vote.replicaId)) return false;
-      if (!this.#crypto.verifyReplicaSignature(vote.replicaId, vote.keyEpoch, payload, vote.signature))
+      if (
+        !this.#crypto.verifyReplicaSignature(vote.replicaId, vote.keyEpoch, payload, vote.signature, 'proof')
+      )
         return false;
       voters.add(vote.replicaId);
     }
@@ -1811,6 +1865,7 @@ export class Replica {
         message.keyEpoch,
         viewChangePayload(message),
         message.signature,
+        'proof',
       )
     ) {
       return 'signature does not verify';
@@ -1932,6 +1987,7 @@ export class Replica {
         message.keyEpoch,
         newViewPayload(message),
         message.signature,
+        'message',
       )
     ) {
       this.#reject(from, 'new-view', 'signature does not verify');

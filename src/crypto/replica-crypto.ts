@@ -3,7 +3,7 @@
  * grace window), and the KeyRegistry for everybody else's public keys.
  */
 import { hash } from 'node:crypto';
-import type { CoreCrypto, Signed } from '../core/crypto.js';
+import type { CoreCrypto, SignaturePurpose, Signed } from '../core/crypto.js';
 import {
   assert,
   type ClientId,
@@ -145,7 +145,9 @@ export class ReplicaCrypto implements CoreCrypto {
     keyEpoch: KeyEpoch,
     payload: Uint8Array,
     signature: Signature,
+    purpose: SignaturePurpose = 'proof',
   ): boolean {
+    if (purpose === 'message' && this.#registry.currentEpoch(signer) !== keyEpoch) return false;
     return this.#registry.verifyReplicaSignature(signer, keyEpoch, payload, signature);
   }
 

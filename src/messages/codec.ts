@@ -23,9 +23,11 @@
  *   0x12 commit             0x18 batch-request      0x1e chunk
  *   0x13 checkpoint         0x19 batch              0x1f state-unavailable
  *                                                    0x20 decided
+ *                                                    0x21 key-announcement
+ *                                                    0x22 evidence-report
  *
  *   Evidence (encodeEvidence/decodeEvidence; disjoint from message tags so that neither can be
- *   mistaken for the other): 0x40 equivocation, 0x41 conflicting-checkpoint.
+ *   mistaken for the other): 0x40 equivocation, 0x41 conflicting-checkpoint, 0x42 lying-reply.
  *
  * Decoding treats its input as hostile: every count and length is checked against a named limit
  * (limits.ts, docs/LIMITS.md) before any loop or slice, trailing bytes and unknown tags are
@@ -70,6 +72,8 @@ import type {
   ClientRequest,
   Commit,
   Decided,
+  KeyCertificate,
+  ReplyProof,
   Evidence,
   ForwardedRequests,
   MacEntry,
@@ -110,11 +114,14 @@ export const MESSAGE_TAGS = {
   chunk: 0x1e,
   'state-unavailable': 0x1f,
   decided: 0x20,
+  'key-announcement': 0x21,
+  'evidence-report': 0x22,
 } as const satisfies Record<WireMessage['kind'], number>;
 
 export const EVIDENCE_TAGS = {
   equivocation: 0x40,
   'conflicting-checkpoint': 0x41,
+  'lying-reply': 0x42,
 } as const satisfies Record<Evidence['kind'], number>;
 
 const MAX_KEY_EPOCH = 0xffffffff;
@@ -418,6 +425,29 @@ function writeReply(writer: ByteWriter, message: Reply): void {
   writer.varuint(message.sequence);
   writer.u8(message.status === 'ok' ? REPLY_STATUS_OK : REPLY_STATUS_ERROR);
   writer.lengthPrefixedBytes(message.result);
+  const proof = message.proof;
+  writer.bool(proof !== null);
+  if (proof !== null) {
+    writer.varuint(proof.keyEpoch);
+    writeSignature(writer, proof.signature);
+    writer.varuint(proof.leafIndex);
+    writer.varuint(proof.leafCount);
+    writer.varuint(proof.path.length);
+    for (const node of proof.path) writeDigest(writer, node);
+  }
+}
+
+function readReplyProof(reader: ByteReader, limits: Limits): ReplyProof {
+  const keyEpoch = readKeyEpoch(reader, 'reply proof key epoch');
+  const signature = readSignature(reader, 'reply proof signature');
+  const leafIndex = reader.varuint('reply proof leaf index');
+  const leafCount = reader.varuint('reply proof leaf count');
+  if (leafCount === 0 || leafIndex >= leafCount)
+    reader.fail(`reply proof leaf ${leafIndex} outside a batch of ${leafCount}`);
+  const depth = readCount(reader, limits, 'maxReplyProofDepth', 'reply proof path', DIGEST_BYTES);
+  const path: Digest[] = [];
+  for (let index = 0; index < depth; index++) path.push(readDigest(reader, 'reply proof node'));
+  return { keyEpoch, signature, leafIndex, leafCount, path };
 }
 
 function readReply(reader: ByteReader, limits: Limits): Reply {
@@ -433,8 +463,10 @@ function readReply(reader: ByteReader, limits: Limits): Reply {
   else if (statusByte === REPLY_STATUS_ERROR) status = 'error';
   else return reader.fail(`reply status must be 0 (ok) or 1 (error), got ${statusByte}`);
   const result = reader.lengthPrefixedBytes(limits.maxResultBytes, 'result', 'maxResultBytes');
+  const proof = reader.bool('reply proof flag') ? readReplyProof(reader, limits) : null;
   return {
     kind: 'reply',
+    proof,
     view,
     replicaId: sender,
     clientId: client,
@@ -666,6 +698,13 @@ function writeMessageBody(writer: ByteWriter, message: WireMessage): void {
     case 'decided':
       writeDecided(writer, message);
       break;
+    case 'key-announcement':
+      writer.varuint(message.certificates.length);
+      for (const certificate of message.certificates) writeKeyCertificate(writer, certificate);
+      break;
+    case 'evidence-report':
+      writeEvidenceBody(writer, message.evidence);
+      break;
     default:
       unknownKind(message);
   }
@@ -722,6 +761,14 @@ function readMessageBody(reader: ByteReader, kind: WireMessage['kind'], limits: 
     }
     case 'decided':
       return readDecided(reader, limits);
+    case 'key-announcement': {
+      const count = readCount(reader, limits, 'maxReplicas', 'key certificates', 64);
+      const certificates: KeyCertificate[] = [];
+      for (let index = 0; index < count; index++) certificates.push(readKeyCertificate(reader, limits));
+      return { kind: 'key-announcement', certificates };
+    }
+    case 'evidence-report':
+      return { kind: 'evidence-report', evidence: readEvidenceBody(reader, limits) };
     default:
       return unknownKind(kind);
   }
@@ -800,10 +847,65 @@ function writeEvidenceBody(writer: ByteWriter, evidence: Evidence): void {
       writeCheckpointCertificate(writer, evidence.certificate);
       writeCheckpointBody(writer, evidence.vote);
       break;
+    case 'lying-reply':
+      writeReply(writer, evidence.reply);
+      writer.varuint(evidence.certified.length);
+      for (const reply of evidence.certified) writeReply(writer, reply);
+      break;
     default:
       unknownKind(evidence);
   }
 }
+
+function readEvidenceBody(reader: ByteReader, limits: Limits): Evidence {
+  const tag = reader.u8('evidence tag');
+  if (tag === EVIDENCE_TAGS.equivocation) {
+    const accused = readReplicaId(reader, limits, 'accused replica id');
+    const first = readSignedProposal(reader);
+    return { kind: 'equivocation', accused, first, second: readSignedProposal(reader) };
+  }
+  if (tag === EVIDENCE_TAGS['conflicting-checkpoint']) {
+    const accused = readReplicaId(reader, limits, 'accused replica id');
+    const certificate = readCheckpointCertificate(reader, limits);
+    return { kind: 'conflicting-checkpoint', accused, certificate, vote: readCheckpointBody(reader, limits) };
+  }
+  if (tag === EVIDENCE_TAGS['lying-reply']) {
+    const accused = readReplicaId(reader, limits, 'accused replica id');
+    const reply = readReply(reader, limits);
+    const count = readCount(reader, limits, 'maxReplicas', 'certified replies', 8);
+    const certified: Reply[] = [];
+    for (let index = 0; index < count; index++) certified.push(readReply(reader, limits));
+    return { kind: 'lying-reply', accused, reply, certified };
+  }
+  return reader.fail(`unknown evidence tag 0x${tag.toString(16).padStart(2, '0')}`);
+}
+
+function writeKeyCertificate(writer: ByteWriter, certificate: KeyCertificate): void {
+  writer.u16(certificate.replica);
+  writer.varuint(certificate.keyEpoch);
+  writer.bytes(certificate.signingKey);
+  writer.bytes(certificate.agreementKey);
+  writer.varuint(certificate.issuedAtMs);
+  writeSignature(writer, certificate.signature);
+}
+
+function readKeyCertificate(reader: ByteReader, limits: Limits): KeyCertificate {
+  const replica = readReplicaId(reader, limits, 'certified replica id');
+  const keyEpoch = readKeyEpoch(reader, 'certified key epoch');
+  const signingKey = reader.bytes(32, 'certified signing key');
+  const agreementKey = reader.bytes(32, 'certified agreement key');
+  const issuedAtMs = reader.varuint('certificate issue time');
+  return {
+    replica,
+    keyEpoch,
+    signingKey,
+    agreementKey,
+    issuedAtMs,
+    signature: readSignature(reader, 'certificate signature'),
+  };
+}
+
+export { writeKeyCertificate, readKeyCertificate, writeReply };
 
 export function encodeEvidence(evidence: Evidence): Uint8Array {
   return encodeToBytes(evidence, writeEvidenceBody);
@@ -816,26 +918,7 @@ export function decodeEvidence(bytes: Uint8Array, limits: Limits = LIMITS): Deco
     const tooLarge = frameTooLarge(bytes, limits);
     if (tooLarge !== null) return { ok: false, reason: `${context}: ${tooLarge}` };
     const reader = new ByteReader(bytes);
-    const tag = reader.u8('evidence tag');
-    let value: Evidence;
-    if (tag === EVIDENCE_TAGS.equivocation) {
-      context = 'equivocation evidence';
-      const accused = readReplicaId(reader, limits, 'accused replica id');
-      const first = readSignedProposal(reader);
-      value = { kind: 'equivocation', accused, first, second: readSignedProposal(reader) };
-    } else if (tag === EVIDENCE_TAGS['conflicting-checkpoint']) {
-      context = 'conflicting-checkpoint evidence';
-      const accused = readReplicaId(reader, limits, 'accused replica id');
-      const certificate = readCheckpointCertificate(reader, limits);
-      value = {
-        kind: 'conflicting-checkpoint',
-        accused,
-        certificate,
-        vote: readCheckpointBody(reader, limits),
-      };
-    } else {
-      return reader.fail(`unknown evidence tag 0x${tag.toString(16).padStart(2, '0')}`);
-    }
+    const value = readEvidenceBody(reader, limits);
     reader.expectEnd(context);
     return { ok: true, value };
   } catch (error) {

@@ -21,6 +21,8 @@ export const LIMITS = {
   maxChunkBytes: 4 * 1024 * 1024,
   maxManifestLeaves: 65536,
   maxChunkIndicesPerRequest: 256,
+  /** Sibling digests in a reply's Merkle proof (a batch of 2^32 replies). */
+  maxReplyProofDepth: 32,
   /** UTF-8 bytes of a client id (see CLIENT_ID_PATTERN). */
   maxClientIdBytes: 64,
 } as const;

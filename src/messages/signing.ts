@@ -13,7 +13,7 @@
 import type { Digest, ReplicaId, SequenceNumber, ViewNumber } from '../core/ids.js';
 import { type ByteWriter, encodeToBytes } from './bytes.js';
 import { writeDigest, writeNewViewUnsigned, writeViewChangeUnsigned } from './codec.js';
-import type { ClientRequest, NewView, ViewChange } from './types.js';
+import type { ClientRequest, KeyCertificate, NewView, Reply, ViewChange } from './types.js';
 
 export const SIGNING_DOMAINS = {
   request: 'phalanx/request/v1',
@@ -24,6 +24,9 @@ export const SIGNING_DOMAINS = {
   newView: 'phalanx/new-view/v1',
   requestMac: 'phalanx/request-mac/v1',
   requestSignature: 'phalanx/request-signature/v1',
+  reply: 'phalanx/reply/v1',
+  replyBatch: 'phalanx/reply-batch/v1',
+  keyCertificate: 'phalanx/key-certificate/v1',
 } as const;
 
 function writeDomain(writer: ByteWriter, domain: string): void {
@@ -141,4 +144,46 @@ function writeRequestSignature(writer: ByteWriter, requestDigest: Digest): void 
 /** What a client signs for a request (optional, Aardvark-style): the tagged request digest. */
 export function requestSignaturePayload(requestDigest: Digest): Uint8Array {
   return encodeToBytes(requestDigest, writeRequestSignature);
+}
+
+function writeReplyContent(writer: ByteWriter, reply: Reply): void {
+  writeDomain(writer, SIGNING_DOMAINS.reply);
+  writer.string(reply.clientId);
+  writer.varuint(reply.requestNumber);
+  writer.varuint(reply.sequence);
+  writer.bool(reply.status === 'ok');
+  writer.lengthPrefixedBytes(reply.result);
+}
+
+/**
+ * What a reply says, whoever sent it: client, request number, sequence, status and result. A
+ * replica's reply proof signs the Merkle root over the hashes of these for a whole batch.
+ */
+export function replyContent(reply: Reply): Uint8Array {
+  return encodeToBytes(reply, writeReplyContent);
+}
+
+function writeReplyBatch(writer: ByteWriter, fields: { sequence: SequenceNumber; root: Digest }): void {
+  writeDomain(writer, SIGNING_DOMAINS.replyBatch);
+  writer.varuint(fields.sequence);
+  writeDigest(writer, fields.root);
+}
+
+/** What a replica signs once per executed batch: the sequence and the root over its replies. */
+export function replyBatchPayload(sequence: SequenceNumber, root: Digest): Uint8Array {
+  return encodeToBytes({ sequence, root }, writeReplyBatch);
+}
+
+function writeKeyCertificateContent(writer: ByteWriter, certificate: KeyCertificate): void {
+  writeDomain(writer, SIGNING_DOMAINS.keyCertificate);
+  writer.u16(certificate.replica);
+  writer.varuint(certificate.keyEpoch);
+  writer.bytes(certificate.signingKey);
+  writer.bytes(certificate.agreementKey);
+  writer.varuint(certificate.issuedAtMs);
+}
+
+/** What a guardian signs with its identity key to certify a key epoch's session keys. */
+export function keyCertificatePayload(certificate: KeyCertificate): Uint8Array {
+  return encodeToBytes(certificate, writeKeyCertificateContent);
 }

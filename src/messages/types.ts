@@ -41,6 +41,22 @@ export interface ClientRequest {
 
 export type ReplyStatus = 'ok' | 'error';
 
+/**
+ * A replica's signature on the replies of one executed batch: one Ed25519 signature over the
+ * Merkle root of the batch's replies (replyContent), plus the path proving this reply is a leaf.
+ * It makes a reply transferable: a client holding a quorum of signed replies with one result and
+ * a signed reply with another can prove that replica lied (Evidence 'lying-reply').
+ */
+export interface ReplyProof {
+  readonly keyEpoch: KeyEpoch;
+  /** Signature over replyBatchPayload(sequence, root). */
+  readonly signature: Signature;
+  readonly leafIndex: number;
+  readonly leafCount: number;
+  /** Sibling digests from the leaf up (levels where the node had no sibling are skipped). */
+  readonly path: readonly Digest[];
+}
+
 export interface Reply {
   readonly kind: 'reply';
   readonly view: ViewNumber;
@@ -53,6 +69,37 @@ export interface Reply {
   readonly status: ReplyStatus;
   /** Service result when ok; a UTF-8 reason when error. */
   readonly result: Uint8Array;
+  /** Present on replies to ordered requests executed in a batch (absent on read-only replies). */
+  readonly proof: ReplyProof | null;
+}
+
+/**
+ * A replica's session keys of one key epoch, certified by its guardian's long-term identity key
+ * (which the replica process never holds). Issued at every rejuvenation.
+ */
+export interface KeyCertificate {
+  readonly replica: ReplicaId;
+  readonly keyEpoch: KeyEpoch;
+  /** Raw Ed25519 public key (signatures, channel authentication). */
+  readonly signingKey: Uint8Array;
+  /** Raw X25519 public key (MAC keys shared with clients and peers). */
+  readonly agreementKey: Uint8Array;
+  /** When the guardian issued it (ms since the Unix epoch), informational. */
+  readonly issuedAtMs: number;
+  /** Signature by the guardian's identity key over keyCertificatePayload(this). */
+  readonly signature: Signature;
+}
+
+/** Current key certificates, pushed to clients and peers so that they follow key epochs. */
+export interface KeyAnnouncement {
+  readonly kind: 'key-announcement';
+  readonly certificates: readonly KeyCertificate[];
+}
+
+/** A client hands a replica proof of another replica's misbehaviour (e.g. a lying reply). */
+export interface EvidenceReport {
+  readonly kind: 'evidence-report';
+  readonly evidence: Evidence;
 }
 
 // ───────────────────────────── replica ↔ replica ─────────────────────────────
@@ -256,7 +303,7 @@ export type ReplicaMessage =
 export type ReplicaMessageKind = ReplicaMessage['kind'];
 
 /** Everything that can arrive on a connection. */
-export type WireMessage = ReplicaMessage | ClientRequest | Reply;
+export type WireMessage = ReplicaMessage | ClientRequest | Reply | KeyAnnouncement | EvidenceReport;
 
 // ───────────────────────────── evidence ─────────────────────────────
 
@@ -286,4 +333,15 @@ export type Evidence =
       readonly accused: ReplicaId;
       readonly certificate: CheckpointCertificate;
       readonly vote: Checkpoint;
+    }
+  | {
+      /**
+       * A signed reply whose result differs from the one a quorum of other replicas signed for
+       * the same request executed at the same sequence number: the accused lied or its state
+       * is corrupt (correct replicas compute the same result).
+       */
+      readonly kind: 'lying-reply';
+      readonly accused: ReplicaId;
+      readonly reply: Reply;
+      readonly certified: readonly Reply[];
     };

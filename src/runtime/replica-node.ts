@@ -240,7 +240,12 @@ export class ReplicaNode {
       this.#step({ kind: 'client-request', request: message });
       return;
     }
-    if (message.kind === 'request' || message.kind === 'reply') {
+    if (
+      message.kind === 'request' ||
+      message.kind === 'reply' ||
+      message.kind === 'evidence-report' ||
+      message.kind === 'key-announcement'
+    ) {
       this.#metrics.rejected('replica-message');
       this.#logger.warn(
         { from, kind: message.kind },

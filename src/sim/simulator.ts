@@ -399,7 +399,12 @@ export function runSimulation(options: SimulationOptions): SeedReport {
       step(node, { kind: 'client-request', request: message });
       return;
     }
-    if (message.kind === 'request' || message.kind === 'reply') {
+    if (
+      message.kind === 'request' ||
+      message.kind === 'reply' ||
+      message.kind === 'evidence-report' ||
+      message.kind === 'key-announcement'
+    ) {
       rejectedInputs++;
       return;
     }

@@ -78,6 +78,7 @@ function replyFrom(
     sequence: sequenceNumber(options.sequence ?? 5),
     status: options.status ?? 'ok',
     result: encoder.encode(result),
+    proof: null,
   };
 }
 

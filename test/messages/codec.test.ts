@@ -121,20 +121,43 @@ const arbitraryCheckpoint: fc.Arbitrary<Checkpoint> = record({
 
 const arbitraryBatch = fc.array(arbitraryRequest, { maxLength: 5 });
 
+const arbitraryReplyProof = fc
+  .record({
+    keyEpoch: arbitraryKeyEpoch,
+    signature: arbitrarySignature,
+    leafCount: fc.integer({ min: 1, max: 1000 }),
+    path: fc.array(arbitraryDigest, { maxLength: 10 }),
+  })
+  .chain((proof) =>
+    fc.integer({ min: 0, max: proof.leafCount - 1 }).map((leafIndex) => ({ ...proof, leafIndex })),
+  );
+
+const arbitraryReply = record({
+  kind: fc.constant('reply' as const),
+  view: arbitraryView,
+  replicaId: arbitraryReplica,
+  clientId: arbitraryClientId,
+  requestNumber: arbitraryRequestNumber,
+  readOnly: fc.boolean(),
+  sequence: arbitrarySequence,
+  status: fc.constantFrom('ok' as const, 'error' as const),
+  result: fc.uint8Array({ maxLength: 64 }),
+  proof: fc.option(arbitraryReplyProof, { nil: null }),
+});
+
+const arbitraryKeyCertificate = record({
+  replica: arbitraryReplica,
+  keyEpoch: arbitraryKeyEpoch,
+  signingKey: fc.uint8Array({ minLength: 32, maxLength: 32 }),
+  agreementKey: fc.uint8Array({ minLength: 32, maxLength: 32 }),
+  issuedAtMs: fc.integer({ min: 0, max: 2 ** 50 }),
+  signature: arbitrarySignature,
+});
+
 /** One arbitrary per message kind; the `satisfies` makes a forgotten kind a type error. */
 const messageArbitraries = {
   request: arbitraryRequest,
-  reply: record({
-    kind: fc.constant('reply' as const),
-    view: arbitraryView,
-    replicaId: arbitraryReplica,
-    clientId: arbitraryClientId,
-    requestNumber: arbitraryRequestNumber,
-    readOnly: fc.boolean(),
-    sequence: arbitrarySequence,
-    status: fc.constantFrom('ok' as const, 'error' as const),
-    result: fc.uint8Array({ maxLength: 64 }),
-  }),
+  reply: arbitraryReply,
   'pre-prepare': record({
     kind: fc.constant('pre-prepare' as const),
     view: arbitraryView,
@@ -225,6 +248,15 @@ const messageArbitraries = {
     batchDigest: arbitraryDigest,
     replicaId: arbitraryReplica,
   }),
+  'key-announcement': record({
+    kind: fc.constant('key-announcement' as const),
+    certificates: fc.array(arbitraryKeyCertificate, { maxLength: 4 }),
+  }),
+  'evidence-report': fc
+    .constant(null)
+    .chain(() =>
+      record({ kind: fc.constant('evidence-report' as const), evidence: arbitraryEvidenceLazy() }),
+    ),
 } satisfies { [Kind in WireMessage['kind']]: fc.Arbitrary<Extract<WireMessage, { kind: Kind }>> };
 
 const arbitraryMessage: fc.Arbitrary<WireMessage> = fc.oneof(
@@ -239,6 +271,10 @@ const arbitrarySignedProposal: fc.Arbitrary<SignedProposal> = record({
   signature: arbitrarySignature,
 });
 
+function arbitraryEvidenceLazy(): fc.Arbitrary<Evidence> {
+  return arbitraryEvidence;
+}
+
 const arbitraryEvidence: fc.Arbitrary<Evidence> = fc.oneof(
   record({
     kind: fc.constant('equivocation' as const),
@@ -251,6 +287,12 @@ const arbitraryEvidence: fc.Arbitrary<Evidence> = fc.oneof(
     accused: arbitraryReplica,
     certificate: arbitraryCertificate,
     vote: arbitraryCheckpoint,
+  }),
+  record({
+    kind: fc.constant('lying-reply' as const),
+    accused: arbitraryReplica,
+    reply: arbitraryReply,
+    certified: fc.array(arbitraryReply, { maxLength: 4 }),
   }),
 );
 
@@ -604,9 +646,11 @@ describe('malformed input never makes the decoder throw', () => {
       sequence: sequenceNumber(0),
       status: 'ok',
       result: new Uint8Array(0),
+      proof: null,
     });
     const badStatus = reply.slice();
-    badStatus[badStatus.length - 2] = 2;
+    // The status byte comes before the empty result (one length byte) and the proof flag.
+    badStatus[badStatus.length - 3] = 2;
     assert.match(rejectionReason(badStatus), /^reply: reply status must be 0 \(ok\) or 1 \(error\), got 2/);
 
     const status = encodeMessage({
@@ -675,6 +719,7 @@ describe('limits', () => {
         sequence: sequenceNumber(0),
         status: 'ok',
         result: operationBytes(LIMITS.maxResultBytes + 1),
+        proof: null,
       }),
     },
     {

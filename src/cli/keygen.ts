@@ -35,6 +35,20 @@ export function registerKeygen(program: Command): void {
       integerOption('--dashboard-port', 0, 65535),
       8080,
     )
+    .option(
+      '--recovery-bound <ms>',
+      'run guardians with proactive recovery: T_D, the longest a rejuvenation may take (needs k ≥ 1)',
+      integerOption('--recovery-bound', 100, 86_400_000),
+    )
+    .option(
+      '--period <ms>',
+      'T_P, time between two rejuvenations of a replica (default: the minimum for n, f, k, T_D)',
+      integerOption('--period', 100, 31 * 86_400_000),
+    )
+    .option(
+      '--allow-fault-injection',
+      'test and demo clusters: replicas accept --fault-mode and guardians POST /fault',
+    )
     .option('--force', 'overwrite an existing configuration')
     .action(
       async (options: {
@@ -48,6 +62,9 @@ export function registerKeygen(program: Command): void {
         benchClients: number;
         storage: string;
         dashboardPort: number;
+        recoveryBound?: number;
+        period?: number;
+        allowFaultInjection?: boolean;
         force?: boolean;
       }) => {
         if (existsSync(join(options.dir, 'cluster.json')) && options.force !== true) {
@@ -57,6 +74,14 @@ export function registerKeygen(program: Command): void {
         }
         if (options.storage !== 'file' && options.storage !== 'leveldb')
           throw new Error('--storage must be file or leveldb');
+        if (options.period !== undefined && options.recoveryBound === undefined) {
+          throw new Error('--period needs --recovery-bound (T_P only means something with guardians)');
+        }
+        if (options.recoveryBound !== undefined && options.k < 1) {
+          throw new Error(
+            '--recovery-bound needs --k 1 or more: a rejuvenating replica counts against k, not f',
+          );
+        }
         const n = options.n ?? minimumReplicas(options.f, options.k);
         if (n < minimumReplicas(options.f, options.k)) {
           throw new Error(
@@ -77,10 +102,22 @@ export function registerKeygen(program: Command): void {
           benchClients: options.benchClients,
           storageEngine: options.storage,
           dashboardPort: options.dashboardPort,
+          allowFaultInjection: options.allowFaultInjection === true,
+          ...(options.recoveryBound === undefined
+            ? {}
+            : {
+                recovery: {
+                  recoveryBoundMs: options.recoveryBound,
+                  ...(options.period === undefined ? {} : { periodMs: options.period }),
+                },
+              }),
         });
         process.stdout.write(
           `wrote ${configPath} (n = ${n}, f = ${options.f}, k = ${options.k}) and private keys in ${join(options.dir, 'keys')}\n` +
-            'copy cluster.json to every host; give each replica host only its own keys/replica-<id>.json\n',
+            (options.recoveryBound === undefined
+              ? 'copy cluster.json to every host; give each replica host only its own keys/replica-<id>.json\n'
+              : 'copy cluster.json to every host; give each host only its own keys/guardian-<id>.json, and keep\n' +
+                'keys/install.json offline after signing the code with `phalanx manifest`\n'),
         );
       },
     );

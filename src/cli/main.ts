@@ -6,14 +6,18 @@
  *   phalanx keygen [--dir .phalanx] [--f 1] [--k 0]      cluster keys and configuration
  *   phalanx up [--config FILE] [--workload]               a local cluster + dashboard
  *   phalanx replica --config FILE --id I                  one replica (one per host)
+ *   phalanx guardian --config FILE --id I                 one guardian (runs and rejuvenates its replica)
+ *   phalanx manifest [--verify]                           sign (or check) the code bundle at install time
  *   phalanx kv put|get|del|list|cas ...                   use the key-value store
  *   phalanx status [--config FILE]                        what every replica reports
  *   phalanx bench [--clients C --requests R ...]          throughput and latency
  */
 import { Command } from 'commander';
 import { registerBench } from './bench.js';
+import { registerGuardian } from './guardian.js';
 import { registerKeygen } from './keygen.js';
 import { registerKv } from './kv.js';
+import { registerManifest } from './manifest.js';
 import { registerReplica } from './replica.js';
 import { registerStatus } from './status.js';
 import { registerUp } from './up.js';
@@ -27,6 +31,8 @@ program
 registerKeygen(program);
 registerUp(program);
 registerReplica(program);
+registerGuardian(program);
+registerManifest(program);
 registerKv(program);
 registerStatus(program);
 registerBench(program);

@@ -1,10 +1,110 @@
-/** `phalanx replica`: run one replica in this process (one per host in a real deployment). */
+/**
+ * `phalanx replica`: run one replica in this process (one per host in a real deployment). With
+ * `--guardian` it runs under its guardian (`phalanx guardian` starts it that way): its session
+ * keys, key certificates and instructions arrive on the IPC pipe, never on disk.
+ */
 import type { Command } from 'commander';
-import pino from 'pino';
+import pino, { type Logger } from 'pino';
+import type { ClusterConfig } from '../config/cluster-config.js';
 import { loadReplicaKeyFile, replicaKeyPath } from '../config/keys.js';
-import { replicaId } from '../core/ids.js';
-import { ReplicaNode } from '../runtime/replica-node.js';
-import { configOrExit, DEFAULT_CONFIG, integerOption } from './options.js';
+import { type ReplicaId, keyEpoch, replicaId } from '../core/ids.js';
+import {
+  type FaultMode,
+  type GuardianToReplica,
+  type ReplicaToGuardian,
+  FAULT_MODES,
+  fromBase64,
+  isFaultMode,
+  parseGuardianMessage,
+} from '../recovery/ipc.js';
+import { decodeKeyCertificate, sessionKeysFromSeeds } from '../recovery/key-certificates.js';
+import { type GuardianLink, type ReplicaKeySource, ReplicaNode } from '../runtime/replica-node.js';
+import type { KeyCertificate } from '../messages/types.js';
+import { DEFAULT_CONFIG, configOrExit, integerOption } from './options.js';
+
+/** How long a replica started by its guardian waits for its session keys. */
+const SESSION_KEYS_TIMEOUT_MS = 30_000;
+
+function certificatesOf(encoded: readonly string[]): KeyCertificate[] {
+  return encoded
+    .map((text) => decodeKeyCertificate(fromBase64(text)))
+    .filter((certificate): certificate is KeyCertificate => certificate !== null);
+}
+
+/** The IPC pipe to the guardian: messages are validated before use. */
+function guardianLink(logger: Logger): GuardianLink & { first(): Promise<GuardianToReplica> } {
+  const handlers: ((message: GuardianToReplica) => void)[] = [];
+  const queued: GuardianToReplica[] = [];
+  process.on('message', (raw: unknown) => {
+    const message = parseGuardianMessage(raw);
+    if (message === null) {
+      logger.error('ignored a malformed message from the guardian');
+      return;
+    }
+    if (handlers.length === 0) queued.push(message);
+    for (const handler of handlers) handler(message);
+  });
+  process.on('disconnect', () => {
+    // The guardian is gone: a replica must not run without the subsystem that keeps it clean.
+    logger.fatal('guardian disconnected; stopping');
+    process.exit(75);
+  });
+  return {
+    send(message: ReplicaToGuardian) {
+      if (process.connected) process.send?.(message);
+    },
+    onMessage(handler) {
+      handlers.push(handler);
+      for (const message of queued.splice(0)) handler(message);
+    },
+    first() {
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(
+          () => reject(new Error('no session keys from the guardian')),
+          SESSION_KEYS_TIMEOUT_MS,
+        );
+        const take = (message: GuardianToReplica): void => {
+          clearTimeout(timer);
+          resolve(message);
+        };
+        const early = queued.shift();
+        if (early !== undefined) take(early);
+        else
+          handlers.push(function once(message) {
+            handlers.splice(handlers.indexOf(once), 1);
+            take(message);
+          });
+      });
+    },
+  };
+}
+
+async function keysFromGuardian(
+  config: ClusterConfig,
+  id: ReplicaId,
+  link: ReturnType<typeof guardianLink>,
+): Promise<{ keys: ReplicaKeySource; amnesiac: boolean; faultMode: FaultMode | null }> {
+  const message = await link.first();
+  if (message.type !== 'session-keys')
+    throw new Error(`expected session keys from the guardian, got ${message.type}`);
+  const certificate = decodeKeyCertificate(fromBase64(message.certificate));
+  if (certificate === null || certificate.replica !== id || certificate.keyEpoch !== message.keyEpoch) {
+    throw new Error('the guardian sent a certificate that is not for this replica and epoch');
+  }
+  if (config.replicas[id]?.identityKey == null)
+    throw new Error(`replica ${id} has no identity key in the configuration`);
+  return {
+    keys: {
+      kind: 'guardian',
+      keyEpoch: keyEpoch(message.keyEpoch),
+      sessionKeys: sessionKeysFromSeeds(fromBase64(message.signingSeed), fromBase64(message.agreementSeed)),
+      certificate,
+      certificates: certificatesOf(message.certificates),
+    },
+    amnesiac: message.amnesiac,
+    faultMode: message.faultMode,
+  };
+}
 
 export function registerReplica(program: Command): void {
   program
@@ -15,6 +115,8 @@ export function registerReplica(program: Command): void {
     .option('--keys <file>', 'private key file (default: <keysDirectory>/replica-<id>.json)')
     .option('--data <directory>', 'data folder (default: <dataDirectory>/replica-<id>)')
     .option('--amnesiac', 'the disk was lost: abstain from voting until a newer view is installed')
+    .option('--guardian', 'run under a guardian (keys and instructions arrive on the IPC pipe)')
+    .option('--fault-mode <mode>', `test clusters only: ${FAULT_MODES.join(', ')}`)
     .option('--log-level <level>', 'trace, debug, info, warn, error', process.env.PHALANX_LOG_LEVEL ?? 'info')
     .action(
       async (options: {
@@ -23,21 +125,45 @@ export function registerReplica(program: Command): void {
         keys?: string;
         data?: string;
         amnesiac?: boolean;
+        guardian?: boolean;
+        faultMode?: string;
         logLevel: string;
       }) => {
         const config = await configOrExit(options.config);
         if (options.id >= config.n)
           throw new Error(`--id ${options.id}: the configuration has replicas 0..${config.n - 1}`);
+        if (options.faultMode !== undefined && !isFaultMode(options.faultMode)) {
+          throw new Error(`--fault-mode must be one of ${FAULT_MODES.join(', ')}`);
+        }
         const id = replicaId(options.id);
         const logger = pino({ level: options.logLevel, base: { replica: id } });
-        const keys = await loadReplicaKeyFile(options.keys ?? replicaKeyPath(config, id));
+        let keys: ReplicaKeySource;
+        let amnesiac = options.amnesiac === true;
+        let faultMode: FaultMode | null = (options.faultMode as FaultMode | undefined) ?? null;
+        let link: ReturnType<typeof guardianLink> | undefined;
+        if (options.guardian === true) {
+          if (process.send === undefined)
+            throw new Error('--guardian: this process was not started by a guardian');
+          link = guardianLink(logger);
+          const fromGuardian = await keysFromGuardian(config, id, link);
+          keys = fromGuardian.keys;
+          amnesiac = amnesiac || fromGuardian.amnesiac;
+          faultMode = faultMode ?? fromGuardian.faultMode;
+        } else {
+          keys = {
+            kind: 'key-file',
+            file: await loadReplicaKeyFile(options.keys ?? replicaKeyPath(config, id)),
+          };
+        }
         const node = await ReplicaNode.start({
           config,
           id,
           keys,
           logger,
           ...(options.data === undefined ? {} : { dataDirectory: options.data }),
-          amnesiac: options.amnesiac === true,
+          ...(link === undefined ? {} : { guardian: link }),
+          amnesiac,
+          faultMode,
         });
         let stopping = false;
         const stop = (signal: string): void => {

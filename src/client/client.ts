@@ -19,7 +19,7 @@
 import { createHash } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { ClusterConfig } from '../config/cluster-config.js';
-import { type ClientKeyFile, keyRegistryOf } from '../config/keys.js';
+import { type ClientKeyFile, clientRegistryOf, keyRegistryOf } from '../config/keys.js';
 import { type ClientAction, ClientSession, type UnauthenticatedRequest } from '../core/client-protocol.js';
 import { keyEpoch, type SequenceNumber, toHex } from '../core/ids.js';
 import { quorumSize } from '../core/quorum.js';
@@ -27,6 +27,8 @@ import { ClientCrypto } from '../crypto/client-crypto.js';
 import { decodeMessage, encodeMessage } from '../messages/codec.js';
 import { requestContent } from '../messages/signing.js';
 import type { ClientRequest } from '../messages/types.js';
+import type { KeyRegistry } from '../crypto/key-registry.js';
+import { installCertificate, verifyCertificateForConfig } from '../recovery/key-certificates.js';
 import { channelKeyDirectory } from '../runtime/replica-node.js';
 import { TcpTransport } from '../transport/tcp.js';
 import { clientNode, type NodeId, replicaNode, type Transport } from '../transport/transport.js';
@@ -74,6 +76,7 @@ interface Invocation {
 }
 
 const TICK_MS = 20;
+const EVIDENCE_REPORT_INTERVAL_MS = 5000;
 const decoder = new TextDecoder();
 
 function sha256(data: Uint8Array): Uint8Array {
@@ -90,13 +93,20 @@ export class PhalanxClient {
   readonly #queue: Invocation[] = [];
   #ticker: NodeJS.Timeout | null = null;
   #closed = false;
+  #evidenceReported = 0;
+  readonly #lastReportAt = new Map<number, number>();
+  readonly #registry: KeyRegistry;
 
   private constructor(options: PhalanxClientOptions) {
     const { config, client } = options;
     this.#config = config;
     this.#timeoutMs = options.timeoutMs ?? 10_000;
     this.#maxQueued = options.maxQueued ?? 100_000;
-    const registry = keyRegistryOf(config);
+    // With guardians every replica key epoch is certified by the replica's guardian: the client
+    // learns current keys from certificates (in the handshake and in announcements), never from
+    // the configuration's epoch-0 keys.
+    const registry = config.recovery === null ? keyRegistryOf(config) : clientRegistryOf(config);
+    this.#registry = registry;
     if (registry.clientKeys(client.client) === undefined) {
       throw new PhalanxError(
         'rejected',
@@ -139,7 +149,6 @@ export class PhalanxClient {
   static async connect(options: PhalanxClientOptions): Promise<PhalanxClient> {
     const client = new PhalanxClient(options);
     const { config } = options;
-    const registry = keyRegistryOf(config);
     client.#transport = await TcpTransport.start({
       identity: {
         node: clientNode(options.client.client),
@@ -151,7 +160,7 @@ export class PhalanxClient {
         host: replica.host,
         port: replica.port,
       })),
-      keys: channelKeyDirectory(registry),
+      keys: channelKeyDirectory(client.#registry, config),
       events: { onFrame: (from, frame) => client.#onFrame(from, frame) },
     });
     client.#ticker = setInterval(() => client.#tick(), TICK_MS);
@@ -175,6 +184,11 @@ export class PhalanxClient {
   /** Replicas with an authenticated connection right now. */
   get connectedReplicas(): number {
     return this.#transport?.connectedPeers().length ?? 0;
+  }
+
+  /** How many lying replies this client has proven and reported to the replicas. */
+  get evidenceReported(): number {
+    return this.#evidenceReported;
   }
 
   invoke(
@@ -223,6 +237,20 @@ export class PhalanxClient {
         this.#transport?.send(replicaNode(action.to), encodeMessage(action.request));
         continue;
       }
+      if (action.kind === 'report-evidence') {
+        // One report per liar per few seconds: its guardian acts on the first; the rest would only
+        // make every replica check the same kind of proof again.
+        const now = performance.now();
+        const last = this.#lastReportAt.get(action.evidence.accused);
+        if (last !== undefined && now - last < EVIDENCE_REPORT_INTERVAL_MS) continue;
+        this.#lastReportAt.set(action.evidence.accused, now);
+        // Every replica verifies the evidence itself and hands it to its guardian; telling all of
+        // them means a single faulty receiver cannot bury it.
+        const frame = encodeMessage({ kind: 'evidence-report', evidence: action.evidence });
+        for (const replica of this.#config.replicas) this.#transport?.send(replicaNode(replica.id), frame);
+        this.#evidenceReported++;
+        continue;
+      }
       const invocation = this.#inFlight.get(action.invocation);
       if (invocation === undefined) continue;
       this.#inFlight.delete(action.invocation);
@@ -240,7 +268,17 @@ export class PhalanxClient {
   #onFrame(from: NodeId, frame: Uint8Array): void {
     if (from.kind !== 'replica') return;
     const decoded = decodeMessage(frame);
-    if (!decoded.ok || decoded.value.kind !== 'reply' || decoded.value.replicaId !== from.id) return;
+    if (!decoded.ok) return;
+    if (decoded.value.kind === 'key-announcement') {
+      // Any replica may relay certificates: each is checked against its guardian's identity key.
+      for (const certificate of decoded.value.certificates) {
+        if (this.#config.recovery !== null && verifyCertificateForConfig(certificate, this.#config)) {
+          installCertificate(this.#registry, certificate);
+        }
+      }
+      return;
+    }
+    if (decoded.value.kind !== 'reply' || decoded.value.replicaId !== from.id) return;
     this.#perform(this.#session.onReply(decoded.value, performance.now()));
   }
 

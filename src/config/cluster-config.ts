@@ -19,6 +19,7 @@ import { type AccessControlConfig, validateAccessControlConfig } from '../apps/k
 import { defaultProtocolConfig, type ProtocolConfig, protocolConfigProblems } from '../core/config.js';
 import { type ClientId, isValidClientId, type ReplicaId, replicaId } from '../core/ids.js';
 import { minimumReplicas } from '../core/quorum.js';
+import { minimumPeriodMs } from '../recovery/schedule.js';
 import { keyFromBase64 } from '../crypto/keys.js';
 import { LIMITS } from '../messages/limits.js';
 
@@ -34,6 +35,24 @@ export interface ReplicaEntry {
   readonly signingKey: Uint8Array;
   /** Raw X25519 public key of key epoch 0. */
   readonly agreementKey: Uint8Array;
+  /**
+   * Raw Ed25519 public key of this replica's guardian (its long-term identity, which certifies
+   * the session keys of every later key epoch); null when the cluster runs without guardians.
+   */
+  readonly identityKey: Uint8Array | null;
+  /** The guardian's control channel (guardians talk only to guardians) and admin HTTP port. */
+  readonly guardianHost: string;
+  readonly guardianPort: number;
+  readonly guardianAdminPort: number;
+}
+
+export interface RecoveryConfig {
+  /** T_D: the bound on one rejuvenation (stop, verify, new keys, restart, state, catch up). */
+  readonly recoveryBoundMs: number;
+  /** T_P: every replica is rejuvenated once per period; ≥ (⌈n/k⌉ + ⌈f/k⌉)·T_D. */
+  readonly periodMs: number;
+  /** Where the schedule's periods start (ms since the Unix epoch); guardians share the clock. */
+  readonly scheduleOriginMs: number;
 }
 
 export interface ClientEntry {
@@ -63,6 +82,10 @@ export interface ClusterConfig {
   readonly dashboard: { readonly host: string; readonly port: number };
   /** Test and demo clusters only: replicas may be started in a fault mode. */
   readonly allowFaultInjection: boolean;
+  /** Proactive and reactive recovery by guardians; null: no guardians. */
+  readonly recovery: RecoveryConfig | null;
+  /** Raw Ed25519 public key that signs the code manifest at install time; null: not checked. */
+  readonly installKey: Uint8Array | null;
 }
 
 /** Largest configuration file read, so a wrong path (a huge file) fails clearly. */
@@ -151,6 +174,10 @@ function parseReplicas(problems: Problems, value: unknown): ReplicaEntry[] {
         'adminPort',
         'signingKey',
         'agreementKey',
+        'identityKey',
+        'guardianHost',
+        'guardianPort',
+        'guardianAdminPort',
       ]);
       const id = integer(problems, `${path}.id`, entry.id, 0, LIMITS.maxReplicas - 1);
       if (id !== index)
@@ -171,6 +198,23 @@ function parseReplicas(problems: Problems, value: unknown): ReplicaEntry[] {
         adminPort,
         signingKey: key(problems, `${path}.signingKey`, entry.signingKey),
         agreementKey: key(problems, `${path}.agreementKey`, entry.agreementKey),
+        identityKey:
+          entry.identityKey === undefined ? null : key(problems, `${path}.identityKey`, entry.identityKey),
+        guardianHost: text(problems, `${path}.guardianHost`, entry.guardianHost, host),
+        guardianPort: integer(
+          problems,
+          `${path}.guardianPort`,
+          entry.guardianPort ?? Math.min(port + 200, 65535),
+          1,
+          65535,
+        ),
+        guardianAdminPort: integer(
+          problems,
+          `${path}.guardianAdminPort`,
+          entry.guardianAdminPort ?? Math.min(port + 300, 65535),
+          1,
+          65535,
+        ),
       };
     })
     .filter((entry): entry is ReplicaEntry => entry !== null);
@@ -260,6 +304,61 @@ function parseProtocol(problems: Problems, value: unknown, base: ProtocolConfig)
   return protocol;
 }
 
+function parseRecovery(
+  problems: Problems,
+  value: unknown,
+  model: { n: number; f: number; k: number },
+  replicas: readonly ReplicaEntry[],
+): RecoveryConfig | null {
+  if (value === undefined || value === null) return null;
+  if (!isRecord(value)) {
+    problems.push(`recovery: must be an object, got ${describe(value)}`);
+    return null;
+  }
+  unknownFields(problems, 'recovery', value, ['recoveryBoundMs', 'periodMs', 'scheduleOriginMs']);
+  const recoveryBoundMs = integer(
+    problems,
+    'recovery.recoveryBoundMs',
+    value.recoveryBoundMs,
+    100,
+    86_400_000,
+  );
+  const minimum = minimumPeriodMs(model, recoveryBoundMs);
+  const periodMs = integer(
+    problems,
+    'recovery.periodMs',
+    value.periodMs ?? (Number.isFinite(minimum) ? minimum : 0),
+    100,
+    Number.MAX_SAFE_INTEGER,
+  );
+  const scheduleOriginMs = integer(
+    problems,
+    'recovery.scheduleOriginMs',
+    value.scheduleOriginMs ?? 0,
+    0,
+    Number.MAX_SAFE_INTEGER,
+  );
+  if (model.k < 1) {
+    problems.push(
+      'recovery: rejuvenation needs k ≥ 1 (replicas that may be recovering at once), and n ≥ 3f + 2k + 1',
+    );
+  } else if (periodMs < minimum) {
+    problems.push(
+      `recovery.periodMs: ${periodMs} ms is too short: with n = ${model.n}, f = ${model.f}, k = ${model.k} the period ` +
+        `must hold ⌈n/k⌉ + ⌈f/k⌉ = ${Math.ceil(model.n / model.k) + Math.ceil(model.f / model.k)} slots of ` +
+        `T_D = ${recoveryBoundMs} ms, i.e. at least ${minimum} ms`,
+    );
+  }
+  replicas.forEach((replica, index) => {
+    if (replica.identityKey === null) {
+      problems.push(
+        `replicas[${index}].identityKey: required when recovery is configured (the guardian's identity key)`,
+      );
+    }
+  });
+  return { recoveryBoundMs, periodMs, scheduleOriginMs };
+}
+
 /** Validates a parsed document; relative folders resolve against the folder of `source`. */
 export function parseClusterConfig(document: unknown, source: string): ClusterConfig {
   const problems: Problems = [];
@@ -275,6 +374,8 @@ export function parseClusterConfig(document: unknown, source: string): ClusterCo
     'keysDirectory',
     'dashboard',
     'allowFaultInjection',
+    'recovery',
+    'installKey',
   ]);
   const f = integer(problems, 'f', document.f, 0, 21);
   const k = integer(problems, 'k', document.k ?? 0, 0, 21);
@@ -305,6 +406,9 @@ export function parseClusterConfig(document: unknown, source: string): ClusterCo
     const given = text(problems, name, value, fallback);
     return isAbsolute(given) ? given : resolve(folder, given);
   };
+  const recovery = parseRecovery(problems, document.recovery, { n, f, k }, replicas);
+  const installKey =
+    document.installKey === undefined ? null : key(problems, 'installKey', document.installKey);
   const config: ClusterConfig = {
     source: resolve(source),
     n,
@@ -321,6 +425,8 @@ export function parseClusterConfig(document: unknown, source: string): ClusterCo
       port: integer(problems, 'dashboard.port', dashboard.port ?? 8080, 0, 65535),
     },
     allowFaultInjection: allowFaultInjection === true,
+    recovery,
+    installKey,
   };
   if (problems.length > 0) throw new ConfigError(source, problems);
   return config;

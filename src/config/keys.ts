@@ -28,6 +28,7 @@ import {
   generateSigningKeyPair,
   keyFromBase64,
   keyToBase64,
+  type SigningKeyPair,
   signingKeyPairFromSeed,
   signingPublicKeyFromBytes,
   signingSeed,
@@ -122,6 +123,18 @@ export async function loadClientKeyFile(path: string): Promise<ClientKeyFile> {
   };
 }
 
+/** Public keys of every client of the configuration, and of no replica yet (they come with certificates). */
+export function clientRegistryOf(config: ClusterConfig): KeyRegistry {
+  const registry = new KeyRegistry(config.n);
+  for (const client of config.clients) {
+    registry.registerClient(client.id, {
+      signing: signingPublicKeyFromBytes(client.signingKey),
+      agreement: agreementPublicKeyFromBytes(client.agreementKey),
+    });
+  }
+  return registry;
+}
+
 /** Public keys of every replica (epoch 0) and client of the configuration. */
 export function keyRegistryOf(config: ClusterConfig): KeyRegistry {
   const registry = new KeyRegistry(config.n);
@@ -157,6 +170,8 @@ export interface GenerateClusterOptions {
   readonly dashboardPort?: number;
   readonly allowFaultInjection?: boolean;
   readonly protocol?: Record<string, unknown>;
+  /** Guardians with proactive recovery (T_D; T_P defaults to its minimum). Requires k ≥ 1. */
+  readonly recovery?: { readonly recoveryBoundMs: number; readonly periodMs?: number };
 }
 
 async function writePrivate(path: string, document: unknown): Promise<void> {
@@ -170,7 +185,18 @@ export async function generateCluster(options: GenerateClusterOptions): Promise<
   await mkdir(keysDirectory, { recursive: true, mode: 0o700 });
   const host = options.host ?? '127.0.0.1';
   const replicas = [];
+  const withGuardians = options.recovery !== undefined;
   for (let index = 0; index < n; index++) {
+    let identityKey: string | undefined;
+    if (withGuardians) {
+      const identity = generateSigningKeyPair();
+      await writePrivate(join(keysDirectory, `guardian-${index}.json`), {
+        kind: 'phalanx-guardian-identity',
+        replica: index,
+        identitySeed: keyToBase64(signingSeed(identity)),
+      });
+      identityKey = keyToBase64(identity.publicKey.bytes);
+    }
     const signing = generateSigningKeyPair();
     const agreement = generateAgreementKeyPair();
     await writePrivate(join(keysDirectory, `replica-${index}.json`), {
@@ -188,7 +214,23 @@ export async function generateCluster(options: GenerateClusterOptions): Promise<
       adminPort: options.basePort + 100 + index,
       signingKey: keyToBase64(publicKeys.signing.bytes),
       agreementKey: keyToBase64(publicKeys.agreement.bytes),
+      ...(identityKey === undefined
+        ? {}
+        : {
+            identityKey,
+            guardianPort: options.basePort + 200 + index,
+            guardianAdminPort: options.basePort + 300 + index,
+          }),
     });
+  }
+  let installKey: string | undefined;
+  if (withGuardians) {
+    const install = generateSigningKeyPair();
+    await writePrivate(join(keysDirectory, 'install.json'), {
+      kind: 'phalanx-install-key',
+      installSeed: keyToBase64(signingSeed(install)),
+    });
+    installKey = keyToBase64(install.publicKey.bytes);
   }
   const names = [...options.clients];
   for (let index = 0; index < (options.benchClients ?? 0); index++) names.push(`bench-${index}`);
@@ -219,7 +261,46 @@ export async function generateCluster(options: GenerateClusterOptions): Promise<
     dashboard: { host: '127.0.0.1', port: options.dashboardPort ?? 8080 },
     allowFaultInjection: options.allowFaultInjection ?? false,
     ...(options.protocol === undefined ? {} : { protocol: options.protocol }),
+    ...(options.recovery === undefined
+      ? {}
+      : {
+          recovery: {
+            recoveryBoundMs: options.recovery.recoveryBoundMs,
+            ...(options.recovery.periodMs === undefined ? {} : { periodMs: options.recovery.periodMs }),
+            scheduleOriginMs: 0,
+          },
+          installKey,
+        }),
   };
   await writeFile(configPath, `${JSON.stringify(document, null, 2)}\n`);
   return { configPath };
+}
+
+export function guardianKeyPath(config: ClusterConfig, id: ReplicaId): string {
+  return join(config.keysDirectory, `guardian-${id}.json`);
+}
+
+export function installKeyPath(config: ClusterConfig): string {
+  return join(config.keysDirectory, 'install.json');
+}
+
+/** A guardian's long-term identity key pair (never given to its replica process). */
+export async function loadGuardianIdentity(
+  path: string,
+): Promise<{ readonly replica: ReplicaId; readonly identity: SigningKeyPair }> {
+  const document = await readJson(path, 'guardian identity file');
+  if (document.kind !== 'phalanx-guardian-identity')
+    throw new Error(`${path}: not a Phalanx guardian identity file`);
+  if (typeof document.replica !== 'number') throw new Error(`${path}: replica must be a number`);
+  return {
+    replica: replicaId(document.replica),
+    identity: signingKeyPairFromSeed(seedField(document, 'identitySeed', path)),
+  };
+}
+
+/** The key that signs code manifests at install time. */
+export async function loadInstallKey(path: string): Promise<SigningKeyPair> {
+  const document = await readJson(path, 'install key file');
+  if (document.kind !== 'phalanx-install-key') throw new Error(`${path}: not a Phalanx install key file`);
+  return signingKeyPairFromSeed(seedField(document, 'installSeed', path));
 }

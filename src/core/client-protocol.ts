@@ -16,7 +16,7 @@
  * // send the requests in `actions`; feed replies to session.onReply(reply, now), ticks to session.tick(now)
  * ```
  */
-import type { ClientRequest, Reply, ReplyStatus } from '../messages/types.js';
+import type { ClientRequest, Evidence, Reply, ReplyStatus } from '../messages/types.js';
 import {
   assert,
   bytesEqual,
@@ -27,6 +27,13 @@ import {
   type SequenceNumber,
 } from './ids.js';
 import { type FaultModel, quorumSize } from './quorum.js';
+
+/** Completed requests remembered to catch a lying reply that arrives after the quorum. */
+const MAX_REMEMBERED_COMPLETIONS = 256;
+
+function sameAnswer(a: Reply, b: Reply): boolean {
+  return a.status === b.status && bytesEqual(a.result, b.result);
+}
 
 export interface ClientProtocolConfig extends FaultModel {
   /** First retransmission after this long without enough replies; doubles up to the maximum. */
@@ -51,6 +58,8 @@ export type ClientAction =
   | { readonly kind: 'send-all'; readonly request: ClientRequest }
   /** Send to one replica (the leader the client believes in). */
   | { readonly kind: 'send'; readonly to: ReplicaId; readonly request: ClientRequest }
+  /** Proof that a replica lied: hand it to the replicas (their guardians act on it). */
+  | { readonly kind: 'report-evidence'; readonly evidence: Evidence }
   | {
       readonly kind: 'complete';
       /** The number the caller got from invoke(); a fallen-back read completes under it too. */
@@ -85,6 +94,8 @@ export class ClientSession {
   readonly #outstanding = new Map<number, Outstanding>();
   /** Highest view seen in replies: informational (which replica leads). */
   #view = 0;
+  /** Recently completed ordered requests with the quorum of signed replies that certified them. */
+  readonly #completed = new Map<number, { certified: Reply[]; reported: Set<number> }>();
 
   constructor(
     config: ClientProtocolConfig,
@@ -161,13 +172,14 @@ export class ClientSession {
   onReply(reply: Reply, now: number): ClientAction[] {
     if (reply.clientId !== this.clientId || reply.replicaId >= this.#config.n) return [];
     const outstanding = this.#outstanding.get(reply.requestNumber);
-    if (outstanding === undefined || reply.readOnly !== outstanding.readOnly) return [];
+    if (outstanding === undefined) return this.#checkLateReply(reply);
+    if (reply.readOnly !== outstanding.readOnly) return [];
     if (reply.view > this.#view) this.#view = reply.view;
     outstanding.replies.set(reply.replicaId, reply);
     const best = this.#largestMatchingSet(outstanding);
     if (best.count >= this.#quorum) {
       this.#outstanding.delete(reply.requestNumber);
-      return [
+      const actions: ClientAction[] = [
         {
           kind: 'complete',
           invocation: outstanding.invocation,
@@ -177,6 +189,21 @@ export class ClientSession {
           fastPath: outstanding.readOnly,
         },
       ];
+      if (!outstanding.readOnly) {
+        const certified = [...outstanding.replies.values()].filter(
+          (candidate) => sameAnswer(candidate, best.reply) && candidate.proof !== null,
+        );
+        if (certified.length >= this.#quorum) {
+          this.#completed.set(reply.requestNumber, {
+            certified: certified.slice(0, this.#quorum),
+            reported: new Set(),
+          });
+          while (this.#completed.size > MAX_REMEMBERED_COMPLETIONS)
+            this.#completed.delete(this.#completed.keys().next().value!);
+          for (const other of outstanding.replies.values()) actions.push(...this.#checkLateReply(other));
+        }
+      }
+      return actions;
     }
     if (outstanding.readOnly) {
       const undecided = this.#config.n - outstanding.replies.size;
@@ -239,6 +266,27 @@ export class ClientSession {
   #firstSend(request: ClientRequest): ClientAction {
     if (request.readOnly) return { kind: 'send-all', request };
     return { kind: 'send', to: replicaId(this.#view % this.#config.n), request };
+  }
+
+  /**
+   * A signed reply that contradicts what a quorum signed for the same request at the same
+   * sequence proves its sender lied (or ran on corrupt state): report it, once per replica.
+   */
+  #checkLateReply(reply: Reply): ClientAction[] {
+    const completion = this.#completed.get(reply.requestNumber);
+    if (completion === undefined || reply.readOnly || reply.proof === null) return [];
+    const reference = completion.certified[0]!;
+    if (reply.sequence !== reference.sequence || sameAnswer(reply, reference)) return [];
+    if (completion.reported.has(reply.replicaId)) return [];
+    const certified = completion.certified.filter((candidate) => candidate.replicaId !== reply.replicaId);
+    if (certified.length < this.#quorum) return [];
+    completion.reported.add(reply.replicaId);
+    return [
+      {
+        kind: 'report-evidence',
+        evidence: { kind: 'lying-reply', accused: reply.replicaId, reply, certified },
+      },
+    ];
   }
 
   #largestMatchingSet(outstanding: Outstanding): { count: number; reply: Reply } {

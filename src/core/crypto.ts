@@ -16,6 +16,8 @@ export type SignaturePurpose = 'message' | 'proof';
 export interface CoreCrypto {
   /** SHA-256. */
   hash(data: Uint8Array): Digest;
+  /** The epoch of this replica's current session keys (what sign() signs with). */
+  readonly currentEpoch: KeyEpoch;
   /** Signs with this replica's current session key. */
   sign(payload: Uint8Array): Signed;
   /**

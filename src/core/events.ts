@@ -10,4 +10,9 @@ export type ReplicaEvent =
   | { readonly kind: 'message'; readonly from: ReplicaId; readonly message: ReplicaMessage }
   | { readonly kind: 'client-request'; readonly request: ClientRequest }
   /** Logical time in milliseconds, non-decreasing; the only clock the core sees. */
-  | { readonly kind: 'tick'; readonly now: number };
+  | { readonly kind: 'tick'; readonly now: number }
+  /**
+   * The replica's guardian asks for a view change: the last step of a rejuvenation, so that the
+   * rejuvenated replica (which sat out the views it may have voted in) votes again at once.
+   */
+  | { readonly kind: 'change-view'; readonly reason: string };

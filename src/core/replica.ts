@@ -342,6 +342,22 @@ export class Replica {
   get pendingRequestCount(): number {
     return this.#pending.size;
   }
+  /**
+   * Whether it knows the views it must sit out (an amnesiac learns them from a quorum's STATUS):
+   * only then can a view change bring it back to voting, so a guardian nudges after this.
+   */
+  get votingFloorKnown(): boolean {
+    return this.#votingFloor !== null;
+  }
+  /** Whether it votes (false while it sits out views after a restart or rejuvenation). */
+  get voting(): boolean {
+    return this.#canVote();
+  }
+  /** The (f+1)-th highest lastExecuted peers reported: at least one correct replica got that far. */
+  get peersExecuted(): number {
+    const reports = [...this.#peerExecuted.values()].sort((a, b) => b - a);
+    return reports[correctWitnessSize(this.config) - 1] ?? 0;
+  }
 
   // ───────────────────────────── entry point ─────────────────────────────
 
@@ -358,6 +374,9 @@ export class Replica {
         break;
       case 'message':
         this.#onMessage(event.from, event.message);
+        break;
+      case 'change-view':
+        if (this.#status === 'normal') this.#startViewChange(viewNumber(this.#view + 1), event.reason, null);
         break;
     }
     const actions = this.#out;
@@ -1097,7 +1116,7 @@ export class Replica {
     });
     this.#log_('error', 'equivocation-detected', { leader, view: other.view, sequence: other.sequence });
     if (this.#status === 'normal' && other.view === this.#view) {
-      this.#startViewChange(viewNumber(this.#view + 1), 'leader equivocated');
+      this.#startViewChange(viewNumber(this.#view + 1), 'leader equivocated', this.#leaderOf(this.#view));
     }
   }
 
@@ -1799,7 +1818,12 @@ export class Replica {
 
   // ───────────────────────────── view change ─────────────────────────────
 
-  #startViewChange(newView: ViewNumber, reason: string): void {
+  /**
+   * `blame`: the replica suspects the leader it leaves (a request timed out, its proposal was
+   * bad). Joining others, or a change asked for by the guardian, blames nobody: suspicions add
+   * up to a reactive recovery, so they must come only from this replica's own observations.
+   */
+  #startViewChange(newView: ViewNumber, reason: string, blame: ReplicaId | null): void {
     assert(newView > this.#view, 'view change must move to a higher view');
     const oldView = this.#view;
     this.#view = newView;
@@ -1811,7 +1835,7 @@ export class Replica {
     this.#reproposalsAwaitingBody.clear();
     for (const instance of this.#log.values()) instance.prepareVotes.clear();
     this.#log_('info', 'view-change-started', { from: oldView, to: newView, reason });
-    this.#suspect(this.#leaderOf(oldView), `view change: ${reason}`);
+    if (blame !== null) this.#suspect(blame, `view change: ${reason}`);
     if (!this.#canVote()) return;
     this.#persist({ kind: 'view', view: newView, viewChangeInProgress: true });
     const message = this.#buildViewChange(newView);
@@ -1848,7 +1872,8 @@ export class Replica {
       checkpoint: stable,
       prepared,
       prePrepared,
-      keyEpoch: 0 as KeyEpoch,
+      // Signed payloads include the epoch: it must be the one that signs.
+      keyEpoch: this.#crypto.currentEpoch,
       signature: new Uint8Array(64) as Signature,
     };
     const signed = this.#crypto.sign(viewChangePayload(unsigned));
@@ -1929,7 +1954,7 @@ export class Replica {
     // The smallest view that f + 1 of them want (at least): the (f+1)-th largest.
     const target = later[later.length - correctWitnessSize(this.config)]!;
     if (target > this.#view)
-      this.#startViewChange(viewNumber(target), 'f + 1 replicas moved to a later view');
+      this.#startViewChange(viewNumber(target), 'f + 1 replicas moved to a later view', null);
   }
 
   /** Replicas whose latest VIEW-CHANGE asks for this view or a later one (this replica included). */
@@ -1965,7 +1990,8 @@ export class Replica {
       view: this.#view,
       replicaId: this.id,
       viewChanges: set,
-      keyEpoch: 0 as KeyEpoch,
+      // Signed payloads include the epoch: it must be the one that signs.
+      keyEpoch: this.#crypto.currentEpoch,
       signature: new Uint8Array(64) as Signature,
     };
     const signed = this.#crypto.sign(newViewPayload(unsigned));
@@ -2105,7 +2131,12 @@ export class Replica {
       const backoff = Math.min(2 ** (this.#viewChangeAttempts - 1), MAX_VIEW_CHANGE_BACKOFF);
       const timeout = this.config.viewChangeTimeoutMs * backoff;
       if (this.#viewChangeQuorumAt !== null && now - this.#viewChangeQuorumAt >= timeout) {
-        this.#startViewChange(viewNumber(this.#view + 1), 'new view did not arrive in time');
+        // The leader of the view that never came failed its turn.
+        this.#startViewChange(
+          viewNumber(this.#view + 1),
+          'new view did not arrive in time',
+          this.#leaderOf(this.#view),
+        );
       }
     }
     if (now - this.#lastRetransmitAt >= this.config.retransmitIntervalMs) {
@@ -2161,6 +2192,7 @@ export class Replica {
         this.#startViewChange(
           viewNumber(this.#view + 1),
           `request ${pending.request.clientId}#${pending.request.requestNumber} not executed in ${waited} ms`,
+          leader,
         );
         return;
       }

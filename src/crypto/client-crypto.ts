@@ -2,7 +2,16 @@
  * A client's side of request authentication: the PBFT authenticator (one MAC per replica, under the
  * key the client shares with that replica's current session key) and the optional signature.
  */
-import { assert, type ClientId, type Digest, type KeyEpoch, replicaId, type Signature } from '../core/ids.js';
+import {
+  assert,
+  type ClientId,
+  type Digest,
+  type KeyEpoch,
+  keyEpoch,
+  MAC_BYTES,
+  replicaId,
+  type Signature,
+} from '../core/ids.js';
 import { requestMacPayload, requestSignaturePayload } from '../messages/signing.js';
 import type { MacEntry } from '../messages/types.js';
 import type { KeyRegistry } from './key-registry.js';
@@ -58,9 +67,8 @@ export class ClientCrypto {
   }
 
   /**
-   * Entry i is the MAC for replica i under the key shared with its current epoch. Throws
-   * InvariantViolation if the registry lacks some replica's keys: a client that cannot address every
-   * replica is misconfigured, and a request missing entries would only fail later and less clearly.
+   * Entry i is the MAC for replica i under the key shared with its current epoch; an all-zero
+   * placeholder while that epoch's keys are not known yet (see below).
    */
   authenticator(requestDigest: Digest): MacEntry[] {
     const entries: MacEntry[] = [];
@@ -69,7 +77,13 @@ export class ClientCrypto {
     for (let index = 0; index < this.#registry.replicaCount; index++) {
       const replica = replicaId(index);
       const epoch = this.#registry.currentEpoch(replica);
-      assert(epoch !== undefined, `no keys for replica ${replica}`);
+      if (epoch === undefined) {
+        // Keys of this replica's current epoch are not known yet (it is down, or being
+        // rejuvenated): it will check the request by other means (it receives it directly on a
+        // retransmission, or by the signature), so an entry it cannot verify is the honest answer.
+        entries.push({ keyEpoch: keyEpoch(0), mac: new Uint8Array(MAC_BYTES) });
+        continue;
+      }
       const replicaKeys = this.#registry.replicaKeys(replica, epoch);
       assert(replicaKeys !== undefined, `registry lost the current keys of replica ${replica}`);
       if (this.#epochsSeen[index] !== epoch) {

@@ -7,15 +7,20 @@
  * const dashboard = await DashboardServer.start({
  *   cluster: { n: 4, f: 1, k: 0 },
  *   replicaAdminUrls: ['http://127.0.0.1:9100', 'http://127.0.0.1:9101', 'http://127.0.0.1:9102', 'http://127.0.0.1:9103'],
+ *   // Optional: each replica's guardian and the configured recovery timing (T = T_P + T_D).
+ *   // guardianAdminUrls: ['http://127.0.0.1:9200', …],
+ *   // recovery: { guaranteeMs: 64_000, recoveryBoundMs: 8_000, periodMs: 56_000 },
  * });
  * console.log(`open ${dashboard.url}`);
  * // … later
  * await dashboard.close();
  * ```
  */
+export { GUARDIAN_STATUS_LIMITS, type GuardianStatusParse, parseGuardianStatus } from './guardian-status.js';
 export {
   type DashboardPage,
   type DashboardPageOptions,
+  RECENT_ENTRIES_SHOWN,
   renderDashboardPage,
   SPARKLINE_SAMPLES,
 } from './page.js';

@@ -1,23 +1,33 @@
 /**
- * The cluster dashboard's HTTP server. It polls every replica's admin endpoint (GET /status),
- * checks each answer against ReplicaStatus, and serves the assembled ClusterStatus as a page,
- * as JSON and as a Server-Sent Events stream.
+ * The cluster dashboard's HTTP server. It polls every replica's admin endpoint (GET /status) and,
+ * when configured, every guardian's, checks each answer against ReplicaStatus or GuardianStatus,
+ * and serves the assembled ClusterStatus as a page, as JSON and as a Server-Sent Events stream.
  *
- * Replica answers are untrusted: a Byzantine or broken replica may send anything, so bodies are
- * size-capped, parsed defensively and copied field by field; a bad answer marks only that replica
- * down, with the reason, and never stops the dashboard.
+ * Answers are untrusted: a Byzantine or broken replica (or whatever answers on a guardian's port)
+ * may send anything, so bodies are size-capped, parsed defensively and copied field by field; a
+ * bad answer marks only that endpoint down, with the reason, and never stops the dashboard.
  */
 import { Buffer } from 'node:buffer';
 import { createServer, type IncomingMessage, request, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { type FaultModel, faultModelProblems } from '../core/quorum.js';
-import type { ClusterStatus, ReplicaReport, ReplicaRole, ReplicaStatus } from '../runtime/status.js';
+import type { GuardianReport, GuardianStatus } from '../recovery/status.js';
+import type {
+  ClusterStatus,
+  RecoveryParameters,
+  ReplicaReport,
+  ReplicaRole,
+  ReplicaStatus,
+} from '../runtime/status.js';
+import { GUARDIAN_STATUS_LIMITS, parseGuardianStatus } from './guardian-status.js';
 import { renderDashboardPage } from './page.js';
 
-/** Named limits on what the dashboard accepts from replicas and from browsers. */
+/** Named limits on what the dashboard accepts from replicas, guardians and browsers. */
 export const DASHBOARD_LIMITS = {
   /** Largest /status body a replica may send; a real one is well under 1 KiB. */
   maxStatusBodyBytes: 64 * 1024,
+  /** Largest /status body a guardian may send (it lists recent recoveries, alarms and evidence). */
+  maxGuardianStatusBodyBytes: GUARDIAN_STATUS_LIMITS.maxStatusBodyBytes,
   /** Longest `address` string accepted (host:port; a DNS name is at most 253 characters). */
   maxAddressLength: 300,
   /** Longest `storageEngine` string accepted. */
@@ -30,6 +40,12 @@ export const DASHBOARD_LIMITS = {
   maxEventClientBacklogBytes: 1024 * 1024,
   /** Replicas one dashboard watches (matches the protocol's limit on n). */
   maxReplicas: 64,
+  /**
+   * Recent recoveries, alarms and evidence records relayed per guardian (the most recent ones).
+   * A guardian may list many more; relaying them all would put every long history into every
+   * event frame, twice a second, to every browser.
+   */
+  maxRelayedEntriesPerList: 16,
 } as const;
 
 export const DASHBOARD_DEFAULTS = {
@@ -54,6 +70,14 @@ export interface DashboardServerOptions {
   readonly fetchTimeoutMs?: number;
   /** Defaults to DASHBOARD_LIMITS.maxEventClients. */
   readonly maxEventClients?: number;
+  /**
+   * One http://host:port base URL per replica's guardian (its admin port); the index is the
+   * replica id. When given, guardians are polled alongside replicas and the page shows key epochs,
+   * exposure, recoveries, alarms and evidence.
+   */
+  readonly guardianAdminUrls?: readonly string[];
+  /** The configured recovery timing, shown as the promise that measured values are held against. */
+  readonly recovery?: RecoveryParameters;
 }
 
 export type ReplicaStatusParse =
@@ -166,6 +190,32 @@ export function parseReplicaStatus(value: unknown, expectedReplica?: number): Re
   return { ok: true, status };
 }
 
+/** The `limit` entries with the latest times, in their original order. */
+function mostRecent<Entry>(
+  entries: readonly Entry[],
+  limit: number,
+  timeOf: (entry: Entry) => number,
+): Entry[] {
+  if (entries.length <= limit) return [...entries];
+  const kept = entries
+    .map((entry, index) => ({ index, time: timeOf(entry) }))
+    .sort((a, b) => b.time - a.time)
+    .slice(0, limit)
+    .map(({ index }) => index)
+    .sort((a, b) => a - b);
+  return kept.map((index) => entries[index]!);
+}
+
+function relayedGuardianStatus(status: GuardianStatus): GuardianStatus {
+  const limit = DASHBOARD_LIMITS.maxRelayedEntriesPerList;
+  return {
+    ...status,
+    recentRecoveries: mostRecent(status.recentRecoveries, limit, (record) => record.startedAtMs),
+    alarms: mostRecent(status.alarms, limit, (alarm) => alarm.atMs),
+    evidence: mostRecent(status.evidence, limit, (record) => record.atMs),
+  };
+}
+
 function truncateError(text: string): string {
   const singleLine = text.replace(/\s+/g, ' ').trim();
   return singleLine.length > DASHBOARD_LIMITS.maxErrorLength
@@ -189,20 +239,38 @@ function positiveInteger(name: string, value: number, minimum = 1): number {
   return value;
 }
 
-/** Turns a configured base URL into the /status URL, refusing anything but plain http. */
-function statusUrlFor(baseUrl: string, replica: number): URL {
-  let base: URL;
-  try {
-    base = new URL(baseUrl);
-  } catch {
-    throw new Error(`replicaAdminUrls[${replica}] is not a URL: ${JSON.stringify(baseUrl)}`);
-  }
-  if (base.protocol !== 'http:')
-    throw new Error(`replicaAdminUrls[${replica}] must be an http:// URL, got ${base.protocol}`);
-  if (base.username !== '' || base.password !== '')
-    throw new Error(`replicaAdminUrls[${replica}] must not carry credentials`);
-  const path = base.pathname.endsWith('/') ? base.pathname : `${base.pathname}/`;
-  return new URL(`${path}status`, base.origin);
+/** Turns configured base URLs into /status URLs, refusing anything but plain http. */
+function statusUrlsFor(optionName: string, baseUrls: readonly string[], n: number): URL[] {
+  if (baseUrls.length !== n) throw new Error(`${optionName} has ${baseUrls.length} entries, but n = ${n}`);
+  return baseUrls.map((baseUrl, replica) => {
+    let base: URL;
+    try {
+      base = new URL(baseUrl);
+    } catch {
+      throw new Error(`${optionName}[${replica}] is not a URL: ${JSON.stringify(baseUrl)}`);
+    }
+    if (base.protocol !== 'http:')
+      throw new Error(`${optionName}[${replica}] must be an http:// URL, got ${base.protocol}`);
+    if (base.username !== '' || base.password !== '')
+      throw new Error(`${optionName}[${replica}] must not carry credentials`);
+    const path = base.pathname.endsWith('/') ? base.pathname : `${base.pathname}/`;
+    return new URL(`${path}status`, base.origin);
+  });
+}
+
+/** Copies the recovery timing, refusing values that would make the shown promise wrong. */
+function checkedRecoveryParameters(recovery: RecoveryParameters): RecoveryParameters {
+  const guaranteeMs = positiveInteger('recovery.guaranteeMs', recovery.guaranteeMs);
+  const recoveryBoundMs = positiveInteger('recovery.recoveryBoundMs', recovery.recoveryBoundMs);
+  const periodMs = positiveInteger('recovery.periodMs', recovery.periodMs);
+  // A replica may wait a whole period for its slot and then take T_D to recover, so a smaller T
+  // would promise less exposure than the schedule delivers.
+  if (guaranteeMs < periodMs + recoveryBoundMs)
+    throw new Error(
+      `recovery.guaranteeMs (${guaranteeMs}) must be at least periodMs + recoveryBoundMs ` +
+        `(${periodMs} + ${recoveryBoundMs} = ${periodMs + recoveryBoundMs})`,
+    );
+  return { guaranteeMs, recoveryBoundMs, periodMs };
 }
 
 const LOOPBACK_HOSTNAMES = new Set(['localhost', '127.0.0.1', '[::1]', '::1']);
@@ -247,6 +315,8 @@ export class DashboardServer {
       readonly host: string;
       readonly cluster: FaultModel;
       readonly statusUrls: readonly URL[];
+      readonly guardianStatusUrls: readonly URL[] | undefined;
+      readonly recovery: RecoveryParameters | undefined;
       readonly pollIntervalMs: number;
       readonly fetchTimeoutMs: number;
       readonly maxEventClients: number;
@@ -256,14 +326,12 @@ export class DashboardServer {
     const address = server.address() as AddressInfo;
     const hostForUrl = address.family === 'IPv6' ? `[${address.address}]` : address.address;
     this.url = `http://${hostForUrl}:${address.port}/`;
-    const { n, f, k } = settings.cluster;
-    this.latest = {
-      n,
-      f,
-      k,
-      collectedAt: Date.now(),
-      replicas: settings.statusUrls.map((_, replica) => ({ up: false, replica, error: 'not polled yet' })),
-    };
+    const notPolledYet = (_: URL, replica: number) =>
+      ({ up: false, replica, error: 'not polled yet' }) as const;
+    this.latest = this.assemble(
+      settings.statusUrls.map(notPolledYet),
+      settings.guardianStatusUrls?.map(notPolledYet),
+    );
   }
 
   /** Listens, polls every replica once, then keeps polling until close(). */
@@ -273,9 +341,12 @@ export class DashboardServer {
     const { n, f, k } = options.cluster;
     if (n > DASHBOARD_LIMITS.maxReplicas)
       throw new Error(`n = ${n} exceeds the dashboard's limit of ${DASHBOARD_LIMITS.maxReplicas} replicas`);
-    if (options.replicaAdminUrls.length !== n)
-      throw new Error(`replicaAdminUrls has ${options.replicaAdminUrls.length} entries, but n = ${n}`);
-    const statusUrls = options.replicaAdminUrls.map(statusUrlFor);
+    const statusUrls = statusUrlsFor('replicaAdminUrls', options.replicaAdminUrls, n);
+    const guardianStatusUrls =
+      options.guardianAdminUrls === undefined
+        ? undefined
+        : statusUrlsFor('guardianAdminUrls', options.guardianAdminUrls, n);
+    const recovery = options.recovery === undefined ? undefined : checkedRecoveryParameters(options.recovery);
     const pollIntervalMs = positiveInteger(
       'pollIntervalMs',
       options.pollIntervalMs ?? DASHBOARD_DEFAULTS.pollIntervalMs,
@@ -294,7 +365,12 @@ export class DashboardServer {
     if (!Number.isSafeInteger(port) || port < 0 || port > 65535)
       throw new Error(`port must be an integer in 0..65535, got ${port}`);
 
-    const page = renderDashboardPage({ cluster: { n, f, k }, pollIntervalMs });
+    const page = renderDashboardPage({
+      cluster: { n, f, k },
+      pollIntervalMs,
+      guardians: guardianStatusUrls !== undefined,
+      recovery,
+    });
     const server = createServer({ requestTimeout: 10_000, headersTimeout: 10_000 });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -307,6 +383,8 @@ export class DashboardServer {
       host,
       cluster: { n, f, k },
       statusUrls,
+      guardianStatusUrls,
+      recovery,
       pollIntervalMs,
       fetchTimeoutMs,
       maxEventClients,
@@ -348,13 +426,35 @@ export class DashboardServer {
     }, delay);
   }
 
+  /** Builds the published status; the optional parts appear only when configured. */
+  private assemble(
+    replicas: readonly ReplicaReport[],
+    guardians: readonly GuardianReport[] | undefined,
+  ): ClusterStatus {
+    const { n, f, k } = this.settings.cluster;
+    const { recovery } = this.settings;
+    return {
+      n,
+      f,
+      k,
+      collectedAt: Date.now(),
+      replicas,
+      ...(guardians === undefined ? {} : { guardians }),
+      ...(recovery === undefined ? {} : { recovery }),
+    };
+  }
+
   private async pollRound(): Promise<void> {
-    const round = Promise.all(
-      this.settings.statusUrls.map((url, replica) => this.pollReplica(url, replica)),
-    ).then((replicas) => {
+    const { statusUrls, guardianStatusUrls } = this.settings;
+    // Replicas and guardians are asked at once, so one round costs one fetch timeout at most.
+    const round = Promise.all([
+      Promise.all(statusUrls.map((url, replica) => this.pollReplica(url, replica))),
+      guardianStatusUrls === undefined
+        ? undefined
+        : Promise.all(guardianStatusUrls.map((url, replica) => this.pollGuardian(url, replica))),
+    ]).then(([replicas, guardians]) => {
       if (this.closed) return;
-      const { n, f, k } = this.settings.cluster;
-      this.latest = { n, f, k, collectedAt: Date.now(), replicas };
+      this.latest = this.assemble(replicas, guardians);
       this.broadcast(this.latest);
     });
     this.currentRound = round;
@@ -363,15 +463,7 @@ export class DashboardServer {
 
   private async pollReplica(url: URL, replica: number): Promise<ReplicaReport> {
     try {
-      const body = await this.fetchStatusBody(url);
-      let parsed: unknown;
-      try {
-        parsed = JSON.parse(body);
-      } catch (error) {
-        throw new Error(`invalid JSON: ${error instanceof Error ? error.message : String(error)}`, {
-          cause: error,
-        });
-      }
+      const parsed = await this.fetchStatusJson(url, DASHBOARD_LIMITS.maxStatusBodyBytes);
       const result = parseReplicaStatus(parsed, replica);
       if (!result.ok) throw new Error(`invalid status: ${result.reason}`);
       return { up: true, ...result.status };
@@ -380,10 +472,31 @@ export class DashboardServer {
     }
   }
 
+  private async pollGuardian(url: URL, replica: number): Promise<GuardianReport> {
+    try {
+      const parsed = await this.fetchStatusJson(url, DASHBOARD_LIMITS.maxGuardianStatusBodyBytes);
+      const result = parseGuardianStatus(parsed, replica);
+      if (!result.ok) throw new Error(`invalid guardian status: ${result.reason}`);
+      return { up: true, ...relayedGuardianStatus(result.status) };
+    } catch (error) {
+      return { up: false, replica, error: truncateError(describeFetchError(error)) };
+    }
+  }
+
+  private async fetchStatusJson(url: URL, maxBytes: number): Promise<unknown> {
+    const body = await this.fetchStatusBody(url, maxBytes);
+    try {
+      return JSON.parse(body) as unknown;
+    } catch (error) {
+      throw new Error(`invalid JSON: ${error instanceof Error ? error.message : String(error)}`, {
+        cause: error,
+      });
+    }
+  }
+
   /** GET with a deadline and a body cap; resolves with the body text of a 200 answer. */
-  private fetchStatusBody(url: URL): Promise<string> {
+  private fetchStatusBody(url: URL, maxBytes: number): Promise<string> {
     const { fetchTimeoutMs } = this.settings;
-    const maxBytes = DASHBOARD_LIMITS.maxStatusBodyBytes;
     return new Promise((resolve, reject) => {
       // agent: false opens a fresh connection per poll. A kept-alive socket that the replica
       // closes just as it is reused would report a healthy replica down for a round.

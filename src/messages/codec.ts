@@ -913,7 +913,7 @@ export function encodeEvidence(evidence: Evidence): Uint8Array {
 
 /** Decodes evidence as encodeEvidence wrote it. Never throws (see decodeMessage). */
 export function decodeEvidence(bytes: Uint8Array, limits: Limits = LIMITS): DecodeResult<Evidence> {
-  let context = 'evidence';
+  const context = 'evidence';
   try {
     const tooLarge = frameTooLarge(bytes, limits);
     if (tooLarge !== null) return { ok: false, reason: `${context}: ${tooLarge}` };

@@ -23,6 +23,11 @@ import type { ReplicaReport, ReplicaStatus } from './status.js';
 
 export interface LocalClusterOptions {
   readonly config: ClusterConfig;
+  /**
+   * 'replica': run the replicas directly; 'guardian': run one guardian per replica, which runs
+   * (and rejuvenates) the replica. Defaults to 'guardian' when the configuration has recovery.
+   */
+  readonly role?: 'replica' | 'guardian';
   /** Command that runs the CLI: [executable, ...args before the subcommand]. */
   readonly entryPoint: readonly string[];
   /** Folder for the replica log files (default: the configuration's data folder). */
@@ -56,8 +61,23 @@ export class LocalCluster {
     this.#options = options;
   }
 
+  get role(): 'replica' | 'guardian' {
+    return this.#options.role ?? (this.config.recovery === null ? 'replica' : 'guardian');
+  }
+
+  /** The log of the process this cluster runs for `id` (the guardian's, when guardians run). */
   logFile(id: ReplicaId): string {
-    return join(this.#options.logDirectory ?? this.config.dataDirectory, `replica-${id}.log`);
+    return join(this.#options.logDirectory ?? this.config.dataDirectory, `${this.role}-${id}.log`);
+  }
+
+  /** The replica's own log (written by the guardian's child when guardians run). */
+  replicaLogFile(id: ReplicaId): string {
+    return join(
+      this.role === 'guardian'
+        ? this.config.dataDirectory
+        : (this.#options.logDirectory ?? this.config.dataDirectory),
+      `replica-${id}.log`,
+    );
   }
 
   isRunning(id: ReplicaId): boolean {
@@ -82,7 +102,7 @@ export class LocalCluster {
       executable!,
       [
         ...prefix,
-        'replica',
+        this.role,
         '--config',
         this.config.source,
         '--id',

@@ -19,24 +19,40 @@ import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import { KvService } from '../apps/kv/service.js';
 import { accessControlOf, type ClusterConfig, replicaDataDirectory } from '../config/cluster-config.js';
-import { keyRegistryOf, type ReplicaKeyFile } from '../config/keys.js';
+import { type ReplicaKeyFile, clientRegistryOf, keyRegistryOf } from '../config/keys.js';
 import { type Action, mustPrecedeSends } from '../core/actions.js';
 import type { ReplicaEvent } from '../core/events.js';
-import { bytesEqual, keyEpoch, type ReplicaId } from '../core/ids.js';
+import { bytesEqual, type KeyEpoch, keyEpoch, type ReplicaId, viewNumber } from '../core/ids.js';
 import { Replica } from '../core/replica.js';
 import type { KeyRegistry } from '../crypto/key-registry.js';
-import { ReplicaCrypto } from '../crypto/replica-crypto.js';
-import { decodeMessage, encodeMessage } from '../messages/codec.js';
+import { ReplicaCrypto, type ReplicaSessionKeys } from '../crypto/replica-crypto.js';
+import { verifyEvidence } from '../detection/evidence.js';
+import { decodeMessage, encodeEvidence, encodeMessage } from '../messages/codec.js';
+import type { Evidence, KeyCertificate, PrePrepare } from '../messages/types.js';
+import {
+  decodeKeyCertificate,
+  encodeKeyCertificate,
+  installCertificate,
+  verifyCertificateForConfig,
+} from '../recovery/key-certificates.js';
+import {
+  type FaultMode,
+  type GuardianToReplica,
+  type ReplicaToGuardian,
+  fromBase64,
+  toBase64,
+} from '../recovery/ipc.js';
 import { openStorage } from '../storage/open.js';
 import type { ReplicaStorage } from '../storage/storage.js';
 import { TcpTransport } from '../transport/tcp.js';
+import { type ChannelKeyDirectory, clientNode, type NodeId, replicaNode } from '../transport/transport.js';
 import {
-  type ChannelKeyDirectory,
-  clientNode,
-  type NodeId,
-  replicaNode,
-  type Transport,
-} from '../transport/transport.js';
+  FaultyService,
+  FLOOD_FRAMES_PER_TICK,
+  garbageFrame,
+  SLOW_LEADER_DELAY_MS,
+  equivocatingVariant,
+} from './fault-modes.js';
 import { ReplicaMetrics } from './metrics.js';
 import type { ReplicaStatus } from './status.js';
 
@@ -45,21 +61,76 @@ export const TICK_MS = 10;
 export const MAX_HELD_SENDS = 200_000;
 /** Longest a commit decision waits in memory when no other record forces a flush. */
 export const LAZY_FLUSH_DELAY_MS = 20;
+/** A client's evidence reports are checked at most once per this interval. */
+export const EVIDENCE_REPORT_INTERVAL_MS = 1000;
+/** Reporters remembered for that rate limit (the table is reset beyond this). */
+const MAX_TRACKED_REPORTERS = 4096;
+
+/** Where a replica's session keys come from. */
+export type ReplicaKeySource =
+  /** Epoch 0 keys from its key file: a cluster without guardians. */
+  | { readonly kind: 'key-file'; readonly file: ReplicaKeyFile }
+  /** A key epoch issued by its guardian, with every replica's latest certificate. */
+  | {
+      readonly kind: 'guardian';
+      readonly keyEpoch: KeyEpoch;
+      readonly sessionKeys: ReplicaSessionKeys;
+      readonly certificate: KeyCertificate;
+      readonly certificates: readonly KeyCertificate[];
+    };
+
+/** The replica's end of the link to its guardian. */
+export interface GuardianLink {
+  send(message: ReplicaToGuardian): void;
+  onMessage(handler: (message: GuardianToReplica) => void): void;
+}
 
 export interface ReplicaNodeOptions {
   readonly config: ClusterConfig;
   readonly id: ReplicaId;
-  readonly keys: ReplicaKeyFile;
+  readonly keys: ReplicaKeySource;
   readonly logger: Logger;
+  readonly guardian?: GuardianLink;
+  /** Test and demo clusters only (allowFaultInjection): start as an intruder would run it. */
+  readonly faultMode?: FaultMode | null;
   /** Data folder; defaults to the configuration's data folder for this replica. */
   readonly dataDirectory?: string;
   /** The disk was lost or is not trusted: see ReplicaOptions.amnesiac. */
   readonly amnesiac?: boolean;
 }
 
-/** Which channel keys peers may present: the current key epoch of each replica, each client's key. */
-export function channelKeyDirectory(registry: KeyRegistry): ChannelKeyDirectory {
+/**
+ * Which channel keys peers may present: the current key epoch of each replica, each client's key.
+ * With guardians, a replica may also present a newer epoch's key together with its certificate,
+ * signed by its identity key from the configuration: the directory checks it and adopts the epoch.
+ */
+export function channelKeyDirectory(
+  registry: KeyRegistry,
+  config?: ClusterConfig,
+): ChannelKeyDirectory & {
+  admitCertifiedKey(
+    peer: NodeId,
+    keyEpoch: KeyEpoch,
+    publicKey: Uint8Array,
+    certificate: Uint8Array,
+  ): boolean;
+} {
   return {
+    admitCertifiedKey(peer, epoch, publicKey, encoded) {
+      if (config === undefined || peer.kind !== 'replica') return false;
+      const certificate = decodeKeyCertificate(encoded);
+      if (
+        certificate === null ||
+        certificate.replica !== peer.id ||
+        certificate.keyEpoch !== epoch ||
+        !bytesEqual(certificate.signingKey, publicKey) ||
+        !verifyCertificateForConfig(certificate, config)
+      ) {
+        return false;
+      }
+      installCertificate(registry, certificate);
+      return registry.currentEpoch(peer.id) === epoch;
+    },
     acceptableKeys(peer: NodeId) {
       if (peer.kind === 'replica') {
         const epoch = registry.currentEpoch(peer.id);
@@ -83,7 +154,7 @@ export class ReplicaNode {
   readonly #replica: Replica;
   readonly #storage: ReplicaStorage;
   readonly #metrics: ReplicaMetrics;
-  #transport: Transport | null = null;
+  #transport: TcpTransport | null = null;
   #admin: Server | null = null;
   #ticker: NodeJS.Timeout | null = null;
   readonly #startedAt = performance.now();
@@ -96,12 +167,23 @@ export class ReplicaNode {
   #lazyAppends = false;
   #lazyFlushTimer: NodeJS.Timeout | null = null;
   #closed = false;
+  readonly #registry: KeyRegistry;
+  readonly #service: FaultyService;
+  #faultMode: FaultMode | null = null;
+  #floodTimer: NodeJS.Timeout | null = null;
+  #guardian: GuardianLink | null = null;
+  #guardianStatusTimer: NodeJS.Timeout | null = null;
+  readonly #certificates = new Map<number, KeyCertificate>();
+  readonly #evidenceReportAt = new Map<string, number>();
+  #lastProgress: string | null = null;
 
   private constructor(
     options: ReplicaNodeOptions,
     storage: ReplicaStorage,
     replica: Replica,
     crypto: ReplicaCrypto,
+    registry: KeyRegistry,
+    service: FaultyService,
   ) {
     this.id = options.id;
     this.config = options.config;
@@ -109,29 +191,69 @@ export class ReplicaNode {
     this.#storage = storage;
     this.#replica = replica;
     this.#crypto = crypto;
+    this.#registry = registry;
+    this.#service = service;
     this.#metrics = new ReplicaMetrics(options.id);
+  }
+
+  /** The keys this replica signs with and the public keys it checks others with. */
+  static #keys(
+    config: ClusterConfig,
+    id: ReplicaId,
+    keys: ReplicaKeySource,
+  ): {
+    registry: KeyRegistry;
+    crypto: ReplicaCrypto;
+    sessionKeys: ReplicaSessionKeys;
+    certificate: KeyCertificate | null;
+  } {
+    if (keys.kind === 'key-file') {
+      const file = keys.file;
+      if (file.replica !== id) throw new Error(`key file is for replica ${file.replica}, not ${id}`);
+      const configured = config.replicas[id]!;
+      if (
+        !bytesEqual(file.sessionKeys.signing.publicKey.bytes, configured.signingKey) ||
+        !bytesEqual(file.sessionKeys.agreement.publicKey.bytes, configured.agreementKey)
+      ) {
+        throw new Error(
+          `the key file's public keys are not replica ${id}'s keys in ${config.source}: ` +
+            'the other replicas would refuse this replica (wrong key file, or a configuration from another cluster)',
+        );
+      }
+      const registry = keyRegistryOf(config);
+      const crypto = new ReplicaCrypto({
+        replica: id,
+        registry,
+        epoch: keyEpoch(0),
+        sessionKeys: file.sessionKeys,
+      });
+      return { registry, crypto, sessionKeys: file.sessionKeys, certificate: null };
+    }
+    // With guardians the configuration's epoch-0 keys are never used: every epoch is certified.
+    const registry = clientRegistryOf(config);
+    for (const certificate of keys.certificates) {
+      // Own certificates: only the previous epoch's (ReplicaCrypto publishes the current keys itself).
+      const usable = certificate.replica !== id || certificate.keyEpoch < keys.keyEpoch;
+      if (usable && verifyCertificateForConfig(certificate, config))
+        installCertificate(registry, certificate);
+    }
+    const crypto = new ReplicaCrypto({
+      replica: id,
+      registry,
+      epoch: keys.keyEpoch,
+      sessionKeys: keys.sessionKeys,
+    });
+    return { registry, crypto, sessionKeys: keys.sessionKeys, certificate: keys.certificate };
   }
 
   static async start(options: ReplicaNodeOptions): Promise<ReplicaNode> {
     const { config, id, keys, logger } = options;
-    if (keys.replica !== id) throw new Error(`key file is for replica ${keys.replica}, not ${id}`);
-    const configured = config.replicas[id]!;
-    if (
-      !bytesEqual(keys.sessionKeys.signing.publicKey.bytes, configured.signingKey) ||
-      !bytesEqual(keys.sessionKeys.agreement.publicKey.bytes, configured.agreementKey)
-    ) {
+    if (options.faultMode != null && !config.allowFaultInjection) {
       throw new Error(
-        `the key file's public keys are not replica ${id}'s keys in ${config.source}: ` +
-          'the other replicas would refuse this replica (wrong key file, or a configuration from another cluster)',
+        `fault mode ${options.faultMode} refused: the configuration does not set allowFaultInjection`,
       );
     }
-    const registry = keyRegistryOf(config);
-    const crypto = new ReplicaCrypto({
-      replica: id,
-      registry,
-      epoch: keyEpoch(0),
-      sessionKeys: keys.sessionKeys,
-    });
+    const { registry, crypto, sessionKeys, certificate } = ReplicaNode.#keys(config, id, keys);
     const storage = await openStorage({
       engine: config.storage.engine,
       directory: options.dataDirectory ?? replicaDataDirectory(config, id),
@@ -143,27 +265,38 @@ export class ReplicaNode {
         'durable state has corrupt parts; they will be repaired from other replicas',
       );
     }
+    const service = new FaultyService(new KvService({ accessControl: accessControlOf(config) }));
+    const amnesiac = options.amnesiac === true;
+    // An amnesiac replica keeps its checkpoint (every chunk is checked against a certified root)
+    // but not its log: records written by a possibly compromised process are not evidence of
+    // anything it may promise now.
+    const restored =
+      loaded.restored === undefined || !amnesiac
+        ? loaded.restored
+        : { ...loaded.restored, view: viewNumber(0), viewChangeInProgress: false, records: [] };
     const replica = new Replica({
       config: config.protocol,
       id,
       crypto,
-      service: new KvService({ accessControl: accessControlOf(config) }),
-      ...(loaded.restored === undefined ? {} : { restored: loaded.restored }),
-      amnesiac: options.amnesiac === true,
+      service,
+      ...(restored === undefined ? {} : { restored }),
+      amnesiac,
     });
-    const node = new ReplicaNode(options, storage, replica, crypto);
+    const node = new ReplicaNode(options, storage, replica, crypto, registry, service);
+    node.#setFaultMode(options.faultMode ?? null);
     const self = config.replicas[id]!;
     node.#transport = await TcpTransport.start({
       identity: {
         node: replicaNode(id),
         keyEpoch: crypto.currentEpoch,
-        signingKeys: keys.sessionKeys.signing,
+        signingKeys: sessionKeys.signing,
+        ...(certificate === null ? {} : { certificate: encodeKeyCertificate(certificate) }),
       },
       listen: { host: self.host, port: self.port },
       peers: config.replicas
         .filter((peer) => peer.id !== id)
         .map((peer) => ({ node: replicaNode(peer.id), host: peer.host, port: peer.port })),
-      keys: channelKeyDirectory(registry),
+      keys: channelKeyDirectory(registry, config),
       events: {
         onFrame: (from, frame) => node.#onFrame(from, frame),
         onPeerStateChange: (peer, connected) => logger.debug({ peer, connected }, 'peer connection changed'),
@@ -179,6 +312,7 @@ export class ReplicaNode {
       TICK_MS,
     );
     node.#step({ kind: 'tick', now: Math.floor(performance.now()) });
+    if (options.guardian !== undefined) node.#linkGuardian(options.guardian);
     logger.info(
       {
         replica: id,
@@ -229,6 +363,10 @@ export class ReplicaNode {
     }
     const message = decoded.value;
     if (from.kind === 'client') {
+      if (message.kind === 'evidence-report') {
+        this.#onEvidenceReport(`client ${from.id}`, message.evidence);
+        return;
+      }
       if (message.kind !== 'request' || message.clientId !== from.id) {
         this.#metrics.rejected('client-message');
         this.#logger.warn(
@@ -296,16 +434,23 @@ export class ReplicaNode {
           this.#storage.storeCheckpoint(action.checkpoint);
           break;
         case 'send': {
+          if (this.#faultMode === 'silent') break;
           const frame = encodeMessage(action.message);
           this.#send(() => transport?.send(replicaNode(action.to), frame));
           break;
         }
         case 'broadcast': {
+          if (this.#faultMode === 'silent') break;
+          if (action.message.kind === 'pre-prepare' && this.#faultMode !== null) {
+            this.#faultyProposal(action.message);
+            break;
+          }
           const frame = encodeMessage(action.message);
           this.#send(() => this.#broadcast(frame));
           break;
         }
         case 'reply': {
+          if (this.#faultMode === 'silent') break;
           const frame = encodeMessage(action.reply);
           this.#send(() => transport?.send(clientNode(action.to), frame));
           break;
@@ -318,12 +463,22 @@ export class ReplicaNode {
             { evidence: action.evidence.kind, accused: action.evidence.accused },
             'misbehaviour proven',
           );
+          this.#guardian?.send({ type: 'evidence', evidence: toBase64(encodeEvidence(action.evidence)) });
           break;
         case 'suspect':
           this.#logger.warn({ suspect: action.replica, reason: action.reason }, 'suspicion');
+          this.#guardian?.send({
+            type: 'suspect',
+            accused: action.replica,
+            reason: action.reason.slice(0, 500),
+          });
           break;
         case 'log':
           this.#metrics.logged(action.event, action.details);
+          if (action.event === 'state-transfer-started')
+            this.#progress('transferring-state', `to ${action.details.target}`);
+          if (action.event === 'state-transfer-completed')
+            this.#progress('replaying-log', `from ${action.details.sequence}`);
           this.#logger[action.level === 'debug' ? 'debug' : action.level](
             { ...action.details },
             action.event,
@@ -342,6 +497,170 @@ export class ReplicaNode {
         }
       }, LAZY_FLUSH_DELAY_MS);
     }
+  }
+
+  /** An intruder's proposal: held back (slow-leader) or sent in two versions (equivocate). */
+  #faultyProposal(message: PrePrepare): void {
+    const transport = this.#transport;
+    const frame = encodeMessage(message);
+    if (this.#faultMode === 'slow-leader') {
+      setTimeout(() => this.#broadcast(frame), SLOW_LEADER_DELAY_MS).unref();
+      return;
+    }
+    if (this.#faultMode === 'equivocate') {
+      const variant = encodeMessage(equivocatingVariant(this.#crypto, message));
+      this.#send(() => {
+        for (const peer of this.config.replicas) {
+          if (peer.id === this.id) continue;
+          transport?.send(replicaNode(peer.id), peer.id % 2 === 0 ? frame : variant);
+        }
+      });
+      return;
+    }
+    this.#send(() => this.#broadcast(frame));
+  }
+
+  #setFaultMode(mode: FaultMode | null): void {
+    if (mode !== null && !this.config.allowFaultInjection) {
+      this.#logger.error({ mode }, 'fault mode refused: the configuration does not allow fault injection');
+      return;
+    }
+    this.#faultMode = mode;
+    this.#service.mode = mode;
+    if (this.#floodTimer !== null) clearInterval(this.#floodTimer);
+    this.#floodTimer = null;
+    if (mode === 'flood') {
+      this.#floodTimer = setInterval(() => {
+        for (const peer of this.config.replicas) {
+          if (peer.id === this.id) continue;
+          for (let count = 0; count < FLOOD_FRAMES_PER_TICK; count++)
+            this.#transport?.send(replicaNode(peer.id), garbageFrame());
+        }
+      }, 50);
+    }
+    if (mode !== null)
+      this.#logger.warn({ mode }, 'FAULT MODE ON: this replica now behaves like an intruder holds it');
+  }
+
+  /** A client hands in proof that a replica lied: check it, then pass it to the guardian. */
+  #onEvidenceReport(reporter: string, evidence: Evidence): void {
+    // Checking a report costs up to n + 1 signature checks: one per reporter per interval.
+    const now = performance.now();
+    const last = this.#evidenceReportAt.get(reporter);
+    if (last !== undefined && now - last < EVIDENCE_REPORT_INTERVAL_MS) {
+      this.#metrics.rejected('evidence-report-rate');
+      return;
+    }
+    if (this.#evidenceReportAt.size >= MAX_TRACKED_REPORTERS) this.#evidenceReportAt.clear();
+    this.#evidenceReportAt.set(reporter, now);
+    const verdict = verifyEvidence(evidence, {
+      model: this.config,
+      hash: (data) => this.#crypto.hash(data),
+      verifyReplicaSignature: (signer, epoch, payload, signature) =>
+        this.#crypto.verifyReplicaSignature(signer, epoch, payload, signature, 'proof'),
+    });
+    if (!verdict.valid) {
+      this.#metrics.rejected('evidence-report');
+      this.#logger.warn(
+        { reporter, kind: evidence.kind, reason: verdict.reason },
+        'rejected evidence report',
+      );
+      return;
+    }
+    this.#logger.error(
+      { reporter, evidence: evidence.kind, accused: evidence.accused },
+      'misbehaviour reported with proof',
+    );
+    this.#guardian?.send({ type: 'evidence', evidence: toBase64(encodeEvidence(evidence)) });
+  }
+
+  #linkGuardian(link: GuardianLink): void {
+    this.#guardian = link;
+    link.onMessage((message) => this.#onGuardianMessage(message));
+    this.#guardianStatusTimer = setInterval(() => this.#reportToGuardian(), 200);
+    this.#progress('validating-state', `checkpoint ${this.#replica.stableCheckpoint.sequence}`);
+  }
+
+  #onGuardianMessage(message: GuardianToReplica): void {
+    switch (message.type) {
+      case 'certificates':
+        this.#applyCertificates(message.certificates);
+        break;
+      case 'nudge-view-change':
+        this.#step({ kind: 'change-view', reason: 'guardian: a rejuvenated replica rejoins' });
+        break;
+      case 'fault':
+        this.#setFaultMode(message.mode);
+        break;
+      case 'session-keys':
+        this.#logger.warn('ignored session keys after start (keys change only with a new process)');
+        break;
+    }
+  }
+
+  /** New key epochs of other replicas: check, adopt, end sessions opened with their old keys, tell clients. */
+  #applyCertificates(encoded: readonly string[]): void {
+    const changed: KeyCertificate[] = [];
+    for (const text of encoded) {
+      const certificate = decodeKeyCertificate(fromBase64(text));
+      if (certificate === null || !verifyCertificateForConfig(certificate, this.config)) {
+        this.#logger.warn('ignored a key certificate that does not verify');
+        continue;
+      }
+      this.#certificates.set(certificate.replica, certificate);
+      if (certificate.replica === this.id) continue;
+      if (installCertificate(this.#registry, certificate)) changed.push(certificate);
+    }
+    if (changed.length === 0) return;
+    for (const certificate of changed) {
+      this.#logger.info(
+        { replica: certificate.replica, keyEpoch: certificate.keyEpoch },
+        'adopted a new key epoch',
+      );
+    }
+    // Sessions a peer opened with an older epoch's key end now (the key may be stolen); a
+    // session it already opened with the new key stays.
+    const newEpochs = new Map(
+      changed.map((certificate) => [certificate.replica as number, certificate.keyEpoch]),
+    );
+    this.#transport?.dropConnections((peer, session) => {
+      const epoch = peer.kind === 'replica' ? newEpochs.get(peer.id) : undefined;
+      return epoch !== undefined && (session === null || session.keyEpoch < epoch);
+    });
+    const announcement = encodeMessage({
+      kind: 'key-announcement',
+      certificates: [...this.#certificates.values()],
+    });
+    for (const peer of this.#transport?.connectedPeers() ?? []) {
+      if (peer.kind === 'client') this.#transport?.send(peer, announcement);
+    }
+  }
+
+  #progress(
+    stage: 'validating-state' | 'transferring-state' | 'replaying-log' | 'caught-up' | 'voting',
+    detail: string,
+  ): void {
+    if (this.#guardian === null || this.#lastProgress === stage) return;
+    this.#lastProgress = stage;
+    this.#guardian.send({ type: 'progress', stage, detail });
+  }
+
+  #reportToGuardian(): void {
+    const replica = this.#replica;
+    const caughtUp =
+      replica.votingFloorKnown &&
+      !replica.stateTransferInProgress &&
+      replica.lastExecuted >= replica.peersExecuted;
+    if (caughtUp) this.#progress(replica.voting ? 'voting' : 'caught-up', `executed ${replica.lastExecuted}`);
+    this.#guardian?.send({
+      type: 'status',
+      view: replica.view,
+      lastExecuted: replica.lastExecuted,
+      stableCheckpoint: replica.stableCheckpoint.sequence,
+      stateTransferInProgress: replica.stateTransferInProgress,
+      voting: replica.voting,
+      peersExecuted: replica.peersExecuted,
+    });
   }
 
   #broadcast(frame: Uint8Array): void {
@@ -415,6 +734,8 @@ export class ReplicaNode {
     if (this.#closed) return;
     this.#closed = true;
     if (this.#ticker !== null) clearInterval(this.#ticker);
+    if (this.#floodTimer !== null) clearInterval(this.#floodTimer);
+    if (this.#guardianStatusTimer !== null) clearInterval(this.#guardianStatusTimer);
     if (this.#lazyFlushTimer !== null) clearTimeout(this.#lazyFlushTimer);
     await this.#transport?.close();
     await new Promise<void>((resolve) =>

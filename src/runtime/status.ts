@@ -3,6 +3,7 @@
  * cluster dashboard aggregates (GET /api/cluster). Plain data, so the dashboard page, the CLI
  * `status` command and tests all read the same shape.
  */
+import type { GuardianReport } from '../recovery/status.js';
 
 export type ReplicaRole = 'leader' | 'backup';
 
@@ -38,4 +39,18 @@ export interface ClusterStatus {
   /** Milliseconds since the epoch when the dashboard server assembled this. */
   readonly collectedAt: number;
   readonly replicas: readonly ReplicaReport[];
+  /** One report per replica's guardian (index = replica id); present when guardians are watched. */
+  readonly guardians?: readonly GuardianReport[];
+  /** The configured recovery timing; present when the dashboard was given it. */
+  readonly recovery?: RecoveryParameters;
+}
+
+/** The recovery timing a cluster promises (docs/intrusion-tolerance.md). */
+export interface RecoveryParameters {
+  /** T = T_P + T_D: the longest any replica may go without a rejuvenation. */
+  readonly guaranteeMs: number;
+  /** T_D: the bound on one recovery. */
+  readonly recoveryBoundMs: number;
+  /** T_P: every replica is rejuvenated at least once per period. */
+  readonly periodMs: number;
 }

@@ -21,7 +21,7 @@ import { deriveSeed } from '../crypto/keys.js';
 import { clientReplicaBinding, deriveMacKey } from '../crypto/macs.js';
 import { ReplicaCrypto, type ReplicaSessionKeys, sessionKeysFromSeed } from '../crypto/replica-crypto.js';
 import { decodeMessage, encodeMessage } from '../messages/codec.js';
-import type { ClientRequest, ReplicaMessage, WireMessage } from '../messages/types.js';
+import type { ClientRequest, Evidence, ReplicaMessage, WireMessage } from '../messages/types.js';
 import {
   BYZANTINE_CATALOGUE,
   ByzantineAdversary,
@@ -483,6 +483,15 @@ export function runSimulation(options: SimulationOptions): SeedReport {
       network.send(clientAddress(from), replicaAddress(replica), encodeMessage(request)),
     after: (delayMs: number, run: () => void) => queue.after(delayMs, run),
     recordSent: (digest: Uint8Array) => checker.recordSentRequest(digest),
+    reportEvidence: (from: ClientId, evidence: Evidence) => {
+      evidenceCount++;
+      note(`client ${from} EVIDENCE ${evidence.kind} against r${evidence.accused}`);
+      if (isCorrect(evidence.accused)) {
+        violation(
+          `client ${from} produced ${evidence.kind} evidence against correct replica ${evidence.accused}`,
+        );
+      }
+    },
   };
   const correctClients: SimulatedClient[] = [];
   clientIds.forEach((id, index) => {

@@ -15,7 +15,7 @@ import type { ClientId, Digest } from '../core/ids.js';
 import { requestNumber, toHex } from '../core/ids.js';
 import type { ClientCrypto } from '../crypto/client-crypto.js';
 import { requestContent } from '../messages/signing.js';
-import type { ClientRequest, Reply } from '../messages/types.js';
+import type { ClientRequest, Evidence, Reply } from '../messages/types.js';
 import type { HistoryEntry, KvOperation, KvResult } from './checkers/linearizability.js';
 import type { Prng } from './prng.js';
 
@@ -28,6 +28,8 @@ export interface ClientEnvironment {
   after(delayMs: number, run: () => void): void;
   /** Every request a client authenticated, so the validity checker knows what clients really sent. */
   recordSent(digest: Digest): void;
+  /** A client proved that a replica signed a reply that contradicts a quorum certificate. */
+  reportEvidence(from: ClientId, evidence: Evidence): void;
 }
 
 const textEncoder = new TextEncoder();
@@ -189,6 +191,10 @@ export class SimulatedClient {
       }
       if (action.kind === 'send') {
         this.#environment.sendToReplica(this.id, action.to, action.request);
+        continue;
+      }
+      if (action.kind === 'report-evidence') {
+        this.#environment.reportEvidence(this.id, action.evidence);
         continue;
       }
       const flight = this.#inFlight.get(action.invocation);

@@ -4,7 +4,7 @@
  * keys) followed by an AES-256-GCM record layer. tcp.ts only moves bytes between a socket and a
  * SecureChannel; everything a peer can get wrong is decided here, so it is unit-tested here.
  *
- * ── Handshake (protocol version 1) ─────────────────────────────────────────────────────────────
+ * ── Handshake (protocol version 2) ─────────────────────────────────────────────────────────────
  *
  * Every handshake message travels as `u32 big-endian length ‖ body`, the body at most
  * HANDSHAKE_LIMITS.maxHandshakeMessageBytes. NodeId = u8 kind (1 replica, 2 client) then a u16
@@ -12,24 +12,35 @@
  *
  *   I → R  HELLO        u8 1 ‖ "PHLX" ‖ u16 version ‖ NodeId I ‖ u32 epoch I ‖ X25519 e_I (32)
  *                       ‖ nonce_I (32) ‖ NodeId R (the responder I means to reach)
- *   R → I  HELLO-REPLY  u8 2 ‖ NodeId R ‖ u32 epoch R ‖ X25519 e_R (32) ‖ nonce_R (32)
- *                       ‖ sig_R (64) = Ed25519_R("phalanx/transport-responder/v1" ‖ H(HELLO, REPLY without sig_R))
- *   I → R  FINISH       u8 3 ‖ sig_I (64) = Ed25519_I("phalanx/transport-initiator/v1" ‖ H(HELLO, REPLY))
+ *   R → I  HELLO-REPLY  u8 2 ‖ NodeId R ‖ u32 epoch R ‖ X25519 e_R (32) ‖ nonce_R (32) ‖ CertifiedKey R
+ *                       ‖ sig_R (64) = Ed25519_R("phalanx/transport-responder/v2" ‖ H(HELLO, REPLY without sig_R))
+ *   I → R  FINISH       u8 3 ‖ CertifiedKey I
+ *                       ‖ sig_I (64) = Ed25519_I("phalanx/transport-initiator/v2" ‖ H(HELLO, REPLY, FINISH without sig_I))
  *   R → I  first record (normally empty): key confirmation, I counts the channel as up when it opens.
+ *
+ *   CertifiedKey = u8 0                                            (no certificate)
+ *                | u8 1 ‖ Ed25519 public key (32) ‖ varuint length ‖ certificate (1..maxCertificateBytes)
  *
  *   H(m1, …, mk) = SHA-256(u32 len(m1) ‖ m1 ‖ … ‖ u32 len(mk) ‖ mk); the tags are written as
  *   varuint-length-prefixed ASCII, like every signing domain of messages/signing.ts.
  *
- * Each side checks the other's signature against `ChannelKeyDirectory.acceptableKeys(peer)` for the
- * epoch the peer announced. Both signatures cover both identities, both ephemeral keys and both
- * nonces, so neither can be replayed into another session or reflected (the tags differ per role),
- * and the signer vouches for whom it is talking to (no identity misbinding). Identities are sent in
- * the clear: this handshake authenticates, it does not hide who connects to whom.
+ * Each side checks the other's signature under the key `ChannelKeyDirectory.acceptableKeys(peer)`
+ * lists for the epoch the peer announced. When it lists none but the peer sent a certificate (an
+ * opaque encoded KeyCertificate: the peer's guardian vouching for its key of that epoch), the
+ * directory's `admitCertifiedKey` may admit the key the certificate names; the signature is then
+ * checked under that key. Each signature covers its signer's certificate (sig_R the reply, sig_I the
+ * whole FINISH before it), so a certificate cannot be swapped in transit without breaking it.
+ * Both signatures cover both identities, both ephemeral keys and both nonces, so neither can be
+ * replayed into another session or reflected (the tags differ per role), and the signer vouches
+ * for whom it is talking to (no identity misbinding). Identities and certificates are sent in the
+ * clear: this handshake authenticates, it does not hide who connects to whom.
+ *
+ * Version 1 differed in carrying no certificates (and in its tags); it is refused, not spoken.
  *
  * ── Keys ───────────────────────────────────────────────────────────────────────────────────────
  *
  *   okm = HKDF-SHA256(ikm = X25519(e_I, e_R), salt = H(HELLO, REPLY, FINISH),
- *                     info = "phalanx/transport-keys/v1", 120 bytes)
+ *                     info = "phalanx/transport-keys/v2", 120 bytes)
  *       = key I→R (32) ‖ IV I→R (12) ‖ key R→I (32) ‖ IV R→I (12) ‖ channel binding (32)
  *
  * The ephemeral keys are discarded after the handshake (forward secrecy).
@@ -85,16 +96,24 @@ import {
 
 // ───────────────────────────── constants and limits ─────────────────────────────
 
-export const TRANSPORT_PROTOCOL_VERSION = 1;
+/** 2: the handshake carries key certificates. Nodes speaking any other version are refused. */
+export const TRANSPORT_PROTOCOL_VERSION = 2;
 /** Opens every HELLO, so that a stray HTTP client or port scanner is told apart from a peer. */
 const HELLO_MAGIC = Uint8Array.from([0x50, 0x48, 0x4c, 0x58]); // "PHLX"
 
 export const HANDSHAKE_LIMITS = {
   /**
-   * Largest handshake message body. The largest legitimate one (a HELLO between two 64-character
-   * client ids) is about 210 bytes; anything bigger is refused from its length prefix.
+   * Largest key certificate a HELLO-REPLY or FINISH may carry. An encoded KeyCertificate takes
+   * about 140 bytes (two keys, a signature, an epoch and a time); the rest is headroom for fields
+   * a later certificate format may add.
    */
-  maxHandshakeMessageBytes: 512,
+  maxCertificateBytes: 512,
+  /**
+   * Largest handshake message body. The largest legitimate one (a HELLO-REPLY from a responder
+   * with a 64-character client id carrying a certificate of maxCertificateBytes) is about 750
+   * bytes; anything bigger is refused from its length prefix.
+   */
+  maxHandshakeMessageBytes: 1024,
   /** A connection that has not finished the handshake by then is closed (see tcp.ts). */
   handshakeTimeoutMilliseconds: 5000,
 } as const;
@@ -126,9 +145,11 @@ const MESSAGE_TYPE_FINISH = 3;
 const NODE_KIND_REPLICA = 1;
 const NODE_KIND_CLIENT = 2;
 
-const RESPONDER_SIGNATURE_DOMAIN = 'phalanx/transport-responder/v1';
-const INITIATOR_SIGNATURE_DOMAIN = 'phalanx/transport-initiator/v1';
-const KEY_DERIVATION_INFO = new TextEncoder().encode('phalanx/transport-keys/v1');
+// Version 2's transcripts are laid out differently from version 1's: new tags, so that no
+// signature or key of one version can ever be taken for the other's.
+const RESPONDER_SIGNATURE_DOMAIN = 'phalanx/transport-responder/v2';
+const INITIATOR_SIGNATURE_DOMAIN = 'phalanx/transport-initiator/v2';
+const KEY_DERIVATION_INFO = new TextEncoder().encode('phalanx/transport-keys/v2');
 
 // ───────────────────────────── identities ─────────────────────────────
 
@@ -137,12 +158,50 @@ export interface ChannelIdentity {
   readonly node: NodeId;
   readonly keyEpoch: KeyEpoch;
   readonly signingKeys: SigningKeyPair;
+  /**
+   * An encoded KeyCertificate for `signingKeys` at `keyEpoch` (1 to
+   * HANDSHAKE_LIMITS.maxCertificateBytes bytes), sent in every handshake so that a peer whose key
+   * directory does not list this key yet can admit it (ChannelKeyDirectory.admitCertifiedKey).
+   * Omitted where every peer knows the key already (keys from the configuration).
+   */
+  readonly certificate?: Uint8Array;
+}
+
+/**
+ * Throws InvariantViolation when `identity` cannot be sent in a handshake (a certificate that is
+ * empty or above maxCertificateBytes): a configuration error, caught when the identity is set
+ * rather than in every handshake.
+ */
+export function checkChannelIdentity(identity: ChannelIdentity): void {
+  const certificate = identity.certificate;
+  if (certificate === undefined) return;
+  if (certificate.length === 0 || certificate.length > HANDSHAKE_LIMITS.maxCertificateBytes) {
+    throw new InvariantViolation(
+      `${describeNode(identity.node)}: a key certificate must have 1 to ${HANDSHAKE_LIMITS.maxCertificateBytes} bytes (maxCertificateBytes), got ${certificate.length}`,
+    );
+  }
+}
+
+/** A signing key with the certificate vouching for it, as HELLO-REPLY and FINISH carry them. */
+export interface CertifiedKey {
+  /** Raw 32-byte Ed25519 public key: the one its sender signs the handshake with. */
+  readonly publicKey: Uint8Array;
+  /** An encoded KeyCertificate, opaque here: only the key directory interprets it. */
+  readonly certificate: Uint8Array;
+}
+
+function certifiedKeyOf(identity: ChannelIdentity): CertifiedKey | null {
+  const certificate = identity.certificate;
+  if (certificate === undefined) return null;
+  return { publicKey: identity.signingKeys.publicKey.bytes, certificate };
 }
 
 /** The far end of an established channel; `node` and `keyEpoch` were proven by a signature. */
 export interface AuthenticatedPeer {
   readonly node: NodeId;
   readonly keyEpoch: KeyEpoch;
+  /** True when the key was admitted on the strength of the certificate the peer sent. */
+  readonly admittedByCertificate: boolean;
   /**
    * 32 bytes both ends derived from this session's secret and transcript, and nobody else knows:
    * a layer above can sign it to tie a statement to this very connection.
@@ -207,10 +266,14 @@ export interface HelloReplyMessage {
   readonly responderKeyEpoch: KeyEpoch;
   readonly ephemeralPublicKey: Uint8Array;
   readonly nonce: Uint8Array;
+  /** The responder's key and its certificate, or null when it sends none. */
+  readonly certifiedKey: CertifiedKey | null;
   readonly signature: Uint8Array;
 }
 
 export interface FinishMessage {
+  /** The initiator's key and its certificate, or null when it sends none. */
+  readonly certifiedKey: CertifiedKey | null;
   readonly signature: Uint8Array;
 }
 
@@ -240,6 +303,29 @@ function readNodeId(reader: ByteReader, what: string): NodeId {
   return reader.fail(`${what} has unknown node kind ${kind}`);
 }
 
+function writeCertifiedKey(writer: ByteWriter, certifiedKey: CertifiedKey | null): void {
+  if (certifiedKey === null) {
+    writer.bool(false);
+    return;
+  }
+  writer.bool(true);
+  writer.bytes(certifiedKey.publicKey);
+  writer.lengthPrefixedBytes(certifiedKey.certificate);
+}
+
+function readCertifiedKey(reader: ByteReader): CertifiedKey | null {
+  if (!reader.bool('certificate present')) return null;
+  const publicKey = copyOf(reader.bytes(KEY_BYTES, 'certified public key'));
+  const certificate = reader.lengthPrefixedBytes(
+    HANDSHAKE_LIMITS.maxCertificateBytes,
+    'key certificate',
+    'maxCertificateBytes',
+  );
+  // An empty certificate certifies nothing; "none" has its own encoding.
+  if (certificate.length === 0) reader.fail('empty key certificate');
+  return { publicKey, certificate: copyOf(certificate) };
+}
+
 function writeHelloBody(writer: ByteWriter, hello: HelloMessage): void {
   writer.u8(MESSAGE_TYPE_HELLO);
   writer.bytes(HELLO_MAGIC);
@@ -258,6 +344,13 @@ function writeReplyUnsigned(writer: ByteWriter, reply: Omit<HelloReplyMessage, '
   writer.u32(reply.responderKeyEpoch);
   writer.bytes(reply.ephemeralPublicKey);
   writer.bytes(reply.nonce);
+  writeCertifiedKey(writer, reply.certifiedKey);
+}
+
+/** Everything of a FINISH but its signature: the part the signature covers. */
+function writeFinishUnsigned(writer: ByteWriter, finish: Omit<FinishMessage, 'signature'>): void {
+  writer.u8(MESSAGE_TYPE_FINISH);
+  writeCertifiedKey(writer, finish.certifiedKey);
 }
 
 export function encodeHello(hello: HelloMessage): Uint8Array {
@@ -273,7 +366,7 @@ export function encodeHelloReply(reply: HelloReplyMessage): Uint8Array {
 
 export function encodeFinish(finish: FinishMessage): Uint8Array {
   return encodeToBytes(finish, (writer, value) => {
-    writer.u8(MESSAGE_TYPE_FINISH);
+    writeFinishUnsigned(writer, value);
     writer.bytes(value.signature);
   });
 }
@@ -330,6 +423,19 @@ export function decodeHello(bytes: Uint8Array): Decoded<HelloMessage> {
   });
 }
 
+/**
+ * The protocol version a HELLO announces, read before the rest is parsed (a later version may lay
+ * the rest out differently), or null when the bytes do not start like a HELLO at all.
+ */
+export function helloVersion(bytes: Uint8Array): number | null {
+  const versionOffset = 1 + HELLO_MAGIC.length;
+  if (bytes.length < versionOffset + 2 || bytes[0] !== MESSAGE_TYPE_HELLO) return null;
+  for (let index = 0; index < HELLO_MAGIC.length; index++) {
+    if (bytes[1 + index] !== HELLO_MAGIC[index]) return null;
+  }
+  return (bytes[versionOffset]! << 8) | bytes[versionOffset + 1]!;
+}
+
 export function decodeHelloReply(bytes: Uint8Array): Decoded<HelloReplyMessage> {
   return decodeWith(bytes, 'HELLO-REPLY', (reader) => {
     expectMessageType(reader, MESSAGE_TYPE_REPLY, 'HELLO-REPLY');
@@ -337,15 +443,17 @@ export function decodeHelloReply(bytes: Uint8Array): Decoded<HelloReplyMessage> 
     const responderKeyEpoch = keyEpoch(reader.u32('responder key epoch'));
     const ephemeralPublicKey = copyOf(reader.bytes(KEY_BYTES, 'ephemeral public key'));
     const nonce = copyOf(reader.bytes(NONCE_BYTES, 'nonce'));
+    const certifiedKey = readCertifiedKey(reader);
     const signature = copyOf(reader.bytes(SIGNATURE_BYTES, 'signature'));
-    return { responder, responderKeyEpoch, ephemeralPublicKey, nonce, signature };
+    return { responder, responderKeyEpoch, ephemeralPublicKey, nonce, certifiedKey, signature };
   });
 }
 
 export function decodeFinish(bytes: Uint8Array): Decoded<FinishMessage> {
   return decodeWith(bytes, 'FINISH', (reader) => {
     expectMessageType(reader, MESSAGE_TYPE_FINISH, 'FINISH');
-    return { signature: copyOf(reader.bytes(SIGNATURE_BYTES, 'signature')) };
+    const certifiedKey = readCertifiedKey(reader);
+    return { certifiedKey, signature: copyOf(reader.bytes(SIGNATURE_BYTES, 'signature')) };
   });
 }
 
@@ -696,11 +804,40 @@ class ChannelFailure extends Error {
   override readonly name = 'ChannelFailure';
 }
 
-/** Finds the key `peer` must have signed with at `epoch`, or throws a ChannelFailure saying why not. */
-function acceptedKey(keys: ChannelKeyDirectory, peer: NodeId, epoch: KeyEpoch): ChannelPublicKey {
-  const acceptable = keys.acceptableKeys(peer);
-  if (acceptable.length === 0) throw new ChannelFailure(`unknown ${describeNode(peer)}`);
-  for (const candidate of acceptable) if (candidate.keyEpoch === epoch) return candidate;
+/** The key the directory lists for `peer` at `epoch`, or null. */
+function listedKey(keys: ChannelKeyDirectory, peer: NodeId, epoch: KeyEpoch): ChannelPublicKey | null {
+  for (const candidate of keys.acceptableKeys(peer)) if (candidate.keyEpoch === epoch) return candidate;
+  return null;
+}
+
+/** The key a peer's handshake signature must verify under, and how it came to be trusted. */
+interface PeerKey {
+  readonly publicKey: Uint8Array;
+  readonly admittedByCertificate: boolean;
+}
+
+/**
+ * The key `peer` must have signed with at `epoch`: the one the directory lists, or else the one
+ * the peer's certificate names if the directory admits it. Throws a ChannelFailure saying why not.
+ * A listed key wins over a certificate: clusters whose keys come from the configuration never
+ * depend on one, and a peer cannot use a certificate to displace a key the directory holds.
+ */
+function resolvePeerKey(
+  keys: ChannelKeyDirectory,
+  peer: NodeId,
+  epoch: KeyEpoch,
+  certifiedKey: CertifiedKey | null,
+): PeerKey {
+  const listed = listedKey(keys, peer, epoch);
+  if (listed !== null) return { publicKey: listed.publicKey, admittedByCertificate: false };
+  if (certifiedKey !== null && keys.admitCertifiedKey !== undefined) {
+    const admitted = keys.admitCertifiedKey(peer, epoch, certifiedKey.publicKey, certifiedKey.certificate);
+    if (admitted === true) return { publicKey: certifiedKey.publicKey, admittedByCertificate: true };
+    throw new ChannelFailure(
+      `${describeNode(peer)} key epoch ${epoch} is not accepted: the key directory refused its certificate`,
+    );
+  }
+  if (keys.acceptableKeys(peer).length === 0) throw new ChannelFailure(`unknown ${describeNode(peer)}`);
   throw new ChannelFailure(`${describeNode(peer)} key epoch ${epoch} is not accepted`);
 }
 
@@ -763,6 +900,7 @@ export class SecureChannel {
     this.#expectedPeer = expectedPeer;
     this.#admit = admit;
     this.#phase = role === 'initiator' ? 'awaiting-reply' : 'awaiting-hello';
+    checkChannelIdentity(identity);
   }
 
   static initiator(options: InitiatorOptions): SecureChannel {
@@ -904,13 +1042,15 @@ export class SecureChannel {
 
   // Responder: HELLO in, HELLO-REPLY out.
   #onHello(body: Uint8Array): Buffer {
-    const hello = unwrap(decodeHello(body));
-    this.#claimedPeer = hello.initiator;
-    if (hello.version !== TRANSPORT_PROTOCOL_VERSION) {
+    // The version first: another version's HELLO need not even parse as this one's.
+    const version = helloVersion(body);
+    if (version !== null && version !== TRANSPORT_PROTOCOL_VERSION) {
       throw new ChannelFailure(
-        `unsupported transport protocol version ${hello.version} (this node speaks ${TRANSPORT_PROTOCOL_VERSION})`,
+        `unsupported transport protocol version ${version} (this node speaks ${TRANSPORT_PROTOCOL_VERSION})`,
       );
     }
+    const hello = unwrap(decodeHello(body));
+    this.#claimedPeer = hello.initiator;
     const self = this.#identity.node;
     if (!sameNode(hello.expectedResponder, self)) {
       throw new ChannelFailure(
@@ -922,7 +1062,12 @@ export class SecureChannel {
     const refusal = this.#admit?.(hello.initiator) ?? null;
     if (refusal !== null) throw new ChannelFailure(refusal);
     // Cheap checks first: an unknown peer or retired epoch costs no Diffie-Hellman and no signature.
-    acceptedKey(this.#keys, hello.initiator, hello.initiatorKeyEpoch);
+    // Unless the directory admits certified keys: the initiator's certificate comes with FINISH,
+    // so an epoch not listed yet can only be judged then (the pending-handshake bound and the
+    // handshake timeout limit what such a wait can cost).
+    if (this.#keys.admitCertifiedKey === undefined) {
+      resolvePeerKey(this.#keys, hello.initiator, hello.initiatorKeyEpoch, null);
+    }
     this.#peerKeyEpoch = hello.initiatorKeyEpoch;
     const ephemeral = generateAgreementKeyPair();
     this.#sharedSecret = agree(ephemeral, hello.ephemeralPublicKey, 'HELLO');
@@ -932,6 +1077,7 @@ export class SecureChannel {
       responderKeyEpoch: this.#identity.keyEpoch,
       ephemeralPublicKey: ephemeral.publicKey.bytes,
       nonce: this.#nonce,
+      certifiedKey: certifiedKeyOf(this.#identity),
     };
     const unsignedBytes = encodeToBytes(unsigned, writeReplyUnsigned);
     const signature = signBytes(
@@ -955,7 +1101,7 @@ export class SecureChannel {
         `HELLO-REPLY from ${describeNode(reply.responder)}, expected ${describeNode(expected)}`,
       );
     }
-    const key = acceptedKey(this.#keys, reply.responder, reply.responderKeyEpoch);
+    const key = resolvePeerKey(this.#keys, reply.responder, reply.responderKeyEpoch, reply.certifiedKey);
     const replyBytes = Uint8Array.from(body);
     const unsignedBytes = replyBytes.subarray(0, replyBytes.length - SIGNATURE_BYTES);
     const signed = signaturePayload(RESPONDER_SIGNATURE_DOMAIN, transcriptHash([hello, unsignedBytes]));
@@ -967,11 +1113,13 @@ export class SecureChannel {
     const ephemeral = this.#ephemeral;
     if (ephemeral === null) throw new ChannelFailure('HELLO-REPLY arrived before a HELLO was sent');
     const sharedSecret = agree(ephemeral, reply.ephemeralPublicKey, 'HELLO-REPLY');
+    const unsignedFinish = { certifiedKey: certifiedKeyOf(this.#identity) };
+    const unsignedFinishBytes = encodeToBytes(unsignedFinish, writeFinishUnsigned);
     const signature = signBytes(
       this.#identity.signingKeys,
-      signaturePayload(INITIATOR_SIGNATURE_DOMAIN, transcriptHash([hello, replyBytes])),
+      signaturePayload(INITIATOR_SIGNATURE_DOMAIN, transcriptHash([hello, replyBytes, unsignedFinishBytes])),
     );
-    const finish = encodeFinish({ signature });
+    const finish = encodeFinish({ ...unsignedFinish, signature });
     const keys = deriveSessionKeys(sharedSecret, transcriptHash([hello, replyBytes, finish]));
     sharedSecret.fill(0);
     this.#sealer = new RecordSealer(keys.initiatorToResponder);
@@ -979,6 +1127,7 @@ export class SecureChannel {
     this.#peer = {
       node: reply.responder,
       keyEpoch: reply.responderKeyEpoch,
+      admittedByCertificate: key.admittedByCertificate,
       channelBinding: keys.channelBinding,
     };
     this.#forgetHandshakeSecrets();
@@ -999,8 +1148,12 @@ export class SecureChannel {
     }
     const finish = unwrap(decodeFinish(body));
     // Looked up again rather than kept from the HELLO: keys may have been retired in between.
-    const key = acceptedKey(this.#keys, initiator, epoch);
-    const signed = signaturePayload(INITIATOR_SIGNATURE_DOMAIN, transcriptHash([hello, reply]));
+    const key = resolvePeerKey(this.#keys, initiator, epoch, finish.certifiedKey);
+    const unsignedFinishBytes = body.subarray(0, body.length - SIGNATURE_BYTES);
+    const signed = signaturePayload(
+      INITIATOR_SIGNATURE_DOMAIN,
+      transcriptHash([hello, reply, unsignedFinishBytes]),
+    );
     if (!verifyBytes(key.publicKey, signed, finish.signature)) {
       throw new ChannelFailure(
         `FINISH signature of ${describeNode(initiator)} (key epoch ${epoch}) does not verify`,
@@ -1009,7 +1162,12 @@ export class SecureChannel {
     const keys = deriveSessionKeys(sharedSecret, transcriptHash([hello, reply, body]));
     this.#sealer = new RecordSealer(keys.responderToInitiator);
     this.#opener = new RecordOpener(keys.initiatorToResponder);
-    this.#peer = { node: initiator, keyEpoch: epoch, channelBinding: keys.channelBinding };
+    this.#peer = {
+      node: initiator,
+      keyEpoch: epoch,
+      admittedByCertificate: key.admittedByCertificate,
+      channelBinding: keys.channelBinding,
+    };
     this.#forgetHandshakeSecrets();
     this.#phase = 'established';
     // Key confirmation: the initiator counts the channel as up once this opens under the new keys.

@@ -4,6 +4,11 @@
  * and AES-256-GCM records, handshake.ts), MemoryTransport the in-process one for unit tests.
  * docs/transport.md describes the protocol, the connection rules and the limits.
  *
+ * Rejuvenated replicas present a key certificate (ChannelIdentity.certificate) in the handshake,
+ * so that a peer that has not heard of their new key epoch yet can admit the key through its
+ * directory (ChannelKeyDirectory.admitCertifiedKey); after `setIdentity`, peers end the old
+ * epoch's sessions with `dropConnections(sessionsBeforeKeyEpoch(node, epoch))`.
+ *
  * Usage (two replicas on loopback; replica 0 dials because the lower id dials):
  * ```ts
  * import { keyEpoch, replicaId } from '../core/ids.js';
@@ -30,10 +35,12 @@
  */
 export {
   type AuthenticatedPeer,
+  type CertifiedKey,
   type ChannelIdentity,
   type ChannelPhase,
   type ChannelStep,
   channelPublicKey,
+  checkChannelIdentity,
   describeNode,
   HANDSHAKE_LIMITS,
   MAX_RECORD_BODY_BYTES,
@@ -44,10 +51,12 @@ export {
 } from './handshake.js';
 export { DEFAULT_MEMORY_HUB_LIMITS, MemoryHub, type MemoryHubOptions, MemoryTransport } from './memory.js';
 export {
+  type ConnectionFilter,
   DEFAULT_RECONNECT_POLICY,
   DEFAULT_TCP_TRANSPORT_LIMITS,
   type PeerAddress,
   type ReconnectPolicy,
+  sessionsBeforeKeyEpoch,
   TcpTransport,
   type TcpTransportLimits,
   type TcpTransportOptions,

@@ -24,11 +24,12 @@
  */
 import { randomInt } from 'node:crypto';
 import { createServer, connect as dial, type Server, type Socket } from 'node:net';
-import { InvariantViolation } from '../core/ids.js';
+import { InvariantViolation, type KeyEpoch } from '../core/ids.js';
 import { LIMITS } from '../messages/limits.js';
 import {
   type AuthenticatedPeer,
   type ChannelIdentity,
+  checkChannelIdentity,
   describeNode,
   FRAME_HEADER_BYTES,
   HANDSHAKE_LIMITS,
@@ -113,6 +114,22 @@ export interface TcpTransportOptions {
   readonly limits?: Partial<TcpTransportLimits>;
   readonly reconnect?: Partial<ReconnectPolicy>;
   readonly logger?: TransportLogger;
+}
+
+/**
+ * Chooses connections for `TcpTransport.dropConnections`: `peer` is the node at the far end (the
+ * authenticated one, else the one dialed or claimed in a HELLO), `session` what its handshake
+ * proved, or null while the handshake is still under way.
+ */
+export type ConnectionFilter = (peer: NodeId, session: AuthenticatedPeer | null) => boolean;
+
+/**
+ * The connections to `node` that are not authenticated at `keyEpoch` or later: for a peer that has
+ * moved to `keyEpoch`, the sessions its old key opened. Connections to it still in the handshake
+ * are included too, as they may be about to complete under the old key; they are simply redone.
+ */
+export function sessionsBeforeKeyEpoch(node: NodeId, keyEpoch: KeyEpoch): ConnectionFilter {
+  return (peer, session) => sameNode(peer, node) && (session === null || session.keyEpoch < keyEpoch);
 }
 
 /** TCP keep-alive probes start after this much silence, so a vanished peer is noticed eventually. */
@@ -263,6 +280,7 @@ export class TcpTransport implements Transport {
     if (this.#limits.maxCoalescedRecordBytes > MAX_RECORD_PLAINTEXT_BYTES) {
       throw new InvariantViolation(`maxCoalescedRecordBytes must be at most ${MAX_RECORD_PLAINTEXT_BYTES}`);
     }
+    checkChannelIdentity(options.identity);
     const self = options.identity.node;
     if (self.kind === 'client' && options.listen !== undefined) {
       throw new InvariantViolation('clients do not listen: replicas answer on the connection a client opens');
@@ -358,33 +376,51 @@ export class TcpTransport implements Transport {
   }
 
   /**
-   * Closes the connections (established or still in the handshake) to peers matching `filter`
-   * (all when omitted), so they are re-established with a fresh handshake under the keys the
-   * directory and `setIdentity` hold now: after a key epoch change, old session keys stop working.
-   * Dialed peers are redialed; others are expected to redial. Returns how many were closed.
+   * Closes the connections (established or still in the handshake) that `filter` chooses (all
+   * when omitted), so they are re-established with a fresh handshake under the keys the directory
+   * and `setIdentity` hold now: after a key epoch change, old session keys stop working. The
+   * filter sees each connection's authenticated session, hence the epoch its peer proved (see
+   * `sessionsBeforeKeyEpoch`). Dialed peers are redialed; others are expected to redial. Returns
+   * how many were closed.
    */
-  dropConnections(filter?: (peer: NodeId) => boolean): number {
+  dropConnections(filter?: ConnectionFilter): number {
     let dropped = 0;
     for (const connection of [...this.#connections]) {
       if (connection.detached) continue;
-      const peer = connection.channel.peer?.node ?? connection.channel.claimedPeer;
+      const session = connection.established ? connection.channel.peer : null;
+      const peer = session?.node ?? connection.channel.claimedPeer;
       // A connection whose HELLO has not arrived yet names no one; it is dropped too, as it may
       // be about to authenticate under an old key.
-      if (filter !== undefined && peer !== null && !filter(peer)) continue;
+      if (filter !== undefined && peer !== null && !filter(peer, session)) continue;
       this.#closeConnection(connection, 'dropped on request (re-handshake)', false);
       dropped++;
     }
     return dropped;
   }
 
-  /** Replaces this node's channel identity (same node, new key epoch) for handshakes from now on. */
+  /**
+   * Replaces this node's channel identity (same node; a new key epoch, key and certificate) for
+   * handshakes from now on. Connections already open, or still in their handshake, keep the
+   * identity they started with: follow with `dropConnections()` to end them.
+   */
   setIdentity(identity: ChannelIdentity): void {
     if (!sameNode(identity.node, this.#identity.node)) {
       throw new InvariantViolation(
         `setIdentity: ${describeNode(identity.node)} is not ${describeNode(this.#identity.node)}`,
       );
     }
+    checkChannelIdentity(identity);
     this.#identity = identity;
+  }
+
+  /** This node's channel identity, as new handshakes present it. */
+  identity(): ChannelIdentity {
+    return this.#identity;
+  }
+
+  /** What the handshake of the connection in use to `peer` proved, or null when not connected. */
+  session(peer: NodeId): AuthenticatedPeer | null {
+    return this.#linkOf(peer)?.active?.channel.peer ?? null;
   }
 
   /** What is queued for `peer` and not yet written to its socket, or null for an unknown peer. */
@@ -631,6 +667,7 @@ export class TcpTransport implements Transport {
       {
         peer: link.key,
         keyEpoch: peer.keyEpoch,
+        admittedByCertificate: peer.admittedByCertificate,
         remoteAddress: connection.remoteAddress,
         direction: connection.direction,
       },

@@ -79,4 +79,26 @@ export interface ChannelPublicKey {
 export interface ChannelKeyDirectory {
   /** Keys the peer may authenticate with right now (usually its current epoch only). */
   acceptableKeys(peer: NodeId): readonly ChannelPublicKey[];
+  /**
+   * Asked during a handshake when `peer` announces a key epoch that `acceptableKeys` does not list
+   * but sends a key certificate with it (an encoded KeyCertificate, at most
+   * HANDSHAKE_LIMITS.maxCertificateBytes, not yet checked by anyone): true admits `publicKey` as
+   * the peer's key at `keyEpoch`, and the handshake then requires the peer's signature under it.
+   *
+   * The transport treats the certificate as opaque bytes; everything that makes the admission safe
+   * is the directory's to check: that the certificate decodes, names this peer, this epoch and
+   * this very key, that its signature verifies under the peer's long-term identity key, and that
+   * the epoch is not one it has already moved past (a certificate stays valid forever, the key it
+   * certifies does not: a stolen old key must not come back with its old certificate). A directory
+   * that admits a key should remember it, so that `acceptableKeys` lists it from then on.
+   *
+   * Absent, or false: the handshake is refused as for any key that is not accepted. Called
+   * synchronously, on the event loop: keep it to a signature verification or so.
+   */
+  admitCertifiedKey?(
+    peer: NodeId,
+    keyEpoch: KeyEpoch,
+    publicKey: Uint8Array,
+    certificate: Uint8Array,
+  ): boolean;
 }

@@ -75,7 +75,7 @@ describe('ClientCrypto', () => {
     assert.throws(() => macOnly.signRequest(requestDigest), InvariantViolation);
   });
 
-  it('throws when the registry lacks a replica (it could not address every replica)', () => {
+  it('leaves an all-zero entry for a replica whose current keys it does not know yet (rejuvenating)', () => {
     const registry = new KeyRegistry(2);
     const keys = sessionKeysFromSeed(deriveSeed(master, 'replica:0|epoch:0'));
     registry.installReplicaEpoch(replicaId(0), keyEpoch(0), sessionPublicKeys(keys));
@@ -84,6 +84,9 @@ describe('ClientCrypto', () => {
       keys: clientKeysFromSeed(deriveSeed(master, 'client:alice'), { signing: false }),
       registry,
     });
-    assert.throws(() => client.authenticator(requestDigest), InvariantViolation);
+    const entries = client.authenticator(requestDigest);
+    assert.equal(entries.length, 2);
+    assert.ok(entries[0]!.mac.some((byte) => byte !== 0), 'the known replica gets a real MAC');
+    assert.ok(entries[1]!.mac.every((byte) => byte === 0), 'the unknown replica gets a placeholder');
   });
 });

@@ -4,13 +4,30 @@ import { existsSync } from 'node:fs';
 import { get, type IncomingMessage, request } from 'node:http';
 import { after, describe, it } from 'node:test';
 import { type Browser, chromium, type Page } from 'playwright-core';
-import { DASHBOARD_LIMITS, DashboardServer, parseReplicaStatus } from '../../src/dashboard/index.js';
+import {
+  DASHBOARD_LIMITS,
+  DashboardServer,
+  GUARDIAN_STATUS_LIMITS,
+  parseGuardianStatus,
+  parseReplicaStatus,
+} from '../../src/dashboard/index.js';
+import type { GuardianReport, GuardianStatus } from '../../src/recovery/status.js';
 import type { ClusterStatus, ReplicaReport } from '../../src/runtime/status.js';
-import { type FakeReplica, sampleReplicaStatus, startFakeReplicas } from './fake-replicas.js';
+import {
+  type FakeGuardian,
+  type FakeReplica,
+  SAMPLE_RECOVERY,
+  sampleGuardianStatus,
+  sampleReplicaStatus,
+  startFakeGuardians,
+  startFakeReplicas,
+} from './fake-replicas.js';
 
 // ───────────────────────────── helpers ─────────────────────────────
 
 const CLUSTER = { n: 4, f: 1, k: 0 } as const;
+/** With guardians: k = 1 replica may be recovering at once, so n = 3f + 2k + 1 = 6. */
+const GUARDED_CLUSTER = { n: 6, f: 1, k: 1 } as const;
 /** Fast polling keeps the test short; the timeout is short so a hanging fake shows up quickly. */
 const POLL_INTERVAL_MS = 100;
 const FETCH_TIMEOUT_MS = 300;
@@ -33,6 +50,35 @@ interface TestCluster {
   readonly fakes: FakeReplica[];
   readonly dashboard: DashboardServer;
   close(): Promise<void>;
+}
+
+interface GuardedTestCluster extends TestCluster {
+  readonly guardians: FakeGuardian[];
+}
+
+/** Six fake replicas, their six fake guardians, and a dashboard told the recovery timing. */
+async function startGuardedTestCluster(): Promise<GuardedTestCluster> {
+  const [fakes, guardians] = await Promise.all([
+    startFakeReplicas(GUARDED_CLUSTER.n),
+    startFakeGuardians(GUARDED_CLUSTER.n),
+  ]);
+  const dashboard = await DashboardServer.start({
+    cluster: GUARDED_CLUSTER,
+    replicaAdminUrls: fakes.map((fake) => fake.url),
+    guardianAdminUrls: guardians.map((guardian) => guardian.url),
+    recovery: SAMPLE_RECOVERY,
+    pollIntervalMs: POLL_INTERVAL_MS,
+    fetchTimeoutMs: FETCH_TIMEOUT_MS,
+  });
+  return {
+    fakes,
+    guardians,
+    dashboard,
+    async close() {
+      await dashboard.close();
+      await Promise.all([...fakes, ...guardians].map((fake) => fake.stop()));
+    },
+  };
 }
 
 async function startTestCluster(options: { maxEventClients?: number } = {}): Promise<TestCluster> {
@@ -112,7 +158,23 @@ async function waitForReport(
   return found!;
 }
 
-function errorOf(report: ReplicaReport): string {
+/** Polls /api/cluster until the guardian of `replica` reports something `accept`s. */
+async function waitForGuardianReport(
+  dashboard: DashboardServer,
+  replica: number,
+  accept: (report: GuardianReport) => boolean,
+  what: string,
+): Promise<GuardianReport> {
+  let found: GuardianReport | undefined;
+  await waitUntil(async () => {
+    const report = (await fetchCluster(dashboard)).guardians?.[replica];
+    if (report !== undefined && accept(report)) found = report;
+    return found !== undefined;
+  }, `guardian ${replica}: ${what}`);
+  return found!;
+}
+
+function errorOf(report: ReplicaReport | GuardianReport): string {
   assert.equal(report.up, false, `replica ${report.replica} should be down`);
   return report.up ? '' : report.error;
 }
@@ -168,6 +230,8 @@ describe('dashboard server', { timeout: 30_000 }, () => {
       status.replicas.forEach((report, replica) => {
         assert.deepEqual(report, { up: true, ...sampleReplicaStatus(replica) });
       });
+      assert.equal('guardians' in status, false, 'no guardians configured, none reported');
+      assert.equal('recovery' in status, false, 'no recovery timing configured, none reported');
 
       cluster.fakes[2]!.update({ lastExecuted: 4321, view: 3 });
       const updated = await waitForReport(
@@ -355,6 +419,248 @@ describe('dashboard server', { timeout: 30_000 }, () => {
   });
 });
 
+// ───────────────────────────── guardians ─────────────────────────────
+
+describe('dashboard server with guardians', { timeout: 30_000 }, () => {
+  it('reports every guardian and the recovery timing in /api/cluster', async () => {
+    const cluster = await startGuardedTestCluster();
+    try {
+      const status = await fetchCluster(cluster.dashboard);
+      assert.deepEqual(status.recovery, SAMPLE_RECOVERY);
+      assert.equal(status.replicas.length, 6);
+      assert.equal(status.guardians?.length, 6);
+      status.guardians!.forEach((report, replica) => {
+        assert.deepEqual(report, { up: true, ...cluster.guardians[replica]!.status });
+      });
+
+      const startedAtMs = Date.now() - 1_000;
+      cluster.guardians[2]!.update({
+        replicaProcess: 'stopped',
+        recovery: {
+          inProgress: true,
+          kind: 'reactive',
+          reason: 'equivocation',
+          step: 'issuing-keys',
+          startedAtMs,
+          stepStartedAtMs: startedAtMs + 600,
+        },
+      });
+      const recovering = await waitForGuardianReport(
+        cluster.dashboard,
+        2,
+        (report) => report.up && report.recovery.inProgress,
+        'recovery in progress',
+      );
+      assert.equal(recovering.up && recovering.recovery.step, 'issuing-keys');
+      assert.equal(recovering.up && recovering.replicaProcess, 'stopped');
+
+      // A long history is relayed as its most recent entries only, in the guardian's order.
+      const limit = DASHBOARD_LIMITS.maxRelayedEntriesPerList;
+      const manyAlarms = Array.from({ length: limit + 10 }, (_, index) => ({
+        atMs: index % 2 === 0 ? 1_000 + index : 1_000 - index,
+        message: `alarm ${index}`,
+      }));
+      cluster.guardians[4]!.update({ alarms: manyAlarms });
+      const trimmed = await waitForGuardianReport(
+        cluster.dashboard,
+        4,
+        (report) => report.up && report.alarms.length > 0,
+        'alarms relayed',
+      );
+      const newest = [...manyAlarms].sort((a, b) => b.atMs - a.atMs).slice(0, limit);
+      assert.deepEqual(
+        trimmed.up && trimmed.alarms,
+        manyAlarms.filter((alarm) => newest.includes(alarm)),
+      );
+
+      const page = await httpRequest(cluster.dashboard.url);
+      for (const testId of [
+        'replica-exposure-5',
+        'replica-recovery-0',
+        'system-guarantee',
+        'recoveries',
+        'alarms',
+        'evidence',
+      ])
+        assert.match(page.body, new RegExp(`data-testid="${testId}"`), testId);
+    } finally {
+      await cluster.close();
+    }
+  });
+
+  it('reports a malformed, ill-typed, oversized or impersonating guardian as down, and keeps running', async () => {
+    const cluster = await startGuardedTestCluster();
+    try {
+      const limit = DASHBOARD_LIMITS.maxGuardianStatusBodyBytes;
+      const tooManyAlarms = Array.from({ length: GUARDIAN_STATUS_LIMITS.maxAlarms + 1 }, (_, index) => ({
+        atMs: index,
+        message: 'alarm',
+      }));
+      cluster.guardians[0]!.behaviour = 'malformed';
+      cluster.guardians[1]!.behaviour = 'wrong-shape';
+      cluster.guardians[2]!.behaviour = 'oversized-chunked';
+      cluster.guardians[3]!.update({ replica: 4 });
+      cluster.guardians[4]!.update({ alarms: tooManyAlarms });
+      cluster.guardians[5]!.behaviour = 'hang';
+      const expected = [
+        /^invalid JSON: /,
+        /^invalid guardian status: field 'recovery\.step' must be one of 'stopping', .* got "dancing"$/,
+        new RegExp(`^status body exceeds the ${limit}-byte limit$`),
+        /^invalid guardian status: answered as the guardian of replica 4, but this URL is configured for replica 3$/,
+        /^invalid guardian status: field 'alarms' has 129 entries, more than the limit of 128$/,
+        new RegExp(`^no answer within ${FETCH_TIMEOUT_MS} ms$`),
+      ];
+      for (const [replica, reason] of expected.entries()) {
+        const report = await waitForGuardianReport(cluster.dashboard, replica, (r) => !r.up, String(reason));
+        assert.match(errorOf(report), reason);
+      }
+
+      // Only the guardians' reports suffer: every replica stays up and the dashboard keeps serving.
+      const status = await fetchCluster(cluster.dashboard);
+      assert.ok(
+        status.replicas.every((report) => report.up),
+        'replicas unaffected',
+      );
+      assert.equal((await httpRequest(cluster.dashboard.url)).status, 200);
+
+      for (const guardian of cluster.guardians) guardian.behaviour = 'healthy';
+      cluster.guardians[3]!.update({ replica: 3 });
+      cluster.guardians[4]!.update({ alarms: [] });
+      await waitUntil(
+        async () => (await fetchCluster(cluster.dashboard)).guardians?.every((report) => report.up) === true,
+        'every guardian up again',
+      );
+    } finally {
+      await cluster.close();
+    }
+  });
+
+  it('shows the configured recovery timing without guardians, and no guardian parts', async () => {
+    const fakes = await startFakeReplicas(CLUSTER.n);
+    const dashboard = await DashboardServer.start({
+      cluster: CLUSTER,
+      replicaAdminUrls: fakes.map((fake) => fake.url),
+      recovery: SAMPLE_RECOVERY,
+      pollIntervalMs: POLL_INTERVAL_MS,
+    });
+    try {
+      const status = await fetchCluster(dashboard);
+      assert.deepEqual(status.recovery, SAMPLE_RECOVERY);
+      assert.equal('guardians' in status, false);
+      const page = await httpRequest(dashboard.url);
+      assert.match(page.body, /data-testid="system-guarantee"/);
+      for (const testId of [
+        'system-exposure',
+        'replica-exposure-0',
+        'replica-process-0',
+        'recoveries',
+        'alarms',
+      ])
+        assert.doesNotMatch(page.body, new RegExp(`data-testid="${testId}"`), testId);
+    } finally {
+      await dashboard.close();
+      await Promise.all(fakes.map((fake) => fake.stop()));
+    }
+  });
+
+  it('refuses bad guardian and recovery options', async () => {
+    const urls = ['http://127.0.0.1:1', 'http://127.0.0.1:2', 'http://127.0.0.1:3', 'http://127.0.0.1:4'];
+    await assert.rejects(
+      DashboardServer.start({ cluster: CLUSTER, replicaAdminUrls: urls, guardianAdminUrls: urls.slice(1) }),
+      /guardianAdminUrls has 3 entries, but n = 4/,
+    );
+    await assert.rejects(
+      DashboardServer.start({
+        cluster: CLUSTER,
+        replicaAdminUrls: urls,
+        guardianAdminUrls: [...urls.slice(0, 3), 'http://user:secret@127.0.0.1:5'],
+      }),
+      /guardianAdminUrls\[3\] must not carry credentials/,
+    );
+    await assert.rejects(
+      DashboardServer.start({
+        cluster: CLUSTER,
+        replicaAdminUrls: urls,
+        recovery: { guaranteeMs: 60_000, recoveryBoundMs: 8_000, periodMs: 56_000 },
+      }),
+      /recovery\.guaranteeMs \(60000\) must be at least periodMs \+ recoveryBoundMs \(56000 \+ 8000 = 64000\)/,
+    );
+    await assert.rejects(
+      DashboardServer.start({
+        cluster: CLUSTER,
+        replicaAdminUrls: urls,
+        recovery: { guaranteeMs: 64_000, recoveryBoundMs: Number.NaN, periodMs: 56_000 },
+      }),
+      /recovery\.recoveryBoundMs must be an integer ≥ 1, got NaN/,
+    );
+  });
+
+  it('parseGuardianStatus keeps only the known fields and rejects bad values', () => {
+    const status = sampleGuardianStatus(1, 1_767_225_600_000, {
+      alarms: [{ atMs: 5, message: 'recovery took 9.5 s' }],
+      evidence: [
+        { atMs: 6, kind: 'equivocation', accused: 2, reporter: 'replica 0', valid: true, detail: 'x' },
+      ],
+      suspicions: [{ accused: 2, reporters: [0, 3] }],
+    });
+    const withExtras = {
+      ...status,
+      injected: '<script>',
+      recovery: { ...status.recovery, injected: 1 },
+      alarms: [{ ...status.alarms[0]!, html: '<b>' }],
+    };
+    assert.deepEqual(parseGuardianStatus(withExtras, 1), { ok: true, status });
+    assert.deepEqual(parseGuardianStatus('up'), {
+      ok: false,
+      reason: 'status must be a JSON object, got "up"',
+    });
+    const rejects = (changes: Record<string, unknown>, reason: RegExp): void => {
+      const result = parseGuardianStatus({ ...status, ...changes });
+      assert.equal(result.ok, false, JSON.stringify(changes));
+      assert.match(result.ok ? '' : result.reason, reason);
+    };
+    rejects(
+      { replicaProcess: 'zombie' },
+      /field 'replicaProcess' must be one of 'running', 'stopped', 'starting'/,
+    );
+    rejects({ keyEpoch: -1 }, /field 'keyEpoch' must be a non-negative integer, got -1/);
+    rejects(
+      { exposureMs: Number.POSITIVE_INFINITY },
+      /field 'exposureMs' must be a non-negative finite number/,
+    );
+    rejects({ recovery: null }, /field 'recovery' must be an object, got null/);
+    rejects(
+      { recovery: { ...status.recovery, kind: 'sideways' } },
+      /field 'recovery\.kind' must be one of 'proactive', 'reactive', got "sideways"/,
+    );
+    rejects(
+      {
+        recentRecoveries: [
+          { ...status.recentRecoveries[0]!, steps: [{ step: 'rejoining', durationMs: '5' }] },
+        ],
+      },
+      /field 'recentRecoveries\[0\]\.steps\[0\]\.durationMs' must be a non-negative finite number, got "5"/,
+    );
+    rejects(
+      { alarms: [{ atMs: 1, message: 'red\u001b[31m' }] },
+      /field 'alarms\[0\]\.message' contains control characters/,
+    );
+    rejects(
+      {
+        evidence: [
+          { ...status.evidence[0]!, detail: 'x'.repeat(GUARDIAN_STATUS_LIMITS.maxEvidenceDetailLength + 1) },
+        ],
+      },
+      /field 'evidence\[0\]\.detail' is longer than 500 characters/,
+    );
+    rejects(
+      { suspicions: [{ accused: 2, reporters: 'everyone' }] },
+      /field 'suspicions\[0\]\.reporters' must be an array/,
+    );
+    rejects({ pendingReactive: undefined }, /field 'pendingReactive' must be an array, got undefined/);
+  });
+});
+
 function openEventStream(dashboard: DashboardServer): Promise<IncomingMessage> {
   return new Promise((resolve, reject) => {
     get(new URL('api/events', dashboard.url), { agent: false }, resolve).on('error', reject);
@@ -453,6 +759,17 @@ describe('dashboard page in headless Chromium', { timeout: 30_000 }, () => {
       );
       // With f = 1 the second-highest rate is the one a correct replica vouches for.
       assert.equal(await textOf(page, 'cluster-throughput'), '870');
+      // Without guardians the page is the v1 page: no recovery columns, timing or panels.
+      for (const testId of [
+        'replica-exposure-0',
+        'replica-recovery-0',
+        'system-guarantee',
+        'recoveries',
+        'alarms',
+      ])
+        assert.equal(await page.getByTestId(testId).count(), 0, `${testId} absent without guardians`);
+      assert.equal(await textOf(page, 'replica-key-epoch-0'), '2');
+      assert.equal(await textOf(page, 'replica-epoch-0'), '2');
 
       // A marker on window survives only if the page is not reloaded.
       await page.evaluate('window.dashboardTestMarker = 42');
@@ -486,6 +803,190 @@ describe('dashboard page in headless Chromium', { timeout: 30_000 }, () => {
         // Vary the rates for a while so the sparklines in the picture have something to draw.
         for (let step = 0; step < 20; step++) {
           cluster.fakes.slice(0, 3).forEach((fake, replica) => {
+            fake.update({ throughputPerSecond: 800 + 150 * Math.sin(step / 3 + replica) });
+          });
+          await new Promise((resolve) => setTimeout(resolve, POLL_INTERVAL_MS));
+        }
+        await page.screenshot({ path: screenshotPath, fullPage: true });
+      }
+      assert.deepEqual(consoleErrors, [], 'no console errors');
+    } finally {
+      await context.close();
+      await cluster.close();
+    }
+  });
+
+  it('shows key epochs, exposure against T, recoveries in progress, alarms and evidence', async () => {
+    const context = await (await browser()).newContext({ viewport: { width: 1600, height: 900 } });
+    const cluster = await startGuardedTestCluster();
+    try {
+      const page = await context.newPage();
+      const consoleErrors: string[] = [];
+      page.on('console', (message) => {
+        if (message.type() === 'error') consoleErrors.push(message.text());
+      });
+      page.on('pageerror', (error) => consoleErrors.push(error.message));
+      const classOf = async (testId: string): Promise<string> =>
+        (await page.getByTestId(testId).getAttribute('class')) ?? '';
+
+      await page.goto(cluster.dashboard.url);
+      await waitForText(page, 'connection-state', 'live');
+      await waitForText(page, 'cluster-up', '6 / 6');
+      assert.equal(await textOf(page, 'system-guarantee'), '64 s');
+      assert.equal(await textOf(page, 'system-recovery-bound'), '8 s');
+      assert.equal(await textOf(page, 'system-period'), '56 s');
+      assert.equal(
+        await textOf(page, 'system-exposure'),
+        '61 s',
+        'the longest exposure: replica 5, 41 + 20 s',
+      );
+      for (let replica = 0; replica < 6; replica++) {
+        await waitForText(page, `replica-epoch-${replica}`, '2');
+        assert.equal(await page.getByTestId(`replica-epoch-mismatch-${replica}`).count(), 0, 'epochs agree');
+        assert.equal(await textOf(page, `replica-exposure-${replica}`), `${41 + 4 * replica} s / T = 64 s`);
+        assert.equal(
+          await page.getByTestId(`replica-exposure-${replica}`).getAttribute('data-over'),
+          'false',
+        );
+        assert.equal(await textOf(page, `replica-process-${replica}`), 'running');
+        assert.match(
+          await textOf(page, `replica-recovery-${replica}`),
+          /^idle(next proactive in [\d.]+ m?s|proactive recovery due)$/,
+        );
+      }
+      // The v1 columns are still filled.
+      assert.equal(await textOf(page, 'replica-role-0'), 'leader');
+      assert.equal(await textOf(page, 'replica-throughput-1'), '860');
+
+      // A reactive recovery of replica 2: its process is stopped, so its admin port fails too.
+      const startedAtMs = Date.now() - 2_100;
+      const reactive: GuardianStatus['recovery'] = {
+        inProgress: true,
+        kind: 'reactive',
+        reason: 'equivocation',
+        step: 'issuing-keys',
+        startedAtMs,
+        stepStartedAtMs: startedAtMs + 1_500,
+      };
+      cluster.fakes[2]!.behaviour = 'server-error';
+      cluster.guardians[2]!.update({ replicaProcess: 'stopped', recovery: reactive });
+      await waitForText(page, 'replica-recovery-step-2', 'issuing-keys');
+      assert.equal(await textOf(page, 'replica-recovery-kind-2'), 'reactive');
+      assert.equal(await textOf(page, 'replica-recovery-reason-2'), 'equivocation');
+      assert.match(await textOf(page, 'replica-recovery-2'), /issuing-keys 3\/8/);
+      assert.match(await textOf(page, 'replica-recovery-elapsed-2'), /^\d+(\.\d)? s of T_D = 8 s$/);
+      assert.equal(await page.getByTestId('replica-row-2').getAttribute('data-recovering'), 'true');
+      assert.match(await classOf('replica-row-2'), /\brecovering\b/);
+      await waitForText(page, 'replica-process-2', 'stopped');
+      await waitForText(page, 'replica-state-2', 'down');
+
+      cluster.guardians[2]!.update({
+        replicaProcess: 'running',
+        recovery: { ...reactive, step: 'transferring-state', stepStartedAtMs: Date.now() },
+      });
+      await waitForText(page, 'replica-recovery-step-2', 'transferring-state');
+      assert.match(await textOf(page, 'replica-recovery-2'), /transferring-state 6\/8/);
+      assert.equal(await textOf(page, 'replica-process-2'), 'running');
+
+      // It finishes late: 9.5 s against T_D = 8 s. The guardian raises an alarm; the evidence that
+      // triggered it was exchanged, so several guardians hold the same record.
+      const finishedAtMs = Date.now();
+      const evidence = {
+        atMs: startedAtMs - 300,
+        kind: 'equivocation',
+        accused: 2,
+        reporter: 'replica 0',
+        valid: true,
+        detail: 'two pre-prepares for view 0, sequence 1042',
+      };
+      const previous = cluster.guardians[2]!.status;
+      cluster.guardians[2]!.update({
+        keyEpoch: 4,
+        exposureMs: 400,
+        lastRejuvenationAtMs: finishedAtMs,
+        recovery: sampleGuardianStatus(2, finishedAtMs).recovery,
+        recentRecoveries: [
+          {
+            kind: 'reactive',
+            reason: 'equivocation',
+            startedAtMs: finishedAtMs - 9_500,
+            durationMs: 9_500,
+            steps: [{ step: 'transferring-state', durationMs: 7_000 }],
+            exceededBound: true,
+            keyEpoch: 4,
+          },
+          ...previous.recentRecoveries,
+        ],
+        alarms: [{ atMs: finishedAtMs, message: 'recovery of replica 2 took 9.5 s, over T_D = 8 s' }],
+        evidence: [evidence],
+      });
+      cluster.guardians[0]!.update({
+        alarms: [{ atMs: startedAtMs - 200, message: 'replica 2 equivocated: reactive recovery scheduled' }],
+        evidence: [evidence],
+      });
+      // The guardian's new epoch is shown at once; the replica's older one beside it until it agrees.
+      cluster.fakes[2]!.behaviour = 'healthy';
+      await waitForText(page, 'replica-state-2', 'up');
+      await waitForText(page, 'replica-epoch-2', '4');
+      await waitForText(page, 'replica-epoch-mismatch-2', 'replica: 2');
+      cluster.fakes[2]!.update({ keyEpoch: 4 });
+      await waitUntil(
+        async () => (await page.getByTestId('replica-epoch-mismatch-2').count()) === 0,
+        'epochs agree',
+      );
+      assert.equal(await textOf(page, 'replica-key-epoch-2'), '4');
+      assert.equal(await page.getByTestId('replica-row-2').getAttribute('data-recovering'), 'false');
+      assert.equal(await textOf(page, 'replica-exposure-2'), '400 ms / T = 64 s');
+
+      await waitForText(page, 'recovery-row-0', 'over T_D');
+      assert.equal(await page.getByTestId('recovery-row-0').getAttribute('data-over-bound'), 'true');
+      assert.match(await textOf(page, 'recovery-row-0'), /^2reactiveequivocation.*9\.5 sover T_D$/);
+      assert.equal(await page.getByTestId('recovery-row-1').getAttribute('data-over-bound'), 'false');
+      assert.match(await textOf(page, 'recovery-row-1'), /2\.5 s$/);
+      assert.equal(
+        await page.locator('[data-testid^="recovery-row-"]').count(),
+        7,
+        'six proactive, one reactive',
+      );
+      assert.match(await textOf(page, 'recoveries-summary'), /^T_D = 8 s · longest 9\.5 s$/);
+
+      // Most recent alarm first, each with the guardian that raised it.
+      assert.match(
+        await textOf(page, 'alarm-0'),
+        /guardian 2recovery of replica 2 took 9\.5 s, over T_D = 8 s$/,
+      );
+      assert.match(await textOf(page, 'alarm-1'), /guardian 0replica 2 equivocated/);
+      assert.equal(await page.locator('[data-testid^="evidence-row-"]').count(), 1, 'the same evidence once');
+      assert.match(
+        await textOf(page, 'evidence-row-0'),
+        /equivocationtwo pre-prepares.*replica 2replica 0valid$/,
+      );
+      assert.equal(await page.getByTestId('evidence-row-0').getAttribute('data-valid'), 'true');
+
+      // A proactive recovery in its slot, and a replica kept past T while the reactive one ran.
+      const proactiveStartMs = Date.now() - 1_200;
+      cluster.guardians[3]!.update({
+        recovery: {
+          inProgress: true,
+          kind: 'proactive',
+          reason: 'scheduled',
+          step: 'validating-state',
+          startedAtMs: proactiveStartMs,
+          stepStartedAtMs: proactiveStartMs + 900,
+        },
+      });
+      cluster.fakes[3]!.update({ stateTransferInProgress: true });
+      cluster.guardians[5]!.update({ exposureMs: 70_000 });
+      await waitForText(page, 'replica-recovery-kind-3', 'proactive');
+      await waitForText(page, 'replica-exposure-5', '70 s / T = 64 s');
+      assert.equal(await page.getByTestId('replica-exposure-5').getAttribute('data-over'), 'true');
+      assert.equal(await textOf(page, 'system-exposure'), '70 s');
+      assert.match(await classOf('system-exposure'), /\bover\b/);
+
+      const screenshotPath = process.env.DASHBOARD_GUARDIANS_SCREENSHOT;
+      if (screenshotPath !== undefined && screenshotPath !== '') {
+        for (let step = 0; step < 20; step++) {
+          cluster.fakes.forEach((fake, replica) => {
             fake.update({ throughputPerSecond: 800 + 150 * Math.sin(step / 3 + replica) });
           });
           await new Promise((resolve) => setTimeout(resolve, POLL_INTERVAL_MS));

@@ -1,17 +1,19 @@
 /**
- * Stand-ins for replica admin endpoints: tiny HTTP servers on 127.0.0.1 that answer GET /status
- * with a status the test controls, or misbehave on purpose, so dashboard tests need no cluster.
+ * Stand-ins for replica and guardian admin endpoints: tiny HTTP servers on 127.0.0.1 that answer
+ * GET /status with a status the test controls, or misbehave on purpose, so dashboard tests need
+ * no cluster.
  */
 import { Buffer } from 'node:buffer';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import type { GuardianStatus } from '../../src/recovery/status.js';
 import type { ReplicaStatus } from '../../src/runtime/status.js';
 
 /**
  * healthy: 200 with the status as JSON.
- * hang: accepts the request and never answers (a replica that stopped responding).
+ * hang: accepts the request and never answers (an endpoint that stopped responding).
  * malformed: 200 with a body that is not JSON.
- * wrong-shape: 200 with JSON that is not a ReplicaStatus.
+ * wrong-shape: 200 with JSON that is not a ReplicaStatus (or GuardianStatus).
  * oversized: 200 with a 1 MiB JSON body and a Content-Length saying so.
  * oversized-chunked: the same without Content-Length, so only counting the bytes catches it.
  * server-error: 500.
@@ -19,7 +21,11 @@ import type { ReplicaStatus } from '../../src/runtime/status.js';
 export type FakeReplicaBehaviour =
   'healthy' | 'hang' | 'malformed' | 'wrong-shape' | 'oversized' | 'oversized-chunked' | 'server-error';
 
+/** Larger than both the replica and the guardian body limits. */
 const OVERSIZED_BODY_BYTES = 1024 * 1024;
+
+/** The timing the fake guardians report: n = 6, f = 1, k = 1 gives T_P = 7·T_D (PRRW). */
+export const SAMPLE_RECOVERY = { guaranteeMs: 64_000, recoveryBoundMs: 8_000, periodMs: 56_000 } as const;
 
 export function sampleReplicaStatus(replica: number, overrides: Partial<ReplicaStatus> = {}): ReplicaStatus {
   return {
@@ -42,9 +48,66 @@ export function sampleReplicaStatus(replica: number, overrides: Partial<ReplicaS
   };
 }
 
-export class FakeReplica {
+/**
+ * A guardian `replica` at rest: key epoch 2 (as in sampleReplicaStatus),
+ * rejuvenated 41 s + 4 s per replica id ago (all within T = 64 s), one earlier proactive recovery of 2.5 s on record.
+ */
+export function sampleGuardianStatus(
+  replica: number,
+  nowMs: number,
+  overrides: Partial<GuardianStatus> = {},
+): GuardianStatus {
+  const exposureMs = 41_000 + 4_000 * replica;
+  const lastRejuvenationAtMs = nowMs - exposureMs;
+  return {
+    replica,
+    keyEpoch: 2,
+    replicaProcess: 'running',
+    recovery: {
+      inProgress: false,
+      kind: null,
+      reason: null,
+      step: null,
+      startedAtMs: null,
+      stepStartedAtMs: null,
+    },
+    lastRejuvenationAtMs,
+    exposureMs,
+    ...SAMPLE_RECOVERY,
+    nextProactiveAtMs: lastRejuvenationAtMs + SAMPLE_RECOVERY.periodMs,
+    recentRecoveries: [
+      {
+        kind: 'proactive',
+        reason: 'scheduled',
+        startedAtMs: lastRejuvenationAtMs - 2_500,
+        durationMs: 2_500,
+        steps: [
+          { step: 'stopping', durationMs: 100 },
+          { step: 'verifying-code', durationMs: 300 },
+          { step: 'issuing-keys', durationMs: 100 },
+          { step: 'starting', durationMs: 400 },
+          { step: 'validating-state', durationMs: 600 },
+          { step: 'transferring-state', durationMs: 500 },
+          { step: 'replaying-log', durationMs: 300 },
+          { step: 'rejoining', durationMs: 200 },
+        ],
+        exceededBound: false,
+        keyEpoch: 2,
+      },
+    ],
+    alarms: [],
+    evidence: [],
+    suspicions: [],
+    connectedGuardians: 5,
+    pendingReactive: [],
+    ...overrides,
+  };
+}
+
+/** An admin endpoint answering GET /status with a status of type `Status` the test controls. */
+export class FakeStatusEndpoint<Status extends object> {
   behaviour: FakeReplicaBehaviour = 'healthy';
-  private currentStatus: ReplicaStatus;
+  private currentStatus: Status;
   private readonly sockets = new Set<Socket>();
   private listening = true;
 
@@ -52,7 +115,9 @@ export class FakeReplica {
     private readonly server: Server,
     /** Base URL of the admin endpoint, e.g. http://127.0.0.1:40111 (what the dashboard is given). */
     readonly url: string,
-    status: ReplicaStatus,
+    status: Status,
+    /** What the 'wrong-shape' behaviour sends: the status with one field of the wrong type. */
+    private readonly wrongShape: (status: Status) => unknown,
   ) {
     this.currentStatus = status;
     server.on('connection', (socket) => {
@@ -62,22 +127,25 @@ export class FakeReplica {
     server.on('request', (request, response) => this.answer(request, response));
   }
 
-  static async start(status: ReplicaStatus): Promise<FakeReplica> {
+  static async start<Status extends object>(
+    status: Status,
+    wrongShape: (status: Status) => unknown,
+  ): Promise<FakeStatusEndpoint<Status>> {
     const server = createServer();
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(0, '127.0.0.1', () => resolve());
     });
     const { port } = server.address() as AddressInfo;
-    return new FakeReplica(server, `http://127.0.0.1:${port}`, status);
+    return new FakeStatusEndpoint(server, `http://127.0.0.1:${port}`, status, wrongShape);
   }
 
-  get status(): ReplicaStatus {
+  get status(): Status {
     return this.currentStatus;
   }
 
   /** Changes what the next GET /status answers. */
-  update(changes: Partial<ReplicaStatus>): void {
+  update(changes: Partial<Status>): void {
     this.currentStatus = { ...this.currentStatus, ...changes };
   }
 
@@ -105,7 +173,7 @@ export class FakeReplica {
         this.sendJson(response, '{"replica": 0, "role": "lead');
         return;
       case 'wrong-shape':
-        this.sendJson(response, JSON.stringify({ ...this.currentStatus, view: 'seven' }));
+        this.sendJson(response, JSON.stringify(this.wrongShape(this.currentStatus)));
         return;
       case 'oversized':
         this.sendJson(response, `"${'x'.repeat(OVERSIZED_BODY_BYTES)}"`);
@@ -133,9 +201,26 @@ export class FakeReplica {
   }
 }
 
+export type FakeReplica = FakeStatusEndpoint<ReplicaStatus>;
+export type FakeGuardian = FakeStatusEndpoint<GuardianStatus>;
+
 /** Starts `count` healthy fakes; replica 0 is the leader of view 0. */
 export async function startFakeReplicas(count: number): Promise<FakeReplica[]> {
   return Promise.all(
-    Array.from({ length: count }, (_, replica) => FakeReplica.start(sampleReplicaStatus(replica))),
+    Array.from({ length: count }, (_, replica) =>
+      FakeStatusEndpoint.start(sampleReplicaStatus(replica), (status) => ({ ...status, view: 'seven' })),
+    ),
+  );
+}
+
+/** Starts `count` healthy guardians at rest (sampleGuardianStatus), one per replica id. */
+export async function startFakeGuardians(count: number, nowMs = Date.now()): Promise<FakeGuardian[]> {
+  return Promise.all(
+    Array.from({ length: count }, (_, replica) =>
+      FakeStatusEndpoint.start(sampleGuardianStatus(replica, nowMs), (status) => ({
+        ...status,
+        recovery: { ...status.recovery, step: 'dancing' },
+      })),
+    ),
   );
 }

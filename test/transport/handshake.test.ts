@@ -12,7 +12,9 @@ import {
   decodeHello,
   decodeHelloReply,
   deriveSessionKeys,
+  encodeFinish,
   encodeHello,
+  encodeHelloReply,
   HANDSHAKE_LIMITS,
   LengthPrefixedReader,
   MAX_RECORD_BODY_BYTES,
@@ -24,7 +26,13 @@ import {
   TRANSPORT_PROTOCOL_VERSION,
   withLengthPrefix,
 } from '../../src/transport/handshake.js';
-import { clientNode, type NodeId, replicaNode } from '../../src/transport/transport.js';
+import {
+  type ChannelKeyDirectory,
+  clientNode,
+  type NodeId,
+  replicaNode,
+} from '../../src/transport/transport.js';
+import { CertifyingKeyDirectory, TestGuardian } from './certificates.js';
 
 const replica0 = replicaNode(replicaId(0));
 const replica1 = replicaNode(replicaId(1));
@@ -285,19 +293,27 @@ describe('handshake', () => {
       assert.equal(step.failure, 'HELLO-REPLY from replica 2, expected replica 1');
     });
 
-    it('an unsupported protocol version', () => {
-      const initiator = SecureChannel.initiator({
-        identity: identities.replica0,
-        expectedPeer: replica1,
-        keys: everybody,
-      });
+    it('an unsupported protocol version: the old version 1, and a later one', () => {
+      assert.equal(TRANSPORT_PROTOCOL_VERSION, 2);
+      for (const version of [1, 3]) {
+        const initiator = SecureChannel.initiator({
+          identity: identities.replica0,
+          expectedPeer: replica1,
+          keys: everybody,
+        });
+        const responder = SecureChannel.responder({ identity: identities.replica1, keys: everybody });
+        const hello = decodeHello(concat(initiator.start()).subarray(4));
+        assert.ok(hello.ok);
+        const step = responder.receive(withLengthPrefix(encodeHello({ ...hello.value, version })));
+        assert.equal(step.failure, `unsupported transport protocol version ${version} (this node speaks 2)`);
+        assert.deepEqual(step.outgoing, [], 'nothing is answered to another version');
+      }
+      // The version is judged before the rest is parsed: a later version may lay it out differently.
       const responder = SecureChannel.responder({ identity: identities.replica1, keys: everybody });
-      const hello = decodeHello(concat(initiator.start()).subarray(4));
-      assert.ok(hello.ok);
-      const step = responder.receive(withLengthPrefix(encodeHello({ ...hello.value, version: 2 })));
+      const truncatedLaterHello = Uint8Array.of(1, 0x50, 0x48, 0x4c, 0x58, 0, 9, 0xee);
       assert.equal(
-        step.failure,
-        `unsupported transport protocol version 2 (this node speaks ${TRANSPORT_PROTOCOL_VERSION})`,
+        responder.receive(withLengthPrefix(truncatedLaterHello)).failure,
+        'unsupported transport protocol version 9 (this node speaks 2)',
       );
     });
 
@@ -387,6 +403,396 @@ describe('handshake', () => {
     );
     assert.equal(decodeHelloReply(helloBytes).ok, false);
     assert.equal(decodeFinish(helloBytes).ok, false);
+  });
+});
+
+describe('key certificates', () => {
+  const guardians = [0, 1, 2].map((index) => new TestGuardian(replicaId(index)));
+  const [guardian0, guardian1, guardian2] = guardians as [TestGuardian, TestGuardian, TestGuardian];
+  // Rejuvenated replicas: fresh session keys at epochs nobody has been told about yet.
+  const certified0 = guardian0.issue(2);
+  const certified1 = guardian1.issue(3);
+  /** What a replica knows of alice: her key, from the configuration. */
+  const replicaKeys = (): StaticKeyDirectory =>
+    new StaticKeyDirectory([[alice, [channelPublicKey(identities.alice)]]]);
+  /** What alice (or a replica that missed an announcement) knows: the identity keys only. */
+  const identityKeysOnly = (): CertifyingKeyDirectory => new CertifyingKeyDirectory(guardians);
+
+  interface Outcome {
+    readonly initiator: SecureChannel;
+    readonly responder: SecureChannel;
+    readonly initiatorFailure: string | null;
+    readonly responderFailure: string | null;
+  }
+
+  function handshake(
+    initiatorIdentity: ChannelIdentity,
+    responderIdentity: ChannelIdentity,
+    keys: { readonly initiator: ChannelKeyDirectory; readonly responder: ChannelKeyDirectory },
+    rewrite: Parameters<typeof runHandshake>[2] = {},
+  ): Outcome {
+    const initiator = SecureChannel.initiator({
+      identity: initiatorIdentity,
+      expectedPeer: responderIdentity.node,
+      keys: keys.initiator,
+    });
+    const responder = SecureChannel.responder({ identity: responderIdentity, keys: keys.responder });
+    const run = runHandshake(initiator, responder, rewrite);
+    return {
+      initiator,
+      responder,
+      initiatorFailure: failureOf(run.initiatorSteps),
+      responderFailure: failureOf(run.responderSteps),
+    };
+  }
+
+  function assertEstablished(outcome: Outcome): void {
+    assert.equal(outcome.initiatorFailure, null);
+    assert.equal(outcome.responderFailure, null);
+    assert.equal(outcome.initiator.phase, 'established');
+    assert.equal(outcome.responder.phase, 'established');
+  }
+
+  /** The handshake failed, and neither end counts the channel as up. */
+  function assertRefused(outcome: Outcome): void {
+    assert.notEqual(outcome.initiator.phase, 'established');
+    assert.notEqual(outcome.responder.phase, 'established');
+  }
+
+  it('a client that knows only identity keys admits the replica key a certificate vouches for', () => {
+    const keys = identityKeysOnly();
+    const outcome = handshake(identities.alice, certified1, { initiator: keys, responder: replicaKeys() });
+    assertEstablished(outcome);
+    assert.deepEqual(outcome.initiator.peer?.node, replica1);
+    assert.equal(outcome.initiator.peer?.keyEpoch, 3);
+    assert.equal(outcome.initiator.peer?.admittedByCertificate, true);
+    assert.equal(outcome.responder.peer?.admittedByCertificate, false, "alice's key was listed");
+    // The directory remembers the key, so the next handshake needs no certificate check.
+    assert.deepEqual(keys.acceptableKeys(replica1), [
+      { keyEpoch: 3, publicKey: certified1.signingKeys.publicKey.bytes },
+    ]);
+    const step = outcome.responder.receive(outcome.initiator.seal([text('request')]));
+    assert.deepEqual(step.frames, [text('request')]);
+    const reply = outcome.initiator.receive(outcome.responder.seal([text('reply')]));
+    assert.deepEqual(reply.frames, [text('reply')]);
+
+    const again = handshake(identities.alice, certified1, { initiator: keys, responder: replicaKeys() });
+    assertEstablished(again);
+    assert.equal(again.initiator.peer?.admittedByCertificate, false);
+    assert.equal(keys.admissions, 1);
+  });
+
+  it("replica to replica, each admitting the other's certified key (the initiator's comes in FINISH)", () => {
+    const outcome = handshake(certified0, certified1, {
+      initiator: identityKeysOnly(),
+      responder: identityKeysOnly(),
+    });
+    assertEstablished(outcome);
+    assert.deepEqual(outcome.responder.peer?.node, replica0);
+    assert.equal(outcome.responder.peer?.keyEpoch, 2);
+    assert.equal(outcome.responder.peer?.admittedByCertificate, true);
+    assert.equal(outcome.initiator.peer?.admittedByCertificate, true);
+    assert.deepEqual(outcome.initiator.peer?.channelBinding, outcome.responder.peer?.channelBinding);
+  });
+
+  it('a listed key needs no certificate, and a certificate changes nothing when the key is listed', () => {
+    const listed = directoryOf(certified0, certified1);
+    const withCertificates = handshake(certified0, certified1, { initiator: listed, responder: listed });
+    assertEstablished(withCertificates);
+    assert.equal(withCertificates.initiator.peer?.admittedByCertificate, false);
+    assert.equal(withCertificates.responder.peer?.admittedByCertificate, false);
+    const bare = (certified: ChannelIdentity): ChannelIdentity => ({
+      node: certified.node,
+      keyEpoch: certified.keyEpoch,
+      signingKeys: certified.signingKeys,
+    });
+    assertEstablished(
+      handshake(bare(certified0), bare(certified1), { initiator: listed, responder: listed }),
+    );
+    // A directory that can admit certified keys still takes listed ones without any certificate.
+    const certifying = identityKeysOnly();
+    certifying.list(replica1, channelPublicKey(certified1));
+    const outcome = handshake(identities.alice, bare(certified1), {
+      initiator: certifying,
+      responder: replicaKeys(),
+    });
+    assertEstablished(outcome);
+    assert.equal(certifying.admissions, 0);
+  });
+
+  describe('refuses', () => {
+    const refusedReply = 'replica 1 key epoch 3 is not accepted: the key directory refused its certificate';
+    const withCertificate = (certificate: Uint8Array): ChannelIdentity => ({ ...certified1, certificate });
+    const cases: readonly {
+      readonly name: string;
+      readonly identity: ChannelIdentity;
+      readonly directoryReason: RegExp;
+    }[] = [
+      {
+        name: 'a certificate signed by another key than the identity key',
+        identity: new TestGuardian(replicaId(1)).issue(3),
+        directoryReason: /^certificate signature does not verify under the identity key$/,
+      },
+      {
+        name: "another replica's certificate",
+        identity: withCertificate(guardian2.certify(keyEpoch(3), certified1.signingKeys.publicKey.bytes)),
+        directoryReason: /^certificate for replica 2$/,
+      },
+      {
+        name: 'a certificate for another key',
+        identity: withCertificate(guardian1.certify(keyEpoch(3), keyPair(42).publicKey.bytes)),
+        directoryReason: /^certificate for another key$/,
+      },
+      {
+        name: 'a certificate for another epoch',
+        identity: withCertificate(guardian1.certify(keyEpoch(4), certified1.signingKeys.publicKey.bytes)),
+        directoryReason: /^certificate for epoch 4$/,
+      },
+      {
+        name: 'bytes that are no certificate',
+        identity: withCertificate(text('not a certificate')),
+        directoryReason: /^undecodable certificate: /,
+      },
+    ];
+    for (const { name, identity: forged, directoryReason } of cases) {
+      it(name, () => {
+        const keys = identityKeysOnly();
+        const outcome = handshake(identities.alice, forged, { initiator: keys, responder: replicaKeys() });
+        assertRefused(outcome);
+        assert.equal(outcome.initiatorFailure, refusedReply);
+        assert.equal(keys.refusals.length, 1);
+        assert.match(keys.refusals[0]!, directoryReason);
+        assert.deepEqual(keys.acceptableKeys(replica1), [], 'nothing was learned');
+      });
+    }
+
+    it('an old epoch the directory has moved past, though its certificate is genuine', () => {
+      const keys = identityKeysOnly();
+      assertEstablished(
+        handshake(identities.alice, guardian1.issue(4), { initiator: keys, responder: replicaKeys() }),
+      );
+      const outcome = handshake(identities.alice, certified1, { initiator: keys, responder: replicaKeys() });
+      assertRefused(outcome);
+      assert.equal(outcome.initiatorFailure, refusedReply);
+      assert.deepEqual(keys.refusals, ['epoch 3 is not newer than the known epoch 4']);
+      assert.equal(keys.acceptableKeys(replica1)[0]?.keyEpoch, 4);
+    });
+
+    it("an initiator's forged certificate, judged by the responder at FINISH", () => {
+      const forged0 = new TestGuardian(replicaId(0)).issue(2);
+      const responderKeys = identityKeysOnly();
+      const outcome = handshake(forged0, certified1, {
+        initiator: identityKeysOnly(),
+        responder: responderKeys,
+      });
+      assertRefused(outcome);
+      assert.equal(outcome.initiatorFailure, null);
+      assert.equal(
+        outcome.responderFailure,
+        'replica 0 key epoch 2 is not accepted: the key directory refused its certificate',
+      );
+      assert.deepEqual(responderKeys.refusals, [
+        'certificate signature does not verify under the identity key',
+      ]);
+    });
+
+    it('an unlisted key without a certificate, or with one but a directory that cannot admit it', () => {
+      const bare1: ChannelIdentity = {
+        node: certified1.node,
+        keyEpoch: certified1.keyEpoch,
+        signingKeys: certified1.signingKeys,
+      };
+      const keys = identityKeysOnly();
+      const unknown = handshake(identities.alice, bare1, { initiator: keys, responder: replicaKeys() });
+      assert.equal(unknown.initiatorFailure, 'unknown replica 1');
+      keys.list(replica1, { keyEpoch: keyEpoch(2), publicKey: keyPair(43).publicKey.bytes });
+      const unlisted = handshake(identities.alice, bare1, { initiator: keys, responder: replicaKeys() });
+      assert.equal(unlisted.initiatorFailure, 'replica 1 key epoch 3 is not accepted');
+      // StaticKeyDirectory has no admitCertifiedKey: the certificate is not even looked at.
+      const staticOnly = handshake(identities.alice, certified1, {
+        initiator: everybody,
+        responder: replicaKeys(),
+      });
+      assert.equal(staticOnly.initiatorFailure, 'replica 1 key epoch 3 is not accepted');
+      // A responder whose directory cannot admit certified keys refuses an unlisted epoch at HELLO.
+      const atHello = handshake(certified0, certified1, {
+        initiator: identityKeysOnly(),
+        responder: everybody,
+      });
+      assert.equal(atHello.responderFailure, 'replica 0 key epoch 2 is not accepted');
+      assert.equal(atHello.initiatorFailure, null, 'no reply was sent');
+    });
+
+    it('a directory whose admitCertifiedKey throws (an internal error, not an exception)', () => {
+      const throwing: ChannelKeyDirectory = {
+        acceptableKeys: () => [],
+        admitCertifiedKey: () => {
+          throw new Error('directory broke');
+        },
+      };
+      const outcome = handshake(identities.alice, certified1, {
+        initiator: throwing,
+        responder: replicaKeys(),
+      });
+      assert.equal(outcome.initiatorFailure, 'internal error: directory broke');
+    });
+  });
+
+  describe('a certificate swapped in transit breaks the handshake', () => {
+    // Genuine and valid: the same key and epoch, re-issued later. Only the signatures can tell.
+    const reissued = guardian1.certify(keyEpoch(3), certified1.signingKeys.publicKey.bytes, {
+      issuedAtMs: 1_800_000_000_000,
+    });
+    const rewriteReply =
+      (change: (certificate: Uint8Array) => Uint8Array | null) =>
+      (bytes: Buffer, index: number): Buffer => {
+        if (index !== 0) return bytes;
+        const reply = decodeHelloReply(bytes.subarray(4));
+        assert.ok(reply.ok);
+        const certified = reply.value.certifiedKey;
+        assert.ok(certified !== null);
+        const certificate = change(certified.certificate);
+        return withLengthPrefix(
+          encodeHelloReply({
+            ...reply.value,
+            certifiedKey: certificate === null ? null : { publicKey: certified.publicKey, certificate },
+          }),
+        );
+      };
+
+    it('in HELLO-REPLY: the directory admits the swapped certificate, the signature does not verify', () => {
+      const keys = identityKeysOnly();
+      const outcome = handshake(
+        identities.alice,
+        certified1,
+        { initiator: keys, responder: replicaKeys() },
+        { toInitiator: rewriteReply(() => reissued) },
+      );
+      assertRefused(outcome);
+      assert.equal(
+        outcome.initiatorFailure,
+        'HELLO-REPLY signature of replica 1 (key epoch 3) does not verify',
+      );
+      assert.equal(keys.admissions, 1, 'the re-issued certificate itself is genuine');
+    });
+
+    it('in HELLO-REPLY: a certificate removed, though the key is listed', () => {
+      const outcome = handshake(
+        identities.alice,
+        certified1,
+        { initiator: directoryOf(certified1), responder: replicaKeys() },
+        { toInitiator: rewriteReply(() => null) },
+      );
+      assertRefused(outcome);
+      assert.equal(
+        outcome.initiatorFailure,
+        'HELLO-REPLY signature of replica 1 (key epoch 3) does not verify',
+      );
+    });
+
+    it("in FINISH: the responder's check of the initiator's signature fails", () => {
+      const reissued0 = guardian0.certify(keyEpoch(2), certified0.signingKeys.publicKey.bytes, {
+        issuedAtMs: 1_800_000_000_000,
+      });
+      const responderKeys = identityKeysOnly();
+      const outcome = handshake(
+        certified0,
+        certified1,
+        { initiator: identityKeysOnly(), responder: responderKeys },
+        {
+          toResponder: (bytes, index) => {
+            if (index !== 1) return bytes;
+            const finish = decodeFinish(bytes.subarray(4));
+            assert.ok(finish.ok);
+            const publicKey = finish.value.certifiedKey!.publicKey;
+            return withLengthPrefix(
+              encodeFinish({ ...finish.value, certifiedKey: { publicKey, certificate: reissued0 } }),
+            );
+          },
+        },
+      );
+      assertRefused(outcome);
+      assert.equal(outcome.responderFailure, 'FINISH signature of replica 0 (key epoch 2) does not verify');
+    });
+  });
+
+  it('bounds certificates: identities refuse empty and oversized ones, decoders refuse them too', () => {
+    const { maxCertificateBytes, maxHandshakeMessageBytes } = HANDSHAKE_LIMITS;
+    assert.equal(maxCertificateBytes, 512);
+    for (const size of [0, maxCertificateBytes + 1]) {
+      const identity: ChannelIdentity = { ...certified1, certificate: new Uint8Array(size) };
+      assert.throws(
+        () => SecureChannel.responder({ identity, keys: everybody }),
+        new RegExp(`1 to 512 bytes \\(maxCertificateBytes\\), got ${size}`),
+      );
+    }
+    // The largest messages there are: certificates of the maximum size, 64-character client ids.
+    const longName = clientNode(clientId('b'.repeat(64)));
+    const initiatorIdentity = {
+      ...identity(clientNode(clientId('a'.repeat(64))), 1),
+      certificate: new Uint8Array(512),
+    };
+    const responderIdentity = { ...identity(longName, 2), certificate: new Uint8Array(512).fill(7) };
+    const keys = directoryOf(initiatorIdentity, responderIdentity);
+    const initiator = SecureChannel.initiator({ identity: initiatorIdentity, expectedPeer: longName, keys });
+    const responder = SecureChannel.responder({ identity: responderIdentity, keys });
+    const hello = concat(initiator.start());
+    const reply = concat(responder.receive(hello).outgoing);
+    const finish = concat(initiator.receive(reply).outgoing);
+    responder.receive(finish);
+    assert.equal(responder.phase, 'established');
+    for (const message of [hello, reply, finish]) assert.ok(message.length - 4 <= maxHandshakeMessageBytes);
+    const decodedReply = decodeHelloReply(reply.subarray(4));
+    assert.ok(decodedReply.ok);
+    assert.deepEqual(decodedReply.value.certifiedKey?.certificate, new Uint8Array(512).fill(7));
+
+    const oversized = encodeHelloReply({
+      ...decodedReply.value,
+      certifiedKey: { publicKey: keyPair(1).publicKey.bytes, certificate: new Uint8Array(513) },
+    });
+    assert.match(
+      (decodeHelloReply(oversized) as { reason: string }).reason,
+      /^malformed HELLO-REPLY: key certificate of 513 bytes exceeds maxCertificateBytes \(512\)/,
+    );
+    const empty = encodeFinish({
+      certifiedKey: { publicKey: keyPair(1).publicKey.bytes, certificate: new Uint8Array(0) },
+      signature: new Uint8Array(64),
+    });
+    assert.match(
+      (decodeFinish(empty) as { reason: string }).reason,
+      /^malformed FINISH: empty key certificate/,
+    );
+  });
+
+  it('HELLO-REPLY and FINISH round-trip with and without certificates', () => {
+    const certifiedKeys = fc.option(
+      fc
+        .record({
+          publicKey: fc.uint8Array({ minLength: 32, maxLength: 32 }),
+          certificate: fc.uint8Array({ minLength: 1, maxLength: HANDSHAKE_LIMITS.maxCertificateBytes }),
+        })
+        .map(({ publicKey, certificate }) => ({ publicKey, certificate })), // a plain object, as decoded
+    );
+    const signatures = fc.uint8Array({ minLength: 64, maxLength: 64 });
+    fc.assert(
+      fc.property(certifiedKeys, signatures, (certifiedKey, signature) => {
+        const finish = decodeFinish(encodeFinish({ certifiedKey, signature }));
+        assert.ok(finish.ok);
+        assert.deepEqual(finish.value, { certifiedKey, signature });
+        const reply = {
+          responder: replica1,
+          responderKeyEpoch: keyEpoch(7),
+          ephemeralPublicKey: new Uint8Array(32).fill(1),
+          nonce: new Uint8Array(32).fill(2),
+          certifiedKey,
+          signature,
+        };
+        const decoded = decodeHelloReply(encodeHelloReply(reply));
+        assert.ok(decoded.ok);
+        assert.deepEqual(decoded.value, reply);
+      }),
+      { numRuns: 100 },
+    );
   });
 });
 

@@ -6,17 +6,28 @@ import { generateSigningKeyPair } from '../../src/crypto/keys.js';
 import {
   type ChannelIdentity,
   channelPublicKey,
+  decodeFinish,
+  encodeFinish,
   HANDSHAKE_LIMITS,
   SecureChannel,
   StaticKeyDirectory,
+  withLengthPrefix,
 } from '../../src/transport/handshake.js';
 import {
   type PeerAddress,
+  sessionsBeforeKeyEpoch,
   TcpTransport,
   type TcpTransportLimits,
   type TransportLogger,
 } from '../../src/transport/tcp.js';
-import { clientNode, type NodeId, nodeKey, replicaNode } from '../../src/transport/transport.js';
+import {
+  type ChannelKeyDirectory,
+  clientNode,
+  type NodeId,
+  nodeKey,
+  replicaNode,
+} from '../../src/transport/transport.js';
+import { CertifyingKeyDirectory, TestGuardian } from './certificates.js';
 import { EventRecorder, hasPeer, transportCompliance, waitUntil } from './compliance.js';
 
 const LOOPBACK = '127.0.0.1';
@@ -78,9 +89,64 @@ transportCompliance('TcpTransport', async (specification, events) => {
   };
 });
 
+// The same suite where nobody's directory lists a replica's key: replicas are known by their
+// guardians' identity keys only, and each handshake's certificate makes the key acceptable.
+transportCompliance('TcpTransport with certified keys', async (specification, events) => {
+  const guardians = Array.from(
+    { length: specification.replicas },
+    (_, index) => new TestGuardian(replicaId(index)),
+  );
+  const clients = specification.clients.map((name) => makeIdentity(clientNode(clientId(name))));
+  const directories = new Map<string, CertifyingKeyDirectory>();
+  const directoryFor = (node: NodeId): CertifyingKeyDirectory => {
+    const directory = new CertifyingKeyDirectory(guardians);
+    for (const client of clients) directory.list(client.node, channelPublicKey(client));
+    directories.set(nodeKey(node), directory);
+    return directory;
+  };
+  const transports = new Map<string, TcpTransport>();
+  const listening: PeerAddress[] = [];
+  for (let index = specification.replicas - 1; index >= 0; index--) {
+    // Epochs differ per replica, as they do once rejuvenations have happened at different times.
+    const identity = guardians[index]!.issue(10 + index);
+    const transport = await TcpTransport.start({
+      identity,
+      listen: { host: LOOPBACK, port: 0 },
+      peers: [...listening],
+      keys: directoryFor(identity.node),
+      events: events(identity.node),
+      logger: testLogger,
+    });
+    transports.set(nodeKey(identity.node), transport);
+    listening.push({ node: identity.node, host: LOOPBACK, port: transport.listenAddress()!.port });
+  }
+  for (const identity of clients) {
+    const transport = await TcpTransport.start({
+      identity,
+      peers: [...listening],
+      keys: directoryFor(identity.node),
+      events: events(identity.node),
+      logger: testLogger,
+    });
+    transports.set(nodeKey(identity.node), transport);
+  }
+  return {
+    transport: (node) => transports.get(nodeKey(node))!,
+    close: async () => {
+      await Promise.all([...transports.values()].map((transport) => transport.close()));
+      for (const [node, directory] of directories) {
+        assert.deepEqual(directory.refusals, [], `${node} refused no certificate`);
+        const expected = node.startsWith('client') ? specification.replicas : specification.replicas - 1;
+        assert.equal(directory.admissions, expected, `${node} admitted every other replica's key once`);
+      }
+    },
+  };
+});
+
 const replica0 = replicaNode(replicaId(0));
 const replica1 = replicaNode(replicaId(1));
 const replica2 = replicaNode(replicaId(2));
+const alice = clientNode(clientId('alice'));
 
 /** A small set of nodes with keys in one directory, started on demand. */
 class TestCluster {
@@ -116,6 +182,7 @@ class TestCluster {
       listenPort?: number;
       peers?: PeerAddress[];
       identity?: ChannelIdentity;
+      keys?: ChannelKeyDirectory;
       limits?: Partial<TcpTransportLimits>;
     } = {},
   ): Promise<TcpTransport> {
@@ -123,7 +190,7 @@ class TestCluster {
       identity: options.identity ?? this.identity(node),
       ...(options.listenPort === undefined ? {} : { listen: { host: LOOPBACK, port: options.listenPort } }),
       peers: options.peers ?? [],
-      keys: this.keys,
+      keys: options.keys ?? this.keys,
       events: this.recorder(node).events(),
       logger: testLogger,
       ...(options.limits === undefined ? {} : { limits: options.limits }),
@@ -161,7 +228,12 @@ async function rawSocket(port: number): Promise<{ socket: Socket; closed: Promis
 }
 
 type ProxyMode =
-  'pass' | 'tamper-first-record' | 'replay-first-record' | 'oversized-record' | 'stall-after-handshake';
+  | 'pass'
+  | 'tamper-first-record'
+  | 'replay-first-record'
+  | 'oversized-record'
+  | 'stall-after-handshake'
+  | 'rewrite-finish';
 
 /**
  * A man in the middle between a dialing replica and a listener. It understands the transport's
@@ -178,11 +250,16 @@ class RecordProxy {
     this.#server = server;
   }
 
-  static async start(targetPort: number, mode: ProxyMode): Promise<RecordProxy> {
+  /** `rewriteFinish` maps the FINISH body in 'rewrite-finish' mode. */
+  static async start(
+    targetPort: number,
+    mode: ProxyMode,
+    rewriteFinish: (body: Uint8Array) => Uint8Array = (body) => body,
+  ): Promise<RecordProxy> {
     const server = createServer();
     const proxy = new RecordProxy(server);
     server.on('connection', (downstream) =>
-      proxy.#relay(downstream, targetPort, proxy.connections++ === 0 ? mode : 'pass'),
+      proxy.#relay(downstream, targetPort, proxy.connections++ === 0 ? mode : 'pass', rewriteFinish),
     );
     await new Promise<void>((resolve) => server.listen(0, LOOPBACK, resolve));
     return proxy;
@@ -193,7 +270,12 @@ class RecordProxy {
     return typeof address === 'object' && address !== null ? address.port : 0;
   }
 
-  #relay(downstream: Socket, targetPort: number, mode: ProxyMode): void {
+  #relay(
+    downstream: Socket,
+    targetPort: number,
+    mode: ProxyMode,
+    rewriteFinish: (body: Uint8Array) => Uint8Array,
+  ): void {
     const upstream = dial({ host: LOOPBACK, port: targetPort });
     for (const socket of [downstream, upstream]) {
       this.#sockets.add(socket);
@@ -216,8 +298,11 @@ class RecordProxy {
         if (pending.length < 4 + length) break;
         const unit = Buffer.from(pending.subarray(0, 4 + length));
         pending = pending.subarray(4 + length);
-        const isFirstRecord = unitIndex++ === 2;
-        if (isFirstRecord && mode === 'tamper-first-record') {
+        const index = unitIndex++;
+        const isFirstRecord = index === 2;
+        if (index === 1 && mode === 'rewrite-finish') {
+          upstream.write(withLengthPrefix(rewriteFinish(unit.subarray(4))));
+        } else if (isFirstRecord && mode === 'tamper-first-record') {
           unit[4]! ^= 0x80;
           upstream.write(unit);
         } else if (isFirstRecord && mode === 'replay-first-record') {
@@ -408,6 +493,317 @@ describe('TcpTransport', () => {
           'the old epoch was refused',
         );
         assert.equal(hasPeer(one, replica0), false);
+      } finally {
+        await cluster.close();
+      }
+    });
+  });
+
+  describe('key certificates', () => {
+    /** Replica transports answer every frame with the same bytes. */
+    const echo = (cluster: TestCluster, node: NodeId, transport: TcpTransport): void => {
+      cluster.recorder(node).respond = (from, frame) => transport.send(from, frame);
+    };
+
+    it('a client that knows only identity keys connects with certified keys, and frames flow both ways', async () => {
+      const cluster = new TestCluster();
+      const guardians = [new TestGuardian(replicaId(0)), new TestGuardian(replicaId(1))];
+      const identity0 = guardians[0]!.issue(4);
+      const identity1 = guardians[1]!.issue(7);
+      // The replicas' own directory lists every key (their guardians told them); alice's does not.
+      cluster.keys.set(replica0, [channelPublicKey(identity0)]);
+      cluster.keys.set(replica1, [channelPublicKey(identity1)]);
+      const aliceKeys = new CertifyingKeyDirectory(guardians);
+      try {
+        const one = await cluster.start(replica1, { listenPort: 0, identity: identity1 });
+        const zero = await cluster.start(replica0, {
+          listenPort: 0,
+          identity: identity0,
+          peers: [addressOf(replica1, one)],
+        });
+        echo(cluster, replica0, zero);
+        echo(cluster, replica1, one);
+        const client = await cluster.start(alice, {
+          peers: [addressOf(replica0, zero), addressOf(replica1, one)],
+          keys: aliceKeys,
+        });
+        await waitUntil(
+          () => hasPeer(client, replica0) && hasPeer(client, replica1) && hasPeer(zero, replica1),
+          'alice is connected to both replicas',
+        );
+        assert.deepEqual([client.session(replica0)?.keyEpoch, client.session(replica1)?.keyEpoch], [4, 7]);
+        assert.equal(client.session(replica1)?.admittedByCertificate, true);
+        assert.equal(zero.session(replica1)?.admittedByCertificate, false, 'listed keys need no certificate');
+        assert.equal(aliceKeys.admissions, 2);
+        for (const replica of [replica0, replica1]) assert.equal(client.send(replica, text('ping')), true);
+        await waitUntil(() => cluster.recorder(alice).frames.length === 2, 'both replicas answered');
+        assert.deepEqual(
+          cluster.recorder(alice).frames.map((received) => asText(received.frame)),
+          ['ping', 'ping'],
+        );
+        assert.deepEqual(cluster.recorder(alice).rejections, []);
+      } finally {
+        await cluster.close();
+      }
+    });
+
+    it("refuses forged certificates with a clear reason: another signer, another replica's", async () => {
+      const cluster = new TestCluster();
+      const guardians = [0, 1, 2].map((index) => new TestGuardian(replicaId(index)));
+      const genuine1 = guardians[1]!.issue(7);
+      // Certified by a key that is not replica 1's identity key.
+      const forgedSigner = new TestGuardian(replicaId(1)).issue(7);
+      // Replica 2 presents replica 1's key and genuine certificate as its own.
+      const borrowed: ChannelIdentity = { ...genuine1, node: replica2 };
+      const aliceKeys = new CertifyingKeyDirectory(guardians);
+      try {
+        const one = await cluster.start(replica1, { listenPort: 0, identity: forgedSigner });
+        const two = await cluster.start(replica2, { listenPort: 0, identity: borrowed });
+        const client = await cluster.start(alice, {
+          peers: [addressOf(replica1, one), addressOf(replica2, two)],
+          keys: aliceKeys,
+        });
+        assert.equal(client.send(replica1, text('secret')), true, 'queued while connecting');
+        const rejectionOf = (peer: NodeId): string | undefined =>
+          cluster
+            .recorder(alice)
+            .rejections.find(
+              (rejection) => rejection.peer !== null && nodeKey(rejection.peer) === nodeKey(peer),
+            )?.reason;
+        await waitUntil(
+          () => rejectionOf(replica1) !== undefined && rejectionOf(replica2) !== undefined,
+          'alice refused both',
+        );
+        assert.equal(
+          rejectionOf(replica1),
+          'replica 1 key epoch 7 is not accepted: the key directory refused its certificate',
+        );
+        assert.equal(
+          rejectionOf(replica2),
+          'replica 2 key epoch 7 is not accepted: the key directory refused its certificate',
+        );
+        assert.deepEqual(
+          new Set(aliceKeys.refusals.slice(0, 2)),
+          new Set([
+            'certificate signature does not verify under the identity key',
+            'certificate for replica 1',
+          ]),
+        );
+        assert.deepEqual(client.connectedPeers(), []);
+        assert.deepEqual(aliceKeys.acceptableKeys(replica1), []);
+        await waitUntil(
+          () =>
+            cluster
+              .recorder(replica1)
+              .rejections.some(
+                (entry) => entry.reason === 'the peer closed the connection during the handshake',
+              ),
+          'replica 1 saw alice hang up',
+        );
+        assert.equal(cluster.recorder(replica1).frames.length, 0);
+      } finally {
+        await cluster.close();
+      }
+    });
+
+    it('replica to replica, with certificates only and with listed keys only, side by side', async () => {
+      const cluster = new TestCluster();
+      const guardians = [new TestGuardian(replicaId(0)), new TestGuardian(replicaId(1))];
+      const identity0 = guardians[0]!.issue(2);
+      const identity1 = guardians[1]!.issue(9);
+      // Replica 2 has no guardian: its key comes from the configuration, as before certificates.
+      const identity2 = makeIdentity(replica2);
+      const keys0 = new CertifyingKeyDirectory(guardians);
+      const keys1 = new CertifyingKeyDirectory(guardians);
+      for (const keys of [keys0, keys1]) keys.list(replica2, channelPublicKey(identity2));
+      const keys2 = new StaticKeyDirectory([
+        [replica0, [channelPublicKey(identity0)]],
+        [replica1, [channelPublicKey(identity1)]],
+      ]);
+      try {
+        const two = await cluster.start(replica2, { listenPort: 0, identity: identity2, keys: keys2 });
+        const one = await cluster.start(replica1, {
+          listenPort: 0,
+          identity: identity1,
+          keys: keys1,
+          peers: [addressOf(replica2, two)],
+        });
+        const zero = await cluster.start(replica0, {
+          identity: identity0,
+          keys: keys0,
+          peers: [addressOf(replica1, one), addressOf(replica2, two)],
+        });
+        await waitUntil(
+          () => hasPeer(zero, replica1) && hasPeer(zero, replica2) && hasPeer(one, replica2),
+          'every pair is connected',
+        );
+        assert.equal(zero.session(replica1)?.admittedByCertificate, true, 'from HELLO-REPLY');
+        assert.equal(one.session(replica0)?.admittedByCertificate, true, 'from FINISH');
+        assert.equal(one.session(replica0)?.keyEpoch, 2);
+        assert.equal(two.session(replica0)?.admittedByCertificate, false);
+        assert.equal(zero.session(replica2)?.admittedByCertificate, false);
+        zero.send(replica1, text('0 to 1'));
+        one.send(replica0, text('1 to 0'));
+        zero.send(replica2, text('0 to 2'));
+        one.send(replica2, text('1 to 2'));
+        await waitUntil(
+          () =>
+            cluster.recorder(replica0).frames.length === 1 &&
+            cluster.recorder(replica1).frames.length === 1 &&
+            cluster.recorder(replica2).frames.length === 2,
+          'every frame arrived',
+        );
+        for (const node of [replica0, replica1, replica2]) {
+          assert.deepEqual(cluster.recorder(node).rejections, [], `${nodeKey(node)} rejected nothing`);
+        }
+      } finally {
+        await cluster.close();
+      }
+    });
+
+    it('after setIdentity and dropConnections on the old epoch, peers reconnect under the new key', async () => {
+      const cluster = new TestCluster();
+      const guardians = [new TestGuardian(replicaId(0)), new TestGuardian(replicaId(1))];
+      const identity0 = guardians[0]!.issue(1);
+      const epoch5 = guardians[1]!.issue(5);
+      cluster.keys.set(replica0, [channelPublicKey(identity0)]);
+      cluster.keys.set(replica1, [channelPublicKey(epoch5)]);
+      const aliceKeys = new CertifyingKeyDirectory(guardians);
+      try {
+        const one = await cluster.start(replica1, { listenPort: 0, identity: epoch5 });
+        const zero = await cluster.start(replica0, {
+          listenPort: 0,
+          identity: identity0,
+          peers: [addressOf(replica1, one)],
+        });
+        echo(cluster, replica1, one);
+        const client = await cluster.start(alice, {
+          peers: [addressOf(replica0, zero), addressOf(replica1, one)],
+          keys: aliceKeys,
+        });
+        await waitUntil(
+          () => hasPeer(client, replica0) && hasPeer(client, replica1) && hasPeer(zero, replica1),
+          'everyone is connected',
+        );
+        assert.equal(client.session(replica1)?.keyEpoch, 5);
+
+        // Replica 1 is rejuvenated: epoch 6, a fresh key and its certificate. Replica 0 hears of it
+        // from the guardians (its directory moves on); alice will learn it from the handshake.
+        const epoch6 = guardians[1]!.issue(6);
+        cluster.keys.set(replica1, [channelPublicKey(epoch6)]);
+        one.setIdentity(epoch6);
+        assert.equal(one.identity(), epoch6);
+        const sessionsSeen: string[] = [];
+        const oldSessions = sessionsBeforeKeyEpoch(replica1, keyEpoch(6));
+        assert.equal(
+          zero.dropConnections((peer, session) => {
+            sessionsSeen.push(`${nodeKey(peer)} at epoch ${session?.keyEpoch}`);
+            return oldSessions(peer, session);
+          }),
+          1,
+        );
+        assert.deepEqual(
+          sessionsSeen.sort(),
+          ['client:alice at epoch 0', 'replica:1 at epoch 5'],
+          "the filter saw each session's proven epoch",
+        );
+        assert.equal(client.dropConnections(oldSessions), 1, "only replica 1's connection");
+        assert.equal(hasPeer(client, replica0), true, 'the connection to replica 0 stays');
+        await waitUntil(
+          () => client.session(replica1)?.keyEpoch === 6 && zero.session(replica1)?.keyEpoch === 6,
+          'both reconnected to replica 1 under epoch 6',
+        );
+        assert.equal(client.session(replica1)?.admittedByCertificate, true);
+        assert.deepEqual(aliceKeys.acceptableKeys(replica1), [channelPublicKey(epoch6)]);
+        assert.equal(client.dropConnections(oldSessions), 0, 'no session of the old epoch is left');
+        client.send(replica1, text('to epoch 6'));
+        zero.send(replica1, text('from replica 0'));
+        await waitUntil(
+          () =>
+            cluster.recorder(replica1).frames.length === 2 &&
+            cluster.recorder(alice).frames.length === 1 &&
+            cluster.recorder(replica0).frames.length === 1,
+          'frames flowed both ways under the new key',
+        );
+        assert.equal(asText(cluster.recorder(alice).frames[0]!.frame), 'to epoch 6');
+        assert.deepEqual(cluster.recorder(alice).rejections, []);
+
+        // Someone who stole the epoch-5 key replays its genuine certificate: alice's directory has
+        // moved past epoch 5 and refuses it.
+        const thief = await cluster.start(replica1, { listenPort: 0, identity: epoch5 });
+        const bob = clientNode(clientId('bob'));
+        cluster.identity(bob);
+        await cluster.start(bob, { peers: [addressOf(replica1, thief)], keys: aliceKeys });
+        await waitUntil(() => cluster.recorder(bob).rejections.length > 0, 'bob refused the old key');
+        assert.equal(
+          cluster.recorder(bob).rejections[0]!.reason,
+          'replica 1 key epoch 5 is not accepted: the key directory refused its certificate',
+        );
+        assert.deepEqual(aliceKeys.refusals, ['epoch 5 is not newer than the known epoch 6']);
+      } finally {
+        await cluster.close();
+      }
+    });
+
+    it('a certificate swapped in transit (in FINISH) breaks the handshake; the next one succeeds', async () => {
+      const cluster = new TestCluster();
+      let proxy: RecordProxy | null = null;
+      const guardians = [new TestGuardian(replicaId(0)), new TestGuardian(replicaId(1))];
+      const identity0 = guardians[0]!.issue(2);
+      const identity1 = guardians[1]!.issue(3);
+      // Genuine, for the same key and epoch, issued later: only replica 0's signature tells it apart.
+      const reissued = guardians[0]!.certify(keyEpoch(2), identity0.signingKeys.publicKey.bytes, {
+        issuedAtMs: 1_800_000_000_000,
+      });
+      const keys1 = new CertifyingKeyDirectory(guardians);
+      try {
+        const one = await cluster.start(replica1, { listenPort: 0, identity: identity1, keys: keys1 });
+        proxy = await RecordProxy.start(one.listenAddress()!.port, 'rewrite-finish', (body) => {
+          const finish = decodeFinish(body);
+          assert.ok(finish.ok && finish.value.certifiedKey !== null);
+          const publicKey = finish.value.certifiedKey.publicKey;
+          return encodeFinish({ ...finish.value, certifiedKey: { publicKey, certificate: reissued } });
+        });
+        const zero = await cluster.start(replica0, {
+          identity: identity0,
+          keys: new CertifyingKeyDirectory(guardians),
+          peers: [{ node: replica1, host: LOOPBACK, port: proxy.port }],
+        });
+        await waitUntil(() => cluster.recorder(replica1).rejections.length > 0, 'replica 1 refused');
+        assert.equal(
+          cluster.recorder(replica1).rejections[0]!.reason,
+          'FINISH signature of replica 0 (key epoch 2) does not verify',
+        );
+        await waitUntil(() => hasPeer(zero, replica1) && hasPeer(one, replica0), 'the redial succeeded');
+        zero.send(replica1, text('untouched'));
+        await waitUntil(() => cluster.recorder(replica1).frames.length === 1, 'the frame arrived');
+      } finally {
+        await cluster.close();
+        await proxy?.close();
+      }
+    });
+
+    it('refuses an identity whose certificate is empty or above maxCertificateBytes', async () => {
+      const oversized = {
+        ...makeIdentity(replica0),
+        certificate: new Uint8Array(HANDSHAKE_LIMITS.maxCertificateBytes + 1),
+      };
+      await assert.rejects(
+        TcpTransport.start({
+          identity: oversized,
+          peers: [],
+          keys: new StaticKeyDirectory(),
+          events: { onFrame() {} },
+        }),
+        /maxCertificateBytes/,
+      );
+      const cluster = new TestCluster();
+      try {
+        const zero = await cluster.start(replica0);
+        assert.throws(
+          () => zero.setIdentity({ ...makeIdentity(replica0, keyEpoch(1)), certificate: new Uint8Array(0) }),
+          /maxCertificateBytes\), got 0/,
+        );
       } finally {
         await cluster.close();
       }

@@ -1,0 +1,86 @@
+/**
+ * `phalanx guardian`: the trusted timely subsystem of one replica host. It runs the replica as
+ * its child, rejuvenates it on the schedule and when it misbehaves, and talks only to the other
+ * guardians. One per replica host; `phalanx up` starts one per replica.
+ */
+import { join } from 'node:path';
+import type { Command } from 'commander';
+import pino from 'pino';
+import { guardianKeyPath, loadGuardianIdentity } from '../config/keys.js';
+import { replicaId } from '../core/ids.js';
+import { defaultCodeDirectory } from '../recovery/code-manifest.js';
+import { Guardian } from '../recovery/guardian.js';
+import { FAULT_MODES, isFaultMode } from '../recovery/ipc.js';
+import { cliEntryPoint } from '../runtime/local-cluster.js';
+import { DEFAULT_CONFIG, configOrExit, integerOption } from './options.js';
+
+export function registerGuardian(program: Command): void {
+  program
+    .command('guardian')
+    .description("run one replica's guardian (it starts and rejuvenates the replica)")
+    .option('--config <file>', 'cluster configuration', DEFAULT_CONFIG)
+    .requiredOption('--id <id>', 'which replica this guardian runs', integerOption('--id', 0, 63))
+    .option('--identity <file>', 'identity key file (default: <keysDirectory>/guardian-<id>.json)')
+    .option('--code <directory>', 'the code the replica runs (checked against the signed manifest)')
+    .option('--manifest <file>', 'signed code manifest (default: <dataDirectory>/code-manifest.json)')
+    .option(
+      '--fault-mode <mode>',
+      `test clusters only: the first replica incarnation runs as an intruder (${FAULT_MODES.join(', ')})`,
+    )
+    .option('--log-level <level>', 'trace, debug, info, warn, error', process.env.PHALANX_LOG_LEVEL ?? 'info')
+    .action(
+      async (options: {
+        config: string;
+        id: number;
+        identity?: string;
+        code?: string;
+        manifest?: string;
+        faultMode?: string;
+        logLevel: string;
+      }) => {
+        const config = await configOrExit(options.config);
+        if (options.id >= config.n)
+          throw new Error(`--id ${options.id}: the configuration has replicas 0..${config.n - 1}`);
+        if (config.recovery === null)
+          throw new Error(`${config.source} has no recovery section: nothing for a guardian to do`);
+        if (options.faultMode !== undefined) {
+          if (!isFaultMode(options.faultMode))
+            throw new Error(`--fault-mode must be one of ${FAULT_MODES.join(', ')}`);
+          if (!config.allowFaultInjection)
+            throw new Error('--fault-mode refused: the configuration does not set allowFaultInjection');
+        }
+        const id = replicaId(options.id);
+        const logger = pino({ level: options.logLevel, base: { guardian: id } });
+        const { identity, replica } = await loadGuardianIdentity(
+          options.identity ?? guardianKeyPath(config, id),
+        );
+        if (replica !== id) throw new Error(`the identity file is guardian ${replica}'s, not ${id}'s`);
+        const guardian = await Guardian.start({
+          config,
+          id,
+          identity,
+          entryPoint: cliEntryPoint(),
+          logger,
+          codeDirectory: options.code ?? defaultCodeDirectory(),
+          manifestPath: options.manifest ?? join(config.dataDirectory, 'code-manifest.json'),
+          initialFaultMode: (options.faultMode as (typeof FAULT_MODES)[number] | undefined) ?? null,
+          replicaLogLevel: options.logLevel,
+        });
+        let stopping = false;
+        const stop = (signal: string): void => {
+          if (stopping) return;
+          stopping = true;
+          logger.info({ signal }, 'stopping');
+          guardian.stop().then(
+            () => process.exit(0),
+            (error: unknown) => {
+              logger.error({ err: error }, 'error while stopping');
+              process.exit(1);
+            },
+          );
+        };
+        process.on('SIGINT', () => stop('SIGINT'));
+        process.on('SIGTERM', () => stop('SIGTERM'));
+      },
+    );
+}

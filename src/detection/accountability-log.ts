@@ -1,0 +1,780 @@
+/**
+ * A PeerReview-style tamper-evident log of what a replica sent and received (Haeberlen et al.,
+ * SOSP 2007). Each entry names the peer, the message kind and the message digest; each is chained
+ * to everything before it, so the latest chain hash (the head) commits to the whole history. A
+ * replica that publishes its head (e.g. in signed messages) can later be audited: the log it
+ * produces must recompute to that head, and a modified, removed or reordered entry makes the
+ * recomputation break at that entry.
+ *
+ * What the chain alone cannot show: entries cut off the END of a log at a record boundary leave a
+ * shorter but consistent chain. Only a head published earlier exposes that, which is why audits
+ * return the head they recomputed.
+ *
+ * File format (all integers big-endian):
+ *
+ *   header   "PHXACCT1" (8 bytes) ‖ start head (32) ‖ SHA-256(header domain ‖ magic ‖ start head) (32)
+ *   record   u16 body length L ‖ u16 (L XOR 0xFFFF) ‖ body (L bytes) ‖ chain hash (32)
+ *   body     u8 1 (entry) ‖ u8 direction (0 sent, 1 received) ‖ peer ‖ kind ‖ digest (32) ‖ varuint atMs
+ *            u8 2 (gap)   ‖ varuint dropped entries ‖ varuint first dropped atMs ‖ varuint last atMs
+ *
+ * where peer and kind are varuint-length-prefixed UTF-8 (messages/bytes.ts conventions) and
+ * chain hash_i = SHA-256(chain hash_{i-1} ‖ body_i), chain hash_0 = the start head. The start head
+ * of the first file is ACCOUNTABILITY_LOG_GENESIS_HEAD; after a rotation it is the head the previous
+ * file ended with, so continuity across files is checkable. The length is stored with its
+ * complement so that a corrupt length is recognised as corruption, never mistaken for a torn write
+ * (and never makes a reader allocate more than one maximum record).
+ *
+ * Torn tail policy: a file that ends inside a record (the process crashed during a write, or
+ * someone truncated it) fails the audit, at that record, with `tornTail: true`: an auditor cannot
+ * tell a crash from tampering. AccountabilityLog.open() repairs it by cutting the incomplete
+ * record, which had never been flushed (flush() returns only after the bytes are on disk).
+ */
+import { createHash } from 'node:crypto';
+import { type FileHandle, open, rename } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { assert, bytesEqual, DIGEST_BYTES, type Digest, digest, InvariantViolation } from '../core/ids.js';
+import { ByteReader, ByteWriter, DecodeError } from '../messages/bytes.js';
+
+const textEncoder = new TextEncoder();
+
+const FILE_MAGIC = textEncoder.encode('PHXACCT1');
+const HEADER_DOMAIN = textEncoder.encode('phalanx/accountability-log/header/v1');
+const GENESIS_DOMAIN = textEncoder.encode('phalanx/accountability-log/genesis/v1');
+
+const RECORD_TYPE_ENTRY = 1;
+const RECORD_TYPE_GAP = 2;
+const DIRECTION_CODES = { sent: 0, received: 1 } as const;
+
+/** Named size limits of the format; decoders check them before allocating or hashing. */
+export const ACCOUNTABILITY_LOG_LIMITS = {
+  /** UTF-8 bytes of an entry's peer name (a replica name or a client id). */
+  maxPeerBytes: 128,
+  /** UTF-8 bytes of an entry's message kind. */
+  maxKindBytes: 64,
+  /** Record body: the largest entry is 1 + 1 + 2 + 128 + 1 + 64 + 32 + 8 = 237 bytes. */
+  maxRecordBodyBytes: 256,
+  /** Default bound on bytes appended but not yet written (see AccountabilityLogOptions). */
+  defaultMaxBufferedBytes: 1024 * 1024,
+} as const;
+
+/** Byte layout constants, for tools that walk a log file. */
+export const ACCOUNTABILITY_LOG_FORMAT = {
+  magic: 'PHXACCT1',
+  headerBytes: FILE_MAGIC.length + 2 * DIGEST_BYTES,
+  /** u16 length and its complement. */
+  framePrefixBytes: 4,
+  chainHashBytes: DIGEST_BYTES,
+} as const;
+
+const HEADER_BYTES = ACCOUNTABILITY_LOG_FORMAT.headerBytes;
+const FRAME_PREFIX_BYTES = ACCOUNTABILITY_LOG_FORMAT.framePrefixBytes;
+const MAX_FRAME_BYTES = FRAME_PREFIX_BYTES + ACCOUNTABILITY_LOG_LIMITS.maxRecordBodyBytes + DIGEST_BYTES;
+/** Smallest maxBytes: a header and one record of the largest size. */
+export const MIN_ACCOUNTABILITY_LOG_BYTES = HEADER_BYTES + MAX_FRAME_BYTES;
+/** The buffer must hold at least a gap record and an entry at once (see append()). */
+const MIN_BUFFERED_BYTES = 2 * MAX_FRAME_BYTES;
+/** Reads during an audit go through a buffer of this size, whatever the file size. */
+const READ_CHUNK_BYTES = 64 * 1024;
+/** Upper bound on one background write, so a full buffer is not copied into one huge array. */
+const MAX_WRITE_BATCH_BYTES = 256 * 1024;
+
+function sha256(...parts: Uint8Array[]): Digest {
+  const hasher = createHash('sha256');
+  for (const part of parts) hasher.update(part);
+  const out = hasher.digest();
+  return digest(new Uint8Array(out.buffer, out.byteOffset, out.length));
+}
+
+/** The start head of a log that continues no earlier file. */
+export const ACCOUNTABILITY_LOG_GENESIS_HEAD: Digest = sha256(GENESIS_DOMAIN);
+
+export interface AccountabilityEntry {
+  readonly direction: 'sent' | 'received';
+  /** Who the message went to or came from, e.g. 'replica:2' or a client id. */
+  readonly peer: string;
+  /** Message kind, e.g. 'pre-prepare'. */
+  readonly kind: string;
+  /** Digest of the message as sent or received. */
+  readonly digest: Digest;
+  readonly atMs: number;
+}
+
+export interface AccountabilityLogOptions {
+  /** A file larger than this is rotated (at least MIN_ACCOUNTABILITY_LOG_BYTES). */
+  readonly maxBytes: number;
+  /**
+   * Bound on bytes appended but not yet written. When it is reached, append() drops the entry and
+   * returns false; the next entry that fits is preceded by a chained gap record saying how many
+   * were dropped, so the loss is visible in the log rather than silent. Appending never blocks
+   * and never waits for the disk. Default ACCOUNTABILITY_LOG_LIMITS.defaultMaxBufferedBytes.
+   */
+  readonly maxBufferedBytes?: number;
+}
+
+export type AccountabilityAudit =
+  | {
+      readonly ok: true;
+      /** Records in the file (entries and gap records). */
+      readonly entries: number;
+      /** Chain hash after the last record (the start head for an empty file). */
+      readonly head: Digest;
+      /** The head this file continues (genesis, or the previous file's last head). */
+      readonly startHead: Digest;
+      /** Entries the writer reported as dropped in gap records. */
+      readonly droppedEntries: number;
+    }
+  | {
+      readonly ok: false;
+      /** First broken record, counted from 1; 0 is the file header. */
+      readonly entry: number;
+      readonly reason: string;
+      /** The file ends inside this record: a crash during a write, or truncation. */
+      readonly tornTail: boolean;
+    };
+
+export interface AuditOptions {
+  /** The head the previous file ended with: the file's header must continue from it. */
+  readonly expectedStartHead?: Digest;
+}
+
+/** Thrown by AccountabilityLog.open for a file it must not append to. */
+export class AccountabilityLogError extends Error {
+  override readonly name = 'AccountabilityLogError';
+}
+
+// ───────────────────────────── encoding ─────────────────────────────
+
+function encodeHeader(startHead: Digest): Uint8Array {
+  const header = new Uint8Array(HEADER_BYTES);
+  header.set(FILE_MAGIC, 0);
+  header.set(startHead, FILE_MAGIC.length);
+  header.set(sha256(HEADER_DOMAIN, FILE_MAGIC, startHead), FILE_MAGIC.length + DIGEST_BYTES);
+  return header;
+}
+
+function utf8Length(text: string): number {
+  return Buffer.byteLength(text, 'utf8');
+}
+
+function encodeEntryBody(writer: ByteWriter, entry: AccountabilityEntry): Uint8Array {
+  const limits = ACCOUNTABILITY_LOG_LIMITS;
+  assert(entry.direction === 'sent' || entry.direction === 'received', 'direction must be sent or received');
+  assert(
+    utf8Length(entry.peer) <= limits.maxPeerBytes,
+    `peer longer than maxPeerBytes (${limits.maxPeerBytes})`,
+  );
+  assert(
+    utf8Length(entry.kind) <= limits.maxKindBytes,
+    `kind longer than maxKindBytes (${limits.maxKindBytes})`,
+  );
+  assert(entry.digest.length === DIGEST_BYTES, `digest must be ${DIGEST_BYTES} bytes`);
+  assert(Number.isSafeInteger(entry.atMs) && entry.atMs >= 0, `invalid atMs: ${entry.atMs}`);
+  writer.reset();
+  writer.u8(RECORD_TYPE_ENTRY);
+  writer.u8(DIRECTION_CODES[entry.direction]);
+  writer.string(entry.peer);
+  writer.string(entry.kind);
+  writer.bytes(entry.digest);
+  writer.varuint(entry.atMs);
+  return writer.finish();
+}
+
+interface DroppedEntries {
+  count: number;
+  readonly firstAtMs: number;
+  lastAtMs: number;
+}
+
+function encodeGapBody(writer: ByteWriter, dropped: DroppedEntries): Uint8Array {
+  writer.reset();
+  writer.u8(RECORD_TYPE_GAP);
+  writer.varuint(dropped.count);
+  writer.varuint(dropped.firstAtMs);
+  writer.varuint(dropped.lastAtMs);
+  return writer.finish();
+}
+
+function frameRecord(body: Uint8Array, chainHash: Digest): Uint8Array {
+  const frame = new Uint8Array(FRAME_PREFIX_BYTES + body.length + DIGEST_BYTES);
+  const view = new DataView(frame.buffer);
+  view.setUint16(0, body.length);
+  view.setUint16(2, body.length ^ 0xffff);
+  frame.set(body, FRAME_PREFIX_BYTES);
+  frame.set(chainHash, FRAME_PREFIX_BYTES + body.length);
+  return frame;
+}
+
+type DecodedRecord =
+  | { readonly type: 'entry'; readonly entry: AccountabilityEntry }
+  | { readonly type: 'gap'; readonly droppedEntries: number };
+
+/** Throws DecodeError (only) on a malformed body. */
+function decodeRecordBody(body: Uint8Array): DecodedRecord {
+  const limits = ACCOUNTABILITY_LOG_LIMITS;
+  const reader = new ByteReader(body);
+  const type = reader.u8('record type');
+  if (type === RECORD_TYPE_ENTRY) {
+    const directionCode = reader.u8('direction');
+    if (directionCode > 1) reader.fail(`direction must be 0 or 1, got ${directionCode}`);
+    const peer = reader.string(limits.maxPeerBytes, 'peer', 'maxPeerBytes');
+    const kind = reader.string(limits.maxKindBytes, 'kind', 'maxKindBytes');
+    const entryDigest = digest(reader.bytes(DIGEST_BYTES, 'digest').slice());
+    const atMs = reader.varuint('atMs');
+    reader.expectEnd('entry');
+    const direction = directionCode === 0 ? 'sent' : 'received';
+    return { type: 'entry', entry: { direction, peer, kind, digest: entryDigest, atMs } };
+  }
+  if (type === RECORD_TYPE_GAP) {
+    const droppedEntries = reader.varuint('dropped entries');
+    if (droppedEntries === 0) reader.fail('a gap record drops at least one entry');
+    reader.varuint('first dropped atMs');
+    reader.varuint('last dropped atMs');
+    reader.expectEnd('gap record');
+    return { type: 'gap', droppedEntries };
+  }
+  return reader.fail(`unknown record type ${type}`);
+}
+
+// ───────────────────────────── audit ─────────────────────────────
+
+/** Where an audit reads from: a file through a bounded buffer, or bytes in memory. */
+interface ByteSource {
+  /** Makes up to `count` bytes available; returns how many are (fewer only at the end). */
+  fill(count: number): Promise<number>;
+  /** The next `count` available bytes, consumed (a view, valid until the next fill). */
+  take(count: number): Uint8Array;
+}
+
+class MemorySource implements ByteSource {
+  readonly #bytes: Uint8Array;
+  #offset = 0;
+
+  constructor(bytes: Uint8Array) {
+    this.#bytes = bytes;
+  }
+
+  fill(count: number): Promise<number> {
+    return Promise.resolve(Math.min(count, this.#bytes.length - this.#offset));
+  }
+
+  take(count: number): Uint8Array {
+    const out = this.#bytes.subarray(this.#offset, this.#offset + count);
+    this.#offset += count;
+    return out;
+  }
+}
+
+class FileSource implements ByteSource {
+  readonly #handle: FileHandle;
+  readonly #buffer = new Uint8Array(READ_CHUNK_BYTES);
+  #start = 0;
+  #end = 0;
+  #filePosition = 0;
+  #endOfFile = false;
+
+  constructor(handle: FileHandle) {
+    this.#handle = handle;
+  }
+
+  async fill(count: number): Promise<number> {
+    assert(count <= this.#buffer.length, `cannot buffer ${count} bytes`);
+    while (this.#end - this.#start < count && !this.#endOfFile) {
+      if (this.#start > 0) {
+        this.#buffer.copyWithin(0, this.#start, this.#end);
+        this.#end -= this.#start;
+        this.#start = 0;
+      }
+      const { bytesRead } = await this.#handle.read(
+        this.#buffer,
+        this.#end,
+        this.#buffer.length - this.#end,
+        this.#filePosition,
+      );
+      if (bytesRead === 0) this.#endOfFile = true;
+      this.#end += bytesRead;
+      this.#filePosition += bytesRead;
+    }
+    return Math.min(count, this.#end - this.#start);
+  }
+
+  take(count: number): Uint8Array {
+    const out = this.#buffer.subarray(this.#start, this.#start + count);
+    this.#start += count;
+    return out;
+  }
+}
+
+interface ScanResult {
+  readonly audit: AccountabilityAudit;
+  /** Header plus every intact record before the first problem (what open() keeps of a torn file). */
+  readonly validBytes: number;
+  /** Chain hash after the last intact record (null when the header itself is unusable). */
+  readonly lastGoodHead: Digest | null;
+}
+
+function failure(entry: number, reason: string, tornTail = false): AccountabilityAudit {
+  return { ok: false, entry, reason, tornTail };
+}
+
+async function scanLog(source: ByteSource, options: AuditOptions): Promise<ScanResult> {
+  const headerAvailable = await source.fill(HEADER_BYTES);
+  if (headerAvailable < HEADER_BYTES) {
+    return {
+      audit: failure(
+        0,
+        `the file ends inside the header (${headerAvailable} of ${HEADER_BYTES} bytes)`,
+        true,
+      ),
+      validBytes: 0,
+      lastGoodHead: null,
+    };
+  }
+  const header = source.take(HEADER_BYTES);
+  const headerProblem = checkHeader(header, options);
+  if (headerProblem !== null) return { audit: failure(0, headerProblem), validBytes: 0, lastGoodHead: null };
+  const startHead = digest(header.slice(FILE_MAGIC.length, FILE_MAGIC.length + DIGEST_BYTES));
+  let head = startHead;
+  let records = 0;
+  let droppedEntries = 0;
+  let validBytes = HEADER_BYTES;
+  for (;;) {
+    const entry = records + 1;
+    const stopped = (audit: AccountabilityAudit): ScanResult => ({ audit, validBytes, lastGoodHead: head });
+    const prefixAvailable = await source.fill(FRAME_PREFIX_BYTES);
+    if (prefixAvailable === 0) break;
+    if (prefixAvailable < FRAME_PREFIX_BYTES) {
+      return stopped(failure(entry, `the file ends inside the frame of entry ${entry} (torn write?)`, true));
+    }
+    const prefix = source.take(FRAME_PREFIX_BYTES);
+    const bodyLength = (prefix[0]! << 8) | prefix[1]!;
+    const lengthCheck = (prefix[2]! << 8) | prefix[3]!;
+    if ((bodyLength ^ 0xffff) !== lengthCheck) {
+      return stopped(failure(entry, `entry ${entry} has a corrupt length (check bytes do not match)`));
+    }
+    if (bodyLength < 1 || bodyLength > ACCOUNTABILITY_LOG_LIMITS.maxRecordBodyBytes) {
+      return stopped(
+        failure(
+          entry,
+          `entry ${entry} claims ${bodyLength} bytes, outside 1..maxRecordBodyBytes ` +
+            `(${ACCOUNTABILITY_LOG_LIMITS.maxRecordBodyBytes})`,
+        ),
+      );
+    }
+    const restBytes = bodyLength + DIGEST_BYTES;
+    const restAvailable = await source.fill(restBytes);
+    if (restAvailable < restBytes) {
+      return stopped(
+        failure(
+          entry,
+          `the file ends inside entry ${entry} (${restAvailable} of ${restBytes} bytes; torn write?)`,
+          true,
+        ),
+      );
+    }
+    const rest = source.take(restBytes);
+    const body = rest.subarray(0, bodyLength);
+    let decoded: DecodedRecord;
+    try {
+      decoded = decodeRecordBody(body);
+    } catch (error) {
+      if (!(error instanceof DecodeError)) throw error;
+      return stopped(failure(entry, `entry ${entry} does not decode: ${error.reason}`));
+    }
+    const chainHash = sha256(head, body);
+    if (!bytesEqual(chainHash, rest.subarray(bodyLength))) {
+      return stopped(
+        failure(
+          entry,
+          `entry ${entry} breaks the hash chain: it was modified, or an entry was removed or reordered here`,
+        ),
+      );
+    }
+    head = chainHash;
+    records = entry;
+    validBytes += FRAME_PREFIX_BYTES + restBytes;
+    if (decoded.type === 'gap') droppedEntries += decoded.droppedEntries;
+  }
+  return {
+    audit: { ok: true, entries: records, head, startHead, droppedEntries },
+    validBytes,
+    lastGoodHead: head,
+  };
+}
+
+function checkHeader(header: Uint8Array, options: AuditOptions): string | null {
+  if (!bytesEqual(header.subarray(0, FILE_MAGIC.length), FILE_MAGIC)) {
+    return `not an accountability log: the file does not start with ${ACCOUNTABILITY_LOG_FORMAT.magic}`;
+  }
+  const startHead = header.subarray(FILE_MAGIC.length, FILE_MAGIC.length + DIGEST_BYTES);
+  const check = header.subarray(FILE_MAGIC.length + DIGEST_BYTES);
+  if (!bytesEqual(sha256(HEADER_DOMAIN, FILE_MAGIC, startHead), check)) {
+    return 'the header checksum does not match (the start head was modified)';
+  }
+  if (options.expectedStartHead !== undefined && !bytesEqual(startHead, options.expectedStartHead)) {
+    return 'the start head does not continue the expected previous head';
+  }
+  return null;
+}
+
+async function scanFile(path: string, options: AuditOptions): Promise<ScanResult> {
+  const handle = await open(path, 'r');
+  try {
+    return await scanLog(new FileSource(handle), options);
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * Re-computes the chain of the log file at `path` and reports the first broken record. Never
+ * throws: an unreadable file is reported as a broken header (entry 0). Reads through a bounded
+ * buffer, whatever the file size. To check continuity across a rotation, audit `<path>.1` first
+ * and pass its head as `expectedStartHead`.
+ */
+export async function auditAccountabilityLog(
+  path: string,
+  options: AuditOptions = {},
+): Promise<AccountabilityAudit> {
+  try {
+    return (await scanFile(path, options)).audit;
+  } catch (error) {
+    return failure(0, `cannot read ${path}: ${error instanceof Error ? error.message : String(error)}`);
+  }
+}
+
+/** Like auditAccountabilityLog, for a log held in memory (e.g. one handed over for an audit). */
+export async function auditAccountabilityLogBytes(
+  bytes: Uint8Array,
+  options: AuditOptions = {},
+): Promise<AccountabilityAudit> {
+  return (await scanLog(new MemorySource(bytes), options)).audit;
+}
+
+// ───────────────────────────── writer ─────────────────────────────
+
+interface QueuedFrame {
+  readonly frame: Uint8Array;
+  readonly headAfter: Digest;
+}
+
+function isMissingFile(error: unknown): boolean {
+  return error instanceof Error && (error as NodeJS.ErrnoException).code === 'ENOENT';
+}
+
+async function scanIfExists(path: string): Promise<ScanResult | null> {
+  try {
+    return await scanFile(path, {});
+  } catch (error) {
+    if (isMissingFile(error)) return null;
+    throw error;
+  }
+}
+
+async function writeFully(handle: FileHandle, bytes: Uint8Array, position: number): Promise<void> {
+  let written = 0;
+  while (written < bytes.length) {
+    const { bytesWritten } = await handle.write(bytes, written, bytes.length - written, position + written);
+    written += bytesWritten;
+  }
+}
+
+async function syncDirectory(path: string): Promise<void> {
+  const handle = await open(path, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+async function createLogFile(path: string, startHead: Digest): Promise<FileHandle> {
+  const handle = await open(path, 'w');
+  try {
+    await writeFully(handle, encodeHeader(startHead), 0);
+    await handle.datasync();
+    await syncDirectory(dirname(path));
+    return handle;
+  } catch (error) {
+    await handle.close();
+    throw error;
+  }
+}
+
+/**
+ * Appends chained entries to a log file. append() is synchronous and cheap (one SHA-256 and an
+ * encoding): the chain head moves at once, and the bytes are written in the background, in
+ * order, by one writer. One process must own a log file at a time.
+ */
+export class AccountabilityLog {
+  readonly path: string;
+  readonly maxBytes: number;
+  readonly maxBufferedBytes: number;
+  readonly #writer = new ByteWriter(ACCOUNTABILITY_LOG_LIMITS.maxRecordBodyBytes);
+  #handle: FileHandle;
+  /** Bytes in the current file that are written (the header included). */
+  #fileBytes: number;
+  /** Head after every accepted append, written or not. */
+  #head: Digest;
+  /** Head after the last record written to the current file: a rotation starts the next file there. */
+  #writtenHead: Digest;
+  #queue: QueuedFrame[] = [];
+  /** Bytes queued or being written. */
+  #bufferedBytes = 0;
+  /** Entries dropped since the last gap record (not yet reported in the log). */
+  #pendingDrop: DroppedEntries | null = null;
+  #droppedEntries = 0;
+  #rotations = 0;
+  /** Disk work runs one operation at a time, in order, on this chain. */
+  #diskWork: Promise<void> = Promise.resolve();
+  #drainScheduled = false;
+  #failure: Error | null = null;
+  #closed = false;
+
+  private constructor(
+    path: string,
+    options: Required<AccountabilityLogOptions>,
+    handle: FileHandle,
+    fileBytes: number,
+    head: Digest,
+  ) {
+    this.path = path;
+    this.maxBytes = options.maxBytes;
+    this.maxBufferedBytes = options.maxBufferedBytes;
+    this.#handle = handle;
+    this.#fileBytes = fileBytes;
+    this.#head = head;
+    this.#writtenHead = head;
+  }
+
+  /**
+   * Opens the log at `path`, creating it if missing, and continues its chain. A file whose last
+   * record is torn (a crash during a write) is cut back to its last intact record. A missing file
+   * next to `<path>.1` (a crash during a rotation) continues that file's chain. Throws
+   * AccountabilityLogError for a log that is broken anywhere else: it is evidence, so it is left
+   * for an operator (and an audit) rather than appended to or overwritten.
+   */
+  static async open(path: string, options: AccountabilityLogOptions): Promise<AccountabilityLog> {
+    const resolved: Required<AccountabilityLogOptions> = {
+      maxBytes: options.maxBytes,
+      maxBufferedBytes: options.maxBufferedBytes ?? ACCOUNTABILITY_LOG_LIMITS.defaultMaxBufferedBytes,
+    };
+    assert(
+      Number.isSafeInteger(resolved.maxBytes) && resolved.maxBytes >= MIN_ACCOUNTABILITY_LOG_BYTES,
+      `maxBytes must be an integer ≥ ${MIN_ACCOUNTABILITY_LOG_BYTES}, got ${resolved.maxBytes}`,
+    );
+    assert(
+      Number.isSafeInteger(resolved.maxBufferedBytes) && resolved.maxBufferedBytes >= MIN_BUFFERED_BYTES,
+      `maxBufferedBytes must be an integer ≥ ${MIN_BUFFERED_BYTES}, got ${resolved.maxBufferedBytes}`,
+    );
+    const existing = await scanIfExists(path);
+    // A file that ends inside its header was being created when the process stopped.
+    if (existing === null || (!existing.audit.ok && existing.audit.entry === 0 && existing.audit.tornTail)) {
+      const startHead = await AccountabilityLog.#headOfRotatedFile(path);
+      const handle = await createLogFile(path, startHead);
+      return new AccountabilityLog(path, resolved, handle, HEADER_BYTES, startHead);
+    }
+    const audit = existing.audit;
+    if (!audit.ok && !audit.tornTail) {
+      throw new AccountabilityLogError(
+        `accountability log ${path} is broken at entry ${audit.entry}: ${audit.reason}`,
+      );
+    }
+    const handle = await open(path, 'r+');
+    try {
+      if (!audit.ok) {
+        await handle.truncate(existing.validBytes);
+        await handle.datasync();
+      }
+      return new AccountabilityLog(path, resolved, handle, existing.validBytes, existing.lastGoodHead!);
+    } catch (error) {
+      await handle.close();
+      throw error;
+    }
+  }
+
+  static async #headOfRotatedFile(path: string): Promise<Digest> {
+    const rotated = await scanIfExists(rotatedPath(path));
+    if (rotated === null) return ACCOUNTABILITY_LOG_GENESIS_HEAD;
+    if (!rotated.audit.ok) {
+      throw new AccountabilityLogError(
+        `cannot continue the chain of ${rotatedPath(path)}: broken at entry ${rotated.audit.entry}: ${rotated.audit.reason}`,
+      );
+    }
+    return rotated.audit.head;
+  }
+
+  /** The chain hash after the latest accepted append (written to disk or still buffered). */
+  head(): Digest {
+    return this.#head;
+  }
+
+  /** Entries dropped because the buffer was full or the log had failed, since open(). */
+  get droppedEntries(): number {
+    return this.#droppedEntries;
+  }
+
+  /** Bytes appended but not yet written. */
+  get bufferedBytes(): number {
+    return this.#bufferedBytes;
+  }
+
+  get rotations(): number {
+    return this.#rotations;
+  }
+
+  /** The write error that stopped the log, if any (flush() and close() reject with it). */
+  get failure(): Error | null {
+    return this.#failure;
+  }
+
+  /**
+   * Chains `entry` and queues it for writing. Returns false, dropping the entry, when the buffer
+   * is full or a write has failed (see AccountabilityLogOptions.maxBufferedBytes). Throws
+   * InvariantViolation after close() or for an entry beyond the format's limits (a caller bug).
+   */
+  append(entry: AccountabilityEntry): boolean {
+    if (this.#closed) throw new InvariantViolation('append to a closed accountability log');
+    const body = encodeEntryBody(this.#writer, entry);
+    const gapBody = this.#pendingDrop === null ? null : encodeGapBody(this.#writer, this.#pendingDrop);
+    const neededBytes = frameLength(body) + (gapBody === null ? 0 : frameLength(gapBody));
+    if (this.#failure !== null || this.#bufferedBytes + neededBytes > this.maxBufferedBytes) {
+      this.#noteDropped(entry.atMs);
+      return false;
+    }
+    if (gapBody !== null) {
+      this.#enqueue(gapBody);
+      this.#pendingDrop = null;
+    }
+    this.#enqueue(body);
+    this.#scheduleDrain();
+    return true;
+  }
+
+  /** Resolves once every entry appended before the call is written and fdatasync'd. */
+  async flush(): Promise<void> {
+    await this.#exclusive(async () => {
+      await this.#drain();
+      if (this.#failure !== null) throw this.#failure;
+      await this.#handle.datasync();
+    });
+  }
+
+  /** Flushes and closes the file; rejects with the write failure, if any, after closing. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    try {
+      await this.flush();
+    } finally {
+      await this.#exclusive(async () => {
+        await this.#handle.close().catch(() => undefined);
+      });
+    }
+  }
+
+  #enqueue(body: Uint8Array): void {
+    this.#head = sha256(this.#head, body);
+    const frame = frameRecord(body, this.#head);
+    this.#queue.push({ frame, headAfter: this.#head });
+    this.#bufferedBytes += frame.length;
+  }
+
+  #noteDropped(atMs: number): void {
+    this.#droppedEntries++;
+    if (this.#pendingDrop === null) this.#pendingDrop = { count: 1, firstAtMs: atMs, lastAtMs: atMs };
+    else {
+      this.#pendingDrop.count++;
+      this.#pendingDrop.lastAtMs = Math.max(this.#pendingDrop.lastAtMs, atMs);
+    }
+  }
+
+  #exclusive(work: () => Promise<void>): Promise<void> {
+    const result = this.#diskWork.then(work);
+    this.#diskWork = result.catch(() => undefined);
+    return result;
+  }
+
+  #scheduleDrain(): void {
+    if (this.#drainScheduled) return;
+    this.#drainScheduled = true;
+    // #drain never rejects: a failure is kept in #failure for flush() and close() to report.
+    void this.#exclusive(() => this.#drain());
+  }
+
+  async #drain(): Promise<void> {
+    this.#drainScheduled = false;
+    let framesInFlight = 0;
+    try {
+      while (this.#queue.length > 0 && this.#failure === null) {
+        const { frames, rotateAfter } = this.#takeWriteBatch();
+        framesInFlight = frames.length;
+        if (frames.length > 0) await this.#write(frames);
+        framesInFlight = 0;
+        if (rotateAfter) await this.#rotate();
+      }
+    } catch (error) {
+      this.#failure = error instanceof Error ? error : new Error(String(error));
+      // What was queued will never be written: account for it as dropped, and free the memory.
+      this.#droppedEntries += framesInFlight + this.#queue.length;
+      this.#queue = [];
+      this.#bufferedBytes = 0;
+    }
+  }
+
+  /** The frames that fit in the current file (and one write), and whether the file is full after them. */
+  #takeWriteBatch(): { frames: QueuedFrame[]; rotateAfter: boolean } {
+    let count = 0;
+    let batchBytes = 0;
+    let rotateAfter = false;
+    for (const queued of this.#queue) {
+      const fileBytes = this.#fileBytes + batchBytes;
+      // Rotate before a record that would overflow the file, unless the file holds no record yet.
+      if (fileBytes + queued.frame.length > this.maxBytes && fileBytes > HEADER_BYTES) {
+        rotateAfter = true;
+        break;
+      }
+      if (count > 0 && batchBytes + queued.frame.length > MAX_WRITE_BATCH_BYTES) break;
+      count++;
+      batchBytes += queued.frame.length;
+    }
+    return { frames: this.#queue.splice(0, count), rotateAfter };
+  }
+
+  async #write(frames: readonly QueuedFrame[]): Promise<void> {
+    let totalBytes = 0;
+    for (const queued of frames) totalBytes += queued.frame.length;
+    const batch = new Uint8Array(totalBytes);
+    let offset = 0;
+    for (const queued of frames) {
+      batch.set(queued.frame, offset);
+      offset += queued.frame.length;
+    }
+    await writeFully(this.#handle, batch, this.#fileBytes);
+    this.#fileBytes += totalBytes;
+    this.#bufferedBytes -= totalBytes;
+    this.#writtenHead = frames[frames.length - 1]!.headAfter;
+  }
+
+  /**
+   * The full file becomes `<path>.1` (replacing an older one) and a new file starts with a header
+   * carrying the head the old file ended with. The old file is synced before the rename, so the
+   * chain never depends on bytes that could still be lost.
+   */
+  async #rotate(): Promise<void> {
+    await this.#handle.datasync();
+    await this.#handle.close();
+    await rename(this.path, rotatedPath(this.path));
+    this.#handle = await createLogFile(this.path, this.#writtenHead);
+    this.#fileBytes = HEADER_BYTES;
+    this.#rotations++;
+  }
+}
+
+function frameLength(body: Uint8Array): number {
+  return FRAME_PREFIX_BYTES + body.length + DIGEST_BYTES;
+}
+
+/** Where a rotated log file goes. */
+export function rotatedPath(path: string): string {
+  return `${path}.1`;
+}

@@ -1,0 +1,95 @@
+/**
+ * The guardians' control channel: what guardians tell each other, over their own authenticated
+ * connections (identity keys, their own ports; nothing from the payload path). Messages are small
+ * and rare, so they travel as JSON; every field is validated with named limits, because a guardian
+ * on a compromised host could send anything.
+ */
+
+export const CONTROL_LIMITS = {
+  /** Largest control frame accepted (evidence with a quorum of signed replies fits easily). */
+  maxFrameBytes: 1024 * 1024,
+  maxBase64Bytes: 768 * 1024,
+  maxReasonLength: 512,
+} as const;
+
+export type ControlMessage =
+  /** The sender's replica's current key certificate (sent on every new epoch and on connect). */
+  | { readonly type: 'certificate'; readonly certificate: string }
+  /** Verified evidence: every guardian checks it again before acting. */
+  | { readonly type: 'evidence'; readonly evidence: string; readonly reporter: string }
+  /** The sender's replica suspects `accused`; f + 1 distinct suspecting replicas trigger a recovery. */
+  | { readonly type: 'suspicion'; readonly accused: number; readonly reason: string }
+  /** The sender's replica is being rejuvenated (suspicions against it meanwhile are expected). */
+  | { readonly type: 'recovering'; readonly kind: 'proactive' | 'reactive'; readonly reason: string }
+  /** The sender's replica finished its rejuvenation: accusations against it are settled. */
+  | { readonly type: 'recovered'; readonly keyEpoch: number }
+  /** A rejuvenated replica is ready to vote again: ask your replica to change view. */
+  | { readonly type: 'nudge' };
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+export function encodeControl(message: ControlMessage): Uint8Array {
+  return encoder.encode(JSON.stringify(message));
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function bounded(value: unknown, max: number): value is string {
+  return typeof value === 'string' && value.length <= max;
+}
+
+/** Decodes and validates a control frame; a reason when it is not acceptable. */
+export function decodeControl(
+  bytes: Uint8Array,
+): { ok: true; message: ControlMessage } | { ok: false; reason: string } {
+  if (bytes.length > CONTROL_LIMITS.maxFrameBytes) {
+    return {
+      ok: false,
+      reason: `control frame of ${bytes.length} bytes exceeds maxFrameBytes (${CONTROL_LIMITS.maxFrameBytes})`,
+    };
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(decoder.decode(bytes));
+  } catch {
+    return { ok: false, reason: 'control frame is not JSON' };
+  }
+  if (!isRecord(value)) return { ok: false, reason: 'control frame is not an object' };
+  const invalid = {
+    ok: false as const,
+    reason: `malformed control message of type ${JSON.stringify(String(value.type)).slice(0, 40)}`,
+  };
+  switch (value.type) {
+    case 'certificate':
+      return bounded(value.certificate, CONTROL_LIMITS.maxBase64Bytes)
+        ? { ok: true, message: { type: 'certificate', certificate: value.certificate } }
+        : invalid;
+    case 'evidence':
+      return bounded(value.evidence, CONTROL_LIMITS.maxBase64Bytes) && bounded(value.reporter, 80)
+        ? { ok: true, message: { type: 'evidence', evidence: value.evidence, reporter: value.reporter } }
+        : invalid;
+    case 'suspicion':
+      return typeof value.accused === 'number' &&
+        Number.isSafeInteger(value.accused) &&
+        value.accused >= 0 &&
+        bounded(value.reason, CONTROL_LIMITS.maxReasonLength)
+        ? { ok: true, message: { type: 'suspicion', accused: value.accused, reason: value.reason } }
+        : invalid;
+    case 'recovering':
+      return (value.kind === 'proactive' || value.kind === 'reactive') &&
+        bounded(value.reason, CONTROL_LIMITS.maxReasonLength)
+        ? { ok: true, message: { type: 'recovering', kind: value.kind, reason: value.reason } }
+        : invalid;
+    case 'recovered':
+      return typeof value.keyEpoch === 'number' && Number.isSafeInteger(value.keyEpoch) && value.keyEpoch >= 0
+        ? { ok: true, message: { type: 'recovered', keyEpoch: value.keyEpoch } }
+        : invalid;
+    case 'nudge':
+      return { ok: true, message: { type: 'nudge' } };
+    default:
+      return invalid;
+  }
+}

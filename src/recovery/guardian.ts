@@ -1,0 +1,834 @@
+/**
+ * The guardian: the small trusted timely subsystem of one replica host (DESIGN §4).
+ *
+ * It runs its replica as a child process and is the only holder of the replica's long-term
+ * identity key. It talks to the other guardians only, over a control channel with its own keys
+ * and ports. On a deterministic schedule it rejuvenates its replica (proactive recovery), and it
+ * does so at once — in the next reactive slot — when the replica is proven to misbehave or f + 1
+ * replicas suspect it (reactive recovery). A rejuvenation:
+ *
+ *   stopping → verifying-code → issuing-keys → starting → validating-state →
+ *   transferring-state → replaying-log → rejoining
+ *
+ * Each step is timed; a recovery longer than T_D raises an alarm.
+ *
+ * Usage:
+ * ```ts
+ * const guardian = await Guardian.start({ config, id: replicaId(0), identity, entryPoint: cliEntryPoint(), logger });
+ * // ... guardian.status() ...
+ * await guardian.stop();
+ * ```
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdirSync, openSync, closeSync, readFileSync, writeFileSync, renameSync } from 'node:fs';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import type { ClusterConfig } from '../config/cluster-config.js';
+import { clientRegistryOf } from '../config/keys.js';
+import { type Digest, type ReplicaId, digest as asDigest, keyEpoch, replicaId } from '../core/ids.js';
+import type { KeyRegistry } from '../crypto/key-registry.js';
+import type { SigningKeyPair } from '../crypto/keys.js';
+import { describeEvidence, verifyEvidence } from '../detection/evidence.js';
+import { SuspicionTracker } from '../detection/suspicions.js';
+import { decodeEvidence } from '../messages/codec.js';
+import type { Evidence, KeyCertificate } from '../messages/types.js';
+import { TcpTransport } from '../transport/tcp.js';
+import { type NodeId, replicaNode } from '../transport/transport.js';
+import { verifyCodeBundle } from './code-manifest.js';
+import { type ControlMessage, decodeControl, encodeControl } from './control.js';
+import {
+  type FaultMode,
+  type GuardianToReplica,
+  parseReplicaMessage,
+  type RecoveryProgress,
+  type ReplicaToGuardian,
+  fromBase64,
+  isFaultMode,
+  toBase64,
+} from './ipc.js';
+import {
+  decodeKeyCertificate,
+  encodeKeyCertificate,
+  installCertificate,
+  issueKeyCertificate,
+  verifyCertificateForConfig,
+} from './key-certificates.js';
+import {
+  type Accusation,
+  type ScheduleParameters,
+  exposureBoundMs,
+  nextProactiveSlotOf,
+  reactiveAssignment,
+  slotAt,
+} from './schedule.js';
+import {
+  type Alarm,
+  type EvidenceRecord,
+  type GuardianStatus,
+  type RecoveryKind,
+  type RecoveryRecord,
+  type RecoveryStep,
+} from './status.js';
+
+const PROGRESS_ORDER: readonly RecoveryProgress[] = [
+  'validating-state',
+  'transferring-state',
+  'replaying-log',
+  'caught-up',
+  'voting',
+];
+/** How often the guardian looks at the clock and the schedule. */
+const SCHEDULE_TICK_MS = 50;
+/** A stopped replica gets this long to exit before SIGKILL. */
+const STOP_GRACE_MS = 1000;
+/** Records kept for the status page. */
+const MAX_RECORDS = 20;
+/** An accusation must reach every guardian this long before the reactive slot that acts on it. */
+const DECISION_LEAD_MAX_MS = 1000;
+/** A first start waits this long for its replica to catch up before reporting it. */
+const FIRST_START_TIMEOUT_MS = 60_000;
+/** A guardian that notices its slot this late skips it (and raises an alarm) rather than overrun it. */
+const SLOT_LATENESS_MAX_MS = 1000;
+
+export interface GuardianOptions {
+  readonly config: ClusterConfig;
+  readonly id: ReplicaId;
+  readonly identity: SigningKeyPair;
+  /** Command that runs the CLI: [executable, ...args before the subcommand]. */
+  readonly entryPoint: readonly string[];
+  readonly logger: Logger;
+  /** The code the replica runs, checked against the signed manifest before every start. */
+  readonly codeDirectory: string;
+  readonly manifestPath: string;
+  /** Test and demo clusters: the first incarnation of the replica runs in this fault mode. */
+  readonly initialFaultMode?: FaultMode | null;
+  readonly replicaLogLevel?: string;
+  /** Clock (ms since the Unix epoch); guardians of a cluster share it. */
+  readonly now?: () => number;
+}
+
+interface PersistentState {
+  keyEpoch: number;
+  lastRejuvenationAtMs: number | null;
+  /** (period, index) of the last slot this guardian acted on, so a restart does not repeat it. */
+  lastSlot: string | null;
+}
+
+interface ActiveRecovery {
+  readonly kind: RecoveryKind;
+  readonly reason: string;
+  readonly startedAtMs: number;
+  step: RecoveryStep;
+  stepStartedAtMs: number;
+  readonly steps: { step: RecoveryStep; durationMs: number }[];
+  keyEpoch: number;
+}
+
+export class Guardian {
+  readonly id: ReplicaId;
+  readonly #config: ClusterConfig;
+  readonly #options: GuardianOptions;
+  readonly #logger: Logger;
+  readonly #now: () => number;
+  readonly #schedule: ScheduleParameters;
+  readonly #registry: KeyRegistry;
+  readonly #certificates = new Map<number, KeyCertificate>();
+  readonly #suspicions: SuspicionTracker;
+  readonly #stateDirectory: string;
+  #state: PersistentState;
+  #control: TcpTransport | null = null;
+  #admin: Server | null = null;
+  #ticker: NodeJS.Timeout | null = null;
+  #child: ChildProcess | null = null;
+  #childExpectedExit = false;
+  #replicaStatus: Extract<ReplicaToGuardian, { type: 'status' }> | null = null;
+  #recovery: ActiveRecovery | null = null;
+  #waiters: { stage: RecoveryProgress | 'exit'; resolve: () => void }[] = [];
+  #reached = new Set<RecoveryProgress>();
+  readonly #recoveries: RecoveryRecord[] = [];
+  readonly #alarms: Alarm[] = [];
+  readonly #evidence: EvidenceRecord[] = [];
+  /** Replicas proven (or f + 1 times suspected) to misbehave and not yet rejuvenated since. */
+  readonly #accusations = new Map<number, Accusation & { reason: string }>();
+  /** Replicas other guardians reported as recovering, with when (suspicions of them are expected). */
+  readonly #recoveringPeers = new Map<number, number>();
+  #pendingFaultMode: FaultMode | null;
+  #stopped = false;
+  /** When this guardian last announced a recovery of its replica (suspicions then are expected). */
+  #ownRecoveryStartedAtMs: number | undefined;
+
+  private constructor(options: GuardianOptions) {
+    const { config } = options;
+    if (config.recovery === null)
+      throw new Error('the configuration has no recovery section: guardians need T_D and T_P');
+    this.id = options.id;
+    this.#config = config;
+    this.#options = options;
+    this.#logger = options.logger;
+    this.#now = options.now ?? Date.now;
+    this.#schedule = {
+      n: config.n,
+      f: config.f,
+      k: config.k,
+      recoveryBoundMs: config.recovery.recoveryBoundMs,
+      periodMs: config.recovery.periodMs,
+      originMs: config.recovery.scheduleOriginMs,
+    };
+    this.#registry = clientRegistryOf(config);
+    this.#suspicions = new SuspicionTracker({
+      n: config.n,
+      f: config.f,
+      windowMs: 2 * config.recovery.recoveryBoundMs,
+    });
+    this.#stateDirectory = join(config.dataDirectory, `guardian-${options.id}`);
+    mkdirSync(this.#stateDirectory, { recursive: true });
+    this.#state = this.#loadState();
+    this.#pendingFaultMode = options.initialFaultMode ?? null;
+  }
+
+  static async start(options: GuardianOptions): Promise<Guardian> {
+    const guardian = new Guardian(options);
+    await guardian.#startControlChannel();
+    guardian.#admin = await guardian.#startAdmin();
+    // A slot already running when the guardian starts is not acted on: the replica starts fresh now.
+    const current = slotAt(guardian.#schedule, guardian.#now());
+    guardian.#state.lastSlot = `${current.period}:${current.index}`;
+    // The first start is not a rejuvenation: the disk is as trustworthy as the host.
+    await guardian.#runRecovery('proactive', 'guardian started', { first: true });
+    guardian.#ticker = setInterval(() => guardian.#onTick(), SCHEDULE_TICK_MS);
+    return guardian;
+  }
+
+  // ───────────────────────────── persistent state ─────────────────────────────
+
+  #loadState(): PersistentState {
+    try {
+      const parsed = JSON.parse(
+        readFileSync(join(this.#stateDirectory, 'state.json'), 'utf8'),
+      ) as Partial<PersistentState>;
+      return {
+        keyEpoch: typeof parsed.keyEpoch === 'number' ? parsed.keyEpoch : 0,
+        lastRejuvenationAtMs:
+          typeof parsed.lastRejuvenationAtMs === 'number' ? parsed.lastRejuvenationAtMs : null,
+        lastSlot: typeof parsed.lastSlot === 'string' ? parsed.lastSlot : null,
+      };
+    } catch {
+      return { keyEpoch: 0, lastRejuvenationAtMs: null, lastSlot: null };
+    }
+  }
+
+  #saveState(): void {
+    const path = join(this.#stateDirectory, 'state.json');
+    writeFileSync(`${path}.tmp`, JSON.stringify(this.#state));
+    renameSync(`${path}.tmp`, path);
+  }
+
+  // ───────────────────────────── control channel ─────────────────────────────
+
+  async #startControlChannel(): Promise<void> {
+    const config = this.#config;
+    const self = config.replicas[this.id]!;
+    this.#control = await TcpTransport.start({
+      identity: { node: replicaNode(this.id), keyEpoch: keyEpoch(0), signingKeys: this.#options.identity },
+      listen: { host: self.guardianHost, port: self.guardianPort },
+      peers: config.replicas
+        .filter((replica) => replica.id !== this.id)
+        .map((replica) => ({
+          node: replicaNode(replica.id),
+          host: replica.guardianHost,
+          port: replica.guardianPort,
+        })),
+      keys: {
+        acceptableKeys: (peer: NodeId) => {
+          if (peer.kind !== 'replica') return [];
+          const identity = config.replicas[peer.id]?.identityKey;
+          return identity == null ? [] : [{ keyEpoch: keyEpoch(0), publicKey: identity }];
+        },
+      },
+      events: {
+        onFrame: (from, frame) => this.#onControlFrame(from, frame),
+        onPeerStateChange: (peer, connected) => {
+          if (connected && peer.kind === 'replica') this.#sendCertificatesTo(peer);
+        },
+        onRejection: (peer, address, reason) =>
+          this.#logger.warn({ peer, address, reason }, 'control channel refused a peer'),
+      },
+    });
+  }
+
+  #broadcastControl(message: ControlMessage): void {
+    const frame = encodeControl(message);
+    for (const replica of this.#config.replicas) {
+      if (replica.id !== this.id) this.#control?.send(replicaNode(replica.id), frame);
+    }
+  }
+
+  #sendCertificatesTo(peer: NodeId): void {
+    for (const certificate of this.#certificates.values()) {
+      this.#control?.send(
+        peer,
+        encodeControl({ type: 'certificate', certificate: toBase64(encodeKeyCertificate(certificate)) }),
+      );
+    }
+  }
+
+  #onControlFrame(from: NodeId, frame: Uint8Array): void {
+    if (from.kind !== 'replica') return;
+    const decoded = decodeControl(frame);
+    if (!decoded.ok) {
+      this.#logger.warn({ from: from.id, reason: decoded.reason }, 'rejected control frame');
+      return;
+    }
+    const message = decoded.message;
+    switch (message.type) {
+      case 'certificate':
+        this.#acceptCertificate(fromBase64(message.certificate), `guardian ${from.id}`);
+        return;
+      case 'evidence':
+        this.#onEvidence(fromBase64(message.evidence), message.reporter);
+        return;
+      case 'suspicion':
+        this.#onSuspicion(message.accused, from.id, message.reason);
+        return;
+      case 'recovering':
+        this.#recoveringPeers.set(from.id, this.#now());
+        return;
+      case 'recovered':
+        this.#recoveringPeers.set(from.id, this.#now());
+        this.#accusations.delete(from.id);
+        this.#suspicions.clear(replicaId(from.id));
+        return;
+      case 'nudge':
+        this.#toReplica({ type: 'nudge-view-change' });
+        return;
+    }
+  }
+
+  #acceptCertificate(encoded: Uint8Array, source: string): void {
+    const certificate = decodeKeyCertificate(encoded);
+    if (certificate === null || !verifyCertificateForConfig(certificate, this.#config)) {
+      this.#alarm(
+        `rejected a key certificate from ${source}: it does not verify with the replica's identity key`,
+      );
+      return;
+    }
+    const known = this.#certificates.get(certificate.replica);
+    if (known !== undefined && known.keyEpoch >= certificate.keyEpoch) return;
+    this.#certificates.set(certificate.replica, certificate);
+    installCertificate(this.#registry, certificate);
+    this.#toReplica({ type: 'certificates', certificates: [toBase64(encoded)] });
+  }
+
+  // ───────────────────────────── evidence and suspicions ─────────────────────────────
+
+  #onEvidence(encoded: Uint8Array, reporter: string): void {
+    const decoded = decodeEvidence(encoded);
+    if (!decoded.ok) {
+      this.#recordEvidence({
+        kind: 'undecodable',
+        accused: -1,
+        reporter,
+        valid: false,
+        detail: decoded.reason,
+      });
+      return;
+    }
+    const evidence: Evidence = decoded.value;
+    // Already accused: one proof is enough until the replica is rejuvenated (and checking each
+    // of a flood of copies would let a liar keep every guardian busy).
+    if (this.#accusations.has(evidence.accused)) return;
+    const verdict = verifyEvidence(evidence, {
+      model: this.#config,
+      hash: sha256,
+      verifyReplicaSignature: (signer, epoch, payload, signature) =>
+        this.#registry.verifyReplicaSignature(signer, epoch, payload, signature),
+    });
+    if (!verdict.valid) {
+      this.#recordEvidence({
+        kind: evidence.kind,
+        accused: evidence.accused,
+        reporter,
+        valid: false,
+        detail: verdict.reason,
+      });
+      this.#logger.warn(
+        { reporter, kind: evidence.kind, reason: verdict.reason },
+        'forged or invalid evidence rejected',
+      );
+      return;
+    }
+    this.#recordEvidence({
+      kind: evidence.kind,
+      accused: evidence.accused,
+      reporter,
+      valid: true,
+      detail: describeEvidence(evidence),
+    });
+    // Relayed once by every guardian that accepts it: all of them learn it even if some links are down.
+    this.#broadcastControl({ type: 'evidence', evidence: toBase64(encoded), reporter });
+    this.#accuse(evidence.accused, `proof: ${evidence.kind}`);
+  }
+
+  #onSuspicion(accused: number, reporter: number, reason: string): void {
+    if (accused >= this.#config.n || accused === reporter) return;
+    // A replica being rejuvenated is down on purpose: suspicions of it are expected, not evidence.
+    // Every guardian applies the same rule (its own replica included), so all reach the same
+    // accusations: a replica is not suspected within 2·T_D of announcing a recovery.
+    const recovering =
+      accused === this.id ? this.#ownRecoveryStartedAtMs : this.#recoveringPeers.get(accused);
+    const bound = this.#config.recovery!.recoveryBoundMs;
+    if (recovering !== undefined && this.#now() - recovering < 2 * bound) return;
+    if (this.#suspicions.report(replicaId(accused), replicaId(reporter), this.#now())) {
+      this.#accuse(accused, `f + 1 replicas suspect it (${reason})`);
+    }
+  }
+
+  #accuse(accused: number, reason: string): void {
+    if (this.#accusations.has(accused)) return;
+    this.#accusations.set(accused, { replica: replicaId(accused), accusedAtMs: this.#now(), reason });
+    this.#logger.warn({ accused, reason }, 'replica accused: scheduled into the next reactive slot');
+  }
+
+  #recordEvidence(record: Omit<EvidenceRecord, 'atMs'>): void {
+    this.#evidence.unshift({ ...record, atMs: this.#now() });
+    this.#evidence.length = Math.min(this.#evidence.length, MAX_RECORDS);
+  }
+
+  #alarm(message: string): void {
+    this.#logger.error({ alarm: message }, 'ALARM');
+    this.#alarms.unshift({ atMs: this.#now(), message });
+    this.#alarms.length = Math.min(this.#alarms.length, MAX_RECORDS);
+  }
+
+  // ───────────────────────────── schedule ─────────────────────────────
+
+  #onTick(): void {
+    if (this.#stopped || this.#recovery !== null) return;
+    const now = this.#now();
+    const slot = slotAt(this.#schedule, now);
+    const slotName = `${slot.period}:${slot.index}`;
+    if (this.#state.lastSlot === slotName) return;
+    // A replica (re)started during this very slot (the guardian was starting it) is already fresh.
+    const freshInSlot =
+      this.#state.lastRejuvenationAtMs !== null && this.#state.lastRejuvenationAtMs >= slot.startMs;
+    if (freshInSlot && slot.kind === 'proactive') {
+      this.#state.lastSlot = slotName;
+      return;
+    }
+    const late = now - slot.startMs > SLOT_LATENESS_MAX_MS;
+    if (slot.kind === 'proactive' && slot.replicas.includes(this.id)) {
+      this.#state.lastSlot = slotName;
+      if (late) {
+        // Starting now could overrun into the next slot and take more than k replicas down at once.
+        this.#alarm(
+          `replica ${this.id} missed its proactive slot (the guardian noticed it ${now - slot.startMs} ms late)`,
+        );
+        return;
+      }
+      void this.#runRecovery('proactive', `period ${slot.period}`);
+      return;
+    }
+    if (slot.kind === 'reactive') {
+      const lead = Math.min(DECISION_LEAD_MAX_MS, this.#schedule.recoveryBoundMs / 4);
+      const chosen = reactiveAssignment(this.#schedule, slot, [...this.#accusations.values()], lead);
+      if (chosen.includes(this.id)) {
+        this.#state.lastSlot = slotName;
+        if (late) {
+          this.#alarm(`replica ${this.id} missed its reactive slot; it stays accused for the next one`);
+          return;
+        }
+        const reason = this.#accusations.get(this.id)?.reason ?? 'accused';
+        void this.#runRecovery('reactive', reason);
+      }
+    }
+  }
+
+  // ───────────────────────────── rejuvenation ─────────────────────────────
+
+  #enterStep(step: RecoveryStep): void {
+    const recovery = this.#recovery;
+    if (recovery === null) return;
+    const now = this.#now();
+    recovery.steps.push({ step: recovery.step, durationMs: now - recovery.stepStartedAtMs });
+    recovery.step = step;
+    recovery.stepStartedAtMs = now;
+    this.#logger.info({ step, kind: recovery.kind }, 'recovery step');
+  }
+
+  async #runRecovery(kind: RecoveryKind, reason: string, options: { first?: boolean } = {}): Promise<void> {
+    const first = options.first === true;
+    const now = this.#now();
+    this.#recovery = {
+      kind,
+      reason,
+      startedAtMs: now,
+      step: 'stopping',
+      stepStartedAtMs: now,
+      steps: [],
+      keyEpoch: this.#state.keyEpoch,
+    };
+    this.#reached.clear();
+    this.#ownRecoveryStartedAtMs = now;
+    this.#broadcastControl({ type: 'recovering', kind, reason });
+    this.#logger.info({ kind, reason }, first ? 'starting the replica' : 'rejuvenation started');
+    try {
+      await this.#stopReplica();
+      this.#enterStep('verifying-code');
+      const verdict = await this.#verifyCode();
+      if (!verdict.ok) {
+        this.#alarm(
+          `refusing to start replica ${this.id}: its code does not match the signed manifest: ${verdict.problems.join('; ')}`,
+        );
+        return;
+      }
+      this.#enterStep('issuing-keys');
+      const epoch = keyEpoch(this.#state.keyEpoch + 1);
+      const issued = issueKeyCertificate(this.#options.identity, this.id, epoch, this.#now());
+      this.#state.keyEpoch = epoch;
+      this.#saveState();
+      this.#recovery.keyEpoch = epoch;
+      const previousOwn = this.#certificates.get(this.id);
+      this.#certificates.set(this.id, issued.certificate);
+      installCertificate(this.#registry, issued.certificate);
+      this.#broadcastControl({
+        type: 'certificate',
+        certificate: toBase64(encodeKeyCertificate(issued.certificate)),
+      });
+      this.#enterStep('starting');
+      this.#spawnReplica({
+        type: 'session-keys',
+        keyEpoch: epoch,
+        signingSeed: toBase64(issued.signingSeed),
+        agreementSeed: toBase64(issued.agreementSeed),
+        certificate: toBase64(encodeKeyCertificate(issued.certificate)),
+        // The previous own certificate too: the new process must verify what its predecessor
+        // signed (its view change inside a NEW-VIEW, its checkpoint votes).
+        certificates: [
+          ...(previousOwn === undefined ? [] : [previousOwn]),
+          ...this.#certificates.values(),
+        ].map((certificate) => toBase64(encodeKeyCertificate(certificate))),
+        // After a rejuvenation the log the old process wrote is not trusted; on a first start it is.
+        amnesiac: !first,
+        faultMode: this.#pendingFaultMode,
+      });
+      this.#pendingFaultMode = null;
+      this.#enterStep('validating-state');
+      // A first start has no slot to fit in (the whole cluster may be starting); a rejuvenation
+      // must be done within T_D of its start, or it is reported and the schedule moves on.
+      const deadline = first ? Number.POSITIVE_INFINITY : now + this.#schedule.recoveryBoundMs;
+      let reached = await this.#waitFor('caught-up', first ? this.#now() + FIRST_START_TIMEOUT_MS : deadline);
+      if (reached && !first) {
+        this.#enterStep('rejoining');
+        this.#broadcastControl({ type: 'nudge' });
+        this.#toReplica({ type: 'nudge-view-change' });
+        reached = await this.#waitFor('voting', deadline);
+      }
+      if (!reached) {
+        const step = this.#recovery.step;
+        this.#alarm(
+          first
+            ? `replica ${this.id} did not catch up within ${FIRST_START_TIMEOUT_MS} ms of starting (stuck at ${step}); it keeps trying`
+            : `the ${kind} recovery of replica ${this.id} did not finish within T_D = ${this.#schedule.recoveryBoundMs} ms ` +
+                `(stuck at ${step}); the replica keeps catching up, the schedule moves on`,
+        );
+      }
+      this.#finishRecovery(first);
+    } catch (error) {
+      this.#alarm(
+        `recovery of replica ${this.id} failed: ${error instanceof Error ? error.message : String(error)}`,
+      );
+    } finally {
+      this.#recovery = null;
+    }
+  }
+
+  #finishRecovery(first: boolean): void {
+    const recovery = this.#recovery!;
+    const now = this.#now();
+    recovery.steps.push({ step: recovery.step, durationMs: now - recovery.stepStartedAtMs });
+    const durationMs = now - recovery.startedAtMs;
+    const bound = this.#config.recovery!.recoveryBoundMs;
+    const exceededBound = !first && durationMs > bound;
+    this.#state.lastRejuvenationAtMs = now;
+    this.#saveState();
+    this.#accusations.delete(this.id);
+    this.#suspicions.clear(this.id);
+    if (!first) {
+      this.#recoveries.unshift({
+        kind: recovery.kind,
+        reason: recovery.reason,
+        startedAtMs: recovery.startedAtMs,
+        durationMs,
+        steps: recovery.steps.filter((entry) => entry.durationMs > 0 || entry.step !== 'stopping'),
+        exceededBound,
+        keyEpoch: recovery.keyEpoch,
+      });
+      this.#recoveries.length = Math.min(this.#recoveries.length, MAX_RECORDS);
+      this.#broadcastControl({ type: 'recovered', keyEpoch: recovery.keyEpoch });
+    }
+    if (exceededBound)
+      this.#alarm(
+        `the ${recovery.kind} recovery of replica ${this.id} took ${durationMs} ms, over T_D = ${bound} ms`,
+      );
+    this.#logger.info(
+      { kind: recovery.kind, durationMs, keyEpoch: recovery.keyEpoch },
+      first ? 'replica running' : 'rejuvenation finished',
+    );
+  }
+
+  async #verifyCode(): Promise<{ ok: true } | { ok: false; problems: readonly string[] }> {
+    const installKey = this.#config.installKey;
+    if (installKey === null) return { ok: true };
+    const verdict = await verifyCodeBundle(
+      this.#options.codeDirectory,
+      this.#options.manifestPath,
+      installKey,
+    );
+    return verdict.ok ? { ok: true } : { ok: false, problems: verdict.problems };
+  }
+
+  /**
+   * Resolves true when the replica reports `stage` (or a later one), false when `deadlineMs` (on
+   * the guardian's clock) passes first: a recovery never blocks the schedule forever.
+   */
+  #waitFor(stage: RecoveryProgress, deadlineMs: number): Promise<boolean> {
+    if (
+      [...this.#reached].some((reached) => PROGRESS_ORDER.indexOf(reached) >= PROGRESS_ORDER.indexOf(stage))
+    ) {
+      return Promise.resolve(true);
+    }
+    return new Promise((resolve) => {
+      const waiter = {
+        stage,
+        resolve: () => {
+          clearTimeout(timer);
+          resolve(true);
+        },
+      };
+      const timer = setTimeout(
+        () => {
+          this.#waiters = this.#waiters.filter((entry) => entry !== waiter);
+          resolve(false);
+        },
+        Math.max(0, deadlineMs - this.#now()),
+      );
+      this.#waiters.push(waiter);
+    });
+  }
+
+  #onProgress(stage: RecoveryProgress): void {
+    this.#reached.add(stage);
+    const recovery = this.#recovery;
+    if (recovery !== null) {
+      if (stage === 'transferring-state' && recovery.step === 'validating-state')
+        this.#enterStep('transferring-state');
+      if (
+        stage === 'replaying-log' &&
+        (recovery.step === 'validating-state' || recovery.step === 'transferring-state')
+      ) {
+        this.#enterStep('replaying-log');
+      }
+    }
+    const reachedRank = PROGRESS_ORDER.indexOf(stage);
+    const ready = this.#waiters.filter(
+      (waiter) => waiter.stage !== 'exit' && PROGRESS_ORDER.indexOf(waiter.stage) <= reachedRank,
+    );
+    this.#waiters = this.#waiters.filter((waiter) => !ready.includes(waiter));
+    for (const waiter of ready) waiter.resolve();
+  }
+
+  // ───────────────────────────── the replica process ─────────────────────────────
+
+  #spawnReplica(keys: Extract<GuardianToReplica, { type: 'session-keys' }>): void {
+    const [executable, ...prefix] = this.#options.entryPoint;
+    const logFile = join(this.#config.dataDirectory, `replica-${this.id}.log`);
+    const log = openSync(logFile, 'a');
+    const child = spawn(
+      executable!,
+      [
+        ...prefix,
+        'replica',
+        '--config',
+        this.#config.source,
+        '--id',
+        String(this.id),
+        '--guardian',
+        '--log-level',
+        this.#options.replicaLogLevel ?? 'info',
+      ],
+      { stdio: ['ignore', log, log, 'ipc'], env: process.env },
+    );
+    closeSync(log);
+    this.#child = child;
+    this.#childExpectedExit = false;
+    this.#replicaStatus = null;
+    child.on('message', (raw: unknown) => this.#onReplicaMessage(child, raw));
+    child.once('exit', (code, signal) => {
+      if (this.#child === child) this.#child = null;
+      for (const waiter of this.#waiters.filter((entry) => entry.stage === 'exit')) waiter.resolve();
+      this.#waiters = this.#waiters.filter((entry) => entry.stage !== 'exit');
+      if (!this.#childExpectedExit && !this.#stopped) {
+        this.#alarm(`replica ${this.id} exited unexpectedly (code ${code}, signal ${signal}); restarting it`);
+        // A crash is not a rejuvenation: restart with the same key epoch's successor at once.
+        if (this.#recovery === null)
+          void this.#runRecovery('reactive', 'the replica process crashed', { first: true });
+      }
+    });
+    child.send(keys);
+  }
+
+  #onReplicaMessage(child: ChildProcess, raw: unknown): void {
+    if (child !== this.#child) return;
+    const message = parseReplicaMessage(raw);
+    if (message === null) {
+      this.#logger.warn('ignored a malformed message from the replica');
+      return;
+    }
+    switch (message.type) {
+      case 'evidence':
+        this.#onEvidence(fromBase64(message.evidence), `replica ${this.id}`);
+        return;
+      case 'suspect':
+        if (message.accused < this.#config.n) {
+          this.#broadcastControl({ type: 'suspicion', accused: message.accused, reason: message.reason });
+          this.#onSuspicion(message.accused, this.id, message.reason);
+        }
+        return;
+      case 'progress':
+        this.#onProgress(message.stage);
+        return;
+      case 'status':
+        this.#replicaStatus = message;
+        return;
+    }
+  }
+
+  #toReplica(message: GuardianToReplica): void {
+    const child = this.#child;
+    if (child?.connected === true) child.send(message);
+  }
+
+  async #stopReplica(): Promise<void> {
+    const child = this.#child;
+    if (child === null || child.exitCode !== null) return;
+    this.#childExpectedExit = true;
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), STOP_GRACE_MS);
+    await exited;
+    clearTimeout(timer);
+  }
+
+  /** Test and demo clusters: switch the running replica into a fault mode (an intrusion). */
+  injectFault(mode: FaultMode | null): boolean {
+    if (!this.#config.allowFaultInjection) return false;
+    this.#toReplica({ type: 'fault', mode });
+    return true;
+  }
+
+  // ───────────────────────────── status ─────────────────────────────
+
+  status(): GuardianStatus {
+    const now = this.#now();
+    const recovery = this.#recovery;
+    const last = this.#state.lastRejuvenationAtMs;
+    return {
+      replica: this.id,
+      keyEpoch: this.#state.keyEpoch,
+      replicaProcess:
+        this.#child === null ? 'stopped' : this.#replicaStatus === null ? 'starting' : 'running',
+      recovery: {
+        inProgress: recovery !== null,
+        kind: recovery?.kind ?? null,
+        reason: recovery?.reason ?? null,
+        step: recovery?.step ?? null,
+        startedAtMs: recovery?.startedAtMs ?? null,
+        stepStartedAtMs: recovery?.stepStartedAtMs ?? null,
+      },
+      lastRejuvenationAtMs: last,
+      exposureMs: last === null ? 0 : now - last,
+      guaranteeMs: exposureBoundMs(this.#schedule),
+      recoveryBoundMs: this.#schedule.recoveryBoundMs,
+      periodMs: this.#schedule.periodMs,
+      nextProactiveAtMs: nextProactiveSlotOf(this.#schedule, this.id, now).startMs,
+      recentRecoveries: this.#recoveries.slice(),
+      alarms: this.#alarms.slice(),
+      evidence: this.#evidence.slice(),
+      suspicions: this.#suspicions
+        .snapshot(now)
+        .map((entry) => ({ accused: entry.accused, reporters: [...entry.reporters] })),
+      connectedGuardians: this.#control?.connectedPeers().length ?? 0,
+      pendingReactive: [...this.#accusations.keys()].sort((a, b) => a - b),
+    };
+  }
+
+  async #startAdmin(): Promise<Server> {
+    const self = this.#config.replicas[this.id]!;
+    const server = createServer((request, response) => void this.#serveAdmin(request, response));
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(self.guardianAdminPort, self.adminHost, () => resolve());
+    });
+    return server;
+  }
+
+  async #serveAdmin(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    const path = (request.url ?? '/').split('?')[0];
+    if (request.method === 'GET' && path === '/status') {
+      response.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(this.status()));
+      return;
+    }
+    if (request.method === 'POST' && path === '/fault') {
+      // Only clusters configured for fault injection accept this (tests and the demo).
+      const body = await readBody(request, 1024);
+      let mode: unknown;
+      try {
+        mode = (JSON.parse(body) as { mode?: unknown }).mode ?? null;
+      } catch {
+        response.writeHead(400).end('body must be JSON {"mode": ...}\n');
+        return;
+      }
+      if (mode !== null && !isFaultMode(mode)) {
+        response.writeHead(400).end('unknown fault mode\n');
+        return;
+      }
+      if (!this.injectFault(mode as FaultMode | null)) {
+        response.writeHead(403).end('fault injection is not allowed by this configuration\n');
+        return;
+      }
+      response.writeHead(200).end('ok\n');
+      return;
+    }
+    if (request.method === 'GET' && path === '/healthz') {
+      response.writeHead(200).end('ok\n');
+      return;
+    }
+    response.writeHead(404).end();
+  }
+
+  async stop(): Promise<void> {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    if (this.#ticker !== null) clearInterval(this.#ticker);
+    await this.#stopReplica();
+    await this.#control?.close();
+    await new Promise<void>((resolve) =>
+      this.#admin === null ? resolve() : this.#admin.close(() => resolve()),
+    );
+  }
+}
+
+async function readBody(request: IncomingMessage, maxBytes: number): Promise<string> {
+  let body = '';
+  for await (const chunk of request) {
+    body += String(chunk);
+    if (body.length > maxBytes) break;
+  }
+  return body.slice(0, maxBytes);
+}
+
+function sha256(data: Uint8Array): Digest {
+  return asDigest(new Uint8Array(createHash('sha256').update(data).digest()));
+}

@@ -19,6 +19,7 @@ import { type ClusterConfig, loadClusterConfig } from '../config/cluster-config.
 import { clientKeyPath, generateCluster, loadClientKeyFile } from '../config/keys.js';
 import { clientId } from '../core/ids.js';
 import { cliEntryPoint, LocalCluster } from '../runtime/local-cluster.js';
+import { runRecoveryBench } from './bench-recovery.js';
 import { configOrExit, integerOption } from './options.js';
 
 export interface BenchOptions {
@@ -189,8 +190,56 @@ export async function withTemporaryCluster<Result>(
 }
 
 export function registerBench(program: Command): void {
-  program
-    .command('bench')
+  const bench = program.command('bench');
+  bench
+    .command('recovery')
+    .description('measure one rejuvenation, step by step, of a replica holding --state-mb MB of state')
+    .option(
+      '--state-mb <mb>',
+      'service state to load before the rejuvenation',
+      integerOption('--state-mb', 1, 4096),
+      10,
+    )
+    .option(
+      '--recovery-bound <ms>',
+      'T_D of the temporary cluster (generous, so the real duration shows)',
+      integerOption('--recovery-bound', 1000, 600_000),
+      30_000,
+    )
+    .option(
+      '--clients <count>',
+      'closed-loop clients of small writes during the run',
+      integerOption('--clients', 1, 64),
+      4,
+    )
+    .option(
+      '--baseline <ms>',
+      'throughput window before the rejuvenation',
+      integerOption('--baseline', 1000, 600_000),
+      15_000,
+    )
+    .option('--target <seconds>', 'the recovery time to beat', integerOption('--target', 1, 3600), 10)
+    .action(
+      async (options: {
+        stateMb: number;
+        recoveryBound: number;
+        clients: number;
+        baseline: number;
+        target: number;
+      }) => {
+        const result = await runRecoveryBench({
+          stateMb: options.stateMb,
+          recoveryBoundMs: options.recoveryBound,
+          workloadClients: options.clients,
+          baselineMs: options.baseline,
+          targetS: options.target,
+          log: (line) => process.stderr.write(`${line}\n`),
+        });
+        process.stdout.write(`${JSON.stringify(result)}\n`);
+        process.exit(0);
+      },
+    );
+  bench
     .description(
       'measure throughput and latency with closed-loop clients (starts a local cluster unless --connect)',
     )

@@ -4,13 +4,15 @@
  * explains what is wrong in one line per problem; it exits non-zero on failure.
  *
  *   phalanx keygen [--dir .phalanx] [--f 1] [--k 0]      cluster keys and configuration
- *   phalanx up [--config FILE] [--workload]               a local cluster + dashboard
+ *   phalanx up [--config FILE] [--workload]               a local cluster (guardians + replicas) + dashboard
+ *   phalanx demo [--config FILE]                          up + workload + an intruder the guardians evict
  *   phalanx replica --config FILE --id I                  one replica (one per host)
  *   phalanx guardian --config FILE --id I                 one guardian (runs and rejuvenates its replica)
  *   phalanx manifest [--verify]                           sign (or check) the code bundle at install time
  *   phalanx kv put|get|del|list|cas ...                   use the key-value store
  *   phalanx status [--config FILE]                        what every replica reports
  *   phalanx bench [--clients C --requests R ...]          throughput and latency
+ *   phalanx bench recovery [--state-mb M]                 rejuvenation time with M MB of state
  */
 import { Command } from 'commander';
 import { registerBench } from './bench.js';

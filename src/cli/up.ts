@@ -1,19 +1,29 @@
 /**
- * `phalanx up`: a local cluster on this machine — n replica processes on loopback, each with its
- * own data folder, plus the dashboard — and optionally a light live workload. Ctrl-C stops
- * every process it started.
+ * `phalanx up`: a local cluster on this machine — one guardian process per replica (each runs and
+ * rejuvenates its replica, its own OS process with its own data folder) on loopback, plus the
+ * dashboard — and optionally a light live workload. `phalanx demo` adds an intruder that takes
+ * replicas over, and prints what the guardians do about it. Ctrl-C stops every process started.
  */
 import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Command } from 'commander';
 import type { Logger } from 'pino';
 import { KvClient } from '../apps/kv/client.js';
 import { PhalanxClient } from '../client/client.js';
 import type { ClusterConfig } from '../config/cluster-config.js';
-import { clientKeyPath, generateCluster, loadClientKeyFile } from '../config/keys.js';
+import {
+  clientKeyPath,
+  generateCluster,
+  installKeyPath,
+  loadClientKeyFile,
+  loadInstallKey,
+} from '../config/keys.js';
 import { clientId } from '../core/ids.js';
 import { DashboardServer } from '../dashboard/server.js';
+import { buildCodeManifest, defaultCodeDirectory, writeCodeManifest } from '../recovery/code-manifest.js';
 import { cliEntryPoint, LocalCluster } from '../runtime/local-cluster.js';
-import { commandLogger, configOrExit, DEFAULT_CONFIG, DEFAULT_DIRECTORY } from './options.js';
+import { IntrusionDemo } from './demo.js';
+import { commandLogger, configOrExit, DEFAULT_CONFIG, DEFAULT_DIRECTORY, integerOption } from './options.js';
 
 /** A gentle, steady workload so the dashboard has something to show. */
 export class LiveWorkload {
@@ -59,92 +69,205 @@ export class LiveWorkload {
   }
 }
 
+/** The default local cluster: n = 6 (f = 1, k = 1) with guardians rejuvenating every replica. */
+export const LOCAL_CLUSTER_DEFAULTS = {
+  f: 1,
+  k: 1,
+  basePort: 7000,
+  /** T_D: the bound on one rejuvenation; T_P follows as its minimum for n = 6 (7 · T_D). */
+  recoveryBoundMs: 8000,
+} as const;
+
 async function ensureConfig(path: string): Promise<void> {
   if (existsSync(path)) return;
   if (path !== DEFAULT_CONFIG) throw new Error(`${path} does not exist (create one with phalanx keygen)`);
   await generateCluster({
     directory: DEFAULT_DIRECTORY,
-    f: 1,
-    k: 0,
-    basePort: 7000,
+    f: LOCAL_CLUSTER_DEFAULTS.f,
+    k: LOCAL_CLUSTER_DEFAULTS.k,
+    basePort: LOCAL_CLUSTER_DEFAULTS.basePort,
     clients: ['admin'],
     benchClients: 128,
+    // A local playground: `phalanx demo` plays the intruder through the guardians' debug port.
+    // Configurations made with `phalanx keygen` leave this off, as production ones must.
+    allowFaultInjection: true,
+    recovery: { recoveryBoundMs: LOCAL_CLUSTER_DEFAULTS.recoveryBoundMs },
   });
-  process.stdout.write(`generated a local cluster configuration in ${DEFAULT_DIRECTORY}/ (n = 4, f = 1)\n`);
+  process.stdout.write(
+    `generated a local cluster configuration in ${DEFAULT_DIRECTORY}/ ` +
+      `(n = 6, f = 1, k = 1, guardians with T_D = ${LOCAL_CLUSTER_DEFAULTS.recoveryBoundMs} ms)\n`,
+  );
+}
+
+/** What `phalanx manifest` does at install time, redone at every local start (the code may have changed). */
+async function signLocalCode(config: ClusterConfig): Promise<void> {
+  if (config.recovery === null || config.installKey === null) return;
+  const manifest = await buildCodeManifest(
+    defaultCodeDirectory(),
+    await loadInstallKey(installKeyPath(config)),
+  );
+  await writeCodeManifest(join(config.dataDirectory, 'code-manifest.json'), manifest);
+  process.stdout.write(
+    `signed the code manifest (${manifest.files.length} files) that guardians check before every start\n`,
+  );
 }
 
 export async function startDashboard(
   config: ClusterConfig,
   port = config.dashboard.port,
 ): Promise<DashboardServer> {
+  const recovery = config.recovery;
   return DashboardServer.start({
     host: config.dashboard.host,
     port,
     cluster: { n: config.n, f: config.f, k: config.k },
     replicaAdminUrls: config.replicas.map((replica) => `http://${replica.adminHost}:${replica.adminPort}`),
+    ...(recovery === null
+      ? {}
+      : {
+          guardianAdminUrls: config.replicas.map(
+            (replica) => `http://${replica.adminHost}:${replica.guardianAdminPort}`,
+          ),
+          recovery: {
+            guaranteeMs: recovery.periodMs + recovery.recoveryBoundMs,
+            recoveryBoundMs: recovery.recoveryBoundMs,
+            periodMs: recovery.periodMs,
+          },
+        }),
   });
+}
+
+interface RunningCluster {
+  readonly config: ClusterConfig;
+  readonly cluster: LocalCluster;
+  readonly dashboard: DashboardServer;
+  readonly workload: LiveWorkload | null;
+  /** Stops everything this command started, then exits the process. */
+  readonly stop: () => Promise<void>;
+  readonly onStop: (hook: () => void) => void;
+}
+
+/** Starts the processes, the dashboard and (optionally) the workload; Ctrl-C ends them all. */
+async function runLocalCluster(options: {
+  config: string;
+  workload: boolean;
+  logLevel: string;
+}): Promise<RunningCluster> {
+  await ensureConfig(options.config);
+  const config = await configOrExit(options.config);
+  const logger = commandLogger();
+  let stopping = false;
+  await signLocalCode(config);
+  const cluster = new LocalCluster({
+    config,
+    entryPoint: cliEntryPoint(),
+    logLevel: options.logLevel,
+    onUnexpectedExit: (id, code, signal) => {
+      if (!stopping)
+        process.stdout.write(
+          `${cluster.role} ${id} exited (code ${code}, signal ${signal}); see ${cluster.logFile(id)}\n`,
+        );
+    },
+  });
+  await cluster.startAll();
+  process.stdout.write(
+    cluster.role === 'guardian'
+      ? `started ${config.n} guardians, each running and rejuvenating its replica ` +
+          `(f = ${config.f}, k = ${config.k}); logs in ${config.dataDirectory}\n`
+      : `started ${config.n} replicas (f = ${config.f}); logs in ${config.dataDirectory}\n`,
+  );
+  await cluster.waitUntilReady(60_000);
+  const dashboard = await startDashboard(config);
+  process.stdout.write(`dashboard: ${dashboard.url}\n`);
+  let workload: LiveWorkload | null = null;
+  let client: PhalanxClient | null = null;
+  if (options.workload) {
+    const keys = await loadClientKeyFile(clientKeyPath(config, clientId('admin')));
+    client = await PhalanxClient.connect({ config, client: keys });
+    workload = new LiveWorkload(new KvClient(client), logger, 20);
+    process.stdout.write('live workload: 20 operations per second as client admin\n');
+  }
+  process.stdout.write(`try: npx phalanx kv put a 1 && npx phalanx kv get a   (Ctrl-C stops the cluster)\n`);
+  const hooks: (() => void)[] = [];
+  const stop = async (): Promise<void> => {
+    if (stopping) return;
+    stopping = true;
+    for (const hook of hooks) hook();
+    process.stdout.write('\nstopping...\n');
+    await workload?.stop();
+    await client?.close();
+    await dashboard.close();
+    await cluster.stopAll();
+    process.stdout.write(
+      `all ${cluster.role === 'guardian' ? 'guardians and replicas' : 'replicas'} stopped\n`,
+    );
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void stop());
+  process.on('SIGTERM', () => void stop());
+  return { config, cluster, dashboard, workload, stop, onStop: (hook) => hooks.push(hook) };
 }
 
 export function registerUp(program: Command): void {
   program
     .command('up')
-    .description('run a local cluster (one process per replica) with its dashboard')
+    .description('run a local cluster (guardians and replicas, one process each) with its dashboard')
     .option('--config <file>', 'cluster configuration (created with defaults when absent)', DEFAULT_CONFIG)
     .option('--workload', 'run a light live workload against the cluster')
-    .option('--log-level <level>', 'replica log level (logs go to <dataDirectory>/replica-<id>.log)', 'info')
+    .option('--log-level <level>', 'log level (logs go to <dataDirectory>/<role>-<id>.log)', 'info')
     .action(async (options: { config: string; workload?: boolean; logLevel: string }) => {
-      await ensureConfig(options.config);
-      const config = await configOrExit(options.config);
-      const logger = commandLogger();
-      let stopping = false;
-      const cluster = new LocalCluster({
-        config,
-        entryPoint: cliEntryPoint(),
-        logLevel: options.logLevel,
-        onUnexpectedExit: (id, code, signal) => {
-          if (!stopping)
-            process.stdout.write(
-              `replica ${id} exited (code ${code}, signal ${signal}); see ${cluster.logFile(id)}\n`,
-            );
-        },
-      });
-      await cluster.startAll();
-      process.stdout.write(
-        `started ${config.n} replicas (f = ${config.f}); logs in ${config.dataDirectory}\n`,
-      );
-      await cluster.waitUntilReady();
-      const dashboard = await startDashboard(config);
-      process.stdout.write(`dashboard: ${dashboard.url}\n`);
-      let workload: LiveWorkload | null = null;
-      let client: PhalanxClient | null = null;
-      if (options.workload === true) {
-        const keys = await loadClientKeyFile(clientKeyPath(config, clientId('admin')));
-        client = await PhalanxClient.connect({ config, client: keys });
-        workload = new LiveWorkload(new KvClient(client), logger, 20);
-        process.stdout.write('live workload: 20 operations per second as client admin\n');
-      }
-      process.stdout.write(
-        `try: npx phalanx kv put a 1 && npx phalanx kv get a   (Ctrl-C stops the cluster)\n`,
-      );
+      const running = await runLocalCluster({ ...options, workload: options.workload === true });
       const progress = setInterval(() => {
-        if (workload !== null)
+        if (running.workload !== null)
           process.stdout.write(
-            `workload: ${workload.completed} operations done, ${workload.failed} failed\n`,
+            `workload: ${running.workload.completed} operations done, ${running.workload.failed} failed\n`,
           );
       }, 10_000);
-      const stop = async (): Promise<void> => {
-        if (stopping) return;
-        stopping = true;
-        clearInterval(progress);
-        process.stdout.write('\nstopping...\n');
-        await workload?.stop();
-        await client?.close();
-        await dashboard.close();
-        await cluster.stopAll();
-        process.stdout.write('all replicas stopped\n');
-        process.exit(0);
-      };
-      process.on('SIGINT', () => void stop());
-      process.on('SIGTERM', () => void stop());
+      running.onStop(() => clearInterval(progress));
     });
+
+  program
+    .command('demo')
+    .description('a local cluster under a live workload, attacked by an intruder the guardians evict')
+    .option('--config <file>', 'cluster configuration (created with defaults when absent)', DEFAULT_CONFIG)
+    .option(
+      '--first-intrusion <seconds>',
+      'when the intruder first takes over a replica',
+      integerOption('--first-intrusion', 1, 3600),
+      20,
+    )
+    .option(
+      '--intrusion-every <seconds>',
+      'time between intrusions',
+      integerOption('--intrusion-every', 5, 3600),
+      45,
+    )
+    .option('--log-level <level>', 'log level (logs go to <dataDirectory>/<role>-<id>.log)', 'info')
+    .action(
+      async (options: {
+        config: string;
+        firstIntrusion: number;
+        intrusionEvery: number;
+        logLevel: string;
+      }) => {
+        await ensureConfig(options.config);
+        const config = await configOrExit(options.config);
+        if (config.recovery === null || !config.allowFaultInjection) {
+          throw new Error(
+            `${config.source} needs a recovery section and allowFaultInjection: true for the demo ` +
+              `(delete ${DEFAULT_DIRECTORY}/ to get the default local cluster, which has both)`,
+          );
+        }
+        const running = await runLocalCluster({
+          config: options.config,
+          workload: true,
+          logLevel: options.logLevel,
+        });
+        const demo = new IntrusionDemo(running.cluster, running.workload!, {
+          firstIntrusionMs: options.firstIntrusion * 1000,
+          intrusionEveryMs: options.intrusionEvery * 1000,
+        });
+        running.onStop(() => demo.stop());
+      },
+    );
 }

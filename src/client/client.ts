@@ -287,7 +287,12 @@ export class PhalanxClient {
     for (const [number, invocation] of this.#inFlight) {
       if (now < invocation.deadline) continue;
       this.#inFlight.delete(number);
-      this.#session.abandon(number);
+      const gathered = this.#session.abandon(number);
+      const detail =
+        gathered === null
+          ? ''
+          : ` (request ${gathered.requestNumber}: replies from [${gathered.repliedBy.join(', ')}], ` +
+            `at most ${gathered.largestMatching} matching, ${gathered.needed} needed)`;
       const connected = this.connectedReplicas;
       invocation.reject(
         connected < quorumSize(this.#config)
@@ -295,7 +300,7 @@ export class PhalanxClient {
               'unavailable',
               `no answer: only ${connected} of ${this.#config.n} replicas are reachable`,
             )
-          : new PhalanxError('timeout', 'no quorum of matching replies before the deadline'),
+          : new PhalanxError('timeout', `no quorum of matching replies before the deadline${detail}`),
       );
     }
     for (let index = this.#queue.length - 1; index >= 0; index--) {

@@ -460,6 +460,14 @@ export function replicaDataDirectory(config: ClusterConfig, id: ReplicaId): stri
   return resolve(config.dataDirectory, `replica-${id}`);
 }
 
+/**
+ * The replica's hash-chained log of what it sent and received (beside its data folder, which its
+ * storage engine owns): the guardian audits it at every rejuvenation.
+ */
+export function accountabilityLogPath(config: ClusterConfig, id: ReplicaId): string {
+  return resolve(config.dataDirectory, `accountability-${id}.log`);
+}
+
 export function accessControlOf(config: ClusterConfig): AccessControlConfig {
   return Object.fromEntries(
     config.clients.map((client) => [client.id, { keyspaces: [...client.keyspaces] }]),

@@ -171,7 +171,12 @@ export interface GenerateClusterOptions {
   readonly allowFaultInjection?: boolean;
   readonly protocol?: Record<string, unknown>;
   /** Guardians with proactive recovery (T_D; T_P defaults to its minimum). Requires k ≥ 1. */
-  readonly recovery?: { readonly recoveryBoundMs: number; readonly periodMs?: number };
+  readonly recovery?: {
+    readonly recoveryBoundMs: number;
+    readonly periodMs?: number;
+    /** Where period 0 starts (sets the phase of the schedule; default 0). */
+    readonly scheduleOriginMs?: number;
+  };
 }
 
 async function writePrivate(path: string, document: unknown): Promise<void> {
@@ -267,7 +272,7 @@ export async function generateCluster(options: GenerateClusterOptions): Promise<
           recovery: {
             recoveryBoundMs: options.recovery.recoveryBoundMs,
             ...(options.recovery.periodMs === undefined ? {} : { periodMs: options.recovery.periodMs }),
-            scheduleOriginMs: 0,
+            scheduleOriginMs: options.recovery.scheduleOriginMs ?? 0,
           },
           installKey,
         }),

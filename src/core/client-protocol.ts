@@ -71,6 +71,18 @@ export type ClientAction =
       readonly fastPath: boolean;
     };
 
+/** What an abandoned invocation had when the client gave up on it. */
+export interface AbandonedInvocation {
+  readonly requestNumber: number;
+  readonly readOnly: boolean;
+  /** Replicas whose reply arrived (any answer). */
+  readonly repliedBy: readonly ReplicaId[];
+  /** The most replies that agreed. */
+  readonly largestMatching: number;
+  /** Matching replies a result needs. */
+  readonly needed: number;
+}
+
 interface Outstanding {
   readonly invocation: number;
   readonly operation: Uint8Array;
@@ -239,10 +251,24 @@ export class ClientSession {
   }
 
   /** Drops a request the caller gave up on; its number is never reused. */
-  abandon(invocation: number): void {
+  /**
+   * Gives up on an invocation; returns what it had gathered (for the error the caller reports),
+   * or null if it was not outstanding.
+   */
+  abandon(invocation: number): AbandonedInvocation | null {
+    let abandoned: AbandonedInvocation | null = null;
     for (const [number, outstanding] of this.#outstanding) {
-      if (outstanding.invocation === invocation) this.#outstanding.delete(number);
+      if (outstanding.invocation !== invocation) continue;
+      this.#outstanding.delete(number);
+      abandoned = {
+        requestNumber: number,
+        readOnly: outstanding.readOnly,
+        repliedBy: [...outstanding.replies.keys()].sort((a, b) => a - b),
+        largestMatching: outstanding.replies.size === 0 ? 0 : this.#largestMatchingSet(outstanding).count,
+        needed: this.#quorum,
+      };
     }
+    return abandoned;
   }
 
   #fallBack(number: number, outstanding: Outstanding, now: number): ClientAction[] {

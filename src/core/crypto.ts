@@ -37,4 +37,10 @@ export interface CoreCrypto {
   verifyRequest(request: ClientRequest, requestDigest: Digest): boolean;
   /** Checks the client's signature on the request (false when it carries none). */
   verifyRequestSignature(request: ClientRequest, requestDigest: Digest): boolean;
+  /**
+   * True when this replica's authenticator entry was made with a key epoch of this replica that
+   * is already retired (the client had not heard of its rejuvenation yet): the replica cannot
+   * judge the request at all, which says nothing about whoever forwarded it.
+   */
+  requestKeyRetired(request: ClientRequest): boolean;
 }

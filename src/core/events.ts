@@ -15,4 +15,12 @@ export type ReplicaEvent =
    * The replica's guardian asks for a view change: the last step of a rejuvenation, so that the
    * rejuvenated replica (which sat out the views it may have voted in) votes again at once.
    */
-  | { readonly kind: 'change-view'; readonly reason: string };
+  | {
+      readonly kind: 'change-view';
+      readonly reason: string;
+      /**
+       * Replicas about to be rejuvenated: the new view is the first one after the current view
+       * led by none of them, so the next rejuvenation does not take the leader down.
+       */
+      readonly avoidLeaders?: readonly ReplicaId[];
+    };

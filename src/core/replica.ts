@@ -163,6 +163,8 @@ interface Instance {
   executed: boolean;
   executedDigestHex: string | null;
   bodyRequestedAt: number | null;
+  /** A proposal of the current view this replica could not judge, waiting for f + 1 PREPAREs. */
+  unvouched: PrePrepare | null;
 }
 
 interface PendingRequest {
@@ -270,7 +272,16 @@ export class Replica {
    * view out; null: not known yet (an amnesiac replica that has not heard from a quorum).
    */
   #votingFloor: number | null;
-  readonly #statusViewsSinceRestart = new Map<ReplicaId, number>();
+  /** Intact chunks of a restored checkpoint that could not be installed, kept for a state transfer. */
+  #restoredChunks: Map<string, Uint8Array> | null = null;
+  readonly #statusesSinceRestart = new Map<ReplicaId, { view: number; stable: number }>();
+  /**
+   * An amnesiac's own stable checkpoint reaching this sequence also ends its amnesia: it prepared
+   * nothing above (the highest stable checkpoint a quorum reported when it restarted) + the log
+   * window, so every vote it may have forgotten is below its stable checkpoint, where view
+   * changes no longer look. This needs no view change, so amnesiacs cannot pile up in one.
+   */
+  #amnesiaHorizon: number | null = null;
 
   // periodic work
   #lastRetransmitAt = 0;
@@ -376,7 +387,13 @@ export class Replica {
         this.#onMessage(event.from, event.message);
         break;
       case 'change-view':
-        if (this.#status === 'normal') this.#startViewChange(viewNumber(this.#view + 1), event.reason, null);
+        if (this.#status === 'normal') {
+          const avoid = new Set<number>(event.avoidLeaders ?? []);
+          let target = this.#view + 1;
+          while (avoid.has(this.#leaderOf(target)) && target < this.#view + this.config.n) target++;
+          if (avoid.has(this.#leaderOf(target))) target = this.#view + 1;
+          this.#startViewChange(viewNumber(target), event.reason, null);
+        }
         break;
     }
     const actions = this.#out;
@@ -455,6 +472,7 @@ export class Replica {
         executed: sequence <= this.#lastExecuted,
         executedDigestHex: null,
         bodyRequestedAt: null,
+        unvouched: null,
       };
       this.#log.set(sequence, instance);
     }
@@ -520,6 +538,9 @@ export class Replica {
         const pool = new Map<string, Uint8Array>();
         for (const chunk of checkpoint.chunks)
           if (chunk !== null) pool.set(toHex(this.#leafDigest(chunk)), chunk);
+        // Its certificate may only be too old to verify (its signers' keys retired): keep the
+        // intact chunks for whichever certified checkpoint the replica transfers to next.
+        this.#restoredChunks = pool;
         if (this.#verifyCertificate(checkpoint.certificate))
           this.#startStateTransfer(checkpoint.certificate, pool);
       }
@@ -1023,32 +1044,70 @@ export class Replica {
       this.#suspect(from, 're-proposal contradicts the new-view decision');
       return;
     }
-    if (expected === undefined && !this.#validBatchRequests(from, message.batch)) return;
+    const verdict = expected === undefined ? this.#judgeBatchRequests(from, message.batch) : 'valid';
+    if (verdict === 'invalid') return;
+    if (verdict === 'unverifiable') {
+      // A client MACed a request for this replica's retired key: f + 1 PREPAREs for the batch
+      // include a correct replica that verified it, so those vouch for it instead.
+      instance.unvouched = message;
+      this.#log_('debug', 'proposal-awaits-vouchers', { view: message.view, sequence: message.sequence });
+      this.#acceptIfVouched(instance);
+      return;
+    }
+    instance.unvouched = null;
     this.#acceptProposal(instance, message);
   }
 
-  /** Every request must be authentic (MAC or signature) and ordered-mode; else the leader is at fault. */
-  #validBatchRequests(from: ReplicaId, batch: readonly ClientRequest[]): boolean {
+  /** Accepts a held-back proposal once f + 1 other replicas prepared exactly it in this view. */
+  #acceptIfVouched(instance: Instance): void {
+    const held = instance.unvouched;
+    if (held === null) return;
+    if (held.view !== this.#view || this.#status !== 'normal') {
+      instance.unvouched = null;
+      return;
+    }
+    let vouchers = 0;
+    for (const [sender, vote] of instance.prepareVotes)
+      if (sender !== this.id && vote.view === held.view && bytesEqual(vote.batchDigest, held.batchDigest))
+        vouchers++;
+    if (vouchers < correctWitnessSize(this.config)) return;
+    instance.unvouched = null;
+    this.#acceptProposal(instance, held);
+  }
+
+  /**
+   * Every request must be authentic (MAC or signature) and ordered-mode; else the leader is at
+   * fault. 'unverifiable': some request is MACed only for a key epoch of this replica that is
+   * already retired, so this replica cannot tell, and blames nobody.
+   */
+  #judgeBatchRequests(
+    from: ReplicaId,
+    batch: readonly ClientRequest[],
+  ): 'valid' | 'invalid' | 'unverifiable' {
+    let verdict: 'valid' | 'unverifiable' = 'valid';
     for (const request of batch) {
       if (request.readOnly || request.authenticator.length !== this.config.n) {
         this.#reject(from, 'pre-prepare', 'batch holds a read-only or malformed request');
         this.#suspect(from, 'proposed a malformed request');
-        return false;
+        return 'invalid';
       }
       const digest = this.#requestDigest(request);
       const pending = this.#pending.get(requestKey(request.clientId, request.requestNumber));
       if (pending !== undefined && bytesEqual(pending.digest, digest)) continue;
-      if (!this.#crypto.verifyRequest(request, digest)) {
-        this.#reject(
-          from,
-          'pre-prepare',
-          `request ${request.clientId}#${request.requestNumber} is not authentic`,
-        );
-        this.#suspect(from, 'proposed a request that is not authentic');
-        return false;
+      if (this.#crypto.verifyRequest(request, digest)) continue;
+      if (this.#crypto.requestKeyRetired(request)) {
+        verdict = 'unverifiable';
+        continue;
       }
+      this.#reject(
+        from,
+        'pre-prepare',
+        `request ${request.clientId}#${request.requestNumber} is not authentic`,
+      );
+      this.#suspect(from, 'proposed a request that is not authentic');
+      return 'invalid';
     }
-    return true;
+    return verdict;
   }
 
   #acceptProposal(instance: Instance, message: PrePrepare): void {
@@ -1159,6 +1218,7 @@ export class Replica {
       return;
     }
     instance.prepareVotes.set(from, message);
+    if (instance.unvouched !== null) this.#acceptIfVouched(instance);
     this.#checkPrepared(instance);
   }
 
@@ -1393,6 +1453,7 @@ export class Replica {
     if (message.sequence === stable.sequence) {
       if (!bytesEqual(message.stateRoot, stable.stateRoot))
         this.#reportConflictingCheckpoint(stable, message);
+      else this.#refreshStableVote(message);
       return;
     }
     this.#recordCheckpointVote(message);
@@ -1435,7 +1496,9 @@ export class Replica {
     }
     for (const list of byRoot.values()) {
       if (list.length < this.#quorum) continue;
-      const certified = list.sort((a, b) => a.replicaId - b.replicaId).slice(0, this.#quorum);
+      // Every matching vote, not just a quorum: a vote becomes unverifiable once its signer has
+      // rotated its keys twice, and the spare ones keep the certificate valid meanwhile.
+      const certified = list.sort((a, b) => a.replicaId - b.replicaId);
       const certificate: CheckpointCertificate = {
         sequence: sequenceNumber(sequence),
         stateRoot: certified[0]!.stateRoot,
@@ -1460,9 +1523,11 @@ export class Replica {
       this.#log_('error', 'own-state-diverged', { sequence: vote.sequence });
       return;
     }
+    const fresh = this.#verifiableVotesOf(certificate);
+    if (fresh.votes.length < this.#quorum) return;
     this.#out.push({
       kind: 'evidence',
-      evidence: { kind: 'conflicting-checkpoint', accused: vote.replicaId, certificate, vote },
+      evidence: { kind: 'conflicting-checkpoint', accused: vote.replicaId, certificate: fresh, vote },
     });
     this.#log_('error', 'conflicting-checkpoint', { accused: vote.replicaId, sequence: vote.sequence });
   }
@@ -1475,18 +1540,74 @@ export class Replica {
     const key = `${certificate.sequence}:${toHex(certificate.stateRoot)}`;
     if (this.#verifiedCertificates.has(key)) return true;
     const voters = new Set<number>();
-    const payload = checkpointPayload(certificate.sequence, certificate.stateRoot);
     for (const vote of certificate.votes) {
       if (vote.replicaId >= this.config.n || voters.has(vote.replicaId)) return false;
-      if (
-        !this.#crypto.verifyReplicaSignature(vote.replicaId, vote.keyEpoch, payload, vote.signature, 'proof')
-      )
-        return false;
       voters.add(vote.replicaId);
     }
-    if (voters.size < this.#quorum) return false;
+    // A quorum of the votes must verify; the others may be signed with keys retired since (their
+    // signers rotated twice): they prove nothing, and they do not invalidate the rest.
+    if (this.#verifiableVotesOf(certificate).votes.length < this.#quorum) return false;
     this.#verifiedCertificates.add(key);
     return true;
+  }
+
+  /** The certificate with only the votes that verify under keys this replica still accepts. */
+  #verifiableVotesOf(certificate: CheckpointCertificate): CheckpointCertificate {
+    const payload = checkpointPayload(certificate.sequence, certificate.stateRoot);
+    const votes = certificate.votes.filter((vote) =>
+      this.#crypto.verifyReplicaSignature(vote.replicaId, vote.keyEpoch, payload, vote.signature, 'proof'),
+    );
+    return votes.length === certificate.votes.length ? certificate : { ...certificate, votes };
+  }
+
+  /**
+   * A replica re-signed the stable checkpoint with a newer key (it was rejuvenated): its vote in
+   * the certificate is replaced, so the certificate stays verifiable however long the service
+   * goes without a new checkpoint (old epochs are retired two rotations later).
+   */
+  #refreshStableVote(vote: Checkpoint): void {
+    const stable = this.#stable;
+    const existing = stable.certificate.votes.find((entry) => entry.replicaId === vote.replicaId);
+    if (existing !== undefined && existing.keyEpoch >= vote.keyEpoch) return;
+    const votes = stable.certificate.votes
+      .filter((entry) => entry.replicaId !== vote.replicaId)
+      .concat([{ replicaId: vote.replicaId, keyEpoch: vote.keyEpoch, signature: vote.signature }])
+      .sort((a, b) => a.replicaId - b.replicaId);
+    this.#stable = { ...stable, certificate: { ...stable.certificate, votes } };
+    const index = this.#retained.indexOf(stable);
+    if (index >= 0) this.#retained[index] = this.#stable;
+    // Replacing a vote from a retiring epoch is what keeps the stored certificate verifiable
+    // after a restart; a vote merely added (it arrived after the quorum) is not worth a write.
+    if (existing !== undefined) this.#out.push({ kind: 'persist-checkpoint', checkpoint: this.#stable });
+    this.#log_('debug', 'checkpoint-vote-refreshed', {
+      sequence: stable.certificate.sequence,
+      replica: vote.replicaId,
+      keyEpoch: vote.keyEpoch,
+    });
+  }
+
+  /**
+   * Signs the stable checkpoint with this replica's current key if its certificate lacks that
+   * vote (after a state transfer, or after a rejuvenation gave it new keys), and tells everyone.
+   * The state was checked against the certified root chunk by chunk, so the vote claims nothing
+   * this replica has not verified.
+   */
+  #ensureOwnStableVote(): void {
+    const stable = this.#stable.certificate;
+    if (stable.sequence === 0) return;
+    const own = stable.votes.find((entry) => entry.replicaId === this.id);
+    if (own !== undefined && own.keyEpoch >= this.#crypto.currentEpoch) return;
+    const signed = this.#crypto.sign(checkpointPayload(stable.sequence, stable.stateRoot));
+    const vote: Checkpoint = {
+      kind: 'checkpoint',
+      sequence: stable.sequence,
+      stateRoot: stable.stateRoot,
+      replicaId: this.id,
+      keyEpoch: signed.keyEpoch,
+      signature: signed.signature,
+    };
+    this.#refreshStableVote(vote);
+    this.#broadcast(vote);
   }
 
   /** A certificate (already verified) for a state: adopt it, catch up to it, or repair from it. */
@@ -1546,7 +1667,29 @@ export class Replica {
       sequence,
       root: toHex(checkpoint.certificate.stateRoot).slice(0, 16),
     });
+    this.#ensureOwnStableVote();
+    this.#endAmnesiaIfPastHorizon();
     this.#tryPropose();
+  }
+
+  #endAmnesiaIfPastHorizon(): void {
+    if (!this.#amnesiac || this.#amnesiaHorizon === null) return;
+    if (this.#stable.certificate.sequence < this.#amnesiaHorizon) return;
+    this.#amnesiac = false;
+    this.#votingFloor = -1;
+    this.#log_('info', 'amnesiac-rejoined', {
+      view: this.#view,
+      checkpoint: this.#stable.certificate.sequence,
+    });
+    if (this.#status === 'view-change') {
+      // It sat this view change out so far; its VIEW-CHANGE may be the one the quorum misses.
+      this.#persist({ kind: 'view', view: this.#view, viewChangeInProgress: true });
+      const message = this.#buildViewChange(this.#view);
+      this.#viewChanges.set(this.id, message);
+      this.#validatedViewChanges.add(message);
+      this.#broadcast(message);
+      this.#tryNewView();
+    }
   }
 
   #onCheckpointProof(from: ReplicaId, message: CheckpointProof): void {
@@ -1572,6 +1715,10 @@ export class Replica {
       current.chunks.forEach((chunk, index) => {
         localPool.set(toHex(current.leaves[index]!), chunk);
       });
+    }
+    if (this.#restoredChunks !== null) {
+      for (const [leaf, chunk] of this.#restoredChunks) if (!localPool.has(leaf)) localPool.set(leaf, chunk);
+      this.#restoredChunks = null;
     }
     this.#log_('info', 'state-transfer-started', {
       target: target.sequence,
@@ -1716,10 +1863,22 @@ export class Replica {
 
   #onStatus(from: ReplicaId, message: Status): void {
     if (this.#votingFloor === null) {
-      this.#statusViewsSinceRestart.set(from, message.view);
-      if (this.#statusViewsSinceRestart.size >= this.#quorum - 1) {
-        this.#votingFloor = Math.max(this.#view, ...this.#statusViewsSinceRestart.values());
-        this.#log_('info', 'amnesiac-abstains', { throughView: this.#votingFloor });
+      this.#statusesSinceRestart.set(from, { view: message.view, stable: message.stableCheckpoint });
+      if (this.#statusesSinceRestart.size >= this.#quorum - 1) {
+        const reports = [...this.#statusesSinceRestart.values()];
+        this.#votingFloor = Math.max(this.#view, ...reports.map((report) => report.view));
+        // Any checkpoint certified before the restart has a correct certifier in this quorum, and
+        // an inflated report by a faulty peer only delays the end of amnesia.
+        const highestStable = Math.max(
+          this.#stable.certificate.sequence,
+          ...reports.map((report) => report.stable),
+        );
+        this.#amnesiaHorizon = highestStable + this.config.logWindow;
+        this.#log_('info', 'amnesiac-abstains', {
+          throughView: this.#votingFloor,
+          untilCheckpoint: this.#amnesiaHorizon,
+        });
+        this.#endAmnesiaIfPastHorizon();
       }
     }
     if (message.view < this.#view && this.#status === 'normal' && this.#currentNewView !== null) {
@@ -2013,7 +2172,9 @@ export class Replica {
         message.keyEpoch,
         newViewPayload(message),
         message.signature,
-        'message',
+        // Relayed to a straggler, it is a proof: its leader may have rotated keys since (every
+        // decision in it is re-derived from the signed view changes anyway).
+        from === leader ? 'message' : 'proof',
       )
     ) {
       this.#reject(from, 'new-view', 'signature does not verify');

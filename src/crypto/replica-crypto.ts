@@ -159,6 +159,11 @@ export class ReplicaCrypto implements CoreCrypto {
     return this.verifyRequestSignature(request, requestDigest);
   }
 
+  requestKeyRetired(request: ClientRequest): boolean {
+    const entry = request.authenticator[this.replica];
+    return entry !== undefined && entry.keyEpoch < this.#current.epoch && this.#sessionOfEpoch(entry.keyEpoch) === undefined;
+  }
+
   verifyRequestSignature(request: ClientRequest, requestDigest: Digest): boolean {
     if (request.signature === null) return false;
     const signing = this.#registry.clientKeys(request.clientId)?.signing;

@@ -21,13 +21,14 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, openSync, closeSync, readFileSync, writeFileSync, renameSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import type { ClusterConfig } from '../config/cluster-config.js';
+import { accountabilityLogPath, type ClusterConfig } from '../config/cluster-config.js';
+import { auditAccountabilityLog } from '../detection/accountability-log.js';
 import { clientRegistryOf } from '../config/keys.js';
-import { type Digest, type ReplicaId, digest as asDigest, keyEpoch, replicaId } from '../core/ids.js';
+import { type Digest, type ReplicaId, digest as asDigest, keyEpoch, replicaId, toHex } from '../core/ids.js';
 import type { KeyRegistry } from '../crypto/key-registry.js';
 import type { SigningKeyPair } from '../crypto/keys.js';
 import { describeEvidence, verifyEvidence } from '../detection/evidence.js';
@@ -87,6 +88,10 @@ const STOP_GRACE_MS = 1000;
 const MAX_RECORDS = 20;
 /** An accusation must reach every guardian this long before the reactive slot that acts on it. */
 const DECISION_LEAD_MAX_MS = 1000;
+/** A suspicion of the same replica is relayed to the other guardians at most this often. */
+const SUSPICION_RELAY_INTERVAL_MS = 500;
+/** Largest body of a test-only replica message posted to the admin port. */
+const MAX_DEBUG_MESSAGE_BYTES = 256 * 1024;
 /** A first start waits this long for its replica to catch up before reporting it. */
 const FIRST_START_TIMEOUT_MS = 60_000;
 /** A guardian that notices its slot this late skips it (and raises an alarm) rather than overrun it. */
@@ -135,6 +140,8 @@ export class Guardian {
   readonly #schedule: ScheduleParameters;
   readonly #registry: KeyRegistry;
   readonly #certificates = new Map<number, KeyCertificate>();
+  /** Each replica's certificate before its latest one (signatures of that epoch still count). */
+  readonly #previousCertificates = new Map<number, KeyCertificate>();
   readonly #suspicions: SuspicionTracker;
   readonly #stateDirectory: string;
   #state: PersistentState;
@@ -152,12 +159,20 @@ export class Guardian {
   readonly #evidence: EvidenceRecord[] = [];
   /** Replicas proven (or f + 1 times suspected) to misbehave and not yet rejuvenated since. */
   readonly #accusations = new Map<number, Accusation & { reason: string }>();
+  /** Evidence kinds already verified against each replica since its last rejuvenation. */
+  readonly #provenKinds = new Map<number, Set<string>>();
   /** Replicas other guardians reported as recovering, with when (suspicions of them are expected). */
   readonly #recoveringPeers = new Map<number, number>();
   #pendingFaultMode: FaultMode | null;
   #stopped = false;
-  /** When this guardian last announced a recovery of its replica (suspicions then are expected). */
-  #ownRecoveryStartedAtMs: number | undefined;
+  /** When this guardian last announced a recovery of its replica, or its end (suspicions then are expected). */
+  #ownRecoveryActivityAtMs: number | undefined;
+  /**
+   * A rejuvenation ran out of time before its replica caught up: it still needs the view change
+   * that lets it vote again, asked for as soon as it catches up (else amnesiacs pile up).
+   */
+  #rejoinOwed = false;
+  readonly #suspicionRelayedAt = new Map<number, number>();
 
   private constructor(options: GuardianOptions) {
     const { config } = options;
@@ -298,10 +313,11 @@ export class Guardian {
       case 'recovered':
         this.#recoveringPeers.set(from.id, this.#now());
         this.#accusations.delete(from.id);
+        this.#provenKinds.delete(from.id);
         this.#suspicions.clear(replicaId(from.id));
         return;
       case 'nudge':
-        this.#toReplica({ type: 'nudge-view-change' });
+        this.#toReplica({ type: 'nudge-view-change', avoidLeaders: this.#recoveringNext() });
         return;
     }
   }
@@ -316,6 +332,7 @@ export class Guardian {
     }
     const known = this.#certificates.get(certificate.replica);
     if (known !== undefined && known.keyEpoch >= certificate.keyEpoch) return;
+    if (known !== undefined) this.#previousCertificates.set(certificate.replica, known);
     this.#certificates.set(certificate.replica, certificate);
     installCertificate(this.#registry, certificate);
     this.#toReplica({ type: 'certificates', certificates: [toBase64(encoded)] });
@@ -336,9 +353,10 @@ export class Guardian {
       return;
     }
     const evidence: Evidence = decoded.value;
-    // Already accused: one proof is enough until the replica is rejuvenated (and checking each
-    // of a flood of copies would let a liar keep every guardian busy).
-    if (this.#accusations.has(evidence.accused)) return;
+    // One proof of each kind is recorded until the replica is rejuvenated (one is enough to
+    // accuse it, and checking each of a flood of copies would let a liar keep every guardian busy).
+    const proven = this.#provenKinds.get(evidence.accused);
+    if (proven?.has(evidence.kind) === true) return;
     const verdict = verifyEvidence(evidence, {
       model: this.#config,
       hash: sha256,
@@ -366,9 +384,11 @@ export class Guardian {
       valid: true,
       detail: describeEvidence(evidence),
     });
+    if (proven === undefined) this.#provenKinds.set(evidence.accused, new Set([evidence.kind]));
+    else proven.add(evidence.kind);
     // Relayed once by every guardian that accepts it: all of them learn it even if some links are down.
     this.#broadcastControl({ type: 'evidence', evidence: toBase64(encoded), reporter });
-    this.#accuse(evidence.accused, `proof: ${evidence.kind}`);
+    if (!this.#accusations.has(evidence.accused)) this.#accuse(evidence.accused, `proof: ${evidence.kind}`);
   }
 
   #onSuspicion(accused: number, reporter: number, reason: string): void {
@@ -377,9 +397,13 @@ export class Guardian {
     // Every guardian applies the same rule (its own replica included), so all reach the same
     // accusations: a replica is not suspected within 2·T_D of announcing a recovery.
     const recovering =
-      accused === this.id ? this.#ownRecoveryStartedAtMs : this.#recoveringPeers.get(accused);
+      accused === this.id ? this.#ownRecoveryActivityAtMs : this.#recoveringPeers.get(accused);
     const bound = this.#config.recovery!.recoveryBoundMs;
-    if (recovering !== undefined && this.#now() - recovering < 2 * bound) return;
+    if (recovering !== undefined && this.#now() - recovering < 2 * bound) {
+      this.#logger.debug({ accused, reporter, reason }, 'suspicion of a replica that just recovered ignored');
+      return;
+    }
+    this.#logger.info({ accused, reporter, reason }, 'suspicion');
     if (this.#suspicions.report(replicaId(accused), replicaId(reporter), this.#now())) {
       this.#accuse(accused, `f + 1 replicas suspect it (${reason})`);
     }
@@ -427,7 +451,7 @@ export class Guardian {
         );
         return;
       }
-      void this.#runRecovery('proactive', `period ${slot.period}`);
+      void this.#runRecovery('proactive', `period ${slot.period}`, { slotEndMs: slot.endMs });
       return;
     }
     if (slot.kind === 'reactive') {
@@ -440,7 +464,7 @@ export class Guardian {
           return;
         }
         const reason = this.#accusations.get(this.id)?.reason ?? 'accused';
-        void this.#runRecovery('reactive', reason);
+        void this.#runRecovery('reactive', reason, { slotEndMs: slot.endMs });
       }
     }
   }
@@ -457,7 +481,11 @@ export class Guardian {
     this.#logger.info({ step, kind: recovery.kind }, 'recovery step');
   }
 
-  async #runRecovery(kind: RecoveryKind, reason: string, options: { first?: boolean } = {}): Promise<void> {
+  async #runRecovery(
+    kind: RecoveryKind,
+    reason: string,
+    options: { readonly first?: boolean; readonly slotEndMs?: number } = {},
+  ): Promise<void> {
     const first = options.first === true;
     const now = this.#now();
     this.#recovery = {
@@ -470,11 +498,13 @@ export class Guardian {
       keyEpoch: this.#state.keyEpoch,
     };
     this.#reached.clear();
-    this.#ownRecoveryStartedAtMs = now;
+    this.#rejoinOwed = false;
+    this.#ownRecoveryActivityAtMs = now;
     this.#broadcastControl({ type: 'recovering', kind, reason });
     this.#logger.info({ kind, reason }, first ? 'starting the replica' : 'rejuvenation started');
     try {
       await this.#stopReplica();
+      if (!first) await this.#auditAccountabilityLog();
       this.#enterStep('verifying-code');
       const verdict = await this.#verifyCode();
       if (!verdict.ok) {
@@ -490,6 +520,7 @@ export class Guardian {
       this.#saveState();
       this.#recovery.keyEpoch = epoch;
       const previousOwn = this.#certificates.get(this.id);
+      if (previousOwn !== undefined) this.#previousCertificates.set(this.id, previousOwn);
       this.#certificates.set(this.id, issued.certificate);
       installCertificate(this.#registry, issued.certificate);
       this.#broadcastControl({
@@ -503,12 +534,12 @@ export class Guardian {
         signingSeed: toBase64(issued.signingSeed),
         agreementSeed: toBase64(issued.agreementSeed),
         certificate: toBase64(encodeKeyCertificate(issued.certificate)),
-        // The previous own certificate too: the new process must verify what its predecessor
-        // signed (its view change inside a NEW-VIEW, its checkpoint votes).
-        certificates: [
-          ...(previousOwn === undefined ? [] : [previousOwn]),
-          ...this.#certificates.values(),
-        ].map((certificate) => toBase64(encodeKeyCertificate(certificate))),
+        // The previous epoch of every replica too (its own included): signatures made just
+        // before a rotation (checkpoint votes, view changes inside a NEW-VIEW) stay verifiable
+        // for the new process as they do for the others.
+        certificates: [...this.#previousCertificates.values(), ...this.#certificates.values()].map(
+          (certificate) => toBase64(encodeKeyCertificate(certificate)),
+        ),
         // After a rejuvenation the log the old process wrote is not trusted; on a first start it is.
         amnesiac: !first,
         faultMode: this.#pendingFaultMode,
@@ -517,13 +548,17 @@ export class Guardian {
       this.#enterStep('validating-state');
       // A first start has no slot to fit in (the whole cluster may be starting); a rejuvenation
       // must be done within T_D of its start, or it is reported and the schedule moves on.
-      const deadline = first ? Number.POSITIVE_INFINITY : now + this.#schedule.recoveryBoundMs;
+      const deadline = first
+        ? Number.POSITIVE_INFINITY
+        : Math.min(now + this.#schedule.recoveryBoundMs, options.slotEndMs ?? Number.POSITIVE_INFINITY);
       let reached = await this.#waitFor('caught-up', first ? this.#now() + FIRST_START_TIMEOUT_MS : deadline);
       if (reached && !first) {
         this.#enterStep('rejoining');
-        this.#broadcastControl({ type: 'nudge' });
-        this.#toReplica({ type: 'nudge-view-change' });
+        // Already voting: its checkpoint passed everything it could have forgotten.
+        if (!this.#reached.has('voting')) this.#askForRejoinViewChange();
         reached = await this.#waitFor('voting', deadline);
+      } else if (!reached && !first) {
+        this.#rejoinOwed = true;
       }
       if (!reached) {
         const step = this.#recovery.step;
@@ -552,8 +587,11 @@ export class Guardian {
     const bound = this.#config.recovery!.recoveryBoundMs;
     const exceededBound = !first && durationMs > bound;
     this.#state.lastRejuvenationAtMs = now;
+    // Like the other guardians on 'recovered': suspicions right after a recovery are expected.
+    this.#ownRecoveryActivityAtMs = now;
     this.#saveState();
     this.#accusations.delete(this.id);
+    this.#provenKinds.delete(this.id);
     this.#suspicions.clear(this.id);
     if (!first) {
       this.#recoveries.unshift({
@@ -576,6 +614,38 @@ export class Guardian {
       { kind: recovery.kind, durationMs, keyEpoch: recovery.keyEpoch },
       first ? 'replica running' : 'rejuvenation finished',
     );
+  }
+
+  /**
+   * Checks the hash chain of what the stopped process says it sent and received. A broken chain
+   * means the log was tampered with (or torn by a crash): it is moved aside as evidence, an alarm
+   * is raised, and the next process starts a fresh log.
+   */
+  async #auditAccountabilityLog(): Promise<void> {
+    const path = accountabilityLogPath(this.#config, this.id);
+    if (!existsSync(path)) return;
+    try {
+      const audit = await auditAccountabilityLog(path);
+      if (audit.ok) {
+        this.#logger.info(
+          {
+            entries: audit.entries,
+            droppedEntries: audit.droppedEntries,
+            head: toHex(audit.head).slice(0, 16),
+          },
+          'accountability log audited',
+        );
+        return;
+      }
+      const aside = `${path}.broken-${this.#now()}`;
+      renameSync(path, aside);
+      this.#alarm(
+        `the accountability log of replica ${this.id} fails its audit at record ${audit.entry}: ${audit.reason}` +
+          `${audit.tornTail ? ' (torn tail)' : ''}; kept as ${aside}`,
+      );
+    } catch (error) {
+      this.#logger.warn({ err: error }, 'accountability log could not be audited');
+    }
   }
 
   async #verifyCode(): Promise<{ ok: true } | { ok: false; problems: readonly string[] }> {
@@ -618,8 +688,34 @@ export class Guardian {
     });
   }
 
+  /** Every replica moves to the next view, which the rejuvenated one can vote in. */
+  #askForRejoinViewChange(): void {
+    this.#rejoinOwed = false;
+    this.#broadcastControl({ type: 'nudge' });
+    this.#toReplica({ type: 'nudge-view-change', avoidLeaders: this.#recoveringNext() });
+  }
+
+  /**
+   * Who the next slot rejuvenates (every guardian computes the same from the schedule): the view
+   * a rejoin moves to should not be led by one of them.
+   */
+  #recoveringNext(): number[] {
+    const current = slotAt(this.#schedule, this.#now());
+    const next = slotAt(this.#schedule, current.endMs);
+    if (next.kind === 'proactive') return [...next.replicas];
+    if (next.kind === 'reactive') return [...this.#accusations.keys()];
+    return [];
+  }
+
   #onProgress(stage: RecoveryProgress): void {
     this.#reached.add(stage);
+    if (this.#rejoinOwed && this.#recovery === null) {
+      if (stage === 'voting') this.#rejoinOwed = false;
+      else if (stage === 'caught-up') {
+        this.#logger.info('replica caught up after its recovery deadline: asking for its rejoin view change');
+        this.#askForRejoinViewChange();
+      }
+    }
     const recovery = this.#recovery;
     if (recovery !== null) {
       if (stage === 'transferring-state' && recovery.step === 'validating-state')
@@ -686,12 +782,22 @@ export class Guardian {
       this.#logger.warn('ignored a malformed message from the replica');
       return;
     }
+    this.#handleReplicaMessage(message);
+  }
+
+  #handleReplicaMessage(message: ReplicaToGuardian): void {
     switch (message.type) {
       case 'evidence':
         this.#onEvidence(fromBase64(message.evidence), `replica ${this.id}`);
         return;
       case 'suspect':
-        if (message.accused < this.#config.n) {
+        if (message.accused < this.#config.n && message.accused !== this.id) {
+          // A compromised replica may report suspicions in a loop: relay each accused at most
+          // once per interval (a vote stays counted for the tracker's whole window anyway).
+          const now = this.#now();
+          const last = this.#suspicionRelayedAt.get(message.accused);
+          if (last !== undefined && now - last < SUSPICION_RELAY_INTERVAL_MS) return;
+          this.#suspicionRelayedAt.set(message.accused, now);
           this.#broadcastControl({ type: 'suspicion', accused: message.accused, reason: message.reason });
           this.#onSuspicion(message.accused, this.id, message.reason);
         }
@@ -798,6 +904,30 @@ export class Guardian {
         response.writeHead(403).end('fault injection is not allowed by this configuration\n');
         return;
       }
+      response.writeHead(200).end('ok\n');
+      return;
+    }
+    if (request.method === 'POST' && path === '/debug/replica-message') {
+      // Test clusters only: handle a message as if this guardian's (compromised) replica sent it,
+      // e.g. a false suspicion or forged evidence, through exactly the path the real one takes.
+      if (!this.#config.allowFaultInjection) {
+        response.writeHead(403).end('fault injection is not allowed by this configuration\n');
+        return;
+      }
+      const body = await readBody(request, MAX_DEBUG_MESSAGE_BYTES);
+      let message: ReplicaToGuardian | null;
+      try {
+        message = parseReplicaMessage(JSON.parse(body) as unknown);
+      } catch {
+        message = null;
+      }
+      if (message === null || (message.type !== 'suspect' && message.type !== 'evidence')) {
+        response
+          .writeHead(400)
+          .end('body must be a replica-to-guardian message of type suspect or evidence\n');
+        return;
+      }
+      this.#handleReplicaMessage(message);
       response.writeHead(200).end('ok\n');
       return;
     }

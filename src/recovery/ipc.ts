@@ -39,7 +39,7 @@ export type GuardianToReplica =
       readonly faultMode: FaultMode | null;
     }
   | { readonly type: 'certificates'; readonly certificates: readonly string[] }
-  | { readonly type: 'nudge-view-change' }
+  | { readonly type: 'nudge-view-change'; readonly avoidLeaders: readonly number[] }
   | { readonly type: 'fault'; readonly mode: FaultMode | null };
 
 export type RecoveryProgress =
@@ -66,6 +66,9 @@ export const IPC_LIMITS = {
   maxReasonLength: 512,
   maxDetailLength: 512,
 } as const;
+
+/** Replicas a view change may be asked to avoid as leader (one slot's group, and the accused). */
+const MAX_AVOIDED_LEADERS = 64;
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -155,7 +158,11 @@ export function parseGuardianMessage(value: unknown): GuardianToReplica | null {
     case 'certificates':
       return strings(value.certificates) ? { type: 'certificates', certificates: value.certificates } : null;
     case 'nudge-view-change':
-      return { type: 'nudge-view-change' };
+      return Array.isArray(value.avoidLeaders) &&
+        value.avoidLeaders.length <= MAX_AVOIDED_LEADERS &&
+        value.avoidLeaders.every((id) => Number.isSafeInteger(id) && (id as number) >= 0)
+        ? { type: 'nudge-view-change', avoidLeaders: value.avoidLeaders as number[] }
+        : null;
     case 'fault':
       return value.mode === null || isFaultMode(value.mode)
         ? { type: 'fault', mode: value.mode as FaultMode | null }

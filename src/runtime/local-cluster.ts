@@ -19,6 +19,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ClusterConfig } from '../config/cluster-config.js';
 import type { ReplicaId } from '../core/ids.js';
+import type { FaultMode } from '../recovery/ipc.js';
+import type { GuardianReport, GuardianStatus } from '../recovery/status.js';
 import type { ReplicaReport, ReplicaStatus } from './status.js';
 
 export interface LocalClusterOptions {
@@ -167,6 +169,42 @@ export class LocalCluster {
         }
       }),
     );
+  }
+
+  /** What every guardian reports on its admin port (guardian clusters). */
+  async guardianReports(timeoutMs = 1000): Promise<GuardianReport[]> {
+    return Promise.all(
+      this.config.replicas.map(async (replica): Promise<GuardianReport> => {
+        try {
+          const response = await fetch(`http://${replica.adminHost}:${replica.guardianAdminPort}/status`, {
+            signal: AbortSignal.timeout(timeoutMs),
+          });
+          if (!response.ok) return { up: false, replica: replica.id, error: `HTTP ${response.status}` };
+          return { up: true, ...((await response.json()) as GuardianStatus) };
+        } catch (error) {
+          return {
+            up: false,
+            replica: replica.id,
+            error: error instanceof Error ? error.message : String(error),
+          };
+        }
+      }),
+    );
+  }
+
+  /**
+   * Test and demo clusters (allowFaultInjection): the guardian switches its running replica into
+   * an attack mode, as if an intruder took it over (null: back to correct behaviour).
+   */
+  async injectFault(id: ReplicaId, mode: FaultMode | null): Promise<void> {
+    const replica = this.config.replicas[id]!;
+    const response = await fetch(`http://${replica.adminHost}:${replica.guardianAdminPort}/fault`, {
+      method: 'POST',
+      body: JSON.stringify({ mode }),
+      signal: AbortSignal.timeout(5000),
+    });
+    if (!response.ok)
+      throw new Error(`guardian ${id} refused the fault: HTTP ${response.status} ${await response.text()}`);
   }
 
   /** Waits until every running replica answers on its admin port and is connected to the others. */

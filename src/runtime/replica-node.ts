@@ -13,16 +13,32 @@
  * await node.close();
  * ```
  */
+import { createHash } from 'node:crypto';
+import { renameSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import { KvService } from '../apps/kv/service.js';
-import { accessControlOf, type ClusterConfig, replicaDataDirectory } from '../config/cluster-config.js';
+import {
+  accessControlOf,
+  accountabilityLogPath,
+  type ClusterConfig,
+  replicaDataDirectory,
+} from '../config/cluster-config.js';
+import { AccountabilityLog, AccountabilityLogError } from '../detection/accountability-log.js';
 import { type ReplicaKeyFile, clientRegistryOf, keyRegistryOf } from '../config/keys.js';
 import { type Action, mustPrecedeSends } from '../core/actions.js';
 import type { ReplicaEvent } from '../core/events.js';
-import { bytesEqual, type KeyEpoch, keyEpoch, type ReplicaId, viewNumber } from '../core/ids.js';
+import {
+  bytesEqual,
+  digest as asDigest,
+  type KeyEpoch,
+  keyEpoch,
+  type ReplicaId,
+  replicaId,
+  viewNumber,
+} from '../core/ids.js';
 import { Replica } from '../core/replica.js';
 import type { KeyRegistry } from '../crypto/key-registry.js';
 import { ReplicaCrypto, type ReplicaSessionKeys } from '../crypto/replica-crypto.js';
@@ -53,6 +69,7 @@ import {
   SLOW_LEADER_DELAY_MS,
   equivocatingVariant,
 } from './fault-modes.js';
+import { signingSeed } from '../crypto/keys.js';
 import { ReplicaMetrics } from './metrics.js';
 import type { ReplicaStatus } from './status.js';
 
@@ -175,7 +192,15 @@ export class ReplicaNode {
   #guardianStatusTimer: NodeJS.Timeout | null = null;
   readonly #certificates = new Map<number, KeyCertificate>();
   readonly #evidenceReportAt = new Map<string, number>();
+  /**
+   * What an intruder in this process could steal: its session signing key and certificate.
+   * Served (GET /debug/stolen-keys) only by clusters that allow fault injection, so tests can
+   * show the keys are worthless after the next rejuvenation.
+   */
+  #loot: { keyEpoch: number; signingSeed: Uint8Array; certificate: Uint8Array | null } | null = null;
   #lastProgress: string | null = null;
+  /** PeerReview-style record of every frame sent and received (null when it could not be opened). */
+  #accountability: AccountabilityLog | null = null;
 
   private constructor(
     options: ReplicaNodeOptions,
@@ -231,7 +256,9 @@ export class ReplicaNode {
     }
     // With guardians the configuration's epoch-0 keys are never used: every epoch is certified.
     const registry = clientRegistryOf(config);
-    for (const certificate of keys.certificates) {
+    // Oldest first: a replica's previous epoch must be installed before its current one.
+    const ordered = [...keys.certificates].sort((a, b) => a.replica - b.replica || a.keyEpoch - b.keyEpoch);
+    for (const certificate of ordered) {
       // Own certificates: only the previous epoch's (ReplicaCrypto publishes the current keys itself).
       const usable = certificate.replica !== id || certificate.keyEpoch < keys.keyEpoch;
       if (usable && verifyCertificateForConfig(certificate, config))
@@ -283,6 +310,7 @@ export class ReplicaNode {
       amnesiac,
     });
     const node = new ReplicaNode(options, storage, replica, crypto, registry, service);
+    node.#accountability = await openAccountabilityLog(accountabilityLogPath(config, id), logger);
     node.#setFaultMode(options.faultMode ?? null);
     const self = config.replicas[id]!;
     node.#transport = await TcpTransport.start({
@@ -306,6 +334,11 @@ export class ReplicaNode {
         },
       },
     });
+    node.#loot = {
+      keyEpoch: crypto.currentEpoch,
+      signingSeed: signingSeed(sessionKeys.signing),
+      certificate: certificate === null ? null : encodeKeyCertificate(certificate),
+    };
     node.#admin = await node.#startAdmin(self.adminHost, self.adminPort);
     node.#ticker = setInterval(
       () => node.#step({ kind: 'tick', now: Math.floor(performance.now()) }),
@@ -362,6 +395,7 @@ export class ReplicaNode {
       return;
     }
     const message = decoded.value;
+    this.#account('received', from, message.kind, frame);
     if (from.kind === 'client') {
       if (message.kind === 'evidence-report') {
         this.#onEvidenceReport(`client ${from.id}`, message.evidence);
@@ -436,7 +470,9 @@ export class ReplicaNode {
         case 'send': {
           if (this.#faultMode === 'silent') break;
           const frame = encodeMessage(action.message);
-          this.#send(() => transport?.send(replicaNode(action.to), frame));
+          const to = replicaNode(action.to);
+          this.#account('sent', to, action.message.kind, frame);
+          this.#send(() => transport?.send(to, frame));
           break;
         }
         case 'broadcast': {
@@ -446,13 +482,16 @@ export class ReplicaNode {
             break;
           }
           const frame = encodeMessage(action.message);
+          this.#account('sent', 'replicas', action.message.kind, frame);
           this.#send(() => this.#broadcast(frame));
           break;
         }
         case 'reply': {
           if (this.#faultMode === 'silent') break;
           const frame = encodeMessage(action.reply);
-          this.#send(() => transport?.send(clientNode(action.to), frame));
+          const to = clientNode(action.to);
+          this.#account('sent', to, 'reply', frame);
+          this.#send(() => transport?.send(to, frame));
           break;
         }
         case 'executed':
@@ -518,6 +557,20 @@ export class ReplicaNode {
       return;
     }
     this.#send(() => this.#broadcast(frame));
+  }
+
+  /** One entry of the accountability log; a full buffer drops it (the log records the gap). */
+  #account(direction: 'sent' | 'received', peer: NodeId | 'replicas', kind: string, frame: Uint8Array): void {
+    const log = this.#accountability;
+    if (log === null) return;
+    const hash = createHash('sha256').update(frame).digest();
+    log.append({
+      direction,
+      peer: peer === 'replicas' ? 'replicas' : `${peer.kind}:${peer.id}`,
+      kind,
+      digest: asDigest(new Uint8Array(hash.buffer, hash.byteOffset, hash.length)),
+      atMs: Date.now(),
+    });
   }
 
   #setFaultMode(mode: FaultMode | null): void {
@@ -587,7 +640,11 @@ export class ReplicaNode {
         this.#applyCertificates(message.certificates);
         break;
       case 'nudge-view-change':
-        this.#step({ kind: 'change-view', reason: 'guardian: a rejuvenated replica rejoins' });
+        this.#step({
+          kind: 'change-view',
+          reason: 'guardian: a rejuvenated replica rejoins',
+          avoidLeaders: message.avoidLeaders.filter((id) => id < this.config.n).map((id) => replicaId(id)),
+        });
         break;
       case 'fault':
         this.#setFaultMode(message.mode);
@@ -647,11 +704,11 @@ export class ReplicaNode {
 
   #reportToGuardian(): void {
     const replica = this.#replica;
-    const caughtUp =
-      replica.votingFloorKnown &&
-      !replica.stateTransferInProgress &&
-      replica.lastExecuted >= replica.peersExecuted;
-    if (caughtUp) this.#progress(replica.voting ? 'voting' : 'caught-up', `executed ${replica.lastExecuted}`);
+    const settled = replica.votingFloorKnown && !replica.stateTransferInProgress;
+    // Voting means it takes part again; under load it may trail the others by a batch or two.
+    if (settled && replica.voting) this.#progress('voting', `executed ${replica.lastExecuted}`);
+    else if (settled && replica.lastExecuted >= replica.peersExecuted)
+      this.#progress('caught-up', `executed ${replica.lastExecuted}`);
     this.#guardian?.send({
       type: 'status',
       view: replica.view,
@@ -723,6 +780,16 @@ export class ReplicaNode {
     } else if (path === '/metrics') {
       const body = await this.#metrics.render(this.status());
       response.writeHead(200, { 'content-type': this.#metrics.contentType }).end(body);
+    } else if (path === '/debug/stolen-keys' && this.config.allowFaultInjection && this.#loot !== null) {
+      const loot = this.#loot;
+      response.writeHead(200, { 'content-type': 'application/json' }).end(
+        JSON.stringify({
+          replica: this.id,
+          keyEpoch: loot.keyEpoch,
+          signingSeed: toBase64(loot.signingSeed),
+          certificate: loot.certificate === null ? null : toBase64(loot.certificate),
+        }),
+      );
     } else if (path === '/healthz') {
       response.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
     } else {
@@ -745,7 +812,38 @@ export class ReplicaNode {
       await this.#storage.flush();
     } finally {
       await this.#storage.close();
+      await this.#accountability?.close().catch((error: unknown) => {
+        this.#logger.error({ err: error }, 'accountability log could not be closed cleanly');
+      });
     }
     this.#logger.info({ replica: this.id }, 'replica stopped');
+  }
+}
+
+/** Largest accountability log file before it is rotated to `<path>.1`. */
+const ACCOUNTABILITY_LOG_MAX_BYTES = 64 * 1024 * 1024;
+
+/**
+ * Opens (and continues) the accountability log. One that is broken is evidence: it is moved
+ * aside for an operator, never appended to, and a fresh log starts; a log that cannot be opened at
+ * all costs accountability, not availability.
+ */
+async function openAccountabilityLog(path: string, logger: Logger): Promise<AccountabilityLog | null> {
+  try {
+    return await AccountabilityLog.open(path, { maxBytes: ACCOUNTABILITY_LOG_MAX_BYTES });
+  } catch (error) {
+    if (!(error instanceof AccountabilityLogError)) {
+      logger.error({ err: error, path }, 'accountability log unavailable; running without it');
+      return null;
+    }
+    const aside = `${path}.broken-${Date.now()}`;
+    logger.error({ reason: error.message, movedTo: aside }, 'accountability log is broken; kept as evidence');
+    try {
+      renameSync(path, aside);
+      return await AccountabilityLog.open(path, { maxBytes: ACCOUNTABILITY_LOG_MAX_BYTES });
+    } catch (retry) {
+      logger.error({ err: retry, path }, 'accountability log unavailable; running without it');
+      return null;
+    }
   }
 }

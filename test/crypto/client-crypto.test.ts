@@ -86,7 +86,13 @@ describe('ClientCrypto', () => {
     });
     const entries = client.authenticator(requestDigest);
     assert.equal(entries.length, 2);
-    assert.ok(entries[0]!.mac.some((byte) => byte !== 0), 'the known replica gets a real MAC');
-    assert.ok(entries[1]!.mac.every((byte) => byte === 0), 'the unknown replica gets a placeholder');
+    assert.ok(
+      entries[0]!.mac.some((byte) => byte !== 0),
+      'the known replica gets a real MAC',
+    );
+    assert.ok(
+      entries[1]!.mac.every((byte) => byte === 0),
+      'the unknown replica gets a placeholder',
+    );
   });
 });

@@ -10,8 +10,21 @@ import { KvClient } from '../../src/apps/kv/client.js';
 import { PhalanxClient } from '../../src/client/client.js';
 import { freePortRange } from '../../src/cli/bench.js';
 import { type ClusterConfig, loadClusterConfig } from '../../src/config/cluster-config.js';
-import { clientKeyPath, generateCluster, loadClientKeyFile } from '../../src/config/keys.js';
+import {
+  clientKeyPath,
+  generateCluster,
+  installKeyPath,
+  loadClientKeyFile,
+  loadInstallKey,
+} from '../../src/config/keys.js';
 import { type ReplicaId, clientId } from '../../src/core/ids.js';
+import {
+  buildCodeManifest,
+  defaultCodeDirectory,
+  writeCodeManifest,
+} from '../../src/recovery/code-manifest.js';
+import type { FaultMode } from '../../src/recovery/ipc.js';
+import type { GuardianReport } from '../../src/recovery/status.js';
 import { LocalCluster, cliEntryPoint } from '../../src/runtime/local-cluster.js';
 import type { ReplicaReport } from '../../src/runtime/status.js';
 
@@ -32,7 +45,12 @@ export interface TestCluster {
   readonly cluster: LocalCluster;
   kv(name?: string): Promise<KvClient>;
   status(): Promise<ReplicaReport[]>;
+  /** Guardian clusters: what every guardian reports. */
+  guardians(): Promise<GuardianReport[]>;
+  /** The log of the process the cluster runs for `id` (the guardian's in guardian clusters). */
   log(id: ReplicaId): string;
+  /** The replica's own log (under a guardian: every incarnation appends to it). */
+  replicaLog(id: ReplicaId): string;
   stop(): Promise<void>;
 }
 
@@ -47,13 +65,18 @@ export async function startTestCluster(
     /** Narrower keyspaces for some clients (default: every client may access every key). */
     readonly keyspaces?: Readonly<Record<string, readonly string[]>>;
     readonly start?: boolean;
+    /** Run guardians with proactive recovery (needs k ≥ 1): T_D, and T_P (default its minimum). */
+    readonly recovery?: { readonly recoveryBoundMs: number; readonly periodMs?: number };
+    /** Guardian clusters: the first incarnation of these replicas runs in a fault mode. */
+    readonly faultModes?: Readonly<Record<number, FaultMode>>;
   } = {},
 ): Promise<TestCluster> {
   const directory = mkdtempSync(join(tmpdir(), 'phalanx-it-'));
   const f = options.f ?? 1;
   const k = options.k ?? 0;
   const n = 3 * f + 2 * k + 1;
-  const basePort = await freePortRange(2 * n + 101);
+  // Replica i: port base+i, admin base+100+i, guardian control base+200+i, guardian admin base+300+i.
+  const basePort = await freePortRange(options.recovery === undefined ? 2 * n + 101 : 301 + n);
   const { configPath } = await generateCluster({
     directory,
     f,
@@ -65,6 +88,7 @@ export async function startTestCluster(
     dashboardPort: 0,
     allowFaultInjection: options.allowFaultInjection ?? false,
     protocol: { ...FAST_PROTOCOL, ...options.protocol },
+    ...(options.recovery === undefined ? {} : { recovery: options.recovery }),
   });
   if (options.keyspaces !== undefined) {
     const document = JSON.parse(readFileSync(configPath, 'utf8')) as {
@@ -75,7 +99,21 @@ export async function startTestCluster(
     writeFileSync(configPath, JSON.stringify(document, null, 2));
   }
   const config = await loadClusterConfig(configPath);
-  const cluster = new LocalCluster({ config, entryPoint: cliEntryPoint(), logLevel: 'info' });
+  if (config.recovery !== null) {
+    // What `phalanx manifest` does at install time: sign the code the guardians will check.
+    const manifest = await buildCodeManifest(
+      defaultCodeDirectory(),
+      await loadInstallKey(installKeyPath(config)),
+    );
+    await writeCodeManifest(join(config.dataDirectory, 'code-manifest.json'), manifest);
+  }
+  const faultModes = options.faultModes ?? {};
+  const cluster = new LocalCluster({
+    config,
+    entryPoint: cliEntryPoint(),
+    logLevel: 'info',
+    extraArguments: (id) => (faultModes[id] === undefined ? [] : ['--fault-mode', faultModes[id]]),
+  });
   const clients: PhalanxClient[] = [];
   if (options.start !== false) {
     await cluster.startAll();
@@ -92,19 +130,25 @@ export async function startTestCluster(
       return new KvClient(client);
     },
     status: () => cluster.reports(),
-    log: (id) => {
-      try {
-        return readFileSync(cluster.logFile(id), 'utf8');
-      } catch {
-        return '';
-      }
-    },
+    guardians: () => cluster.guardianReports(),
+    log: (id) => readOrEmpty(cluster.logFile(id)),
+    replicaLog: (id) => readOrEmpty(cluster.replicaLogFile(id)),
     async stop() {
       for (const client of clients) await client.close();
       await cluster.stopAll();
-      rmSync(directory, { recursive: true, force: true });
+      // PHALANX_KEEP_TEST_DIRS=1 keeps logs and data for a post-mortem.
+      if (process.env.PHALANX_KEEP_TEST_DIRS === '1') process.stdout.write(`# kept ${directory}\n`);
+      else rmSync(directory, { recursive: true, force: true });
     },
   };
+}
+
+function readOrEmpty(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return '';
+  }
 }
 
 export async function waitFor<Value>(

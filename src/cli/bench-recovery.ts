@@ -1,0 +1,241 @@
+/**
+ * `phalanx bench recovery --state-mb M`: how long one rejuvenation takes, step by step, for a
+ * replica holding M MB of service state, and what it costs the cluster's throughput.
+ *
+ * It starts a throwaway guardian cluster (n = 6, f = 1, k = 1) whose schedule is phased so that no
+ * slot falls while the state is loaded, loads M MB into the KV store, keeps a closed-loop workload
+ * of small writes running, and then watches the first proactive slot that leaves a clean
+ * baseline window before it. Throughput in the baseline window (just before the slot) is the
+ * reference; throughput from the start of the rejuvenation until the replica votes again is the
+ * figure under recovery. T_D is set generously (--recovery-bound) so the guardian's record shows
+ * the real duration rather than the deadline; the result says whether it met --target-s.
+ *
+ * The last line printed is one JSON object:
+ * {"state_mb", "recovery_s", "transfer_s", "throughput_ratio_during_recovery", "steps_s", ...}.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { KvClient } from '../apps/kv/client.js';
+import { PhalanxClient } from '../client/client.js';
+import { loadClusterConfig } from '../config/cluster-config.js';
+import {
+  clientKeyPath,
+  generateCluster,
+  installKeyPath,
+  loadClientKeyFile,
+  loadInstallKey,
+} from '../config/keys.js';
+import { clientId, replicaId } from '../core/ids.js';
+import { buildCodeManifest, defaultCodeDirectory, writeCodeManifest } from '../recovery/code-manifest.js';
+import { slotAt } from '../recovery/schedule.js';
+import type { GuardianStatus, RecoveryRecord } from '../recovery/status.js';
+import { cliEntryPoint, LocalCluster } from '../runtime/local-cluster.js';
+import { freePortRange } from './bench.js';
+
+export interface RecoveryBenchOptions {
+  readonly stateMb: number;
+  /** T_D of the temporary cluster (generous, so the record shows the real duration). */
+  readonly recoveryBoundMs: number;
+  /** Closed-loop clients of small writes running throughout. */
+  readonly workloadClients: number;
+  /** Throughput measured over this long before the slot is the baseline. */
+  readonly baselineMs: number;
+  readonly targetS: number;
+  readonly log: (line: string) => void;
+}
+
+export interface RecoveryBenchResult {
+  readonly state_mb: number;
+  readonly recovery_s: number;
+  readonly transfer_s: number;
+  readonly throughput_ratio_during_recovery: number;
+  readonly steps_s: Readonly<Record<string, number>>;
+  readonly baseline_ops_s: number;
+  readonly during_recovery_ops_s: number;
+  readonly load_s: number;
+  readonly recovered_replica: number;
+  readonly recovery_bound_s: number;
+  readonly within_target: boolean;
+  readonly target_s: number;
+  readonly workload_errors: number;
+}
+
+const N = 6;
+/** Values written to build the state: big enough to load fast, well under the 1 MiB operation limit. */
+const LOAD_VALUE_BYTES = 256 * 1024;
+const LOAD_CLIENTS = 4;
+/** A period far longer than the bench: after the six proactive slots nothing else happens. */
+const PERIOD_MS = 3_600_000;
+
+function round(value: number, digits = 2): number {
+  const scale = 10 ** digits;
+  return Math.round(value * scale) / scale;
+}
+
+/** Completion times of the workload, to count operations in any window afterwards. */
+class CompletionLog {
+  readonly times: number[] = [];
+  errors = 0;
+  count(fromMs: number, toMs: number): number {
+    let count = 0;
+    for (const time of this.times) if (time >= fromMs && time < toMs) count++;
+    return count;
+  }
+}
+
+async function guardianStatus(cluster: LocalCluster, id: number): Promise<GuardianStatus | null> {
+  const reports = await cluster.guardianReports(2000);
+  const report = reports[id];
+  return report !== undefined && report.up ? report : null;
+}
+
+export async function runRecoveryBench(options: RecoveryBenchOptions): Promise<RecoveryBenchResult> {
+  const directory = mkdtempSync(join(tmpdir(), 'phalanx-bench-recovery-'));
+  const basePort = await freePortRange(301 + N);
+  const totalClients = LOAD_CLIENTS + options.workloadClients;
+  // The first slots start once the state is surely loaded (generous: slots 1..5 leave more slack).
+  const loadBudgetMs = 30_000 + options.stateMb * 400;
+  const originMs = Date.now() + loadBudgetMs;
+  const { configPath } = await generateCluster({
+    directory,
+    f: 1,
+    k: 1,
+    basePort,
+    clients: ['admin'],
+    benchClients: totalClients,
+    dashboardPort: 0,
+    recovery: { recoveryBoundMs: options.recoveryBoundMs, periodMs: PERIOD_MS, scheduleOriginMs: originMs },
+  });
+  const config = await loadClusterConfig(configPath);
+  const manifest = await buildCodeManifest(
+    defaultCodeDirectory(),
+    await loadInstallKey(installKeyPath(config)),
+  );
+  await writeCodeManifest(join(config.dataDirectory, 'code-manifest.json'), manifest);
+  const cluster = new LocalCluster({ config, entryPoint: cliEntryPoint(), logLevel: 'warn' });
+  const clients: PhalanxClient[] = [];
+  let workloadRunning = true;
+  const workloads: Promise<void>[] = [];
+  try {
+    await cluster.startAll();
+    await cluster.waitUntilReady(120_000);
+    const connect = async (index: number): Promise<KvClient> => {
+      const keys = await loadClientKeyFile(clientKeyPath(config, clientId(`bench-${index}`)));
+      const client = await PhalanxClient.connect({
+        config,
+        client: keys,
+        maxOutstanding: 1,
+        timeoutMs: 60_000,
+      });
+      clients.push(client);
+      return new KvClient(client);
+    };
+
+    // 1. The state: M MB of values, written by a few clients in parallel.
+    const loadStarted = performance.now();
+    const values = Math.ceil((options.stateMb * 1024 * 1024) / LOAD_VALUE_BYTES);
+    const value = new Uint8Array(LOAD_VALUE_BYTES);
+    for (let index = 0; index < value.length; index++) value[index] = (index * 31 + 7) & 0xff;
+    let next = 0;
+    const loaders = await Promise.all(Array.from({ length: LOAD_CLIENTS }, (_, index) => connect(index)));
+    await Promise.all(
+      loaders.map(async (kv) => {
+        while (next < values) {
+          const key = `state/${next++}`;
+          await kv.put(key, value);
+        }
+      }),
+    );
+    const loadS = (performance.now() - loadStarted) / 1000;
+    options.log(`loaded ${options.stateMb} MB (${values} values) in ${round(loadS, 1)} s`);
+
+    // 2. A steady workload of small writes, recorded.
+    const completions = new CompletionLog();
+    for (let index = 0; index < options.workloadClients; index++) {
+      const kv = await connect(LOAD_CLIENTS + index);
+      workloads.push(
+        (async () => {
+          let counter = 0;
+          while (workloadRunning) {
+            try {
+              await kv.put(`workload/${index}/${counter++ % 64}`, new Uint8Array(16));
+              completions.times.push(Date.now());
+            } catch {
+              if (workloadRunning) completions.errors++;
+            }
+          }
+        })(),
+      );
+    }
+
+    // 3. The first proactive slot with a whole baseline window before it.
+    const schedule = {
+      n: config.n,
+      f: config.f,
+      k: config.k,
+      recoveryBoundMs: options.recoveryBoundMs,
+      periodMs: PERIOD_MS,
+      originMs,
+    };
+    let slotStart = Math.max(originMs, Date.now() + options.baselineMs);
+    let slot = slotAt(schedule, slotStart);
+    if (slot.kind !== 'proactive' || slot.startMs < Date.now() + options.baselineMs) {
+      slotStart = slot.endMs;
+      slot = slotAt(schedule, slotStart);
+    }
+    if (slot.kind !== 'proactive')
+      throw new Error(
+        `loading took too long (${round(loadS, 1)} s): every proactive slot has passed; use a smaller --state-mb`,
+      );
+    const target = slot.replicas[0]!;
+    options.log(
+      `measuring the rejuvenation of replica ${target}, due in ${round((slot.startMs - Date.now()) / 1000, 1)} s`,
+    );
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, slot.startMs - Date.now())));
+
+    // 4. Wait for its record (the guardian writes it when the replica votes again, or at T_D).
+    let record: RecoveryRecord | undefined;
+    const deadline = slot.startMs + options.recoveryBoundMs + 30_000;
+    while (record === undefined && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      const status = await guardianStatus(cluster, target);
+      record = status?.recentRecoveries.find((entry) => entry.startedAtMs >= slot.startMs - 1000);
+    }
+    if (record === undefined) throw new Error(`replica ${target} reported no rejuvenation in its slot`);
+    const recoveryEndMs = record.startedAtMs + record.durationMs;
+    // Let the workload run a moment past the end so the window is complete.
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    workloadRunning = false;
+    const baselineFrom = record.startedAtMs - options.baselineMs;
+    const baselineRate = (completions.count(baselineFrom, record.startedAtMs) * 1000) / options.baselineMs;
+    const duringRate =
+      (completions.count(record.startedAtMs, recoveryEndMs) * 1000) / Math.max(1, record.durationMs);
+    const steps: Record<string, number> = {};
+    for (const step of record.steps) steps[step.step] = round(step.durationMs / 1000, 3);
+    const recoveryS = record.durationMs / 1000;
+    return {
+      state_mb: options.stateMb,
+      recovery_s: round(recoveryS, 3),
+      transfer_s: steps['transferring-state'] ?? 0,
+      throughput_ratio_during_recovery: baselineRate === 0 ? 0 : round(duringRate / baselineRate, 3),
+      steps_s: steps,
+      baseline_ops_s: round(baselineRate, 1),
+      during_recovery_ops_s: round(duringRate, 1),
+      load_s: round(loadS, 1),
+      recovered_replica: replicaId(target),
+      recovery_bound_s: options.recoveryBoundMs / 1000,
+      within_target: recoveryS < options.targetS,
+      target_s: options.targetS,
+      workload_errors: completions.errors,
+    };
+  } finally {
+    workloadRunning = false;
+    await Promise.allSettled(workloads);
+    for (const client of clients) await client.close().catch(() => undefined);
+    await cluster.stopAll();
+    if (process.env.PHALANX_KEEP_BENCH_DIR === '1') options.log(`kept ${directory}`);
+    else rmSync(directory, { recursive: true, force: true });
+  }
+}

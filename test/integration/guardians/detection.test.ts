@@ -1,0 +1,353 @@
+/**
+ * Detection and reactive recovery on real processes (f = 1, k = 1, n = 6, guardians): a replica
+ * that corrupts its state, lies in its replies or equivocates is caught with evidence every
+ * guardian verifies, and rejuvenated in the next reactive slot (or in its own proactive slot, when
+ * that comes first: the schedule's rule); f false suspicions accuse nobody; forged evidence is
+ * rejected and logged.
+ */
+import * as assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { clientKeyPath, clientRegistryOf, loadClientKeyFile } from '../../../src/config/keys.js';
+import {
+  clientId,
+  digest,
+  keyEpoch,
+  replicaId,
+  requestNumber,
+  sequenceNumber,
+  signature,
+  viewNumber,
+} from '../../../src/core/ids.js';
+import { keyFromBase64, signingKeyPairFromSeed } from '../../../src/crypto/keys.js';
+import { signBytes } from '../../../src/crypto/signatures.js';
+import { encodeEvidence, encodeMessage } from '../../../src/messages/codec.js';
+import { proposalPayload } from '../../../src/messages/signing.js';
+import type { Evidence, Reply } from '../../../src/messages/types.js';
+import { toBase64 } from '../../../src/recovery/ipc.js';
+import {
+  type ScheduleParameters,
+  nextProactiveSlotOf,
+  nextSlot,
+  slotAt,
+} from '../../../src/recovery/schedule.js';
+import type { EvidenceRecord, RecoveryRecord } from '../../../src/recovery/status.js';
+import { channelKeyDirectory } from '../../../src/runtime/replica-node.js';
+import { TcpTransport } from '../../../src/transport/tcp.js';
+import { clientNode, replicaNode } from '../../../src/transport/transport.js';
+import { type TestCluster, encode, startTestCluster, waitFor } from '../helpers.js';
+import { up, Workload } from './shared.js';
+
+const RECOVERY_BOUND_MS = 4000;
+/** The guardians' decision lead for this T_D (min(1000, T_D / 4)): see recovery/guardian.ts. */
+const DECISION_LEAD_MS = Math.min(1000, RECOVERY_BOUND_MS / 4);
+/** A guardian may notice a slot up to one tick late, and a recovery record rounds to the ms. */
+const SLOT_START_TOLERANCE_MS = 1200;
+
+describe('detection with evidence and reactive recovery', { timeout: 420_000 }, () => {
+  let test: TestCluster;
+  let schedule: ScheduleParameters;
+  let workload: Workload;
+
+  before(async () => {
+    test = await startTestCluster({
+      f: 1,
+      k: 1,
+      recovery: { recoveryBoundMs: RECOVERY_BOUND_MS },
+      allowFaultInjection: true,
+      // An intruder holds replica 1 from its first start.
+      faultModes: { 1: 'corrupt-state' },
+    });
+    const recovery = test.config.recovery!;
+    schedule = {
+      n: test.config.n,
+      f: test.config.f,
+      k: test.config.k,
+      recoveryBoundMs: recovery.recoveryBoundMs,
+      periodMs: recovery.periodMs,
+      originMs: recovery.scheduleOriginMs,
+    };
+    workload = new Workload(await test.kv(), 'detect');
+  });
+
+  after(async () => {
+    await workload?.stop();
+    await test?.stop();
+  });
+
+  /** Valid evidence of `kind` against `accused` held by every guardian; returns the accused guardian's record. */
+  async function evidenceAgainst(accused: number, kind: string, sinceMs: number): Promise<EvidenceRecord> {
+    return waitFor(
+      `valid ${kind} evidence against replica ${accused} at every guardian`,
+      async () => {
+        const reports = up(await test.guardians());
+        if (reports.length < test.config.n) return null;
+        const found = reports.map((report) =>
+          report.evidence.find(
+            (record) =>
+              record.valid && record.kind === kind && record.accused === accused && record.atMs >= sinceMs,
+          ),
+        );
+        if (found.some((record) => record === undefined)) return null;
+        return found[accused]!;
+      },
+      90_000,
+    );
+  }
+
+  /**
+   * The guardians' rule: the accused is rejuvenated in the first reactive slot starting at least
+   * the decision lead after the accusation, unless its own proactive slot starts after the
+   * accusation and ends before that reactive slot (then that one cleans it).
+   */
+  async function expectRejuvenated(
+    accused: number,
+    accusedAtMs: number,
+    reason: RegExp,
+  ): Promise<RecoveryRecord> {
+    const reactive = nextSlot(schedule, accusedAtMs + DECISION_LEAD_MS, 'reactive');
+    const proactive = nextProactiveSlotOf(schedule, replicaId(accused), accusedAtMs);
+    const expected = proactive.endMs <= reactive.startMs ? proactive : reactive;
+    const record = await waitFor(
+      `replica ${accused} rejuvenated in the ${expected.kind} slot at ${expected.startMs}`,
+      async () => {
+        const [report] = up(await test.guardians()).filter((entry) => entry.replica === accused);
+        return report?.recentRecoveries.find((entry) => entry.startedAtMs >= accusedAtMs - 50);
+      },
+      expected.endMs - Date.now() + 15_000,
+    );
+    assert.equal(record.kind, expected.kind, `expected a ${expected.kind} recovery (the schedule's rule)`);
+    assert.ok(
+      record.startedAtMs >= expected.startMs &&
+        record.startedAtMs <= expected.startMs + SLOT_START_TOLERANCE_MS,
+      `recovery started at ${record.startedAtMs}, its slot at ${expected.startMs}`,
+    );
+    if (record.kind === 'reactive') assert.match(record.reason, reason);
+    return record;
+  }
+
+  /**
+   * Waits for a moment when injecting into `pick()` lets the reactive slot, not the replica's
+   * own proactive one, act on it: the replica's slot of this period is over and it is not
+   * recovering. Returns the replica to inject into.
+   */
+  async function momentToInject(
+    pick: (view: number, slotIndex: number) => number,
+    { reactiveFirst }: { reactiveFirst: boolean },
+  ): Promise<number> {
+    return waitFor(
+      'a replica whose proactive slot of this period is over',
+      async () => {
+        const statuses = await test.status();
+        const views = statuses.flatMap((report) => (report.up ? [report.view] : []));
+        if (views.length === 0) return null;
+        const now = Date.now();
+        const slot = slotAt(schedule, now);
+        const candidate = pick(Math.max(...views), slot.kind === 'proactive' ? slot.index : -1);
+        if (candidate < 0) return null;
+        const reactive = nextSlot(schedule, now, 'reactive');
+        const proactive = nextProactiveSlotOf(schedule, replicaId(candidate), now);
+        // At least 4 s before the decision deadline of the reactive slot, and its own slot after that one.
+        const roomy = reactive.startMs - DECISION_LEAD_MS - now > 4000;
+        const recovering = slot.kind !== 'idle' && slot.replicas.includes(replicaId(candidate));
+        const reactiveWins = !reactiveFirst || proactive.startMs > reactive.startMs;
+        return roomy && !recovering && reactiveWins ? candidate : null;
+      },
+      90_000,
+    );
+  }
+
+  it('catches a replica started in corrupt-state mode by a conflicting checkpoint, and rejuvenates it', async () => {
+    const record = await evidenceAgainst(1, 'conflicting-checkpoint', 0);
+    await expectRejuvenated(1, record.atMs, /conflicting-checkpoint/);
+  });
+
+  it("catches a replica lying in its replies by the client's proof, and rejuvenates it reactively", async () => {
+    // The replica whose proactive slot just ended (slot i of a period holds replica i).
+    const target = await momentToInject((_view, slotIndex) => slotIndex - 1, { reactiveFirst: true });
+    const injectedAt = Date.now();
+    await test.cluster.injectFault(replicaId(target), 'lie-in-replies');
+    const record = await evidenceAgainst(target, 'lying-reply', injectedAt);
+    assert.match(record.reporter, /^replica \d$/);
+    // The lies also land in its reply cache, which is replicated state: its next checkpoint
+    // conflicts with the certified one, and whichever proof came first accused it.
+    const [report] = up(await test.guardians()).filter((entry) => entry.replica === target);
+    const firstProof = report!.evidence
+      .filter((entry) => entry.valid && entry.accused === target && entry.atMs >= injectedAt)
+      .reduce((first, entry) => (entry.atMs < first.atMs ? entry : first), record);
+    const recovery = await expectRejuvenated(target, firstProof.atMs, /lying-reply|conflicting-checkpoint/);
+    assert.equal(recovery.kind, 'reactive');
+  });
+
+  it('catches an equivocating leader by its two signed proposals, and rejuvenates it', async () => {
+    // The leader rotates with every rejuvenation, so its own proactive slot may come first: then
+    // that slot cleans it (expectRejuvenated checks which slot the rule picks).
+    const target = await momentToInject((view) => view % test.config.n, { reactiveFirst: false });
+    const injectedAt = Date.now();
+    await test.cluster.injectFault(replicaId(target), 'equivocate');
+    const record = await evidenceAgainst(target, 'equivocation', injectedAt);
+    await expectRejuvenated(target, record.atMs, /equivocation/);
+  });
+
+  it('does not act on f false suspicions of a correct replica, and does on f + 1', async () => {
+    // Accused and reporters all well clear of their recoveries: a guardian ignores suspicions of a
+    // replica, and by its own replica, within 2·T_D of a recovery (those are expected then).
+    const { accused, reporters } = await waitFor(
+      'an accused and two reporters clear of recoveries',
+      async () => {
+        const now = Date.now();
+        const clear = up(await test.guardians())
+          .filter((report) => {
+            const last = report.recentRecoveries[0];
+            return (
+              !report.recovery.inProgress &&
+              (last === undefined ||
+                now - (last.startedAtMs + last.durationMs) > 2 * RECOVERY_BOUND_MS + 500) &&
+              nextProactiveSlotOf(schedule, replicaId(report.replica), now).startMs - now > 6000
+            );
+          })
+          .map((report) => report.replica);
+        return clear.length >= 3 ? { accused: clear[0]!, reporters: [clear[1]!, clear[2]!] } : null;
+      },
+    );
+    const suspect = async (reporter: number): Promise<void> => {
+      const entry = test.config.replicas[reporter]!;
+      const response = await fetch(
+        `http://${entry.adminHost}:${entry.guardianAdminPort}/debug/replica-message`,
+        {
+          method: 'POST',
+          body: JSON.stringify({ type: 'suspect', accused, reason: 'test: a false suspicion' }),
+        },
+      );
+      assert.equal(response.status, 200);
+    };
+    await suspect(reporters[0]!);
+    // Every guardian hears the one suspicion, and none accuses.
+    await waitFor('every guardian to record the suspicion', async () =>
+      up(await test.guardians()).every((report) =>
+        report.suspicions.some(
+          (entry) => entry.accused === accused && entry.reporters.includes(reporters[0]!),
+        ),
+      ),
+    );
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    for (const report of up(await test.guardians())) {
+      assert.ok(
+        !report.pendingReactive.includes(accused),
+        `guardian ${report.replica} accused replica ${accused} on f suspicions`,
+      );
+    }
+    // The threshold is real: f + 1 distinct suspicions do accuse.
+    await suspect(reporters[1]!);
+    await waitFor(`every guardian to accuse replica ${accused}`, async () =>
+      up(await test.guardians()).every((report) => report.pendingReactive.includes(accused)),
+    );
+  });
+
+  it('rejects forged evidence from a compromised replica and from a client, and logs it', async () => {
+    // The intruder in replica 1 steals its keys and signs two proposals in replica 5's name.
+    const replica1 = test.config.replicas[1]!;
+    const loot = (await (
+      await fetch(`http://${replica1.adminHost}:${replica1.adminPort}/debug/stolen-keys`)
+    ).json()) as {
+      keyEpoch: number;
+      signingSeed: string;
+    };
+    const stolen = signingKeyPairFromSeed(keyFromBase64(loot.signingSeed));
+    const proposal = (batch: number) => {
+      const batchDigest = digest(new Uint8Array(32).fill(batch));
+      return {
+        view: viewNumber(5),
+        sequence: sequenceNumber(1000),
+        batchDigest,
+        keyEpoch: keyEpoch(loot.keyEpoch),
+        signature: signature(
+          signBytes(stolen, proposalPayload(viewNumber(5), sequenceNumber(1000), batchDigest)),
+        ),
+      };
+    };
+    const forged: Evidence = {
+      kind: 'equivocation',
+      accused: replicaId(5),
+      first: proposal(1),
+      second: proposal(2),
+    };
+    const response = await fetch(
+      `http://${replica1.adminHost}:${replica1.guardianAdminPort}/debug/replica-message`,
+      {
+        method: 'POST',
+        body: JSON.stringify({ type: 'evidence', evidence: toBase64(encodeEvidence(forged)) }),
+      },
+    );
+    assert.equal(response.status, 200);
+    const rejected = await waitFor('guardian 1 to reject the forged evidence', async () => {
+      const [report] = up(await test.guardians()).filter((entry) => entry.replica === 1);
+      return report?.evidence.find((record) => !record.valid && record.accused === 5);
+    });
+    assert.match(rejected.detail, /does not verify/);
+    assert.match(test.log(replicaId(1)), /forged or invalid evidence rejected/);
+    for (const report of up(await test.guardians())) {
+      assert.ok(!report.pendingReactive.includes(5), 'forged evidence accused nobody');
+      assert.ok(!report.evidence.some((record) => record.valid && record.accused === 5));
+    }
+
+    // A client hands the replicas a "lying reply" whose proofs are made up.
+    const keys = await loadClientKeyFile(clientKeyPath(test.config, clientId('admin')));
+    const transport = await TcpTransport.start({
+      identity: {
+        node: clientNode(clientId('admin')),
+        keyEpoch: keyEpoch(0),
+        signingKeys: keys.keys.signing!,
+      },
+      peers: test.config.replicas.map((entry) => ({
+        node: replicaNode(entry.id),
+        host: entry.host,
+        port: entry.port,
+      })),
+      keys: channelKeyDirectory(clientRegistryOf(test.config), test.config),
+      events: { onFrame: () => undefined },
+    });
+    try {
+      // Up to k replicas may be recovering at any moment.
+      const connected = await waitFor('the raw client to connect', async () => {
+        const peers = transport.connectedPeers().filter((peer) => peer.kind === 'replica');
+        return peers.length >= test.config.n - test.config.k ? peers.map((peer) => Number(peer.id)) : null;
+      });
+      const reply = (from: number, result: string): Reply => ({
+        kind: 'reply',
+        view: viewNumber(0),
+        replicaId: replicaId(from),
+        clientId: clientId('admin'),
+        requestNumber: requestNumber(7),
+        readOnly: false,
+        sequence: sequenceNumber(3),
+        status: 'ok',
+        result: encode(result),
+        proof: {
+          keyEpoch: keyEpoch(1),
+          signature: signature(new Uint8Array(64).fill(from)),
+          leafIndex: 0,
+          leafCount: 1,
+          path: [],
+        },
+      });
+      const lie: Evidence = {
+        kind: 'lying-reply',
+        accused: replicaId(4),
+        reply: reply(4, 'truth'),
+        certified: [0, 1, 2, 3].map((from) => reply(from, 'a lie')),
+      };
+      const frame = encodeMessage({ kind: 'evidence-report', evidence: lie });
+      for (const id of connected) transport.send(replicaNode(replicaId(id)), frame);
+      await waitFor('every replica it reached to reject the forged report', async () =>
+        connected.every((id) => /rejected evidence report/.test(test.replicaLog(replicaId(id)))),
+      );
+    } finally {
+      await transport.close();
+    }
+  });
+
+  it('kept the client workload running without errors throughout', () => {
+    assert.deepEqual(workload.errors, []);
+    assert.ok(workload.completed > 100, `${workload.completed} operations`);
+  });
+});

@@ -1,0 +1,40 @@
+/** What the guardian integration tests share: a steady client workload and report filtering. */
+import type { KvClient } from '../../../src/apps/kv/client.js';
+import type { GuardianReport, GuardianStatus } from '../../../src/recovery/status.js';
+import { decode, encode } from '../helpers.js';
+
+/** A steady client: writes its keys and reads each back, and counts anything that goes wrong. */
+export class Workload {
+  completed = 0;
+  readonly errors: string[] = [];
+  #running = true;
+  readonly #done: Promise<void>;
+
+  constructor(kv: KvClient, prefix: string) {
+    this.#done = this.#run(kv, prefix);
+  }
+
+  async #run(kv: KvClient, prefix: string): Promise<void> {
+    for (let index = 0; this.#running; index++) {
+      const key = `${prefix}/${index % 50}`;
+      try {
+        await kv.put(key, encode(`value ${index}`));
+        const read = decode(await kv.get(key));
+        if (read !== `value ${index}`) this.errors.push(`read ${String(read)} after writing value ${index}`);
+        this.completed += 2;
+      } catch (error) {
+        this.errors.push(error instanceof Error ? error.message : String(error));
+      }
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.#running = false;
+    await this.#done;
+  }
+}
+
+/** The guardians that answered. */
+export function up(reports: readonly GuardianReport[]): GuardianStatus[] {
+  return reports.flatMap((report) => (report.up ? [report] : []));
+}

@@ -8,7 +8,7 @@
  * baseline window before it. Throughput in the baseline window (just before the slot) is the
  * reference; throughput from the start of the rejuvenation until the replica votes again is the
  * figure under recovery. T_D is set generously (--recovery-bound) so the guardian's record shows
- * the real duration rather than the deadline; the result says whether it met --target-s.
+ * the real duration rather than the deadline; the result says whether it met --target (seconds).
  *
  * The last line printed is one JSON object:
  * {"state_mb", "recovery_s", "transfer_s", "throughput_ratio_during_recovery", "steps_s", ...}.

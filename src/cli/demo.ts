@@ -15,7 +15,7 @@ import type { LiveWorkload } from './up.js';
 const INTRUSIONS: readonly { readonly mode: FaultMode; readonly what: string; readonly leader: boolean }[] = [
   {
     mode: 'lie-in-replies',
-    what: 'it answers clients with made-up results (clients keep the f + 1 matching ones and report the signed lie)',
+    what: 'it answers clients with made-up results (clients wait for a quorum of matching signed replies and report the signed lie)',
     leader: false,
   },
   {

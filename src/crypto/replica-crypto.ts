@@ -161,7 +161,11 @@ export class ReplicaCrypto implements CoreCrypto {
 
   requestKeyRetired(request: ClientRequest): boolean {
     const entry = request.authenticator[this.replica];
-    return entry !== undefined && entry.keyEpoch < this.#current.epoch && this.#sessionOfEpoch(entry.keyEpoch) === undefined;
+    return (
+      entry !== undefined &&
+      entry.keyEpoch < this.#current.epoch &&
+      this.#sessionOfEpoch(entry.keyEpoch) === undefined
+    );
   }
 
   verifyRequestSignature(request: ClientRequest, requestDigest: Digest): boolean {

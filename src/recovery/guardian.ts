@@ -172,6 +172,9 @@ export class Guardian {
    * that lets it vote again, asked for as soon as it catches up (else amnesiacs pile up).
    */
   #rejoinOwed = false;
+  /** The replica process died while a recovery was running it. */
+  #crashedDuringRecovery = false;
+  #lastCrashRejuvenationAtMs = Number.NEGATIVE_INFINITY;
   readonly #suspicionRelayedAt = new Map<number, number>();
 
   private constructor(options: GuardianOptions) {
@@ -576,6 +579,8 @@ export class Guardian {
       );
     } finally {
       this.#recovery = null;
+      if (this.#crashedDuringRecovery && this.#child === null && !this.#stopped) this.#rejuvenateAfterCrash();
+      this.#crashedDuringRecovery = false;
     }
   }
 
@@ -766,13 +771,30 @@ export class Guardian {
       for (const waiter of this.#waiters.filter((entry) => entry.stage === 'exit')) waiter.resolve();
       this.#waiters = this.#waiters.filter((entry) => entry.stage !== 'exit');
       if (!this.#childExpectedExit && !this.#stopped) {
-        this.#alarm(`replica ${this.id} exited unexpectedly (code ${code}, signal ${signal}); restarting it`);
-        // A crash is not a rejuvenation: restart with the same key epoch's successor at once.
-        if (this.#recovery === null)
-          void this.#runRecovery('reactive', 'the replica process crashed', { first: true });
+        this.#alarm(
+          `replica ${this.id} exited unexpectedly (code ${code}, signal ${signal}); rejuvenating it`,
+        );
+        if (this.#recovery === null) this.#rejuvenateAfterCrash();
+        else this.#crashedDuringRecovery = true;
       }
     });
     child.send(keys);
+  }
+
+  /**
+   * A crash may be an intruder's doing (to come back on a disk it rolled back, or to have the
+   * slot counted as served), so the restart is a full rejuvenation: checked code, a new key
+   * epoch, an untrusted log. At most one per T_D, so a replica that crashes at once on every
+   * start does not spin.
+   */
+  #rejuvenateAfterCrash(): void {
+    const wait = Math.max(0, this.#lastCrashRejuvenationAtMs + this.#schedule.recoveryBoundMs - this.#now());
+    const timer = setTimeout(() => {
+      if (this.#stopped || this.#recovery !== null || this.#child !== null) return;
+      this.#lastCrashRejuvenationAtMs = this.#now();
+      void this.#runRecovery('reactive', 'the replica process crashed');
+    }, wait);
+    timer.unref();
   }
 
   #onReplicaMessage(child: ChildProcess, raw: unknown): void {

@@ -311,6 +311,17 @@ export class ReplicaNode {
     });
     const node = new ReplicaNode(options, storage, replica, crypto, registry, service);
     node.#accountability = await openAccountabilityLog(accountabilityLogPath(config, id), logger);
+    if (keys.kind === 'guardian') {
+      // What key announcements to clients carry: every replica's latest certificate, own included.
+      for (const known of [...keys.certificates, keys.certificate]) {
+        const held = node.#certificates.get(known.replica);
+        if (
+          (held === undefined || held.keyEpoch < known.keyEpoch) &&
+          verifyCertificateForConfig(known, config)
+        )
+          node.#certificates.set(known.replica, known);
+      }
+    }
     node.#setFaultMode(options.faultMode ?? null);
     const self = config.replicas[id]!;
     node.#transport = await TcpTransport.start({

@@ -62,8 +62,10 @@ describe('rejuvenation repairs state and resists bad sources', { timeout: 360_00
       allowFaultInjection: true,
       // Small requests spread a transfer over every source, so a bad one is surely asked.
       protocol: {
-        stateTransfer: { sourceTimeoutMs: 500, chunksPerRequest: 2, maxRequestsInFlightPerSource: 4 },
+        stateTransfer: { sourceTimeoutMs: 1000, chunksPerRequest: 2, maxRequestsInFlightPerSource: 4 },
       },
+      // The workload and the bulk loader are separate clients (one session per client id).
+      clients: ['admin', 'loader'],
     });
     const recovery = test.config.recovery!;
     schedule = {
@@ -76,7 +78,7 @@ describe('rejuvenation repairs state and resists bad sources', { timeout: 360_00
     };
     workload = new Workload(await test.kv(), 'repair');
     // Some state beyond the workload's keys, so that chunks exist to corrupt and transfer.
-    const kv = await test.kv();
+    const kv = await test.kv('loader');
     for (let index = 0; index < 200; index++) await kv.put(`bulk/${index}`, new Uint8Array(512).fill(index));
   });
 

@@ -1,0 +1,76 @@
+/**
+ * `phalanx demo` (what `npm start` runs) end to end: it starts the guardians and replicas, the
+ * dashboard and a workload, takes a replica over, prints how the cluster evicts it, and stops
+ * every process on Ctrl-C (SIGINT).
+ */
+import * as assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { after, describe, it } from 'node:test';
+import { cliEntryPoint } from '../../../src/runtime/local-cluster.js';
+import { type TestCluster, startTestCluster, waitFor } from '../helpers.js';
+
+describe('phalanx demo', { timeout: 180_000 }, () => {
+  let test: TestCluster | undefined;
+
+  after(async () => {
+    await test?.stop();
+  });
+
+  it('shows an intrusion detected and evicted, with the workload running, and stops cleanly', async () => {
+    test = await startTestCluster({
+      f: 1,
+      k: 1,
+      recovery: { recoveryBoundMs: 4000 },
+      allowFaultInjection: true,
+      start: false,
+    });
+    const [executable, ...prefix] = cliEntryPoint();
+    const child = spawn(
+      executable!,
+      [
+        ...prefix,
+        'demo',
+        '--config',
+        test.config.source,
+        '--first-intrusion',
+        '3',
+        '--intrusion-every',
+        '300',
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    try {
+      await waitFor(
+        'the dashboard URL',
+        async () => /dashboard: http:\/\/127\.0\.0\.1:\d+/.test(output),
+        60_000,
+      );
+      const intrusion = await waitFor(
+        'the intrusion',
+        async () => /INTRUSION: replica (\d) is taken over \(lie-in-replies\)/.exec(output),
+        60_000,
+      );
+      const target = intrusion[1]!;
+      await waitFor(
+        `evidence against replica ${target}`,
+        async () => new RegExp(`EVIDENCE against replica ${target}: `).test(output),
+        60_000,
+      );
+      await waitFor(
+        `replica ${target} rejuvenated`,
+        async () => new RegExp(`replica ${target}: (reactive|proactive) rejuvenation done`).test(output),
+        90_000,
+      );
+    } finally {
+      child.kill('SIGINT');
+    }
+    const code = await exited;
+    assert.equal(code, 0, output);
+    assert.match(output, /all guardians and replicas stopped/);
+    assert.doesNotMatch(output, /workload operation failed/);
+  });
+});

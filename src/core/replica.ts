@@ -1635,9 +1635,7 @@ export class Replica {
       this.#knownCertificate = certificate;
     }
     if (this.#stateTransfer !== null) {
-      if (certificate.sequence > this.#stateTransfer.target.sequence) {
-        this.#stateTransfer.retarget(certificate, this.#now);
-      }
+      this.#retargetIfTargetAging(certificate);
       return;
     }
     // Far behind (the log window cannot even reach it): fetch the state right away.
@@ -1703,10 +1701,23 @@ export class Replica {
 
   // ───────────────────────────── state transfer ─────────────────────────────
 
+  /**
+   * A transfer keeps its target while the sources still hold it: moving to every newer checkpoint
+   * under a steady load would restart it every checkpoint interval and never finish (the log
+   * catches up the rest). Only when the target is about to leave the sources' retained
+   * checkpoints does it move on.
+   */
+  #retargetIfTargetAging(certificate: CheckpointCertificate): void {
+    const transfer = this.#stateTransfer;
+    if (transfer === null) return;
+    const aging = (this.config.retainedCheckpoints - 1) * this.config.checkpointInterval;
+    if (certificate.sequence >= transfer.target.sequence + Math.max(aging, this.config.checkpointInterval))
+      transfer.retarget(certificate, this.#now);
+  }
+
   #startStateTransfer(target: CheckpointCertificate, pool?: Map<string, Uint8Array>): void {
     if (this.#stateTransfer !== null) {
-      if (target.sequence > this.#stateTransfer.target.sequence)
-        this.#stateTransfer.retarget(target, this.#now);
+      this.#retargetIfTargetAging(target);
       return;
     }
     const localPool = pool ?? new Map<string, Uint8Array>();

@@ -92,6 +92,8 @@ const DECISION_LEAD_MAX_MS = 1000;
 const SUSPICION_RELAY_INTERVAL_MS = 500;
 /** Largest body of a test-only replica message posted to the admin port. */
 const MAX_DEBUG_MESSAGE_BYTES = 256 * 1024;
+/** Longest a leader's rejuvenation waits for the others to move to a view it does not lead. */
+const LEADER_HANDOFF_MAX_MS = 1000;
 /** A first start waits this long for its replica to catch up before reporting it. */
 const FIRST_START_TIMEOUT_MS = 60_000;
 /** A guardian that notices its slot this late skips it (and raises an alarm) rather than overrun it. */
@@ -506,6 +508,7 @@ export class Guardian {
     this.#broadcastControl({ type: 'recovering', kind, reason });
     this.#logger.info({ kind, reason }, first ? 'starting the replica' : 'rejuvenation started');
     try {
+      if (!first) await this.#handOffLeadership();
       await this.#stopReplica();
       if (!first) await this.#auditAccountabilityLog();
       this.#enterStep('verifying-code');
@@ -707,9 +710,30 @@ export class Guardian {
   #recoveringNext(): number[] {
     const current = slotAt(this.#schedule, this.#now());
     const next = slotAt(this.#schedule, current.endMs);
-    if (next.kind === 'proactive') return [...next.replicas];
-    if (next.kind === 'reactive') return [...this.#accusations.keys()];
-    return [];
+    const avoid = new Set<number>();
+    for (const slot of [current, next]) {
+      if (slot.kind === 'proactive') for (const replica of slot.replicas) avoid.add(replica);
+      if (slot.kind === 'reactive') for (const replica of this.#accusations.keys()) avoid.add(replica);
+    }
+    if (this.#recovery !== null) avoid.add(this.id);
+    return [...avoid];
+  }
+
+  /**
+   * Stopping the leader would stall every request until the others time out and change view:
+   * a leader about to be rejuvenated first asks everybody to move to a view it does not lead.
+   */
+  async #handOffLeadership(): Promise<void> {
+    const status = this.#replicaStatus;
+    if (status === null || status.view % this.#config.n !== this.id) return;
+    this.#logger.info({ view: status.view }, 'handing leadership on before the rejuvenation');
+    this.#askForRejoinViewChange();
+    const deadline = this.#now() + Math.min(LEADER_HANDOFF_MAX_MS, this.#schedule.recoveryBoundMs / 8);
+    while (this.#now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      const current = this.#replicaStatus;
+      if (current === null || current.view % this.#config.n !== this.id) break;
+    }
   }
 
   #onProgress(stage: RecoveryProgress): void {

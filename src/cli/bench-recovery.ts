@@ -206,12 +206,17 @@ export async function runRecoveryBench(options: RecoveryBenchOptions): Promise<R
     if (record === undefined) throw new Error(`replica ${target} reported no rejuvenation in its slot`);
     const recoveryEndMs = record.startedAtMs + record.durationMs;
     // Let the workload run a moment past the end so the window is complete.
-    await new Promise((resolve) => setTimeout(resolve, 500));
+    await new Promise((resolve) => setTimeout(resolve, 1500));
     workloadRunning = false;
     const baselineFrom = record.startedAtMs - options.baselineMs;
     const baselineRate = (completions.count(baselineFrom, record.startedAtMs) * 1000) / options.baselineMs;
     const duringRate =
       (completions.count(record.startedAtMs, recoveryEndMs) * 1000) / Math.max(1, record.durationMs);
+    // Where the throughput went: completions per 250 ms around the rejuvenation (to stderr).
+    const buckets: string[] = [];
+    for (let from = record.startedAtMs - 1000; from < recoveryEndMs + 1000; from += 250)
+      buckets.push(String(completions.count(from, from + 250)));
+    options.log(`completions per 250 ms from 1 s before the rejuvenation to 1 s after: ${buckets.join(' ')}`);
     const steps: Record<string, number> = {};
     for (const step of record.steps) steps[step.step] = round(step.durationMs / 1000, 3);
     const recoveryS = record.durationMs / 1000;

@@ -92,6 +92,8 @@ const DECISION_LEAD_MAX_MS = 1000;
 const SUSPICION_RELAY_INTERVAL_MS = 500;
 /** Largest body of a test-only replica message posted to the admin port. */
 const MAX_DEBUG_MESSAGE_BYTES = 256 * 1024;
+/** Evidence from the guardian's own replica checked per second at most. */
+const MAX_OWN_EVIDENCE_PER_SECOND = 20;
 /** Longest a leader's rejuvenation waits for the others to move to a view it does not lead. */
 const LEADER_HANDOFF_MAX_MS = 1000;
 /** A first start waits this long for its replica to catch up before reporting it. */
@@ -176,6 +178,8 @@ export class Guardian {
   #rejoinOwed = false;
   /** The replica process died while a recovery was running it. */
   #crashedDuringRecovery = false;
+  #evidenceWindowStartMs = 0;
+  #evidenceInWindow = 0;
   #lastCrashRejuvenationAtMs = Number.NEGATIVE_INFINITY;
   readonly #suspicionRelayedAt = new Map<number, number>();
 
@@ -575,7 +579,7 @@ export class Guardian {
                 `(stuck at ${step}); the replica keeps catching up, the schedule moves on`,
         );
       }
-      this.#finishRecovery(first);
+      this.#finishRecovery(first, reached);
     } catch (error) {
       this.#alarm(
         `recovery of replica ${this.id} failed: ${error instanceof Error ? error.message : String(error)}`,
@@ -587,13 +591,14 @@ export class Guardian {
     }
   }
 
-  #finishRecovery(first: boolean): void {
+  /** `finished`: the replica reached the last step before the deadline. */
+  #finishRecovery(first: boolean, finished: boolean): void {
     const recovery = this.#recovery!;
     const now = this.#now();
     recovery.steps.push({ step: recovery.step, durationMs: now - recovery.stepStartedAtMs });
     const durationMs = now - recovery.startedAtMs;
     const bound = this.#config.recovery!.recoveryBoundMs;
-    const exceededBound = !first && durationMs > bound;
+    const exceededBound = !first && (durationMs > bound || !finished);
     this.#state.lastRejuvenationAtMs = now;
     // Like the other guardians on 'recovered': suspicions right after a recovery are expected.
     this.#ownRecoveryActivityAtMs = now;
@@ -833,9 +838,24 @@ export class Guardian {
 
   #handleReplicaMessage(message: ReplicaToGuardian): void {
     switch (message.type) {
-      case 'evidence':
+      case 'evidence': {
+        // Checking evidence costs signature verifications: a compromised replica sending a
+        // stream of it must not keep its guardian busy (valid proofs of a kind count once anyway).
+        const now = this.#now();
+        if (now - this.#evidenceWindowStartMs >= 1000) {
+          this.#evidenceWindowStartMs = now;
+          this.#evidenceInWindow = 0;
+        }
+        if (++this.#evidenceInWindow > MAX_OWN_EVIDENCE_PER_SECOND) {
+          if (this.#evidenceInWindow === MAX_OWN_EVIDENCE_PER_SECOND + 1)
+            this.#logger.warn(
+              'replica sends evidence faster than the guardian checks it; dropping the excess',
+            );
+          return;
+        }
         this.#onEvidence(fromBase64(message.evidence), `replica ${this.id}`);
         return;
+      }
       case 'suspect':
         if (message.accused < this.#config.n && message.accused !== this.id) {
           // A compromised replica may report suspicions in a loop: relay each accused at most

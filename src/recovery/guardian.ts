@@ -96,6 +96,8 @@ const MAX_DEBUG_MESSAGE_BYTES = 256 * 1024;
 const MAX_OWN_EVIDENCE_PER_SECOND = 20;
 /** Longest a leader's rejuvenation waits for the others to move to a view it does not lead. */
 const LEADER_HANDOFF_MAX_MS = 1000;
+/** How long a former leader keeps running once the new view executes, for clients to follow. */
+const LEADER_HANDOFF_LINGER_MS = 250;
 /** A first start waits this long for its replica to catch up before reporting it. */
 const FIRST_START_TIMEOUT_MS = 60_000;
 /** A guardian that notices its slot this late skips it (and raises an alarm) rather than overrun it. */
@@ -734,10 +736,19 @@ export class Guardian {
     this.#logger.info({ view: status.view }, 'handing leadership on before the rejuvenation');
     this.#askForRejoinViewChange();
     const deadline = this.#now() + Math.min(LEADER_HANDOFF_MAX_MS, this.#schedule.recoveryBoundMs / 8);
+    // Until the new view executes requests, and a moment more: clients learn the new leader from
+    // replies, and meanwhile this replica still forwards what they send it.
+    let executedInNewView: number | null = null;
     while (this.#now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, 50));
       const current = this.#replicaStatus;
-      if (current === null || current.view % this.#config.n !== this.id) break;
+      if (current === null) break;
+      if (current.view % this.#config.n === this.id) continue;
+      if (executedInNewView === null) executedInNewView = current.lastExecuted;
+      else if (current.lastExecuted > executedInNewView) {
+        await new Promise((resolve) => setTimeout(resolve, LEADER_HANDOFF_LINGER_MS));
+        break;
+      }
     }
   }
 

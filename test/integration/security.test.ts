@@ -169,23 +169,27 @@ describe('authentication, authorisation and hostile input on a real cluster', { 
       keys: channelKeyDirectory(keyRegistryOf(config)),
       events: { onFrame: () => {} },
     });
-    await waitFor('the raw client to connect', async () => transport.connectedPeers().length === 1);
-    transport.send(replicaNode(replica.id), Uint8Array.of(0x10, 0xff, 0xff, 0xff, 0xff, 0x0f));
-    const oversized = encodeMessage({
-      kind: 'request',
-      clientId: clientId('admin'),
-      requestNumber: requestNumber(1),
-      readOnly: false,
-      operation: new Uint8Array(LIMITS.maxOperationBytes + 1),
-      authenticator: [],
-      signature: null,
-    });
-    transport.send(replicaNode(replica.id), oversized);
-    await waitFor('the replica to log both rejections', async () => {
-      const log = test.log(replica.id);
-      return /rejected frame/.test(log) && /maxOperationBytes/.test(log);
-    });
-    await transport.close();
+    try {
+      await waitFor('the raw client to connect', async () => transport.connectedPeers().length === 1);
+      transport.send(replicaNode(replica.id), Uint8Array.of(0x10, 0xff, 0xff, 0xff, 0xff, 0x0f));
+      const oversized = encodeMessage({
+        kind: 'request',
+        clientId: clientId('admin'),
+        requestNumber: requestNumber(1),
+        readOnly: false,
+        operation: new Uint8Array(LIMITS.maxOperationBytes + 1),
+        authenticator: [],
+        signature: null,
+      });
+      transport.send(replicaNode(replica.id), oversized);
+      await waitFor('the replica to log both rejections', async () => {
+        const log = test.log(replica.id);
+        return /rejected frame/.test(log) && /maxOperationBytes/.test(log);
+      });
+    } finally {
+      // A transport left open keeps reconnecting, and the test process would never exit.
+      await transport.close();
+    }
     // Everything still works, and the replica that got the garbage is still up.
     const reports = await test.status();
     assert.ok(reports[replica.id]?.up === true, JSON.stringify(reports));

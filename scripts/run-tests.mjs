@@ -32,6 +32,8 @@ if (files.length === 0) {
 const serial = files.filter((file) => file.includes('integration/guardians/'));
 const parallel = files.filter((file) => !serial.includes(file));
 const concurrency = process.env.TEST_CONCURRENCY ?? '2';
+/** Each group takes 2-4 minutes on two cores; far beyond that something hangs. */
+const GROUP_TIMEOUT_MS = 10 * 60 * 1000;
 let status = 0;
 for (const [group, groupConcurrency] of [
   [parallel, concurrency],
@@ -41,8 +43,10 @@ for (const [group, groupConcurrency] of [
   const result = spawnSync(
     process.execPath,
     ['--import', 'tsx', '--test', `--test-concurrency=${groupConcurrency}`, ...group],
-    { cwd: root, stdio: 'inherit' },
+    // A test file that never exits (a socket or timer left open) must fail the run, not hang it.
+    { cwd: root, stdio: 'inherit', timeout: GROUP_TIMEOUT_MS, killSignal: 'SIGTERM' },
   );
+  if (result.error !== undefined) console.error(`test group stopped: ${result.error.message}`);
   if ((result.status ?? 1) !== 0) status = result.status ?? 1;
 }
 process.exit(status);

@@ -92,6 +92,8 @@ const DECISION_LEAD_MAX_MS = 1000;
 const SUSPICION_RELAY_INTERVAL_MS = 500;
 /** Largest body of a test-only replica message posted to the admin port. */
 const MAX_DEBUG_MESSAGE_BYTES = 256 * 1024;
+/** A standby process is started this long before the replica's proactive slot. */
+const STANDBY_LEAD_MS = 3000;
 /** Evidence from the guardian's own replica checked per second at most. */
 const MAX_OWN_EVIDENCE_PER_SECOND = 20;
 /** Longest a leader's rejuvenation waits for the others to move to a view it does not lead. */
@@ -180,6 +182,13 @@ export class Guardian {
   #rejoinOwed = false;
   /** The replica process died while a recovery was running it. */
   #crashedDuringRecovery = false;
+  /**
+   * A process started from verified code shortly before this replica's proactive slot, holding
+   * no keys and doing nothing until it gets them: loading the code (a second of CPU) happens
+   * while the old process still serves, not inside the recovery.
+   */
+  #standby: ChildProcess | null = null;
+  #preparingStandby = false;
   #evidenceWindowStartMs = 0;
   #evidenceInWindow = 0;
   #lastCrashRejuvenationAtMs = Number.NEGATIVE_INFINITY;
@@ -442,6 +451,8 @@ export class Guardian {
   #onTick(): void {
     if (this.#stopped || this.#recovery !== null) return;
     const now = this.#now();
+    const ownSlot = nextProactiveSlotOf(this.#schedule, this.id, now);
+    if (ownSlot.startMs - now <= STANDBY_LEAD_MS && ownSlot.startMs > now) void this.#prepareStandby();
     const slot = slotAt(this.#schedule, now);
     const slotName = `${slot.period}:${slot.index}`;
     if (this.#state.lastSlot === slotName) return;
@@ -450,12 +461,14 @@ export class Guardian {
       this.#state.lastRejuvenationAtMs !== null && this.#state.lastRejuvenationAtMs >= slot.startMs;
     if (freshInSlot && slot.kind === 'proactive') {
       this.#state.lastSlot = slotName;
+      if (slot.replicas.includes(this.id)) this.#discardStandby();
       return;
     }
     const late = now - slot.startMs > SLOT_LATENESS_MAX_MS;
     if (slot.kind === 'proactive' && slot.replicas.includes(this.id)) {
       this.#state.lastSlot = slotName;
       if (late) {
+        this.#discardStandby();
         // Starting now could overrun into the next slot and take more than k replicas down at once.
         this.#alarm(
           `replica ${this.id} missed its proactive slot (the guardian noticed it ${now - slot.startMs} ms late)`,
@@ -520,6 +533,7 @@ export class Guardian {
       this.#enterStep('verifying-code');
       const verdict = await this.#verifyCode();
       if (!verdict.ok) {
+        this.#discardStandby();
         this.#alarm(
           `refusing to start replica ${this.id}: its code does not match the signed manifest: ${verdict.problems.join('; ')}`,
         );
@@ -782,7 +796,8 @@ export class Guardian {
 
   // ───────────────────────────── the replica process ─────────────────────────────
 
-  #spawnReplica(keys: Extract<GuardianToReplica, { type: 'session-keys' }>): void {
+  /** A replica process from the code directory; it waits for its session keys on the IPC pipe. */
+  #spawnProcess(): ChildProcess {
     const [executable, ...prefix] = this.#options.entryPoint;
     const logFile = join(this.#config.dataDirectory, `replica-${this.id}.log`);
     const log = openSync(logFile, 'a');
@@ -802,6 +817,41 @@ export class Guardian {
       { stdio: ['ignore', log, log, 'ipc'], env: process.env },
     );
     closeSync(log);
+    return child;
+  }
+
+  /** Starts the standby for the coming slot, from code checked against the manifest first. */
+  async #prepareStandby(): Promise<void> {
+    if (this.#standby !== null || this.#preparingStandby || this.#stopped) return;
+    this.#preparingStandby = true;
+    try {
+      const verdict = await this.#verifyCode();
+      // The recovery checks the code again before it hands the standby its keys.
+      if (!verdict.ok || this.#stopped || this.#recovery !== null) return;
+      const standby = this.#spawnProcess();
+      standby.once('exit', () => {
+        if (this.#standby === standby) this.#standby = null;
+      });
+      standby.once('error', () => undefined);
+      this.#standby = standby;
+    } finally {
+      this.#preparingStandby = false;
+    }
+  }
+
+  #discardStandby(): void {
+    const standby = this.#standby;
+    this.#standby = null;
+    if (standby !== null && standby.exitCode === null) standby.kill('SIGKILL');
+  }
+
+  #spawnReplica(keys: Extract<GuardianToReplica, { type: 'session-keys' }>): void {
+    // A standby that is still alive and connected runs code checked before this recovery's own check.
+    const standby = this.#standby;
+    this.#standby = null;
+    const child =
+      standby !== null && standby.exitCode === null && standby.connected ? standby : this.#spawnProcess();
+    if (standby !== null && child !== standby) standby.kill('SIGKILL');
     this.#child = child;
     this.#childExpectedExit = false;
     this.#replicaStatus = null;
@@ -1019,6 +1069,7 @@ export class Guardian {
     if (this.#stopped) return;
     this.#stopped = true;
     if (this.#ticker !== null) clearInterval(this.#ticker);
+    this.#discardStandby();
     await this.#stopReplica();
     await this.#control?.close();
     await new Promise<void>((resolve) =>

@@ -21,12 +21,22 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import type { Logger } from 'pino';
 import { accountabilityLogPath, type ClusterConfig } from '../config/cluster-config.js';
-import { auditAccountabilityLog } from '../detection/accountability-log.js';
+import { auditAccountabilityLog, rotatedPath } from '../detection/accountability-log.js';
 import { clientRegistryOf } from '../config/keys.js';
 import { type Digest, type ReplicaId, digest as asDigest, keyEpoch, replicaId, toHex } from '../core/ids.js';
 import type { KeyRegistry } from '../crypto/key-registry.js';
@@ -529,7 +539,7 @@ export class Guardian {
     try {
       if (!first) await this.#handOffLeadership();
       await this.#stopReplica();
-      if (!first) await this.#auditAccountabilityLog();
+      const archivedLogs = first ? [] : this.#archiveAccountabilityLog();
       this.#enterStep('verifying-code');
       const verdict = await this.#verifyCode();
       if (!verdict.ok) {
@@ -596,6 +606,7 @@ export class Guardian {
         );
       }
       this.#finishRecovery(first, reached);
+      void this.#auditArchivedLogs(archivedLogs);
     } catch (error) {
       this.#alarm(
         `recovery of replica ${this.id} failed: ${error instanceof Error ? error.message : String(error)}`,
@@ -646,34 +657,65 @@ export class Guardian {
   }
 
   /**
-   * Checks the hash chain of what the stopped process says it sent and received. A broken chain
-   * means the log was tampered with (or torn by a crash): it is moved aside as evidence, an alarm
-   * is raised, and the next process starts a fresh log.
+   * Takes the stopped process's accountability log (and its rotated predecessor) out of the
+   * way under the key epoch that wrote it: the new process starts a fresh chain at once, without
+   * reading megabytes of history inside the recovery, and the audit of the old files runs after.
+   * The two newest archives are kept.
    */
-  async #auditAccountabilityLog(): Promise<void> {
+  #archiveAccountabilityLog(): string[] {
     const path = accountabilityLogPath(this.#config, this.id);
-    if (!existsSync(path)) return;
-    try {
-      const audit = await auditAccountabilityLog(path);
-      if (audit.ok) {
-        this.#logger.info(
-          {
-            entries: audit.entries,
-            droppedEntries: audit.droppedEntries,
-            head: toHex(audit.head).slice(0, 16),
-          },
-          'accountability log audited',
+    const archived: string[] = [];
+    for (const source of [rotatedPath(path), path]) {
+      if (!existsSync(source)) continue;
+      const target = `${source}.epoch-${this.#state.keyEpoch}`;
+      renameSync(source, target);
+      archived.push(target);
+    }
+    const directory = dirname(path);
+    const prefix = `${basename(path)}`;
+    const epochs = readdirSync(directory)
+      .map((name) => /\.epoch-(\d+)$/.exec(name)?.[1])
+      .filter((epoch): epoch is string => epoch !== undefined)
+      .map(Number);
+    const keep = new Set([...new Set(epochs)].sort((x, y) => y - x).slice(0, 2));
+    for (const name of readdirSync(directory)) {
+      const match = /\.epoch-(\d+)$/.exec(name);
+      if (name.startsWith(prefix) && match !== null && !keep.has(Number(match[1])))
+        rmSync(join(directory, name), { force: true });
+    }
+    return archived;
+  }
+
+  /**
+   * Checks the hash chain of what a stopped process says it sent and received. A broken chain
+   * means the log was tampered with (or torn by a crash): the file is kept as evidence and an
+   * alarm is raised.
+   */
+  async #auditArchivedLogs(files: readonly string[]): Promise<void> {
+    for (const file of files) {
+      try {
+        const audit = await auditAccountabilityLog(file);
+        if (audit.ok) {
+          this.#logger.info(
+            {
+              file: basename(file),
+              entries: audit.entries,
+              droppedEntries: audit.droppedEntries,
+              head: toHex(audit.head).slice(0, 16),
+            },
+            'accountability log audited',
+          );
+          continue;
+        }
+        const aside = `${file}.broken`;
+        renameSync(file, aside);
+        this.#alarm(
+          `the accountability log of replica ${this.id} fails its audit at record ${audit.entry}: ${audit.reason}` +
+            `${audit.tornTail ? ' (torn tail)' : ''}; kept as ${aside}`,
         );
-        return;
+      } catch (error) {
+        this.#logger.warn({ err: error, file }, 'accountability log could not be audited');
       }
-      const aside = `${path}.broken-${this.#now()}`;
-      renameSync(path, aside);
-      this.#alarm(
-        `the accountability log of replica ${this.id} fails its audit at record ${audit.entry}: ${audit.reason}` +
-          `${audit.tornTail ? ' (torn tail)' : ''}; kept as ${aside}`,
-      );
-    } catch (error) {
-      this.#logger.warn({ err: error }, 'accountability log could not be audited');
     }
   }
 

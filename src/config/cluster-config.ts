@@ -393,13 +393,19 @@ export function parseClusterConfig(document: unknown, source: string): ClusterCo
     document.protocol,
     defaultProtocolConfig({ n: Math.max(n, 1), f, k }),
   );
+  if (document.storage !== undefined && !isRecord(document.storage))
+    problems.push(`storage: must be an object, got ${describe(document.storage)}`);
   const storage = isRecord(document.storage) ? document.storage : {};
+  unknownFields(problems, 'storage', storage, ['engine']);
   const engine = storage.engine ?? 'file';
   if (engine !== 'file' && engine !== 'leveldb') {
     problems.push(`storage.engine: must be "file" or "leveldb", got ${describe(engine)}`);
   }
   const folder = dirname(resolve(source));
+  if (document.dashboard !== undefined && !isRecord(document.dashboard))
+    problems.push(`dashboard: must be an object, got ${describe(document.dashboard)}`);
   const dashboard = isRecord(document.dashboard) ? document.dashboard : {};
+  unknownFields(problems, 'dashboard', dashboard, ['host', 'port']);
   const allowFaultInjection = document.allowFaultInjection ?? false;
   if (typeof allowFaultInjection !== 'boolean') problems.push('allowFaultInjection: must be true or false');
   const directory = (value: unknown, name: string, fallback: string): string => {

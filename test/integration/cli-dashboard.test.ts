@@ -85,6 +85,8 @@ describe('the phalanx command and the dashboard on a real cluster', { timeout: 1
         replicas: [{ id: 0, host: '127.0.0.1', port: 'seven', adminPort: 7100 }],
         clients: { 'bad name': {} },
         colour: 'red',
+        storage: { engine: 'file', compression: true },
+        dashboard: { theme: 'dark' },
       }),
     );
     const result = await runCli(['status', '--config', bad]);
@@ -93,6 +95,8 @@ describe('the phalanx command and the dashboard on a real cluster', { timeout: 1
     assert.match(result.stderr, /replicas\[0\]\.signingKey: must be a base64 32-byte public key/);
     assert.match(result.stderr, /n must be at least 3f \+ 2k \+ 1 = 4/);
     assert.match(result.stderr, /colour: unknown field/);
+    assert.match(result.stderr, /storage\.compression: unknown field/);
+    assert.match(result.stderr, /dashboard\.theme: unknown field/);
     assert.match(result.stderr, /clients\.bad name: client ids use/);
   });
 

@@ -55,16 +55,19 @@ describe('phalanx demo', { timeout: 180_000 }, () => {
         60_000,
       );
       const target = intrusion[1]!;
+      // Evicted: by the evidence and a reactive slot, or by its own proactive slot if that comes
+      // first (the evidence itself is checked strictly in detection.test.ts).
+      const afterIntrusion = (): string => output.slice(intrusion.index);
       await waitFor(
-        `evidence against replica ${target}`,
-        async () => new RegExp(`EVIDENCE against replica ${target}: `).test(output),
-        60_000,
-      );
-      await waitFor(
-        `replica ${target} rejuvenated`,
-        async () => new RegExp(`replica ${target}: (reactive|proactive) rejuvenation done`).test(output),
-        90_000,
-      );
+        `replica ${target} evicted`,
+        async () =>
+          new RegExp(`replica ${target}: (reactive|proactive) rejuvenation done`).test(afterIntrusion()),
+        120_000,
+      ).catch((error: unknown) => {
+        throw new Error(`${error instanceof Error ? error.message : String(error)}; demo output:\n${output}`);
+      });
+      if (!new RegExp(`EVIDENCE against replica ${target}: `).test(output))
+        process.stdout.write(`# replica ${target} was rejuvenated before any evidence was printed\n`);
     } finally {
       child.kill('SIGINT');
     }

@@ -20,19 +20,13 @@ import { performance } from 'node:perf_hooks';
 import { KvClient } from '../apps/kv/client.js';
 import { PhalanxClient } from '../client/client.js';
 import { loadClusterConfig } from '../config/cluster-config.js';
-import {
-  clientKeyPath,
-  generateCluster,
-  installKeyPath,
-  loadClientKeyFile,
-  loadInstallKey,
-} from '../config/keys.js';
-import { clientId, replicaId } from '../core/ids.js';
-import { buildCodeManifest, defaultCodeDirectory, writeCodeManifest } from '../recovery/code-manifest.js';
-import { slotAt } from '../recovery/schedule.js';
+import { generateCluster } from '../config/keys.js';
+import { replicaId } from '../core/ids.js';
+import { signCodeManifestFor } from '../recovery/code-manifest.js';
+import { scheduleOf, slotAt } from '../recovery/schedule.js';
 import type { GuardianStatus, RecoveryRecord } from '../recovery/status.js';
 import { cliEntryPoint, LocalCluster } from '../runtime/local-cluster.js';
-import { freePortRange } from './bench.js';
+import { connectBenchClient, freePortRange } from './bench.js';
 
 export interface RecoveryBenchOptions {
   readonly stateMb: number;
@@ -109,11 +103,7 @@ export async function runRecoveryBench(options: RecoveryBenchOptions): Promise<R
     recovery: { recoveryBoundMs: options.recoveryBoundMs, periodMs: PERIOD_MS, scheduleOriginMs: originMs },
   });
   const config = await loadClusterConfig(configPath);
-  const manifest = await buildCodeManifest(
-    defaultCodeDirectory(),
-    await loadInstallKey(installKeyPath(config)),
-  );
-  await writeCodeManifest(join(config.dataDirectory, 'code-manifest.json'), manifest);
+  await signCodeManifestFor(config);
   const cluster = new LocalCluster({ config, entryPoint: cliEntryPoint(), logLevel: 'warn' });
   const clients: PhalanxClient[] = [];
   let workloadRunning = true;
@@ -122,15 +112,9 @@ export async function runRecoveryBench(options: RecoveryBenchOptions): Promise<R
     await cluster.startAll();
     await cluster.waitUntilReady(120_000);
     const connect = async (index: number): Promise<KvClient> => {
-      const keys = await loadClientKeyFile(clientKeyPath(config, clientId(`bench-${index}`)));
-      const client = await PhalanxClient.connect({
-        config,
-        client: keys,
-        maxOutstanding: 1,
-        timeoutMs: 60_000,
-      });
-      clients.push(client);
-      return new KvClient(client);
+      const kv = await connectBenchClient(config, index);
+      clients.push(kv.client);
+      return kv;
     };
 
     // 1. The state: M MB of values, written by a few clients in parallel.
@@ -171,14 +155,7 @@ export async function runRecoveryBench(options: RecoveryBenchOptions): Promise<R
     }
 
     // 3. The first proactive slot with a whole baseline window before it.
-    const schedule = {
-      n: config.n,
-      f: config.f,
-      k: config.k,
-      recoveryBoundMs: options.recoveryBoundMs,
-      periodMs: PERIOD_MS,
-      originMs,
-    };
+    const schedule = scheduleOf(config);
     let slotStart = Math.max(originMs, Date.now() + options.baselineMs);
     let slot = slotAt(schedule, slotStart);
     if (slot.kind !== 'proactive' || slot.startMs < Date.now() + options.baselineMs) {

@@ -72,6 +72,13 @@ export async function freePortRange(count: number): Promise<number> {
   throw new Error('no free port range found on 127.0.0.1');
 }
 
+/** Closed-loop client bench-<index>: one request outstanding, patient with a busy cluster. */
+export async function connectBenchClient(config: ClusterConfig, index: number): Promise<KvClient> {
+  const keys = await loadClientKeyFile(clientKeyPath(config, clientId(`bench-${index}`)));
+  const client = await PhalanxClient.connect({ config, client: keys, maxOutstanding: 1, timeoutMs: 60_000 });
+  return new KvClient(client);
+}
+
 export async function runBench(config: ClusterConfig, options: BenchOptions): Promise<BenchResult> {
   const benchClients = config.clients.filter((client) => client.id.startsWith('bench-'));
   if (benchClients.length < options.clients) {
@@ -81,16 +88,7 @@ export async function runBench(config: ClusterConfig, options: BenchOptions): Pr
     );
   }
   const stores: KvClient[] = [];
-  for (let index = 0; index < options.clients; index++) {
-    const keys = await loadClientKeyFile(clientKeyPath(config, clientId(`bench-${index}`)));
-    const client = await PhalanxClient.connect({
-      config,
-      client: keys,
-      maxOutstanding: 1,
-      timeoutMs: 60_000,
-    });
-    stores.push(new KvClient(client));
-  }
+  for (let index = 0; index < options.clients; index++) stores.push(await connectBenchClient(config, index));
   const value = new Uint8Array(options.requestSize).fill(0x61);
   if (options.readOnly) await stores[0]!.put('bench/read', new Uint8Array(options.replySize).fill(0x62));
   const total = options.requests + options.warmupRequests;

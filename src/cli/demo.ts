@@ -6,7 +6,7 @@
  * key epochs, and the exposure every replica had against the promised bound T.
  */
 import type { FaultMode } from '../recovery/ipc.js';
-import type { GuardianReport, GuardianStatus } from '../recovery/status.js';
+import { type GuardianStatus, guardiansUp as up } from '../recovery/status.js';
 import type { LocalCluster } from '../runtime/local-cluster.js';
 import { replicaId } from '../core/ids.js';
 import type { LiveWorkload } from './up.js';
@@ -38,10 +38,6 @@ interface Seen {
   recoveriesFinished: Set<string>;
   alarms: Set<string>;
   evidence: Set<string>;
-}
-
-function up(reports: readonly GuardianReport[]): GuardianStatus[] {
-  return reports.flatMap((report) => (report.up ? [report] : []));
 }
 
 function seconds(ms: number): string {

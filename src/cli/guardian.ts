@@ -3,12 +3,12 @@
  * its child, rejuvenates it on the schedule and when it misbehaves, and talks only to the other
  * guardians. One per replica host; `phalanx up` starts one per replica.
  */
-import { join } from 'node:path';
+
 import type { Command } from 'commander';
 import pino from 'pino';
 import { guardianKeyPath, loadGuardianIdentity } from '../config/keys.js';
 import { replicaId } from '../core/ids.js';
-import { defaultCodeDirectory } from '../recovery/code-manifest.js';
+import { defaultCodeDirectory, defaultManifestPath } from '../recovery/code-manifest.js';
 import { Guardian } from '../recovery/guardian.js';
 import { FAULT_MODES, isFaultMode } from '../recovery/ipc.js';
 import { cliEntryPoint } from '../runtime/local-cluster.js';
@@ -62,7 +62,7 @@ export function registerGuardian(program: Command): void {
           entryPoint: cliEntryPoint(),
           logger,
           codeDirectory: options.code ?? defaultCodeDirectory(),
-          manifestPath: options.manifest ?? join(config.dataDirectory, 'code-manifest.json'),
+          manifestPath: options.manifest ?? defaultManifestPath(config),
           initialFaultMode: (options.faultMode as (typeof FAULT_MODES)[number] | undefined) ?? null,
           replicaLogLevel: options.logLevel,
         });

@@ -3,7 +3,7 @@
  * `phalanx manifest --verify` checks the bundle against it, as a guardian does before it starts
  * its replica, and lists every problem.
  */
-import { isAbsolute, join, relative, resolve, sep } from 'node:path';
+import { isAbsolute, relative, resolve, sep } from 'node:path';
 import type { Command } from 'commander';
 import { installKeyPath, loadInstallKey } from '../config/keys.js';
 import {
@@ -11,6 +11,7 @@ import {
   defaultCodeDirectory,
   verifyCodeBundle,
   writeCodeManifest,
+  defaultManifestPath,
 } from '../recovery/code-manifest.js';
 import { configOrExit, DEFAULT_CONFIG } from './options.js';
 
@@ -47,7 +48,7 @@ export function registerManifest(program: Command): void {
     .action(async (options: ManifestOptions) => {
       const config = await configOrExit(options.config);
       const codeDirectory = resolve(options.code ?? defaultCodeDirectory());
-      const manifestPath = resolve(options.out ?? join(config.dataDirectory, 'code-manifest.json'));
+      const manifestPath = resolve(options.out ?? defaultManifestPath(config));
 
       if (options.verify === true) {
         if (config.installKey === null) {

@@ -5,22 +5,16 @@
  * replicas over, and prints what the guardians do about it. Ctrl-C stops every process started.
  */
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+
 import type { Command } from 'commander';
 import type { Logger } from 'pino';
 import { KvClient } from '../apps/kv/client.js';
 import { PhalanxClient } from '../client/client.js';
 import type { ClusterConfig } from '../config/cluster-config.js';
-import {
-  clientKeyPath,
-  generateCluster,
-  installKeyPath,
-  loadClientKeyFile,
-  loadInstallKey,
-} from '../config/keys.js';
+import { clientKeyPath, generateCluster, loadClientKeyFile } from '../config/keys.js';
 import { clientId } from '../core/ids.js';
 import { DashboardServer } from '../dashboard/server.js';
-import { buildCodeManifest, defaultCodeDirectory, writeCodeManifest } from '../recovery/code-manifest.js';
+import { signCodeManifestFor } from '../recovery/code-manifest.js';
 import { cliEntryPoint, LocalCluster } from '../runtime/local-cluster.js';
 import { IntrusionDemo } from './demo.js';
 import { commandLogger, configOrExit, DEFAULT_CONFIG, DEFAULT_DIRECTORY, integerOption } from './options.js';
@@ -102,11 +96,7 @@ async function ensureConfig(path: string): Promise<void> {
 /** What `phalanx manifest` does at install time, redone at every local start (the code may have changed). */
 async function signLocalCode(config: ClusterConfig): Promise<void> {
   if (config.recovery === null || config.installKey === null) return;
-  const manifest = await buildCodeManifest(
-    defaultCodeDirectory(),
-    await loadInstallKey(installKeyPath(config)),
-  );
-  await writeCodeManifest(join(config.dataDirectory, 'code-manifest.json'), manifest);
+  const manifest = await signCodeManifestFor(config);
   process.stdout.write(
     `signed the code manifest (${manifest.files.length} files) that guardians check before every start\n`,
   );

@@ -32,6 +32,8 @@ import { constants as fsConstants } from 'node:fs';
 import { type FileHandle, mkdir, open, readdir, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { ClusterConfig } from '../config/cluster-config.js';
+import { installKeyPath, loadInstallKey } from '../config/keys.js';
 import { SIGNATURE_BYTES } from '../core/ids.js';
 import { type SigningKeyPair, tryParseSigningPublicKey } from '../crypto/keys.js';
 import { signBytes, verifyBytes } from '../crypto/signatures.js';
@@ -100,6 +102,25 @@ export function includedByDefault(relativePath: string): boolean {
  */
 export function defaultCodeDirectory(): string {
   return dirname(dirname(fileURLToPath(import.meta.url)));
+}
+
+/** Where a configuration's guardians read the signed manifest unless told otherwise. */
+export function defaultManifestPath(config: ClusterConfig): string {
+  return join(config.dataDirectory, 'code-manifest.json');
+}
+
+/**
+ * What `phalanx manifest` does at install time, for local clusters (up, demo, bench, tests):
+ * signs the code in `codeDirectory` with the configuration's install key and writes the manifest
+ * where its guardians look for it.
+ */
+export async function signCodeManifestFor(
+  config: ClusterConfig,
+  codeDirectory = defaultCodeDirectory(),
+): Promise<CodeManifest> {
+  const manifest = await buildCodeManifest(codeDirectory, await loadInstallKey(installKeyPath(config)));
+  await writeCodeManifest(defaultManifestPath(config), manifest);
+  return manifest;
 }
 
 // ───────────────────────────── canonical payload ─────────────────────────────

@@ -72,6 +72,7 @@ import {
   exposureBoundMs,
   nextProactiveSlotOf,
   reactiveAssignment,
+  scheduleOf,
   slotAt,
 } from './schedule.js';
 import {
@@ -213,14 +214,7 @@ export class Guardian {
     this.#options = options;
     this.#logger = options.logger;
     this.#now = options.now ?? Date.now;
-    this.#schedule = {
-      n: config.n,
-      f: config.f,
-      k: config.k,
-      recoveryBoundMs: config.recovery.recoveryBoundMs,
-      periodMs: config.recovery.periodMs,
-      originMs: config.recovery.scheduleOriginMs,
-    };
+    this.#schedule = scheduleOf(config);
     this.#registry = clientRegistryOf(config);
     this.#suspicions = new SuspicionTracker({
       n: config.n,

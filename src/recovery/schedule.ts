@@ -40,6 +40,7 @@
  * nextProactiveSlotOf(parameters, replicaId(2), 20_000).startMs; // 72000 (period 1)
  * ```
  */
+import type { ClusterConfig } from '../config/cluster-config.js';
 import { assert, InvariantViolation, type ReplicaId, replicaId } from '../core/ids.js';
 import { type FaultModel, faultModelProblems } from '../core/quorum.js';
 
@@ -84,6 +85,20 @@ export interface Slot {
 export interface Accusation {
   readonly replica: ReplicaId;
   readonly accusedAtMs: number;
+}
+
+/** The schedule a configuration's guardians follow (it must have a recovery section). */
+export function scheduleOf(config: ClusterConfig): ScheduleParameters {
+  const recovery = config.recovery;
+  if (recovery === null) throw new Error(`${config.source} has no recovery section: there is no schedule`);
+  return {
+    n: config.n,
+    f: config.f,
+    k: config.k,
+    recoveryBoundMs: recovery.recoveryBoundMs,
+    periodMs: recovery.periodMs,
+    originMs: recovery.scheduleOriginMs,
+  };
 }
 
 /** ⌈n/k⌉ + ⌈f/k⌉ slots of T_D: the shortest period that fits every proactive and reactive slot. */

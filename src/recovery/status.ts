@@ -80,3 +80,8 @@ export interface GuardianStatus {
 export type GuardianReport =
   | ({ readonly up: true } & GuardianStatus)
   | { readonly up: false; readonly replica: number; readonly error: string };
+
+/** The statuses of the guardians that answered. */
+export function guardiansUp(reports: readonly GuardianReport[]): GuardianStatus[] {
+  return reports.flatMap((report) => (report.up ? [report] : []));
+}

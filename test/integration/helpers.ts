@@ -10,19 +10,9 @@ import { KvClient } from '../../src/apps/kv/client.js';
 import { PhalanxClient } from '../../src/client/client.js';
 import { freePortRange } from '../../src/cli/bench.js';
 import { type ClusterConfig, loadClusterConfig } from '../../src/config/cluster-config.js';
-import {
-  clientKeyPath,
-  generateCluster,
-  installKeyPath,
-  loadClientKeyFile,
-  loadInstallKey,
-} from '../../src/config/keys.js';
+import { clientKeyPath, generateCluster, loadClientKeyFile } from '../../src/config/keys.js';
 import { type ReplicaId, clientId } from '../../src/core/ids.js';
-import {
-  buildCodeManifest,
-  defaultCodeDirectory,
-  writeCodeManifest,
-} from '../../src/recovery/code-manifest.js';
+import { signCodeManifestFor } from '../../src/recovery/code-manifest.js';
 import type { FaultMode } from '../../src/recovery/ipc.js';
 import type { GuardianReport } from '../../src/recovery/status.js';
 import { LocalCluster, cliEntryPoint } from '../../src/runtime/local-cluster.js';
@@ -66,7 +56,12 @@ export async function startTestCluster(
     readonly keyspaces?: Readonly<Record<string, readonly string[]>>;
     readonly start?: boolean;
     /** Run guardians with proactive recovery (needs k ≥ 1): T_D, and T_P (default its minimum). */
-    readonly recovery?: { readonly recoveryBoundMs: number; readonly periodMs?: number };
+    readonly recovery?: {
+      readonly recoveryBoundMs: number;
+      readonly periodMs?: number;
+      /** Sets the schedule's phase: where period 0 starts. */
+      readonly scheduleOriginMs?: number;
+    };
     /** Guardian clusters: the first incarnation of these replicas runs in a fault mode. */
     readonly faultModes?: Readonly<Record<number, FaultMode>>;
   } = {},
@@ -101,11 +96,7 @@ export async function startTestCluster(
   const config = await loadClusterConfig(configPath);
   if (config.recovery !== null) {
     // What `phalanx manifest` does at install time: sign the code the guardians will check.
-    const manifest = await buildCodeManifest(
-      defaultCodeDirectory(),
-      await loadInstallKey(installKeyPath(config)),
-    );
-    await writeCodeManifest(join(config.dataDirectory, 'code-manifest.json'), manifest);
+    await signCodeManifestFor(config);
   }
   const faultModes = options.faultModes ?? {};
   const cluster = new LocalCluster({

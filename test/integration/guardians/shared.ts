@@ -1,6 +1,5 @@
 /** What the guardian integration tests share: a steady client workload and report filtering. */
 import type { KvClient } from '../../../src/apps/kv/client.js';
-import type { GuardianReport, GuardianStatus } from '../../../src/recovery/status.js';
 import { decode, encode } from '../helpers.js';
 
 /** A steady client: writes its keys and reads each back, and counts anything that goes wrong. */
@@ -34,7 +33,4 @@ export class Workload {
   }
 }
 
-/** The guardians that answered. */
-export function up(reports: readonly GuardianReport[]): GuardianStatus[] {
-  return reports.flatMap((report) => (report.up ? [report] : []));
-}
+export { guardiansUp as up } from '../../../src/recovery/status.js';

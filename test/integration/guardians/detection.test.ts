@@ -29,6 +29,7 @@ import {
   nextProactiveSlotOf,
   nextSlot,
   slotAt,
+  scheduleOf,
 } from '../../../src/recovery/schedule.js';
 import type { EvidenceRecord, RecoveryRecord } from '../../../src/recovery/status.js';
 import { channelKeyDirectory } from '../../../src/runtime/replica-node.js';
@@ -52,20 +53,17 @@ describe('detection with evidence and reactive recovery', { timeout: 420_000 }, 
     test = await startTestCluster({
       f: 1,
       k: 1,
-      recovery: { recoveryBoundMs: RECOVERY_BOUND_MS },
+      // Replica 1's first slot comes about 20 s after the start (slot i starts i·T_D after the
+      // origin), so its own proactive slot cannot clean it before its checkpoints give it away.
+      recovery: {
+        recoveryBoundMs: RECOVERY_BOUND_MS,
+        scheduleOriginMs: Date.now() + 20_000 - RECOVERY_BOUND_MS,
+      },
       allowFaultInjection: true,
       // An intruder holds replica 1 from its first start.
       faultModes: { 1: 'corrupt-state' },
     });
-    const recovery = test.config.recovery!;
-    schedule = {
-      n: test.config.n,
-      f: test.config.f,
-      k: test.config.k,
-      recoveryBoundMs: recovery.recoveryBoundMs,
-      periodMs: recovery.periodMs,
-      originMs: recovery.scheduleOriginMs,
-    };
+    schedule = scheduleOf(test.config);
     workload = new Workload(await test.kv(), 'detect');
   });
 

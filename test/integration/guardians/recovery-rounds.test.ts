@@ -143,6 +143,9 @@ describe('proactive recovery on real processes', { timeout: 240_000 }, () => {
     }
     assert.deepEqual(workload.errors, []);
     assert.ok(workload.completed > 100, `only ${workload.completed} operations completed`);
+    // Every rejuvenation archived the stopped process's accountability log, and its audit passed.
+    for (const replica of test.config.replicas)
+      assert.match(test.log(replicaId(replica.id)), /accountability log audited/, `guardian ${replica.id}`);
   });
 
   it("refuses a replica's session key stolen before its rejuvenation, and accepts the new one", async () => {

@@ -9,8 +9,10 @@ import * as assert from 'node:assert/strict';
 import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { accountabilityLogPath } from '../../../src/config/cluster-config.js';
 import { replicaId } from '../../../src/core/ids.js';
-import { nextProactiveSlotOf, type ScheduleParameters } from '../../../src/recovery/schedule.js';
+import { defaultManifestPath } from '../../../src/recovery/code-manifest.js';
+import { nextProactiveSlotOf, type ScheduleParameters, scheduleOf } from '../../../src/recovery/schedule.js';
 import type { RecoveryRecord } from '../../../src/recovery/status.js';
 import { type TestCluster, startTestCluster, waitFor } from '../helpers.js';
 import { up, Workload } from './shared.js';
@@ -70,15 +72,7 @@ describe('rejuvenation repairs state and resists bad sources', { timeout: 360_00
       // The workload and the bulk loader are separate clients (one session per client id).
       clients: ['admin', 'loader'],
     });
-    const recovery = test.config.recovery!;
-    schedule = {
-      n: test.config.n,
-      f: test.config.f,
-      k: test.config.k,
-      recoveryBoundMs: recovery.recoveryBoundMs,
-      periodMs: recovery.periodMs,
-      originMs: recovery.scheduleOriginMs,
-    };
+    schedule = scheduleOf(test.config);
     workload = new Workload(await test.kv(), 'repair');
     // Some state beyond the workload's keys, so that chunks exist to corrupt and transfer.
     const kv = await test.kv('loader');
@@ -128,6 +122,27 @@ describe('rejuvenation repairs state and resists bad sources', { timeout: 360_00
     return logLines(test.replicaLog(replicaId(replica))).filter((line) => line.time >= sinceMs);
   }
 
+  it('raises an alarm at the next recovery when a replica accountability log was tampered with', async () => {
+    const { replica, slotStartMs } = await replicaDueSoon(3000, 8000);
+    // An intruder edits what the replica says it sent and received (past records, not the tail).
+    const path = accountabilityLogPath(test.config, replicaId(replica));
+    const bytes = readFileSync(path);
+    assert.ok(bytes.length > 4096, `accountability log of only ${bytes.length} bytes`);
+    bytes[Math.floor(bytes.length / 2)] = bytes[Math.floor(bytes.length / 2)]! ^ 0xff;
+    writeFileSync(path, bytes);
+    const alarm = await waitFor(
+      `guardian ${replica} to audit the log`,
+      async () => {
+        const [report] = up(await test.guardians()).filter((entry) => entry.replica === replica);
+        return report?.alarms.find(
+          (entry) => entry.atMs >= slotStartMs && entry.message.includes('fails its audit'),
+        );
+      },
+      slotStartMs - Date.now() + RECOVERY_BOUND_MS + 20_000,
+    );
+    assert.match(alarm.message, /accountability log of replica \d fails its audit at record \d+/);
+  });
+
   it('repairs bytes flipped in a replica data folder at its next recovery', async () => {
     const { replica, slotStartMs } = await replicaDueSoon(3000, 8000);
     const flipped = flipChunkBytes(join(test.config.dataDirectory, `replica-${replica}`));
@@ -153,13 +168,17 @@ describe('rejuvenation repairs state and resists bad sources', { timeout: 360_00
     assert.ok(later.filter((line) => line.msg === 'checkpoint-stable').length > 0);
   });
 
-  it('finishes a recovery within T_D although one state source stalls', async () => {
-    // The stalling replica is not the one recovering, nor due right after it.
+  /**
+   * The next replica due is rejuvenated while another one (not due right after it) runs in
+   * `mode`; damaged chunks make sure the recovery has state to fetch, from every source.
+   */
+  async function recoverWithBadSource(
+    mode: 'silent' | 'corrupt-state',
+  ): Promise<{ record: RecoveryRecord; transfers: LogLine[] }> {
     const { replica, slotStartMs } = await replicaDueSoon(3000, 7000);
-    const staller = (replica + 3) % test.config.n;
-    // Damaged chunks make sure the recovery has state to fetch, from every source.
+    const source = (replica + 3) % test.config.n;
     flipChunkBytes(join(test.config.dataDirectory, `replica-${replica}`));
-    await test.cluster.injectFault(replicaId(staller), 'silent');
+    await test.cluster.injectFault(replicaId(source), mode);
     try {
       const record = await recoveryRecord(replica, slotStartMs);
       const transfers = await waitFor('the state transfer of the recovery', async () => {
@@ -169,46 +188,32 @@ describe('rejuvenation repairs state and resists bad sources', { timeout: 360_00
         return found.length > 0 ? found : null;
       });
       process.stdout.write(
-        `# recovery of ${replica} with ${staller} silent: ${record.durationMs} ms; transfers ${JSON.stringify(
+        `# recovery of ${replica} with ${source} ${mode}: ${record.durationMs} ms; transfers ${JSON.stringify(
           transfers.map((line) => ({ fetched: line.chunksFetched, dropped: line.sourcesDropped })),
         )}\n`,
       );
-      assert.ok(
-        transfers.some((line) => (line.sourcesDropped as number) > 0),
-        'the stalling source was never dropped',
-      );
-      assert.equal(record.exceededBound, false, `took ${record.durationMs} ms, T_D = ${RECOVERY_BOUND_MS}`);
+      return { record, transfers };
     } finally {
-      await test.cluster.injectFault(replicaId(staller), null);
+      await test.cluster.injectFault(replicaId(source), null);
     }
+  }
+
+  it('finishes a recovery within T_D although one state source stalls', async () => {
+    const { record, transfers } = await recoverWithBadSource('silent');
+    assert.ok(
+      transfers.some((line) => (line.sourcesDropped as number) > 0),
+      'the stalling source was never dropped',
+    );
+    assert.equal(record.exceededBound, false, `took ${record.durationMs} ms, T_D = ${RECOVERY_BOUND_MS}`);
   });
 
   it('finishes a recovery within T_D although one state source is corrupt', async () => {
-    const { replica, slotStartMs } = await replicaDueSoon(3000, 7000);
-    const liar = (replica + 3) % test.config.n;
-    flipChunkBytes(join(test.config.dataDirectory, `replica-${replica}`));
-    await test.cluster.injectFault(replicaId(liar), 'corrupt-state');
-    try {
-      const record = await recoveryRecord(replica, slotStartMs);
-      const transfers = await waitFor('the state transfer of the recovery', async () => {
-        const found = replicaLogSince(replica, record.startedAtMs).filter(
-          (line) => line.msg === 'state-transfer-completed',
-        );
-        return found.length > 0 ? found : null;
-      });
-      process.stdout.write(
-        `# recovery of ${replica} with ${liar} corrupt: ${record.durationMs} ms; transfers ${JSON.stringify(
-          transfers.map((line) => ({ fetched: line.chunksFetched, dropped: line.sourcesDropped })),
-        )}\n`,
-      );
-      assert.equal(record.exceededBound, false, `took ${record.durationMs} ms, T_D = ${RECOVERY_BOUND_MS}`);
-    } finally {
-      await test.cluster.injectFault(replicaId(liar), null);
-    }
+    const { record } = await recoverWithBadSource('corrupt-state');
+    assert.equal(record.exceededBound, false, `took ${record.durationMs} ms, T_D = ${RECOVERY_BOUND_MS}`);
   });
 
   it('refuses to start a replica whose code does not match the signed manifest', async () => {
-    const manifestPath = join(test.config.dataDirectory, 'code-manifest.json');
+    const manifestPath = defaultManifestPath(test.config);
     const original = readFileSync(manifestPath, 'utf8');
     const { replica, slotStartMs } = await replicaDueSoon(2000, 8000);
     // A manifest whose signature no longer covers what it says: as if the code had been swapped.

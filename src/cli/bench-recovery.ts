@@ -4,14 +4,19 @@
  *
  * It starts a throwaway guardian cluster (n = 6, f = 1, k = 1) whose schedule is phased so that no
  * slot falls while the state is loaded, loads M MB into the KV store, keeps a closed-loop workload
- * of small writes running, and then watches the first proactive slot that leaves a clean
- * baseline window before it. Throughput in the baseline window (just before the slot) is the
- * reference; throughput from the start of the rejuvenation until the replica votes again is the
- * figure under recovery. T_D is set generously (--recovery-bound) so the guardian's record shows
- * the real duration rather than the deadline; the result says whether it met --target (seconds).
+ * of small writes running, and watches --slots consecutive proactive slots (the first one
+ * rejuvenates the initial leader). For each: throughput in the baseline window, which ends where
+ * the guardian starts preparing the slot (STANDBY_LEAD_MS before it: standby process, leader
+ * handoff), is the reference; throughput from the start of the rejuvenation until the replica
+ * votes again is the figure under recovery; the preparation window's is reported too. The
+ * headline figures are the worst over the slots. T_D is set generously (--recovery-bound) so the
+ * guardian's record shows the real duration rather than the deadline.
  *
  * The last line printed is one JSON object:
- * {"state_mb", "recovery_s", "transfer_s", "throughput_ratio_during_recovery", "steps_s", ...}.
+ * {"state_mb", "recovery_s", "transfer_s", "throughput_ratio_during_recovery", "steps_s", "recoveries", ...}.
+ * For diagnosis: PHALANX_BENCH_BUCKET_MS sets the width of the throughput timeline printed to
+ * stderr (default 250), PHALANX_BENCH_LOG_LEVEL the cluster's log level (default warn), and
+ * PHALANX_KEEP_BENCH_DIR=1 keeps the cluster directory with its logs.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -23,7 +28,8 @@ import { loadClusterConfig } from '../config/cluster-config.js';
 import { generateCluster } from '../config/keys.js';
 import { replicaId } from '../core/ids.js';
 import { signCodeManifestFor } from '../recovery/code-manifest.js';
-import { scheduleOf, slotAt } from '../recovery/schedule.js';
+import { STANDBY_LEAD_MS } from '../recovery/guardian.js';
+import { type Slot, scheduleOf, slotAt } from '../recovery/schedule.js';
 import type { GuardianStatus, RecoveryRecord } from '../recovery/status.js';
 import { cliEntryPoint, LocalCluster } from '../runtime/local-cluster.js';
 import { connectBenchClient, freePortRange } from './bench.js';
@@ -36,6 +42,8 @@ export interface RecoveryBenchOptions {
   readonly workloadClients: number;
   /** Throughput measured over this long before the slot is the baseline. */
   readonly baselineMs: number;
+  /** Consecutive proactive slots measured (the first one rejuvenates the initial leader). */
+  readonly slots: number;
   readonly targetS: number;
   readonly log: (line: string) => void;
 }
@@ -44,12 +52,15 @@ export interface RecoveryBenchResult {
   readonly state_mb: number;
   readonly recovery_s: number;
   readonly transfer_s: number;
+  /** The lowest over the slots measured. */
   readonly throughput_ratio_during_recovery: number;
+  readonly throughput_ratio_during_preparation: number;
   readonly steps_s: Readonly<Record<string, number>>;
   readonly baseline_ops_s: number;
   readonly during_recovery_ops_s: number;
   readonly load_s: number;
   readonly recovered_replica: number;
+  readonly recoveries: readonly SlotMeasurement[];
   readonly recovery_bound_s: number;
   readonly within_target: boolean;
   readonly target_s: number;
@@ -85,6 +96,72 @@ async function guardianStatus(cluster: LocalCluster, id: number): Promise<Guardi
   return report !== undefined && report.up ? report : null;
 }
 
+/** One proactive slot's rejuvenation, and the workload's throughput around it. */
+interface SlotMeasurement {
+  readonly replica: number;
+  readonly recovery_s: number;
+  readonly transfer_s: number;
+  /** Throughput from the start of the rejuvenation until the replica votes again, over the baseline. */
+  readonly throughput_ratio: number;
+  /** Throughput while the guardian prepares (standby process, leader handoff), over the baseline. */
+  readonly throughput_ratio_during_preparation: number;
+  readonly steps_s: Readonly<Record<string, number>>;
+  readonly baseline_ops_s: number;
+  readonly during_recovery_ops_s: number;
+}
+
+async function measureSlot(
+  cluster: LocalCluster,
+  slot: Slot,
+  completions: CompletionLog,
+  options: RecoveryBenchOptions,
+): Promise<SlotMeasurement> {
+  const target = slot.replicas[0]!;
+  options.log(
+    `measuring the rejuvenation of replica ${target}, due in ${round((slot.startMs - Date.now()) / 1000, 1)} s`,
+  );
+  await new Promise((resolve) => setTimeout(resolve, Math.max(0, slot.startMs - Date.now())));
+  // The guardian writes the record when the replica votes again, or at T_D.
+  let record: RecoveryRecord | undefined;
+  const deadline = slot.startMs + options.recoveryBoundMs + 30_000;
+  while (record === undefined && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const status = await guardianStatus(cluster, target);
+    record = status?.recentRecoveries.find((entry) => entry.startedAtMs >= slot.startMs - 1000);
+  }
+  if (record === undefined) throw new Error(`replica ${target} reported no rejuvenation in its slot`);
+  const recoveryEndMs = record.startedAtMs + record.durationMs;
+  // The baseline ends where the guardian's preparation for the slot begins.
+  const preparationFrom = record.startedAtMs - STANDBY_LEAD_MS;
+  const baselineRate =
+    (completions.count(preparationFrom - options.baselineMs, preparationFrom) * 1000) / options.baselineMs;
+  const preparationRate = (completions.count(preparationFrom, record.startedAtMs) * 1000) / STANDBY_LEAD_MS;
+  await new Promise((resolve) => setTimeout(resolve, Math.max(0, recoveryEndMs + 1000 - Date.now())));
+  const duringRate =
+    (completions.count(record.startedAtMs, recoveryEndMs) * 1000) / Math.max(1, record.durationMs);
+  // Where the throughput went: completions per bucket from 1 s before to 1 s after (to stderr).
+  const bucketMs = Number(process.env.PHALANX_BENCH_BUCKET_MS ?? 250);
+  const buckets: string[] = [];
+  for (let from = record.startedAtMs - 1000; from < recoveryEndMs + 1000; from += bucketMs)
+    buckets.push(String(completions.count(from, from + bucketMs)));
+  options.log(
+    `replica ${target}: completions per ${bucketMs} ms from 1 s before its rejuvenation to 1 s after: ${buckets.join(' ')}`,
+  );
+  const steps: Record<string, number> = {};
+  for (const step of record.steps) steps[step.step] = round(step.durationMs / 1000, 3);
+  const ratio = (rate: number): number => (baselineRate === 0 ? 0 : round(rate / baselineRate, 3));
+  return {
+    replica: replicaId(target),
+    recovery_s: round(record.durationMs / 1000, 3),
+    transfer_s: steps['transferring-state'] ?? 0,
+    throughput_ratio: ratio(duringRate),
+    throughput_ratio_during_preparation: ratio(preparationRate),
+    steps_s: steps,
+    baseline_ops_s: round(baselineRate, 1),
+    during_recovery_ops_s: round(duringRate, 1),
+  };
+}
+
 export async function runRecoveryBench(options: RecoveryBenchOptions): Promise<RecoveryBenchResult> {
   const directory = mkdtempSync(join(tmpdir(), 'phalanx-bench-recovery-'));
   const basePort = await freePortRange(301 + N);
@@ -104,7 +181,11 @@ export async function runRecoveryBench(options: RecoveryBenchOptions): Promise<R
   });
   const config = await loadClusterConfig(configPath);
   await signCodeManifestFor(config);
-  const cluster = new LocalCluster({ config, entryPoint: cliEntryPoint(), logLevel: 'warn' });
+  const cluster = new LocalCluster({
+    config,
+    entryPoint: cliEntryPoint(),
+    logLevel: process.env.PHALANX_BENCH_LOG_LEVEL ?? 'warn',
+  });
   const clients: PhalanxClient[] = [];
   let workloadRunning = true;
   const workloads: Promise<void>[] = [];
@@ -154,61 +235,41 @@ export async function runRecoveryBench(options: RecoveryBenchOptions): Promise<R
       );
     }
 
-    // 3. The first proactive slot with a whole baseline window before it.
+    // 3. Consecutive proactive slots, each with a whole baseline window before its preparation.
     const schedule = scheduleOf(config);
-    let slotStart = Math.max(originMs, Date.now() + options.baselineMs);
-    let slot = slotAt(schedule, slotStart);
-    if (slot.kind !== 'proactive' || slot.startMs < Date.now() + options.baselineMs) {
-      slotStart = slot.endMs;
-      slot = slotAt(schedule, slotStart);
+    const beforeSlotMs = STANDBY_LEAD_MS + options.baselineMs;
+    let slot = slotAt(schedule, Math.max(originMs, Date.now() + beforeSlotMs));
+    if (slot.kind !== 'proactive' || slot.startMs < Date.now() + beforeSlotMs)
+      slot = slotAt(schedule, slot.endMs);
+    const measured: SlotMeasurement[] = [];
+    while (measured.length < options.slots) {
+      if (slot.kind !== 'proactive')
+        throw new Error(
+          `loading took too long (${round(loadS, 1)} s): the proactive slots have passed; use a smaller --state-mb`,
+        );
+      measured.push(await measureSlot(cluster, slot, completions, options));
+      slot = slotAt(schedule, slot.endMs);
     }
-    if (slot.kind !== 'proactive')
-      throw new Error(
-        `loading took too long (${round(loadS, 1)} s): every proactive slot has passed; use a smaller --state-mb`,
-      );
-    const target = slot.replicas[0]!;
-    options.log(
-      `measuring the rejuvenation of replica ${target}, due in ${round((slot.startMs - Date.now()) / 1000, 1)} s`,
-    );
-    await new Promise((resolve) => setTimeout(resolve, Math.max(0, slot.startMs - Date.now())));
-
-    // 4. Wait for its record (the guardian writes it when the replica votes again, or at T_D).
-    let record: RecoveryRecord | undefined;
-    const deadline = slot.startMs + options.recoveryBoundMs + 30_000;
-    while (record === undefined && Date.now() < deadline) {
-      await new Promise((resolve) => setTimeout(resolve, 500));
-      const status = await guardianStatus(cluster, target);
-      record = status?.recentRecoveries.find((entry) => entry.startedAtMs >= slot.startMs - 1000);
-    }
-    if (record === undefined) throw new Error(`replica ${target} reported no rejuvenation in its slot`);
-    const recoveryEndMs = record.startedAtMs + record.durationMs;
-    // Let the workload run a moment past the end so the window is complete.
+    // Let the workload run a moment past the last recovery so its window is complete.
     await new Promise((resolve) => setTimeout(resolve, 1500));
     workloadRunning = false;
-    const baselineFrom = record.startedAtMs - options.baselineMs;
-    const baselineRate = (completions.count(baselineFrom, record.startedAtMs) * 1000) / options.baselineMs;
-    const duringRate =
-      (completions.count(record.startedAtMs, recoveryEndMs) * 1000) / Math.max(1, record.durationMs);
-    // Where the throughput went: completions per 250 ms around the rejuvenation (to stderr).
-    const buckets: string[] = [];
-    for (let from = record.startedAtMs - 1000; from < recoveryEndMs + 1000; from += 250)
-      buckets.push(String(completions.count(from, from + 250)));
-    options.log(`completions per 250 ms from 1 s before the rejuvenation to 1 s after: ${buckets.join(' ')}`);
-    const steps: Record<string, number> = {};
-    for (const step of record.steps) steps[step.step] = round(step.durationMs / 1000, 3);
-    const recoveryS = record.durationMs / 1000;
+    const worst = measured.reduce((a, b) => (b.throughput_ratio < a.throughput_ratio ? b : a));
     return {
       state_mb: options.stateMb,
-      recovery_s: round(recoveryS, 3),
-      transfer_s: steps['transferring-state'] ?? 0,
-      throughput_ratio_during_recovery: baselineRate === 0 ? 0 : round(duringRate / baselineRate, 3),
-      steps_s: steps,
-      baseline_ops_s: round(baselineRate, 1),
-      during_recovery_ops_s: round(duringRate, 1),
+      recovery_s: Math.max(...measured.map((entry) => entry.recovery_s)),
+      transfer_s: Math.max(...measured.map((entry) => entry.transfer_s)),
+      throughput_ratio_during_recovery: worst.throughput_ratio,
+      throughput_ratio_during_preparation: Math.min(
+        ...measured.map((entry) => entry.throughput_ratio_during_preparation),
+      ),
+      steps_s: worst.steps_s,
+      baseline_ops_s: worst.baseline_ops_s,
+      during_recovery_ops_s: worst.during_recovery_ops_s,
       load_s: round(loadS, 1),
-      recovered_replica: replicaId(target),
+      recovered_replica: worst.replica,
+      recoveries: measured,
       recovery_bound_s: options.recoveryBoundMs / 1000,
-      within_target: recoveryS < options.targetS,
+      within_target: measured.every((entry) => entry.recovery_s < options.targetS),
       target_s: options.targetS,
       workload_errors: completions.errors,
     };

@@ -216,6 +216,12 @@ export function registerBench(program: Command): void {
       integerOption('--baseline', 1000, 600_000),
       15_000,
     )
+    .option(
+      '--slots <count>',
+      'consecutive proactive slots to measure (the first rejuvenates the initial leader); the figures are the worst',
+      integerOption('--slots', 1, 6),
+      2,
+    )
     .option('--target <seconds>', 'the recovery time to beat', integerOption('--target', 1, 3600), 10)
     .action(
       async (options: {
@@ -223,6 +229,7 @@ export function registerBench(program: Command): void {
         recoveryBound: number;
         clients: number;
         baseline: number;
+        slots: number;
         target: number;
       }) => {
         const result = await runRecoveryBench({
@@ -230,6 +237,7 @@ export function registerBench(program: Command): void {
           recoveryBoundMs: options.recoveryBound,
           workloadClients: options.clients,
           baselineMs: options.baseline,
+          slots: options.slots,
           targetS: options.target,
           log: (line) => process.stderr.write(`${line}\n`),
         });

@@ -274,7 +274,13 @@ function parseProtocol(problems: Problems, value: unknown, base: ProtocolConfig)
   const merged: Record<string, unknown> = { ...base };
   for (const field of numeric) {
     if (value[field] !== undefined)
-      merged[field] = integer(problems, `protocol.${field}`, value[field], 1, 1e9);
+      merged[field] = integer(
+        problems,
+        `protocol.${field}`,
+        value[field],
+        field === 'plannedViewChangeWaitMs' ? 0 : 1,
+        1e9,
+      );
   }
   if (value.requireClientSignatures !== undefined) {
     if (typeof value.requireClientSignatures !== 'boolean') {

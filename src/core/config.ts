@@ -28,6 +28,11 @@ export interface ProtocolConfig extends FaultModel {
   readonly maxOutstandingPerClient: number;
   /** A request not executed this long after it arrived makes the replica suspect the leader. */
   readonly requestTimeoutMs: number;
+  /**
+   * A view change asked for by a guardian (leader handoff, rejoin after a rejuvenation) waits up
+   * to this long for the next stable checkpoint, so the new view has little to re-propose; 0 starts it at once.
+   */
+  readonly plannedViewChangeWaitMs: number;
   /** First timeout for a view change to complete; doubles with every further attempt. */
   readonly viewChangeTimeoutMs: number;
   /** Period of retransmissions of a replica's own protocol messages for stalled work. */
@@ -57,6 +62,7 @@ export function defaultProtocolConfig(model: FaultModel): ProtocolConfig {
     maxOutstandingPerClient: 64,
     requestTimeoutMs: 2000,
     viewChangeTimeoutMs: 2000,
+    plannedViewChangeWaitMs: 1000,
     retransmitIntervalMs: 250,
     statusIntervalMs: 500,
     catchUpTimeoutMs: 1000,
@@ -83,6 +89,10 @@ export function protocolConfigProblems(config: ProtocolConfig): string[] {
   positiveInteger(problems, 'maxOutstandingPerClient', config.maxOutstandingPerClient);
   positiveInteger(problems, 'requestTimeoutMs', config.requestTimeoutMs);
   positiveInteger(problems, 'viewChangeTimeoutMs', config.viewChangeTimeoutMs);
+  if (!Number.isSafeInteger(config.plannedViewChangeWaitMs) || config.plannedViewChangeWaitMs < 0)
+    problems.push(
+      `plannedViewChangeWaitMs must be a non-negative integer, got ${config.plannedViewChangeWaitMs}`,
+    );
   positiveInteger(problems, 'retransmitIntervalMs', config.retransmitIntervalMs);
   positiveInteger(problems, 'statusIntervalMs', config.statusIntervalMs);
   positiveInteger(problems, 'catchUpTimeoutMs', config.catchUpTimeoutMs);

@@ -226,6 +226,11 @@ export class Replica {
 
   readonly #log = new Map<number, Instance>();
   readonly #pending = new Map<string, PendingRequest>();
+  /** A guardian's view change waiting for the next stable checkpoint (see #planViewChange). */
+  #plannedViewChange: { target: ViewNumber; reason: string; fromView: ViewNumber; deadline: number } | null =
+    null;
+  /** Since the last view was installed, until a batch proposed in it executes here (for the log). */
+  #viewResumption: { after: number; reproposals: number; installedAt: number } | null = null;
   /** Unproposed pending requests per client, in arrival order: batches take from them in turn. */
   readonly #queues = new Map<ClientId, PendingRequest[]>();
   readonly #pendingPerClient = new Map<ClientId, number>();
@@ -392,7 +397,7 @@ export class Replica {
           let target = this.#view + 1;
           while (avoid.has(this.#leaderOf(target)) && target < this.#view + this.config.n) target++;
           if (avoid.has(this.#leaderOf(target))) target = this.#view + 1;
-          this.#startViewChange(viewNumber(target), event.reason, null);
+          this.#planViewChange(viewNumber(target), event.reason);
         }
         break;
     }
@@ -686,14 +691,43 @@ export class Replica {
     const existing = this.#pending.get(key);
     if (existing !== undefined) {
       // A retransmission: the client has not seen enough replies. Help a stuck leader get it.
-      if (!this.isLeader && !existing.forwarded && this.#status === 'normal') {
-        existing.forwarded = true;
-        this.#send(this.#leaderOf(this.#view), { kind: 'forward', requests: [existing.request] });
-      }
+      if (!this.isLeader && !existing.forwarded && this.#status === 'normal')
+        this.#forwardToLeader([existing]);
       return;
     }
-    this.#addPending(request, this.#requestDigest(request));
+    if (!this.#addPending(request, this.#requestDigest(request))) return;
+    // A client sends a new request to the replica it believes leads: if that is not this one, its
+    // view is stale (it has not seen a reply since a view change) or it retransmits to all
+    // because the leader is slow. Either way the leader needs the request now, not after half a
+    // request timeout.
+    if (!this.isLeader && this.#status === 'normal') this.#forwardToLeader([this.#pending.get(key)!]);
     this.#tryPropose();
+  }
+
+  /**
+   * Sends requests to the current leader in as many FORWARD messages as the count and byte
+   * limits need (a request may carry a 1 MiB operation), and marks them forwarded.
+   */
+  #forwardToLeader(pendings: readonly PendingRequest[]): void {
+    const leader = this.#leaderOf(this.#view);
+    assert(leader !== this.id, 'a leader forwards requests to itself');
+    let requests: ClientRequest[] = [];
+    let bytes = 0;
+    for (const pending of pendings) {
+      pending.forwarded = true;
+      const size = pending.request.operation.length + 64 + 20 * pending.request.authenticator.length;
+      if (
+        requests.length > 0 &&
+        (requests.length >= LIMITS.maxForwardedRequests || bytes + size > this.config.maxBatchBytes)
+      ) {
+        this.#send(leader, { kind: 'forward', requests });
+        requests = [];
+        bytes = 0;
+      }
+      requests.push(pending.request);
+      bytes += size;
+    }
+    if (requests.length > 0) this.#send(leader, { kind: 'forward', requests });
   }
 
   #addPending(request: ClientRequest, digest: Digest): boolean {
@@ -1403,6 +1437,16 @@ export class Replica {
     instance.executedDigestHex = instance.committed!.digestHex;
     this.#lastExecuted = sequence;
     this.#lastProgressAt = this.#now;
+    const resumed = this.#viewResumption;
+    if (resumed !== null && sequence > resumed.after) {
+      // What a view change really costs clients: the time until new work executes again.
+      this.#log_('info', 'view-resumed', {
+        view: this.#view,
+        reproposals: resumed.reproposals,
+        elapsedMs: this.#now - resumed.installedAt,
+      });
+      this.#viewResumption = null;
+    }
     this.#out.push({
       kind: 'executed',
       sequence,
@@ -1667,7 +1711,38 @@ export class Replica {
     });
     this.#ensureOwnStableVote();
     this.#endAmnesiaIfPastHorizon();
+    this.#startPlannedViewChange();
     this.#tryPropose();
+  }
+
+  /**
+   * A view change nobody is waiting on (a guardian's handoff or rejoin) starts right after the
+   * next stable checkpoint, if that comes within plannedViewChangeWaitMs: the new leader must
+   * re-propose every prepared sequence above the stable checkpoint, each a full three-phase round
+   * in the new view, so starting just past a checkpoint keeps the pause short for clients.
+   */
+  #planViewChange(target: ViewNumber, reason: string): void {
+    const sinceCheckpoint = this.#lastExecuted - this.#stable.certificate.sequence;
+    if (this.config.plannedViewChangeWaitMs === 0 || sinceCheckpoint <= this.config.checkpointInterval / 8) {
+      this.#startViewChange(target, reason, null);
+      return;
+    }
+    this.#plannedViewChange ??= {
+      target,
+      reason,
+      fromView: this.#view,
+      deadline: this.#now + this.config.plannedViewChangeWaitMs,
+    };
+  }
+
+  /** At the next stable checkpoint, or when the wait is over. */
+  #startPlannedViewChange(): void {
+    const planned = this.#plannedViewChange;
+    if (planned === null) return;
+    this.#plannedViewChange = null;
+    // Any view change since it was planned already brought what it was for (a new view).
+    if (this.#status !== 'normal' || this.#view !== planned.fromView) return;
+    this.#startViewChange(planned.target, planned.reason, null);
   }
 
   #endAmnesiaIfPastHorizon(): void {
@@ -1994,6 +2069,7 @@ export class Replica {
    * up to a reactive recovery, so they must come only from this replica's own observations.
    */
   #startViewChange(newView: ViewNumber, reason: string, blame: ReplicaId | null): void {
+    this.#plannedViewChange = null;
     assert(newView > this.#view, 'view change must move to a higher view');
     const oldView = this.#view;
     this.#view = newView;
@@ -2244,6 +2320,11 @@ export class Replica {
       const digest = proposal.batchDigest ?? this.#emptyBatchDigest;
       this.#expectedProposals.set(proposal.sequence, toHex(digest));
     }
+    this.#viewResumption = {
+      after: Math.max(decision.maxSequence, decision.checkpoint.sequence),
+      reproposals: decision.proposals.length,
+      installedAt: this.#now,
+    };
     const leading = this.#leaderOf(message.view) === this.id;
     if (leading) {
       this.#nextSequence = sequenceNumber(Math.max(decision.maxSequence, decision.checkpoint.sequence) + 1);
@@ -2256,6 +2337,11 @@ export class Replica {
       pending.forwarded = false;
     }
     this.#rebuildQueues();
+    // The new leader may never have seen what clients sent the old one (clients send to the
+    // leader they believe in): hand it every request still waiting here, so a view change costs
+    // the clients one extra hop instead of a retransmission timeout. The old leader, still
+    // running in a graceful handoff or a rejoin, holds them all.
+    if (!leading && this.#pending.size > 0) this.#forwardToLeader([...this.#pending.values()]);
     this.#onCertificate(decision.checkpoint);
     if (leading) {
       this.#reproposalsAwaitingBody.clear();
@@ -2293,6 +2379,8 @@ export class Replica {
 
   #onTick(): void {
     const now = this.#now;
+    if (this.#plannedViewChange !== null && now >= this.#plannedViewChange.deadline)
+      this.#startPlannedViewChange();
     this.#checkRequestTimers();
     if (this.#status === 'view-change') {
       // As in PBFT, the timer runs only once a quorum asked for this view or a later one: a replica
@@ -2347,7 +2435,7 @@ export class Replica {
     }
     const timeout = this.config.requestTimeoutMs;
     const leader = this.#leaderOf(this.#view);
-    const toForward: ClientRequest[] = [];
+    const toForward: PendingRequest[] = [];
     for (const pending of [...this.#pending.values()]) {
       const waited = this.#now - pending.timerStartedAt;
       if (
@@ -2368,12 +2456,9 @@ export class Replica {
         );
         return;
       }
-      if (waited >= timeout / 2 && !pending.forwarded && leader !== this.id) {
-        pending.forwarded = true;
-        if (toForward.length < LIMITS.maxForwardedRequests) toForward.push(pending.request);
-      }
+      if (waited >= timeout / 2 && !pending.forwarded && leader !== this.id) toForward.push(pending);
     }
-    if (toForward.length > 0) this.#send(leader, { kind: 'forward', requests: toForward });
+    if (toForward.length > 0) this.#forwardToLeader(toForward);
   }
 
   /** Resends this replica's own messages for work that has not completed: the network may lose them. */

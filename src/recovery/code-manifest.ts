@@ -29,7 +29,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { constants as fsConstants } from 'node:fs';
-import { type FileHandle, mkdir, open, readdir, rename, rm } from 'node:fs/promises';
+import { type FileHandle, lstat, mkdir, open, readdir, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ClusterConfig } from '../config/cluster-config.js';
@@ -553,4 +553,35 @@ export async function verifyCodeBundle(
   });
   if (overBudget) problems.push(budgetMessage());
   return problems.length === 0 ? { ok: true, files: manifest.files.length } : { ok: false, problems };
+}
+
+/**
+ * What the file system says about a code bundle and its manifest, without reading any content:
+ * each covered file's path, inode, size and change time (which no unprivileged process can set
+ * back), and the manifest's. Equal fingerprints taken before and after a moment mean no file was
+ * written, replaced, added or removed in between, so a bundle verified by hashing at the first
+ * one is still the verified bundle at the second: a recovery uses this to skip hashing the whole
+ * bundle again seconds after the standby's check. Null when the tree cannot be walked completely.
+ */
+export async function codeBundleFingerprint(
+  codeDirectory: string,
+  manifestPath: string,
+  options: CodeManifestOptions = {},
+): Promise<string | null> {
+  const tree = await walkCodeTree(resolve(codeDirectory), options.include ?? includedByDefault);
+  if (!tree.complete || tree.problems.length > 0) return null;
+  const digest = createHash('sha256');
+  const paths = [...tree.files.keys()].sort(compareCodeUnits);
+  const described = await mapConcurrently(
+    [manifestPath, ...paths.map((path) => tree.files.get(path)!)],
+    async (absolutePath) => {
+      const stats = await lstat(absolutePath, { bigint: true });
+      return `${stats.dev}:${stats.ino}:${stats.size}:${stats.ctimeNs}:${stats.mtimeNs}`;
+    },
+  );
+  for (const [index, result] of described.entries()) {
+    if (isFailure(result)) return null;
+    digest.update(`${index === 0 ? manifestPath : paths[index - 1]!}\0${result}\n`);
+  }
+  return digest.digest('hex');
 }

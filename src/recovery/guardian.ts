@@ -47,7 +47,8 @@ import { decodeEvidence } from '../messages/codec.js';
 import type { Evidence, KeyCertificate } from '../messages/types.js';
 import { TcpTransport } from '../transport/tcp.js';
 import { type NodeId, replicaNode } from '../transport/transport.js';
-import { verifyCodeBundle } from './code-manifest.js';
+import { codeBundleFingerprint, verifyCodeBundle } from './code-manifest.js';
+import { canRestorePriority, RECOVERING_NICE, setProcessNice } from './priority.js';
 import { type ControlMessage, decodeControl, encodeControl } from './control.js';
 import {
   type FaultMode,
@@ -103,12 +104,17 @@ const DECISION_LEAD_MAX_MS = 1000;
 const SUSPICION_RELAY_INTERVAL_MS = 500;
 /** Largest body of a test-only replica message posted to the admin port. */
 const MAX_DEBUG_MESSAGE_BYTES = 256 * 1024;
-/** A standby process is started this long before the replica's proactive slot. */
-const STANDBY_LEAD_MS = 3000;
+/**
+ * A standby process is started this long before the replica's proactive slot (from code verified
+ * then): the preparation that keeps code loading out of the recovery itself.
+ */
+export const STANDBY_LEAD_MS = 3000;
 /** Evidence from the guardian's own replica checked per second at most. */
 const MAX_OWN_EVIDENCE_PER_SECOND = 20;
 /** Longest a leader's rejuvenation waits for the others to move to a view it does not lead. */
 const LEADER_HANDOFF_MAX_MS = 1000;
+/** A leader asks for a view it does not lead this long before its own proactive slot. */
+const LEADER_HANDOFF_LEAD_MS = 1000;
 /** How long a former leader keeps running once the new view executes, for clients to follow. */
 const LEADER_HANDOFF_LINGER_MS = 250;
 /** A first start waits this long for its replica to catch up before reporting it. */
@@ -200,6 +206,15 @@ export class Guardian {
    */
   #standby: ChildProcess | null = null;
   #preparingStandby = false;
+  /** Whether this guardian may raise a priority it lowered (else it never lowers one). */
+  readonly #canRestorePriority = canRestorePriority();
+  /** The recovering process running at RECOVERING_NICE, and the timer that ends that at T_D / 2. */
+  #lowPriorityPid: number | null = null;
+  #priorityTimer: NodeJS.Timeout | null = null;
+  /** The start of the own slot a leader handoff was last asked for ahead of. */
+  #handedOffForSlotMs: number | null = null;
+  /** The code fingerprint taken when the standby's code was last verified by hashing. */
+  #standbyCodeCheck: { readonly fingerprint: string; readonly atMs: number } | null = null;
   #evidenceWindowStartMs = 0;
   #evidenceInWindow = 0;
   #lastCrashRejuvenationAtMs = Number.NEGATIVE_INFINITY;
@@ -457,6 +472,8 @@ export class Guardian {
     const now = this.#now();
     const ownSlot = nextProactiveSlotOf(this.#schedule, this.id, now);
     if (ownSlot.startMs - now <= STANDBY_LEAD_MS && ownSlot.startMs > now) void this.#prepareStandby();
+    if (ownSlot.startMs - now <= LEADER_HANDOFF_LEAD_MS && ownSlot.startMs > now)
+      this.#handOffBeforeSlot(ownSlot.startMs);
     const slot = slotAt(this.#schedule, now);
     const slotName = `${slot.period}:${slot.index}`;
     if (this.#state.lastSlot === slotName) return;
@@ -535,7 +552,7 @@ export class Guardian {
       await this.#stopReplica();
       const archivedLogs = first ? [] : this.#archiveAccountabilityLog();
       this.#enterStep('verifying-code');
-      const verdict = await this.#verifyCode();
+      const verdict = await this.#verifyCodeForRecovery();
       if (!verdict.ok) {
         this.#discardStandby();
         this.#alarm(
@@ -575,6 +592,7 @@ export class Guardian {
         faultMode: this.#pendingFaultMode,
       });
       this.#pendingFaultMode = null;
+      if (!first) this.#lowerRecoveringPriority(now);
       this.#enterStep('validating-state');
       // A first start has no slot to fit in (the whole cluster may be starting); a rejuvenation
       // must be done within T_D of its start, or it is reported and the schedule moves on.
@@ -599,6 +617,7 @@ export class Guardian {
                 `(stuck at ${step}); the replica keeps catching up, the schedule moves on`,
         );
       }
+      this.#restoreRecoveringPriority();
       this.#finishRecovery(first, reached);
       void this.#auditArchivedLogs(archivedLogs);
     } catch (error) {
@@ -606,10 +625,43 @@ export class Guardian {
         `recovery of replica ${this.id} failed: ${error instanceof Error ? error.message : String(error)}`,
       );
     } finally {
+      this.#restoreRecoveringPriority();
       this.#recovery = null;
       if (this.#crashedDuringRecovery && this.#child === null && !this.#stopped) this.#rejuvenateAfterCrash();
       this.#crashedDuringRecovery = false;
     }
+  }
+
+  /**
+   * The new process loads, checks and fetches state on the cores the serving replicas use: it
+   * runs at a low priority until it votes again, or until half of T_D has passed, after which it
+   * gets the normal priority back so the bound holds however busy the machine is.
+   */
+  #lowerRecoveringPriority(startedAtMs: number): void {
+    const pid = this.#child?.pid;
+    if (pid === undefined || !this.#canRestorePriority) return;
+    if (!setProcessNice(pid, RECOVERING_NICE)) {
+      setProcessNice(pid, 0);
+      return;
+    }
+    this.#lowPriorityPid = pid;
+    const restoreAtMs = startedAtMs + this.#schedule.recoveryBoundMs / 2;
+    this.#priorityTimer = setTimeout(
+      () => {
+        this.#logger.info('recovery at half of T_D: its process gets the normal priority back');
+        this.#restoreRecoveringPriority();
+      },
+      Math.max(0, restoreAtMs - this.#now()),
+    );
+  }
+
+  #restoreRecoveringPriority(): void {
+    if (this.#priorityTimer !== null) clearTimeout(this.#priorityTimer);
+    this.#priorityTimer = null;
+    const pid = this.#lowPriorityPid;
+    this.#lowPriorityPid = null;
+    if (pid !== null && !setProcessNice(pid, 0) && this.#child?.pid === pid)
+      this.#alarm(`could not give replica ${this.id}'s process (pid ${pid}) its normal CPU priority back`);
   }
 
   /** `finished`: the replica reached the last step before the deadline. */
@@ -725,6 +777,41 @@ export class Guardian {
   }
 
   /**
+   * The code check inside a rejuvenation. A standby process was started seconds ago from code
+   * hashed against the manifest then; if the file system shows no file of the bundle or the
+   * manifest touched since (same fingerprint), that verdict still holds and hashing the whole
+   * bundle again would only take CPU from the replicas serving clients during the recovery.
+   * Otherwise (no standby, or anything changed) the bundle is hashed now.
+   */
+  async #verifyCodeForRecovery(): Promise<{ ok: true } | { ok: false; problems: readonly string[] }> {
+    const check = this.#standbyCodeCheck;
+    this.#standbyCodeCheck = null;
+    const standby = this.#standby;
+    if (
+      check !== null &&
+      standby !== null &&
+      standby.exitCode === null &&
+      standby.connected &&
+      (await this.#codeFingerprint()) === check.fingerprint
+    ) {
+      this.#logger.info(
+        { verifiedMsAgo: this.#now() - check.atMs },
+        'code bundle unchanged since the standby was started from it verified',
+      );
+      return { ok: true };
+    }
+    return await this.#verifyCode();
+  }
+
+  async #codeFingerprint(): Promise<string | null> {
+    try {
+      return await codeBundleFingerprint(this.#options.codeDirectory, this.#options.manifestPath);
+    } catch {
+      return null;
+    }
+  }
+
+  /**
    * Resolves true when the replica reports `stage` (or a later one), false when `deadlineMs` (on
    * the guardian's clock) passes first: a recovery never blocks the schedule forever.
    */
@@ -774,6 +861,28 @@ export class Guardian {
     }
     if (this.#recovery !== null) avoid.add(this.id);
     return [...avoid];
+  }
+
+  /**
+   * A leader whose proactive slot is about to start asks, once, for a view it does not lead, so
+   * the view change (and the re-proposals it costs) is over before the slot rather than inside
+   * the recovery. The view chosen also avoids the next slot's replicas, so in steady rounds the
+   * leader is never the replica being rejuvenated.
+   */
+  #handOffBeforeSlot(slotStartMs: number): void {
+    const status = this.#replicaStatus;
+    if (this.#handedOffForSlotMs === slotStartMs || status === null) return;
+    if (status.view % this.#config.n !== this.id) return;
+    this.#handedOffForSlotMs = slotStartMs;
+    this.#logger.info(
+      { view: status.view, slotInMs: slotStartMs - this.#now() },
+      'handing leadership on before the slot',
+    );
+    this.#broadcastControl({ type: 'nudge' });
+    this.#toReplica({
+      type: 'nudge-view-change',
+      avoidLeaders: [...new Set([this.id, ...this.#recoveringNext()])],
+    });
   }
 
   /**
@@ -861,9 +970,12 @@ export class Guardian {
     if (this.#standby !== null || this.#preparingStandby || this.#stopped) return;
     this.#preparingStandby = true;
     try {
+      // Taken before hashing: a file written while it is hashed changes the fingerprint.
+      const fingerprint = await this.#codeFingerprint();
       const verdict = await this.#verifyCode();
-      // The recovery checks the code again before it hands the standby its keys.
+      // The recovery checks again (by fingerprint, or by hashing) before it hands the standby its keys.
       if (!verdict.ok || this.#stopped || this.#recovery !== null) return;
+      this.#standbyCodeCheck = fingerprint === null ? null : { fingerprint, atMs: this.#now() };
       const standby = this.#spawnProcess();
       standby.once('exit', () => {
         if (this.#standby === standby) this.#standby = null;

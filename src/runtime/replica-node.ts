@@ -280,12 +280,22 @@ export class ReplicaNode {
         `fault mode ${options.faultMode} refused: the configuration does not set allowFaultInjection`,
       );
     }
+    // How long each part of a start takes (a rejuvenation waits for all of them): logged at the end.
+    const startedAt = performance.now();
+    const phases: Record<string, number> = {};
+    const phaseDone = (name: string): void => {
+      phases[name] = Math.round(
+        performance.now() - startedAt - Object.values(phases).reduce((a, b) => a + b, 0),
+      );
+    };
     const { registry, crypto, sessionKeys, certificate } = ReplicaNode.#keys(config, id, keys);
+    phaseDone('keysMs');
     const storage = await openStorage({
       engine: config.storage.engine,
       directory: options.dataDirectory ?? replicaDataDirectory(config, id),
     });
     const loaded = await storage.load();
+    phaseDone('storageMs');
     if (loaded.corruptRecords > 0 || loaded.corruptChunks > 0) {
       logger.warn(
         { corruptRecords: loaded.corruptRecords, corruptChunks: loaded.corruptChunks },
@@ -309,8 +319,10 @@ export class ReplicaNode {
       ...(restored === undefined ? {} : { restored }),
       amnesiac,
     });
+    phaseDone('restoreMs');
     const node = new ReplicaNode(options, storage, replica, crypto, registry, service);
     node.#accountability = await openAccountabilityLog(accountabilityLogPath(config, id), logger);
+    phaseDone('accountabilityLogMs');
     if (keys.kind === 'guardian') {
       // What key announcements to clients carry: every replica's latest certificate, own included.
       for (const known of [...keys.certificates, keys.certificate]) {
@@ -350,6 +362,7 @@ export class ReplicaNode {
       signingSeed: signingSeed(sessionKeys.signing),
       certificate: certificate === null ? null : encodeKeyCertificate(certificate),
     };
+    phaseDone('transportMs');
     node.#admin = await node.#startAdmin(self.adminHost, self.adminPort);
     node.#ticker = setInterval(
       () => node.#step({ kind: 'tick', now: Math.floor(performance.now()) }),
@@ -364,6 +377,7 @@ export class ReplicaNode {
         admin: `${self.adminHost}:${self.adminPort}`,
         view: replica.view,
         lastExecuted: replica.lastExecuted,
+        ...phases,
       },
       'replica started',
     );

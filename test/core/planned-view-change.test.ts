@@ -1,0 +1,123 @@
+/**
+ * View changes a guardian asks for (leader handoff, rejoin after a rejuvenation) and how they
+ * keep the pause short for clients: they wait for the next stable checkpoint (bounded), and
+ * requests held by a replica that does not lead reach the leader at once.
+ */
+import * as assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import type { Action } from '../../src/core/actions.js';
+import { replicaId } from '../../src/core/ids.js';
+import { Harness, kv } from './harness.js';
+
+function viewChangesSent(actions: readonly Action[]): number {
+  return actions.filter((action) => action.kind === 'broadcast' && action.message.kind === 'view-change')
+    .length;
+}
+
+function forwardsTo(actions: readonly Action[], to: number): number {
+  return actions.filter(
+    (action) => action.kind === 'send' && action.to === to && action.message.kind === 'forward',
+  ).length;
+}
+
+describe('planned view changes', () => {
+  test('a guardian-asked view change waits for the next stable checkpoint, then re-proposes little', () => {
+    // checkpointInterval is 4 in the harness: after 6 batches the stable checkpoint is 4.
+    const cluster = new Harness({ config: { pipelineDepth: 1 } });
+    const alice = cluster.client('alice');
+    for (let index = 1; index <= 6; index++) cluster.execute(alice.request(kv.put(`k${index}`, `${index}`)));
+    assert.equal(cluster.replica(0).lastExecuted, 6);
+    assert.equal(cluster.replica(0).stableCheckpoint.sequence, 4);
+
+    for (const id of cluster.ids) {
+      const actions = cluster.step(id, { kind: 'change-view', reason: 'guardian: test' });
+      assert.equal(viewChangesSent(actions), 0, `replica ${id} waits for the checkpoint`);
+    }
+    cluster.run();
+    assert.equal(cluster.replica(0).view, 0);
+
+    // Two more batches make checkpoint 8 stable: the view change starts right after it.
+    for (let index = 7; index <= 8; index++) cluster.execute(alice.request(kv.put(`k${index}`, `${index}`)));
+    assert.ok(cluster.advanceUntil(() => cluster.ids.every((id) => cluster.replica(id).view === 1), 2000));
+    const installed = cluster.logs(1, 'view-installed').at(-1);
+    assert.ok(installed !== undefined);
+    assert.equal(installed.details.checkpoint, 8);
+    assert.equal(installed.details.reproposals, 0);
+
+    // And the cluster goes on in the new view.
+    const after = alice.request(kv.put('after', 'yes'));
+    cluster.execute(after);
+    assert.ok(cluster.advanceUntil(() => cluster.ids.every((id) => cluster.executionOf(id, after)), 2000));
+  });
+
+  test('without a checkpoint in time it starts when plannedViewChangeWaitMs is over', () => {
+    const cluster = new Harness({ config: { plannedViewChangeWaitMs: 600 } });
+    const alice = cluster.client('alice');
+    for (let index = 1; index <= 6; index++) cluster.execute(alice.request(kv.put(`k${index}`, `${index}`)));
+    for (const id of cluster.ids) cluster.step(id, { kind: 'change-view', reason: 'guardian: test' });
+    cluster.advance(500);
+    assert.ok(
+      cluster.ids.every((id) => cluster.replica(id).view === 0),
+      'still waiting at 500 ms',
+    );
+    assert.ok(cluster.advanceUntil(() => cluster.ids.every((id) => cluster.replica(id).view === 1), 2000));
+  });
+
+  test('plannedViewChangeWaitMs 0, or a checkpoint just taken, starts the view change at once', () => {
+    for (const [config, batches] of [
+      [{ plannedViewChangeWaitMs: 0 }, 6],
+      [{}, 8],
+    ] as const) {
+      const cluster = new Harness({ config });
+      const alice = cluster.client('alice');
+      for (let index = 1; index <= batches; index++)
+        cluster.execute(alice.request(kv.put(`k${index}`, `${index}`)));
+      const actions = cluster.step(2, { kind: 'change-view', reason: 'guardian: test' });
+      assert.equal(viewChangesSent(actions), 1, `after ${batches} batches with ${JSON.stringify(config)}`);
+    }
+  });
+});
+
+describe('requests reach the leader without waiting for a timeout', () => {
+  test('a replica that does not lead forwards a new request to the leader at once', () => {
+    const cluster = new Harness();
+    const alice = cluster.client('alice');
+    const request = alice.request(kv.put('a', '1'));
+    const actions = cluster.step(2, { kind: 'client-request', request });
+    assert.equal(forwardsTo(actions, 0), 1);
+    cluster.run();
+    assert.ok(cluster.executionOf(0, request) !== undefined, 'the leader ordered it');
+  });
+
+  test('on installing a new view, a replica hands the new leader the requests it holds', () => {
+    const cluster = new Harness();
+    const alice = cluster.client('alice');
+    for (let index = 1; index <= 4; index++) cluster.execute(alice.request(kv.put(`k${index}`, `${index}`)));
+    // The leader (0) holds a request nobody else saw and does not propose it before the view change.
+    const held = alice.request(kv.put('held', '1'));
+    cluster.filter = (envelope) =>
+      envelope.message.kind === 'pre-prepare' && envelope.message.view === 0 ? 'drop' : 'deliver';
+    cluster.submit(held, [0]);
+    cluster.run();
+    cluster.filter = () => 'deliver';
+    let forwardedOnInstall = false;
+    cluster.afterStep((record) => {
+      if (
+        record.replica === replicaId(0) &&
+        record.actions.some((action) => action.kind === 'log' && action.event === 'view-installed') &&
+        forwardsTo(record.actions, 1) > 0
+      )
+        forwardedOnInstall = true;
+    });
+    for (const id of cluster.ids)
+      cluster.step(id, { kind: 'change-view', reason: 'guardian: test', avoidLeaders: [replicaId(0)] });
+    assert.ok(
+      cluster.advanceUntil(
+        () => cluster.ids.every((id) => cluster.executionOf(id, held) !== undefined),
+        3000,
+      ),
+    );
+    assert.ok(forwardedOnInstall, 'the former leader forwarded what it held when it installed view 1');
+    assert.equal(cluster.replica(1).view, 1);
+  });
+});

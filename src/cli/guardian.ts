@@ -12,7 +12,7 @@ import { defaultCodeDirectory, defaultManifestPath } from '../recovery/code-mani
 import { Guardian } from '../recovery/guardian.js';
 import { FAULT_MODES, isFaultMode } from '../recovery/ipc.js';
 import { cliEntryPoint } from '../runtime/local-cluster.js';
-import { DEFAULT_CONFIG, configOrExit, integerOption } from './options.js';
+import { DEFAULT_CONFIG, configOrExit, integerOption, stopOnSignals } from './options.js';
 
 export function registerGuardian(program: Command): void {
   program
@@ -66,21 +66,7 @@ export function registerGuardian(program: Command): void {
           initialFaultMode: (options.faultMode as (typeof FAULT_MODES)[number] | undefined) ?? null,
           replicaLogLevel: options.logLevel,
         });
-        let stopping = false;
-        const stop = (signal: string): void => {
-          if (stopping) return;
-          stopping = true;
-          logger.info({ signal }, 'stopping');
-          guardian.stop().then(
-            () => process.exit(0),
-            (error: unknown) => {
-              logger.error({ err: error }, 'error while stopping');
-              process.exit(1);
-            },
-          );
-        };
-        process.on('SIGINT', () => stop('SIGINT'));
-        process.on('SIGTERM', () => stop('SIGTERM'));
+        stopOnSignals(logger, () => guardian.stop());
       },
     );
 }

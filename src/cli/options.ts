@@ -36,3 +36,25 @@ export async function configOrExit(path: string): Promise<ClusterConfig> {
 export function commandLogger(level: string = process.env.PHALANX_LOG_LEVEL ?? 'warn'): Logger {
   return pino({ level, base: undefined }, pino.destination(2));
 }
+
+/**
+ * On SIGINT or SIGTERM (once, however many arrive): logs, runs `close`, and exits 0, or 1 with
+ * the error logged if closing failed.
+ */
+export function stopOnSignals(logger: Logger, close: () => Promise<void>): void {
+  let stopping = false;
+  const stop = (signal: NodeJS.Signals): void => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'stopping');
+    close().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        logger.error({ err: error }, 'error while stopping');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+}

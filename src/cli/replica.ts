@@ -20,7 +20,7 @@ import {
 import { decodeKeyCertificate, sessionKeysFromSeeds } from '../recovery/key-certificates.js';
 import { type GuardianLink, type ReplicaKeySource, ReplicaNode } from '../runtime/replica-node.js';
 import type { KeyCertificate } from '../messages/types.js';
-import { DEFAULT_CONFIG, configOrExit, integerOption } from './options.js';
+import { DEFAULT_CONFIG, configOrExit, integerOption, stopOnSignals } from './options.js';
 
 /** How long a replica started by its guardian waits for its session keys. */
 const SESSION_KEYS_TIMEOUT_MS = 30_000;
@@ -165,21 +165,7 @@ export function registerReplica(program: Command): void {
           amnesiac,
           faultMode,
         });
-        let stopping = false;
-        const stop = (signal: string): void => {
-          if (stopping) return;
-          stopping = true;
-          logger.info({ signal }, 'stopping');
-          node.close().then(
-            () => process.exit(0),
-            (error: unknown) => {
-              logger.error({ err: error }, 'error while stopping');
-              process.exit(1);
-            },
-          );
-        };
-        process.on('SIGINT', () => stop('SIGINT'));
-        process.on('SIGTERM', () => stop('SIGTERM'));
+        stopOnSignals(logger, () => node.close());
       },
     );
 }

@@ -194,6 +194,14 @@ const CATCH_UP_BATCHES_PER_STATUS = 32;
 const MAX_REMEMBERED_REPLY_PROOFS = 16_384;
 /** The view-change timeout doubles with every failed attempt, up to this factor. */
 const MAX_VIEW_CHANGE_BACKOFF = 8;
+/**
+ * What a request adds to a batch or a FORWARD on the wire, at most: its operation, fixed fields
+ * and one MAC per replica. Batches and forwards stay under maxBatchBytes by this measure.
+ */
+function encodedSizeBound(request: ClientRequest): number {
+  return request.operation.length + 64 + 20 * request.authenticator.length;
+}
+
 /** Instances whose messages are retransmitted per retransmission period. */
 const MAX_RETRANSMITTED_INSTANCES = 64;
 
@@ -715,7 +723,7 @@ export class Replica {
     let bytes = 0;
     for (const pending of pendings) {
       pending.forwarded = true;
-      const size = pending.request.operation.length + 64 + 20 * pending.request.authenticator.length;
+      const size = encodedSizeBound(pending.request);
       if (
         requests.length > 0 &&
         (requests.length >= LIMITS.maxForwardedRequests || bytes + size > this.config.maxBatchBytes)
@@ -881,7 +889,7 @@ export class Replica {
           this.#queues.delete(client);
           continue;
         }
-        const size = next.request.operation.length + 64 + 20 * next.request.authenticator.length;
+        const size = encodedSizeBound(next.request);
         if (batch.length > 0 && bytes + size > this.config.maxBatchBytes) return batch;
         queue.shift();
         if (queue.length === 0) this.#queues.delete(client);

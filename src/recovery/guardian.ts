@@ -786,12 +786,9 @@ export class Guardian {
   async #verifyCodeForRecovery(): Promise<{ ok: true } | { ok: false; problems: readonly string[] }> {
     const check = this.#standbyCodeCheck;
     this.#standbyCodeCheck = null;
-    const standby = this.#standby;
     if (
       check !== null &&
-      standby !== null &&
-      standby.exitCode === null &&
-      standby.connected &&
+      this.#liveStandby() !== null &&
       (await this.#codeFingerprint()) === check.fingerprint
     ) {
       this.#logger.info(
@@ -843,8 +840,24 @@ export class Guardian {
   /** Every replica moves to the next view, which the rejuvenated one can vote in. */
   #askForRejoinViewChange(): void {
     this.#rejoinOwed = false;
+    this.#askForViewChange();
+  }
+
+  /**
+   * Every replica (this one directly, the others through their guardians) moves to a later view
+   * led by none of the replicas about to be rejuvenated, nor by `alsoAvoid`.
+   */
+  #askForViewChange(alsoAvoid: number | null = null): void {
     this.#broadcastControl({ type: 'nudge' });
-    this.#toReplica({ type: 'nudge-view-change', avoidLeaders: this.#recoveringNext() });
+    const avoid = new Set(this.#recoveringNext());
+    if (alsoAvoid !== null) avoid.add(alsoAvoid);
+    this.#toReplica({ type: 'nudge-view-change', avoidLeaders: [...avoid] });
+  }
+
+  /** Whether this guardian's replica leads the view it last reported. */
+  #replicaLeads(): boolean {
+    const status = this.#replicaStatus;
+    return status !== null && status.view % this.#config.n === this.id;
   }
 
   /**
@@ -870,19 +883,13 @@ export class Guardian {
    * leader is never the replica being rejuvenated.
    */
   #handOffBeforeSlot(slotStartMs: number): void {
-    const status = this.#replicaStatus;
-    if (this.#handedOffForSlotMs === slotStartMs || status === null) return;
-    if (status.view % this.#config.n !== this.id) return;
+    if (this.#handedOffForSlotMs === slotStartMs || !this.#replicaLeads()) return;
     this.#handedOffForSlotMs = slotStartMs;
     this.#logger.info(
-      { view: status.view, slotInMs: slotStartMs - this.#now() },
+      { view: this.#replicaStatus?.view, slotInMs: slotStartMs - this.#now() },
       'handing leadership on before the slot',
     );
-    this.#broadcastControl({ type: 'nudge' });
-    this.#toReplica({
-      type: 'nudge-view-change',
-      avoidLeaders: [...new Set([this.id, ...this.#recoveringNext()])],
-    });
+    this.#askForViewChange(this.id);
   }
 
   /**
@@ -890,10 +897,9 @@ export class Guardian {
    * a leader about to be rejuvenated first asks everybody to move to a view it does not lead.
    */
   async #handOffLeadership(): Promise<void> {
-    const status = this.#replicaStatus;
-    if (status === null || status.view % this.#config.n !== this.id) return;
-    this.#logger.info({ view: status.view }, 'handing leadership on before the rejuvenation');
-    this.#askForRejoinViewChange();
+    if (!this.#replicaLeads()) return;
+    this.#logger.info({ view: this.#replicaStatus?.view }, 'handing leadership on before the rejuvenation');
+    this.#askForViewChange(this.id);
     const deadline = this.#now() + Math.min(LEADER_HANDOFF_MAX_MS, this.#schedule.recoveryBoundMs / 8);
     // Until the new view executes requests, and a moment more: clients learn the new leader from
     // replies, and meanwhile this replica still forwards what they send it.
@@ -993,13 +999,17 @@ export class Guardian {
     if (standby !== null && standby.exitCode === null) standby.kill('SIGKILL');
   }
 
-  #spawnReplica(keys: Extract<GuardianToReplica, { type: 'session-keys' }>): void {
-    // A standby that is still alive and connected runs code checked before this recovery's own check.
+  /** The standby process, if it is still alive and its IPC pipe open. */
+  #liveStandby(): ChildProcess | null {
     const standby = this.#standby;
+    return standby !== null && standby.exitCode === null && standby.connected ? standby : null;
+  }
+
+  #spawnReplica(keys: Extract<GuardianToReplica, { type: 'session-keys' }>): void {
+    // A live standby runs code checked before this recovery's own check.
+    const child = this.#liveStandby() ?? this.#spawnProcess();
+    if (child !== this.#standby) this.#discardStandby();
     this.#standby = null;
-    const child =
-      standby !== null && standby.exitCode === null && standby.connected ? standby : this.#spawnProcess();
-    if (standby !== null && child !== standby) standby.kill('SIGKILL');
     this.#child = child;
     this.#childExpectedExit = false;
     this.#replicaStatus = null;

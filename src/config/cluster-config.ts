@@ -274,13 +274,8 @@ function parseProtocol(problems: Problems, value: unknown, base: ProtocolConfig)
   const merged: Record<string, unknown> = { ...base };
   for (const field of numeric) {
     if (value[field] !== undefined)
-      merged[field] = integer(
-        problems,
-        `protocol.${field}`,
-        value[field],
-        field === 'plannedViewChangeWaitMs' ? 0 : 1,
-        1e9,
-      );
+      // Which fields may be 0 is protocolConfigProblems' rule (below), stated once, in the core.
+      merged[field] = integer(problems, `protocol.${field}`, value[field], 0, 1e9);
   }
   if (value.requireClientSignatures !== undefined) {
     if (typeof value.requireClientSignatures !== 'boolean') {

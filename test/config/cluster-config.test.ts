@@ -1,0 +1,55 @@
+import * as assert from 'node:assert/strict';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { ConfigError, parseClusterConfig } from '../../src/config/cluster-config.js';
+import { generateCluster } from '../../src/config/keys.js';
+
+let directory: string;
+let document: Record<string, unknown>;
+
+before(async () => {
+  directory = await mkdtemp(join(tmpdir(), 'phalanx-config-'));
+  const { configPath } = await generateCluster({ directory, f: 1, k: 0, basePort: 7000, clients: ['admin'] });
+  document = JSON.parse(await readFile(configPath, 'utf8')) as Record<string, unknown>;
+});
+
+after(async () => {
+  await rm(directory, { recursive: true, force: true });
+});
+
+function withProtocol(protocol: Record<string, unknown>): unknown {
+  return { ...document, protocol };
+}
+
+function problemsOf(candidate: unknown): string[] {
+  try {
+    parseClusterConfig(candidate, 'test.json');
+    return [];
+  } catch (error) {
+    assert.ok(error instanceof ConfigError);
+    return [...error.problems];
+  }
+}
+
+describe('protocol section', () => {
+  it('takes plannedViewChangeWaitMs 0 (start guardian view changes at once)', () => {
+    const config = parseClusterConfig(withProtocol({ plannedViewChangeWaitMs: 0 }), 'test.json');
+    assert.equal(config.protocol.plannedViewChangeWaitMs, 0);
+    assert.equal(parseClusterConfig(document, 'test.json').protocol.plannedViewChangeWaitMs, 1000);
+  });
+
+  it('refuses 0 where the protocol needs a positive value, and negatives anywhere, naming the field', () => {
+    assert.ok(
+      problemsOf(withProtocol({ checkpointInterval: 0 })).some((problem) =>
+        /checkpointInterval must be a positive integer, got 0/.test(problem),
+      ),
+    );
+    assert.ok(
+      problemsOf(withProtocol({ plannedViewChangeWaitMs: -1 })).some((problem) =>
+        problem.includes('protocol.plannedViewChangeWaitMs'),
+      ),
+    );
+  });
+});

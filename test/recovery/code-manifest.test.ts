@@ -6,6 +6,7 @@ import {
   mkdtemp,
   readdir,
   readFile,
+  rename,
   rm,
   symlink,
   truncate,
@@ -25,6 +26,7 @@ import {
   buildCodeManifest,
   type CodeManifest,
   CodeManifestError,
+  codeBundleFingerprint,
   codeManifestPayload,
   CODE_MANIFEST_DOMAIN,
   defaultCodeDirectory,
@@ -338,6 +340,58 @@ describe('verifyCodeBundle', () => {
   it('reports a missing manifest', async () => {
     const problems = await problemsOf(pristine, join(workspace, 'absent.json'));
     assert.match(problems[0]!, /cannot read code manifest .*absent\.json/);
+  });
+});
+
+describe('codeBundleFingerprint', () => {
+  it('stays the same while nothing is touched, and is not a content hash (copies differ)', async () => {
+    const copy = await copyOfTree();
+    const first = await codeBundleFingerprint(copy, manifestPath);
+    assert.match(first ?? '', /^[0-9a-f]{64}$/);
+    assert.equal(await codeBundleFingerprint(copy, manifestPath), first);
+    // Same bytes, other inodes: the fingerprint vouches for files, not for contents.
+    assert.notEqual(await codeBundleFingerprint(await copyOfTree(), manifestPath), first);
+  });
+
+  it('changes when a file is rewritten, even with the same bytes, added, removed or replaced', async () => {
+    const changes: [string, (copy: string) => Promise<void>][] = [
+      [
+        'rewritten with the same bytes',
+        async (copy) => {
+          const path = join(copy, 'main.js');
+          await writeFile(path, await readFile(path));
+        },
+      ],
+      ['added', (copy) => writeFile(join(copy, 'nested', 'extra.js'), 'export {};\n')],
+      ['removed', (copy) => unlink(join(copy, 'nested', 'empty.js'))],
+      [
+        'replaced by rename',
+        async (copy) => {
+          const path = join(copy, 'recovery', 'guardian.js');
+          await writeFile(`${path}.new`, 'export const guard = true;\n');
+          await rename(`${path}.new`, path);
+        },
+      ],
+    ];
+    for (const [what, change] of changes) {
+      const copy = await copyOfTree();
+      const before = await codeBundleFingerprint(copy, manifestPath);
+      // Change times have nanosecond fields, but a coarse clock could leave them equal.
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      await change(copy);
+      assert.notEqual(await codeBundleFingerprint(copy, manifestPath), before, `a file ${what}`);
+    }
+  });
+
+  it('changes when the manifest is rewritten, and is null when the tree cannot be walked', async () => {
+    const copy = await copyOfTree();
+    const ownManifest = join(workspace, `manifest-${copies}.json`);
+    await writeCodeManifest(ownManifest, manifest);
+    const before = await codeBundleFingerprint(copy, ownManifest);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    await writeCodeManifest(ownManifest, manifest);
+    assert.notEqual(await codeBundleFingerprint(copy, ownManifest), before);
+    assert.equal(await codeBundleFingerprint(join(workspace, 'no-such-tree'), ownManifest), null);
   });
 });
 

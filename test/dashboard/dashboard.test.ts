@@ -3,7 +3,7 @@ import { Buffer } from 'node:buffer';
 import { existsSync } from 'node:fs';
 import { get, type IncomingMessage, request } from 'node:http';
 import { after, describe, it } from 'node:test';
-import { type Browser, chromium, type Page } from 'playwright-core';
+import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 import {
   DASHBOARD_LIMITS,
   DashboardServer,
@@ -682,6 +682,17 @@ function countActiveResources(): { timers: number; sockets: number } {
 
 // ───────────────────────────── browser ─────────────────────────────
 
+/** A new page whose console errors and uncaught exceptions are collected (a test expects none). */
+async function watchedPage(context: BrowserContext): Promise<{ page: Page; consoleErrors: string[] }> {
+  const page = await context.newPage();
+  const consoleErrors: string[] = [];
+  page.on('console', (message) => {
+    if (message.type() === 'error') consoleErrors.push(message.text());
+  });
+  page.on('pageerror', (error) => consoleErrors.push(error.message));
+  return { page, consoleErrors };
+}
+
 async function textOf(page: Page, testId: string): Promise<string> {
   return (await page.getByTestId(testId).textContent()) ?? '';
 }
@@ -721,12 +732,7 @@ describe('dashboard page in headless Chromium', { timeout: 30_000 }, () => {
     const context = await (await browser()).newContext({ viewport: { width: 1400, height: 520 } });
     const cluster = await startTestCluster();
     try {
-      const page = await context.newPage();
-      const consoleErrors: string[] = [];
-      page.on('console', (message) => {
-        if (message.type() === 'error') consoleErrors.push(message.text());
-      });
-      page.on('pageerror', (error) => consoleErrors.push(error.message));
+      const { page, consoleErrors } = await watchedPage(context);
 
       await page.goto(cluster.dashboard.url);
       await waitForText(page, 'connection-state', 'live');
@@ -820,12 +826,7 @@ describe('dashboard page in headless Chromium', { timeout: 30_000 }, () => {
     const context = await (await browser()).newContext({ viewport: { width: 1600, height: 900 } });
     const cluster = await startGuardedTestCluster();
     try {
-      const page = await context.newPage();
-      const consoleErrors: string[] = [];
-      page.on('console', (message) => {
-        if (message.type() === 'error') consoleErrors.push(message.text());
-      });
-      page.on('pageerror', (error) => consoleErrors.push(error.message));
+      const { page, consoleErrors } = await watchedPage(context);
       const classOf = async (testId: string): Promise<string> =>
         (await page.getByTestId(testId).getAttribute('class')) ?? '';
 

@@ -505,32 +505,41 @@ describe('TcpTransport', () => {
       cluster.recorder(node).respond = (from, frame) => transport.send(from, frame);
     };
 
-    it('a client that knows only identity keys connects with certified keys, and frames flow both ways', async () => {
-      const cluster = new TestCluster();
+    /**
+     * Replicas 0 and 1 under guardians, with their keys of `epochs` listed in each other's
+     * directories, and alice, who knows only the guardians' identity keys, connected to both.
+     */
+    async function startCertifiedPair(cluster: TestCluster, epochs: readonly [number, number]) {
       const guardians = [new TestGuardian(replicaId(0)), new TestGuardian(replicaId(1))];
-      const identity0 = guardians[0]!.issue(4);
-      const identity1 = guardians[1]!.issue(7);
-      // The replicas' own directory lists every key (their guardians told them); alice's does not.
+      const identity0 = guardians[0]!.issue(epochs[0]);
+      const identity1 = guardians[1]!.issue(epochs[1]);
       cluster.keys.set(replica0, [channelPublicKey(identity0)]);
       cluster.keys.set(replica1, [channelPublicKey(identity1)]);
       const aliceKeys = new CertifyingKeyDirectory(guardians);
+      const one = await cluster.start(replica1, { listenPort: 0, identity: identity1 });
+      const zero = await cluster.start(replica0, {
+        listenPort: 0,
+        identity: identity0,
+        peers: [addressOf(replica1, one)],
+      });
+      const client = await cluster.start(alice, {
+        peers: [addressOf(replica0, zero), addressOf(replica1, one)],
+        keys: aliceKeys,
+      });
+      await waitUntil(
+        () => hasPeer(client, replica0) && hasPeer(client, replica1) && hasPeer(zero, replica1),
+        'alice is connected to both replicas, and replica 0 to replica 1',
+      );
+      return { guardians, identity1, aliceKeys, zero, one, client };
+    }
+
+    it('a client that knows only identity keys connects with certified keys, and frames flow both ways', async () => {
+      const cluster = new TestCluster();
       try {
-        const one = await cluster.start(replica1, { listenPort: 0, identity: identity1 });
-        const zero = await cluster.start(replica0, {
-          listenPort: 0,
-          identity: identity0,
-          peers: [addressOf(replica1, one)],
-        });
+        // The replicas' own directory lists every key (their guardians told them); alice's does not.
+        const { aliceKeys, zero, one, client } = await startCertifiedPair(cluster, [4, 7]);
         echo(cluster, replica0, zero);
         echo(cluster, replica1, one);
-        const client = await cluster.start(alice, {
-          peers: [addressOf(replica0, zero), addressOf(replica1, one)],
-          keys: aliceKeys,
-        });
-        await waitUntil(
-          () => hasPeer(client, replica0) && hasPeer(client, replica1) && hasPeer(zero, replica1),
-          'alice is connected to both replicas',
-        );
         assert.deepEqual([client.session(replica0)?.keyEpoch, client.session(replica1)?.keyEpoch], [4, 7]);
         assert.equal(client.session(replica1)?.admittedByCertificate, true);
         assert.equal(zero.session(replica1)?.admittedByCertificate, false, 'listed keys need no certificate');
@@ -663,28 +672,11 @@ describe('TcpTransport', () => {
 
     it('after setIdentity and dropConnections on the old epoch, peers reconnect under the new key', async () => {
       const cluster = new TestCluster();
-      const guardians = [new TestGuardian(replicaId(0)), new TestGuardian(replicaId(1))];
-      const identity0 = guardians[0]!.issue(1);
-      const epoch5 = guardians[1]!.issue(5);
-      cluster.keys.set(replica0, [channelPublicKey(identity0)]);
-      cluster.keys.set(replica1, [channelPublicKey(epoch5)]);
-      const aliceKeys = new CertifyingKeyDirectory(guardians);
       try {
-        const one = await cluster.start(replica1, { listenPort: 0, identity: epoch5 });
-        const zero = await cluster.start(replica0, {
-          listenPort: 0,
-          identity: identity0,
-          peers: [addressOf(replica1, one)],
-        });
+        const pair = await startCertifiedPair(cluster, [1, 5]);
+        const { guardians, aliceKeys, zero, one, client } = pair;
+        const epoch5 = pair.identity1;
         echo(cluster, replica1, one);
-        const client = await cluster.start(alice, {
-          peers: [addressOf(replica0, zero), addressOf(replica1, one)],
-          keys: aliceKeys,
-        });
-        await waitUntil(
-          () => hasPeer(client, replica0) && hasPeer(client, replica1) && hasPeer(zero, replica1),
-          'everyone is connected',
-        );
         assert.equal(client.session(replica1)?.keyEpoch, 5);
 
         // Replica 1 is rejuvenated: epoch 6, a fresh key and its certificate. Replica 0 hears of it

@@ -439,7 +439,8 @@ export class Guardian {
       accused === this.id ? this.#ownRecoveryActivityAtMs : this.#recoveringPeers.get(accused);
     const bound = this.#config.recovery!.recoveryBoundMs;
     if (recovering !== undefined && this.#now() - recovering < 2 * bound) {
-      this.#logger.debug({ accused, reporter, reason }, 'suspicion of a replica that just recovered ignored');
+      // Info, not debug: an operator asking why f + 1 complaints accused nobody finds the answer.
+      this.#logger.info({ accused, reporter, reason }, 'suspicion of a replica that just recovered ignored');
       return;
     }
     this.#logger.info({ accused, reporter, reason }, 'suspicion');

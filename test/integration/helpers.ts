@@ -102,7 +102,7 @@ export async function startTestCluster(
   const cluster = new LocalCluster({
     config,
     entryPoint: cliEntryPoint(),
-    logLevel: 'info',
+    logLevel: process.env.PHALANX_TEST_LOG_LEVEL === 'debug' ? 'debug' : 'info',
     extraArguments: (id) => (faultModes[id] === undefined ? [] : ['--fault-mode', faultModes[id]]),
   });
   const clients: PhalanxClient[] = [];

@@ -195,18 +195,39 @@ describe('detection with evidence and reactive recovery', { timeout: 420_000 }, 
         const now = Date.now();
         const clear = up(await test.guardians())
           .filter((report) => {
+            // lastRejuvenationAtMs also covers the guardian's first start of its replica, which
+            // the guardians count as recovery activity too (recentRecoveries leaves it out).
             const last = report.recentRecoveries[0];
+            const lastActivityMs = Math.max(
+              report.lastRejuvenationAtMs ?? 0,
+              last === undefined ? 0 : last.startedAtMs + last.durationMs,
+            );
             return (
               !report.recovery.inProgress &&
-              (last === undefined ||
-                now - (last.startedAtMs + last.durationMs) > 2 * RECOVERY_BOUND_MS + 500) &&
+              !report.pendingReactive.includes(report.replica) &&
+              now - lastActivityMs > 2 * RECOVERY_BOUND_MS + 500 &&
               nextProactiveSlotOf(schedule, replicaId(report.replica), now).startMs - now > 6000
             );
           })
           .map((report) => report.replica);
         return clear.length >= 3 ? { accused: clear[0]!, reporters: [clear[1]!, clear[2]!] } : null;
       },
+      60_000,
     );
+    /** On a timeout, what the guardians logged about suspicions: the why of a failure in CI. */
+    const withSuspicionLog = async <Value>(wait: Promise<Value>): Promise<Value> => {
+      try {
+        return await wait;
+      } catch (error) {
+        const lines = test.config.replicas.flatMap((entry) =>
+          test
+            .log(replicaId(entry.id))
+            .split('\n')
+            .filter((line) => line.includes('suspicion') || line.includes('rejuvenation')),
+        );
+        throw new Error(`${(error as Error).message}\n${lines.slice(-60).join('\n')}`, { cause: error });
+      }
+    };
     const suspect = async (reporter: number): Promise<void> => {
       const entry = test.config.replicas[reporter]!;
       const response = await fetch(
@@ -220,11 +241,15 @@ describe('detection with evidence and reactive recovery', { timeout: 420_000 }, 
     };
     await suspect(reporters[0]!);
     // Every guardian hears the one suspicion, and none accuses.
-    await waitFor('every guardian to record the suspicion', async () =>
-      up(await test.guardians()).every((report) =>
-        report.suspicions.some(
-          (entry) => entry.accused === accused && entry.reporters.includes(reporters[0]!),
-        ),
+    await withSuspicionLog(
+      waitFor(
+        `every guardian to record replica ${reporters[0]!}'s suspicion of replica ${accused}`,
+        async () =>
+          up(await test.guardians()).every((report) =>
+            report.suspicions.some(
+              (entry) => entry.accused === accused && entry.reporters.includes(reporters[0]!),
+            ),
+          ),
       ),
     );
     await new Promise((resolve) => setTimeout(resolve, 1000));
@@ -236,8 +261,10 @@ describe('detection with evidence and reactive recovery', { timeout: 420_000 }, 
     }
     // The threshold is real: f + 1 distinct suspicions do accuse.
     await suspect(reporters[1]!);
-    await waitFor(`every guardian to accuse replica ${accused}`, async () =>
-      up(await test.guardians()).every((report) => report.pendingReactive.includes(accused)),
+    await withSuspicionLog(
+      waitFor(`every guardian to accuse replica ${accused}`, async () =>
+        up(await test.guardians()).every((report) => report.pendingReactive.includes(accused)),
+      ),
     );
   });
 

@@ -36,4 +36,10 @@ export {
   type KvResult,
   type KvResultKind,
 } from './operations.js';
-export { DEFAULT_BUCKET_COUNT, fnv1a32, KvService, type KvServiceOptions } from './service.js';
+export {
+  DEFAULT_BUCKET_COUNT,
+  fnv1a32,
+  KvService,
+  type KvServiceOptions,
+  LARGE_ENTRY_BYTES,
+} from './service.js';

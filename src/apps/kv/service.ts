@@ -8,6 +8,16 @@
  * not fit LIMITS.maxChunkBytes (possible: a few near-maximal values landing in one bucket) spills
  * into further chunks, part 1, 2, …, so a snapshot has at least `bucketCount` chunks.
  *
+ * Large entries. An entry of LARGE_ENTRY_BYTES or more (encoded) gets a chunk of its own. A
+ * chunk is hashed, stored and transferred whole, so without this a 16-byte write to a bucket that
+ * also holds a 256 KiB value would rewrite the value at every checkpoint on every replica (measured
+ * with `phalanx bench recovery`: 24 MB per checkpoint and replica, and a stall before each
+ * checkpoint). When a bucket changes, its new chunks that are byte-for-byte the ones it had are
+ * replaced by those very objects, so the core does not hash them again and storage, which finds
+ * chunks by digest, does not write them again. The price is chunk count: at most bucketCount +
+ * 2 × (large entries) + (spills), which stays under LIMITS.maxManifestLeaves up to about 4 GiB of
+ * large values.
+ *
  * Listing. list(prefix) needs key order, which hash buckets do not give. A sorted array of all keys
  * is kept and brought up to date lazily: writes only record keys added or removed since the last
  * list (O(1) each), and the next list merges them in, O(n + k log k) for n keys and k changes
@@ -17,6 +27,7 @@
  * Everything here is deterministic: no clocks, no randomness, and no output depends on the
  * iteration order of a Map (bucket entries are sorted before they are serialized).
  */
+import { Buffer } from 'node:buffer';
 import { bytesEqual } from '../../core/ids.js';
 import type { ExecutionContext, Service } from '../../core/service.js';
 import { LIMITS } from '../../messages/limits.js';
@@ -39,6 +50,8 @@ import {
 } from './operations.js';
 
 export const DEFAULT_BUCKET_COUNT = 1024;
+/** An entry this big (encoded) or bigger gets a chunk of its own: see "Large entries" above. */
+export const LARGE_ENTRY_BYTES = 128 * 1024;
 
 export interface KvServiceOptions {
   /** Who may touch which keys; a config is validated and rejected with an Error listing problems. */
@@ -48,6 +61,33 @@ export interface KvServiceOptions {
    * layout, so every replica must use the same value.
    */
   readonly bucketCount?: number;
+}
+
+function markChanged(bucket: Bucket): void {
+  if (bucket.chunks !== null) bucket.previousChunks = bucket.chunks;
+  bucket.chunks = null;
+}
+
+/** `fresh`, with each chunk equal to the one at its position in `previous` replaced by that object. */
+function reuseUnchanged(
+  fresh: readonly Uint8Array[],
+  previous: readonly Uint8Array[] | null,
+): readonly Uint8Array[] {
+  if (previous === null) return fresh;
+  return fresh.map((chunk, part) => {
+    const before = previous[part];
+    return before !== undefined && (before === chunk || sameBytes(before, chunk)) ? before : chunk;
+  });
+}
+
+/** bytesEqual at memcmp speed: the chunks compared here add up to megabytes per checkpoint. */
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return (
+    a.length === b.length &&
+    Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(
+      Buffer.from(b.buffer, b.byteOffset, b.byteLength),
+    )
+  );
 }
 
 /** FNV-1a, 32-bit: cheap, stable across platforms, and good enough to spread keys over buckets. */
@@ -64,10 +104,16 @@ interface Bucket {
   readonly entries: Map<string, KvStoredEntry>;
   /** The chunks snapshot() last returned for this bucket; null once the bucket changed since. */
   chunks: readonly Uint8Array[] | null;
+  /** After a change: the chunks it had before, to reuse the parts that come out the same. */
+  previousChunks: readonly Uint8Array[] | null;
 }
 
 function emptyBuckets(count: number): Bucket[] {
-  return Array.from({ length: count }, () => ({ entries: new Map<string, KvStoredEntry>(), chunks: null }));
+  return Array.from({ length: count }, () => ({
+    entries: new Map<string, KvStoredEntry>(),
+    chunks: null,
+    previousChunks: null,
+  }));
 }
 
 /** Decoder reasons are short ASCII; the cap only guarantees the result encoder can never throw. */
@@ -76,6 +122,11 @@ const maxReasonChars = 300;
 export class KvService implements Service {
   readonly #access: AccessControl;
   readonly #bucketCount: number;
+  /** The chunk each large entry was last serialized into, and at which part of its bucket. */
+  readonly #largeEntryChunks = new WeakMap<
+    KvStoredEntry,
+    { readonly part: number; readonly chunk: Uint8Array }
+  >();
   #buckets: Bucket[];
   #stateBytes = 0;
   #keyCount = 0;
@@ -131,7 +182,10 @@ export class KvService implements Service {
     const chunks: Uint8Array[] = [];
     for (let index = 0; index < this.#bucketCount; index++) {
       const bucket = this.#buckets[index]!;
-      bucket.chunks ??= this.#serializeBucket(index, bucket.entries);
+      if (bucket.chunks === null) {
+        bucket.chunks = reuseUnchanged(this.#serializeBucket(index, bucket.entries), bucket.previousChunks);
+        bucket.previousChunks = null;
+      }
       chunks.push(...bucket.chunks);
     }
     return chunks;
@@ -260,7 +314,7 @@ export class KvService implements Service {
     const bucket = this.#bucketFor(keyBytes);
     const previous = bucket.entries.get(key);
     bucket.entries.set(key, { key, keyBytes, value });
-    bucket.chunks = null;
+    markChanged(bucket);
     if (previous === undefined) {
       this.#stateBytes += keyBytes.length + value.length;
       this.#keyCount++;
@@ -278,7 +332,7 @@ export class KvService implements Service {
     const previous = bucket.entries.get(key);
     if (previous === undefined) return false;
     bucket.entries.delete(key);
-    bucket.chunks = null;
+    markChanged(bucket);
     this.#stateBytes -= previous.keyBytes.length + previous.value.length;
     this.#keyCount--;
     this.#noteKeyRemoved(key);
@@ -328,11 +382,25 @@ export class KvService implements Service {
     for (const entry of sorted) {
       // A single entry (≤ maxKeyBytes + maxValueBytes + 6) always fits an empty chunk.
       const entryBytes = kvEntryEncodedBytes(entry.keyBytes.length, entry.value.length);
-      if (part.length > 0 && partBytes + entryBytes > LIMITS.maxChunkBytes) flush();
+      const large = entryBytes >= LARGE_ENTRY_BYTES;
+      if (part.length > 0 && (large || partBytes + entryBytes > LIMITS.maxChunkBytes)) flush();
+      if (large) {
+        // Its chunk depends only on the entry (an object replaced by every write) and its part.
+        const cached = this.#largeEntryChunks.get(entry);
+        if (cached !== undefined && cached.part === chunks.length) {
+          chunks.push(cached.chunk);
+          continue;
+        }
+        part.push(entry);
+        flush();
+        this.#largeEntryChunks.set(entry, { part: chunks.length - 1, chunk: chunks[chunks.length - 1]! });
+        continue;
+      }
       part.push(entry);
       partBytes += entryBytes;
     }
-    flush();
+    // An empty bucket is one empty chunk; a bucket ending in a large entry has nothing left over.
+    if (part.length > 0 || chunks.length === 0) flush();
     return chunks;
   }
 

@@ -4,7 +4,7 @@
  * request arrives only on the channel of the client it names.
  */
 import type { ClientRequest, ReplicaMessage } from '../messages/types.js';
-import type { ReplicaId } from './ids.js';
+import type { ReplicaId, ViewNumber } from './ids.js';
 
 export type ReplicaEvent =
   | { readonly kind: 'message'; readonly from: ReplicaId; readonly message: ReplicaMessage }
@@ -23,4 +23,10 @@ export type ReplicaEvent =
        * led by none of them, so the next rejuvenation does not take the leader down.
        */
       readonly avoidLeaders?: readonly ReplicaId[];
+      /**
+       * The view the request is about (the one the rejuvenated replica sat out, or the one the
+       * leader handing over leads): a replica already past it ignores the request, since the view
+       * change it asks for has happened. A request delivered late must not cost a second one.
+       */
+      readonly aboveView?: ViewNumber;
     };

@@ -400,7 +400,9 @@ export class Replica {
         this.#onMessage(event.from, event.message);
         break;
       case 'change-view':
-        if (this.#status === 'normal') {
+        if (event.aboveView !== undefined && this.#view > event.aboveView) {
+          this.#log_('info', 'view-change-request-settled', { view: this.#view, aboveView: event.aboveView });
+        } else if (this.#status === 'normal') {
           const avoid = new Set<number>(event.avoidLeaders ?? []);
           let target = this.#view + 1;
           while (avoid.has(this.#leaderOf(target)) && target < this.#view + this.config.n) target++;

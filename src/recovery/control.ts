@@ -23,8 +23,11 @@ export type ControlMessage =
   | { readonly type: 'recovering'; readonly kind: 'proactive' | 'reactive'; readonly reason: string }
   /** The sender's replica finished its rejuvenation: accusations against it are settled. */
   | { readonly type: 'recovered'; readonly keyEpoch: number }
-  /** A rejuvenated replica is ready to vote again: ask your replica to change view. */
-  | { readonly type: 'nudge' };
+  /**
+   * Ask your replica to change view (a rejuvenated replica is ready to vote again, or a leader
+   * hands over), unless it is already past `aboveView`.
+   */
+  | { readonly type: 'nudge'; readonly aboveView: number | null };
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -88,7 +91,10 @@ export function decodeControl(
         ? { ok: true, message: { type: 'recovered', keyEpoch: value.keyEpoch } }
         : invalid;
     case 'nudge':
-      return { ok: true, message: { type: 'nudge' } };
+      return value.aboveView === null ||
+        (typeof value.aboveView === 'number' && Number.isSafeInteger(value.aboveView) && value.aboveView >= 0)
+        ? { ok: true, message: { type: 'nudge', aboveView: value.aboveView } }
+        : invalid;
     default:
       return invalid;
   }

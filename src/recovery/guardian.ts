@@ -356,7 +356,11 @@ export class Guardian {
         this.#suspicions.clear(replicaId(from.id));
         return;
       case 'nudge':
-        this.#toReplica({ type: 'nudge-view-change', avoidLeaders: this.#recoveringNext() });
+        this.#toReplica({
+          type: 'nudge-view-change',
+          avoidLeaders: this.#recoveringNext(),
+          aboveView: message.aboveView,
+        });
         return;
     }
   }
@@ -849,10 +853,13 @@ export class Guardian {
    * led by none of the replicas about to be rejuvenated, nor by `alsoAvoid`.
    */
   #askForViewChange(alsoAvoid: number | null = null): void {
-    this.#broadcastControl({ type: 'nudge' });
+    // The view this replica last reported: the one a rejuvenated replica sat out, or the one a
+    // leader hands over. A replica that has moved past it when the nudge arrives ignores it.
+    const aboveView = this.#replicaStatus?.view ?? null;
+    this.#broadcastControl({ type: 'nudge', aboveView });
     const avoid = new Set(this.#recoveringNext());
     if (alsoAvoid !== null) avoid.add(alsoAvoid);
-    this.#toReplica({ type: 'nudge-view-change', avoidLeaders: [...avoid] });
+    this.#toReplica({ type: 'nudge-view-change', avoidLeaders: [...avoid], aboveView });
   }
 
   /** Whether this guardian's replica leads the view it last reported. */

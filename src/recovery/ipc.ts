@@ -39,7 +39,12 @@ export type GuardianToReplica =
       readonly faultMode: FaultMode | null;
     }
   | { readonly type: 'certificates'; readonly certificates: readonly string[] }
-  | { readonly type: 'nudge-view-change'; readonly avoidLeaders: readonly number[] }
+  | {
+      readonly type: 'nudge-view-change';
+      readonly avoidLeaders: readonly number[];
+      /** Replicas already in a later view ignore the nudge (see the core's change-view event). */
+      readonly aboveView: number | null;
+    }
   | { readonly type: 'fault'; readonly mode: FaultMode | null };
 
 export type RecoveryProgress =
@@ -160,8 +165,13 @@ export function parseGuardianMessage(value: unknown): GuardianToReplica | null {
     case 'nudge-view-change':
       return Array.isArray(value.avoidLeaders) &&
         value.avoidLeaders.length <= MAX_AVOIDED_LEADERS &&
-        value.avoidLeaders.every((id) => Number.isSafeInteger(id) && (id as number) >= 0)
-        ? { type: 'nudge-view-change', avoidLeaders: value.avoidLeaders as number[] }
+        value.avoidLeaders.every((id) => Number.isSafeInteger(id) && (id as number) >= 0) &&
+        (value.aboveView === null || counter(value.aboveView))
+        ? {
+            type: 'nudge-view-change',
+            avoidLeaders: value.avoidLeaders as number[],
+            aboveView: value.aboveView as number | null,
+          }
         : null;
     case 'fault':
       return value.mode === null || isFaultMode(value.mode)

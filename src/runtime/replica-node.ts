@@ -669,6 +669,7 @@ export class ReplicaNode {
           kind: 'change-view',
           reason: 'guardian: a rejuvenated replica rejoins',
           avoidLeaders: message.avoidLeaders.filter((id) => id < this.config.n).map((id) => replicaId(id)),
+          ...(message.aboveView === null ? {} : { aboveView: viewNumber(message.aboveView) }),
         });
         break;
       case 'fault':

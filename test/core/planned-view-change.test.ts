@@ -6,7 +6,7 @@
 import * as assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { Action } from '../../src/core/actions.js';
-import { replicaId } from '../../src/core/ids.js';
+import { replicaId, viewNumber } from '../../src/core/ids.js';
 import { Harness, kv } from './harness.js';
 
 function viewChangesSent(actions: readonly Action[]): number {
@@ -75,6 +75,32 @@ describe('planned view changes', () => {
       const actions = cluster.step(2, { kind: 'change-view', reason: 'guardian: test' });
       assert.equal(viewChangesSent(actions), 1, `after ${batches} batches with ${JSON.stringify(config)}`);
     }
+  });
+
+  test('a request about a view the replica has already left is settled, and costs no view change', () => {
+    const cluster = new Harness({ config: { plannedViewChangeWaitMs: 0 } });
+    const alice = cluster.client('alice');
+    cluster.execute(alice.request(kv.put('k', '1')));
+    for (const id of cluster.ids)
+      cluster.step(id, { kind: 'change-view', reason: 'guardian: first', aboveView: viewNumber(0) });
+    assert.ok(cluster.advanceUntil(() => cluster.ids.every((id) => cluster.replica(id).view === 1), 2000));
+    // The same request delivered late (a busy process, a slow guardian link): already satisfied.
+    for (const id of cluster.ids) {
+      const actions = cluster.step(id, {
+        kind: 'change-view',
+        reason: 'guardian: late',
+        aboveView: viewNumber(0),
+      });
+      assert.equal(viewChangesSent(actions), 0, `replica ${id} moves no further`);
+      assert.equal(cluster.logs(id, 'view-change-request-settled').length, 1);
+    }
+    // One about the current view still moves it on.
+    const actions = cluster.step(2, {
+      kind: 'change-view',
+      reason: 'guardian: again',
+      aboveView: viewNumber(1),
+    });
+    assert.equal(viewChangesSent(actions), 1);
   });
 });
 

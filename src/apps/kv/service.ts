@@ -63,6 +63,14 @@ export interface KvServiceOptions {
   readonly bucketCount?: number;
 }
 
+function entryEncodedBytes(entry: KvStoredEntry): number {
+  return kvEntryEncodedBytes(entry.keyBytes.length, entry.value.length);
+}
+
+function isLarge(entry: KvStoredEntry): boolean {
+  return entryEncodedBytes(entry) >= LARGE_ENTRY_BYTES;
+}
+
 function markChanged(bucket: Bucket): void {
   if (bucket.chunks !== null) bucket.previousChunks = bucket.chunks;
   bucket.chunks = null;
@@ -201,6 +209,8 @@ export class KvService implements Service {
   restore(chunks: readonly Uint8Array[]): void {
     const buckets = emptyBuckets(this.#bucketCount);
     const partsOf: Uint8Array[][] = buckets.map(() => []);
+    /** Entries of each given part, to check the split against the canonical one. */
+    const partEntriesOf: (readonly KvStoredEntry[])[][] = buckets.map(() => []);
     let stateBytes = 0;
     let keyCount = 0;
     let currentBucket = -1;
@@ -242,6 +252,7 @@ export class KvService implements Service {
         keyCount++;
       }
       partsOf[currentBucket]!.push(chunk);
+      partEntriesOf[currentBucket]!.push(entries);
     }
     if (currentBucket !== this.#bucketCount - 1) {
       throw new Error(
@@ -250,18 +261,26 @@ export class KvService implements Service {
     }
     // Splitting a bucket into parts must match what snapshot() would produce, or replicas holding
     // the same entries would disagree on the chunks (and so on the checkpoint digest).
+    // The chunk encoding is canonical (fixed-width fields, no trailing bytes: decoding succeeded),
+    // so the same entries split at the same places are the same bytes, and comparing the split is
+    // enough: no copy of the state is serialized again only to be compared.
     buckets.forEach((bucket, index) => {
-      const given = partsOf[index]!;
-      const canonical = this.#serializeBucket(index, bucket.entries);
+      const given = partEntriesOf[index]!;
+      const canonical = this.#partition([...bucket.entries.values()]);
       if (
         canonical.length !== given.length ||
-        canonical.some((chunk, part) => !bytesEqual(chunk, given[part]!))
+        canonical.some((part, position) => part.length !== given[position]!.length)
       ) {
         throw new Error(
           `KvService.restore: bucket ${index} is not split into chunks the way snapshot() splits it`,
         );
       }
-      bucket.chunks = given;
+      bucket.chunks = partsOf[index]!;
+      canonical.forEach((part, position) => {
+        // Large entries keep the chunk they came in: later snapshots reuse it without a copy.
+        if (part.length === 1 && isLarge(part[0]!))
+          this.#largeEntryChunks.set(part[0]!, { part: position, chunk: partsOf[index]![position]! });
+      });
     });
 
     this.#buckets = buckets;
@@ -368,40 +387,48 @@ export class KvService implements Service {
     return this.#buckets[this.#bucketIndexOf(keyBytes)]!;
   }
 
-  /** The bucket's entries in key order, packed greedily into chunks of at most LIMITS.maxChunkBytes. */
-  #serializeBucket(bucketIndex: number, entries: ReadonlyMap<string, KvStoredEntry>): readonly Uint8Array[] {
-    const sorted = [...entries.values()].sort((left, right) => compareKvKeys(left.key, right.key));
-    const chunks: Uint8Array[] = [];
+  /**
+   * How a bucket's entries, in key order, are split into chunks: greedily up to
+   * LIMITS.maxChunkBytes, except that a large entry (LARGE_ENTRY_BYTES or more) is a part of its
+   * own. An empty bucket is one empty part.
+   */
+  #partition(sorted: readonly KvStoredEntry[]): KvStoredEntry[][] {
+    const parts: KvStoredEntry[][] = [];
     let part: KvStoredEntry[] = [];
     let partBytes = KV_CHUNK_HEADER_BYTES;
-    const flush = (): void => {
-      chunks.push(encodeKvChunk({ bucketCount: this.#bucketCount, bucketIndex, part: chunks.length }, part));
+    const close = (): void => {
+      parts.push(part);
       part = [];
       partBytes = KV_CHUNK_HEADER_BYTES;
     };
     for (const entry of sorted) {
       // A single entry (≤ maxKeyBytes + maxValueBytes + 6) always fits an empty chunk.
-      const entryBytes = kvEntryEncodedBytes(entry.keyBytes.length, entry.value.length);
+      const entryBytes = entryEncodedBytes(entry);
       const large = entryBytes >= LARGE_ENTRY_BYTES;
-      if (part.length > 0 && (large || partBytes + entryBytes > LIMITS.maxChunkBytes)) flush();
-      if (large) {
-        // Its chunk depends only on the entry (an object replaced by every write) and its part.
-        const cached = this.#largeEntryChunks.get(entry);
-        if (cached !== undefined && cached.part === chunks.length) {
-          chunks.push(cached.chunk);
-          continue;
-        }
-        part.push(entry);
-        flush();
-        this.#largeEntryChunks.set(entry, { part: chunks.length - 1, chunk: chunks[chunks.length - 1]! });
-        continue;
-      }
+      if (part.length > 0 && (large || partBytes + entryBytes > LIMITS.maxChunkBytes)) close();
       part.push(entry);
       partBytes += entryBytes;
+      if (large) close();
     }
-    // An empty bucket is one empty chunk; a bucket ending in a large entry has nothing left over.
-    if (part.length > 0 || chunks.length === 0) flush();
-    return chunks;
+    if (part.length > 0 || parts.length === 0) close();
+    return parts;
+  }
+
+  /** The bucket's entries in key order, as chunks split by #partition. */
+  #serializeBucket(bucketIndex: number, entries: ReadonlyMap<string, KvStoredEntry>): readonly Uint8Array[] {
+    const sorted = [...entries.values()].sort((left, right) => compareKvKeys(left.key, right.key));
+    return this.#partition(sorted).map((part, position) => {
+      const only = part.length === 1 ? part[0]! : undefined;
+      if (only !== undefined && isLarge(only)) {
+        // Its chunk depends only on the entry (an object replaced by every write) and its position.
+        const cached = this.#largeEntryChunks.get(only);
+        if (cached !== undefined && cached.part === position) return cached.chunk;
+        const chunk = encodeKvChunk({ bucketCount: this.#bucketCount, bucketIndex, part: position }, part);
+        this.#largeEntryChunks.set(only, { part: position, chunk });
+        return chunk;
+      }
+      return encodeKvChunk({ bucketCount: this.#bucketCount, bucketIndex, part: position }, part);
+    });
   }
 
   // ───────────────────────────── key order ─────────────────────────────

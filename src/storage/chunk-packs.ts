@@ -6,10 +6,15 @@
  *
  *   <directory>/chunks/pack-<generation>.dat   "PHXPCK01", then entries:
  *       [u32 length][u32 crc32 of digest+data][32-byte leaf digest][data]
+ *   (the CRC is for offline tools; loading trusts the leaf digest, checked when a chunk is read)
  *
  * The highest generation is the live pack that appends go to. An entry is found by its leaf
  * digest (an index built by scanning the packs when the storage opens); a torn tail of the live
- * pack is cut off on open. When more than half the bytes of the packs belong to chunks no
+ * pack is cut off on open. The scan reads entry headers only, not the data: opening a replica
+ * with 100 MB of state would otherwise read and checksum it all once only to index it, and once
+ * more to load the checkpoint. An indexed entry is verified against its digest when it is read
+ * (the digest, not the CRC, is what decides); until then it is "unverified", and an unverified
+ * copy does not count as stored, so a damaged entry never stops a good copy from being written. When more than half the bytes of the packs belong to chunks no
  * checkpoint names any more, the live chunks are copied into a new generation, which is made
  * durable before the old packs are deleted.
  */
@@ -53,6 +58,10 @@ export class ChunkPacks {
   readonly #directory: string;
   readonly #packs = new Map<number, Pack>();
   readonly #index = new Map<string, PackEntry>();
+  /** Indexed by the scan and not yet read: whether their bytes match their digest is unknown. */
+  readonly #unverified = new Set<string>();
+  /** Further copies the scan found (a crash during compaction leaves them): tried in turn. */
+  readonly #alternates = new Map<string, PackEntry[]>();
   #live: Pack;
   #totalBytes = 0;
 
@@ -117,14 +126,17 @@ export class ChunkPacks {
       await pack.handle.read(header, 0, ENTRY_HEADER_BYTES, offset);
       const length = header.readUInt32BE(0);
       if (length > MAX_CHUNK_BYTES || offset + ENTRY_HEADER_BYTES + length > size) break;
-      const body = Buffer.allocUnsafe(DIGEST_BYTES + length);
-      header.copy(body, 0, 8, ENTRY_HEADER_BYTES);
-      if (length > 0) await readFully(pack.handle, body.subarray(DIGEST_BYTES), offset + ENTRY_HEADER_BYTES);
-      // A complete entry that fails its checksum is damage in place (bit rot, a stray write), not
-      // a torn append: skip it and keep the entries after it. Its chunk counts as missing.
-      if (crc32(body) === header.readUInt32BE(4)) {
-        const name = leafName(asDigest(new Uint8Array(body.subarray(0, DIGEST_BYTES))));
-        this.#index.set(name, { generation: pack.generation, offset, length });
+      // Damage inside a complete entry (bit rot, a stray write) shows when it is read: its chunk
+      // then counts as missing, and the entries after it are kept.
+      const name = leafName(asDigest(new Uint8Array(header.subarray(8, ENTRY_HEADER_BYTES))));
+      const entry: PackEntry = { generation: pack.generation, offset, length };
+      if (this.#index.has(name)) {
+        const others = this.#alternates.get(name);
+        if (others === undefined) this.#alternates.set(name, [entry]);
+        else others.push(entry);
+      } else {
+        this.#index.set(name, entry);
+        this.#unverified.add(name);
       }
       offset += ENTRY_HEADER_BYTES + length;
     }
@@ -138,18 +150,37 @@ export class ChunkPacks {
     this.#totalBytes += offset - MAGIC_BYTES;
   }
 
+  /** Whether a copy known to match its digest is stored (read back, or written by this process). */
   has(leaf: Digest): boolean {
-    return this.#index.has(leafName(leaf));
+    const name = leafName(leaf);
+    return this.#index.has(name) && !this.#unverified.has(name);
   }
 
   /** The chunk, or null when it is missing or its bytes no longer match its digest. */
   async read(leaf: Digest): Promise<Uint8Array | null> {
-    const entry = this.#index.get(leafName(leaf));
-    if (entry === undefined) return null;
-    const pack = this.#packs.get(entry.generation)!;
-    const data = new Uint8Array(entry.length);
-    if (entry.length > 0) await readFully(pack.handle, data, entry.offset + ENTRY_HEADER_BYTES);
-    return chunkMatchesLeaf(leaf, data) ? data : null;
+    const name = leafName(leaf);
+    const first = this.#index.get(name);
+    if (first === undefined) return null;
+    for (const entry of [first, ...(this.#alternates.get(name) ?? [])]) {
+      const pack = this.#packs.get(entry.generation)!;
+      const data = new Uint8Array(entry.length);
+      if (entry.length > 0) await readFully(pack.handle, data, entry.offset + ENTRY_HEADER_BYTES);
+      if (chunkMatchesLeaf(leaf, data)) {
+        this.#index.set(name, entry);
+        this.#unverified.delete(name);
+        this.#alternates.delete(name);
+        return data;
+      }
+    }
+    // No intact copy: forget them, so the next checkpoint naming this chunk writes it again.
+    this.#forget(name);
+    return null;
+  }
+
+  #forget(name: string): void {
+    this.#index.delete(name);
+    this.#unverified.delete(name);
+    this.#alternates.delete(name);
   }
 
   /** Where a chunk's bytes are (for tests that damage them on purpose). */
@@ -168,7 +199,7 @@ export class ChunkPacks {
     chunks: readonly { readonly leaf: Digest; readonly chunk: Uint8Array }[],
     statistics: ChunkPackStatistics,
   ): Promise<void> {
-    const fresh = chunks.filter(({ leaf }) => !this.#index.has(leafName(leaf)));
+    const fresh = chunks.filter(({ leaf }) => !this.has(leaf));
     if (fresh.length === 0) return;
     const pack = this.#live;
     const buffers: Buffer[] = [];
@@ -197,7 +228,11 @@ export class ChunkPacks {
     statistics.chunksWritten += placed.length;
     pack.size = offset;
     this.#totalBytes += data.length;
-    for (const { name, entry } of placed) this.#index.set(name, entry);
+    for (const { name, entry } of placed) {
+      this.#index.set(name, entry);
+      this.#unverified.delete(name);
+      this.#alternates.delete(name);
+    }
   }
 
   /**
@@ -208,7 +243,7 @@ export class ChunkPacks {
     let liveBytes = 0;
     for (const [name, entry] of this.#index) {
       if (live.has(name)) liveBytes += ENTRY_HEADER_BYTES + entry.length;
-      else this.#index.delete(name);
+      else this.#forget(name);
     }
     const garbage = this.#totalBytes - liveBytes;
     if (garbage < MIN_GARBAGE_BYTES_TO_COMPACT || garbage < liveBytes) return;
@@ -222,7 +257,7 @@ export class ChunkPacks {
     for (const name of [...this.#index.keys()]) {
       const leaf = asDigest(new Uint8Array(Buffer.from(name, 'hex')));
       const chunk = await this.read(leaf);
-      this.#index.delete(name);
+      this.#forget(name);
       if (chunk !== null) moving.push({ leaf, chunk });
       if (moving.length >= 256) await this.append(moving.splice(0), statistics);
     }

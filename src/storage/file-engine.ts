@@ -52,6 +52,8 @@ import {
 import type { LoadReport, ReplicaStorage, StorageStatistics } from './storage.js';
 import { ChunkPacks } from './chunk-packs.js';
 
+/** Chunk reads a load keeps in flight (libuv's thread pool has 4 threads by default). */
+const CHECKPOINT_READS_IN_FLIGHT = 8;
 const textEncoder = new TextEncoder();
 const SEGMENT_MAGIC = textEncoder.encode('PHXLOG01');
 const MANIFEST_MAGIC = textEncoder.encode('PHXCKP01');
@@ -393,11 +395,16 @@ export class FileStorage implements ReplicaStorage {
     const chunks: (Uint8Array | null)[] = new Array(leaves.length).fill(null);
     let corruptChunks = 0;
     const packs = this.#chunks!;
-    for (let index = 0; index < leaves.length; index++) {
-      const chunk = await packs.read(leaves[index]!);
-      if (chunk !== null) chunks[index] = chunk;
-      else corruptChunks++;
-    }
+    // A few reads in flight at once: one at a time, each waits for a thread-pool round trip.
+    let next = 0;
+    const reader = async (): Promise<void> => {
+      for (let index = next++; index < leaves.length; index = next++) {
+        const chunk = await packs.read(leaves[index]!);
+        if (chunk !== null) chunks[index] = chunk;
+        else corruptChunks++;
+      }
+    };
+    await Promise.all(Array.from({ length: CHECKPOINT_READS_IN_FLIGHT }, reader));
     return { checkpoint: { certificate, leaves, chunks }, corruptChunks };
   }
 

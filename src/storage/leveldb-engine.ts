@@ -105,6 +105,8 @@ export class LevelDbStorage implements ReplicaStorage {
   readonly #queue: GroupCommitQueue;
   #pending: QueuedOperation[] = [];
   #recovered: Recovered | null = null;
+  /** Stored chunks that failed their digest when read: not reused, rewritten when named again. */
+  readonly #damagedChunks = new Set<string>();
   #closed = false;
 
   private constructor(directory: string, database: Database) {
@@ -245,6 +247,8 @@ export class LevelDbStorage implements ReplicaStorage {
     const chunks = leaves.map((leaf, index) => {
       const chunk = values[index];
       if (chunk !== undefined && chunkMatchesLeaf(leaf, chunk)) return plainBytes(chunk);
+      // The next checkpoint naming it writes it again over the damage (one not naming it deletes it).
+      this.#damagedChunks.add(leafName(leaf));
       corruptChunks++;
       return null;
     });
@@ -287,11 +291,12 @@ export class LevelDbStorage implements ReplicaStorage {
     const referenced = new Set<string>();
     checkpoint.leaves.forEach((leaf, index) => {
       const name = leafName(leaf);
-      if (referenced.has(name) || recovered.chunks.has(name)) {
+      if (referenced.has(name) || (recovered.chunks.has(name) && !this.#damagedChunks.has(name))) {
         this.#counters.chunksReused++;
       } else {
         const chunk = checkpoint.chunks[index]!;
         batch.push({ type: 'put', key: levelDbKeys.chunk(leaf), value: chunk });
+        this.#damagedChunks.delete(name);
         this.#counters.chunksWritten++;
         this.#counters.bytesWritten += chunk.length;
       }

@@ -192,6 +192,8 @@ export class MemoryStorage implements ReplicaStorage {
         const chunks = manifest.value.leaves.map((leaf) => {
           const chunk = disk.chunks.get(leafName(leaf));
           if (chunk !== undefined && chunkMatchesLeaf(leaf, chunk)) return chunk.slice();
+          // Forgotten, so the next checkpoint naming it writes it again instead of keeping the damage.
+          disk.chunks.delete(leafName(leaf));
           corruptChunks++;
           return null;
         });

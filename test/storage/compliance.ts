@@ -332,6 +332,25 @@ export function runComplianceSuite(harness: EngineHarness): void {
       await again.close();
     });
 
+    it('writes a damaged chunk again when a later checkpoint names it, so the repair lasts', async () => {
+      const location = await fresh();
+      const storage = await harness.open(location);
+      const chunks = makeChunks(3, 4096);
+      const checkpoint = makeCheckpoint(5, chunks);
+      storage.storeCheckpoint(checkpoint);
+      await storage.close();
+      await harness.corruptChunk(location, checkpoint.leaves[1]!);
+      const { storage: again, report } = await reopen(location);
+      assert.equal(report.corruptChunks, 1);
+      // What a state transfer does: the same chunks, now intact, in the next checkpoint.
+      again.storeCheckpoint(makeCheckpoint(10, chunks));
+      await again.close();
+      const { storage: third, report: repaired } = await reopen(location);
+      assert.equal(repaired.corruptChunks, 0);
+      assert.deepEqual(repaired.restored?.checkpoint?.chunks, chunks);
+      await third.close();
+    });
+
     it('drops a torn tail record, and appends after it are read back', async () => {
       const location = await fresh();
       const storage = await harness.open(location);

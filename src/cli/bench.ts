@@ -6,7 +6,7 @@
  * Ordered requests are KV puts whose value is --request-size bytes (the reply is a few bytes);
  * with --read-only the requests are fast-path gets of a value of --reply-size bytes.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -55,10 +55,33 @@ function percentile(sorted: Float64Array, fraction: number): number {
   return Math.round(sorted[index]! * 1000) / 1000;
 }
 
-/** Finds `count` consecutive free loopback ports (best effort: a port can be taken right after). */
+/** Lowest port of the range chosen from. */
+const FIRST_CLUSTER_PORT = 10_000;
+
+/**
+ * First port the kernel hands out for outgoing connections. A cluster's listening ports must lie
+ * below it: a replica that is down for a rejuvenation would otherwise find its port taken by some
+ * connection's local port when it comes back (seen: EADDRINUSE, and the replica kept exiting).
+ */
+function ephemeralPortStart(): number {
+  try {
+    const low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
+    if (Number.isSafeInteger(low) && low > FIRST_CLUSTER_PORT) return low;
+  } catch {
+    // Not Linux: use Linux's default, which is also below most other systems' range (49152).
+  }
+  return 32_768;
+}
+
+/**
+ * Finds `count` consecutive free loopback ports below the ephemeral range (best effort: a port
+ * can still be taken right after, by a process that binds it explicitly).
+ */
 export async function freePortRange(count: number): Promise<number> {
+  const span = ephemeralPortStart() - FIRST_CLUSTER_PORT - count;
+  if (span <= 0) throw new Error(`no room for ${count} ports below the ephemeral port range`);
   for (let attempt = 0; attempt < 50; attempt++) {
-    const base = 20000 + Math.floor(Math.random() * 30000);
+    const base = FIRST_CLUSTER_PORT + Math.floor(Math.random() * span);
     let free = true;
     for (let offset = 0; offset < count && free; offset++) {
       free = await new Promise<boolean>((resolve) => {

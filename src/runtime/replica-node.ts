@@ -59,6 +59,7 @@ import {
   toBase64,
 } from '../recovery/ipc.js';
 import { openStorage } from '../storage/open.js';
+import { LoadPacer, RECOVERY_LOAD_PACING } from '../storage/pacing.js';
 import type { ReplicaStorage } from '../storage/storage.js';
 import { TcpTransport } from '../transport/tcp.js';
 import { type ChannelKeyDirectory, clientNode, type NodeId, replicaNode } from '../transport/transport.js';
@@ -294,7 +295,9 @@ export class ReplicaNode {
       engine: config.storage.engine,
       directory: options.dataDirectory ?? replicaDataDirectory(config, id),
     });
-    const loaded = await storage.load();
+    // A rejuvenated replica loads at a pace (pacing.ts): the others serve clients meanwhile.
+    const pacer = options.amnesiac === true ? new LoadPacer(RECOVERY_LOAD_PACING) : null;
+    const loaded = await storage.load(pacer === null ? {} : { pace: () => pacer.yield() });
     phaseDone('storageMs');
     if (loaded.corruptRecords > 0 || loaded.corruptChunks > 0) {
       logger.warn(
@@ -378,6 +381,7 @@ export class ReplicaNode {
         view: replica.view,
         lastExecuted: replica.lastExecuted,
         ...phases,
+        ...(pacer === null ? {} : { storagePausedMs: pacer.pausedMs }),
       },
       'replica started',
     );

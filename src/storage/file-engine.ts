@@ -49,7 +49,7 @@ import {
   survivorsOfCheckpoint,
   unframe,
 } from './records.js';
-import type { LoadReport, ReplicaStorage, StorageStatistics } from './storage.js';
+import type { LoadOptions, LoadReport, ReplicaStorage, StorageStatistics } from './storage.js';
 import { ChunkPacks } from './chunk-packs.js';
 
 /** Chunk reads a load keeps in flight (libuv's thread pool has 4 threads by default). */
@@ -175,7 +175,7 @@ export class FileStorage implements ReplicaStorage {
   }
 
   /** Performs queued work first, then reads back what is on disk (and repairs a torn tail). */
-  async load(): Promise<LoadReport> {
+  async load(options: LoadOptions = {}): Promise<LoadReport> {
     if (this.#closed) throw new InvariantViolation('storage is closed');
     await this.settled();
     return this.#queue.exclusive(async () => {
@@ -186,7 +186,7 @@ export class FileStorage implements ReplicaStorage {
       }
       const segment = this.#liveSegment();
       scan ??= await this.#scanSegment(segment.handle, segment.generation);
-      const { checkpoint, corruptChunks } = await this.#readCheckpoint();
+      const { checkpoint, corruptChunks } = await this.#readCheckpoint(options.pace);
       return {
         restored: assembleRestoredState(checkpoint, scan.records),
         corruptRecords: scan.corruptRecords,
@@ -376,7 +376,9 @@ export class FileStorage implements ReplicaStorage {
     return { records, corruptRecords };
   }
 
-  async #readCheckpoint(): Promise<{ checkpoint: RestoredState['checkpoint']; corruptChunks: number }> {
+  async #readCheckpoint(
+    pace: (() => Promise<void>) | undefined,
+  ): Promise<{ checkpoint: RestoredState['checkpoint']; corruptChunks: number }> {
     const manifestBytes = await readBoundedFile(
       fileLayout.manifestPath(this.directory),
       MAX_MANIFEST_FILE_BYTES,
@@ -399,6 +401,7 @@ export class FileStorage implements ReplicaStorage {
     let next = 0;
     const reader = async (): Promise<void> => {
       for (let index = next++; index < leaves.length; index = next++) {
+        await pace?.();
         const chunk = await packs.read(leaves[index]!);
         if (chunk !== null) chunks[index] = chunk;
         else corruptChunks++;

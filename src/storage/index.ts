@@ -29,4 +29,11 @@ export {
   MAX_MANIFEST_PAYLOAD_BYTES,
   MAX_RECORD_PAYLOAD_BYTES,
 } from './records.js';
-export type { LoadReport, ReplicaStorage, StorageEngineName, StorageStatistics } from './storage.js';
+export { type LoadPacing, LoadPacer, RECOVERY_LOAD_PACING } from './pacing.js';
+export type {
+  LoadOptions,
+  LoadReport,
+  ReplicaStorage,
+  StorageEngineName,
+  StorageStatistics,
+} from './storage.js';

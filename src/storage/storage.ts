@@ -47,9 +47,17 @@ export interface StorageStatistics {
   readonly chunksReused: number;
 }
 
+export interface LoadOptions {
+  /**
+   * Called between pieces of the checkpoint's loading (engines that read it piece by piece): it
+   * may pause, to spread the load over time (see pacing.ts).
+   */
+  readonly pace?: () => Promise<void>;
+}
+
 export interface ReplicaStorage {
   readonly engine: StorageEngineName;
-  load(): Promise<LoadReport>;
+  load(options?: LoadOptions): Promise<LoadReport>;
   append(record: DurableRecord): void;
   storeCheckpoint(checkpoint: StoredCheckpoint): void;
   flush(): Promise<void>;

@@ -1,0 +1,71 @@
+/**
+ * Pacing of a storage load: the loading work (reading chunks, checking their digests) runs in
+ * slices of `busyMs`, each followed by a pause of `pauseMs`.
+ *
+ * A rejuvenated replica loads its whole checkpoint while the other replicas serve clients, on the
+ * same machines. Measured with `phalanx bench recovery --state-mb 100` on a 2-core machine:
+ * while the recovering process loaded 100 MB, the cluster's throughput fell by a third, even at
+ * nice 19 or under SCHED_IDLE (a CPU priority does not stop a process from contending for memory
+ * bandwidth, caches and a host core's other hardware thread); with the process idle for the same
+ * time it did not fall at all. Pacing trades load time for that contention: at half duty the load
+ * takes about twice as long and contends half as hard. The guardian's recovery bound T_D still
+ * holds the whole recovery, so the pace must leave room for it (see docs/intrusion-tolerance.md).
+ */
+import { assert } from '../core/ids.js';
+
+export interface LoadPacing {
+  /** Work between pauses, ms. */
+  readonly busyMs: number;
+  /** Length of each pause, ms. */
+  readonly pauseMs: number;
+}
+
+/** What a rejuvenated replica uses: half duty in slices short enough not to delay its messages. */
+export const RECOVERY_LOAD_PACING: LoadPacing = { busyMs: 10, pauseMs: 10 };
+
+export class LoadPacer {
+  readonly #pacing: LoadPacing;
+  readonly #now: () => number;
+  readonly #sleep: (ms: number) => Promise<void>;
+  #sliceStartedAt: number;
+  #pausedMs = 0;
+  /** The pause in progress: concurrent pieces of work (parallel reads) wait in the same one. */
+  #pause: Promise<void> | null = null;
+
+  constructor(
+    pacing: LoadPacing,
+    clock: { readonly now?: () => number; readonly sleep?: (ms: number) => Promise<void> } = {},
+  ) {
+    assert(
+      Number.isFinite(pacing.busyMs) &&
+        pacing.busyMs > 0 &&
+        Number.isFinite(pacing.pauseMs) &&
+        pacing.pauseMs >= 0,
+      `invalid load pacing: busy ${pacing.busyMs} ms, pause ${pacing.pauseMs} ms`,
+    );
+    this.#pacing = pacing;
+    this.#now = clock.now ?? (() => performance.now());
+    this.#sleep = clock.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
+    this.#sliceStartedAt = this.#now();
+  }
+
+  /** Called between two pieces of work: pauses once the current slice has used up busyMs. */
+  async yield(): Promise<void> {
+    if (this.#pause !== null) return this.#pause;
+    if (this.#now() - this.#sliceStartedAt < this.#pacing.busyMs) return;
+    this.#pause = (async () => {
+      if (this.#pacing.pauseMs > 0) {
+        await this.#sleep(this.#pacing.pauseMs);
+        this.#pausedMs += this.#pacing.pauseMs;
+      }
+      this.#sliceStartedAt = this.#now();
+      this.#pause = null;
+    })();
+    return this.#pause;
+  }
+
+  /** Time spent in pauses so far (for the start-up log). */
+  get pausedMs(): number {
+    return this.#pausedMs;
+  }
+}

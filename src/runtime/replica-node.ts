@@ -295,9 +295,10 @@ export class ReplicaNode {
       engine: config.storage.engine,
       directory: options.dataDirectory ?? replicaDataDirectory(config, id),
     });
-    // A rejuvenated replica loads at a pace (pacing.ts): the others serve clients meanwhile.
+    // A rejuvenated (amnesiac) replica keeps only its checkpoint, so its log is discarded unread,
+    // and it loads at a pace (pacing.ts): the others serve clients meanwhile.
     const pacer = options.amnesiac === true ? new LoadPacer(RECOVERY_LOAD_PACING) : null;
-    const loaded = await storage.load(pacer === null ? {} : { pace: () => pacer.yield() });
+    const loaded = await storage.load(pacer === null ? {} : { pace: () => pacer.yield(), discardLog: true });
     phaseDone('storageMs');
     if (loaded.corruptRecords > 0 || loaded.corruptChunks > 0) {
       logger.warn(

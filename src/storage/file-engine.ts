@@ -29,6 +29,7 @@ import type { RestoredState } from '../core/replica.js';
 import {
   assembleRestoredState,
   assertCheckpointShape,
+  assertNothingQueued,
   decodeManifest,
   decodeRecord,
   emptyCounters,
@@ -179,6 +180,14 @@ export class FileStorage implements ReplicaStorage {
     if (this.#closed) throw new InvariantViolation('storage is closed');
     await this.settled();
     return this.#queue.exclusive(async () => {
+      if (options.discardLog === true) {
+        assertNothingQueued(this.#pending);
+        if (this.#segment !== null)
+          throw new InvariantViolation('discardLog must be the first operation on the storage');
+        await this.#recover({ discardLog: true });
+        const { checkpoint, corruptChunks } = await this.#readCheckpoint(options.pace);
+        return { restored: assembleRestoredState(checkpoint, []), corruptRecords: 0, corruptChunks };
+      }
       let scan = await this.#recover();
       if (this.#pending.length > 0) {
         await this.#performPending();
@@ -284,7 +293,7 @@ export class FileStorage implements ReplicaStorage {
   // ───────────────────────────── recovery ─────────────────────────────
 
   /** Brings the directory to a clean state once; returns the scan of the live segment it made. */
-  async #recover(): Promise<SegmentScan | null> {
+  async #recover(options: { readonly discardLog?: boolean } = {}): Promise<SegmentScan | null> {
     if (this.#segment !== null) return null;
     const directory = this.directory;
     const chunksDirectory = join(directory, CHUNKS_DIRECTORY);
@@ -300,6 +309,16 @@ export class FileStorage implements ReplicaStorage {
     }
     generations.sort((a, b) => a - b);
     let generation = generations.pop();
+    if (options.discardLog === true && generation !== undefined) {
+      // A new, empty generation replaces the log: made durable first, then the old ones go (a crash
+      // in between leaves the new one as the highest generation, which recovery keeps).
+      generations.push(generation);
+      generation += 1;
+      const path = fileLayout.segmentPath(directory, generation);
+      await this.#writeFileDurably(path + TEMPORARY_SUFFIX, SEGMENT_MAGIC);
+      await rename(path + TEMPORARY_SUFFIX, path);
+      await this.#syncDirectory(directory);
+    }
     if (generation === undefined) {
       generation = 1;
       // Under a temporary name first: a crash must not leave a segment with a partial header.

@@ -20,6 +20,7 @@ import type { RestoredState } from '../core/replica.js';
 import {
   assembleRestoredState,
   assertCheckpointShape,
+  assertNothingQueued,
   chunkMatchesLeaf,
   decodeFramedRecord,
   decodeManifest,
@@ -38,7 +39,7 @@ import {
   survivorsOfCheckpoint,
   unframe,
 } from './records.js';
-import type { LoadReport, ReplicaStorage, StorageStatistics } from './storage.js';
+import type { LoadOptions, LoadReport, ReplicaStorage, StorageStatistics } from './storage.js';
 
 const FORMAT_MARKER = new TextEncoder().encode('phalanx-storage/1');
 const PREFIX = { format: 0x66, record: 0x72, manifest: 0x6d, chunk: 0x63 } as const;
@@ -134,9 +135,29 @@ export class LevelDbStorage implements ReplicaStorage {
   }
 
   /** Performs queued work first, then reads back what is stored (and drops a damaged tail). */
-  load(): Promise<LoadReport> {
+  load(options: LoadOptions = {}): Promise<LoadReport> {
     if (this.#closed) return Promise.reject(new InvariantViolation('storage is closed'));
     return this.#queue.exclusive(async () => {
+      if (options.discardLog === true) {
+        assertNothingQueued(this.#pending);
+        if (this.#recovered !== null)
+          throw new InvariantViolation('discardLog must be the first operation on the storage');
+        await this.#scanRecords();
+        const recovered = this.#recovered!;
+        if (recovered.entries.length > 0) {
+          await this.#database.batch(
+            recovered.entries.map((entry) => ({
+              type: 'del' as const,
+              key: levelDbKeys.record(entry.counter),
+            })),
+            { sync: true },
+          );
+          this.#counters.fsyncs++;
+          recovered.entries = [];
+        }
+        const { checkpoint, corruptChunks } = await this.#readCheckpoint();
+        return { restored: assembleRestoredState(checkpoint, []), corruptRecords: 0, corruptChunks };
+      }
       let scan = this.#recovered === null ? await this.#scanRecords() : null;
       if (this.#pending.length > 0) {
         await this.#performPending();

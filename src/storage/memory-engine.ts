@@ -10,6 +10,7 @@ import type { RestoredState } from '../core/replica.js';
 import {
   assembleRestoredState,
   assertCheckpointShape,
+  assertNothingQueued,
   chunkMatchesLeaf,
   decodeFramedRecord,
   decodeManifest,
@@ -28,7 +29,7 @@ import {
   survivorsOfCheckpoint,
   unframe,
 } from './records.js';
-import type { LoadReport, ReplicaStorage, StorageStatistics } from './storage.js';
+import type { LoadOptions, LoadReport, ReplicaStorage, StorageStatistics } from './storage.js';
 
 interface StoredFrame {
   readonly frame: Uint8Array;
@@ -80,8 +81,12 @@ export class MemoryStorage implements ReplicaStorage {
     this.#queue = new GroupCommitQueue(() => this.#performPending());
   }
 
-  load(): Promise<LoadReport> {
+  load(options: LoadOptions = {}): Promise<LoadReport> {
     return this.#queue.exclusive(async () => {
+      if (options.discardLog === true) {
+        assertNothingQueued(this.#pending);
+        this.disk.frames = [];
+      }
       await this.#performPending();
       return this.#read();
     });

@@ -389,6 +389,12 @@ export type QueuedOperation =
   | { readonly kind: 'checkpoint'; readonly checkpoint: StoredCheckpoint };
 
 /** Adds a framed record to the queue, extending the trailing run of records if there is one. */
+/** load({ discardLog }) comes first: records queued before it would be discarded unflushed. */
+export function assertNothingQueued(queue: readonly QueuedOperation[]): void {
+  if (queue.length > 0)
+    throw new InvariantViolation('discardLog must be the first operation on the storage (work is queued)');
+}
+
 export function queueRecord(queue: QueuedOperation[], frame: Uint8Array, sequence: number): void {
   const last = queue[queue.length - 1];
   if (last !== undefined && last.kind === 'records') {

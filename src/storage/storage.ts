@@ -53,6 +53,15 @@ export interface LoadOptions {
    * may pause, to spread the load over time (see pacing.ts).
    */
   readonly pace?: () => Promise<void>;
+  /**
+   * Forget the log instead of reading it: records returned none, and every record stored so far
+   * deleted (durably) before the load returns; the checkpoint is kept. For an amnesiac start (a
+   * rejuvenated replica trusts nothing its previous process wrote but the checkpoint, which it
+   * checks against its certificate): reading the log only to drop it cost most of the load of a
+   * small state, and records left behind would mix with the new process's own after a later
+   * restart. Only as the first operation on an opened storage.
+   */
+  readonly discardLog?: boolean;
 }
 
 export interface ReplicaStorage {

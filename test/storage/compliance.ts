@@ -332,6 +332,37 @@ export function runComplianceSuite(harness: EngineHarness): void {
       await again.close();
     });
 
+    it('discards the log on an amnesiac load: no records now or after a restart, the checkpoint kept', async () => {
+      const location = await fresh();
+      const storage = await harness.open(location);
+      const chunks = makeChunks(3, 1024);
+      storage.storeCheckpoint(makeCheckpoint(4, chunks));
+      const before = [prePrepareRecord(0, 5), preparedRecord(0, 5), viewRecord(1, true)];
+      for (const record of before) storage.append(record);
+      await storage.flush();
+      await storage.close();
+
+      const amnesiac = await harness.open(location);
+      const report = await amnesiac.load({ discardLog: true });
+      assert.deepEqual(report.restored?.records, []);
+      assert.deepEqual(report.restored?.checkpoint?.chunks, chunks);
+      assert.equal(report.restored?.checkpoint?.certificate.sequence, 4);
+      // What the new process writes is all a later (non-amnesiac) restart reads.
+      const after = [prePrepareRecord(2, 6), preparedRecord(2, 6)];
+      for (const record of after) amnesiac.append(record);
+      await amnesiac.flush();
+      await amnesiac.close();
+      const restart = await loadAndClose(location);
+      assert.deepEqual(restart.restored?.records, after);
+      assert.deepEqual(restart.restored?.checkpoint?.chunks, chunks);
+
+      // Only as the first operation: queued records would be discarded unflushed.
+      const late = await harness.open(location);
+      late.append(prePrepareRecord(2, 7));
+      await assert.rejects(late.load({ discardLog: true }), /first operation/);
+      await late.close();
+    });
+
     it('writes a damaged chunk again when a later checkpoint names it, so the repair lasts', async () => {
       const location = await fresh();
       const storage = await harness.open(location);

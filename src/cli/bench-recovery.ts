@@ -58,6 +58,8 @@ export interface RecoveryBenchResult {
   readonly steps_s: Readonly<Record<string, number>>;
   readonly baseline_ops_s: number;
   readonly during_recovery_ops_s: number;
+  /** The most over the slots measured (see SlotMeasurement). */
+  readonly operations_lost: number;
   readonly load_s: number;
   readonly recovered_replica: number;
   readonly recoveries: readonly SlotMeasurement[];
@@ -108,6 +110,12 @@ interface SlotMeasurement {
   readonly steps_s: Readonly<Record<string, number>>;
   readonly baseline_ops_s: number;
   readonly during_recovery_ops_s: number;
+  /**
+   * Operations the baseline rate would have completed during the recovery and the cluster did
+   * not: the cost of one rejuvenation in operations. Unlike the ratio it does not improve when a
+   * recovery merely takes longer at the same cost, nor worsen when it gets shorter.
+   */
+  readonly operations_lost: number;
 }
 
 async function measureSlot(
@@ -158,6 +166,7 @@ async function measureSlot(
     throughput_ratio_during_preparation: ratio(preparationRate),
     steps_s: steps,
     baseline_ops_s: round(baselineRate, 1),
+    operations_lost: Math.round(((baselineRate - duringRate) * record.durationMs) / 1000),
     during_recovery_ops_s: round(duringRate, 1),
   };
 }
@@ -265,6 +274,7 @@ export async function runRecoveryBench(options: RecoveryBenchOptions): Promise<R
       steps_s: worst.steps_s,
       baseline_ops_s: worst.baseline_ops_s,
       during_recovery_ops_s: worst.during_recovery_ops_s,
+      operations_lost: Math.max(...measured.map((entry) => entry.operations_lost)),
       load_s: round(loadS, 1),
       recovered_replica: worst.replica,
       recoveries: measured,

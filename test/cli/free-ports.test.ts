@@ -8,9 +8,11 @@ import { createServer } from 'node:net';
 import { describe, it } from 'node:test';
 import { freePortRange } from '../../src/cli/bench.js';
 
+/** Where the chosen range must end: the ephemeral range's start, or Linux's default when that is unusable. */
 function ephemeralStart(): number {
   try {
-    return Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
+    const low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
+    return Number.isSafeInteger(low) && low > 10_000 ? low : 32_768;
   } catch {
     return 32_768;
   }

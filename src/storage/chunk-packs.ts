@@ -14,9 +14,10 @@
  * with 100 MB of state would otherwise read and checksum it all once only to index it, and once
  * more to load the checkpoint. An indexed entry is verified against its digest when it is read
  * (the digest, not the CRC, is what decides); until then it is "unverified", and an unverified
- * copy does not count as stored, so a damaged entry never stops a good copy from being written. When more than half the bytes of the packs belong to chunks no
- * checkpoint names any more, the live chunks are copied into a new generation, which is made
- * durable before the old packs are deleted.
+ * copy does not count as stored, so a damaged entry never stops a good copy from being written.
+ * When more than half the bytes of the packs belong to chunks no checkpoint names any more, the
+ * live chunks are copied into a new generation, which is made durable before the old packs are
+ * deleted.
  */
 import { crc32 } from 'node:zlib';
 import { type FileHandle, open, readdir, unlink } from 'node:fs/promises';
@@ -38,6 +39,20 @@ interface PackEntry {
   readonly length: number;
 }
 
+/** Where a chunk is stored. */
+interface IndexEntry {
+  /**
+   * Its copies, the one to read first in front. More than one only when the scan found several
+   * (a crash during compaction leaves them); they are tried in turn.
+   */
+  copies: PackEntry[];
+  /**
+   * Whether the first copy is known to match its digest (read back, or written by this process).
+   * Copies found by the scan are not, until read.
+   */
+  verified: boolean;
+}
+
 interface Pack {
   readonly generation: number;
   readonly handle: FileHandle;
@@ -57,11 +72,7 @@ export interface ChunkPackStatistics {
 export class ChunkPacks {
   readonly #directory: string;
   readonly #packs = new Map<number, Pack>();
-  readonly #index = new Map<string, PackEntry>();
-  /** Indexed by the scan and not yet read: whether their bytes match their digest is unknown. */
-  readonly #unverified = new Set<string>();
-  /** Further copies the scan found (a crash during compaction leaves them): tried in turn. */
-  readonly #alternates = new Map<string, PackEntry[]>();
+  readonly #index = new Map<string, IndexEntry>();
   #live: Pack;
   #totalBytes = 0;
 
@@ -130,14 +141,9 @@ export class ChunkPacks {
       // then counts as missing, and the entries after it are kept.
       const name = leafName(asDigest(new Uint8Array(header.subarray(8, ENTRY_HEADER_BYTES))));
       const entry: PackEntry = { generation: pack.generation, offset, length };
-      if (this.#index.has(name)) {
-        const others = this.#alternates.get(name);
-        if (others === undefined) this.#alternates.set(name, [entry]);
-        else others.push(entry);
-      } else {
-        this.#index.set(name, entry);
-        this.#unverified.add(name);
-      }
+      const known = this.#index.get(name);
+      if (known === undefined) this.#index.set(name, { copies: [entry], verified: false });
+      else known.copies.push(entry);
       offset += ENTRY_HEADER_BYTES + length;
     }
     if (offset < size) {
@@ -152,40 +158,31 @@ export class ChunkPacks {
 
   /** Whether a copy known to match its digest is stored (read back, or written by this process). */
   has(leaf: Digest): boolean {
-    const name = leafName(leaf);
-    return this.#index.has(name) && !this.#unverified.has(name);
+    return this.#index.get(leafName(leaf))?.verified === true;
   }
 
   /** The chunk, or null when it is missing or its bytes no longer match its digest. */
   async read(leaf: Digest): Promise<Uint8Array | null> {
     const name = leafName(leaf);
-    const first = this.#index.get(name);
-    if (first === undefined) return null;
-    for (const entry of [first, ...(this.#alternates.get(name) ?? [])]) {
+    const known = this.#index.get(name);
+    if (known === undefined) return null;
+    for (const entry of known.copies) {
       const pack = this.#packs.get(entry.generation)!;
       const data = new Uint8Array(entry.length);
       if (entry.length > 0) await readFully(pack.handle, data, entry.offset + ENTRY_HEADER_BYTES);
       if (chunkMatchesLeaf(leaf, data)) {
-        this.#index.set(name, entry);
-        this.#unverified.delete(name);
-        this.#alternates.delete(name);
+        this.#index.set(name, { copies: [entry], verified: true });
         return data;
       }
     }
     // No intact copy: forget them, so the next checkpoint naming this chunk writes it again.
-    this.#forget(name);
-    return null;
-  }
-
-  #forget(name: string): void {
     this.#index.delete(name);
-    this.#unverified.delete(name);
-    this.#alternates.delete(name);
+    return null;
   }
 
   /** Where a chunk's bytes are (for tests that damage them on purpose). */
   locate(leaf: Digest): { readonly path: string; readonly offset: number; readonly length: number } | null {
-    const entry = this.#index.get(leafName(leaf));
+    const entry = this.#index.get(leafName(leaf))?.copies[0];
     if (entry === undefined) return null;
     return {
       path: packPath(this.#directory, entry.generation),
@@ -228,11 +225,7 @@ export class ChunkPacks {
     statistics.chunksWritten += placed.length;
     pack.size = offset;
     this.#totalBytes += data.length;
-    for (const { name, entry } of placed) {
-      this.#index.set(name, entry);
-      this.#unverified.delete(name);
-      this.#alternates.delete(name);
-    }
+    for (const { name, entry } of placed) this.#index.set(name, { copies: [entry], verified: true });
   }
 
   /**
@@ -241,9 +234,9 @@ export class ChunkPacks {
    */
   async retainOnly(live: ReadonlySet<string>, statistics: ChunkPackStatistics): Promise<void> {
     let liveBytes = 0;
-    for (const [name, entry] of this.#index) {
-      if (live.has(name)) liveBytes += ENTRY_HEADER_BYTES + entry.length;
-      else this.#forget(name);
+    for (const [name, { copies }] of this.#index) {
+      if (live.has(name)) liveBytes += ENTRY_HEADER_BYTES + copies[0]!.length;
+      else this.#index.delete(name);
     }
     const garbage = this.#totalBytes - liveBytes;
     if (garbage < MIN_GARBAGE_BYTES_TO_COMPACT || garbage < liveBytes) return;
@@ -257,7 +250,7 @@ export class ChunkPacks {
     for (const name of [...this.#index.keys()]) {
       const leaf = asDigest(new Uint8Array(Buffer.from(name, 'hex')));
       const chunk = await this.read(leaf);
-      this.#forget(name);
+      this.#index.delete(name);
       if (chunk !== null) moving.push({ leaf, chunk });
       if (moving.length >= 256) await this.append(moving.splice(0), statistics);
     }

@@ -29,7 +29,7 @@ import type { RestoredState } from '../core/replica.js';
 import {
   assembleRestoredState,
   assertCheckpointShape,
-  assertNothingQueued,
+  assertDiscardLogFirst,
   decodeManifest,
   decodeRecord,
   emptyCounters,
@@ -180,15 +180,9 @@ export class FileStorage implements ReplicaStorage {
     if (this.#closed) throw new InvariantViolation('storage is closed');
     await this.settled();
     return this.#queue.exclusive(async () => {
-      if (options.discardLog === true) {
-        assertNothingQueued(this.#pending);
-        if (this.#segment !== null)
-          throw new InvariantViolation('discardLog must be the first operation on the storage');
-        await this.#recover({ discardLog: true });
-        const { checkpoint, corruptChunks } = await this.#readCheckpoint(options.pace);
-        return { restored: assembleRestoredState(checkpoint, []), corruptRecords: 0, corruptChunks };
-      }
-      let scan = await this.#recover();
+      const discardLog = options.discardLog === true;
+      if (discardLog) assertDiscardLogFirst(this.#pending, this.#segment !== null);
+      let scan = await this.#recover({ discardLog });
       if (this.#pending.length > 0) {
         await this.#performPending();
         scan = null;

@@ -20,7 +20,7 @@ import type { RestoredState } from '../core/replica.js';
 import {
   assembleRestoredState,
   assertCheckpointShape,
-  assertNothingQueued,
+  assertDiscardLogFirst,
   chunkMatchesLeaf,
   decodeFramedRecord,
   decodeManifest,
@@ -139,24 +139,8 @@ export class LevelDbStorage implements ReplicaStorage {
     if (this.#closed) return Promise.reject(new InvariantViolation('storage is closed'));
     return this.#queue.exclusive(async () => {
       if (options.discardLog === true) {
-        assertNothingQueued(this.#pending);
-        if (this.#recovered !== null)
-          throw new InvariantViolation('discardLog must be the first operation on the storage');
-        await this.#scanRecords();
-        const recovered = this.#recovered!;
-        if (recovered.entries.length > 0) {
-          await this.#database.batch(
-            recovered.entries.map((entry) => ({
-              type: 'del' as const,
-              key: levelDbKeys.record(entry.counter),
-            })),
-            { sync: true },
-          );
-          this.#counters.fsyncs++;
-          recovered.entries = [];
-        }
-        const { checkpoint, corruptChunks } = await this.#readCheckpoint();
-        return { restored: assembleRestoredState(checkpoint, []), corruptRecords: 0, corruptChunks };
+        assertDiscardLogFirst(this.#pending, this.#recovered !== null);
+        await this.#discardRecords();
       }
       let scan = this.#recovered === null ? await this.#scanRecords() : null;
       if (this.#pending.length > 0) {
@@ -217,6 +201,19 @@ export class LevelDbStorage implements ReplicaStorage {
   }
 
   // ───────────────────────────── reading ─────────────────────────────
+
+  /** Deletes every stored record in one synced batch (load({ discardLog })). */
+  async #discardRecords(): Promise<void> {
+    await this.#scanRecords();
+    const recovered = this.#recovered!;
+    if (recovered.entries.length === 0) return;
+    await this.#database.batch(
+      recovered.entries.map((entry) => ({ type: 'del' as const, key: levelDbKeys.record(entry.counter) })),
+      { sync: true },
+    );
+    this.#counters.fsyncs++;
+    recovered.entries = [];
+  }
 
   /**
    * Reads the records in append order up to the first damaged one; that one and every later one

@@ -10,7 +10,7 @@ import type { RestoredState } from '../core/replica.js';
 import {
   assembleRestoredState,
   assertCheckpointShape,
-  assertNothingQueued,
+  assertDiscardLogFirst,
   chunkMatchesLeaf,
   decodeFramedRecord,
   decodeManifest,
@@ -84,7 +84,8 @@ export class MemoryStorage implements ReplicaStorage {
   load(options: LoadOptions = {}): Promise<LoadReport> {
     return this.#queue.exclusive(async () => {
       if (options.discardLog === true) {
-        assertNothingQueued(this.#pending);
+        // Nothing to recover in memory: only queued work can come before.
+        assertDiscardLogFirst(this.#pending, false);
         this.disk.frames = [];
       }
       await this.#performPending();

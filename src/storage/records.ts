@@ -388,13 +388,16 @@ export type QueuedOperation =
   | { readonly kind: 'records'; readonly frames: Uint8Array[]; readonly sequences: number[] }
   | { readonly kind: 'checkpoint'; readonly checkpoint: StoredCheckpoint };
 
-/** Adds a framed record to the queue, extending the trailing run of records if there is one. */
-/** load({ discardLog }) comes first: records queued before it would be discarded unflushed. */
-export function assertNothingQueued(queue: readonly QueuedOperation[]): void {
-  if (queue.length > 0)
-    throw new InvariantViolation('discardLog must be the first operation on the storage (work is queued)');
+/**
+ * load({ discardLog }) must be the first operation on an opened storage: records queued before
+ * it would be discarded unflushed, and a log already read may have been handed out.
+ */
+export function assertDiscardLogFirst(queue: readonly QueuedOperation[], alreadyStarted: boolean): void {
+  if (queue.length > 0 || alreadyStarted)
+    throw new InvariantViolation('discardLog must be the first operation on the storage');
 }
 
+/** Adds a framed record to the queue, extending the trailing run of records if there is one. */
 export function queueRecord(queue: QueuedOperation[], frame: Uint8Array, sequence: number): void {
   const last = queue[queue.length - 1];
   if (last !== undefined && last.kind === 'records') {

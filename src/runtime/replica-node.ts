@@ -295,9 +295,12 @@ export class ReplicaNode {
       engine: config.storage.engine,
       directory: options.dataDirectory ?? replicaDataDirectory(config, id),
     });
-    // A rejuvenated (amnesiac) replica keeps only its checkpoint, so its log is discarded unread,
-    // and it loads at a pace (pacing.ts): the others serve clients meanwhile.
-    const pacer = options.amnesiac === true ? new LoadPacer(RECOVERY_LOAD_PACING) : null;
+    // An amnesiac (rejuvenated) replica keeps its checkpoint (every chunk is checked against a
+    // certified root) but not its log: records written by a possibly compromised process are not
+    // evidence of anything it may promise now. So the log is discarded unread, and the checkpoint
+    // loads at a pace (pacing.ts): the other replicas serve clients meanwhile.
+    const amnesiac = options.amnesiac === true;
+    const pacer = amnesiac ? new LoadPacer(RECOVERY_LOAD_PACING) : null;
     const loaded = await storage.load(pacer === null ? {} : { pace: () => pacer.yield(), discardLog: true });
     phaseDone('storageMs');
     if (loaded.corruptRecords > 0 || loaded.corruptChunks > 0) {
@@ -307,20 +310,12 @@ export class ReplicaNode {
       );
     }
     const service = new FaultyService(new KvService({ accessControl: accessControlOf(config) }));
-    const amnesiac = options.amnesiac === true;
-    // An amnesiac replica keeps its checkpoint (every chunk is checked against a certified root)
-    // but not its log: records written by a possibly compromised process are not evidence of
-    // anything it may promise now.
-    const restored =
-      loaded.restored === undefined || !amnesiac
-        ? loaded.restored
-        : { ...loaded.restored, view: viewNumber(0), viewChangeInProgress: false, records: [] };
     const replica = new Replica({
       config: config.protocol,
       id,
       crypto,
       service,
-      ...(restored === undefined ? {} : { restored }),
+      ...(loaded.restored === undefined ? {} : { restored: loaded.restored }),
       amnesiac,
     });
     phaseDone('restoreMs');

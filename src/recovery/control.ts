@@ -4,6 +4,7 @@
  * and rare, so they travel as JSON; every field is validated with named limits, because a guardian
  * on a compromised host could send anything.
  */
+import { isCount } from './ipc.js';
 
 export const CONTROL_LIMITS = {
   /** Largest control frame accepted (evidence with a quorum of signed replies fits easily). */
@@ -75,10 +76,7 @@ export function decodeControl(
         ? { ok: true, message: { type: 'evidence', evidence: value.evidence, reporter: value.reporter } }
         : invalid;
     case 'suspicion':
-      return typeof value.accused === 'number' &&
-        Number.isSafeInteger(value.accused) &&
-        value.accused >= 0 &&
-        bounded(value.reason, CONTROL_LIMITS.maxReasonLength)
+      return isCount(value.accused) && bounded(value.reason, CONTROL_LIMITS.maxReasonLength)
         ? { ok: true, message: { type: 'suspicion', accused: value.accused, reason: value.reason } }
         : invalid;
     case 'recovering':
@@ -87,12 +85,11 @@ export function decodeControl(
         ? { ok: true, message: { type: 'recovering', kind: value.kind, reason: value.reason } }
         : invalid;
     case 'recovered':
-      return typeof value.keyEpoch === 'number' && Number.isSafeInteger(value.keyEpoch) && value.keyEpoch >= 0
+      return isCount(value.keyEpoch)
         ? { ok: true, message: { type: 'recovered', keyEpoch: value.keyEpoch } }
         : invalid;
     case 'nudge':
-      return value.aboveView === null ||
-        (typeof value.aboveView === 'number' && Number.isSafeInteger(value.aboveView) && value.aboveView >= 0)
+      return value.aboveView === null || isCount(value.aboveView)
         ? { ok: true, message: { type: 'nudge', aboveView: value.aboveView } }
         : invalid;
     default:

@@ -83,7 +83,8 @@ function boundedString(value: unknown, max: number): value is string {
   return typeof value === 'string' && value.length <= max;
 }
 
-function counter(value: unknown): value is number {
+/** A non-negative safe integer: ids, views, sequences, epochs (also checked on the control channel). */
+export function isCount(value: unknown): value is number {
   return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
 }
 
@@ -104,7 +105,7 @@ export function parseReplicaMessage(value: unknown): ReplicaToGuardian | null {
         ? { type: 'evidence', evidence: value.evidence }
         : null;
     case 'suspect':
-      return counter(value.accused) && boundedString(value.reason, IPC_LIMITS.maxReasonLength)
+      return isCount(value.accused) && boundedString(value.reason, IPC_LIMITS.maxReasonLength)
         ? { type: 'suspect', accused: value.accused, reason: value.reason }
         : null;
     case 'progress':
@@ -114,10 +115,10 @@ export function parseReplicaMessage(value: unknown): ReplicaToGuardian | null {
         ? { type: 'progress', stage: value.stage as RecoveryProgress, detail: value.detail }
         : null;
     case 'status':
-      return counter(value.view) &&
-        counter(value.lastExecuted) &&
-        counter(value.stableCheckpoint) &&
-        counter(value.peersExecuted) &&
+      return isCount(value.view) &&
+        isCount(value.lastExecuted) &&
+        isCount(value.stableCheckpoint) &&
+        isCount(value.peersExecuted) &&
         typeof value.stateTransferInProgress === 'boolean' &&
         typeof value.voting === 'boolean'
         ? {
@@ -142,7 +143,7 @@ export function parseGuardianMessage(value: unknown): GuardianToReplica | null {
     Array.isArray(list) && list.every((item) => typeof item === 'string');
   switch (value.type) {
     case 'session-keys':
-      return counter(value.keyEpoch) &&
+      return isCount(value.keyEpoch) &&
         typeof value.signingSeed === 'string' &&
         typeof value.agreementSeed === 'string' &&
         typeof value.certificate === 'string' &&
@@ -166,7 +167,7 @@ export function parseGuardianMessage(value: unknown): GuardianToReplica | null {
       return Array.isArray(value.avoidLeaders) &&
         value.avoidLeaders.length <= MAX_AVOIDED_LEADERS &&
         value.avoidLeaders.every((id) => Number.isSafeInteger(id) && (id as number) >= 0) &&
-        (value.aboveView === null || counter(value.aboveView))
+        (value.aboveView === null || isCount(value.aboveView))
         ? {
             type: 'nudge-view-change',
             avoidLeaders: value.avoidLeaders as number[],

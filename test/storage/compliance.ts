@@ -316,15 +316,21 @@ export function runComplianceSuite(harness: EngineHarness): void {
       await again.close();
     });
 
-    it('returns a null chunk for a damaged chunk and counts it', async () => {
+    /** A closed storage holding checkpoint 5 of three chunks, the middle one damaged, and `records`. */
+    const storedWithDamagedChunk = async (records: readonly DurableRecord[]) => {
       const location = await fresh();
       const storage = await harness.open(location);
       const chunks = makeChunks(3, 4096);
       const checkpoint = makeCheckpoint(5, chunks);
       storage.storeCheckpoint(checkpoint);
-      storage.append(prePrepareRecord(0, 6));
+      for (const record of records) storage.append(record);
       await storage.close();
       await harness.corruptChunk(location, checkpoint.leaves[1]!);
+      return { location, chunks };
+    };
+
+    it('returns a null chunk for a damaged chunk and counts it', async () => {
+      const { location, chunks } = await storedWithDamagedChunk([prePrepareRecord(0, 6)]);
       const { storage: again, report } = await reopen(location);
       assert.equal(report.corruptChunks, 1);
       assert.deepEqual(report.restored?.checkpoint?.chunks, [chunks[0], null, chunks[2]]);
@@ -364,13 +370,7 @@ export function runComplianceSuite(harness: EngineHarness): void {
     });
 
     it('writes a damaged chunk again when a later checkpoint names it, so the repair lasts', async () => {
-      const location = await fresh();
-      const storage = await harness.open(location);
-      const chunks = makeChunks(3, 4096);
-      const checkpoint = makeCheckpoint(5, chunks);
-      storage.storeCheckpoint(checkpoint);
-      await storage.close();
-      await harness.corruptChunk(location, checkpoint.leaves[1]!);
+      const { location, chunks } = await storedWithDamagedChunk([]);
       const { storage: again, report } = await reopen(location);
       assert.equal(report.corruptChunks, 1);
       // What a state transfer does: the same chunks, now intact, in the next checkpoint.

@@ -99,7 +99,7 @@ async function guardianStatus(cluster: LocalCluster, id: number): Promise<Guardi
 }
 
 /** One proactive slot's rejuvenation, and the workload's throughput around it. */
-interface SlotMeasurement {
+export interface SlotMeasurement {
   readonly replica: number;
   readonly recovery_s: number;
   readonly transfer_s: number;
@@ -139,14 +139,7 @@ async function measureSlot(
   }
   if (record === undefined) throw new Error(`replica ${target} reported no rejuvenation in its slot`);
   const recoveryEndMs = record.startedAtMs + record.durationMs;
-  // The baseline ends where the guardian's preparation for the slot begins.
-  const preparationFrom = record.startedAtMs - STANDBY_LEAD_MS;
-  const baselineRate =
-    (completions.count(preparationFrom - options.baselineMs, preparationFrom) * 1000) / options.baselineMs;
-  const preparationRate = (completions.count(preparationFrom, record.startedAtMs) * 1000) / STANDBY_LEAD_MS;
   await new Promise((resolve) => setTimeout(resolve, Math.max(0, recoveryEndMs + 1000 - Date.now())));
-  const duringRate =
-    (completions.count(record.startedAtMs, recoveryEndMs) * 1000) / Math.max(1, record.durationMs);
   // Where the throughput went: completions per bucket from 1 s before to 1 s after (to stderr).
   const bucketMs = Number(process.env.PHALANX_BENCH_BUCKET_MS ?? 250);
   const buckets: string[] = [];
@@ -155,11 +148,30 @@ async function measureSlot(
   options.log(
     `replica ${target}: completions per ${bucketMs} ms from 1 s before its rejuvenation to 1 s after: ${buckets.join(' ')}`,
   );
+  return slotFigures(target, record, (from, to) => completions.count(from, to), options.baselineMs);
+}
+
+/**
+ * One slot's figures from the guardian's record of the rejuvenation and the workload's
+ * completions (`count(from, to)`: operations completed in [from, to), ms). The baseline is the
+ * `baselineMs` before the guardian's preparation (STANDBY_LEAD_MS before the start).
+ */
+export function slotFigures(
+  replica: number,
+  record: RecoveryRecord,
+  count: (fromMs: number, toMs: number) => number,
+  baselineMs: number,
+): SlotMeasurement {
+  const recoveryEndMs = record.startedAtMs + record.durationMs;
+  const preparationFrom = record.startedAtMs - STANDBY_LEAD_MS;
+  const baselineRate = (count(preparationFrom - baselineMs, preparationFrom) * 1000) / baselineMs;
+  const preparationRate = (count(preparationFrom, record.startedAtMs) * 1000) / STANDBY_LEAD_MS;
+  const duringRate = (count(record.startedAtMs, recoveryEndMs) * 1000) / Math.max(1, record.durationMs);
   const steps: Record<string, number> = {};
   for (const step of record.steps) steps[step.step] = round(step.durationMs / 1000, 3);
   const ratio = (rate: number): number => (baselineRate === 0 ? 0 : round(rate / baselineRate, 3));
   return {
-    replica: replicaId(target),
+    replica: replicaId(replica),
     recovery_s: round(record.durationMs / 1000, 3),
     transfer_s: steps['transferring-state'] ?? 0,
     throughput_ratio: ratio(duringRate),

@@ -135,6 +135,11 @@ export type AccountabilityAudit =
 export interface AuditOptions {
   /** The head the previous file ended with: the file's header must continue from it. */
   readonly expectedStartHead?: Digest;
+  /**
+   * Called between entries; the audit waits for it. A guardian audits a stopped replica's log
+   * (tens of MB) while the replicas serve clients on the same machines, and paces it (LoadPacer).
+   */
+  readonly pace?: () => Promise<void>;
 }
 
 /** Thrown by AccountabilityLog.open for a file it must not append to. */
@@ -338,6 +343,7 @@ async function scanLog(source: ByteSource, options: AuditOptions): Promise<ScanR
   let droppedEntries = 0;
   let validBytes = HEADER_BYTES;
   for (;;) {
+    if (options.pace !== undefined) await options.pace();
     const entry = records + 1;
     const stopped = (audit: AccountabilityAudit): ScanResult => ({ audit, validBytes, lastGoodHead: head });
     const prefixAvailable = await source.fill(FRAME_PREFIX_BYTES);

@@ -37,6 +37,7 @@ import { basename, dirname, join } from 'node:path';
 import type { Logger } from 'pino';
 import { accountabilityLogPath, type ClusterConfig } from '../config/cluster-config.js';
 import { auditAccountabilityLog, rotatedPath } from '../detection/accountability-log.js';
+import { BACKGROUND_PACING, LoadPacer } from '../storage/pacing.js';
 import { clientRegistryOf } from '../config/keys.js';
 import { type Digest, type ReplicaId, digest as asDigest, keyEpoch, replicaId, toHex } from '../core/ids.js';
 import type { KeyRegistry } from '../crypto/key-registry.js';
@@ -743,9 +744,10 @@ export class Guardian {
    * alarm is raised.
    */
   async #auditArchivedLogs(files: readonly string[]): Promise<void> {
+    const pacer = new LoadPacer(BACKGROUND_PACING);
     for (const file of files) {
       try {
-        const audit = await auditAccountabilityLog(file);
+        const audit = await auditAccountabilityLog(file, { pace: () => pacer.yield() });
         if (audit.ok) {
           this.#logger.info(
             {
@@ -753,6 +755,7 @@ export class Guardian {
               entries: audit.entries,
               droppedEntries: audit.droppedEntries,
               head: toHex(audit.head).slice(0, 16),
+              pausedMs: pacer.pausedMs,
             },
             'accountability log audited',
           );

@@ -29,7 +29,7 @@ export {
   MAX_MANIFEST_PAYLOAD_BYTES,
   MAX_RECORD_PAYLOAD_BYTES,
 } from './records.js';
-export { type LoadPacing, LoadPacer, RECOVERY_LOAD_PACING } from './pacing.js';
+export { BACKGROUND_PACING, type LoadPacing, LoadPacer, RECOVERY_LOAD_PACING } from './pacing.js';
 export type {
   LoadOptions,
   LoadReport,

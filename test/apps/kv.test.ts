@@ -671,6 +671,32 @@ describe('kv snapshots', () => {
     );
   });
 
+  it('restores a sole entry without copying its value, and copies values it shares a chunk with', () => {
+    const source = new KvService({ accessControl: everything, bucketCount: 1 });
+    run(source, { kind: 'put', key: 'a', value: text('small') });
+    run(source, { kind: 'put', key: 'b', value: text('small too') });
+    run(source, { kind: 'put', key: 'm', value: new Uint8Array(LARGE_ENTRY_BYTES).fill(3) });
+    const [shared, sole] = source.snapshot();
+    const sharedEntries = decodeKvChunk(shared!);
+    const soleEntries = decodeKvChunk(sole!);
+    assert.ok(sharedEntries.ok && soleEntries.ok);
+    for (const entry of sharedEntries.value.entries) assert.notEqual(entry.value.buffer, shared!.buffer);
+    assert.equal(soleEntries.value.entries[0]!.value.buffer, sole!.buffer);
+
+    // Restored, the large value reads back intact and the chunk is returned as it came.
+    const copy = new KvService({ accessControl: everything, bucketCount: 1 });
+    copy.restore([shared!, sole!]);
+    assert.deepEqual(run(copy, { kind: 'get', key: 'm' }), {
+      kind: 'value',
+      value: new Uint8Array(LARGE_ENTRY_BYTES).fill(3),
+    });
+    assert.equal(copy.snapshot()[1], sole);
+    // Overwriting it leaves the restored chunk (and the view into it) unchanged.
+    run(copy, { kind: 'put', key: 'm', value: new Uint8Array(LARGE_ENTRY_BYTES).fill(4) });
+    assert.notEqual(copy.snapshot()[1], sole);
+    assertSameChunks([sole!], source.snapshot().slice(1));
+  });
+
   it('produces the same chunks incrementally as from scratch, with large entries mixed in', () => {
     const bigValue = fc
       .tuple(fc.integer({ min: 0, max: 255 }), fc.integer({ min: 0, max: 2048 }))

@@ -97,6 +97,27 @@ describe('AccountabilityLog: writing and auditing', () => {
     assert.equal(audit.droppedEntries, 0);
   });
 
+  it('waits for the pace between entries, and audits the same when paced', async () => {
+    const { path, heads } = await writtenLog(300);
+    let paces = 0;
+    let waiting = false;
+    const audit = await auditAccountabilityLog(path, {
+      pace: async () => {
+        assert.equal(waiting, false, 'the audit went on before its pause ended');
+        paces++;
+        if (paces % 50 === 0) {
+          waiting = true;
+          await new Promise((resolve) => setTimeout(resolve, 1));
+          waiting = false;
+        }
+      },
+    });
+    assertOk(audit);
+    assert.equal(audit.entries, 300);
+    assert.deepEqual(audit.head, heads[300]);
+    assert.equal(paces, 301, 'once before each entry and once before finding the end');
+  });
+
   it('writes the documented format', async () => {
     const { bytes, heads } = await writtenLog(2);
     const magic = new TextEncoder().encode(ACCOUNTABILITY_LOG_FORMAT.magic);

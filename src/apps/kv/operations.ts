@@ -292,10 +292,12 @@ class ByteReader {
     return byte === 1;
   }
   /** A copy, so decoded values never alias (and never pin) the input buffer. */
-  bytes(count: number, what: string): Uint8Array {
+  /** A copy, unless `view`: then a view into the decoded bytes, which it keeps alive. */
+  bytes(count: number, what: string, view = false): Uint8Array {
     this.#need(count, what);
-    const out = this.#bytes.slice(this.#offset, this.#offset + count);
-    this.#offset += count;
+    const end = this.#offset + count;
+    const out = view ? this.#bytes.subarray(this.#offset, end) : this.#bytes.slice(this.#offset, end);
+    this.#offset = end;
     return out;
   }
 
@@ -320,14 +322,14 @@ class ByteReader {
   key(what: string): string {
     return this.text(what, 1, KV_LIMITS.maxKeyBytes).text;
   }
-  value(what: string): Uint8Array {
+  value(what: string, view = false): Uint8Array {
     const length = this.u32(`${what} length`);
     if (length > KV_LIMITS.maxValueBytes) {
       throw new DecodeFailure(
         `${what} is ${length} bytes, KV_LIMITS.maxValueBytes is ${KV_LIMITS.maxValueBytes}`,
       );
     }
-    return this.bytes(length, what);
+    return this.bytes(length, what, view);
   }
   optionalValue(what: string): Uint8Array | null {
     return this.boolean(`${what} presence flag`) ? this.value(what) : null;
@@ -603,7 +605,13 @@ export function encodeKvChunk(header: KvChunkHeader, entries: readonly KvStoredE
   return out.finish();
 }
 
-/** Checks the structure and limits only; bucket membership and key order are checked by the service. */
+/**
+ * Checks the structure and limits only; bucket membership and key order are checked by the service.
+ * Values are copies, except the value of a chunk's only entry: that one is a view into `bytes`
+ * (which must then not change). Such a chunk is little more than its value, so the view pins no
+ * memory the entry does not need, and restoring large values (each in its own chunk) copies no
+ * state.
+ */
 export function decodeKvChunk(bytes: Uint8Array): KvDecoded<KvChunk> {
   return decodeWith(bytes, 'kv snapshot chunk', LIMITS.maxChunkBytes, 'LIMITS.maxChunkBytes', (reader) => {
     const tag = reader.u8('chunk tag');
@@ -618,7 +626,8 @@ export function decodeKvChunk(bytes: Uint8Array): KvDecoded<KvChunk> {
     const entries: KvStoredEntry[] = [];
     for (let index = 0; index < count; index++) {
       const key = reader.text(`key of entry ${index}`, 1, KV_LIMITS.maxKeyBytes);
-      entries.push({ key: key.text, keyBytes: key.bytes, value: reader.value(`value of entry ${index}`) });
+      const value = reader.value(`value of entry ${index}`, count === 1);
+      entries.push({ key: key.text, keyBytes: key.bytes, value });
     }
     return { header: { bucketCount, bucketIndex, part }, entries };
   });

@@ -197,6 +197,8 @@ interface PeerLink {
   reconnectTimer: NodeJS.Timeout | null;
   failedAttempts: number;
   readonly queue: FrameQueue;
+  /** The key epoch the peer last authenticated with: a higher one is a new process (see #onEstablished). */
+  keyEpoch: KeyEpoch | null;
 }
 
 interface Connection {
@@ -305,6 +307,7 @@ export class TcpTransport implements Transport {
         reconnectTimer: null,
         failedAttempts: 0,
         queue: new FrameQueue(),
+        keyEpoch: null,
       });
     }
   }
@@ -653,6 +656,7 @@ export class TcpTransport implements Transport {
           reconnectTimer: null,
           failedAttempts: 0,
           queue: new FrameQueue(),
+          keyEpoch: null,
         };
         this.#addLink(link);
       }
@@ -661,6 +665,21 @@ export class TcpTransport implements Transport {
     if (link === null) throw new InvariantViolation('an outbound connection always has its link');
     if (link.dialing === connection) link.dialing = null;
     link.failedAttempts = 0;
+    if (link.keyEpoch !== null && peer.keyEpoch > link.keyEpoch && link.queue.length > 0) {
+      // A peer back with a newer key epoch is a new process (a rejuvenated replica): the frames
+      // queued while it was away were meant for the process that is gone. The new one catches up
+      // by state transfer, and flushing it seconds of stale protocol traffic (megabytes, each
+      // frame to decrypt, decode and discard) would only slow its recovery and its peers.
+      const frames = link.queue.length;
+      const bytes = link.queue.bytes;
+      this.#statistics.framesDropped += frames;
+      link.queue.clear();
+      this.#logger.debug(
+        { peer: link.key, keyEpoch: peer.keyEpoch, previousKeyEpoch: link.keyEpoch, frames, bytes },
+        'peer is a new process (newer key epoch): frames queued for the old one dropped',
+      );
+    }
+    link.keyEpoch = peer.keyEpoch;
     const previous = link.active;
     link.active = connection;
     this.#logger.debug(

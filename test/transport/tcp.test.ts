@@ -737,6 +737,36 @@ describe('TcpTransport', () => {
       }
     });
 
+    it('drops what it queued for a peer that comes back as a new process (a newer key epoch)', async () => {
+      const cluster = new TestCluster();
+      try {
+        const { guardians, zero, one } = await startCertifiedPair(cluster, [1, 5]);
+        const port = one.listenAddress()!.port;
+        zero.send(replica1, text('to epoch 5'));
+        await waitUntil(() => cluster.recorder(replica1).frames.length === 1, 'the first frame arrived');
+        await one.close();
+        await waitUntil(() => !hasPeer(zero, replica1), 'replica 0 saw replica 1 stop');
+        assert.equal(zero.send(replica1, text('meant for epoch 5')), true, 'queued while it is away');
+        const droppedBefore = zero.statistics().framesDropped;
+
+        // Rejuvenated: a new process under epoch 6 on the same port.
+        const epoch6 = guardians[1]!.issue(6);
+        cluster.keys.set(replica1, [channelPublicKey(epoch6)]);
+        const restarted = await cluster.start(replica1, { listenPort: port, identity: epoch6 });
+        await waitUntil(() => zero.session(replica1)?.keyEpoch === 6, 'replica 0 reconnected under epoch 6');
+        zero.send(replica1, text('to epoch 6'));
+        await waitUntil(() => cluster.recorder(replica1).frames.length === 2, 'the new frame arrived');
+        assert.deepEqual(
+          cluster.recorder(replica1).frames.map((received) => asText(received.frame)),
+          ['to epoch 5', 'to epoch 6'],
+        );
+        assert.equal(zero.statistics().framesDropped, droppedBefore + 1);
+        assert.equal(hasPeer(restarted, replica0), true);
+      } finally {
+        await cluster.close();
+      }
+    });
+
     it('a certificate swapped in transit (in FINISH) breaks the handshake; the next one succeeds', async () => {
       const cluster = new TestCluster();
       let proxy: RecordProxy | null = null;

@@ -7,9 +7,14 @@
  * while the recovering process loaded 100 MB, the cluster's throughput fell by a third, even at
  * nice 19 or under SCHED_IDLE (a CPU priority does not stop a process from contending for memory
  * bandwidth, caches and a host core's other hardware thread); with the process idle for the same
- * time it did not fall at all. Pacing trades load time for that contention: at half duty the load
- * takes about twice as long and contends half as hard. The guardian's recovery bound T_D still
- * holds the whole recovery, so the pace must leave room for it (see docs/intrusion-tolerance.md).
+ * time it did not fall at all. Pacing trades load time for that contention: at a third of full duty
+ * the load takes about three times as long and contends a third as hard. The guardian's recovery
+ * bound T_D still holds the whole recovery, so the pace must leave room for it (see
+ * docs/intrusion-tolerance.md).
+ *
+ * Measured (same bench, 100 MB, worst of 2 slots per run): at half duty (10 ms / 10 ms) the
+ * throughput ratio was 0.81–0.88 and a recovery took 3.4–4.3 s; at a third (10 ms / 20 ms),
+ * 0.83–0.94 and 3.9–4.6 s. The storage step itself grew from about 1.8 s to 2.1–2.6 s.
  */
 import { assert } from '../core/ids.js';
 
@@ -20,8 +25,8 @@ export interface LoadPacing {
   readonly pauseMs: number;
 }
 
-/** What a rejuvenated replica uses: half duty in slices short enough not to delay its messages. */
-export const RECOVERY_LOAD_PACING: LoadPacing = { busyMs: 10, pauseMs: 10 };
+/** What a rejuvenated replica uses: a third of full duty, in slices short enough not to delay its messages. */
+export const RECOVERY_LOAD_PACING: LoadPacing = { busyMs: 10, pauseMs: 20 };
 
 /**
  * For work without a deadline that runs beside the service (a guardian's audit of a stopped

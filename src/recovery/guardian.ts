@@ -744,8 +744,8 @@ export class Guardian {
    * alarm is raised.
    */
   async #auditArchivedLogs(files: readonly string[]): Promise<void> {
-    const pacer = new LoadPacer(BACKGROUND_PACING);
     for (const file of files) {
+      const pacer = new LoadPacer(BACKGROUND_PACING);
       try {
         const audit = await auditAccountabilityLog(file, { pace: () => pacer.yield() });
         if (audit.ok) {

@@ -166,11 +166,11 @@ export function parseGuardianMessage(value: unknown): GuardianToReplica | null {
     case 'nudge-view-change':
       return Array.isArray(value.avoidLeaders) &&
         value.avoidLeaders.length <= MAX_AVOIDED_LEADERS &&
-        value.avoidLeaders.every((id) => Number.isSafeInteger(id) && (id as number) >= 0) &&
+        value.avoidLeaders.every(isCount) &&
         (value.aboveView === null || isCount(value.aboveView))
         ? {
             type: 'nudge-view-change',
-            avoidLeaders: value.avoidLeaders as number[],
+            avoidLeaders: value.avoidLeaders,
             aboveView: value.aboveView as number | null,
           }
         : null;

@@ -282,12 +282,12 @@ export class ReplicaNode {
       );
     }
     // How long each part of a start takes (a rejuvenation waits for all of them): logged at the end.
-    const startedAt = performance.now();
     const phases: Record<string, number> = {};
+    let phaseStartedAt = performance.now();
     const phaseDone = (name: string): void => {
-      phases[name] = Math.round(
-        performance.now() - startedAt - Object.values(phases).reduce((a, b) => a + b, 0),
-      );
+      const now = performance.now();
+      phases[name] = Math.round(now - phaseStartedAt);
+      phaseStartedAt = now;
     };
     const { registry, crypto, sessionKeys, certificate } = ReplicaNode.#keys(config, id, keys);
     phaseDone('keysMs');
@@ -667,7 +667,8 @@ export class ReplicaNode {
       case 'nudge-view-change':
         this.#step({
           kind: 'change-view',
-          reason: 'guardian: a rejuvenated replica rejoins',
+          // The guardians nudge for a rejuvenated replica's rejoin and for a leader's handoff alike.
+          reason: 'guardian: planned view change (a rejoin or a leader handoff)',
           avoidLeaders: message.avoidLeaders.filter((id) => id < this.config.n).map((id) => replicaId(id)),
           ...(message.aboveView === null ? {} : { aboveView: viewNumber(message.aboveView) }),
         });

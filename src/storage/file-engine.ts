@@ -24,7 +24,7 @@ import { constants as fsConstants } from 'node:fs';
 import { type FileHandle, mkdir, open, readdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { DurableRecord, StoredCheckpoint } from '../core/actions.js';
-import { type Digest, InvariantViolation } from '../core/ids.js';
+import { bytesEqual, type Digest, InvariantViolation } from '../core/ids.js';
 import type { RestoredState } from '../core/replica.js';
 import {
   assembleRestoredState,
@@ -342,7 +342,7 @@ export class FileStorage implements ReplicaStorage {
     const size = (await handle.stat()).size;
     const reader = new SequentialReader(handle, size);
     const magic = await reader.read(MAGIC_BYTES);
-    if (magic === null || !bytesMatch(magic, SEGMENT_MAGIC)) {
+    if (magic === null || !bytesEqual(magic, SEGMENT_MAGIC)) {
       throw new StorageFormatError(
         `${fileLayout.segmentPath(this.directory, generation)} does not start with the segment magic`,
       );
@@ -398,7 +398,7 @@ export class FileStorage implements ReplicaStorage {
     );
     if (manifestBytes === null || manifestBytes === 'too large')
       return { checkpoint: null, corruptChunks: 0 };
-    if (!bytesMatch(manifestBytes.subarray(0, MAGIC_BYTES), MANIFEST_MAGIC)) {
+    if (!bytesEqual(manifestBytes.subarray(0, MAGIC_BYTES), MANIFEST_MAGIC)) {
       return { checkpoint: null, corruptChunks: 0 };
     }
     // The manifest is replaced atomically, so a bad one means damaged media; resuming without a
@@ -674,10 +674,6 @@ async function readBoundedFile(path: string, maxBytes: number): Promise<Uint8Arr
 
 function isNotFound(error: unknown): boolean {
   return error instanceof Error && (error as NodeJS.ErrnoException).code === 'ENOENT';
-}
-
-function bytesMatch(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && a.every((byte, index) => byte === b[index]);
 }
 
 function concatenate(a: Uint8Array, b: Uint8Array): Uint8Array {

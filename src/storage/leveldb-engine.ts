@@ -15,7 +15,7 @@
  */
 import { ClassicLevel } from 'classic-level';
 import type { DurableRecord, StoredCheckpoint } from '../core/actions.js';
-import { DIGEST_BYTES, type Digest, InvariantViolation } from '../core/ids.js';
+import { bytesEqual, DIGEST_BYTES, type Digest, InvariantViolation } from '../core/ids.js';
 import type { RestoredState } from '../core/replica.js';
 import {
   assembleRestoredState,
@@ -127,7 +127,7 @@ export class LevelDbStorage implements ReplicaStorage {
     const format = await database.get(levelDbKeys.format);
     if (format === undefined) {
       await database.put(levelDbKeys.format, FORMAT_MARKER, { sync: true });
-    } else if (!bytesMatch(format, FORMAT_MARKER)) {
+    } else if (!bytesEqual(format, FORMAT_MARKER)) {
       await database.close();
       throw new Error(`${directory} holds a database of another format`);
     }
@@ -338,10 +338,6 @@ export class LevelDbStorage implements ReplicaStorage {
     }
     recovered.chunks = referenced;
   }
-}
-
-function bytesMatch(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && a.every((byte, index) => byte === b[index]);
 }
 
 /** A Buffer from the binding viewed as a plain Uint8Array (see ByteReader on why that matters). */

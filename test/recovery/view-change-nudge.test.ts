@@ -41,5 +41,7 @@ describe('view-change nudges', () => {
     });
     for (const aboveView of [-1, 'x', 2.5, undefined])
       assert.equal(parseGuardianMessage({ type: 'nudge-view-change', avoidLeaders: [], aboveView }), null);
+    for (const avoidLeaders of [[-1], [1.5], ['1'], [null], 'x', Array.from({ length: 1000 }, () => 0)])
+      assert.equal(parseGuardianMessage({ type: 'nudge-view-change', avoidLeaders, aboveView: null }), null);
   });
 });

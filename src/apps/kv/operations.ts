@@ -291,8 +291,10 @@ class ByteReader {
     if (byte > 1) throw new DecodeFailure(`${what} must be 0 or 1, got ${byte}`);
     return byte === 1;
   }
-  /** A copy, so decoded values never alias (and never pin) the input buffer. */
-  /** A copy, unless `view`: then a view into the decoded bytes, which it keeps alive. */
+  /**
+   * A copy, so decoded values never alias (and never pin) the input buffer; unless `view`: then a
+   * view into the decoded bytes, which it keeps alive.
+   */
   bytes(count: number, what: string, view = false): Uint8Array {
     this.#need(count, what);
     const end = this.#offset + count;

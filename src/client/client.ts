@@ -271,10 +271,14 @@ export class PhalanxClient {
     if (!decoded.ok) return;
     if (decoded.value.kind === 'key-announcement') {
       // Any replica may relay certificates: each is checked against its guardian's identity key.
+      // Every replica announces every certificate when one epoch changes, so most are known
+      // already; those are skipped before the signature check, which is the costly part.
+      if (this.#config.recovery === null) return;
       for (const certificate of decoded.value.certificates) {
-        if (this.#config.recovery !== null && verifyCertificateForConfig(certificate, this.#config)) {
+        const known = this.#registry.currentEpoch(certificate.replica);
+        if (known !== undefined && certificate.keyEpoch <= known) continue;
+        if (verifyCertificateForConfig(certificate, this.#config))
           installCertificate(this.#registry, certificate);
-        }
       }
       return;
     }

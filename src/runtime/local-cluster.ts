@@ -173,23 +173,27 @@ export class LocalCluster {
 
   /** What every guardian reports on its admin port (guardian clusters). */
   async guardianReports(timeoutMs = 1000): Promise<GuardianReport[]> {
-    return Promise.all(
-      this.config.replicas.map(async (replica): Promise<GuardianReport> => {
-        try {
-          const response = await fetch(`http://${replica.adminHost}:${replica.guardianAdminPort}/status`, {
-            signal: AbortSignal.timeout(timeoutMs),
-          });
-          if (!response.ok) return { up: false, replica: replica.id, error: `HTTP ${response.status}` };
-          return { up: true, ...((await response.json()) as GuardianStatus) };
-        } catch (error) {
-          return {
-            up: false,
-            replica: replica.id,
-            error: error instanceof Error ? error.message : String(error),
-          };
-        }
-      }),
-    );
+    return Promise.all(this.config.replicas.map((replica) => this.guardianReport(replica.id, timeoutMs)));
+  }
+
+  /** What one guardian reports on its admin port (guardian clusters). */
+  async guardianReport(id: ReplicaId, timeoutMs = 1000): Promise<GuardianReport> {
+    const replica = this.config.replicas[id];
+    if (replica === undefined)
+      return { up: false, replica: id, error: `no replica ${id} in the configuration` };
+    try {
+      const response = await fetch(`http://${replica.adminHost}:${replica.guardianAdminPort}/status`, {
+        signal: AbortSignal.timeout(timeoutMs),
+      });
+      if (!response.ok) return { up: false, replica: replica.id, error: `HTTP ${response.status}` };
+      return { up: true, ...((await response.json()) as GuardianStatus) };
+    } catch (error) {
+      return {
+        up: false,
+        replica: replica.id,
+        error: error instanceof Error ? error.message : String(error),
+      };
+    }
   }
 
   /**

@@ -691,7 +691,10 @@ export class ReplicaNode {
         this.#logger.warn('ignored a key certificate that does not verify');
         continue;
       }
-      this.#certificates.set(certificate.replica, certificate);
+      // Announcements carry each replica's latest certificate: never replace it with an older one.
+      const held = this.#certificates.get(certificate.replica);
+      if (held === undefined || held.keyEpoch < certificate.keyEpoch)
+        this.#certificates.set(certificate.replica, certificate);
       if (certificate.replica === this.id) continue;
       if (installCertificate(this.#registry, certificate)) changed.push(certificate);
     }

@@ -994,8 +994,19 @@ export class Guardian {
       if (!verdict.ok || this.#stopped || this.#recovery !== null) return;
       this.#standbyCodeCheck = fingerprint === null ? null : { fingerprint, atMs: this.#now() };
       const standby = this.#spawnProcess();
+      // A standby only boots and then waits for its keys: at a low priority its start-up takes CPU
+      // the serving replicas leave idle. The recovery that takes it keeps it low until the replica
+      // votes, and gives it the normal priority back in every case (#restoreRecoveringPriority).
+      if (
+        this.#canRestorePriority &&
+        standby.pid !== undefined &&
+        setProcessNice(standby.pid, RECOVERING_NICE)
+      )
+        this.#lowPriorityPid = standby.pid;
       standby.once('exit', () => {
         if (this.#standby === standby) this.#standby = null;
+        // A pid that has exited may be reused by an unrelated process: never renice it.
+        if (this.#lowPriorityPid === standby.pid) this.#lowPriorityPid = null;
       });
       standby.once('error', () => undefined);
       this.#standby = standby;

@@ -1,32 +1,24 @@
 /** `phalanx status`: what every replica reports on its admin port. */
 import type { Command } from 'commander';
 import type { ClusterConfig } from '../config/cluster-config.js';
-import type { ReplicaReport, ReplicaStatus } from '../runtime/status.js';
+import {
+  fetchStatusReport,
+  MAX_REPLICA_STATUS_BYTES,
+  type ReplicaReport,
+  type ReplicaStatus,
+} from '../runtime/status.js';
 import { configOrExit, DEFAULT_CONFIG } from './options.js';
-
-/** Largest /status body accepted. */
-const MAX_STATUS_BYTES = 64 * 1024;
 
 export async function fetchReplicaReports(config: ClusterConfig, timeoutMs = 2000): Promise<ReplicaReport[]> {
   return Promise.all(
-    config.replicas.map(async (replica): Promise<ReplicaReport> => {
-      try {
-        const response = await fetch(`http://${replica.adminHost}:${replica.adminPort}/status`, {
-          signal: AbortSignal.timeout(timeoutMs),
-        });
-        const body = await response.text();
-        if (!response.ok) return { up: false, replica: replica.id, error: `HTTP ${response.status}` };
-        if (body.length > MAX_STATUS_BYTES)
-          return { up: false, replica: replica.id, error: 'status too large' };
-        return { up: true, ...(JSON.parse(body) as ReplicaStatus) };
-      } catch (error) {
-        return {
-          up: false,
-          replica: replica.id,
-          error: error instanceof Error ? error.message : String(error),
-        };
-      }
-    }),
+    config.replicas.map((replica) =>
+      fetchStatusReport<ReplicaStatus>(
+        replica.id,
+        `http://${replica.adminHost}:${replica.adminPort}/status`,
+        timeoutMs,
+        MAX_REPLICA_STATUS_BYTES,
+      ),
+    ),
   );
 }
 

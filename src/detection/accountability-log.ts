@@ -34,6 +34,7 @@ import { type FileHandle, open, rename } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { assert, bytesEqual, DIGEST_BYTES, type Digest, digest, InvariantViolation } from '../core/ids.js';
 import { ByteReader, ByteWriter, DecodeError } from '../messages/bytes.js';
+import type { Pace } from '../storage/pacing.js';
 
 const textEncoder = new TextEncoder();
 
@@ -139,7 +140,7 @@ export interface AuditOptions {
    * Called between entries; the audit waits for it. A guardian audits a stopped replica's log
    * (tens of MB) while the replicas serve clients on the same machines, and paces it (LoadPacer).
    */
-  readonly pace?: () => Promise<void>;
+  readonly pace?: Pace;
 }
 
 /** Thrown by AccountabilityLog.open for a file it must not append to. */
@@ -343,7 +344,8 @@ async function scanLog(source: ByteSource, options: AuditOptions): Promise<ScanR
   let droppedEntries = 0;
   let validBytes = HEADER_BYTES;
   for (;;) {
-    if (options.pace !== undefined) await options.pace();
+    const pause = options.pace?.();
+    if (pause !== undefined) await pause;
     const entry = records + 1;
     const stopped = (audit: AccountabilityAudit): ScanResult => ({ audit, validBytes, lastGoodHead: head });
     const prefixAvailable = await source.fill(FRAME_PREFIX_BYTES);

@@ -37,7 +37,6 @@ import { basename, dirname, join } from 'node:path';
 import type { Logger } from 'pino';
 import { accountabilityLogPath, type ClusterConfig } from '../config/cluster-config.js';
 import { auditAccountabilityLog, rotatedPath } from '../detection/accountability-log.js';
-import { BACKGROUND_PACING, LoadPacer } from '../storage/pacing.js';
 import { clientRegistryOf } from '../config/keys.js';
 import { type Digest, type ReplicaId, digest as asDigest, keyEpoch, replicaId, toHex } from '../core/ids.js';
 import type { KeyRegistry } from '../crypto/key-registry.js';
@@ -46,6 +45,7 @@ import { describeEvidence, verifyEvidence } from '../detection/evidence.js';
 import { SuspicionTracker } from '../detection/suspicions.js';
 import { decodeEvidence } from '../messages/codec.js';
 import type { Evidence, KeyCertificate } from '../messages/types.js';
+import { BACKGROUND_PACING, LoadPacer } from '../storage/pacing.js';
 import { TcpTransport } from '../transport/tcp.js';
 import { type NodeId, replicaNode } from '../transport/transport.js';
 import { codeBundleFingerprint, verifyCodeBundle } from './code-manifest.js';
@@ -644,13 +644,7 @@ export class Guardian {
    * gets the normal priority back so the bound holds however busy the machine is.
    */
   #lowerRecoveringPriority(startedAtMs: number): void {
-    const pid = this.#child?.pid;
-    if (pid === undefined || !this.#canRestorePriority) return;
-    if (!setProcessNice(pid, RECOVERING_NICE)) {
-      setProcessNice(pid, 0);
-      return;
-    }
-    this.#lowPriorityPid = pid;
+    if (!this.#lowerPriority(this.#child?.pid)) return;
     const restoreAtMs = startedAtMs + this.#schedule.recoveryBoundMs / 2;
     this.#priorityTimer = setTimeout(
       () => {
@@ -659,6 +653,20 @@ export class Guardian {
       },
       Math.max(0, restoreAtMs - this.#now()),
     );
+  }
+
+  /**
+   * Runs `pid` at RECOVERING_NICE, remembered for #restoreRecoveringPriority. Only when this
+   * guardian can raise it back; a process some of whose threads refused is put back to normal.
+   */
+  #lowerPriority(pid: number | undefined): boolean {
+    if (pid === undefined || !this.#canRestorePriority) return false;
+    if (!setProcessNice(pid, RECOVERING_NICE)) {
+      setProcessNice(pid, 0);
+      return false;
+    }
+    this.#lowPriorityPid = pid;
+    return true;
   }
 
   #restoreRecoveringPriority(): void {
@@ -997,12 +1005,7 @@ export class Guardian {
       // A standby only boots and then waits for its keys: at a low priority its start-up takes CPU
       // the serving replicas leave idle. The recovery that takes it keeps it low until the replica
       // votes, and gives it the normal priority back in every case (#restoreRecoveringPriority).
-      if (
-        this.#canRestorePriority &&
-        standby.pid !== undefined &&
-        setProcessNice(standby.pid, RECOVERING_NICE)
-      )
-        this.#lowPriorityPid = standby.pid;
+      this.#lowerPriority(standby.pid);
       standby.once('exit', () => {
         if (this.#standby === standby) this.#standby = null;
         // A pid that has exited may be reused by an unrelated process: never renice it.

@@ -21,7 +21,13 @@ import type { ClusterConfig } from '../config/cluster-config.js';
 import type { ReplicaId } from '../core/ids.js';
 import type { FaultMode } from '../recovery/ipc.js';
 import type { GuardianReport, GuardianStatus } from '../recovery/status.js';
-import type { ReplicaReport, ReplicaStatus } from './status.js';
+import {
+  fetchStatusReport,
+  MAX_GUARDIAN_STATUS_BYTES,
+  MAX_REPLICA_STATUS_BYTES,
+  type ReplicaReport,
+  type ReplicaStatus,
+} from './status.js';
 
 export interface LocalClusterOptions {
   readonly config: ClusterConfig;
@@ -151,23 +157,17 @@ export class LocalCluster {
     await Promise.all(stopping);
   }
 
+  /** What every replica reports on its admin port. */
   async reports(timeoutMs = 1000): Promise<ReplicaReport[]> {
     return Promise.all(
-      this.config.replicas.map(async (replica): Promise<ReplicaReport> => {
-        try {
-          const response = await fetch(`http://${replica.adminHost}:${replica.adminPort}/status`, {
-            signal: AbortSignal.timeout(timeoutMs),
-          });
-          if (!response.ok) return { up: false, replica: replica.id, error: `HTTP ${response.status}` };
-          return { up: true, ...((await response.json()) as ReplicaStatus) };
-        } catch (error) {
-          return {
-            up: false,
-            replica: replica.id,
-            error: error instanceof Error ? error.message : String(error),
-          };
-        }
-      }),
+      this.config.replicas.map((replica) =>
+        fetchStatusReport<ReplicaStatus>(
+          replica.id,
+          `http://${replica.adminHost}:${replica.adminPort}/status`,
+          timeoutMs,
+          MAX_REPLICA_STATUS_BYTES,
+        ),
+      ),
     );
   }
 
@@ -181,19 +181,12 @@ export class LocalCluster {
     const replica = this.config.replicas[id];
     if (replica === undefined)
       return { up: false, replica: id, error: `no replica ${id} in the configuration` };
-    try {
-      const response = await fetch(`http://${replica.adminHost}:${replica.guardianAdminPort}/status`, {
-        signal: AbortSignal.timeout(timeoutMs),
-      });
-      if (!response.ok) return { up: false, replica: replica.id, error: `HTTP ${response.status}` };
-      return { up: true, ...((await response.json()) as GuardianStatus) };
-    } catch (error) {
-      return {
-        up: false,
-        replica: replica.id,
-        error: error instanceof Error ? error.message : String(error),
-      };
-    }
+    return fetchStatusReport<GuardianStatus>(
+      replica.id,
+      `http://${replica.adminHost}:${replica.guardianAdminPort}/status`,
+      timeoutMs,
+      MAX_GUARDIAN_STATUS_BYTES,
+    );
   }
 
   /**

@@ -1,7 +1,7 @@
 /**
  * What a replica reports about itself on its admin port (GET /status, JSON), and what the
  * cluster dashboard aggregates (GET /api/cluster). Plain data, so the dashboard page, the CLI
- * `status` command and tests all read the same shape.
+ * `status` command and tests all read the same shape, fetched by `fetchStatusReport`.
  */
 import type { GuardianReport } from '../recovery/status.js';
 
@@ -31,6 +31,44 @@ export interface ReplicaStatus {
 export type ReplicaReport =
   | ({ readonly up: true } & ReplicaStatus)
   | { readonly up: false; readonly replica: number; readonly error: string };
+
+/** Largest replica /status body a reader accepts (the admin port answers far less). */
+export const MAX_REPLICA_STATUS_BYTES = 64 * 1024;
+
+/** Largest guardian /status body a reader accepts: its records and alarms are bounded lists. */
+export const MAX_GUARDIAN_STATUS_BYTES = 1024 * 1024;
+
+/**
+ * GET `url` (an admin port's /status) as a report on `replica`: the parsed body, or why there is
+ * none (unreachable, an HTTP error, a body over `maxBytes`, or not JSON).
+ */
+export async function fetchStatusReport<Status extends object>(
+  replica: number,
+  url: string,
+  timeoutMs: number,
+  maxBytes: number,
+): Promise<
+  ({ readonly up: true } & Status) | { readonly up: false; readonly replica: number; readonly error: string }
+> {
+  try {
+    const response = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
+    if (!response.ok) {
+      await response.body?.cancel();
+      return { up: false, replica, error: `HTTP ${response.status}` };
+    }
+    const tooLarge = { up: false, replica, error: `status larger than ${maxBytes} bytes` } as const;
+    // A declared length over the limit is refused unread; an undeclared one is checked once read.
+    if (Number(response.headers.get('content-length') ?? 0) > maxBytes) {
+      await response.body?.cancel();
+      return tooLarge;
+    }
+    const body = await response.text();
+    if (body.length > maxBytes) return tooLarge;
+    return { up: true, ...(JSON.parse(body) as Status) };
+  } catch (error) {
+    return { up: false, replica, error: error instanceof Error ? error.message : String(error) };
+  }
+}
 
 export interface ClusterStatus {
   readonly n: number;

@@ -52,6 +52,7 @@ import {
 } from './records.js';
 import type { LoadOptions, LoadReport, ReplicaStorage, StorageStatistics } from './storage.js';
 import { ChunkPacks } from './chunk-packs.js';
+import type { Pace } from './pacing.js';
 
 /** Chunk reads a load keeps in flight (libuv's thread pool has 4 threads by default). */
 const CHECKPOINT_READS_IN_FLIGHT = 8;
@@ -390,7 +391,7 @@ export class FileStorage implements ReplicaStorage {
   }
 
   async #readCheckpoint(
-    pace: (() => Promise<void>) | undefined,
+    pace: Pace | undefined,
   ): Promise<{ checkpoint: RestoredState['checkpoint']; corruptChunks: number }> {
     const manifestBytes = await readBoundedFile(
       fileLayout.manifestPath(this.directory),
@@ -414,7 +415,8 @@ export class FileStorage implements ReplicaStorage {
     let next = 0;
     const reader = async (): Promise<void> => {
       for (let index = next++; index < leaves.length; index = next++) {
-        await pace?.();
+        const pause = pace?.();
+        if (pause !== undefined) await pause;
         const chunk = await packs.read(leaves[index]!);
         if (chunk !== null) chunks[index] = chunk;
         else corruptChunks++;

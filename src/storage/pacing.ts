@@ -35,6 +35,9 @@ export const RECOVERY_LOAD_PACING: LoadPacing = { busyMs: 10, pauseMs: 20 };
  */
 export const BACKGROUND_PACING: LoadPacing = { busyMs: 5, pauseMs: 20 };
 
+/** A pacer's hook as work loops take it: a pause to wait for, or undefined to go on at once. */
+export type Pace = () => Promise<void> | undefined;
+
 export class LoadPacer {
   readonly #pacing: LoadPacing;
   readonly #now: () => number;
@@ -61,10 +64,14 @@ export class LoadPacer {
     this.#sliceStartedAt = this.#now();
   }
 
-  /** Called between two pieces of work: pauses once the current slice has used up busyMs. */
-  async yield(): Promise<void> {
+  /**
+   * Called between two pieces of work: the pause to wait for once the current slice has used up
+   * busyMs, else undefined. Not a promise when no pause is due, so a loop over many small pieces
+   * (an audit's entries) pays an await only per pause, not per piece.
+   */
+  yield(): Promise<void> | undefined {
     if (this.#pause !== null) return this.#pause;
-    if (this.#now() - this.#sliceStartedAt < this.#pacing.busyMs) return;
+    if (this.#now() - this.#sliceStartedAt < this.#pacing.busyMs) return undefined;
     this.#pause = (async () => {
       if (this.#pacing.pauseMs > 0) {
         await this.#sleep(this.#pacing.pauseMs);

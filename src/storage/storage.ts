@@ -25,6 +25,7 @@
  */
 import type { DurableRecord, StoredCheckpoint } from '../core/actions.js';
 import type { RestoredState } from '../core/replica.js';
+import type { Pace } from './pacing.js';
 
 export type StorageEngineName = 'file' | 'leveldb' | 'memory';
 
@@ -52,7 +53,7 @@ export interface LoadOptions {
    * Called between pieces of the checkpoint's loading (engines that read it piece by piece): it
    * may pause, to spread the load over time (see pacing.ts).
    */
-  readonly pace?: () => Promise<void>;
+  readonly pace?: Pace;
   /**
    * Forget the log instead of reading it: records returned none, and every record stored so far
    * deleted (durably) before the load returns; the checkpoint is kept. For an amnesiac start (a

@@ -97,35 +97,41 @@ describe('public key import', () => {
 
   it('imports the same keys as the standard DER encodings do (RFC 8410 PKCS#8 and SPKI)', () => {
     // The module imports through JWK because it is an order of magnitude cheaper; this pins that
-    // both routes give the very same key.
+    // both routes give the very same keys, private and public, for both curves.
+    const curves = [
+      {
+        pair: signingKeyPairFromSeed,
+        importPublic: (raw: Uint8Array) => signingPublicKeyFromBytes(raw).keyObject,
+        pkcs8Prefix: '302e020100300506032b657004220420',
+        spkiPrefix: '302a300506032b6570032100',
+      },
+      {
+        pair: agreementKeyPairFromSeed,
+        importPublic: (raw: Uint8Array) => agreementPublicKeyFromBytes(raw).keyObject,
+        pkcs8Prefix: '302e020100300506032b656e04220420',
+        spkiPrefix: '302a300506032b656e032100',
+      },
+    ];
     const der = (prefixHex: string, raw: Uint8Array): Buffer =>
       Buffer.concat([Buffer.from(prefixHex, 'hex'), raw]);
     fc.assert(
-      fc.property(fc.uint8Array({ minLength: 32, maxLength: 32 }), (bytes) => {
-        const signing = signingKeyPairFromSeed(bytes);
-        const signingDer = createPrivateKey({
-          key: der('302e020100300506032b657004220420', bytes),
-          format: 'der',
-          type: 'pkcs8',
-        });
-        assert.ok(signing.privateKey.equals(signingDer));
-        assert.ok(
-          signingPublicKeyFromBytes(signing.publicKey.bytes).keyObject.equals(
-            createPublicKey({
-              key: der('302a300506032b6570032100', signing.publicKey.bytes),
-              format: 'der',
-              type: 'spki',
-            }),
-          ),
-        );
-        const agreement = agreementKeyPairFromSeed(bytes);
-        const agreementDer = createPrivateKey({
-          key: der('302e020100300506032b656e04220420', bytes),
-          format: 'der',
-          type: 'pkcs8',
-        });
-        assert.ok(agreement.privateKey.equals(agreementDer));
-        assert.ok(agreement.publicKey.keyObject.equals(createPublicKey(agreementDer)));
+      fc.property(fc.uint8Array({ minLength: 32, maxLength: 32 }), (seedBytes) => {
+        for (const curve of curves) {
+          const pair = curve.pair(seedBytes);
+          const privateDer = createPrivateKey({
+            key: der(curve.pkcs8Prefix, seedBytes),
+            format: 'der',
+            type: 'pkcs8',
+          });
+          assert.ok(pair.privateKey.equals(privateDer));
+          const publicDer = createPublicKey({
+            key: der(curve.spkiPrefix, pair.publicKey.bytes),
+            format: 'der',
+            type: 'spki',
+          });
+          assert.ok(publicDer.equals(createPublicKey(privateDer)));
+          assert.ok(curve.importPublic(pair.publicKey.bytes).equals(publicDer));
+        }
       }),
       { numRuns: 50 },
     );

@@ -177,6 +177,8 @@ interface PendingRequest {
   readonly digest: Digest;
   readonly key: string;
   timerStartedAt: number;
+  /** When it arrived (core time); unlike the timer, never restarted. */
+  readonly receivedAt: number;
   proposedInView: number | null;
   forwarded: boolean;
 }
@@ -370,6 +372,13 @@ export class Replica {
   }
   get pendingRequestCount(): number {
     return this.#pending.size;
+  }
+  /** How long (core time, ms) the oldest request still waiting here has waited; null when none waits. */
+  get oldestPendingAgeMs(): number | null {
+    let oldest: number | null = null;
+    for (const pending of this.#pending.values())
+      if (oldest === null || pending.receivedAt < oldest) oldest = pending.receivedAt;
+    return oldest === null ? null : this.#now - oldest;
   }
   /**
    * Whether it knows the views it must sit out (an amnesiac learns them from a quorum's STATUS):
@@ -771,6 +780,7 @@ export class Replica {
       digest,
       key,
       timerStartedAt: this.#now,
+      receivedAt: this.#now,
       proposedInView: null,
       forwarded: false,
     };

@@ -129,6 +129,9 @@ function boundedString(maxLength: number): FieldReader {
   };
 }
 
+const optionalNonNegativeInteger: FieldReader = (record, name) =>
+  record[name] === null ? undefined : nonNegativeInteger(record, name);
+
 const role: FieldReader = (record, name) =>
   record[name] === 'leader' || record[name] === 'backup'
     ? undefined
@@ -143,6 +146,9 @@ const REPLICA_STATUS_FIELDS: { readonly [Name in keyof ReplicaStatus]: FieldRead
   stableCheckpoint: nonNegativeInteger,
   stateTransferInProgress: boolean,
   pendingRequests: nonNegativeInteger,
+  oldestPendingMs: optionalNonNegativeInteger,
+  msSinceLastExecution: optionalNonNegativeInteger,
+  voting: boolean,
   requestsExecuted: nonNegativeInteger,
   throughputPerSecond: nonNegativeNumber,
   keyEpoch: nonNegativeInteger,
@@ -179,6 +185,9 @@ export function parseReplicaStatus(value: unknown, expectedReplica?: number): Re
     stableCheckpoint: record.stableCheckpoint as number,
     stateTransferInProgress: record.stateTransferInProgress as boolean,
     pendingRequests: record.pendingRequests as number,
+    oldestPendingMs: record.oldestPendingMs as number | null,
+    msSinceLastExecution: record.msSinceLastExecution as number | null,
+    voting: record.voting as boolean,
     requestsExecuted: record.requestsExecuted as number,
     throughputPerSecond: record.throughputPerSecond as number,
     keyEpoch: record.keyEpoch as number,

@@ -200,6 +200,8 @@ export class ReplicaNode {
    */
   #loot: { keyEpoch: number; signingSeed: Uint8Array; certificate: Uint8Array | null } | null = null;
   #lastProgress: string | null = null;
+  /** performance.now() of the last executed batch (null: none since the process started). */
+  #lastExecutionAt: number | null = null;
   /** PeerReview-style record of every frame sent and received (null when it could not be opened). */
   #accountability: AccountabilityLog | null = null;
 
@@ -401,6 +403,10 @@ export class ReplicaNode {
       stableCheckpoint: replica.stableCheckpoint.sequence,
       stateTransferInProgress: replica.stateTransferInProgress,
       pendingRequests: replica.pendingRequestCount,
+      oldestPendingMs: replica.oldestPendingAgeMs,
+      msSinceLastExecution:
+        this.#lastExecutionAt === null ? null : Math.round(performance.now() - this.#lastExecutionAt),
+      voting: replica.voting,
       requestsExecuted: this.#metrics.requestsExecuted,
       throughputPerSecond: this.#metrics.throughputPerSecond(),
       keyEpoch: this.#crypto.currentEpoch,
@@ -520,6 +526,7 @@ export class ReplicaNode {
           break;
         }
         case 'executed':
+          this.#lastExecutionAt = performance.now();
           this.#metrics.executed(action.requests.length);
           break;
         case 'evidence':

@@ -16,6 +16,12 @@ export interface ReplicaStatus {
   readonly stableCheckpoint: number;
   readonly stateTransferInProgress: boolean;
   readonly pendingRequests: number;
+  /** How long the oldest client request waiting here has waited, in ms; null when none waits. */
+  readonly oldestPendingMs: number | null;
+  /** Milliseconds since this replica last executed a batch; null when it has executed none since it started. */
+  readonly msSinceLastExecution: number | null;
+  /** Whether it takes part in votes (false while it sits out views after a restart or rejuvenation). */
+  readonly voting: boolean;
   /** Client requests executed since the process started. */
   readonly requestsExecuted: number;
   /** Requests executed per second over the last few seconds. */

@@ -20,7 +20,19 @@ import type { ClientId, Digest, ReplicaId, RequestNumber, SequenceNumber, ViewNu
 
 /** A record of the durable log, above the last stable checkpoint. */
 export type DurableRecord =
-  | { readonly kind: 'view'; readonly view: ViewNumber; readonly viewChangeInProgress: boolean }
+  | {
+      readonly kind: 'view';
+      readonly view: ViewNumber;
+      readonly viewChangeInProgress: boolean;
+      /**
+       * Every PREPARE and PRE-PREPARE this replica sends in `view` is for a sequence at or below
+       * this (raised, by a new record, before a vote above it leaves). Accepted proposals are
+       * persisted lazily, so this is what tells a restarted replica which sequences of its view it
+       * may have voted on and forgotten: it votes again at once above the bound. Absent in records
+       * written before the bound existed (the replica then sits its whole view out).
+       */
+      readonly voteBound?: SequenceNumber;
+    }
   | { readonly kind: 'pre-prepare'; readonly message: PrePrepare }
   | {
       readonly kind: 'prepared';

@@ -9,6 +9,11 @@ import type { ReplicaId, ViewNumber } from './ids.js';
 export type ReplicaEvent =
   | { readonly kind: 'message'; readonly from: ReplicaId; readonly message: ReplicaMessage }
   | { readonly kind: 'client-request'; readonly request: ClientRequest }
+  /**
+   * The key registry behind the core's crypto learned new key epochs (certificates from the
+   * guardian or a peer): signatures that did not verify for want of a key may verify now.
+   */
+  | { readonly kind: 'keys-changed' }
   /** Logical time in milliseconds, non-decreasing; the only clock the core sees. */
   | { readonly kind: 'tick'; readonly now: number }
   /**

@@ -199,6 +199,11 @@ const MAX_CHECKPOINT_VOTES_PER_SENDER = 4;
 const CATCH_UP_BATCHES_PER_STATUS = 32;
 /** Reply proofs remembered for retransmitted requests (oldest forgotten first). */
 const MAX_REMEMBERED_REPLY_PROOFS = 16_384;
+/**
+ * How far ahead of a vote the durable vote bound is raised. Larger: fewer waits for a write;
+ * smaller: a replica restarted mid-view abstains at fewer sequences it may have voted on.
+ */
+const VOTE_BOUND_STEP = 8;
 /** The view-change timeout doubles with every failed attempt, up to this factor. */
 const MAX_VIEW_CHANGE_BACKOFF = 8;
 /**
@@ -302,6 +307,36 @@ export class Replica {
    * changes no longer look. This needs no view change, so amnesiacs cannot pile up in one.
    */
   #amnesiaHorizon: number | null = null;
+  /**
+   * The sequence of a checkpoint this replica had on its disk at restart but could not install
+   * (its chunks or its certificate did not verify). Its clients were answered from that state,
+   * so it neither votes nor answers a read until its state reaches this sequence again (by the
+   * retry below or by a state transfer): an empty or older state must never speak for it.
+   */
+  #restoredFloor = 0;
+  /**
+   * That checkpoint, when only its certificate failed (its chunks and root are intact): the keys
+   * its votes were signed with may be unknown yet (a restart of the whole cluster, before the
+   * replica has every guardian's certificates). Tried again on every 'keys-changed' event.
+   */
+  #unverifiedRestore: StoredCheckpoint | null = null;
+  /**
+   * Every PREPARE or PRE-PREPARE this replica sent in its current view is for a sequence at or
+   * below this; the durable view record carries it (DurableRecord 'view'.voteBound).
+   */
+  #voteBound = 0;
+  /**
+   * After a restart in the middle of a view: sequences of that view up to the restored vote
+   * bound that this replica may have voted on without a record reaching its disk. It votes on
+   * them only for the proposal it recorded (the same vote again), never for another one.
+   */
+  #restartAbstention: {
+    readonly view: ViewNumber;
+    readonly upTo: number;
+    readonly recorded: Set<number>;
+  } | null = null;
+  /** The vote bound of the last view record replayed at restart (null: none, or an old record without one). */
+  #replayedVoteBound: number | null = null;
 
   // periodic work
   #lastRetransmitAt = 0;
@@ -391,6 +426,13 @@ export class Replica {
   get voting(): boolean {
     return this.#canVote();
   }
+  /**
+   * Its state is behind the checkpoint it had on disk when it restarted (waiting for the keys to
+   * verify it, or for a state transfer): it must not vote or answer until that is over.
+   */
+  get restoredStatePending(): boolean {
+    return this.#stable.certificate.sequence < this.#restoredFloor;
+  }
   /** The (f+1)-th highest lastExecuted peers reported: at least one correct replica got that far. */
   get peersExecuted(): number {
     const reports = [...this.#peerExecuted.values()].sort((a, b) => b - a);
@@ -412,6 +454,9 @@ export class Replica {
         break;
       case 'message':
         this.#onMessage(event.from, event.message);
+        break;
+      case 'keys-changed':
+        this.#retryUnverifiedRestore();
         break;
       case 'change-view':
         if (event.aboveView !== undefined && this.#view > event.aboveView) {
@@ -467,7 +512,38 @@ export class Replica {
    * P-set is gone, and an empty one would hide batches it helped to commit.
    */
   #canVote(): boolean {
-    return !this.#amnesiac && this.#votingFloor !== null && this.#view > this.#votingFloor;
+    return (
+      !this.#amnesiac &&
+      this.#votingFloor !== null &&
+      this.#view > this.#votingFloor &&
+      this.#stable.certificate.sequence >= this.#restoredFloor
+    );
+  }
+
+  /**
+   * Whether it may vote (PREPARE, or propose as leader) at `sequence` of the current view: after a
+   * restart it abstains at the sequences it may have voted on and forgotten (#restartAbstention).
+   */
+  #mayVoteAt(view: ViewNumber, sequence: SequenceNumber): boolean {
+    const abstention = this.#restartAbstention;
+    if (abstention === null || view !== abstention.view || sequence > abstention.upTo) return true;
+    return abstention.recorded.has(sequence);
+  }
+
+  /**
+   * Raises the durable vote bound before a vote above it leaves (the persist precedes the send in
+   * the action list, and view records are made durable before later sends). One record covers
+   * the next VOTE_BOUND_STEP sequences, so one vote in that many waits for the write.
+   */
+  #noteVote(sequence: SequenceNumber): void {
+    if (sequence <= this.#voteBound || this.#status !== 'normal') return;
+    this.#voteBound = sequence + VOTE_BOUND_STEP;
+    this.#persist({
+      kind: 'view',
+      view: this.#view,
+      viewChangeInProgress: false,
+      voteBound: sequenceNumber(this.#voteBound),
+    });
   }
 
   #requestDigest(request: ClientRequest): Digest {
@@ -556,11 +632,11 @@ export class Replica {
       checkpoint.chunks.forEach((chunk, index) => {
         if (chunk !== null) this.#leafCache.set(chunk, checkpoint.leaves[index]!);
       });
-      const intact =
+      const stateIntact =
         checkpoint.chunks.every((chunk) => chunk !== null) &&
-        bytesEqual(merkleRoot(this.#crypto.hash, checkpoint.leaves), checkpoint.certificate.stateRoot) &&
-        this.#verifyCertificate(checkpoint.certificate);
-      if (intact) {
+        bytesEqual(merkleRoot(this.#crypto.hash, checkpoint.leaves), checkpoint.certificate.stateRoot);
+      const certified = this.#verifyCertificate(checkpoint.certificate);
+      if (stateIntact && certified) {
         this.#installState(
           {
             certificate: checkpoint.certificate,
@@ -570,25 +646,37 @@ export class Replica {
           false,
         );
       } else {
-        // Start from what verifies; the state transfer fetches only what is missing or corrupt.
-        this.#log_('warn', 'restored-checkpoint-corrupt', { sequence: checkpoint.certificate.sequence });
+        this.#restoredFloor = checkpoint.certificate.sequence;
         const pool = new Map<string, Uint8Array>();
         checkpoint.chunks.forEach((chunk, index) => {
           if (chunk !== null) pool.set(toHex(checkpoint.leaves[index]!), chunk);
         });
-        // Its certificate may only be too old to verify (its signers' keys retired): keep the
-        // intact chunks for whichever certified checkpoint the replica transfers to next.
+        // Keep the intact chunks for whichever certified checkpoint the replica transfers to next.
         this.#restoredChunks = pool;
-        if (this.#verifyCertificate(checkpoint.certificate))
-          this.#startStateTransfer(checkpoint.certificate, pool);
+        if (stateIntact) {
+          // Only the certificate fails: its signers' key epochs may not be known yet (after a
+          // restart of the whole cluster they arrive with the guardians' certificates), or they
+          // are retired. Not corruption: try again as keys arrive; a transfer may come first.
+          this.#unverifiedRestore = {
+            certificate: checkpoint.certificate,
+            leaves: checkpoint.leaves,
+            chunks: checkpoint.chunks as Uint8Array[],
+          };
+          this.#log_('warn', 'restored-checkpoint-unverified', {
+            sequence: checkpoint.certificate.sequence,
+            detail:
+              'its certificate does not verify with the keys known now; waiting for keys or a state transfer',
+          });
+        } else {
+          // Start from what verifies; the state transfer fetches only what is missing or corrupt.
+          this.#log_('warn', 'restored-checkpoint-corrupt', { sequence: checkpoint.certificate.sequence });
+          if (certified) this.#startStateTransfer(checkpoint.certificate, pool);
+        }
       }
     }
     const low = restored.checkpoint?.certificate.sequence ?? 0;
     for (const record of restored.records) this.#replayRecord(record, low);
-    if (!this.#amnesiac) {
-      // In view-change status it never voted in its view (it had not installed it); otherwise it may have.
-      this.#votingFloor = this.#status === 'view-change' ? this.#view - 1 : this.#view;
-    }
+    if (!this.#amnesiac) this.#setRestartVotingFloor();
     this.#reconstructOwnVotes();
     if (this.#status === 'view-change' && this.#canVote()) {
       // The VIEW-CHANGE sent before the crash may never have arrived: rebuild it to retransmit.
@@ -602,6 +690,39 @@ export class Replica {
       lastExecuted: this.#lastExecuted,
       stable: this.#stable.certificate.sequence,
       records: restored.records.length,
+    });
+  }
+
+  /**
+   * Which views a replica restarted with its disk sits out. In view-change status it never voted
+   * in its view (it had not installed it). In a normal view it may have sent PREPAREs whose
+   * proposal record never reached the disk, but only at sequences up to its durable vote bound:
+   * a backup votes again at once, abstaining only at those sequences unless it recorded the
+   * proposal (so it can only repeat a vote). A leader sits its view out: its proposals are
+   * persisted lazily too, and it cannot fill a sequence it may have proposed and forgotten.
+   * Without a recorded bound (an older log) the whole view is sat out.
+   */
+  #setRestartVotingFloor(): void {
+    if (this.#status === 'view-change') {
+      this.#votingFloor = this.#view - 1;
+      return;
+    }
+    const bound = this.#replayedVoteBound;
+    if (bound === null || this.#leaderOf(this.#view) === this.id) {
+      this.#votingFloor = this.#view;
+      return;
+    }
+    const recorded = new Set<number>();
+    for (const instance of this.#log.values())
+      if (instance.proposal !== null && instance.proposal.view === this.#view)
+        recorded.add(instance.sequence);
+    this.#votingFloor = this.#view - 1;
+    this.#voteBound = bound;
+    this.#restartAbstention = { view: this.#view, upTo: bound, recorded };
+    this.#log_('info', 'restart-votes-again', {
+      view: this.#view,
+      abstainsUpTo: bound,
+      recorded: recorded.size,
     });
   }
 
@@ -647,6 +768,7 @@ export class Replica {
       case 'view':
         this.#view = record.view;
         this.#status = record.viewChangeInProgress ? 'view-change' : 'normal';
+        this.#replayedVoteBound = record.voteBound ?? null;
         return;
       case 'pre-prepare': {
         const message = record.message;
@@ -804,7 +926,8 @@ export class Replica {
   }
 
   #executeReadOnly(request: ClientRequest): void {
-    if (this.#stateTransfer !== null) return;
+    // Behind its own durable past, its state would answer reads it once answered differently.
+    if (this.#stateTransfer !== null || this.restoredStatePending) return;
     let status: ReplyStatus = 'ok';
     let result: Uint8Array;
     try {
@@ -951,6 +1074,7 @@ export class Replica {
       earlier == null || earlier.view !== this.#view || bytesEqual(earlier.digest, digest),
       `leader would propose two batches for view ${this.#view} sequence ${sequence}`,
     );
+    this.#noteVote(sequence);
     const signed = this.#crypto.sign(proposalPayload(this.#view, sequence, digest));
     const message: PrePrepare = {
       kind: 'pre-prepare',
@@ -1202,7 +1326,8 @@ export class Replica {
       const pending = this.#pending.get(requestKey(request.clientId, request.requestNumber));
       if (pending !== undefined) pending.proposedInView = message.view;
     }
-    if (!this.#canVote()) return;
+    if (!this.#canVote() || !this.#mayVoteAt(message.view, message.sequence)) return;
+    this.#noteVote(message.sequence);
     this.#persist({ kind: 'pre-prepare', message });
     instance.durableBodies.add(digestHex);
     const prepare: Prepare = {
@@ -1294,6 +1419,7 @@ export class Replica {
     const proposal = instance.proposal;
     if (proposal === null || proposal.view !== this.#view || this.#status !== 'normal' || !this.#canVote())
       return;
+    if (!this.#mayVoteAt(proposal.view, instance.sequence)) return;
     if (instance.prepared !== null && instance.prepared.view === this.#view) return;
     const leader = this.#leaderOf(this.#view);
     let matching = 0;
@@ -1744,9 +1870,33 @@ export class Replica {
       root: toHex(checkpoint.certificate.stateRoot).slice(0, 16),
     });
     this.#ensureOwnStableVote();
+    if (this.#unverifiedRestore !== null && this.#unverifiedRestore.certificate.sequence <= sequence)
+      this.#unverifiedRestore = null;
+    if (this.#restoredFloor > 0 && sequence >= this.#restoredFloor) {
+      this.#log_('info', 'restored-state-recovered', { sequence, restoredFloor: this.#restoredFloor });
+      this.#restoredFloor = 0;
+    }
     this.#endAmnesiaIfPastHorizon();
     this.#startPlannedViewChange();
     this.#tryPropose();
+  }
+
+  /**
+   * New keys are known: the checkpoint restored from disk whose certificate did not verify may
+   * now. Installed only while nothing newer was installed or is being transferred.
+   */
+  #retryUnverifiedRestore(): void {
+    const held = this.#unverifiedRestore;
+    if (held === null) return;
+    if (held.certificate.sequence <= this.#stable.certificate.sequence) {
+      this.#unverifiedRestore = null;
+      return;
+    }
+    if (this.#stateTransfer !== null || !this.#verifyCertificate(held.certificate)) return;
+    this.#unverifiedRestore = null;
+    this.#log_('info', 'restored-checkpoint-verified', { sequence: held.certificate.sequence });
+    this.#installState(held, false);
+    this.#executeReady();
   }
 
   /**
@@ -2339,7 +2489,15 @@ export class Replica {
       this.#amnesiac = false;
       this.#log_('info', 'amnesiac-rejoined', { view: message.view });
     }
-    if (this.#canVote()) this.#persist({ kind: 'view', view: message.view, viewChangeInProgress: false });
+    this.#restartAbstention = null;
+    this.#voteBound = 0;
+    if (this.#canVote())
+      this.#persist({
+        kind: 'view',
+        view: message.view,
+        viewChangeInProgress: false,
+        voteBound: sequenceNumber(0),
+      });
     this.#log_('info', 'view-installed', {
       view: message.view,
       leader: this.#leaderOf(message.view),

@@ -24,13 +24,14 @@ import { createHash } from 'node:crypto';
 import {
   closeSync,
   existsSync,
+  fsyncSync,
   mkdirSync,
   openSync,
   readdirSync,
   readFileSync,
   renameSync,
   rmSync,
-  writeFileSync,
+  writeSync,
 } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { basename, dirname, join } from 'node:path';
@@ -122,6 +123,8 @@ const LEADER_HANDOFF_LINGER_MS = 250;
 const FIRST_START_TIMEOUT_MS = 60_000;
 /** A guardian that notices its slot this late skips it (and raises an alarm) rather than overrun it. */
 const SLOT_LATENESS_MAX_MS = 1000;
+/** Certificates read back from the state file at most: two per replica (current and previous). */
+const MAX_PERSISTED_CERTIFICATES = 2 * 64;
 
 export interface GuardianOptions {
   readonly config: ClusterConfig;
@@ -145,6 +148,13 @@ interface PersistentState {
   lastRejuvenationAtMs: number | null;
   /** (period, index) of the last slot this guardian acted on, so a restart does not repeat it. */
   lastSlot: string | null;
+  /**
+   * Every replica's latest key certificate and the one before (base64 of the encoded
+   * certificate). Signatures in durable state (checkpoint certificates on the replica's disk)
+   * were made under these epochs: after a restart of the whole cluster no process remembers
+   * them otherwise, and a stored checkpoint whose votes cannot be verified is worthless.
+   */
+  certificates: string[];
 }
 
 interface ActiveRecovery {
@@ -240,6 +250,7 @@ export class Guardian {
     this.#stateDirectory = join(config.dataDirectory, `guardian-${options.id}`);
     mkdirSync(this.#stateDirectory, { recursive: true });
     this.#state = this.#loadState();
+    this.#restoreCertificates();
     this.#pendingFaultMode = options.initialFaultMode ?? null;
   }
 
@@ -259,25 +270,68 @@ export class Guardian {
   // ───────────────────────────── persistent state ─────────────────────────────
 
   #loadState(): PersistentState {
+    const path = join(this.#stateDirectory, 'state.json');
+    let text: string;
     try {
-      const parsed = JSON.parse(
-        readFileSync(join(this.#stateDirectory, 'state.json'), 'utf8'),
-      ) as Partial<PersistentState>;
-      return {
-        keyEpoch: typeof parsed.keyEpoch === 'number' ? parsed.keyEpoch : 0,
-        lastRejuvenationAtMs:
-          typeof parsed.lastRejuvenationAtMs === 'number' ? parsed.lastRejuvenationAtMs : null,
-        lastSlot: typeof parsed.lastSlot === 'string' ? parsed.lastSlot : null,
-      };
+      text = readFileSync(path, 'utf8');
     } catch {
-      return { keyEpoch: 0, lastRejuvenationAtMs: null, lastSlot: null };
+      return { keyEpoch: 0, lastRejuvenationAtMs: null, lastSlot: null, certificates: [] };
     }
+    let parsed: Partial<PersistentState>;
+    try {
+      parsed = JSON.parse(text) as Partial<PersistentState>;
+    } catch (error) {
+      // Starting over would reuse key epoch numbers already certified: refuse instead.
+      throw new Error(
+        `the guardian state file ${path} is not valid JSON (${error instanceof Error ? error.message : String(error)}); ` +
+          'restore it from a backup, or delete the whole data folder to start the cluster afresh',
+        { cause: error },
+      );
+    }
+    const certificates = Array.isArray(parsed.certificates)
+      ? parsed.certificates.filter((entry): entry is string => typeof entry === 'string')
+      : [];
+    return {
+      keyEpoch: typeof parsed.keyEpoch === 'number' ? parsed.keyEpoch : 0,
+      lastRejuvenationAtMs:
+        typeof parsed.lastRejuvenationAtMs === 'number' ? parsed.lastRejuvenationAtMs : null,
+      lastSlot: typeof parsed.lastSlot === 'string' ? parsed.lastSlot : null,
+      certificates: certificates.slice(0, MAX_PERSISTED_CERTIFICATES),
+    };
   }
 
+  /** Written durably (fsync of the file and of its folder): a key epoch must never be issued twice. */
   #saveState(): void {
-    const path = join(this.#stateDirectory, 'state.json');
-    writeFileSync(`${path}.tmp`, JSON.stringify(this.#state));
-    renameSync(`${path}.tmp`, path);
+    this.#state.certificates = [...this.#previousCertificates.values(), ...this.#certificates.values()].map(
+      (certificate) => toBase64(encodeKeyCertificate(certificate)),
+    );
+    writeFileDurably(join(this.#stateDirectory, 'state.json'), JSON.stringify(this.#state));
+  }
+
+  /**
+   * The certificates saved by an earlier run of this guardian, oldest epoch first per replica:
+   * they let its replica verify the checkpoint on its disk after the whole cluster restarted.
+   */
+  #restoreCertificates(): void {
+    const decoded = this.#state.certificates
+      .map((text) => decodeKeyCertificate(fromBase64(text)))
+      .filter(
+        (certificate): certificate is KeyCertificate =>
+          certificate !== null && verifyCertificateForConfig(certificate, this.#config),
+      )
+      .sort((a, b) => a.replica - b.replica || a.keyEpoch - b.keyEpoch);
+    for (const certificate of decoded) {
+      const known = this.#certificates.get(certificate.replica);
+      if (known !== undefined && known.keyEpoch >= certificate.keyEpoch) continue;
+      if (known !== undefined) this.#previousCertificates.set(certificate.replica, known);
+      this.#certificates.set(certificate.replica, certificate);
+      installCertificate(this.#registry, certificate);
+    }
+    if (decoded.length > 0)
+      this.#logger.info(
+        { certificates: decoded.length },
+        'restored the key certificates saved before the restart',
+      );
   }
 
   // ───────────────────────────── control channel ─────────────────────────────
@@ -379,6 +433,8 @@ export class Guardian {
     if (known !== undefined) this.#previousCertificates.set(certificate.replica, known);
     this.#certificates.set(certificate.replica, certificate);
     installCertificate(this.#registry, certificate);
+    // Before the replica can receive votes signed under it: a restart must still know this epoch.
+    this.#saveState();
     this.#toReplica({ type: 'certificates', certificates: [toBase64(encoded)] });
   }
 
@@ -570,12 +626,13 @@ export class Guardian {
       const epoch = keyEpoch(this.#state.keyEpoch + 1);
       const issued = issueKeyCertificate(this.#options.identity, this.id, epoch, this.#now());
       this.#state.keyEpoch = epoch;
-      this.#saveState();
       this.#recovery.keyEpoch = epoch;
       const previousOwn = this.#certificates.get(this.id);
       if (previousOwn !== undefined) this.#previousCertificates.set(this.id, previousOwn);
       this.#certificates.set(this.id, issued.certificate);
       installCertificate(this.#registry, issued.certificate);
+      // The epoch number and its certificate are durable before any signature under it exists.
+      this.#saveState();
       this.#broadcastControl({
         type: 'certificate',
         certificate: toBase64(encodeKeyCertificate(issued.certificate)),
@@ -1258,6 +1315,28 @@ export class Guardian {
     await new Promise<void>((resolve) =>
       this.#admin === null ? resolve() : this.#admin.close(() => resolve()),
     );
+  }
+}
+
+/**
+ * Replaces `path` with `contents` so that after a crash or power loss either the old or the new
+ * file is there, whole: written to a temporary file, fsynced, renamed, and the folder fsynced.
+ */
+function writeFileDurably(path: string, contents: string): void {
+  const temporary = `${path}.tmp`;
+  const file = openSync(temporary, 'w', 0o600);
+  try {
+    writeSync(file, contents);
+    fsyncSync(file);
+  } finally {
+    closeSync(file);
+  }
+  renameSync(temporary, path);
+  const folder = openSync(dirname(path), 'r');
+  try {
+    fsyncSync(folder);
+  } finally {
+    closeSync(folder);
   }
 }
 

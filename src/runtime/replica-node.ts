@@ -125,6 +125,8 @@ export interface ReplicaNodeOptions {
 export function channelKeyDirectory(
   registry: KeyRegistry,
   config?: ClusterConfig,
+  /** Called after a certificate presented in a handshake installed a new epoch. */
+  onEpochInstalled?: () => void,
 ): ChannelKeyDirectory & {
   admitCertifiedKey(
     peer: NodeId,
@@ -146,7 +148,7 @@ export function channelKeyDirectory(
       ) {
         return false;
       }
-      installCertificate(registry, certificate);
+      if (installCertificate(registry, certificate)) onEpochInstalled?.();
       return registry.currentEpoch(peer.id) === epoch;
     },
     acceptableKeys(peer: NodeId) {
@@ -348,7 +350,10 @@ export class ReplicaNode {
       peers: config.replicas
         .filter((peer) => peer.id !== id)
         .map((peer) => ({ node: replicaNode(peer.id), host: peer.host, port: peer.port })),
-      keys: channelKeyDirectory(registry, config),
+      // Not stepped from inside the handshake: the core's actions may send on this transport.
+      keys: channelKeyDirectory(registry, config, () =>
+        setImmediate(() => node.#step({ kind: 'keys-changed' })),
+      ),
       events: {
         onFrame: (from, frame) => node.#onFrame(from, frame),
         onPeerStateChange: (peer, connected) => logger.debug({ peer, connected }, 'peer connection changed'),
@@ -706,6 +711,7 @@ export class ReplicaNode {
       if (installCertificate(this.#registry, certificate)) changed.push(certificate);
     }
     if (changed.length === 0) return;
+    this.#step({ kind: 'keys-changed' });
     for (const certificate of changed) {
       this.#logger.info(
         { replica: certificate.replica, keyEpoch: certificate.keyEpoch },
@@ -741,7 +747,8 @@ export class ReplicaNode {
 
   #reportToGuardian(): void {
     const replica = this.#replica;
-    const settled = replica.votingFloorKnown && !replica.stateTransferInProgress;
+    const settled =
+      replica.votingFloorKnown && !replica.stateTransferInProgress && !replica.restoredStatePending;
     // Voting means it takes part again; under load it may trail the others by a batch or two.
     if (settled && replica.voting) this.#progress('voting', `executed ${replica.lastExecuted}`);
     else if (settled && replica.lastExecuted >= replica.peersExecuted)

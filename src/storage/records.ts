@@ -6,6 +6,9 @@
  * Record payload (version 1; the tag byte is part of the on-disk format: never renumber):
  *
  *   0x01 view          varuint view, bool viewChangeInProgress
+ *   0x05 view, bounded varuint view, bool viewChangeInProgress, varuint voteBound: a view record
+ *                      that also says up to which sequence the replica may have voted in the view
+ *                      (DurableRecord 'view'.voteBound); written when voteBound is present
  *   0x02 pre-prepare   the PRE-PREPARE as encodeMessage writes it (its own tag byte included)
  *   0x03 prepared      varuint view, varuint sequence, batch digest (32 bytes)
  *   0x04 committed     varuint view, varuint sequence, batch digest, bool hasBatch,
@@ -59,6 +62,9 @@ export const RECORD_TAGS = {
   committed: 0x04,
 } as const satisfies Record<DurableRecord['kind'], number>;
 
+/** A view record carrying a vote bound (see the format above). */
+export const BOUNDED_VIEW_RECORD_TAG = 0x05;
+
 /** [u32 length][u32 crc32] in front of every payload. */
 export const FRAME_HEADER_BYTES = 8;
 
@@ -94,6 +100,13 @@ export function recordSequence(record: DurableRecord): number {
 }
 
 function writeRecord(writer: ByteWriter, record: DurableRecord): void {
+  if (record.kind === 'view' && record.voteBound !== undefined) {
+    writer.u8(BOUNDED_VIEW_RECORD_TAG);
+    writer.varuint(record.view);
+    writer.bool(record.viewChangeInProgress);
+    writer.varuint(record.voteBound);
+    return;
+  }
   writer.u8(RECORD_TAGS[record.kind]);
   switch (record.kind) {
     case 'view':
@@ -150,6 +163,12 @@ function readRecord(reader: ByteReader): DurableRecord {
     case RECORD_TAGS.view: {
       const view = viewNumber(reader.varuint('view'));
       return { kind: 'view', view, viewChangeInProgress: reader.bool('view change flag') };
+    }
+    case BOUNDED_VIEW_RECORD_TAG: {
+      const view = viewNumber(reader.varuint('view'));
+      const viewChangeInProgress = reader.bool('view change flag');
+      const voteBound = sequenceNumber(reader.varuint('vote bound'));
+      return { kind: 'view', view, viewChangeInProgress, voteBound };
     }
     case RECORD_TAGS['pre-prepare']: {
       const decoded = decodeMessage(reader.bytes(reader.remaining, 'pre-prepare message'));

@@ -775,11 +775,19 @@ export interface ChannelStep {
   readonly failure: string | null;
 }
 
+/**
+ * The public-key operations of a handshake, each costing tens to hundreds of microseconds of CPU:
+ * what an unauthenticated peer can make a node spend, so what refusals must come before.
+ */
+export type HandshakeOperation = 'key-generation' | 'key-agreement' | 'signature' | 'verification';
+
 export interface InitiatorOptions {
   readonly identity: ChannelIdentity;
   /** The node this connection was dialed for; a responder proving any other identity is refused. */
   readonly expectedPeer: NodeId;
   readonly keys: ChannelKeyDirectory;
+  /** Told just before each public-key operation of the channel (for metrics and tests). */
+  readonly observe?: (operation: HandshakeOperation) => void;
 }
 
 export interface ResponderOptions {
@@ -790,6 +798,8 @@ export interface ResponderOptions {
    * claims before any key work is done: a refusal reason, or null to go on.
    */
   readonly admit?: (claimed: NodeId) => string | null;
+  /** Told just before each public-key operation of the channel (for metrics and tests). */
+  readonly observe?: (operation: HandshakeOperation) => void;
 }
 
 export type ChannelPhase =
@@ -841,6 +851,24 @@ function resolvePeerKey(
   throw new ChannelFailure(`${describeNode(peer)} key epoch ${epoch} is not accepted`);
 }
 
+/**
+ * Whether a certificate could still make `peer`'s key at `epoch` acceptable, judged from the HELLO
+ * alone (the initiator's certificate comes with FINISH). Answering no lets a responder refuse at
+ * once, before any key generation, Diffie-Hellman or signature. No when the directory cannot admit
+ * certified keys at all, when it says no certificate can vouch for `peer`
+ * (`mayAdmitCertifiedKey`, by default: only replicas with an id below maxReplicas), or when it
+ * already holds `epoch` or a newer one: a directory admits only epochs newer than every one it
+ * knows (the ChannelKeyDirectory contract), so an older one could only be refused at FINISH.
+ */
+function certificateMayAdmit(keys: ChannelKeyDirectory, peer: NodeId, epoch: KeyEpoch): boolean {
+  if (keys.admitCertifiedKey === undefined) return false;
+  const admissible =
+    keys.mayAdmitCertifiedKey?.(peer) ?? (peer.kind === 'replica' && peer.id < LIMITS.maxReplicas);
+  if (!admissible) return false;
+  for (const listed of keys.acceptableKeys(peer)) if (listed.keyEpoch >= epoch) return false;
+  return true;
+}
+
 function agree(ownEphemeral: AgreementKeyPair, peerEphemeral: Uint8Array, what: string): Uint8Array {
   const peerKey = tryParseAgreementPublicKey(peerEphemeral);
   if (peerKey === null) throw new ChannelFailure(`ephemeral key of ${what} is not a valid X25519 key`);
@@ -869,6 +897,7 @@ export class SecureChannel {
   readonly #keys: ChannelKeyDirectory;
   readonly #expectedPeer: NodeId | null;
   readonly #admit: ((claimed: NodeId) => string | null) | null;
+  readonly #observe: ((operation: HandshakeOperation) => void) | null;
   readonly #reader = new LengthPrefixedReader();
   #phase: ChannelPhase;
   /**
@@ -893,22 +922,38 @@ export class SecureChannel {
     keys: ChannelKeyDirectory,
     expectedPeer: NodeId | null,
     admit: ((claimed: NodeId) => string | null) | null,
+    observe: ((operation: HandshakeOperation) => void) | undefined,
   ) {
     this.role = role;
     this.#identity = identity;
     this.#keys = keys;
     this.#expectedPeer = expectedPeer;
     this.#admit = admit;
+    this.#observe = observe ?? null;
     this.#phase = role === 'initiator' ? 'awaiting-reply' : 'awaiting-hello';
     checkChannelIdentity(identity);
   }
 
   static initiator(options: InitiatorOptions): SecureChannel {
-    return new SecureChannel('initiator', options.identity, options.keys, options.expectedPeer, null);
+    return new SecureChannel(
+      'initiator',
+      options.identity,
+      options.keys,
+      options.expectedPeer,
+      null,
+      options.observe,
+    );
   }
 
   static responder(options: ResponderOptions): SecureChannel {
-    return new SecureChannel('responder', options.identity, options.keys, null, options.admit ?? null);
+    return new SecureChannel(
+      'responder',
+      options.identity,
+      options.keys,
+      null,
+      options.admit ?? null,
+      options.observe,
+    );
   }
 
   get phase(): ChannelPhase {
@@ -935,6 +980,7 @@ export class SecureChannel {
   /** What to write when the connection opens: the HELLO for an initiator, nothing for a responder. */
   start(): Buffer[] {
     if (this.role === 'responder' || this.#hello !== null || this.#phase !== 'awaiting-reply') return [];
+    this.#observe?.('key-generation');
     this.#ephemeral = generateAgreementKeyPair();
     const hello = encodeHello({
       version: TRANSPORT_PROTOCOL_VERSION,
@@ -1062,14 +1108,20 @@ export class SecureChannel {
     const refusal = this.#admit?.(hello.initiator) ?? null;
     if (refusal !== null) throw new ChannelFailure(refusal);
     // Cheap checks first: an unknown peer or retired epoch costs no Diffie-Hellman and no signature.
-    // Unless the directory admits certified keys: the initiator's certificate comes with FINISH,
-    // so an epoch not listed yet can only be judged then (the pending-handshake bound and the
-    // handshake timeout limit what such a wait can cost).
-    if (this.#keys.admitCertifiedKey === undefined) {
-      resolvePeerKey(this.#keys, hello.initiator, hello.initiatorKeyEpoch, null);
+    // Only an epoch a certificate may still vouch for is let through unlisted: the initiator's
+    // certificate comes with FINISH, so it can only be judged then (the pending-handshake bounds
+    // and the handshake timeout limit what such a wait can cost).
+    const { initiator, initiatorKeyEpoch } = hello;
+    if (
+      listedKey(this.#keys, initiator, initiatorKeyEpoch) === null &&
+      !certificateMayAdmit(this.#keys, initiator, initiatorKeyEpoch)
+    ) {
+      resolvePeerKey(this.#keys, initiator, initiatorKeyEpoch, null);
     }
-    this.#peerKeyEpoch = hello.initiatorKeyEpoch;
+    this.#peerKeyEpoch = initiatorKeyEpoch;
+    this.#observe?.('key-generation');
     const ephemeral = generateAgreementKeyPair();
+    this.#observe?.('key-agreement');
     this.#sharedSecret = agree(ephemeral, hello.ephemeralPublicKey, 'HELLO');
     this.#hello = Uint8Array.from(body);
     const unsigned = {
@@ -1080,6 +1132,7 @@ export class SecureChannel {
       certifiedKey: certifiedKeyOf(this.#identity),
     };
     const unsignedBytes = encodeToBytes(unsigned, writeReplyUnsigned);
+    this.#observe?.('signature');
     const signature = signBytes(
       this.#identity.signingKeys,
       signaturePayload(RESPONDER_SIGNATURE_DOMAIN, transcriptHash([this.#hello, unsignedBytes])),
@@ -1105,6 +1158,7 @@ export class SecureChannel {
     const replyBytes = Uint8Array.from(body);
     const unsignedBytes = replyBytes.subarray(0, replyBytes.length - SIGNATURE_BYTES);
     const signed = signaturePayload(RESPONDER_SIGNATURE_DOMAIN, transcriptHash([hello, unsignedBytes]));
+    this.#observe?.('verification');
     if (!verifyBytes(key.publicKey, signed, reply.signature)) {
       throw new ChannelFailure(
         `HELLO-REPLY signature of ${describeNode(reply.responder)} (key epoch ${reply.responderKeyEpoch}) does not verify`,
@@ -1112,9 +1166,11 @@ export class SecureChannel {
     }
     const ephemeral = this.#ephemeral;
     if (ephemeral === null) throw new ChannelFailure('HELLO-REPLY arrived before a HELLO was sent');
+    this.#observe?.('key-agreement');
     const sharedSecret = agree(ephemeral, reply.ephemeralPublicKey, 'HELLO-REPLY');
     const unsignedFinish = { certifiedKey: certifiedKeyOf(this.#identity) };
     const unsignedFinishBytes = encodeToBytes(unsignedFinish, writeFinishUnsigned);
+    this.#observe?.('signature');
     const signature = signBytes(
       this.#identity.signingKeys,
       signaturePayload(INITIATOR_SIGNATURE_DOMAIN, transcriptHash([hello, replyBytes, unsignedFinishBytes])),
@@ -1154,6 +1210,7 @@ export class SecureChannel {
       INITIATOR_SIGNATURE_DOMAIN,
       transcriptHash([hello, reply, unsignedFinishBytes]),
     );
+    this.#observe?.('verification');
     if (!verifyBytes(key.publicKey, signed, finish.signature)) {
       throw new ChannelFailure(
         `FINISH signature of ${describeNode(initiator)} (key epoch ${epoch}) does not verify`,

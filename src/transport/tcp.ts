@@ -26,6 +26,7 @@ import { randomInt } from 'node:crypto';
 import { createServer, connect as dial, type Server, type Socket } from 'node:net';
 import { InvariantViolation, type KeyEpoch } from '../core/ids.js';
 import { LIMITS } from '../messages/limits.js';
+import { OVERFLOW_KEY, RATE_LIMITED_LOG_LIMITS, RateLimitedLog } from '../runtime/rate-limited-log.js';
 import {
   type AuthenticatedPeer,
   type ChannelIdentity,
@@ -62,10 +63,23 @@ export interface TcpTransportLimits {
   readonly maxInboundConnections: number;
   /** Accepted sockets still in the handshake; an unauthenticated flood cannot take every slot. */
   readonly maxPendingInboundHandshakes: number;
+  /**
+   * Accepted sockets still in the handshake from one source (an IPv4 address, or an IPv6 /64: see
+   * `connectionSource`), so that one host cannot take the whole `maxPendingInboundHandshakes`.
+   */
+  readonly maxPendingInboundHandshakesPerSource: number;
   /** From dialing (or accepting) to an established channel. */
   readonly handshakeTimeoutMilliseconds: number;
   /** Plaintext packed into one record by the send path; a larger frame still gets a record of its own. */
   readonly maxCoalescedRecordBytes: number;
+  /**
+   * Rejection log lines (and event-handler failures) per offender and kind of reason: the first,
+   * then at most one per this interval, carrying how many were suppressed (see RateLimitedLog).
+   * `onRejection` still fires for every rejection.
+   */
+  readonly rejectionLogIntervalMilliseconds: number;
+  /** Offender-and-reason keys the rejection log tracks; beyond, they share one catch-all key. */
+  readonly maxRejectionLogKeys: number;
 }
 
 export const DEFAULT_TCP_TRANSPORT_LIMITS: TcpTransportLimits = {
@@ -73,8 +87,13 @@ export const DEFAULT_TCP_TRANSPORT_LIMITS: TcpTransportLimits = {
   maxQueuedFramesPerPeer: 100_000,
   maxInboundConnections: 4096,
   maxPendingInboundHandshakes: 256,
+  // A legitimate host opens one connection per node it runs (a client, or a few replicas sharing a
+  // machine with their guardians), so 8 leaves headroom while 32 hosts are needed to fill the 256.
+  maxPendingInboundHandshakesPerSource: 8,
   handshakeTimeoutMilliseconds: HANDSHAKE_LIMITS.handshakeTimeoutMilliseconds,
   maxCoalescedRecordBytes: 256 * 1024,
+  rejectionLogIntervalMilliseconds: RATE_LIMITED_LOG_LIMITS.defaultIntervalMilliseconds,
+  maxRejectionLogKeys: RATE_LIMITED_LOG_LIMITS.defaultMaxTrackedKeys,
 };
 
 /** Delay before redialing a peer: doubles per failed attempt, with jitter, reset on success. */
@@ -134,6 +153,48 @@ export function sessionsBeforeKeyEpoch(node: NodeId, keyEpoch: KeyEpoch): Connec
 
 /** TCP keep-alive probes start after this much silence, so a vanished peer is noticed eventually. */
 const KEEP_ALIVE_INITIAL_DELAY_MILLISECONDS = 10_000;
+
+/** 16-bit groups of an IPv6 address that name its source: the /64 network prefix. */
+const IPV6_SOURCE_PREFIX_GROUPS = 4;
+
+/**
+ * The source an inbound connection counts under for `maxPendingInboundHandshakesPerSource` and in
+ * rate-limited logs: its IPv4 address (IPv4-mapped IPv6 included), or the /64 prefix of an IPv6
+ * address: a single IPv6 host usually holds a whole /64, so keyed by full address it could take
+ * every slot anyway.
+ */
+export function connectionSource(address: string | undefined): string {
+  if (address === undefined || address === '') return 'unknown';
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
+  if (mapped !== null) return mapped[1]!;
+  if (!address.includes(':')) return address;
+  const withoutZone = address.split('%', 1)[0]!;
+  const groupsOf = (part: string): string[] =>
+    part === '' ? [] : part.split(':').flatMap((group) => (group.includes('.') ? ['0', '0'] : [group]));
+  const compressed = withoutZone.indexOf('::');
+  let groups: string[];
+  if (compressed < 0) groups = groupsOf(withoutZone);
+  else {
+    const left = groupsOf(withoutZone.slice(0, compressed));
+    const right = groupsOf(withoutZone.slice(compressed + 2));
+    groups = [...left, ...Array<string>(Math.max(0, 8 - left.length - right.length)).fill('0'), ...right];
+  }
+  const prefix = groups
+    .slice(0, IPV6_SOURCE_PREFIX_GROUPS)
+    .map((group) => (Number.parseInt(group, 16) || 0).toString(16));
+  return `${prefix.join(':')}::/64`;
+}
+
+/**
+ * What kind of refusal a reason is, its variable parts (numbers, quoted text, client names)
+ * masked, so that a rate-limited log keys on the kind of input and not on each variant of it.
+ */
+export function rejectionKind(reason: string): string {
+  return reason
+    .replace(/"(?:[^"\\]|\\.)*"/g, '"…"')
+    .replace(/\bclient [A-Za-z0-9._-]+/g, 'client …')
+    .replace(/\d+/g, 'N');
+}
 
 /** Frames waiting for a peer's socket: an array with a moving head, so dequeuing is O(1). */
 class FrameQueue {
@@ -206,6 +267,8 @@ interface Connection {
   readonly channel: SecureChannel;
   readonly direction: 'inbound' | 'outbound';
   readonly remoteAddress: string;
+  /** Inbound: the source counted in #pendingBySource while the handshake lasts (connectionSource). */
+  readonly source: string | null;
   /** The dialed link for outbound connections; for inbound ones, set once established. */
   link: PeerLink | null;
   /** Outbound: the TCP connection is up (before that, failures are just "peer unreachable"). */
@@ -264,6 +327,11 @@ export class TcpTransport implements Transport {
   #identity: ChannelIdentity;
   #server: Server | null = null;
   #pendingInboundHandshakes = 0;
+  /** Pending inbound handshakes per source; an entry goes when its count reaches 0. */
+  readonly #pendingBySource = new Map<string, number>();
+  readonly #rejectionLog: RateLimitedLog;
+  /** Reports counts the rejection log suppressed at the end of a burst; set only while some are owed. */
+  #rejectionSummaryTimer: NodeJS.Timeout | null = null;
   #flushImmediate: NodeJS.Immediate | null = null;
   #closing: Promise<void> | null = null;
   /** Set the moment close() is called; from then on nothing is started and no event fires. */
@@ -277,6 +345,10 @@ export class TcpTransport implements Transport {
     this.#reconnect = { ...DEFAULT_RECONNECT_POLICY, ...options.reconnect };
     this.#logger = options.logger ?? DEFAULT_LOGGER;
     for (const [name, value] of Object.entries(this.#limits)) checkPositiveInteger(value, name);
+    this.#rejectionLog = new RateLimitedLog({
+      intervalMilliseconds: this.#limits.rejectionLogIntervalMilliseconds,
+      maxTrackedKeys: this.#limits.maxRejectionLogKeys,
+    });
     checkPositiveInteger(this.#reconnect.initialDelayMilliseconds, 'initialDelayMilliseconds');
     checkPositiveInteger(this.#reconnect.maxDelayMilliseconds, 'maxDelayMilliseconds');
     if (this.#limits.maxCoalescedRecordBytes > MAX_RECORD_PLAINTEXT_BYTES) {
@@ -465,6 +537,7 @@ export class TcpTransport implements Transport {
         null,
         remote,
         `too many inbound connections (maxInboundConnections ${this.#limits.maxInboundConnections})`,
+        connectionSource(data?.remoteAddress),
       );
     });
     await new Promise<void>((resolve, reject) => {
@@ -484,23 +557,39 @@ export class TcpTransport implements Transport {
       socket.destroy();
       return;
     }
-    if (this.#pendingInboundHandshakes >= this.#limits.maxPendingInboundHandshakes) {
+    const source = connectionSource(socket.remoteAddress);
+    const { maxPendingInboundHandshakes, maxPendingInboundHandshakesPerSource } = this.#limits;
+    let refusal: string | null = null;
+    if (this.#pendingInboundHandshakes >= maxPendingInboundHandshakes) {
+      refusal = `too many connections in the handshake (maxPendingInboundHandshakes ${maxPendingInboundHandshakes})`;
+    } else if ((this.#pendingBySource.get(source) ?? 0) >= maxPendingInboundHandshakesPerSource) {
+      refusal = `too many connections in the handshake from ${source} (maxPendingInboundHandshakesPerSource ${maxPendingInboundHandshakesPerSource})`;
+    }
+    if (refusal !== null) {
       socket.on('error', () => {});
       socket.destroy();
-      this.#report(
-        null,
-        remoteAddress,
-        `too many connections in the handshake (maxPendingInboundHandshakes ${this.#limits.maxPendingInboundHandshakes})`,
-      );
+      this.#statistics.handshakesRejected++;
+      this.#report(null, remoteAddress, refusal, source);
       return;
     }
     this.#pendingInboundHandshakes++;
+    this.#pendingBySource.set(source, (this.#pendingBySource.get(source) ?? 0) + 1);
     const channel = SecureChannel.responder({
       identity: this.#identity,
       keys: this.#keys,
       admit: (claimed) => this.#admit(claimed),
     });
-    this.#setUpConnection(socket, channel, 'inbound', remoteAddress, null);
+    this.#setUpConnection(socket, channel, 'inbound', remoteAddress, null, source);
+  }
+
+  /** An inbound connection left the handshake (established, or closed): its slots are free again. */
+  #inboundHandshakeEnded(connection: Connection): void {
+    this.#pendingInboundHandshakes--;
+    const source = connection.source;
+    if (source === null) return;
+    const count = (this.#pendingBySource.get(source) ?? 1) - 1;
+    if (count > 0) this.#pendingBySource.set(source, count);
+    else this.#pendingBySource.delete(source);
   }
 
   /**
@@ -560,6 +649,7 @@ export class TcpTransport implements Transport {
     direction: 'inbound' | 'outbound',
     remoteAddress: string,
     link: PeerLink | null,
+    source: string | null = null,
   ): Connection {
     let markClosed: () => void = () => {};
     const closed = new Promise<void>((resolve) => {
@@ -570,6 +660,7 @@ export class TcpTransport implements Transport {
       channel,
       direction,
       remoteAddress,
+      source,
       link,
       socketConnected: direction === 'inbound',
       established: false,
@@ -625,10 +716,7 @@ export class TcpTransport implements Transport {
         try {
           this.#events.onFrame(peer.node, frame);
         } catch (error) {
-          this.#logger.error(
-            { peer: nodeKey(peer.node), error: errorMessage(error) },
-            'onFrame handler threw',
-          );
+          this.#handlerThrew('onFrame', nodeKey(peer.node), error);
         }
       }
     }
@@ -641,7 +729,7 @@ export class TcpTransport implements Transport {
     connection.established = true;
     let link = connection.link;
     if (connection.direction === 'inbound') {
-      this.#pendingInboundHandshakes--;
+      this.#inboundHandshakeEnded(connection);
       const key = nodeKey(peer.node);
       link = this.#linkOf(peer.node) ?? null;
       if (link === null) {
@@ -706,7 +794,7 @@ export class TcpTransport implements Transport {
     if (!connection.quiet) {
       connection.quiet = true;
       if (!connection.established) this.#statistics.handshakesRejected++;
-      this.#report(this.#reportedPeer(connection), connection.remoteAddress, reason);
+      this.#report(this.#reportedPeer(connection), connection.remoteAddress, reason, connection.source);
     }
     this.#closeConnection(connection, reason, false);
   }
@@ -747,6 +835,7 @@ export class TcpTransport implements Transport {
         this.#reportedPeer(connection),
         connection.remoteAddress,
         `${who} closed the connection during the handshake${detail}`,
+        connection.source,
       );
     }
     this.#detach(connection, connection.socketError ?? 'closed');
@@ -758,7 +847,8 @@ export class TcpTransport implements Transport {
     connection.channel.fail(reason);
     if (connection.handshakeTimer !== null) clearTimeout(connection.handshakeTimer);
     connection.handshakeTimer = null;
-    if (connection.direction === 'inbound' && !connection.established) this.#pendingInboundHandshakes--;
+    if (connection.direction === 'inbound' && !connection.established)
+      this.#inboundHandshakeEnded(connection);
     if (this.#closed) return;
     const link = connection.link;
     if (link === null) return;
@@ -826,30 +916,76 @@ export class TcpTransport implements Transport {
 
   // ───────────────────────────── events and shutdown ─────────────────────────────
 
-  #report(peer: NodeId | null, remoteAddress: string, reason: string): void {
+  /**
+   * Reports a rejection: `onRejection` every time, a warn line rate-limited per offender (the
+   * authenticated or dialed peer, else the connection's source) and kind of reason, so that a
+   * flood of hostile connections or frames costs the log a few lines, not one per attempt.
+   */
+  #report(peer: NodeId | null, remoteAddress: string, reason: string, source: string | null = null): void {
     if (this.#closed) return;
-    this.#logger.warn({ peer: peer === null ? null : nodeKey(peer), remoteAddress, reason }, 'rejected');
+    const peerKey = peer === null ? null : nodeKey(peer);
+    const offender = peerKey ?? source ?? remoteAddress;
+    this.#logLimited(`${offender} ${rejectionKind(reason)}`, (suppressed, limitedAs) =>
+      this.#logger.warn({ peer: peerKey, remoteAddress, reason, suppressed, ...limitedAs }, 'rejected'),
+    );
     try {
       this.#events.onRejection?.(peer, remoteAddress, reason);
     } catch (error) {
-      this.#logger.error({ error: errorMessage(error) }, 'onRejection handler threw');
+      this.#handlerThrew('onRejection', peerKey ?? offender, error);
     }
+  }
+
+  /** A throwing event handler is a bug, logged at error level, rate-limited like rejections. */
+  #handlerThrew(handler: string, peer: string, error: unknown): void {
+    const message = errorMessage(error);
+    this.#logLimited(`${peer} ${handler} threw ${rejectionKind(message)}`, (suppressed, limitedAs) =>
+      this.#logger.error({ peer, error: message, suppressed, ...limitedAs }, `${handler} handler threw`),
+    );
+  }
+
+  /** Writes a line through the rejection log's rate limit (`limitedAs` names a catch-all key). */
+  #logLimited(
+    key: string,
+    write: (suppressed: number, limitedAs: { readonly limitedAs?: string }) => void,
+  ): void {
+    const permit = this.#rejectionLog.admit(key);
+    if (permit === null) {
+      this.#scheduleRejectionSummary();
+      return;
+    }
+    write(permit.suppressed, permit.key === OVERFLOW_KEY ? { limitedAs: OVERFLOW_KEY } : {});
+  }
+
+  /** Counts suppressed at the end of a burst are written once their interval is over. */
+  #scheduleRejectionSummary(): void {
+    if (this.#rejectionSummaryTimer !== null || this.#closed) return;
+    this.#rejectionSummaryTimer = setTimeout(() => {
+      this.#rejectionSummaryTimer = null;
+      if (this.#closed) return;
+      for (const owed of this.#rejectionLog.overdue()) {
+        this.#logger.warn(
+          { key: owed.key, suppressed: owed.suppressed },
+          'rejections suppressed by the log rate limit',
+        );
+      }
+      if (this.#rejectionLog.owesCounts) this.#scheduleRejectionSummary();
+    }, this.#limits.rejectionLogIntervalMilliseconds);
+    this.#rejectionSummaryTimer.unref();
   }
 
   #emitPeerState(peer: NodeId, connected: boolean): void {
     try {
       this.#events.onPeerStateChange?.(peer, connected);
     } catch (error) {
-      this.#logger.error(
-        { peer: nodeKey(peer), error: errorMessage(error) },
-        'onPeerStateChange handler threw',
-      );
+      this.#handlerThrew('onPeerStateChange', nodeKey(peer), error);
     }
   }
 
   /** Runs with `#closing` still null until its first await: everything it calls checks `#closed`. */
   async #closeEverything(): Promise<void> {
     this.#closed = true;
+    if (this.#rejectionSummaryTimer !== null) clearTimeout(this.#rejectionSummaryTimer);
+    this.#rejectionSummaryTimer = null;
     if (this.#flushImmediate !== null) clearImmediate(this.#flushImmediate);
     this.#flushImmediate = null;
     this.#dirtyLinks.clear();

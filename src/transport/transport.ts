@@ -101,4 +101,17 @@ export interface ChannelKeyDirectory {
     publicKey: Uint8Array,
     certificate: Uint8Array,
   ): boolean;
+  /**
+   * Whether `admitCertifiedKey` could ever admit a key for `peer`, whatever certificate came: false
+   * for identities no certificate can vouch for (a replica id outside the configuration, a client
+   * when certificates are only issued to replicas). A responder asks it at the HELLO of a peer whose
+   * announced epoch `acceptableKeys` does not list, because the initiator's certificate only comes
+   * with FINISH: waiting for it costs a key generation, a Diffie-Hellman and a signature, which an
+   * identity that can never be admitted must not get for free. It must not depend on anything the
+   * peer sends: it is asked before the peer has proven anything.
+   *
+   * Absent: only replicas with an id below LIMITS.maxReplicas are assumed admissible (the
+   * transport's default: key certificates are issued by guardians, for replicas).
+   */
+  mayAdmitCertifiedKey?(peer: NodeId): boolean;
 }

@@ -8,6 +8,7 @@ import {
   type ChannelIdentity,
   type ChannelStep,
   channelPublicKey,
+  type HandshakeOperation,
   decodeFinish,
   decodeHello,
   decodeHelloReply,
@@ -635,6 +636,143 @@ describe('key certificates', () => {
         responder: replicaKeys(),
       });
       assert.equal(outcome.initiatorFailure, 'internal error: directory broke');
+    });
+  });
+
+  describe('refuses at the HELLO, before any key work, identities no certificate can vouch for', () => {
+    /** Runs a handshake counting the responder's public-key operations, step by step. */
+    function countedHandshake(
+      initiatorIdentity: ChannelIdentity,
+      responderIdentity: ChannelIdentity,
+      keys: { readonly initiator: ChannelKeyDirectory; readonly responder: ChannelKeyDirectory },
+    ): { run: HandshakeRun; responderOperations: HandshakeOperation[] } {
+      const responderOperations: HandshakeOperation[] = [];
+      const initiator = SecureChannel.initiator({
+        identity: initiatorIdentity,
+        expectedPeer: responderIdentity.node,
+        keys: keys.initiator,
+      });
+      const responder = SecureChannel.responder({
+        identity: responderIdentity,
+        keys: keys.responder,
+        observe: (operation) => responderOperations.push(operation),
+      });
+      return { run: runHandshake(initiator, responder), responderOperations };
+    }
+
+    /** The responder refused the HELLO itself: one step, nothing written, no key work at all. */
+    function assertRefusedAtHello(
+      outcome: { run: HandshakeRun; responderOperations: HandshakeOperation[] },
+      reason: string,
+    ): void {
+      const { run, responderOperations } = outcome;
+      assert.equal(run.responderSteps.length, 1, 'the HELLO was the only message');
+      assert.equal(run.responderSteps[0]!.failure, reason);
+      assert.equal(run.responderSteps[0]!.outgoing.length, 0, 'no HELLO-REPLY');
+      assert.deepEqual(responderOperations, [], 'no key generation, Diffie-Hellman or signature');
+      assert.equal(run.responder.phase, 'failed');
+    }
+
+    /** What a replica of a 3-replica configuration knows: alice's key, and the replicas' guardians. */
+    const replicaDirectory = (): CertifyingKeyDirectory => {
+      const directory = identityKeysOnly();
+      directory.list(alice, channelPublicKey(identities.alice));
+      return directory;
+    };
+
+    it('a client no directory lists (mallory), though the directory admits certified keys', () => {
+      const mallory = identity(clientNode(clientId('mallory')), 66);
+      const outcome = countedHandshake(mallory, certified1, {
+        initiator: identityKeysOnly(),
+        responder: replicaDirectory(),
+      });
+      assertRefusedAtHello(outcome, 'unknown client mallory');
+    });
+
+    it('a listed client at an epoch it does not have: certificates are for replicas', () => {
+      const staleAlice = identity(alice, 20, keyEpoch(7));
+      const outcome = countedHandshake(staleAlice, certified1, {
+        initiator: identityKeysOnly(),
+        responder: replicaDirectory(),
+      });
+      assertRefusedAtHello(outcome, 'client alice key epoch 7 is not accepted');
+    });
+
+    it('a replica id no configuration can hold (maxReplicas and above)', () => {
+      const outsider = new TestGuardian(replicaId(LIMITS.maxReplicas)).issue(1);
+      const outcome = countedHandshake(outsider, certified1, {
+        initiator: identityKeysOnly(),
+        responder: replicaDirectory(),
+      });
+      assertRefusedAtHello(outcome, `unknown replica ${LIMITS.maxReplicas}`);
+    });
+
+    it('a replica id the directory says it can never admit (beyond n)', () => {
+      const inner = replicaDirectory();
+      const threeReplicas: ChannelKeyDirectory = {
+        acceptableKeys: (peer) => inner.acceptableKeys(peer),
+        admitCertifiedKey: (peer, epoch, publicKey, certificate) =>
+          inner.admitCertifiedKey(peer, epoch, publicKey, certificate),
+        mayAdmitCertifiedKey: (peer) => peer.kind === 'replica' && peer.id < 3,
+      };
+      const replica5 = new TestGuardian(replicaId(5)).issue(1);
+      const refused = countedHandshake(replica5, certified1, {
+        initiator: identityKeysOnly(),
+        responder: threeReplicas,
+      });
+      assertRefusedAtHello(refused, 'unknown replica 5');
+      // Replica 0 of the configuration, at a new certified epoch, still gets through.
+      const admitted = countedHandshake(certified0, certified1, {
+        initiator: identityKeysOnly(),
+        responder: threeReplicas,
+      });
+      assert.equal(failureOf(admitted.run.responderSteps), null);
+      assert.equal(admitted.run.responder.phase, 'established');
+      assert.equal(admitted.run.responder.peer?.admittedByCertificate, true);
+    });
+
+    it('an epoch older than the one the directory already holds for the replica', () => {
+      const responderKeys = replicaDirectory();
+      responderKeys.list(replica0, { keyEpoch: keyEpoch(5), publicKey: keyPair(50).publicKey.bytes });
+      for (const epoch of [2, 4]) {
+        const outcome = countedHandshake(guardian0.issue(epoch), certified1, {
+          initiator: identityKeysOnly(),
+          responder: responderKeys,
+        });
+        assertRefusedAtHello(outcome, `replica 0 key epoch ${epoch} is not accepted`);
+      }
+      assert.equal(responderKeys.refusals.length, 0, 'no certificate was even looked at');
+    });
+
+    it('legitimate peers still connect, and the responder then does its key work', () => {
+      const responderKeys = replicaDirectory();
+      const client = countedHandshake(identities.alice, certified1, {
+        initiator: identityKeysOnly(),
+        responder: responderKeys,
+      });
+      assert.equal(failureOf(client.run.responderSteps), null);
+      assert.equal(client.run.responder.phase, 'established');
+      assert.deepEqual(client.responderOperations, [
+        'key-generation',
+        'key-agreement',
+        'signature',
+        'verification',
+      ]);
+      // A replica back from a rejuvenation with a newer epoch, known only by its certificate.
+      const rejuvenated = countedHandshake(certified0, certified1, {
+        initiator: identityKeysOnly(),
+        responder: responderKeys,
+      });
+      assert.equal(failureOf(rejuvenated.run.responderSteps), null);
+      assert.equal(rejuvenated.run.responder.peer?.keyEpoch, 2);
+      assert.equal(rejuvenated.run.responder.peer?.admittedByCertificate, true);
+      // And once more with an even newer one, after the directory learned epoch 2.
+      const again = countedHandshake(guardian0.issue(3), certified1, {
+        initiator: identityKeysOnly(),
+        responder: responderKeys,
+      });
+      assert.equal(failureOf(again.run.responderSteps), null);
+      assert.equal(again.run.responder.peer?.keyEpoch, 3);
     });
   });
 

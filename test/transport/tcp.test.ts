@@ -14,6 +14,7 @@ import {
   withLengthPrefix,
 } from '../../src/transport/handshake.js';
 import {
+  DEFAULT_TCP_TRANSPORT_LIMITS,
   type PeerAddress,
   sessionsBeforeKeyEpoch,
   TcpTransport,
@@ -184,6 +185,7 @@ class TestCluster {
       identity?: ChannelIdentity;
       keys?: ChannelKeyDirectory;
       limits?: Partial<TcpTransportLimits>;
+      logger?: TransportLogger;
     } = {},
   ): Promise<TcpTransport> {
     const transport = await TcpTransport.start({
@@ -192,7 +194,7 @@ class TestCluster {
       peers: options.peers ?? [],
       keys: options.keys ?? this.keys,
       events: this.recorder(node).events(),
-      logger: testLogger,
+      logger: options.logger ?? testLogger,
       ...(options.limits === undefined ? {} : { limits: options.limits }),
     });
     this.#transports.push(transport);
@@ -218,13 +220,37 @@ async function unusedPort(): Promise<number> {
   return port;
 }
 
-/** A raw socket to a listener; resolves once connected. */
-async function rawSocket(port: number): Promise<{ socket: Socket; closed: Promise<void> }> {
-  const socket = dial({ host: LOOPBACK, port });
+/**
+ * A raw socket to a listener; resolves once connected. `localAddress` picks the source address
+ * (Linux routes all of 127.0.0.0/8 to loopback, so 127.0.0.2 is another host as far as the
+ * listener can tell).
+ */
+async function rawSocket(
+  port: number,
+  localAddress?: string,
+): Promise<{ socket: Socket; closed: Promise<void>; received: () => number }> {
+  const socket = dial({ host: LOOPBACK, port, ...(localAddress === undefined ? {} : { localAddress }) });
   socket.on('error', () => {});
+  let receivedBytes = 0;
+  socket.on('data', (chunk: Buffer) => {
+    receivedBytes += chunk.length;
+  });
   const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
   await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
-  return { socket, closed };
+  return { socket, closed, received: () => receivedBytes };
+}
+
+/** A logger that keeps every warn and error line. */
+function recordingLogger(): TransportLogger & {
+  lines: { level: 'warn' | 'error'; message: string; details: Record<string, unknown> }[];
+} {
+  const lines: { level: 'warn' | 'error'; message: string; details: Record<string, unknown> }[] = [];
+  return {
+    lines,
+    debug() {},
+    warn: (details, message) => lines.push({ level: 'warn', message, details }),
+    error: (details, message) => lines.push({ level: 'error', message, details }),
+  };
 }
 
 type ProxyMode =
@@ -1030,6 +1056,198 @@ describe('TcpTransport', () => {
         }
       });
     }
+  });
+
+  describe('hostile sources', () => {
+    it('refuses a HELLO from a client nobody lists before any key work, with certifying directories', async () => {
+      // A replica whose directory admits certified keys (so an unlisted replica epoch waits for
+      // FINISH) still answers a client it does not know with nothing but a refusal.
+      const guardians = [new TestGuardian(replicaId(0)), new TestGuardian(replicaId(1))];
+      const aliceIdentity = makeIdentity(alice);
+      const replicaKeys = new CertifyingKeyDirectory(guardians);
+      replicaKeys.list(alice, channelPublicKey(aliceIdentity));
+      const cluster = new TestCluster();
+      try {
+        const one = await cluster.start(replica1, {
+          listenPort: 0,
+          identity: guardians[1]!.issue(3),
+          keys: replicaKeys,
+        });
+        const port = one.listenAddress()!.port;
+        const mallory = makeIdentity(clientNode(clientId('mallory')));
+        const hello = SecureChannel.initiator({
+          identity: mallory,
+          expectedPeer: replica1,
+          keys: new CertifyingKeyDirectory(guardians),
+        }).start();
+        const attacker = await rawSocket(port, '127.0.0.2');
+        for (const bytes of hello) attacker.socket.write(bytes);
+        await attacker.closed;
+        assert.equal(
+          attacker.received(),
+          0,
+          'no HELLO-REPLY: no key generation, Diffie-Hellman or signature',
+        );
+        assert.deepEqual(
+          cluster.recorder(replica1).rejections.map((rejection) => rejection.reason),
+          ['unknown client mallory'],
+        );
+        assert.match(cluster.recorder(replica1).rejections[0]!.remoteAddress, /^127\.0\.0\.2:\d+$/);
+        // Alice is listed; replica 0 comes with a certificate for an epoch nobody was told about.
+        const client = await cluster.start(alice, {
+          identity: aliceIdentity,
+          peers: [addressOf(replica1, one)],
+          keys: new CertifyingKeyDirectory(guardians),
+        });
+        const zero = await cluster.start(replica0, {
+          identity: guardians[0]!.issue(5),
+          peers: [addressOf(replica1, one)],
+          keys: new CertifyingKeyDirectory(guardians),
+        });
+        await waitUntil(() => hasPeer(client, replica1) && hasPeer(zero, replica1), 'both connected');
+        assert.equal(one.session(replica0)?.admittedByCertificate, true);
+      } finally {
+        await cluster.close();
+      }
+    });
+
+    it('one source cannot take every handshake slot: a client from elsewhere still connects', async () => {
+      const cluster = new TestCluster();
+      const attackers: Socket[] = [];
+      const silentSockets = DEFAULT_TCP_TRANSPORT_LIMITS.maxPendingInboundHandshakes + 44;
+      const perSource = DEFAULT_TCP_TRANSPORT_LIMITS.maxPendingInboundHandshakesPerSource;
+      try {
+        // Silent sockets are never timed out during this test: only the per-source bound can help.
+        const one = await cluster.start(replica1, {
+          listenPort: 0,
+          limits: { handshakeTimeoutMilliseconds: 600_000 },
+        });
+        const port = one.listenAddress()!.port;
+        for (let index = 0; index < silentSockets; index++) {
+          attackers.push((await rawSocket(port, '127.0.0.2')).socket);
+        }
+        const refusedFromSource = (): number =>
+          cluster
+            .recorder(replica1)
+            .rejections.filter((rejection) =>
+              rejection.reason.startsWith('too many connections in the handshake from 127.0.0.2 '),
+            ).length;
+        await waitUntil(
+          () => refusedFromSource() === silentSockets - perSource,
+          'every silent socket beyond the per-source bound was refused',
+        );
+        assert.equal(
+          cluster.recorder(replica1).rejections[0]!.reason,
+          `too many connections in the handshake from 127.0.0.2 (maxPendingInboundHandshakesPerSource ${perSource})`,
+        );
+        const client = await cluster.start(alice, { peers: [addressOf(replica1, one)] });
+        client.send(replica1, text('still served'));
+        await waitUntil(
+          () => cluster.recorder(replica1).framesFrom(alice).length === 1,
+          'the client from 127.0.0.1 completed its handshake and was served',
+          20_000,
+        );
+        assert.equal(refusedFromSource(), silentSockets - perSource, 'the client itself was never refused');
+      } finally {
+        for (const socket of attackers) socket.destroy();
+        await cluster.close();
+      }
+    });
+
+    it('closes sockets that send nothing within the handshake timeout, freeing their source slots', async () => {
+      const cluster = new TestCluster();
+      const perSource = DEFAULT_TCP_TRANSPORT_LIMITS.maxPendingInboundHandshakesPerSource;
+      try {
+        const one = await cluster.start(replica1, {
+          listenPort: 0,
+          limits: { handshakeTimeoutMilliseconds: 200 },
+        });
+        const port = one.listenAddress()!.port;
+        for (let round = 0; round < 2; round++) {
+          const silent = await Promise.all(
+            Array.from({ length: perSource }, () => rawSocket(port, '127.0.0.3')),
+          );
+          await Promise.all(silent.map((socket) => socket.closed));
+        }
+        const reasons = cluster.recorder(replica1).rejections.map((rejection) => rejection.reason);
+        assert.equal(reasons.length, 2 * perSource);
+        assert.ok(
+          reasons.every((reason) => reason === 'handshake did not complete within 200 ms'),
+          'the server closed every one of them, and none of the second round was refused as over the bound',
+        );
+      } finally {
+        await cluster.close();
+      }
+    });
+
+    it('logs one line per offender and kind of rejection, however many rejections', async () => {
+      const cluster = new TestCluster();
+      const logger = recordingLogger();
+      try {
+        const one = await cluster.start(replica1, {
+          listenPort: 0,
+          logger,
+          limits: { rejectionLogIntervalMilliseconds: 3_600_000 },
+        });
+        const port = one.listenAddress()!.port;
+        const garbage = Buffer.of(0, 0, 0, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
+        const oversized = Buffer.of(0xff, 0xff, 0xff, 0xff, 1, 2, 3);
+        const send = async (bytes: Buffer, from: string): Promise<void> => {
+          const { socket, closed } = await rawSocket(port, from);
+          socket.write(bytes);
+          await closed;
+        };
+        for (let index = 0; index < 40; index++) await send(garbage, '127.0.0.2');
+        for (let index = 0; index < 10; index++) await send(oversized, '127.0.0.2');
+        for (let index = 0; index < 10; index++) await send(garbage, '127.0.0.3');
+        assert.equal(cluster.recorder(replica1).rejections.length, 60, 'onRejection fires for each');
+        const rejected = logger.lines.filter((line) => line.message === 'rejected');
+        assert.deepEqual(
+          rejected.map((line) => [
+            String(line.details.remoteAddress).split(':')[0],
+            String(line.details.reason).split(':')[0],
+            line.details.suppressed,
+          ]),
+          [
+            ['127.0.0.2', 'malformed HELLO', 0],
+            ['127.0.0.2', 'handshake message of 4294967295 bytes exceeds maxHandshakeMessageBytes (1024)', 0],
+            ['127.0.0.3', 'malformed HELLO', 0],
+          ],
+        );
+      } finally {
+        await cluster.close();
+      }
+    });
+
+    it('reports every suppressed rejection in a later line or a summary', async () => {
+      const cluster = new TestCluster();
+      const logger = recordingLogger();
+      try {
+        const one = await cluster.start(replica1, {
+          listenPort: 0,
+          logger,
+          limits: { rejectionLogIntervalMilliseconds: 50 },
+        });
+        const port = one.listenAddress()!.port;
+        const total = 30;
+        for (let index = 0; index < total; index++) {
+          const { socket, closed } = await rawSocket(port, '127.0.0.2');
+          socket.write(Buffer.of(0, 0, 0, 2, 1, 2));
+          await closed;
+        }
+        const accounted = (): number =>
+          logger.lines.reduce((sum, line) => {
+            const suppressed = Number(line.details.suppressed ?? 0);
+            if (line.message === 'rejected') return sum + 1 + suppressed;
+            if (line.message === 'rejections suppressed by the log rate limit') return sum + suppressed;
+            return sum;
+          }, 0);
+        await waitUntil(() => accounted() === total, 'every rejection is in the log, as a line or a count');
+        assert.ok(logger.lines.length <= total);
+      } finally {
+        await cluster.close();
+      }
+    });
   });
 
   describe('connections and queues', () => {

@@ -10,6 +10,8 @@
  *   // Optional: each replica's guardian and the configured recovery timing (T = T_P + T_D).
  *   // guardianAdminUrls: ['http://127.0.0.1:9200', …],
  *   // recovery: { guaranteeMs: 64_000, recoveryBoundMs: 8_000, periodMs: 56_000 },
+ *   // The cluster's protocol.requestTimeoutMs, which the stall verdict is measured against:
+ *   // requestTimeoutMs: 2000,
  * });
  * console.log(`open ${dashboard.url}`);
  * // … later
@@ -27,6 +29,7 @@ export {
 export {
   DASHBOARD_DEFAULTS,
   DASHBOARD_LIMITS,
+  type DashboardClusterStatus,
   DashboardServer,
   type DashboardServerOptions,
   parseReplicaStatus,

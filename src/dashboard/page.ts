@@ -100,6 +100,15 @@ dl.parameters dd { margin: 0; font-size: 16px; font-weight: 600; font-variant-nu
 .connection [data-state="live"] { color: var(--up); }
 .connection [data-state="polling"] { color: var(--warn); }
 .connection [data-state="reconnecting"], .connection [data-state="stale"] { color: var(--down); }
+header[data-verdict="degraded"] .connection [data-state="live"],
+header[data-verdict="stalled"] .connection [data-state="live"] { color: var(--muted); }
+.connection .verdict { margin-bottom: 2px; font-size: 13px; color: var(--text); }
+.connection .verdict .badge { font-size: 13px; }
+.badge.stale { opacity: .5; }
+ul.health-reasons { flex-basis: 100%; margin: 0; padding: 8px 14px 8px 32px; border-radius: 6px;
+  background: var(--warn-bg); color: var(--warn); font-weight: 600; }
+header[data-verdict="stalled"] ul.health-reasons { background: var(--down-bg); color: var(--down); }
+ul.health-reasons[hidden] { display: none; }
 main { padding: 16px 24px 32px; }
 .table-wrap { overflow-x: auto; background: var(--panel); border: 1px solid var(--border); border-radius: 8px; }
 table { border-collapse: collapse; width: 100%; font-variant-numeric: tabular-nums; }
@@ -176,6 +185,7 @@ const SCRIPT = `
   let lastUpdateAt = 0;
   let transport = 'connecting';
   let shownPanels = '';
+  let shownReasons = '[]';
 
   const byTestId = (id) => document.querySelector('[data-testid="' + id + '"]');
   const setText = (id, text) => {
@@ -262,7 +272,25 @@ const SCRIPT = `
     return over;
   }
 
-  function renderReplica(report, recovering) {
+  // A replica its guardian is rejuvenating shows the guardian's step and epoch in place of up or
+  // down: it is expected to be away, and 'down' would send the operator after a fault.
+  function stateCell(id, report, rejuvenation) {
+    const cell = byTestId('replica-state-' + id);
+    if (rejuvenation === null) {
+      if (report.up) fill(cell, badge('up', 'up'));
+      else fill(cell, badge('down', 'down'), element('span', 'error', 'replica-error-' + id, report.error));
+      return;
+    }
+    const step = rejuvenation.step === null ? '' : 'step ' + rejuvenation.step + ', ';
+    const shown = [
+      badge('rejuvenating', 'warn'),
+      element('span', 'details', 'replica-rejuvenation-' + id, step + 'key epoch ' + formatCount(rejuvenation.keyEpoch)),
+    ];
+    if (!report.up) shown.push(element('span', 'error expected', 'replica-error-' + id, report.error));
+    fill(cell, ...shown);
+  }
+
+  function renderReplica(report, rejuvenation) {
     const id = report.replica;
     const row = byTestId('replica-row-' + id);
     if (!row) return;
@@ -275,15 +303,10 @@ const SCRIPT = `
     row.dataset.up = String(report.up);
     row.classList.toggle('down', !report.up);
     row.classList.toggle('leader', report.up && report.role === 'leader');
+    stateCell(id, report, rejuvenation);
     if (!report.up) {
       row.dataset.role = 'unknown';
       fill(cell('role'), document.createTextNode('—'));
-      // A replica being rejuvenated is down on purpose: amber, not red.
-      fill(
-        cell('state'),
-        badge('down', recovering ? 'warn' : 'down'),
-        element('span', recovering ? 'error expected' : 'error', 'replica-error-' + id, report.error),
-      );
       for (const name of ['view', 'executed', 'checkpoint', 'transfer', 'pending', 'peers'])
         fill(cell(name), document.createTextNode('—'));
       setText('replica-throughput-' + id, '—');
@@ -295,7 +318,6 @@ const SCRIPT = `
     }
     row.dataset.role = report.role;
     fill(cell('role'), badge(report.role, report.role));
-    fill(cell('state'), badge('up', 'up'));
     const view = [document.createTextNode(formatCount(report.view))];
     if (report.viewChangeInProgress) view.push(badge('view change', 'warn marker', 'replica-view-change-' + id));
     fill(cell('view'), ...view);
@@ -563,6 +585,8 @@ const SCRIPT = `
   function render(status) {
     if (!status || !Array.isArray(status.replicas)) return;
     const guardians = guardiansShown && Array.isArray(status.guardians) ? status.guardians : null;
+    const health = status.health && Array.isArray(status.health.replicas) ? status.health : null;
+    renderHealth(health);
     setText('cluster-n', String(status.n));
     setText('cluster-f', String(status.f));
     setText('cluster-k', String(status.k));
@@ -571,7 +595,8 @@ const SCRIPT = `
       for (const guardian of guardians) if (guardian.up) guardian.pendingReactive.forEach((id) => reactivePending.add(id));
     for (const report of status.replicas) {
       const guardian = guardians ? guardians[report.replica] : undefined;
-      renderReplica(report, guardian !== undefined && guardian.up && guardian.recovery.inProgress);
+      const replicaHealth = health ? health.replicas[report.replica] : undefined;
+      renderReplica(report, replicaHealth ? replicaHealth.rejuvenation : null);
       renderKeyEpoch(report.replica, report, guardian);
       if (guardian !== undefined) renderGuardian(report.replica, guardian, status, reactivePending);
     }
@@ -588,6 +613,26 @@ const SCRIPT = `
     showConnection();
   }
 
+  const VERDICT_BADGES = { healthy: 'up', degraded: 'warn', stalled: 'down' };
+
+  // The verdict replaces 'live' as what the header says about the cluster: 'live' only means
+  // updates arrive, and a cluster stuck in view changes answers every poll.
+  function renderHealth(health) {
+    const verdict = health && VERDICT_BADGES[health.verdict] ? health.verdict : 'unknown';
+    const target = byTestId('cluster-verdict');
+    target.dataset.verdict = verdict;
+    target.className = 'badge ' + (VERDICT_BADGES[verdict] || 'backup');
+    setText('cluster-verdict', verdict === 'unknown' ? '…' : verdict);
+    document.querySelector('header').dataset.verdict = verdict;
+    const reasons = health ? health.reasons : [];
+    const signature = JSON.stringify(reasons);
+    if (signature === shownReasons) return;
+    shownReasons = signature;
+    const list = byTestId('cluster-reasons');
+    list.replaceChildren(...reasons.map((reason, index) => element('li', '', 'cluster-reason-' + index, reason)));
+    list.hidden = reasons.length === 0;
+  }
+
   function showConnection() {
     const stale = lastUpdateAt > 0 && Date.now() - lastUpdateAt > STALE_AFTER_MS;
     const state = stale && transport !== 'reconnecting' ? 'stale' : transport;
@@ -601,6 +646,8 @@ const SCRIPT = `
     const element = byTestId('connection-state');
     element.dataset.state = state;
     setText('connection-state', labels[state]);
+    // A verdict drawn from old numbers is shown faded, not as the cluster's state now.
+    byTestId('cluster-verdict').classList.toggle('stale', stale);
   }
 
   function receive(text) {
@@ -746,7 +793,7 @@ ${panel('evidence', 'Evidence')}
 <style>${STYLE}</style>
 </head>
 <body>
-<header>
+<header data-verdict="unknown">
 <h1>Phalanx cluster</h1>
 <dl class="parameters" aria-label="Cluster parameters">
 ${parameter('cluster-n', 'n', String(n), 'replicas in the configuration')}
@@ -758,9 +805,11 @@ ${parameter('cluster-up', 'up', '…', 'replicas answering their admin endpoint'
 </dl>
 ${timing}
 <div class="connection" aria-live="polite">
+<div class="verdict" title="whether the cluster makes progress, from what the replicas${options.guardians === true ? ' and guardians' : ''} report">cluster: <span class="badge backup" data-testid="cluster-verdict" data-verdict="unknown">…</span></div>
 <div>updates: <span data-testid="connection-state" data-state="connecting">connecting…</span></div>
 <div>collected at <span data-testid="cluster-updated">—</span></div>
 </div>
+<ul class="health-reasons" data-testid="cluster-reasons" aria-live="polite" hidden></ul>
 </header>
 <main data-f="${f}" data-poll-interval-ms="${options.pollIntervalMs}" data-sparkline-samples="${SPARKLINE_SAMPLES}" data-guardians="${guardians}" data-recent-entries="${RECENT_ENTRIES_SHOWN}">
 <div class="table-wrap">

@@ -10,8 +10,10 @@
 import { Buffer } from 'node:buffer';
 import { createServer, type IncomingMessage, request, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { defaultProtocolConfig } from '../core/config.js';
 import { type FaultModel, faultModelProblems } from '../core/quorum.js';
 import type { GuardianReport, GuardianStatus } from '../recovery/status.js';
+import { type ClusterHealth, clusterHealth } from '../runtime/health.js';
 import type {
   ClusterStatus,
   RecoveryParameters,
@@ -78,6 +80,17 @@ export interface DashboardServerOptions {
   readonly guardianAdminUrls?: readonly string[];
   /** The configured recovery timing, shown as the promise that measured values are held against. */
   readonly recovery?: RecoveryParameters;
+  /**
+   * The cluster's `protocol.requestTimeoutMs` (default: the protocol's default): requests waiting
+   * a multiple of it while nothing executes make the verdict `stalled`.
+   */
+  readonly requestTimeoutMs?: number;
+}
+
+/** What GET /api/cluster and every event carry: the polled reports and the verdict on them. */
+export interface DashboardClusterStatus extends ClusterStatus {
+  /** Computed by the server from the checked reports (src/runtime/health.ts). */
+  readonly health: ClusterHealth;
 }
 
 export type ReplicaStatusParse =
@@ -310,7 +323,7 @@ export class DashboardServer {
   /** Base URL of the dashboard, e.g. http://127.0.0.1:41234/ */
   readonly url: string;
 
-  private latest: ClusterStatus;
+  private latest: DashboardClusterStatus;
   private readonly eventClients = new Set<ServerResponse>();
   /** Failure callbacks of the /status requests under way, so close() can cut them short. */
   private readonly inFlight = new Set<(reason: Error) => void>();
@@ -326,6 +339,7 @@ export class DashboardServer {
       readonly statusUrls: readonly URL[];
       readonly guardianStatusUrls: readonly URL[] | undefined;
       readonly recovery: RecoveryParameters | undefined;
+      readonly requestTimeoutMs: number;
       readonly pollIntervalMs: number;
       readonly fetchTimeoutMs: number;
       readonly maxEventClients: number;
@@ -365,6 +379,10 @@ export class DashboardServer {
       'fetchTimeoutMs',
       options.fetchTimeoutMs ?? DASHBOARD_DEFAULTS.fetchTimeoutMs,
     );
+    const requestTimeoutMs = positiveInteger(
+      'requestTimeoutMs',
+      options.requestTimeoutMs ?? defaultProtocolConfig(options.cluster).requestTimeoutMs,
+    );
     const maxEventClients = positiveInteger(
       'maxEventClients',
       options.maxEventClients ?? DASHBOARD_LIMITS.maxEventClients,
@@ -394,6 +412,7 @@ export class DashboardServer {
       statusUrls,
       guardianStatusUrls,
       recovery,
+      requestTimeoutMs,
       pollIntervalMs,
       fetchTimeoutMs,
       maxEventClients,
@@ -405,8 +424,8 @@ export class DashboardServer {
     return dashboard;
   }
 
-  /** The most recent ClusterStatus (what GET /api/cluster returns). */
-  get clusterStatus(): ClusterStatus {
+  /** The most recent status and verdict (what GET /api/cluster returns). */
+  get clusterStatus(): DashboardClusterStatus {
     return this.latest;
   }
 
@@ -435,13 +454,16 @@ export class DashboardServer {
     }, delay);
   }
 
-  /** Builds the published status; the optional parts appear only when configured. */
+  /**
+   * Builds the published status; the optional parts appear only when configured. The verdict is
+   * computed here from the checked reports, so browsers get no field the server did not check.
+   */
   private assemble(
     replicas: readonly ReplicaReport[],
     guardians: readonly GuardianReport[] | undefined,
-  ): ClusterStatus {
+  ): DashboardClusterStatus {
     const { n, f, k } = this.settings.cluster;
-    const { recovery } = this.settings;
+    const { recovery, requestTimeoutMs } = this.settings;
     return {
       n,
       f,
@@ -450,6 +472,7 @@ export class DashboardServer {
       replicas,
       ...(guardians === undefined ? {} : { guardians }),
       ...(recovery === undefined ? {} : { recovery }),
+      health: clusterHealth(replicas, guardians, { n, f, k, requestTimeoutMs }),
     };
   }
 
@@ -555,7 +578,7 @@ export class DashboardServer {
     });
   }
 
-  private broadcast(status: ClusterStatus): void {
+  private broadcast(status: DashboardClusterStatus): void {
     const frame = `data: ${JSON.stringify(status)}\n\n`;
     for (const client of this.eventClients) {
       // A subscriber that does not read must not make the dashboard buffer without bound.

@@ -6,21 +6,25 @@ import { after, describe, it } from 'node:test';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 import {
   DASHBOARD_LIMITS,
+  type DashboardClusterStatus,
   DashboardServer,
   GUARDIAN_STATUS_LIMITS,
   parseGuardianStatus,
   parseReplicaStatus,
 } from '../../src/dashboard/index.js';
 import type { GuardianReport, GuardianStatus } from '../../src/recovery/status.js';
-import type { ClusterStatus, ReplicaReport } from '../../src/runtime/status.js';
+import { STALL_AFTER_REQUEST_TIMEOUTS } from '../../src/runtime/health.js';
+import type { ReplicaReport } from '../../src/runtime/status.js';
 import {
   type FakeGuardian,
   type FakeReplica,
+  resumeProgress,
   SAMPLE_RECOVERY,
   sampleGuardianStatus,
   sampleReplicaStatus,
   startFakeGuardians,
   startFakeReplicas,
+  stopProgress,
 } from './fake-replicas.js';
 
 // ───────────────────────────── helpers ─────────────────────────────
@@ -32,6 +36,8 @@ const GUARDED_CLUSTER = { n: 6, f: 1, k: 1 } as const;
 const POLL_INTERVAL_MS = 100;
 const FETCH_TIMEOUT_MS = 300;
 const WAIT_LIMIT_MS = 5000;
+/** A short request timeout, so fakes that stop progressing look stalled after a fraction of a second. */
+const SHORT_REQUEST_TIMEOUT_MS = 100;
 
 const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 // Without the background-networking flags Chromium keeps dialling out, which this machine refuses.
@@ -81,7 +87,9 @@ async function startGuardedTestCluster(): Promise<GuardedTestCluster> {
   };
 }
 
-async function startTestCluster(options: { maxEventClients?: number } = {}): Promise<TestCluster> {
+async function startTestCluster(
+  options: { maxEventClients?: number; requestTimeoutMs?: number } = {},
+): Promise<TestCluster> {
   const fakes = await startFakeReplicas(CLUSTER.n);
   const dashboard = await DashboardServer.start({
     cluster: CLUSTER,
@@ -127,11 +135,11 @@ function httpRequest(url: string, options: { method?: string; host?: string } = 
   });
 }
 
-async function fetchCluster(dashboard: DashboardServer): Promise<ClusterStatus> {
+async function fetchCluster(dashboard: DashboardServer): Promise<DashboardClusterStatus> {
   const answer = await httpRequest(new URL('api/cluster', dashboard.url).href);
   assert.equal(answer.status, 200, answer.body);
   assert.match(answer.headers['content-type'] ?? '', /^application\/json/);
-  return JSON.parse(answer.body) as ClusterStatus;
+  return JSON.parse(answer.body) as DashboardClusterStatus;
 }
 
 async function waitUntil(condition: () => Promise<boolean> | boolean, what: string): Promise<void> {
@@ -180,9 +188,9 @@ function errorOf(report: ReplicaReport | GuardianReport): string {
 }
 
 /** Opens /api/events and collects the first `count` events. */
-function readEvents(dashboard: DashboardServer, count: number): Promise<ClusterStatus[]> {
+function readEvents(dashboard: DashboardServer, count: number): Promise<DashboardClusterStatus[]> {
   return new Promise((resolve, reject) => {
-    const events: ClusterStatus[] = [];
+    const events: DashboardClusterStatus[] = [];
     const subscription = get(new URL('api/events', dashboard.url), { agent: false }, (response) => {
       assert.equal(response.statusCode, 200);
       assert.match(response.headers['content-type'] ?? '', /^text\/event-stream/);
@@ -199,7 +207,7 @@ function readEvents(dashboard: DashboardServer, count: number): Promise<ClusterS
             .filter((line) => line.startsWith('data: '))
             .map((line) => line.slice('data: '.length))
             .join('\n');
-          if (data !== '') events.push(JSON.parse(data) as ClusterStatus);
+          if (data !== '') events.push(JSON.parse(data) as DashboardClusterStatus);
           if (events.length === count) {
             subscription.destroy();
             resolve(events);
@@ -365,6 +373,49 @@ describe('dashboard server', { timeout: 30_000 }, () => {
     }
   });
 
+  it('publishes the verdict: stalled while requests wait and nothing executes, healthy again after', async () => {
+    const cluster = await startTestCluster({ requestTimeoutMs: SHORT_REQUEST_TIMEOUT_MS });
+    try {
+      const first = await fetchCluster(cluster.dashboard);
+      assert.equal(first.health.verdict, 'healthy');
+      assert.deepEqual(first.health.reasons, []);
+      assert.equal(first.health.quorum, 3);
+      assert.equal(first.health.stallAfterMs, STALL_AFTER_REQUEST_TIMEOUTS * SHORT_REQUEST_TIMEOUT_MS);
+
+      // Every replica still answers and votes; only the figures on progress give the stall away.
+      for (const fake of cluster.fakes) stopProgress(fake);
+      cluster.fakes[1]!.update({ viewChangeInProgress: true });
+      let stalled: DashboardClusterStatus | undefined;
+      await waitUntil(async () => {
+        const status = await fetchCluster(cluster.dashboard);
+        if (status.health.verdict === 'stalled') stalled = status;
+        return stalled !== undefined;
+      }, 'the stalled verdict');
+      assert.ok(stalled!.replicas.every((report) => report.up));
+      assert.match(
+        stalled!.health.reasons[0]!,
+        /^no batch executed for [\d.]+ s while 40 requests wait \(the oldest for [\d.]+ s\)$/,
+      );
+      assert.equal(stalled!.health.reasons[1], 'replica 1 is in a view change');
+
+      for (const fake of cluster.fakes) resumeProgress(fake);
+      cluster.fakes[1]!.update({ viewChangeInProgress: false });
+      await waitUntil(
+        async () => (await fetchCluster(cluster.dashboard)).health.verdict === 'healthy',
+        'healthy again',
+      );
+
+      await cluster.fakes[3]!.stop();
+      const degraded = await waitForReport(cluster.dashboard, 3, (report) => !report.up, 'down');
+      assert.equal(degraded.up, false);
+      const status = await fetchCluster(cluster.dashboard);
+      assert.equal(status.health.verdict, 'degraded');
+      assert.deepEqual(status.health.reasons, ['replica 3 is down']);
+    } finally {
+      await cluster.close();
+    }
+  });
+
   it('refuses bad options', async () => {
     const urls = ['http://127.0.0.1:1', 'http://127.0.0.1:2', 'http://127.0.0.1:3', 'http://127.0.0.1:4'];
     await assert.rejects(
@@ -378,6 +429,10 @@ describe('dashboard server', { timeout: 30_000 }, () => {
     await assert.rejects(
       DashboardServer.start({ cluster: { n: 3, f: 1, k: 0 }, replicaAdminUrls: urls.slice(0, 3) }),
       /invalid cluster: n = 3 is too small/,
+    );
+    await assert.rejects(
+      DashboardServer.start({ cluster: CLUSTER, replicaAdminUrls: urls, requestTimeoutMs: 0 }),
+      /requestTimeoutMs must be an integer ≥ 1, got 0/,
     );
   });
 
@@ -453,6 +508,18 @@ describe('dashboard server with guardians', { timeout: 30_000 }, () => {
       );
       assert.equal(recovering.up && recovering.recovery.step, 'issuing-keys');
       assert.equal(recovering.up && recovering.replicaProcess, 'stopped');
+      // The verdict counts it as rejuvenating, with the guardian's step and epoch.
+      const { health } = await fetchCluster(cluster.dashboard);
+      assert.equal(health.verdict, 'degraded');
+      assert.deepEqual(health.replicas[2], {
+        replica: 2,
+        condition: 'rejuvenating',
+        rejuvenation: { kind: 'reactive', step: 'issuing-keys', keyEpoch: 2 },
+        guardianDown: false,
+      });
+      assert.deepEqual(health.reasons, [
+        'replica 2 is being rejuvenated (reactive, step issuing-keys, key epoch 2)',
+      ]);
 
       // A long history is relayed as its most recent entries only, in the guardian's order.
       const limit = DASHBOARD_LIMITS.maxRelayedEntriesPerList;
@@ -736,6 +803,8 @@ describe('dashboard page in headless Chromium', { timeout: 30_000 }, () => {
 
       await page.goto(cluster.dashboard.url);
       await waitForText(page, 'connection-state', 'live');
+      await waitForText(page, 'cluster-verdict', 'healthy');
+      assert.equal(await page.getByTestId('cluster-reasons').isHidden(), true);
       assert.equal(await page.locator('[data-testid^="replica-row-"]').count(), 4);
       assert.equal(await textOf(page, 'cluster-n'), '4');
       assert.equal(await textOf(page, 'cluster-f'), '1');
@@ -802,6 +871,8 @@ describe('dashboard page in headless Chromium', { timeout: 30_000 }, () => {
       assert.match(await textOf(page, 'replica-error-3'), /connection refused/);
       assert.equal(await textOf(page, 'replica-executed-3'), '—');
       await waitForText(page, 'cluster-up', '3 / 4');
+      await waitForText(page, 'cluster-verdict', 'degraded');
+      assert.equal(await textOf(page, 'cluster-reason-0'), 'replica 3 is down');
       assert.equal(await page.evaluate('window.dashboardTestMarker'), 42, 'the page was not reloaded');
 
       const screenshotPath = process.env.DASHBOARD_SCREENSHOT;
@@ -871,6 +942,15 @@ describe('dashboard page in headless Chromium', { timeout: 30_000 }, () => {
       };
       cluster.fakes[2]!.behaviour = 'server-error';
       cluster.guardians[2]!.update({ replicaProcess: 'stopped', recovery: reactive });
+      // Not 'down': the status cell names the guardian's step and key epoch, the header says degraded.
+      await waitForText(page, 'replica-rejuvenation-2', 'step issuing-keys, key epoch 2');
+      await waitForText(page, 'replica-state-2', /^rejuvenating/);
+      assert.match(await textOf(page, 'replica-error-2'), /^HTTP 500 from/);
+      await waitForText(page, 'cluster-verdict', 'degraded');
+      assert.equal(
+        await textOf(page, 'cluster-reason-0'),
+        'replica 2 is being rejuvenated (reactive, step issuing-keys, key epoch 2)',
+      );
       await waitForText(page, 'replica-recovery-step-2', 'issuing-keys');
       assert.equal(await textOf(page, 'replica-recovery-kind-2'), 'reactive');
       assert.equal(await textOf(page, 'replica-recovery-reason-2'), 'equivocation');
@@ -879,13 +959,13 @@ describe('dashboard page in headless Chromium', { timeout: 30_000 }, () => {
       assert.equal(await page.getByTestId('replica-row-2').getAttribute('data-recovering'), 'true');
       assert.match(await classOf('replica-row-2'), /\brecovering\b/);
       await waitForText(page, 'replica-process-2', 'stopped');
-      await waitForText(page, 'replica-state-2', 'down');
 
       cluster.guardians[2]!.update({
         replicaProcess: 'running',
         recovery: { ...reactive, step: 'transferring-state', stepStartedAtMs: Date.now() },
       });
       await waitForText(page, 'replica-recovery-step-2', 'transferring-state');
+      await waitForText(page, 'replica-rejuvenation-2', 'step transferring-state, key epoch 2');
       assert.match(await textOf(page, 'replica-recovery-2'), /transferring-state 6\/8/);
       assert.equal(await textOf(page, 'replica-process-2'), 'running');
 
@@ -927,7 +1007,9 @@ describe('dashboard page in headless Chromium', { timeout: 30_000 }, () => {
       });
       // The guardian's new epoch is shown at once; the replica's older one beside it until it agrees.
       cluster.fakes[2]!.behaviour = 'healthy';
-      await waitForText(page, 'replica-state-2', 'up');
+      await waitForText(page, 'replica-state-2', /^up$/);
+      await waitForText(page, 'cluster-verdict', 'healthy');
+      assert.equal(await page.getByTestId('cluster-reasons').isHidden(), true, 'no reasons when healthy');
       await waitForText(page, 'replica-epoch-2', '4');
       await waitForText(page, 'replica-epoch-mismatch-2', 'replica: 2');
       cluster.fakes[2]!.update({ keyEpoch: 4 });
@@ -994,6 +1076,59 @@ describe('dashboard page in headless Chromium', { timeout: 30_000 }, () => {
         }
         await page.screenshot({ path: screenshotPath, fullPage: true });
       }
+      assert.deepEqual(consoleErrors, [], 'no console errors');
+    } finally {
+      await context.close();
+      await cluster.close();
+    }
+  });
+
+  it('turns the header to stalled when the replicas stop progressing, and back to healthy', async () => {
+    const context = await (await browser()).newContext({ viewport: { width: 1400, height: 520 } });
+    const cluster = await startTestCluster({ requestTimeoutMs: SHORT_REQUEST_TIMEOUT_MS });
+    try {
+      const { page, consoleErrors } = await watchedPage(context);
+      const verdictOf = async (): Promise<string | null> =>
+        page.getByTestId('cluster-verdict').getAttribute('data-verdict');
+      await page.goto(cluster.dashboard.url);
+      await waitForText(page, 'connection-state', 'live');
+      await waitForText(page, 'cluster-verdict', 'healthy');
+      await waitForText(page, 'cluster-up', '4 / 4');
+
+      // Stuck in a view change: every replica answers, waits on 40 requests, and executes nothing.
+      for (const fake of cluster.fakes) {
+        stopProgress(fake);
+        fake.update({ viewChangeInProgress: true, view: 7 });
+      }
+      await waitForText(page, 'cluster-verdict', 'stalled');
+      assert.equal(await verdictOf(), 'stalled');
+      assert.equal(await page.locator('header').getAttribute('data-verdict'), 'stalled');
+      assert.equal(await page.getByTestId('cluster-reasons').isVisible(), true);
+      assert.match(
+        await textOf(page, 'cluster-reason-0'),
+        /^no batch executed for [\d.]+ s while 40 requests wait \(the oldest for [\d.]+ s\)$/,
+      );
+      assert.equal(await textOf(page, 'cluster-reason-1'), 'replicas 0, 1, 2 and 3 are in a view change');
+      assert.equal(await textOf(page, 'cluster-up'), '4 / 4', 'every replica is still up');
+      // The reasons follow the numbers: the wait grows while the page stays open.
+      const earlier = await textOf(page, 'cluster-reason-0');
+      await waitUntil(
+        async () => (await textOf(page, 'cluster-reason-0')) !== earlier,
+        'the reason to update',
+      );
+
+      const screenshotPath = process.env.DASHBOARD_STALLED_SCREENSHOT;
+      if (screenshotPath !== undefined && screenshotPath !== '')
+        await page.screenshot({ path: screenshotPath, fullPage: true });
+
+      for (const fake of cluster.fakes) {
+        resumeProgress(fake);
+        fake.update({ viewChangeInProgress: false });
+      }
+      await waitForText(page, 'cluster-verdict', 'healthy');
+      assert.equal(await page.locator('header').getAttribute('data-verdict'), 'healthy');
+      assert.equal(await page.getByTestId('cluster-reasons').isHidden(), true);
+      assert.equal(await page.getByTestId('cluster-reason-0').count(), 0);
       assert.deepEqual(consoleErrors, [], 'no console errors');
     } finally {
       await context.close();

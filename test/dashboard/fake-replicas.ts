@@ -111,6 +111,8 @@ export function sampleGuardianStatus(
 export class FakeStatusEndpoint<Status extends object> {
   behaviour: FakeReplicaBehaviour = 'healthy';
   private currentStatus: Status;
+  /** Changes each answer at the moment it is sent (for figures that grow with time). */
+  private live: ((status: Status) => Status) | null = null;
   private readonly sockets = new Set<Socket>();
   private listening = true;
 
@@ -152,6 +154,11 @@ export class FakeStatusEndpoint<Status extends object> {
     this.currentStatus = { ...this.currentStatus, ...changes };
   }
 
+  /** Every answer from now on is `answer(status)`, computed when sent; null: the status as set. */
+  answerWith(answer: ((status: Status) => Status) | null): void {
+    this.live = answer;
+  }
+
   /** Stops listening and drops every connection: the dashboard then sees connection refused. */
   async stop(): Promise<void> {
     if (!this.listening) return;
@@ -168,7 +175,10 @@ export class FakeStatusEndpoint<Status extends object> {
     }
     switch (this.behaviour) {
       case 'healthy':
-        this.sendJson(response, JSON.stringify(this.currentStatus));
+        this.sendJson(
+          response,
+          JSON.stringify(this.live === null ? this.currentStatus : this.live(this.currentStatus)),
+        );
         return;
       case 'hang':
         return;
@@ -206,6 +216,38 @@ export class FakeStatusEndpoint<Status extends object> {
 
 export type FakeReplica = FakeStatusEndpoint<ReplicaStatus>;
 export type FakeGuardian = FakeStatusEndpoint<GuardianStatus>;
+
+/**
+ * Makes a fake replica stop progressing from now on: `pendingRequests` requests wait, the oldest
+ * one a little longer with every answer, while `lastExecuted` stays where it is and the time since
+ * the last execution grows alike (a cluster stuck in a view change, as its replicas report it).
+ */
+export function stopProgress(fake: FakeReplica, pendingRequests = 40): void {
+  const stoppedAt = Date.now();
+  const { oldestPendingMs, msSinceLastExecution } = fake.status;
+  fake.update({ pendingRequests, throughputPerSecond: 0 });
+  fake.answerWith((status) => {
+    const stalledForMs = Date.now() - stoppedAt;
+    return {
+      ...status,
+      oldestPendingMs: (oldestPendingMs ?? 0) + stalledForMs,
+      msSinceLastExecution: (msSinceLastExecution ?? 0) + stalledForMs,
+    };
+  });
+}
+
+/** Undoes stopProgress: the replica executes again, with the sample's figures. */
+export function resumeProgress(fake: FakeReplica): void {
+  const sample = sampleReplicaStatus(fake.status.replica);
+  fake.answerWith(null);
+  fake.update({
+    lastExecuted: fake.status.lastExecuted + 1,
+    pendingRequests: sample.pendingRequests,
+    oldestPendingMs: sample.oldestPendingMs,
+    msSinceLastExecution: sample.msSinceLastExecution,
+    throughputPerSecond: sample.throughputPerSecond,
+  });
+}
 
 /** Starts `count` healthy fakes; replica 0 is the leader of view 0. */
 export async function startFakeReplicas(count: number): Promise<FakeReplica[]> {

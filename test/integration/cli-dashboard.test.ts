@@ -1,14 +1,26 @@
 import * as assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { chromium } from 'playwright-core';
 import { freePortRange } from '../../src/cli/bench.js';
+import { STATUS_EXIT_CODES } from '../../src/cli/status.js';
 import { startDashboard } from '../../src/cli/up.js';
 import { loadClusterConfig } from '../../src/config/cluster-config.js';
+import { generateCluster } from '../../src/config/keys.js';
 import type { DashboardServer } from '../../src/dashboard/server.js';
+import type { GuardianReport } from '../../src/recovery/status.js';
+import type { ClusterHealth } from '../../src/runtime/health.js';
 import { LocalCluster, cliEntryPoint } from '../../src/runtime/local-cluster.js';
+import type { ReplicaReport } from '../../src/runtime/status.js';
+import {
+  type FakeGuardian,
+  type FakeReplica,
+  sampleGuardianStatus,
+  startFakeGuardians,
+  startFakeReplicas,
+} from '../dashboard/fake-replicas.js';
 import { runCli } from './helpers.js';
 
 const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -74,6 +86,7 @@ describe('the phalanx command and the dashboard on a real cluster', { timeout: 1
     const status = await runCli(['status', '--config', configPath]);
     assert.equal(status.code, 0, status.stderr);
     assert.equal((status.stdout.match(/\b(leader|backup)\b/g) ?? []).length, 4);
+    assert.match(status.stdout, /^cluster: healthy$/m, status.stdout);
   });
 
   it('explains every problem of a bad configuration, field by field', async () => {
@@ -144,3 +157,146 @@ describe('the phalanx command and the dashboard on a real cluster', { timeout: 1
     }
   });
 });
+
+describe(
+  'phalanx status: the verdict and the exit status, against fake admin endpoints',
+  { timeout: 120_000 },
+  () => {
+    const n = 6;
+    let directory: string;
+    let configPath: string;
+    let replicas: FakeReplica[];
+    let guardians: FakeGuardian[];
+
+    before(async () => {
+      directory = mkdtempSync(join(tmpdir(), 'phalanx-status-'));
+      [replicas, guardians] = await Promise.all([startFakeReplicas(n), startFakeGuardians(n)]);
+      // Nothing listens on the payload and control ports: only the admin ports are asked, and
+      // those are rewritten to the fakes'.
+      const basePort = await freePortRange(301 + n);
+      ({ configPath } = await generateCluster({
+        directory,
+        f: 1,
+        k: 1,
+        basePort,
+        clients: ['admin'],
+        recovery: { recoveryBoundMs: 8000 },
+      }));
+      const document = JSON.parse(readFileSync(configPath, 'utf8')) as {
+        replicas: { adminPort: number; guardianAdminPort: number }[];
+      };
+      document.replicas.forEach((replica, id) => {
+        replica.adminPort = Number(new URL(replicas[id]!.url).port);
+        replica.guardianAdminPort = Number(new URL(guardians[id]!.url).port);
+      });
+      writeFileSync(configPath, JSON.stringify(document));
+    });
+
+    after(async () => {
+      await Promise.all([...(replicas ?? []), ...(guardians ?? [])].map((fake) => fake.stop()));
+      rmSync(directory, { recursive: true, force: true });
+    });
+
+    it('exits 0 and says healthy when every replica progresses, 2 on a usage error', async () => {
+      const status = await runCli(['status', '--config', configPath]);
+      assert.equal(status.code, STATUS_EXIT_CODES.ok, status.stdout + status.stderr);
+      assert.equal((status.stdout.match(/\b(leader|backup)\b/g) ?? []).length, n);
+      assert.match(status.stdout, /\ncluster: healthy\n$/);
+      const usage = await runCli(['status', '--config', configPath, '--verbose']);
+      assert.equal(usage.code, STATUS_EXIT_CODES.usage, 'a usage error is not "a replica is down"');
+      assert.match(usage.stderr, /unknown option '--verbose'/);
+    });
+
+    it('shows a replica its guardian is rejuvenating with the step and epoch, and exits 0', async () => {
+      const startedAtMs = Date.now() - 1_200;
+      replicas[2]!.behaviour = 'server-error';
+      guardians[2]!.update({
+        keyEpoch: 5,
+        replicaProcess: 'stopped',
+        recovery: {
+          inProgress: true,
+          kind: 'proactive',
+          reason: 'scheduled',
+          step: 'validating-state',
+          startedAtMs,
+          stepStartedAtMs: startedAtMs + 900,
+        },
+      });
+      const status = await runCli(['status', '--config', configPath]);
+      assert.equal(status.code, STATUS_EXIT_CODES.ok, status.stdout + status.stderr);
+      assert.match(status.stdout, /^2 +rejuvenating \(step validating-state, key epoch 5\)$/m);
+      assert.doesNotMatch(status.stdout, /DOWN/);
+      assert.match(
+        status.stdout,
+        /\ncluster: degraded\n {2}replica 2 is being rejuvenated \(proactive, step validating-state, key epoch 5\)\n$/,
+      );
+    });
+
+    it('exits 1 when a replica is down and no guardian rejuvenates it, and says why', async () => {
+      replicas[3]!.behaviour = 'wrong-shape';
+      const status = await runCli(['status', '--config', configPath]);
+      assert.equal(status.code, STATUS_EXIT_CODES.replicaDown, status.stdout + status.stderr);
+      assert.match(
+        status.stdout,
+        /^3 +DOWN +invalid status: field 'view' must be a non-negative integer, got "seven"$/m,
+      );
+      assert.match(
+        status.stdout,
+        /\ncluster: degraded\n {2}replica 3 is down\n {2}replica 2 is being rejuvenated/,
+      );
+    });
+
+    it('exits 3 when requests wait and nothing executes, with the verdict in --json too', async () => {
+      for (const replica of [0, 1, 4, 5])
+        replicas[replica]!.update({
+          pendingRequests: 40,
+          oldestPendingMs: 60_000,
+          msSinceLastExecution: 50_000,
+          throughputPerSecond: 0,
+          viewChangeInProgress: true,
+        });
+      const text = await runCli(['status', '--config', configPath]);
+      assert.equal(text.code, STATUS_EXIT_CODES.stalled, text.stdout + text.stderr);
+      assert.match(text.stdout, /^0 +leader .* 40 \(60 s\) +view change$/m);
+      assert.match(
+        text.stdout,
+        /\ncluster: stalled\n {2}no batch executed for 50 s while 40 requests wait \(the oldest for 60 s\)\n/,
+      );
+
+      const json = await runCli(['status', '--config', configPath, '--json']);
+      assert.equal(json.code, STATUS_EXIT_CODES.stalled, json.stderr);
+      const report = JSON.parse(json.stdout) as {
+        n: number;
+        f: number;
+        k: number;
+        replicas: ReplicaReport[];
+        guardians: GuardianReport[];
+        health: ClusterHealth;
+      };
+      assert.deepEqual([report.n, report.f, report.k], [6, 1, 1]);
+      assert.deepEqual(
+        report.replicas.map((replica) => replica.up),
+        [true, true, false, false, true, true],
+      );
+      assert.equal(report.guardians.length, n);
+      assert.equal(report.health.verdict, 'stalled');
+      assert.deepEqual(report.health.reasons, [
+        'no batch executed for 50 s while 40 requests wait (the oldest for 60 s)',
+        'replicas 0, 1, 4 and 5 are in a view change',
+        'replica 3 is down',
+        'replica 2 is being rejuvenated (proactive, step validating-state, key epoch 5)',
+      ]);
+      assert.equal(report.health.replicas[2]!.condition, 'rejuvenating');
+
+      // Back to progressing, the rejuvenation over and replica 3 answering: healthy and 0 again.
+      for (const [replica, fake] of replicas.entries()) {
+        fake.behaviour = 'healthy';
+        fake.update({ oldestPendingMs: 12, msSinceLastExecution: 4, viewChangeInProgress: false, replica });
+      }
+      guardians[2]!.update({ ...sampleGuardianStatus(2, Date.now()), keyEpoch: 5 });
+      const healthy = await runCli(['status', '--config', configPath]);
+      assert.equal(healthy.code, STATUS_EXIT_CODES.ok, healthy.stdout);
+      assert.match(healthy.stdout, /\ncluster: healthy\n$/);
+    });
+  },
+);

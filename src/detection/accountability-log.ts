@@ -10,19 +10,43 @@
  * shorter but consistent chain. Only a head published earlier exposes that, which is why audits
  * return the head they recomputed.
  *
- * File format (all integers big-endian):
+ * File format, version 2 (all integers big-endian):
  *
- *   header   "PHXACCT1" (8 bytes) ‖ start head (32) ‖ SHA-256(header domain ‖ magic ‖ start head) (32)
+ *   header   "PHXACCT2" (8 bytes) ‖ start head (32) ‖ SHA-256(header domain ‖ magic ‖ start head) (32)
  *   record   u16 body length L ‖ u16 (L XOR 0xFFFF) ‖ body (L bytes) ‖ chain hash (32)
- *   body     u8 1 (entry) ‖ u8 direction (0 sent, 1 received) ‖ peer ‖ kind ‖ digest (32) ‖ varuint atMs
- *            u8 2 (gap)   ‖ varuint dropped entries ‖ varuint first dropped atMs ‖ varuint last atMs
+ *   body     u8 0x11 (sent) | 0x12 (received) ‖ peer ‖ kind ‖ digest (32) ‖ varuint atMs
+ *            u8 0x13 (gap)   ‖ varuint dropped entries ‖ varuint first dropped atMs ‖ varuint last atMs
+ *   peer     u8 0 ‖ varuint id              'replica:<id>'
+ *            u8 1 ‖ string id               'client:<id>'
+ *            u8 2                           'replicas' (a broadcast)
+ *            u8 3 ‖ string                  any other peer, verbatim
+ *   kind     u8 k ≥ 1                       ACCOUNTABILITY_LOG_MESSAGE_KINDS[k − 1]
+ *            u8 0 ‖ string                  any other kind, verbatim
  *
- * where peer and kind are varuint-length-prefixed UTF-8 (messages/bytes.ts conventions) and
- * chain hash_i = SHA-256(chain hash_{i-1} ‖ body_i), chain hash_0 = the start head. The start head
- * of the first file is ACCOUNTABILITY_LOG_GENESIS_HEAD; after a rotation it is the head the previous
- * file ended with, so continuity across files is checkable. The length is stored with its
- * complement so that a corrupt length is recognised as corruption, never mistaken for a torn write
- * (and never makes a reader allocate more than one maximum record).
+ * where strings are varuint-length-prefixed UTF-8 (messages/bytes.ts conventions) and chain
+ * hash_i = SHA-256(chain hash_{i-1} ‖ body_i), chain hash_0 = the start head. The start head of the
+ * first file is ACCOUNTABILITY_LOG_GENESIS_HEAD; after a rotation it is the head the previous file
+ * ended with, so continuity across files is checkable. The length is stored with its complement so
+ * that a corrupt length is recognised as corruption, never mistaken for a torn write (and never
+ * makes a reader allocate more than one maximum record).
+ *
+ * Every record means the same wherever it stands: no dictionary or time delta refers to earlier
+ * records, because a chain commits to a sequence of bodies, not to where files were cut. A body
+ * whose meaning depended on the records before it in its file could be given another meaning, under
+ * the same published head, by cutting the files elsewhere.
+ *
+ * Version 1 ("PHXACCT1", written until the version 2 change) had the same header, framing and
+ * chain, and bodies `u8 1 ‖ u8 direction (0 sent, 1 received) ‖ string peer ‖ string kind ‖
+ * digest ‖ varuint atMs` and `u8 2 ‖ gap fields`: a message between replicas took 98 bytes, 78
+ * in version 2 (the replica's name and the message kind were text). Audits read both. The record
+ * types of the two versions are disjoint, so no body of one version is a body of the other: a
+ * version 1 chain cannot be passed off, under its published head, as a version 2 file that says
+ * something else. open() never appends to a version 1 file: it rotates it and continues its chain
+ * in version 2.
+ *
+ * Disk footprint: a file is rotated before it would exceed `maxBytes` (default
+ * ACCOUNTABILITY_LOG_LIMITS.defaultMaxFileBytes), into `<path>.1` … `<path>.N` (N = maxRotatedFiles,
+ * default defaultMaxRotatedFiles), the oldest dropped: at most (1 + N) × maxBytes per log.
  *
  * Torn tail policy: a file that ends inside a record (the process crashed during a write, or
  * someone truncated it) fails the audit, at that record, with `tornTail: true`: an auditor cannot
@@ -30,21 +54,66 @@
  * record, which had never been flushed (flush() returns only after the bytes are on disk).
  */
 import { createHash } from 'node:crypto';
-import { type FileHandle, open, rename } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { readdirSync } from 'node:fs';
+import { type FileHandle, open, rename, unlink } from 'node:fs/promises';
+import { basename, dirname } from 'node:path';
 import { assert, bytesEqual, DIGEST_BYTES, type Digest, digest, InvariantViolation } from '../core/ids.js';
 import { ByteReader, ByteWriter, DecodeError } from '../messages/bytes.js';
 import type { Pace } from '../storage/pacing.js';
 
 const textEncoder = new TextEncoder();
 
-const FILE_MAGIC = textEncoder.encode('PHXACCT1');
+const FILE_MAGIC = textEncoder.encode('PHXACCT2');
+/** Files of the previous version, still audited (and continued, in a new file, by open()). */
+const FILE_MAGIC_V1 = textEncoder.encode('PHXACCT1');
 const HEADER_DOMAIN = textEncoder.encode('phalanx/accountability-log/header/v1');
 const GENESIS_DOMAIN = textEncoder.encode('phalanx/accountability-log/genesis/v1');
 
-const RECORD_TYPE_ENTRY = 1;
-const RECORD_TYPE_GAP = 2;
-const DIRECTION_CODES = { sent: 0, received: 1 } as const;
+// Version 2 record types, disjoint from version 1's (1 entry, 2 gap).
+const RECORD_TYPE_SENT = 0x11;
+const RECORD_TYPE_RECEIVED = 0x12;
+const RECORD_TYPE_GAP = 0x13;
+const V1_RECORD_TYPE_ENTRY = 1;
+const V1_RECORD_TYPE_GAP = 2;
+
+const PEER_FORM_REPLICA = 0;
+const PEER_FORM_CLIENT = 1;
+const PEER_FORM_BROADCAST = 2;
+const PEER_FORM_VERBATIM = 3;
+const REPLICA_PREFIX = 'replica:';
+const CLIENT_PREFIX = 'client:';
+const BROADCAST_PEER = 'replicas';
+const KIND_VERBATIM = 0;
+
+/**
+ * The message kinds a replica logs, coded by their position + 1 in version 2 bodies. Append-only:
+ * a code never changes its kind, or logs written earlier would read differently. A kind missing
+ * here is stored verbatim.
+ */
+export const ACCOUNTABILITY_LOG_MESSAGE_KINDS: readonly string[] = Object.freeze([
+  'request',
+  'reply',
+  'key-announcement',
+  'evidence-report',
+  'pre-prepare',
+  'prepare',
+  'commit',
+  'checkpoint',
+  'view-change',
+  'new-view',
+  'forward',
+  'status',
+  'decided',
+  'batch-request',
+  'batch',
+  'checkpoint-proof',
+  'manifest-request',
+  'manifest',
+  'chunk-request',
+  'chunk',
+  'state-unavailable',
+]);
+const KIND_CODES = new Map(ACCOUNTABILITY_LOG_MESSAGE_KINDS.map((kind, index) => [kind, index + 1]));
 
 /** Named size limits of the format; decoders check them before allocating or hashing. */
 export const ACCOUNTABILITY_LOG_LIMITS = {
@@ -52,15 +121,31 @@ export const ACCOUNTABILITY_LOG_LIMITS = {
   maxPeerBytes: 128,
   /** UTF-8 bytes of an entry's message kind. */
   maxKindBytes: 64,
-  /** Record body: the largest entry is 1 + 1 + 2 + 128 + 1 + 64 + 32 + 8 = 237 bytes. */
+  /**
+   * Record body: the largest entry, a verbatim peer and kind at their limits, is
+   * 1 + 1 + 2 + 128 + 1 + 1 + 64 + 32 + 8 = 238 bytes (237 in version 1).
+   */
   maxRecordBodyBytes: 256,
   /** Default bound on bytes appended but not yet written (see AccountabilityLogOptions). */
   defaultMaxBufferedBytes: 1024 * 1024,
+  /**
+   * Default size at which a file is rotated. A record between replicas takes 78 bytes, so 8 MiB
+   * holds about 100 000 messages sent or received: minutes of a busy replica, far more than one
+   * incarnation lives between rejuvenations in the demo.
+   */
+  defaultMaxFileBytes: 8 * 1024 * 1024,
+  /** Default rotated files kept (`<path>.1` … `<path>.3`): a log takes at most 4 × 8 MiB = 32 MiB. */
+  defaultMaxRotatedFiles: 3,
+  /** Most rotated files a log may be configured to keep. */
+  maxRotatedFiles: 99,
 } as const;
 
 /** Byte layout constants, for tools that walk a log file. */
 export const ACCOUNTABILITY_LOG_FORMAT = {
-  magic: 'PHXACCT1',
+  /** What open() writes; audits also read `previousMagics`. */
+  magic: 'PHXACCT2',
+  version: 2,
+  previousMagics: ['PHXACCT1'],
   headerBytes: FILE_MAGIC.length + 2 * DIGEST_BYTES,
   /** u16 length and its complement. */
   framePrefixBytes: 4,
@@ -101,8 +186,16 @@ export interface AccountabilityEntry {
 }
 
 export interface AccountabilityLogOptions {
-  /** A file larger than this is rotated (at least MIN_ACCOUNTABILITY_LOG_BYTES). */
-  readonly maxBytes: number;
+  /**
+   * A file is rotated before a record would take it past this (at least
+   * MIN_ACCOUNTABILITY_LOG_BYTES). Default ACCOUNTABILITY_LOG_LIMITS.defaultMaxFileBytes.
+   */
+  readonly maxBytes?: number;
+  /**
+   * Rotated files kept, `<path>.1` (newest) to `<path>.N`; the oldest is deleted at each rotation.
+   * 1 to ACCOUNTABILITY_LOG_LIMITS.maxRotatedFiles, default defaultMaxRotatedFiles.
+   */
+  readonly maxRotatedFiles?: number;
   /**
    * Bound on bytes appended but not yet written. When it is reached, append() drops the entry and
    * returns false; the next entry that fits is preceded by a chained gap record saying how many
@@ -123,6 +216,8 @@ export type AccountabilityAudit =
       readonly startHead: Digest;
       /** Entries the writer reported as dropped in gap records. */
       readonly droppedEntries: number;
+      /** The file's format version (ACCOUNTABILITY_LOG_FORMAT). */
+      readonly formatVersion: number;
     }
   | {
       readonly ok: false;
@@ -141,6 +236,11 @@ export interface AuditOptions {
    * (tens of MB) while the replicas serve clients on the same machines, and paces it (LoadPacer).
    */
   readonly pace?: Pace;
+  /**
+   * Called with each entry (not gap records) once its chain hash has verified, in order: for tools
+   * and tests that look at what a log says, not only whether it is intact.
+   */
+  readonly onEntry?: (entry: AccountabilityEntry) => void;
 }
 
 /** Thrown by AccountabilityLog.open for a file it must not append to. */
@@ -162,6 +262,66 @@ function utf8Length(text: string): number {
   return Buffer.byteLength(text, 'utf8');
 }
 
+/** The id of a 'replica:<id>' peer when `peer` is exactly that (canonical decimal), else null. */
+function replicaIdOf(peer: string): number | null {
+  if (!peer.startsWith(REPLICA_PREFIX)) return null;
+  const digits = peer.slice(REPLICA_PREFIX.length);
+  if (!/^(0|[1-9][0-9]{0,15})$/.test(digits)) return null;
+  const id = Number(digits);
+  return Number.isSafeInteger(id) ? id : null;
+}
+
+function writePeer(writer: ByteWriter, peer: string): void {
+  const replica = replicaIdOf(peer);
+  if (replica !== null) {
+    writer.u8(PEER_FORM_REPLICA);
+    writer.varuint(replica);
+  } else if (peer.startsWith(CLIENT_PREFIX)) {
+    writer.u8(PEER_FORM_CLIENT);
+    writer.string(peer.slice(CLIENT_PREFIX.length));
+  } else if (peer === BROADCAST_PEER) {
+    writer.u8(PEER_FORM_BROADCAST);
+  } else {
+    writer.u8(PEER_FORM_VERBATIM);
+    writer.string(peer);
+  }
+}
+
+function readPeer(reader: ByteReader): string {
+  const limits = ACCOUNTABILITY_LOG_LIMITS;
+  const form = reader.u8('peer form');
+  switch (form) {
+    case PEER_FORM_REPLICA:
+      return `${REPLICA_PREFIX}${reader.varuint('peer replica id')}`;
+    case PEER_FORM_CLIENT:
+      return `${CLIENT_PREFIX}${reader.string(limits.maxPeerBytes - CLIENT_PREFIX.length, 'peer client id', 'maxPeerBytes')}`;
+    case PEER_FORM_BROADCAST:
+      return BROADCAST_PEER;
+    case PEER_FORM_VERBATIM:
+      return reader.string(limits.maxPeerBytes, 'peer', 'maxPeerBytes');
+    default:
+      return reader.fail(`unknown peer form ${form}`);
+  }
+}
+
+function writeKind(writer: ByteWriter, kind: string): void {
+  const code = KIND_CODES.get(kind);
+  if (code !== undefined) {
+    writer.u8(code);
+    return;
+  }
+  writer.u8(KIND_VERBATIM);
+  writer.string(kind);
+}
+
+function readKind(reader: ByteReader): string {
+  const code = reader.u8('kind code');
+  if (code === KIND_VERBATIM)
+    return reader.string(ACCOUNTABILITY_LOG_LIMITS.maxKindBytes, 'kind', 'maxKindBytes');
+  const kind = ACCOUNTABILITY_LOG_MESSAGE_KINDS[code - 1];
+  return kind ?? reader.fail(`unknown kind code ${code}`);
+}
+
 function encodeEntryBody(writer: ByteWriter, entry: AccountabilityEntry): Uint8Array {
   const limits = ACCOUNTABILITY_LOG_LIMITS;
   assert(entry.direction === 'sent' || entry.direction === 'received', 'direction must be sent or received');
@@ -176,10 +336,9 @@ function encodeEntryBody(writer: ByteWriter, entry: AccountabilityEntry): Uint8A
   assert(entry.digest.length === DIGEST_BYTES, `digest must be ${DIGEST_BYTES} bytes`);
   assert(Number.isSafeInteger(entry.atMs) && entry.atMs >= 0, `invalid atMs: ${entry.atMs}`);
   writer.reset();
-  writer.u8(RECORD_TYPE_ENTRY);
-  writer.u8(DIRECTION_CODES[entry.direction]);
-  writer.string(entry.peer);
-  writer.string(entry.kind);
+  writer.u8(entry.direction === 'sent' ? RECORD_TYPE_SENT : RECORD_TYPE_RECEIVED);
+  writePeer(writer, entry.peer);
+  writeKind(writer, entry.kind);
   writer.bytes(entry.digest);
   writer.varuint(entry.atMs);
   return writer.finish();
@@ -214,30 +373,52 @@ type DecodedRecord =
   | { readonly type: 'entry'; readonly entry: AccountabilityEntry }
   | { readonly type: 'gap'; readonly droppedEntries: number };
 
+/** Format versions an audit reads. */
+type FormatVersion = 1 | 2;
+
+function readGap(reader: ByteReader): DecodedRecord {
+  const droppedEntries = reader.varuint('dropped entries');
+  if (droppedEntries === 0) reader.fail('a gap record drops at least one entry');
+  reader.varuint('first dropped atMs');
+  reader.varuint('last dropped atMs');
+  reader.expectEnd('gap record');
+  return { type: 'gap', droppedEntries };
+}
+
+function readEntryTail(
+  reader: ByteReader,
+  direction: 'sent' | 'received',
+  peer: string,
+  kind: string,
+): DecodedRecord {
+  const entryDigest = digest(reader.bytes(DIGEST_BYTES, 'digest').slice());
+  const atMs = reader.varuint('atMs');
+  reader.expectEnd('entry');
+  return { type: 'entry', entry: { direction, peer, kind, digest: entryDigest, atMs } };
+}
+
 /** Throws DecodeError (only) on a malformed body. */
-function decodeRecordBody(body: Uint8Array): DecodedRecord {
-  const limits = ACCOUNTABILITY_LOG_LIMITS;
+function decodeRecordBody(body: Uint8Array, version: FormatVersion): DecodedRecord {
   const reader = new ByteReader(body);
   const type = reader.u8('record type');
-  if (type === RECORD_TYPE_ENTRY) {
-    const directionCode = reader.u8('direction');
-    if (directionCode > 1) reader.fail(`direction must be 0 or 1, got ${directionCode}`);
-    const peer = reader.string(limits.maxPeerBytes, 'peer', 'maxPeerBytes');
-    const kind = reader.string(limits.maxKindBytes, 'kind', 'maxKindBytes');
-    const entryDigest = digest(reader.bytes(DIGEST_BYTES, 'digest').slice());
-    const atMs = reader.varuint('atMs');
-    reader.expectEnd('entry');
-    const direction = directionCode === 0 ? 'sent' : 'received';
-    return { type: 'entry', entry: { direction, peer, kind, digest: entryDigest, atMs } };
+  if (version === 1) {
+    const limits = ACCOUNTABILITY_LOG_LIMITS;
+    if (type === V1_RECORD_TYPE_ENTRY) {
+      const directionCode = reader.u8('direction');
+      if (directionCode > 1) reader.fail(`direction must be 0 or 1, got ${directionCode}`);
+      const peer = reader.string(limits.maxPeerBytes, 'peer', 'maxPeerBytes');
+      const kind = reader.string(limits.maxKindBytes, 'kind', 'maxKindBytes');
+      return readEntryTail(reader, directionCode === 0 ? 'sent' : 'received', peer, kind);
+    }
+    if (type === V1_RECORD_TYPE_GAP) return readGap(reader);
+    return reader.fail(`unknown record type ${type}`);
   }
-  if (type === RECORD_TYPE_GAP) {
-    const droppedEntries = reader.varuint('dropped entries');
-    if (droppedEntries === 0) reader.fail('a gap record drops at least one entry');
-    reader.varuint('first dropped atMs');
-    reader.varuint('last dropped atMs');
-    reader.expectEnd('gap record');
-    return { type: 'gap', droppedEntries };
+  if (type === RECORD_TYPE_SENT || type === RECORD_TYPE_RECEIVED) {
+    const peer = readPeer(reader);
+    const kind = readKind(reader);
+    return readEntryTail(reader, type === RECORD_TYPE_SENT ? 'sent' : 'received', peer, kind);
   }
+  if (type === RECORD_TYPE_GAP) return readGap(reader);
   return reader.fail(`unknown record type ${type}`);
 }
 
@@ -312,6 +493,8 @@ class FileSource implements ByteSource {
 
 interface ScanResult {
   readonly audit: AccountabilityAudit;
+  /** The format version of the file (null when its header is unusable). */
+  readonly version: FormatVersion | null;
   /** Header plus every intact record before the first problem (what open() keeps of a torn file). */
   readonly validBytes: number;
   /** Chain hash after the last intact record (null when the header itself is unusable). */
@@ -331,13 +514,17 @@ async function scanLog(source: ByteSource, options: AuditOptions): Promise<ScanR
         `the file ends inside the header (${headerAvailable} of ${HEADER_BYTES} bytes)`,
         true,
       ),
+      version: null,
       validBytes: 0,
       lastGoodHead: null,
     };
   }
   const header = source.take(HEADER_BYTES);
-  const headerProblem = checkHeader(header, options);
-  if (headerProblem !== null) return { audit: failure(0, headerProblem), validBytes: 0, lastGoodHead: null };
+  const checked = checkHeader(header, options);
+  if (typeof checked === 'string') {
+    return { audit: failure(0, checked), version: null, validBytes: 0, lastGoodHead: null };
+  }
+  const version = checked;
   const startHead = digest(header.slice(FILE_MAGIC.length, FILE_MAGIC.length + DIGEST_BYTES));
   let head = startHead;
   let records = 0;
@@ -347,7 +534,12 @@ async function scanLog(source: ByteSource, options: AuditOptions): Promise<ScanR
     const pause = options.pace?.();
     if (pause !== undefined) await pause;
     const entry = records + 1;
-    const stopped = (audit: AccountabilityAudit): ScanResult => ({ audit, validBytes, lastGoodHead: head });
+    const stopped = (audit: AccountabilityAudit): ScanResult => ({
+      audit,
+      version,
+      validBytes,
+      lastGoodHead: head,
+    });
     const prefixAvailable = await source.fill(FRAME_PREFIX_BYTES);
     if (prefixAvailable === 0) break;
     if (prefixAvailable < FRAME_PREFIX_BYTES) {
@@ -383,7 +575,7 @@ async function scanLog(source: ByteSource, options: AuditOptions): Promise<ScanR
     const body = rest.subarray(0, bodyLength);
     let decoded: DecodedRecord;
     try {
-      decoded = decodeRecordBody(body);
+      decoded = decodeRecordBody(body, version);
     } catch (error) {
       if (!(error instanceof DecodeError)) throw error;
       return stopped(failure(entry, `entry ${entry} does not decode: ${error.reason}`));
@@ -401,27 +593,34 @@ async function scanLog(source: ByteSource, options: AuditOptions): Promise<ScanR
     records = entry;
     validBytes += FRAME_PREFIX_BYTES + restBytes;
     if (decoded.type === 'gap') droppedEntries += decoded.droppedEntries;
+    else options.onEntry?.(decoded.entry);
   }
   return {
-    audit: { ok: true, entries: records, head, startHead, droppedEntries },
+    audit: { ok: true, entries: records, head, startHead, droppedEntries, formatVersion: version },
+    version,
     validBytes,
     lastGoodHead: head,
   };
 }
 
-function checkHeader(header: Uint8Array, options: AuditOptions): string | null {
-  if (!bytesEqual(header.subarray(0, FILE_MAGIC.length), FILE_MAGIC)) {
-    return `not an accountability log: the file does not start with ${ACCOUNTABILITY_LOG_FORMAT.magic}`;
+/** The file's format version, or why its header is refused. */
+function checkHeader(header: Uint8Array, options: AuditOptions): FormatVersion | string {
+  const magic = header.subarray(0, FILE_MAGIC.length);
+  let version: FormatVersion;
+  if (bytesEqual(magic, FILE_MAGIC)) version = 2;
+  else if (bytesEqual(magic, FILE_MAGIC_V1)) version = 1;
+  else {
+    return `not an accountability log: the file does not start with ${ACCOUNTABILITY_LOG_FORMAT.magic} (or ${ACCOUNTABILITY_LOG_FORMAT.previousMagics.join(', ')})`;
   }
   const startHead = header.subarray(FILE_MAGIC.length, FILE_MAGIC.length + DIGEST_BYTES);
   const check = header.subarray(FILE_MAGIC.length + DIGEST_BYTES);
-  if (!bytesEqual(sha256(HEADER_DOMAIN, FILE_MAGIC, startHead), check)) {
+  if (!bytesEqual(sha256(HEADER_DOMAIN, magic, startHead), check)) {
     return 'the header checksum does not match (the start head was modified)';
   }
   if (options.expectedStartHead !== undefined && !bytesEqual(startHead, options.expectedStartHead)) {
     return 'the start head does not continue the expected previous head';
   }
-  return null;
+  return version;
 }
 
 async function scanFile(path: string, options: AuditOptions): Promise<ScanResult> {
@@ -448,6 +647,30 @@ export async function auditAccountabilityLog(
   } catch (error) {
     return failure(0, `cannot read ${path}: ${error instanceof Error ? error.message : String(error)}`);
   }
+}
+
+/**
+ * Audits the files of one log oldest first (as accountabilityLogFiles lists them), each but the
+ * first required to continue the head the one before ended with: a file removed, reordered or
+ * replaced between two others breaks the chain at the later one's header. Stops at the first
+ * file that fails; returns the audit of each file it read.
+ */
+export async function auditAccountabilityLogFiles(
+  files: readonly string[],
+  options: Omit<AuditOptions, 'expectedStartHead'> = {},
+): Promise<{ readonly file: string; readonly audit: AccountabilityAudit }[]> {
+  const audits: { file: string; audit: AccountabilityAudit }[] = [];
+  let previousHead: Digest | undefined;
+  for (const file of files) {
+    const audit = await auditAccountabilityLog(file, {
+      ...options,
+      ...(previousHead === undefined ? {} : { expectedStartHead: previousHead }),
+    });
+    audits.push({ file, audit });
+    if (!audit.ok) break;
+    previousHead = audit.head;
+  }
+  return audits;
 }
 
 /** Like auditAccountabilityLog, for a log held in memory (e.g. one handed over for an audit). */
@@ -516,6 +739,7 @@ async function createLogFile(path: string, startHead: Digest): Promise<FileHandl
 export class AccountabilityLog {
   readonly path: string;
   readonly maxBytes: number;
+  readonly maxRotatedFiles: number;
   readonly maxBufferedBytes: number;
   readonly #writer = new ByteWriter(ACCOUNTABILITY_LOG_LIMITS.maxRecordBodyBytes);
   #handle: FileHandle;
@@ -547,6 +771,7 @@ export class AccountabilityLog {
   ) {
     this.path = path;
     this.maxBytes = options.maxBytes;
+    this.maxRotatedFiles = options.maxRotatedFiles;
     this.maxBufferedBytes = options.maxBufferedBytes;
     this.#handle = handle;
     this.#fileBytes = fileBytes;
@@ -557,18 +782,27 @@ export class AccountabilityLog {
   /**
    * Opens the log at `path`, creating it if missing, and continues its chain. A file whose last
    * record is torn (a crash during a write) is cut back to its last intact record. A missing file
-   * next to `<path>.1` (a crash during a rotation) continues that file's chain. Throws
+   * next to `<path>.1` (a crash during a rotation) continues that file's chain. A version 1 file
+   * is rotated (it is never appended to) and continued in a new version 2 file. Throws
    * AccountabilityLogError for a log that is broken anywhere else: it is evidence, so it is left
    * for an operator (and an audit) rather than appended to or overwritten.
    */
-  static async open(path: string, options: AccountabilityLogOptions): Promise<AccountabilityLog> {
+  static async open(path: string, options: AccountabilityLogOptions = {}): Promise<AccountabilityLog> {
+    const limits = ACCOUNTABILITY_LOG_LIMITS;
     const resolved: Required<AccountabilityLogOptions> = {
-      maxBytes: options.maxBytes,
-      maxBufferedBytes: options.maxBufferedBytes ?? ACCOUNTABILITY_LOG_LIMITS.defaultMaxBufferedBytes,
+      maxBytes: options.maxBytes ?? limits.defaultMaxFileBytes,
+      maxRotatedFiles: options.maxRotatedFiles ?? limits.defaultMaxRotatedFiles,
+      maxBufferedBytes: options.maxBufferedBytes ?? limits.defaultMaxBufferedBytes,
     };
     assert(
       Number.isSafeInteger(resolved.maxBytes) && resolved.maxBytes >= MIN_ACCOUNTABILITY_LOG_BYTES,
       `maxBytes must be an integer ≥ ${MIN_ACCOUNTABILITY_LOG_BYTES}, got ${resolved.maxBytes}`,
+    );
+    assert(
+      Number.isSafeInteger(resolved.maxRotatedFiles) &&
+        resolved.maxRotatedFiles >= 1 &&
+        resolved.maxRotatedFiles <= limits.maxRotatedFiles,
+      `maxRotatedFiles must be an integer from 1 to ${limits.maxRotatedFiles}, got ${resolved.maxRotatedFiles}`,
     );
     assert(
       Number.isSafeInteger(resolved.maxBufferedBytes) && resolved.maxBufferedBytes >= MIN_BUFFERED_BYTES,
@@ -588,16 +822,23 @@ export class AccountabilityLog {
       );
     }
     const handle = await open(path, 'r+');
+    let continued = false;
     try {
       if (!audit.ok) {
         await handle.truncate(existing.validBytes);
         await handle.datasync();
       }
-      return new AccountabilityLog(path, resolved, handle, existing.validBytes, existing.lastGoodHead!);
-    } catch (error) {
-      await handle.close();
-      throw error;
+      if (existing.version === 2) {
+        continued = true;
+        return new AccountabilityLog(path, resolved, handle, existing.validBytes, existing.lastGoodHead!);
+      }
+    } finally {
+      if (!continued) await handle.close();
     }
+    // A file of an older version: its chain goes on in a new file of this version.
+    await shiftRotatedFiles(path, resolved.maxRotatedFiles);
+    const head = existing.lastGoodHead!;
+    return new AccountabilityLog(path, resolved, await createLogFile(path, head), HEADER_BYTES, head);
   }
 
   static async #headOfRotatedFile(path: string): Promise<Digest> {
@@ -771,7 +1012,7 @@ export class AccountabilityLog {
   async #rotate(): Promise<void> {
     await this.#handle.datasync();
     await this.#handle.close();
-    await rename(this.path, rotatedPath(this.path));
+    await shiftRotatedFiles(this.path, this.maxRotatedFiles);
     this.#handle = await createLogFile(this.path, this.#writtenHead);
     this.#fileBytes = HEADER_BYTES;
     this.#rotations++;
@@ -782,7 +1023,55 @@ function frameLength(body: Uint8Array): number {
   return FRAME_PREFIX_BYTES + body.length + DIGEST_BYTES;
 }
 
-/** Where a rotated log file goes. */
-export function rotatedPath(path: string): string {
-  return `${path}.1`;
+/** Where the `index`th rotated file of a log goes (1, the default, is the newest). */
+export function rotatedPath(path: string, index = 1): string {
+  return `${path}.${index}`;
+}
+
+/**
+ * `<path>.{N-1}` → `<path>.N`, …, `<path>` → `<path>.1`, the oldest file deleted. A crash in
+ * between leaves a hole in the numbering at worst, which the next rotation closes; open()
+ * continues the chain from `<path>` or, without it, from `<path>.1`.
+ */
+async function shiftRotatedFiles(path: string, maxRotatedFiles: number): Promise<void> {
+  const renameIfPresent = async (from: string, to: string): Promise<void> => {
+    try {
+      await rename(from, to);
+    } catch (error) {
+      if (!isMissingFile(error)) throw error;
+    }
+  };
+  try {
+    await unlink(rotatedPath(path, maxRotatedFiles));
+  } catch (error) {
+    if (!isMissingFile(error)) throw error;
+  }
+  for (let index = maxRotatedFiles - 1; index >= 1; index--) {
+    await renameIfPresent(rotatedPath(path, index), rotatedPath(path, index + 1));
+  }
+  await renameIfPresent(path, rotatedPath(path, 1));
+}
+
+/**
+ * The files of the log at `path` that exist, oldest first: `<path>.N` … `<path>.1`, then `<path>`
+ * (what auditAccountabilityLogFiles takes, and what a guardian archives when it stops a replica).
+ */
+export function accountabilityLogFiles(path: string): string[] {
+  const name = basename(path);
+  let names: string[];
+  try {
+    names = readdirSync(dirname(path));
+  } catch (error) {
+    if (isMissingFile(error)) return [];
+    throw error;
+  }
+  const rotated: number[] = [];
+  for (const candidate of names) {
+    if (!candidate.startsWith(`${name}.`)) continue;
+    const suffix = candidate.slice(name.length + 1);
+    if (/^[1-9][0-9]*$/.test(suffix)) rotated.push(Number(suffix));
+  }
+  const files = rotated.sort((a, b) => b - a).map((index) => rotatedPath(path, index));
+  if (names.includes(name)) files.push(path);
+  return files;
 }

@@ -1,22 +1,28 @@
 import * as assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdtemp, readFile, rm, stat, truncate, unlink, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rename, rm, stat, truncate, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
+import fc from 'fast-check';
 import { type Digest, digest, InvariantViolation } from '../../src/core/ids.js';
 import {
   ACCOUNTABILITY_LOG_FORMAT,
   ACCOUNTABILITY_LOG_GENESIS_HEAD,
+  ACCOUNTABILITY_LOG_LIMITS,
+  ACCOUNTABILITY_LOG_MESSAGE_KINDS,
   type AccountabilityAudit,
   type AccountabilityEntry,
   AccountabilityLog,
   AccountabilityLogError,
+  accountabilityLogFiles,
   auditAccountabilityLog,
   auditAccountabilityLogBytes,
+  auditAccountabilityLogFiles,
   MIN_ACCOUNTABILITY_LOG_BYTES,
   rotatedPath,
 } from '../../src/detection/accountability-log.js';
+import { ByteWriter } from '../../src/messages/bytes.js';
 
 const directories: string[] = [];
 
@@ -389,5 +395,252 @@ describe('AccountabilityLog: bounded buffer and failures', () => {
     assert.equal(log.append(entryOf(10)), false);
     assert.ok(log.droppedEntries >= 1);
     await assert.rejects(log.close(), /ENOENT/);
+  });
+});
+
+/** Every entry of a log file, as its audit reads them. */
+async function entriesOf(path: string): Promise<AccountabilityEntry[]> {
+  const entries: AccountabilityEntry[] = [];
+  assertOk(await auditAccountabilityLog(path, { onEntry: (entry) => entries.push(entry) }));
+  return entries;
+}
+
+/** A version 1 file, written by hand from its documented format (what older replicas left behind). */
+function versionOneLog(entries: readonly AccountabilityEntry[]): { bytes: Uint8Array; head: Digest } {
+  const encoder = new TextEncoder();
+  const magic = encoder.encode('PHXACCT1');
+  const headerCheck = sha256(
+    encoder.encode('phalanx/accountability-log/header/v1'),
+    magic,
+    ACCOUNTABILITY_LOG_GENESIS_HEAD,
+  );
+  const parts: Uint8Array[] = [magic, ACCOUNTABILITY_LOG_GENESIS_HEAD, headerCheck];
+  let head = ACCOUNTABILITY_LOG_GENESIS_HEAD;
+  for (const entry of entries) {
+    const writer = new ByteWriter();
+    writer.u8(1);
+    writer.u8(entry.direction === 'sent' ? 0 : 1);
+    writer.string(entry.peer);
+    writer.string(entry.kind);
+    writer.bytes(entry.digest);
+    writer.varuint(entry.atMs);
+    const body = writer.finish().slice();
+    head = sha256(head, body);
+    parts.push(
+      Uint8Array.of(
+        body.length >> 8,
+        body.length & 0xff,
+        (body.length ^ 0xffff) >> 8,
+        (body.length ^ 0xffff) & 0xff,
+      ),
+    );
+    parts.push(body, head);
+  }
+  return { bytes: Buffer.concat(parts), head };
+}
+
+describe('AccountabilityLog: compact version 2 entries', () => {
+  const replicaEntry: AccountabilityEntry = {
+    direction: 'sent',
+    peer: 'replica:2',
+    kind: 'pre-prepare',
+    digest: sha256(new TextEncoder().encode('a message')),
+    atMs: 1_754_000_000_000,
+  };
+
+  it('takes 78 bytes for a message between replicas, 98 before', async () => {
+    const path = await freshPath();
+    const log = await AccountabilityLog.open(path);
+    for (let index = 0; index < 100; index++)
+      log.append({ ...replicaEntry, atMs: replicaEntry.atMs + index });
+    await log.close();
+    const size = (await stat(path)).size;
+    assert.equal((size - ACCOUNTABILITY_LOG_FORMAT.headerBytes) / 100, 78);
+    const v1 = versionOneLog([replicaEntry]);
+    assert.equal(v1.bytes.length - ACCOUNTABILITY_LOG_FORMAT.headerBytes, 98);
+  });
+
+  it('reads back every peer and kind exactly, whichever form stores it', async () => {
+    const peers = [
+      'replica:0',
+      'replica:63',
+      'replica:007',
+      'replica:',
+      'client:bench-12',
+      'client:',
+      'replicas',
+      'alice',
+      'réplica:1',
+      'p'.repeat(128),
+    ];
+    const kinds = [...ACCOUNTABILITY_LOG_MESSAGE_KINDS, 'a-kind-of-the-future', '', 'k'.repeat(64)];
+    const written: AccountabilityEntry[] = [];
+    peers.forEach((peer, index) =>
+      written.push({
+        ...replicaEntry,
+        peer,
+        kind: kinds[index % kinds.length]!,
+        direction: index % 2 === 0 ? 'sent' : 'received',
+        atMs: index,
+      }),
+    );
+    kinds.forEach((kind, index) =>
+      written.push({ ...replicaEntry, kind, atMs: Number.MAX_SAFE_INTEGER - index }),
+    );
+    const path = await freshPath();
+    const log = await AccountabilityLog.open(path);
+    for (const entry of written) assert.equal(log.append(entry), true);
+    await log.close();
+    assert.deepEqual(await entriesOf(path), written);
+  });
+
+  it('property: any entry within the limits reads back as written', async () => {
+    const path = await freshPath();
+    const log = await AccountabilityLog.open(path);
+    const written: AccountabilityEntry[] = [];
+    const peer = fc.oneof(
+      fc.nat({ max: 100_000 }).map((id) => `replica:${id}`),
+      fc.stringMatching(/^[A-Za-z0-9._-]{0,64}$/).map((id) => `client:${id}`),
+      fc.constant('replicas'),
+      fc.string({ maxLength: 40 }),
+    );
+    const kind = fc.oneof(fc.constantFrom(...ACCOUNTABILITY_LOG_MESSAGE_KINDS), fc.string({ maxLength: 20 }));
+    fc.assert(
+      fc.property(peer, kind, fc.boolean(), fc.nat({ max: Number.MAX_SAFE_INTEGER }), (p, k, sent, atMs) => {
+        const entry: AccountabilityEntry = {
+          direction: sent ? 'sent' : 'received',
+          peer: p,
+          kind: k,
+          digest: sha256(new TextEncoder().encode(p + k)),
+          atMs,
+        };
+        if (
+          Buffer.byteLength(p) > ACCOUNTABILITY_LOG_LIMITS.maxPeerBytes ||
+          Buffer.byteLength(k) > ACCOUNTABILITY_LOG_LIMITS.maxKindBytes
+        )
+          return;
+        assert.equal(log.append(entry), true);
+        written.push(entry);
+      }),
+      { numRuns: 300 },
+    );
+    await log.close();
+    assert.deepEqual(await entriesOf(path), written);
+  });
+
+  it('a version 1 body is no version 2 body: the same chain cannot be read under the newer format', async () => {
+    const { bytes } = versionOneLog([replicaEntry, replicaEntry]);
+    const v1 = await auditAccountabilityLogBytes(bytes);
+    assertOk(v1);
+    assert.equal(v1.formatVersion, 1);
+    // Relabelled as version 2 (magic and header checksum redone): the first record is refused.
+    const relabelled = bytes.slice();
+    const encoder = new TextEncoder();
+    const magic = encoder.encode('PHXACCT2');
+    relabelled.set(magic, 0);
+    relabelled.set(
+      sha256(encoder.encode('phalanx/accountability-log/header/v1'), magic, ACCOUNTABILITY_LOG_GENESIS_HEAD),
+      40,
+    );
+    assertBrokenAt(await auditAccountabilityLogBytes(relabelled), 1, /unknown record type 1/);
+  });
+});
+
+describe('AccountabilityLog: version 1 files', () => {
+  it('are audited, and open() continues their chain in a new version 2 file', async () => {
+    const path = await freshPath();
+    const old = [entryOf(0), entryOf(1), entryOf(2)];
+    const { bytes, head } = versionOneLog(old);
+    await writeFile(path, bytes);
+    assert.deepEqual(await entriesOf(path), old);
+    const log = await AccountabilityLog.open(path);
+    assert.deepEqual(log.head(), head);
+    log.append(entryOf(3));
+    await log.close();
+    const files = accountabilityLogFiles(path);
+    assert.deepEqual(files, [rotatedPath(path), path]);
+    const audits = await auditAccountabilityLogFiles(files);
+    assert.deepEqual(
+      audits.map(({ audit }) => (audit.ok ? [audit.formatVersion, audit.entries] : audit.reason)),
+      [
+        [1, 3],
+        [2, 1],
+      ],
+    );
+    assert.deepEqual(audits[1]!.audit.ok && audits[1]!.audit.head, log.head());
+    assert.deepEqual(await entriesOf(path), [entryOf(3)]);
+  });
+});
+
+describe('AccountabilityLog: bounded disk footprint', () => {
+  const maxBytes = MIN_ACCOUNTABILITY_LOG_BYTES * 3;
+
+  it('keeps maxRotatedFiles rotated files and no more, the chain continuous across all of them', async () => {
+    const path = await freshPath();
+    const log = await AccountabilityLog.open(path, { maxBytes, maxRotatedFiles: 3 });
+    for (let index = 0; index < 400; index++) log.append(entryOf(index));
+    await log.close();
+    assert.ok(log.rotations >= 10, `rotated ${log.rotations} times`);
+    const files = accountabilityLogFiles(path);
+    assert.deepEqual(files, [rotatedPath(path, 3), rotatedPath(path, 2), rotatedPath(path, 1), path]);
+    assert.deepEqual((await readdir(join(path, '..'))).length, 4, 'nothing else is left behind');
+    let total = 0;
+    for (const file of files) {
+      const size = (await stat(file)).size;
+      assert.ok(size <= maxBytes, `${file}: ${size} bytes`);
+      total += size;
+    }
+    assert.ok(total <= (1 + 3) * maxBytes);
+    const audits = await auditAccountabilityLogFiles(files);
+    assert.equal(audits.length, 4);
+    for (const { audit } of audits) assertOk(audit);
+    const last = audits[3]!.audit;
+    assertOk(last);
+    assert.deepEqual(last.head, log.head());
+  });
+
+  it('defaults: 8 MiB files, 3 rotated files, a 32 MiB bound in all', async () => {
+    const log = await AccountabilityLog.open(await freshPath());
+    assert.equal(log.maxBytes, ACCOUNTABILITY_LOG_LIMITS.defaultMaxFileBytes);
+    assert.equal(log.maxRotatedFiles, ACCOUNTABILITY_LOG_LIMITS.defaultMaxRotatedFiles);
+    assert.equal((1 + log.maxRotatedFiles) * log.maxBytes, 32 * 1024 * 1024);
+    await log.close();
+    await assert.rejects(
+      AccountabilityLog.open(await freshPath(), { maxRotatedFiles: 0 }),
+      InvariantViolation,
+    );
+  });
+
+  it('detects rotated files swapped or removed between others', async () => {
+    const path = await freshPath();
+    const log = await AccountabilityLog.open(path, { maxBytes, maxRotatedFiles: 3 });
+    for (let index = 0; index < 200; index++) log.append(entryOf(index));
+    await log.close();
+    const files = accountabilityLogFiles(path);
+    const swapped = [files[0]!, files[2]!, files[1]!, files[3]!];
+    const audits = await auditAccountabilityLogFiles(swapped);
+    assert.equal(audits.length, 2, 'stops at the first file that does not continue the chain');
+    assertBrokenAt(audits[1]!.audit, 0, /does not continue/);
+    const withoutOne = [files[0]!, files[2]!, files[3]!];
+    assertBrokenAt((await auditAccountabilityLogFiles(withoutOne))[1]!.audit, 0, /does not continue/);
+  });
+
+  it('continues from <path>.1 after a crash in the middle of shifting the rotated files', async () => {
+    const path = await freshPath();
+    const log = await AccountabilityLog.open(path, { maxBytes, maxRotatedFiles: 3 });
+    for (let index = 0; index < 200; index++) log.append(entryOf(index));
+    await log.close();
+    const rotated = await auditAccountabilityLog(path);
+    assertOk(rotated);
+    // As if the process stopped after renaming <path> to <path>.1 (older ones already moved).
+    await unlink(rotatedPath(path, 3));
+    await rename(rotatedPath(path, 2), rotatedPath(path, 3));
+    await rename(rotatedPath(path, 1), rotatedPath(path, 2));
+    await rename(path, rotatedPath(path, 1));
+    const reopened = await AccountabilityLog.open(path, { maxBytes, maxRotatedFiles: 3 });
+    assert.deepEqual(reopened.head(), rotated.head);
+    reopened.append(entryOf(1000));
+    await reopened.close();
+    for (const { audit } of await auditAccountabilityLogFiles(accountabilityLogFiles(path))) assertOk(audit);
   });
 });

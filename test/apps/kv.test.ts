@@ -12,12 +12,15 @@ import {
   fnv1a32,
   isReadOnlyOperation,
   KV_LIMITS,
+  KV_MAX_SNAPSHOT_CHUNKS,
   type KvOperation,
   type KvResult,
   KvService,
   LARGE_ENTRY_BYTES,
+  SMALL_PART_MIN_BYTES,
   validateAccessControlConfig,
 } from '../../src/apps/kv/index.js';
+import { CLIENT_TABLE_LIMITS } from '../../src/core/client-table.js';
 import { decodeKvChunk, encodeKvChunk, type KvStoredEntry } from '../../src/apps/kv/operations.js';
 import { clientId, requestNumber, sequenceNumber } from '../../src/core/ids.js';
 import type { ExecutionContext } from '../../src/core/service.js';
@@ -114,6 +117,7 @@ const resultArb: fc.Arbitrary<KvResult> = fc.oneof(
     kind: fc.constant('not-read-only' as const),
     operation: fc.constantFrom('put' as const, 'delete' as const, 'compareAndSet' as const),
   }),
+  record({ kind: fc.constant('store-full' as const), reason: fc.string({ maxLength: 100 }) }),
 );
 
 // ───────────────────────────── formats ─────────────────────────────
@@ -783,6 +787,135 @@ describe('kv snapshots', () => {
 });
 
 // ───────────────────────────── model ─────────────────────────────
+
+// ───────────────────────────── chunk budget ─────────────────────────────
+
+describe('kv chunk budget', () => {
+  /** Values of any size up to the largest, as views of one buffer (the service keeps them). */
+  const pool = Uint8Array.from({ length: KV_LIMITS.maxValueBytes }, (_, index) => (index * 7) & 0xff);
+  const sizedValue = fc
+    .tuple(
+      fc.oneof(
+        { weight: 2, arbitrary: fc.integer({ min: 0, max: 64 }) },
+        { weight: 2, arbitrary: fc.integer({ min: LARGE_ENTRY_BYTES - 3000, max: LARGE_ENTRY_BYTES - 1 }) },
+        { weight: 1, arbitrary: fc.integer({ min: 0, max: KV_LIMITS.maxValueBytes }) },
+        { weight: 1, arbitrary: fc.constant(KV_LIMITS.maxValueBytes) },
+      ),
+      fc.nat(200),
+    )
+    .map(([bytes, start]) =>
+      pool.subarray(Math.min(start, pool.length - bytes), Math.min(start, pool.length - bytes) + bytes),
+    );
+  // Keys up to the key limit, few enough that overwrites and deletes happen.
+  const budgetKey = fc
+    .tuple(fc.integer({ min: 0, max: 40 }), fc.integer({ min: 1, max: KV_LIMITS.maxKeyBytes }))
+    .map(([index, length]) =>
+      `${index}/`.padEnd(length === 1 ? 2 : Math.max(length, 2), 'k').slice(0, Math.max(length, 2)),
+    );
+  const step = fc.oneof(
+    {
+      weight: 6,
+      arbitrary: fc.record({ kind: fc.constant('put' as const), key: budgetKey, value: sizedValue }),
+    },
+    { weight: 1, arbitrary: fc.record({ kind: fc.constant('delete' as const), key: budgetKey }) },
+    {
+      weight: 1,
+      arbitrary: fc.record({
+        kind: fc.constant('compareAndSet' as const),
+        key: budgetKey,
+        expected: fc.constant(null),
+        value: sizedValue,
+      }),
+    },
+  );
+
+  it('keeps every snapshot within maxChunkBytes per chunk and maxSnapshotChunks in all, refusing writes beyond', () => {
+    fc.assert(
+      fc.property(
+        fc.array(step, { minLength: 1, maxLength: 100 }),
+        fc.integer({ min: 1, max: 3 }),
+        fc.integer({ min: 0, max: 8 }),
+        (steps, bucketCount, headroom) => {
+          const maxSnapshotChunks = bucketCount + headroom;
+          const service = new KvService({ accessControl: everything, bucketCount, maxSnapshotChunks });
+          const keys = new Set<string>();
+          for (const operation of steps) {
+            const before = service.snapshot();
+            const result = run(service, operation);
+            const chunks = service.snapshot();
+            if (result.kind === 'store-full') {
+              assert.notEqual(operation.kind, 'delete');
+              assert.match(result.reason, /over the store's limit/);
+              assert.deepEqual(chunks, before, 'a refused write changed the state');
+            } else if (operation.kind === 'delete') {
+              keys.delete(operation.key);
+            } else if (result.kind === 'ok' || (result.kind === 'cas' && result.succeeded)) {
+              keys.add(operation.key);
+            }
+            assert.ok(
+              chunks.length <= service.snapshotChunkBound(),
+              `${chunks.length} chunks over the bound`,
+            );
+            assert.ok(service.snapshotChunkBound() <= maxSnapshotChunks);
+            for (const chunk of chunks)
+              assert.ok(chunk.length <= LIMITS.maxChunkBytes, `${chunk.length} bytes`);
+          }
+          assert.equal(service.keyCount(), keys.size);
+          const chunks = service.snapshot();
+          const restored = new KvService({ accessControl: everything, bucketCount, maxSnapshotChunks });
+          restored.restore(chunks);
+          assertSameChunks(restored.snapshot(), chunks);
+          assert.equal(restored.snapshotChunkBound(), service.snapshotChunkBound());
+        },
+      ),
+      { numRuns: 40 },
+    );
+  });
+
+  it('refuses a write that would raise the bound over the limit, and nothing that does not', () => {
+    const service = new KvService({ accessControl: everything, bucketCount: 1, maxSnapshotChunks: 5 });
+    const large = new Uint8Array(LARGE_ENTRY_BYTES);
+    assert.equal(service.snapshotChunkBound(), 1);
+    assert.deepEqual(run(service, { kind: 'put', key: 'a', value: large }), { kind: 'ok', existed: false });
+    assert.deepEqual(run(service, { kind: 'put', key: 'b', value: large }), { kind: 'ok', existed: false });
+    assert.equal(service.snapshotChunkBound(), 5);
+    assert.deepEqual(run(service, { kind: 'put', key: 'c', value: large }), {
+      kind: 'store-full',
+      reason:
+        "the write could make the state 7 chunks, over the store's limit of 5 (2 keys, 262146 bytes); " +
+        'delete keys or write smaller values',
+    });
+    assert.equal(
+      run(service, { kind: 'compareAndSet', key: 'c', expected: null, value: large }).kind,
+      'store-full',
+    );
+    assert.deepEqual(read(service, { kind: 'get', key: 'c' }), { kind: 'value', value: null });
+    // A small entry adds to the bound only once small entries fill a part.
+    assert.equal(run(service, { kind: 'put', key: 'c', value: text('small') }).kind, 'ok');
+    assert.equal(SMALL_PART_MIN_BYTES, LIMITS.maxChunkBytes - LARGE_ENTRY_BYTES - 15);
+    // Overwriting a large entry with another large one does not raise the bound; a delete lowers it.
+    assert.equal(
+      run(service, { kind: 'put', key: 'a', value: new Uint8Array(LARGE_ENTRY_BYTES + 1) }).kind,
+      'ok',
+    );
+    assert.deepEqual(run(service, { kind: 'delete', key: 'b' }), { kind: 'ok', existed: true });
+    assert.equal(run(service, { kind: 'put', key: 'd', value: large }).kind, 'ok');
+    assert.ok(service.snapshot().length <= 5);
+  });
+
+  it('leaves the client table its share of a checkpoint by default', () => {
+    assert.equal(KV_MAX_SNAPSHOT_CHUNKS + CLIENT_TABLE_LIMITS.maxChunks, LIMITS.maxManifestLeaves);
+    assert.throws(
+      () => new KvService({ accessControl: everything, maxSnapshotChunks: KV_MAX_SNAPSHOT_CHUNKS + 1 }),
+      /maxSnapshotChunks/,
+    );
+    assert.throws(
+      () => new KvService({ accessControl: everything, bucketCount: 9, maxSnapshotChunks: 8 }),
+      /bucketCount/,
+    );
+    assert.equal(new KvService({ accessControl: everything, maxSnapshotChunks: 8 }).bucketCount, 8);
+  });
+});
 
 describe('kv service against a Map model', () => {
   const keys = ['a', 'ab', 'abc', 'b', 'b/x', '\uE000', '\u{1F600}', 'a\u{1F600}', 'a\uE000', '\ufeffa'];

@@ -49,6 +49,8 @@ export class KvClient {
           'rejected',
           `${value.operation} changes state and cannot be sent as read-only`,
         );
+      case 'store-full':
+        throw new PhalanxError('rejected', `store full: ${value.reason}`);
       default:
         return value;
     }

@@ -39,7 +39,9 @@ export {
 export {
   DEFAULT_BUCKET_COUNT,
   fnv1a32,
+  KV_MAX_SNAPSHOT_CHUNKS,
   KvService,
   type KvServiceOptions,
   LARGE_ENTRY_BYTES,
+  SMALL_PART_MIN_BYTES,
 } from './service.js';

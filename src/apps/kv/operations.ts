@@ -88,7 +88,9 @@ export type KvResult =
   /** The operation bytes could not be decoded. */
   | { readonly kind: 'bad-request'; readonly reason: string }
   /** A mutating operation was sent as a read-only request. */
-  | { readonly kind: 'not-read-only'; readonly operation: KvOperationKind };
+  | { readonly kind: 'not-read-only'; readonly operation: KvOperationKind }
+  /** A write refused because the state would no longer fit a checkpoint (see KvService). */
+  | { readonly kind: 'store-full'; readonly reason: string };
 
 export type KvResultKind = KvResult['kind'];
 
@@ -111,6 +113,7 @@ const resultTags = {
   'access-denied': 0x31,
   'bad-request': 0x32,
   'not-read-only': 0x33,
+  'store-full': 0x34,
 } as const satisfies Record<KvResultKind, number>;
 
 function operationKindOfTag(tag: number): KvOperationKind | undefined {
@@ -499,6 +502,9 @@ export function encodeKvResult(result: KvResult): Uint8Array {
     case 'not-read-only':
       out.u8(operationTags[result.operation]);
       break;
+    case 'store-full':
+      out.short(encodeText(result.reason, 'reason', 0, KV_LIMITS.maxReasonBytes));
+      break;
   }
   if (out.length > LIMITS.maxResultBytes) {
     throw new RangeError(`result is ${out.length} bytes, LIMITS.maxResultBytes is ${LIMITS.maxResultBytes}`);
@@ -554,6 +560,8 @@ function readResult(reader: ByteReader): KvResult {
       }
       return { kind: 'not-read-only', operation };
     }
+    case resultTags['store-full']:
+      return { kind: 'store-full', reason: reader.text('reason', 0, KV_LIMITS.maxReasonBytes).text };
     default:
       throw new DecodeFailure(`unknown result tag 0x${tag.toString(16).padStart(2, '0')}`);
   }

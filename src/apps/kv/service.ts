@@ -14,9 +14,18 @@
  * with `phalanx bench recovery`: 24 MB per checkpoint and replica, and a stall before each
  * checkpoint). When a bucket changes, its new chunks that are byte-for-byte the ones it had are
  * replaced by those very objects, so the core does not hash them again and storage, which finds
- * chunks by digest, does not write them again. The price is chunk count: at most bucketCount +
- * 2 × (large entries) + (spills), which stays under LIMITS.maxManifestLeaves up to about 4 GiB of
- * large values.
+ * chunks by digest, does not write them again.
+ *
+ * Chunk budget. The price is chunk count, and a checkpoint holds at most LIMITS.maxManifestLeaves
+ * chunks, the client table's included. A bucket with L large entries has at most 2L + 1 parts
+ * plus one for every full part of small entries, and a part of small entries is closed only when
+ * it holds more than SMALL_PART_MIN_BYTES. So the snapshot never has more than
+ *   bucketCount + 2 × (large entries) + ⌊(encoded bytes of small entries) / SMALL_PART_MIN_BYTES⌋
+ * chunks (snapshotChunkBound). A write that would raise this bound above `maxSnapshotChunks`
+ * (KV_MAX_SNAPSHOT_CHUNKS, what the client table leaves) is refused with a `store-full` result
+ * before it changes anything: the state stays checkpointable whatever clients write. The bound
+ * is a function of the state, so every replica refuses the same writes. It is reached at about
+ * 28 000 large entries (3.5 GiB or more) or 230 GiB of small ones.
  *
  * Listing. list(prefix) needs key order, which hash buckets do not give. A sorted array of all keys
  * is kept and brought up to date lazily: writes only record keys added or removed since the last
@@ -28,6 +37,7 @@
  * iteration order of a Map (bucket entries are sorted before they are serialized).
  */
 import { Buffer } from 'node:buffer';
+import { CLIENT_TABLE_LIMITS } from '../../core/client-table.js';
 import { bytesEqual } from '../../core/ids.js';
 import type { ExecutionContext, Service } from '../../core/service.js';
 import { LIMITS } from '../../messages/limits.js';
@@ -52,15 +62,27 @@ import {
 export const DEFAULT_BUCKET_COUNT = 1024;
 /** An entry this big (encoded) or bigger gets a chunk of its own: see "Large entries" above. */
 export const LARGE_ENTRY_BYTES = 128 * 1024;
+/**
+ * Entry bytes a closed part of small entries holds at least: it was closed because the next entry
+ * (smaller than LARGE_ENTRY_BYTES) did not fit.
+ */
+export const SMALL_PART_MIN_BYTES = LIMITS.maxChunkBytes - KV_CHUNK_HEADER_BYTES - LARGE_ENTRY_BYTES + 2;
+/** Chunks the KV state may take: what a checkpoint holds minus what the client table may need. */
+export const KV_MAX_SNAPSHOT_CHUNKS = LIMITS.maxManifestLeaves - CLIENT_TABLE_LIMITS.maxChunks;
 
 export interface KvServiceOptions {
   /** Who may touch which keys; a config is validated and rejected with an Error listing problems. */
   readonly accessControl: AccessControlConfig | AccessControl;
   /**
-   * Number of state buckets (1 … LIMITS.maxManifestLeaves), default 1024. It decides the snapshot
+   * Number of state buckets (1 … maxSnapshotChunks), default 1024. It decides the snapshot
    * layout, so every replica must use the same value.
    */
   readonly bucketCount?: number;
+  /**
+   * Writes that could make a snapshot longer than this many chunks are refused (default and
+   * maximum KV_MAX_SNAPSHOT_CHUNKS). Replicated behaviour: every replica must use the same value.
+   */
+  readonly maxSnapshotChunks?: number;
 }
 
 function entryEncodedBytes(entry: KvStoredEntry): number {
@@ -130,6 +152,7 @@ const maxReasonChars = 300;
 export class KvService implements Service {
   readonly #access: AccessControl;
   readonly #bucketCount: number;
+  readonly #maxSnapshotChunks: number;
   /** The chunk each large entry was last serialized into, and at which part of its bucket. */
   readonly #largeEntryChunks = new WeakMap<
     KvStoredEntry,
@@ -138,19 +161,33 @@ export class KvService implements Service {
   #buckets: Bucket[];
   #stateBytes = 0;
   #keyCount = 0;
+  /** The two variable terms of snapshotChunkBound(). */
+  #largeEntries = 0;
+  #smallEntryBytes = 0;
   /** Every key in compareKvKeys order as of the last list, or null when it must be rebuilt. */
   #sortedKeys: string[] | null = [];
   readonly #addedSinceSort = new Set<string>();
   readonly #removedSinceSort = new Set<string>();
 
   constructor(options: KvServiceOptions) {
-    const bucketCount = options.bucketCount ?? DEFAULT_BUCKET_COUNT;
-    if (!Number.isInteger(bucketCount) || bucketCount < 1 || bucketCount > LIMITS.maxManifestLeaves) {
+    const maxSnapshotChunks = options.maxSnapshotChunks ?? KV_MAX_SNAPSHOT_CHUNKS;
+    if (
+      !Number.isInteger(maxSnapshotChunks) ||
+      maxSnapshotChunks < 1 ||
+      maxSnapshotChunks > KV_MAX_SNAPSHOT_CHUNKS
+    ) {
       throw new RangeError(
-        `bucketCount must be an integer from 1 to LIMITS.maxManifestLeaves (${LIMITS.maxManifestLeaves}), got ${bucketCount}`,
+        `maxSnapshotChunks must be an integer from 1 to KV_MAX_SNAPSHOT_CHUNKS (${KV_MAX_SNAPSHOT_CHUNKS}), got ${maxSnapshotChunks}`,
+      );
+    }
+    const bucketCount = options.bucketCount ?? Math.min(DEFAULT_BUCKET_COUNT, maxSnapshotChunks);
+    if (!Number.isInteger(bucketCount) || bucketCount < 1 || bucketCount > maxSnapshotChunks) {
+      throw new RangeError(
+        `bucketCount must be an integer from 1 to maxSnapshotChunks (${maxSnapshotChunks}), got ${bucketCount}`,
       );
     }
     this.#bucketCount = bucketCount;
+    this.#maxSnapshotChunks = maxSnapshotChunks;
     this.#access =
       options.accessControl instanceof AccessControl
         ? options.accessControl
@@ -169,6 +206,11 @@ export class KvService implements Service {
 
   keyCount(): number {
     return this.#keyCount;
+  }
+
+  /** An upper bound on snapshot().length, kept within maxSnapshotChunks (see "Chunk budget"). */
+  snapshotChunkBound(): number {
+    return chunkBound(this.#bucketCount, this.#largeEntries, this.#smallEntryBytes);
   }
 
   execute(operation: Uint8Array, context: ExecutionContext): Uint8Array {
@@ -213,6 +255,8 @@ export class KvService implements Service {
     const partEntriesOf: (readonly KvStoredEntry[])[][] = buckets.map(() => []);
     let stateBytes = 0;
     let keyCount = 0;
+    let largeEntries = 0;
+    let smallEntryBytes = 0;
     let currentBucket = -1;
     let previousKey: string | null = null;
 
@@ -250,6 +294,8 @@ export class KvService implements Service {
         bucket.entries.set(entry.key, entry);
         stateBytes += entry.keyBytes.length + entry.value.length;
         keyCount++;
+        if (isLarge(entry)) largeEntries++;
+        else smallEntryBytes += entryEncodedBytes(entry);
       }
       partsOf[currentBucket]!.push(chunk);
       partEntriesOf[currentBucket]!.push(entries);
@@ -286,6 +332,8 @@ export class KvService implements Service {
     this.#buckets = buckets;
     this.#stateBytes = stateBytes;
     this.#keyCount = keyCount;
+    this.#largeEntries = largeEntries;
+    this.#smallEntryBytes = smallEntryBytes;
     this.#sortedKeys = null;
     this.#addedSinceSort.clear();
     this.#removedSinceSort.clear();
@@ -306,8 +354,11 @@ export class KvService implements Service {
     switch (operation.kind) {
       case 'get':
         return { kind: 'value', value: this.#lookup(operation.key)?.value ?? null };
-      case 'put':
+      case 'put': {
+        const refusal = this.#refuseGrowth(operation.key, operation.value);
+        if (refusal !== null) return refusal;
         return { kind: 'ok', existed: this.#put(operation.key, operation.value) };
+      }
       case 'delete':
         return { kind: 'ok', existed: this.#delete(operation.key) };
       case 'compareAndSet': {
@@ -317,10 +368,40 @@ export class KvService implements Service {
             ? current === null
             : current !== null && bytesEqual(current, operation.expected);
         if (!matches) return { kind: 'cas', succeeded: false, current };
+        const refusal = this.#refuseGrowth(operation.key, operation.value);
+        if (refusal !== null) return refusal;
         this.#put(operation.key, operation.value);
         return { kind: 'cas', succeeded: true, current: operation.value };
       }
     }
+  }
+
+  /**
+   * A store-full result when writing `value` under `key` would raise the snapshot's chunk bound
+   * above maxSnapshotChunks; null when the write may go ahead. A write that does not raise the
+   * bound (an overwrite with a smaller value) always may.
+   */
+  #refuseGrowth(key: string, value: Uint8Array): KvResult | null {
+    const keyBytes = utf8(key);
+    const previous = this.#bucketFor(keyBytes).entries.get(key);
+    let largeEntries = this.#largeEntries;
+    let smallEntryBytes = this.#smallEntryBytes;
+    if (previous !== undefined) {
+      if (isLarge(previous)) largeEntries--;
+      else smallEntryBytes -= entryEncodedBytes(previous);
+    }
+    const next = { key, keyBytes, value };
+    if (isLarge(next)) largeEntries++;
+    else smallEntryBytes += entryEncodedBytes(next);
+    const before = this.snapshotChunkBound();
+    const after = chunkBound(this.#bucketCount, largeEntries, smallEntryBytes);
+    if (after <= this.#maxSnapshotChunks || after <= before) return null;
+    return {
+      kind: 'store-full',
+      reason:
+        `the write could make the state ${after} chunks, over the store's limit of ${this.#maxSnapshotChunks} ` +
+        `(${this.#keyCount} keys, ${this.#stateBytes} bytes); delete keys or write smaller values`,
+    };
   }
 
   #lookup(key: string): KvStoredEntry | undefined {
@@ -332,8 +413,11 @@ export class KvService implements Service {
     const keyBytes = utf8(key);
     const bucket = this.#bucketFor(keyBytes);
     const previous = bucket.entries.get(key);
-    bucket.entries.set(key, { key, keyBytes, value });
+    const entry = { key, keyBytes, value };
+    bucket.entries.set(key, entry);
     markChanged(bucket);
+    if (previous !== undefined) this.#countEntry(previous, -1);
+    this.#countEntry(entry, 1);
     if (previous === undefined) {
       this.#stateBytes += keyBytes.length + value.length;
       this.#keyCount++;
@@ -352,10 +436,16 @@ export class KvService implements Service {
     if (previous === undefined) return false;
     bucket.entries.delete(key);
     markChanged(bucket);
+    this.#countEntry(previous, -1);
     this.#stateBytes -= previous.keyBytes.length + previous.value.length;
     this.#keyCount--;
     this.#noteKeyRemoved(key);
     return true;
+  }
+
+  #countEntry(entry: KvStoredEntry, sign: 1 | -1): void {
+    if (isLarge(entry)) this.#largeEntries += sign;
+    else this.#smallEntryBytes += sign * entryEncodedBytes(entry);
   }
 
   /** Entries under the prefix in key order, stopping at `limit` or when the result would outgrow LIMITS.maxResultBytes. */
@@ -456,6 +546,10 @@ export class KvService implements Service {
     this.#removedSinceSort.clear();
     return this.#sortedKeys;
   }
+}
+
+function chunkBound(bucketCount: number, largeEntries: number, smallEntryBytes: number): number {
+  return bucketCount + 2 * largeEntries + Math.floor(smallEntryBytes / SMALL_PART_MIN_BYTES);
 }
 
 function badRequest(reason: string): KvResult {

@@ -10,7 +10,7 @@
  *   phalanx guardian --config FILE --id I                 one guardian (runs and rejuvenates its replica)
  *   phalanx manifest [--verify]                           sign (or check) the code bundle at install time
  *   phalanx kv put|get|del|list|cas ...                   use the key-value store
- *   phalanx status [--config FILE]                        what every replica reports
+ *   phalanx status [--config FILE] [--json]               replicas, guardians and a health verdict
  *   phalanx bench [--clients C --requests R ...]          throughput and latency
  *   phalanx bench recovery [--state-mb M]                 rejuvenation time with M MB of state
  */

@@ -3,7 +3,11 @@ import { InvalidArgumentError } from 'commander';
 import pino, { type Logger } from 'pino';
 import { type ClusterConfig, ConfigError, loadClusterConfig } from '../config/cluster-config.js';
 
-export const DEFAULT_DIRECTORY = '.phalanx';
+/**
+ * Where `phalanx up`, `demo` and the other commands keep the local cluster by default:
+ * `$PHALANX_HOME`, or `.phalanx` in the current folder.
+ */
+export const DEFAULT_DIRECTORY = process.env.PHALANX_HOME ?? '.phalanx';
 export const DEFAULT_CONFIG = `${DEFAULT_DIRECTORY}/cluster.json`;
 
 export function integerOption(name: string, min: number, max: number): (value: string) => number {

@@ -111,6 +111,8 @@ export async function startDashboard(
     host: config.dashboard.host,
     port,
     cluster: { n: config.n, f: config.f, k: config.k },
+    // A stall is judged against the cluster's own request timeout.
+    requestTimeoutMs: config.protocol.requestTimeoutMs,
     replicaAdminUrls: config.replicas.map((replica) => `http://${replica.adminHost}:${replica.adminPort}`),
     ...(recovery === null
       ? {}

@@ -25,6 +25,14 @@ export type ControlMessage =
   /** The sender's replica finished its rejuvenation: accusations against it are settled. */
   | { readonly type: 'recovered'; readonly keyEpoch: number }
   /**
+   * The sender's replica process stopped without being asked to ('deciding': its guardian waits
+   * a moment to hear of other crashes), or it is being restarted from its disk because more than
+   * k replicas are down and its rejuvenation is owed to the next reactive slot ('owed').
+   */
+  | { readonly type: 'replica-down'; readonly rejuvenation: 'deciding' | 'owed'; readonly reason: string }
+  /** The sender's replica, restarted from its disk after a crash, votes again (its rejuvenation may still be owed). */
+  | { readonly type: 'replica-up' }
+  /**
    * Ask your replica to change view (a rejuvenated replica is ready to vote again, or a leader
    * hands over), unless it is already past `aboveView`.
    */
@@ -88,6 +96,16 @@ export function decodeControl(
       return isCount(value.keyEpoch)
         ? { ok: true, message: { type: 'recovered', keyEpoch: value.keyEpoch } }
         : invalid;
+    case 'replica-down':
+      return (value.rejuvenation === 'deciding' || value.rejuvenation === 'owed') &&
+        bounded(value.reason, CONTROL_LIMITS.maxReasonLength)
+        ? {
+            ok: true,
+            message: { type: 'replica-down', rejuvenation: value.rejuvenation, reason: value.reason },
+          }
+        : invalid;
+    case 'replica-up':
+      return { ok: true, message: { type: 'replica-up' } };
     case 'nudge':
       return value.aboveView === null || isCount(value.aboveView)
         ? { ok: true, message: { type: 'nudge', aboveView: value.aboveView } }

@@ -123,6 +123,12 @@ const LEADER_HANDOFF_LINGER_MS = 250;
 const FIRST_START_TIMEOUT_MS = 60_000;
 /** A guardian that notices its slot this late skips it (and raises an alarm) rather than overrun it. */
 const SLOT_LATENESS_MAX_MS = 1000;
+/**
+ * A guardian whose replica crashed waits this long (or T_D / 8 if shorter) to hear of other
+ * crashes before it chooses between rejuvenating now and restarting from the disk: when the
+ * whole cluster goes down at once, every guardian must see that more than k are down.
+ */
+const CRASH_SETTLE_MAX_MS = 500;
 /** Certificates read back from the state file at most: two per replica (current and previous). */
 const MAX_PERSISTED_CERTIFICATES = 2 * 64;
 
@@ -199,6 +205,13 @@ export class Guardian {
   readonly #provenKinds = new Map<number, Set<string>>();
   /** Replicas other guardians reported as recovering, with when (suspicions of them are expected). */
   readonly #recoveringPeers = new Map<number, number>();
+  /**
+   * Replicas that are not taking part now, as their guardians said: a rejuvenation in progress
+   * (from 'recovering' to 'recovered') or a crashed process (from 'replica-down' to 'replica-up'
+   * or 'recovered'), with when. A crashed replica is rejuvenated at once only if that keeps at
+   * most k replicas out (#restartAfterCrash).
+   */
+  readonly #unavailablePeers = new Map<number, number>();
   #pendingFaultMode: FaultMode | null;
   #stopped = false;
   /** When this guardian last announced a recovery of its replica, or its end (suspicions then are expected). */
@@ -403,12 +416,21 @@ export class Guardian {
         return;
       case 'recovering':
         this.#recoveringPeers.set(from.id, this.#now());
+        this.#unavailablePeers.set(from.id, this.#now());
         return;
       case 'recovered':
         this.#recoveringPeers.set(from.id, this.#now());
+        this.#unavailablePeers.delete(from.id);
         this.#accusations.delete(from.id);
         this.#provenKinds.delete(from.id);
         this.#suspicions.clear(replicaId(from.id));
+        return;
+      case 'replica-down':
+        this.#unavailablePeers.set(from.id, this.#now());
+        if (message.rejuvenation === 'owed') this.#accuse(from.id, `crashed: ${message.reason}`);
+        return;
+      case 'replica-up':
+        this.#unavailablePeers.delete(from.id);
         return;
       case 'nudge':
         this.#toReplica({
@@ -591,9 +613,20 @@ export class Guardian {
   async #runRecovery(
     kind: RecoveryKind,
     reason: string,
-    options: { readonly first?: boolean; readonly slotEndMs?: number } = {},
+    options: {
+      /** The guardian's first start of its replica: from its disk, not a rejuvenation. */
+      readonly first?: boolean;
+      /**
+       * A crashed replica restarted from its disk, not rejuvenated, because more than k replicas
+       * are down: its rejuvenation is owed to a reactive slot (#restartAfterCrash).
+       */
+      readonly crashRestart?: boolean;
+      readonly slotEndMs?: number;
+    } = {},
   ): Promise<void> {
-    const first = options.first === true;
+    const crashRestart = options.crashRestart === true;
+    // Both start a new process on the disk as it is: the log is trusted, nothing is handed over.
+    const first = options.first === true || crashRestart;
     const now = this.#now();
     this.#recovery = {
       kind,
@@ -681,7 +714,8 @@ export class Guardian {
         );
       }
       this.#restoreRecoveringPriority();
-      this.#finishRecovery(first, reached);
+      if (crashRestart) this.#finishCrashRestart(reached);
+      else this.#finishRecovery(first, reached);
       void this.#auditArchivedLogs(archivedLogs);
     } catch (error) {
       this.#alarm(
@@ -690,7 +724,7 @@ export class Guardian {
     } finally {
       this.#restoreRecoveringPriority();
       this.#recovery = null;
-      if (this.#crashedDuringRecovery && this.#child === null && !this.#stopped) this.#rejuvenateAfterCrash();
+      if (this.#crashedDuringRecovery && this.#child === null && !this.#stopped) this.#restartAfterCrash();
       this.#crashedDuringRecovery = false;
     }
   }
@@ -762,6 +796,9 @@ export class Guardian {
       });
       this.#recoveries.length = Math.min(this.#recoveries.length, MAX_RECORDS);
       this.#broadcastControl({ type: 'recovered', keyEpoch: recovery.keyEpoch });
+    } else {
+      // Its 'recovering' at the start made the others count it out; it takes part again.
+      this.#broadcastControl({ type: 'replica-up' });
     }
     if (exceededBound)
       this.#alarm(
@@ -1104,7 +1141,7 @@ export class Guardian {
         this.#alarm(
           `replica ${this.id} exited unexpectedly (code ${code}, signal ${signal}); rejuvenating it`,
         );
-        if (this.#recovery === null) this.#rejuvenateAfterCrash();
+        if (this.#recovery === null) this.#restartAfterCrash();
         else this.#crashedDuringRecovery = true;
       }
     });
@@ -1113,18 +1150,71 @@ export class Guardian {
 
   /**
    * A crash may be an intruder's doing (to come back on a disk it rolled back, or to have the
-   * slot counted as served), so the restart is a full rejuvenation: checked code, a new key
-   * epoch, an untrusted log. At most one per T_D, so a replica that crashes at once on every
-   * start does not spin.
+   * slot counted as served), so a crashed replica is rejuvenated: checked code, a new key epoch,
+   * an untrusted log. But a rejuvenated replica sits out votes until it rejoins, so that is done
+   * at once only if at most k replicas are then out of the protocol (itself included). With more
+   * down, as when a whole host or the whole cluster crashed, amnesiac restarts would leave no
+   * quorum to vouch for anything and would throw away the acknowledged writes above each
+   * replica's last checkpoint: the replica restarts from its disk instead, and is accused so that
+   * the next reactive slot, which never takes more than k, rejuvenates it. At most one such
+   * restart per T_D, so a replica that crashes at once on every start does not spin.
    */
-  #rejuvenateAfterCrash(): void {
-    const wait = Math.max(0, this.#lastCrashRejuvenationAtMs + this.#schedule.recoveryBoundMs - this.#now());
+  #restartAfterCrash(): void {
+    const reason = 'the replica process crashed';
+    this.#broadcastControl({ type: 'replica-down', rejuvenation: 'deciding', reason });
+    const settleMs = Math.min(CRASH_SETTLE_MAX_MS, this.#schedule.recoveryBoundMs / 8);
+    const wait = Math.max(
+      settleMs,
+      this.#lastCrashRejuvenationAtMs + this.#schedule.recoveryBoundMs - this.#now(),
+    );
     const timer = setTimeout(() => {
       if (this.#stopped || this.#recovery !== null || this.#child !== null) return;
       this.#lastCrashRejuvenationAtMs = this.#now();
-      void this.#runRecovery('reactive', 'the replica process crashed');
+      const unavailable = this.#unavailableOthers();
+      if (unavailable.length + 1 <= this.#config.k) {
+        void this.#runRecovery('reactive', reason);
+        return;
+      }
+      this.#logger.warn(
+        { unavailable, k: this.#config.k },
+        'replica crashed while more than k replicas are down: restarting it from its disk; its rejuvenation waits for a reactive slot',
+      );
+      const owed = `${reason} while replicas ${unavailable.join(', ')} were down too`;
+      this.#broadcastControl({ type: 'replica-down', rejuvenation: 'owed', reason: owed });
+      this.#accuse(this.id, `crashed: ${owed}`);
+      void this.#runRecovery('reactive', owed, { crashRestart: true });
     }, wait);
     timer.unref();
+  }
+
+  /**
+   * Other replicas not taking part now: their guardian is unreachable, or says they are being
+   * rejuvenated or crashed. Reports older than twice T_D are ignored (a guardian that died
+   * mid-recovery never says it ended; an unreachable one is counted anyway).
+   */
+  #unavailableOthers(): number[] {
+    const now = this.#now();
+    const connected = new Set(
+      (this.#control?.connectedPeers() ?? []).flatMap((peer) => (peer.kind === 'replica' ? [peer.id] : [])),
+    );
+    const unavailable: number[] = [];
+    for (const replica of this.#config.replicas) {
+      if (replica.id === this.id) continue;
+      const reportedAt = this.#unavailablePeers.get(replica.id);
+      const reported = reportedAt !== undefined && now - reportedAt < 2 * this.#schedule.recoveryBoundMs;
+      if (reported || !connected.has(replica.id)) unavailable.push(replica.id);
+    }
+    return unavailable;
+  }
+
+  /** A crash restart from the disk is over (or gave up waiting): not a rejuvenation, which is still owed. */
+  #finishCrashRestart(votes: boolean): void {
+    const recovery = this.#recovery!;
+    this.#broadcastControl({ type: 'replica-up' });
+    this.#logger.info(
+      { durationMs: this.#now() - recovery.startedAtMs, keyEpoch: recovery.keyEpoch, votes },
+      'replica restarted from its disk after a crash; its rejuvenation is owed to the next reactive slot',
+    );
   }
 
   #onReplicaMessage(child: ChildProcess, raw: unknown): void {

@@ -1,0 +1,100 @@
+/**
+ * A whole guardian cluster (n = 6, f = 1, k = 1) stopped and started again, three times under a
+ * client that keeps writing: every guardian and replica stopped cleanly; every one of them killed
+ * with SIGKILL at once; and a mix (some guardians stopped, some killed with their replicas, and
+ * two replicas killed under guardians that stay up, which then see more than k replicas down).
+ * After each start every acknowledged write reads back, new writes succeed, and every replica
+ * votes again within one rejuvenation's bound.
+ */
+import * as assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { replicaId } from '../../../src/core/ids.js';
+import { signCodeManifestFor } from '../../../src/recovery/code-manifest.js';
+import { type TestCluster, decode, startTestCluster, waitFor } from '../helpers.js';
+import { AcknowledgedWrites, descendantsOf, killNow } from '../restart-workload.js';
+
+const RECOVERY_BOUND_MS = 4000;
+
+describe('a guardian cluster restarted whole', { timeout: 600_000 }, () => {
+  let test: TestCluster;
+  const acknowledged = new Map<string, string>();
+  let round = 0;
+
+  before(async () => {
+    test = await startTestCluster({ f: 1, k: 1, recovery: { recoveryBoundMs: RECOVERY_BOUND_MS } });
+  });
+
+  after(async () => {
+    await test?.stop();
+  });
+
+  /** Writes until `count` more are acknowledged, then stops the cluster with `stop` under the next write. */
+  async function writeThenStop(count: number, stop: () => Promise<void>): Promise<void> {
+    const store = await test.kv();
+    const writes = new AcknowledgedWrites(store, `round-${round++}`);
+    await writes.until(count);
+    const halted = writes.halt();
+    await stop();
+    await halted;
+    assert.deepEqual(writes.errors, [], 'no write failed before the stop');
+    for (const [key, value] of writes.acknowledged) acknowledged.set(key, value);
+    await store.client.close();
+  }
+
+  async function startAndCheck(): Promise<void> {
+    // As every local start does (`phalanx up`): the guardians check the code against it.
+    await signCodeManifestFor(test.config);
+    for (const replica of test.config.replicas)
+      if (!test.cluster.isRunning(replica.id)) await test.cluster.start(replica.id);
+    await test.cluster.waitUntilReady(60_000);
+    const reader = await test.kv();
+    for (const [key, value] of acknowledged)
+      assert.equal(decode(await reader.get(key)), value, `${key} after the restart`);
+    await reader.put('after-restart', new TextEncoder().encode(String(round)));
+    assert.equal(decode(await reader.get('after-restart', { ordered: true })), String(round));
+    // Nobody sits out votes for longer than one rejuvenation may take.
+    await waitFor(
+      'every replica voting again',
+      async () => (await test.status()).every((report) => report.up && report.voting),
+      3 * RECOVERY_BOUND_MS,
+    );
+    await reader.client.close();
+  }
+
+  it('keeps every acknowledged write across a clean stop of every guardian and replica', async () => {
+    await writeThenStop(30, () => test.cluster.stopAll());
+    await startAndCheck();
+  });
+
+  it('keeps every acknowledged write when every guardian and replica is killed with SIGKILL at once', async () => {
+    await writeThenStop(30, async () => {
+      const guardians = test.config.replicas.map((replica) => test.cluster.pid(replica.id)!);
+      killNow(guardians.flatMap((pid) => descendantsOf(pid)));
+      await Promise.all(test.config.replicas.map((replica) => test.cluster.kill(replica.id, 'SIGKILL')));
+    });
+    await startAndCheck();
+  });
+
+  it('keeps every acknowledged write through a mix of clean stops, SIGKILL of guardians and crashes of replicas', async () => {
+    await writeThenStop(30, async () => {
+      const replicasOf = (id: number): number[] => descendantsOf(test.cluster.pid(replicaId(id))!);
+      // Replicas 4 and 5 crash under guardians that stay up: with guardians 0-3 gone too, more
+      // than k replicas are down, so they must restart from their disks, not amnesiac.
+      killNow([...replicasOf(4), ...replicasOf(5)]);
+      killNow(replicasOf(3));
+      await Promise.all([
+        test.cluster.kill(replicaId(0), 'SIGTERM'),
+        test.cluster.kill(replicaId(1), 'SIGTERM'),
+        test.cluster.kill(replicaId(2), 'SIGKILL'),
+        test.cluster.kill(replicaId(3), 'SIGKILL'),
+      ]);
+    });
+    await startAndCheck();
+    const guardianLog = test.log(replicaId(4)) + test.log(replicaId(5));
+    assert.match(guardianLog, /restarting it from its disk; its rejuvenation waits for a reactive slot/);
+    assert.doesNotMatch(
+      test.replicaLog(replicaId(4)) + test.replicaLog(replicaId(5)),
+      /restored-checkpoint-corrupt/,
+    );
+  });
+});

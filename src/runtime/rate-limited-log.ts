@@ -33,9 +33,10 @@ export const RATE_LIMITED_LOG_LIMITS = {
    */
   defaultIntervalMilliseconds: 10_000,
   /**
-   * Keys tracked at once. A key is a few dozen bytes, so the table stays below ~50 KB; with the
-   * interval above, rate-limited lines are at most (maxTrackedKeys + 1) per interval, about 26
-   * lines (~5 KB) per second whatever the input.
+   * Keys tracked at once. A key is a few dozen bytes, so the table stays below ~50 KB. Lines of
+   * one key (summaries included) are an interval apart and at most maxTrackedKeys + 1 keys hold
+   * lines at a time, so with the interval above a log gets about 26 rate-limited lines (~5 KB) a
+   * second at most, whatever the input.
    */
   defaultMaxTrackedKeys: 256,
 } as const;

@@ -43,6 +43,7 @@ export {
   checkChannelIdentity,
   describeNode,
   HANDSHAKE_LIMITS,
+  type HandshakeOperation,
   MAX_RECORD_BODY_BYTES,
   SecureChannel,
   StaticKeyDirectory,
@@ -52,10 +53,12 @@ export {
 export { DEFAULT_MEMORY_HUB_LIMITS, MemoryHub, type MemoryHubOptions, MemoryTransport } from './memory.js';
 export {
   type ConnectionFilter,
+  connectionSource,
   DEFAULT_RECONNECT_POLICY,
   DEFAULT_TCP_TRANSPORT_LIMITS,
   type PeerAddress,
   type ReconnectPolicy,
+  rejectionKind,
   sessionsBeforeKeyEpoch,
   TcpTransport,
   type TcpTransportLimits,

@@ -186,13 +186,14 @@ export function connectionSource(address: string | undefined): string {
 }
 
 /**
- * What kind of refusal a reason is, its variable parts (numbers, quoted text, client names)
- * masked, so that a rate-limited log keys on the kind of input and not on each variant of it.
+ * What kind of refusal a reason is, its variable parts (numbers, quoted text, client names as
+ * describeNode writes them) masked, so that a rate-limited log keys on the kind of input and not
+ * on each variant of it: an attacker varying its claimed name still shares one key.
  */
 export function rejectionKind(reason: string): string {
   return reason
     .replace(/"(?:[^"\\]|\\.)*"/g, '"…"')
-    .replace(/\bclient [A-Za-z0-9._-]+/g, 'client …')
+    .replace(/\bclient (?!id\b)[A-Za-z0-9._-]+/g, 'client …')
     .replace(/\d+/g, 'N');
 }
 

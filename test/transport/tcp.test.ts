@@ -14,8 +14,10 @@ import {
   withLengthPrefix,
 } from '../../src/transport/handshake.js';
 import {
+  connectionSource,
   DEFAULT_TCP_TRANSPORT_LIMITS,
   type PeerAddress,
+  rejectionKind,
   sessionsBeforeKeyEpoch,
   TcpTransport,
   type TcpTransportLimits,
@@ -1059,6 +1061,31 @@ describe('TcpTransport', () => {
   });
 
   describe('hostile sources', () => {
+    it('counts connections by IPv4 address, or by the /64 of an IPv6 address', () => {
+      assert.equal(connectionSource('127.0.0.2'), '127.0.0.2');
+      assert.equal(connectionSource('::ffff:10.1.2.3'), '10.1.2.3');
+      assert.equal(connectionSource('2001:db8:1:2:3:4:5:6'), '2001:db8:1:2::/64');
+      assert.equal(connectionSource('2001:db8:1:2::ffff'), '2001:db8:1:2::/64', 'same host network');
+      assert.equal(connectionSource('2001:db8::1'), '2001:db8:0:0::/64');
+      assert.equal(connectionSource('::1'), '0:0:0:0::/64');
+      assert.equal(connectionSource('fe80::1%eth0'), 'fe80:0:0:0::/64');
+      assert.equal(connectionSource('64:ff9b::192.0.2.1'), '64:ff9b:0:0::/64');
+      assert.equal(connectionSource(undefined), 'unknown');
+    });
+
+    it('names the kind of a rejection without its variable parts', () => {
+      assert.equal(rejectionKind('unknown client mallory'), rejectionKind('unknown client eve'));
+      assert.equal(
+        rejectionKind('malformed HELLO: truncated nonce (at byte 37)'),
+        'malformed HELLO: truncated nonce (at byte N)',
+      );
+      assert.equal(
+        rejectionKind('malformed HELLO: initiator client id "x\\"y" is not a valid client id'),
+        'malformed HELLO: initiator client id "…" is not a valid client id',
+      );
+      assert.notEqual(rejectionKind('unknown client mallory'), rejectionKind('unknown replica 9'));
+    });
+
     it('refuses a HELLO from a client nobody lists before any key work, with certifying directories', async () => {
       // A replica whose directory admits certified keys (so an unlisted replica epoch waits for
       // FINISH) still answers a client it does not know with nothing but a refusal.

@@ -25,13 +25,16 @@ export type ControlMessage =
   /** The sender's replica finished its rejuvenation: accusations against it are settled. */
   | { readonly type: 'recovered'; readonly keyEpoch: number }
   /**
-   * The sender's replica process stopped without being asked to ('deciding': its guardian waits
-   * a moment to hear of other crashes), or it is being restarted from its disk because more than
-   * k replicas are down and its rejuvenation is owed to the next reactive slot ('owed').
+   * Whether the sender's replica takes part in the protocol now (a running process that votes),
+   * sent every REPLICA_STATE_INTERVAL_MS and on every change: a guardian discards its replica's
+   * disk in a rejuvenation only while at most k replicas are out.
    */
-  | { readonly type: 'replica-down'; readonly rejuvenation: 'deciding' | 'owed'; readonly reason: string }
-  /** The sender's replica, restarted from its disk after a crash, votes again (its rejuvenation may still be owed). */
-  | { readonly type: 'replica-up' }
+  | { readonly type: 'replica-state'; readonly voting: boolean }
+  /**
+   * The sender's replica was restarted without discarding its disk (more than k replicas were
+   * out): a full rejuvenation is owed to it, in the next reactive slot that can take it.
+   */
+  | { readonly type: 'rejuvenation-owed'; readonly reason: string }
   /**
    * Ask your replica to change view (a rejuvenated replica is ready to vote again, or a leader
    * hands over), unless it is already past `aboveView`.
@@ -96,16 +99,14 @@ export function decodeControl(
       return isCount(value.keyEpoch)
         ? { ok: true, message: { type: 'recovered', keyEpoch: value.keyEpoch } }
         : invalid;
-    case 'replica-down':
-      return (value.rejuvenation === 'deciding' || value.rejuvenation === 'owed') &&
-        bounded(value.reason, CONTROL_LIMITS.maxReasonLength)
-        ? {
-            ok: true,
-            message: { type: 'replica-down', rejuvenation: value.rejuvenation, reason: value.reason },
-          }
+    case 'replica-state':
+      return typeof value.voting === 'boolean'
+        ? { ok: true, message: { type: 'replica-state', voting: value.voting } }
         : invalid;
-    case 'replica-up':
-      return { ok: true, message: { type: 'replica-up' } };
+    case 'rejuvenation-owed':
+      return bounded(value.reason, CONTROL_LIMITS.maxReasonLength)
+        ? { ok: true, message: { type: 'rejuvenation-owed', reason: value.reason } }
+        : invalid;
     case 'nudge':
       return value.aboveView === null || isCount(value.aboveView)
         ? { ok: true, message: { type: 'nudge', aboveView: value.aboveView } }

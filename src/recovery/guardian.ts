@@ -129,6 +129,10 @@ const SLOT_LATENESS_MAX_MS = 1000;
  * whole cluster goes down at once, every guardian must see that more than k are down.
  */
 const CRASH_SETTLE_MAX_MS = 500;
+/** How often a guardian tells the others whether its replica votes. */
+const REPLICA_STATE_INTERVAL_MS = 250;
+/** A guardian not heard from for this long counts its replica as out. */
+const REPLICA_STATE_STALE_MS = 1500;
 /** Certificates read back from the state file at most: two per replica (current and previous). */
 const MAX_PERSISTED_CERTIFICATES = 2 * 64;
 
@@ -206,12 +210,14 @@ export class Guardian {
   /** Replicas other guardians reported as recovering, with when (suspicions of them are expected). */
   readonly #recoveringPeers = new Map<number, number>();
   /**
-   * Replicas that are not taking part now, as their guardians said: a rejuvenation in progress
-   * (from 'recovering' to 'recovered') or a crashed process (from 'replica-down' to 'replica-up'
-   * or 'recovered'), with when. A crashed replica is rejuvenated at once only if that keeps at
-   * most k replicas out (#restartAfterCrash).
+   * What each other guardian last said of its replica ('replica-state'): whether it votes, and
+   * when that was said. A rejuvenation discards the disk only while at most k replicas are out
+   * (#unavailableOthers).
    */
-  readonly #unavailablePeers = new Map<number, number>();
+  readonly #peerStates = new Map<number, { readonly voting: boolean; readonly atMs: number }>();
+  #stateReporter: NodeJS.Timeout | null = null;
+  /** What this guardian last said of its own replica (null: nothing yet). */
+  #reportedVoting: boolean | null = null;
   #pendingFaultMode: FaultMode | null;
   #stopped = false;
   /** When this guardian last announced a recovery of its replica, or its end (suspicions then are expected). */
@@ -270,6 +276,10 @@ export class Guardian {
   static async start(options: GuardianOptions): Promise<Guardian> {
     const guardian = new Guardian(options);
     await guardian.#startControlChannel();
+    guardian.#stateReporter = setInterval(
+      () => guardian.#reportReplicaState(true),
+      REPLICA_STATE_INTERVAL_MS,
+    );
     guardian.#admin = await guardian.#startAdmin();
     // A slot already running when the guardian starts is not acted on: the replica starts fresh now.
     const current = slotAt(guardian.#schedule, guardian.#now());
@@ -416,21 +426,19 @@ export class Guardian {
         return;
       case 'recovering':
         this.#recoveringPeers.set(from.id, this.#now());
-        this.#unavailablePeers.set(from.id, this.#now());
+        this.#peerStates.set(from.id, { voting: false, atMs: this.#now() });
         return;
       case 'recovered':
         this.#recoveringPeers.set(from.id, this.#now());
-        this.#unavailablePeers.delete(from.id);
         this.#accusations.delete(from.id);
         this.#provenKinds.delete(from.id);
         this.#suspicions.clear(replicaId(from.id));
         return;
-      case 'replica-down':
-        this.#unavailablePeers.set(from.id, this.#now());
-        if (message.rejuvenation === 'owed') this.#accuse(from.id, `crashed: ${message.reason}`);
+      case 'replica-state':
+        this.#peerStates.set(from.id, { voting: message.voting, atMs: this.#now() });
         return;
-      case 'replica-up':
-        this.#unavailablePeers.delete(from.id);
+      case 'rejuvenation-owed':
+        this.#accuse(from.id, `rejuvenation owed: ${message.reason}`);
         return;
       case 'nudge':
         this.#toReplica({
@@ -616,17 +624,16 @@ export class Guardian {
     options: {
       /** The guardian's first start of its replica: from its disk, not a rejuvenation. */
       readonly first?: boolean;
-      /**
-       * A crashed replica restarted from its disk, not rejuvenated, because more than k replicas
-       * are down: its rejuvenation is owed to a reactive slot (#restartAfterCrash).
-       */
-      readonly crashRestart?: boolean;
       readonly slotEndMs?: number;
     } = {},
   ): Promise<void> {
-    const crashRestart = options.crashRestart === true;
-    // Both start a new process on the disk as it is: the log is trusted, nothing is handed over.
-    const first = options.first === true || crashRestart;
+    const first = options.first === true;
+    // A rejuvenation discards the disk's log only while at most k replicas (itself included)
+    // are out: with more out, nobody could vouch for what an amnesiac replica forgot, and the
+    // acknowledged writes above each replica's last checkpoint would go with the logs.
+    const out = first ? [] : this.#unavailableOthers();
+    const fromDisk = !first && out.length + 1 > this.#config.k;
+    if (fromDisk) this.#oweRejuvenation(kind, out);
     const now = this.#now();
     this.#recovery = {
       kind,
@@ -645,7 +652,7 @@ export class Guardian {
     try {
       if (!first) await this.#handOffLeadership();
       await this.#stopReplica();
-      const archivedLogs = first ? [] : this.#archiveAccountabilityLog();
+      const archivedLogs = first || fromDisk ? [] : this.#archiveAccountabilityLog();
       this.#enterStep('verifying-code');
       const verdict = await this.#verifyCodeForRecovery();
       if (!verdict.ok) {
@@ -684,7 +691,7 @@ export class Guardian {
           (certificate) => toBase64(encodeKeyCertificate(certificate)),
         ),
         // After a rejuvenation the log the old process wrote is not trusted; on a first start it is.
-        amnesiac: !first,
+        amnesiac: !first && !fromDisk,
         faultMode: this.#pendingFaultMode,
       });
       this.#pendingFaultMode = null;
@@ -714,7 +721,7 @@ export class Guardian {
         );
       }
       this.#restoreRecoveringPriority();
-      if (crashRestart) this.#finishCrashRestart(reached);
+      if (fromDisk) this.#finishRestartFromDisk(reached);
       else this.#finishRecovery(first, reached);
       void this.#auditArchivedLogs(archivedLogs);
     } catch (error) {
@@ -796,9 +803,6 @@ export class Guardian {
       });
       this.#recoveries.length = Math.min(this.#recoveries.length, MAX_RECORDS);
       this.#broadcastControl({ type: 'recovered', keyEpoch: recovery.keyEpoch });
-    } else {
-      // Its 'recovering' at the start made the others count it out; it takes part again.
-      this.#broadcastControl({ type: 'replica-up' });
     }
     if (exceededBound)
       this.#alarm(
@@ -1160,8 +1164,7 @@ export class Guardian {
    * restart per T_D, so a replica that crashes at once on every start does not spin.
    */
   #restartAfterCrash(): void {
-    const reason = 'the replica process crashed';
-    this.#broadcastControl({ type: 'replica-down', rejuvenation: 'deciding', reason });
+    this.#reportReplicaState(false);
     const settleMs = Math.min(CRASH_SETTLE_MAX_MS, this.#schedule.recoveryBoundMs / 8);
     const wait = Math.max(
       settleMs,
@@ -1170,27 +1173,39 @@ export class Guardian {
     const timer = setTimeout(() => {
       if (this.#stopped || this.#recovery !== null || this.#child !== null) return;
       this.#lastCrashRejuvenationAtMs = this.#now();
-      const unavailable = this.#unavailableOthers();
-      if (unavailable.length + 1 <= this.#config.k) {
-        void this.#runRecovery('reactive', reason);
-        return;
-      }
-      this.#logger.warn(
-        { unavailable, k: this.#config.k },
-        'replica crashed while more than k replicas are down: restarting it from its disk; its rejuvenation waits for a reactive slot',
-      );
-      const owed = `${reason} while replicas ${unavailable.join(', ')} were down too`;
-      this.#broadcastControl({ type: 'replica-down', rejuvenation: 'owed', reason: owed });
-      this.#accuse(this.id, `crashed: ${owed}`);
-      void this.#runRecovery('reactive', owed, { crashRestart: true });
+      void this.#runRecovery('reactive', 'the replica process crashed');
     }, wait);
     timer.unref();
   }
 
   /**
-   * Other replicas not taking part now: their guardian is unreachable, or says they are being
-   * rejuvenated or crashed. Reports older than twice T_D are ignored (a guardian that died
-   * mid-recovery never says it ended; an unreachable one is counted anyway).
+   * This rejuvenation restarts the replica from its disk (#runRecovery): a new process from
+   * checked code with new keys, but its disk, which an intruder may have shaped, is kept. The
+   * full rejuvenation is owed, and every guardian accuses it so that the next reactive slot
+   * (which never takes more than k) does it.
+   */
+  #oweRejuvenation(kind: RecoveryKind, out: readonly number[]): void {
+    const reason = `its ${kind} rejuvenation kept its disk: replicas ${out.join(', ')} were out too (k = ${this.#config.k})`;
+    this.#alarm(`replica ${this.id}: ${reason}; a full rejuvenation is owed to the next reactive slot`);
+    this.#broadcastControl({ type: 'rejuvenation-owed', reason });
+    this.#accuse(this.id, `rejuvenation owed: ${reason}`);
+  }
+
+  /**
+   * Tells the other guardians whether this replica takes part now: periodically (`periodic`),
+   * and at once on a change. A guardian that never hears from another counts that replica out.
+   */
+  #reportReplicaState(periodic: boolean): void {
+    if (this.#stopped) return;
+    const voting = this.#recovery === null && this.#child !== null && this.#replicaStatus?.voting === true;
+    if (!periodic && voting === this.#reportedVoting) return;
+    this.#reportedVoting = voting;
+    this.#broadcastControl({ type: 'replica-state', voting });
+  }
+
+  /**
+   * Other replicas not taking part now: their guardian is unreachable or silent, or says its
+   * replica does not vote (stopped, crashed, being rejuvenated, or still catching up).
    */
   #unavailableOthers(): number[] {
     const now = this.#now();
@@ -1200,20 +1215,19 @@ export class Guardian {
     const unavailable: number[] = [];
     for (const replica of this.#config.replicas) {
       if (replica.id === this.id) continue;
-      const reportedAt = this.#unavailablePeers.get(replica.id);
-      const reported = reportedAt !== undefined && now - reportedAt < 2 * this.#schedule.recoveryBoundMs;
-      if (reported || !connected.has(replica.id)) unavailable.push(replica.id);
+      const state = this.#peerStates.get(replica.id);
+      const fresh = state !== undefined && now - state.atMs <= REPLICA_STATE_STALE_MS;
+      if (!connected.has(replica.id) || !fresh || !state.voting) unavailable.push(replica.id);
     }
     return unavailable;
   }
 
-  /** A crash restart from the disk is over (or gave up waiting): not a rejuvenation, which is still owed. */
-  #finishCrashRestart(votes: boolean): void {
+  /** A rejuvenation that kept the disk is over (or gave up waiting): the full one is still owed. */
+  #finishRestartFromDisk(votes: boolean): void {
     const recovery = this.#recovery!;
-    this.#broadcastControl({ type: 'replica-up' });
     this.#logger.info(
       { durationMs: this.#now() - recovery.startedAtMs, keyEpoch: recovery.keyEpoch, votes },
-      'replica restarted from its disk after a crash; its rejuvenation is owed to the next reactive slot',
+      'replica restarted from its disk; its full rejuvenation is owed to the next reactive slot',
     );
   }
 
@@ -1264,6 +1278,7 @@ export class Guardian {
         return;
       case 'status':
         this.#replicaStatus = message;
+        this.#reportReplicaState(false);
         return;
     }
   }
@@ -1399,6 +1414,7 @@ export class Guardian {
     if (this.#stopped) return;
     this.#stopped = true;
     if (this.#ticker !== null) clearInterval(this.#ticker);
+    if (this.#stateReporter !== null) clearInterval(this.#stateReporter);
     this.#discardStandby();
     await this.#stopReplica();
     await this.#control?.close();

@@ -11,6 +11,8 @@ import { replicaId } from '../../src/core/ids.js';
 import { type TestCluster, decode, encode, startTestCluster, waitFor } from './helpers.js';
 import { AcknowledgedWrites } from './restart-workload.js';
 
+const WRITER = 'writer';
+
 describe('a plain 4-replica cluster restarted whole', { timeout: 300_000 }, () => {
   let test: TestCluster;
   const acknowledged = new Map<string, string>();
@@ -24,22 +26,36 @@ describe('a plain 4-replica cluster restarted whole', { timeout: 300_000 }, () =
     await test?.stop();
   });
 
+  /**
+   * Writes until `count` more are acknowledged, then stops the cluster with `stop` under the next
+   * write. That write waits (it may succeed once the cluster is back, or time out): what it
+   * acknowledged is added by startAndCheck.
+   */
+  let inFlight: { writes: AcknowledgedWrites; halted: Promise<void>; close: () => Promise<void> } | null =
+    null;
   async function writeThenStop(count: number, stop: () => Promise<void>): Promise<void> {
-    const store = await test.kv('writer');
+    const store = await test.kv(WRITER);
     const writes = new AcknowledgedWrites(store, `round-${round++}`);
     await writes.until(count);
     const halted = writes.halt();
     await stop();
-    await halted;
-    assert.deepEqual(writes.errors, [], 'no write failed before the stop');
-    for (const [key, value] of writes.acknowledged) acknowledged.set(key, value);
-    await store.client.close();
+    inFlight = { writes, halted, close: () => store.client.close() };
+  }
+
+  async function settleWrites(): Promise<void> {
+    if (inFlight === null) return;
+    await inFlight.halted;
+    assert.deepEqual(inFlight.writes.errors, [], 'no write failed before the stop');
+    for (const [key, value] of inFlight.writes.acknowledged) acknowledged.set(key, value);
+    await inFlight.close();
+    inFlight = null;
   }
 
   async function startAndCheck(): Promise<void> {
     for (const replica of test.config.replicas)
       if (!test.cluster.isRunning(replica.id)) await test.cluster.start(replica.id);
     await test.cluster.waitUntilReady();
+    await settleWrites();
     const reader = await test.kv();
     for (const [key, value] of acknowledged)
       assert.equal(decode(await reader.get(key)), value, `${key} after the restart`);

@@ -133,6 +133,8 @@ const CRASH_SETTLE_MAX_MS = 500;
 const REPLICA_STATE_INTERVAL_MS = 250;
 /** A guardian not heard from for this long counts its replica as out. */
 const REPLICA_STATE_STALE_MS = 1500;
+/** A rejuvenation waits at most this long (or T_D / 8) for replicas that are out to come back before keeping the disk. */
+const REJUVENATION_DECISION_WAIT_MAX_MS = 1000;
 /** Certificates read back from the state file at most: two per replica (current and previous). */
 const MAX_PERSISTED_CERTIFICATES = 2 * 64;
 
@@ -628,12 +630,7 @@ export class Guardian {
     } = {},
   ): Promise<void> {
     const first = options.first === true;
-    // A rejuvenation discards the disk's log only while at most k replicas (itself included)
-    // are out: with more out, nobody could vouch for what an amnesiac replica forgot, and the
-    // acknowledged writes above each replica's last checkpoint would go with the logs.
-    const out = first ? [] : this.#unavailableOthers();
-    const fromDisk = !first && out.length + 1 > this.#config.k;
-    if (fromDisk) this.#oweRejuvenation(kind, out);
+    let fromDisk = false;
     const now = this.#now();
     this.#recovery = {
       kind,
@@ -652,6 +649,7 @@ export class Guardian {
     try {
       if (!first) await this.#handOffLeadership();
       await this.#stopReplica();
+      if (!first) fromDisk = await this.#mustKeepDisk(kind);
       const archivedLogs = first || fromDisk ? [] : this.#archiveAccountabilityLog();
       this.#enterStep('verifying-code');
       const verdict = await this.#verifyCodeForRecovery();
@@ -1179,13 +1177,34 @@ export class Guardian {
   }
 
   /**
+   * Whether this rejuvenation must keep the replica's disk. It discards the disk's log only
+   * while at most k replicas (itself included) are out: with more out, nobody could vouch for
+   * what an amnesiac replica forgot, and the acknowledged writes above each replica's last
+   * checkpoint would go with the logs. A replica that has just come back may not have said so
+   * yet, so a short wait comes first.
+   */
+  async #mustKeepDisk(kind: RecoveryKind): Promise<boolean> {
+    const decideBy =
+      this.#now() + Math.min(REJUVENATION_DECISION_WAIT_MAX_MS, this.#schedule.recoveryBoundMs / 8);
+    let out = this.#unavailableOthers();
+    while (out.length + 1 > this.#config.k && this.#now() < decideBy) {
+      await new Promise((resolve) => setTimeout(resolve, SCHEDULE_TICK_MS));
+      out = this.#unavailableOthers();
+    }
+    if (out.length + 1 <= this.#config.k) return false;
+    this.#oweRejuvenation(kind, out);
+    return true;
+  }
+
+  /**
    * This rejuvenation restarts the replica from its disk (#runRecovery): a new process from
    * checked code with new keys, but its disk, which an intruder may have shaped, is kept. The
    * full rejuvenation is owed, and every guardian accuses it so that the next reactive slot
    * (which never takes more than k) does it.
    */
   #oweRejuvenation(kind: RecoveryKind, out: readonly number[]): void {
-    const reason = `its ${kind} rejuvenation kept its disk: replicas ${out.join(', ')} were out too (k = ${this.#config.k})`;
+    const others = out.length === 1 ? `replica ${out[0]} was` : `replicas ${out.join(', ')} were`;
+    const reason = `its ${kind} rejuvenation kept its disk: ${others} out too (k = ${this.#config.k})`;
     this.#alarm(`replica ${this.id}: ${reason}; a full rejuvenation is owed to the next reactive slot`);
     this.#broadcastControl({ type: 'rejuvenation-owed', reason });
     this.#accuse(this.id, `rejuvenation owed: ${reason}`);

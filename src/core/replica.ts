@@ -86,6 +86,7 @@ import { correctWitnessSize, quorumSize } from './quorum.js';
 import type { Service } from './service.js';
 import { StateTransfer } from './state-transfer.js';
 import { decideNewView, type NewViewDecision } from './view-change.js';
+import { SenderBudgets } from './token-bucket.js';
 
 /** Deliberately broken rules, for tests that prove the simulator's checkers catch bugs. */
 export interface TestingFaults {
@@ -190,6 +191,27 @@ interface OwnCheckpoint {
   readonly chunks: readonly Uint8Array[];
   readonly vote: Checkpoint;
 }
+
+/**
+ * Reply bytes one client may draw from one replica per second (execution replies, replies resent
+ * from the cache, read-only replies), and at once after a pause. A few bytes of request can ask
+ * for a megabyte of reply; beyond the budget replies are not sent (the client's retransmission
+ * gets its turn once the budget refills). Far above what an honest client reads.
+ */
+export const REPLY_BYTES_PER_CLIENT_PER_SECOND = 32 * 1024 * 1024;
+export const REPLY_BYTES_BURST_PER_CLIENT = 64 * 1024 * 1024;
+/** Read-only requests one client may have executed by one replica per second (each costs service work). */
+export const READ_ONLY_REQUESTS_PER_CLIENT_PER_SECOND = 20_000;
+/**
+ * State (chunk) bytes one replica may draw from another per second, and at once: a transfer asks
+ * for each chunk once per source; a replica asking again and again gets no more than this.
+ */
+export const STATE_BYTES_SERVED_PER_REPLICA_PER_SECOND = 64 * 1024 * 1024;
+export const STATE_BYTES_SERVED_BURST_PER_REPLICA = 256 * 1024 * 1024;
+/** Clients whose budgets are tracked at once (configured clients are far fewer). */
+const MAX_BUDGETED_CLIENTS = 65_536;
+/** What a reply adds to its result on the wire, at most (ids, counters, proof path). */
+const REPLY_OVERHEAD_BYTES = 1024;
 
 /** Q-set entries kept per sequence; the lowest views are forgotten first. */
 const MAX_PRE_PREPARED_PER_SEQUENCE = 4;
@@ -337,6 +359,23 @@ export class Replica {
   } | null = null;
   /** The vote bound of the last view record replayed at restart (null: none, or an old record without one). */
   #replayedVoteBound: number | null = null;
+
+  // budgets for work remote input asks for
+  readonly #replyBudgets = new SenderBudgets<ClientId>({
+    ratePerSecond: REPLY_BYTES_PER_CLIENT_PER_SECOND,
+    burst: REPLY_BYTES_BURST_PER_CLIENT,
+    maxSenders: MAX_BUDGETED_CLIENTS,
+  });
+  readonly #readOnlyBudgets = new SenderBudgets<ClientId>({
+    ratePerSecond: READ_ONLY_REQUESTS_PER_CLIENT_PER_SECOND,
+    burst: READ_ONLY_REQUESTS_PER_CLIENT_PER_SECOND,
+    maxSenders: MAX_BUDGETED_CLIENTS,
+  });
+  readonly #stateServedBudgets = new SenderBudgets<ReplicaId>({
+    ratePerSecond: STATE_BYTES_SERVED_PER_REPLICA_PER_SECOND,
+    burst: STATE_BYTES_SERVED_BURST_PER_REPLICA,
+    maxSenders: 64,
+  });
 
   // periodic work
   #lastRetransmitAt = 0;
@@ -928,6 +967,8 @@ export class Replica {
   #executeReadOnly(request: ClientRequest): void {
     // Behind its own durable past, its state would answer reads it once answered differently.
     if (this.#stateTransfer !== null || this.restoredStatePending) return;
+    if (!this.#withinBudget(this.#readOnlyBudgets, request.clientId, 1, 'read-only requests per second'))
+      return;
     let status: ReplyStatus = 'ok';
     let result: Uint8Array;
     try {
@@ -944,11 +985,37 @@ export class Replica {
   }
 
   #sendReply(request: ClientRequest, cached: CachedReply, readOnly: boolean): void {
+    if (!this.#replyWithinBudget(request.clientId, cached.result.length)) return;
     this.#out.push({
       kind: 'reply',
       to: request.clientId,
       reply: this.#buildReply(request, cached, readOnly),
     });
+  }
+
+  #replyWithinBudget(client: ClientId, resultBytes: number): boolean {
+    return this.#withinBudget(
+      this.#replyBudgets,
+      client,
+      resultBytes + REPLY_OVERHEAD_BYTES,
+      'reply bytes per second',
+    );
+  }
+
+  /**
+   * Spends from a sender's budget; a refusal is logged once per episode (the first after a
+   * grant), so a flood costs one line, not one per request.
+   */
+  #withinBudget<Sender extends ClientId | ReplicaId>(
+    budgets: SenderBudgets<Sender>,
+    sender: Sender,
+    units: number,
+    what: string,
+  ): boolean {
+    const verdict = budgets.take(sender, units, this.#now);
+    if (verdict === 'refused-first')
+      this.#log_('warn', 'budget-exceeded', { from: String(sender), budget: what });
+    return verdict === 'granted';
   }
 
   #buildReply(request: ClientRequest, cached: CachedReply, readOnly: boolean): Reply {
@@ -993,7 +1060,9 @@ export class Replica {
       const key = requestKey(reply.clientId, reply.requestNumber);
       this.#replyProofs.delete(key);
       this.#replyProofs.set(key, proof);
-      this.#out.push({ kind: 'reply', to: reply.clientId, reply: { ...reply, proof } });
+      // Not sent beyond the client's budget; the proof is kept for its retransmission.
+      if (this.#replyWithinBudget(reply.clientId, reply.result.length))
+        this.#out.push({ kind: 'reply', to: reply.clientId, reply: { ...reply, proof } });
     });
     while (this.#replyProofs.size > MAX_REMEMBERED_REPLY_PROOFS) {
       this.#replyProofs.delete(this.#replyProofs.keys().next().value!);
@@ -2087,6 +2156,9 @@ export class Replica {
         this.#reject(from, 'chunk-request', `no chunk ${index}`);
         return;
       }
+      // A transfer asks each source for each chunk once; one that asks on and on is held to a rate.
+      if (!this.#withinBudget(this.#stateServedBudgets, from, data.length, 'state bytes served per second'))
+        return;
       this.#send(from, { kind: 'chunk', sequence: message.sequence, index, data });
     }
   }

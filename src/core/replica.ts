@@ -1849,9 +1849,11 @@ export class Replica {
     this.#stable = { ...stable, certificate: { ...stable.certificate, votes } };
     const index = this.#retained.indexOf(stable);
     if (index >= 0) this.#retained[index] = this.#stable;
-    // Replacing a vote from a retiring epoch is what keeps the stored certificate verifiable
-    // after a restart; a vote merely added (it arrived after the quorum) is not worth a write.
-    if (existing !== undefined) this.#out.push({ kind: 'persist-checkpoint', checkpoint: this.#stable });
+    // Stored again whenever a vote is replaced or added (storage keeps only the latest of
+    // several waiting writes): a stored certificate with every vote stays verifiable after a
+    // restart even when some signers rotated their keys twice meanwhile, where one of a bare
+    // quorum would not.
+    this.#out.push({ kind: 'persist-checkpoint', checkpoint: this.#stable });
     this.#log_('debug', 'checkpoint-vote-refreshed', {
       sequence: stable.certificate.sequence,
       replica: vote.replicaId,

@@ -39,7 +39,15 @@ import type { Logger } from 'pino';
 import { accountabilityLogPath, type ClusterConfig } from '../config/cluster-config.js';
 import { auditAccountabilityLog, rotatedPath } from '../detection/accountability-log.js';
 import { clientRegistryOf } from '../config/keys.js';
-import { type Digest, type ReplicaId, digest as asDigest, keyEpoch, replicaId, toHex } from '../core/ids.js';
+import {
+  bytesEqual,
+  type Digest,
+  type ReplicaId,
+  digest as asDigest,
+  keyEpoch,
+  replicaId,
+  toHex,
+} from '../core/ids.js';
 import type { KeyRegistry } from '../crypto/key-registry.js';
 import type { SigningKeyPair } from '../crypto/keys.js';
 import { describeEvidence, verifyEvidence } from '../detection/evidence.js';
@@ -66,7 +74,9 @@ import {
   decodeKeyCertificate,
   encodeKeyCertificate,
   installCertificate,
+  type IssuedKeys,
   issueKeyCertificate,
+  sessionKeysFromSeeds,
   verifyCertificateForConfig,
 } from './key-certificates.js';
 import {
@@ -135,6 +145,8 @@ const REPLICA_STATE_INTERVAL_MS = 250;
 const REPLICA_STATE_STALE_MS = 1500;
 /** A rejuvenation waits at most this long (or T_D / 8) for replicas that are out to come back before keeping the disk. */
 const REJUVENATION_DECISION_WAIT_MAX_MS = 1000;
+/** The current epoch's session key seeds, in the guardian's state folder (never the replica's). */
+const SESSION_KEYS_FILE = 'session-keys.json';
 /** Certificates read back from the state file at most: two per replica (current and previous). */
 const MAX_PERSISTED_CERTIFICATES = 2 * 64;
 
@@ -331,6 +343,63 @@ export class Guardian {
       (certificate) => toBase64(encodeKeyCertificate(certificate)),
     );
     writeFileDurably(join(this.#stateDirectory, 'state.json'), JSON.stringify(this.#state));
+  }
+
+  /**
+   * A new key epoch for the replica: fresh session keys, certified with the identity key. The
+   * epoch number, its certificate and its keys are durable before any signature under it exists.
+   */
+  #issueEpoch(): IssuedKeys {
+    const epoch = keyEpoch(this.#state.keyEpoch + 1);
+    const issued = issueKeyCertificate(this.#options.identity, this.id, epoch, this.#now());
+    this.#state.keyEpoch = epoch;
+    const previousOwn = this.#certificates.get(this.id);
+    if (previousOwn !== undefined) this.#previousCertificates.set(this.id, previousOwn);
+    this.#certificates.set(this.id, issued.certificate);
+    installCertificate(this.#registry, issued.certificate);
+    // Kept beside the identity key (same folder, same protection): a restart of this guardian
+    // goes on with the epoch instead of retiring it.
+    writeFileDurably(
+      join(this.#stateDirectory, SESSION_KEYS_FILE),
+      JSON.stringify({
+        keyEpoch: epoch,
+        signingSeed: toBase64(issued.signingSeed),
+        agreementSeed: toBase64(issued.agreementSeed),
+      }),
+    );
+    this.#saveState();
+    return issued;
+  }
+
+  /** The current epoch's keys saved by an earlier run, if they match its certificate; else null. */
+  #savedSessionKeys(): IssuedKeys | null {
+    const certificate = this.#certificates.get(this.id);
+    if (certificate === undefined || certificate.keyEpoch !== this.#state.keyEpoch) return null;
+    try {
+      const saved = JSON.parse(readFileSync(join(this.#stateDirectory, SESSION_KEYS_FILE), 'utf8')) as {
+        keyEpoch?: unknown;
+        signingSeed?: unknown;
+        agreementSeed?: unknown;
+      };
+      if (
+        saved.keyEpoch !== certificate.keyEpoch ||
+        typeof saved.signingSeed !== 'string' ||
+        typeof saved.agreementSeed !== 'string'
+      )
+        return null;
+      const signingSeed = fromBase64(saved.signingSeed);
+      const agreementSeed = fromBase64(saved.agreementSeed);
+      const sessionKeys = sessionKeysFromSeeds(signingSeed, agreementSeed);
+      if (
+        !bytesEqual(sessionKeys.signing.publicKey.bytes, certificate.signingKey) ||
+        !bytesEqual(sessionKeys.agreement.publicKey.bytes, certificate.agreementKey)
+      )
+        return null;
+      this.#logger.info({ keyEpoch: certificate.keyEpoch }, 'the replica goes on with the key epoch it had');
+      return { certificate, sessionKeys, signingSeed, agreementSeed };
+    } catch {
+      return null;
+    }
   }
 
   /**
@@ -661,16 +730,13 @@ export class Guardian {
         return;
       }
       this.#enterStep('issuing-keys');
-      const epoch = keyEpoch(this.#state.keyEpoch + 1);
-      const issued = issueKeyCertificate(this.#options.identity, this.id, epoch, this.#now());
-      this.#state.keyEpoch = epoch;
+      // A first start (the guardian restarted) is no rejuvenation: the epoch the replica had goes
+      // on, or every restart would retire one more epoch of every replica and leave checkpoint
+      // certificates on disk with votes nobody accepts any more.
+      const kept = first ? this.#savedSessionKeys() : null;
+      const issued = kept ?? this.#issueEpoch();
+      const epoch = issued.certificate.keyEpoch;
       this.#recovery.keyEpoch = epoch;
-      const previousOwn = this.#certificates.get(this.id);
-      if (previousOwn !== undefined) this.#previousCertificates.set(this.id, previousOwn);
-      this.#certificates.set(this.id, issued.certificate);
-      installCertificate(this.#registry, issued.certificate);
-      // The epoch number and its certificate are durable before any signature under it exists.
-      this.#saveState();
       this.#broadcastControl({
         type: 'certificate',
         certificate: toBase64(encodeKeyCertificate(issued.certificate)),

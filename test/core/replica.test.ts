@@ -528,10 +528,11 @@ describe('checkpoints and recovery', () => {
       const persisted = cluster
         .actionsOf(id)
         .flatMap((action) => (action.kind === 'persist-checkpoint' ? [action.checkpoint] : []));
-      assert.deepEqual(
-        persisted.map((checkpoint) => checkpoint.certificate.sequence),
-        [interval],
-      );
+      // Stored when it became stable, and again as the votes after the quorum arrive: the last
+      // stored certificate has every replica's vote (it stays verifiable when signers rotate keys).
+      assert.ok(persisted.length >= 1);
+      assert.ok(persisted.every((checkpoint) => checkpoint.certificate.sequence === interval));
+      assert.equal(persisted.at(-1)!.certificate.votes.length, cluster.n);
       // The driver dropped every durable record at or below it.
       assert.ok(
         cluster.disks[id]!.records.every((record) => record.kind === 'view'),

@@ -64,8 +64,12 @@ export interface TcpTransportLimits {
   /** Accepted sockets still in the handshake; an unauthenticated flood cannot take every slot. */
   readonly maxPendingInboundHandshakes: number;
   /**
-   * Accepted sockets still in the handshake from one source (an IPv4 address, or an IPv6 /64: see
-   * `connectionSource`), so that one host cannot take the whole `maxPendingInboundHandshakes`.
+   * The share of `maxPendingInboundHandshakes` each source (an IPv4 address, or an IPv6 /64: see
+   * `connectionSource`) is guaranteed. While the budget has room a source may hold more (a host
+   * running many clients connects them all at once); once it is full, a newcomer from a source
+   * holding fewer than this evicts the oldest pending handshake of the source holding the most
+   * beyond it, and a newcomer from a source already holding this many is refused. So one host
+   * cannot take the budget from the others, whatever it opens.
    */
   readonly maxPendingInboundHandshakesPerSource: number;
   /** From dialing (or accepting) to an established channel. */
@@ -87,8 +91,8 @@ export const DEFAULT_TCP_TRANSPORT_LIMITS: TcpTransportLimits = {
   maxQueuedFramesPerPeer: 100_000,
   maxInboundConnections: 4096,
   maxPendingInboundHandshakes: 256,
-  // A legitimate host opens one connection per node it runs (a client, or a few replicas sharing a
-  // machine with their guardians), so 8 leaves headroom while 32 hosts are needed to fill the 256.
+  // Binds only once the 256 are taken (a host starting a hundred clients is not throttled before):
+  // then an attacker needs 32 addresses to hold them all with shares of 8.
   maxPendingInboundHandshakesPerSource: 8,
   handshakeTimeoutMilliseconds: HANDSHAKE_LIMITS.handshakeTimeoutMilliseconds,
   maxCoalescedRecordBytes: 256 * 1024,
@@ -328,8 +332,8 @@ export class TcpTransport implements Transport {
   #identity: ChannelIdentity;
   #server: Server | null = null;
   #pendingInboundHandshakes = 0;
-  /** Pending inbound handshakes per source; an entry goes when its count reaches 0. */
-  readonly #pendingBySource = new Map<string, number>();
+  /** Pending inbound handshakes per source, oldest first; an entry goes when its set empties. */
+  readonly #pendingBySource = new Map<string, Set<Connection>>();
   readonly #rejectionLog: RateLimitedLog;
   /** Reports counts the rejection log suppressed at the end of a burst; set only while some are owed. */
   #rejectionSummaryTimer: NodeJS.Timeout | null = null;
@@ -559,13 +563,7 @@ export class TcpTransport implements Transport {
       return;
     }
     const source = connectionSource(socket.remoteAddress);
-    const { maxPendingInboundHandshakes, maxPendingInboundHandshakesPerSource } = this.#limits;
-    let refusal: string | null = null;
-    if (this.#pendingInboundHandshakes >= maxPendingInboundHandshakes) {
-      refusal = `too many connections in the handshake (maxPendingInboundHandshakes ${maxPendingInboundHandshakes})`;
-    } else if ((this.#pendingBySource.get(source) ?? 0) >= maxPendingInboundHandshakesPerSource) {
-      refusal = `too many connections in the handshake from ${source} (maxPendingInboundHandshakesPerSource ${maxPendingInboundHandshakesPerSource})`;
-    }
+    const refusal = this.#makeRoomForHandshake(source);
     if (refusal !== null) {
       socket.on('error', () => {});
       socket.destroy();
@@ -574,13 +572,48 @@ export class TcpTransport implements Transport {
       return;
     }
     this.#pendingInboundHandshakes++;
-    this.#pendingBySource.set(source, (this.#pendingBySource.get(source) ?? 0) + 1);
     const channel = SecureChannel.responder({
       identity: this.#identity,
       keys: this.#keys,
       admit: (claimed) => this.#admit(claimed),
     });
-    this.#setUpConnection(socket, channel, 'inbound', remoteAddress, null, source);
+    const connection = this.#setUpConnection(socket, channel, 'inbound', remoteAddress, null, source);
+    let pending = this.#pendingBySource.get(source);
+    if (pending === undefined) {
+      pending = new Set();
+      this.#pendingBySource.set(source, pending);
+    }
+    pending.add(connection);
+  }
+
+  /**
+   * Whether a new inbound connection from `source` may start a handshake: null when it may (after
+   * evicting another source's oldest pending handshake if the budget was full), else why not.
+   */
+  #makeRoomForHandshake(source: string): string | null {
+    const { maxPendingInboundHandshakes, maxPendingInboundHandshakesPerSource } = this.#limits;
+    if (this.#pendingInboundHandshakes < maxPendingInboundHandshakes) return null;
+    if ((this.#pendingBySource.get(source)?.size ?? 0) >= maxPendingInboundHandshakesPerSource) {
+      return `too many connections in the handshake from ${source} (maxPendingInboundHandshakesPerSource ${maxPendingInboundHandshakesPerSource})`;
+    }
+    // The budget is full: the source holding the most beyond its share gives up its oldest.
+    let hog: Set<Connection> | null = null;
+    let hogSource = '';
+    for (const [candidate, pending] of this.#pendingBySource) {
+      if (pending.size > maxPendingInboundHandshakesPerSource && pending.size > (hog?.size ?? 0)) {
+        hog = pending;
+        hogSource = candidate;
+      }
+    }
+    const oldest = hog?.values().next().value;
+    if (oldest === undefined) {
+      return `too many connections in the handshake (maxPendingInboundHandshakes ${maxPendingInboundHandshakes})`;
+    }
+    this.#rejectConnection(
+      oldest,
+      `evicted from the handshake: the pending handshakes are full and ${hogSource} holds more than its share (maxPendingInboundHandshakesPerSource ${maxPendingInboundHandshakesPerSource})`,
+    );
+    return null;
   }
 
   /** An inbound connection left the handshake (established, or closed): its slots are free again. */
@@ -588,9 +621,9 @@ export class TcpTransport implements Transport {
     this.#pendingInboundHandshakes--;
     const source = connection.source;
     if (source === null) return;
-    const count = (this.#pendingBySource.get(source) ?? 1) - 1;
-    if (count > 0) this.#pendingBySource.set(source, count);
-    else this.#pendingBySource.delete(source);
+    const pending = this.#pendingBySource.get(source);
+    pending?.delete(connection);
+    if (pending?.size === 0) this.#pendingBySource.delete(source);
   }
 
   /**

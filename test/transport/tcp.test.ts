@@ -1141,10 +1141,11 @@ describe('TcpTransport', () => {
     it('one source cannot take every handshake slot: a client from elsewhere still connects', async () => {
       const cluster = new TestCluster();
       const attackers: Socket[] = [];
-      const silentSockets = DEFAULT_TCP_TRANSPORT_LIMITS.maxPendingInboundHandshakes + 44;
-      const perSource = DEFAULT_TCP_TRANSPORT_LIMITS.maxPendingInboundHandshakesPerSource;
+      const { maxPendingInboundHandshakes, maxPendingInboundHandshakesPerSource } =
+        DEFAULT_TCP_TRANSPORT_LIMITS;
+      const silentSockets = maxPendingInboundHandshakes + 44;
       try {
-        // Silent sockets are never timed out during this test: only the per-source bound can help.
+        // Silent sockets are never timed out during this test: only the per-source share can help.
         const one = await cluster.start(replica1, {
           listenPort: 0,
           limits: { handshakeTimeoutMilliseconds: 600_000 },
@@ -1153,19 +1154,15 @@ describe('TcpTransport', () => {
         for (let index = 0; index < silentSockets; index++) {
           attackers.push((await rawSocket(port, '127.0.0.2')).socket);
         }
-        const refusedFromSource = (): number =>
-          cluster
-            .recorder(replica1)
-            .rejections.filter((rejection) =>
-              rejection.reason.startsWith('too many connections in the handshake from 127.0.0.2 '),
-            ).length;
+        const reasons = (): string[] =>
+          cluster.recorder(replica1).rejections.map((rejection) => rejection.reason);
+        const refusedFromSource = `too many connections in the handshake from 127.0.0.2 (maxPendingInboundHandshakesPerSource ${maxPendingInboundHandshakesPerSource})`;
+        // The budget had room for the first 256; once full, the source is over its share.
         await waitUntil(
-          () => refusedFromSource() === silentSockets - perSource,
-          'every silent socket beyond the per-source bound was refused',
-        );
-        assert.equal(
-          cluster.recorder(replica1).rejections[0]!.reason,
-          `too many connections in the handshake from 127.0.0.2 (maxPendingInboundHandshakesPerSource ${perSource})`,
+          () =>
+            reasons().filter((reason) => reason === refusedFromSource).length ===
+            silentSockets - maxPendingInboundHandshakes,
+          'every silent socket beyond the budget was refused',
         );
         const client = await cluster.start(alice, { peers: [addressOf(replica1, one)] });
         client.send(replica1, text('still served'));
@@ -1174,9 +1171,91 @@ describe('TcpTransport', () => {
           'the client from 127.0.0.1 completed its handshake and was served',
           20_000,
         );
-        assert.equal(refusedFromSource(), silentSockets - perSource, 'the client itself was never refused');
+        assert.ok(
+          reasons().some((reason) =>
+            reason.startsWith(
+              'evicted from the handshake: the pending handshakes are full and 127.0.0.2 holds more than its share',
+            ),
+          ),
+          'the client took the slot of an attacker socket',
+        );
+        assert.ok(
+          reasons().every((reason) => reason.includes('127.0.0.2')),
+          'the client itself was never refused',
+        );
       } finally {
         for (const socket of attackers) socket.destroy();
+        await cluster.close();
+      }
+    });
+
+    it('once the handshake budget is full, each source keeps its share and the largest gives way', async () => {
+      const cluster = new TestCluster();
+      const sockets: Socket[] = [];
+      try {
+        const one = await cluster.start(replica1, {
+          listenPort: 0,
+          limits: {
+            maxPendingInboundHandshakes: 4,
+            maxPendingInboundHandshakesPerSource: 2,
+            handshakeTimeoutMilliseconds: 600_000,
+          },
+        });
+        const port = one.listenAddress()!.port;
+        const rejections = cluster.recorder(replica1).rejections;
+        const open = async (from: string, expectedRejections: number): Promise<{ closed: Promise<void> }> => {
+          const socket = await rawSocket(port, from);
+          sockets.push(socket.socket);
+          await waitUntil(() => rejections.length === expectedRejections, `${expectedRejections} rejections`);
+          return socket;
+        };
+        // While the budget has room, one source may take all of it.
+        const first = await open('127.0.0.2', 0);
+        const second = await open('127.0.0.2', 0);
+        for (let index = 0; index < 2; index++) await open('127.0.0.2', 0);
+        const overBudget = await open('127.0.0.2', 1);
+        await overBudget.closed;
+        assert.match(rejections[0]!.reason, /^too many connections in the handshake from 127\.0\.0\.2 /);
+        // Another source below its share evicts the oldest of the source beyond it, twice.
+        await open('127.0.0.3', 2);
+        await first.closed;
+        await open('127.0.0.3', 3);
+        await second.closed;
+        assert.match(
+          rejections[1]!.reason,
+          /^evicted from the handshake: .* 127\.0\.0\.2 holds more than its share/,
+        );
+        // 127.0.0.3 has its share now; and with every source at its share, nobody gives way.
+        await open('127.0.0.3', 4);
+        assert.match(rejections[3]!.reason, /^too many connections in the handshake from 127\.0\.0\.3 /);
+        await open('127.0.0.4', 5);
+        assert.equal(
+          rejections[4]!.reason,
+          'too many connections in the handshake (maxPendingInboundHandshakes 4)',
+        );
+      } finally {
+        for (const socket of sockets) socket.destroy();
+        await cluster.close();
+      }
+    });
+
+    it('lets many clients of one host connect at once while the budget has room', async () => {
+      const cluster = new TestCluster();
+      try {
+        const one = await cluster.start(replica1, { listenPort: 0 });
+        const perSource = DEFAULT_TCP_TRANSPORT_LIMITS.maxPendingInboundHandshakesPerSource;
+        const clients = await Promise.all(
+          Array.from({ length: 5 * perSource }, (_, index) =>
+            cluster.start(clientNode(clientId(`bench-${index}`)), { peers: [addressOf(replica1, one)] }),
+          ),
+        );
+        await waitUntil(
+          () => clients.every((client) => hasPeer(client, replica1)),
+          'every client connected',
+          20_000,
+        );
+        assert.deepEqual(cluster.recorder(replica1).rejections, [], 'none was refused or made to retry');
+      } finally {
         await cluster.close();
       }
     });

@@ -3,6 +3,11 @@
  * knows the protocol state and can attack at the worst moment) and an adversary that rewrites,
  * withholds, delays, forges or adds to what the core sends. It signs with its own keys only:
  * like a real intruder it holds its replica's keys and nobody else's.
+ *
+ * One entry is about clients: with 'large-values-client' the intruder also holds a client (its own
+ * keyspace, valid keys) and runs the LargeValueClient of workload.ts, which tries to make correct
+ * replicas' state too large to checkpoint. The replica it holds follows the protocol otherwise
+ * (with a second behaviour drawn under `--byzantine all`, it misbehaves too).
  */
 import type { ProtocolConfig } from '../core/config.js';
 import type { CoreCrypto } from '../core/crypto.js';
@@ -38,6 +43,7 @@ export const BYZANTINE_CATALOGUE = [
   'corrupt-checkpoint',
   'flood',
   'lie-in-replies',
+  'large-values-client',
 ] as const;
 
 export type ByzantineBehaviour = (typeof BYZANTINE_CATALOGUE)[number];

@@ -11,8 +11,13 @@ import { runSimulation, type SeedReport, type SimulationOptions } from './simula
 
 const usage = `usage: npm run sim -- [--seeds N | --seed S] [--first-seed S] [--n N] [--f F] [--k K]
                      [--byzantine all|none|<behaviour>[,<behaviour>...]]
-                     [--broken-quorum] [--broken-view-change] [--trace] [--quiet]
-behaviours: ${BYZANTINE_CATALOGUE.join(', ')}`;
+                     [--large-value-client] [--cluster-restart]
+                     [--broken-quorum] [--broken-view-change] [--broken-snapshot] [--trace] [--quiet]
+behaviours: ${BYZANTINE_CATALOGUE.join(', ')}
+--large-value-client  also run the client that sends near-1 MiB values, many ordered reads of them
+                      and unauthentic requests (it runs anyway when a replica draws large-values-client)
+--cluster-restart     once in the fault phase every replica crashes at once and restarts with its disk
+--broken-snapshot     test only: a service whose snapshot breaks maxChunkBytes (the checker must object)`;
 
 function fail(message: string): never {
   process.stderr.write(`${message}\n${usage}\n`);
@@ -40,6 +45,9 @@ const { values } = (() => {
         byzantine: { type: 'string' },
         'broken-quorum': { type: 'boolean' },
         'broken-view-change': { type: 'boolean' },
+        'broken-snapshot': { type: 'boolean' },
+        'large-value-client': { type: 'boolean' },
+        'cluster-restart': { type: 'boolean' },
         trace: { type: 'boolean' },
         quiet: { type: 'boolean' },
         help: { type: 'boolean' },
@@ -87,6 +95,8 @@ const totals = {
   stateTransfers: 0,
   evidence: 0,
   rejectedInputs: 0,
+  checkpointsChecked: 0,
+  largeValueRequests: 0,
   simulatedSeconds: 0,
 };
 const failingSeeds: number[] = [];
@@ -98,6 +108,9 @@ function flags(): string {
   if (values.byzantine !== undefined) parts.push(`--byzantine ${values.byzantine}`);
   if (values['broken-quorum'] === true) parts.push('--broken-quorum');
   if (values['broken-view-change'] === true) parts.push('--broken-view-change');
+  if (values['broken-snapshot'] === true) parts.push('--broken-snapshot');
+  if (values['large-value-client'] === true) parts.push('--large-value-client');
+  if (values['cluster-restart'] === true) parts.push('--cluster-restart');
   return parts.join(' ');
 }
 
@@ -111,6 +124,12 @@ function report(result: SeedReport): void {
   totals.stateTransfers += result.stateTransfers;
   totals.evidence += result.evidence;
   totals.rejectedInputs += result.rejectedInputs;
+  totals.checkpointsChecked += result.checkpointsChecked;
+  if (result.largeValueRequests !== null)
+    totals.largeValueRequests += Object.values(result.largeValueRequests).reduce(
+      (sum, count) => sum + count,
+      0,
+    );
   totals.simulatedSeconds += result.simulatedMs / 1000;
   for (const { behaviours } of result.byzantine) {
     for (const behaviour of behaviours)
@@ -130,7 +149,10 @@ function report(result: SeedReport): void {
       result.byzantine.map((entry) => `r${entry.replica}:${entry.behaviours.join('+')}`).join(' ') || 'none';
     process.stdout.write(
       `seed ${result.seed} ok: ${result.requestsCompleted} requests, ${result.viewChanges} view changes, ` +
-        `${result.stateTransfers} state transfers, ${result.evidence} evidence; byzantine ${who}\n`,
+        `${result.stateTransfers} state transfers, ${result.evidence} evidence, ` +
+        `${result.checkpointsChecked} checkpoints checked; byzantine ${who}` +
+        `${result.largeValueRequests === null ? '' : '; large-value client'}` +
+        `${result.clusterRestarted ? '; cluster restart' : ''}\n`,
     );
   }
 }
@@ -145,6 +167,9 @@ for (let seed = firstSeed; seed < firstSeed + seedCount; seed++) {
       byzantine,
       brokenQuorum: values['broken-quorum'] === true,
       brokenViewChange: values['broken-view-change'] === true,
+      brokenSnapshot: values['broken-snapshot'] === true,
+      largeValueClient: values['large-value-client'] === true,
+      clusterRestart: values['cluster-restart'] === true,
       trace,
     }),
   );

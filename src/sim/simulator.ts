@@ -6,15 +6,18 @@
  *
  * The checkers (see checkers/) then judge the run: agreement, determinism, validity,
  * exactly-once, linearizability of the client histories, no evidence against a correct replica,
- * and liveness after healing. `runSimulation({ seed })` twice gives the same report.
+ * every correct replica's state checkpointable, no correct replica crashing, and liveness after
+ * healing. `runSimulation({ seed })` twice gives the same report.
  */
 import { KvService } from '../apps/kv/service.js';
+import type { AccessControlConfig } from '../apps/kv/access-control.js';
 import type { Action } from '../core/actions.js';
 import type { ClientProtocolConfig } from '../core/client-protocol.js';
 import { defaultProtocolConfig, type ProtocolConfig } from '../core/config.js';
 import type { ReplicaEvent } from '../core/events.js';
 import { type ClientId, clientId, keyEpoch, type ReplicaId, replicaId, toHex } from '../core/ids.js';
 import { Replica } from '../core/replica.js';
+import type { Service } from '../core/service.js';
 import { ClientCrypto, type ClientKeys, clientKeysFromSeed } from '../crypto/client-crypto.js';
 import { KeyRegistry } from '../crypto/key-registry.js';
 import { deriveSeed } from '../crypto/keys.js';
@@ -28,6 +31,8 @@ import {
   type ByzantineBehaviour,
   LEADER_BEHAVIOURS,
 } from './byzantine.js';
+import { OversizedSnapshotService } from './broken-service.js';
+import { CheckpointChecker } from './checkers/checkpoints.js';
 import { ExecutionChecker } from './checkers/execution.js';
 import { checkLinearizability } from './checkers/linearizability.js';
 import { SimulatedDisk } from './disk.js';
@@ -41,7 +46,7 @@ import {
   SimulatedNetwork,
 } from './network.js';
 import { Prng } from './prng.js';
-import { FaultyClient, SimulatedClient } from './workload.js';
+import { FaultyClient, LARGE_VALUE_KEYSPACE, LargeValueClient, SimulatedClient } from './workload.js';
 
 export interface SimulationOptions {
   readonly seed: number;
@@ -52,6 +57,15 @@ export interface SimulationOptions {
   readonly byzantine?: 'all' | 'none' | readonly ByzantineBehaviour[];
   readonly brokenQuorum?: boolean;
   readonly brokenViewChange?: boolean;
+  /** Test only: the service's snapshot gets a chunk over maxChunkBytes once it executed anything. */
+  readonly brokenSnapshot?: boolean;
+  /**
+   * Run the large-value client (workload.ts) whatever the Byzantine replicas; it also runs when a
+   * Byzantine replica draws 'large-values-client'.
+   */
+  readonly largeValueClient?: boolean;
+  /** Once during the fault phase, every replica crashes at the same moment and restarts with its disk. */
+  readonly clusterRestart?: boolean;
   readonly trace?: boolean;
   readonly clients?: number;
   /** Simulated time with network faults, crashes and partitions; then the network heals. */
@@ -70,6 +84,11 @@ export interface SeedReport {
   readonly stateTransfers: number;
   readonly evidence: number;
   readonly rejectedInputs: number;
+  /** Distinct stored checkpoints the checkpointability checker examined whole. */
+  readonly checkpointsChecked: number;
+  /** Requests the large-value client sent, by kind; null when it did not run. */
+  readonly largeValueRequests: LargeValueClient['sent'] | null;
+  readonly clusterRestarted: boolean;
   readonly byzantine: readonly {
     readonly replica: number;
     readonly behaviours: readonly ByzantineBehaviour[];
@@ -144,6 +163,10 @@ interface SimulatedReplicaNode {
   readonly disk: SimulatedDisk;
   readonly adversary: ByzantineAdversary | null;
   replica: Replica | null;
+  /** The service the current replica runs, which the checkpointability checker snapshots. */
+  service: Service | null;
+  /** Threw an exception: it stays down (restarting it would only repeat the failure). */
+  dead: boolean;
 }
 
 function describe(message: WireMessage): string {
@@ -183,6 +206,9 @@ export function runSimulation(options: SimulationOptions): SeedReport {
   const adversaryPrng = root.fork(3);
   const clientPrng = root.fork(4);
   const diskPrng = root.fork(5);
+  // Forks of their own, so that runs without these faults draw exactly what they drew before.
+  const clusterRestartPrng = root.fork(6);
+  const largeValuePrng = root.fork(7);
 
   const queue = new EventQueue();
   const trace: string[] = [];
@@ -194,6 +220,7 @@ export function runSimulation(options: SimulationOptions): SeedReport {
     brokenQuorum: options.brokenQuorum === true,
     brokenViewChange: options.brokenViewChange === true,
   };
+  const brokenSnapshot = options.brokenSnapshot === true;
 
   // ── who is Byzantine ──
   const byzantine = new Map<number, ByzantineBehaviour[]>();
@@ -222,11 +249,17 @@ export function runSimulation(options: SimulationOptions): SeedReport {
     amnesiaBudget = f;
   }
   const isCorrect = (id: number): boolean => !byzantine.has(id);
+  const runsLargeValueClient =
+    options.largeValueClient === true ||
+    [...byzantine.values()].some((behaviours) => behaviours.includes('large-values-client'));
 
   // ── keys ──
-  const clientIds: ClientId[] = Array.from({ length: correctClientCount + 1 }, (_, index) =>
-    clientId(`c${index}`),
+  // Correct clients c0…, the faulty client, then the large-value client when it runs.
+  const clientIds: ClientId[] = Array.from(
+    { length: correctClientCount + (runsLargeValueClient ? 2 : 1) },
+    (_, index) => clientId(`c${index}`),
   );
+  const largeValueClientId = runsLargeValueClient ? clientIds[correctClientCount + 1]! : null;
   const keys = keysFor(n, clientIds.length);
   const registry = new KeyRegistry(n);
   const cryptos = keys.replicas.map(
@@ -266,6 +299,7 @@ export function runSimulation(options: SimulationOptions): SeedReport {
 
   // ── checkers' inputs ──
   const checker = new ExecutionChecker();
+  const checkpoints = new CheckpointChecker(config.clientTableChunks, config.maxOutstandingPerClient);
   const violations: string[] = [];
   const violation = (text: string): void => {
     if (violations.length < 20) violations.push(text);
@@ -278,7 +312,8 @@ export function runSimulation(options: SimulationOptions): SeedReport {
 
   // ── network ──
   const replicas: SimulatedReplicaNode[] = [];
-  const clients = new Map<ClientId, SimulatedClient | FaultyClient>();
+  const clients = new Map<ClientId, SimulatedClient | FaultyClient | LargeValueClient>();
+  const crashed = new Set<number>();
   const network = new SimulatedNetwork(
     queue,
     networkPrng,
@@ -330,11 +365,21 @@ export function runSimulation(options: SimulationOptions): SeedReport {
           break;
         case 'persist-checkpoint':
           node.disk.storeCheckpoint(action.checkpoint);
+          if (correct) {
+            const problem = checkpoints.onCheckpoint(node.id, action.checkpoint);
+            if (problem !== null) violation(problem);
+          }
           break;
         case 'executed':
           if (correct) {
             const problem = checker.recordExecution(node.id, action);
             if (problem !== null) violation(problem);
+            const unrepresentable = checkpoints.afterBatch(
+              node.id,
+              action.sequence,
+              node.service!.snapshot(),
+            );
+            if (unrepresentable !== null) violation(unrepresentable);
           }
           break;
         case 'evidence':
@@ -365,9 +410,28 @@ export function runSimulation(options: SimulationOptions): SeedReport {
     }
   };
 
+  /** A correct replica that throws is a violation; it stays down, and the run goes on. */
+  const crashedByBug = (node: SimulatedReplicaNode, error: unknown): void => {
+    node.replica = null;
+    node.service = null;
+    node.dead = true;
+    crashed.delete(node.id);
+    const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+    note(`r${node.id} THREW ${message}`);
+    if (isCorrect(node.id))
+      violation(`crash: correct replica ${node.id} threw at ${queue.now} ms: ${message}`);
+  };
+
   const step = (node: SimulatedReplicaNode, event: ReplicaEvent): void => {
     if (node.replica === null) return;
-    perform(node, node.replica.step(event));
+    let actions: readonly Action[];
+    try {
+      actions = node.replica.step(event);
+    } catch (error) {
+      crashedByBug(node, error);
+      return;
+    }
+    perform(node, actions);
   };
 
   const deliver = (to: NodeAddress, from: NodeAddress, bytes: Uint8Array): void => {
@@ -413,23 +477,35 @@ export function runSimulation(options: SimulationOptions): SeedReport {
   };
 
   // ── replicas ──
-  const everyClientEverywhere = Object.fromEntries(clientIds.map((id) => [id, { keyspaces: ['*'] }]));
-  const newReplica = (
-    id: ReplicaId,
-    disk: SimulatedDisk,
+  // The large-value client is confined to its own keyspace, as on the cluster where it was found.
+  const accessControl: AccessControlConfig = Object.fromEntries(
+    clientIds.map((id) => [id, { keyspaces: id === largeValueClientId ? [LARGE_VALUE_KEYSPACE] : ['*'] }]),
+  );
+  /** Starts the node's replica (and a new service for it); false when it threw doing so. */
+  const startReplica = (
+    node: SimulatedReplicaNode,
     restart: 'fresh' | 'intact' | 'corrupt' | 'amnesiac',
-  ): Replica => {
+  ): boolean => {
     const restored =
-      restart === 'intact' ? disk.read() : restart === 'corrupt' ? disk.read(diskPrng) : undefined;
-    return new Replica({
-      config,
-      id,
-      crypto: cryptos[id]!,
-      service: new KvService({ accessControl: everyClientEverywhere, bucketCount: 16 }),
-      ...(restored === undefined ? {} : { restored }),
-      amnesiac: restart === 'amnesiac',
-      testing,
-    });
+      restart === 'intact' ? node.disk.read() : restart === 'corrupt' ? node.disk.read(diskPrng) : undefined;
+    const kv = new KvService({ accessControl, bucketCount: 16 });
+    const service: Service = brokenSnapshot ? new OversizedSnapshotService(kv) : kv;
+    try {
+      node.replica = new Replica({
+        config,
+        id: node.id,
+        crypto: cryptos[node.id]!,
+        service,
+        ...(restored === undefined ? {} : { restored }),
+        amnesiac: restart === 'amnesiac',
+        testing,
+      });
+    } catch (error) {
+      crashedByBug(node, error);
+      return false;
+    }
+    node.service = service;
+    return true;
   };
   for (let index = 0; index < n; index++) {
     const id = replicaId(index);
@@ -440,6 +516,8 @@ export function runSimulation(options: SimulationOptions): SeedReport {
       crypto: cryptos[index]!,
       disk,
       replica: null,
+      service: null,
+      dead: false,
       adversary:
         behaviours === undefined
           ? null
@@ -456,8 +534,8 @@ export function runSimulation(options: SimulationOptions): SeedReport {
                 network.send(replicaAddress(id), clientAddress(to), encodeMessage(reply)),
             }),
     };
-    node.replica = newReplica(id, disk, 'fresh');
     replicas.push(node);
+    startReplica(node, 'fresh');
     const tick = (): void => {
       if (node.replica !== null) {
         step(node, { kind: 'tick', now: queue.now });
@@ -501,6 +579,21 @@ export function runSimulation(options: SimulationOptions): SeedReport {
       clients.set(id, new FaultyClient(id, crypto, environment, prng, n));
       return;
     }
+    if (id === largeValueClientId) {
+      clients.set(
+        id,
+        new LargeValueClient({
+          id,
+          crypto,
+          environment,
+          prng: largeValuePrng,
+          replicas: n,
+          window: config.maxOutstandingPerClient,
+          invokeUntil: faultPhaseMs + 1000,
+        }),
+      );
+      return;
+    }
     const client = new SimulatedClient({
       id,
       config: protocolConfig,
@@ -534,13 +627,12 @@ export function runSimulation(options: SimulationOptions): SeedReport {
     spikeProbability: scenarioPrng.next() * 0.05,
     spikeDelayMs: 300,
   };
-  const crashed = new Set<number>();
   const restart = (id: number, how: 'intact' | 'corrupt' | 'amnesiac'): void => {
     const node = replicas[id]!;
-    if (node.replica !== null) return;
+    if (node.replica !== null || node.dead) return;
     crashed.delete(id);
     if (how === 'amnesiac') node.disk.wipe();
-    node.replica = newReplica(node.id, node.disk, how);
+    if (!startReplica(node, how)) return;
     note(`RESTART r${id} (${how} disk)`);
     step(node, { kind: 'tick', now: queue.now });
   };
@@ -577,9 +669,28 @@ export function runSimulation(options: SimulationOptions): SeedReport {
         amnesiaBudget--;
       }
       node.replica = null;
+      node.service = null;
       crashed.add(victim);
       note(`CRASH r${victim}, back in ${duration}ms with ${how} disk`);
       queue.after(duration, () => restart(victim, how));
+    });
+  }
+  if (options.clusterRestart === true) {
+    // Every replica at once (a power cut): only what each persisted survives, and acknowledged
+    // writes must still be there (the linearizability checker sees any that are lost).
+    const at = 500 + clusterRestartPrng.int(Math.max(1, faultPhaseMs - 2000));
+    const downMs = 50 + clusterRestartPrng.int(1000);
+    queue.at(at, () => {
+      for (const node of replicas) {
+        if (node.replica === null) continue;
+        node.replica = null;
+        node.service = null;
+        crashed.add(node.id);
+      }
+      note(`CLUSTER CRASH: every replica down, back in ${downMs}ms with intact disks`);
+      queue.after(downMs, () => {
+        for (const node of replicas) restart(node.id, 'intact');
+      });
     });
   }
   queue.at(faultPhaseMs, () => {
@@ -622,6 +733,10 @@ export function runSimulation(options: SimulationOptions): SeedReport {
     stateTransfers,
     evidence: evidenceCount,
     rejectedInputs,
+    checkpointsChecked: checkpoints.checkpointsChecked,
+    largeValueRequests:
+      largeValueClientId === null ? null : { ...(clients.get(largeValueClientId) as LargeValueClient).sent },
+    clusterRestarted: options.clusterRestart === true,
     byzantine: [...byzantine].map(([replica, behaviours]) => ({ replica, behaviours })),
     simulatedMs,
     network: { ...network.statistics },

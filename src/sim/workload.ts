@@ -1,12 +1,14 @@
 /**
  * Simulated clients: correct ones run a closed-loop key-value workload through the real client
  * protocol (ClientSession) and record a history for the linearizability checker; a faulty one
- * sends conflicting duplicates, bad authenticators and bad signatures.
+ * sends conflicting duplicates, bad authenticators and bad signatures; a large-value one tries to
+ * make the replicated state too large to checkpoint.
  */
 
 import {
   decodeKvResult,
   encodeKvOperation,
+  KV_LIMITS,
   type KvOperation as ServiceOperation,
 } from '../apps/kv/operations.js';
 import type { ClientAction, ClientProtocolConfig, UnauthenticatedRequest } from '../core/client-protocol.js';
@@ -14,6 +16,7 @@ import { ClientSession } from '../core/client-protocol.js';
 import type { ClientId, Digest } from '../core/ids.js';
 import { requestNumber, toHex } from '../core/ids.js';
 import type { ClientCrypto } from '../crypto/client-crypto.js';
+import { LIMITS } from '../messages/limits.js';
 import { requestContent } from '../messages/signing.js';
 import type { ClientRequest, Evidence, Reply } from '../messages/types.js';
 import type { HistoryEntry, KvOperation, KvResult } from './checkers/linearizability.js';
@@ -326,5 +329,155 @@ export class FaultyClient {
         return;
       }
     }
+  }
+}
+
+/** The large-value client's own keyspace (the simulator grants it nothing else). */
+export const LARGE_VALUE_KEYSPACE = 'big/';
+/** Chance per 10 ms tick that it acts: about one near-1 MiB request every 100 ms of simulated time. */
+const LARGE_VALUE_ACTION_CHANCE = 0.1;
+/** A request unanswered this long is given up (its number is never reused), so the window moves. */
+const LARGE_VALUE_GIVE_UP_MS = 3000;
+/** Answered requests remembered for retransmission, whose replies may have left the reply cache. */
+const LARGE_VALUE_ANSWERED_MEMORY = 32;
+
+/**
+ * A client that tries to make correct replicas' state unrepresentable (the field report behind
+ * it: a client wrote a 1 MB value and read it a few times; the cached replies made a client table
+ * chunk larger than LIMITS.maxChunkBytes and every replica exited). Within its own keyspace it
+ * writes values near LIMITS.maxOperationBytes and issues as many ordered reads of them as its
+ * window allows, each reply about 1 MiB; it retransmits requests answered long ago (whose results
+ * the replicas may have evicted), sends near-maximal requests whose authenticators or signatures
+ * do not verify, operations one byte over maxOperationBytes, and writes outside its keyspace.
+ * Everything it sends with valid keys is a request a client may send: none of it may crash a
+ * correct replica or make correct replicas disagree.
+ */
+export class LargeValueClient {
+  readonly id: ClientId;
+  readonly #crypto: ClientCrypto;
+  readonly #environment: ClientEnvironment;
+  readonly #prng: Prng;
+  readonly #replicas: number;
+  /** The replicas' maxOutstandingPerClient; it keeps one fewer outstanding. */
+  readonly #window: number;
+  readonly #invokeUntil: number;
+  #nextNumber = 1;
+  readonly #outstanding = new Map<number, number>();
+  readonly #answered: ClientRequest[] = [];
+  readonly #sent = new Map<number, ClientRequest>();
+  #written: string | null = null;
+  /** Requests sent, by kind, for the simulator's report. */
+  readonly sent = { writes: 0, reads: 0, retransmissions: 0, unauthentic: 0, oversized: 0 };
+
+  constructor(options: {
+    id: ClientId;
+    crypto: ClientCrypto;
+    environment: ClientEnvironment;
+    prng: Prng;
+    replicas: number;
+    window: number;
+    invokeUntil: number;
+  }) {
+    this.id = options.id;
+    this.#crypto = options.crypto;
+    this.#environment = options.environment;
+    this.#prng = options.prng;
+    this.#replicas = options.replicas;
+    this.#window = options.window;
+    this.#invokeUntil = options.invokeUntil;
+  }
+
+  onReply(reply: Reply): void {
+    if (reply.readOnly || !this.#outstanding.delete(reply.requestNumber)) return;
+    const request = this.#sent.get(reply.requestNumber);
+    this.#sent.delete(reply.requestNumber);
+    if (request === undefined) return;
+    this.#answered.push(request);
+    if (this.#answered.length > LARGE_VALUE_ANSWERED_MEMORY) this.#answered.shift();
+  }
+
+  tick(): void {
+    const now = this.#environment.now();
+    if (now >= this.#invokeUntil || !this.#prng.chance(LARGE_VALUE_ACTION_CHANCE)) return;
+    for (const [number, sentAt] of [...this.#outstanding]) {
+      if (now - sentAt < LARGE_VALUE_GIVE_UP_MS) continue;
+      this.#outstanding.delete(number);
+      this.#sent.delete(number);
+    }
+    const prng = this.#prng;
+    const roll = prng.next();
+    if (roll < 0.15 && this.#answered.length > 0) {
+      this.sent.retransmissions++;
+      this.#environment.sendToAll(this.id, prng.pick(this.#answered));
+      return;
+    }
+    if (roll < 0.3) {
+      this.sent.unauthentic++;
+      const request = this.#make(this.#nextNumber++, this.#bigPut(), {
+        badMacs: prng.chance(0.5) ? 'all' : prng.int(this.#replicas),
+        badSignature: true,
+      });
+      this.#environment.sendToAll(this.id, request);
+      return;
+    }
+    if (roll < 0.35) {
+      this.sent.oversized++;
+      const request = this.#make(this.#nextNumber++, new Uint8Array(LIMITS.maxOperationBytes + 1), {});
+      this.#environment.sendToAll(this.id, request);
+      return;
+    }
+    if (this.#outstanding.size >= this.#window - 1) return;
+    let operation: Uint8Array;
+    if (this.#written === null || prng.chance(0.15)) {
+      this.sent.writes++;
+      operation = this.#bigPut();
+    } else {
+      this.sent.reads++;
+      operation = encodeKvOperation({ kind: 'get', key: this.#written });
+    }
+    const number = this.#nextNumber++;
+    const request = this.#make(number, operation, {});
+    this.#outstanding.set(number, now);
+    this.#sent.set(number, request);
+    // To a random replica: a backup forwards it to the leader, a 1 MiB FORWARD.
+    this.#environment.sendToReplica(this.id, prng.int(this.#replicas), request);
+  }
+
+  /** A put of a near-maximal value into its keyspace, or (rarely) outside it. */
+  #bigPut(): Uint8Array {
+    const prng = this.#prng;
+    const outside = prng.chance(0.05);
+    const key = outside ? SIMULATION_KEYS[0] : `${LARGE_VALUE_KEYSPACE}${prng.int(2)}`;
+    const value = new Uint8Array(KV_LIMITS.maxValueBytes - prng.int(512)).fill(this.#nextNumber & 0xff);
+    if (!outside) this.#written = key;
+    return encodeKvOperation({ kind: 'put', key, value });
+  }
+
+  #make(
+    number: number,
+    operation: Uint8Array,
+    options: { badMacs?: 'all' | number; badSignature?: boolean },
+  ): ClientRequest {
+    const unsigned = {
+      kind: 'request' as const,
+      clientId: this.id,
+      requestNumber: requestNumber(number),
+      readOnly: false,
+      operation,
+      authenticator: [],
+      signature: null,
+    };
+    const digest = this.#environment.hash(requestContent(unsigned));
+    this.#environment.recordSent(digest);
+    const authenticator = this.#crypto
+      .authenticator(digest)
+      .map((entry, index) =>
+        options.badMacs === 'all' || options.badMacs === index
+          ? { ...entry, mac: this.#prng.bytes(entry.mac.length) }
+          : entry,
+      );
+    const signature = this.#crypto.signRequest(digest);
+    if (options.badSignature === true) signature[0]! ^= 0xff;
+    return { ...unsigned, authenticator, signature };
   }
 }

@@ -22,7 +22,6 @@ import {
   bytesEqual,
   type ClientId,
   type ReplicaId,
-  replicaId,
   requestNumber,
   type SequenceNumber,
 } from './ids.js';
@@ -284,14 +283,14 @@ export class ClientSession {
   }
 
   /**
-   * As in PBFT, an ordered request goes first to the leader only (every replica that receives a
-   * request pays to decrypt, decode and queue it; backups check the copy inside the leader's
-   * proposal by its MAC instead). A retransmission goes to all, so a leader that drops requests
-   * is suspected by the backups. A read-only request goes to all: each replica answers it.
+   * Every request goes to every replica, as in BFT-SMaRt. A read-only one: each replica answers
+   * it. An ordered one: the leader proposes it only once Q − 1 backups tell it they hold it from
+   * the client, so a backup never has to take the request on the leader's word (a client that
+   * authenticates a request for the leader alone, or sends it to the leader alone, gets nothing
+   * proposed and nobody suspected), and backups see a leader that ignores it.
    */
   #firstSend(request: ClientRequest): ClientAction {
-    if (request.readOnly) return { kind: 'send-all', request };
-    return { kind: 'send', to: replicaId(this.#view % this.#config.n), request };
+    return { kind: 'send-all', request };
   }
 
   /**

@@ -39,6 +39,7 @@ import type {
   Commit,
   Decided,
   ForwardedRequests,
+  RequestAcknowledgement,
   ManifestRequest,
   NewView,
   PrePrepare,
@@ -182,6 +183,23 @@ interface PendingRequest {
   readonly receivedAt: number;
   proposedInView: number | null;
   forwarded: boolean;
+  /** The other replicas known to hold this request too (their REQUEST-ACK or FORWARD). */
+  readonly acks: Set<ReplicaId>;
+  /**
+   * A backup blames the leader for this request only from when 2f + 1 replicas (itself included)
+   * are known to hold it (null: not yet): f + 1 of them are correct and forward it to everybody,
+   * so every correct replica comes to hold it and a correct leader gets the Q − 1 acknowledgements
+   * it waits for. A request only a few replicas got, as a client can arrange, blames nobody.
+   */
+  blameFrom: number | null;
+}
+
+/** Acknowledgements (leader) or forwards (any replica) for a request not held here yet. */
+interface Vouchers {
+  readonly digestHex: string;
+  readonly from: Set<ReplicaId>;
+  /** The request itself, when a FORWARD brought it (MAC not valid here): held until f + 1 vouch. */
+  request: ClientRequest | null;
 }
 
 interface OwnCheckpoint {
@@ -208,6 +226,18 @@ export const READ_ONLY_REQUESTS_PER_CLIENT_PER_SECOND = 20_000;
  */
 export const STATE_BYTES_SERVED_PER_REPLICA_PER_SECOND = 64 * 1024 * 1024;
 export const STATE_BYTES_SERVED_BURST_PER_REPLICA = 256 * 1024 * 1024;
+/** Requests a leader remembers acknowledgements or forwards for before it holds them itself. */
+const MAX_VOUCHED_REQUESTS = 65_536;
+/**
+ * A leader that drops requests of a client because too few backups hold them (as when a client
+ * authenticates a request for the leader alone) logs it at most once per client per this long.
+ */
+export const UNACKNOWLEDGED_REQUEST_LOG_INTERVAL_MS = 10_000;
+/**
+ * A backup forgets a request that fewer than 2f + 1 replicas were ever known to hold after this
+ * many request timeouts: no correct leader can order it, and it takes a place in its client's window.
+ */
+const UNHELD_REQUEST_EXPIRY_TIMEOUTS = 4;
 /** Clients whose budgets are tracked at once (configured clients are far fewer). */
 const MAX_BUDGETED_CLIENTS = 65_536;
 /** What a reply adds to its result on the wire, at most (ids, counters, proof path). */
@@ -268,6 +298,10 @@ export class Replica {
 
   readonly #log = new Map<number, Instance>();
   readonly #pending = new Map<string, PendingRequest>();
+  /** Requests others said they hold that this replica does not hold yet, by request key. */
+  readonly #vouchers = new Map<string, Vouchers>();
+  /** Leader: when it last logged dropping a client's request that too few backups held. */
+  readonly #unacknowledgedLoggedAt = new Map<ClientId, number>();
   /** A guardian's view change waiting for the next stable checkpoint (see #planViewChange). */
   #plannedViewChange: { target: ViewNumber; reason: string; fromView: ViewNumber; deadline: number } | null =
     null;
@@ -884,18 +918,83 @@ export class Replica {
     const key = requestKey(request.clientId, request.requestNumber);
     const existing = this.#pending.get(key);
     if (existing !== undefined) {
-      // A retransmission: the client has not seen enough replies. Help a stuck leader get it.
-      if (!this.isLeader && !existing.forwarded && this.#status === 'normal')
-        this.#forwardToLeader([existing]);
+      // A retransmission: the client has not seen enough replies. Say again that this replica
+      // holds it (an announcement may have been lost), and help a stuck leader get it.
+      if (!this.isLeader) {
+        this.#announceHeld([existing]);
+        if (!existing.forwarded && this.#status === 'normal') this.#forwardToLeader([existing]);
+      }
       return;
     }
-    if (!this.#addPending(request, this.#requestDigest(request))) return;
-    // A client sends a new request to the replica it believes leads: if that is not this one, its
-    // view is stale (it has not seen a reply since a view change) or it retransmits to all
-    // because the leader is slow. Either way the leader needs the request now, not after half a
-    // request timeout.
-    if (!this.isLeader && this.#status === 'normal') this.#forwardToLeader([this.#pending.get(key)!]);
+    // It came on the client's own authenticated channel: authentic, whatever its MACs say.
+    this.#holdRequest(request, this.#requestDigest(request));
+  }
+
+  /**
+   * Holds an authentic request (received from its client, or vouched for by f + 1 replicas) as
+   * pending. Clients send every ordered request to every replica: each replica tells the others
+   * it holds it (REQUEST-ACK), the leader proposes it only once Q − 1 backups do
+   * (#nextProposable), and a backup blames the leader for it only once 2f + 1 hold it.
+   */
+  #holdRequest(request: ClientRequest, digest: Digest): void {
+    const key = requestKey(request.clientId, request.requestNumber);
+    if (!this.#addPending(request, digest)) return;
+    const pending = this.#pending.get(key)!;
+    const vouched = this.#vouchers.get(key);
+    if (vouched !== undefined) {
+      this.#vouchers.delete(key);
+      if (vouched.digestHex === toHex(digest)) for (const from of vouched.from) pending.acks.add(from);
+    }
+    if (this.isLeader) {
+      this.#tryPropose();
+      return;
+    }
+    this.#announceHeld([pending]);
+    this.#rejudgeHeldProposals();
+  }
+
+  /** The replica `from` holds these requests (whatever the view: holding does not depend on it). */
+  #onRequestAcknowledgement(from: ReplicaId, message: RequestAcknowledgement): void {
+    for (const entry of message.requests) {
+      const key = requestKey(entry.clientId, entry.requestNumber);
+      const pending = this.#pending.get(key);
+      if (pending !== undefined) {
+        if (bytesEqual(pending.digest, entry.requestDigest)) pending.acks.add(from);
+        continue;
+      }
+      if (this.#clientTable.status(entry.clientId, entry.requestNumber).kind !== 'new') continue;
+      this.#voucherFor(key, toHex(entry.requestDigest))?.from.add(from);
+    }
     this.#tryPropose();
+  }
+
+  /** How many replicas, this one included, are known to hold a pending request. */
+  #holders(pending: PendingRequest): number {
+    return pending.acks.size + 1;
+  }
+
+  /** The voucher record of a request not held here (null when its digest conflicts with another's). */
+  #voucherFor(key: string, digestHex: string): Vouchers | null {
+    let vouchers = this.#vouchers.get(key);
+    if (vouchers === undefined) {
+      if (this.#vouchers.size >= MAX_VOUCHED_REQUESTS)
+        this.#vouchers.delete(this.#vouchers.keys().next().value!);
+      vouchers = { digestHex, from: new Set(), request: null };
+      this.#vouchers.set(key, vouchers);
+    }
+    // Two digests for one request number: a faulty client or replica; the first one stays.
+    return vouchers.digestHex === digestHex ? vouchers : null;
+  }
+
+  /** Proposals held back for requests this replica could not authenticate: try them again. */
+  #rejudgeHeldProposals(): void {
+    for (const instance of this.#log.values()) {
+      const held = instance.unvouched;
+      if (held === null || held.view !== this.#view || this.#status !== 'normal') continue;
+      if (this.#judgeBatchRequests(this.#leaderOf(held.view), held.batch) !== 'valid') continue;
+      instance.unvouched = null;
+      this.#acceptProposal(instance, held);
+    }
   }
 
   /**
@@ -905,6 +1004,28 @@ export class Replica {
   #forwardToLeader(pendings: readonly PendingRequest[]): void {
     const leader = this.#leaderOf(this.#view);
     assert(leader !== this.id, 'a leader forwards requests to itself');
+    this.#forward(pendings, (message) => this.#send(leader, message));
+  }
+
+  /**
+   * Tells every other replica that this one holds these requests (the leader counts them before
+   * it proposes, backups before they blame it), in as many messages as the limit needs.
+   */
+  #announceHeld(pendings: readonly PendingRequest[]): void {
+    for (let start = 0; start < pendings.length; start += LIMITS.maxAcknowledgedRequests) {
+      this.#broadcast({
+        kind: 'request-ack',
+        view: this.#view,
+        requests: pendings.slice(start, start + LIMITS.maxAcknowledgedRequests).map((pending) => ({
+          clientId: pending.request.clientId,
+          requestNumber: pending.request.requestNumber,
+          requestDigest: pending.digest,
+        })),
+      });
+    }
+  }
+
+  #forward(pendings: readonly PendingRequest[], deliver: (message: ForwardedRequests) => void): void {
     let requests: ClientRequest[] = [];
     let bytes = 0;
     for (const pending of pendings) {
@@ -914,14 +1035,14 @@ export class Replica {
         requests.length > 0 &&
         (requests.length >= LIMITS.maxForwardedRequests || bytes + size > this.config.maxBatchBytes)
       ) {
-        this.#send(leader, { kind: 'forward', requests });
+        deliver({ kind: 'forward', requests });
         requests = [];
         bytes = 0;
       }
       requests.push(pending.request);
       bytes += size;
     }
-    if (requests.length > 0) this.#send(leader, { kind: 'forward', requests });
+    if (requests.length > 0) deliver({ kind: 'forward', requests });
   }
 
   #addPending(request: ClientRequest, digest: Digest): boolean {
@@ -944,6 +1065,8 @@ export class Replica {
       receivedAt: this.#now,
       proposedInView: null,
       forwarded: false,
+      acks: new Set(),
+      blameFrom: null,
     };
     this.#pending.set(key, pending);
     this.#pendingPerClient.set(request.clientId, perClient + 1);
@@ -1107,6 +1230,7 @@ export class Replica {
           this.#queues.delete(client);
           continue;
         }
+        if (next === 'wait') continue;
         const size = encodedSizeBound(next.request);
         if (batch.length > 0 && bytes + size > this.config.maxBatchBytes) return batch;
         queue.shift();
@@ -1120,14 +1244,23 @@ export class Replica {
     return batch;
   }
 
-  #nextProposable(queue: PendingRequest[]): PendingRequest | undefined {
+  /**
+   * The head of a client's queue if it can be proposed now; 'wait' while it lacks the backups'
+   * acknowledgements (the client's later requests wait behind it); undefined when the queue is
+   * spent.
+   */
+  #nextProposable(queue: PendingRequest[]): PendingRequest | 'wait' | undefined {
     while (queue.length > 0) {
       const head = queue[0]!;
       const stillPending = this.#pending.get(head.key) === head;
       const signatureOk =
         !this.config.requireClientSignatures ||
         this.#crypto.verifyRequestSignature(head.request, head.digest);
-      if (stillPending && head.proposedInView !== this.#view && signatureOk) return head;
+      if (stillPending && head.proposedInView !== this.#view && signatureOk) {
+        // Q − 1 backups hold it: at least Q − 1 − f correct ones prepare it, which with the
+        // leader vouch for it to every correct backup that does not hold it (#acceptIfVouched).
+        return this.#holders(head) >= this.#quorum ? head : 'wait';
+      }
       if (stillPending && !signatureOk) {
         this.#removePending(head);
         this.#reject(head.request.clientId, 'request', 'client signature does not verify');
@@ -1225,6 +1358,9 @@ export class Replica {
         break;
       case 'forward':
         this.#onForward(from, message);
+        break;
+      case 'request-ack':
+        this.#onRequestAcknowledgement(from, message);
         break;
       case 'status':
         this.#onStatus(from, message);
@@ -1327,7 +1463,8 @@ export class Replica {
       instance.unvouched = null;
       return;
     }
-    let vouchers = 0;
+    // The leader that proposed it vouches too: with f of the PREPAREs, f + 1 distinct replicas.
+    let vouchers = 1;
     for (const [sender, vote] of instance.prepareVotes)
       if (sender !== this.id && vote.view === held.view && bytesEqual(vote.batchDigest, held.batchDigest))
         vouchers++;
@@ -1356,17 +1493,20 @@ export class Replica {
       const pending = this.#pending.get(requestKey(request.clientId, request.requestNumber));
       if (pending !== undefined && bytesEqual(pending.digest, digest)) continue;
       if (this.#crypto.verifyRequest(request, digest)) continue;
-      if (this.#crypto.requestKeyRetired(request)) {
-        verdict = 'unverifiable';
-        continue;
+      if (this.config.requireClientSignatures && !this.#crypto.verifyRequestSignature(request, digest)) {
+        // The leader must check signatures before it proposes: this one is its fault.
+        this.#reject(
+          from,
+          'pre-prepare',
+          `request ${request.clientId}#${request.requestNumber} is not signed`,
+        );
+        this.#suspect(from, 'proposed a request without a valid client signature');
+        return 'invalid';
       }
-      this.#reject(
-        from,
-        'pre-prepare',
-        `request ${request.clientId}#${request.requestNumber} is not authentic`,
-      );
-      this.#suspect(from, 'proposed a request that is not authentic');
-      return 'invalid';
+      // Its MAC for this replica does not verify (or was made for a retired key epoch), and it did
+      // not come here directly: the client may have authenticated it for the leader alone, so this
+      // proves nothing against the leader. f + 1 replicas that prepare it vouch for it instead.
+      verdict = 'unverifiable';
     }
     return verdict;
   }
@@ -1946,6 +2086,7 @@ export class Replica {
     if (this.#restoredFloor > 0 && sequence >= this.#restoredFloor) {
       this.#log_('info', 'restored-state-recovered', { sequence, restoredFloor: this.#restoredFloor });
       this.#restoredFloor = 0;
+      this.#joinViewChangeInProgress();
     }
     this.#endAmnesiaIfPastHorizon();
     this.#startPlannedViewChange();
@@ -2009,15 +2150,22 @@ export class Replica {
       view: this.#view,
       checkpoint: this.#stable.certificate.sequence,
     });
-    if (this.#status === 'view-change') {
-      // It sat this view change out so far; its VIEW-CHANGE may be the one the quorum misses.
-      this.#persist({ kind: 'view', view: this.#view, viewChangeInProgress: true });
-      const message = this.#buildViewChange(this.#view);
-      this.#viewChanges.set(this.id, message);
-      this.#validatedViewChanges.add(message);
-      this.#broadcast(message);
-      this.#tryNewView();
-    }
+    this.#joinViewChangeInProgress();
+  }
+
+  /**
+   * A replica that could not vote (amnesiac, or behind its own disk) and now can: if a view change
+   * is under way it sat it out so far, and its VIEW-CHANGE may be the one the quorum misses.
+   */
+  #joinViewChangeInProgress(): void {
+    if (this.#status !== 'view-change' || !this.#canVote()) return;
+    if (this.#viewChanges.get(this.id)?.newView === this.#view) return;
+    this.#persist({ kind: 'view', view: this.#view, viewChangeInProgress: true });
+    const message = this.#buildViewChange(this.#view);
+    this.#viewChanges.set(this.id, message);
+    this.#validatedViewChanges.add(message);
+    this.#broadcast(message);
+    this.#tryNewView();
   }
 
   #onCheckpointProof(from: ReplicaId, message: CheckpointProof): void {
@@ -2186,21 +2334,34 @@ export class Replica {
 
   // ───────────────────────────── catch-up ─────────────────────────────
 
+  /**
+   * Requests another replica holds and forwards: to the leader (it waits too long, or a new view
+   * began) or to everybody (it waited half a request timeout). A forward says the sender holds the
+   * request, so it counts as its acknowledgement; a request whose MAC this replica cannot check
+   * is held once f + 1 distinct replicas forwarded it (one of them is correct and holds it).
+   */
   #onForward(from: ReplicaId, message: ForwardedRequests): void {
-    if (!this.isLeader || this.#status !== 'normal') return;
+    if (this.#status !== 'normal') return;
     for (const request of message.requests) {
       if (request.readOnly || request.authenticator.length !== this.config.n) continue;
       if (this.#clientTable.status(request.clientId, request.requestNumber).kind !== 'new') continue;
+      const key = requestKey(request.clientId, request.requestNumber);
       const digest = this.#requestDigest(request);
-      if (!this.#crypto.verifyRequest(request, digest)) {
-        this.#reject(
-          from,
-          'forward',
-          `request ${request.clientId}#${request.requestNumber} is not authentic`,
-        );
+      const pending = this.#pending.get(key);
+      if (pending !== undefined) {
+        if (bytesEqual(pending.digest, digest)) pending.acks.add(from);
         continue;
       }
-      this.#addPending(request, digest);
+      if (this.#crypto.verifyRequest(request, digest)) {
+        this.#holdRequest(request, digest);
+        this.#pending.get(key)?.acks.add(from);
+        continue;
+      }
+      const vouchers = this.#voucherFor(key, toHex(digest));
+      if (vouchers === null) continue;
+      vouchers.from.add(from);
+      vouchers.request ??= request;
+      if (vouchers.from.size >= correctWitnessSize(this.config)) this.#holdRequest(request, digest);
     }
     this.#tryPropose();
   }
@@ -2603,11 +2764,9 @@ export class Replica {
       pending.forwarded = false;
     }
     this.#rebuildQueues();
-    // The new leader may never have seen what clients sent the old one (clients send to the
-    // leader they believe in): hand it every request still waiting here, so a view change costs
-    // the clients one extra hop instead of a retransmission timeout. The old leader, still
-    // running in a graceful handoff or a rejoin, holds them all.
-    if (!leading && this.#pending.size > 0) this.#forwardToLeader([...this.#pending.values()]);
+    // Nothing to hand over: every replica announced what it holds to every other, so the new
+    // leader proposes at once what Q − 1 backups hold (#nextProposable). One it lacks reaches it
+    // in the forwards at half a request timeout.
     this.#onCertificate(decision.checkpoint);
     if (leading) {
       this.#reproposalsAwaitingBody.clear();
@@ -2704,6 +2863,30 @@ export class Replica {
     const toForward: PendingRequest[] = [];
     for (const pending of [...this.#pending.values()]) {
       const waited = this.#now - pending.timerStartedAt;
+      const received = this.#now - pending.receivedAt;
+      if (
+        leader === this.id &&
+        pending.proposedInView !== this.#view &&
+        this.#holders(pending) < this.#quorum
+      ) {
+        // Too few backups hold it. Spread it (f + 1 forwards make the others hold it); if that
+        // does not help, its client sent it to too few replicas: drop it, refuse the client.
+        if (received >= timeout / 2 && !pending.forwarded) toForward.push(pending);
+        if (waited >= timeout) this.#dropUnacknowledged(pending);
+        continue;
+      }
+      if (leader !== this.id) {
+        if (received >= timeout / 2 && !pending.forwarded) toForward.push(pending);
+        if (pending.blameFrom === null) {
+          if (this.#holders(pending) < 2 * this.config.f + 1) {
+            // Only a few replicas ever got it: its client's doing, and it can never be ordered.
+            if (received >= UNHELD_REQUEST_EXPIRY_TIMEOUTS * timeout) this.#removePending(pending);
+            continue;
+          }
+          pending.blameFrom = this.#now;
+        }
+        if (this.#now - Math.max(pending.blameFrom, pending.timerStartedAt) < timeout) continue;
+      }
       if (
         waited >= timeout &&
         this.config.requireClientSignatures &&
@@ -2722,9 +2905,32 @@ export class Replica {
         );
         return;
       }
-      if (waited >= timeout / 2 && !pending.forwarded && leader !== this.id) toForward.push(pending);
     }
-    if (toForward.length > 0) this.#forwardToLeader(toForward);
+    // To everybody, not only the leader: a request only some replicas got reaches the others,
+    // which hold it once f + 1 forwarded it, and acknowledge it to the leader.
+    if (toForward.length > 0) this.#forward(toForward, (message) => this.#broadcast(message));
+  }
+
+  /**
+   * Leader: a request fewer than Q − 1 backups said they hold for a whole request timeout, even
+   * after it forwarded it to them. Its client sent it to the leader alone, or authenticated it for
+   * too few replicas: proposing it could only stall the backups that cannot authenticate it, so it
+   * is refused (dropped), the client's doing, logged once per client per interval.
+   */
+  #dropUnacknowledged(pending: PendingRequest): void {
+    this.#removePending(pending);
+    const client = pending.request.clientId;
+    const logged = this.#unacknowledgedLoggedAt.get(client);
+    if (logged !== undefined && this.#now - logged < UNACKNOWLEDGED_REQUEST_LOG_INTERVAL_MS) return;
+    if (this.#unacknowledgedLoggedAt.size >= MAX_BUDGETED_CLIENTS) this.#unacknowledgedLoggedAt.clear();
+    this.#unacknowledgedLoggedAt.set(client, this.#now);
+    this.#log_('warn', 'request-refused', {
+      client,
+      requestNumber: pending.request.requestNumber,
+      backupsHolding: pending.acks.size,
+      reason:
+        'too few backups hold it: the client sent it to the leader alone, or authenticated it for too few replicas',
+    });
   }
 
   /** Resends this replica's own messages for work that has not completed: the network may lose them. */

@@ -25,6 +25,7 @@
  *                                                    0x20 decided
  *                                                    0x21 key-announcement
  *                                                    0x22 evidence-report
+ *                                                    0x23 request-ack
  *
  *   Evidence (encodeEvidence/decodeEvidence; disjoint from message tags so that neither can be
  *   mistaken for the other): 0x40 equivocation, 0x41 conflicting-checkpoint, 0x42 lying-reply.
@@ -76,6 +77,8 @@ import type {
   ReplyProof,
   Evidence,
   ForwardedRequests,
+  AcknowledgedRequest,
+  RequestAcknowledgement,
   MacEntry,
   Manifest,
   NewView,
@@ -116,6 +119,7 @@ export const MESSAGE_TAGS = {
   decided: 0x20,
   'key-announcement': 0x21,
   'evidence-report': 0x22,
+  'request-ack': 0x23,
 } as const satisfies Record<WireMessage['kind'], number>;
 
 export const EVIDENCE_TAGS = {
@@ -138,6 +142,8 @@ const MINIMUM_BYTES = {
   macEntry: 1 + MAC_BYTES,
   vote: 2 + 1 + SIGNATURE_BYTES,
   logEntry: 1 + 1 + DIGEST_BYTES,
+  /** client id (1 + 1), request number, digest. */
+  acknowledgedRequest: 2 + 1 + DIGEST_BYTES,
   /** new view, replica, certificate (1 + 32 + 1), two counts, key epoch, signature. */
   viewChange: 1 + 2 + (1 + DIGEST_BYTES + 1) + 1 + 1 + 1 + SIGNATURE_BYTES,
 } as const;
@@ -576,6 +582,34 @@ function readForwardedRequests(reader: ByteReader, limits: Limits): ForwardedReq
   return { kind: 'forward', requests };
 }
 
+function writeRequestAcknowledgement(writer: ByteWriter, message: RequestAcknowledgement): void {
+  writer.varuint(message.view);
+  writer.varuint(message.requests.length);
+  for (const entry of message.requests) {
+    writer.string(entry.clientId);
+    writer.varuint(entry.requestNumber);
+    writeDigest(writer, entry.requestDigest);
+  }
+}
+
+function readRequestAcknowledgement(reader: ByteReader, limits: Limits): RequestAcknowledgement {
+  const view = readView(reader, 'view');
+  const count = readCount(
+    reader,
+    limits,
+    'maxAcknowledgedRequests',
+    'acknowledged requests',
+    MINIMUM_BYTES.acknowledgedRequest,
+  );
+  const requests: AcknowledgedRequest[] = [];
+  for (let index = 0; index < count; index++) {
+    const clientId = readClientId(reader, limits);
+    const number = requestNumber(reader.varuint('request number'));
+    requests.push({ clientId, requestNumber: number, requestDigest: readDigest(reader, 'request digest') });
+  }
+  return { kind: 'request-ack', view, requests };
+}
+
 function writeStatus(writer: ByteWriter, message: Status): void {
   writer.u16(message.replicaId);
   writer.varuint(message.view);
@@ -658,6 +692,9 @@ function writeMessageBody(writer: ByteWriter, message: WireMessage): void {
     case 'forward':
       writeRequestList(writer, message.requests);
       break;
+    case 'request-ack':
+      writeRequestAcknowledgement(writer, message);
+      break;
     case 'status':
       writeStatus(writer, message);
       break;
@@ -739,6 +776,8 @@ function readMessageBody(reader: ByteReader, kind: WireMessage['kind'], limits: 
       return readNewView(reader, limits);
     case 'forward':
       return readForwardedRequests(reader, limits);
+    case 'request-ack':
+      return readRequestAcknowledgement(reader, limits);
     case 'status':
       return readStatus(reader, limits);
     case 'batch-request':

@@ -17,6 +17,8 @@ export const LIMITS = {
   maxViewChangeEntries: 16384,
   /** Requests forwarded to the leader in one message. */
   maxForwardedRequests: 1024,
+  /** Requests a backup acknowledges to the leader in one message. */
+  maxAcknowledgedRequests: 4096,
   /** State chunks: size of one, number in a checkpoint, indices asked for at once. */
   maxChunkBytes: 4 * 1024 * 1024,
   maxManifestLeaves: 65536,

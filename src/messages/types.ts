@@ -206,6 +206,26 @@ export interface ForwardedRequests {
   readonly requests: readonly ClientRequest[];
 }
 
+/** One request a backup holds as authentic, named by its digest. */
+export interface AcknowledgedRequest {
+  readonly clientId: ClientId;
+  readonly requestNumber: RequestNumber;
+  readonly requestDigest: Digest;
+}
+
+/**
+ * "I hold these requests of the current view's clients as authentic" (received on the client's own
+ * channel, or vouched for): a backup tells the leader, which proposes a request only once Q − 1
+ * backups hold it, so every correct backup can accept the proposal (it holds the request, or
+ * f + 1 replicas that prepared it vouch for it) and no client can get a correct leader suspected
+ * by authenticating its request for the leader alone.
+ */
+export interface RequestAcknowledgement {
+  readonly kind: 'request-ack';
+  readonly view: ViewNumber;
+  readonly requests: readonly AcknowledgedRequest[];
+}
+
 /** Periodic summary that lets peers help a replica that fell behind. */
 export interface Status {
   readonly kind: 'status';
@@ -289,6 +309,7 @@ export type ReplicaMessage =
   | ViewChange
   | NewView
   | ForwardedRequests
+  | RequestAcknowledgement
   | Status
   | Decided
   | BatchRequest

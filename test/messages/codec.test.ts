@@ -242,6 +242,18 @@ const messageArbitraries = {
     sequence: arbitrarySequence,
     newest: arbitraryCertificate,
   }),
+  'request-ack': record({
+    kind: fc.constant('request-ack' as const),
+    view: arbitraryView,
+    requests: fc.array(
+      record({
+        clientId: arbitraryClientId,
+        requestNumber: arbitraryRequestNumber,
+        requestDigest: arbitraryDigest,
+      }),
+      { maxLength: 5 },
+    ),
+  }),
   decided: record({
     kind: fc.constant('decided' as const),
     sequence: arbitrarySequence,

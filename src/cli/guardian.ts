@@ -5,14 +5,13 @@
  */
 
 import type { Command } from 'commander';
-import pino from 'pino';
 import { guardianKeyPath, loadGuardianIdentity } from '../config/keys.js';
 import { replicaId } from '../core/ids.js';
 import { defaultCodeDirectory, defaultManifestPath } from '../recovery/code-manifest.js';
 import { Guardian } from '../recovery/guardian.js';
 import { FAULT_MODES, isFaultMode } from '../recovery/ipc.js';
 import { cliEntryPoint } from '../runtime/local-cluster.js';
-import { DEFAULT_CONFIG, configOrExit, integerOption, stopOnSignals } from './options.js';
+import { DEFAULT_CONFIG, configOrExit, integerOption, processLogger, stopOnSignals } from './options.js';
 
 export function registerGuardian(program: Command): void {
   program
@@ -28,6 +27,10 @@ export function registerGuardian(program: Command): void {
       `test clusters only: the first replica incarnation runs as an intruder (${FAULT_MODES.join(', ')})`,
     )
     .option('--log-level <level>', 'trace, debug, info, warn, error', process.env.PHALANX_LOG_LEVEL ?? 'info')
+    .option(
+      '--log-file <file>',
+      'log to this file, rotated by size (<file>.1 ... <file>.4, 8 MiB each), not stdout',
+    )
     .action(
       async (options: {
         config: string;
@@ -37,6 +40,7 @@ export function registerGuardian(program: Command): void {
         manifest?: string;
         faultMode?: string;
         logLevel: string;
+        logFile?: string;
       }) => {
         const config = await configOrExit(options.config);
         if (options.id >= config.n)
@@ -50,7 +54,7 @@ export function registerGuardian(program: Command): void {
             throw new Error('--fault-mode refused: the configuration does not set allowFaultInjection');
         }
         const id = replicaId(options.id);
-        const logger = pino({ level: options.logLevel, base: { guardian: id } });
+        const logger = processLogger(options.logLevel, { guardian: id }, options.logFile);
         const { identity, replica } = await loadGuardianIdentity(
           options.identity ?? guardianKeyPath(config, id),
         );

@@ -2,6 +2,7 @@
 import { InvalidArgumentError } from 'commander';
 import pino, { type Logger } from 'pino';
 import { type ClusterConfig, ConfigError, loadClusterConfig } from '../config/cluster-config.js';
+import { RotatingLogFile } from '../runtime/log-file.js';
 
 /**
  * Where `phalanx up`, `demo` and the other commands keep the local cluster by default:
@@ -45,6 +46,25 @@ export function commandLogger(level: string = process.env.PHALANX_LOG_LEVEL ?? '
  * On SIGINT or SIGTERM (once, however many arrive): logs, runs `close`, and exits 0, or 1 with
  * the error logged if closing failed.
  */
+/**
+ * The logger of a long-running process (replica, guardian): to `logFile`, rotated by size
+ * (RotatingLogFile: <file>.1 … <file>.4, 8 MiB each), or to stdout. An exception nothing caught
+ * is logged as fatal before the process exits, so the reason is in the log, not only on stderr.
+ */
+export function processLogger(
+  level: string,
+  base: Record<string, number>,
+  logFile: string | undefined,
+): Logger {
+  const logger =
+    logFile === undefined ? pino({ level, base }) : pino({ level, base }, RotatingLogFile.open(logFile));
+  process.on('uncaughtException', (error) => {
+    logger.fatal({ err: error }, 'uncaught exception; stopping');
+    process.exit(70);
+  });
+  return logger;
+}
+
 export function stopOnSignals(logger: Logger, close: () => Promise<void>): void {
   let stopping = false;
   const stop = (signal: NodeJS.Signals): void => {

@@ -4,7 +4,7 @@
  * keys, key certificates and instructions arrive on the IPC pipe, never on disk.
  */
 import type { Command } from 'commander';
-import pino, { type Logger } from 'pino';
+import type { Logger } from 'pino';
 import type { ClusterConfig } from '../config/cluster-config.js';
 import { loadReplicaKeyFile, replicaKeyPath } from '../config/keys.js';
 import { type ReplicaId, keyEpoch, replicaId } from '../core/ids.js';
@@ -20,7 +20,7 @@ import {
 import { decodeKeyCertificate, sessionKeysFromSeeds } from '../recovery/key-certificates.js';
 import { type GuardianLink, type ReplicaKeySource, ReplicaNode } from '../runtime/replica-node.js';
 import type { KeyCertificate } from '../messages/types.js';
-import { DEFAULT_CONFIG, configOrExit, integerOption, stopOnSignals } from './options.js';
+import { DEFAULT_CONFIG, configOrExit, integerOption, processLogger, stopOnSignals } from './options.js';
 
 /** How long a replica started by its guardian waits for its session keys. */
 const SESSION_KEYS_TIMEOUT_MS = 30_000;
@@ -118,6 +118,10 @@ export function registerReplica(program: Command): void {
     .option('--guardian', 'run under a guardian (keys and instructions arrive on the IPC pipe)')
     .option('--fault-mode <mode>', `test clusters only: ${FAULT_MODES.join(', ')}`)
     .option('--log-level <level>', 'trace, debug, info, warn, error', process.env.PHALANX_LOG_LEVEL ?? 'info')
+    .option(
+      '--log-file <file>',
+      'log to this file, rotated by size (<file>.1 ... <file>.4, 8 MiB each), not stdout',
+    )
     .action(
       async (options: {
         config: string;
@@ -128,6 +132,7 @@ export function registerReplica(program: Command): void {
         guardian?: boolean;
         faultMode?: string;
         logLevel: string;
+        logFile?: string;
       }) => {
         const config = await configOrExit(options.config);
         if (options.id >= config.n)
@@ -136,7 +141,7 @@ export function registerReplica(program: Command): void {
           throw new Error(`--fault-mode must be one of ${FAULT_MODES.join(', ')}`);
         }
         const id = replicaId(options.id);
-        const logger = pino({ level: options.logLevel, base: { replica: id } });
+        const logger = processLogger(options.logLevel, { replica: id }, options.logFile);
         let keys: ReplicaKeySource;
         let amnesiac = options.amnesiac === true;
         let faultMode: FaultMode | null = (options.faultMode as FaultMode | undefined) ?? null;

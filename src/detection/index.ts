@@ -37,7 +37,7 @@
  * suspicions.report(replicaId(0), replicaId(3), Date.now()); // true: f + 1 = 2 distinct reporters
  *
  * const path = '/var/lib/phalanx/replica-0/accountability.log';
- * const log = await AccountabilityLog.open(path, { maxBytes: 64 * 1024 * 1024 });
+ * const log = await AccountabilityLog.open(path); // rotated at 8 MiB, 3 older files kept
  * const messageDigest = crypto.hash(new TextEncoder().encode('encoded prepare'));
  * log.append({ direction: 'sent', peer: 'replica:2', kind: 'prepare', digest: messageDigest, atMs: Date.now() });
  * await log.close();
@@ -48,6 +48,8 @@ export {
   ACCOUNTABILITY_LOG_FORMAT,
   ACCOUNTABILITY_LOG_GENESIS_HEAD,
   ACCOUNTABILITY_LOG_LIMITS,
+  ACCOUNTABILITY_LOG_MESSAGE_KINDS,
+  accountabilityLogFiles,
   type AccountabilityAudit,
   type AccountabilityEntry,
   AccountabilityLog,
@@ -55,6 +57,7 @@ export {
   type AccountabilityLogOptions,
   auditAccountabilityLog,
   auditAccountabilityLogBytes,
+  auditAccountabilityLogFiles,
   type AuditOptions,
   MIN_ACCOUNTABILITY_LOG_BYTES,
   rotatedPath,

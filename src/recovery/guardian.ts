@@ -23,7 +23,6 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
   closeSync,
-  existsSync,
   fsyncSync,
   mkdirSync,
   openSync,
@@ -37,7 +36,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { basename, dirname, join } from 'node:path';
 import type { Logger } from 'pino';
 import { accountabilityLogPath, type ClusterConfig } from '../config/cluster-config.js';
-import { auditAccountabilityLog, rotatedPath } from '../detection/accountability-log.js';
+import { accountabilityLogFiles, auditAccountabilityLogFiles } from '../detection/accountability-log.js';
 import { clientRegistryOf } from '../config/keys.js';
 import {
   bytesEqual,
@@ -54,8 +53,10 @@ import { describeEvidence, verifyEvidence } from '../detection/evidence.js';
 import { SuspicionTracker } from '../detection/suspicions.js';
 import { decodeEvidence } from '../messages/codec.js';
 import type { Evidence, KeyCertificate } from '../messages/types.js';
+import { openProcessOutput } from '../runtime/log-file.js';
 import { BACKGROUND_PACING, LoadPacer } from '../storage/pacing.js';
-import { TcpTransport } from '../transport/tcp.js';
+import { rejectionKind, TcpTransport } from '../transport/tcp.js';
+import { RateLimitedLog } from '../runtime/rate-limited-log.js';
 import { type NodeId, replicaNode } from '../transport/transport.js';
 import { codeBundleFingerprint, verifyCodeBundle } from './code-manifest.js';
 import { canRestorePriority, RECOVERING_NICE, setProcessNice } from './priority.js';
@@ -230,6 +231,7 @@ export class Guardian {
    */
   readonly #peerStates = new Map<number, { readonly voting: boolean; readonly atMs: number }>();
   #stateReporter: NodeJS.Timeout | null = null;
+  readonly #rejectionLog = new RateLimitedLog();
   /** What this guardian last said of its own replica (null: nothing yet). */
   #reportedVoting: boolean | null = null;
   #pendingFaultMode: FaultMode | null;
@@ -450,13 +452,14 @@ export class Guardian {
           return identity == null ? [] : [{ keyEpoch: keyEpoch(0), publicKey: identity }];
         },
       },
+      // The transport logs its own refusals, at most one line per offender and kind per interval.
+      logger: this.#logger,
       events: {
         onFrame: (from, frame) => this.#onControlFrame(from, frame),
         onPeerStateChange: (peer, connected) => {
           if (connected && peer.kind === 'replica') this.#sendCertificatesTo(peer);
         },
-        onRejection: (peer, address, reason) =>
-          this.#logger.warn({ peer, address, reason }, 'control channel refused a peer'),
+        onRejection: () => undefined,
       },
     });
   }
@@ -481,7 +484,13 @@ export class Guardian {
     if (from.kind !== 'replica') return;
     const decoded = decodeControl(frame);
     if (!decoded.ok) {
-      this.#logger.warn({ from: from.id, reason: decoded.reason }, 'rejected control frame');
+      // A guardian on a compromised host could send a flood of these: one line per interval.
+      const permit = this.#rejectionLog.admit(`replica:${from.id} ${rejectionKind(decoded.reason)}`);
+      if (permit !== null)
+        this.#logger.warn(
+          { from: from.id, reason: decoded.reason, suppressed: permit.suppressed },
+          'rejected control frame',
+        );
       return;
     }
     const message = decoded.message;
@@ -887,8 +896,8 @@ export class Guardian {
   #archiveAccountabilityLog(): string[] {
     const path = accountabilityLogPath(this.#config, this.id);
     const archived: string[] = [];
-    for (const source of [rotatedPath(path), path]) {
-      if (!existsSync(source)) continue;
+    // Oldest first, as the audit reads them: each file's chain continues the one before.
+    for (const source of accountabilityLogFiles(path)) {
       const target = `${source}.epoch-${this.#state.keyEpoch}`;
       renameSync(source, target);
       archived.push(target);
@@ -914,32 +923,40 @@ export class Guardian {
    * alarm is raised.
    */
   async #auditArchivedLogs(files: readonly string[]): Promise<void> {
-    for (const file of files) {
-      const pacer = new LoadPacer(BACKGROUND_PACING);
-      try {
-        const audit = await auditAccountabilityLog(file, { pace: () => pacer.yield() });
-        if (audit.ok) {
-          this.#logger.info(
-            {
-              file: basename(file),
-              entries: audit.entries,
-              droppedEntries: audit.droppedEntries,
-              head: toHex(audit.head).slice(0, 16),
-              pausedMs: pacer.pausedMs,
-            },
-            'accountability log audited',
-          );
-          continue;
-        }
-        const aside = `${file}.broken`;
-        renameSync(file, aside);
-        this.#alarm(
-          `the accountability log of replica ${this.id} fails its audit at record ${audit.entry}: ${audit.reason}` +
-            `${audit.tornTail ? ' (torn tail)' : ''}; kept as ${aside}`,
+    if (files.length === 0) return;
+    const pacer = new LoadPacer(BACKGROUND_PACING);
+    let audits: Awaited<ReturnType<typeof auditAccountabilityLogFiles>>;
+    try {
+      // Oldest first, each file's chain checked to go on from the head of the one before.
+      audits = await auditAccountabilityLogFiles(files, { pace: () => pacer.yield() });
+    } catch (error) {
+      this.#logger.warn({ err: error, files }, 'accountability log could not be audited');
+      return;
+    }
+    for (const { file, audit } of audits) {
+      if (audit.ok) {
+        this.#logger.info(
+          {
+            file: basename(file),
+            entries: audit.entries,
+            droppedEntries: audit.droppedEntries,
+            head: toHex(audit.head).slice(0, 16),
+            pausedMs: pacer.pausedMs,
+          },
+          'accountability log audited',
         );
-      } catch (error) {
-        this.#logger.warn({ err: error, file }, 'accountability log could not be audited');
+        continue;
       }
+      const aside = `${file}.broken`;
+      try {
+        renameSync(file, aside);
+      } catch (error) {
+        this.#logger.warn({ err: error, file }, 'could not set the broken accountability log aside');
+      }
+      this.#alarm(
+        `the accountability log of replica ${this.id} fails its audit at record ${audit.entry}: ${audit.reason}` +
+          `${audit.tornTail ? ' (torn tail)' : ''}; kept as ${aside}`,
+      );
     }
   }
 
@@ -1132,7 +1149,8 @@ export class Guardian {
   #spawnProcess(): ChildProcess {
     const [executable, ...prefix] = this.#options.entryPoint;
     const logFile = join(this.#config.dataDirectory, `replica-${this.id}.log`);
-    const log = openSync(logFile, 'a');
+    // The replica writes its own log, rotated by size; only what Node prints goes to .stderr.
+    const output = openProcessOutput(logFile);
     const child = spawn(
       executable!,
       [
@@ -1145,10 +1163,12 @@ export class Guardian {
         '--guardian',
         '--log-level',
         this.#options.replicaLogLevel ?? 'info',
+        '--log-file',
+        logFile,
       ],
-      { stdio: ['ignore', log, log, 'ipc'], env: process.env },
+      { stdio: ['ignore', output, output, 'ipc'], env: process.env },
     );
-    closeSync(log);
+    closeSync(output);
     return child;
   }
 

@@ -14,11 +14,12 @@
  * ```
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { closeSync, mkdirSync, openSync } from 'node:fs';
+import { closeSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ClusterConfig } from '../config/cluster-config.js';
 import type { ReplicaId } from '../core/ids.js';
+import { openProcessOutput } from './log-file.js';
 import type { FaultMode } from '../recovery/ipc.js';
 import type { GuardianReport, GuardianStatus } from '../recovery/status.js';
 import {
@@ -105,7 +106,8 @@ export class LocalCluster {
     const [executable, ...prefix] = this.#options.entryPoint;
     const logDirectory = this.#options.logDirectory ?? this.config.dataDirectory;
     mkdirSync(logDirectory, { recursive: true });
-    const log = openSync(this.logFile(id), 'a');
+    // The process writes its own log, rotated by size; only what Node prints goes to .stderr.
+    const output = openProcessOutput(this.logFile(id));
     const child = spawn(
       executable!,
       [
@@ -117,12 +119,14 @@ export class LocalCluster {
         String(id),
         '--log-level',
         this.#options.logLevel ?? 'info',
+        '--log-file',
+        this.logFile(id),
         ...(this.#options.extraArguments?.(id) ?? []),
         ...extra,
       ],
-      { stdio: ['ignore', log, log], env: process.env },
+      { stdio: ['ignore', output, output], env: process.env },
     );
-    closeSync(log);
+    closeSync(output);
     this.#processes.set(id, child);
     child.once('exit', (code, signal) => {
       if (this.#processes.get(id) === child) this.#processes.delete(id);

@@ -255,3 +255,20 @@ export class RotatingLogFile {
     renameIfPresent(this.path, rotatedLogPath(this.path, 1));
   }
 }
+
+/**
+ * The file a child process's stdout and stderr go to, beside its log (`<logFile>.stderr`): only
+ * what Node itself prints (a crash before the logger exists), since the process logs through
+ * RotatingLogFile. Opened for appending; moved to `<logFile>.stderr.1` first when it has grown
+ * past the log's file bound, so it stays bounded too. The caller closes the descriptor.
+ */
+export function openProcessOutput(logFile: string): number {
+  const path = `${logFile}.stderr`;
+  mkdirSync(dirname(path), { recursive: true });
+  try {
+    if (statSync(path).size > LOG_FILE_LIMITS.defaultMaxFileBytes) renameSync(path, `${path}.1`);
+  } catch (error) {
+    if (errorCode(error) !== 'ENOENT') throw error;
+  }
+  return openSync(path, 'a');
+}

@@ -61,8 +61,14 @@ import {
 import { openStorage } from '../storage/open.js';
 import { LoadPacer, RECOVERY_LOAD_PACING } from '../storage/pacing.js';
 import type { ReplicaStorage } from '../storage/storage.js';
-import { TcpTransport } from '../transport/tcp.js';
-import { type ChannelKeyDirectory, clientNode, type NodeId, replicaNode } from '../transport/transport.js';
+import { rejectionKind, TcpTransport } from '../transport/tcp.js';
+import {
+  type ChannelKeyDirectory,
+  clientNode,
+  type NodeId,
+  nodeKey,
+  replicaNode,
+} from '../transport/transport.js';
 import {
   FaultyService,
   FLOOD_FRAMES_PER_TICK,
@@ -72,6 +78,7 @@ import {
 } from './fault-modes.js';
 import { signingSeed } from '../crypto/keys.js';
 import { ReplicaMetrics } from './metrics.js';
+import { OVERFLOW_KEY, RATE_LIMITED_LOG_LIMITS, RateLimitedLog } from './rate-limited-log.js';
 import type { ReplicaStatus } from './status.js';
 
 export const TICK_MS = 10;
@@ -136,6 +143,11 @@ export function channelKeyDirectory(
   ): boolean;
 } {
   return {
+    // Only a replica of this configuration can ever present a certificate worth checking: refused
+    // from its HELLO, any other identity costs no key exchange or signature.
+    mayAdmitCertifiedKey(peer) {
+      return config !== undefined && peer.kind === 'replica' && peer.id < config.n;
+    },
     admitCertifiedKey(peer, epoch, publicKey, encoded) {
       if (config === undefined || peer.kind !== 'replica') return false;
       const certificate = decodeKeyCertificate(encoded);
@@ -204,6 +216,12 @@ export class ReplicaNode {
   #lastProgress: string | null = null;
   /** performance.now() of the last executed batch (null: none since the process started). */
   #lastExecutionAt: number | null = null;
+  /**
+   * Lines hostile input can cause (refused frames and messages, the core's rejected input): the
+   * first of each offender and kind, then at most one per interval with the count it stands for.
+   */
+  readonly #hostileInputLog = new RateLimitedLog();
+  #suppressedReportTimer: NodeJS.Timeout | null = null;
   /** PeerReview-style record of every frame sent and received (null when it could not be opened). */
   #accountability: AccountabilityLog | null = null;
 
@@ -354,13 +372,12 @@ export class ReplicaNode {
       keys: channelKeyDirectory(registry, config, () =>
         setImmediate(() => node.#step({ kind: 'keys-changed' })),
       ),
+      // The transport logs its own refusals, at most one line per offender and kind per interval.
+      logger,
       events: {
         onFrame: (from, frame) => node.#onFrame(from, frame),
         onPeerStateChange: (peer, connected) => logger.debug({ peer, connected }, 'peer connection changed'),
-        onRejection: (peer, remoteAddress, reason) => {
-          node.#metrics.rejected('connection');
-          logger.warn({ peer, remoteAddress, reason }, 'rejected connection or frame');
-        },
+        onRejection: () => node.#metrics.rejected('connection'),
       },
     });
     node.#loot = {
@@ -376,6 +393,11 @@ export class ReplicaNode {
     );
     node.#step({ kind: 'tick', now: Math.floor(performance.now()) });
     if (options.guardian !== undefined) node.#linkGuardian(options.guardian);
+    node.#suppressedReportTimer = setInterval(
+      () => node.#reportSuppressed(),
+      RATE_LIMITED_LOG_LIMITS.defaultIntervalMilliseconds,
+    );
+    node.#suppressedReportTimer.unref();
     logger.info(
       {
         replica: id,
@@ -427,7 +449,11 @@ export class ReplicaNode {
     const decoded = decodeMessage(frame);
     if (!decoded.ok) {
       this.#metrics.rejected('frame');
-      this.#logger.warn({ from, reason: decoded.reason }, 'rejected frame');
+      this.#warnHostile(
+        `${nodeKey(from)} frame ${rejectionKind(decoded.reason)}`,
+        { from, reason: decoded.reason },
+        'rejected frame',
+      );
       return;
     }
     const message = decoded.value;
@@ -439,7 +465,8 @@ export class ReplicaNode {
       }
       if (message.kind !== 'request' || message.clientId !== from.id) {
         this.#metrics.rejected('client-message');
-        this.#logger.warn(
+        this.#warnHostile(
+          `${nodeKey(from)} client-message ${message.kind}`,
           { from, kind: message.kind },
           'rejected message: clients may only send their own requests',
         );
@@ -455,7 +482,8 @@ export class ReplicaNode {
       message.kind === 'key-announcement'
     ) {
       this.#metrics.rejected('replica-message');
-      this.#logger.warn(
+      this.#warnHostile(
+        `${nodeKey(from)} replica-message ${message.kind}`,
         { from, kind: message.kind },
         'rejected message: replicas do not send requests or replies to replicas',
       );
@@ -555,6 +583,15 @@ export class ReplicaNode {
             this.#progress('transferring-state', `to ${action.details.target}`);
           if (action.event === 'state-transfer-completed')
             this.#progress('replaying-log', `from ${action.details.sequence}`);
+          if (action.event === 'rejected-input' || action.event === 'budget-exceeded') {
+            const { from, what, reason, budget } = action.details;
+            this.#warnHostile(
+              `${String(from)} ${action.event} ${String(what ?? budget)} ${rejectionKind(String(reason ?? ''))}`,
+              { ...action.details },
+              action.event,
+            );
+            break;
+          }
           this.#logger[action.level === 'debug' ? 'debug' : action.level](
             { ...action.details },
             action.event,
@@ -608,6 +645,29 @@ export class ReplicaNode {
       digest: asDigest(new Uint8Array(hash.buffer, hash.byteOffset, hash.length)),
       atMs: Date.now(),
     });
+  }
+
+  /** A warning hostile input caused, rate limited per key (offender and kind). */
+  #warnHostile(key: string, details: Record<string, unknown>, message: string): void {
+    const permit = this.#hostileInputLog.admit(key);
+    if (permit === null) return;
+    this.#logger.warn(
+      {
+        ...details,
+        suppressed: permit.suppressed,
+        ...(permit.key === OVERFLOW_KEY ? { limitedAs: OVERFLOW_KEY } : {}),
+      },
+      message,
+    );
+  }
+
+  /** The counts a burst of hostile input left owed when it stopped. */
+  #reportSuppressed(): void {
+    for (const owed of this.#hostileInputLog.overdue())
+      this.#logger.warn(
+        { key: owed.key, suppressed: owed.suppressed },
+        'rejections suppressed by the log rate limit',
+      );
   }
 
   #setFaultMode(mode: FaultMode | null): void {
@@ -848,6 +908,7 @@ export class ReplicaNode {
     if (this.#floodTimer !== null) clearInterval(this.#floodTimer);
     if (this.#guardianStatusTimer !== null) clearInterval(this.#guardianStatusTimer);
     if (this.#lazyFlushTimer !== null) clearTimeout(this.#lazyFlushTimer);
+    if (this.#suppressedReportTimer !== null) clearInterval(this.#suppressedReportTimer);
     await this.#transport?.close();
     await new Promise<void>((resolve) =>
       this.#admin === null ? resolve() : this.#admin.close(() => resolve()),
@@ -864,9 +925,6 @@ export class ReplicaNode {
   }
 }
 
-/** Largest accountability log file before it is rotated to `<path>.1`. */
-const ACCOUNTABILITY_LOG_MAX_BYTES = 64 * 1024 * 1024;
-
 /**
  * Opens (and continues) the accountability log. One that is broken is evidence: it is moved
  * aside for an operator, never appended to, and a fresh log starts; a log that cannot be opened at
@@ -874,7 +932,7 @@ const ACCOUNTABILITY_LOG_MAX_BYTES = 64 * 1024 * 1024;
  */
 async function openAccountabilityLog(path: string, logger: Logger): Promise<AccountabilityLog | null> {
   try {
-    return await AccountabilityLog.open(path, { maxBytes: ACCOUNTABILITY_LOG_MAX_BYTES });
+    return await AccountabilityLog.open(path);
   } catch (error) {
     if (!(error instanceof AccountabilityLogError)) {
       logger.error({ err: error, path }, 'accountability log unavailable; running without it');
@@ -884,7 +942,7 @@ async function openAccountabilityLog(path: string, logger: Logger): Promise<Acco
     logger.error({ reason: error.message, movedTo: aside }, 'accountability log is broken; kept as evidence');
     try {
       renameSync(path, aside);
-      return await AccountabilityLog.open(path, { maxBytes: ACCOUNTABILITY_LOG_MAX_BYTES });
+      return await AccountabilityLog.open(path);
     } catch (retry) {
       logger.error({ err: retry, path }, 'accountability log unavailable; running without it');
       return null;

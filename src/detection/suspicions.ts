@@ -2,7 +2,7 @@
  * Suspicions are unprovable complaints ("the leader is slow", "replica 3 stopped answering"). One
  * replica's complaint proves nothing: it may itself be faulty, and up to f replicas may be. f + 1
  * complaints from distinct replicas include at least one from a correct replica, so they are
- * acted upon (DESIGN.md §4: the accused is scheduled into the next reactive recovery slot).
+ * acted upon (docs/design.md §4: the accused is scheduled into the next reactive recovery slot).
  *
  * Complaints are counted within a sliding window: a correct replica that suspected a leader an
  * hour ago and has not complained since is no longer suspecting it, and counting its stale vote

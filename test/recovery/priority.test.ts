@@ -8,8 +8,12 @@ import { canRestorePriority, RECOVERING_NICE, setProcessNice } from '../../src/r
 describe('recovering process priority', () => {
   test('every thread of a process is lowered, and raised back when this process may', async () => {
     // A node child has several threads (libuv pool, V8 workers): all of them must move.
-    const child = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
+    const child = spawn(process.execPath, ['-e', "setInterval(() => {}, 1000); console.log('ready')"], {
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
     try {
+      // Started (on a loaded machine that can take seconds), then a moment for its threads to settle.
+      await new Promise((resolve) => child.stdout.once('data', resolve));
       await new Promise((resolve) => setTimeout(resolve, 300));
       const pid = child.pid!;
       const threads = readdirSync(`/proc/${pid}/task`).map(Number);

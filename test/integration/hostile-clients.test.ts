@@ -1,0 +1,253 @@
+/**
+ * Hostile clients against a real 4-replica cluster (real processes, TCP, disks), each attack run
+ * next to an honest client whose latency is measured against its fault-free latency in the same
+ * test. Written from the attacker's side: a client restricted to its own keyspace that writes a
+ * large value and reads it over and over (ordered and read-only), one that authenticates a request
+ * for the leader alone and sends it to the leader alone, and one that sends a flood of garbage.
+ * No replica may crash, no acknowledged write may be lost, no correct replica may be suspected,
+ * the honest p99 stays within 3× of its fault-free value, and each refusal is logged once per
+ * interval, not once per request.
+ */
+import * as assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import { after, before, describe, it } from 'node:test';
+import type { KvClient } from '../../src/apps/kv/client.js';
+import { encodeKvOperation } from '../../src/apps/kv/index.js';
+import { clientKeyPath, keyRegistryOf, loadClientKeyFile } from '../../src/config/keys.js';
+import { clientId, keyEpoch, type ReplicaId, replicaId, requestNumber } from '../../src/core/ids.js';
+import { ClientCrypto } from '../../src/crypto/client-crypto.js';
+import { encodeMessage } from '../../src/messages/codec.js';
+import { requestContent } from '../../src/messages/signing.js';
+import type { ClientRequest } from '../../src/messages/types.js';
+import { channelKeyDirectory } from '../../src/runtime/replica-node.js';
+import { TcpTransport } from '../../src/transport/tcp.js';
+import { clientNode, replicaNode } from '../../src/transport/transport.js';
+import { type TestCluster, decode, encode, startTestCluster, waitFor } from './helpers.js';
+
+const LARGE_VALUE_BYTES = 1000 * 1000;
+
+/** Latencies (ms) of `count` sequential writes and reads of an honest client. */
+async function honestLatencies(store: KvClient, label: string, count: number): Promise<number[]> {
+  const latencies: number[] = [];
+  for (let index = 0; index < count; index++) {
+    const started = performance.now();
+    await store.put(`${label}/${index % 10}`, encode(`${index}`));
+    latencies.push(performance.now() - started);
+  }
+  return latencies;
+}
+
+function percentile(values: readonly number[], fraction: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor(fraction * sorted.length))]!;
+}
+
+/** A client that speaks the wire protocol itself, to send what PhalanxClient never would. */
+class RawClient {
+  readonly #transport: TcpTransport;
+  readonly #crypto: ClientCrypto;
+  readonly id: string;
+  #next = Math.floor(Date.now() * 1000);
+
+  private constructor(id: string, transport: TcpTransport, crypto: ClientCrypto) {
+    this.id = id;
+    this.#transport = transport;
+    this.#crypto = crypto;
+  }
+
+  static async connect(test: TestCluster, name: string): Promise<RawClient> {
+    const keys = await loadClientKeyFile(clientKeyPath(test.config, clientId(name)));
+    const registry = keyRegistryOf(test.config);
+    const transport = await TcpTransport.start({
+      identity: { node: clientNode(keys.client), keyEpoch: keyEpoch(0), signingKeys: keys.keys.signing! },
+      peers: test.config.replicas.map((replica) => ({
+        node: replicaNode(replica.id),
+        host: replica.host,
+        port: replica.port,
+      })),
+      keys: channelKeyDirectory(registry, test.config),
+      events: { onFrame: () => undefined },
+    });
+    await waitFor(
+      'the raw client connected',
+      async () => transport.connectedPeers().length === test.config.n,
+    );
+    return new RawClient(
+      name,
+      transport,
+      new ClientCrypto({ client: keys.client, keys: keys.keys, registry }),
+    );
+  }
+
+  /** An ordered request whose MACs verify only at `authenticFor` (no signature to fall back on). */
+  request(operation: Uint8Array, authenticFor: readonly number[]): ClientRequest {
+    const unsigned = {
+      kind: 'request' as const,
+      clientId: clientId(this.id),
+      requestNumber: requestNumber(this.#next++),
+      readOnly: false,
+      operation,
+    };
+    const digest = createHash('sha256')
+      .update(requestContent({ ...unsigned, authenticator: [], signature: null }))
+      .digest();
+    const authenticator = this.#crypto
+      .authenticator(digest as never)
+      .map((entry, replica) =>
+        authenticFor.includes(replica) ? entry : { ...entry, mac: entry.mac.map((byte) => byte ^ 0xff) },
+      );
+    return { ...unsigned, authenticator, signature: null };
+  }
+
+  send(to: readonly number[], request: ClientRequest): void {
+    const frame = encodeMessage(request);
+    for (const replica of to) this.#transport.send(replicaNode(replicaId(replica)), frame);
+  }
+
+  sendRaw(to: ReplicaId, frame: Uint8Array): void {
+    this.#transport.send(replicaNode(to), frame);
+  }
+
+  close(): Promise<void> {
+    return this.#transport.close();
+  }
+}
+
+describe('hostile clients against a real cluster', { timeout: 300_000 }, () => {
+  let test: TestCluster;
+  let honest: KvClient;
+  let baselineP99 = 0;
+  let round = 0;
+
+  before(async () => {
+    test = await startTestCluster({
+      clients: ['admin', 'honest', 'mallory'],
+      keyspaces: { mallory: ['mallory/'] },
+    });
+    honest = await test.kv('honest');
+    // Fault-free latency of the honest client, in this very run.
+    baselineP99 = percentile(await honestLatencies(honest, 'baseline', 200), 0.99);
+  });
+
+  after(async () => {
+    await test?.stop();
+  });
+
+  async function underAttack(attack: () => Promise<void>): Promise<number> {
+    let attacking = true;
+    const running = (async () => {
+      while (attacking) await attack();
+    })();
+    try {
+      const latencies = await honestLatencies(honest, `under-attack-${round++}`, 200);
+      return percentile(latencies, 0.99);
+    } finally {
+      attacking = false;
+      await running;
+    }
+  }
+
+  /** No replica crashed (a plain cluster does not restart one), changed view or suspected anybody. */
+  async function assertAllUpAndUnsuspected(): Promise<void> {
+    const reports = await test.status();
+    for (const report of reports) assert.ok(report.up, `replica ${report.replica} is up`);
+    assert.deepEqual([...new Set(reports.map((report) => (report.up ? report.view : -1)))], [0]);
+    for (const replica of test.config.replicas)
+      assert.doesNotMatch(
+        test.replicaLog(replica.id),
+        /"msg":"suspicion"/,
+        `replica ${replica.id} suspected nobody`,
+      );
+  }
+
+  it('a client writing a 1 MB value and reading it in order over and over crashes nothing and slows nobody', async () => {
+    const mallory = await test.kv('mallory');
+    const large = new Uint8Array(LARGE_VALUE_BYTES).fill(7);
+    await mallory.put('mallory/big', large);
+    const p99 = await underAttack(async () => {
+      await Promise.all(
+        Array.from({ length: 8 }, () => mallory.get('mallory/big', { ordered: true }).then(() => undefined)),
+      );
+    });
+    await assertAllUpAndUnsuspected();
+    // Checkpoints kept being taken (the state stayed representable).
+    const reports = await test.status();
+    assert.ok(reports.every((report) => report.up && report.stableCheckpoint > 0));
+    assert.ok(
+      p99 <= 3 * Math.max(baselineP99, 5),
+      `honest p99 ${p99.toFixed(1)} ms vs ${baselineP99.toFixed(1)} ms fault-free`,
+    );
+    await mallory.client.close();
+  });
+
+  it('a client reading a 1 MB value read-only as fast as it can gets only its budget, and slows nobody', async () => {
+    const mallory = await test.kv('mallory');
+    const p99 = await underAttack(async () => {
+      await Promise.all(
+        Array.from({ length: 8 }, () =>
+          mallory.get('mallory/big').then(
+            () => undefined,
+            () => undefined,
+          ),
+        ),
+      );
+    });
+    await assertAllUpAndUnsuspected();
+    assert.ok(
+      p99 <= 3 * Math.max(baselineP99, 5),
+      `honest p99 ${p99.toFixed(1)} ms vs ${baselineP99.toFixed(1)} ms fault-free`,
+    );
+    for (const replica of test.config.replicas) {
+      const lines = test
+        .replicaLog(replica.id)
+        .split('\n')
+        .filter((line) => line.includes('"msg":"budget-exceeded"'));
+      assert.ok(lines.length <= 20, `replica ${replica.id} logged the budget ${lines.length} times`);
+    }
+    await mallory.client.close();
+  });
+
+  it('a request authenticated for the leader alone and sent to the leader alone is refused, and nobody is suspected', async () => {
+    const raw = await RawClient.connect(test, 'mallory');
+    const leader = (await test.status()).find((report) => report.up && report.role === 'leader')!.replica;
+    const p99 = await underAttack(async () => {
+      raw.send(
+        [leader],
+        raw.request(encodeKvOperation({ kind: 'put', key: 'mallory/x', value: encode('1') }), [leader]),
+      );
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    });
+    await new Promise((resolve) => setTimeout(resolve, 2 * test.config.protocol.requestTimeoutMs));
+    await assertAllUpAndUnsuspected();
+    assert.match(test.replicaLog(replicaId(leader)), /request-refused/);
+    assert.ok(
+      p99 <= 3 * Math.max(baselineP99, 5),
+      `honest p99 ${p99.toFixed(1)} ms vs ${baselineP99.toFixed(1)} ms fault-free`,
+    );
+    await raw.close();
+  });
+
+  it('a flood of garbage frames on an authenticated channel is logged once per interval, not per frame', async () => {
+    const raw = await RawClient.connect(test, 'mallory');
+    const before = test.replicaLog(replicaId(1)).length;
+    for (let index = 0; index < 40_000; index++) raw.sendRaw(replicaId(1), new Uint8Array([0xee]));
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+    const grown = test.replicaLog(replicaId(1)).slice(before);
+    const rejected = grown.split('\n').filter((line) => line.includes('"msg":"rejected frame"'));
+    assert.ok(rejected.length >= 1 && rejected.length <= 3, `${rejected.length} lines for 40 000 frames`);
+    assert.ok(grown.length < 64 * 1024, `the log grew by ${grown.length} bytes`);
+    await raw.close();
+    await assertAllUpAndUnsuspected();
+  });
+
+  it('lost no acknowledged write of the honest client', async () => {
+    const reader = await test.kv('admin');
+    for (let attack = 0; attack < round; attack++)
+      for (let index = 0; index < 10; index++) {
+        // The last of 200 writes cycling over 10 keys: write 190 + index.
+        const value = decode(await reader.get(`under-attack-${attack}/${index}`, { ordered: true }));
+        assert.equal(value, `${190 + index}`);
+      }
+  });
+});

@@ -11,11 +11,14 @@ import { runSimulation, type SeedReport, type SimulationOptions } from './simula
 
 const usage = `usage: npm run sim -- [--seeds N | --seed S] [--first-seed S] [--n N] [--f F] [--k K]
                      [--byzantine all|none|<behaviour>[,<behaviour>...]]
-                     [--large-value-client] [--cluster-restart]
+                     [--large-value-client] [--large-value-clients N] [--client-table-chunks N]
+                     [--cluster-restart]
                      [--broken-quorum] [--broken-view-change] [--broken-snapshot] [--trace] [--quiet]
 behaviours: ${BYZANTINE_CATALOGUE.join(', ')}
 --large-value-client  also run the client that sends near-1 MiB values, many ordered reads of them
                       and unauthentic requests (it runs anyway when a replica draws large-values-client)
+--large-value-clients N  run N of them
+--client-table-chunks N  the protocol's clientTableChunks (default 4; 1 puts every client in one bucket)
 --cluster-restart     once in the fault phase every replica crashes at once and restarts with its disk
 --broken-snapshot     test only: a service whose snapshot breaks maxChunkBytes (the checker must object)`;
 
@@ -47,6 +50,8 @@ const { values } = (() => {
         'broken-view-change': { type: 'boolean' },
         'broken-snapshot': { type: 'boolean' },
         'large-value-client': { type: 'boolean' },
+        'large-value-clients': { type: 'string' },
+        'client-table-chunks': { type: 'string' },
         'cluster-restart': { type: 'boolean' },
         trace: { type: 'boolean' },
         quiet: { type: 'boolean' },
@@ -81,6 +86,12 @@ if (values.byzantine !== undefined && values.byzantine !== 'all') {
 const single = values.seed !== undefined;
 const firstSeed = single ? integer(values.seed, 'seed', 1) : integer(values['first-seed'], 'first-seed', 1);
 const seedCount = single ? 1 : integer(values.seeds, 'seeds', 20);
+const largeValueClients = integer(values['large-value-clients'], 'large-value-clients', 0);
+const clientTableChunks =
+  values['client-table-chunks'] === undefined
+    ? undefined
+    : integer(values['client-table-chunks'], 'client-table-chunks', 4);
+if (clientTableChunks === 0) fail('--client-table-chunks must be at least 1');
 const trace = values.trace === true;
 const quiet = values.quiet === true;
 
@@ -110,6 +121,8 @@ function flags(): string {
   if (values['broken-view-change'] === true) parts.push('--broken-view-change');
   if (values['broken-snapshot'] === true) parts.push('--broken-snapshot');
   if (values['large-value-client'] === true) parts.push('--large-value-client');
+  if (largeValueClients > 0) parts.push(`--large-value-clients ${largeValueClients}`);
+  if (clientTableChunks !== undefined) parts.push(`--client-table-chunks ${clientTableChunks}`);
   if (values['cluster-restart'] === true) parts.push('--cluster-restart');
   return parts.join(' ');
 }
@@ -169,6 +182,8 @@ for (let seed = firstSeed; seed < firstSeed + seedCount; seed++) {
       brokenViewChange: values['broken-view-change'] === true,
       brokenSnapshot: values['broken-snapshot'] === true,
       largeValueClient: values['large-value-client'] === true,
+      largeValueClients,
+      ...(clientTableChunks === undefined ? {} : { clientTableChunks }),
       clusterRestart: values['cluster-restart'] === true,
       trace,
     }),

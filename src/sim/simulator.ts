@@ -64,6 +64,10 @@ export interface SimulationOptions {
    * Byzantine replica draws 'large-values-client'.
    */
   readonly largeValueClient?: boolean;
+  /** How many large-value clients run when one does (default 1); several fill a table bucket faster. */
+  readonly largeValueClients?: number;
+  /** The protocol's clientTableChunks (default 4): 1 puts every client in one bucket. */
+  readonly clientTableChunks?: number;
   /** Once during the fault phase, every replica crashes at the same moment and restarts with its disk. */
   readonly clusterRestart?: boolean;
   readonly trace?: boolean;
@@ -86,7 +90,9 @@ export interface SeedReport {
   readonly rejectedInputs: number;
   /** Distinct stored checkpoints the checkpointability checker examined whole. */
   readonly checkpointsChecked: number;
-  /** Requests the large-value client sent, by kind; null when it did not run. */
+  /** The most chunks the client table had in a checked checkpoint (more than its buckets: split). */
+  readonly largestClientTableChunks: number;
+  /** Requests the large-value clients sent, by kind; null when none ran. */
   readonly largeValueRequests: LargeValueClient['sent'] | null;
   readonly clusterRestarted: boolean;
   readonly byzantine: readonly {
@@ -215,7 +221,10 @@ export function runSimulation(options: SimulationOptions): SeedReport {
   const note = (line: string): void => {
     if (tracing && trace.length < MAX_TRACE_LINES) trace.push(`${String(queue.now).padStart(6)}ms ${line}`);
   };
-  const config = simulationProtocolConfig(n, f, k);
+  const config: ProtocolConfig = {
+    ...simulationProtocolConfig(n, f, k),
+    ...(options.clientTableChunks === undefined ? {} : { clientTableChunks: options.clientTableChunks }),
+  };
   const testing = {
     brokenQuorum: options.brokenQuorum === true,
     brokenViewChange: options.brokenViewChange === true,
@@ -251,15 +260,17 @@ export function runSimulation(options: SimulationOptions): SeedReport {
   const isCorrect = (id: number): boolean => !byzantine.has(id);
   const runsLargeValueClient =
     options.largeValueClient === true ||
+    (options.largeValueClients ?? 0) > 0 ||
     [...byzantine.values()].some((behaviours) => behaviours.includes('large-values-client'));
+  const largeValueClientCount = runsLargeValueClient ? Math.max(1, options.largeValueClients ?? 1) : 0;
 
   // ── keys ──
-  // Correct clients c0…, the faulty client, then the large-value client when it runs.
+  // Correct clients c0…, the faulty client, then the large-value clients when they run.
   const clientIds: ClientId[] = Array.from(
-    { length: correctClientCount + (runsLargeValueClient ? 2 : 1) },
+    { length: correctClientCount + 1 + largeValueClientCount },
     (_, index) => clientId(`c${index}`),
   );
-  const largeValueClientId = runsLargeValueClient ? clientIds[correctClientCount + 1]! : null;
+  const largeValueClientIds = new Set(clientIds.slice(correctClientCount + 1));
   const keys = keysFor(n, clientIds.length);
   const registry = new KeyRegistry(n);
   const cryptos = keys.replicas.map(
@@ -479,7 +490,7 @@ export function runSimulation(options: SimulationOptions): SeedReport {
   // ── replicas ──
   // The large-value client is confined to its own keyspace, as on the cluster where it was found.
   const accessControl: AccessControlConfig = Object.fromEntries(
-    clientIds.map((id) => [id, { keyspaces: id === largeValueClientId ? [LARGE_VALUE_KEYSPACE] : ['*'] }]),
+    clientIds.map((id) => [id, { keyspaces: largeValueClientIds.has(id) ? [LARGE_VALUE_KEYSPACE] : ['*'] }]),
   );
   /** Starts the node's replica (and a new service for it); false when it threw doing so. */
   const startReplica = (
@@ -579,14 +590,15 @@ export function runSimulation(options: SimulationOptions): SeedReport {
       clients.set(id, new FaultyClient(id, crypto, environment, prng, n));
       return;
     }
-    if (id === largeValueClientId) {
+    if (largeValueClientIds.has(id)) {
+      const which = index - correctClientCount - 1;
       clients.set(
         id,
         new LargeValueClient({
           id,
           crypto,
           environment,
-          prng: largeValuePrng,
+          prng: which === 0 ? largeValuePrng : largeValuePrng.fork(which),
           replicas: n,
           window: config.maxOutstandingPerClient,
           invokeUntil: faultPhaseMs + 1000,
@@ -700,6 +712,15 @@ export function runSimulation(options: SimulationOptions): SeedReport {
     note('HEAL: calm network, partitions healed, crashed replicas restarted');
   });
 
+  const largeValueTotals = (): LargeValueClient['sent'] => {
+    const totals = { writes: 0, reads: 0, retransmissions: 0, unauthentic: 0, oversized: 0 };
+    for (const id of largeValueClientIds) {
+      const sent = (clients.get(id) as LargeValueClient).sent;
+      for (const kind of Object.keys(totals) as (keyof typeof totals)[]) totals[kind] += sent[kind];
+    }
+    return totals;
+  };
+
   // ── run ──
   const deadline = faultPhaseMs + livenessBoundMs;
   while (queue.runNext(deadline)) {
@@ -734,8 +755,8 @@ export function runSimulation(options: SimulationOptions): SeedReport {
     evidence: evidenceCount,
     rejectedInputs,
     checkpointsChecked: checkpoints.checkpointsChecked,
-    largeValueRequests:
-      largeValueClientId === null ? null : { ...(clients.get(largeValueClientId) as LargeValueClient).sent },
+    largestClientTableChunks: checkpoints.largestClientTableChunks,
+    largeValueRequests: largeValueClientCount === 0 ? null : largeValueTotals(),
     clusterRestarted: options.clusterRestart === true,
     byzantine: [...byzantine].map(([replica, behaviours]) => ({ replica, behaviours })),
     simulatedMs,

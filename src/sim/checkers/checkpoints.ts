@@ -28,8 +28,8 @@ export class CheckpointChecker {
   readonly #reported = new Set<number>();
   batchesChecked = 0;
   checkpointsChecked = 0;
-  /** The most chunks a checked checkpoint had, and how many of them were the client table's. */
-  largestCheckpoint = { chunks: 0, tableChunks: 0 };
+  /** The most chunks the client table had in a checked checkpoint. */
+  largestClientTableChunks = 0;
 
   constructor(clientTableChunks: number, maxOutstandingPerClient: number) {
     this.#clientTableChunks = clientTableChunks;
@@ -72,8 +72,7 @@ export class CheckpointChecker {
     if (again.some((chunk, index) => !bytesEqual(chunk, chunks[index]!))) {
       return this.#report(replica, `${where}: its client table restores to different chunks`);
     }
-    if (chunks.length > this.largestCheckpoint.chunks)
-      this.largestCheckpoint = { chunks: chunks.length, tableChunks };
+    this.largestClientTableChunks = Math.max(this.largestClientTableChunks, tableChunks);
     return null;
   }
 

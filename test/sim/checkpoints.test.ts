@@ -62,7 +62,7 @@ describe('clients cannot make a correct replica’s state unrepresentable', () =
     },
   );
 
-  it('a full-cluster restart with crash faults only, empty disks included (n = 4, f = 1)', () => {
+  it('a full-cluster restart with crash faults only (n = 4, f = 1)', () => {
     const report = runSimulation({ seed: 21, n: 4, f: 1, byzantine: 'none', clusterRestart: true });
     assert.ok(passed(report), explain(report));
   });

@@ -38,6 +38,7 @@ import type { Logger } from 'pino';
 import { accountabilityLogPath, type ClusterConfig } from '../config/cluster-config.js';
 import { accountabilityLogFiles, auditAccountabilityLogFiles } from '../detection/accountability-log.js';
 import { clientRegistryOf } from '../config/keys.js';
+import { quorumSize } from '../core/quorum.js';
 import {
   bytesEqual,
   type Digest,
@@ -704,6 +705,8 @@ export class Guardian {
     options: {
       /** The guardian's first start of its replica: from its disk, not a rejuvenation. */
       readonly first?: boolean;
+      /** The replica process crashed: a rejuvenation outside the schedule (#mustKeepDisk). */
+      readonly afterCrash?: boolean;
       readonly slotEndMs?: number;
     } = {},
   ): Promise<void> {
@@ -727,7 +730,7 @@ export class Guardian {
     try {
       if (!first) await this.#handOffLeadership();
       await this.#stopReplica();
-      if (!first) fromDisk = await this.#mustKeepDisk(kind);
+      if (!first) fromDisk = await this.#mustKeepDisk(kind, options.afterCrash === true);
       const archivedLogs = first || fromDisk ? [] : this.#archiveAccountabilityLog();
       this.#enterStep('verifying-code');
       const verdict = await this.#verifyCodeForRecovery();
@@ -1257,28 +1260,34 @@ export class Guardian {
     const timer = setTimeout(() => {
       if (this.#stopped || this.#recovery !== null || this.#child !== null) return;
       this.#lastCrashRejuvenationAtMs = this.#now();
-      void this.#runRecovery('reactive', 'the replica process crashed');
+      void this.#runRecovery('reactive', 'the replica process crashed', { afterCrash: true });
     }, wait);
     timer.unref();
   }
 
   /**
-   * Whether this rejuvenation must keep the replica's disk. It discards the disk's log only
-   * while at most k replicas (itself included) are out: with more out, nobody could vouch for
-   * what an amnesiac replica forgot, and the acknowledged writes above each replica's last
-   * checkpoint would go with the logs. A replica that has just come back may not have said so
-   * yet, so a short wait comes first.
+   * Whether this rejuvenation must keep the replica's disk. An amnesiac replica sits out votes
+   * until it rejoins, and it drops its log:
+   * - after a crash, the replica is rejuvenated at once only if that keeps at most k replicas out
+   *   (itself included): a crash comes outside the schedule, which budgets k;
+   * - in its slot (proactive or reactive), it is rejuvenated as scheduled, so that the exposure
+   *   bound holds, unless the others that take part are too few to form a quorum without it: then
+   *   nobody could vouch for what it forgot or let it rejoin, and the acknowledged writes above
+   *   each replica's last checkpoint would go with the logs (a cluster restarting as a whole, or
+   *   most of it down).
+   * A replica that has just come back may not have said so yet, so a short wait comes first.
    */
-  async #mustKeepDisk(kind: RecoveryKind): Promise<boolean> {
+  async #mustKeepDisk(kind: RecoveryKind, afterCrash: boolean): Promise<boolean> {
+    const allowedOut = afterCrash ? this.#config.k - 1 : this.#config.n - 1 - quorumSize(this.#config);
     const decideBy =
       this.#now() + Math.min(REJUVENATION_DECISION_WAIT_MAX_MS, this.#schedule.recoveryBoundMs / 8);
     let out = this.#unavailableOthers();
-    while (out.length + 1 > this.#config.k && this.#now() < decideBy) {
+    while (out.length > allowedOut && this.#now() < decideBy) {
       await new Promise((resolve) => setTimeout(resolve, SCHEDULE_TICK_MS));
       out = this.#unavailableOthers();
     }
-    if (out.length + 1 <= this.#config.k) return false;
-    this.#oweRejuvenation(kind, out);
+    if (out.length <= allowedOut) return false;
+    this.#oweRejuvenation(kind, out, afterCrash);
     return true;
   }
 
@@ -1288,9 +1297,13 @@ export class Guardian {
    * full rejuvenation is owed, and every guardian accuses it so that the next reactive slot
    * (which never takes more than k) does it.
    */
-  #oweRejuvenation(kind: RecoveryKind, out: readonly number[]): void {
+  #oweRejuvenation(kind: RecoveryKind, out: readonly number[], afterCrash: boolean): void {
     const others = out.length === 1 ? `replica ${out[0]} was` : `replicas ${out.join(', ')} were`;
-    const reason = `its ${kind} rejuvenation kept its disk: ${others} out too (k = ${this.#config.k})`;
+    const limit = afterCrash
+      ? `k = ${this.#config.k}`
+      : `the others that take part are fewer than a quorum of ${quorumSize(this.#config)}`;
+    const what = afterCrash ? 'its rejuvenation after a crash' : `its ${kind} rejuvenation`;
+    const reason = `${what} kept its disk: ${others} out too (${limit})`;
     this.#alarm(`replica ${this.id}: ${reason}; a full rejuvenation is owed to the next reactive slot`);
     this.#broadcastControl({ type: 'rejuvenation-owed', reason });
     this.#accuse(this.id, `rejuvenation owed: ${reason}`);

@@ -106,7 +106,7 @@ describe('a guardian cluster restarted whole', { timeout: 600_000 }, () => {
     });
     await startAndCheck();
     const guardianLog = test.log(replicaId(4)) + test.log(replicaId(5));
-    assert.match(guardianLog, /rejuvenation kept its disk: replicas? [0-9, ]+ (was|were) out too/);
+    assert.match(guardianLog, /kept its disk: replicas? [0-9, ]+ (was|were) out too/);
     assert.doesNotMatch(
       test.replicaLog(replicaId(4)) + test.replicaLog(replicaId(5)),
       /restored-checkpoint-corrupt/,

@@ -112,6 +112,7 @@ export const ACCOUNTABILITY_LOG_MESSAGE_KINDS: readonly string[] = Object.freeze
   'chunk-request',
   'chunk',
   'state-unavailable',
+  'request-ack',
 ]);
 const KIND_CODES = new Map(ACCOUNTABILITY_LOG_MESSAGE_KINDS.map((kind, index) => [kind, index + 1]));
 

@@ -2,6 +2,7 @@
  * Protocol parameters of the core. Runtime and simulator build one from the user's configuration;
  * `protocolConfigProblems` says, in words, what is wrong with a bad one.
  */
+import { CLIENT_TABLE_LIMITS } from './client-table.js';
 import { type FaultModel, faultModelProblems } from './quorum.js';
 
 export interface StateTransferConfig {
@@ -87,6 +88,14 @@ export function protocolConfigProblems(config: ProtocolConfig): string[] {
   positiveInteger(problems, 'maxBatchBytes', config.maxBatchBytes);
   positiveInteger(problems, 'maxPendingRequests', config.maxPendingRequests);
   positiveInteger(problems, 'maxOutstandingPerClient', config.maxOutstandingPerClient);
+  if (config.maxOutstandingPerClient > CLIENT_TABLE_LIMITS.maxWindow)
+    problems.push(
+      `maxOutstandingPerClient must be at most ${CLIENT_TABLE_LIMITS.maxWindow} (CLIENT_TABLE_LIMITS.maxWindow), got ${config.maxOutstandingPerClient}`,
+    );
+  if (config.clientTableChunks > CLIENT_TABLE_LIMITS.maxBuckets)
+    problems.push(
+      `clientTableChunks must be at most ${CLIENT_TABLE_LIMITS.maxBuckets} (CLIENT_TABLE_LIMITS.maxBuckets), got ${config.clientTableChunks}`,
+    );
   positiveInteger(problems, 'requestTimeoutMs', config.requestTimeoutMs);
   positiveInteger(problems, 'viewChangeTimeoutMs', config.viewChangeTimeoutMs);
   if (!Number.isSafeInteger(config.plannedViewChangeWaitMs) || config.plannedViewChangeWaitMs < 0)

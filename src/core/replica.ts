@@ -391,6 +391,8 @@ export class Replica {
     readonly upTo: number;
     readonly recorded: Set<number>;
   } | null = null;
+  /** A leader restarted in its view, which it must sit out: it starts a view change at its first tick. */
+  #abdicateAtFirstTick = false;
   /** The vote bound of the last view record replayed at restart (null: none, or an old record without one). */
   #replayedVoteBound: number | null = null;
 
@@ -783,6 +785,9 @@ export class Replica {
     const bound = this.#replayedVoteBound;
     if (bound === null || this.#leaderOf(this.#view) === this.id) {
       this.#votingFloor = this.#view;
+      // A leader that cannot lead its view asks for the next one at once rather than leave the
+      // others to time out on it (it blames nobody: it knows why).
+      if (this.#leaderOf(this.#view) === this.id) this.#abdicateAtFirstTick = true;
       return;
     }
     const recorded = new Set<number>();
@@ -904,7 +909,9 @@ export class Replica {
     }
     const status = this.#clientTable.status(request.clientId, request.requestNumber);
     if (status.kind === 'executed') {
-      this.#sendReply(request, status.reply, false);
+      // An evicted result's error reply was never signed: the proof remembered for the request is
+      // for the result, and attached to the error it would make a correct client report a lie.
+      this.#sendReply(request, status.reply, false, !status.resultEvicted);
       return;
     }
     if (status.kind === 'expired') {
@@ -945,11 +952,12 @@ export class Replica {
       this.#vouchers.delete(key);
       if (vouched.digestHex === toHex(digest)) for (const from of vouched.from) pending.acks.add(from);
     }
+    // The leader announces too: backups count it among the holders before they blame it.
+    this.#announceHeld([pending]);
     if (this.isLeader) {
       this.#tryPropose();
       return;
     }
-    this.#announceHeld([pending]);
     this.#rejudgeHeldProposals();
   }
 
@@ -1107,12 +1115,12 @@ export class Replica {
     this.#sendReply(request, { sequence: this.#lastExecuted, status, result }, true);
   }
 
-  #sendReply(request: ClientRequest, cached: CachedReply, readOnly: boolean): void {
+  #sendReply(request: ClientRequest, cached: CachedReply, readOnly: boolean, withProof = true): void {
     if (!this.#replyWithinBudget(request.clientId, cached.result.length)) return;
     this.#out.push({
       kind: 'reply',
       to: request.clientId,
-      reply: this.#buildReply(request, cached, readOnly),
+      reply: this.#buildReply(request, cached, readOnly, withProof),
     });
   }
 
@@ -1141,10 +1149,11 @@ export class Replica {
     return verdict === 'granted';
   }
 
-  #buildReply(request: ClientRequest, cached: CachedReply, readOnly: boolean): Reply {
-    const proof = readOnly
-      ? undefined
-      : this.#replyProofs.get(requestKey(request.clientId, request.requestNumber));
+  #buildReply(request: ClientRequest, cached: CachedReply, readOnly: boolean, withProof = true): Reply {
+    const proof =
+      readOnly || !withProof
+        ? undefined
+        : this.#replyProofs.get(requestKey(request.clientId, request.requestNumber));
     return {
       kind: 'reply',
       view: this.#view,
@@ -2251,8 +2260,8 @@ export class Replica {
 
   /** Replaces the replicated state with a verified checkpoint's and makes it the stable one. */
   #installState(checkpoint: StoredCheckpoint, persist: boolean): void {
-    const tableChunks = this.config.clientTableChunks;
-    assert(checkpoint.chunks.length >= tableChunks, 'checkpoint has fewer chunks than the client table');
+    // A bucket of the client table may be split into parts: its chunks say how many are the table's.
+    const tableChunks = this.#clientTable.chunkCountIn(checkpoint.chunks);
     this.#clientTable.restore(checkpoint.chunks.slice(0, tableChunks));
     this.#service.restore(checkpoint.chunks.slice(tableChunks));
     const sequence = checkpoint.certificate.sequence;
@@ -2804,6 +2813,15 @@ export class Replica {
 
   #onTick(): void {
     const now = this.#now;
+    if (this.#abdicateAtFirstTick) {
+      this.#abdicateAtFirstTick = false;
+      if (this.#status === 'normal' && this.isLeader)
+        this.#startViewChange(
+          viewNumber(this.#view + 1),
+          'restarted leader: it may have proposed in this view and forgotten it',
+          null,
+        );
+    }
     if (this.#plannedViewChange !== null && now >= this.#plannedViewChange.deadline)
       this.#startPlannedViewChange();
     this.#checkRequestTimers();

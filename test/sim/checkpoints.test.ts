@@ -40,27 +40,19 @@ describe('clients cannot make a correct replica’s state unrepresentable', () =
     }
   });
 
-  it(
-    'a client table bucket split into parts survives restarts and state transfers',
-    {
-      // Until src/core/replica.ts finds the table's chunks with ClientTable.chunkCountIn (in
-      // #installState), a replica restoring a split table takes clientTableChunks chunks and throws.
-      todo: 'needs the #installState change to src/core/replica.ts',
-    },
-    () => {
-      // Seed 2 restores a split table from disk after the cluster restart (and transfers state).
-      const report = runSimulation({
-        seed: 2,
-        n: 4,
-        f: 1,
-        largeValueClients: 3,
-        clientTableChunks: 1,
-        clusterRestart: true,
-      });
-      assert.ok(report.largestClientTableChunks > 1, 'the client table never split');
-      assert.ok(passed(report), explain(report));
-    },
-  );
+  it('a client table bucket split into parts survives restarts and state transfers', () => {
+    // Seed 2 restores a split table from disk after the cluster restart (and transfers state).
+    const report = runSimulation({
+      seed: 2,
+      n: 4,
+      f: 1,
+      largeValueClients: 3,
+      clientTableChunks: 1,
+      clusterRestart: true,
+    });
+    assert.ok(report.largestClientTableChunks > 1, 'the client table never split');
+    assert.ok(passed(report), explain(report));
+  });
 
   it('a full-cluster restart with crash faults only (n = 4, f = 1)', () => {
     const report = runSimulation({ seed: 21, n: 4, f: 1, byzantine: 'none', clusterRestart: true });

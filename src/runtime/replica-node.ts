@@ -37,6 +37,7 @@ import {
   keyEpoch,
   type ReplicaId,
   replicaId,
+  type ViewNumber,
   viewNumber,
 } from '../core/ids.js';
 import { Replica } from '../core/replica.js';
@@ -44,7 +45,14 @@ import type { KeyRegistry } from '../crypto/key-registry.js';
 import { ReplicaCrypto, type ReplicaSessionKeys } from '../crypto/replica-crypto.js';
 import { verifyEvidence } from '../detection/evidence.js';
 import { decodeMessage, encodeEvidence, encodeMessage } from '../messages/codec.js';
-import type { Evidence, KeyCertificate, PrePrepare } from '../messages/types.js';
+import type {
+  AcknowledgedRequest,
+  Evidence,
+  KeyCertificate,
+  PrePrepare,
+  RequestAcknowledgement,
+} from '../messages/types.js';
+import { LIMITS } from '../messages/limits.js';
 import {
   decodeKeyCertificate,
   encodeKeyCertificate,
@@ -214,6 +222,8 @@ export class ReplicaNode {
    */
   #loot: { keyEpoch: number; signingSeed: Uint8Array; certificate: Uint8Array | null } | null = null;
   #lastProgress: string | null = null;
+  /** REQUEST-ACK entries of this event-loop turn, sent as one message at its end. */
+  #pendingAcknowledgements: { view: ViewNumber; requests: AcknowledgedRequest[] } | null = null;
   /** performance.now() of the last executed batch (null: none since the process started). */
   #lastExecutionAt: number | null = null;
   /**
@@ -545,6 +555,10 @@ export class ReplicaNode {
             this.#faultyProposal(action.message);
             break;
           }
+          if (action.message.kind === 'request-ack') {
+            this.#coalesceAcknowledgement(action.message);
+            break;
+          }
           const frame = encodeMessage(action.message);
           this.#account('sent', 'replicas', action.message.kind, frame);
           this.#send(() => this.#broadcast(frame));
@@ -609,6 +623,37 @@ export class ReplicaNode {
           this.#scheduleFlush();
         }
       }, LAZY_FLUSH_DELAY_MS);
+    }
+  }
+
+  /**
+   * The core announces every request it holds in a REQUEST-ACK of its own (one client request is
+   * one step). Those of one event-loop turn go out as one message: every peer decodes and steps
+   * one frame per turn instead of one per request. Nothing orders them against other messages;
+   * they only wait, like any send, for a flush of what was persisted before them.
+   */
+  #coalesceAcknowledgement(message: RequestAcknowledgement): void {
+    if (this.#pendingAcknowledgements !== null && this.#pendingAcknowledgements.view !== message.view)
+      this.#flushAcknowledgements();
+    if (this.#pendingAcknowledgements === null) {
+      this.#pendingAcknowledgements = { view: message.view, requests: [] };
+      setImmediate(() => this.#flushAcknowledgements());
+    }
+    this.#pendingAcknowledgements.requests.push(...message.requests);
+  }
+
+  #flushAcknowledgements(): void {
+    const pending = this.#pendingAcknowledgements;
+    this.#pendingAcknowledgements = null;
+    if (pending === null || this.#closed) return;
+    for (let start = 0; start < pending.requests.length; start += LIMITS.maxAcknowledgedRequests) {
+      const frame = encodeMessage({
+        kind: 'request-ack',
+        view: pending.view,
+        requests: pending.requests.slice(start, start + LIMITS.maxAcknowledgedRequests),
+      });
+      this.#account('sent', 'replicas', 'request-ack', frame);
+      this.#send(() => this.#broadcast(frame));
     }
   }
 

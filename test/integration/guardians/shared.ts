@@ -1,19 +1,25 @@
 /** What the guardian integration tests share: a steady client workload and report filtering. */
+import { performance } from 'node:perf_hooks';
 import type { KvClient } from '../../../src/apps/kv/client.js';
 import { decode, encode } from '../helpers.js';
 
-/** A steady client: writes its keys and reads each back, and counts anything that goes wrong. */
+/**
+ * A steady client: writes its keys and reads each back, and counts anything that goes wrong. At
+ * most `operationsPerSecond` (a service's steady load, not a saturating benchmark: six guardians
+ * and six replicas already share two cores, and recoveries are measured against T_D).
+ */
 export class Workload {
   completed = 0;
   readonly errors: string[] = [];
   #running = true;
   readonly #done: Promise<void>;
 
-  constructor(kv: KvClient, prefix: string) {
-    this.#done = this.#run(kv, prefix);
+  constructor(kv: KvClient, prefix: string, operationsPerSecond = 100) {
+    this.#done = this.#run(kv, prefix, operationsPerSecond);
   }
 
-  async #run(kv: KvClient, prefix: string): Promise<void> {
+  async #run(kv: KvClient, prefix: string, operationsPerSecond: number): Promise<void> {
+    const started = performance.now();
     for (let index = 0; this.#running; index++) {
       const key = `${prefix}/${index % 50}`;
       try {
@@ -24,6 +30,9 @@ export class Workload {
       } catch (error) {
         this.errors.push(error instanceof Error ? error.message : String(error));
       }
+      const due = started + (this.completed * 1000) / operationsPerSecond;
+      const wait = due - performance.now();
+      if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
     }
   }
 

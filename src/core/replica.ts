@@ -182,16 +182,20 @@ interface PendingRequest {
   /** When it arrived (core time); unlike the timer, never restarted. */
   readonly receivedAt: number;
   proposedInView: number | null;
+  /** Sent to the leader in a FORWARD (a retransmission, or it waits too long). */
   forwarded: boolean;
-  /** The other replicas known to hold this request too (their REQUEST-ACK or FORWARD). */
-  readonly acks: Set<ReplicaId>;
   /**
-   * A backup blames the leader for this request only from when 2f + 1 replicas (itself included)
-   * are known to hold it (null: not yet): f + 1 of them are correct and forward it to everybody,
-   * so every correct replica comes to hold it and a correct leader gets the Q − 1 acknowledgements
-   * it waits for. A request only a few replicas got, as a client can arrange, blames nobody.
+   * When it was last sent to everybody in a FORWARD (null: not yet): at half a request timeout,
+   * then once per request timeout while it waits (a forward lost to a crash or a partition must
+   * not leave the others unaware of who holds it).
    */
-  blameFrom: number | null;
+  spreadAt: number | null;
+  /**
+   * The other replicas known to hold this request too: at the leader, the backups' REQUEST-ACKs;
+   * everywhere, the FORWARDs of the request (each holder sends one to everybody when the request
+   * has waited half a request timeout).
+   */
+  readonly acks: Set<ReplicaId>;
 }
 
 /** Acknowledgements (leader) or forwards (any replica) for a request not held here yet. */
@@ -939,9 +943,10 @@ export class Replica {
 
   /**
    * Holds an authentic request (received from its client, or vouched for by f + 1 replicas) as
-   * pending. Clients send every ordered request to every replica: each replica tells the others
-   * it holds it (REQUEST-ACK), the leader proposes it only once Q − 1 backups do
-   * (#nextProposable), and a backup blames the leader for it only once 2f + 1 hold it.
+   * pending. Clients send every ordered request to every replica: a backup tells the leader it
+   * holds it (REQUEST-ACK), and the leader proposes it only once Q − 1 backups do
+   * (#nextProposable). A backup blames the leader for it only once 2f + 1 replicas are known to
+   * hold it (#checkRequestTimers).
    */
   #holdRequest(request: ClientRequest, digest: Digest): void {
     const key = requestKey(request.clientId, request.requestNumber);
@@ -952,12 +957,11 @@ export class Replica {
       this.#vouchers.delete(key);
       if (vouched.digestHex === toHex(digest)) for (const from of vouched.from) pending.acks.add(from);
     }
-    // The leader announces too: backups count it among the holders before they blame it.
-    this.#announceHeld([pending]);
     if (this.isLeader) {
       this.#tryPropose();
       return;
     }
+    this.#announceHeld([pending]);
     this.#rejudgeHeldProposals();
   }
 
@@ -1016,12 +1020,15 @@ export class Replica {
   }
 
   /**
-   * Tells every other replica that this one holds these requests (the leader counts them before
-   * it proposes, backups before they blame it), in as many messages as the limit needs.
+   * Tells the leader this backup holds these requests (it counts them before it proposes), in as
+   * many messages as the limit needs. Nothing while a view change is under way: installing the
+   * new view announces everything still held to its leader.
    */
   #announceHeld(pendings: readonly PendingRequest[]): void {
+    const leader = this.#leaderOf(this.#view);
+    if (leader === this.id || this.#status !== 'normal') return;
     for (let start = 0; start < pendings.length; start += LIMITS.maxAcknowledgedRequests) {
-      this.#broadcast({
+      this.#send(leader, {
         kind: 'request-ack',
         view: this.#view,
         requests: pendings.slice(start, start + LIMITS.maxAcknowledgedRequests).map((pending) => ({
@@ -1073,8 +1080,8 @@ export class Replica {
       receivedAt: this.#now,
       proposedInView: null,
       forwarded: false,
+      spreadAt: null,
       acks: new Set(),
-      blameFrom: null,
     };
     this.#pending.set(key, pending);
     this.#pendingPerClient.set(request.clientId, perClient + 1);
@@ -2350,7 +2357,7 @@ export class Replica {
    * is held once f + 1 distinct replicas forwarded it (one of them is correct and holds it).
    */
   #onForward(from: ReplicaId, message: ForwardedRequests): void {
-    if (this.#status !== 'normal') return;
+    // Whatever the status: holding a request does not depend on the view.
     for (const request of message.requests) {
       if (request.readOnly || request.authenticator.length !== this.config.n) continue;
       if (this.#clientTable.status(request.clientId, request.requestNumber).kind !== 'new') continue;
@@ -2773,9 +2780,12 @@ export class Replica {
       pending.forwarded = false;
     }
     this.#rebuildQueues();
-    // Nothing to hand over: every replica announced what it holds to every other, so the new
-    // leader proposes at once what Q − 1 backups hold (#nextProposable). One it lacks reaches it
-    // in the forwards at half a request timeout.
+    // The new leader proposes a request once Q − 1 backups hold it, and what they told the old
+    // leader does not count: tell the new one what is still waiting here, so a view change costs
+    // the clients one extra hop instead of a retransmission timeout. (Clients send every request
+    // to every replica, so the new leader normally holds them already; one it lacks reaches it in
+    // the forwards at half a request timeout.)
+    if (!leading && this.#pending.size > 0) this.#announceHeld([...this.#pending.values()]);
     this.#onCertificate(decision.checkpoint);
     if (leading) {
       this.#reproposalsAwaitingBody.clear();
@@ -2870,7 +2880,9 @@ export class Replica {
   }
 
   #checkRequestTimers(): void {
-    if (this.#status !== 'normal' || this.#pending.size === 0) return;
+    if (this.#pending.size === 0) return;
+    this.#spreadWaitingRequests();
+    if (this.#status !== 'normal') return;
     if (this.#behindPeers() || this.#stateTransfer !== null) {
       // Our own lag, not the leader, explains the wait: catch up before blaming anybody.
       for (const pending of this.#pending.values()) pending.timerStartedAt = this.#now;
@@ -2878,7 +2890,6 @@ export class Replica {
     }
     const timeout = this.config.requestTimeoutMs;
     const leader = this.#leaderOf(this.#view);
-    const toForward: PendingRequest[] = [];
     for (const pending of [...this.#pending.values()]) {
       const waited = this.#now - pending.timerStartedAt;
       const received = this.#now - pending.receivedAt;
@@ -2887,23 +2898,20 @@ export class Replica {
         pending.proposedInView !== this.#view &&
         this.#holders(pending) < this.#quorum
       ) {
-        // Too few backups hold it. Spread it (f + 1 forwards make the others hold it); if that
-        // does not help, its client sent it to too few replicas: drop it, refuse the client.
-        if (received >= timeout / 2 && !pending.forwarded) toForward.push(pending);
-        if (waited >= timeout) this.#dropUnacknowledged(pending);
+        // Too few backups hold it, even after it was spread (f + 1 forwards make the others hold
+        // it): its client sent it to too few replicas. Drop it, refuse the client.
+        if (waited >= timeout && received >= timeout) this.#dropUnacknowledged(pending);
         continue;
       }
       if (leader !== this.id) {
-        if (received >= timeout / 2 && !pending.forwarded) toForward.push(pending);
-        if (pending.blameFrom === null) {
-          if (this.#holders(pending) < 2 * this.config.f + 1) {
-            // Only a few replicas ever got it: its client's doing, and it can never be ordered.
-            if (received >= UNHELD_REQUEST_EXPIRY_TIMEOUTS * timeout) this.#removePending(pending);
-            continue;
-          }
-          pending.blameFrom = this.#now;
+        // The leader is blamed only for a request 2f + 1 replicas are known to hold (their
+        // forwards at half a request timeout tell): f + 1 of them are correct and forwarded it to
+        // everybody, so every correct replica holds it and a correct leader gets the Q − 1
+        // acknowledgements it waits for. One a client gave to too few replicas blames nobody.
+        if (this.#holders(pending) < 2 * this.config.f + 1) {
+          if (received >= UNHELD_REQUEST_EXPIRY_TIMEOUTS * timeout) this.#removePending(pending);
+          continue;
         }
-        if (this.#now - Math.max(pending.blameFrom, pending.timerStartedAt) < timeout) continue;
       }
       if (
         waited >= timeout &&
@@ -2926,7 +2934,28 @@ export class Replica {
     }
     // To everybody, not only the leader: a request only some replicas got reaches the others,
     // which hold it once f + 1 forwarded it, and acknowledge it to the leader.
-    if (toForward.length > 0) this.#forward(toForward, (message) => this.#broadcast(message));
+  }
+
+  /**
+   * Every request held for half a request timeout goes to everybody, and again every request
+   * timeout while it waits, in whatever status (a replica in a view change holds requests too,
+   * and the others count it among the holders): a request only some replicas got reaches the
+   * others, which hold it once f + 1 forwarded it, and the forwards tell every replica who holds
+   * it (#checkRequestTimers blames the leader only for a request 2f + 1 hold).
+   */
+  #spreadWaitingRequests(): void {
+    const timeout = this.config.requestTimeoutMs;
+    const toSpread: PendingRequest[] = [];
+    for (const pending of this.#pending.values()) {
+      const due =
+        pending.spreadAt === null
+          ? this.#now - pending.receivedAt >= timeout / 2
+          : this.#now - pending.spreadAt >= timeout;
+      if (due) toSpread.push(pending);
+    }
+    if (toSpread.length === 0) return;
+    for (const pending of toSpread) pending.spreadAt = this.#now;
+    this.#forward(toSpread, (message) => this.#broadcast(message));
   }
 
   /**

@@ -223,7 +223,8 @@ export class ReplicaNode {
   #loot: { keyEpoch: number; signingSeed: Uint8Array; certificate: Uint8Array | null } | null = null;
   #lastProgress: string | null = null;
   /** REQUEST-ACK entries of this event-loop turn, sent as one message at its end. */
-  #pendingAcknowledgements: { view: ViewNumber; requests: AcknowledgedRequest[] } | null = null;
+  #pendingAcknowledgements: { to: ReplicaId; view: ViewNumber; requests: AcknowledgedRequest[] } | null =
+    null;
   /** performance.now() of the last executed batch (null: none since the process started). */
   #lastExecutionAt: number | null = null;
   /**
@@ -543,6 +544,10 @@ export class ReplicaNode {
           break;
         case 'send': {
           if (this.#faultMode === 'silent') break;
+          if (action.message.kind === 'request-ack') {
+            this.#coalesceAcknowledgement(action.to, action.message);
+            break;
+          }
           const frame = encodeMessage(action.message);
           const to = replicaNode(action.to);
           this.#account('sent', to, action.message.kind, frame);
@@ -553,10 +558,6 @@ export class ReplicaNode {
           if (this.#faultMode === 'silent') break;
           if (action.message.kind === 'pre-prepare' && this.#faultMode !== null) {
             this.#faultyProposal(action.message);
-            break;
-          }
-          if (action.message.kind === 'request-ack') {
-            this.#coalesceAcknowledgement(action.message);
             break;
           }
           const frame = encodeMessage(action.message);
@@ -627,33 +628,36 @@ export class ReplicaNode {
   }
 
   /**
-   * The core announces every request it holds in a REQUEST-ACK of its own (one client request is
-   * one step). Those of one event-loop turn go out as one message: every peer decodes and steps
-   * one frame per turn instead of one per request. Nothing orders them against other messages;
-   * they only wait, like any send, for a flush of what was persisted before them.
+   * The core tells the leader of every request it holds in a REQUEST-ACK of its own (one client
+   * request is one step). Those of one event-loop turn to one replica go out as one message: the
+   * leader decodes and steps one frame per backup per turn instead of one per request. Nothing
+   * orders them against other messages; they only wait, like any send, for a flush of what was
+   * persisted before them.
    */
-  #coalesceAcknowledgement(message: RequestAcknowledgement): void {
-    if (this.#pendingAcknowledgements !== null && this.#pendingAcknowledgements.view !== message.view)
+  #coalesceAcknowledgement(to: ReplicaId, message: RequestAcknowledgement): void {
+    const pending = this.#pendingAcknowledgements;
+    if (pending !== null && (pending.to !== to || pending.view !== message.view))
       this.#flushAcknowledgements();
     if (this.#pendingAcknowledgements === null) {
-      this.#pendingAcknowledgements = { view: message.view, requests: [] };
+      this.#pendingAcknowledgements = { to, view: message.view, requests: [] };
       setImmediate(() => this.#flushAcknowledgements());
     }
-    this.#pendingAcknowledgements.requests.push(...message.requests);
+    this.#pendingAcknowledgements!.requests.push(...message.requests);
   }
 
   #flushAcknowledgements(): void {
     const pending = this.#pendingAcknowledgements;
     this.#pendingAcknowledgements = null;
     if (pending === null || this.#closed) return;
+    const to = replicaNode(pending.to);
     for (let start = 0; start < pending.requests.length; start += LIMITS.maxAcknowledgedRequests) {
       const frame = encodeMessage({
         kind: 'request-ack',
         view: pending.view,
         requests: pending.requests.slice(start, start + LIMITS.maxAcknowledgedRequests),
       });
-      this.#account('sent', 'replicas', 'request-ack', frame);
-      this.#send(() => this.#broadcast(frame));
+      this.#account('sent', to, 'request-ack', frame);
+      this.#send(() => this.#transport?.send(to, frame));
     }
   }
 

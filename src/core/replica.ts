@@ -218,10 +218,12 @@ interface OwnCheckpoint {
  * Reply bytes one client may draw from one replica per second (execution replies, replies resent
  * from the cache, read-only replies), and at once after a pause. A few bytes of request can ask
  * for a megabyte of reply; beyond the budget replies are not sent (the client's retransmission
- * gets its turn once the budget refills). Far above what an honest client reads.
+ * gets its turn once the budget refills). Eight 1 MB values a second per replica: above what an
+ * honest client of this key-value store reads, and what one replica can afford to encrypt for each
+ * of many clients.
  */
-export const REPLY_BYTES_PER_CLIENT_PER_SECOND = 32 * 1024 * 1024;
-export const REPLY_BYTES_BURST_PER_CLIENT = 64 * 1024 * 1024;
+export const REPLY_BYTES_PER_CLIENT_PER_SECOND = 8 * 1024 * 1024;
+export const REPLY_BYTES_BURST_PER_CLIENT = 16 * 1024 * 1024;
 /** Read-only requests one client may have executed by one replica per second (each costs service work). */
 export const READ_ONLY_REQUESTS_PER_CLIENT_PER_SECOND = 20_000;
 /**

@@ -37,10 +37,19 @@ function npmStart(): Started {
   return { child, output: () => output, exited };
 }
 
-/** Ctrl-C in the terminal: SIGINT to the whole process group npm started. */
-async function interrupt(started: Started): Promise<number | null> {
-  process.kill(-started.child.pid!, 'SIGINT');
-  return started.exited;
+/**
+ * Ctrl-C in the terminal: SIGINT to the whole process group npm started. npm itself may end by
+ * that signal (no exit code); what matters is that the demo stopped every process it started.
+ */
+async function interrupt(started: Started): Promise<void> {
+  try {
+    process.kill(-started.child.pid!, 'SIGINT');
+  } catch {
+    // the group is gone already
+  }
+  const code = await started.exited;
+  assert.ok(code === 0 || code === null || code === 130, `npm start ended with ${code}: ${started.output()}`);
+  assert.match(started.output(), /all guardians and replicas stopped/);
 }
 
 async function kv(args: readonly string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
@@ -51,7 +60,7 @@ describe('npm start, stopped with Ctrl-C and started again', { timeout: 420_000 
   let running: Started | null = null;
 
   after(async () => {
-    if (running !== null && running.child.exitCode === null) await interrupt(running);
+    if (running !== null && running.child.exitCode === null) await interrupt(running).catch(() => undefined);
     rmSync(home, { recursive: true, force: true });
   });
 
@@ -65,8 +74,7 @@ describe('npm start, stopped with Ctrl-C and started again', { timeout: 420_000 
       assert.equal(result.code, 0, `put ${key}: ${result.stdout}${result.stderr}`);
       written.set(key, `value ${index}`);
     }
-    assert.equal(await interrupt(running), 0, running.output());
-    assert.match(running.output(), /all guardians and replicas stopped/);
+    await interrupt(running);
 
     running = npmStart();
     await waitFor(
@@ -81,7 +89,7 @@ describe('npm start, stopped with Ctrl-C and started again', { timeout: 420_000 
     }
     const after = await kv(['put', 'after-restart', 'yes']);
     assert.equal(after.code, 0, after.stdout + after.stderr);
-    assert.equal(await interrupt(running), 0, running.output());
+    await interrupt(running);
     running = null;
   });
 });

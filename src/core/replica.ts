@@ -246,8 +246,8 @@ export const UNACKNOWLEDGED_REQUEST_LOG_INTERVAL_MS = 10_000;
 const UNHELD_REQUEST_EXPIRY_TIMEOUTS = 4;
 /** Clients whose budgets are tracked at once (configured clients are far fewer). */
 const MAX_BUDGETED_CLIENTS = 65_536;
-/** What a reply adds to its result on the wire, at most (ids, counters, proof path). */
-const REPLY_OVERHEAD_BYTES = 1024;
+/** What a reply adds to its result on the wire, about (ids, counters, a proof path of a few hashes). */
+const REPLY_OVERHEAD_BYTES = 256;
 
 /** Q-set entries kept per sequence; the lowest views are forgotten first. */
 const MAX_PRE_PREPARED_PER_SEQUENCE = 4;

@@ -29,7 +29,11 @@ if (files.length === 0) {
 // Guardian clusters (test/integration/guardians/) run one file at a time, after the rest: each
 // is six guardians and six replicas rejuvenating on a schedule of a few seconds, and two of them
 // at once on a two-core machine make recoveries overrun T_D, which those tests measure.
-const serial = files.filter((file) => file.includes('integration/guardians/'));
+// So do the tests that compare a client's latency under attack with its fault-free latency: a
+// cluster beside them makes the ratio noise.
+const serial = files.filter(
+  (file) => file.includes('integration/guardians/') || file.includes('integration/hostile-clients'),
+);
 const parallel = files.filter((file) => !serial.includes(file));
 const concurrency = process.env.TEST_CONCURRENCY ?? '2';
 /** Each group takes 2-4 minutes on two cores; far beyond that something hangs. */

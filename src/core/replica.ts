@@ -1109,6 +1109,8 @@ export class Replica {
     if (this.#stateTransfer !== null || this.restoredStatePending) return;
     if (!this.#withinBudget(this.#readOnlyBudgets, request.clientId, 1, 'read-only requests per second'))
       return;
+    // Its reply could not be sent anyway: do not spend the work of executing it.
+    if (this.#replyBudgets.exhausted(request.clientId, this.#now)) return;
     let status: ReplyStatus = 'ok';
     let result: Uint8Array;
     try {

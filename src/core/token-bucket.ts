@@ -37,6 +37,14 @@ export class SenderBudgets<Sender> {
     this.#limits = limits;
   }
 
+  /** Whether `sender` has nothing left to spend now (without spending or refilling anything). */
+  exhausted(sender: Sender, nowMs: number): boolean {
+    const bucket = this.#buckets.get(sender);
+    if (bucket === undefined) return false;
+    const elapsedMs = Math.max(0, nowMs - bucket.updatedAtMs);
+    return bucket.tokens + (elapsedMs * this.#limits.ratePerSecond) / 1000 < 1;
+  }
+
   /**
    * Spends `units` of `sender`'s budget if it has them. 'refused-first' is the first refusal
    * after a grant: the moment worth a log line. A request larger than the burst is granted only

@@ -138,6 +138,9 @@ describe('hostile clients against a real cluster', { timeout: 300_000 }, () => {
   function assertHonestLatency(p99: number): void {
     // A floor for the fault-free figure: on an idle machine it is a few ms, and 3x of that is noise.
     const bound = 3 * Math.max(baselineP99, 10);
+    process.stdout.write(
+      `# honest p99 ${p99.toFixed(1)} ms under attack, ${baselineP99.toFixed(1)} ms fault-free\n`,
+    );
     assert.ok(
       p99 <= bound,
       `honest p99 ${p99.toFixed(1)} ms under attack, ${baselineP99.toFixed(1)} ms fault-free`,

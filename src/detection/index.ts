@@ -1,5 +1,5 @@
 /**
- * detection/: deciding, from evidence anyone can check, that a replica misbehaved (DESIGN.md §5).
+ * detection/: deciding, from evidence anyone can check, that a replica misbehaved (docs/design.md §5).
  *
  * - verifyEvidence: checks a transferable proof (equivocation, conflicting checkpoint, lying
  *   reply) against the replicas' public keys alone, and says why when it does not hold.

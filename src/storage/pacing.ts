@@ -1,6 +1,11 @@
 /**
  * Pacing of a storage load: the loading work (reading chunks, checking their digests) runs in
- * slices of `busyMs`, each followed by a pause of `pauseMs`.
+ * slices of `busyMs` of the process's CPU time, each followed by a pause of `pauseMs` of wall time.
+ *
+ * Slices are CPU time, not wall time, because the load runs on a busy machine: a slice of 10 ms
+ * of wall time on two cores shared by a dozen busy processes held a millisecond or two of work,
+ * so the pacing throttled the load a second time on top of the contention it was meant to ease,
+ * and a rejuvenation of a replica holding 1 MB spent 1.3–3.3 s loading it (T_D was 4–5 s).
  *
  * A rejuvenated replica loads its whole checkpoint while the other replicas serve clients, on the
  * same machines. Measured with `phalanx bench recovery --state-mb 100` on a 2-core machine:
@@ -19,7 +24,7 @@
 import { assert } from '../core/ids.js';
 
 export interface LoadPacing {
-  /** Work between pauses, ms. */
+  /** Work between pauses, ms of the process's CPU time (user and system, every thread). */
   readonly busyMs: number;
   /** Length of each pause, ms. */
   readonly pauseMs: number;
@@ -34,6 +39,12 @@ export const RECOVERY_LOAD_PACING: LoadPacing = { busyMs: 10, pauseMs: 20 };
  * 40 MB took about half a core for a second right after each rejuvenation.
  */
 export const BACKGROUND_PACING: LoadPacing = { busyMs: 5, pauseMs: 20 };
+
+/** CPU time this process has used, ms: what a slice of work is measured in. */
+export function processCpuMs(): number {
+  const usage = process.cpuUsage();
+  return (usage.user + usage.system) / 1000;
+}
 
 /** A pacer's hook as work loops take it: a pause to wait for, or undefined to go on at once. */
 export type Pace = () => Promise<void> | undefined;
@@ -59,7 +70,7 @@ export class LoadPacer {
       `invalid load pacing: busy ${pacing.busyMs} ms, pause ${pacing.pauseMs} ms`,
     );
     this.#pacing = pacing;
-    this.#now = clock.now ?? (() => performance.now());
+    this.#now = clock.now ?? processCpuMs;
     this.#sleep = clock.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
     this.#sliceStartedAt = this.#now();
   }

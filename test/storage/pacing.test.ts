@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { openStorage } from '../../src/storage/open.js';
-import { LoadPacer } from '../../src/storage/pacing.js';
+import { LoadPacer, processCpuMs } from '../../src/storage/pacing.js';
 import { makeCheckpoint, makeChunks, prePrepareRecord } from './compliance.js';
 
 describe('load pacing', () => {
@@ -46,6 +46,21 @@ describe('load pacing', () => {
     await pacer.yield();
     assert.deepEqual(sleeps, [7, 7]);
     assert.equal(pacer.pausedMs, 14);
+  });
+
+  it('measures a slice in CPU time: time spent waiting on a busy machine is no work done', async () => {
+    const pacer = new LoadPacer({ busyMs: 20, pauseMs: 1 });
+    // 80 ms of wall time idle (as a process waiting for a core or for the disk is): well under
+    // 20 ms of CPU, so no pause is due; a wall-clock pacer would pause here.
+    await new Promise((resolve) => setTimeout(resolve, 80));
+    assert.equal(pacer.yield(), undefined);
+    // 20 ms of CPU spent: now one is.
+    const started = processCpuMs();
+    while (processCpuMs() - started < 21) Math.sqrt(Math.random());
+    const pause = pacer.yield();
+    assert.ok(pause !== undefined, 'no pause after a whole slice of CPU time');
+    await pause;
+    assert.equal(pacer.pausedMs, 1);
   });
 
   it('makes concurrent pieces of work wait in one pause, counted once', async () => {

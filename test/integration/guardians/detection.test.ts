@@ -38,7 +38,7 @@ import { clientNode, replicaNode } from '../../../src/transport/transport.js';
 import { type TestCluster, encode, startTestCluster, waitFor } from '../helpers.js';
 import { up, Workload } from './shared.js';
 
-const RECOVERY_BOUND_MS = 4000;
+const RECOVERY_BOUND_MS = 6000;
 /** The guardians' decision lead for this T_D (min(1000, T_D / 4)): see recovery/guardian.ts. */
 const DECISION_LEAD_MS = Math.min(1000, RECOVERY_BOUND_MS / 4);
 /** A guardian may notice a slot up to one tick late, and a recovery record rounds to the ms. */

@@ -15,7 +15,7 @@ import { replicaNode } from '../../../src/transport/transport.js';
 import { type TestCluster, startTestCluster, waitFor } from '../helpers.js';
 import { Workload } from './shared.js';
 
-const RECOVERY_BOUND_MS = 4000;
+const RECOVERY_BOUND_MS = 6000;
 
 interface StolenKeys {
   readonly replica: number;
@@ -47,7 +47,7 @@ function maximumOverlap(records: readonly RecoveryRecord[]): number {
   return maximum;
 }
 
-describe('proactive recovery on real processes', { timeout: 240_000 }, () => {
+describe('proactive recovery on real processes', { timeout: 300_000 }, () => {
   let test: TestCluster;
 
   before(async () => {
@@ -107,7 +107,7 @@ describe('proactive recovery on real processes', { timeout: 240_000 }, () => {
           const counts = current.map((report) => (report.up ? report.recentRecoveries.length : 0));
           return counts.every((count) => count >= 2) ? current : null;
         },
-        120_000,
+        180_000,
       );
       const all = recoveriesOf(reports);
       assert.ok(

@@ -17,7 +17,7 @@ import type { RecoveryRecord } from '../../../src/recovery/status.js';
 import { type TestCluster, startTestCluster, waitFor } from '../helpers.js';
 import { up, Workload } from './shared.js';
 
-const RECOVERY_BOUND_MS = 5000;
+const RECOVERY_BOUND_MS = 7000;
 
 /** One JSON log line of a replica. */
 interface LogLine {

@@ -42,6 +42,14 @@ export interface EvidenceContext {
   ): boolean;
   /** SHA-256. */
   hash(data: Uint8Array): Digest;
+  /**
+   * The accused replica's current key epoch as the verifier knows it (undefined: none known).
+   * Evidence counts only against the epoch a replica speaks with now: a retired epoch belongs to
+   * a process that a rejuvenation has already replaced, so accusing it cleans nothing, and its
+   * keys may have been stolen (an intruder holding retired keys must not be able to frame the
+   * clean replica that now bears the same id).
+   */
+  currentEpoch(replica: ReplicaId): KeyEpoch | undefined;
 }
 
 export type EvidenceVerdict = { readonly valid: true } | { readonly valid: false; readonly reason: string };
@@ -60,6 +68,8 @@ export function verifyEvidence(evidence: Evidence, context: EvidenceContext): Ev
   try {
     const accusedProblem = replicaIdProblem(evidence.accused, context.model.n, 'accused');
     if (accusedProblem !== null) return invalid(accusedProblem);
+    const epochProblem = accusedEpochProblem(evidence, context);
+    if (epochProblem !== null) return invalid(epochProblem);
     switch (evidence.kind) {
       case 'equivocation':
         return verifyEquivocation(evidence, context);
@@ -75,6 +85,33 @@ export function verifyEvidence(evidence: Evidence, context: EvidenceContext): Ev
     // can reach this; it proves nothing, and a verifier must not be crashed by it.
     return invalid(`malformed evidence: ${error instanceof Error ? error.message : String(error)}`);
   }
+}
+
+/** The epoch under which the accused signed what the evidence holds against it. */
+function accusedEpochs(evidence: Evidence): readonly KeyEpoch[] {
+  switch (evidence.kind) {
+    case 'equivocation':
+      return [evidence.first.keyEpoch, evidence.second.keyEpoch];
+    case 'conflicting-checkpoint':
+      return [evidence.vote.keyEpoch];
+    case 'lying-reply':
+      // A reply without a proof is refused by the shape checks.
+      return evidence.reply.proof === null ? [] : [evidence.reply.proof.keyEpoch];
+    default:
+      return [];
+  }
+}
+
+function accusedEpochProblem(evidence: Evidence, context: EvidenceContext): string | null {
+  const current = context.currentEpoch(evidence.accused);
+  for (const epoch of accusedEpochs(evidence)) {
+    if (epoch !== current)
+      return (
+        `signed under key epoch ${epoch} of replica ${evidence.accused}, whose current epoch is ` +
+        `${current ?? 'unknown'}: evidence counts only against the epoch a replica speaks with now`
+      );
+  }
+  return null;
 }
 
 /** The replica the evidence accuses. */

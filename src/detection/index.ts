@@ -27,6 +27,7 @@
  *   verifyReplicaSignature: (signer, epoch, payload, signature) =>
  *     registry.verifyReplicaSignature(signer, epoch, payload, signature),
  *   hash: (data) => crypto.hash(data),
+ *   currentEpoch: (replica) => registry.currentEpoch(replica), // evidence counts only against it
  * };
  * declare const evidence: Evidence; // e.g. from an 'evidence-report' message
  * const verdict = verifyEvidence(evidence, context);

@@ -573,6 +573,7 @@ export class Guardian {
       hash: sha256,
       verifyReplicaSignature: (signer, epoch, payload, signature) =>
         this.#registry.verifyReplicaSignature(signer, epoch, payload, signature),
+      currentEpoch: (replica) => this.#registry.currentEpoch(replica),
     });
     if (!verdict.valid) {
       this.#recordEvidence({

@@ -757,6 +757,7 @@ export class ReplicaNode {
       hash: (data) => this.#crypto.hash(data),
       verifyReplicaSignature: (signer, epoch, payload, signature) =>
         this.#crypto.verifyReplicaSignature(signer, epoch, payload, signature, 'proof'),
+      currentEpoch: (replica) => this.#registry.currentEpoch(replica),
     });
     if (!verdict.valid) {
       this.#metrics.rejected('evidence-report');

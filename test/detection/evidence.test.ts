@@ -64,6 +64,7 @@ function cluster() {
     verifyReplicaSignature: (signer, epoch, payload, signature) =>
       registry.verifyReplicaSignature(signer, epoch, payload, signature),
     hash: (data) => replicas[0]!.hash(data),
+    currentEpoch: (replica) => registry.currentEpoch(replica),
   };
   return { registry, replicas, context };
 }
@@ -149,7 +150,7 @@ describe('verifyEvidence: equivocation', () => {
     assertInvalid(verifyEvidence(evidence, context), /accused 4 is not a replica \(n = 4\)/);
   });
 
-  it('accepts evidence signed with the epoch just retired, not an older one', () => {
+  it("refuses evidence signed under the accused's retired epoch: its keys may be stolen, and the process that held them is gone", () => {
     const { replicas: rotating, context: rotatingContext } = cluster();
     const sign = (batch: string): SignedProposal => {
       const view = viewNumber(5);
@@ -158,11 +159,43 @@ describe('verifyEvidence: equivocation', () => {
       const signed = rotating[1]!.sign(proposalPayload(view, sequence, batchDigest));
       return { view, sequence, batchDigest, keyEpoch: signed.keyEpoch, signature: signed.signature };
     };
+    // An intruder in replica 1 keeps its epoch-0 keys and signs two proposals after the rotation.
     const evidence = equivocation(sign('batch A'), sign('batch B'));
-    rotating[1]!.rotate(keyEpoch(1), sessionKeys(1, 1));
     assertValid(verifyEvidence(evidence, rotatingContext));
-    rotating[1]!.rotate(keyEpoch(2), sessionKeys(1, 2));
-    assertInvalid(verifyEvidence(evidence, rotatingContext), /key epoch 0/);
+    rotating[1]!.rotate(keyEpoch(1), sessionKeys(1, 1));
+    assertInvalid(
+      verifyEvidence(evidence, rotatingContext),
+      /signed under key epoch 0 of replica 1, whose current epoch is 1/,
+    );
+    // What the clean process signs under its current epoch still counts.
+    assertValid(verifyEvidence(equivocation(sign('batch C'), sign('batch D')), rotatingContext));
+  });
+
+  it('accepts a certificate whose voters rotated just after voting, against an accused at its current epoch', () => {
+    const { replicas: rotating, context: rotatingContext } = cluster();
+    const sequence = sequenceNumber(64);
+    const good = hash(text('good state'));
+    const votes = [0, 2, 3].map((index) => {
+      const signed = rotating[index]!.sign(checkpointPayload(sequence, good));
+      return { replicaId: replicaId(index), keyEpoch: signed.keyEpoch, signature: signed.signature };
+    });
+    // Voter 2 rotates: its vote is under the epoch just retired, which a certificate may still hold.
+    rotating[2]!.rotate(keyEpoch(1), sessionKeys(2, 1));
+    const lie = rotating[1]!.sign(checkpointPayload(sequence, hash(text('made-up state'))));
+    const evidence: Evidence = {
+      kind: 'conflicting-checkpoint',
+      accused: replicaId(1),
+      certificate: { sequence, stateRoot: good, votes },
+      vote: {
+        kind: 'checkpoint',
+        replicaId: replicaId(1),
+        sequence,
+        stateRoot: hash(text('made-up state')),
+        keyEpoch: lie.keyEpoch,
+        signature: lie.signature,
+      },
+    };
+    assertValid(verifyEvidence(evidence, rotatingContext));
   });
 
   it('never throws on malformed fields', () => {

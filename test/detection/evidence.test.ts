@@ -292,7 +292,23 @@ describe('verifyEvidence: conflicting checkpoint', () => {
       index === 1 ? { ...vote, signature: flipped(vote.signature, 40) } : vote,
     );
     const evidence = conflictingCheckpoint({ ...certificate, votes }, voteOf(2, divergentRoot));
-    assertInvalid(verifyEvidence(evidence, context), /certificate vote of replica 1 does not verify/);
+    assertInvalid(
+      verifyEvidence(evidence, context),
+      /only 2 certificate votes verify, a quorum is 3; not verifying: replica 1 \(key epoch 0\)/,
+    );
+  });
+
+  it('counts a certificate by its votes that verify: a quorum of them is enough beside one that does not', () => {
+    const certificate = certificateOf([0, 1, 3]);
+    // A fourth vote (replica 2's, the accused) whose signature does not verify.
+    const broken = {
+      ...certificate.votes[1]!,
+      replicaId: replicaId(2),
+      signature: flipped(certificate.votes[1]!.signature, 40),
+    };
+    const votes = [...certificate.votes, broken];
+    const evidence = conflictingCheckpoint({ ...certificate, votes }, voteOf(2, divergentRoot));
+    assertValid(verifyEvidence(evidence, context));
   });
 
   it('rejects a genesis certificate', () => {

@@ -34,6 +34,7 @@ import {
   signingSeed,
 } from '../crypto/keys.js';
 import { type ReplicaSessionKeys, sessionPublicKeys } from '../crypto/replica-crypto.js';
+import { epochLifetimeOf } from '../recovery/key-certificates.js';
 import type { ClusterConfig } from './cluster-config.js';
 
 export const MAX_KEY_FILE_BYTES = 64 * 1024;
@@ -123,9 +124,12 @@ export async function loadClientKeyFile(path: string): Promise<ClientKeyFile> {
   };
 }
 
-/** Public keys of every client of the configuration, and of no replica yet (they come with certificates). */
-export function clientRegistryOf(config: ClusterConfig): KeyRegistry {
-  const registry = new KeyRegistry(config.n);
+/**
+ * Public keys of every client of the configuration, and of no replica yet (they come with
+ * certificates, whose epochs live as long as the configuration's schedule says: epochLifetimeOf).
+ */
+export function clientRegistryOf(config: ClusterConfig, now: () => number = Date.now): KeyRegistry {
+  const registry = new KeyRegistry(config.n, { lifetime: epochLifetimeOf(config), now });
   for (const client of config.clients) {
     registry.registerClient(client.id, {
       signing: signingPublicKeyFromBytes(client.signingKey),

@@ -277,7 +277,7 @@ export class Guardian {
     this.#logger = options.logger;
     this.#now = options.now ?? Date.now;
     this.#schedule = scheduleOf(config);
-    this.#registry = clientRegistryOf(config);
+    this.#registry = clientRegistryOf(config, () => this.#now());
     this.#suspicions = new SuspicionTracker({
       n: config.n,
       f: config.f,
@@ -378,6 +378,16 @@ export class Guardian {
   #savedSessionKeys(): IssuedKeys | null {
     const certificate = this.#certificates.get(this.id);
     if (certificate === undefined || certificate.keyEpoch !== this.#state.keyEpoch) return null;
+    // An epoch that has expired, or would before a recovery could replace it, is not resumed:
+    // nobody would accept its signatures (the cluster was down past its replica's slot).
+    const acceptedUntilMs = this.#registry.acceptedUntilMs(this.id, certificate.keyEpoch);
+    if (acceptedUntilMs === undefined || acceptedUntilMs < this.#now() + this.#schedule.recoveryBoundMs) {
+      this.#logger.info(
+        { keyEpoch: certificate.keyEpoch, issuedAtMs: certificate.issuedAtMs },
+        'the saved key epoch has expired: a new one is issued',
+      );
+      return null;
+    }
     try {
       const saved = JSON.parse(readFileSync(join(this.#stateDirectory, SESSION_KEYS_FILE), 'utf8')) as {
         keyEpoch?: unknown;

@@ -13,7 +13,7 @@
 import { randomBytes } from 'node:crypto';
 import type { ClusterConfig } from '../config/cluster-config.js';
 import { type KeyEpoch, type ReplicaId, signature as asSignature } from '../core/ids.js';
-import type { KeyRegistry } from '../crypto/key-registry.js';
+import { type EpochLifetime, type KeyRegistry, UNLIMITED_EPOCH_LIFETIME } from '../crypto/key-registry.js';
 import {
   type SigningKeyPair,
   agreementKeyPairFromSeed,
@@ -28,6 +28,43 @@ import { encodeMessage, readKeyCertificate, writeKeyCertificate } from '../messa
 import { LIMITS } from '../messages/limits.js';
 import { keyCertificatePayload } from '../messages/signing.js';
 import type { KeyCertificate } from '../messages/types.js';
+import { nextProactiveSlotOf, scheduleOf, slotAt } from './schedule.js';
+
+/**
+ * How far apart the clocks of guardians and verifiers may be (ms): every lifetime below is
+ * extended by it. The schedule already assumes the guardians share a clock to well within T_D.
+ */
+export const CLOCK_SKEW_ALLOWANCE_MS = 1000;
+
+/**
+ * The lifetime of key epochs in a cluster with guardians (docs/intrusion-tolerance.md, "Key
+ * epochs"). A certificate issued at I is valid until the end of its replica's first proactive
+ * slot after I (at most I + T_P + T_D once the schedule has started): the rejuvenation in that
+ * slot replaces it. Once a newer certificate, issued at I', retires it, it stays accepted only
+ * until the end of the slot containing I' (at most I' + T_D): signatures made just before the
+ * rotation (checkpoint votes, a view change in flight) still count while the recovery runs, and
+ * at any instant at most k replicas' retired epochs are accepted. Without guardians (no
+ * recovery section) keys never rotate and never expire.
+ */
+export function epochLifetimeOf(config: ClusterConfig): EpochLifetime {
+  if (config.recovery === null) return UNLIMITED_EPOCH_LIFETIME;
+  const schedule = scheduleOf(config);
+  // An issue time comes from a certificate its guardian signed; a nonsensical one (not a time
+  // the schedule can place) makes the epoch expired, never an exception.
+  const placed = (place: () => number): number => {
+    try {
+      return place() + CLOCK_SKEW_ALLOWANCE_MS;
+    } catch {
+      return Number.NEGATIVE_INFINITY;
+    }
+  };
+  return {
+    validUntilMs: (replica, issuedAtMs) =>
+      placed(() => nextProactiveSlotOf(schedule, replica, issuedAtMs + 1).endMs),
+    retiredUntilMs: (_replica, successorIssuedAtMs) =>
+      placed(() => slotAt(schedule, successorIssuedAtMs).endMs),
+  };
+}
 
 export interface IssuedKeys {
   readonly certificate: KeyCertificate;
@@ -86,10 +123,15 @@ export function installCertificate(registry: KeyRegistry, certificate: KeyCertif
   const current = registry.currentEpoch(certificate.replica);
   // Epochs only move forward: an older or repeated certificate changes nothing.
   if (current !== undefined && certificate.keyEpoch <= current) return false;
-  registry.installReplicaEpoch(certificate.replica, certificate.keyEpoch, {
-    signing: signingPublicKeyFromBytes(certificate.signingKey),
-    agreement: agreementPublicKeyFromBytes(certificate.agreementKey),
-  });
+  registry.installReplicaEpoch(
+    certificate.replica,
+    certificate.keyEpoch,
+    {
+      signing: signingPublicKeyFromBytes(certificate.signingKey),
+      agreement: agreementPublicKeyFromBytes(certificate.agreementKey),
+    },
+    certificate.issuedAtMs,
+  );
   return true;
 }
 

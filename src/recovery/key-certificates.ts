@@ -28,10 +28,10 @@ import { encodeMessage, readKeyCertificate, writeKeyCertificate } from '../messa
 import { LIMITS } from '../messages/limits.js';
 import { keyCertificatePayload } from '../messages/signing.js';
 import type { KeyCertificate } from '../messages/types.js';
-import { nextProactiveSlotOf, scheduleOf, slotAt } from './schedule.js';
+import { nextProactiveSlotOf, type ScheduleParameters, scheduleOf, slotAt } from './schedule.js';
 
 /**
- * How far apart the clocks of guardians and verifiers may be (ms): every lifetime below is
+ * How far apart the clocks of guardians and verifiers may be (ms): an epoch's validity is
  * extended by it. The schedule already assumes the guardians share a clock to well within T_D.
  */
 export const CLOCK_SKEW_ALLOWANCE_MS = 1000;
@@ -43,24 +43,32 @@ export const CLOCK_SKEW_ALLOWANCE_MS = 1000;
  * slot replaces it. Once a newer certificate, issued at I', retires it, it stays accepted only
  * until the end of the slot containing I' (at most I' + T_D): signatures made just before the
  * rotation (checkpoint votes, a view change in flight) still count while the recovery runs, and
- * at any instant at most k replicas' retired epochs are accepted. Without guardians (no
- * recovery section) keys never rotate and never expire.
+ * at any instant only the retired epochs of the replicas rotated in the current slot (at most k)
+ * are accepted. Without guardians (no recovery section) keys never rotate and never expire.
  */
 export function epochLifetimeOf(config: ClusterConfig): EpochLifetime {
-  if (config.recovery === null) return UNLIMITED_EPOCH_LIFETIME;
-  const schedule = scheduleOf(config);
+  return config.recovery === null ? UNLIMITED_EPOCH_LIFETIME : epochLifetimeOfSchedule(scheduleOf(config));
+}
+
+/** epochLifetimeOf for a schedule. */
+export function epochLifetimeOfSchedule(schedule: ScheduleParameters): EpochLifetime {
   // An issue time comes from a certificate its guardian signed; a nonsensical one (not a time
   // the schedule can place) makes the epoch expired, never an exception.
   const placed = (place: () => number): number => {
     try {
-      return place() + CLOCK_SKEW_ALLOWANCE_MS;
+      return place();
     } catch {
       return Number.NEGATIVE_INFINITY;
     }
   };
   return {
+    // Extended by the skew allowance: a verifier whose clock runs ahead must not cut off a
+    // replica that its guardian will rotate on time.
     validUntilMs: (replica, issuedAtMs) =>
-      placed(() => nextProactiveSlotOf(schedule, replica, issuedAtMs + 1).endMs),
+      placed(() => nextProactiveSlotOf(schedule, replica, issuedAtMs + 1).endMs) + CLOCK_SKEW_ALLOWANCE_MS,
+    // Not extended: the bound "at most k retired epochs accepted at once" counts slots, and a
+    // verifier whose clock runs ahead only ends a grace early (the checkpoint re-certification
+    // does not depend on it).
     retiredUntilMs: (_replica, successorIssuedAtMs) =>
       placed(() => slotAt(schedule, successorIssuedAtMs).endMs),
   };

@@ -96,6 +96,63 @@ describe('KeyRegistry epoch policy', () => {
   });
 });
 
+describe('KeyRegistry epoch lifetimes', () => {
+  // Issue times in ms; a certificate is valid 100 ms after its issue, a retired epoch 10 ms
+  // after its successor's issue (the schedule's numbers, scaled down).
+  const lifetime = {
+    validUntilMs: (_replica: number, issuedAtMs: number) => issuedAtMs + 100,
+    retiredUntilMs: (_replica: number, successorIssuedAtMs: number) => successorIssuedAtMs + 10,
+  };
+
+  it('accepts a current epoch until its validity ends, and nothing after (a stolen key expires without a rotation)', () => {
+    let now = 1000;
+    const registry = new KeyRegistry(4, { lifetime, now: () => now });
+    registry.installReplicaEpoch(r1, keyEpoch(1), sessionOf(1, 1).publicKeys, 1000);
+    assert.equal(registry.verifyReplicaSignature(r1, keyEpoch(1), payload, signedBy(1, 1)), true);
+    now = 1100;
+    assert.equal(registry.verifyReplicaSignature(r1, keyEpoch(1), payload, signedBy(1, 1)), true);
+    now = 1101;
+    assert.equal(registry.verifyReplicaSignature(r1, keyEpoch(1), payload, signedBy(1, 1)), false);
+    assert.deepEqual(registry.acceptedEpochs(r1), []);
+    assert.equal(registry.acceptedUntilMs(r1, keyEpoch(1)), undefined);
+    // Still the current epoch (the evidence rule asks for it), just not accepted.
+    assert.equal(registry.currentEpoch(r1), 1);
+  });
+
+  it('accepts a retired epoch only until the grace after its successor was issued', () => {
+    let now = 1000;
+    const registry = new KeyRegistry(4, { lifetime, now: () => now });
+    registry.installReplicaEpoch(r1, keyEpoch(1), sessionOf(1, 1).publicKeys, 1000);
+    now = 1050;
+    registry.installReplicaEpoch(r1, keyEpoch(2), sessionOf(1, 2).publicKeys, 1050);
+    assert.equal(registry.verifyReplicaSignature(r1, keyEpoch(1), payload, signedBy(1, 1)), true);
+    assert.deepEqual(registry.acceptedEpochs(r1), [2, 1]);
+    now = 1061;
+    // The old keys stop counting 10 ms after the rotation, although their own validity runs to 1100.
+    assert.equal(registry.verifyReplicaSignature(r1, keyEpoch(1), payload, signedBy(1, 1)), false);
+    assert.equal(registry.verifyReplicaSignature(r1, keyEpoch(2), payload, signedBy(1, 2)), true);
+    assert.deepEqual(registry.acceptedEpochs(r1), [2]);
+  });
+
+  it('keeps the earlier of the two limits for a retired epoch', () => {
+    let now = 1000;
+    const registry = new KeyRegistry(4, {
+      lifetime: { validUntilMs: (_r, issued) => issued + 100, retiredUntilMs: (_r, issued) => issued + 500 },
+      now: () => now,
+    });
+    registry.installReplicaEpoch(r1, keyEpoch(1), sessionOf(1, 1).publicKeys, 1000);
+    registry.installReplicaEpoch(r1, keyEpoch(2), sessionOf(1, 2).publicKeys, 1090);
+    now = 1101;
+    assert.equal(registry.verifyReplicaSignature(r1, keyEpoch(1), payload, signedBy(1, 1)), false);
+  });
+
+  it('applies no limit to keys installed without an issue time (configuration keys, own keys)', () => {
+    const registry = new KeyRegistry(4, { lifetime, now: () => Number.MAX_SAFE_INTEGER });
+    registry.installReplicaEpoch(r1, keyEpoch(0), sessionOf(1, 0).publicKeys);
+    assert.equal(registry.verifyReplicaSignature(r1, keyEpoch(0), payload, signedBy(1, 0)), true);
+  });
+});
+
 describe('KeyRegistry clients', () => {
   it('registers, replaces and removes clients', () => {
     const registry = new KeyRegistry(1);

@@ -361,7 +361,13 @@ export class Replica {
   #votingFloor: number | null;
   /** Intact chunks of a restored checkpoint that could not be installed, kept for a state transfer. */
   #restoredChunks: Map<string, Uint8Array> | null = null;
+  /**
+   * An amnesiac's STATUS reports since its restart, the latest per reporter, until its floor is
+   * known. STATUS is unsigned: a claim counts only while it is vouched for (#fixVotingFloor).
+   */
   readonly #statusesSinceRestart = new Map<ReplicaId, { view: number; stable: number }>();
+  /** The highest checkpoint sequence of any certificate this replica has verified (or built). */
+  #highestCertifiedSequence = 0;
   /**
    * An amnesiac's own stable checkpoint reaching this sequence also ends its amnesia: it prepared
    * nothing above (the highest stable checkpoint a quorum reported when it restarted) + the log
@@ -2047,6 +2053,11 @@ export class Replica {
 
   /** A certificate (already verified) for a state: adopt it, catch up to it, or repair from it. */
   #onCertificate(certificate: CheckpointCertificate): void {
+    if (certificate.sequence > this.#highestCertifiedSequence) {
+      this.#highestCertifiedSequence = certificate.sequence;
+      // A verified certificate vouches for peers' stable checkpoints up to it.
+      this.#fixVotingFloor();
+    }
     if (certificate.sequence <= this.#stable.certificate.sequence) return;
     const own = this.#ownCheckpoints.get(certificate.sequence);
     if (own !== undefined) {
@@ -2386,25 +2397,54 @@ export class Replica {
     this.#tryPropose();
   }
 
+  /**
+   * An amnesiac learns its voting floor and amnesia horizon from the STATUS of Q − 1 other replicas
+   * (with itself a quorum, which shares a correct replica with every quorum that moved to a view or
+   * certified a checkpoint before the restart). STATUS is unsigned, so a claim counts only when it
+   * is vouched for: a view at most the (f+1)-th highest view reported or this replica's own (which
+   * moves only on a verified NEW-VIEW, f + 1 view changes or its own timers), and a checkpoint at
+   * most the (f+1)-th highest reported or one whose certificate it verified. A reporter counts only
+   * when both its claims are vouched; the floor is fixed once Q − 1 reporters count, as the highest
+   * of their claims. Any Q − 1 reporters will do for the quorum argument, so leaving out a reporter
+   * whose claim nobody vouches for costs no safety, and a lone faulty reporter that claims a view or
+   * a checkpoint nobody reached is simply never counted (before, it set the floor and the horizon out
+   * of reach, and the replica never voted again). See docs/ARCHITECTURE.md, Restart and amnesia.
+   */
+  #fixVotingFloor(): void {
+    if (this.#votingFloor !== null) return;
+    const reports = [...this.#statusesSinceRestart.values()];
+    if (reports.length < this.#quorum - 1) return;
+    const witnessed = (values: number[]): number =>
+      values.sort((a, b) => b - a)[correctWitnessSize(this.config) - 1] ?? 0;
+    const vouchedView = Math.max(this.#view, witnessed(reports.map((report) => report.view)));
+    const vouchedStable = Math.max(
+      this.#stable.certificate.sequence,
+      this.#highestCertifiedSequence,
+      witnessed(reports.map((report) => report.stable)),
+    );
+    const counted = reports.filter((report) => report.view <= vouchedView && report.stable <= vouchedStable);
+    if (counted.length < this.#quorum - 1) return;
+    this.#votingFloor = Math.max(this.#view, ...counted.map((report) => report.view));
+    const highestStable = Math.max(
+      this.#stable.certificate.sequence,
+      ...counted.map((report) => report.stable),
+    );
+    this.#amnesiaHorizon = highestStable + this.config.logWindow;
+    assert(this.#votingFloor <= vouchedView, 'voting floor above every vouched view');
+    this.#statusesSinceRestart.clear();
+    this.#log_('info', 'amnesiac-abstains', {
+      throughView: this.#votingFloor,
+      untilCheckpoint: this.#amnesiaHorizon,
+      reporters: counted.length,
+      unvouchedReporters: reports.length - counted.length,
+    });
+    this.#endAmnesiaIfPastHorizon();
+  }
+
   #onStatus(from: ReplicaId, message: Status): void {
     if (this.#votingFloor === null) {
       this.#statusesSinceRestart.set(from, { view: message.view, stable: message.stableCheckpoint });
-      if (this.#statusesSinceRestart.size >= this.#quorum - 1) {
-        const reports = [...this.#statusesSinceRestart.values()];
-        this.#votingFloor = Math.max(this.#view, ...reports.map((report) => report.view));
-        // Any checkpoint certified before the restart has a correct certifier in this quorum, and
-        // an inflated report by a faulty peer only delays the end of amnesia.
-        const highestStable = Math.max(
-          this.#stable.certificate.sequence,
-          ...reports.map((report) => report.stable),
-        );
-        this.#amnesiaHorizon = highestStable + this.config.logWindow;
-        this.#log_('info', 'amnesiac-abstains', {
-          throughView: this.#votingFloor,
-          untilCheckpoint: this.#amnesiaHorizon,
-        });
-        this.#endAmnesiaIfPastHorizon();
-      }
+      this.#fixVotingFloor();
     }
     if (message.view < this.#view && this.#status === 'normal' && this.#currentNewView !== null) {
       this.#send(from, this.#currentNewView);

@@ -29,7 +29,14 @@ import {
   requestContent,
   viewChangePayload,
 } from '../messages/signing.js';
-import type { ClientRequest, PrePrepare, ReplicaMessage, Reply, ViewChange } from '../messages/types.js';
+import type {
+  ClientRequest,
+  PrePrepare,
+  ReplicaMessage,
+  Reply,
+  Status,
+  ViewChange,
+} from '../messages/types.js';
 import type { Prng } from './prng.js';
 
 export const BYZANTINE_CATALOGUE = [
@@ -44,9 +51,28 @@ export const BYZANTINE_CATALOGUE = [
   'flood',
   'lie-in-replies',
   'large-values-client',
+  'inflated-status',
 ] as const;
 
 export type ByzantineBehaviour = (typeof BYZANTINE_CATALOGUE)[number];
+
+/**
+ * Behaviours that never change a vote: a replica with only these still prepares, commits, signs
+ * checkpoints and view changes as a correct one would. The simulator rejuvenates a correct replica
+ * alongside 'inflated-status' (the attack needs an amnesiac target) only when the other faults
+ * leave room for it in f: an amnesiac counts against f.
+ */
+export const VOTE_HONEST_BEHAVIOURS: readonly ByzantineBehaviour[] = [
+  'inflated-status',
+  'lie-in-replies',
+  'large-values-client',
+];
+
+/**
+ * What 'inflated-status' claims: a view and a stable checkpoint nobody will ever reach. An amnesiac
+ * that believed it would sit out every view and never reach its amnesia horizon.
+ */
+export const INFLATED_CLAIM = 2 ** 50;
 
 /** Behaviours that only bite when the replica leads a view. */
 export const LEADER_BEHAVIOURS: readonly ByzantineBehaviour[] = ['equivocate', 'slow-leader'];
@@ -78,6 +104,8 @@ export class ByzantineAdversary {
   readonly #context: AdversaryContext;
   readonly #memory: ReplicaMessage[] = [];
   readonly #variants = new Map<string, PrePrepare>();
+  /** The last STATUS the core sent, the template of the extra lies 'inflated-status' tells. */
+  #lastStatus: Status | null = null;
 
   constructor(behaviours: readonly ByzantineBehaviour[], context: AdversaryContext) {
     this.behaviours = new Set(behaviours);
@@ -129,6 +157,12 @@ export class ByzantineAdversary {
       case 'view-change':
         if (this.#has('lie-in-view-change')) rewritten = this.#lyingViewChange(message);
         break;
+      case 'status':
+        if (this.#has('inflated-status')) {
+          this.#lastStatus = message;
+          rewritten = this.#inflatedStatus(message);
+        }
+        break;
       default:
         break;
     }
@@ -157,6 +191,22 @@ export class ByzantineAdversary {
       context.sendMessage(context.prng.pick(others), context.prng.pick(this.#memory));
     }
     if (this.#has('flood')) this.#flood(others);
+    // Lies often, so that a replica that just restarted hears one among its first reports.
+    if (this.#has('inflated-status') && this.#lastStatus !== null && context.prng.chance(0.3))
+      context.sendMessage(context.prng.pick(others), this.#inflatedStatus(this.#lastStatus));
+  }
+
+  /**
+   * Its STATUS with an unreachable view and stable checkpoint. The execution point stays true: the
+   * replica still wants the others' help to catch up, and keeps voting as a correct one would.
+   */
+  #inflatedStatus(message: Status): Status {
+    return {
+      ...message,
+      view: viewNumber(INFLATED_CLAIM),
+      viewChangeInProgress: false,
+      stableCheckpoint: sequenceNumber(INFLATED_CLAIM),
+    };
   }
 
   #others(): ReplicaId[] {

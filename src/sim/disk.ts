@@ -39,6 +39,16 @@ export class SimulatedDisk {
     this.#viewChangeInProgress = false;
   }
 
+  /**
+   * A rejuvenation: the log, written by a process that may have been compromised, is dropped; the
+   * stored checkpoint stays (the replica verifies it before use).
+   */
+  dropLog(): void {
+    this.#records = [];
+    this.#view = null;
+    this.#viewChangeInProgress = false;
+  }
+
   /** What a restarted replica reads; with `corruptChunks`, some checkpoint chunks come back unreadable. */
   read(prng: Prng | null = null): RestoredState | undefined {
     if (this.empty) return undefined;

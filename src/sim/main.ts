@@ -108,6 +108,7 @@ const totals = {
   rejectedInputs: 0,
   checkpointsChecked: 0,
   largeValueRequests: 0,
+  rejuvenations: 0,
   simulatedSeconds: 0,
 };
 const failingSeeds: number[] = [];
@@ -143,6 +144,7 @@ function report(result: SeedReport): void {
       (sum, count) => sum + count,
       0,
     );
+  totals.rejuvenations += result.rejuvenations;
   totals.simulatedSeconds += result.simulatedMs / 1000;
   for (const { behaviours } of result.byzantine) {
     for (const behaviour of behaviours)
@@ -165,7 +167,8 @@ function report(result: SeedReport): void {
         `${result.stateTransfers} state transfers, ${result.evidence} evidence, ` +
         `${result.checkpointsChecked} checkpoints checked; byzantine ${who}` +
         `${result.largeValueRequests === null ? '' : '; large-value client'}` +
-        `${result.clusterRestarted ? '; cluster restart' : ''}\n`,
+        `${result.clusterRestarted ? '; cluster restart' : ''}` +
+        `${result.rejuvenations > 0 ? '; rejuvenation' : ''}\n`,
     );
   }
 }

@@ -30,6 +30,7 @@ import {
   ByzantineAdversary,
   type ByzantineBehaviour,
   LEADER_BEHAVIOURS,
+  VOTE_HONEST_BEHAVIOURS,
 } from './byzantine.js';
 import { OversizedSnapshotService } from './broken-service.js';
 import { CheckpointChecker } from './checkers/checkpoints.js';
@@ -95,6 +96,8 @@ export interface SeedReport {
   /** Requests the large-value clients sent, by kind; null when none ran. */
   readonly largeValueRequests: LargeValueClient['sent'] | null;
   readonly clusterRestarted: boolean;
+  /** Correct replicas rejuvenated (log dropped, amnesiac) as targets of 'inflated-status'. */
+  readonly rejuvenations: number;
   readonly byzantine: readonly {
     readonly replica: number;
     readonly behaviours: readonly ByzantineBehaviour[];
@@ -215,6 +218,7 @@ export function runSimulation(options: SimulationOptions): SeedReport {
   // Forks of their own, so that runs without these faults draw exactly what they drew before.
   const clusterRestartPrng = root.fork(6);
   const largeValuePrng = root.fork(7);
+  const rejuvenationPrng = root.fork(8);
 
   const queue = new EventQueue();
   const trace: string[] = [];
@@ -258,6 +262,14 @@ export function runSimulation(options: SimulationOptions): SeedReport {
     amnesiaBudget = f;
   }
   const isCorrect = (id: number): boolean => !byzantine.has(id);
+  // 'inflated-status' needs an amnesiac target: a correct replica is rejuvenated during the fault
+  // phase, when the other faults leave room for one more amnesiac in f (it counts against f).
+  const voteFaulty = [...byzantine.values()].filter(
+    (behaviours) => !behaviours.every((behaviour) => VOTE_HONEST_BEHAVIOURS.includes(behaviour)),
+  ).length;
+  const plansRejuvenation =
+    [...byzantine.values()].some((behaviours) => behaviours.includes('inflated-status')) &&
+    voteFaulty + amnesiaBudget + 1 <= f;
   const runsLargeValueClient =
     options.largeValueClient === true ||
     (options.largeValueClients ?? 0) > 0 ||
@@ -495,10 +507,14 @@ export function runSimulation(options: SimulationOptions): SeedReport {
   /** Starts the node's replica (and a new service for it); false when it threw doing so. */
   const startReplica = (
     node: SimulatedReplicaNode,
-    restart: 'fresh' | 'intact' | 'corrupt' | 'amnesiac',
+    restart: 'fresh' | 'intact' | 'corrupt' | 'amnesiac' | 'rejuvenated',
   ): boolean => {
     const restored =
-      restart === 'intact' ? node.disk.read() : restart === 'corrupt' ? node.disk.read(diskPrng) : undefined;
+      restart === 'intact' || restart === 'rejuvenated'
+        ? node.disk.read()
+        : restart === 'corrupt'
+          ? node.disk.read(diskPrng)
+          : undefined;
     const kv = new KvService({ accessControl, bucketCount: 16 });
     const service: Service = brokenSnapshot ? new OversizedSnapshotService(kv) : kv;
     try {
@@ -508,7 +524,7 @@ export function runSimulation(options: SimulationOptions): SeedReport {
         crypto: cryptos[node.id]!,
         service,
         ...(restored === undefined ? {} : { restored }),
-        amnesiac: restart === 'amnesiac',
+        amnesiac: restart === 'amnesiac' || restart === 'rejuvenated',
         testing,
       });
     } catch (error) {
@@ -639,11 +655,23 @@ export function runSimulation(options: SimulationOptions): SeedReport {
     spikeProbability: scenarioPrng.next() * 0.05,
     spikeDelayMs: 300,
   };
-  const restart = (id: number, how: 'intact' | 'corrupt' | 'amnesiac'): void => {
+  /** Replicas that were amnesiac when they went down: their disk holds no log to trust. */
+  const amnesiacWhenDown = new Set<number>();
+  const stop = (node: SimulatedReplicaNode): void => {
+    if (node.replica?.amnesiac === true) amnesiacWhenDown.add(node.id);
+    else amnesiacWhenDown.delete(node.id);
+    node.replica = null;
+    node.service = null;
+    crashed.add(node.id);
+  };
+  const restart = (id: number, requested: 'intact' | 'corrupt' | 'amnesiac' | 'rejuvenated'): void => {
     const node = replicas[id]!;
     if (node.replica !== null || node.dead) return;
     crashed.delete(id);
+    // An amnesiac's disk has no log of what it voted before its amnesia: it comes back amnesiac.
+    const how = requested === 'intact' && amnesiacWhenDown.has(id) ? 'rejuvenated' : requested;
     if (how === 'amnesiac') node.disk.wipe();
+    if (how === 'rejuvenated') node.disk.dropLog();
     if (!startReplica(node, how)) return;
     note(`RESTART r${id} (${how} disk)`);
     step(node, { kind: 'tick', now: queue.now });
@@ -680,9 +708,7 @@ export function runSimulation(options: SimulationOptions): SeedReport {
         how = 'amnesiac';
         amnesiaBudget--;
       }
-      node.replica = null;
-      node.service = null;
-      crashed.add(victim);
+      stop(node);
       note(`CRASH r${victim}, back in ${duration}ms with ${how} disk`);
       queue.after(duration, () => restart(victim, how));
     });
@@ -695,9 +721,7 @@ export function runSimulation(options: SimulationOptions): SeedReport {
     queue.at(at, () => {
       for (const node of replicas) {
         if (node.replica === null) continue;
-        node.replica = null;
-        node.service = null;
-        crashed.add(node.id);
+        stop(node);
       }
       note(`CLUSTER CRASH: every replica down, back in ${downMs}ms with intact disks`);
       queue.after(downMs, () => {
@@ -705,6 +729,55 @@ export function runSimulation(options: SimulationOptions): SeedReport {
       });
     });
   }
+  // The guardians' part that the simulator plays: a rejuvenated replica is owed a view change to a
+  // view it can vote in, asked of every replica once it caught up (and again every few seconds
+  // while it still does not vote: the view change may have been lost to the faults).
+  const rejuvenated = new Set<number>();
+  const rejoinOwed = new Map<number, number>();
+  if (plansRejuvenation) {
+    const candidates = Array.from({ length: n }, (_, id) => id).filter(isCorrect);
+    const victim = rejuvenationPrng.pick(candidates);
+    const at = 800 + rejuvenationPrng.int(Math.max(1, faultPhaseMs - 2500));
+    const downMs = 100 + rejuvenationPrng.int(400);
+    queue.at(at, () => {
+      const node = replicas[victim]!;
+      if (node.replica === null || node.dead) return;
+      stop(node);
+      rejuvenated.add(victim);
+      rejoinOwed.set(victim, 0);
+      note(`REJUVENATE r${victim}: log dropped, back in ${downMs}ms, amnesiac`);
+      queue.after(downMs, () => restart(victim, 'rejuvenated'));
+    });
+  }
+  const REJOIN_RETRY_MS = 5000;
+  const nudgeRejoins = (): void => {
+    for (const [id, nextAt] of rejoinOwed) {
+      const replica = replicas[id]!.replica;
+      if (replica === null || queue.now < nextAt) continue;
+      if (replica.voting) {
+        rejoinOwed.delete(id);
+        continue;
+      }
+      const caughtUp =
+        replica.votingFloorKnown &&
+        !replica.stateTransferInProgress &&
+        !replica.restoredStatePending &&
+        replica.lastExecuted >= replica.peersExecuted;
+      if (!caughtUp) continue;
+      rejoinOwed.set(id, queue.now + REJOIN_RETRY_MS);
+      note(`REJOIN nudge for r${id} (view ${replica.view})`);
+      for (const node of replicas)
+        step(node, { kind: 'change-view', reason: `rejoin r${id}`, aboveView: replica.view });
+    }
+    queue.after(50, nudgeRejoins);
+  };
+  queue.at(0, nudgeRejoins);
+  const rejuvenatedNotVoting = (): number[] =>
+    [...rejuvenated].filter((id) => {
+      const node = replicas[id]!;
+      return !node.dead && node.replica !== null && !node.replica.voting;
+    });
+
   queue.at(faultPhaseMs, () => {
     network.conditions = CALM_NETWORK;
     network.heal();
@@ -724,7 +797,12 @@ export function runSimulation(options: SimulationOptions): SeedReport {
   // ── run ──
   const deadline = faultPhaseMs + livenessBoundMs;
   while (queue.runNext(deadline)) {
-    if (queue.now > faultPhaseMs + 1000 && correctClients.every((client) => client.done)) break;
+    if (
+      queue.now > faultPhaseMs + 1000 &&
+      correctClients.every((client) => client.done) &&
+      rejuvenatedNotVoting().length === 0
+    )
+      break;
   }
   const simulatedMs = queue.now;
 
@@ -735,6 +813,10 @@ export function runSimulation(options: SimulationOptions): SeedReport {
       livenessFailure = `client ${client.id} still had ${client.outstanding} operation(s) outstanding ${simulatedMs - faultPhaseMs} ms after the network healed`;
       break;
     }
+  }
+  const stillAbstaining = rejuvenatedNotVoting();
+  if (livenessFailure === null && stillAbstaining.length > 0) {
+    livenessFailure = `rejuvenated replica(s) ${stillAbstaining.map((id) => `r${id}`).join(', ')} still did not vote ${simulatedMs - faultPhaseMs} ms after the network healed`;
   }
   for (const problem of checker.finalProblems()) violation(problem);
   for (const client of correctClients) client.closeHistory();
@@ -758,6 +840,7 @@ export function runSimulation(options: SimulationOptions): SeedReport {
     largestClientTableChunks: checkpoints.largestClientTableChunks,
     largeValueRequests: largeValueClientCount === 0 ? null : largeValueTotals(),
     clusterRestarted: options.clusterRestart === true,
+    rejuvenations: rejuvenated.size,
     byzantine: [...byzantine].map(([replica, behaviours]) => ({ replica, behaviours })),
     simulatedMs,
     network: { ...network.statistics },

@@ -415,6 +415,22 @@ export class Harness {
     return replica;
   }
 
+  /**
+   * A rejuvenation as the guardian does it: a new process that keeps the stored checkpoint (verified
+   * as it is installed) but drops the log, so it is amnesiac.
+   */
+  rejuvenate(id: number): Replica {
+    if (this.replicas[id] != null) this.crash(id);
+    const disk = this.disks[id]!;
+    disk.records = [];
+    disk.view = null;
+    disk.viewChangeInProgress = false;
+    this.incarnations[id]!++;
+    const replica = this.#boot(replicaId(id), disk.read(), true);
+    this.step(id, { kind: 'tick', now: this.now });
+    return replica;
+  }
+
   // ── driving ──
 
   /** Feeds one event to one replica and carries out the actions it returns. */

@@ -169,7 +169,9 @@ export function channelKeyDirectory(
         return false;
       }
       if (installCertificate(registry, certificate)) onEpochInstalled?.();
-      return registry.currentEpoch(peer.id) === epoch;
+      // Current and not expired: a genuine certificate past its validity (keys stolen from a
+      // replica whose rejuvenation has since replaced them) admits nobody.
+      return registry.currentEpoch(peer.id) === epoch && registry.replicaKeys(peer.id, epoch) !== undefined;
     },
     acceptableKeys(peer: NodeId) {
       if (peer.kind === 'replica') {

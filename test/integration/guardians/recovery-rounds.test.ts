@@ -1,19 +1,32 @@
 /**
  * Proactive recovery on real processes: six guardians (f = 1, k = 1) rejuvenate their replicas
- * round after round while a client keeps working; never more than k recover at once; keys an
- * intruder stole before a rejuvenation are refused after it.
+ * round after round while a client keeps working; never more than k recover at once.
+ *
+ * Meanwhile an intruder steals the session keys of four replicas one after another, each shortly
+ * before that replica's proactive slot (never holding more than one replica at a time), and once
+ * the last of those slots has ended it uses them, as the attacker of the key-epoch issue did: a
+ * handshake under a retired epoch is refused; equivocation evidence framing a rejuvenated replica
+ * with its retired key is refused by the guardians; a checkpoint proof over a made-up state,
+ * "signed" by a quorum of retired epochs and sent from a replica the intruder holds now, is
+ * refused by every replica; and the client workload never sees a forged value.
  */
 import * as assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { clientRegistryOf } from '../../../src/config/keys.js';
-import { keyEpoch, replicaId } from '../../../src/core/ids.js';
+import { digest, keyEpoch, replicaId, sequenceNumber, signature, viewNumber } from '../../../src/core/ids.js';
 import { keyFromBase64, signingKeyPairFromSeed } from '../../../src/crypto/keys.js';
+import { signBytes } from '../../../src/crypto/signatures.js';
+import { encodeEvidence, encodeMessage } from '../../../src/messages/codec.js';
+import { checkpointPayload, proposalPayload } from '../../../src/messages/signing.js';
+import type { CheckpointCertificate, Evidence } from '../../../src/messages/types.js';
+import { toBase64 } from '../../../src/recovery/ipc.js';
+import { nextProactiveSlotOf, type ScheduleParameters, scheduleOf } from '../../../src/recovery/schedule.js';
 import type { GuardianReport, RecoveryRecord } from '../../../src/recovery/status.js';
 import { channelKeyDirectory } from '../../../src/runtime/replica-node.js';
 import { TcpTransport } from '../../../src/transport/tcp.js';
 import { replicaNode } from '../../../src/transport/transport.js';
 import { type TestCluster, startTestCluster, waitFor } from '../helpers.js';
-import { Workload } from './shared.js';
+import { up, Workload } from './shared.js';
 
 const RECOVERY_BOUND_MS = 6000;
 
@@ -23,6 +36,21 @@ interface StolenKeys {
   readonly signingSeed: string;
   readonly certificate: string;
 }
+
+interface LogLine {
+  readonly time: number;
+  readonly msg: string;
+  readonly [field: string]: unknown;
+}
+
+function logLines(text: string): LogLine[] {
+  return text
+    .split('\n')
+    .filter((line) => line.startsWith('{'))
+    .map((line) => JSON.parse(line) as LogLine);
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
 
 function recoveriesOf(reports: readonly GuardianReport[]): { replica: number; record: RecoveryRecord }[] {
   return reports.flatMap((report) =>
@@ -49,6 +77,9 @@ function maximumOverlap(records: readonly RecoveryRecord[]): number {
 
 describe('proactive recovery on real processes', { timeout: 300_000 }, () => {
   let test: TestCluster;
+  let schedule: ScheduleParameters;
+  /** Keys of four replicas, each stolen shortly before its slot, and when that slot ended. */
+  const stolen: (StolenKeys & { slotEndMs: number })[] = [];
 
   before(async () => {
     test = await startTestCluster({
@@ -57,6 +88,7 @@ describe('proactive recovery on real processes', { timeout: 300_000 }, () => {
       recovery: { recoveryBoundMs: RECOVERY_BOUND_MS },
       allowFaultInjection: true,
     });
+    schedule = scheduleOf(test.config);
   });
 
   after(async () => {
@@ -70,10 +102,9 @@ describe('proactive recovery on real processes', { timeout: 300_000 }, () => {
     return (await response.json()) as StolenKeys;
   }
 
-  /** Connects to replica 5 pretending to be `loot.replica` with the stolen key; true if admitted. */
-  async function impersonate(loot: StolenKeys): Promise<boolean> {
-    const target = test.config.replicas[5]!;
-    const rejections: string[] = [];
+  /** Connects to `target` pretending to be `loot.replica` with the stolen key; true if admitted. */
+  async function impersonate(loot: StolenKeys, target: number): Promise<boolean> {
+    const entry = test.config.replicas[target]!;
     const transport = await TcpTransport.start({
       identity: {
         node: replicaNode(replicaId(loot.replica)),
@@ -81,15 +112,15 @@ describe('proactive recovery on real processes', { timeout: 300_000 }, () => {
         signingKeys: signingKeyPairFromSeed(keyFromBase64(loot.signingSeed)),
         certificate: new Uint8Array(Buffer.from(loot.certificate, 'base64')),
       },
-      peers: [{ node: replicaNode(replicaId(5)), host: target.host, port: target.port }],
+      peers: [{ node: replicaNode(replicaId(target)), host: entry.host, port: entry.port }],
       keys: channelKeyDirectory(clientRegistryOf(test.config), test.config),
-      events: { onFrame: () => undefined, onRejection: (_peer, _address, reason) => rejections.push(reason) },
+      events: { onFrame: () => undefined },
     });
     try {
       const deadline = Date.now() + 3000;
       while (Date.now() < deadline) {
         if (transport.connectedPeers().length > 0) return true;
-        await new Promise((resolve) => setTimeout(resolve, 50));
+        await sleep(50);
       }
       return false;
     } finally {
@@ -97,18 +128,55 @@ describe('proactive recovery on real processes', { timeout: 300_000 }, () => {
     }
   }
 
+  /** A replica not in `excluded` that is not recovering and whose own slot is not due within `clearMs`. */
+  function quietReplica(excluded: readonly number[], clearMs: number): number {
+    const now = Date.now();
+    for (let id = 0; id < test.config.n; id++) {
+      if (excluded.includes(id)) continue;
+      const next = nextProactiveSlotOf(schedule, replicaId(id), now);
+      const running = nextProactiveSlotOf(schedule, replicaId(id), now - schedule.recoveryBoundMs - 2000);
+      if (next.startMs - now > clearMs && running.startMs === next.startMs) return id;
+    }
+    throw new Error(`no replica outside ${excluded.join(', ')} is clear of its slot for ${clearMs} ms`);
+  }
+
+  /** The intruder's round: the keys of four replicas, each taken 1.5-3 s before its slot. */
+  async function stealBeforeFourRejuvenations(): Promise<void> {
+    while (stolen.length < 4) {
+      const excluded = stolen.map((loot) => loot.replica);
+      const { replica, slotStartMs } = await waitFor(
+        'a replica due in 1.5..3 s',
+        async () => {
+          const now = Date.now();
+          for (let id = 0; id < test.config.n; id++) {
+            if (excluded.includes(id)) continue;
+            const slot = nextProactiveSlotOf(schedule, replicaId(id), now);
+            if (slot.startMs - now >= 1500 && slot.startMs - now <= 3000)
+              return { replica: id, slotStartMs: slot.startMs };
+          }
+          return null;
+        },
+        schedule.periodMs + 10_000,
+      );
+      stolen.push({ ...(await steal(replica)), slotEndMs: slotStartMs + schedule.recoveryBoundMs });
+    }
+  }
+
   it('rejuvenates every replica in every period, at most k at once, with no client errors', async () => {
     const workload = new Workload(await test.kv(), 'rounds');
     try {
-      const reports = await waitFor(
-        'two rejuvenations of every replica',
-        async () => {
-          const current = await test.guardians();
-          const counts = current.map((report) => (report.up ? report.recentRecoveries.length : 0));
-          return counts.every((count) => count >= 2) ? current : null;
-        },
-        180_000,
-      );
+      const [reports] = await Promise.all([
+        waitFor(
+          'two rejuvenations of every replica',
+          async () => {
+            const current = await test.guardians();
+            const counts = current.map((report) => (report.up ? report.recentRecoveries.length : 0));
+            return counts.every((count) => count >= 2) ? current : null;
+          },
+          180_000,
+        ),
+        stealBeforeFourRejuvenations(),
+      ]);
       const all = recoveriesOf(reports);
       assert.ok(
         all.every(({ record }) => record.kind === 'proactive'),
@@ -146,27 +214,166 @@ describe('proactive recovery on real processes', { timeout: 300_000 }, () => {
     // Every rejuvenation archived the stopped process's accountability log, and its audit passed.
     for (const replica of test.config.replicas)
       assert.match(test.log(replicaId(replica.id)), /accountability log audited/, `guardian ${replica.id}`);
+    // Every stolen epoch was replaced by its replica's rejuvenation, and that slot is over: no
+    // grace is left for any of them.
+    for (const loot of stolen) {
+      const [report] = up(await test.guardians()).filter((entry) => entry.replica === loot.replica);
+      assert.ok(
+        report !== undefined && report.keyEpoch > loot.keyEpoch,
+        `replica ${loot.replica} still at the stolen epoch`,
+      );
+    }
+    await sleep(Math.max(...stolen.map((loot) => loot.slotEndMs)) + 500 - Date.now());
   });
 
   it("refuses a replica's session key stolen before its rejuvenation, and accepts the new one", async () => {
-    const before = await steal(2);
-    await waitFor(
-      'the next rejuvenation of replica 2',
-      async () => {
-        const [report] = (await test.guardians()).filter((entry) => entry.replica === 2);
-        return report?.up === true && report.keyEpoch > before.keyEpoch && !report.recovery.inProgress;
-      },
-      60_000,
-    );
-    const current = await waitFor('replica 2 serving its new keys', async () => {
-      const loot = await steal(2).catch(() => null);
-      return loot !== null && loot.keyEpoch > before.keyEpoch ? loot : null;
+    const old = stolen[0]!;
+    const target = quietReplica([old.replica], 5000);
+    const current = await waitFor(`replica ${old.replica} serving its new keys`, async () => {
+      const loot = await steal(old.replica).catch(() => null);
+      return loot !== null && loot.keyEpoch > old.keyEpoch ? loot : null;
     });
-    assert.equal(await impersonate(before), false, 'the key of the previous epoch is refused');
+    assert.equal(await impersonate(old, target), false, 'the key of the retired epoch is refused');
     await waitFor('a logged refusal of the old epoch', async () =>
-      /replica 2 key epoch \d+ is not accepted/.test(test.replicaLog(replicaId(5))),
+      new RegExp(`replica ${old.replica} key epoch \\d+ is not accepted`).test(
+        test.replicaLog(replicaId(target)),
+      ),
     );
     // The same procedure with the current key succeeds: the refusal above is about the epoch.
-    assert.equal(await impersonate(current), true, 'the current key is accepted');
+    assert.equal(await impersonate(current, target), true, 'the current key is accepted');
+  });
+
+  it('a guardian refuses equivocation evidence made with a rejuvenated replica’s retired key', async () => {
+    const framed = stolen[0]!;
+    const key = signingKeyPairFromSeed(keyFromBase64(framed.signingSeed));
+    const proposal = (batch: number) => {
+      const batchDigest = digest(new Uint8Array(32).fill(batch));
+      return {
+        view: viewNumber(3),
+        sequence: sequenceNumber(500),
+        batchDigest,
+        keyEpoch: keyEpoch(framed.keyEpoch),
+        signature: signature(
+          signBytes(key, proposalPayload(viewNumber(3), sequenceNumber(500), batchDigest)),
+        ),
+      };
+    };
+    const forged: Evidence = {
+      kind: 'equivocation',
+      accused: replicaId(framed.replica),
+      first: proposal(1),
+      second: proposal(2),
+    };
+    // Handed to a guardian as its own replica would hand it (the intruder holds that replica now).
+    const reporter = quietReplica([framed.replica], 4000);
+    const entry = test.config.replicas[reporter]!;
+    const sentAtMs = Date.now();
+    const response = await fetch(
+      `http://${entry.adminHost}:${entry.guardianAdminPort}/debug/replica-message`,
+      {
+        method: 'POST',
+        body: JSON.stringify({ type: 'evidence', evidence: toBase64(encodeEvidence(forged)) }),
+      },
+    );
+    assert.equal(response.status, 200);
+    const rejected = await waitFor(`guardian ${reporter} to reject the evidence`, async () => {
+      const [report] = up(await test.guardians()).filter((candidate) => candidate.replica === reporter);
+      return report?.evidence.find(
+        (record) => !record.valid && record.accused === framed.replica && record.atMs >= sentAtMs,
+      );
+    });
+    assert.match(rejected.detail, /evidence counts only against the epoch a replica speaks with now/);
+    for (const report of up(await test.guardians()))
+      assert.ok(
+        !report.evidence.some(
+          (record) => record.valid && record.accused === framed.replica && record.atMs >= sentAtMs,
+        ),
+        `guardian ${report.replica} took the retired key's evidence as proof`,
+      );
+  });
+
+  it('every replica refuses a checkpoint proof over a made-up state signed by a quorum of retired epochs', async () => {
+    const workload = new Workload(await test.kv(), 'forged');
+    const statuses = await Promise.all(
+      test.config.replicas.map(async (entry) => {
+        try {
+          const response = await fetch(`http://${entry.adminHost}:${entry.adminPort}/status`);
+          return ((await response.json()) as { stableCheckpoint: number }).stableCheckpoint;
+        } catch {
+          return 0;
+        }
+      }),
+    );
+    // A checkpoint ahead of everybody, over a state nobody computed, "certified" by four retired epochs.
+    const interval = test.config.protocol.checkpointInterval;
+    const sequence = sequenceNumber((Math.floor(Math.max(...statuses) / interval) + 4) * interval);
+    const stateRoot = digest(new Uint8Array(32).fill(0xee));
+    const certificate: CheckpointCertificate = {
+      sequence,
+      stateRoot,
+      votes: stolen.map((loot) => ({
+        replicaId: replicaId(loot.replica),
+        keyEpoch: keyEpoch(loot.keyEpoch),
+        signature: signature(
+          signBytes(
+            signingKeyPairFromSeed(keyFromBase64(loot.signingSeed)),
+            checkpointPayload(sequence, stateRoot),
+          ),
+        ),
+      })),
+    };
+    // Sent from a replica the intruder holds now, with that replica's current keys.
+    const sender = quietReplica(
+      stolen.map((loot) => loot.replica),
+      8000,
+    );
+    const current = await steal(sender);
+    const transport = await TcpTransport.start({
+      identity: {
+        node: replicaNode(replicaId(sender)),
+        keyEpoch: keyEpoch(current.keyEpoch),
+        signingKeys: signingKeyPairFromSeed(keyFromBase64(current.signingSeed)),
+        certificate: new Uint8Array(Buffer.from(current.certificate, 'base64')),
+      },
+      peers: test.config.replicas
+        .filter((entry) => entry.id !== sender)
+        .map((entry) => ({ node: replicaNode(entry.id), host: entry.host, port: entry.port })),
+      keys: channelKeyDirectory(clientRegistryOf(test.config), test.config),
+      events: { onFrame: () => undefined },
+    });
+    const sentAtMs = Date.now();
+    const frame = encodeMessage({ kind: 'checkpoint-proof', certificate });
+    try {
+      const others = test.config.replicas.filter((entry) => entry.id !== sender).map((entry) => entry.id);
+      let lastSentMs = 0;
+      await waitFor('every other replica but k to refuse the proof', async () => {
+        if (Date.now() - lastSentMs > 1000) {
+          for (const peer of transport.connectedPeers()) transport.send(peer, frame);
+          lastSentMs = Date.now();
+        }
+        const refusing = others.filter((id) =>
+          logLines(test.replicaLog(replicaId(id))).some(
+            (line) =>
+              line.time >= sentAtMs &&
+              line.msg === 'rejected-input' &&
+              line.what === 'checkpoint-proof' &&
+              line.reason === 'certificate does not verify',
+          ),
+        );
+        return refusing.length >= others.length - test.config.k;
+      });
+    } finally {
+      await transport.close();
+    }
+    // Nobody adopted it, and the client read only what it wrote.
+    await sleep(2000);
+    await workload.stop();
+    for (const entry of test.config.replicas) {
+      const adopted = logLines(test.replicaLog(replicaId(entry.id))).filter(
+        (line) => line.msg === 'checkpoint-stable' && line.sequence === sequence,
+      );
+      assert.deepEqual(adopted, [], `replica ${entry.id} adopted the forged checkpoint`);
+    }
+    assert.deepEqual(workload.errors, []);
   });
 });

@@ -10,8 +10,12 @@ import { replicaId } from '../core/ids.js';
 import { defaultCodeDirectory, defaultManifestPath } from '../recovery/code-manifest.js';
 import { Guardian } from '../recovery/guardian.js';
 import { FAULT_MODES, isFaultMode } from '../recovery/ipc.js';
+import { replicaUserProblems } from '../recovery/replica-user.js';
 import { cliEntryPoint } from '../runtime/local-cluster.js';
 import { DEFAULT_CONFIG, configOrExit, integerOption, processLogger, stopOnSignals } from './options.js';
+
+/** Files the guardian creates are readable by itself only (0600, folders 0700). */
+const GUARDIAN_UMASK = 0o077;
 
 export function registerGuardian(program: Command): void {
   program
@@ -26,6 +30,11 @@ export function registerGuardian(program: Command): void {
       '--fault-mode <mode>',
       `test clusters only: the first replica incarnation runs as an intruder (${FAULT_MODES.join(', ')})`,
     )
+    .option(
+      '--replica-user <name>',
+      'run the replica as this OS user (a name, or a pattern with {id}; default: recovery.replicaUser); needs root or CAP_SETUID and CAP_SETGID',
+    )
+    .option('--create-replica-user', 'create the replica user if it does not exist (useradd --system)')
     .option('--log-level <level>', 'trace, debug, info, warn, error', process.env.PHALANX_LOG_LEVEL ?? 'info')
     .option(
       '--log-file <file>',
@@ -39,9 +48,14 @@ export function registerGuardian(program: Command): void {
         code?: string;
         manifest?: string;
         faultMode?: string;
+        replicaUser?: string;
+        createReplicaUser?: boolean;
         logLevel: string;
         logFile?: string;
       }) => {
+        // Everything the guardian creates (its log, state, session keys) is its own alone: the
+        // replica may run as another user on this host, and must not read any of it.
+        process.umask(GUARDIAN_UMASK);
         const config = await configOrExit(options.config);
         if (options.id >= config.n)
           throw new Error(`--id ${options.id}: the configuration has replicas 0..${config.n - 1}`);
@@ -55,9 +69,12 @@ export function registerGuardian(program: Command): void {
         }
         const id = replicaId(options.id);
         const logger = processLogger(options.logLevel, { guardian: id }, options.logFile);
-        const { identity, replica } = await loadGuardianIdentity(
-          options.identity ?? guardianKeyPath(config, id),
-        );
+        if (options.replicaUser !== undefined) {
+          const problems = replicaUserProblems(options.replicaUser);
+          if (problems.length > 0) throw new Error(`--replica-user: ${problems.join('; ')}`);
+        }
+        const identityKeyFile = options.identity ?? guardianKeyPath(config, id);
+        const { identity, replica } = await loadGuardianIdentity(identityKeyFile);
         if (replica !== id) throw new Error(`the identity file is guardian ${replica}'s, not ${id}'s`);
         const guardian = await Guardian.start({
           config,
@@ -69,6 +86,9 @@ export function registerGuardian(program: Command): void {
           manifestPath: options.manifest ?? defaultManifestPath(config),
           initialFaultMode: (options.faultMode as (typeof FAULT_MODES)[number] | undefined) ?? null,
           replicaLogLevel: options.logLevel,
+          identityKeyFile,
+          ...(options.replicaUser === undefined ? {} : { replicaUser: options.replicaUser }),
+          createReplicaUser: options.createReplicaUser === true,
         });
         stopOnSignals(logger, () => guardian.stop());
       },

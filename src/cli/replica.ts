@@ -1,8 +1,10 @@
 /**
  * `phalanx replica`: run one replica in this process (one per host in a real deployment). With
  * `--guardian` it runs under its guardian (`phalanx guardian` starts it that way): its session
- * keys, key certificates and instructions arrive on the IPC pipe, never on disk.
+ * keys, key certificates and instructions arrive on the guardian link (fd 3), never on disk.
  */
+import { fstatSync } from 'node:fs';
+import { Socket } from 'node:net';
 import type { Command } from 'commander';
 import type { Logger } from 'pino';
 import type { ClusterConfig } from '../config/cluster-config.js';
@@ -13,7 +15,11 @@ import {
   type GuardianToReplica,
   type ReplicaToGuardian,
   FAULT_MODES,
+  FramedLink,
   fromBase64,
+  GUARDIAN_LINK_FD,
+  MAX_GUARDIAN_FRAME_BYTES,
+  MAX_REPLICA_FRAME_BYTES,
   isFaultMode,
   parseGuardianMessage,
 } from '../recovery/ipc.js';
@@ -31,27 +37,41 @@ function certificatesOf(encoded: readonly string[]): KeyCertificate[] {
     .filter((certificate): certificate is KeyCertificate => certificate !== null);
 }
 
-/** The IPC pipe to the guardian: messages are validated before use. */
+/**
+ * The link to the guardian: framed JSON on GUARDIAN_LINK_FD, each message validated before use.
+ * A frame over MAX_GUARDIAN_FRAME_BYTES or unparsable closes the link, and with it the replica.
+ */
 function guardianLink(logger: Logger): GuardianLink & { first(): Promise<GuardianToReplica> } {
   const handlers: ((message: GuardianToReplica) => void)[] = [];
   const queued: GuardianToReplica[] = [];
-  process.on('message', (raw: unknown) => {
-    const message = parseGuardianMessage(raw);
-    if (message === null) {
-      logger.error('ignored a malformed message from the guardian');
-      return;
-    }
-    if (handlers.length === 0) queued.push(message);
-    for (const handler of handlers) handler(message);
-  });
-  process.on('disconnect', () => {
-    // The guardian is gone: a replica must not run without the subsystem that keeps it clean.
-    logger.fatal('guardian disconnected; stopping');
-    process.exit(75);
-  });
+  const socket = new Socket({ fd: GUARDIAN_LINK_FD, readable: true, writable: true });
+  const link = new FramedLink(
+    socket,
+    { maxIncomingBytes: MAX_GUARDIAN_FRAME_BYTES, maxOutgoingBytes: MAX_REPLICA_FRAME_BYTES },
+    {
+      onMessage(raw) {
+        const message = parseGuardianMessage(raw);
+        if (message === null) {
+          logger.error('ignored a malformed message from the guardian');
+          return;
+        }
+        if (handlers.length === 0) queued.push(message);
+        for (const handler of handlers) handler(message);
+      },
+      onProtocolError(reason) {
+        logger.fatal({ reason }, 'the guardian link lost its framing; stopping');
+        process.exit(75);
+      },
+      onClose() {
+        // The guardian is gone: a replica must not run without the subsystem that keeps it clean.
+        logger.fatal('guardian disconnected; stopping');
+        process.exit(75);
+      },
+    },
+  );
   return {
     send(message: ReplicaToGuardian) {
-      if (process.connected) process.send?.(message);
+      link.send(message);
     },
     onMessage(handler) {
       handlers.push(handler);
@@ -77,6 +97,15 @@ function guardianLink(logger: Logger): GuardianLink & { first(): Promise<Guardia
       });
     },
   };
+}
+
+/** Whether GUARDIAN_LINK_FD is a socket this process inherited (from a guardian). */
+function hasGuardianLink(): boolean {
+  try {
+    return fstatSync(GUARDIAN_LINK_FD).isSocket();
+  } catch {
+    return false;
+  }
 }
 
 async function keysFromGuardian(
@@ -115,7 +144,7 @@ export function registerReplica(program: Command): void {
     .option('--keys <file>', 'private key file (default: <keysDirectory>/replica-<id>.json)')
     .option('--data <directory>', 'data folder (default: <dataDirectory>/replica-<id>)')
     .option('--amnesiac', 'the disk was lost: abstain from voting until a newer view is installed')
-    .option('--guardian', 'run under a guardian (keys and instructions arrive on the IPC pipe)')
+    .option('--guardian', 'run under a guardian (keys and instructions arrive on the guardian link, fd 3)')
     .option('--fault-mode <mode>', `test clusters only: ${FAULT_MODES.join(', ')}`)
     .option('--log-level <level>', 'trace, debug, info, warn, error', process.env.PHALANX_LOG_LEVEL ?? 'info')
     .option(
@@ -147,8 +176,10 @@ export function registerReplica(program: Command): void {
         let faultMode: FaultMode | null = (options.faultMode as FaultMode | undefined) ?? null;
         let link: ReturnType<typeof guardianLink> | undefined;
         if (options.guardian === true) {
-          if (process.send === undefined)
-            throw new Error('--guardian: this process was not started by a guardian');
+          if (!hasGuardianLink())
+            throw new Error(
+              `--guardian: this process was not started by a guardian (no socket on fd ${GUARDIAN_LINK_FD})`,
+            );
           link = guardianLink(logger);
           const fromGuardian = await keysFromGuardian(config, id, link);
           keys = fromGuardian.keys;

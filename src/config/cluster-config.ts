@@ -19,6 +19,7 @@ import { type AccessControlConfig, validateAccessControlConfig } from '../apps/k
 import { defaultProtocolConfig, type ProtocolConfig, protocolConfigProblems } from '../core/config.js';
 import { type ClientId, isValidClientId, type ReplicaId, replicaId } from '../core/ids.js';
 import { minimumReplicas } from '../core/quorum.js';
+import { replicaUserProblems } from '../recovery/replica-user.js';
 import { minimumPeriodMs } from '../recovery/schedule.js';
 import { keyFromBase64 } from '../crypto/keys.js';
 import { LIMITS } from '../messages/limits.js';
@@ -53,6 +54,14 @@ export interface RecoveryConfig {
   readonly periodMs: number;
   /** Where the schedule's periods start (ms since the Unix epoch); guardians share the clock. */
   readonly scheduleOriginMs: number;
+  /**
+   * The operating-system user each replica process runs as, a name or a pattern with `{id}`
+   * (e.g. "phalanx-replica-{id}"); null: the guardian's own user (the trust boundary is not
+   * enforced). See docs/intrusion-tolerance.md, "Trust boundary".
+   */
+  readonly replicaUser: string | null;
+  /** A guardian with the privilege may create a missing replica user (useradd --system). */
+  readonly createReplicaUser: boolean;
 }
 
 export interface ClientEntry {
@@ -316,7 +325,32 @@ function parseRecovery(
     problems.push(`recovery: must be an object, got ${describe(value)}`);
     return null;
   }
-  unknownFields(problems, 'recovery', value, ['recoveryBoundMs', 'periodMs', 'scheduleOriginMs']);
+  unknownFields(problems, 'recovery', value, [
+    'recoveryBoundMs',
+    'periodMs',
+    'scheduleOriginMs',
+    'replicaUser',
+    'createReplicaUser',
+  ]);
+  let replicaUser: string | null = null;
+  if (value.replicaUser !== undefined && value.replicaUser !== null) {
+    if (typeof value.replicaUser !== 'string')
+      problems.push(
+        `recovery.replicaUser: must be a user name or pattern, got ${describe(value.replicaUser)}`,
+      );
+    else {
+      for (const problem of replicaUserProblems(value.replicaUser))
+        problems.push(`recovery.replicaUser: ${problem}`);
+      replicaUser = value.replicaUser;
+    }
+  }
+  if (value.createReplicaUser !== undefined && typeof value.createReplicaUser !== 'boolean')
+    problems.push(
+      `recovery.createReplicaUser: must be true or false, got ${describe(value.createReplicaUser)}`,
+    );
+  const createReplicaUser = value.createReplicaUser === true;
+  if (createReplicaUser && replicaUser === null)
+    problems.push('recovery.createReplicaUser: needs recovery.replicaUser');
   const recoveryBoundMs = integer(
     problems,
     'recovery.recoveryBoundMs',
@@ -357,7 +391,7 @@ function parseRecovery(
       );
     }
   });
-  return { recoveryBoundMs, periodMs, scheduleOriginMs };
+  return { recoveryBoundMs, periodMs, scheduleOriginMs, replicaUser, createReplicaUser };
 }
 
 /** Validates a parsed document; relative folders resolve against the folder of `source`. */

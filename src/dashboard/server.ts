@@ -9,6 +9,7 @@
  */
 import { Buffer } from 'node:buffer';
 import { createServer, type IncomingMessage, request, type Server, type ServerResponse } from 'node:http';
+import { hostHeaderAllowed } from '../runtime/host-header.js';
 import type { AddressInfo } from 'node:net';
 import { defaultProtocolConfig } from '../core/config.js';
 import { type FaultModel, faultModelProblems } from '../core/quorum.js';
@@ -295,24 +296,6 @@ function checkedRecoveryParameters(recovery: RecoveryParameters): RecoveryParame
   return { guaranteeMs, recoveryBoundMs, periodMs };
 }
 
-const LOOPBACK_HOSTNAMES = new Set(['localhost', '127.0.0.1', '[::1]', '::1']);
-
-function isLoopbackHost(host: string): boolean {
-  return LOOPBACK_HOSTNAMES.has(host) || /^127(?:\.\d{1,3}){3}$/.test(host);
-}
-
-/**
- * On a loopback bind, a Host header naming another host means DNS rebinding: a web page the
- * operator visits resolved its own name to 127.0.0.1 to read the dashboard. Refuse those.
- */
-function hostHeaderAllowed(request: IncomingMessage, boundHost: string): boolean {
-  if (!isLoopbackHost(boundHost)) return true;
-  const header = request.headers.host;
-  if (header === undefined) return false;
-  const hostname = header.startsWith('[') ? header.slice(0, header.indexOf(']') + 1) : header.split(':')[0];
-  return hostname !== undefined && isLoopbackHost(hostname.toLowerCase());
-}
-
 const SECURITY_HEADERS = {
   'x-content-type-options': 'nosniff',
   'referrer-policy': 'no-referrer',
@@ -593,7 +576,8 @@ export class DashboardServer {
 
   private handle(req: IncomingMessage, res: ServerResponse): void {
     if (!hostHeaderAllowed(req, this.settings.host)) {
-      this.sendText(res, 403, 'Host header does not name this loopback dashboard\n');
+      // DNS rebinding (src/runtime/host-header.ts): the same check as the admin servers.
+      this.sendText(res, 403, 'Host header does not name this dashboard (a loopback name or its address)\n');
       return;
     }
     if (req.method !== 'GET' && req.method !== 'HEAD') {

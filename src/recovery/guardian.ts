@@ -33,17 +33,21 @@ import {
   writeSync,
 } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { basename, dirname, join } from 'node:path';
+import { Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { basename, dirname, isAbsolute, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
-import { accountabilityLogPath, type ClusterConfig } from '../config/cluster-config.js';
+import { accountabilityLogPath, type ClusterConfig, replicaDataDirectory } from '../config/cluster-config.js';
 import { accountabilityLogFiles, auditAccountabilityLogFiles } from '../detection/accountability-log.js';
-import { clientRegistryOf } from '../config/keys.js';
+import { clientRegistryOf, guardianKeyPath } from '../config/keys.js';
 import { quorumSize } from '../core/quorum.js';
 import {
   bytesEqual,
   type Digest,
   type ReplicaId,
   digest as asDigest,
+  InvariantViolation,
   keyEpoch,
   replicaId,
   toHex,
@@ -58,13 +62,18 @@ import { openProcessOutput } from '../runtime/log-file.js';
 import { BACKGROUND_PACING, LoadPacer } from '../storage/pacing.js';
 import { rejectionKind, TcpTransport } from '../transport/tcp.js';
 import { RateLimitedLog } from '../runtime/rate-limited-log.js';
+import { hostHeaderAllowed, refuseHostHeader } from '../runtime/host-header.js';
 import { type NodeId, replicaNode } from '../transport/transport.js';
 import { codeBundleFingerprint, verifyCodeBundle } from './code-manifest.js';
 import { canRestorePriority, RECOVERING_NICE, setProcessNice } from './priority.js';
 import { type ControlMessage, decodeControl, encodeControl } from './control.js';
 import {
   type FaultMode,
+  FramedLink,
+  GUARDIAN_LINK_FD,
   type GuardianToReplica,
+  MAX_GUARDIAN_FRAME_BYTES,
+  MAX_REPLICA_FRAME_BYTES,
   parseReplicaMessage,
   type RecoveryProgress,
   type ReplicaToGuardian,
@@ -98,6 +107,16 @@ import {
   type RecoveryRecord,
   type RecoveryStep,
 } from './status.js';
+import {
+  openGuardianOwnedFile,
+  prepareReplicaFiles,
+  probeAccessAs,
+  replicaEnvironment,
+  resolveTrustBoundary,
+  type SystemUser,
+  TRUST_BOUNDARY_NOT_ENFORCED,
+  type TrustBoundary,
+} from './trust-boundary.js';
 
 const PROGRESS_ORDER: readonly RecoveryProgress[] = [
   'validating-state',
@@ -167,6 +186,12 @@ export interface GuardianOptions {
   readonly replicaLogLevel?: string;
   /** Clock (ms since the Unix epoch); guardians of a cluster share it. */
   readonly now?: () => number;
+  /** The replica's OS user (name or `{id}` pattern); overrides recovery.replicaUser; null: none. */
+  readonly replicaUser?: string | null;
+  /** May create a missing replica user (also allowed by recovery.createReplicaUser). */
+  readonly createReplicaUser?: boolean;
+  /** The identity key file: root-only once the boundary is enforced, and checked unreadable by the replica. */
+  readonly identityKeyFile?: string;
 }
 
 interface PersistentState {
@@ -262,6 +287,19 @@ export class Guardian {
   #handedOffForSlotMs: number | null = null;
   /** The code fingerprint taken when the standby's code was last verified by hashing. */
   #standbyCodeCheck: { readonly fingerprint: string; readonly atMs: number } | null = null;
+  /** Whether the replica runs as a user of its own (decided at start). */
+  #trustBoundary: TrustBoundary = {
+    enforced: false,
+    replicaUser: null,
+    replicaUid: null,
+    reason: `${TRUST_BOUNDARY_NOT_ENFORCED} (not started yet)`,
+  };
+  /** The replica's user when the boundary is enforced; null: the guardian's own. */
+  #replicaUser: SystemUser | null = null;
+  /** The framed link of each replica process this guardian started (the standby's too). */
+  readonly #links = new WeakMap<ChildProcess, FramedLink>();
+  /** Refused IPC frames, logged at most once per interval (a compromised replica may loop). */
+  readonly #ipcRejectionLog = new RateLimitedLog();
   #evidenceWindowStartMs = 0;
   #evidenceInWindow = 0;
   #lastCrashRejuvenationAtMs = Number.NEGATIVE_INFINITY;
@@ -292,6 +330,7 @@ export class Guardian {
 
   static async start(options: GuardianOptions): Promise<Guardian> {
     const guardian = new Guardian(options);
+    guardian.#establishTrustBoundary();
     await guardian.#startControlChannel();
     guardian.#stateReporter = setInterval(
       () => guardian.#reportReplicaState(true),
@@ -305,6 +344,55 @@ export class Guardian {
     await guardian.#runRecovery('proactive', 'guardian started', { first: true });
     guardian.#ticker = setInterval(() => guardian.#onTick(), SCHEDULE_TICK_MS);
     return guardian;
+  }
+
+  // ───────────────────────────── trust boundary ─────────────────────────────
+
+  /**
+   * Decides whether the replica runs as a user of its own and, if so, prepares the files and
+   * checks as that user that it reaches the code and configuration and not the keys. Throws (the
+   * guardian does not start) when a user is configured and could be enforced but something is in
+   * the way: running anyway would quietly give up what the configuration asks for.
+   */
+  #establishTrustBoundary(): void {
+    const recovery = this.#config.recovery!;
+    const pattern =
+      this.#options.replicaUser !== undefined ? this.#options.replicaUser : recovery.replicaUser;
+    const { boundary, user } = resolveTrustBoundary(this.id, {
+      pattern,
+      mayCreate: this.#options.createReplicaUser === true || recovery.createReplicaUser,
+    });
+    if (user !== null) {
+      const identityKeyFile = this.#options.identityKeyFile ?? guardianKeyPath(this.#config, this.id);
+      for (const warning of prepareReplicaFiles(this.#config, this.id, user, identityKeyFile))
+        this.#logger.warn({ replicaUser: user.name }, warning);
+      const problems = probeAccessAs(user, {
+        readable: [
+          this.#config.source,
+          this.#options.codeDirectory,
+          ...this.#options.entryPoint.filter((part) => isAbsolute(part)),
+          ...this.#options.entryPoint.flatMap((part) =>
+            part.startsWith('file:') ? [fileURLToPath(part)] : [],
+          ),
+        ],
+        writable: [this.#config.dataDirectory, replicaDataDirectory(this.#config, this.id), tmpdir()],
+        forbidden: [
+          identityKeyFile,
+          this.#config.keysDirectory,
+          this.#stateDirectory,
+          join(this.#stateDirectory, 'state.json'),
+          join(this.#stateDirectory, SESSION_KEYS_FILE),
+        ],
+      });
+      if (problems.length > 0)
+        throw new Error(`replica ${this.id} cannot run as ${user.name}:\n  ${problems.join('\n  ')}`);
+      this.#logger.info({ replicaUser: user.name, uid: user.uid, gid: user.gid }, boundary.reason);
+    } else {
+      // Once, plainly: an operator reading the log must not take the isolation for granted.
+      this.#logger.warn({ trustBoundary: boundary }, boundary.reason);
+    }
+    this.#trustBoundary = boundary;
+    this.#replicaUser = user;
   }
 
   // ───────────────────────────── persistent state ─────────────────────────────
@@ -1159,12 +1247,17 @@ export class Guardian {
 
   // ───────────────────────────── the replica process ─────────────────────────────
 
-  /** A replica process from the code directory; it waits for its session keys on the IPC pipe. */
+  /**
+   * A replica process from the code directory, as the replica user when the trust boundary is
+   * enforced; it waits for its session keys on its guardian link (fd GUARDIAN_LINK_FD).
+   */
   #spawnProcess(): ChildProcess {
     const [executable, ...prefix] = this.#options.entryPoint;
     const logFile = join(this.#config.dataDirectory, `replica-${this.id}.log`);
-    // The replica writes its own log, rotated by size; only what Node prints goes to .stderr.
-    const output = openProcessOutput(logFile);
+    const user = this.#replicaUser;
+    // The replica writes its own log, rotated by size; only what Node prints goes to .stderr,
+    // a file of the guardian's (the folder is shared with replica users: never through a link).
+    const output = user === null ? openProcessOutput(logFile) : openGuardianOwnedFile(`${logFile}.stderr`);
     const child = spawn(
       executable!,
       [
@@ -1180,9 +1273,33 @@ export class Guardian {
         '--log-file',
         logFile,
       ],
-      { stdio: ['ignore', output, output, 'ipc'], env: process.env },
+      {
+        // fd 3 (GUARDIAN_LINK_FD): a socket pair carrying length-prefixed frames, not Node's IPC.
+        stdio: ['ignore', output, output, 'pipe'],
+        env: replicaEnvironment(process.env, user, replicaDataDirectory(this.#config, this.id)),
+        ...(user === null
+          ? {}
+          : { uid: user.uid, gid: user.gid, cwd: replicaDataDirectory(this.#config, this.id) }),
+      },
     );
     closeSync(output);
+    const socket = child.stdio[GUARDIAN_LINK_FD];
+    if (!(socket instanceof Socket)) {
+      child.kill('SIGKILL');
+      throw new InvariantViolation('a replica process was started without its guardian link');
+    }
+    this.#links.set(
+      child,
+      new FramedLink(
+        socket,
+        { maxIncomingBytes: MAX_REPLICA_FRAME_BYTES, maxOutgoingBytes: MAX_GUARDIAN_FRAME_BYTES },
+        {
+          onMessage: (raw) => this.#onReplicaMessage(child, raw),
+          onProtocolError: (reason) => this.#onReplicaProtocolError(child, reason),
+          onClose: () => undefined,
+        },
+      ),
+    );
     return child;
   }
 
@@ -1223,7 +1340,9 @@ export class Guardian {
   /** The standby process, if it is still alive and its IPC pipe open. */
   #liveStandby(): ChildProcess | null {
     const standby = this.#standby;
-    return standby !== null && standby.exitCode === null && standby.connected ? standby : null;
+    return standby !== null && standby.exitCode === null && this.#links.get(standby)?.open === true
+      ? standby
+      : null;
   }
 
   #spawnReplica(keys: Extract<GuardianToReplica, { type: 'session-keys' }>): void {
@@ -1234,7 +1353,6 @@ export class Guardian {
     this.#child = child;
     this.#childExpectedExit = false;
     this.#replicaStatus = null;
-    child.on('message', (raw: unknown) => this.#onReplicaMessage(child, raw));
     child.once('exit', (code, signal) => {
       if (this.#child === child) this.#child = null;
       for (const waiter of this.#waiters.filter((entry) => entry.stage === 'exit')) waiter.resolve();
@@ -1247,7 +1365,7 @@ export class Guardian {
         else this.#crashedDuringRecovery = true;
       }
     });
-    child.send(keys);
+    this.#links.get(child)?.send(keys);
   }
 
   /**
@@ -1364,10 +1482,31 @@ export class Guardian {
     if (child !== this.#child) return;
     const message = parseReplicaMessage(raw);
     if (message === null) {
-      this.#logger.warn('ignored a malformed message from the replica');
+      const permit = this.#ipcRejectionLog.admit('malformed message');
+      if (permit !== null)
+        this.#logger.warn({ suppressed: permit.suppressed }, 'ignored a malformed message from the replica');
       return;
     }
     this.#handleReplicaMessage(message);
+  }
+
+  /**
+   * The replica broke the framing of its link (a frame over MAX_REPLICA_FRAME_BYTES, an empty
+   * one, or one that is not JSON): it misbehaves. The link is already closed; the process is
+   * killed, and the exit is handled as any crash (an alarm, then a rejuvenation within k).
+   */
+  #onReplicaProtocolError(child: ChildProcess, reason: string): void {
+    const permit = this.#ipcRejectionLog.admit(`framing:${reason.split(' ')[0] ?? ''}`);
+    if (permit !== null)
+      this.#logger.warn(
+        { reason, suppressed: permit.suppressed, pid: child.pid },
+        'replica broke the framing of its guardian link; stopping that process',
+      );
+    if (child === this.#child)
+      this.#alarm(
+        `replica ${this.id} sent an invalid frame on its guardian link (${reason}); its process is stopped`,
+      );
+    if (child.exitCode === null) child.kill('SIGKILL');
   }
 
   #handleReplicaMessage(message: ReplicaToGuardian): void {
@@ -1414,7 +1553,7 @@ export class Guardian {
 
   #toReplica(message: GuardianToReplica): void {
     const child = this.#child;
-    if (child?.connected === true) child.send(message);
+    if (child !== null) this.#links.get(child)?.send(message);
   }
 
   async #stopReplica(): Promise<void> {
@@ -1437,7 +1576,7 @@ export class Guardian {
 
   // ───────────────────────────── status ─────────────────────────────
 
-  status(): GuardianStatus {
+  status(): GuardianStatus & { readonly trustBoundary: TrustBoundary } {
     const now = this.#now();
     const recovery = this.#recovery;
     const last = this.#state.lastRejuvenationAtMs;
@@ -1468,7 +1607,34 @@ export class Guardian {
         .map((entry) => ({ accused: entry.accused, reporters: [...entry.reporters] })),
       connectedGuardians: this.#control?.connectedPeers().length ?? 0,
       pendingReactive: [...this.#accusations.keys()].sort((a, b) => a - b),
+      trustBoundary: this.#trustBoundary,
     };
+  }
+
+  /** Whether the replica runs as a user of its own, and why (or why not). */
+  get trustBoundary(): TrustBoundary {
+    return this.#trustBoundary;
+  }
+
+  /** Prometheus text for GET /metrics: what an alert on the trust boundary needs. */
+  #metrics(): string {
+    const boundary = this.#trustBoundary;
+    const help = boundary.enforced
+      ? 'Replica runs as a user of its own (1), or as the guardian user (0)'
+      : `0: ${TRUST_BOUNDARY_NOT_ENFORCED}`;
+    const status = this.status();
+    return [
+      `# HELP phalanx_guardian_trust_boundary_enforced ${help}`,
+      '# TYPE phalanx_guardian_trust_boundary_enforced gauge',
+      `phalanx_guardian_trust_boundary_enforced{replica="${this.id}"} ${boundary.enforced ? 1 : 0}`,
+      '# HELP phalanx_guardian_key_epoch Current key epoch of the replica',
+      '# TYPE phalanx_guardian_key_epoch gauge',
+      `phalanx_guardian_key_epoch{replica="${this.id}"} ${status.keyEpoch}`,
+      '# HELP phalanx_guardian_exposure_seconds Time since the replica was last rejuvenated',
+      '# TYPE phalanx_guardian_exposure_seconds gauge',
+      `phalanx_guardian_exposure_seconds{replica="${this.id}"} ${status.exposureMs / 1000}`,
+      '',
+    ].join('\n');
   }
 
   async #startAdmin(): Promise<Server> {
@@ -1482,9 +1648,17 @@ export class Guardian {
   }
 
   async #serveAdmin(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    if (!hostHeaderAllowed(request, this.#config.replicas[this.id]!.adminHost)) {
+      refuseHostHeader(response, 'guardian admin server');
+      return;
+    }
     const path = (request.url ?? '/').split('?')[0];
     if (request.method === 'GET' && path === '/status') {
       response.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(this.status()));
+      return;
+    }
+    if (request.method === 'GET' && path === '/metrics') {
+      response.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(this.#metrics());
       return;
     }
     if (request.method === 'POST' && path === '/fault') {

@@ -1,14 +1,19 @@
 /**
- * The local channel between a guardian and the replica process it runs (Node's IPC pipe of the
- * child process). The guardian is trusted and the replica may be compromised, so everything the
- * guardian reads from it is validated field by field with named limits; byte strings travel as
- * base64 (the pipe carries JSON).
+ * The local channel between a guardian and the replica process it runs: a socket pair on the
+ * child's file descriptor GUARDIAN_LINK_FD, carrying length-prefixed JSON frames. The guardian is
+ * trusted and the replica may be compromised, so what the guardian reads from it is bounded
+ * before it is buffered (FrameDecoder refuses a frame whose announced length is over
+ * MAX_REPLICA_FRAME_BYTES on reading the 4-byte prefix) and validated field by field with named
+ * limits after it is parsed; byte strings travel as base64. Node's own IPC channel
+ * (`process.send`) is not used: it reads and parses a message of any size before our code sees it.
  *
  * Guardian → replica: the session keys of the new epoch (never on disk or on the command line),
  * key certificates of the other replicas as they change, a nudge to change view (the last step of
  * a rejuvenation), and in test clusters a fault mode to switch on (an "intrusion").
  * Replica → guardian: evidence and suspicions, recovery progress, and a periodic status.
  */
+
+import type { Duplex } from 'node:stream';
 
 export const FAULT_MODES = [
   'equivocate',
@@ -180,6 +185,173 @@ export function parseGuardianMessage(value: unknown): GuardianToReplica | null {
         : null;
     default:
       return null;
+  }
+}
+
+/** File descriptor of the guardian link in the replica process (0-2 are stdin, stdout, stderr). */
+export const GUARDIAN_LINK_FD = 3;
+/** Bytes of a frame's length prefix (unsigned 32-bit, big-endian). */
+export const FRAME_HEADER_BYTES = 4;
+/**
+ * Largest frame the guardian accepts from its replica: the largest message, evidence of
+ * IPC_LIMITS.maxEvidenceBase64 characters, plus room for its JSON envelope. A longer announced
+ * length is refused on reading the prefix, before any of the payload is buffered.
+ */
+export const MAX_REPLICA_FRAME_BYTES = IPC_LIMITS.maxEvidenceBase64 + 64 * 1024;
+/**
+ * Largest frame the replica accepts from its guardian: session keys with two certificates (about
+ * 200 bytes of base64 each) for each of at most 64 replicas take some 30 KiB; 1 MiB leaves room
+ * without letting a bug grow a message unnoticed.
+ */
+export const MAX_GUARDIAN_FRAME_BYTES = 1024 * 1024;
+
+/** One JSON message as a frame: length prefix, then UTF-8 JSON. Throws if it exceeds `maxFrameBytes`. */
+export function encodeFrame(message: unknown, maxFrameBytes: number): Buffer {
+  const payload = Buffer.from(JSON.stringify(message), 'utf8');
+  if (payload.length === 0 || payload.length > maxFrameBytes)
+    throw new RangeError(`IPC frame of ${payload.length} bytes is outside 1..${maxFrameBytes}`);
+  const frame = Buffer.allocUnsafe(FRAME_HEADER_BYTES + payload.length);
+  frame.writeUInt32BE(payload.length, 0);
+  payload.copy(frame, FRAME_HEADER_BYTES);
+  return frame;
+}
+
+export type FrameDecodeResult =
+  | { readonly ok: true; readonly messages: readonly unknown[] }
+  | { readonly ok: false; readonly reason: string };
+
+/**
+ * Cuts a byte stream into frames and parses each as JSON. At most FRAME_HEADER_BYTES +
+ * `maxFrameBytes` bytes are ever held: an announced length over the limit (or zero) is refused
+ * as soon as the prefix is read, before any payload is buffered. After a refusal the decoder
+ * stays failed: the stream has lost its framing, and the sender is misbehaving.
+ */
+export class FrameDecoder {
+  readonly #maxFrameBytes: number;
+  #chunks: Buffer[] = [];
+  #buffered = 0;
+  /** Payload length of the frame being read, once its prefix is in. */
+  #expected: number | null = null;
+  #failure: string | null = null;
+
+  constructor(maxFrameBytes: number) {
+    if (!Number.isSafeInteger(maxFrameBytes) || maxFrameBytes < 1 || maxFrameBytes > 0xffff_ffff)
+      throw new RangeError(`maxFrameBytes must be an integer from 1 to 2^32 - 1, got ${maxFrameBytes}`);
+    this.#maxFrameBytes = maxFrameBytes;
+  }
+
+  /** Bytes held for a frame not yet complete (never above the prefix plus the limit). */
+  get bufferedBytes(): number {
+    return this.#buffered;
+  }
+
+  push(chunk: Uint8Array): FrameDecodeResult {
+    if (this.#failure !== null) return { ok: false, reason: this.#failure };
+    const messages: unknown[] = [];
+    let rest = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    while (rest.length > 0) {
+      const wanted = (this.#expected ?? FRAME_HEADER_BYTES) - this.#buffered;
+      const taken = rest.subarray(0, wanted);
+      rest = rest.subarray(taken.length);
+      this.#chunks.push(taken);
+      this.#buffered += taken.length;
+      if (taken.length < wanted) break;
+      const whole = this.#chunks.length === 1 ? this.#chunks[0]! : Buffer.concat(this.#chunks);
+      this.#chunks = [];
+      this.#buffered = 0;
+      if (this.#expected === null) {
+        const length = whole.readUInt32BE(0);
+        if (length === 0 || length > this.#maxFrameBytes)
+          return this.#fail(`frame length ${length} is outside 1..${this.#maxFrameBytes}`);
+        this.#expected = length;
+        continue;
+      }
+      this.#expected = null;
+      try {
+        // Node's decoder replaces invalid UTF-8; the message is validated field by field after.
+        messages.push(JSON.parse(whole.toString('utf8')) as unknown);
+      } catch {
+        return this.#fail(`frame of ${whole.length} bytes is not JSON`);
+      }
+    }
+    return { ok: true, messages };
+  }
+
+  #fail(reason: string): FrameDecodeResult {
+    this.#failure = reason;
+    this.#chunks = [];
+    this.#buffered = 0;
+    return { ok: false, reason };
+  }
+}
+
+/** What a framed link tells its owner. */
+export interface FramedLinkEvents {
+  onMessage(message: unknown): void;
+  /** The peer broke the framing (oversized, empty or unparsable frame); the link is already closed. */
+  onProtocolError(reason: string): void;
+  /** The link closed (peer gone, or closed here); called once. */
+  onClose(): void;
+}
+
+/**
+ * One end of the guardian link over a stream socket: frames out, decoded frames in. A framing
+ * error closes the link at once; nothing read after it is looked at.
+ */
+export class FramedLink {
+  readonly #socket: Duplex;
+  readonly #maxOutgoingBytes: number;
+  readonly #decoder: FrameDecoder;
+  #open = true;
+
+  constructor(
+    socket: Duplex,
+    limits: { readonly maxIncomingBytes: number; readonly maxOutgoingBytes: number },
+    events: FramedLinkEvents,
+  ) {
+    this.#socket = socket;
+    this.#maxOutgoingBytes = limits.maxOutgoingBytes;
+    this.#decoder = new FrameDecoder(limits.maxIncomingBytes);
+    let closed = false;
+    const closedOnce = (): void => {
+      this.#open = false;
+      if (closed) return;
+      closed = true;
+      events.onClose();
+    };
+    socket.on('data', (chunk: Buffer) => {
+      if (!this.#open) return;
+      const result = this.#decoder.push(chunk);
+      if (!result.ok) {
+        this.close();
+        events.onProtocolError(result.reason);
+        return;
+      }
+      for (const message of result.messages) {
+        if (!this.#open) return;
+        events.onMessage(message);
+      }
+    });
+    // A broken pipe is a closed link, never an uncaught error in the process that holds it.
+    socket.on('error', () => closedOnce());
+    socket.on('close', () => closedOnce());
+    socket.on('end', () => closedOnce());
+  }
+
+  get open(): boolean {
+    return this.#open;
+  }
+
+  /** Sends one message; false if the link is closed. A message over the outgoing limit is a bug. */
+  send(message: unknown): boolean {
+    if (!this.#open) return false;
+    this.#socket.write(encodeFrame(message, this.#maxOutgoingBytes));
+    return true;
+  }
+
+  close(): void {
+    this.#open = false;
+    this.#socket.destroy();
   }
 }
 

@@ -16,6 +16,7 @@
 import { createHash } from 'node:crypto';
 import { renameSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { hostHeaderAllowed, refuseHostHeader } from './host-header.js';
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
@@ -926,6 +927,11 @@ export class ReplicaNode {
   }
 
   async #serveAdmin(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    // DNS rebinding: a page the operator visits must not read status or stolen-key debug output.
+    if (!hostHeaderAllowed(request, this.config.replicas[this.id]!.adminHost)) {
+      refuseHostHeader(response, 'replica admin server');
+      return;
+    }
     if (request.method !== 'GET') {
       response.writeHead(405, { allow: 'GET' }).end();
       return;

@@ -1,0 +1,223 @@
+/**
+ * The trust boundary on a real guardian cluster (six guardians, six replicas, loopback, real
+ * disk): each replica runs as an OS user of its own, and from inside a replica's identity the
+ * guardian's identity key, state and session keys, another replica's data and logs are out of
+ * reach (EACCES), and the guardian cannot be signalled (EPERM). A workload runs throughout, and
+ * a proactive rejuvenation starts the new process as the same user.
+ *
+ * Needs root (it creates the users with useradd and removes them after); skipped otherwise.
+ */
+import * as assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { guardianKeyPath } from '../../../src/config/keys.js';
+import { replicaId } from '../../../src/core/ids.js';
+import type { GuardianStatus } from '../../../src/recovery/status.js';
+import type { TrustBoundary } from '../../../src/recovery/trust-boundary.js';
+import { type TestCluster, startTestCluster, waitFor } from '../helpers.js';
+import { Workload } from './shared.js';
+
+const RECOVERY_BOUND_MS = 6000;
+/** Boot of six guardians and replicas from source on two cores, with room to spare. */
+const FIRST_SLOT_AFTER_MS = 20_000;
+const N = 6;
+/** Short and unique per run (user names are at most 32 characters). */
+const USER_PREFIX = `ptb${process.pid % 100_000}r`;
+const isRoot = process.getuid?.() === 0;
+
+interface Identity {
+  readonly name: string;
+  readonly uid: number;
+  readonly gid: number;
+}
+
+function createUser(name: string): Identity {
+  const created = spawnSync(
+    'useradd',
+    ['--system', '--user-group', '--no-create-home', '--shell', '/usr/sbin/nologin', name],
+    {
+      encoding: 'utf8',
+    },
+  );
+  assert.equal(created.status, 0, `useradd ${name}: ${created.stderr}`);
+  const fields = spawnSync('getent', ['passwd', name], { encoding: 'utf8' }).stdout.split(':');
+  return { name, uid: Number(fields[2]), gid: Number(fields[3]) };
+}
+
+function removeUser(name: string): void {
+  spawnSync('userdel', [name], { encoding: 'utf8' });
+}
+
+/** Real, effective, saved and file-system uid of a process. */
+function uidsOf(pid: number): number[] {
+  const line = /^Uid:\s+(.*)$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? '';
+  return line.split(/\s+/).map(Number);
+}
+
+/** The processes whose parent is `parent` (the replica, and a standby just before a slot). */
+function childrenOf(parent: number): number[] {
+  const children: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const ppid = /^PPid:\s+(\d+)$/m.exec(readFileSync(`/proc/${entry}/status`, 'utf8'))?.[1];
+      if (Number(ppid) === parent) children.push(Number(entry));
+    } catch {
+      // Exited meanwhile.
+    }
+  }
+  return children;
+}
+
+type GuardianWithBoundary = GuardianStatus & { readonly trustBoundary: TrustBoundary };
+
+/**
+ * What a process with `identity`'s uid and gid gets when it tries each of `attempts`: the error
+ * code, or "ok". Each attempt is [kind, target]: read a file, list a folder, or signal a pid.
+ */
+function attemptAs(identity: Identity, attempts: readonly (readonly [string, string])[]): string[] {
+  const script = `
+    const fs = require('node:fs');
+    const out = [];
+    for (const [kind, target] of JSON.parse(process.argv[1])) {
+      try {
+        if (kind === 'read') fs.readFileSync(target);
+        else if (kind === 'list') fs.readdirSync(target);
+        else if (kind === 'write') fs.appendFileSync(target, 'x');
+        else if (kind === 'signal') process.kill(Number(target), 'SIGTERM');
+        out.push('ok');
+      } catch (error) { out.push(error.code ?? String(error)); }
+    }
+    process.stdout.write(JSON.stringify(out));
+  `;
+  const result = spawnSync(process.execPath, ['-e', script, JSON.stringify(attempts)], {
+    uid: identity.uid,
+    gid: identity.gid,
+    cwd: '/',
+    encoding: 'utf8',
+  });
+  assert.equal(result.status, 0, result.stderr);
+  return JSON.parse(result.stdout) as string[];
+}
+
+describe(
+  'trust boundary between guardians and replicas',
+  { skip: !isRoot && 'needs root', timeout: 110_000 },
+  () => {
+    let test: TestCluster;
+    const users: Identity[] = [];
+
+    before(async () => {
+      for (let id = 0; id < N; id++) users.push(createUser(`${USER_PREFIX}${id}`));
+      test = await startTestCluster({
+        f: 1,
+        k: 1,
+        recovery: { recoveryBoundMs: RECOVERY_BOUND_MS, scheduleOriginMs: Date.now() + FIRST_SLOT_AFTER_MS },
+        allowFaultInjection: true,
+        start: false,
+      });
+      // The replica users reach the configuration through the test folder (mkdtemp makes it 0700);
+      // the guardians make the keys and their own folders root-only themselves.
+      chmodSync(test.directory, 0o755);
+      const document = JSON.parse(readFileSync(test.config.source, 'utf8')) as {
+        recovery: Record<string, unknown>;
+      };
+      document.recovery.replicaUser = `${USER_PREFIX}{id}`;
+      writeFileSync(test.config.source, JSON.stringify(document, null, 2));
+      await test.cluster.startAll();
+      await test.cluster.waitUntilReady();
+    });
+
+    after(async () => {
+      await test?.stop();
+      for (const user of users) removeUser(user.name);
+    });
+
+    async function guardianStatuses(): Promise<GuardianWithBoundary[]> {
+      const reports = await test.guardians();
+      return reports.map((report) => {
+        assert.ok(report.up, `guardian ${report.replica} is down`);
+        return report as unknown as GuardianWithBoundary;
+      });
+    }
+
+    /** The replica process guardian `id` runs now (the one whose uid is not the guardian's). */
+    function replicaPids(id: number): number[] {
+      const guardianPid = test.cluster.pid(replicaId(id));
+      assert.ok(guardianPid !== undefined);
+      return childrenOf(guardianPid);
+    }
+
+    it('runs every replica as its own user, keeps the guardians out of its reach, and rejuvenates it as that user', async () => {
+      const workload = new Workload(await test.kv(), 'trust', 40);
+      try {
+        for (const status of await guardianStatuses()) {
+          const user = users[status.replica]!;
+          assert.equal(status.trustBoundary.enforced, true, status.trustBoundary.reason);
+          assert.equal(status.trustBoundary.replicaUser, user.name);
+          assert.equal(status.trustBoundary.replicaUid, user.uid);
+          const pids = replicaPids(status.replica);
+          assert.ok(pids.length >= 1, `guardian ${status.replica} runs no replica process`);
+          for (const pid of pids) assert.deepEqual(uidsOf(pid), [user.uid, user.uid, user.uid, user.uid]);
+        }
+
+        // Replica 2, as an intruder holding its process would be.
+        const data = test.config.dataDirectory;
+        const guardianPid = test.cluster.pid(replicaId(2))!;
+        const otherReplicaPid = replicaPids(3)[0]!;
+        const attempts: [string, string][] = [
+          ['read', guardianKeyPath(test.config, replicaId(2))],
+          ['list', test.config.keysDirectory],
+          ['read', join(data, 'guardian-2', 'state.json')],
+          ['read', join(data, 'guardian-2', 'session-keys.json')],
+          ['list', join(data, 'guardian-2')],
+          ['read', join(data, 'guardian-2.log')],
+          ['list', join(data, 'replica-3')],
+          ['read', join(data, 'replica-3.log')],
+          ['write', join(data, 'replica-3.log')],
+          ['read', join(data, 'accountability-3.log')],
+          ['signal', String(guardianPid)],
+          ['signal', String(otherReplicaPid)],
+        ];
+        const outcomes = attemptAs(users[2]!, attempts);
+        const expected = attempts.map(([kind]) => (kind === 'signal' ? 'EPERM' : 'EACCES'));
+        assert.deepEqual(
+          attempts.map(([kind, target], index) => `${kind} ${target}: ${outcomes[index]}`),
+          attempts.map(([kind, target], index) => `${kind} ${target}: ${expected[index]}`),
+        );
+        // And what it must reach: its own data, the configuration, its own log.
+        assert.deepEqual(
+          attemptAs(users[2]!, [
+            ['list', join(data, 'replica-2')],
+            ['read', test.config.source],
+            ['write', join(data, 'replica-2.log')],
+          ]),
+          ['ok', 'ok', 'ok'],
+        );
+
+        // Replica 0's proactive slot: the new process (from the standby) runs as the same user.
+        const oldPids = replicaPids(0);
+        await waitFor(
+          "replica 0's proactive rejuvenation",
+          async () => {
+            const zero = (await guardianStatuses())[0]!;
+            return zero.recentRecoveries.length > 0 && !zero.recovery.inProgress ? zero : null;
+          },
+          FIRST_SLOT_AFTER_MS + 4 * RECOVERY_BOUND_MS,
+        );
+        const record = (await guardianStatuses())[0]!.recentRecoveries[0]!;
+        assert.equal(record.kind, 'proactive');
+        assert.equal(record.exceededBound, false, `took ${record.durationMs} ms`);
+        const newPids = replicaPids(0).filter((pid) => !oldPids.includes(pid));
+        assert.ok(newPids.length >= 1, 'the rejuvenated replica runs in a new process');
+        for (const pid of replicaPids(0)) assert.deepEqual(uidsOf(pid), Array(4).fill(users[0]!.uid));
+      } finally {
+        await workload.stop();
+      }
+      assert.deepEqual(workload.errors, []);
+      assert.ok(workload.completed > 100, `only ${workload.completed} operations completed`);
+    });
+  },
+);

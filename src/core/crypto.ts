@@ -25,6 +25,12 @@ export interface CoreCrypto {
    * must use its current epoch: keys stolen before its last rejuvenation are worthless. A `proof`
    * (a vote inside a certificate, a view change relayed in a NEW-VIEW, an equivocation) may also
    * carry the epoch just before, signed before the rotation; anything older is rejected.
+   *
+   * The answer is about the keys accepted now: an epoch that has expired or was retired since a
+   * signature was first checked makes it false from then on. The core relies on that to notice
+   * that a stored checkpoint certificate needs re-certifying: it checks its stable certificate
+   * again after every `keys-changed` event and every few status intervals, so an implementation
+   * must not cache a `true` past the end of the epoch's acceptance.
    */
   verifyReplicaSignature(
     signer: ReplicaId,

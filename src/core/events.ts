@@ -11,7 +11,10 @@ export type ReplicaEvent =
   | { readonly kind: 'client-request'; readonly request: ClientRequest }
   /**
    * The key registry behind the core's crypto learned new key epochs (certificates from the
-   * guardian or a peer): signatures that did not verify for want of a key may verify now.
+   * guardian or a peer): signatures that did not verify for want of a key may verify now, and
+   * epochs may have been retired. The replica retries a restored checkpoint it could not verify,
+   * checks its stable certificate again, and re-signs and broadcasts its checkpoint vote under its
+   * current epoch (see Replica #recertifyIfDue).
    */
   | { readonly kind: 'keys-changed' }
   /** Logical time in milliseconds, non-decreasing; the only clock the core sees. */

@@ -262,6 +262,12 @@ const MAX_REMEMBERED_REPLY_PROOFS = 16_384;
  * smaller: a replica restarted mid-view abstains at fewer sequences it may have voted on.
  */
 const VOTE_BOUND_STEP = 8;
+/**
+ * Every this many status intervals a replica checks that its stable certificate still verifies
+ * under the keys accepted now (epochs expire with time). Each check is one signature check per
+ * vote; between checks, a keys-changed event triggers one at once.
+ */
+const CERTIFICATE_CHECK_STATUS_INTERVALS = 4;
 /** The view-change timeout doubles with every failed attempt, up to this factor. */
 const MAX_VIEW_CHANGE_BACKOFF = 8;
 /**
@@ -368,6 +374,16 @@ export class Replica {
   readonly #statusesSinceRestart = new Map<ReplicaId, { view: number; stable: number }>();
   /** The highest checkpoint sequence of any certificate this replica has verified (or built). */
   #highestCertifiedSequence = 0;
+  /**
+   * Its CHECKPOINT vote for the state it holds must go out again under its current key epoch (the
+   * registry learned new epochs, or a vote of its stable certificate stopped verifying). Sent at
+   * most once per statusIntervalMs (#recertifyIfDue).
+   */
+  #recertificationDue = false;
+  #lastRecertifiedAt = Number.NEGATIVE_INFINITY;
+  /** When the stable certificate was last checked against the keys accepted now. */
+  #lastCertificateCheckAt = Number.NEGATIVE_INFINITY;
+  readonly #freshCertificateSharedAt = new Map<ReplicaId, number>();
   /**
    * An amnesiac's own stable checkpoint reaching this sequence also ends its amnesia: it prepared
    * nothing above (the highest stable checkpoint a quorum reported when it restarted) + the log
@@ -543,7 +559,12 @@ export class Replica {
         this.#onMessage(event.from, event.message);
         break;
       case 'keys-changed':
+        // Verdicts cached under the old keys may no longer hold (an epoch expired or was retired).
+        this.#verifiedCertificates.clear();
         this.#retryUnverifiedRestore();
+        this.#recertificationDue = true;
+        this.#checkStableCertificate();
+        this.#recertifyIfDue();
         break;
       case 'change-view':
         if (event.aboveView !== undefined && this.#view > event.aboveView) {
@@ -749,6 +770,9 @@ export class Replica {
             leaves: checkpoint.leaves,
             chunks: checkpoint.chunks as Uint8Array[],
           };
+          // Its own vote for the state it holds (leaves and root check out) goes out at the first
+          // tick: with Q votes that verify now it can adopt the state (#onCertificate).
+          this.#recertificationDue = true;
           this.#log_('warn', 'restored-checkpoint-unverified', {
             sequence: checkpoint.certificate.sequence,
             detail:
@@ -1892,7 +1916,7 @@ export class Replica {
     if (message.sequence === stable.sequence) {
       if (!bytesEqual(message.stateRoot, stable.stateRoot))
         this.#reportConflictingCheckpoint(stable, message);
-      else this.#refreshStableVote(message);
+      else if (!this.#refreshStableVote(message)) this.#shareFreshCertificate(from);
       return;
     }
     this.#recordCheckpointVote(message);
@@ -2000,31 +2024,166 @@ export class Replica {
   }
 
   /**
-   * A replica re-signed the stable checkpoint with a newer key (it was rejuvenated): its vote in
-   * the certificate is replaced, so the certificate stays verifiable however long the service
-   * goes without a new checkpoint (old epochs are retired two rotations later).
+   * A vote for the stable checkpoint (same sequence and root, its signature checked as a `message`,
+   * so under the signer's current epoch): it replaces the signer's vote in the certificate when that
+   * one is older or no longer verifies, or adds to it. Once Q of the votes verify under the keys
+   * accepted now, the ones that no longer do are dropped (#recertifiedVotes). The certificate is
+   * replaced in memory (STATUS, CHECKPOINT-PROOF and VIEW-CHANGE use it) and stored again with the
+   * same durable action as when it became stable, so the certificate on disk verifies after a
+   * restart however long ago the checkpoint was taken.
    */
-  #refreshStableVote(vote: Checkpoint): void {
+  #refreshStableVote(vote: Checkpoint): boolean {
+    const certificate = this.#stable.certificate;
+    assert(
+      vote.sequence === certificate.sequence && bytesEqual(vote.stateRoot, certificate.stateRoot),
+      'a refreshed vote is for another checkpoint',
+    );
+    return this.#mergeStableVotes(
+      [{ replicaId: vote.replicaId, keyEpoch: vote.keyEpoch, signature: vote.signature }],
+      true,
+    );
+  }
+
+  /**
+   * Merges votes for the stable checkpoint (already checked, or checked here as `proof` when
+   * `checked` is false) into its certificate: a vote replaces its signer's when that one is older or
+   * no longer verifies. Returns whether the certificate changed.
+   */
+  #mergeStableVotes(entries: CheckpointCertificate['votes'], checked: boolean): boolean {
+    const certificate = this.#stable.certificate;
+    const payload = checkpointPayload(certificate.sequence, certificate.stateRoot);
+    const verifies = (entry: CheckpointCertificate['votes'][number]): boolean =>
+      entry.replicaId < this.config.n &&
+      this.#crypto.verifyReplicaSignature(entry.replicaId, entry.keyEpoch, payload, entry.signature, 'proof');
+    let merged = certificate.votes;
+    for (const entry of entries) {
+      const existing = merged.find((known) => known.replicaId === entry.replicaId);
+      if (existing !== undefined && existing.keyEpoch === entry.keyEpoch) continue;
+      if (existing !== undefined && existing.keyEpoch > entry.keyEpoch && verifies(existing)) continue;
+      if (!checked && !verifies(entry)) continue;
+      merged = merged
+        .filter((known) => known.replicaId !== entry.replicaId)
+        .concat([{ replicaId: entry.replicaId, keyEpoch: entry.keyEpoch, signature: entry.signature }])
+        .sort((a, b) => a.replicaId - b.replicaId);
+    }
+    const votes = this.#recertifiedVotes({ ...certificate, votes: merged });
+    if (votes === certificate.votes) return false;
+    this.#replaceStableCertificate({ ...certificate, votes });
+    this.#log_('debug', 'checkpoint-votes-refreshed', {
+      sequence: certificate.sequence,
+      from: entries.map((entry) => `${entry.replicaId}@${entry.keyEpoch}`).join(','),
+      votes: votes.length,
+    });
+    return true;
+  }
+
+  /**
+   * A replica sent its vote for this replica's stable checkpoint again, and it changed nothing
+   * here: it is re-certifying (its certificate holds votes that stopped verifying) or retransmitting.
+   * When this replica's own certificate verifies whole, it sends it (CHECKPOINT-PROOF, which is
+   * never answered, so two replicas cannot keep each other busy), at most once per status interval
+   * per replica: the fresh votes it needs may all have been broadcast before it listened.
+   */
+  #shareFreshCertificate(to: ReplicaId): void {
+    const certificate = this.#stable.certificate;
+    const sharedAt = this.#freshCertificateSharedAt.get(to);
+    if (sharedAt !== undefined && this.#now - sharedAt < this.config.statusIntervalMs) return;
+    if (this.#verifiableVotesOf(certificate).votes.length !== certificate.votes.length) return;
+    this.#freshCertificateSharedAt.set(to, this.#now);
+    this.#send(to, { kind: 'checkpoint-proof', certificate });
+  }
+
+  /**
+   * The votes of a certificate for the stable checkpoint without those that no longer verify, once
+   * Q of them do (fewer: all of them, which is the best it has until fresh votes arrive; a vote
+   * whose epoch is merely unknown yet may verify later).
+   */
+  #recertifiedVotes(certificate: CheckpointCertificate): CheckpointCertificate['votes'] {
+    const fresh = this.#verifiableVotesOf(certificate);
+    if (fresh.votes.length < this.#quorum || fresh.votes.length === certificate.votes.length)
+      return certificate.votes;
+    return fresh.votes;
+  }
+
+  #replaceStableCertificate(certificate: CheckpointCertificate): void {
     const stable = this.#stable;
-    const existing = stable.certificate.votes.find((entry) => entry.replicaId === vote.replicaId);
-    if (existing !== undefined && existing.keyEpoch >= vote.keyEpoch) return;
-    const votes = stable.certificate.votes
-      .filter((entry) => entry.replicaId !== vote.replicaId)
-      .concat([{ replicaId: vote.replicaId, keyEpoch: vote.keyEpoch, signature: vote.signature }])
-      .sort((a, b) => a.replicaId - b.replicaId);
-    this.#stable = { ...stable, certificate: { ...stable.certificate, votes } };
+    this.#stable = { ...stable, certificate };
     const index = this.#retained.indexOf(stable);
     if (index >= 0) this.#retained[index] = this.#stable;
-    // Stored again whenever a vote is replaced or added (storage keeps only the latest of
-    // several waiting writes): a stored certificate with every vote stays verifiable after a
-    // restart even when some signers rotated their keys twice meanwhile, where one of a bare
-    // quorum would not.
+    // Stored again whenever a vote is replaced, added or dropped (storage keeps only the latest of
+    // several waiting writes): a stored certificate with every current vote stays verifiable after a
+    // restart, where one of a bare quorum might not.
     this.#out.push({ kind: 'persist-checkpoint', checkpoint: this.#stable });
-    this.#log_('debug', 'checkpoint-vote-refreshed', {
-      sequence: stable.certificate.sequence,
-      replica: vote.replicaId,
-      keyEpoch: vote.keyEpoch,
-    });
+  }
+
+  /**
+   * Whether every vote of the stable certificate still verifies under the keys accepted now. When
+   * one does not (its epoch expired or was retired), this replica re-signs its own vote (which
+   * tells the others to refresh theirs: their certificates hold the same old votes) and drops the
+   * stale votes once Q fresh ones are in.
+   */
+  #checkStableCertificate(): void {
+    const certificate = this.#stable.certificate;
+    if (certificate.sequence === 0) return;
+    const fresh = this.#verifiableVotesOf(certificate);
+    if (fresh.votes.length === certificate.votes.length) return;
+    this.#recertificationDue = true;
+    const votes = this.#recertifiedVotes(certificate);
+    if (votes !== certificate.votes) {
+      this.#replaceStableCertificate({ ...certificate, votes });
+      this.#log_('info', 'checkpoint-recertified', {
+        sequence: certificate.sequence,
+        votes: votes.length,
+        dropped: certificate.votes.length - votes.length,
+      });
+    } else {
+      this.#log_('warn', 'checkpoint-certificate-stale', {
+        sequence: certificate.sequence,
+        verifying: fresh.votes.length,
+        quorum: this.#quorum,
+      });
+    }
+  }
+
+  /**
+   * Re-signs and broadcasts this replica's CHECKPOINT vote for the state it holds, under its
+   * current epoch, at most once per statusIntervalMs: for its stable checkpoint, and for a restored
+   * checkpoint it holds but could not verify. Such a vote says "I computed or verified this state"
+   * (its chunks against its leaves, its leaves against its root), which is what a CHECKPOINT vote
+   * always says; it is not a vote of a view, so an amnesiac or a replica waiting for its restored
+   * state casts it too (see docs/ARCHITECTURE.md, Certificate refresh).
+   */
+  #recertifyIfDue(): void {
+    if (!this.#recertificationDue) return;
+    if (this.#now - this.#lastRecertifiedAt < this.config.statusIntervalMs) return;
+    this.#recertificationDue = false;
+    this.#lastRecertifiedAt = this.#now;
+    const stable = this.#stable.certificate;
+    if (stable.sequence > 0 && !this.restoredStatePending) {
+      const vote = this.#ownCurrentVote(stable.sequence, stable.stateRoot);
+      this.#refreshStableVote(vote);
+      this.#broadcast(vote);
+    }
+    const held = this.#unverifiedRestore;
+    if (held !== null && held.certificate.sequence > stable.sequence) {
+      const vote = this.#ownCurrentVote(held.certificate.sequence, held.certificate.stateRoot);
+      this.#recordCheckpointVote(vote);
+      this.#broadcast(vote);
+      this.#evaluateCheckpoint(held.certificate.sequence);
+    }
+  }
+
+  /** This replica's CHECKPOINT vote for (sequence, root), signed with its current key. */
+  #ownCurrentVote(sequence: SequenceNumber, root: Digest): Checkpoint {
+    const signed = this.#crypto.sign(checkpointPayload(sequence, root));
+    return {
+      kind: 'checkpoint',
+      sequence,
+      stateRoot: root,
+      replicaId: this.id,
+      keyEpoch: signed.keyEpoch,
+      signature: signed.signature,
+    };
   }
 
   /**
@@ -2059,6 +2218,24 @@ export class Replica {
       this.#fixVotingFloor();
     }
     if (certificate.sequence <= this.#stable.certificate.sequence) return;
+    const held = this.#unverifiedRestore;
+    if (
+      held !== null &&
+      this.#stateTransfer === null &&
+      held.certificate.sequence === certificate.sequence &&
+      bytesEqual(held.certificate.stateRoot, certificate.stateRoot)
+    ) {
+      // The checkpoint restored from disk, whose old certificate no longer verified: a quorum
+      // vouches for exactly this state now, so it is adopted with the new certificate.
+      this.#unverifiedRestore = null;
+      this.#log_('info', 'restored-checkpoint-recertified', {
+        sequence: certificate.sequence,
+        votes: certificate.votes.length,
+      });
+      this.#installState({ ...held, certificate }, true);
+      this.#executeReady();
+      return;
+    }
     const own = this.#ownCheckpoints.get(certificate.sequence);
     if (own !== undefined) {
       if (bytesEqual(own.root, certificate.stateRoot)) {
@@ -2200,7 +2377,17 @@ export class Replica {
   }
 
   #onCheckpointProof(from: ReplicaId, message: CheckpointProof): void {
-    if (message.certificate.sequence <= this.#stable.certificate.sequence) return;
+    const stable = this.#stable.certificate;
+    if (
+      message.certificate.sequence === stable.sequence &&
+      stable.sequence > 0 &&
+      bytesEqual(message.certificate.stateRoot, stable.stateRoot)
+    ) {
+      // Its votes for the stable checkpoint, each checked on its own: fresh ones refresh ours.
+      this.#mergeStableVotes(message.certificate.votes, false);
+      return;
+    }
+    if (message.certificate.sequence <= stable.sequence) return;
     if (!this.#verifyCertificate(message.certificate)) {
       this.#reject(from, 'checkpoint-proof', 'certificate does not verify');
       return;
@@ -2904,6 +3091,18 @@ export class Replica {
       this.#lastStatusAt = now;
       this.#broadcast(this.#statusMessage());
     }
+    if (
+      now - this.#lastCertificateCheckAt >=
+      CERTIFICATE_CHECK_STATUS_INTERVALS * this.config.statusIntervalMs
+    ) {
+      // Epochs expire with time, not only with keys-changed events: look again now and then.
+      this.#lastCertificateCheckAt = now;
+      this.#verifiedCertificates.clear();
+      this.#checkStableCertificate();
+      // Its vote for the restored state it waits to adopt may have been lost: say it again.
+      if (this.#unverifiedRestore !== null) this.#recertificationDue = true;
+    }
+    this.#recertifyIfDue();
     if (this.#stateTransfer !== null) {
       this.#stateTransfer.tick(now);
       this.#finishStateTransferIfComplete();

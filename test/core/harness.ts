@@ -19,6 +19,7 @@
 import { decodeKvResult, encodeKvOperation, type KvResult, KvService } from '../../src/apps/kv/index.js';
 import type { Action, DurableRecord, ExecutedRequest, StoredCheckpoint } from '../../src/core/actions.js';
 import { defaultProtocolConfig, type ProtocolConfig } from '../../src/core/config.js';
+import type { CoreCrypto } from '../../src/core/crypto.js';
 import type { ReplicaEvent } from '../../src/core/events.js';
 import {
   type ClientId,
@@ -272,6 +273,8 @@ export interface HarnessOptions {
   readonly clients?: readonly string[];
   /** Deliberately broken rules (to check that a test can fail at all). */
   readonly testing?: TestingFaults;
+  /** What the cores get as crypto (default: the replica's ReplicaCrypto), e.g. one whose epochs expire. */
+  readonly coreCrypto?: (crypto: ReplicaCrypto, id: ReplicaId) => CoreCrypto;
 }
 
 export class Harness {
@@ -279,6 +282,8 @@ export class Harness {
   readonly config: ProtocolConfig;
   readonly registry: KeyRegistry;
   readonly cryptos: readonly ReplicaCrypto[];
+  /** What each core is given (the same objects as `cryptos` unless HarnessOptions.coreCrypto). */
+  readonly coreCryptos: readonly CoreCrypto[];
   readonly replicas: (Replica | null)[] = [];
   readonly services: (KvService | null)[] = [];
   readonly disks: HarnessDisk[] = [];
@@ -322,6 +327,10 @@ export class Harness {
           sessionKeys: replicaSessionKeys(index),
         }),
     );
+    const wrap = options.coreCrypto;
+    this.coreCryptos = this.cryptos.map((crypto, index) =>
+      wrap === undefined ? crypto : wrap(crypto, replicaId(index)),
+    );
     for (const name of options.clients ?? ['alice', 'bob', 'carol', 'dave']) this.#registerClient(name);
     for (let index = 0; index < this.n; index++) {
       this.disks.push(new HarnessDisk());
@@ -360,7 +369,7 @@ export class Harness {
     const replica = new Replica({
       config: this.config,
       id,
-      crypto: this.cryptos[id]!,
+      crypto: this.coreCryptos[id]!,
       service,
       ...(restored === undefined ? {} : { restored }),
       amnesiac,

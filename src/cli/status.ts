@@ -59,13 +59,32 @@ function checkedReplicaReport(report: ReplicaReport, replica: number): ReplicaRe
     : { up: false, replica, error: printable(`invalid status: ${parsed.reason}`) };
 }
 
-function checkedGuardianReport(report: GuardianReport, replica: number): GuardianReport {
+/** Longest trust-boundary reason printed (a guardian's own words about its replica's user). */
+const MAX_TRUST_BOUNDARY_REASON_LENGTH = 300;
+
+/** A guardian report with its trust boundary (src/recovery/trust-boundary.ts), when it sent a valid one. */
+export type GuardianReportWithBoundary = GuardianReport & { readonly trustBoundary?: TrustBoundaryNote };
+
+export interface TrustBoundaryNote {
+  readonly enforced: boolean;
+  readonly reason: string;
+}
+
+function trustBoundaryNote(value: unknown): TrustBoundaryNote | null {
+  if (typeof value !== 'object' || value === null) return null;
+  const { enforced, reason } = value as { enforced?: unknown; reason?: unknown };
+  if (typeof enforced !== 'boolean' || typeof reason !== 'string') return null;
+  return { enforced, reason: printable(reason.slice(0, MAX_TRUST_BOUNDARY_REASON_LENGTH)) };
+}
+
+function checkedGuardianReport(report: GuardianReport, replica: number): GuardianReportWithBoundary {
   if (!report.up) return { up: false, replica, error: printable(report.error) };
   const { up: _up, ...body } = report;
   const parsed = parseGuardianStatus(body, replica);
-  return parsed.ok
-    ? { up: true, ...parsed.status }
-    : { up: false, replica, error: printable(`invalid guardian status: ${parsed.reason}`) };
+  if (!parsed.ok)
+    return { up: false, replica, error: printable(`invalid guardian status: ${parsed.reason}`) };
+  const boundary = trustBoundaryNote((body as { trustBoundary?: unknown }).trustBoundary);
+  return { up: true, ...parsed.status, ...(boundary === null ? {} : { trustBoundary: boundary }) };
 }
 
 export async function fetchReplicaReports(
@@ -91,7 +110,7 @@ export async function fetchReplicaReports(
 export async function fetchGuardianReports(
   config: ClusterConfig,
   timeoutMs = STATUS_FETCH_TIMEOUT_MS,
-): Promise<GuardianReport[] | undefined> {
+): Promise<GuardianReportWithBoundary[] | undefined> {
   if (config.recovery === null) return undefined;
   return Promise.all(
     config.replicas.map(async (replica) =>
@@ -124,6 +143,7 @@ export function formatStatus(
   config: Pick<ClusterConfig, 'n' | 'f' | 'k'>,
   reports: readonly ReplicaReport[],
   health: ClusterHealth,
+  guardians: readonly GuardianReportWithBoundary[] = [],
 ): string {
   const lines = [
     `n = ${config.n}, f = ${config.f}, k = ${config.k}`,
@@ -152,6 +172,10 @@ export function formatStatus(
     );
   });
   lines.push('', `cluster: ${health.verdict}`, ...health.reasons.map((reason) => `  ${reason}`));
+  // Said plainly: without it an intruder in a replica can read its guardian's identity key.
+  for (const guardian of guardians)
+    if (guardian.up && guardian.trustBoundary?.enforced === false)
+      lines.push(`guardian ${guardian.replica}: ${guardian.trustBoundary.reason}`);
   return `${lines.join('\n')}\n`;
 }
 
@@ -192,6 +216,6 @@ export function registerStatus(program: Command): void {
         );
         return;
       }
-      process.stdout.write(formatStatus(config, reports, health));
+      process.stdout.write(formatStatus(config, reports, health, guardians));
     });
 }

@@ -113,6 +113,7 @@ import {
   probeAccessAs,
   replicaEnvironment,
   resolveTrustBoundary,
+  setOwnerOfFile,
   type SystemUser,
   TRUST_BOUNDARY_NOT_ENFORCED,
   type TrustBoundary,
@@ -1002,6 +1003,16 @@ export class Guardian {
     for (const source of accountabilityLogFiles(path)) {
       const target = `${source}.epoch-${this.#state.keyEpoch}`;
       renameSync(source, target);
+      // Archived, the log is the guardian's: the replica user (in a sticky folder) could otherwise
+      // still replace or delete it before the audit, or any time after.
+      if (
+        this.#replicaUser !== null &&
+        !setOwnerOfFile(target, { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 })
+      )
+        this.#logger.warn(
+          { file: target },
+          'archived accountability log is not a plain file; left to the audit',
+        );
       archived.push(target);
     }
     const directory = dirname(path);

@@ -27,6 +27,8 @@ import { constants as fsConstants } from 'node:fs';
 import {
   chmodSync,
   closeSync,
+  fchmodSync,
+  fchownSync,
   fstatSync,
   lchownSync,
   lstatSync,
@@ -292,11 +294,34 @@ export function prepareReplicaFiles(
       );
       continue;
     }
-    if (archived) lchownSync(path, guardianUid, process.getgid?.() ?? 0);
-    else lchownSync(path, user.uid, user.gid);
-    chmodSync(path, PRIVATE_FILE_MODE);
+    const owner = archived ? { uid: guardianUid, gid: process.getgid?.() ?? 0 } : user;
+    if (!setOwnerOfFile(path, owner))
+      warnings.push(`${path} changed while it was handed over; left as it is`);
   }
   return warnings;
+}
+
+/**
+ * Gives the regular file at `path` (one name, not a link) to `owner`, mode 0600, through a
+ * descriptor opened without following links: a name in the shared folder may be swapped for a
+ * link between a check and a chmod by path, and chmod follows links. False if it is not such a file.
+ */
+export function setOwnerOfFile(path: string, owner: { readonly uid: number; readonly gid: number }): boolean {
+  let descriptor: number;
+  try {
+    descriptor = openSync(path, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK);
+  } catch {
+    return false;
+  }
+  try {
+    const stats = fstatSync(descriptor);
+    if (!stats.isFile() || stats.nlink !== 1) return false;
+    fchownSync(descriptor, owner.uid, owner.gid);
+    fchmodSync(descriptor, PRIVATE_FILE_MODE);
+    return true;
+  } finally {
+    closeSync(descriptor);
+  }
 }
 
 /**

@@ -2066,6 +2066,9 @@ export class Replica {
         .concat([{ replicaId: entry.replicaId, keyEpoch: entry.keyEpoch, signature: entry.signature }])
         .sort((a, b) => a.replicaId - b.replicaId);
     }
+    // Nothing new (a retransmission, or the periodic re-sending of a re-certifying peer): no
+    // signature is checked again; stale votes are dropped by the periodic check.
+    if (merged === certificate.votes) return false;
     const votes = this.#recertifiedVotes({ ...certificate, votes: merged });
     if (votes === certificate.votes) return false;
     this.#replaceStableCertificate({ ...certificate, votes });

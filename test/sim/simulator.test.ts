@@ -99,6 +99,16 @@ describe('other configurations', () => {
   });
 });
 
+describe('inflated STATUS against a rejuvenated replica', () => {
+  it('the simulator rejuvenates a correct replica next to the liar, and it votes again (seeds 3, 5, 6 stalled for good under the first-Q−1 floor rule)', () => {
+    for (const seed of [3, 5, 6]) {
+      const report = runSimulation({ seed, n: 4, f: 1, byzantine: ['inflated-status'] });
+      assert.equal(report.rejuvenations, 1, `seed ${seed}: no rejuvenation to attack`);
+      assert.ok(passed(report), explain(report));
+    }
+  });
+});
+
 describe('the checkers catch bugs', () => {
   it('a broken quorum rule (prepared and committed after f + 1 votes) yields a safety violation', () => {
     const failing = firstFailingSeed(

@@ -1337,6 +1337,9 @@ export class Guardian {
       });
       standby.once('error', () => undefined);
       this.#standby = standby;
+    } catch (error) {
+      // No standby is no failure: the recovery starts a process itself (and reports if it cannot).
+      this.#logger.warn({ err: error }, 'could not start a standby process');
     } finally {
       this.#preparingStandby = false;
     }

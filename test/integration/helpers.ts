@@ -3,7 +3,7 @@
  * data folder and log), real TCP, real disks, real keys.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KvClient } from '../../src/apps/kv/client.js';
@@ -127,11 +127,38 @@ export async function startTestCluster(
     async stop() {
       for (const client of clients) await client.close();
       await cluster.stopAll();
+      // Whatever this cluster started and outlived its parent (a replica whose guardian was
+      // killed, a guardian a test restarted by hand) must not load the tests that come after.
+      killProcessesMentioning(directory);
       // PHALANX_KEEP_TEST_DIRS=1 keeps logs and data for a post-mortem.
       if (process.env.PHALANX_KEEP_TEST_DIRS === '1') process.stdout.write(`# kept ${directory}\n`);
       else rmSync(directory, { recursive: true, force: true });
     },
   };
+}
+
+/** SIGKILL to every process whose command line names `text` (this test's own temporary folder). */
+export function killProcessesMentioning(text: string): number[] {
+  const killed: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    const pid = Number(entry);
+    if (!Number.isSafeInteger(pid) || pid === process.pid) continue;
+    let commandLine: string;
+    try {
+      commandLine = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+    } catch {
+      continue;
+    }
+    if (!commandLine.includes(text)) continue;
+    try {
+      process.kill(pid, 'SIGKILL');
+      killed.push(pid);
+    } catch {
+      // Gone already.
+    }
+  }
+  if (killed.length > 0) process.stdout.write(`# killed ${killed.length} leftover processes of ${text}\n`);
+  return killed;
 }
 
 function readOrEmpty(path: string): string {

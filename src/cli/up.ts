@@ -139,6 +139,20 @@ interface RunningCluster {
   readonly onStop: (hook: () => void) => void;
 }
 
+/**
+ * Says plainly, once, when the replicas run as the guardians' user (no replicaUser, or no root):
+ * a local playground is fine so, a deployment is not (docs/intrusion-tolerance.md, Trust boundary).
+ */
+async function reportTrustBoundary(cluster: LocalCluster): Promise<void> {
+  const reasons = new Set<string>();
+  for (const report of await cluster.guardianReports()) {
+    const boundary = (report as { trustBoundary?: { enforced?: unknown; reason?: unknown } }).trustBoundary;
+    if (report.up && boundary?.enforced === false && typeof boundary.reason === 'string')
+      reasons.add(boundary.reason);
+  }
+  for (const reason of reasons) process.stdout.write(`${reason}\n`);
+}
+
 /** Starts the processes, the dashboard and (optionally) the workload; Ctrl-C ends them all. */
 async function runLocalCluster(options: {
   config: string;
@@ -169,6 +183,7 @@ async function runLocalCluster(options: {
       : `started ${config.n} replicas (f = ${config.f}); logs in ${config.dataDirectory}\n`,
   );
   await cluster.waitUntilReady(60_000);
+  if (cluster.role === 'guardian') await reportTrustBoundary(cluster);
   const dashboard = await startDashboard(config);
   process.stdout.write(`dashboard: ${dashboard.url}\n`);
   let workload: LiveWorkload | null = null;

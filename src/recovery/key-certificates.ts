@@ -39,8 +39,8 @@ export const CLOCK_SKEW_ALLOWANCE_MS = 1000;
 /**
  * The lifetime of key epochs in a cluster with guardians (docs/intrusion-tolerance.md, "Key
  * epochs"). A certificate issued at I is valid until the end of its replica's first proactive
- * slot after I (at most I + T_P + T_D once the schedule has started): the rejuvenation in that
- * slot replaces it. Once a newer certificate, issued at I', retires it, it stays accepted only
+ * slot starting T_D or more after I (at most I + T_P + 2·T_D): the rejuvenation in that slot
+ * replaces it. Once a newer certificate, issued at I', retires it, it stays accepted only
  * until the end of the slot containing I' (at most I' + T_D): signatures made just before the
  * rotation (checkpoint votes, a view change in flight) still count while the recovery runs, and
  * at any instant only the retired epochs of the replicas rotated in the current slot (at most k)
@@ -64,8 +64,12 @@ export function epochLifetimeOfSchedule(schedule: ScheduleParameters): EpochLife
   return {
     // Extended by the skew allowance: a verifier whose clock runs ahead must not cut off a
     // replica that its guardian will rotate on time.
+    // The first slot starting T_D or more after the issue: a guardian still busy starting its
+    // replica (a first start may take seconds) skips a slot that comes sooner, and the epoch
+    // must not expire before the rejuvenation that replaces it.
     validUntilMs: (replica, issuedAtMs) =>
-      placed(() => nextProactiveSlotOf(schedule, replica, issuedAtMs + 1).endMs) + CLOCK_SKEW_ALLOWANCE_MS,
+      placed(() => nextProactiveSlotOf(schedule, replica, issuedAtMs + schedule.recoveryBoundMs).endMs) +
+      CLOCK_SKEW_ALLOWANCE_MS,
     // Not extended: the bound "at most k retired epochs accepted at once" counts slots, and a
     // verifier whose clock runs ahead only ends a grace early (the checkpoint re-certification
     // does not depend on it).

@@ -107,8 +107,17 @@ export async function startTestCluster(
   });
   const clients: PhalanxClient[] = [];
   if (options.start !== false) {
-    await cluster.startAll();
-    await cluster.waitUntilReady();
+    try {
+      await cluster.startAll();
+      await cluster.waitUntilReady();
+    } catch (error) {
+      // The caller gets no handle to stop it with: a cluster left running would keep the test
+      // file from exiting and load every test after it.
+      await cluster.stopAll();
+      killProcessesMentioning(directory);
+      if (process.env.PHALANX_KEEP_TEST_DIRS === '1') process.stdout.write(`# kept ${directory}\n`);
+      throw error;
+    }
   }
   return {
     directory,

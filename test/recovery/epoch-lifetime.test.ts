@@ -36,11 +36,22 @@ describe('key epoch lifetimes on the schedule', () => {
     const replica = replicaId(5);
     const issuedAtMs = schedule.originMs + 1000; // replica 0's slot
     const next = nextProactiveSlotOf(schedule, replica, issuedAtMs);
-    assert.ok(next.startMs > issuedAtMs);
+    assert.ok(next.startMs > issuedAtMs + schedule.recoveryBoundMs);
     assert.equal(lifetime.validUntilMs(replica, issuedAtMs), next.endMs + CLOCK_SKEW_ALLOWANCE_MS);
   });
 
-  it('never outlives T_P + T_D (+ the skew allowance) from its issue once the schedule runs', () => {
+  it('outlives a slot of its replica that starts less than T_D after the issue (the guardian may still be starting it)', () => {
+    const replica = replicaId(1);
+    const slot = nextProactiveSlotOf(schedule, replica, schedule.originMs);
+    // Issued 2 s before the replica's slot, by a guardian whose first start takes 10 s.
+    const issuedAtMs = slot.startMs - 2000;
+    assert.equal(
+      lifetime.validUntilMs(replica, issuedAtMs),
+      slot.endMs + schedule.periodMs + CLOCK_SKEW_ALLOWANCE_MS,
+    );
+  });
+
+  it('never outlives T_P + 2·T_D (+ the skew allowance) from its issue', () => {
     fc.assert(
       fc.property(
         fc.integer({ min: 0, max: 5 }),
@@ -50,7 +61,9 @@ describe('key epoch lifetimes on the schedule', () => {
           const until = lifetime.validUntilMs(replicaId(replica), issuedAtMs);
           return (
             until > issuedAtMs &&
-            until <= issuedAtMs + schedule.periodMs + schedule.recoveryBoundMs + CLOCK_SKEW_ALLOWANCE_MS
+            until <=
+              issuedAtMs + schedule.periodMs + 2 * schedule.recoveryBoundMs + CLOCK_SKEW_ALLOWANCE_MS &&
+            until >= issuedAtMs + schedule.recoveryBoundMs
           );
         },
       ),

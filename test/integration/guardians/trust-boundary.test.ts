@@ -60,14 +60,19 @@ function uidsOf(pid: number): number[] {
   return line.split(/\s+/).map(Number);
 }
 
-/** The processes whose parent is `parent` (the replica, and a standby just before a slot). */
-function childrenOf(parent: number): number[] {
+/**
+ * The replica processes whose parent is `parent` (the replica, and a standby just before a slot;
+ * not the esbuild service tsx starts beside a guardian run from source).
+ */
+function replicaChildrenOf(parent: number): number[] {
   const children: number[] = [];
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
       const ppid = /^PPid:\s+(\d+)$/m.exec(readFileSync(`/proc/${entry}/status`, 'utf8'))?.[1];
-      if (Number(ppid) === parent) children.push(Number(entry));
+      const argv = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
+      if (Number(ppid) === parent && argv.includes('replica') && argv.includes('--guardian'))
+        children.push(Number(entry));
     } catch {
       // Exited meanwhile.
     }
@@ -151,7 +156,7 @@ describe(
     function replicaPids(id: number): number[] {
       const guardianPid = test.cluster.pid(replicaId(id));
       assert.ok(guardianPid !== undefined);
-      return childrenOf(guardianPid);
+      return replicaChildrenOf(guardianPid);
     }
 
     it('runs every replica as its own user, keeps the guardians out of its reach, and rejuvenates it as that user', async () => {

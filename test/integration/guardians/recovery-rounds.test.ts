@@ -366,12 +366,12 @@ describe('proactive recovery on real processes', { timeout: 300_000 }, () => {
           ),
         );
       });
+      // Nobody adopted it, and the client read only what it wrote.
+      await sleep(2000);
     } finally {
       await transport.close();
+      await workload.stop();
     }
-    // Nobody adopted it, and the client read only what it wrote.
-    await sleep(2000);
-    await workload.stop();
     for (const entry of test.config.replicas) {
       const adopted = logLines(test.replicaLog(replicaId(entry.id))).filter(
         (line) => line.msg === 'checkpoint-stable' && line.sequence === sequence,

@@ -77,15 +77,16 @@ export class ClientCrypto {
     for (let index = 0; index < this.#registry.replicaCount; index++) {
       const replica = replicaId(index);
       const epoch = this.#registry.currentEpoch(replica);
-      if (epoch === undefined) {
-        // Keys of this replica's current epoch are not known yet (it is down, or being
-        // rejuvenated): it will check the request by other means (it receives it directly on a
-        // retransmission, or by the signature), so an entry it cannot verify is the honest answer.
+      // Keys of this replica's current epoch are not known yet (it is down, or being
+      // rejuvenated), or its epoch has expired (its rejuvenation is late, or the newer
+      // certificate has not reached this client): it will check the request by other means (it
+      // receives it directly on a retransmission, or by the signature), so an entry it cannot
+      // verify is the honest answer.
+      const replicaKeys = epoch === undefined ? undefined : this.#registry.replicaKeys(replica, epoch);
+      if (epoch === undefined || replicaKeys === undefined) {
         entries.push({ keyEpoch: keyEpoch(0), mac: new Uint8Array(MAC_BYTES) });
         continue;
       }
-      const replicaKeys = this.#registry.replicaKeys(replica, epoch);
-      assert(replicaKeys !== undefined, `registry lost the current keys of replica ${replica}`);
       if (this.#epochsSeen[index] !== epoch) {
         rotated ||= this.#epochsSeen[index] !== undefined;
         this.#epochsSeen[index] = epoch;

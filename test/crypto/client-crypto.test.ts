@@ -32,6 +32,35 @@ describe('ClientCrypto', () => {
     );
   });
 
+  it('leaves an unverifiable placeholder, and never throws, for a replica whose epoch has expired', () => {
+    let now = 1000;
+    const registry = new KeyRegistry(4, {
+      lifetime: {
+        validUntilMs: (_replica, issued) => issued + 100,
+        retiredUntilMs: (_replica, issued) => issued,
+      },
+      now: () => now,
+    });
+    for (let index = 0; index < 4; index++) {
+      const keys = sessionKeysFromSeed(deriveSeed(master, `replica:${index}|epoch:1`));
+      registry.installReplicaEpoch(
+        replicaId(index),
+        keyEpoch(1),
+        sessionPublicKeys(keys),
+        index === 2 ? 0 : 1000,
+      );
+    }
+    const keys = clientKeysFromSeed(deriveSeed(master, 'client:alice'), { signing: false });
+    const client = new ClientCrypto({ client: alice, keys, registry });
+    now = 1050; // replica 2's epoch (issued at 0) expired at 100; the others' run to 1100
+    const authenticator = client.authenticator(requestDigest);
+    assert.deepEqual(
+      authenticator.map((entry) => entry.keyEpoch),
+      [1, 1, 0, 1],
+    );
+    assert.deepEqual(authenticator[2]!.mac, new Uint8Array(authenticator[2]!.mac.length));
+  });
+
   it('is deterministic for the same keys, and differs per client', () => {
     const registry = registryWithEpochs([0, 0, 0, 0]);
     const keys = clientKeysFromSeed(deriveSeed(master, 'client:alice'), { signing: false });

@@ -49,14 +49,16 @@ describe('load pacing', () => {
   });
 
   it('measures a slice in CPU time: time spent waiting on a busy machine is no work done', async () => {
-    const pacer = new LoadPacer({ busyMs: 20, pauseMs: 1 });
-    // 80 ms of wall time idle (as a process waiting for a core or for the disk is): well under
-    // 20 ms of CPU, so no pause is due; a wall-clock pacer would pause here.
-    await new Promise((resolve) => setTimeout(resolve, 80));
+    // Generous numbers: the process's other threads (the compiler, the collector) use some CPU
+    // while this one waits, but nowhere near a slice.
+    const pacer = new LoadPacer({ busyMs: 250, pauseMs: 1 });
+    // 400 ms of wall time idle (as a process waiting for a core or for the disk is): far less
+    // than 250 ms of CPU, so no pause is due; a wall-clock pacer would pause here.
+    await new Promise((resolve) => setTimeout(resolve, 400));
     assert.equal(pacer.yield(), undefined);
-    // 20 ms of CPU spent: now one is.
+    // A whole slice of CPU spent: now one is.
     const started = processCpuMs();
-    while (processCpuMs() - started < 21) Math.sqrt(Math.random());
+    while (processCpuMs() - started < 260) Math.sqrt(Math.random());
     const pause = pacer.yield();
     assert.ok(pause !== undefined, 'no pause after a whole slice of CPU time');
     await pause;

@@ -146,6 +146,21 @@ export async function startTestCluster(
   };
 }
 
+/** One JSON line of a replica's or guardian's log. */
+export interface LogLine {
+  readonly time: number;
+  readonly msg: string;
+  readonly [field: string]: unknown;
+}
+
+/** The JSON lines of a log (what a process printed that is not JSON is skipped). */
+export function logLines(text: string): LogLine[] {
+  return text
+    .split('\n')
+    .filter((line) => line.startsWith('{'))
+    .map((line) => JSON.parse(line) as LogLine);
+}
+
 /** SIGKILL to every process whose command line names `text` (this test's own temporary folder). */
 export function killProcessesMentioning(text: string): number[] {
   const killed: number[] = [];

@@ -25,7 +25,7 @@ import type { GuardianReport, RecoveryRecord } from '../../../src/recovery/statu
 import { channelKeyDirectory } from '../../../src/runtime/replica-node.js';
 import { TcpTransport } from '../../../src/transport/tcp.js';
 import { replicaNode } from '../../../src/transport/transport.js';
-import { type TestCluster, startTestCluster, waitFor } from '../helpers.js';
+import { logLines, type TestCluster, startTestCluster, waitFor } from '../helpers.js';
 import { up, Workload } from './shared.js';
 
 const RECOVERY_BOUND_MS = 6000;
@@ -35,19 +35,6 @@ interface StolenKeys {
   readonly keyEpoch: number;
   readonly signingSeed: string;
   readonly certificate: string;
-}
-
-interface LogLine {
-  readonly time: number;
-  readonly msg: string;
-  readonly [field: string]: unknown;
-}
-
-function logLines(text: string): LogLine[] {
-  return text
-    .split('\n')
-    .filter((line) => line.startsWith('{'))
-    .map((line) => JSON.parse(line) as LogLine);
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));

@@ -14,24 +14,10 @@ import { replicaId } from '../../../src/core/ids.js';
 import { defaultManifestPath } from '../../../src/recovery/code-manifest.js';
 import { nextProactiveSlotOf, type ScheduleParameters, scheduleOf } from '../../../src/recovery/schedule.js';
 import type { RecoveryRecord } from '../../../src/recovery/status.js';
-import { type TestCluster, startTestCluster, waitFor } from '../helpers.js';
+import { type LogLine, logLines, type TestCluster, startTestCluster, waitFor } from '../helpers.js';
 import { up, Workload } from './shared.js';
 
 const RECOVERY_BOUND_MS = 7000;
-
-/** One JSON log line of a replica. */
-interface LogLine {
-  readonly time: number;
-  readonly msg: string;
-  readonly [field: string]: unknown;
-}
-
-function logLines(text: string): LogLine[] {
-  return text
-    .split('\n')
-    .filter((line) => line.startsWith('{'))
-    .map((line) => JSON.parse(line) as LogLine);
-}
 
 /** Flips bytes in every chunk pack of a replica's data folder (what an intruder or a bad disk does). */
 function flipChunkBytes(dataDirectory: string): number {

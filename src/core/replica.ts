@@ -2854,7 +2854,11 @@ export class Replica {
       if (this.#currentNewView !== null) this.#send(from, this.#currentNewView);
       return;
     }
-    this.#maybeJoinViewChange();
+    if (this.#status === 'normal' && from === this.#leaderOf(this.#view) && message.newView > this.#view) {
+      // The leader itself left its view (a restarted leader abdicates, see #onTick): nobody will
+      // propose in it any more, so waiting for request timers would only stall every client.
+      this.#startViewChange(viewNumber(this.#view + 1), 'the leader left its view', null);
+    } else this.#maybeJoinViewChange();
     if (this.#status === 'view-change' && message.newView === this.#view) this.#tryNewView();
   }
 

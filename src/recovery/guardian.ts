@@ -82,6 +82,7 @@ import {
   toBase64,
 } from './ipc.js';
 import {
+  CLOCK_SKEW_ALLOWANCE_MS,
   decodeKeyCertificate,
   encodeKeyCertificate,
   installCertificate,
@@ -93,6 +94,7 @@ import {
 import {
   type Accusation,
   type ScheduleParameters,
+  type Slot,
   exposureBoundMs,
   nextProactiveSlotOf,
   reactiveAssignment,
@@ -467,10 +469,18 @@ export class Guardian {
   #savedSessionKeys(): IssuedKeys | null {
     const certificate = this.#certificates.get(this.id);
     if (certificate === undefined || certificate.keyEpoch !== this.#state.keyEpoch) return null;
-    // An epoch that has expired, or would before a recovery could replace it, is not resumed:
-    // nobody would accept its signatures (the cluster was down past its replica's slot).
+    // An epoch that has expired, or would before a rejuvenation could replace it, is not resumed:
+    // nobody would accept its signatures (the cluster was down past its replica's slot). The slot
+    // that replaces it must start after this start is surely over: a slot that begins while the
+    // guardian is still starting its replica is skipped (#onTick), and a whole cluster starting
+    // at once on a small machine takes longer than T_D, hence the two T_D.
     const acceptedUntilMs = this.#registry.acceptedUntilMs(this.id, certificate.keyEpoch);
-    if (acceptedUntilMs === undefined || acceptedUntilMs < this.#now() + this.#schedule.recoveryBoundMs) {
+    const replacingSlot = nextProactiveSlotOf(
+      this.#schedule,
+      this.id,
+      this.#now() + 2 * this.#schedule.recoveryBoundMs,
+    );
+    if (acceptedUntilMs === undefined || acceptedUntilMs < replacingSlot.endMs) {
       this.#logger.info(
         { keyEpoch: certificate.keyEpoch, issuedAtMs: certificate.issuedAtMs },
         'the saved key epoch has expired: a new one is issued',
@@ -750,9 +760,12 @@ export class Guardian {
     const slot = slotAt(this.#schedule, now);
     const slotName = `${slot.period}:${slot.index}`;
     if (this.#state.lastSlot === slotName) return;
-    // A replica (re)started during this very slot (the guardian was starting it) is already fresh.
+    // A replica (re)started during this very slot (the guardian was starting it) is already fresh,
+    // unless its key epoch ends with this slot: then only this slot's rejuvenation replaces it.
     const freshInSlot =
-      this.#state.lastRejuvenationAtMs !== null && this.#state.lastRejuvenationAtMs >= slot.startMs;
+      this.#state.lastRejuvenationAtMs !== null &&
+      this.#state.lastRejuvenationAtMs >= slot.startMs &&
+      !this.#ownEpochEndsWith(slot);
     if (freshInSlot && slot.kind === 'proactive') {
       this.#state.lastSlot = slotName;
       if (slot.replicas.includes(this.id)) this.#discardStandby();
@@ -764,9 +777,11 @@ export class Guardian {
       if (late) {
         this.#discardStandby();
         // Starting now could overrun into the next slot and take more than k replicas down at once.
-        this.#alarm(
-          `replica ${this.id} missed its proactive slot (the guardian noticed it ${now - slot.startMs} ms late)`,
-        );
+        // Its key epoch ends with this slot, so the rejuvenation is owed to the next reactive slot.
+        const reason = `it missed its proactive slot (the guardian noticed it ${now - slot.startMs} ms late)`;
+        this.#alarm(`replica ${this.id} ${reason}; a rejuvenation is owed to the next reactive slot`);
+        this.#broadcastControl({ type: 'rejuvenation-owed', reason });
+        this.#accuse(this.id, `rejuvenation owed: ${reason}`);
         return;
       }
       void this.#runRecovery('proactive', `period ${slot.period}`, { slotEndMs: slot.endMs });
@@ -785,6 +800,12 @@ export class Guardian {
         void this.#runRecovery('reactive', reason, { slotEndMs: slot.endMs });
       }
     }
+  }
+
+  /** Whether the replica's current key epoch stops being accepted at the end of `slot`. */
+  #ownEpochEndsWith(slot: Slot): boolean {
+    const acceptedUntilMs = this.#registry.acceptedUntilMs(this.id, keyEpoch(this.#state.keyEpoch));
+    return acceptedUntilMs === undefined || acceptedUntilMs <= slot.endMs + CLOCK_SKEW_ALLOWANCE_MS;
   }
 
   // ───────────────────────────── rejuvenation ─────────────────────────────

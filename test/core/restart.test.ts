@@ -112,7 +112,19 @@ describe('restart with an intact disk', () => {
     for (const step of steps)
       for (const message of [...outgoing(step.actions, 'pre-prepare'), ...outgoing(step.actions, 'prepare')])
         assert.notEqual('view' in message ? message.view : -1, 0, 'no vote in the view it sits out');
-    // The others follow once their own timers agree; the cluster goes on in view 1.
+    // The others follow at once, not on their request timers: the leader itself left its view.
+    assert.ok(
+      cluster.advanceUntil(() => cluster.ids.every((id) => cluster.replica(id).view >= 1), 500),
+      'every replica moved to view 1 well before a request timer could fire',
+    );
+    for (const id of [1, 2, 3])
+      assert.ok(
+        cluster
+          .logs(id, 'view-change-started')
+          .some((entry) => entry.details['reason'] === 'the leader left its view'),
+        `replica ${id} followed the leader out of its view`,
+      );
+    for (const id of cluster.ids) assert.deepEqual(cluster.suspicions(id), [], `replica ${id} blames nobody`);
     const next = alice.request(kv.put('after', 'v'));
     cluster.submit(next);
     assert.ok(

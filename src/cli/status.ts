@@ -59,32 +59,18 @@ function checkedReplicaReport(report: ReplicaReport, replica: number): ReplicaRe
     : { up: false, replica, error: printable(`invalid status: ${parsed.reason}`) };
 }
 
-/** Longest trust-boundary reason printed (a guardian's own words about its replica's user). */
-const MAX_TRUST_BOUNDARY_REASON_LENGTH = 300;
-
-/** A guardian report with its trust boundary (src/recovery/trust-boundary.ts), when it sent a valid one. */
-export type GuardianReportWithBoundary = GuardianReport & { readonly trustBoundary?: TrustBoundaryNote };
-
-export interface TrustBoundaryNote {
-  readonly enforced: boolean;
-  readonly reason: string;
-}
-
-function trustBoundaryNote(value: unknown): TrustBoundaryNote | null {
-  if (typeof value !== 'object' || value === null) return null;
-  const { enforced, reason } = value as { enforced?: unknown; reason?: unknown };
-  if (typeof enforced !== 'boolean' || typeof reason !== 'string') return null;
-  return { enforced, reason: printable(reason.slice(0, MAX_TRUST_BOUNDARY_REASON_LENGTH)) };
-}
-
-function checkedGuardianReport(report: GuardianReport, replica: number): GuardianReportWithBoundary {
+function checkedGuardianReport(report: GuardianReport, replica: number): GuardianReport {
   if (!report.up) return { up: false, replica, error: printable(report.error) };
   const { up: _up, ...body } = report;
   const parsed = parseGuardianStatus(body, replica);
   if (!parsed.ok)
     return { up: false, replica, error: printable(`invalid guardian status: ${parsed.reason}`) };
-  const boundary = trustBoundaryNote((body as { trustBoundary?: unknown }).trustBoundary);
-  return { up: true, ...parsed.status, ...(boundary === null ? {} : { trustBoundary: boundary }) };
+  const boundary = parsed.status.trustBoundary;
+  return {
+    up: true,
+    ...parsed.status,
+    trustBoundary: { enforced: boundary.enforced, reason: printable(boundary.reason) },
+  };
 }
 
 export async function fetchReplicaReports(
@@ -110,7 +96,7 @@ export async function fetchReplicaReports(
 export async function fetchGuardianReports(
   config: ClusterConfig,
   timeoutMs = STATUS_FETCH_TIMEOUT_MS,
-): Promise<GuardianReportWithBoundary[] | undefined> {
+): Promise<GuardianReport[] | undefined> {
   if (config.recovery === null) return undefined;
   return Promise.all(
     config.replicas.map(async (replica) =>
@@ -143,7 +129,6 @@ export function formatStatus(
   config: Pick<ClusterConfig, 'n' | 'f' | 'k'>,
   reports: readonly ReplicaReport[],
   health: ClusterHealth,
-  guardians: readonly GuardianReportWithBoundary[] = [],
 ): string {
   const lines = [
     `n = ${config.n}, f = ${config.f}, k = ${config.k}`,
@@ -172,10 +157,7 @@ export function formatStatus(
     );
   });
   lines.push('', `cluster: ${health.verdict}`, ...health.reasons.map((reason) => `  ${reason}`));
-  // Said plainly: without it an intruder in a replica can read its guardian's identity key.
-  for (const guardian of guardians)
-    if (guardian.up && guardian.trustBoundary?.enforced === false)
-      lines.push(`guardian ${guardian.replica}: ${guardian.trustBoundary.reason}`);
+  lines.push(...health.notices);
   return `${lines.join('\n')}\n`;
 }
 
@@ -201,6 +183,7 @@ export function registerStatus(program: Command): void {
         f: config.f,
         k: config.k,
         requestTimeoutMs: config.protocol.requestTimeoutMs,
+        nowMs: Date.now(),
       });
       process.exitCode = statusExitCode(health);
       if (options.json === true) {
@@ -216,6 +199,6 @@ export function registerStatus(program: Command): void {
         );
         return;
       }
-      process.stdout.write(formatStatus(config, reports, health, guardians));
+      process.stdout.write(formatStatus(config, reports, health));
     });
 }

@@ -146,9 +146,7 @@ interface RunningCluster {
 async function reportTrustBoundary(cluster: LocalCluster): Promise<void> {
   const reasons = new Set<string>();
   for (const report of await cluster.guardianReports()) {
-    const boundary = (report as { trustBoundary?: { enforced?: unknown; reason?: unknown } }).trustBoundary;
-    if (report.up && boundary?.enforced === false && typeof boundary.reason === 'string')
-      reasons.add(boundary.reason);
+    if (report.up && !report.trustBoundary.enforced) reasons.add(report.trustBoundary.reason);
   }
   for (const reason of reasons) process.stdout.write(`${reason}\n`);
 }

@@ -32,6 +32,14 @@ export type DurableRecord =
        * written before the bound existed (the replica then sits its whole view out).
        */
       readonly voteBound?: SequenceNumber;
+      /**
+       * Written by a process that started amnesiac (a rejuvenation dropped its log) before it votes
+       * at all: while it is the latest view record, a restart from this log comes back amnesiac.
+       * Without it, a rejuvenated replica that crashed before its amnesia ended found an empty log
+       * at a plain restart (its guardian restarted too), took it for a log with no votes, and voted
+       * again in the views its previous process had voted in and forgotten.
+       */
+      readonly amnesiac?: true;
     }
   | { readonly kind: 'pre-prepare'; readonly message: PrePrepare }
   | {

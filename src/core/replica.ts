@@ -423,6 +423,10 @@ export class Replica {
   #abdicateAtFirstTick = false;
   /** The vote bound of the last view record replayed at restart (null: none, or an old record without one). */
   #replayedVoteBound: number | null = null;
+  /** The last view record replayed at restart was an amnesiac one: the process before never voted. */
+  #replayedAmnesiac = false;
+  /** An amnesiac start persists an amnesiac view record at its first step (DurableRecord 'view'.amnesiac). */
+  #amnesiaRecordDue = false;
 
   // budgets for work remote input asks for
   readonly #replyBudgets = new SenderBudgets<ClientId>({
@@ -470,6 +474,7 @@ export class Replica {
     this.#emptyBatchDigest = this.#crypto.hash(batchContent([]));
     this.#amnesiac = options.amnesiac === true;
     this.#votingFloor = this.#amnesiac ? null : -1;
+    this.#amnesiaRecordDue = this.#amnesiac;
 
     const genesis = this.#snapshotState();
     this.#genesisRoot = genesis.root;
@@ -546,6 +551,12 @@ export class Replica {
 
   /** Also returns what the constructor produced (a restart's replay), on the first call. */
   step(event: ReplicaEvent): Action[] {
+    if (this.#amnesiaRecordDue) {
+      // Before anything else: an amnesiac never votes, so this is durable before any vote of a
+      // later view record supersedes it, and a restart in between comes back amnesiac.
+      this.#amnesiaRecordDue = false;
+      this.#persist({ kind: 'view', view: this.#view, viewChangeInProgress: false, amnesiac: true });
+    }
     switch (event.kind) {
       case 'tick':
         assert(event.now >= this.#now, 'time went backwards');
@@ -787,6 +798,16 @@ export class Replica {
     }
     const low = restored.checkpoint?.certificate.sequence ?? 0;
     for (const record of restored.records) this.#replayRecord(record, low);
+    if (!this.#amnesiac && this.#replayedAmnesiac) {
+      // Its previous process was rejuvenated and stopped before its amnesia ended: the votes of the
+      // process before that are still forgotten, whoever started this one.
+      this.#amnesiac = true;
+      this.#votingFloor = null;
+      this.#log_('warn', 'restarted-amnesiac', {
+        view: this.#view,
+        detail: 'the log is that of a rejuvenated process that had not voted yet',
+      });
+    }
     if (!this.#amnesiac) this.#setRestartVotingFloor();
     this.#reconstructOwnVotes();
     if (this.#status === 'view-change' && this.#canVote()) {
@@ -883,6 +904,7 @@ export class Replica {
         this.#view = record.view;
         this.#status = record.viewChangeInProgress ? 'view-change' : 'normal';
         this.#replayedVoteBound = record.voteBound ?? null;
+        this.#replayedAmnesiac = record.amnesiac === true;
         return;
       case 'pre-prepare': {
         const message = record.message;

@@ -14,6 +14,7 @@ import {
   type RecoveryKind,
   type RecoveryRecord,
   type RecoveryStep,
+  type TrustBoundaryNote,
 } from '../recovery/status.js';
 
 /** Named limits on a guardian's answer; an answer beyond any of them marks the guardian down. */
@@ -43,6 +44,8 @@ export const GUARDIAN_STATUS_LIMITS = {
   maxReporterLength: 100,
   /** Longest evidence `detail`. */
   maxEvidenceDetailLength: 500,
+  /** Longest trust-boundary `reason` (the guardian's words on its replica's user). */
+  maxTrustBoundaryReasonLength: 300,
 } as const;
 
 export type GuardianStatusParse =
@@ -197,6 +200,11 @@ const readGuardianStatus = record<GuardianStatus>({
   ),
   connectedGuardians: nonNegativeInteger,
   pendingReactive: boundedList(limits.maxReplicaList, nonNegativeInteger),
+  keyEpochAcceptedUntilMs: nullable(milliseconds),
+  trustBoundary: record<TrustBoundaryNote>({
+    enforced: boolean,
+    reason: boundedString(limits.maxTrustBoundaryReasonLength),
+  }),
 });
 
 /**

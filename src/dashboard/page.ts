@@ -625,12 +625,17 @@ const SCRIPT = `
     setText('cluster-verdict', verdict === 'unknown' ? '…' : verdict);
     document.querySelector('header').dataset.verdict = verdict;
     const reasons = health ? health.reasons : [];
-    const signature = JSON.stringify(reasons);
+    // Notices (the trust boundary not enforced) do not change the verdict but are always shown.
+    const notices = health && Array.isArray(health.notices) ? health.notices : [];
+    const signature = JSON.stringify([reasons, notices]);
     if (signature === shownReasons) return;
     shownReasons = signature;
     const list = byTestId('cluster-reasons');
-    list.replaceChildren(...reasons.map((reason, index) => element('li', '', 'cluster-reason-' + index, reason)));
-    list.hidden = reasons.length === 0;
+    list.replaceChildren(
+      ...reasons.map((reason, index) => element('li', '', 'cluster-reason-' + index, reason)),
+      ...notices.map((notice, index) => element('li', 'notice', 'cluster-notice-' + index, notice)),
+    );
+    list.hidden = reasons.length + notices.length === 0;
   }
 
   function showConnection() {

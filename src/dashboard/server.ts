@@ -455,7 +455,7 @@ export class DashboardServer {
       replicas,
       ...(guardians === undefined ? {} : { guardians }),
       ...(recovery === undefined ? {} : { recovery }),
-      health: clusterHealth(replicas, guardians, { n, f, k, requestTimeoutMs }),
+      health: clusterHealth(replicas, guardians, { n, f, k, requestTimeoutMs, nowMs: Date.now() }),
     };
   }
 

@@ -802,10 +802,16 @@ export class Guardian {
     }
   }
 
+  /** Until when the replica's current key epoch is accepted (null: none issued yet). */
+  #ownEpochAcceptedUntilMs(): number | null {
+    const acceptedUntilMs = this.#registry.acceptedUntilMs(this.id, keyEpoch(this.#state.keyEpoch));
+    return acceptedUntilMs === undefined || !Number.isFinite(acceptedUntilMs) ? null : acceptedUntilMs;
+  }
+
   /** Whether the replica's current key epoch stops being accepted at the end of `slot`. */
   #ownEpochEndsWith(slot: Slot): boolean {
-    const acceptedUntilMs = this.#registry.acceptedUntilMs(this.id, keyEpoch(this.#state.keyEpoch));
-    return acceptedUntilMs === undefined || acceptedUntilMs <= slot.endMs + CLOCK_SKEW_ALLOWANCE_MS;
+    const acceptedUntilMs = this.#ownEpochAcceptedUntilMs();
+    return acceptedUntilMs === null || acceptedUntilMs <= slot.endMs + CLOCK_SKEW_ALLOWANCE_MS;
   }
 
   // ───────────────────────────── rejuvenation ─────────────────────────────
@@ -1642,6 +1648,7 @@ export class Guardian {
         .map((entry) => ({ accused: entry.accused, reporters: [...entry.reporters] })),
       connectedGuardians: this.#control?.connectedPeers().length ?? 0,
       pendingReactive: [...this.#accusations.keys()].sort((a, b) => a - b),
+      keyEpochAcceptedUntilMs: this.#ownEpochAcceptedUntilMs(),
       trustBoundary: this.#trustBoundary,
     };
   }

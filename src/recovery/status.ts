@@ -75,6 +75,18 @@ export interface GuardianStatus {
   readonly connectedGuardians: number;
   /** Reactive recoveries scheduled and not yet done (replica ids). */
   readonly pendingReactive: readonly number[];
+  /**
+   * Until when the replica's current key epoch is accepted (docs/intrusion-tolerance.md, "Epoch
+   * lifetimes"); past it, the replica cannot speak for itself until its guardian rotates it.
+   */
+  readonly keyEpochAcceptedUntilMs: number | null;
+  /** Whether the replica runs as a user of its own, and the guardian's words on why (or why not). */
+  readonly trustBoundary: TrustBoundaryNote;
+}
+
+export interface TrustBoundaryNote {
+  readonly enforced: boolean;
+  readonly reason: string;
 }
 
 export type GuardianReport =

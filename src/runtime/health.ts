@@ -27,6 +27,8 @@ export const STALL_AFTER_REQUEST_TIMEOUTS = 2;
 export interface HealthParameters extends FaultModel {
   /** The protocol's request timeout (`protocol.requestTimeoutMs`). */
   readonly requestTimeoutMs: number;
+  /** When the reports were collected (ms since the epoch): judges key-epoch expiry; omitted, it is not judged. */
+  readonly nowMs?: number;
 }
 
 /** How the verdict counts one replica, the most telling first when several apply. */
@@ -53,6 +55,11 @@ export interface ClusterHealth {
   readonly verdict: HealthVerdict;
   /** Why, in plain words naming replicas; empty when healthy. */
   readonly reasons: readonly string[];
+  /**
+   * What does not change the verdict but must be said plainly: replicas running as their
+   * guardian's user (the trust boundary is not enforced), in the guardians' words.
+   */
+  readonly notices: readonly string[];
   /** Q = ⌈(n + f + 1) / 2⌉. */
   readonly quorum: number;
   /** Replicas up and voting. */
@@ -207,6 +214,21 @@ export function clusterHealth(
   const notVoting = having('not-voting');
   if (notVoting.length > 0)
     degradedReasons.push(`${replicaList(notVoting)} ${verbFor(notVoting, 'is', 'are')} not voting`);
+  // As for rejuvenations, an answer counts only from the guardian of the replica it names.
+  const upGuardians = (guardians ?? []).flatMap((guardian, index) =>
+    guardian.up && guardian.replica === reports[index]?.replica ? [guardian] : [],
+  );
+  if (parameters.nowMs !== undefined) {
+    const nowMs = parameters.nowMs;
+    for (const guardian of upGuardians) {
+      const acceptedUntilMs = guardian.keyEpochAcceptedUntilMs;
+      if (acceptedUntilMs === null || acceptedUntilMs >= nowMs) continue;
+      degradedReasons.push(
+        `replica ${guardian.replica}'s key epoch ${guardian.keyEpoch} expired ${formatAge(nowMs - acceptedUntilMs)} ago: ` +
+          'nobody accepts its signatures until its guardian rotates it',
+      );
+    }
+  }
   const guardiansDown = replicas.filter((health) => health.guardianDown).map((health) => health.replica);
   if (guardiansDown.length > 0)
     degradedReasons.push(
@@ -217,9 +239,19 @@ export function clusterHealth(
 
   const verdict: HealthVerdict =
     stallReasons.length > 0 ? 'stalled' : degradedReasons.length > 0 ? 'degraded' : 'healthy';
+  // Said plainly: without the boundary an intruder in a replica can read its guardian's identity key.
+  const unenforced = new Map<string, number[]>();
+  for (const guardian of upGuardians)
+    if (!guardian.trustBoundary.enforced)
+      unenforced.set(guardian.trustBoundary.reason, [
+        ...(unenforced.get(guardian.trustBoundary.reason) ?? []),
+        guardian.replica,
+      ]);
+  const notices = [...unenforced].map(([reason, replicas]) => `${replicaList(replicas)}: ${reason}`);
   return {
     verdict,
     reasons: [...stallReasons, ...degradedReasons],
+    notices,
     quorum,
     votingReplicas,
     stallAfterMs,

@@ -9,6 +9,8 @@
  *   0x05 view, bounded varuint view, bool viewChangeInProgress, varuint voteBound: a view record
  *                      that also says up to which sequence the replica may have voted in the view
  *                      (DurableRecord 'view'.voteBound); written when voteBound is present
+ *   0x06 view, amnesiac varuint view: the view record of a process that started amnesiac and has
+ *                      not voted since (DurableRecord 'view'.amnesiac); never in a view change
  *   0x02 pre-prepare   the PRE-PREPARE as encodeMessage writes it (its own tag byte included)
  *   0x03 prepared      varuint view, varuint sequence, batch digest (32 bytes)
  *   0x04 committed     varuint view, varuint sequence, batch digest, bool hasBatch,
@@ -64,6 +66,8 @@ export const RECORD_TAGS = {
 
 /** A view record carrying a vote bound (see the format above). */
 export const BOUNDED_VIEW_RECORD_TAG = 0x05;
+/** The tag of an amnesiac view record (DurableRecord 'view'.amnesiac). */
+export const AMNESIAC_VIEW_RECORD_TAG = 0x06;
 
 /** [u32 length][u32 crc32] in front of every payload. */
 export const FRAME_HEADER_BYTES = 8;
@@ -100,6 +104,13 @@ export function recordSequence(record: DurableRecord): number {
 }
 
 function writeRecord(writer: ByteWriter, record: DurableRecord): void {
+  if (record.kind === 'view' && record.amnesiac === true) {
+    if (record.voteBound !== undefined || record.viewChangeInProgress)
+      throw new InvariantViolation('an amnesiac view record has no vote bound and no view change');
+    writer.u8(AMNESIAC_VIEW_RECORD_TAG);
+    writer.varuint(record.view);
+    return;
+  }
   if (record.kind === 'view' && record.voteBound !== undefined) {
     writer.u8(BOUNDED_VIEW_RECORD_TAG);
     writer.varuint(record.view);
@@ -164,6 +175,8 @@ function readRecord(reader: ByteReader): DurableRecord {
       const view = viewNumber(reader.varuint('view'));
       return { kind: 'view', view, viewChangeInProgress: reader.bool('view change flag') };
     }
+    case AMNESIAC_VIEW_RECORD_TAG:
+      return { kind: 'view', view: viewNumber(reader.varuint('view')), viewChangeInProgress: false, amnesiac: true };
     case BOUNDED_VIEW_RECORD_TAG: {
       const view = viewNumber(reader.varuint('view'));
       const viewChangeInProgress = reader.bool('view change flag');

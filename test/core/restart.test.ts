@@ -6,7 +6,7 @@
 import * as assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { Action } from '../../src/core/actions.js';
-import { keyEpoch, replicaId } from '../../src/core/ids.js';
+import { keyEpoch, replicaId, viewNumber } from '../../src/core/ids.js';
 import { Replica } from '../../src/core/replica.js';
 import { KeyRegistry } from '../../src/crypto/key-registry.js';
 import { ReplicaCrypto } from '../../src/crypto/replica-crypto.js';
@@ -204,5 +204,42 @@ describe('restart with an intact disk', () => {
     const replies = answered.flatMap((action) => (action.kind === 'reply' ? [action.reply] : []));
     assert.equal(replies.length, 1);
     assert.equal(kv.value(replies[0]!.result), '6');
+  });
+
+  test('5. a rejuvenated replica that stops before its amnesia ended comes back amnesiac from its disk, whoever starts it', () => {
+    const cluster = new Harness();
+    const alice = cluster.client('alice');
+    for (let index = 1; index <= 3; index++) cluster.execute(alice.request(kv.put(`k${index}`, `${index}`)));
+    cluster.rejuvenate(2);
+    // Its first step wrote the amnesiac view record, the only record of its new log.
+    assert.deepEqual(
+      cluster.disks[2]!.records.map((record) => (record.kind === 'view' ? record.amnesiac : record.kind)),
+      [true],
+    );
+    // It stops before it voted again, and its guardian (restarted too) starts it from its disk.
+    cluster.crash(2);
+    const restarted = cluster.restart(2, 'intact');
+    assert.equal(restarted.amnesiac, true, 'not a replica with an empty log that may vote anywhere');
+    assert.equal(cluster.logs(2, 'restarted-amnesiac').length, 1);
+    const incarnation = cluster.incarnations[2]!;
+    for (let index = 4; index <= 6; index++) cluster.execute(alice.request(kv.put(`k${index}`, `${index}`)));
+    for (const step of cluster.stepsOf(2).filter((entry) => entry.incarnation === incarnation))
+      assert.equal(
+        outgoing(step.actions, 'prepare').length,
+        0,
+        'no vote in a view its past may have voted in',
+      );
+    // The guardians' rejoin: a view change above its view lets it vote, and its new view record
+    // (not amnesiac) ends the amnesia on its disk too.
+    assert.ok(cluster.advanceUntil(() => cluster.replica(2).votingFloorKnown, 3000));
+    const floorView = cluster.replica(2).view;
+    for (const id of cluster.ids)
+      cluster.step(id, { kind: 'change-view', reason: 'rejoin', aboveView: viewNumber(floorView) });
+    assert.ok(
+      cluster.advanceUntil(() => cluster.replica(2).voting, 5000),
+      'it votes after the view change',
+    );
+    cluster.crash(2);
+    assert.equal(cluster.restart(2, 'intact').amnesiac, false);
   });
 });

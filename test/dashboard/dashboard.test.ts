@@ -691,6 +691,19 @@ describe('dashboard server with guardians', { timeout: 30_000 }, () => {
       /field 'replicaProcess' must be one of 'running', 'stopped', 'starting'/,
     );
     rejects({ keyEpoch: -1 }, /field 'keyEpoch' must be a non-negative integer, got -1/);
+    rejects({ trustBoundary: undefined }, /field 'trustBoundary' must be an object/);
+    rejects(
+      { trustBoundary: { enforced: 'no', reason: 'x' } },
+      /field 'trustBoundary.enforced' must be a boolean/,
+    );
+    rejects(
+      { trustBoundary: { enforced: false, reason: 'x'.repeat(301) } },
+      /field 'trustBoundary.reason' is longer than 300 characters/,
+    );
+    rejects(
+      { keyEpochAcceptedUntilMs: -5 },
+      /field 'keyEpochAcceptedUntilMs' must be a non-negative finite number/,
+    );
     rejects(
       { exposureMs: Number.POSITIVE_INFINITY },
       /field 'exposureMs' must be a non-negative finite number/,
@@ -1010,6 +1023,26 @@ describe('dashboard page in headless Chromium', { timeout: 30_000 }, () => {
       await waitForText(page, 'replica-state-2', /^up$/);
       await waitForText(page, 'cluster-verdict', 'healthy');
       assert.equal(await page.getByTestId('cluster-reasons').isHidden(), true, 'no reasons when healthy');
+      // Replicas running as their guardian's user are named plainly, and the verdict stays.
+      const unenforced =
+        "trust boundary not enforced: replica runs as the guardian's user (no replica user is configured)";
+      cluster.guardians[1]!.update({ trustBoundary: { enforced: false, reason: unenforced } });
+      await waitForText(page, 'cluster-notice-0', `replica 1: ${unenforced}`);
+      assert.equal(await textOf(page, 'cluster-verdict'), 'healthy');
+      // An expired key epoch is a reason (the replica cannot sign), and gone once rotated.
+      cluster.guardians[4]!.update({ keyEpochAcceptedUntilMs: Date.now() - 5_000 });
+      await waitForText(page, 'cluster-verdict', 'degraded');
+      assert.match(
+        await textOf(page, 'cluster-reason-0'),
+        /^replica 4's key epoch 2 expired \d+(\.\d)? s ago/,
+      );
+      cluster.guardians[1]!.update({ trustBoundary: sampleGuardianStatus(1, Date.now()).trustBoundary });
+      cluster.guardians[4]!.update({ keyEpochAcceptedUntilMs: Date.now() + 60_000 });
+      await waitForText(page, 'cluster-verdict', 'healthy');
+      await waitUntil(
+        async () => (await page.getByTestId('cluster-reasons').isHidden()) === true,
+        'no reasons nor notices',
+      );
       await waitForText(page, 'replica-epoch-2', '4');
       await waitForText(page, 'replica-epoch-mismatch-2', 'replica: 2');
       cluster.fakes[2]!.update({ keyEpoch: 4 });

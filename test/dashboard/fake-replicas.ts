@@ -103,6 +103,12 @@ export function sampleGuardianStatus(
     suspicions: [],
     connectedGuardians: 5,
     pendingReactive: [],
+    keyEpochAcceptedUntilMs:
+      lastRejuvenationAtMs + SAMPLE_RECOVERY.periodMs + 2 * SAMPLE_RECOVERY.recoveryBoundMs,
+    trustBoundary: {
+      enforced: true,
+      reason: `replica ${replica} runs as phalanx-replica-${replica} (uid 990)`,
+    },
     ...overrides,
   };
 }

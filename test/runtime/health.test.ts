@@ -252,6 +252,40 @@ describe('clusterHealth', () => {
   });
 });
 
+describe('clusterHealth on key epochs and the trust boundary', () => {
+  it('calls a replica whose key epoch expired degraded, from the time of the reports', () => {
+    const guardians = guardiansAtRest(6);
+    guardians[4] = {
+      up: true,
+      ...sampleGuardianStatus(4, NOW_MS, { keyEpoch: 7, keyEpochAcceptedUntilMs: NOW_MS - 12_000 }),
+    };
+    const health = clusterHealth(upReports(6), guardians, { ...SIX, nowMs: NOW_MS });
+    assert.equal(health.verdict, 'degraded');
+    assert.deepEqual(health.reasons, [
+      "replica 4's key epoch 7 expired 12 s ago: nobody accepts its signatures until its guardian rotates it",
+    ]);
+    // Not judged without a time, nor while the epoch is still accepted.
+    assert.equal(clusterHealth(upReports(6), guardians, SIX).verdict, 'healthy');
+    assert.equal(
+      clusterHealth(upReports(6), guardians, { ...SIX, nowMs: NOW_MS - 12_000 }).verdict,
+      'healthy',
+    );
+  });
+
+  it('says plainly where the trust boundary is not enforced, without changing the verdict', () => {
+    const reason =
+      "trust boundary not enforced: replica runs as the guardian's user (no replica user is configured)";
+    const guardians = guardiansAtRest(6).map((guardian, replica) =>
+      guardian.up && replica !== 2 ? { ...guardian, trustBoundary: { enforced: false, reason } } : guardian,
+    );
+    const health = clusterHealth(upReports(6), guardians, { ...SIX, nowMs: NOW_MS });
+    assert.equal(health.verdict, 'healthy');
+    assert.deepEqual(health.reasons, []);
+    assert.deepEqual(health.notices, [`replicas 0, 1, 3, 4 and 5: ${reason}`]);
+    assert.deepEqual(clusterHealth(upReports(6), guardiansAtRest(6), SIX).notices, []);
+  });
+});
+
 describe('health wording', () => {
   it('lists replicas and ages in plain words', () => {
     assert.equal(replicaList([3]), 'replica 3');

@@ -1,5 +1,6 @@
 import * as assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { sequenceNumber, viewNumber } from '../../src/core/ids.js';
 import { MemoryDisk, MemoryStorage } from '../../src/storage/memory-engine.js';
 import { openStorage } from '../../src/storage/open.js';
 import {
@@ -77,6 +78,13 @@ describe('storage record codec', () => {
   it('round-trips every record kind through encode/decode', () => {
     for (const record of [
       viewRecord(7, true),
+      {
+        kind: 'view',
+        view: viewNumber(7),
+        viewChangeInProgress: false,
+        voteBound: sequenceNumber(24),
+      } as const,
+      { kind: 'view', view: viewNumber(7), viewChangeInProgress: false, amnesiac: true } as const,
       prePrepareRecord(3, 9, 5),
       preparedRecord(3, 9),
       committedRecord(3, 9, true),
@@ -89,6 +97,24 @@ describe('storage record codec', () => {
       assert.ok(framed.ok);
       assert.deepEqual(framed.value, record);
     }
+  });
+
+  it('refuses to encode an amnesiac view record with a vote bound or in a view change', () => {
+    assert.throws(
+      () => encodeRecord({ kind: 'view', view: viewNumber(7), viewChangeInProgress: true, amnesiac: true }),
+      /amnesiac view record/,
+    );
+    assert.throws(
+      () =>
+        encodeRecord({
+          kind: 'view',
+          view: viewNumber(7),
+          viewChangeInProgress: false,
+          amnesiac: true,
+          voteBound: sequenceNumber(8),
+        }),
+      /amnesiac view record/,
+    );
   });
 
   it('rejects a flipped bit anywhere in a frame', () => {

@@ -45,6 +45,21 @@ function recoveriesOf(reports: readonly GuardianReport[]): { replica: number; re
   );
 }
 
+/** Pairs of recoveries of different replicas that overlap, in words (for a failure message). */
+function overlapsOf(entries: readonly { replica: number; record: RecoveryRecord }[]): string[] {
+  const span = ({ replica, record }: { replica: number; record: RecoveryRecord }): string =>
+    `replica ${replica} ${record.kind} from ${record.startedAtMs} for ${record.durationMs} ms (${record.steps.map((step) => step.step).join(', ')})`;
+  const found: string[] = [];
+  for (const [index, a] of entries.entries())
+    for (const b of entries.slice(index + 1))
+      if (
+        a.record.startedAtMs < b.record.startedAtMs + b.record.durationMs &&
+        b.record.startedAtMs < a.record.startedAtMs + a.record.durationMs
+      )
+        found.push(`${span(a)} and ${span(b)}`);
+  return found;
+}
+
 /** The most recoveries that overlap at any instant. */
 function maximumOverlap(records: readonly RecoveryRecord[]): number {
   const edges = records.flatMap((record) => [
@@ -180,7 +195,7 @@ describe('proactive recovery on real processes', { timeout: 300_000 }, () => {
       );
       assert.ok(
         maximumOverlap(all.map(({ record }) => record)) <= test.config.k,
-        'never more than k recovering at once',
+        `never more than k recovering at once: ${overlapsOf(all).join('; ')}`,
       );
       for (const report of reports) {
         assert.ok(report.up);

@@ -8,6 +8,11 @@
  * keyspace, valid keys) and runs the LargeValueClient of workload.ts, which tries to make correct
  * replicas' state too large to checkpoint. The replica it holds follows the protocol otherwise
  * (with a second behaviour drawn under `--byzantine all`, it misbehaves too).
+ *
+ * One entry breaks the "own keys only" rule on purpose: 'key-thief' (key-thief.ts) models an
+ * intruder that took every replica's session keys shortly before that replica's rejuvenation and
+ * replays them once their epochs are retired. The simulator hands it the keys (`steal`) and, for a
+ * run with one, rotates every replica's keys on a recovery schedule (key-theft.ts).
  */
 import type { ProtocolConfig } from '../core/config.js';
 import type { CoreCrypto } from '../core/crypto.js';
@@ -31,12 +36,16 @@ import {
 } from '../messages/signing.js';
 import type {
   ClientRequest,
+  Evidence,
   PrePrepare,
   ReplicaMessage,
   Reply,
   Status,
   ViewChange,
 } from '../messages/types.js';
+import type { ScheduleParameters } from '../recovery/schedule.js';
+import type { StolenKey } from './key-theft.js';
+import { KeyThief } from './key-thief.js';
 import type { Prng } from './prng.js';
 
 export const BYZANTINE_CATALOGUE = [
@@ -52,6 +61,7 @@ export const BYZANTINE_CATALOGUE = [
   'lie-in-replies',
   'large-values-client',
   'inflated-status',
+  'key-thief',
 ] as const;
 
 export type ByzantineBehaviour = (typeof BYZANTINE_CATALOGUE)[number];
@@ -60,7 +70,8 @@ export type ByzantineBehaviour = (typeof BYZANTINE_CATALOGUE)[number];
  * Behaviours that never change a vote: a replica with only these still prepares, commits, signs
  * checkpoints and view changes as a correct one would. The simulator rejuvenates a correct replica
  * alongside 'inflated-status' (the attack needs an amnesiac target) only when the other faults
- * leave room for it in f: an amnesiac counts against f.
+ * leave room for it in f: an amnesiac counts against f. Not 'key-thief': the certificates it forges
+ * carry its own signed vote for a state root nobody computed.
  */
 export const VOTE_HONEST_BEHAVIOURS: readonly ByzantineBehaviour[] = [
   'inflated-status',
@@ -74,7 +85,10 @@ export const VOTE_HONEST_BEHAVIOURS: readonly ByzantineBehaviour[] = [
  */
 export const INFLATED_CLAIM = 2 ** 50;
 
-/** Behaviours that only bite when the replica leads a view. */
+/**
+ * Behaviours that only bite when the replica leads a view. Not 'key-thief': it forges a NEW-VIEW
+ * for the next view it leads whenever it replays, but its other forgeries need no leadership.
+ */
 export const LEADER_BEHAVIOURS: readonly ByzantineBehaviour[] = ['equivocate', 'slow-leader'];
 
 export function isByzantineBehaviour(name: string): name is ByzantineBehaviour {
@@ -95,6 +109,14 @@ export interface AdversaryContext {
   sendMessage(to: ReplicaId, message: ReplicaMessage, options?: SendOptions): void;
   sendBytes(to: ReplicaId, bytes: Uint8Array): void;
   sendReply(to: ClientId, reply: Reply): void;
+  /** Present when the run rotates key epochs: what 'key-thief' needs beyond a replica's own keys. */
+  readonly keyTheft?: {
+    readonly schedule: ScheduleParameters;
+    /** Hands evidence to the guardians, as a compromised replica can over its IPC link. */
+    reportEvidence(evidence: Evidence): void;
+    /** Every signature the thief makes with a stolen key. */
+    forged(signature: Signature): void;
+  };
 }
 
 const REPLAY_MEMORY = 256;
@@ -106,10 +128,37 @@ export class ByzantineAdversary {
   readonly #variants = new Map<string, PrePrepare>();
   /** The last STATUS the core sent, the template of the extra lies 'inflated-status' tells. */
   #lastStatus: Status | null = null;
+  readonly #thief: KeyThief | null = null;
 
   constructor(behaviours: readonly ByzantineBehaviour[], context: AdversaryContext) {
     this.behaviours = new Set(behaviours);
     this.#context = context;
+    if (this.behaviours.has('key-thief')) {
+      const keyTheft = context.keyTheft;
+      if (keyTheft === undefined) throw new Error("'key-thief' needs a run that rotates key epochs");
+      this.#thief = new KeyThief({
+        self: context.self,
+        config: context.config,
+        // A stream of its own, so its plans do not shift with the other behaviours' draws.
+        prng: context.prng.fork(BYZANTINE_CATALOGUE.indexOf('key-thief')),
+        crypto: context.crypto,
+        schedule: keyTheft.schedule,
+        now: () => context.now(),
+        sendMessage: (to, message) => context.sendMessage(to, message),
+        reportEvidence: (evidence) => keyTheft.reportEvidence(evidence),
+        forged: (signature) => keyTheft.forged(signature),
+      });
+    }
+  }
+
+  /** 'key-thief': the session keys of a replica's epoch, taken just before it rotated. */
+  steal(key: StolenKey): void {
+    this.#thief?.steal(key);
+  }
+
+  /** Forged messages and evidence the key thief sent with stolen keys (0 for other behaviours). */
+  get stolenKeyReplays(): number {
+    return this.#thief?.replays ?? 0;
   }
 
   #has(behaviour: ByzantineBehaviour): boolean {
@@ -122,13 +171,15 @@ export class ByzantineAdversary {
     if (this.#memory.length > REPLAY_MEMORY) this.#memory.shift();
   }
 
-  incoming(message: ReplicaMessage): void {
+  incoming(from: ReplicaId, message: ReplicaMessage): void {
     this.#remember(message);
+    this.#thief?.observe(from, message);
   }
 
   /** Called for every message the core sends to `to` (broadcasts arrive once per recipient). */
   outgoing(to: ReplicaId, message: ReplicaMessage): void {
     const context = this.#context;
+    this.#thief?.observeOwn(message);
     if (this.#has('silent')) return;
     this.#remember(message);
     let rewritten: ReplicaMessage = message;
@@ -191,6 +242,7 @@ export class ByzantineAdversary {
       context.sendMessage(context.prng.pick(others), context.prng.pick(this.#memory));
     }
     if (this.#has('flood')) this.#flood(others);
+    this.#thief?.tick();
     // Lies often, so that a replica that just restarted hears one among its first reports.
     if (this.#has('inflated-status') && this.#lastStatus !== null && context.prng.chance(0.3))
       context.sendMessage(context.prng.pick(others), this.#inflatedStatus(this.#lastStatus));

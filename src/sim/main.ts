@@ -7,20 +7,32 @@
  */
 import { parseArgs } from 'node:util';
 import { BYZANTINE_CATALOGUE, type ByzantineBehaviour, isByzantineBehaviour } from './byzantine.js';
-import { runSimulation, type SeedReport, type SimulationOptions } from './simulator.js';
+import { type KeyRotationMode, runSimulation, type SeedReport, type SimulationOptions } from './simulator.js';
 
 const usage = `usage: npm run sim -- [--seeds N | --seed S] [--first-seed S] [--n N] [--f F] [--k K]
                      [--byzantine all|none|<behaviour>[,<behaviour>...]]
                      [--large-value-client] [--large-value-clients N] [--client-table-chunks N]
                      [--cluster-restart]
-                     [--broken-quorum] [--broken-view-change] [--broken-snapshot] [--trace] [--quiet]
+                     [--key-theft] [--key-rotation restart|in-place|restart-in-view-change]
+                     [--broken-quorum] [--broken-view-change] [--broken-snapshot]
+                     [--broken-epoch-lifetime] [--trace] [--quiet]
 behaviours: ${BYZANTINE_CATALOGUE.join(', ')}
 --large-value-client  also run the client that sends near-1 MiB values, many ordered reads of them
                       and unauthentic requests (it runs anyway when a replica draws large-values-client)
 --large-value-clients N  run N of them
 --client-table-chunks N  the protocol's clientTableChunks (default 4; 1 puts every client in one bucket)
 --cluster-restart     once in the fault phase every replica crashes at once and restarts with its disk
---broken-snapshot     test only: a service whose snapshot breaks maxChunkBytes (the checker must object)`;
+--key-theft           every replica's key epochs rotate on a recovery schedule (T_D = 400 ms), a Byzantine
+                      replica is a key-thief (it gets every replica's keys just before each rotation and
+                      replays them after their epochs retire), and a checker judges every signature a
+                      correct replica or guardian accepts against the rotation log
+                      (--byzantine key-thief implies it)
+--key-rotation M      with key theft, what a replica does with new keys: restart from its disk (default,
+                      as the runtime), go on in-place, or restart only in a view change (these two
+                      replay core limitations, docs/intrusion-tolerance.md)
+--broken-snapshot     test only: a service whose snapshot breaks maxChunkBytes (the checker must object)
+--broken-epoch-lifetime  test only, with key theft: the key registry sets no time limit on epochs, so a
+                      retired one verifies until its replica's next rotation (the checker must object)`;
 
 function fail(message: string): never {
   process.stderr.write(`${message}\n${usage}\n`);
@@ -53,6 +65,9 @@ const { values } = (() => {
         'large-value-clients': { type: 'string' },
         'client-table-chunks': { type: 'string' },
         'cluster-restart': { type: 'boolean' },
+        'key-theft': { type: 'boolean' },
+        'broken-epoch-lifetime': { type: 'boolean' },
+        'key-rotation': { type: 'string' },
         trace: { type: 'boolean' },
         quiet: { type: 'boolean' },
         help: { type: 'boolean' },
@@ -92,6 +107,14 @@ const clientTableChunks =
     ? undefined
     : integer(values['client-table-chunks'], 'client-table-chunks', 4);
 if (clientTableChunks === 0) fail('--client-table-chunks must be at least 1');
+const keyTheft = values['key-theft'] === true;
+const brokenEpochLifetime = values['broken-epoch-lifetime'] === true;
+if (brokenEpochLifetime && !keyTheft && !(Array.isArray(byzantine) && byzantine.includes('key-thief')))
+  fail('--broken-epoch-lifetime needs --key-theft (or --byzantine key-thief)');
+const keyRotationModes: readonly KeyRotationMode[] = ['restart', 'in-place', 'restart-in-view-change'];
+const keyRotation = values['key-rotation'] as KeyRotationMode | undefined;
+if (keyRotation !== undefined && !keyRotationModes.includes(keyRotation))
+  fail(`--key-rotation must be one of ${keyRotationModes.join(', ')}, got ${keyRotation}`);
 const trace = values.trace === true;
 const quiet = values.quiet === true;
 
@@ -109,6 +132,13 @@ const totals = {
   checkpointsChecked: 0,
   largeValueRequests: 0,
   rejuvenations: 0,
+  keyTheftSeeds: 0,
+  keyRotations: 0,
+  stolenKeyReplays: 0,
+  signaturesJudged: 0,
+  previousEpochSignatures: 0,
+  evidenceRefused: 0,
+  stolenSignaturesAccepted: 0,
   simulatedSeconds: 0,
 };
 const failingSeeds: number[] = [];
@@ -125,6 +155,9 @@ function flags(): string {
   if (largeValueClients > 0) parts.push(`--large-value-clients ${largeValueClients}`);
   if (clientTableChunks !== undefined) parts.push(`--client-table-chunks ${clientTableChunks}`);
   if (values['cluster-restart'] === true) parts.push('--cluster-restart');
+  if (keyTheft) parts.push('--key-theft');
+  if (brokenEpochLifetime) parts.push('--broken-epoch-lifetime');
+  if (keyRotation !== undefined) parts.push(`--key-rotation ${keyRotation}`);
   return parts.join(' ');
 }
 
@@ -145,6 +178,13 @@ function report(result: SeedReport): void {
       0,
     );
   totals.rejuvenations += result.rejuvenations;
+  totals.keyTheftSeeds += result.keyTheft ? 1 : 0;
+  totals.keyRotations += result.keyRotations;
+  totals.stolenKeyReplays += result.stolenKeyReplays;
+  totals.signaturesJudged += result.signaturesJudged;
+  totals.previousEpochSignatures += result.previousEpochSignatures;
+  totals.evidenceRefused += result.evidenceRefused;
+  totals.stolenSignaturesAccepted += result.stolenSignaturesAccepted;
   totals.simulatedSeconds += result.simulatedMs / 1000;
   for (const { behaviours } of result.byzantine) {
     for (const behaviour of behaviours)
@@ -168,7 +208,8 @@ function report(result: SeedReport): void {
         `${result.checkpointsChecked} checkpoints checked; byzantine ${who}` +
         `${result.largeValueRequests === null ? '' : '; large-value client'}` +
         `${result.clusterRestarted ? '; cluster restart' : ''}` +
-        `${result.rejuvenations > 0 ? '; rejuvenation' : ''}\n`,
+        `${result.rejuvenations > 0 ? '; rejuvenation' : ''}` +
+        `${result.keyTheft ? `; ${result.keyRotations} key rotations, ${result.stolenKeyReplays} stolen-key replays` : ''}\n`,
     );
   }
 }
@@ -188,6 +229,9 @@ for (let seed = firstSeed; seed < firstSeed + seedCount; seed++) {
       largeValueClients,
       ...(clientTableChunks === undefined ? {} : { clientTableChunks }),
       clusterRestart: values['cluster-restart'] === true,
+      keyTheft,
+      brokenEpochLifetime,
+      ...(keyRotation === undefined ? {} : { keyRotation }),
       trace,
     }),
   );

@@ -8,6 +8,12 @@
  * exactly-once, linearizability of the client histories, no evidence against a correct replica,
  * every correct replica's state checkpointable, no correct replica crashing, and liveness after
  * healing. `runSimulation({ seed })` twice gives the same report.
+ *
+ * With `keyTheft` (or a replica drawing 'key-thief') every replica's session keys also rotate on a
+ * recovery schedule, the shared KeyRegistry applies the epoch lifetimes of that schedule on the
+ * simulated clock, a key thief collects every replica's keys just before each rotation and replays
+ * them, and a checker (key-theft.ts) judges every replica signature a correct party accepts
+ * against the rotation log, plus the evidence the guardians would accept.
  */
 import { KvService } from '../apps/kv/service.js';
 import type { AccessControlConfig } from '../apps/kv/access-control.js';
@@ -15,16 +21,34 @@ import type { Action } from '../core/actions.js';
 import type { ClientProtocolConfig } from '../core/client-protocol.js';
 import { defaultProtocolConfig, type ProtocolConfig } from '../core/config.js';
 import type { ReplicaEvent } from '../core/events.js';
-import { type ClientId, clientId, keyEpoch, type ReplicaId, replicaId, toHex } from '../core/ids.js';
+import type { CoreCrypto, SignaturePurpose } from '../core/crypto.js';
+import {
+  type ClientId,
+  clientId,
+  type KeyEpoch,
+  keyEpoch,
+  type ReplicaId,
+  replicaId,
+  type Signature,
+  toHex,
+} from '../core/ids.js';
 import { Replica } from '../core/replica.js';
 import type { Service } from '../core/service.js';
 import { ClientCrypto, type ClientKeys, clientKeysFromSeed } from '../crypto/client-crypto.js';
-import { KeyRegistry } from '../crypto/key-registry.js';
+import { KeyRegistry, UNLIMITED_EPOCH_LIFETIME } from '../crypto/key-registry.js';
 import { deriveSeed } from '../crypto/keys.js';
 import { clientReplicaBinding, deriveMacKey } from '../crypto/macs.js';
-import { ReplicaCrypto, type ReplicaSessionKeys, sessionKeysFromSeed } from '../crypto/replica-crypto.js';
+import {
+  ReplicaCrypto,
+  type ReplicaSessionKeys,
+  sessionKeysFromSeed,
+  sessionPublicKeys,
+} from '../crypto/replica-crypto.js';
+import { type EvidenceContext, verifyEvidence } from '../detection/evidence.js';
 import { decodeMessage, encodeMessage } from '../messages/codec.js';
 import type { ClientRequest, Evidence, ReplicaMessage, WireMessage } from '../messages/types.js';
+import { epochLifetimeOfSchedule } from '../recovery/key-certificates.js';
+import { nextProactiveSlotOf } from '../recovery/schedule.js';
 import {
   BYZANTINE_CATALOGUE,
   ByzantineAdversary,
@@ -37,6 +61,7 @@ import { CheckpointChecker } from './checkers/checkpoints.js';
 import { ExecutionChecker } from './checkers/execution.js';
 import { checkLinearizability } from './checkers/linearizability.js';
 import { SimulatedDisk } from './disk.js';
+import { AuditedCrypto, EpochAuditor, keyRotationSchedule } from './key-theft.js';
 import { EventQueue } from './event-queue.js';
 import {
   CALM_NETWORK,
@@ -61,6 +86,23 @@ export interface SimulationOptions {
   /** Test only: the service's snapshot gets a chunk over maxChunkBytes once it executed anything. */
   readonly brokenSnapshot?: boolean;
   /**
+   * Key epochs rotate on a recovery schedule and a Byzantine replica is a 'key-thief' (added to
+   * its behaviours when it did not draw it). Implied when a replica draws 'key-thief'.
+   */
+  readonly keyTheft?: boolean;
+  /**
+   * Test only, with key theft: the registry accepts every epoch it holds for ever (no lifetimes),
+   * so a retired epoch verifies until its replica's next rotation (the checker must object).
+   */
+  readonly brokenEpochLifetime?: boolean;
+  /**
+   * With key theft, what a replica does with its new keys (default 'restart'): restart from its
+   * disk on them, as a rejuvenation that keeps the disk does; go on with them 'in-place'; or
+   * restart only when in the middle of a view change ('restart-in-view-change'). The last two
+   * exist to replay what they found in the core (docs/intrusion-tolerance.md, "Limitations").
+   */
+  readonly keyRotation?: KeyRotationMode;
+  /**
    * Run the large-value client (workload.ts) whatever the Byzantine replicas; it also runs when a
    * Byzantine replica draws 'large-values-client'.
    */
@@ -78,6 +120,8 @@ export interface SimulationOptions {
   /** After healing, every operation of a correct client must complete within this. */
   readonly livenessBoundMs?: number;
 }
+
+export type KeyRotationMode = 'restart' | 'in-place' | 'restart-in-view-change';
 
 export interface SeedReport {
   readonly seed: number;
@@ -98,6 +142,20 @@ export interface SeedReport {
   readonly clusterRestarted: boolean;
   /** Correct replicas rejuvenated (log dropped, amnesiac) as targets of 'inflated-status'. */
   readonly rejuvenations: number;
+  /** Whether key epochs rotated (key theft on). */
+  readonly keyTheft: boolean;
+  /** Key epochs issued after the first (every replica's, at its proactive slots). */
+  readonly keyRotations: number;
+  /** Forged messages and evidence the key thieves sent or handed over with stolen keys. */
+  readonly stolenKeyReplays: number;
+  /** Replica signatures a correct party accepted, each judged by the key-epoch checker. */
+  readonly signaturesJudged: number;
+  /** Of those, under the signer's previous epoch (within its grace). */
+  readonly previousEpochSignatures: number;
+  /** Evidence the guardians refused (forged, or naming an epoch its accused no longer speaks with). */
+  readonly evidenceRefused: number;
+  /** Signatures made with stolen keys that a correct party accepted (legitimate only within a grace). */
+  readonly stolenSignaturesAccepted: number;
   readonly byzantine: readonly {
     readonly replica: number;
     readonly behaviours: readonly ByzantineBehaviour[];
@@ -202,6 +260,23 @@ function describe(message: WireMessage): string {
   }
 }
 
+/** The key epochs under which the accused signed what `evidence` holds against it. */
+function accusedEpochsOf(evidence: Evidence): KeyEpoch[] {
+  switch (evidence.kind) {
+    case 'equivocation':
+      return [evidence.first.keyEpoch, evidence.second.keyEpoch];
+    case 'conflicting-checkpoint':
+      return [evidence.vote.keyEpoch];
+    case 'lying-reply':
+      return evidence.reply.proof === null ? [] : [evidence.reply.proof.keyEpoch];
+  }
+}
+
+/** True when the evidence holds a statement of its accused under an epoch other than `current`. */
+function namesRetiredEpoch(evidence: Evidence, current: KeyEpoch | undefined): boolean {
+  return accusedEpochsOf(evidence).some((epoch) => epoch !== current);
+}
+
 export function runSimulation(options: SimulationOptions): SeedReport {
   const { seed, n, f } = options;
   const k = options.k ?? 0;
@@ -219,6 +294,7 @@ export function runSimulation(options: SimulationOptions): SeedReport {
   const clusterRestartPrng = root.fork(6);
   const largeValuePrng = root.fork(7);
   const rejuvenationPrng = root.fork(8);
+  const rotationPrng = root.fork(9);
 
   const queue = new EventQueue();
   const trace: string[] = [];
@@ -261,6 +337,16 @@ export function runSimulation(options: SimulationOptions): SeedReport {
   } else if (mode === 'none') {
     amnesiaBudget = f;
   }
+  const keyTheft =
+    options.keyTheft === true ||
+    (Array.isArray(mode) && mode.includes('key-thief')) ||
+    [...byzantine.values()].some((behaviours) => behaviours.includes('key-thief'));
+  if (keyTheft && byzantine.size > 0 && ![...byzantine.values()].some((list) => list.includes('key-thief'))) {
+    // The thief joins a Byzantine replica's behaviours (no draw: the scenario stays the same).
+    // A run that spent f on an amnesiac instead has no Byzantine replica, and no thief.
+    const [first] = [...byzantine.keys()].sort((a, b) => a - b);
+    byzantine.get(first!)!.push('key-thief');
+  }
   const isCorrect = (id: number): boolean => !byzantine.has(id);
   // 'inflated-status' needs an amnesiac target: a correct replica is rejuvenated during the fault
   // phase, when the other faults leave room for one more amnesiac in f (it counts against f).
@@ -284,10 +370,30 @@ export function runSimulation(options: SimulationOptions): SeedReport {
   );
   const largeValueClientIds = new Set(clientIds.slice(correctClientCount + 1));
   const keys = keysFor(n, clientIds.length);
-  const registry = new KeyRegistry(n);
+  // With key theft: the schedule the keys rotate on, and epoch lifetimes on the simulated clock.
+  const schedule = keyTheft ? keyRotationSchedule(n, f, k) : null;
+  const registry =
+    schedule === null
+      ? new KeyRegistry(n)
+      : new KeyRegistry(n, {
+          lifetime:
+            options.brokenEpochLifetime === true
+              ? UNLIMITED_EPOCH_LIFETIME
+              : epochLifetimeOfSchedule(schedule),
+          now: () => queue.now,
+        });
+  /** Every replica's current session keys (the thief takes them just before a rotation). */
+  const sessionKeys: ReplicaSessionKeys[] = [...keys.replicas];
+  if (schedule !== null) {
+    // Epoch 0 is issued at time 0 like any other, so it has a lifetime too (installed before the
+    // ReplicaCrypto publishes the same keys without one, which then changes nothing).
+    sessionKeys.forEach((own, index) =>
+      registry.installReplicaEpoch(replicaId(index), keyEpoch(0), sessionPublicKeys(own), 0),
+    );
+  }
   const cryptos = keys.replicas.map(
-    (sessionKeys, index) =>
-      new ReplicaCrypto({ replica: replicaId(index), registry, epoch: keyEpoch(0), sessionKeys }),
+    (own, index) =>
+      new ReplicaCrypto({ replica: replicaId(index), registry, epoch: keyEpoch(0), sessionKeys: own }),
   );
   clientIds.forEach((id, index) => {
     const clientKeys = keys.clients[index]!;
@@ -311,8 +417,8 @@ export function runSimulation(options: SimulationOptions): SeedReport {
         const clientKeys = keys.clients[clientIds.indexOf(client)]!;
         key = deriveMacKey(
           clientKeys.agreement,
-          keys.replicas[replica]!.agreement.publicKey,
-          clientReplicaBinding(client, replica, keyEpoch(0)),
+          sessionKeys[replica]!.agreement.publicKey,
+          clientReplicaBinding(client, replica, cryptos[replica]!.currentEpoch),
         );
       }
       channelKeys.set(pair, key);
@@ -331,7 +437,57 @@ export function runSimulation(options: SimulationOptions): SeedReport {
   let viewChangesInstalled = new Set<number>();
   let stateTransfers = 0;
   let evidenceCount = 0;
+  let evidenceRefused = 0;
   let rejectedInputs = 0;
+  let keyRotations = 0;
+  /** "sequence:root" of every checkpoint a correct replica computed by executing up to it. */
+  const computedCheckpoints = new Set<string>();
+
+  // ── the key-epoch checker ──
+  const auditor = schedule === null ? null : new EpochAuditor(schedule, 0);
+  /** Signatures the key thieves made with stolen keys; those accepted are counted (and judged). */
+  const forgedSignatures = new Set<string>();
+  let stolenSignaturesAccepted = 0;
+  /** A correct replica or the guardians accepted `signature` of `signer` under `epoch`: judged. */
+  const judgeAcceptance = (
+    verifier: string,
+    signer: ReplicaId,
+    epoch: KeyEpoch,
+    signature: Signature,
+    purpose: SignaturePurpose,
+  ): void => {
+    if (auditor === null) return;
+    const stolen = forgedSignatures.has(toHex(signature));
+    if (stolen) stolenSignaturesAccepted++;
+    const problem = auditor.judge(verifier, signer, epoch, purpose, queue.now);
+    if (problem !== null) violation(stolen ? `${problem} (made with a stolen key)` : problem);
+  };
+  /** What every guardian decides about a piece of evidence (they share the registry here). */
+  const guardianEvidenceContext: EvidenceContext = {
+    model: { n, f, k },
+    verifyReplicaSignature: (signer, epoch, payload, signature) => {
+      const accepted = registry.verifyReplicaSignature(signer, epoch, payload, signature);
+      if (accepted) judgeAcceptance('the guardians', signer, epoch, signature, 'proof');
+      return accepted;
+    },
+    hash: (data) => cryptos[0]!.hash(data),
+    currentEpoch: (replica) => registry.currentEpoch(replica),
+  };
+  /** Evidence handed to the guardians: accepted against a correct replica is a violation. */
+  const judgeAtGuardians = (evidence: Evidence, origin: string): void => {
+    const verdict = verifyEvidence(evidence, guardianEvidenceContext);
+    if (verdict.valid) {
+      if (isCorrect(evidence.accused))
+        violation(
+          `the guardians accepted ${evidence.kind} evidence from ${origin} against correct replica ${evidence.accused}`,
+        );
+      return;
+    }
+    evidenceRefused++;
+    note(
+      `guardians refused ${evidence.kind} evidence from ${origin} against r${evidence.accused}: ${verdict.reason}`,
+    );
+  };
 
   // ── network ──
   const replicas: SimulatedReplicaNode[] = [];
@@ -363,6 +519,8 @@ export function runSimulation(options: SimulationOptions): SeedReport {
 
   const perform = (node: SimulatedReplicaNode, actions: readonly Action[]): void => {
     const correct = node.adversary === null;
+    /** Checkpoint sequences this node executed in this step: its vote for one is a root it computed. */
+    const executedNow = new Set<number>();
     for (const action of actions) {
       switch (action.kind) {
         case 'send':
@@ -370,6 +528,14 @@ export function runSimulation(options: SimulationOptions): SeedReport {
           else node.adversary.outgoing(action.to, action.message);
           break;
         case 'broadcast': {
+          const message = action.message;
+          if (
+            correct &&
+            message.kind === 'checkpoint' &&
+            message.replicaId === node.id &&
+            executedNow.has(message.sequence)
+          )
+            computedCheckpoints.add(`${message.sequence}:${toHex(message.stateRoot)}`);
           const bytes = correct ? encodeMessage(action.message) : null;
           for (let other = 0; other < n; other++) {
             if (other === node.id) continue;
@@ -391,10 +557,16 @@ export function runSimulation(options: SimulationOptions): SeedReport {
           if (correct) {
             const problem = checkpoints.onCheckpoint(node.id, action.checkpoint);
             if (problem !== null) violation(problem);
+            const { sequence, stateRoot } = action.checkpoint.certificate;
+            if (sequence > 0 && !computedCheckpoints.has(`${sequence}:${toHex(stateRoot)}`))
+              violation(
+                `checkpoint: replica ${node.id} made stable checkpoint ${sequence} with root ${toHex(stateRoot).slice(0, 12)}, which no correct replica computed`,
+              );
           }
           break;
         case 'executed':
           if (correct) {
+            executedNow.add(action.sequence);
             const problem = checker.recordExecution(node.id, action);
             if (problem !== null) violation(problem);
             const unrepresentable = checkpoints.afterBatch(
@@ -409,7 +581,14 @@ export function runSimulation(options: SimulationOptions): SeedReport {
           if (correct) {
             evidenceCount++;
             note(`r${node.id} EVIDENCE ${action.evidence.kind} against r${action.evidence.accused}`);
-            if (isCorrect(action.evidence.accused)) {
+            if (
+              schedule !== null &&
+              namesRetiredEpoch(action.evidence, registry.currentEpoch(action.evidence.accused))
+            ) {
+              // The replica passes it to its guardian, which counts evidence only against the
+              // epoch the accused speaks with now (a thief may hold a retired one): judged there.
+              judgeAtGuardians(action.evidence, `replica ${node.id}`);
+            } else if (isCorrect(action.evidence.accused)) {
               violation(
                 `replica ${node.id} produced ${action.evidence.kind} evidence against correct replica ${action.evidence.accused}`,
               );
@@ -495,8 +674,9 @@ export function runSimulation(options: SimulationOptions): SeedReport {
       rejectedInputs++;
       return;
     }
-    node.adversary?.incoming(message);
-    step(node, { kind: 'message', from: replicaId(Number(from.slice(1))), message });
+    const sender = replicaId(Number(from.slice(1)));
+    node.adversary?.incoming(sender, message);
+    step(node, { kind: 'message', from: sender, message });
   };
 
   // ── replicas ──
@@ -521,7 +701,7 @@ export function runSimulation(options: SimulationOptions): SeedReport {
       node.replica = new Replica({
         config,
         id: node.id,
-        crypto: cryptos[node.id]!,
+        crypto: coreCryptos[node.id]!,
         service,
         ...(restored === undefined ? {} : { restored }),
         amnesiac: restart === 'amnesiac' || restart === 'rejuvenated',
@@ -534,6 +714,14 @@ export function runSimulation(options: SimulationOptions): SeedReport {
     node.service = service;
     return true;
   };
+  // With key theft, correct replicas run on a crypto that reports every signature they accept.
+  const coreCryptos: CoreCrypto[] = cryptos.map((crypto, index) =>
+    auditor === null || !isCorrect(index)
+      ? crypto
+      : new AuditedCrypto(crypto, (signer, epoch, signature, purpose) =>
+          judgeAcceptance(`replica ${index}`, signer, epoch, signature, purpose),
+        ),
+  );
   for (let index = 0; index < n; index++) {
     const id = replicaId(index);
     const disk = new SimulatedDisk();
@@ -559,6 +747,15 @@ export function runSimulation(options: SimulationOptions): SeedReport {
               sendBytes: (to, bytes) => network.send(replicaAddress(id), replicaAddress(to), bytes),
               sendReply: (to, reply) =>
                 network.send(replicaAddress(id), clientAddress(to), encodeMessage(reply)),
+              ...(schedule === null
+                ? {}
+                : {
+                    keyTheft: {
+                      schedule,
+                      reportEvidence: (evidence: Evidence) => judgeAtGuardians(evidence, `replica ${id}`),
+                      forged: (signature: Signature) => forgedSignatures.add(toHex(signature)),
+                    },
+                  }),
             }),
     };
     replicas.push(node);
@@ -749,6 +946,51 @@ export function runSimulation(options: SimulationOptions): SeedReport {
       queue.after(downMs, () => restart(victim, 'rejuvenated'));
     });
   }
+  // The guardians' key rotations: a new epoch for each replica in each of its proactive slots, a
+  // little after the slot starts (a rejuvenation issues its certificate early in the slot). The
+  // others adopt it (keys-changed) and channels opened under the old keys end (frames in flight
+  // are refused). The replica then restarts from its disk on the new keys, as a rejuvenation that
+  // keeps the disk does (a full one is amnesiac, which the simulator counts against f); the
+  // restart is instant, so k = 0 still holds. The other modes rotate keys under a running core,
+  // which the runtime never does (docs/intrusion-tolerance.md, "Limitations").
+  const keyRotationMode: KeyRotationMode = options.keyRotation ?? 'restart';
+  if (schedule !== null) {
+    const rotate = (id: ReplicaId): void => {
+      const retired = cryptos[id]!.currentEpoch;
+      const epoch = keyEpoch(retired + 1);
+      const fresh = sessionKeysFromSeed(rotationPrng.bytes(32));
+      const now = queue.now;
+      // The thief was inside the replica until just before its rejuvenation: it has these keys.
+      for (const node of replicas)
+        node.adversary?.steal({ replica: id, epoch: retired, keys: sessionKeys[id]!, retiredAtMs: now });
+      // The certificate's issue time sets the lifetimes; the ReplicaCrypto then finds its keys installed.
+      registry.installReplicaEpoch(id, epoch, sessionPublicKeys(fresh), now);
+      auditor!.recordRotation(id, epoch, now);
+      cryptos[id]!.rotate(epoch, fresh);
+      sessionKeys[id] = fresh;
+      keyRotations++;
+      channelKeys.clear();
+      for (const crypto of cryptos) crypto.forgetRetiredKeys();
+      note(`KEYS r${id} rotated to epoch ${epoch}`);
+      for (const node of replicas) if (node.id !== id) step(node, { kind: 'keys-changed' });
+      const node = replicas[id]!;
+      const restarts =
+        keyRotationMode === 'restart' ||
+        (keyRotationMode === 'restart-in-view-change' && node.replica?.viewChangeInProgress === true);
+      if (restarts && node.replica !== null) {
+        stop(node);
+        restart(id, 'intact');
+      } else step(node, { kind: 'keys-changed' });
+    };
+    const rotateInNextSlot = (id: ReplicaId): void => {
+      const slot = nextProactiveSlotOf(schedule, id, queue.now + 1);
+      queue.at(slot.startMs + rotationPrng.int(Math.floor(schedule.recoveryBoundMs / 2)), () => {
+        rotate(id);
+        rotateInNextSlot(id);
+      });
+    };
+    for (let index = 0; index < n; index++) rotateInNextSlot(replicaId(index));
+  }
   const REJOIN_RETRY_MS = 5000;
   const nudgeRejoins = (): void => {
     for (const [id, nextAt] of rejoinOwed) {
@@ -841,6 +1083,13 @@ export function runSimulation(options: SimulationOptions): SeedReport {
     largeValueRequests: largeValueClientCount === 0 ? null : largeValueTotals(),
     clusterRestarted: options.clusterRestart === true,
     rejuvenations: rejuvenated.size,
+    keyTheft,
+    keyRotations,
+    stolenKeyReplays: replicas.reduce((sum, node) => sum + (node.adversary?.stolenKeyReplays ?? 0), 0),
+    signaturesJudged: auditor?.statistics.accepted ?? 0,
+    previousEpochSignatures: auditor?.statistics.acceptedPrevious ?? 0,
+    evidenceRefused,
+    stolenSignaturesAccepted,
     byzantine: [...byzantine].map(([replica, behaviours]) => ({ replica, behaviours })),
     simulatedMs,
     network: { ...network.statistics },

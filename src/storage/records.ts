@@ -176,7 +176,12 @@ function readRecord(reader: ByteReader): DurableRecord {
       return { kind: 'view', view, viewChangeInProgress: reader.bool('view change flag') };
     }
     case AMNESIAC_VIEW_RECORD_TAG:
-      return { kind: 'view', view: viewNumber(reader.varuint('view')), viewChangeInProgress: false, amnesiac: true };
+      return {
+        kind: 'view',
+        view: viewNumber(reader.varuint('view')),
+        viewChangeInProgress: false,
+        amnesiac: true,
+      };
     case BOUNDED_VIEW_RECORD_TAG: {
       const view = viewNumber(reader.varuint('view'));
       const viewChangeInProgress = reader.bool('view change flag');

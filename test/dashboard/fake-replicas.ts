@@ -103,8 +103,8 @@ export function sampleGuardianStatus(
     suspicions: [],
     connectedGuardians: 5,
     pendingReactive: [],
-    keyEpochAcceptedUntilMs:
-      lastRejuvenationAtMs + SAMPLE_RECOVERY.periodMs + 2 * SAMPLE_RECOVERY.recoveryBoundMs,
+    // Fake guardians never rotate: far enough ahead to outlast any test.
+    keyEpochAcceptedUntilMs: nowMs + SAMPLE_RECOVERY.periodMs,
     trustBoundary: {
       enforced: true,
       reason: `replica ${replica} runs as phalanx-replica-${replica} (uid 990)`,

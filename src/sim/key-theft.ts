@@ -31,7 +31,8 @@ import {
 /**
  * T_D of the simulated schedule: short enough that a replica's keys rotate a few times within the
  * 5 s fault phase (T_P is the minimum, (⌈n/k⌉ + ⌈f/k⌉)·T_D), long enough that a checkpoint vote
- * signed just before a rotation still arrives within the grace of its epoch (at least T_D/2 below).
+ * signed just before a rotation still arrives within the grace of its epoch (the simulator rotates
+ * in the first half of a slot, so a grace lasts at least T_D/2).
  */
 export const SIMULATED_RECOVERY_BOUND_MS = 400;
 
@@ -41,12 +42,12 @@ export const SIMULATED_RECOVERY_BOUND_MS = 400;
  *
  * A schedule needs k ≥ 1 and n ≥ 3f + 2k + 1 (scheduleProblems). The simulator's default cluster
  * has k = 0 (n = 4, f = 1), for which there is none; its keys then rotate on the schedule of
- * k = 1 with the largest f that still fits n (n = 4: f = 0). A rotation here is a key rotation
- * without a restart, so it takes no replica down and k = 0 stays true for availability; and the
- * f of a schedule only places its reactive slots, which the simulator does not use (nobody is
- * accused). What the key-epoch bound needs is that slots hold one replica each: at most one
- * retired epoch is in its grace at any instant, and a thief holding f current epochs and one
- * retired one has f + 1 < Q signers for any f ≥ 1.
+ * k = 1 with the largest f that still fits n (n = 4: f = 0). A rotation here restarts its replica
+ * at once (or rotates in place), so no replica is down for a slot and k = 0 stays true for
+ * availability; and the f of a schedule only places its reactive slots, which the simulator does
+ * not use (nobody is accused). What the key-epoch bound needs is that a slot holds at most
+ * max(1, k) replicas: that many retired epochs at most are in their grace at any instant, and a
+ * thief holding f current epochs and those has fewer signers than a quorum for any f ≥ 1.
  */
 export function keyRotationSchedule(n: number, f: number, k: number): ScheduleParameters {
   const scheduleK = Math.max(1, k);

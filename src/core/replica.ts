@@ -287,6 +287,27 @@ function requestKey(client: ClientId, requestNumber: number): string {
   return `${client}\u0000${requestNumber}`;
 }
 
+/**
+ * Whether `candidate` should replace `known`, a VIEW-CHANGE from the same replica for the same
+ * view: a correct replica re-signs its view change when its key epoch changes or its stable
+ * checkpoint (or that checkpoint's certificate) is refreshed, so the old one would stop
+ * verifying before the view change ends. Fresher: a later view, a later signing epoch, a later
+ * checkpoint, or the same checkpoint with votes under later epochs.
+ */
+function isFresherViewChange(candidate: ViewChange, known: ViewChange): boolean {
+  if (candidate.newView !== known.newView) return candidate.newView > known.newView;
+  if (candidate.keyEpoch !== known.keyEpoch) return candidate.keyEpoch > known.keyEpoch;
+  if (candidate.checkpoint.sequence !== known.checkpoint.sequence)
+    return candidate.checkpoint.sequence > known.checkpoint.sequence;
+  return voteEpochSum(candidate.checkpoint) > voteEpochSum(known.checkpoint);
+}
+
+function voteEpochSum(certificate: CheckpointCertificate): number {
+  let sum = 0;
+  for (const vote of certificate.votes) sum += vote.keyEpoch;
+  return sum;
+}
+
 export class Replica {
   readonly id: ReplicaId;
   readonly config: ProtocolConfig;
@@ -404,6 +425,12 @@ export class Replica {
    * replica has every guardian's certificates). Tried again on every 'keys-changed' event.
    */
   #unverifiedRestore: StoredCheckpoint | null = null;
+  /**
+   * Whether this replica may vote for #unverifiedRestore. Not when it came from an amnesiac start:
+   * the disk was last written by a process that may have been compromised, and a rejuvenated
+   * replica's fresh-key vote for a planted state, with f faulty votes, would make f + 1.
+   */
+  #unverifiedRestoreVotable = false;
   /**
    * Every PREPARE or PRE-PREPARE this replica sent in its current view is for a sequence at or
    * below this; the durable view record carries it (DurableRecord 'view'.voteBound).
@@ -809,6 +836,7 @@ export class Replica {
       });
     }
     if (!this.#amnesiac) this.#setRestartVotingFloor();
+    this.#unverifiedRestoreVotable = !this.#amnesiac;
     this.#reconstructOwnVotes();
     if (this.#status === 'view-change' && this.#canVote()) {
       // The VIEW-CHANGE sent before the crash may never have arrived: rebuild it to retransmit.
@@ -1513,6 +1541,16 @@ export class Replica {
       this.#suspect(from, 're-proposal contradicts the new-view decision');
       return;
     }
+    const decided = instance.committed?.digestHex ?? instance.executedDigestHex;
+    if (expected === undefined && decided != null && decided !== toHex(digest)) {
+      // A quorum committed another batch here, so every view change carries it (or a checkpoint
+      // above it) and a correct leader re-proposes exactly it. With no new-view decision to
+      // check against (this replica restarted after installing the view, or the leader proposes
+      // outside it), the conflict is the leader's word alone: its fault, not a broken quorum.
+      this.#reject(from, 'pre-prepare', 'differs from the batch decided at that sequence');
+      this.#suspect(from, 'proposed another batch for a decided sequence');
+      return;
+    }
     const verdict = expected === undefined ? this.#judgeBatchRequests(from, message.batch) : 'valid';
     if (verdict === 'invalid') return;
     if (verdict === 'unverifiable') {
@@ -1667,7 +1705,8 @@ export class Replica {
       proposal.view === message.view &&
       !bytesEqual(proposal.digest, message.batchDigest)
     ) {
-      // Either the leader equivocated (provable with the forwarded signature) or the sender lies.
+      // Either the leader equivocated (provable with the forwarded signature, under the leader's
+      // current epoch as evidence must be) or the sender lies.
       const payload = proposalPayload(message.view, message.sequence, message.batchDigest);
       if (
         this.#crypto.verifyReplicaSignature(
@@ -1675,7 +1714,7 @@ export class Replica {
           message.proposalKeyEpoch,
           payload,
           message.proposalSignature,
-          'proof',
+          'message',
         )
       ) {
         this.#reportEquivocation(leader, proposal, {
@@ -1685,6 +1724,21 @@ export class Replica {
           keyEpoch: message.proposalKeyEpoch,
           signature: message.proposalSignature,
         });
+        return;
+      }
+      if (
+        this.#crypto.verifyReplicaSignature(
+          leader,
+          message.proposalKeyEpoch,
+          payload,
+          message.proposalSignature,
+          'proof',
+        )
+      ) {
+        // Under an epoch the leader has retired, still in its grace: whoever holds a stolen key of
+        // that epoch can make this, and the guardians would refuse it as evidence. It proves
+        // nothing against the leader (nor against the sender, who may only forward it).
+        this.#reject(from, 'prepare', "forwards a proposal signature under the leader's retired epoch");
         return;
       }
       this.#reject(from, 'prepare', 'prepares a digest the leader did not sign');
@@ -2030,7 +2084,9 @@ export class Replica {
       voters.add(vote.replicaId);
     }
     // A quorum of the votes must verify; the others may be signed with keys retired since (their
-    // signers rotated twice): they prove nothing, and they do not invalidate the rest.
+    // signers rotated twice): they prove nothing, and they do not invalidate the rest. Not f + 1:
+    // besides f faulty replicas, an intruder may hold the retired keys of up to k replicas still
+    // in their grace, so fewer than Q valid votes need not include a correct replica's.
     if (this.#verifiableVotesOf(certificate).votes.length < this.#quorum) return false;
     this.#verifiedCertificates.add(key);
     return true;
@@ -2190,7 +2246,7 @@ export class Replica {
       this.#broadcast(vote);
     }
     const held = this.#unverifiedRestore;
-    if (held !== null && held.certificate.sequence > stable.sequence) {
+    if (held !== null && this.#unverifiedRestoreVotable && held.certificate.sequence > stable.sequence) {
       const vote = this.#ownCurrentVote(held.certificate.sequence, held.certificate.stateRoot);
       this.#recordCheckpointVote(vote);
       this.#broadcast(vote);
@@ -2859,7 +2915,7 @@ export class Replica {
   #onViewChange(from: ReplicaId, message: ViewChange): void {
     if (message.newView < this.#view) return;
     const known = this.#viewChanges.get(from);
-    if (known !== undefined && known.newView >= message.newView) {
+    if (known !== undefined && known.newView >= message.newView && !isFresherViewChange(message, known)) {
       if (known.newView === message.newView && this.#status === 'normal' && message.newView === this.#view) {
         if (this.#currentNewView !== null) this.#send(from, this.#currentNewView);
       }
@@ -3260,8 +3316,19 @@ export class Replica {
     }
     if (newestOwn !== undefined) this.#broadcast(newestOwn.vote);
     if (this.#status === 'view-change') {
-      const own = this.#viewChanges.get(this.id);
-      if (own !== undefined && own.newView === this.#view) this.#broadcast(own);
+      let own = this.#viewChanges.get(this.id);
+      if (own !== undefined && own.newView === this.#view) {
+        if (own.keyEpoch !== this.#crypto.currentEpoch || own.checkpoint !== this.#stable.certificate) {
+          // Signed under an epoch that ends, or carrying a certificate whose votes age with their
+          // signers' epochs: a view change that lasts would stop verifying and stall for good.
+          // Re-signed now, with the stable checkpoint as it is (receivers take it as fresher).
+          own = this.#buildViewChange(this.#view);
+          this.#viewChanges.set(this.id, own);
+          this.#validatedViewChanges.add(own);
+          this.#tryNewView();
+        }
+        this.#broadcast(own);
+      }
       return;
     }
     let resent = 0;

@@ -123,6 +123,7 @@ const totals = {
   seeds: 0,
   violations: 0,
   livenessFailures: 0,
+  livenessFailuresOutsideModel: 0,
   requestsCompleted: 0,
   fastReads: 0,
   viewChanges: 0,
@@ -165,6 +166,7 @@ function report(result: SeedReport): void {
   totals.seeds++;
   totals.violations += result.violations.length;
   totals.livenessFailures += result.livenessFailure === null ? 0 : 1;
+  totals.livenessFailuresOutsideModel += result.livenessOutsideModel === null ? 0 : 1;
   totals.requestsCompleted += result.requestsCompleted;
   totals.fastReads += result.fastReads;
   totals.viewChanges += result.viewChanges;
@@ -199,6 +201,11 @@ function report(result: SeedReport): void {
     );
     for (const problem of result.violations) process.stdout.write(`  violation: ${problem}\n`);
     if (result.livenessFailure !== null) process.stdout.write(`  liveness: ${result.livenessFailure}\n`);
+  } else if (result.livenessOutsideModel !== null) {
+    process.stdout.write(
+      `seed ${result.seed}: liveness not guaranteed for n = ${n}, f = ${f} with key rotations ` +
+        `(n < 3f + 2k + 1 with k = 1): ${result.livenessOutsideModel}\n`,
+    );
   } else if (!quiet) {
     const who =
       result.byzantine.map((entry) => `r${entry.replica}:${entry.behaviours.join('+')}`).join(' ') || 'none';

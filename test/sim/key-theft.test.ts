@@ -139,6 +139,51 @@ describe('key theft in the simulator', () => {
     assert.ok(passed(report), explain(report));
   });
 
+  it('the core faults that key rotations exposed stay fixed', () => {
+    // 495: a restarted backup raised a false safety alarm at the equivocating leader's proposal
+    // for a sequence it had committed. 17 (in place): a VIEW-CHANGE signed once stopped verifying
+    // and stalled the view change. 334 (restart in a view change): a restarted replica's rebuilt
+    // VIEW-CHANGE was ignored as a duplicate and a later view re-decided executed sequences.
+    const cases = [
+      { seed: 495, keyRotation: 'restart' },
+      { seed: 17, keyRotation: 'in-place' },
+      { seed: 334, keyRotation: 'restart-in-view-change' },
+    ] as const;
+    for (const { seed, keyRotation } of cases) {
+      const report = runSimulation({ seed, n: 4, f: 1, keyTheft: true, keyRotation });
+      assert.ok(passed(report), `${keyRotation}: ${explain(report)}`);
+      assert.equal(report.livenessOutsideModel, null, `${keyRotation}: ${explain(report)}`);
+    }
+  });
+
+  it('a stolen leader key inside its grace gets no correct leader blamed (seed 2, in place)', () => {
+    // Before: backups took a PREPARE carrying a second proposal signature under the leader's
+    // retired epoch as equivocation, and changed views blaming correct leaders 1 and 2.
+    const report = runSimulation({
+      seed: 2,
+      n: 4,
+      f: 1,
+      byzantine: ['key-thief'],
+      keyRotation: 'in-place',
+      trace: true,
+    });
+    assert.ok(passed(report), explain(report));
+    assert.ok(report.stolenKeyReplays > 0);
+    assert.deepEqual(
+      report.trace.filter((line) => line.includes('equivocation-detected')),
+      [],
+    );
+  });
+
+  it('reports a stall of a cluster too small for its rotations apart from failures (seed 191)', () => {
+    // n = 4, f = 1 with keys rotating (a recovery, k = 1) is below n ≥ 3f + 2k + 1: one replica
+    // lost its disk, one lagged, and the checkpoint's certificate decayed with fewer than Q holders.
+    const report = runSimulation({ seed: 191, n: 4, f: 1, keyTheft: true });
+    assert.deepEqual(report.violations, []);
+    assert.equal(report.livenessFailure, null);
+    assert.match(report.livenessOutsideModel ?? '', /outstanding/);
+  });
+
   it('replays a key-theft seed exactly', () => {
     const strip = (report: SeedReport): string => JSON.stringify({ ...report, trace: [] });
     const options = { seed: 5, n: 4, f: 1, keyTheft: true, faultPhaseMs: 2500 } as const;

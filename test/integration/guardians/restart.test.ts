@@ -65,9 +65,39 @@ describe('a guardian cluster restarted whole', { timeout: 600_000 }, () => {
     await test.cluster.waitUntilReady(60_000);
     await settleWrites();
     const reader = await test.kv();
+    // Connected is not yet serving: the replicas may still be settling a view (a restarted leader
+    // abdicates) or re-certifying a stored checkpoint. The first write waits for that, within a
+    // bound, and says what the replicas reported if it never comes.
+    let lastError = '';
+    await waitFor(
+      'the restarted cluster to order a write',
+      async () => {
+        try {
+          await reader.put('after-restart', new TextEncoder().encode(String(round)));
+          return true;
+        } catch (error) {
+          lastError = `${error instanceof Error ? error.message : String(error)}; replicas: ${JSON.stringify(
+            (await test.status()).map((report) =>
+              report.up
+                ? {
+                    replica: report.replica,
+                    voting: report.voting,
+                    view: report.view,
+                    lastExecuted: report.lastExecuted,
+                  }
+                : { replica: report.replica, down: report.error },
+            ),
+          )}`;
+          process.stdout.write(`# not serving yet: ${lastError}\n`);
+          return false;
+        }
+      },
+      60_000,
+    ).catch((error: unknown) => {
+      throw new Error(`${error instanceof Error ? error.message : String(error)}: ${lastError}`);
+    });
     for (const [key, value] of acknowledged)
       assert.equal(decode(await reader.get(key)), value, `${key} after the restart`);
-    await reader.put('after-restart', new TextEncoder().encode(String(round)));
     assert.equal(decode(await reader.get('after-restart', { ordered: true })), String(round));
     // Nobody sits out votes for longer than one rejuvenation may take.
     await waitFor(

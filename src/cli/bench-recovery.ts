@@ -26,7 +26,7 @@ import { KvClient } from '../apps/kv/client.js';
 import { PhalanxClient } from '../client/client.js';
 import { loadClusterConfig } from '../config/cluster-config.js';
 import { generateCluster } from '../config/keys.js';
-import { replicaId } from '../core/ids.js';
+import { replicaId } from '../messages/ids.js';
 import { signCodeManifestFor } from '../recovery/code-manifest.js';
 import { STANDBY_LEAD_MS } from '../recovery/guardian.js';
 import { type Slot, scheduleOf, slotAt } from '../recovery/schedule.js';

@@ -17,7 +17,7 @@ import { KvClient } from '../apps/kv/client.js';
 import { PhalanxClient } from '../client/client.js';
 import { type ClusterConfig, loadClusterConfig } from '../config/cluster-config.js';
 import { clientKeyPath, generateCluster, loadClientKeyFile } from '../config/keys.js';
-import { clientId } from '../core/ids.js';
+import { clientId } from '../messages/ids.js';
 import { cliEntryPoint, LocalCluster } from '../runtime/local-cluster.js';
 import { runRecoveryBench } from './bench-recovery.js';
 import { configOrExit, integerOption } from './options.js';

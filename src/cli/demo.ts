@@ -8,7 +8,7 @@
 import type { FaultMode } from '../recovery/ipc.js';
 import { type GuardianStatus, guardiansUp as up } from '../recovery/status.js';
 import type { LocalCluster } from '../runtime/local-cluster.js';
-import { replicaId } from '../core/ids.js';
+import { replicaId } from '../messages/ids.js';
 import type { LiveWorkload } from './up.js';
 
 /** The attacks the demo cycles through, with what a reader should expect to see. */

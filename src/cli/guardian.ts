@@ -6,7 +6,7 @@
 
 import type { Command } from 'commander';
 import { guardianKeyPath, loadGuardianIdentity } from '../config/keys.js';
-import { replicaId } from '../core/ids.js';
+import { replicaId } from '../messages/ids.js';
 import { defaultCodeDirectory, defaultManifestPath } from '../recovery/code-manifest.js';
 import { Guardian } from '../recovery/guardian.js';
 import { FAULT_MODES, isFaultMode } from '../recovery/ipc.js';

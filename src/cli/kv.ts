@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { KvClient } from '../apps/kv/client.js';
 import { PhalanxClient, PhalanxError } from '../client/client.js';
 import { clientKeyPath, loadClientKeyFile } from '../config/keys.js';
-import { clientId, isValidClientId } from '../core/ids.js';
+import { clientId, isValidClientId } from '../messages/ids.js';
 import { configOrExit, DEFAULT_CONFIG, integerOption } from './options.js';
 
 interface CommonOptions {

@@ -9,7 +9,7 @@ import type { Command } from 'commander';
 import type { Logger } from 'pino';
 import type { ClusterConfig } from '../config/cluster-config.js';
 import { loadReplicaKeyFile, replicaKeyPath } from '../config/keys.js';
-import { type ReplicaId, keyEpoch, replicaId } from '../core/ids.js';
+import { type ReplicaId, keyEpoch, replicaId } from '../messages/ids.js';
 import {
   type FaultMode,
   type GuardianToReplica,

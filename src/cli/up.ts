@@ -12,7 +12,7 @@ import { KvClient } from '../apps/kv/client.js';
 import { PhalanxClient } from '../client/client.js';
 import type { ClusterConfig } from '../config/cluster-config.js';
 import { clientKeyPath, generateCluster, loadClientKeyFile } from '../config/keys.js';
-import { clientId } from '../core/ids.js';
+import { clientId } from '../messages/ids.js';
 import { DashboardServer } from '../dashboard/server.js';
 import { signCodeManifestFor } from '../recovery/code-manifest.js';
 import { cliEntryPoint, LocalCluster } from '../runtime/local-cluster.js';

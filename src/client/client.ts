@@ -21,7 +21,7 @@ import { performance } from 'node:perf_hooks';
 import type { ClusterConfig } from '../config/cluster-config.js';
 import { type ClientKeyFile, clientRegistryOf, keyRegistryOf } from '../config/keys.js';
 import { type ClientAction, ClientSession, type UnauthenticatedRequest } from '../core/client-protocol.js';
-import { keyEpoch, type SequenceNumber, toHex } from '../core/ids.js';
+import { keyEpoch, type SequenceNumber, toHex } from '../messages/ids.js';
 import { quorumSize } from '../core/quorum.js';
 import { ClientCrypto } from '../crypto/client-crypto.js';
 import { decodeMessage, encodeMessage } from '../messages/codec.js';

@@ -17,7 +17,7 @@ import { dirname, extname, isAbsolute, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { type AccessControlConfig, validateAccessControlConfig } from '../apps/kv/access-control.js';
 import { defaultProtocolConfig, type ProtocolConfig, protocolConfigProblems } from '../core/config.js';
-import { type ClientId, isValidClientId, type ReplicaId, replicaId } from '../core/ids.js';
+import { type ClientId, isValidClientId, type ReplicaId, replicaId } from '../messages/ids.js';
 import { minimumReplicas } from '../core/quorum.js';
 import { replicaUserProblems } from '../recovery/replica-user.js';
 import { minimumPeriodMs } from '../recovery/schedule.js';

@@ -16,7 +16,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { type ClientId, clientId, keyEpoch, type ReplicaId, replicaId } from '../core/ids.js';
+import { type ClientId, clientId, keyEpoch, type ReplicaId, replicaId } from '../messages/ids.js';
 import { minimumReplicas } from '../core/quorum.js';
 import { type ClientKeys, clientKeysFromSeed } from '../crypto/client-crypto.js';
 import { KeyRegistry } from '../crypto/key-registry.js';

@@ -16,7 +16,14 @@ import type {
   ReplicaMessage,
   Reply,
 } from '../messages/types.js';
-import type { ClientId, Digest, ReplicaId, RequestNumber, SequenceNumber, ViewNumber } from './ids.js';
+import type {
+  ClientId,
+  Digest,
+  ReplicaId,
+  RequestNumber,
+  SequenceNumber,
+  ViewNumber,
+} from '../messages/ids.js';
 
 /** A record of the durable log, above the last stable checkpoint. */
 export type DurableRecord =

@@ -24,7 +24,7 @@ import {
   type ReplicaId,
   requestNumber,
   type SequenceNumber,
-} from './ids.js';
+} from '../messages/ids.js';
 import { type FaultModel, quorumSize } from './quorum.js';
 
 /** Completed requests remembered to catch a lying reply that arrives after the quorum. */

@@ -41,7 +41,7 @@ import {
   type RequestNumber,
   type SequenceNumber,
   sequenceNumber,
-} from './ids.js';
+} from '../messages/ids.js';
 
 /**
  * Named bounds of the client table. The reply budgets are replicated behaviour: every replica of a

@@ -4,7 +4,7 @@
  * deterministically, so the same core runs in production and in the simulator.
  */
 import type { ClientRequest } from '../messages/types.js';
-import type { Digest, KeyEpoch, ReplicaId, Signature } from './ids.js';
+import type { Digest, KeyEpoch, ReplicaId, Signature } from '../messages/ids.js';
 
 export interface Signed {
   readonly keyEpoch: KeyEpoch;

@@ -4,7 +4,7 @@
  * request arrives only on the channel of the client it names.
  */
 import type { ClientRequest, ReplicaMessage } from '../messages/types.js';
-import type { ReplicaId, ViewNumber } from './ids.js';
+import type { ReplicaId, ViewNumber } from '../messages/ids.js';
 
 export type ReplicaEvent =
   | { readonly kind: 'message'; readonly from: ReplicaId; readonly message: ReplicaMessage }

@@ -9,7 +9,7 @@
  * same root, and a faulty replica could answer a manifest request with such a level, which the
  * requester would accept and then fail every honest chunk against.
  */
-import type { Digest } from './ids.js';
+import type { Digest } from '../messages/ids.js';
 
 export type HashFunction = (data: Uint8Array) => Digest;
 

@@ -81,7 +81,7 @@ import {
   toHex,
   type ViewNumber,
   viewNumber,
-} from './ids.js';
+} from '../messages/ids.js';
 import { leafDigest, merkleProof, merkleRoot } from './merkle.js';
 import { correctWitnessSize, quorumSize } from './quorum.js';
 import type { Service } from './service.js';

@@ -14,7 +14,7 @@
  * }
  * ```
  */
-import type { ClientId, RequestNumber, SequenceNumber } from './ids.js';
+import type { ClientId, RequestNumber, SequenceNumber } from '../messages/ids.js';
 
 export interface ExecutionContext {
   readonly clientId: ClientId;

@@ -13,7 +13,7 @@ import { LIMITS } from '../messages/limits.js';
 import type { CheckpointCertificate, Chunk, Manifest, ReplicaMessage } from '../messages/types.js';
 import type { StoredCheckpoint } from './actions.js';
 import type { StateTransferConfig } from './config.js';
-import { assert, bytesEqual, type Digest, type ReplicaId, replicaId, toHex } from './ids.js';
+import { assert, bytesEqual, type Digest, type ReplicaId, replicaId, toHex } from '../messages/ids.js';
 import { type HashFunction, leafDigest, merkleRoot } from './merkle.js';
 
 export interface StateTransferHost {

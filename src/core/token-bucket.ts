@@ -8,7 +8,7 @@
  * if (!budgets.take('client-a', 512, nowMs)) dropIt();
  * ```
  */
-import { assert } from './ids.js';
+import { assert } from '../messages/ids.js';
 
 export interface BudgetLimits {
   /** Units (bytes, requests) granted per second. */

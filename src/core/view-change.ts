@@ -22,7 +22,7 @@
  * cannot choose anything else.
  */
 import type { CheckpointCertificate, ViewChange } from '../messages/types.js';
-import { type Digest, type SequenceNumber, sequenceNumber, toHex, type ViewNumber } from './ids.js';
+import { type Digest, type SequenceNumber, sequenceNumber, toHex, type ViewNumber } from '../messages/ids.js';
 import { correctWitnessSize, type FaultModel, quorumSize } from './quorum.js';
 
 export interface NewViewProposal {

@@ -11,7 +11,7 @@ import {
   MAC_BYTES,
   replicaId,
   type Signature,
-} from '../core/ids.js';
+} from '../messages/ids.js';
 import { requestMacPayload, requestSignaturePayload } from '../messages/signing.js';
 import type { MacEntry } from '../messages/types.js';
 import type { KeyRegistry } from './key-registry.js';

@@ -6,7 +6,7 @@
  *
  * Usage:
  * ```ts
- * import { clientId, keyEpoch, replicaId, requestNumber } from '../core/ids.js';
+ * import { clientId, keyEpoch, replicaId, requestNumber } from '../messages/ids.js';
  * import { ClientCrypto, clientKeysFromSeed, deriveSeed, KeyRegistry, ReplicaCrypto, sessionKeysFromSeed } from './index.js';
  *
  * const runSeed = new Uint8Array(32); // a simulator's seed; production keys come from generate*KeyPair()

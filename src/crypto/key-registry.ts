@@ -18,7 +18,7 @@ import {
   type ReplicaId,
   replicaId,
   type Signature,
-} from '../core/ids.js';
+} from '../messages/ids.js';
 import type { AgreementPublicKey, SigningPublicKey } from './keys.js';
 import { verifyBytes } from './signatures.js';
 

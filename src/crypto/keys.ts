@@ -14,7 +14,7 @@ import {
   type KeyObject,
   randomBytes,
 } from 'node:crypto';
-import { assert, InvariantViolation } from '../core/ids.js';
+import { assert, InvariantViolation } from '../messages/ids.js';
 
 /** Raw Ed25519 and X25519 public keys and private seeds are all 32 bytes. */
 export const KEY_BYTES = 32;

@@ -7,8 +7,8 @@
  * any other, and a rotation changes every key the rotated party shares.
  */
 import { createHmac, diffieHellman, hkdfSync, timingSafeEqual } from 'node:crypto';
-import type { ClientId, KeyEpoch, ReplicaId } from '../core/ids.js';
-import { InvariantViolation, MAC_BYTES } from '../core/ids.js';
+import type { ClientId, KeyEpoch, ReplicaId } from '../messages/ids.js';
+import { InvariantViolation, MAC_BYTES } from '../messages/ids.js';
 import type { AgreementKeyPair, AgreementPublicKey } from './keys.js';
 
 /** Length of a derived pairwise key (the HMAC-SHA256 block allows up to 64; 32 is its full strength). */

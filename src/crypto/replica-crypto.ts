@@ -13,7 +13,7 @@ import {
   keyEpoch,
   type ReplicaId,
   type Signature,
-} from '../core/ids.js';
+} from '../messages/ids.js';
 import { requestMacPayload, requestSignaturePayload } from '../messages/signing.js';
 import type { ClientRequest, MacEntry } from '../messages/types.js';
 import type { KeyRegistry, ReplicaPublicKeys } from './key-registry.js';

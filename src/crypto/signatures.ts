@@ -3,7 +3,7 @@
  * never raw message encodings, so a signature for one purpose cannot be replayed for another.
  */
 import { sign, verify } from 'node:crypto';
-import { SIGNATURE_BYTES, type Signature, signature } from '../core/ids.js';
+import { SIGNATURE_BYTES, type Signature, signature } from '../messages/ids.js';
 import { KEY_BYTES, type SigningKeyPair, type SigningPublicKey, tryParseSigningPublicKey } from './keys.js';
 
 export function signBytes(signer: SigningKeyPair, payload: Uint8Array): Signature {

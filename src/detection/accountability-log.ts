@@ -57,7 +57,14 @@ import { createHash } from 'node:crypto';
 import { readdirSync } from 'node:fs';
 import { type FileHandle, open, rename, unlink } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
-import { assert, bytesEqual, DIGEST_BYTES, type Digest, digest, InvariantViolation } from '../core/ids.js';
+import {
+  assert,
+  bytesEqual,
+  DIGEST_BYTES,
+  type Digest,
+  digest,
+  InvariantViolation,
+} from '../messages/ids.js';
 import { ByteReader, ByteWriter, DecodeError } from '../messages/bytes.js';
 import type { Pace } from '../storage/pacing.js';
 

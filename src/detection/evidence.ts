@@ -21,7 +21,7 @@ import {
   SIGNATURE_BYTES,
   type Signature,
   toHex,
-} from '../core/ids.js';
+} from '../messages/ids.js';
 import { rootFromProof } from '../core/merkle.js';
 import { type FaultModel, quorumSize } from '../core/quorum.js';
 import { LIMITS } from '../messages/limits.js';

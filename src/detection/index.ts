@@ -10,7 +10,7 @@
  *
  * Usage:
  * ```ts
- * import { keyEpoch, replicaId } from '../core/ids.js';
+ * import { keyEpoch, replicaId } from '../messages/ids.js';
  * import { KeyRegistry, ReplicaCrypto, sessionKeysFromSeed } from '../crypto/index.js';
  * import type { Evidence } from '../messages/types.js';
  * import {

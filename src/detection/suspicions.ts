@@ -8,7 +8,7 @@
  * hour ago and has not complained since is no longer suspecting it, and counting its stale vote
  * would let f faulty replicas reach the threshold by waiting for any correct one to complain once.
  */
-import { assert, type ReplicaId } from '../core/ids.js';
+import { assert, type ReplicaId } from '../messages/ids.js';
 
 export interface SuspicionTrackerOptions {
   /** Replicas in the configuration; ids are 0..n-1, and reports naming others are rejected. */

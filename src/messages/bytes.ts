@@ -14,7 +14,7 @@
  *
  * Pure and portable: no Node.js APIs, only Uint8Array and the TextEncoder/TextDecoder globals.
  */
-import { InvariantViolation, MAX_COUNTER } from '../core/ids.js';
+import { InvariantViolation, MAX_COUNTER } from './ids.js';
 
 const DEFAULT_INITIAL_CAPACITY = 256;
 const MINIMUM_CAPACITY = 16;

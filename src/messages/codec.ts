@@ -59,7 +59,7 @@ import {
   signature,
   type ViewNumber,
   viewNumber,
-} from '../core/ids.js';
+} from './ids.js';
 import { ByteReader, type ByteWriter, DecodeError, encodeToBytes } from './bytes.js';
 import { LIMITS, type Limits } from './limits.js';
 import type {

@@ -10,7 +10,7 @@
  * These encodings are frozen by the `/v1` in their tags: changing what a payload covers means a
  * new tag, because old signatures (e.g. in stored evidence) must keep verifying.
  */
-import type { Digest, ReplicaId, SequenceNumber, ViewNumber } from '../core/ids.js';
+import type { Digest, ReplicaId, SequenceNumber, ViewNumber } from './ids.js';
 import { type ByteWriter, encodeToBytes } from './bytes.js';
 import { writeDigest, writeNewViewUnsigned, writeViewChangeUnsigned } from './codec.js';
 import type { ClientRequest, KeyCertificate, NewView, Reply, ViewChange } from './types.js';

@@ -12,7 +12,7 @@ import type {
   SequenceNumber,
   Signature,
   ViewNumber,
-} from '../core/ids.js';
+} from './ids.js';
 
 // ───────────────────────────── client ↔ replica ─────────────────────────────
 

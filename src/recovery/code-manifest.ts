@@ -34,7 +34,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ClusterConfig } from '../config/cluster-config.js';
 import { installKeyPath, loadInstallKey } from '../config/keys.js';
-import { SIGNATURE_BYTES } from '../core/ids.js';
+import { SIGNATURE_BYTES } from '../messages/ids.js';
 import { type SigningKeyPair, tryParseSigningPublicKey } from '../crypto/keys.js';
 import { signBytes, verifyBytes } from '../crypto/signatures.js';
 import { type ByteWriter, encodeToBytes } from '../messages/bytes.js';

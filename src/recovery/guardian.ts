@@ -51,7 +51,7 @@ import {
   keyEpoch,
   replicaId,
   toHex,
-} from '../core/ids.js';
+} from '../messages/ids.js';
 import type { KeyRegistry } from '../crypto/key-registry.js';
 import type { SigningKeyPair } from '../crypto/keys.js';
 import { describeEvidence, verifyEvidence } from '../detection/evidence.js';

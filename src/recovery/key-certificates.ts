@@ -12,7 +12,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { ClusterConfig } from '../config/cluster-config.js';
-import { type KeyEpoch, type ReplicaId, signature as asSignature } from '../core/ids.js';
+import { type KeyEpoch, type ReplicaId, signature as asSignature } from '../messages/ids.js';
 import { type EpochLifetime, type KeyRegistry, UNLIMITED_EPOCH_LIFETIME } from '../crypto/key-registry.js';
 import {
   type SigningKeyPair,

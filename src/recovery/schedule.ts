@@ -41,7 +41,7 @@
  * ```
  */
 import type { ClusterConfig } from '../config/cluster-config.js';
-import { assert, InvariantViolation, type ReplicaId, replicaId } from '../core/ids.js';
+import { assert, InvariantViolation, type ReplicaId, replicaId } from '../messages/ids.js';
 import { type FaultModel, faultModelProblems } from '../core/quorum.js';
 
 /** Everything the schedule depends on; every guardian must use the same values. */

@@ -18,7 +18,7 @@ import { closeSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ClusterConfig } from '../config/cluster-config.js';
-import type { ReplicaId } from '../core/ids.js';
+import type { ReplicaId } from '../messages/ids.js';
 import { openProcessOutput } from './log-file.js';
 import type { FaultMode } from '../recovery/ipc.js';
 import type { GuardianReport, GuardianStatus } from '../recovery/status.js';

@@ -31,7 +31,7 @@ import {
   writeSync,
 } from 'node:fs';
 import { dirname } from 'node:path';
-import { InvariantViolation } from '../core/ids.js';
+import { InvariantViolation } from '../messages/ids.js';
 
 export const LOG_FILE_LIMITS = {
   /**

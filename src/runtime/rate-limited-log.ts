@@ -24,7 +24,7 @@
  * for (const owed of limiter.overdue()) logger.warn({ key: owed.key, suppressed: owed.suppressed }, 'rejections suppressed');
  * ```
  */
-import { InvariantViolation } from '../core/ids.js';
+import { InvariantViolation } from '../messages/ids.js';
 
 export const RATE_LIMITED_LOG_LIMITS = {
   /**

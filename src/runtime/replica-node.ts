@@ -40,7 +40,7 @@ import {
   replicaId,
   type ViewNumber,
   viewNumber,
-} from '../core/ids.js';
+} from '../messages/ids.js';
 import { Replica } from '../core/replica.js';
 import type { KeyRegistry } from '../crypto/key-registry.js';
 import { ReplicaCrypto, type ReplicaSessionKeys } from '../crypto/replica-crypto.js';

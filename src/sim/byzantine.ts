@@ -26,7 +26,7 @@ import {
   type Signature,
   sequenceNumber,
   viewNumber,
-} from '../core/ids.js';
+} from '../messages/ids.js';
 import {
   batchContent,
   checkpointPayload,

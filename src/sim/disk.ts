@@ -4,7 +4,7 @@
  * "empty disk" restart reads nothing, and a corrupted restart loses some checkpoint chunks.
  */
 import type { DurableRecord, StoredCheckpoint } from '../core/actions.js';
-import type { ViewNumber } from '../core/ids.js';
+import type { ViewNumber } from '../messages/ids.js';
 import type { RestoredState } from '../core/replica.js';
 import type { Prng } from './prng.js';
 

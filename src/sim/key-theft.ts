@@ -16,7 +16,7 @@
  * a violation.
  */
 import type { CoreCrypto, SignaturePurpose, Signed } from '../core/crypto.js';
-import { assert, type Digest, type KeyEpoch, type ReplicaId, type Signature } from '../core/ids.js';
+import { assert, type Digest, type KeyEpoch, type ReplicaId, type Signature } from '../messages/ids.js';
 import type { ReplicaCrypto, ReplicaSessionKeys } from '../crypto/replica-crypto.js';
 import type { ClientRequest } from '../messages/types.js';
 import { CLOCK_SKEW_ALLOWANCE_MS } from '../recovery/key-certificates.js';

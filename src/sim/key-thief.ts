@@ -35,7 +35,7 @@ import {
   type Signature,
   toHex,
   viewNumber,
-} from '../core/ids.js';
+} from '../messages/ids.js';
 import { quorumSize } from '../core/quorum.js';
 import { signBytes } from '../crypto/signatures.js';
 import {

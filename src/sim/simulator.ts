@@ -31,7 +31,7 @@ import {
   replicaId,
   type Signature,
   toHex,
-} from '../core/ids.js';
+} from '../messages/ids.js';
 import { Replica } from '../core/replica.js';
 import type { Service } from '../core/service.js';
 import { ClientCrypto, type ClientKeys, clientKeysFromSeed } from '../crypto/client-crypto.js';

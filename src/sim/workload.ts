@@ -13,8 +13,8 @@ import {
 } from '../apps/kv/operations.js';
 import type { ClientAction, ClientProtocolConfig, UnauthenticatedRequest } from '../core/client-protocol.js';
 import { ClientSession } from '../core/client-protocol.js';
-import type { ClientId, Digest } from '../core/ids.js';
-import { requestNumber, toHex } from '../core/ids.js';
+import type { ClientId, Digest } from '../messages/ids.js';
+import { requestNumber, toHex } from '../messages/ids.js';
 import type { ClientCrypto } from '../crypto/client-crypto.js';
 import { LIMITS } from '../messages/limits.js';
 import { requestContent } from '../messages/signing.js';

@@ -28,7 +28,7 @@ import {
   sequenceNumber,
   signature,
   viewNumber,
-} from '../core/ids.js';
+} from '../messages/ids.js';
 import { leafDigest, merkleRoot } from '../core/merkle.js';
 import type { ClientRequest } from '../messages/types.js';
 import { openStorage } from './open.js';

@@ -22,7 +22,7 @@
 import { crc32 } from 'node:zlib';
 import { type FileHandle, open, readdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { type Digest, DIGEST_BYTES, digest as asDigest, InvariantViolation } from '../core/ids.js';
+import { type Digest, DIGEST_BYTES, digest as asDigest, InvariantViolation } from '../messages/ids.js';
 import { chunkMatchesLeaf, leafName, MAX_CHUNK_BYTES } from './records.js';
 
 const PACK_MAGIC = new TextEncoder().encode('PHXPCK01');

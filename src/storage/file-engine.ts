@@ -24,7 +24,7 @@ import { constants as fsConstants } from 'node:fs';
 import { type FileHandle, mkdir, open, readdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { DurableRecord, StoredCheckpoint } from '../core/actions.js';
-import { bytesEqual, type Digest, InvariantViolation } from '../core/ids.js';
+import { bytesEqual, type Digest, InvariantViolation } from '../messages/ids.js';
 import type { RestoredState } from '../core/replica.js';
 import {
   assembleRestoredState,

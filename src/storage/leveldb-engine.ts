@@ -15,7 +15,7 @@
  */
 import { ClassicLevel } from 'classic-level';
 import type { DurableRecord, StoredCheckpoint } from '../core/actions.js';
-import { bytesEqual, DIGEST_BYTES, type Digest, InvariantViolation } from '../core/ids.js';
+import { bytesEqual, DIGEST_BYTES, type Digest, InvariantViolation } from '../messages/ids.js';
 import type { RestoredState } from '../core/replica.js';
 import {
   assembleRestoredState,

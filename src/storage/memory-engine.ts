@@ -4,8 +4,8 @@
  * test can close (or crash) one and open another on the same disk to exercise a restart.
  */
 import type { DurableRecord, StoredCheckpoint } from '../core/actions.js';
-import type { Digest } from '../core/ids.js';
-import { InvariantViolation } from '../core/ids.js';
+import type { Digest } from '../messages/ids.js';
+import { InvariantViolation } from '../messages/ids.js';
 import type { RestoredState } from '../core/replica.js';
 import {
   assembleRestoredState,

@@ -21,7 +21,7 @@
  * throughput ratio was 0.81–0.88 and a recovery took 3.4–4.3 s; at a third (10 ms / 20 ms),
  * 0.83–0.94 and 3.9–4.6 s. The storage step itself grew from about 1.8 s to 2.1–2.6 s.
  */
-import { assert } from '../core/ids.js';
+import { assert } from '../messages/ids.js';
 
 export interface LoadPacing {
   /** Work between pauses, ms of the process's CPU time (user and system, every thread). */

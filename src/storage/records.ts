@@ -41,7 +41,7 @@ import {
   toHex,
   type ViewNumber,
   viewNumber,
-} from '../core/ids.js';
+} from '../messages/ids.js';
 import { leafDigest } from '../core/merkle.js';
 import type { RestoredState } from '../core/replica.js';
 import { ByteReader, ByteWriter, DecodeError } from '../messages/bytes.js';

@@ -74,7 +74,7 @@ import {
   keyEpoch,
   replicaId,
   SIGNATURE_BYTES,
-} from '../core/ids.js';
+} from '../messages/ids.js';
 import {
   type AgreementKeyPair,
   generateAgreementKeyPair,

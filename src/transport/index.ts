@@ -11,7 +11,7 @@
  *
  * Usage (two replicas on loopback; replica 0 dials because the lower id dials):
  * ```ts
- * import { keyEpoch, replicaId } from '../core/ids.js';
+ * import { keyEpoch, replicaId } from '../messages/ids.js';
  * import { generateSigningKeyPair } from '../crypto/index.js';
  * import { type ChannelIdentity, channelPublicKey, nodeKey, replicaNode, StaticKeyDirectory, TcpTransport } from './index.js';
  *

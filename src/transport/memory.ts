@@ -13,7 +13,7 @@
  * Not for production: there is no authentication to speak of (the hub is trusted to say who sent
  * what) and no limit on how much a node can make the hub do.
  */
-import { InvariantViolation } from '../core/ids.js';
+import { InvariantViolation } from '../messages/ids.js';
 import { LIMITS } from '../messages/limits.js';
 import { describeNode } from './handshake.js';
 import {

@@ -15,7 +15,7 @@
  * await transport.close();
  * ```
  */
-import type { ClientId, KeyEpoch, ReplicaId } from '../core/ids.js';
+import type { ClientId, KeyEpoch, ReplicaId } from '../messages/ids.js';
 
 /** Who is at the other end: a replica of the configuration or a client principal. */
 export type NodeId =

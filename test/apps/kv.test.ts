@@ -22,7 +22,7 @@ import {
 } from '../../src/apps/kv/index.js';
 import { CLIENT_TABLE_LIMITS } from '../../src/core/client-table.js';
 import { decodeKvChunk, encodeKvChunk, type KvStoredEntry } from '../../src/apps/kv/operations.js';
-import { clientId, requestNumber, sequenceNumber } from '../../src/core/ids.js';
+import { clientId, requestNumber, sequenceNumber } from '../../src/messages/ids.js';
 import type { ExecutionContext } from '../../src/core/service.js';
 import { LIMITS } from '../../src/messages/limits.js';
 

@@ -6,7 +6,7 @@
  */
 import * as assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { sequenceNumber, viewNumber } from '../../src/core/ids.js';
+import { sequenceNumber, viewNumber } from '../../src/messages/ids.js';
 import type { Status } from '../../src/messages/types.js';
 import { Harness, kv } from './harness.js';
 

@@ -8,7 +8,7 @@ import * as assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import type { Action } from '../../src/core/actions.js';
-import { replicaId, sequenceNumber } from '../../src/core/ids.js';
+import { replicaId, sequenceNumber } from '../../src/messages/ids.js';
 import {
   READ_ONLY_REQUESTS_PER_CLIENT_PER_SECOND,
   REPLY_BYTES_BURST_PER_CLIENT,

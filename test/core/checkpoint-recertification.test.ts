@@ -19,7 +19,7 @@ import {
   type Signature,
   sequenceNumber,
   toHex,
-} from '../../src/core/ids.js';
+} from '../../src/messages/ids.js';
 import { quorumSize } from '../../src/core/quorum.js';
 import type { ReplicaCrypto } from '../../src/crypto/replica-crypto.js';
 import { checkpointPayload } from '../../src/messages/signing.js';

@@ -15,7 +15,7 @@ import {
   requestNumber,
   sequenceNumber,
   viewNumber,
-} from '../../src/core/ids.js';
+} from '../../src/messages/ids.js';
 import type { ClientRequest, Reply, ReplyStatus } from '../../src/messages/types.js';
 
 /** n = 4, f = 1: quorum 3, f + 1 = 2. */

@@ -15,7 +15,7 @@ import {
   InvariantViolation,
   requestNumber,
   sequenceNumber,
-} from '../../src/core/ids.js';
+} from '../../src/messages/ids.js';
 import { ByteWriter } from '../../src/messages/bytes.js';
 import { LIMITS } from '../../src/messages/limits.js';
 

@@ -32,7 +32,7 @@ import {
   type SequenceNumber,
   type ViewNumber,
   viewNumber,
-} from '../../src/core/ids.js';
+} from '../../src/messages/ids.js';
 import { Replica, type RestoredState, type TestingFaults } from '../../src/core/replica.js';
 import { ClientCrypto, type ClientKeys, clientKeysFromSeed } from '../../src/crypto/client-crypto.js';
 import { KeyRegistry } from '../../src/crypto/key-registry.js';

@@ -2,7 +2,7 @@ import * as assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { DIGEST_BYTES, type Digest, digest } from '../../src/core/ids.js';
+import { DIGEST_BYTES, type Digest, digest } from '../../src/messages/ids.js';
 import { type HashFunction, leafDigest, merkleRoot } from '../../src/core/merkle.js';
 
 const sha256: HashFunction = (data) => digest(new Uint8Array(createHash('sha256').update(data).digest()));

@@ -6,7 +6,7 @@
 import * as assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { Action } from '../../src/core/actions.js';
-import { replicaId, viewNumber } from '../../src/core/ids.js';
+import { replicaId, viewNumber } from '../../src/messages/ids.js';
 import { Harness, kv } from './harness.js';
 
 function viewChangesSent(actions: readonly Action[]): number {

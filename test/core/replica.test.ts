@@ -6,7 +6,7 @@
 import * as assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { Action } from '../../src/core/actions.js';
-import { bytesEqual, replicaId, sequenceNumber, toHex, viewNumber } from '../../src/core/ids.js';
+import { bytesEqual, replicaId, sequenceNumber, toHex, viewNumber } from '../../src/messages/ids.js';
 import {
   batchContent,
   checkpointPayload,

@@ -6,7 +6,7 @@
 import * as assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { Action } from '../../src/core/actions.js';
-import { keyEpoch, replicaId, viewNumber } from '../../src/core/ids.js';
+import { keyEpoch, replicaId, viewNumber } from '../../src/messages/ids.js';
 import { Replica } from '../../src/core/replica.js';
 import { KeyRegistry } from '../../src/crypto/key-registry.js';
 import { ReplicaCrypto } from '../../src/crypto/replica-crypto.js';

@@ -10,7 +10,7 @@ import {
   replicaId,
   sequenceNumber,
   toHex,
-} from '../../src/core/ids.js';
+} from '../../src/messages/ids.js';
 import { type HashFunction, leafDigest, merkleRoot } from '../../src/core/merkle.js';
 import { StateTransfer, type StateTransferHost } from '../../src/core/state-transfer.js';
 import type { CheckpointCertificate, ChunkRequest, ReplicaMessage } from '../../src/messages/types.js';

@@ -12,7 +12,7 @@ import {
   signature,
   toHex,
   viewNumber,
-} from '../../src/core/ids.js';
+} from '../../src/messages/ids.js';
 import { type FaultModel, quorumSize } from '../../src/core/quorum.js';
 import { chooseCheckpoint, decideNewView, type NewViewDecision } from '../../src/core/view-change.js';
 import type {

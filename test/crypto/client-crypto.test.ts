@@ -1,6 +1,6 @@
 import * as assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { clientId, digest, InvariantViolation, keyEpoch, replicaId } from '../../src/core/ids.js';
+import { clientId, digest, InvariantViolation, keyEpoch, replicaId } from '../../src/messages/ids.js';
 import { ClientCrypto, clientKeysFromSeed } from '../../src/crypto/client-crypto.js';
 import { KeyRegistry } from '../../src/crypto/key-registry.js';
 import { deriveSeed } from '../../src/crypto/keys.js';

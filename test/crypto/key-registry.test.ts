@@ -1,6 +1,6 @@
 import * as assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { clientId, InvariantViolation, keyEpoch, replicaId } from '../../src/core/ids.js';
+import { clientId, InvariantViolation, keyEpoch, replicaId } from '../../src/messages/ids.js';
 import { KeyRegistry, type ReplicaPublicKeys } from '../../src/crypto/key-registry.js';
 import { agreementKeyPairFromSeed, deriveSeed, signingKeyPairFromSeed } from '../../src/crypto/keys.js';
 import { signBytes } from '../../src/crypto/signatures.js';

@@ -2,7 +2,7 @@ import * as assert from 'node:assert/strict';
 import { createPrivateKey, createPublicKey } from 'node:crypto';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { InvariantViolation } from '../../src/core/ids.js';
+import { InvariantViolation } from '../../src/messages/ids.js';
 import {
   agreementKeyPairFromSeed,
   agreementPublicKeyFromBytes,

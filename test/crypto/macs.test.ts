@@ -2,7 +2,7 @@ import * as assert from 'node:assert/strict';
 import { createHmac, createPublicKey } from 'node:crypto';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { clientId, InvariantViolation, keyEpoch, MAC_BYTES, replicaId } from '../../src/core/ids.js';
+import { clientId, InvariantViolation, keyEpoch, MAC_BYTES, replicaId } from '../../src/messages/ids.js';
 import { agreementKeyPairFromSeed } from '../../src/crypto/keys.js';
 import {
   clientReplicaBinding,

@@ -13,7 +13,7 @@ import {
   replicaId,
   requestNumber,
   type Signature,
-} from '../../src/core/ids.js';
+} from '../../src/messages/ids.js';
 import { ClientCrypto, clientKeysFromSeed } from '../../src/crypto/client-crypto.js';
 import { KeyRegistry } from '../../src/crypto/key-registry.js';
 import { deriveSeed } from '../../src/crypto/keys.js';

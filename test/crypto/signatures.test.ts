@@ -1,7 +1,7 @@
 import * as assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { SIGNATURE_BYTES } from '../../src/core/ids.js';
+import { SIGNATURE_BYTES } from '../../src/messages/ids.js';
 import { agreementKeyPairFromSeed, signingKeyPairFromSeed } from '../../src/crypto/keys.js';
 import { signBytes, verifyBytes } from '../../src/crypto/signatures.js';
 

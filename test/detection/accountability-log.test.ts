@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import fc from 'fast-check';
-import { type Digest, digest, InvariantViolation } from '../../src/core/ids.js';
+import { type Digest, digest, InvariantViolation } from '../../src/messages/ids.js';
 import {
   ACCOUNTABILITY_LOG_FORMAT,
   ACCOUNTABILITY_LOG_GENESIS_HEAD,

@@ -12,7 +12,7 @@ import {
   sequenceNumber,
   type Signature,
   viewNumber,
-} from '../../src/core/ids.js';
+} from '../../src/messages/ids.js';
 import { merkleProof, merkleRoot } from '../../src/core/merkle.js';
 import { KeyRegistry } from '../../src/crypto/key-registry.js';
 import { deriveSeed } from '../../src/crypto/keys.js';

@@ -1,7 +1,7 @@
 import * as assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { InvariantViolation, type ReplicaId, replicaId } from '../../src/core/ids.js';
+import { InvariantViolation, type ReplicaId, replicaId } from '../../src/messages/ids.js';
 import { SuspicionTracker } from '../../src/detection/suspicions.js';
 
 // n = 7, f = 2: three distinct reporters are needed.

@@ -15,7 +15,7 @@ import { encodeKvOperation } from '../../src/apps/kv/index.js';
 import { PhalanxClient } from '../../src/client/client.js';
 import { loadClusterConfig } from '../../src/config/cluster-config.js';
 import { clientKeyPath, keyRegistryOf, loadClientKeyFile } from '../../src/config/keys.js';
-import { clientId, keyEpoch, replicaId, requestNumber } from '../../src/core/ids.js';
+import { clientId, keyEpoch, replicaId, requestNumber } from '../../src/messages/ids.js';
 import { ClientCrypto } from '../../src/crypto/client-crypto.js';
 import { encodeMessage } from '../../src/messages/codec.js';
 import { requestContent } from '../../src/messages/signing.js';

@@ -1,7 +1,7 @@
 import * as assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { KvClient } from '../../src/apps/kv/client.js';
-import { replicaId } from '../../src/core/ids.js';
+import { replicaId } from '../../src/messages/ids.js';
 import { type TestCluster, decode, encode, startTestCluster, waitFor } from './helpers.js';
 
 /** Writers that each own a few keys and remember the last value the cluster acknowledged. */

@@ -11,7 +11,7 @@ import { PhalanxClient } from '../../src/client/client.js';
 import { freePortRange } from '../../src/cli/bench.js';
 import { type ClusterConfig, loadClusterConfig } from '../../src/config/cluster-config.js';
 import { clientKeyPath, generateCluster, loadClientKeyFile } from '../../src/config/keys.js';
-import { type ReplicaId, clientId } from '../../src/core/ids.js';
+import { type ReplicaId, clientId } from '../../src/messages/ids.js';
 import { signCodeManifestFor } from '../../src/recovery/code-manifest.js';
 import type { FaultMode } from '../../src/recovery/ipc.js';
 import type { GuardianReport } from '../../src/recovery/status.js';

@@ -15,7 +15,7 @@ import { performance } from 'node:perf_hooks';
 import { after, before, describe, it } from 'node:test';
 import type { KvClient } from '../../src/apps/kv/client.js';
 import { clientKeyPath, keyRegistryOf, loadClientKeyFile } from '../../src/config/keys.js';
-import { clientId, keyEpoch, type ReplicaId, replicaId } from '../../src/core/ids.js';
+import { clientId, keyEpoch, type ReplicaId, replicaId } from '../../src/messages/ids.js';
 import { channelKeyDirectory } from '../../src/runtime/replica-node.js';
 import { TcpTransport } from '../../src/transport/tcp.js';
 import { clientNode, replicaNode } from '../../src/transport/transport.js';

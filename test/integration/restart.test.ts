@@ -7,7 +7,7 @@
  */
 import * as assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { replicaId } from '../../src/core/ids.js';
+import { replicaId } from '../../src/messages/ids.js';
 import { type TestCluster, decode, encode, startTestCluster, waitFor } from './helpers.js';
 import { AcknowledgedWrites } from './restart-workload.js';
 

@@ -6,7 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import { PhalanxClient, PhalanxError } from '../../src/client/client.js';
 import { loadClusterConfig } from '../../src/config/cluster-config.js';
 import { clientKeyPath, generateCluster, loadClientKeyFile } from '../../src/config/keys.js';
-import { clientId, keyEpoch, replicaId, requestNumber } from '../../src/core/ids.js';
+import { clientId, keyEpoch, replicaId, requestNumber } from '../../src/messages/ids.js';
 import { encodeMessage } from '../../src/messages/codec.js';
 import { LIMITS } from '../../src/messages/limits.js';
 import { channelKeyDirectory } from '../../src/runtime/replica-node.js';

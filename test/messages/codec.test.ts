@@ -13,7 +13,7 @@ import {
   sequenceNumber,
   signature,
   viewNumber,
-} from '../../src/core/ids.js';
+} from '../../src/messages/ids.js';
 import { ByteReader, ByteWriter, DecodeError, varuintLength } from '../../src/messages/bytes.js';
 import {
   decodeEvidence,

@@ -15,7 +15,7 @@ import {
   signature,
   toHex,
   viewNumber,
-} from '../../src/core/ids.js';
+} from '../../src/messages/ids.js';
 import { ByteReader } from '../../src/messages/bytes.js';
 import { LIMITS } from '../../src/messages/limits.js';
 import {

@@ -7,7 +7,7 @@
 import * as assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { replicaId } from '../../src/core/ids.js';
+import { replicaId } from '../../src/messages/ids.js';
 import { CLOCK_SKEW_ALLOWANCE_MS, epochLifetimeOfSchedule } from '../../src/recovery/key-certificates.js';
 import { nextProactiveSlotOf, type ScheduleParameters, slotAt } from '../../src/recovery/schedule.js';
 

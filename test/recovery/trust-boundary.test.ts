@@ -6,7 +6,7 @@ import * as assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
-import { replicaId } from '../../src/core/ids.js';
+import { replicaId } from '../../src/messages/ids.js';
 import { replicaUserName, replicaUserProblems } from '../../src/recovery/replica-user.js';
 import {
   canSwitchUsers,

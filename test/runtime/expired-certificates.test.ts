@@ -16,7 +16,7 @@ import {
   guardianKeyPath,
   loadGuardianIdentity,
 } from '../../src/config/keys.js';
-import { keyEpoch, replicaId } from '../../src/core/ids.js';
+import { keyEpoch, replicaId } from '../../src/messages/ids.js';
 import { encodeKeyCertificate, issueKeyCertificate } from '../../src/recovery/key-certificates.js';
 import { scheduleOf } from '../../src/recovery/schedule.js';
 import { channelKeyDirectory } from '../../src/runtime/replica-node.js';

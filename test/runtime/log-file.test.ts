@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import fc from 'fast-check';
 import pino from 'pino';
-import { InvariantViolation } from '../../src/core/ids.js';
+import { InvariantViolation } from '../../src/messages/ids.js';
 import { LOG_FILE_LIMITS, RotatingLogFile, rotatedLogPath } from '../../src/runtime/log-file.js';
 
 const directories: string[] = [];

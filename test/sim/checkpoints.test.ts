@@ -2,7 +2,7 @@ import * as assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { StoredCheckpoint } from '../../src/core/actions.js';
 import { ClientTable } from '../../src/core/client-table.js';
-import { clientId, digest, requestNumber, sequenceNumber } from '../../src/core/ids.js';
+import { clientId, digest, requestNumber, sequenceNumber } from '../../src/messages/ids.js';
 import { LIMITS } from '../../src/messages/limits.js';
 import { CheckpointChecker, SERVICE_CHUNK_SHARE } from '../../src/sim/checkers/checkpoints.js';
 import { runSimulation, type SeedReport } from '../../src/sim/simulator.js';

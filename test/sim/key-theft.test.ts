@@ -1,7 +1,7 @@
 import * as assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import * as fc from 'fast-check';
-import { keyEpoch, replicaId } from '../../src/core/ids.js';
+import { keyEpoch, replicaId } from '../../src/messages/ids.js';
 import { KeyRegistry } from '../../src/crypto/key-registry.js';
 import { sessionKeysFromSeed, sessionPublicKeys } from '../../src/crypto/replica-crypto.js';
 import { epochLifetimeOfSchedule } from '../../src/recovery/key-certificates.js';

@@ -19,7 +19,7 @@ import {
   sequenceNumber,
   signature,
   viewNumber,
-} from '../../src/core/ids.js';
+} from '../../src/messages/ids.js';
 import { leafDigest, merkleRoot } from '../../src/core/merkle.js';
 import type { ClientRequest, PrePrepare } from '../../src/messages/types.js';
 import { survivorsOfCheckpoint } from '../../src/storage/records.js';

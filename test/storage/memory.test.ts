@@ -1,6 +1,6 @@
 import * as assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { sequenceNumber, viewNumber } from '../../src/core/ids.js';
+import { sequenceNumber, viewNumber } from '../../src/messages/ids.js';
 import { MemoryDisk, MemoryStorage } from '../../src/storage/memory-engine.js';
 import { openStorage } from '../../src/storage/open.js';
 import {

@@ -4,7 +4,13 @@
  * the replicas' long-term identity keys and admits session keys on the strength of certificates,
  * as a client would.
  */
-import { type KeyEpoch, keyEpoch, type ReplicaId, SIGNATURE_BYTES, signature } from '../../src/core/ids.js';
+import {
+  type KeyEpoch,
+  keyEpoch,
+  type ReplicaId,
+  SIGNATURE_BYTES,
+  signature,
+} from '../../src/messages/ids.js';
 import {
   generateAgreementKeyPair,
   generateSigningKeyPair,

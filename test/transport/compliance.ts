@@ -4,7 +4,7 @@
  */
 import * as assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { clientId, replicaId } from '../../src/core/ids.js';
+import { clientId, replicaId } from '../../src/messages/ids.js';
 import { LIMITS } from '../../src/messages/limits.js';
 import {
   clientNode,

@@ -1,7 +1,7 @@
 import * as assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { type ClientId, clientId, type KeyEpoch, keyEpoch, replicaId } from '../../src/core/ids.js';
+import { type ClientId, clientId, type KeyEpoch, keyEpoch, replicaId } from '../../src/messages/ids.js';
 import { type SigningKeyPair, signingKeyPairFromSeed } from '../../src/crypto/keys.js';
 import { LIMITS } from '../../src/messages/limits.js';
 import {

@@ -1,6 +1,6 @@
 import * as assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { clientId, replicaId } from '../../src/core/ids.js';
+import { clientId, replicaId } from '../../src/messages/ids.js';
 import { MemoryHub, type MemoryTransport } from '../../src/transport/memory.js';
 import { clientNode, nodeKey, replicaNode } from '../../src/transport/transport.js';
 import { EventRecorder, hasPeer, transportCompliance, waitUntil } from './compliance.js';

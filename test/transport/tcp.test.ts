@@ -1,7 +1,7 @@
 import * as assert from 'node:assert/strict';
 import { createServer, connect as dial, type Server, type Socket } from 'node:net';
 import { describe, it } from 'node:test';
-import { clientId, type KeyEpoch, keyEpoch, replicaId } from '../../src/core/ids.js';
+import { clientId, type KeyEpoch, keyEpoch, replicaId } from '../../src/messages/ids.js';
 import { generateSigningKeyPair } from '../../src/crypto/keys.js';
 import {
   type ChannelIdentity,

@@ -9,7 +9,7 @@
  * access.allowsList('alice', 'users/');          // false: would reveal other users' keys
  * ```
  */
-import { CLIENT_ID_PATTERN } from '../../core/ids.js';
+import { CLIENT_ID_PATTERN } from '../../messages/ids.js';
 import { isWellFormedText, KV_LIMITS } from './operations.js';
 
 export interface KeyspaceGrant {

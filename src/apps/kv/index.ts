@@ -3,7 +3,7 @@
  * keyspaces, and put / get / delete / compareAndSet / list operations in a compact binary format.
  *
  * ```ts
- * import { clientId, requestNumber, sequenceNumber } from '../../core/ids.js';
+ * import { clientId, requestNumber, sequenceNumber } from '../../messages/ids.js';
  * import { decodeKvResult, encodeKvOperation, KvService } from './index.js';
  *
  * const kv = new KvService({ accessControl: { alice: { keyspaces: ['users/alice/'] } } });

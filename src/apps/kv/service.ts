@@ -38,7 +38,7 @@
  */
 import { Buffer } from 'node:buffer';
 import { CLIENT_TABLE_LIMITS } from '../../core/client-table.js';
-import { bytesEqual } from '../../core/ids.js';
+import { bytesEqual } from '../../messages/ids.js';
 import type { ExecutionContext, Service } from '../../core/service.js';
 import { LIMITS } from '../../messages/limits.js';
 import { AccessControl, type AccessControlConfig } from './access-control.js';

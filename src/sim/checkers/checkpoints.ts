@@ -13,7 +13,7 @@
  */
 import type { StoredCheckpoint } from '../../core/actions.js';
 import { CLIENT_TABLE_LIMITS, ClientTable } from '../../core/client-table.js';
-import { bytesEqual, InvariantViolation, toHex } from '../../core/ids.js';
+import { bytesEqual, InvariantViolation, toHex } from '../../messages/ids.js';
 import { LIMITS } from '../../messages/limits.js';
 
 /** Chunks a service may use: what a checkpoint holds minus what the client table may need. */

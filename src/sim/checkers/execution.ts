@@ -7,7 +7,7 @@
  * - exactly-once: over the agreed sequence of batches, no (client, request number) runs twice.
  */
 import type { Action } from '../../core/actions.js';
-import { toHex } from '../../core/ids.js';
+import { toHex } from '../../messages/ids.js';
 
 type Executed = Extract<Action, { kind: 'executed' }>;
 

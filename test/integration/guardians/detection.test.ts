@@ -17,7 +17,7 @@ import {
   sequenceNumber,
   signature,
   viewNumber,
-} from '../../../src/core/ids.js';
+} from '../../../src/messages/ids.js';
 import { keyFromBase64, signingKeyPairFromSeed } from '../../../src/crypto/keys.js';
 import { signBytes } from '../../../src/crypto/signatures.js';
 import { encodeEvidence, encodeMessage } from '../../../src/messages/codec.js';

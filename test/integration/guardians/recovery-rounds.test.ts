@@ -13,7 +13,14 @@
 import * as assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { clientRegistryOf } from '../../../src/config/keys.js';
-import { digest, keyEpoch, replicaId, sequenceNumber, signature, viewNumber } from '../../../src/core/ids.js';
+import {
+  digest,
+  keyEpoch,
+  replicaId,
+  sequenceNumber,
+  signature,
+  viewNumber,
+} from '../../../src/messages/ids.js';
 import { keyFromBase64, signingKeyPairFromSeed } from '../../../src/crypto/keys.js';
 import { signBytes } from '../../../src/crypto/signatures.js';
 import { encodeEvidence, encodeMessage } from '../../../src/messages/codec.js';

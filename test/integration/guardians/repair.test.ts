@@ -10,7 +10,7 @@ import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { accountabilityLogPath } from '../../../src/config/cluster-config.js';
-import { replicaId } from '../../../src/core/ids.js';
+import { replicaId } from '../../../src/messages/ids.js';
 import { defaultManifestPath } from '../../../src/recovery/code-manifest.js';
 import { nextProactiveSlotOf, type ScheduleParameters, scheduleOf } from '../../../src/recovery/schedule.js';
 import type { RecoveryRecord } from '../../../src/recovery/status.js';

@@ -8,7 +8,7 @@
  */
 import * as assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { replicaId } from '../../../src/core/ids.js';
+import { replicaId } from '../../../src/messages/ids.js';
 import { signCodeManifestFor } from '../../../src/recovery/code-manifest.js';
 import { type TestCluster, decode, startTestCluster, waitFor } from '../helpers.js';
 import { AcknowledgedWrites, descendantsOf, killNow } from '../restart-workload.js';

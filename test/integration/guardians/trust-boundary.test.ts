@@ -13,7 +13,7 @@ import { chmodSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { guardianKeyPath } from '../../../src/config/keys.js';
-import { replicaId } from '../../../src/core/ids.js';
+import { replicaId } from '../../../src/messages/ids.js';
 import type { GuardianStatus } from '../../../src/recovery/status.js';
 import type { TrustBoundary } from '../../../src/recovery/trust-boundary.js';
 import { type TestCluster, startTestCluster, waitFor } from '../helpers.js';

@@ -23,7 +23,7 @@ import {
   isFaultMode,
   parseGuardianMessage,
 } from '../recovery/ipc.js';
-import { decodeKeyCertificate, sessionKeysFromSeeds } from '../recovery/key-certificates.js';
+import { decodeKeyCertificate, sessionKeysFromSeeds } from '../crypto/key-certificates.js';
 import { type GuardianLink, type ReplicaKeySource, ReplicaNode } from '../runtime/replica-node.js';
 import type { KeyCertificate } from '../messages/types.js';
 import { DEFAULT_CONFIG, configOrExit, integerOption, processLogger, stopOnSignals } from './options.js';

@@ -19,8 +19,8 @@ import { type AccessControlConfig, validateAccessControlConfig } from '../apps/k
 import { defaultProtocolConfig, type ProtocolConfig, protocolConfigProblems } from '../core/config.js';
 import { type ClientId, isValidClientId, type ReplicaId, replicaId } from '../messages/ids.js';
 import { minimumReplicas } from '../core/quorum.js';
-import { replicaUserProblems } from '../recovery/replica-user.js';
-import { minimumPeriodMs } from '../recovery/schedule.js';
+import { replicaUserProblems } from './replica-user.js';
+import { minimumPeriodMs, type ScheduleParameters } from '../core/schedule.js';
 import { keyFromBase64 } from '../crypto/keys.js';
 import { LIMITS } from '../messages/limits.js';
 
@@ -513,4 +513,22 @@ export function accessControlOf(config: ClusterConfig): AccessControlConfig {
   return Object.fromEntries(
     config.clients.map((client) => [client.id, { keyspaces: [...client.keyspaces] }]),
   );
+}
+
+/**
+ * The recovery schedule (src/core/schedule.ts) a configuration's guardians follow; it must have
+ * a recovery section. Here rather than beside the schedule: the schedule is pure arithmetic on
+ * its parameters and knows nothing of configuration files.
+ */
+export function scheduleOf(config: ClusterConfig): ScheduleParameters {
+  const recovery = config.recovery;
+  if (recovery === null) throw new Error(`${config.source} has no recovery section: there is no schedule`);
+  return {
+    n: config.n,
+    f: config.f,
+    k: config.k,
+    recoveryBoundMs: recovery.recoveryBoundMs,
+    periodMs: recovery.periodMs,
+    originMs: recovery.scheduleOriginMs,
+  };
 }

@@ -19,7 +19,7 @@ import { join, resolve } from 'node:path';
 import { type ClientId, clientId, keyEpoch, type ReplicaId, replicaId } from '../messages/ids.js';
 import { minimumReplicas } from '../core/quorum.js';
 import { type ClientKeys, clientKeysFromSeed } from '../crypto/client-crypto.js';
-import { KeyRegistry } from '../crypto/key-registry.js';
+import { type EpochLifetime, KeyRegistry, UNLIMITED_EPOCH_LIFETIME } from '../crypto/key-registry.js';
 import {
   agreementKeyPairFromSeed,
   agreementPublicKeyFromBytes,
@@ -34,8 +34,8 @@ import {
   signingSeed,
 } from '../crypto/keys.js';
 import { type ReplicaSessionKeys, sessionPublicKeys } from '../crypto/replica-crypto.js';
-import { epochLifetimeOf } from '../recovery/key-certificates.js';
-import type { ClusterConfig } from './cluster-config.js';
+import { epochLifetimeOfSchedule } from '../crypto/key-certificates.js';
+import { type ClusterConfig, scheduleOf } from './cluster-config.js';
 
 export const MAX_KEY_FILE_BYTES = 64 * 1024;
 
@@ -122,6 +122,15 @@ export async function loadClientKeyFile(path: string): Promise<ClientKeyFile> {
       agreement: agreementKeyPairFromSeed(seedField(document, 'agreementSeed', path)),
     },
   };
+}
+
+/**
+ * The lifetime of the key epochs of a configuration's replicas: with guardians, the one its
+ * recovery schedule implies (epochLifetimeOfSchedule in src/crypto/key-certificates.ts); without
+ * guardians (no recovery section) keys never rotate and never expire.
+ */
+export function epochLifetimeOf(config: ClusterConfig): EpochLifetime {
+  return config.recovery === null ? UNLIMITED_EPOCH_LIFETIME : epochLifetimeOfSchedule(scheduleOf(config));
 }
 
 /**

@@ -38,7 +38,12 @@ import { tmpdir } from 'node:os';
 import { basename, dirname, isAbsolute, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
-import { accountabilityLogPath, type ClusterConfig, replicaDataDirectory } from '../config/cluster-config.js';
+import {
+  accountabilityLogPath,
+  type ClusterConfig,
+  replicaDataDirectory,
+  scheduleOf,
+} from '../config/cluster-config.js';
 import { accountabilityLogFiles, auditAccountabilityLogFiles } from '../detection/accountability-log.js';
 import { clientRegistryOf, guardianKeyPath } from '../config/keys.js';
 import { quorumSize } from '../core/quorum.js';
@@ -90,7 +95,7 @@ import {
   issueKeyCertificate,
   sessionKeysFromSeeds,
   verifyCertificateForConfig,
-} from './key-certificates.js';
+} from '../crypto/key-certificates.js';
 import {
   type Accusation,
   type ScheduleParameters,
@@ -98,9 +103,8 @@ import {
   exposureBoundMs,
   nextProactiveSlotOf,
   reactiveAssignment,
-  scheduleOf,
   slotAt,
-} from './schedule.js';
+} from '../core/schedule.js';
 import {
   type Alarm,
   type EvidenceRecord,

@@ -44,7 +44,7 @@ import { dirname, join } from 'node:path';
 import type { ClusterConfig } from '../config/cluster-config.js';
 import { accountabilityLogPath, replicaDataDirectory } from '../config/cluster-config.js';
 import type { ReplicaId } from '../messages/ids.js';
-import { replicaUserName, replicaUserProblems } from './replica-user.js';
+import { replicaUserName, replicaUserProblems } from '../config/replica-user.js';
 
 /** What a guardian reports about the boundary (GET /status `trustBoundary`, /metrics, its log). */
 export interface TrustBoundary {

@@ -59,7 +59,7 @@ import {
   encodeKeyCertificate,
   installCertificate,
   verifyCertificateForConfig,
-} from '../recovery/key-certificates.js';
+} from '../crypto/key-certificates.js';
 import {
   type FaultMode,
   type GuardianToReplica,

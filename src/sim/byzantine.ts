@@ -43,7 +43,7 @@ import type {
   Status,
   ViewChange,
 } from '../messages/types.js';
-import type { ScheduleParameters } from '../recovery/schedule.js';
+import type { ScheduleParameters } from '../core/schedule.js';
 import type { StolenKey } from './key-theft.js';
 import { KeyThief } from './key-thief.js';
 import type { Prng } from './prng.js';

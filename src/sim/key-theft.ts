@@ -19,14 +19,14 @@ import type { CoreCrypto, SignaturePurpose, Signed } from '../core/crypto.js';
 import { assert, type Digest, type KeyEpoch, type ReplicaId, type Signature } from '../messages/ids.js';
 import type { ReplicaCrypto, ReplicaSessionKeys } from '../crypto/replica-crypto.js';
 import type { ClientRequest } from '../messages/types.js';
-import { CLOCK_SKEW_ALLOWANCE_MS } from '../recovery/key-certificates.js';
+import { CLOCK_SKEW_ALLOWANCE_MS } from '../crypto/key-certificates.js';
 import {
   minimumPeriodMs,
   nextProactiveSlotOf,
   type ScheduleParameters,
   scheduleProblems,
   slotAt,
-} from '../recovery/schedule.js';
+} from '../core/schedule.js';
 
 /**
  * T_D of the simulated schedule: short enough that a replica's keys rotate a few times within the

@@ -55,7 +55,7 @@ import type {
   SignedProposal,
   ViewChange,
 } from '../messages/types.js';
-import { type ScheduleParameters, slotAt } from '../recovery/schedule.js';
+import { type ScheduleParameters, slotAt } from '../core/schedule.js';
 import type { StolenKey } from './key-theft.js';
 import type { Prng } from './prng.js';
 

@@ -47,8 +47,8 @@ import {
 import { type EvidenceContext, verifyEvidence } from '../detection/evidence.js';
 import { decodeMessage, encodeMessage } from '../messages/codec.js';
 import type { ClientRequest, Evidence, ReplicaMessage, WireMessage } from '../messages/types.js';
-import { epochLifetimeOfSchedule } from '../recovery/key-certificates.js';
-import { nextProactiveSlotOf } from '../recovery/schedule.js';
+import { epochLifetimeOfSchedule } from '../crypto/key-certificates.js';
+import { nextProactiveSlotOf } from '../core/schedule.js';
 import {
   BYZANTINE_CATALOGUE,
   ByzantineAdversary,

@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
 import { replicaId } from '../../src/messages/ids.js';
-import { replicaUserName, replicaUserProblems } from '../../src/recovery/replica-user.js';
+import { replicaUserName, replicaUserProblems } from '../../src/config/replica-user.js';
 import {
   canSwitchUsers,
   replicaEnvironment,

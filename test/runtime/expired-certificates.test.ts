@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { loadClusterConfig } from '../../src/config/cluster-config.js';
+import { loadClusterConfig, scheduleOf } from '../../src/config/cluster-config.js';
 import {
   clientRegistryOf,
   generateCluster,
@@ -17,8 +17,7 @@ import {
   loadGuardianIdentity,
 } from '../../src/config/keys.js';
 import { keyEpoch, replicaId } from '../../src/messages/ids.js';
-import { encodeKeyCertificate, issueKeyCertificate } from '../../src/recovery/key-certificates.js';
-import { scheduleOf } from '../../src/recovery/schedule.js';
+import { encodeKeyCertificate, issueKeyCertificate } from '../../src/crypto/key-certificates.js';
 import { channelKeyDirectory } from '../../src/runtime/replica-node.js';
 import { replicaNode } from '../../src/transport/transport.js';
 

@@ -4,8 +4,8 @@ import * as fc from 'fast-check';
 import { keyEpoch, replicaId } from '../../src/messages/ids.js';
 import { KeyRegistry } from '../../src/crypto/key-registry.js';
 import { sessionKeysFromSeed, sessionPublicKeys } from '../../src/crypto/replica-crypto.js';
-import { epochLifetimeOfSchedule } from '../../src/recovery/key-certificates.js';
-import { nextProactiveSlotOf, periodLayout } from '../../src/recovery/schedule.js';
+import { epochLifetimeOfSchedule } from '../../src/crypto/key-certificates.js';
+import { nextProactiveSlotOf, periodLayout } from '../../src/core/schedule.js';
 import { EpochAuditor, keyRotationSchedule } from '../../src/sim/key-theft.js';
 import { runSimulation, type SeedReport } from '../../src/sim/simulator.js';
 

@@ -29,8 +29,8 @@ import {
   nextProactiveSlotOf,
   nextSlot,
   slotAt,
-  scheduleOf,
-} from '../../../src/recovery/schedule.js';
+} from '../../../src/core/schedule.js';
+import { scheduleOf } from '../../../src/config/cluster-config.js';
 import type { EvidenceRecord, RecoveryRecord } from '../../../src/recovery/status.js';
 import { channelKeyDirectory } from '../../../src/runtime/replica-node.js';
 import { TcpTransport } from '../../../src/transport/tcp.js';

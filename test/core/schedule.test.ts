@@ -24,7 +24,7 @@ import {
   type Slot,
   slotAt,
   slotsOfPeriod,
-} from '../../src/recovery/schedule.js';
+} from '../../src/core/schedule.js';
 
 // ---------------------------------------------------------------------------------------------
 // Generators

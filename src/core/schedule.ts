@@ -1,7 +1,9 @@
 /**
  * The recovery schedule (PRRW: Sousa, Bessani et al., TPDS 2010) as a pure function of the
- * configuration and a time: no clock, timer, I/O or randomness, so every guardian that reads the
- * same configuration and the same (synchronized) time decides the same thing.
+ * configuration's schedule parameters (`scheduleOf` in src/config/cluster-config.ts) and a time:
+ * no clock, timer, I/O or randomness, so every guardian that reads the same configuration and the
+ * same (synchronized) time decides the same thing. It lives in core/ because it is pure and the
+ * key-epoch lifetimes of crypto/ are computed from it.
  *
  * Time is cut into periods of T_P (`periodMs`) starting at `originMs`. A period holds
  * P = ⌈n/k⌉ proactive slots and R = ⌈f/k⌉ reactive slots, each T_D (`recoveryBoundMs`) long, one
@@ -40,9 +42,8 @@
  * nextProactiveSlotOf(parameters, replicaId(2), 20_000).startMs; // 72000 (period 1)
  * ```
  */
-import type { ClusterConfig } from '../config/cluster-config.js';
 import { assert, InvariantViolation, type ReplicaId, replicaId } from '../messages/ids.js';
-import { type FaultModel, faultModelProblems } from '../core/quorum.js';
+import { type FaultModel, faultModelProblems } from './quorum.js';
 
 /** Everything the schedule depends on; every guardian must use the same values. */
 export interface ScheduleParameters {
@@ -85,20 +86,6 @@ export interface Slot {
 export interface Accusation {
   readonly replica: ReplicaId;
   readonly accusedAtMs: number;
-}
-
-/** The schedule a configuration's guardians follow (it must have a recovery section). */
-export function scheduleOf(config: ClusterConfig): ScheduleParameters {
-  const recovery = config.recovery;
-  if (recovery === null) throw new Error(`${config.source} has no recovery section: there is no schedule`);
-  return {
-    n: config.n,
-    f: config.f,
-    k: config.k,
-    recoveryBoundMs: recovery.recoveryBoundMs,
-    periodMs: recovery.periodMs,
-    originMs: recovery.scheduleOriginMs,
-  };
 }
 
 /** ⌈n/k⌉ + ⌈f/k⌉ slots of T_D: the shortest period that fits every proactive and reactive slot. */

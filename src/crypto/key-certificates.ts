@@ -11,24 +11,23 @@
  * ```
  */
 import { randomBytes } from 'node:crypto';
-import type { ClusterConfig } from '../config/cluster-config.js';
 import { type KeyEpoch, type ReplicaId, signature as asSignature } from '../messages/ids.js';
-import { type EpochLifetime, type KeyRegistry, UNLIMITED_EPOCH_LIFETIME } from '../crypto/key-registry.js';
+import type { EpochLifetime, KeyRegistry } from './key-registry.js';
 import {
   type SigningKeyPair,
   agreementKeyPairFromSeed,
   agreementPublicKeyFromBytes,
   signingKeyPairFromSeed,
   signingPublicKeyFromBytes,
-} from '../crypto/keys.js';
-import type { ReplicaSessionKeys } from '../crypto/replica-crypto.js';
-import { signBytes, verifyBytes } from '../crypto/signatures.js';
+} from './keys.js';
+import type { ReplicaSessionKeys } from './replica-crypto.js';
+import { signBytes, verifyBytes } from './signatures.js';
 import { ByteReader, encodeToBytes } from '../messages/bytes.js';
 import { encodeMessage, readKeyCertificate, writeKeyCertificate } from '../messages/codec.js';
 import { LIMITS } from '../messages/limits.js';
 import { keyCertificatePayload } from '../messages/signing.js';
 import type { KeyCertificate } from '../messages/types.js';
-import { nextProactiveSlotOf, type ScheduleParameters, scheduleOf, slotAt } from './schedule.js';
+import { nextProactiveSlotOf, type ScheduleParameters, slotAt } from '../core/schedule.js';
 
 /**
  * How far apart the clocks of guardians and verifiers may be (ms): an epoch's validity is
@@ -37,20 +36,15 @@ import { nextProactiveSlotOf, type ScheduleParameters, scheduleOf, slotAt } from
 export const CLOCK_SKEW_ALLOWANCE_MS = 1000;
 
 /**
- * The lifetime of key epochs in a cluster with guardians (docs/intrusion-tolerance.md, "Key
+ * The lifetime of key epochs under a recovery schedule (docs/intrusion-tolerance.md, "Key
  * epochs"). A certificate issued at I is valid until the end of its replica's first proactive
  * slot starting T_D or more after I (at most I + T_P + 2·T_D): the rejuvenation in that slot
  * replaces it. Once a newer certificate, issued at I', retires it, it stays accepted only
  * until the end of the slot containing I' (at most I' + T_D): signatures made just before the
  * rotation (checkpoint votes, a view change in flight) still count while the recovery runs, and
  * at any instant only the retired epochs of the replicas rotated in the current slot (at most k)
- * are accepted. Without guardians (no recovery section) keys never rotate and never expire.
+ * are accepted. A configuration's lifetime is epochLifetimeOf in src/config/keys.ts.
  */
-export function epochLifetimeOf(config: ClusterConfig): EpochLifetime {
-  return config.recovery === null ? UNLIMITED_EPOCH_LIFETIME : epochLifetimeOfSchedule(scheduleOf(config));
-}
-
-/** epochLifetimeOf for a schedule. */
 export function epochLifetimeOfSchedule(schedule: ScheduleParameters): EpochLifetime {
   // An issue time comes from a certificate its guardian signed; a nonsensical one (not a time
   // the schedule can place) makes the epoch expired, never an exception.
@@ -121,8 +115,19 @@ export function verifyKeyCertificate(certificate: KeyCertificate, identityKey: U
   return verifyBytes(identityKey, keyCertificatePayload(certificate), certificate.signature);
 }
 
+/**
+ * Each replica's long-term identity key, by replica id (null: no guardian). A ClusterConfig is
+ * one; the narrow shape keeps crypto/ below the configuration file's module.
+ */
+export interface ReplicaIdentityKeys {
+  readonly replicas: readonly { readonly identityKey: Uint8Array | null }[];
+}
+
 /** Checks a certificate against the configuration: the right replica's identity key signed it. */
-export function verifyCertificateForConfig(certificate: KeyCertificate, config: ClusterConfig): boolean {
+export function verifyCertificateForConfig(
+  certificate: KeyCertificate,
+  config: ReplicaIdentityKeys,
+): boolean {
   const replica = config.replicas[certificate.replica];
   return replica !== undefined && verifyKeyCertificate(certificate, replica.identityKey);
 }

@@ -1,5 +1,5 @@
 /**
- * Key epochs expire on the schedule (src/recovery/key-certificates.ts epochLifetimeOf): a
+ * Key epochs expire on the schedule (src/crypto/key-certificates.ts epochLifetimeOfSchedule): a
  * certificate lasts until its replica's next proactive slot has ended, and a retired epoch only
  * until the end of the slot that retired it, so that at any instant at most k replicas' retired
  * epochs are accepted.
@@ -8,8 +8,8 @@ import * as assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { replicaId } from '../../src/messages/ids.js';
-import { CLOCK_SKEW_ALLOWANCE_MS, epochLifetimeOfSchedule } from '../../src/recovery/key-certificates.js';
-import { nextProactiveSlotOf, type ScheduleParameters, slotAt } from '../../src/recovery/schedule.js';
+import { CLOCK_SKEW_ALLOWANCE_MS, epochLifetimeOfSchedule } from '../../src/crypto/key-certificates.js';
+import { nextProactiveSlotOf, type ScheduleParameters, slotAt } from '../../src/core/schedule.js';
 
 const schedule: ScheduleParameters = {
   n: 6,

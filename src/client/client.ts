@@ -29,7 +29,7 @@ import { requestContent } from '../messages/signing.js';
 import type { ClientRequest } from '../messages/types.js';
 import type { KeyRegistry } from '../crypto/key-registry.js';
 import { installCertificate, verifyCertificateForConfig } from '../crypto/key-certificates.js';
-import { channelKeyDirectory } from '../runtime/replica-node.js';
+import { channelKeyDirectory } from '../transport/key-directory.js';
 import { TcpTransport } from '../transport/tcp.js';
 import { clientNode, type NodeId, replicaNode, type Transport } from '../transport/transport.js';
 

@@ -66,7 +66,7 @@ import type { Evidence, KeyCertificate } from '../messages/types.js';
 import { openProcessOutput } from '../runtime/log-file.js';
 import { BACKGROUND_PACING, LoadPacer } from '../storage/pacing.js';
 import { rejectionKind, TcpTransport } from '../transport/tcp.js';
-import { RateLimitedLog } from '../runtime/rate-limited-log.js';
+import { RateLimitedLog } from '../transport/rate-limited-log.js';
 import { hostHeaderAllowed, refuseHostHeader } from '../runtime/host-header.js';
 import { type NodeId, replicaNode } from '../transport/transport.js';
 import { codeBundleFingerprint, verifyCodeBundle } from './code-manifest.js';

@@ -70,14 +70,9 @@ import {
 import { openStorage } from '../storage/open.js';
 import { LoadPacer, RECOVERY_LOAD_PACING } from '../storage/pacing.js';
 import type { ReplicaStorage } from '../storage/storage.js';
+import { channelKeyDirectory } from '../transport/key-directory.js';
 import { rejectionKind, TcpTransport } from '../transport/tcp.js';
-import {
-  type ChannelKeyDirectory,
-  clientNode,
-  type NodeId,
-  nodeKey,
-  replicaNode,
-} from '../transport/transport.js';
+import { clientNode, type NodeId, nodeKey, replicaNode } from '../transport/transport.js';
 import {
   FaultyService,
   FLOOD_FRAMES_PER_TICK,
@@ -87,7 +82,7 @@ import {
 } from './fault-modes.js';
 import { signingSeed } from '../crypto/keys.js';
 import { ReplicaMetrics } from './metrics.js';
-import { OVERFLOW_KEY, RATE_LIMITED_LOG_LIMITS, RateLimitedLog } from './rate-limited-log.js';
+import { OVERFLOW_KEY, RATE_LIMITED_LOG_LIMITS, RateLimitedLog } from '../transport/rate-limited-log.js';
 import type { ReplicaStatus } from './status.js';
 
 export const TICK_MS = 10;
@@ -131,60 +126,6 @@ export interface ReplicaNodeOptions {
   readonly dataDirectory?: string;
   /** The disk was lost or is not trusted: see ReplicaOptions.amnesiac. */
   readonly amnesiac?: boolean;
-}
-
-/**
- * Which channel keys peers may present: the current key epoch of each replica, each client's key.
- * With guardians, a replica may also present a newer epoch's key together with its certificate,
- * signed by its identity key from the configuration: the directory checks it and adopts the epoch.
- */
-export function channelKeyDirectory(
-  registry: KeyRegistry,
-  config?: ClusterConfig,
-  /** Called after a certificate presented in a handshake installed a new epoch. */
-  onEpochInstalled?: () => void,
-): ChannelKeyDirectory & {
-  admitCertifiedKey(
-    peer: NodeId,
-    keyEpoch: KeyEpoch,
-    publicKey: Uint8Array,
-    certificate: Uint8Array,
-  ): boolean;
-} {
-  return {
-    // Only a replica of this configuration can ever present a certificate worth checking: refused
-    // from its HELLO, any other identity costs no key exchange or signature.
-    mayAdmitCertifiedKey(peer) {
-      return config !== undefined && peer.kind === 'replica' && peer.id < config.n;
-    },
-    admitCertifiedKey(peer, epoch, publicKey, encoded) {
-      if (config === undefined || peer.kind !== 'replica') return false;
-      const certificate = decodeKeyCertificate(encoded);
-      if (
-        certificate === null ||
-        certificate.replica !== peer.id ||
-        certificate.keyEpoch !== epoch ||
-        !bytesEqual(certificate.signingKey, publicKey) ||
-        !verifyCertificateForConfig(certificate, config)
-      ) {
-        return false;
-      }
-      if (installCertificate(registry, certificate)) onEpochInstalled?.();
-      // Current and not expired: a genuine certificate past its validity (keys stolen from a
-      // replica whose rejuvenation has since replaced them) admits nobody.
-      return registry.currentEpoch(peer.id) === epoch && registry.replicaKeys(peer.id, epoch) !== undefined;
-    },
-    acceptableKeys(peer: NodeId) {
-      if (peer.kind === 'replica') {
-        const epoch = registry.currentEpoch(peer.id);
-        if (epoch === undefined) return [];
-        const keys = registry.replicaKeys(peer.id, epoch);
-        return keys === undefined ? [] : [{ keyEpoch: epoch, publicKey: keys.signing.bytes }];
-      }
-      const keys = registry.clientKeys(peer.id);
-      return keys?.signing == null ? [] : [{ keyEpoch: keyEpoch(0), publicKey: keys.signing.bytes }];
-    },
-  };
 }
 
 type Send = () => void;

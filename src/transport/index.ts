@@ -50,6 +50,7 @@ export {
   sameNode,
   TRANSPORT_PROTOCOL_VERSION,
 } from './handshake.js';
+export { type CertifyingConfiguration, channelKeyDirectory } from './key-directory.js';
 export { DEFAULT_MEMORY_HUB_LIMITS, MemoryHub, type MemoryHubOptions, MemoryTransport } from './memory.js';
 export {
   type ConnectionFilter,

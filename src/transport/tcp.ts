@@ -26,7 +26,7 @@ import { randomInt } from 'node:crypto';
 import { createServer, connect as dial, type Server, type Socket } from 'node:net';
 import { InvariantViolation, type KeyEpoch } from '../messages/ids.js';
 import { LIMITS } from '../messages/limits.js';
-import { OVERFLOW_KEY, RATE_LIMITED_LOG_LIMITS, RateLimitedLog } from '../runtime/rate-limited-log.js';
+import { OVERFLOW_KEY, RATE_LIMITED_LOG_LIMITS, RateLimitedLog } from './rate-limited-log.js';
 import {
   type AuthenticatedPeer,
   type ChannelIdentity,

@@ -19,7 +19,7 @@ import { clientId, keyEpoch, replicaId, requestNumber } from '../../src/messages
 import { ClientCrypto } from '../../src/crypto/client-crypto.js';
 import { encodeMessage } from '../../src/messages/codec.js';
 import { requestContent } from '../../src/messages/signing.js';
-import { channelKeyDirectory } from '../../src/runtime/replica-node.js';
+import { channelKeyDirectory } from '../../src/transport/key-directory.js';
 import { TcpTransport } from '../../src/transport/tcp.js';
 import { clientNode, replicaNode } from '../../src/transport/transport.js';
 

@@ -16,7 +16,7 @@ import { after, before, describe, it } from 'node:test';
 import type { KvClient } from '../../src/apps/kv/client.js';
 import { clientKeyPath, keyRegistryOf, loadClientKeyFile } from '../../src/config/keys.js';
 import { clientId, keyEpoch, type ReplicaId, replicaId } from '../../src/messages/ids.js';
-import { channelKeyDirectory } from '../../src/runtime/replica-node.js';
+import { channelKeyDirectory } from '../../src/transport/key-directory.js';
 import { TcpTransport } from '../../src/transport/tcp.js';
 import { clientNode, replicaNode } from '../../src/transport/transport.js';
 import { cliEntryPoint } from '../../src/runtime/local-cluster.js';

@@ -9,7 +9,7 @@ import { clientKeyPath, generateCluster, loadClientKeyFile } from '../../src/con
 import { clientId, keyEpoch, replicaId, requestNumber } from '../../src/messages/ids.js';
 import { encodeMessage } from '../../src/messages/codec.js';
 import { LIMITS } from '../../src/messages/limits.js';
-import { channelKeyDirectory } from '../../src/runtime/replica-node.js';
+import { channelKeyDirectory } from '../../src/transport/key-directory.js';
 import { keyRegistryOf } from '../../src/config/keys.js';
 import { TcpTransport } from '../../src/transport/tcp.js';
 import { clientNode, replicaNode } from '../../src/transport/transport.js';

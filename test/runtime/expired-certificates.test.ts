@@ -18,7 +18,7 @@ import {
 } from '../../src/config/keys.js';
 import { keyEpoch, replicaId } from '../../src/messages/ids.js';
 import { encodeKeyCertificate, issueKeyCertificate } from '../../src/crypto/key-certificates.js';
-import { channelKeyDirectory } from '../../src/runtime/replica-node.js';
+import { channelKeyDirectory } from '../../src/transport/key-directory.js';
 import { replicaNode } from '../../src/transport/transport.js';
 
 describe('certificates presented in a handshake', () => {

@@ -32,7 +32,7 @@ import {
 } from '../../../src/core/schedule.js';
 import { scheduleOf } from '../../../src/config/cluster-config.js';
 import type { EvidenceRecord, RecoveryRecord } from '../../../src/recovery/status.js';
-import { channelKeyDirectory } from '../../../src/runtime/replica-node.js';
+import { channelKeyDirectory } from '../../../src/transport/key-directory.js';
 import { TcpTransport } from '../../../src/transport/tcp.js';
 import { clientNode, replicaNode } from '../../../src/transport/transport.js';
 import { type TestCluster, encode, startTestCluster, waitFor } from '../helpers.js';

@@ -30,7 +30,7 @@ import { toBase64 } from '../../../src/recovery/ipc.js';
 import { scheduleOf } from '../../../src/config/cluster-config.js';
 import { nextProactiveSlotOf, type ScheduleParameters } from '../../../src/core/schedule.js';
 import type { GuardianReport, RecoveryRecord } from '../../../src/recovery/status.js';
-import { channelKeyDirectory } from '../../../src/runtime/replica-node.js';
+import { channelKeyDirectory } from '../../../src/transport/key-directory.js';
 import { TcpTransport } from '../../../src/transport/tcp.js';
 import { replicaNode } from '../../../src/transport/transport.js';
 import { logLines, type TestCluster, startTestCluster, waitFor } from '../helpers.js';

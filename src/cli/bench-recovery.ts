@@ -30,7 +30,7 @@ import { replicaId } from '../messages/ids.js';
 import { signCodeManifestFor } from '../recovery/code-manifest.js';
 import { STANDBY_LEAD_MS } from '../recovery/guardian.js';
 import { type Slot, slotAt } from '../core/schedule.js';
-import type { GuardianStatus, RecoveryRecord } from '../recovery/status.js';
+import type { GuardianStatus, RecoveryRecord } from '../runtime/guardian-report.js';
 import { cliEntryPoint, LocalCluster } from '../runtime/local-cluster.js';
 import { connectBenchClient, freePortRange } from './bench.js';
 

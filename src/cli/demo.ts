@@ -5,8 +5,8 @@
  * evidence, suspicions, reactive and proactive rejuvenations with their durations against T_D,
  * key epochs, and the exposure every replica had against the promised bound T.
  */
-import type { FaultMode } from '../recovery/ipc.js';
-import { type GuardianStatus, guardiansUp as up } from '../recovery/status.js';
+import type { FaultMode } from '../runtime/ipc.js';
+import { type GuardianStatus, guardiansUp as up } from '../runtime/guardian-report.js';
 import type { LocalCluster } from '../runtime/local-cluster.js';
 import { replicaId } from '../messages/ids.js';
 import type { LiveWorkload } from './up.js';

@@ -9,7 +9,7 @@ import { guardianKeyPath, loadGuardianIdentity } from '../config/keys.js';
 import { replicaId } from '../messages/ids.js';
 import { defaultCodeDirectory, defaultManifestPath } from '../recovery/code-manifest.js';
 import { Guardian } from '../recovery/guardian.js';
-import { FAULT_MODES, isFaultMode } from '../recovery/ipc.js';
+import { FAULT_MODES, isFaultMode } from '../runtime/ipc.js';
 import { replicaUserProblems } from '../config/replica-user.js';
 import { cliEntryPoint } from '../runtime/local-cluster.js';
 import { DEFAULT_CONFIG, configOrExit, integerOption, processLogger, stopOnSignals } from './options.js';

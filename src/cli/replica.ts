@@ -22,7 +22,7 @@ import {
   MAX_REPLICA_FRAME_BYTES,
   isFaultMode,
   parseGuardianMessage,
-} from '../recovery/ipc.js';
+} from '../runtime/ipc.js';
 import { decodeKeyCertificate, sessionKeysFromSeeds } from '../crypto/key-certificates.js';
 import { type GuardianLink, type ReplicaKeySource, ReplicaNode } from '../runtime/replica-node.js';
 import type { KeyCertificate } from '../messages/types.js';

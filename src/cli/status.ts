@@ -6,7 +6,7 @@ import type { Command } from 'commander';
 import type { ClusterConfig } from '../config/cluster-config.js';
 import { parseGuardianStatus } from '../dashboard/guardian-status.js';
 import { parseReplicaStatus } from '../dashboard/server.js';
-import type { GuardianReport, GuardianStatus } from '../recovery/status.js';
+import type { GuardianReport, GuardianStatus } from '../runtime/guardian-report.js';
 import { type ClusterHealth, clusterHealth, describeRejuvenation, formatAge } from '../runtime/health.js';
 import {
   fetchStatusReport,

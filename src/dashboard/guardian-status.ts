@@ -1,5 +1,5 @@
 /**
- * Checks a guardian's GET /status answer against GuardianStatus (src/recovery/status.ts).
+ * Checks a guardian's GET /status answer against GuardianStatus (src/runtime/guardian-report.ts).
  *
  * Guardians are the trusted part of a replica host, but what reaches the dashboard over HTTP may
  * still come from a broken or impersonated endpoint, so it is treated like a replica's answer:
@@ -15,7 +15,7 @@ import {
   type RecoveryRecord,
   type RecoveryStep,
   type TrustBoundaryNote,
-} from '../recovery/status.js';
+} from '../runtime/guardian-report.js';
 
 /** Named limits on a guardian's answer; an answer beyond any of them marks the guardian down. */
 export const GUARDIAN_STATUS_LIMITS = {

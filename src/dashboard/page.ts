@@ -10,7 +10,7 @@
  */
 import { createHash } from 'node:crypto';
 import { type FaultModel, quorumSize } from '../core/quorum.js';
-import { RECOVERY_STEPS } from '../recovery/status.js';
+import { RECOVERY_STEPS } from '../runtime/guardian-report.js';
 import type { RecoveryParameters } from '../runtime/status.js';
 
 export interface DashboardPageOptions {

@@ -13,7 +13,7 @@ import { hostHeaderAllowed } from '../runtime/host-header.js';
 import type { AddressInfo } from 'node:net';
 import { defaultProtocolConfig } from '../core/config.js';
 import { type FaultModel, faultModelProblems } from '../core/quorum.js';
-import type { GuardianReport, GuardianStatus } from '../recovery/status.js';
+import type { GuardianReport, GuardianStatus } from '../runtime/guardian-report.js';
 import { type ClusterHealth, clusterHealth } from '../runtime/health.js';
 import type {
   ClusterStatus,

@@ -4,7 +4,7 @@
  * and rare, so they travel as JSON; every field is validated with named limits, because a guardian
  * on a compromised host could send anything.
  */
-import { isCount } from './ipc.js';
+import { isCount } from '../runtime/ipc.js';
 
 export const CONTROL_LIMITS = {
   /** Largest control frame accepted (evidence with a quorum of signed replies fits easily). */

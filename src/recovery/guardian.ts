@@ -85,7 +85,7 @@ import {
   fromBase64,
   isFaultMode,
   toBase64,
-} from './ipc.js';
+} from '../runtime/ipc.js';
 import {
   CLOCK_SKEW_ALLOWANCE_MS,
   decodeKeyCertificate,
@@ -112,7 +112,7 @@ import {
   type RecoveryKind,
   type RecoveryRecord,
   type RecoveryStep,
-} from './status.js';
+} from '../runtime/guardian-report.js';
 import {
   openGuardianOwnedFile,
   prepareReplicaFiles,

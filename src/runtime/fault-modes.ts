@@ -15,7 +15,7 @@ import type { ExecutionContext, Service } from '../core/service.js';
 import type { CoreCrypto } from '../core/crypto.js';
 import { batchContent, proposalPayload, requestContent } from '../messages/signing.js';
 import type { PrePrepare } from '../messages/types.js';
-import type { FaultMode } from '../recovery/ipc.js';
+import type { FaultMode } from './ipc.js';
 
 /** Wraps the real service so that corrupt-state and lie-in-replies can be switched on and off. */
 export class FaultyService implements Service {

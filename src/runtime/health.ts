@@ -12,7 +12,7 @@
  * f + 1 replicas to agree: up to f liars can neither fake a stall nor hide one.
  */
 import { correctWitnessSize, type FaultModel, quorumSize } from '../core/quorum.js';
-import type { GuardianReport, RecoveryKind, RecoveryStep } from '../recovery/status.js';
+import type { GuardianReport, RecoveryKind, RecoveryStep } from './guardian-report.js';
 import type { ReplicaReport, ReplicaStatus } from './status.js';
 
 export type HealthVerdict = 'healthy' | 'degraded' | 'stalled';

@@ -20,8 +20,8 @@ import { fileURLToPath } from 'node:url';
 import type { ClusterConfig } from '../config/cluster-config.js';
 import type { ReplicaId } from '../messages/ids.js';
 import { openProcessOutput } from './log-file.js';
-import type { FaultMode } from '../recovery/ipc.js';
-import type { GuardianReport, GuardianStatus } from '../recovery/status.js';
+import type { FaultMode } from './ipc.js';
+import type { GuardianReport, GuardianStatus } from './guardian-report.js';
 import {
   fetchStatusReport,
   MAX_GUARDIAN_STATUS_BYTES,

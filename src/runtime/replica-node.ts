@@ -66,7 +66,7 @@ import {
   type ReplicaToGuardian,
   fromBase64,
   toBase64,
-} from '../recovery/ipc.js';
+} from './ipc.js';
 import { openStorage } from '../storage/open.js';
 import { LoadPacer, RECOVERY_LOAD_PACING } from '../storage/pacing.js';
 import type { ReplicaStorage } from '../storage/storage.js';

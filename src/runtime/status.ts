@@ -3,7 +3,7 @@
  * cluster dashboard aggregates (GET /api/cluster). Plain data, so the dashboard page, the CLI
  * `status` command and tests all read the same shape, fetched by `fetchStatusReport`.
  */
-import type { GuardianReport } from '../recovery/status.js';
+import type { GuardianReport } from './guardian-report.js';
 
 export type ReplicaRole = 'leader' | 'backup';
 

@@ -6,7 +6,7 @@ import * as assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { slotFigures } from '../../src/cli/bench-recovery.js';
 import { STANDBY_LEAD_MS } from '../../src/recovery/guardian.js';
-import type { RecoveryRecord } from '../../src/recovery/status.js';
+import type { RecoveryRecord } from '../../src/runtime/guardian-report.js';
 
 const START_MS = 1_000_000;
 const BASELINE_MS = 15_000;

@@ -12,7 +12,7 @@ import {
   parseGuardianStatus,
   parseReplicaStatus,
 } from '../../src/dashboard/index.js';
-import type { GuardianReport, GuardianStatus } from '../../src/recovery/status.js';
+import type { GuardianReport, GuardianStatus } from '../../src/runtime/guardian-report.js';
 import { STALL_AFTER_REQUEST_TIMEOUTS } from '../../src/runtime/health.js';
 import type { ReplicaReport } from '../../src/runtime/status.js';
 import {

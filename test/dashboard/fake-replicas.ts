@@ -6,7 +6,7 @@
 import { Buffer } from 'node:buffer';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import type { GuardianStatus } from '../../src/recovery/status.js';
+import type { GuardianStatus } from '../../src/runtime/guardian-report.js';
 import type { ReplicaStatus } from '../../src/runtime/status.js';
 
 /**

@@ -10,7 +10,7 @@ import { startDashboard } from '../../src/cli/up.js';
 import { loadClusterConfig } from '../../src/config/cluster-config.js';
 import { generateCluster } from '../../src/config/keys.js';
 import type { DashboardServer } from '../../src/dashboard/server.js';
-import type { GuardianReport } from '../../src/recovery/status.js';
+import type { GuardianReport } from '../../src/runtime/guardian-report.js';
 import type { ClusterHealth } from '../../src/runtime/health.js';
 import { LocalCluster, cliEntryPoint } from '../../src/runtime/local-cluster.js';
 import type { ReplicaReport } from '../../src/runtime/status.js';

@@ -13,8 +13,8 @@ import { type ClusterConfig, loadClusterConfig } from '../../src/config/cluster-
 import { clientKeyPath, generateCluster, loadClientKeyFile } from '../../src/config/keys.js';
 import { type ReplicaId, clientId } from '../../src/messages/ids.js';
 import { signCodeManifestFor } from '../../src/recovery/code-manifest.js';
-import type { FaultMode } from '../../src/recovery/ipc.js';
-import type { GuardianReport } from '../../src/recovery/status.js';
+import type { FaultMode } from '../../src/runtime/ipc.js';
+import type { GuardianReport } from '../../src/runtime/guardian-report.js';
 import { LocalCluster, cliEntryPoint } from '../../src/runtime/local-cluster.js';
 import type { ReplicaReport } from '../../src/runtime/status.js';
 

@@ -6,7 +6,7 @@
 import * as assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { decodeControl, encodeControl } from '../../src/recovery/control.js';
-import { parseGuardianMessage } from '../../src/recovery/ipc.js';
+import { parseGuardianMessage } from '../../src/runtime/ipc.js';
 
 const frame = (value: unknown): Uint8Array => new TextEncoder().encode(JSON.stringify(value));
 

@@ -1,6 +1,6 @@
 import * as assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { GuardianReport } from '../../src/recovery/status.js';
+import type { GuardianReport } from '../../src/runtime/guardian-report.js';
 import {
   clusterHealth,
   describeRejuvenation,

@@ -23,7 +23,7 @@ import { signBytes } from '../../../src/crypto/signatures.js';
 import { encodeEvidence, encodeMessage } from '../../../src/messages/codec.js';
 import { proposalPayload } from '../../../src/messages/signing.js';
 import type { Evidence, Reply } from '../../../src/messages/types.js';
-import { toBase64 } from '../../../src/recovery/ipc.js';
+import { toBase64 } from '../../../src/runtime/ipc.js';
 import {
   type ScheduleParameters,
   nextProactiveSlotOf,
@@ -31,7 +31,7 @@ import {
   slotAt,
 } from '../../../src/core/schedule.js';
 import { scheduleOf } from '../../../src/config/cluster-config.js';
-import type { EvidenceRecord, RecoveryRecord } from '../../../src/recovery/status.js';
+import type { EvidenceRecord, RecoveryRecord } from '../../../src/runtime/guardian-report.js';
 import { channelKeyDirectory } from '../../../src/transport/key-directory.js';
 import { TcpTransport } from '../../../src/transport/tcp.js';
 import { clientNode, replicaNode } from '../../../src/transport/transport.js';

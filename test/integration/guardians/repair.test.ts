@@ -13,7 +13,7 @@ import { accountabilityLogPath, scheduleOf } from '../../../src/config/cluster-c
 import { replicaId } from '../../../src/messages/ids.js';
 import { defaultManifestPath } from '../../../src/recovery/code-manifest.js';
 import { nextProactiveSlotOf, type ScheduleParameters } from '../../../src/core/schedule.js';
-import type { RecoveryRecord } from '../../../src/recovery/status.js';
+import type { RecoveryRecord } from '../../../src/runtime/guardian-report.js';
 import { type LogLine, logLines, type TestCluster, startTestCluster, waitFor } from '../helpers.js';
 import { up, Workload } from './shared.js';
 

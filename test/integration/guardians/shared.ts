@@ -52,4 +52,4 @@ export class Workload {
   }
 }
 
-export { guardiansUp as up } from '../../../src/recovery/status.js';
+export { guardiansUp as up } from '../../../src/runtime/guardian-report.js';

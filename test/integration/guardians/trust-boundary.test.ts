@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { guardianKeyPath } from '../../../src/config/keys.js';
 import { replicaId } from '../../../src/messages/ids.js';
-import type { GuardianStatus } from '../../../src/recovery/status.js';
+import type { GuardianStatus } from '../../../src/runtime/guardian-report.js';
 import type { TrustBoundary } from '../../../src/recovery/trust-boundary.js';
 import { type TestCluster, startTestCluster, waitFor } from '../helpers.js';
 import { Workload } from './shared.js';

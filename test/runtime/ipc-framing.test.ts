@@ -8,7 +8,7 @@ import {
   FrameDecoder,
   FramedLink,
   MAX_REPLICA_FRAME_BYTES,
-} from '../../src/recovery/ipc.js';
+} from '../../src/runtime/ipc.js';
 
 function header(length: number): Buffer {
   const bytes = Buffer.alloc(FRAME_HEADER_BYTES);

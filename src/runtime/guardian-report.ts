@@ -1,7 +1,8 @@
 /**
  * What a guardian reports on its admin port (GET /status, JSON): the state of its replica's
  * rejuvenations, key epochs and the alarms and evidence it has seen. The dashboard, the CLI and
- * tests read this shape.
+ * tests read this shape. It lives in runtime/, below the guardian (recovery/) that fills it in,
+ * because the cluster status and health modules here read it.
  */
 
 /** The steps of one rejuvenation, in order (docs/intrusion-tolerance.md). */

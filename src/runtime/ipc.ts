@@ -11,6 +11,9 @@
  * key certificates of the other replicas as they change, a nudge to change view (the last step of
  * a rejuvenation), and in test clusters a fault mode to switch on (an "intrusion").
  * Replica → guardian: evidence and suspicions, recovery progress, and a periodic status.
+ *
+ * It lives in runtime/ with the replica end (replica-node.ts); the guardian (recovery/) sits above
+ * and speaks the other end.
  */
 
 import type { Duplex } from 'node:stream';

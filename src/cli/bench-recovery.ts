@@ -24,7 +24,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { KvClient } from '../apps/kv/client.js';
 import { PhalanxClient } from '../client/client.js';
-import { loadClusterConfig, scheduleOf } from '../config/cluster-config.js';
+import { scheduleOf } from '../config/cluster-config.js';
 import { generateCluster } from '../config/keys.js';
 import { replicaId } from '../messages/ids.js';
 import { signCodeManifestFor } from '../recovery/code-manifest.js';
@@ -33,6 +33,7 @@ import { type Slot, slotAt } from '../core/schedule.js';
 import type { GuardianStatus, RecoveryRecord } from '../runtime/guardian-report.js';
 import { cliEntryPoint, LocalCluster } from '../runtime/local-cluster.js';
 import { connectBenchClient, freePortRange } from './bench.js';
+import { loadKvClusterConfig } from './options.js';
 
 export interface RecoveryBenchOptions {
   readonly stateMb: number;
@@ -200,7 +201,7 @@ export async function runRecoveryBench(options: RecoveryBenchOptions): Promise<R
     dashboardPort: 0,
     recovery: { recoveryBoundMs: options.recoveryBoundMs, periodMs: PERIOD_MS, scheduleOriginMs: originMs },
   });
-  const config = await loadClusterConfig(configPath);
+  const config = await loadKvClusterConfig(configPath);
   await signCodeManifestFor(config);
   const cluster = new LocalCluster({
     config,

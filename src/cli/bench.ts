@@ -15,12 +15,12 @@ import { SingleBar } from 'cli-progress';
 import type { Command } from 'commander';
 import { KvClient } from '../apps/kv/client.js';
 import { PhalanxClient } from '../client/client.js';
-import { type ClusterConfig, loadClusterConfig } from '../config/cluster-config.js';
+import type { ClusterConfig } from '../config/cluster-config.js';
 import { clientKeyPath, generateCluster, loadClientKeyFile } from '../config/keys.js';
 import { clientId } from '../messages/ids.js';
 import { cliEntryPoint, LocalCluster } from '../runtime/local-cluster.js';
 import { runRecoveryBench } from './bench-recovery.js';
-import { configOrExit, integerOption } from './options.js';
+import { configOrExit, integerOption, loadKvClusterConfig } from './options.js';
 
 export interface BenchOptions {
   readonly clients: number;
@@ -198,7 +198,7 @@ export async function withTemporaryCluster<Result>(
     dashboardPort: 0,
     ...(options.protocol === undefined ? {} : { protocol: options.protocol }),
   });
-  const config = await loadClusterConfig(configPath);
+  const config = await loadKvClusterConfig(configPath);
   const cluster = new LocalCluster({ config, entryPoint: cliEntryPoint(), logLevel: 'warn' });
   try {
     await cluster.startAll();

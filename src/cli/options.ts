@@ -1,6 +1,7 @@
 /** Option parsing and configuration loading shared by the `phalanx` subcommands. */
 import { InvalidArgumentError } from 'commander';
 import pino, { type Logger } from 'pino';
+import { kvConfigProblems } from '../apps/kv/hosting.js';
 import { type ClusterConfig, ConfigError, loadClusterConfig } from '../config/cluster-config.js';
 import { RotatingLogFile } from '../runtime/log-file.js';
 
@@ -21,10 +22,23 @@ export function integerOption(name: string, min: number, max: number): (value: s
   };
 }
 
-/** Loads the configuration or exits with every problem listed. */
+/**
+ * Loads a configuration for the `phalanx` commands, which run the key-value store: the file must
+ * parse and its keyspaces must suit the store (kvConfigProblems), or ConfigError lists every
+ * problem.
+ */
+export async function loadKvClusterConfig(path: string): Promise<ClusterConfig> {
+  const config = await loadClusterConfig(path);
+  const problems = kvConfigProblems(config);
+  // Named by the path as given, as the parser's own errors are.
+  if (problems.length > 0) throw new ConfigError(path, problems);
+  return config;
+}
+
+/** Loads the configuration (loadKvClusterConfig) or exits with every problem listed. */
 export async function configOrExit(path: string): Promise<ClusterConfig> {
   try {
-    return await loadClusterConfig(path);
+    return await loadKvClusterConfig(path);
   } catch (error) {
     if (error instanceof ConfigError) {
       process.stderr.write(`phalanx: ${error.message}\n`);

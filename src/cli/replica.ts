@@ -7,6 +7,7 @@ import { fstatSync } from 'node:fs';
 import { Socket } from 'node:net';
 import type { Command } from 'commander';
 import type { Logger } from 'pino';
+import { createKvService } from '../apps/kv/hosting.js';
 import type { ClusterConfig } from '../config/cluster-config.js';
 import { loadReplicaKeyFile, replicaKeyPath } from '../config/keys.js';
 import { type ReplicaId, keyEpoch, replicaId } from '../messages/ids.js';
@@ -196,6 +197,8 @@ export function registerReplica(program: Command): void {
           id,
           keys,
           logger,
+          // The command runs the key-value store; a library user passes its own factory.
+          service: createKvService,
           ...(options.data === undefined ? {} : { dataDirectory: options.data }),
           ...(link === undefined ? {} : { guardian: link }),
           amnesiac,

@@ -15,7 +15,6 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, extname, isAbsolute, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { type AccessControlConfig, validateAccessControlConfig } from '../apps/kv/access-control.js';
 import { defaultProtocolConfig, type ProtocolConfig, protocolConfigProblems } from '../core/config.js';
 import { type ClientId, isValidClientId, type ReplicaId, replicaId } from '../messages/ids.js';
 import { minimumReplicas } from '../core/quorum.js';
@@ -68,7 +67,12 @@ export interface ClientEntry {
   readonly id: ClientId;
   readonly signingKey: Uint8Array;
   readonly agreementKey: Uint8Array;
-  /** Key prefixes the client may read and write ('*' = everything). */
+  /**
+   * What the service grants the client, as strings the service interprets: the key-value store
+   * reads them as key prefixes the client may read and write ('*' = everything). Checked only as
+   * a list of strings here; the service checks their meaning (kvConfigProblems in
+   * src/apps/kv/hosting.ts), so that the configuration file does not depend on one service.
+   */
   readonly keyspaces: readonly string[];
 }
 
@@ -237,7 +241,6 @@ function parseClients(problems: Problems, value: unknown): ClientEntry[] {
     return [];
   }
   const clients: ClientEntry[] = [];
-  const access: Record<string, { keyspaces: string[] }> = {};
   for (const [name, entry] of Object.entries(value)) {
     const path = `clients.${name}`;
     if (!isValidClientId(name)) {
@@ -256,7 +259,6 @@ function parseClients(problems: Problems, value: unknown): ClientEntry[] {
       );
       continue;
     }
-    access[name] = { keyspaces: keyspaces as string[] };
     clients.push({
       id: name,
       signingKey: key(problems, `${path}.signingKey`, entry.signingKey),
@@ -264,7 +266,6 @@ function parseClients(problems: Problems, value: unknown): ClientEntry[] {
       keyspaces: keyspaces as string[],
     });
   }
-  for (const problem of validateAccessControlConfig(access)) problems.push(`clients: ${problem}`);
   return clients;
 }
 
@@ -507,12 +508,6 @@ export function replicaDataDirectory(config: ClusterConfig, id: ReplicaId): stri
  */
 export function accountabilityLogPath(config: ClusterConfig, id: ReplicaId): string {
   return resolve(config.dataDirectory, `accountability-${id}.log`);
-}
-
-export function accessControlOf(config: ClusterConfig): AccessControlConfig {
-  return Object.fromEntries(
-    config.clients.map((client) => [client.id, { keyspaces: [...client.keyspaces] }]),
-  );
 }
 
 /**

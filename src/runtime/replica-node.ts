@@ -8,7 +8,7 @@
  *
  * Usage:
  * ```ts
- * const node = await ReplicaNode.start({ config, id: replicaId(0), keys, logger });
+ * const node = await ReplicaNode.start({ config, id: replicaId(0), keys, logger, service: createKvService });
  * // ... later
  * await node.close();
  * ```
@@ -20,13 +20,7 @@ import { hostHeaderAllowed, refuseHostHeader } from './host-header.js';
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
-import { KvService } from '../apps/kv/service.js';
-import {
-  accessControlOf,
-  accountabilityLogPath,
-  type ClusterConfig,
-  replicaDataDirectory,
-} from '../config/cluster-config.js';
+import { accountabilityLogPath, type ClusterConfig, replicaDataDirectory } from '../config/cluster-config.js';
 import { AccountabilityLog, AccountabilityLogError } from '../detection/accountability-log.js';
 import { type ReplicaKeyFile, clientRegistryOf, keyRegistryOf } from '../config/keys.js';
 import { type Action, mustPrecedeSends } from '../core/actions.js';
@@ -42,6 +36,7 @@ import {
   viewNumber,
 } from '../messages/ids.js';
 import { Replica } from '../core/replica.js';
+import type { Service } from '../core/service.js';
 import type { KeyRegistry } from '../crypto/key-registry.js';
 import { ReplicaCrypto, type ReplicaSessionKeys } from '../crypto/replica-crypto.js';
 import { verifyEvidence } from '../detection/evidence.js';
@@ -114,11 +109,27 @@ export interface GuardianLink {
   onMessage(handler: (message: GuardianToReplica) => void): void;
 }
 
+/** What a ServiceFactory is told about the replica it builds the service for. */
+export interface ServiceFactoryContext {
+  readonly config: ClusterConfig;
+  readonly id: ReplicaId;
+}
+
+/**
+ * Builds the replicated service a replica runs, once per start. The runtime knows no service of
+ * its own: the wiring above it chooses (the `phalanx` CLI passes the key-value store's,
+ * createKvService in src/apps/kv/hosting.ts). Every replica of a cluster must build the same
+ * deterministic service (src/core/service.ts).
+ */
+export type ServiceFactory = (context: ServiceFactoryContext) => Service;
+
 export interface ReplicaNodeOptions {
   readonly config: ClusterConfig;
   readonly id: ReplicaId;
   readonly keys: ReplicaKeySource;
   readonly logger: Logger;
+  /** The replicated service (see ServiceFactory). */
+  readonly service: ServiceFactory;
   readonly guardian?: GuardianLink;
   /** Test and demo clusters only (allowFaultInjection): start as an intruder would run it. */
   readonly faultMode?: FaultMode | null;
@@ -286,7 +297,7 @@ export class ReplicaNode {
         'durable state has corrupt parts; they will be repaired from other replicas',
       );
     }
-    const service = new FaultyService(new KvService({ accessControl: accessControlOf(config) }));
+    const service = new FaultyService(options.service({ config, id }));
     const replica = new Replica({
       config: config.protocol,
       id,

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ConfigError, parseClusterConfig } from '../../src/config/cluster-config.js';
 import { generateCluster } from '../../src/config/keys.js';
+import { createKvService, kvConfigProblems } from '../../src/apps/kv/hosting.js';
 
 let directory: string;
 let document: Record<string, unknown>;
@@ -49,6 +50,34 @@ describe('protocol section', () => {
     assert.ok(
       problemsOf(withProtocol({ plannedViewChangeWaitMs: -1 })).some((problem) =>
         problem.includes('protocol.plannedViewChangeWaitMs'),
+      ),
+    );
+  });
+});
+
+describe('client keyspaces', () => {
+  function withAdminKeyspaces(keyspaces: unknown): unknown {
+    const clients = document.clients as Record<string, Record<string, unknown>>;
+    return { ...document, clients: { ...clients, admin: { ...clients.admin, keyspaces } } };
+  }
+
+  it('are carried as plain strings; the key-value store judges what they mean', () => {
+    const config = parseClusterConfig(withAdminKeyspaces(['users/*']), 'test.json');
+    assert.deepEqual(config.clients[0]!.keyspaces, ['users/*']);
+    const problems = kvConfigProblems(config);
+    assert.equal(problems.length, 1);
+    assert.match(
+      problems[0]!,
+      /^clients: client "admin": keyspaces\[0\] "users\/\*": wildcards are not supported/,
+    );
+    assert.throws(() => createKvService({ config }), /invalid access control config/);
+    assert.deepEqual(kvConfigProblems(parseClusterConfig(document, 'test.json')), []);
+  });
+
+  it('must be a list of strings', () => {
+    assert.ok(
+      problemsOf(withAdminKeyspaces('users/')).some((problem) =>
+        problem.startsWith('clients.admin.keyspaces'),
       ),
     );
   });

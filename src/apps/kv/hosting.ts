@@ -1,0 +1,40 @@
+/**
+ * The key-value store as a cluster's service: what the wiring above the replica runtime (the
+ * `phalanx` CLI) needs to run it. The runtime takes any `ServiceFactory`
+ * (src/runtime/replica-node.ts); `createKvService` is the KV store's. The cluster configuration
+ * carries each client's keyspaces as plain strings; `kvConfigProblems` checks what they mean
+ * to this service, and the CLI reports its problems as configuration errors when it loads a file.
+ *
+ * Usage:
+ * ```ts
+ * const config = await loadClusterConfig(path);
+ * const problems = kvConfigProblems(config); // [] when every keyspace is usable
+ * const node = await ReplicaNode.start({ config, id, keys, logger, service: createKvService });
+ * ```
+ */
+import type { ClusterConfig } from '../../config/cluster-config.js';
+import { type AccessControlConfig, validateAccessControlConfig } from './access-control.js';
+import { KvService } from './service.js';
+
+/** The clients' grants of a configuration, as the access control of the KV store reads them. */
+export function accessControlOf(config: ClusterConfig): AccessControlConfig {
+  return Object.fromEntries(
+    config.clients.map((client) => [client.id, { keyspaces: [...client.keyspaces] }]),
+  );
+}
+
+/**
+ * Problems with a configuration's keyspaces for the KV store, each a full sentence prefixed
+ * `clients:` like the configuration parser's own; [] when the store can run it.
+ */
+export function kvConfigProblems(config: ClusterConfig): string[] {
+  return validateAccessControlConfig(accessControlOf(config)).map((problem) => `clients: ${problem}`);
+}
+
+/**
+ * The KV store a replica of `config` runs (a ServiceFactory). Throws when kvConfigProblems
+ * reports anything: AccessControl refuses an invalid configuration.
+ */
+export function createKvService(context: { readonly config: ClusterConfig }): KvService {
+  return new KvService({ accessControl: accessControlOf(context.config) });
+}

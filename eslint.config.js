@@ -1,8 +1,11 @@
 // Lint rules: typescript-eslint's recommended set with type information, plus the house rules
-// (no `any`, `node:` imports, no floating promises). Formatting is Prettier's job.
+// (no `any`, `node:` imports, no floating promises, and the layer order of src/ folders, checked
+// by the local rule in scripts/eslint-layers.mjs). Formatting is Prettier's job.
+import { join } from 'node:path';
 import js from '@eslint/js';
 import globals from 'globals';
 import tseslint from 'typescript-eslint';
+import layers from './scripts/eslint-layers.mjs';
 
 export default tseslint.config(
   { ignores: ['dist/', 'node_modules/', '.phalanx/'] },
@@ -16,20 +19,31 @@ export default tseslint.config(
     rules: {
       '@typescript-eslint/no-explicit-any': 'error',
       '@typescript-eslint/no-floating-promises': 'error',
-      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none' }],
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none' },
+      ],
       '@typescript-eslint/no-non-null-assertion': 'off',
       'no-restricted-imports': [
         'error',
         {
           patterns: [
             {
-              regex: '^(fs|path|crypto|net|http|os|url|util|child_process|events|stream|zlib|perf_hooks|worker_threads|tls|dns|assert|buffer|readline|timers)(/.*)?$',
+              regex:
+                '^(fs|path|crypto|net|http|os|url|util|child_process|events|stream|zlib|perf_hooks|worker_threads|tls|dns|assert|buffer|readline|timers)(/.*)?$',
               message: 'import Node built-ins with the node: prefix',
             },
           ],
         },
       ],
     },
+  },
+  {
+    // docs/ARCHITECTURE.md, "Layers": each src/ folder imports only folders below it, and the
+    // pure folders (messages/, core/) import no Node built-in and no package.
+    files: ['src/**/*.ts'],
+    plugins: { layers },
+    rules: { 'layers/layers': ['error', { sourceRoot: join(import.meta.dirname, 'src'), allowInPure: [] }] },
   },
   {
     // node:test's describe/it return promises the runner itself tracks.

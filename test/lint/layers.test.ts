@@ -1,0 +1,132 @@
+/**
+ * The layer rule (scripts/eslint-layers.mjs) on small fixtures, through ESLint's Node API. The
+ * fixtures are linted with the rule alone and the TypeScript parser without type information
+ * (a typed lint of text that is not on disk would need a project for it); a last test checks
+ * that the repository's own configuration turns the rule on for src/.
+ */
+import * as assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, it } from 'node:test';
+import { ESLint, type Linter } from 'eslint';
+import tseslint from 'typescript-eslint';
+import layers from '../../scripts/eslint-layers.mjs';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+const sourceRoot = join(root, 'src');
+
+const ruleOnly: Linter.Config[] = [
+  {
+    files: ['**/*.ts'],
+    languageOptions: { parser: tseslint.parser },
+    plugins: { layers },
+    rules: { 'layers/layers': ['error', { sourceRoot }] },
+  },
+];
+
+/** The layer rule's messages for `code` as if it were the module at `path` (relative to the repository). */
+async function layerProblems(path: string, code: string): Promise<string[]> {
+  const eslint = new ESLint({ cwd: root, overrideConfigFile: true, overrideConfig: ruleOnly });
+  const [result] = await eslint.lintText(code, { filePath: join(root, path) });
+  assert.ok(result !== undefined);
+  for (const message of result.messages) assert.equal(message.ruleId, 'layers/layers', message.message);
+  return result.messages.map((message) => message.message);
+}
+
+describe('layer rule', () => {
+  it('reports an upward import from client/ (runtime/ is above it)', async () => {
+    const problems = await layerProblems(
+      'src/client/fixture.ts',
+      "import { ReplicaNode } from '../runtime/replica-node.js';\nexport const node = ReplicaNode;\n",
+    );
+    assert.equal(problems.length, 1);
+    assert.match(problems[0]!, /src\/client\/ may not import src\/runtime\//);
+  });
+
+  it('reports upward imports in every form: import type, export from, export *, dynamic import', async () => {
+    const problems = await layerProblems(
+      'src/config/fixture.ts',
+      [
+        "import type { KvService } from '../apps/kv/service.js';",
+        "export { PhalanxClient } from '../client/client.js';",
+        "export * from '../recovery/guardian.js';",
+        "export const later = () => import('../dashboard/server.js');",
+        "export type Guardian = typeof import('../recovery/guardian.js');",
+        'export type Service = KvService;',
+      ].join('\n'),
+    );
+    assert.equal(problems.length, 5, problems.join('\n'));
+  });
+
+  it('reports an import between sibling folders of one layer', async () => {
+    const problems = await layerProblems('src/storage/fixture.ts', "export * from '../transport/tcp.js';\n");
+    assert.equal(problems.length, 1);
+    assert.match(problems[0]!, /'transport' is not below 'storage'/);
+  });
+
+  it('reports I/O built-ins and packages in core/, which is pure', async () => {
+    const problems = await layerProblems(
+      'src/core/fixture.ts',
+      [
+        "import { readFileSync } from 'node:fs';",
+        "import { setTimeout } from 'node:timers/promises';",
+        "import { parse } from 'yaml';",
+        'export { readFileSync, setTimeout, parse };',
+      ].join('\n'),
+    );
+    assert.equal(problems.length, 3, problems.join('\n'));
+    assert.match(problems[0]!, /src\/core\/ is pure: it may not import 'node:fs'/);
+  });
+
+  it('reports an import of a non-pure folder from core/', async () => {
+    const problems = await layerProblems(
+      'src/core/fixture.ts',
+      "export { signBytes } from '../crypto/signatures.js';\n",
+    );
+    assert.equal(problems.length, 1);
+    assert.match(problems[0]!, /may not import the non-pure src\/crypto\//);
+  });
+
+  it('passes downward imports, imports within a folder, and packages outside pure folders', async () => {
+    assert.deepEqual(
+      await layerProblems(
+        'src/client/fixture.ts',
+        [
+          "import { createHash } from 'node:crypto';",
+          "import { quorumSize } from '../core/quorum.js';",
+          "import type { ClusterConfig } from '../config/cluster-config.js';",
+          "import { TcpTransport } from '../transport/tcp.js';",
+          "import { PhalanxClient } from './client.js';",
+          'export { createHash, quorumSize, TcpTransport, PhalanxClient };',
+          'export type Config = ClusterConfig;',
+        ].join('\n'),
+      ),
+      [],
+    );
+    assert.deepEqual(
+      await layerProblems('src/core/fixture.ts', "export { LIMITS } from '../messages/limits.js';\n"),
+      [],
+    );
+  });
+
+  it('reports a folder the layer order does not place', async () => {
+    const problems = await layerProblems(
+      'src/plugins/fixture.ts',
+      "export { LIMITS } from '../messages/limits.js';\n",
+    );
+    assert.equal(problems.length, 1);
+    assert.match(problems[0]!, /src\/plugins\/ has no place in the layer order/);
+  });
+
+  it('ignores files outside src/', async () => {
+    assert.deepEqual(await layerProblems('test/fixture.ts', "export * from '../src/cli/main.js';\n"), []);
+  });
+
+  it('is on, as an error, for src/ in the repository configuration', async () => {
+    const eslint = new ESLint({ cwd: root });
+    const config = (await eslint.calculateConfigForFile(join(root, 'src/client/client.ts'))) as Linter.Config;
+    const setting = config.rules?.['layers/layers'];
+    assert.ok(Array.isArray(setting), 'layers/layers is configured for src/');
+    assert.ok(setting[0] === 2 || setting[0] === 'error');
+  });
+});

@@ -2,7 +2,11 @@ import * as assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { InvariantViolation } from '../../src/messages/ids.js';
-import { OVERFLOW_KEY, RATE_LIMITED_LOG_LIMITS, RateLimitedLog } from '../../src/transport/rate-limited-log.js';
+import {
+  OVERFLOW_KEY,
+  RATE_LIMITED_LOG_LIMITS,
+  RateLimitedLog,
+} from '../../src/transport/rate-limited-log.js';
 
 describe('RateLimitedLog', () => {
   it('lets the first line through, then one per interval carrying the suppressed count', () => {

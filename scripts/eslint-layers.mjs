@@ -9,9 +9,8 @@
 // Every form of import is checked: `import`, `import type` (types are design dependencies too,
 // so they follow the same order), `export … from`, `export * from`, dynamic `import('…')` with a
 // literal specifier, `typeof import('…')` in types and `import x = require('…')`. A lint sees
-// imports only: that a pure folder also reads no clock (Date.now, performance.now), sets no
-// timer and draws no randomness (Math.random) is kept by review and by the simulator's
-// determinism checks, not here.
+// imports only: the clock, timers and randomness are globals (Date.now, setTimeout, Math.random),
+// which eslint.config.js forbids in the pure folders with ESLint's no-restricted-* rules.
 import { dirname, isAbsolute, relative, resolve, sep } from 'node:path';
 
 /**

@@ -122,6 +122,39 @@ describe('layer rule', () => {
     assert.deepEqual(await layerProblems('test/fixture.ts', "export * from '../src/cli/main.js';\n"), []);
   });
 
+  it('reports the clock, timers and randomness in core/ with the repository configuration', async () => {
+    // The repository's settings of the rules that police these globals, applied without type
+    // information (see the header).
+    const computed = (await new ESLint({ cwd: root }).calculateConfigForFile(
+      join(root, 'src/core/replica.ts'),
+    )) as Linter.Config;
+    const names = ['no-restricted-globals', 'no-restricted-properties', 'no-restricted-syntax'];
+    const rules = Object.fromEntries(names.map((name) => [name, computed.rules?.[name]]));
+    for (const name of names) assert.ok(Array.isArray(rules[name]), `${name} is configured for src/core/`);
+    const eslint = new ESLint({
+      cwd: root,
+      overrideConfigFile: true,
+      overrideConfig: [{ files: ['**/*.ts'], languageOptions: { parser: tseslint.parser }, rules }],
+    });
+    const code = [
+      'export const now = Date.now();',
+      'export const coin = Math.random();',
+      'export const today = new Date();',
+      'export const epoch = new Date(0);',
+      'setTimeout(() => {}, 10);',
+    ].join('\n');
+    const [result] = await eslint.lintText(code, { filePath: join(root, 'src/core/fixture.ts') });
+    assert.deepEqual(
+      result?.messages.map((message) => `${message.line}:${message.ruleId}`),
+      [
+        '1:no-restricted-properties',
+        '2:no-restricted-properties',
+        '3:no-restricted-syntax',
+        '5:no-restricted-globals',
+      ],
+    );
+  });
+
   it('is on, as an error, for src/ in the repository configuration', async () => {
     const eslint = new ESLint({ cwd: root });
     const config = (await eslint.calculateConfigForFile(join(root, 'src/client/client.ts'))) as Linter.Config;

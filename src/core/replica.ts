@@ -2194,7 +2194,26 @@ export class Replica {
     // Stored again whenever a vote is replaced, added or dropped (storage keeps only the latest of
     // several waiting writes): a stored certificate with every current vote stays verifiable after a
     // restart, where one of a bare quorum might not.
-    this.#out.push({ kind: 'persist-checkpoint', checkpoint: this.#stable });
+    this.#persistCheckpoint(this.#stable);
+  }
+
+  /**
+   * Stores a stable checkpoint, unless it is below the checkpoint restored from disk that this
+   * replica has not got back to yet (#restoredFloor). Storing it would replace that one, and with
+   * it the only record that this replica executed up to the floor: restarted again, it would take
+   * the older checkpoint for all it ever executed, vote at once, and help a view re-decide
+   * sequences it had executed (simulator, --key-theft, seed 739). The older state lives in memory
+   * until the replica is past the floor; the disk keeps the newer one.
+   */
+  #persistCheckpoint(checkpoint: StoredCheckpoint): void {
+    if (checkpoint.certificate.sequence < this.#restoredFloor) {
+      this.#log_('debug', 'checkpoint-not-stored-below-restored-floor', {
+        sequence: checkpoint.certificate.sequence,
+        restoredFloor: this.#restoredFloor,
+      });
+      return;
+    }
+    this.#out.push({ kind: 'persist-checkpoint', checkpoint });
   }
 
   /**
@@ -2353,7 +2372,7 @@ export class Replica {
     this.#stable = checkpoint;
     this.#retained.push(checkpoint);
     while (this.#retained.length > this.config.retainedCheckpoints) this.#retained.shift();
-    if (persist) this.#out.push({ kind: 'persist-checkpoint', checkpoint });
+    if (persist) this.#persistCheckpoint(checkpoint);
     for (const key of [...this.#log.keys()]) if (key <= sequence) this.#log.delete(key);
     for (const key of [...this.#ownCheckpoints.keys()]) if (key <= sequence) this.#ownCheckpoints.delete(key);
     for (const key of [...this.#checkpointVotes.keys()])

@@ -175,6 +175,15 @@ describe('key theft in the simulator', () => {
     );
   });
 
+  it('a replica that transferred an older checkpoint than its unverifiable stored one keeps the stored one (seed 739)', () => {
+    // Before: the older checkpoint replaced the newer one on disk; restarted again, the replica
+    // took it for all it had executed, voted at once, and a view re-decided executed sequences
+    // (an agreement violation). n = 4 stalls here (certificate decay), which is reported apart.
+    const report = runSimulation({ seed: 739, n: 4, f: 1, keyTheft: true });
+    assert.deepEqual(report.violations, []);
+    assert.equal(report.livenessFailure, null);
+  });
+
   it('reports a stall of a cluster too small for its rotations apart from failures (seed 191)', () => {
     // n = 4, f = 1 with keys rotating (a recovery, k = 1) is below n ≥ 3f + 2k + 1: one replica
     // lost its disk, one lagged, and the checkpoint's certificate decayed with fewer than Q holders.

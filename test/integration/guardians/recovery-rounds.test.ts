@@ -31,6 +31,7 @@ import { scheduleOf } from '../../../src/config/cluster-config.js';
 import { nextProactiveSlotOf, type ScheduleParameters } from '../../../src/core/schedule.js';
 import type { GuardianReport, RecoveryRecord } from '../../../src/runtime/guardian-report.js';
 import { channelKeyDirectory } from '../../../src/transport/key-directory.js';
+import { RATE_LIMITED_LOG_LIMITS } from '../../../src/transport/rate-limited-log.js';
 import { TcpTransport } from '../../../src/transport/tcp.js';
 import { replicaNode } from '../../../src/transport/transport.js';
 import { logLines, type TestCluster, startTestCluster, waitFor } from '../helpers.js';
@@ -267,6 +268,8 @@ describe('proactive recovery on real processes', { timeout: 300_000 }, () => {
     assert.equal(await impersonate(old, target), false, 'the key of the retired epoch is refused');
     // Logged once per source and kind per interval: the line itself, or the count of those
     // suppressed since an earlier one (other refusals of retired epochs happen during rounds).
+    // That count is written once the interval after the earlier line is over, by a timer that
+    // may itself be an interval late: up to two intervals after the attempt.
     await waitFor(
       'a logged refusal of the old epoch',
       async () =>
@@ -280,7 +283,7 @@ describe('proactive recovery on real processes', { timeout: 300_000 }, () => {
               (line.msg === 'rejections suppressed by the log rate limit' &&
                 /key epoch N is not accepted/.test(String(line.key)))),
         ),
-      15_000,
+      2 * RATE_LIMITED_LOG_LIMITS.defaultIntervalMilliseconds + 5000,
     );
     // The same procedure with the current key succeeds: the refusal above is about the epoch.
     assert.equal(await impersonate(current, target), true, 'the current key is accepted');

@@ -33,7 +33,7 @@ import type { GuardianReport, RecoveryRecord } from '../../../src/runtime/guardi
 import { channelKeyDirectory } from '../../../src/transport/key-directory.js';
 import { RATE_LIMITED_LOG_LIMITS } from '../../../src/transport/rate-limited-log.js';
 import { TcpTransport } from '../../../src/transport/tcp.js';
-import { replicaNode } from '../../../src/transport/transport.js';
+import { type NodeId, replicaNode } from '../../../src/transport/transport.js';
 import { logLines, type TestCluster, startTestCluster, waitFor } from '../helpers.js';
 import { up, Workload } from './shared.js';
 
@@ -374,6 +374,11 @@ describe('proactive recovery on real processes', { timeout: 300_000 }, () => {
       8000,
     );
     const current = await steal(sender);
+    const frame = encodeMessage({ kind: 'checkpoint-proof', certificate });
+    // The real replica holds the same identity: each side's newer connection replaces the older
+    // one, so the impostor's may last only moments. The proof goes out the moment one is up.
+    const everConnected = new Map<number, Extract<NodeId, { kind: 'replica' }>>();
+    let impostor: TcpTransport | null = null;
     const transport = await TcpTransport.start({
       identity: {
         node: replicaNode(replicaId(sender)),
@@ -385,16 +390,24 @@ describe('proactive recovery on real processes', { timeout: 300_000 }, () => {
         .filter((entry) => entry.id !== sender)
         .map((entry) => ({ node: replicaNode(entry.id), host: entry.host, port: entry.port })),
       keys: channelKeyDirectory(clientRegistryOf(test.config), test.config),
-      events: { onFrame: () => undefined },
+      events: {
+        onFrame: () => undefined,
+        onPeerStateChange: (peer, connected) => {
+          if (!connected || peer.kind !== 'replica') return;
+          everConnected.set(peer.id, peer);
+          impostor?.send(peer, frame);
+        },
+      },
     });
+    impostor = transport;
     const sentAtMs = Date.now();
-    const frame = encodeMessage({ kind: 'checkpoint-proof', certificate });
     try {
       // Between replicas one side dials (docs/transport.md), so the impostor reaches those it
       // may dial; each of them must refuse the proof.
       const reached = await waitFor('the impostor to connect', async () => {
-        const peers = transport.connectedPeers().filter((peer) => peer.kind === 'replica');
-        return peers.length > 0 ? peers : null;
+        for (const peer of transport.connectedPeers())
+          if (peer.kind === 'replica') everConnected.set(peer.id, peer);
+        return everConnected.size > 0 ? [...everConnected.values()] : null;
       });
       let lastSentMs = 0;
       await waitFor(`replicas ${reached.map((peer) => peer.id).join(', ')} to refuse the proof`, async () => {

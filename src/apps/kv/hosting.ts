@@ -13,11 +13,12 @@
  * ```
  */
 import type { ClusterConfig } from '../../config/cluster-config.js';
+import type { ServiceClient, ServiceModule } from '../../core/service.js';
 import { type AccessControlConfig, validateAccessControlConfig } from './access-control.js';
 import { KvService } from './service.js';
 
 /** The clients' grants of a configuration, as the access control of the KV store reads them. */
-export function accessControlOf(config: ClusterConfig): AccessControlConfig {
+export function accessControlOf(config: { readonly clients: readonly ServiceClient[] }): AccessControlConfig {
   return Object.fromEntries(
     config.clients.map((client) => [client.id, { keyspaces: [...client.keyspaces] }]),
   );
@@ -27,9 +28,22 @@ export function accessControlOf(config: ClusterConfig): AccessControlConfig {
  * Problems with a configuration's keyspaces for the KV store, each a full sentence prefixed
  * `clients:` like the configuration parser's own; [] when the store can run it.
  */
-export function kvConfigProblems(config: ClusterConfig): string[] {
+export function kvConfigProblems(config: { readonly clients: readonly ServiceClient[] }): string[] {
   return validateAccessControlConfig(accessControlOf(config)).map((problem) => `clients: ${problem}`);
 }
+
+/**
+ * The key-value store as a service module: what a configuration without a `service` section (or
+ * with `"module": "phalanx/kv"`) runs. It takes no options; the clients' keyspaces are its grants.
+ */
+export const kvServiceModule: ServiceModule = {
+  name: 'kv',
+  create: (context) => new KvService({ accessControl: accessControlOf(context) }),
+  configProblems: (context) => [
+    ...(context.options === null ? [] : ['service.options: the key-value store takes no options']),
+    ...kvConfigProblems(context),
+  ],
+};
 
 /**
  * The KV store a replica of `config` runs (a ServiceFactory). Throws when kvConfigProblems

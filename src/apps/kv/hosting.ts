@@ -1,9 +1,11 @@
 /**
  * The key-value store as a cluster's service: what the wiring above the replica runtime (the
  * `phalanx` CLI) needs to run it. The runtime takes any `ServiceFactory`
- * (src/runtime/replica-node.ts); `createKvService` is the KV store's. The cluster configuration
- * carries each client's keyspaces as plain strings; `kvConfigProblems` checks what they mean
- * to this service, and the CLI reports its problems as configuration errors when it loads a file.
+ * (src/runtime/replica-node.ts); `createKvService` is the KV store's, and `kvServiceModule` its
+ * service module (the built-in `phalanx/kv` a configuration runs by default, src/hosting/). The
+ * cluster configuration carries each client's keyspaces as plain strings; `kvConfigProblems`
+ * checks what they mean to this service, and the CLI reports its problems as configuration errors
+ * when it loads a file configured with this service.
  *
  * Usage:
  * ```ts

@@ -27,6 +27,7 @@ export const LAYERS = [
   ['config'],
   ['client'],
   ['apps/*', 'runtime'],
+  ['hosting'],
   ['recovery'],
   ['sim', 'dashboard'],
   ['cli', ENTRY_POINTS],

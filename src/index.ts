@@ -2,7 +2,9 @@
  * The package's main entry point (`import … from 'phalanx'`): what an application needs to use a
  * Phalanx cluster as a client, and the contract a replicated service implements. It loads none of
  * the replica runtime (no storage engine, no guardian, no HTTP server, no child processes):
- * test/architecture/module-graph.test.ts keeps it so. Hosting a replica is `phalanx/replica`;
+ * test/architecture/module-graph.test.ts keeps it so. A service's own code (its `ServiceModule`,
+ * its operation codecs with `defineOperations`, which `TypedClient` uses on the client side) needs
+ * this entry only. Hosting a replica is `phalanx/replica`;
  * the key-value store and its typed client are `phalanx/kv`.
  *
  * Usage:
@@ -33,7 +35,19 @@ export {
   type ReplicaEntry,
 } from './config/cluster-config.js';
 export { type ClientKeyFile, clientKeyPath, loadClientKeyFile } from './config/keys.js';
-export type { ExecutionContext, Service } from './core/service.js';
+export type {
+  ExecutionContext,
+  JsonValue,
+  Service,
+  ServiceClient,
+  ServiceCreateContext,
+  ServiceModule,
+  ServiceModuleContext,
+  ServiceSimulation,
+  SimulatedOperation,
+} from './core/service.js';
+export { defineOperations, type OperationCodecs } from './core/operations.js';
+export { TypedClient, UndecodableResultError } from './client/typed-client.js';
 export {
   type ClientId,
   clientId,

@@ -27,7 +27,7 @@ export {
   replicaDataDirectory,
 } from './config/cluster-config.js';
 export { loadReplicaKeyFile, type ReplicaKeyFile, replicaKeyPath } from './config/keys.js';
-export type { ExecutionContext, Service } from './core/service.js';
+export type { ExecutionContext, Service, ServiceModule } from './core/service.js';
 export { type ReplicaId, replicaId } from './messages/ids.js';
 export {
   type GuardianLink,

@@ -33,7 +33,7 @@ import { type Slot, slotAt } from '../core/schedule.js';
 import type { GuardianStatus, RecoveryRecord } from '../runtime/guardian-report.js';
 import { cliEntryPoint, LocalCluster } from '../runtime/local-cluster.js';
 import { connectBenchClient, freePortRange } from './bench.js';
-import { loadKvClusterConfig } from './options.js';
+import { loadCheckedClusterConfig } from './options.js';
 
 export interface RecoveryBenchOptions {
   readonly stateMb: number;
@@ -201,7 +201,7 @@ export async function runRecoveryBench(options: RecoveryBenchOptions): Promise<R
     dashboardPort: 0,
     recovery: { recoveryBoundMs: options.recoveryBoundMs, periodMs: PERIOD_MS, scheduleOriginMs: originMs },
   });
-  const config = await loadKvClusterConfig(configPath);
+  const config = await loadCheckedClusterConfig(configPath);
   await signCodeManifestFor(config);
   const cluster = new LocalCluster({
     config,

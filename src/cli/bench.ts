@@ -20,7 +20,7 @@ import { clientKeyPath, generateCluster, loadClientKeyFile } from '../config/key
 import { clientId } from '../messages/ids.js';
 import { cliEntryPoint, LocalCluster } from '../runtime/local-cluster.js';
 import { runRecoveryBench } from './bench-recovery.js';
-import { configOrExit, integerOption, loadKvClusterConfig } from './options.js';
+import { configOrExit, integerOption, loadCheckedClusterConfig, requireKvService } from './options.js';
 
 export interface BenchOptions {
   readonly clients: number;
@@ -198,7 +198,7 @@ export async function withTemporaryCluster<Result>(
     dashboardPort: 0,
     ...(options.protocol === undefined ? {} : { protocol: options.protocol }),
   });
-  const config = await loadKvClusterConfig(configPath);
+  const config = await loadCheckedClusterConfig(configPath);
   const cluster = new LocalCluster({ config, entryPoint: cliEntryPoint(), logLevel: 'warn' });
   try {
     await cluster.startAll();
@@ -208,6 +208,13 @@ export async function withTemporaryCluster<Result>(
     await cluster.stopAll();
     rmSync(directory, { recursive: true, force: true });
   }
+}
+
+/** A running cluster's configuration for the bench, whose clients speak the key-value store. */
+async function kvConfigOrExit(path: string): Promise<ClusterConfig> {
+  const config = await configOrExit(path);
+  requireKvService(config, 'phalanx bench');
+  return config;
 }
 
 export function registerBench(program: Command): void {
@@ -321,7 +328,7 @@ export function registerBench(program: Command): void {
         };
         const result =
           options.connect !== undefined
-            ? await runBench(await configOrExit(options.connect), benchOptions)
+            ? await runBench(await kvConfigOrExit(options.connect), benchOptions)
             : await withTemporaryCluster(
                 { f: options.f, k: 0, clients: options.clients, storage: options.storage },
                 (config) => runBench(config, benchOptions),

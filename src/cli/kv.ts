@@ -4,7 +4,7 @@ import { KvClient } from '../apps/kv/client.js';
 import { PhalanxClient, PhalanxError } from '../client/client.js';
 import { clientKeyPath, loadClientKeyFile } from '../config/keys.js';
 import { clientId, isValidClientId } from '../messages/ids.js';
-import { configOrExit, DEFAULT_CONFIG, integerOption } from './options.js';
+import { configOrExit, DEFAULT_CONFIG, integerOption, requireKvService } from './options.js';
 
 interface CommonOptions {
   readonly config: string;
@@ -21,6 +21,7 @@ async function withKv<Result>(
   use: (kv: KvClient) => Promise<Result>,
 ): Promise<Result> {
   const config = await configOrExit(options.config);
+  requireKvService(config, 'phalanx kv');
   if (!isValidClientId(options.client))
     throw new Error(`--client ${JSON.stringify(options.client)} is not a valid client id`);
   const id = clientId(options.client);

@@ -13,6 +13,7 @@ import {
   writeCodeManifest,
   defaultManifestPath,
 } from '../recovery/code-manifest.js';
+import { serviceCodeFiles } from '../hosting/service-code.js';
 import { configOrExit, DEFAULT_CONFIG } from './options.js';
 
 interface ManifestOptions {
@@ -57,7 +58,12 @@ export function registerManifest(program: Command): void {
               '(generate the cluster with recovery enabled)',
           );
         }
-        const verdict = await verifyCodeBundle(codeDirectory, manifestPath, config.installKey);
+        const service = await serviceCodeFiles(config, codeDirectory);
+        const checked = await verifyCodeBundle(codeDirectory, manifestPath, config.installKey, {
+          serviceFiles: service.files,
+        });
+        const problems = [...service.problems, ...(checked.ok ? [] : checked.problems)];
+        const verdict = problems.length === 0 && checked.ok ? checked : { ok: false as const, problems };
         if (verdict.ok) {
           process.stdout.write(`${codeDirectory} matches ${manifestPath} (${verdict.files} files)\n`);
           return;
@@ -87,10 +93,15 @@ export function registerManifest(program: Command): void {
             'guardians would reject a manifest signed with it',
         );
       }
-      const manifest = await buildCodeManifest(codeDirectory, installKey);
+      const service = await serviceCodeFiles(config, codeDirectory);
+      if (service.problems.length > 0)
+        throw new Error(`cannot sign the service module's files:\n  ${service.problems.join('\n  ')}`);
+      const manifest = await buildCodeManifest(codeDirectory, installKey, { serviceFiles: service.files });
       await writeCodeManifest(manifestPath, manifest);
       process.stdout.write(
-        `signed a manifest of ${manifest.files.length} files in ${codeDirectory}; wrote ${manifestPath}\n`,
+        `signed a manifest of ${manifest.files.length} files in ${codeDirectory}` +
+          `${manifest.serviceFiles.length === 0 ? '' : ` and ${manifest.serviceFiles.length} files of the service module ${config.service.module}`}` +
+          `; wrote ${manifestPath}\n`,
       );
       if (config.installKey === null) {
         process.stdout.write(

@@ -1,8 +1,13 @@
 /** Option parsing and configuration loading shared by the `phalanx` subcommands. */
 import { InvalidArgumentError } from 'commander';
 import pino, { type Logger } from 'pino';
-import { kvConfigProblems } from '../apps/kv/hosting.js';
-import { type ClusterConfig, ConfigError, loadClusterConfig } from '../config/cluster-config.js';
+import {
+  type ClusterConfig,
+  ConfigError,
+  DEFAULT_SERVICE_MODULE,
+  loadClusterConfig,
+} from '../config/cluster-config.js';
+import { type LoadedServiceModule, loadConfiguredService } from '../hosting/service-modules.js';
 import { RotatingLogFile } from '../runtime/log-file.js';
 
 /**
@@ -22,23 +27,31 @@ export function integerOption(name: string, min: number, max: number): (value: s
   };
 }
 
-/**
- * Loads a configuration for the `phalanx` commands, which run the key-value store: the file must
- * parse and its keyspaces must suit the store (kvConfigProblems), or ConfigError lists every
- * problem.
- */
-export async function loadKvClusterConfig(path: string): Promise<ClusterConfig> {
-  const config = await loadClusterConfig(path);
-  const problems = kvConfigProblems(config);
-  // Named by the path as given, as the parser's own errors are.
-  if (problems.length > 0) throw new ConfigError(path, problems);
-  return config;
+/** A configuration with the service module it names, loaded and checked against it. */
+export interface ServiceClusterConfig {
+  readonly config: ClusterConfig;
+  readonly service: LoadedServiceModule;
 }
 
-/** Loads the configuration (loadKvClusterConfig) or exits with every problem listed. */
-export async function configOrExit(path: string): Promise<ClusterConfig> {
+/**
+ * Loads a configuration for the `phalanx` commands: the file must parse, its service module
+ * (`service.module`, the key-value store by default) must load, and the module must accept the
+ * configuration (its configProblems), or ConfigError lists every problem.
+ */
+export async function loadServiceClusterConfig(path: string): Promise<ServiceClusterConfig> {
+  const config = await loadClusterConfig(path);
+  return { config, service: await loadConfiguredService(config, path) };
+}
+
+/** loadServiceClusterConfig, for callers that need the configuration only. */
+export async function loadCheckedClusterConfig(path: string): Promise<ClusterConfig> {
+  return (await loadServiceClusterConfig(path)).config;
+}
+
+/** Loads the configuration and its service (loadServiceClusterConfig) or exits with every problem listed. */
+export async function serviceConfigOrExit(path: string): Promise<ServiceClusterConfig> {
   try {
-    return await loadKvClusterConfig(path);
+    return await loadServiceClusterConfig(path);
   } catch (error) {
     if (error instanceof ConfigError) {
       process.stderr.write(`phalanx: ${error.message}\n`);
@@ -49,6 +62,22 @@ export async function configOrExit(path: string): Promise<ClusterConfig> {
     }
     throw error;
   }
+}
+
+/** serviceConfigOrExit, for commands that need the configuration only. */
+export async function configOrExit(path: string): Promise<ClusterConfig> {
+  return (await serviceConfigOrExit(path)).config;
+}
+
+/**
+ * Refuses, with a clear message, a command that speaks the key-value store's operations (`kv`,
+ * `bench`, the live workload) to a cluster configured with another service.
+ */
+export function requireKvService(config: ClusterConfig, what: string): void {
+  if (config.service.module !== DEFAULT_SERVICE_MODULE)
+    throw new Error(
+      `${what} uses the key-value store, but ${config.source} runs the service ${config.service.module}`,
+    );
 }
 
 /** Structured logs on stderr (stdout stays for command output). */

@@ -7,7 +7,6 @@ import { fstatSync } from 'node:fs';
 import { Socket } from 'node:net';
 import type { Command } from 'commander';
 import type { Logger } from 'pino';
-import { createKvService } from '../apps/kv/hosting.js';
 import type { ClusterConfig } from '../config/cluster-config.js';
 import { loadReplicaKeyFile, replicaKeyPath } from '../config/keys.js';
 import { type ReplicaId, keyEpoch, replicaId } from '../messages/ids.js';
@@ -27,7 +26,14 @@ import {
 import { decodeKeyCertificate, sessionKeysFromSeeds } from '../crypto/key-certificates.js';
 import { type GuardianLink, type ReplicaKeySource, ReplicaNode } from '../runtime/replica-node.js';
 import type { KeyCertificate } from '../messages/types.js';
-import { DEFAULT_CONFIG, configOrExit, integerOption, processLogger, stopOnSignals } from './options.js';
+import { serviceFactoryOf } from '../hosting/service-modules.js';
+import {
+  DEFAULT_CONFIG,
+  integerOption,
+  processLogger,
+  serviceConfigOrExit,
+  stopOnSignals,
+} from './options.js';
 
 /** How long a replica started by its guardian waits for its session keys. */
 const SESSION_KEYS_TIMEOUT_MS = 30_000;
@@ -164,7 +170,7 @@ export function registerReplica(program: Command): void {
         logLevel: string;
         logFile?: string;
       }) => {
-        const config = await configOrExit(options.config);
+        const { config, service } = await serviceConfigOrExit(options.config);
         if (options.id >= config.n)
           throw new Error(`--id ${options.id}: the configuration has replicas 0..${config.n - 1}`);
         if (options.faultMode !== undefined && !isFaultMode(options.faultMode)) {
@@ -172,6 +178,7 @@ export function registerReplica(program: Command): void {
         }
         const id = replicaId(options.id);
         const logger = processLogger(options.logLevel, { replica: id }, options.logFile);
+        logger.info({ service: service.module.name, module: config.service.module }, 'service module loaded');
         let keys: ReplicaKeySource;
         let amnesiac = options.amnesiac === true;
         let faultMode: FaultMode | null = (options.faultMode as FaultMode | undefined) ?? null;
@@ -197,8 +204,8 @@ export function registerReplica(program: Command): void {
           id,
           keys,
           logger,
-          // The command runs the key-value store; a library user passes its own factory.
-          service: createKvService,
+          // The configuration's service module (the key-value store by default), loaded above.
+          service: serviceFactoryOf(service),
           ...(options.data === undefined ? {} : { dataDirectory: options.data }),
           ...(link === undefined ? {} : { guardian: link }),
           amnesiac,

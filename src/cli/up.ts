@@ -10,14 +10,21 @@ import type { Command } from 'commander';
 import type { Logger } from 'pino';
 import { KvClient } from '../apps/kv/client.js';
 import { PhalanxClient } from '../client/client.js';
-import type { ClusterConfig } from '../config/cluster-config.js';
+import { type ClusterConfig, DEFAULT_SERVICE_MODULE } from '../config/cluster-config.js';
 import { clientKeyPath, generateCluster, loadClientKeyFile } from '../config/keys.js';
 import { clientId } from '../messages/ids.js';
 import { DashboardServer } from '../dashboard/server.js';
 import { signCodeManifestFor } from '../recovery/code-manifest.js';
 import { cliEntryPoint, LocalCluster } from '../runtime/local-cluster.js';
 import { IntrusionDemo } from './demo.js';
-import { commandLogger, configOrExit, DEFAULT_CONFIG, DEFAULT_DIRECTORY, integerOption } from './options.js';
+import {
+  commandLogger,
+  configOrExit,
+  DEFAULT_CONFIG,
+  DEFAULT_DIRECTORY,
+  integerOption,
+  requireKvService,
+} from './options.js';
 
 /** A gentle, steady workload so the dashboard has something to show. */
 export class LiveWorkload {
@@ -159,6 +166,8 @@ async function runLocalCluster(options: {
 }): Promise<RunningCluster> {
   await ensureConfig(options.config);
   const config = await configOrExit(options.config);
+  // The live workload speaks the key-value store; refuse before anything starts.
+  if (options.workload) requireKvService(config, 'the live workload (--workload, demo)');
   const logger = commandLogger();
   let stopping = false;
   await signLocalCode(config);
@@ -192,7 +201,11 @@ async function runLocalCluster(options: {
     workload = new LiveWorkload(new KvClient(client), logger, 20);
     process.stdout.write('live workload: 20 operations per second as client admin\n');
   }
-  process.stdout.write(`try: npx phalanx kv put a 1 && npx phalanx kv get a   (Ctrl-C stops the cluster)\n`);
+  process.stdout.write(
+    config.service.module === DEFAULT_SERVICE_MODULE
+      ? `try: npx phalanx kv put a 1 && npx phalanx kv get a   (Ctrl-C stops the cluster)\n`
+      : `service: ${config.service.module}   (Ctrl-C stops the cluster)\n`,
+  );
   const hooks: (() => void)[] = [];
   const stop = async (): Promise<void> => {
     if (stopping) return;

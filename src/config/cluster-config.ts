@@ -18,6 +18,7 @@ import { parse as parseYaml } from 'yaml';
 import { defaultProtocolConfig, type ProtocolConfig, protocolConfigProblems } from '../core/config.js';
 import { type ClientId, isValidClientId, type ReplicaId, replicaId } from '../messages/ids.js';
 import { minimumReplicas } from '../core/quorum.js';
+import type { JsonValue } from '../core/service.js';
 import { replicaUserProblems } from './replica-user.js';
 import { minimumPeriodMs, type ScheduleParameters } from '../core/schedule.js';
 import { keyFromBase64 } from '../crypto/keys.js';
@@ -99,7 +100,34 @@ export interface ClusterConfig {
   readonly recovery: RecoveryConfig | null;
   /** Raw Ed25519 public key that signs the code manifest at install time; null: not checked. */
   readonly installKey: Uint8Array | null;
+  /** The replicated service the replicas run (default: the built-in key-value store). */
+  readonly service: ServiceSelection;
 }
+
+/**
+ * The `service` section: which service module the replicas run, and its options. The module is a
+ * path relative to the configuration file's folder (`./ledger/service.js`), an absolute path, or a
+ * package name; src/hosting/service-modules.ts resolves and loads it. Checked here only as a
+ * specifier and a bounded JSON value: what the options mean is the module's business.
+ */
+export interface ServiceSelection {
+  readonly module: string;
+  /** null when the section has no options. */
+  readonly options: JsonValue | null;
+}
+
+/** The module a configuration without a `service` section runs: Phalanx's key-value store. */
+export const DEFAULT_SERVICE_MODULE = 'phalanx/kv';
+
+/** Bounds on the `service` section, so that a mistaken configuration fails clearly. */
+export const SERVICE_SELECTION_LIMITS = {
+  /** Longest module specifier (a path or a package name). */
+  maxModuleSpecifierLength: 1024,
+  /** Largest `service.options`, as compact JSON (UTF-8 bytes). */
+  maxOptionsBytes: 64 * 1024,
+  /** Deepest nesting of arrays and objects in `service.options`. */
+  maxOptionsDepth: 32,
+} as const;
 
 /** Largest configuration file read, so a wrong path (a huge file) fails clearly. */
 export const MAX_CONFIG_FILE_BYTES = 4 * 1024 * 1024;
@@ -395,6 +423,69 @@ function parseRecovery(
   return { recoveryBoundMs, periodMs, scheduleOriginMs, replicaUser, createReplicaUser };
 }
 
+/** Why `value` is not a JSON value within the depth limit, or null when it is one. */
+function jsonValueProblem(value: unknown, path: string, depth: number): string | null {
+  if (value === null || typeof value === 'boolean' || typeof value === 'string') return null;
+  if (typeof value === 'number')
+    return Number.isFinite(value) ? null : `${path}: must be a finite number, got ${String(value)}`;
+  if (typeof value !== 'object')
+    return `${path}: must be JSON (null, booleans, numbers, strings, lists, objects), got a ${typeof value}`;
+  if (depth >= SERVICE_SELECTION_LIMITS.maxOptionsDepth)
+    return `${path}: nested deeper than ${SERVICE_SELECTION_LIMITS.maxOptionsDepth} levels`;
+  if (Array.isArray(value)) {
+    for (const [index, item] of value.entries()) {
+      const problem = jsonValueProblem(item, `${path}[${index}]`, depth + 1);
+      if (problem !== null) return problem;
+    }
+    return null;
+  }
+  if (Object.getPrototypeOf(value) !== Object.prototype && Object.getPrototypeOf(value) !== null)
+    return `${path}: must be a plain JSON object`;
+  for (const [key, item] of Object.entries(value)) {
+    const problem = jsonValueProblem(item, `${path}.${key}`, depth + 1);
+    if (problem !== null) return problem;
+  }
+  return null;
+}
+
+function parseServiceSelection(problems: Problems, value: unknown): ServiceSelection {
+  const fallback: ServiceSelection = { module: DEFAULT_SERVICE_MODULE, options: null };
+  if (value === undefined) return fallback;
+  if (!isRecord(value)) {
+    problems.push(
+      `service: must be an object with "module" (and optional "options"), got ${describe(value)}`,
+    );
+    return fallback;
+  }
+  unknownFields(problems, 'service', value, ['module', 'options']);
+  const module = value.module;
+  const limit = SERVICE_SELECTION_LIMITS.maxModuleSpecifierLength;
+  if (typeof module !== 'string' || module.length === 0 || module.includes('\0')) {
+    problems.push(
+      `service.module: must be a module path (relative to this file's folder) or a package name, got ${describe(module)}`,
+    );
+    return fallback;
+  }
+  if (module.length > limit) {
+    problems.push(`service.module: longer than ${limit} characters`);
+    return fallback;
+  }
+  const options = value.options ?? null;
+  const problem = jsonValueProblem(options, 'service.options', 0);
+  if (problem !== null) {
+    problems.push(problem);
+    return { module, options: null };
+  }
+  const bytes = Buffer.byteLength(JSON.stringify(options));
+  if (bytes > SERVICE_SELECTION_LIMITS.maxOptionsBytes) {
+    problems.push(
+      `service.options: ${bytes} bytes as JSON, more than ${SERVICE_SELECTION_LIMITS.maxOptionsBytes}`,
+    );
+    return { module, options: null };
+  }
+  return { module, options: options as JsonValue };
+}
+
 /** Validates a parsed document; relative folders resolve against the folder of `source`. */
 export function parseClusterConfig(document: unknown, source: string): ClusterConfig {
   const problems: Problems = [];
@@ -412,6 +503,7 @@ export function parseClusterConfig(document: unknown, source: string): ClusterCo
     'allowFaultInjection',
     'recovery',
     'installKey',
+    'service',
   ]);
   const f = integer(problems, 'f', document.f, 0, 21);
   const k = integer(problems, 'k', document.k ?? 0, 0, 21);
@@ -469,6 +561,7 @@ export function parseClusterConfig(document: unknown, source: string): ClusterCo
     allowFaultInjection: allowFaultInjection === true,
     recovery,
     installKey,
+    service: parseServiceSelection(problems, document.service),
   };
   if (problems.length > 0) throw new ConfigError(source, problems);
   return config;

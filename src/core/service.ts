@@ -14,7 +14,7 @@
  * }
  * ```
  */
-import type { ClientId, RequestNumber, SequenceNumber } from '../messages/ids.js';
+import type { ClientId, ReplicaId, RequestNumber, SequenceNumber } from '../messages/ids.js';
 
 export interface ExecutionContext {
   readonly clientId: ClientId;
@@ -36,4 +36,83 @@ export interface Service {
   snapshot(): readonly Uint8Array[];
   /** Replaces the whole state with the one the chunks describe (as produced by snapshot()). */
   restore(chunks: readonly Uint8Array[]): void;
+}
+
+/** A JSON value, as a service's options arrive from the cluster configuration. */
+export type JsonValue =
+  null | boolean | number | string | readonly JsonValue[] | { readonly [key: string]: JsonValue };
+
+/** A client of the cluster as a service sees it: its id and the grants the configuration lists. */
+export interface ServiceClient {
+  readonly id: ClientId;
+  /** The configuration's `keyspaces` of the client: strings the service interprets (or ignores). */
+  readonly keyspaces: readonly string[];
+}
+
+/** What a service module is told when it builds (or checks the options of) a service. */
+export interface ServiceModuleContext {
+  /** `service.options` of the cluster configuration; null when absent. */
+  readonly options: JsonValue | null;
+  /** The configured clients, in the configuration's order. */
+  readonly clients: readonly ServiceClient[];
+}
+
+/** What `create` is told: the module context, and which replica the service is for. */
+export interface ServiceCreateContext extends ServiceModuleContext {
+  readonly replica: ReplicaId;
+}
+
+/** One operation a simulated correct client sends (see ServiceSimulation). */
+export interface SimulatedOperation {
+  readonly operation: Uint8Array;
+  readonly readOnly: boolean;
+}
+
+/**
+ * Optional hooks for the simulator (`npm run sim -- --service <module>`). Without them the
+ * simulated clients send the key-value store's operations, which a service must answer without
+ * throwing (as it must any bytes).
+ */
+export interface ServiceSimulation {
+  /**
+   * The next operation of a simulated correct client. `random()` is the run's seeded generator
+   * (values in [0, 1)): use it, and nothing else, so that a seed replays exactly.
+   */
+  nextOperation(random: () => number, client: ClientId, index: number): SimulatedOperation;
+  /**
+   * Problems with a correct replica's state, given its snapshot (an invariant the service keeps,
+   * e.g. a ledger's total); [] when none. The simulator checks every snapshot it takes.
+   */
+  stateProblems?(chunks: readonly Uint8Array[]): readonly string[];
+}
+
+/**
+ * What a service module exports (as its default export, or as the named export `service`) so
+ * that a cluster configuration can name it: `"service": { "module": "./ledger.js", "options": … }`.
+ * The replica process, the guardian, the `phalanx` commands and the simulator load it the same way
+ * (src/hosting/service-modules.ts). Every replica runs `create` once per start; each call must
+ * return a fresh service in its initial state.
+ *
+ * Usage:
+ * ```ts
+ * const counterModule: ServiceModule = {
+ *   name: 'counter',
+ *   create: () => new Counter(),
+ *   configProblems: ({ options }) => (options === null ? [] : ['the counter takes no options']),
+ * };
+ * export default counterModule;
+ * ```
+ */
+export interface ServiceModule {
+  /** A short name for logs and errors ('kv', 'ledger'). */
+  readonly name: string;
+  /** A fresh service for one replica start. */
+  create(context: ServiceCreateContext): Service;
+  /**
+   * Problems with the configuration for this service (its options, the clients' keyspaces), each
+   * a full sentence; [] when it can run. The `phalanx` commands report them as configuration
+   * errors before anything starts.
+   */
+  configProblems?(context: ServiceModuleContext): readonly string[];
+  readonly simulation?: ServiceSimulation;
 }

@@ -12,6 +12,14 @@
  * followed and are always a problem, whatever the include rule says: a link could point the replica
  * at code outside the signed tree.
  *
+ * Beside the code directory, a manifest covers the files of the configured service module when it
+ * lies outside that directory (`serviceFiles`: absolute paths of the module file and every file of
+ * the user's project it imports, src/hosting/import-graph.ts), so that a change to the user's code
+ * after signing makes the guardian refuse to start the replica too. The caller names them
+ * (`CodeManifestOptions.serviceFiles`, from `serviceCodeFiles` in src/hosting/service-code.ts):
+ * building hashes them, verifying compares the files the manifest lists with the ones the caller
+ * finds now (a changed, missing or added file is a problem, as in the code directory).
+ *
  * The signature is over a canonical binary encoding (see `codeManifestPayload`), never over the
  * JSON text, so reformatting the file cannot change what was signed and no JSON ambiguity (key
  * order, number spelling, escapes) can make two different manifests share a signature.
@@ -30,7 +38,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { constants as fsConstants } from 'node:fs';
 import { type FileHandle, lstat, mkdir, open, readdir, rename, rm } from 'node:fs/promises';
-import { basename, dirname, join, resolve } from 'node:path';
+import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ClusterConfig } from '../config/cluster-config.js';
 import { installKeyPath, loadInstallKey } from '../config/keys.js';
@@ -38,9 +46,12 @@ import { SIGNATURE_BYTES } from '../messages/ids.js';
 import { type SigningKeyPair, tryParseSigningPublicKey } from '../crypto/keys.js';
 import { signBytes, verifyBytes } from '../crypto/signatures.js';
 import { type ByteWriter, encodeToBytes } from '../messages/bytes.js';
+import { serviceCodeFiles } from '../hosting/service-code.js';
 
-export const CODE_MANIFEST_DOMAIN = 'phalanx/code-manifest/v1';
-export const CODE_MANIFEST_VERSION = 1;
+export const CODE_MANIFEST_DOMAIN = 'phalanx/code-manifest/v2';
+/** Version 2 added `serviceFiles`; version 1 manifests (no service files) are still read. */
+export const CODE_MANIFEST_VERSION = 2;
+const CODE_MANIFEST_DOMAIN_V1 = 'phalanx/code-manifest/v1';
 /** Most files a manifest may list (the project has a few hundred; dist/ about three times that). */
 export const MAX_CODE_FILES = 20_000;
 /** Most bytes, summed over the listed files, that are hashed. */
@@ -65,11 +76,16 @@ export interface CodeManifestEntry {
 }
 
 export interface CodeManifest {
-  readonly version: 1;
+  readonly version: 1 | 2;
   /** The code directory it was made for (absolute); informational, verification takes its own. */
   readonly root: string;
   /** Sorted by path (UTF-16 code unit order), no duplicates. */
   readonly files: readonly CodeManifestEntry[];
+  /**
+   * The service module's files outside the code directory, by absolute path, sorted; [] for the
+   * built-in service (and in every version 1 manifest).
+   */
+  readonly serviceFiles: readonly CodeManifestEntry[];
   readonly createdAtMs: number;
   /** Base64 Ed25519 signature by the install key over `codeManifestPayload` of everything else. */
   readonly signature: string;
@@ -84,6 +100,11 @@ export type BundleVerdict =
 export interface CodeManifestOptions {
   /** Which regular files the manifest covers; default: `includedByDefault`. */
   readonly include?: (relativePath: string) => boolean;
+  /**
+   * Absolute paths of files outside the code directory that the manifest also covers: the
+   * service module's (see the header). Default: none.
+   */
+  readonly serviceFiles?: readonly string[];
 }
 
 /** A manifest file that cannot be read, is too large, or is malformed. */
@@ -111,14 +132,22 @@ export function defaultManifestPath(config: ClusterConfig): string {
 
 /**
  * What `phalanx manifest` does at install time, for local clusters (up, demo, bench, tests):
- * signs the code in `codeDirectory` with the configuration's install key and writes the manifest
- * where its guardians look for it.
+ * signs the code in `codeDirectory` and the configured service module's files outside it
+ * (serviceCodeFiles) with the configuration's install key, and writes the manifest where its
+ * guardians look for it.
  */
 export async function signCodeManifestFor(
   config: ClusterConfig,
   codeDirectory = defaultCodeDirectory(),
 ): Promise<CodeManifest> {
-  const manifest = await buildCodeManifest(codeDirectory, await loadInstallKey(installKeyPath(config)));
+  const service = await serviceCodeFiles(config, codeDirectory);
+  if (service.problems.length > 0)
+    throw new CodeManifestError(
+      `cannot sign the service module's files:\n  ${service.problems.join('\n  ')}`,
+    );
+  const manifest = await buildCodeManifest(codeDirectory, await loadInstallKey(installKeyPath(config)), {
+    serviceFiles: service.files,
+  });
   await writeCodeManifest(defaultManifestPath(config), manifest);
   return manifest;
 }
@@ -126,7 +155,7 @@ export async function signCodeManifestFor(
 // ───────────────────────────── canonical payload ─────────────────────────────
 
 function writeManifestPayload(writer: ByteWriter, manifest: UnsignedCodeManifest): void {
-  writer.string(CODE_MANIFEST_DOMAIN);
+  writer.string(manifest.version === 1 ? CODE_MANIFEST_DOMAIN_V1 : CODE_MANIFEST_DOMAIN);
   writer.varuint(manifest.version);
   writer.string(manifest.root);
   writer.varuint(manifest.createdAtMs);
@@ -136,11 +165,18 @@ function writeManifestPayload(writer: ByteWriter, manifest: UnsignedCodeManifest
     writer.lengthPrefixedBytes(Buffer.from(file.sha256, 'hex'));
     writer.varuint(file.bytes);
   }
+  if (manifest.version === 1) return;
+  writer.varuint(manifest.serviceFiles.length);
+  for (const file of manifest.serviceFiles) {
+    writer.string(file.path);
+    writer.lengthPrefixedBytes(Buffer.from(file.sha256, 'hex'));
+    writer.varuint(file.bytes);
+  }
 }
 
 /**
  * The bytes the install key signs: the domain tag, then version, root, creation time, the number of
- * files and each file's path, digest and size, every field length-prefixed or a varuint
+ * files and each file's path, digest and size, then (version 2) the same for the service files, every field length-prefixed or a varuint
  * (messages/bytes.ts), so distinct manifests always give distinct payloads.
  */
 export function codeManifestPayload(manifest: UnsignedCodeManifest): Uint8Array {
@@ -292,6 +328,20 @@ function budgetMessage(): string {
 
 // ───────────────────────────── build, write, read ─────────────────────────────
 
+/** The service files to cover, sorted and unique; a path that is not absolute is a problem. */
+function serviceFileList(paths: readonly string[] | undefined, problems: string[]): string[] {
+  const unique = [...new Set(paths ?? [])].sort(compareCodeUnits);
+  if (unique.length > MAX_CODE_FILES) {
+    problems.push(`more than ${MAX_CODE_FILES} service files; refusing to hash them`);
+    return [];
+  }
+  return unique.filter((path) => {
+    if (isAbsolute(path) && !path.includes('\0')) return true;
+    problems.push(`service file ${JSON.stringify(path)}: must be an absolute path`);
+    return false;
+  });
+}
+
 /**
  * Hashes every covered file under `codeDirectory` and signs the list with the install key. Throws,
  * listing every problem, when the tree holds a link or special file or exceeds a limit: a manifest
@@ -317,6 +367,14 @@ export async function buildCodeManifest(
     else if (result.failure instanceof BudgetExceeded) overBudget = true;
     else problems.push(`${paths[index]!}: ${describeError(result.failure)}`);
   });
+  const servicePaths = serviceFileList(options.serviceFiles, problems);
+  const serviceHashed = await mapConcurrently(servicePaths, (path) => hashFile(path, budget));
+  const serviceFiles: CodeManifestEntry[] = [];
+  serviceHashed.forEach((result, index) => {
+    if (!isFailure(result)) serviceFiles.push({ path: servicePaths[index]!, ...result });
+    else if (result.failure instanceof BudgetExceeded) overBudget = true;
+    else problems.push(`service file ${servicePaths[index]!}: ${describeError(result.failure)}`);
+  });
   if (overBudget) problems.push(budgetMessage());
   if (problems.length > 0) {
     throw new CodeManifestError(`cannot build a code manifest of ${root}:\n  ${problems.join('\n  ')}`);
@@ -325,6 +383,7 @@ export async function buildCodeManifest(
     version: CODE_MANIFEST_VERSION,
     root,
     files,
+    serviceFiles,
     createdAtMs: Date.now(),
   };
   const signature = signBytes(installKey, codeManifestPayload(unsigned));
@@ -345,6 +404,11 @@ export async function writeCodeManifest(path: string, manifest: CodeManifest): P
     root: manifest.root,
     createdAtMs: manifest.createdAtMs,
     files: manifest.files.map((file) => ({ path: file.path, sha256: file.sha256, bytes: file.bytes })),
+    serviceFiles: manifest.serviceFiles.map((file) => ({
+      path: file.path,
+      sha256: file.sha256,
+      bytes: file.bytes,
+    })),
     signature: manifest.signature,
   };
   try {
@@ -401,30 +465,64 @@ function parseManifestDocument(parsed: unknown, problems: string[]): CodeManifes
     return null;
   }
   const document = parsed as Record<string, unknown>;
-  if (document.version !== CODE_MANIFEST_VERSION)
-    problems.push(`version must be ${CODE_MANIFEST_VERSION}, got ${JSON.stringify(document.version)}`);
+  if (document.version !== 1 && document.version !== CODE_MANIFEST_VERSION)
+    problems.push(`version must be 1 or ${CODE_MANIFEST_VERSION}, got ${JSON.stringify(document.version)}`);
   if (typeof document.root !== 'string') problems.push('root must be a string');
   if (!Number.isSafeInteger(document.createdAtMs) || (document.createdAtMs as number) < 0)
     problems.push('createdAtMs must be a non-negative integer');
   if (typeof document.signature !== 'string')
     problems.push('signature is missing (the manifest is not signed)');
+  const files = parseEntries(document.files, 'files', isValidManifestPath, problems);
+  const serviceFiles =
+    document.version === 1
+      ? []
+      : parseEntries(
+          document.serviceFiles,
+          'serviceFiles',
+          (path) => isAbsolute(path) && !path.includes('\0'),
+          problems,
+        );
+  if (document.version === 1 && document.serviceFiles !== undefined)
+    problems.push('serviceFiles is not part of a version 1 manifest');
+  if (problems.length > 0) return null;
+  return {
+    version: document.version === 1 ? 1 : CODE_MANIFEST_VERSION,
+    root: document.root as string,
+    files,
+    serviceFiles,
+    createdAtMs: document.createdAtMs as number,
+    signature: document.signature as string,
+  };
+}
+
+/** The entries of one list of a manifest (`files` or `serviceFiles`), each checked. */
+function parseEntries(
+  value: unknown,
+  name: string,
+  validPath: (path: string) => boolean,
+  problems: string[],
+): CodeManifestEntry[] {
   const files: CodeManifestEntry[] = [];
-  if (!Array.isArray(document.files)) {
-    problems.push('files must be an array');
-  } else if (document.files.length > MAX_CODE_FILES) {
-    problems.push(`files lists ${document.files.length} entries, more than ${MAX_CODE_FILES}`);
+  if (!Array.isArray(value)) {
+    problems.push(`${name} must be an array`);
+  } else if (value.length > MAX_CODE_FILES) {
+    problems.push(`${name} lists ${value.length} entries, more than ${MAX_CODE_FILES}`);
   } else {
     const seen = new Set<string>();
-    document.files.forEach((entry: unknown, index) => {
-      const where = `files[${index}]`;
+    value.forEach((entry: unknown, index) => {
+      const where = `${name}[${index}]`;
       if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) {
         problems.push(`${where} must be an object`);
         return;
       }
       const { path, sha256, bytes } = entry as Record<string, unknown>;
       const before = problems.length;
-      if (typeof path !== 'string' || !isValidManifestPath(path))
-        problems.push(`${where}.path must be a relative '/'-separated path without '.' or '..' segments`);
+      if (typeof path !== 'string' || !validPath(path))
+        problems.push(
+          name === 'files'
+            ? `${where}.path must be a relative '/'-separated path without '.' or '..' segments`
+            : `${where}.path must be an absolute path`,
+        );
       else if (seen.has(path)) problems.push(`${where}.path ${path} is listed twice`);
       if (typeof sha256 !== 'string' || !SHA256_HEX.test(sha256))
         problems.push(`${where}.sha256 must be 64 lowercase hex digits`);
@@ -435,14 +533,7 @@ function parseManifestDocument(parsed: unknown, problems: string[]): CodeManifes
       files.push({ path: path as string, sha256: sha256 as string, bytes: bytes as number });
     });
   }
-  if (problems.length > 0) return null;
-  return {
-    version: CODE_MANIFEST_VERSION,
-    root: document.root as string,
-    files,
-    createdAtMs: document.createdAtMs as number,
-    signature: document.signature as string,
-  };
+  return files;
 }
 
 /**
@@ -536,6 +627,21 @@ export async function verifyCodeBundle(
     for (const path of unexpected) problems.push(`${path}: unexpected file, not in the manifest`);
   }
 
+  // The service files: the ones the manifest lists against the ones the caller finds now.
+  const currentServiceFiles = new Set(serviceFileList(options.serviceFiles, problems));
+  for (const entry of manifest.serviceFiles) {
+    if (currentServiceFiles.has(entry.path)) toHash.push({ entry, absolutePath: entry.path });
+    else
+      problems.push(
+        `service file ${entry.path}: listed in the manifest, no longer part of the service module`,
+      );
+  }
+  const listedServiceFiles = new Set(manifest.serviceFiles.map((entry) => entry.path));
+  for (const path of currentServiceFiles) {
+    if (!listedServiceFiles.has(path))
+      problems.push(`service file ${path}: part of the service module, not in the manifest (sign it again)`);
+  }
+
   const budget: ByteBudget = { remaining: MAX_CODE_BYTES };
   const hashed = await mapConcurrently(toHash, async ({ entry, absolutePath }) => {
     const actual = await hashFile(absolutePath, budget);
@@ -552,7 +658,9 @@ export async function verifyCodeBundle(
     }
   });
   if (overBudget) problems.push(budgetMessage());
-  return problems.length === 0 ? { ok: true, files: manifest.files.length } : { ok: false, problems };
+  return problems.length === 0
+    ? { ok: true, files: manifest.files.length + manifest.serviceFiles.length }
+    : { ok: false, problems };
 }
 
 /**
@@ -571,9 +679,12 @@ export async function codeBundleFingerprint(
   const tree = await walkCodeTree(resolve(codeDirectory), options.include ?? includedByDefault);
   if (!tree.complete || tree.problems.length > 0) return null;
   const digest = createHash('sha256');
-  const paths = [...tree.files.keys()].sort(compareCodeUnits);
+  const paths = [
+    ...[...tree.files.keys()].sort(compareCodeUnits),
+    ...[...new Set(options.serviceFiles ?? [])].sort(compareCodeUnits),
+  ];
   const described = await mapConcurrently(
-    [manifestPath, ...paths.map((path) => tree.files.get(path)!)],
+    [manifestPath, ...paths.map((path) => tree.files.get(path) ?? path)],
     async (absolutePath) => {
       const stats = await lstat(absolutePath, { bigint: true });
       return `${stats.dev}:${stats.ino}:${stats.size}:${stats.ctimeNs}:${stats.mtimeNs}`;

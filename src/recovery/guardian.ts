@@ -70,6 +70,7 @@ import { RateLimitedLog } from '../transport/rate-limited-log.js';
 import { hostHeaderAllowed, refuseHostHeader } from '../runtime/host-header.js';
 import { type NodeId, replicaNode } from '../transport/transport.js';
 import { codeBundleFingerprint, verifyCodeBundle } from './code-manifest.js';
+import { serviceCodeFiles } from '../hosting/service-code.js';
 import { canRestorePriority, RECOVERING_NICE, setProcessNice } from './priority.js';
 import { type ControlMessage, decodeControl, encodeControl } from './control.js';
 import {
@@ -1107,12 +1108,19 @@ export class Guardian {
   async #verifyCode(): Promise<{ ok: true } | { ok: false; problems: readonly string[] }> {
     const installKey = this.#config.installKey;
     if (installKey === null) return { ok: true };
+    // The service module's files are found again now: an import added since signing is a file
+    // the manifest does not list.
+    const service = await serviceCodeFiles(this.#config, this.#options.codeDirectory);
     const verdict = await verifyCodeBundle(
       this.#options.codeDirectory,
       this.#options.manifestPath,
       installKey,
+      {
+        serviceFiles: service.files,
+      },
     );
-    return verdict.ok ? { ok: true } : { ok: false, problems: verdict.problems };
+    const problems = [...service.problems, ...(verdict.ok ? [] : verdict.problems)];
+    return problems.length === 0 ? { ok: true } : { ok: false, problems };
   }
 
   /**
@@ -1141,7 +1149,11 @@ export class Guardian {
 
   async #codeFingerprint(): Promise<string | null> {
     try {
-      return await codeBundleFingerprint(this.#options.codeDirectory, this.#options.manifestPath);
+      const service = await serviceCodeFiles(this.#config, this.#options.codeDirectory);
+      if (service.problems.length > 0) return null;
+      return await codeBundleFingerprint(this.#options.codeDirectory, this.#options.manifestPath, {
+        serviceFiles: service.files,
+      });
     } catch {
       return null;
     }

@@ -117,8 +117,8 @@ export interface ServiceFactoryContext {
 
 /**
  * Builds the replicated service a replica runs, once per start. The runtime knows no service of
- * its own: the wiring above it chooses (the `phalanx` CLI passes the key-value store's,
- * createKvService in src/apps/kv/hosting.ts). Every replica of a cluster must build the same
+ * its own: the wiring above it chooses (the `phalanx` CLI passes the one of the configuration's
+ * service module, serviceFactoryOf in src/hosting/service-modules.ts). Every replica of a cluster must build the same
  * deterministic service (src/core/service.ts).
  */
 export type ServiceFactory = (context: ServiceFactoryContext) => Service;

@@ -5,7 +5,11 @@
  *
  * Exit status: 0 when every seed passed every checker, 1 otherwise, 2 on bad arguments.
  */
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import type { JsonValue } from '../core/service.js';
+import { type LoadedServiceModule, loadServiceModule } from '../hosting/service-modules.js';
+import { SERVICE_SELECTION_LIMITS } from '../config/cluster-config.js';
 import { BYZANTINE_CATALOGUE, type ByzantineBehaviour, isByzantineBehaviour } from './byzantine.js';
 import { type KeyRotationMode, runSimulation, type SeedReport, type SimulationOptions } from './simulator.js';
 
@@ -15,7 +19,8 @@ const usage = `usage: npm run sim -- [--seeds N | --seed S] [--first-seed S] [--
                      [--cluster-restart]
                      [--key-theft] [--key-rotation restart|in-place|restart-in-view-change]
                      [--broken-quorum] [--broken-view-change] [--broken-snapshot]
-                     [--broken-epoch-lifetime] [--trace] [--quiet]
+                     [--broken-epoch-lifetime] [--service <module> [--service-options <json>]]
+                     [--trace] [--quiet]
 behaviours: ${BYZANTINE_CATALOGUE.join(', ')}
 --large-value-client  also run the client that sends near-1 MiB values, many ordered reads of them
                       and unauthentic requests (it runs anyway when a replica draws large-values-client)
@@ -30,6 +35,12 @@ behaviours: ${BYZANTINE_CATALOGUE.join(', ')}
 --key-rotation M      with key theft, what a replica does with new keys: restart from its disk (default,
                       as the runtime), go on in-place, or restart only in a view change (these two
                       replay core limitations, docs/intrusion-tolerance.md)
+--service M           the replicas run the service module M (a path relative to the current folder, or a
+                      package name; default: the key-value store), a fresh instance per replica start;
+                      correct clients send its simulation.nextOperation operations, its
+                      simulation.stateProblems judge every correct replica's state after each batch, and
+                      the linearizability checker (key-value histories only) is off
+--service-options J   the module's options, as JSON (a configuration's service.options); clients are c0...
 --broken-snapshot     test only: a service whose snapshot breaks maxChunkBytes (the checker must object)
 --broken-epoch-lifetime  test only, with key theft: the key registry sets no time limit on epochs, so a
                       retired one verifies until its replica's next rotation (the checker must object)`;
@@ -68,6 +79,8 @@ const { values } = (() => {
         'key-theft': { type: 'boolean' },
         'broken-epoch-lifetime': { type: 'boolean' },
         'key-rotation': { type: 'string' },
+        service: { type: 'string' },
+        'service-options': { type: 'string' },
         trace: { type: 'boolean' },
         quiet: { type: 'boolean' },
         help: { type: 'boolean' },
@@ -115,6 +128,33 @@ const keyRotationModes: readonly KeyRotationMode[] = ['restart', 'in-place', 're
 const keyRotation = values['key-rotation'] as KeyRotationMode | undefined;
 if (keyRotation !== undefined && !keyRotationModes.includes(keyRotation))
   fail(`--key-rotation must be one of ${keyRotationModes.join(', ')}, got ${keyRotation}`);
+if (values['service-options'] !== undefined && values.service === undefined)
+  fail('--service-options needs --service');
+if (values.service !== undefined && values['broken-snapshot'] === true)
+  fail('--broken-snapshot breaks the key-value store; it cannot be combined with --service');
+
+/** The --service module, loaded (and its shape checked) before any seed runs. */
+async function simulatedService(): Promise<LoadedServiceModule | null> {
+  if (values.service === undefined) return null;
+  let options: JsonValue | null = null;
+  const text = values['service-options'];
+  if (text !== undefined) {
+    if (Buffer.byteLength(text) > SERVICE_SELECTION_LIMITS.maxOptionsBytes)
+      fail(`--service-options is longer than ${SERVICE_SELECTION_LIMITS.maxOptionsBytes} bytes`);
+    try {
+      options = JSON.parse(text) as JsonValue;
+    } catch (error) {
+      fail(`--service-options is not JSON: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  }
+  try {
+    // Relative paths resolve against the current folder (there is no configuration file).
+    return await loadServiceModule({ module: values.service, options }, join(process.cwd(), 'simulation'));
+  } catch (error) {
+    fail(error instanceof Error ? error.message : String(error));
+  }
+}
+const service = await simulatedService();
 const trace = values.trace === true;
 const quiet = values.quiet === true;
 
@@ -159,6 +199,8 @@ function flags(): string {
   if (keyTheft) parts.push('--key-theft');
   if (brokenEpochLifetime) parts.push('--broken-epoch-lifetime');
   if (keyRotation !== undefined) parts.push(`--key-rotation ${keyRotation}`);
+  if (values.service !== undefined) parts.push(`--service ${values.service}`);
+  if (values['service-options'] !== undefined) parts.push(`--service-options '${values['service-options']}'`);
   return parts.join(' ');
 }
 
@@ -239,6 +281,7 @@ for (let seed = firstSeed; seed < firstSeed + seedCount; seed++) {
       keyTheft,
       brokenEpochLifetime,
       ...(keyRotation === undefined ? {} : { keyRotation }),
+      ...(service === null ? {} : { service: { module: service.module, options: service.options } }),
       trace,
     }),
   );
@@ -251,6 +294,7 @@ const summary = {
   n,
   f,
   k,
+  service: service?.module.name ?? 'kv',
   failingSeeds,
   byzantineBehaviours: Object.fromEntries(behaviourCounts),
   wallSeconds: Math.round(wallSeconds * 10) / 10,

@@ -33,7 +33,7 @@ import {
   toHex,
 } from '../messages/ids.js';
 import { Replica } from '../core/replica.js';
-import type { Service } from '../core/service.js';
+import type { JsonValue, Service, ServiceModule } from '../core/service.js';
 import { ClientCrypto, type ClientKeys, clientKeysFromSeed } from '../crypto/client-crypto.js';
 import { KeyRegistry, UNLIMITED_EPOCH_LIFETIME } from '../crypto/key-registry.js';
 import { deriveSeed } from '../crypto/keys.js';
@@ -85,6 +85,15 @@ export interface SimulationOptions {
   readonly brokenViewChange?: boolean;
   /** Test only: the service's snapshot gets a chunk over maxChunkBytes once it executed anything. */
   readonly brokenSnapshot?: boolean;
+  /**
+   * The service the replicas run (`--service`): every replica start builds a fresh one with
+   * `module.create`. Absent: the key-value store, with the linearizability checker on its
+   * histories. With a module, correct clients send `module.simulation.nextOperation` operations
+   * (the key-value store's without it), every correct replica's state is checked with
+   * `simulation.stateProblems` after each batch, and client histories are not judged (the
+   * checker models the key-value store only).
+   */
+  readonly service?: { readonly module: ServiceModule; readonly options: JsonValue | null };
   /**
    * Key epochs rotate on a recovery schedule and a Byzantine replica is a 'key-thief' (added to
    * its behaviours when it did not draw it). Implied when a replica draws 'key-thief'.
@@ -576,12 +585,13 @@ export function runSimulation(options: SimulationOptions): SeedReport {
             executedNow.add(action.sequence);
             const problem = checker.recordExecution(node.id, action);
             if (problem !== null) violation(problem);
-            const unrepresentable = checkpoints.afterBatch(
-              node.id,
-              action.sequence,
-              node.service!.snapshot(),
-            );
+            const snapshot = node.service!.snapshot();
+            const unrepresentable = checkpoints.afterBatch(node.id, action.sequence, snapshot);
             if (unrepresentable !== null) violation(unrepresentable);
+            if (serviceStateProblems !== undefined) {
+              for (const problem of serviceStateProblems(snapshot))
+                violation(`service state: replica ${node.id} after batch ${action.sequence}: ${problem}`);
+            }
           }
           break;
         case 'evidence':
@@ -691,6 +701,17 @@ export function runSimulation(options: SimulationOptions): SeedReport {
   const accessControl: AccessControlConfig = Object.fromEntries(
     clientIds.map((id) => [id, { keyspaces: largeValueClientIds.has(id) ? [LARGE_VALUE_KEYSPACE] : ['*'] }]),
   );
+  // What a service module is told: the same grants as the key-value store's access control.
+  const serviceContext = {
+    options: options.service?.options ?? null,
+    clients: clientIds.map((id) => ({ id, keyspaces: accessControl[id]!.keyspaces })),
+  };
+  const refusals = options.service?.module.configProblems?.(serviceContext) ?? [];
+  if (refusals.length > 0)
+    throw new Error(
+      `the ${options.service!.module.name} service refuses the simulated cluster (clients ${clientIds.join(', ')}): ${refusals.join('; ')}`,
+    );
+  const serviceStateProblems = options.service?.module.simulation?.stateProblems;
   /** Starts the node's replica (and a new service for it); false when it threw doing so. */
   const startReplica = (
     node: SimulatedReplicaNode,
@@ -702,8 +723,18 @@ export function runSimulation(options: SimulationOptions): SeedReport {
         : restart === 'corrupt'
           ? node.disk.read(diskPrng)
           : undefined;
-    const kv = new KvService({ accessControl, bucketCount: 16 });
-    const service: Service = brokenSnapshot ? new OversizedSnapshotService(kv) : kv;
+    let service: Service;
+    if (options.service !== undefined) {
+      try {
+        service = options.service.module.create({ ...serviceContext, replica: node.id });
+      } catch (error) {
+        crashedByBug(node, error);
+        return false;
+      }
+    } else {
+      const kv = new KvService({ accessControl, bucketCount: 16 });
+      service = brokenSnapshot ? new OversizedSnapshotService(kv) : kv;
+    }
     try {
       node.replica = new Replica({
         config,
@@ -803,6 +834,7 @@ export function runSimulation(options: SimulationOptions): SeedReport {
     },
   };
   const correctClients: SimulatedClient[] = [];
+  const simulatedOperations = options.service?.module.simulation ?? null;
   clientIds.forEach((id, index) => {
     const crypto = new ClientCrypto({ client: id, keys: keys.clients[index]!, registry });
     const prng = clientPrng.fork(index);
@@ -837,6 +869,7 @@ export function runSimulation(options: SimulationOptions): SeedReport {
       readOnlyShare: 0.5,
       signRequests: true,
       nextEntryId: () => historyIds++,
+      serviceOperations: simulatedOperations,
     });
     clients.set(id, client);
     correctClients.push(client);
@@ -1076,7 +1109,7 @@ export function runSimulation(options: SimulationOptions): SeedReport {
   for (const client of correctClients) client.closeHistory();
   const history = correctClients.flatMap((client) => client.history);
   const verdict = checkLinearizability(history);
-  if (!verdict.linearizable && verdict.failure !== null) {
+  if (options.service === undefined && !verdict.linearizable && verdict.failure !== null) {
     violation(`linearizability: key ${verdict.failure.key}: ${verdict.failure.explanation}`);
   }
   viewChangesInstalled = new Set([...viewChangesInstalled].filter((view) => view > 0));

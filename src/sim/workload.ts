@@ -12,6 +12,7 @@ import {
   type KvOperation as ServiceOperation,
 } from '../apps/kv/operations.js';
 import type { ClientAction, ClientProtocolConfig, UnauthenticatedRequest } from '../core/client-protocol.js';
+import type { ServiceSimulation } from '../core/service.js';
 import { ClientSession } from '../core/client-protocol.js';
 import type { ClientId, Digest } from '../messages/ids.js';
 import { requestNumber, toHex } from '../messages/ids.js';
@@ -41,7 +42,8 @@ export const SIMULATION_KEYS = ['k0', 'k1', 'k2', 'k3', 'k4'] as const;
 
 interface InFlight {
   readonly entryId: number;
-  readonly operation: KvOperation;
+  /** null: an operation of another service (simulation hooks), which the history does not model. */
+  readonly operation: KvOperation | null;
   readonly invokedAt: number;
 }
 
@@ -58,6 +60,7 @@ export class SimulatedClient {
   #invoked = 0;
   #completed = 0;
   #nextEntryId: () => number;
+  readonly #serviceOperations: ServiceSimulation | null;
   readonly #inFlight = new Map<number, InFlight>();
   #finishedAt: number | null = null;
   fastReads = 0;
@@ -73,7 +76,10 @@ export class SimulatedClient {
     readOnlyShare: number;
     signRequests: boolean;
     nextEntryId: () => number;
+    /** Another service's operations (its simulation hooks) instead of the key-value workload. */
+    serviceOperations?: ServiceSimulation | null;
   }) {
+    this.#serviceOperations = options.serviceOperations ?? null;
     this.id = options.id;
     this.#environment = options.environment;
     this.#prng = options.prng;
@@ -123,6 +129,15 @@ export class SimulatedClient {
   }
 
   #invokeNext(): void {
+    if (this.#serviceOperations !== null) {
+      const next = this.#serviceOperations.nextOperation(() => this.#prng.next(), this.id, this.#invoked);
+      this.#invoked++;
+      const now = this.#environment.now();
+      const { invocation, actions } = this.#session.invoke(next.operation, { readOnly: next.readOnly }, now);
+      this.#inFlight.set(invocation, { entryId: this.#nextEntryId(), operation: null, invokedAt: now });
+      this.#perform(actions);
+      return;
+    }
     const prng = this.#prng;
     const key = prng.pick(SIMULATION_KEYS);
     const value = `${this.id}:${this.#invoked}`;
@@ -174,6 +189,7 @@ export class SimulatedClient {
   /** Requests never answered go into the history as pending (they may or may not have taken effect). */
   closeHistory(): void {
     for (const flight of this.#inFlight.values()) {
+      if (flight.operation === null) continue;
       this.history.push({
         id: flight.entryId,
         client: this.id,
@@ -204,14 +220,15 @@ export class SimulatedClient {
       if (flight === undefined) continue;
       this.#inFlight.delete(action.invocation);
       if (action.fastPath) this.fastReads++;
-      this.history.push({
-        id: flight.entryId,
-        client: this.id,
-        operation: flight.operation,
-        invokedAt: flight.invokedAt,
-        completedAt: this.#environment.now(),
-        result: toCheckerResult(action.status, action.result),
-      });
+      if (flight.operation !== null)
+        this.history.push({
+          id: flight.entryId,
+          client: this.id,
+          operation: flight.operation,
+          invokedAt: flight.invokedAt,
+          completedAt: this.#environment.now(),
+          result: toCheckerResult(action.status, action.result),
+        });
       this.#completed++;
       this.#environment.after(this.#prng.int(20), () => this.#fill());
     }

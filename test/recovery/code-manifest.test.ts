@@ -110,7 +110,8 @@ describe('buildCodeManifest', () => {
     );
     const empty = manifest.files.find((file) => file.path === 'nested/empty.js')!;
     assert.equal(empty.sha256, 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855');
-    assert.equal(manifest.version, 1);
+    assert.equal(manifest.version, 2);
+    assert.deepEqual(manifest.serviceFiles, []);
     assert.equal(manifest.root, resolve(pristine));
   });
 
@@ -154,13 +155,14 @@ describe('buildCodeManifest', () => {
     const file = { sha256: '00'.repeat(32), bytes: 1 };
     const split = (first: string, second: string) =>
       codeManifestPayload({
-        version: 1,
+        version: 2,
         root: '/r',
         createdAtMs: 1,
         files: [
           { path: first, ...file },
           { path: second, ...file },
         ],
+        serviceFiles: [],
       });
     assert.notDeepEqual(split('ab', 'c'), split('a', 'bc'));
   });
@@ -188,7 +190,7 @@ describe('writeCodeManifest and readCodeManifest', () => {
 
   it('lists every structural problem', async () => {
     const path = await writeManifestVariant('malformed.json', (document) => {
-      document.version = 2;
+      document.version = 3;
       document.files = [
         { path: '../escape.js', sha256: 'AB', bytes: -1 },
         { path: 'a.js', sha256: '00'.repeat(32), bytes: 1 },
@@ -198,7 +200,7 @@ describe('writeCodeManifest and readCodeManifest', () => {
     await assert.rejects(readCodeManifest(path), (error: unknown) => {
       assert.ok(error instanceof CodeManifestError);
       for (const expected of [
-        'version must be 1, got 2',
+        'version must be 1 or 2, got 3',
         "files[0].path must be a relative '/'-separated path",
         'files[0].sha256 must be 64 lowercase hex digits',
         'files[0].bytes must be a non-negative integer',

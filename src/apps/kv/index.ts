@@ -21,7 +21,7 @@ export {
   validateAccessControlConfig,
   WHOLE_KEYSPACE,
 } from './access-control.js';
-export { accessControlOf, createKvService, kvConfigProblems } from './hosting.js';
+export { accessControlOf, createKvService, kvConfigProblems, kvServiceModule } from './hosting.js';
 export {
   compareKvKeys,
   decodeKvOperation,

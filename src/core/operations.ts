@@ -16,7 +16,8 @@
  *   decodeResult: (bytes) => ... ?? null,
  *   isReadOnly: (operation) => operation.kind === 'read',
  * });
- * const value = await new TypedClient(phalanxClient, counterOperations).execute({ kind: 'add', amount: 2 });
+ * // Resolves to the decoded result (a number here):
+ * new TypedClient(phalanxClient, counterOperations).execute({ kind: 'add', amount: 2 });
  * ```
  */
 

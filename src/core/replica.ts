@@ -1708,15 +1708,15 @@ export class Replica {
       // Either the leader equivocated (provable with the forwarded signature, under the leader's
       // current epoch as evidence must be) or the sender lies.
       const payload = proposalPayload(message.view, message.sequence, message.batchDigest);
-      if (
+      const leaderSigned = (use: 'message' | 'proof'): boolean =>
         this.#crypto.verifyReplicaSignature(
           leader,
           message.proposalKeyEpoch,
           payload,
           message.proposalSignature,
-          'message',
-        )
-      ) {
+          use,
+        );
+      if (leaderSigned('message')) {
         this.#reportEquivocation(leader, proposal, {
           view: message.view,
           sequence: message.sequence,
@@ -1726,15 +1726,7 @@ export class Replica {
         });
         return;
       }
-      if (
-        this.#crypto.verifyReplicaSignature(
-          leader,
-          message.proposalKeyEpoch,
-          payload,
-          message.proposalSignature,
-          'proof',
-        )
-      ) {
+      if (leaderSigned('proof')) {
         // Under an epoch the leader has retired, still in its grace: whoever holds a stolen key of
         // that epoch can make this, and the guardians would refuse it as evidence. It proves
         // nothing against the leader (nor against the sender, who may only forward it).

@@ -7,7 +7,7 @@
  * Where a module is found:
  * - `phalanx/kv`: the built-in key-value store (kvServiceModule), loaded from this very copy of
  *   Phalanx whatever the configuration's folder holds;
- * - a path (`./ledger/service.js`, `../shared/x.js`, `/opt/app/service.js`): relative to the
+ * - a path (`./ledger/service.js`, `../services/x.js`, `/opt/app/service.js`): relative to the
  *   folder of the configuration file, not to the current directory, so every command and every
  *   host reading the same file loads the same module;
  * - anything else is a package name, resolved from the configuration's folder as `require`

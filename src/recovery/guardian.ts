@@ -71,7 +71,12 @@ import { hostHeaderAllowed, refuseHostHeader } from '../runtime/host-header.js';
 import { type NodeId, replicaNode } from '../transport/transport.js';
 import { codeBundleFingerprint, verifyCodeBundle } from './code-manifest.js';
 import { serviceCodeFiles } from '../hosting/service-code.js';
-import { canRestorePriority, RECOVERING_NICE, setProcessNice } from './priority.js';
+import {
+  canRestorePriority,
+  RECOVERING_NICE,
+  RECOVERING_NICE_SHARE_OF_T_D,
+  setProcessNice,
+} from './priority.js';
 import { type ControlMessage, decodeControl, encodeControl } from './control.js';
 import {
   type FaultMode,
@@ -288,7 +293,7 @@ export class Guardian {
   #preparingStandby = false;
   /** Whether this guardian may raise a priority it lowered (else it never lowers one). */
   readonly #canRestorePriority = canRestorePriority();
-  /** The recovering process running at RECOVERING_NICE, and the timer that ends that at T_D / 2. */
+  /** The recovering process running at RECOVERING_NICE, and the timer that ends that (RECOVERING_NICE_SHARE_OF_T_D). */
   #lowPriorityPid: number | null = null;
   #priorityTimer: NodeJS.Timeout | null = null;
   /** The start of the own slot a leader handoff was last asked for ahead of. */
@@ -946,15 +951,18 @@ export class Guardian {
 
   /**
    * The new process loads, checks and fetches state on the cores the serving replicas use: it
-   * runs at a low priority until it votes again, or until half of T_D has passed, after which it
-   * gets the normal priority back so the bound holds however busy the machine is.
+   * runs at a low priority until it votes again, or until RECOVERING_NICE_SHARE_OF_T_D of T_D has
+   * passed, after which it gets the normal priority back so the bound holds however busy the
+   * machine is.
    */
   #lowerRecoveringPriority(startedAtMs: number): void {
     if (!this.#lowerPriority(this.#child?.pid)) return;
-    const restoreAtMs = startedAtMs + this.#schedule.recoveryBoundMs / 2;
+    const restoreAtMs = startedAtMs + this.#schedule.recoveryBoundMs * RECOVERING_NICE_SHARE_OF_T_D;
     this.#priorityTimer = setTimeout(
       () => {
-        this.#logger.info('recovery at half of T_D: its process gets the normal priority back');
+        this.#logger.info(
+          'recovery past its low-priority share of T_D: its process gets the normal priority back',
+        );
         this.#restoreRecoveringPriority();
       },
       Math.max(0, restoreAtMs - this.#now()),

@@ -2,7 +2,7 @@
  * CPU priority of a replica process while it recovers. A rejuvenated process loads, checks and
  * fetches state: work that competes for the same cores as the replicas serving clients. The
  * guardian runs it at a low priority while the recovery has slack and gives it back its normal
- * priority when the recovery ends, or at half of T_D at the latest so the bound still holds.
+ * priority when the recovery ends, or after a quarter of T_D at the latest so the bound still holds.
  *
  * Raising a priority back needs privilege (root, or CAP_SYS_NICE on Linux): a guardian without
  * it leaves priorities alone rather than leave its replica slow for good.
@@ -12,6 +12,14 @@ import { getPriority, setPriority } from 'node:os';
 
 /** Nice value of a recovering process: scheduled mostly when the serving replicas leave a core idle. */
 export const RECOVERING_NICE = 19;
+
+/**
+ * Share of T_D a recovering process runs at RECOVERING_NICE at most. Half was measured too much:
+ * on a two-core host whose serving replicas keep both cores busy, a process at nice 19 gets a
+ * few percent of a core, so the low-priority part of a recovery is mostly waiting, and the rest
+ * of T_D was then too short for a state transfer with one corrupt source (8.0 s of T_D = 8 s).
+ */
+export const RECOVERING_NICE_SHARE_OF_T_D = 0.25;
 
 const CAP_SYS_NICE_BIT = 23n;
 

@@ -5,7 +5,16 @@
  *
  * Ordered requests are KV puts whose value is --request-size bytes (the reply is a few bytes);
  * with --read-only the requests are fast-path gets of a value of --reply-size bytes.
+ *
+ * Figures that survive a noisy machine come from the same run: CPU time per operation over every
+ * process of the run (the bench process, whose clients run in it, and every process below it:
+ * replicas, guardians), from /proc; and with --unreplicated or --sweep the unreplicated server
+ * (src/runtime/unreplicated-server.ts), the same client library, transport, service and storage
+ * without ordering, whose throughput is the ceiling the replicated figure is a fraction of.
+ * --n, --k and --guardians choose the shape of the cluster started. docs/performance.md reports
+ * the figures.
  */
+import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -18,8 +27,10 @@ import { PhalanxClient } from '../client/client.js';
 import type { ClusterConfig } from '../config/cluster-config.js';
 import { clientKeyPath, generateCluster, loadClientKeyFile } from '../config/keys.js';
 import { clientId } from '../messages/ids.js';
+import { signCodeManifestFor } from '../recovery/code-manifest.js';
 import { cliEntryPoint, LocalCluster } from '../runtime/local-cluster.js';
 import { runRecoveryBench } from './bench-recovery.js';
+import { type CpuSample, sampleProcessTreeCpu } from './process-cpu.js';
 import { configOrExit, integerOption, loadCheckedClusterConfig, requireKvService } from './options.js';
 
 export interface BenchOptions {
@@ -30,11 +41,15 @@ export interface BenchOptions {
   readonly readOnly: boolean;
   readonly warmupRequests: number;
   readonly progress: boolean;
+  /** Reported in the result: the server is the unreplicated one. */
+  readonly unreplicated?: boolean;
 }
 
 export interface BenchResult {
   readonly n: number;
   readonly f: number;
+  /** The unreplicated server (--unreplicated): one process, no ordering. */
+  readonly unreplicated: boolean;
   readonly clients: number;
   readonly requests: number;
   readonly request_size: number;
@@ -47,6 +62,13 @@ export interface BenchResult {
   readonly latency_ms_p50: number;
   readonly latency_ms_p90: number;
   readonly latency_ms_p99: number;
+  /**
+   * CPU time per measured operation of every process of the run (the bench process with its
+   * clients, the replicas, guardians and their children), from /proc; null where /proc is missing.
+   */
+  readonly cpu_us_per_op: number | null;
+  /** The clients' share: the bench process alone. */
+  readonly cpu_us_per_op_clients: number | null;
 }
 
 function percentile(sorted: Float64Array, fraction: number): number {
@@ -128,11 +150,15 @@ export async function runBench(config: ClusterConfig, options: BenchOptions): Pr
     : null;
   bar?.start(total, 0, { rate: 0 });
   const started = performance.now();
+  let cpuAtStart = options.warmupRequests === 0 ? sampleProcessTreeCpu() : null;
   const loop = async (store: KvClient, index: number): Promise<void> => {
     const key = `bench/${index}`;
     while (issued < total) {
       const number = issued++;
-      if (number === options.warmupRequests) measureStart = performance.now();
+      if (number === options.warmupRequests && options.warmupRequests > 0) {
+        measureStart = performance.now();
+        cpuAtStart = sampleProcessTreeCpu();
+      }
       const sent = performance.now();
       try {
         if (options.readOnly) await store.get('bench/read');
@@ -150,6 +176,11 @@ export async function runBench(config: ClusterConfig, options: BenchOptions): Pr
   };
   await Promise.all(stores.map((store, index) => loop(store, index)));
   const finished = performance.now();
+  const cpuAtEnd = sampleProcessTreeCpu();
+  const perOperation = (micros: (sample: CpuSample) => number): number | null =>
+    cpuAtStart === null || cpuAtEnd === null || measured === 0
+      ? null
+      : Math.round((micros(cpuAtEnd) - micros(cpuAtStart)) / measured);
   bar?.update(total);
   bar?.stop();
   for (const store of stores) await store.client.close();
@@ -158,6 +189,7 @@ export async function runBench(config: ClusterConfig, options: BenchOptions): Pr
   return {
     n: config.n,
     f: config.f,
+    unreplicated: options.unreplicated ?? false,
     clients: options.clients,
     requests: measured,
     request_size: options.requestSize,
@@ -170,35 +202,52 @@ export async function runBench(config: ClusterConfig, options: BenchOptions): Pr
     latency_ms_p50: percentile(sorted, 0.5),
     latency_ms_p90: percentile(sorted, 0.9),
     latency_ms_p99: percentile(sorted, 0.99),
+    cpu_us_per_op: perOperation((sample) => sample.treeMicros),
+    cpu_us_per_op_clients: perOperation((sample) => sample.rootMicros),
   };
+}
+
+/** T_D of a bench cluster with guardians: rejuvenations run during the measurement, as deployed. */
+export const BENCH_GUARDIAN_RECOVERY_BOUND_MS = 10_000;
+
+/** The shape of a throwaway bench cluster. */
+export interface BenchClusterShape {
+  readonly f: number;
+  readonly k: number;
+  /** Defaults to 3f + 2k + 1. */
+  readonly n?: number;
+  /** One guardian per replica, with proactive recovery (needs k ≥ 1). */
+  readonly guardians?: boolean;
+  readonly clients: number;
+  readonly storage: 'file' | 'leveldb';
+  readonly protocol?: Record<string, unknown>;
 }
 
 /** A throwaway local cluster in a temporary folder, for a benchmark run. */
 export async function withTemporaryCluster<Result>(
-  options: {
-    readonly f: number;
-    readonly k: number;
-    readonly clients: number;
-    readonly storage: 'file' | 'leveldb';
-    readonly protocol?: Record<string, unknown>;
-  },
+  options: BenchClusterShape,
   use: (config: ClusterConfig, cluster: LocalCluster) => Promise<Result>,
 ): Promise<Result> {
   const directory = mkdtempSync(join(tmpdir(), 'phalanx-bench-'));
-  const n = 3 * options.f + 2 * options.k + 1;
+  const n = options.n ?? 3 * options.f + 2 * options.k + 1;
   const basePort = await freePortRange(2 * n + 101);
   const { configPath } = await generateCluster({
     directory,
     f: options.f,
     k: options.k,
+    n,
     basePort,
     clients: ['admin'],
     benchClients: options.clients,
     storageEngine: options.storage,
     dashboardPort: 0,
     ...(options.protocol === undefined ? {} : { protocol: options.protocol }),
+    ...(options.guardians === true
+      ? { recovery: { recoveryBoundMs: BENCH_GUARDIAN_RECOVERY_BOUND_MS } }
+      : {}),
   });
   const config = await loadCheckedClusterConfig(configPath);
+  if (options.guardians === true) await signCodeManifestFor(config);
   const cluster = new LocalCluster({ config, entryPoint: cliEntryPoint(), logLevel: 'warn' });
   try {
     await cluster.startAll();
@@ -206,6 +255,62 @@ export async function withTemporaryCluster<Result>(
     return await use(config, cluster);
   } finally {
     await cluster.stopAll();
+    rmSync(directory, { recursive: true, force: true });
+  }
+}
+
+/** Longest the unreplicated server may take to stop after SIGTERM before it is killed. */
+const UNREPLICATED_STOP_TIMEOUT_MS = 10_000;
+/** Bytes of the unreplicated server's stderr kept for an error message. */
+const UNREPLICATED_STDERR_BYTES = 16 * 1024;
+
+/**
+ * The unreplicated server (`phalanx replica --unreplicated`, src/runtime/unreplicated-server.ts)
+ * in a process of its own, serving a one-replica configuration with the same clients, storage
+ * engine and service: the ceiling of this stack on this machine.
+ */
+export async function withUnreplicatedServer<Result>(
+  options: { readonly clients: number; readonly storage: 'file' | 'leveldb' },
+  use: (config: ClusterConfig) => Promise<Result>,
+): Promise<Result> {
+  const directory = mkdtempSync(join(tmpdir(), 'phalanx-bench-unreplicated-'));
+  const basePort = await freePortRange(2 + 101);
+  const { configPath } = await generateCluster({
+    directory,
+    f: 0,
+    k: 0,
+    basePort,
+    clients: ['admin'],
+    benchClients: options.clients,
+    storageEngine: options.storage,
+    dashboardPort: 0,
+  });
+  const config = await loadCheckedClusterConfig(configPath);
+  const [executable, ...prefix] = cliEntryPoint();
+  const server = spawn(
+    executable!,
+    [...prefix, 'replica', '--config', configPath, '--id', '0', '--unreplicated', '--log-level', 'warn'],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  let stderr = '';
+  server.stderr.on('data', (chunk: Buffer) => {
+    stderr = (stderr + chunk.toString()).slice(-UNREPLICATED_STDERR_BYTES);
+  });
+  const exited = new Promise<number | null>((resolve) => server.once('exit', (code) => resolve(code)));
+  let running = true;
+  void exited.then(() => (running = false));
+  try {
+    return await use(config);
+  } catch (error) {
+    if (!running) throw new Error(`the unreplicated server exited: ${stderr.trim()}`, { cause: error });
+    throw error;
+  } finally {
+    if (running) {
+      server.kill('SIGTERM');
+      const timer = setTimeout(() => server.kill('SIGKILL'), UNREPLICATED_STOP_TIMEOUT_MS);
+      await exited;
+      clearTimeout(timer);
+    }
     rmSync(directory, { recursive: true, force: true });
   }
 }
@@ -277,7 +382,7 @@ export function registerBench(program: Command): void {
     );
   bench
     .description(
-      'measure throughput and latency with closed-loop clients (starts a local cluster unless --connect)',
+      'measure throughput, latency and CPU per operation with closed-loop clients (starts a local cluster unless --connect)',
     )
     .option(
       '--clients <count>',
@@ -287,7 +392,7 @@ export function registerBench(program: Command): void {
     )
     .option(
       '--requests <count>',
-      'measured requests in total',
+      'measured requests in total (per point with --sweep)',
       integerOption('--requests', 1, 100_000_000),
       10_000,
     )
@@ -302,6 +407,24 @@ export function registerBench(program: Command): void {
     .option('--warmup <count>', 'requests before measuring starts', integerOption('--warmup', 0, 10_000_000))
     .option('--connect <config>', 'use the running cluster of this configuration instead of starting one')
     .option('--f <f>', 'Byzantine replicas tolerated by the cluster started', integerOption('--f', 0, 5), 1)
+    .option(
+      '--k <k>',
+      'replicas rejuvenated at once (default 1 with --guardians, else 0)',
+      integerOption('--k', 0, 5),
+    )
+    .option('--n <n>', 'replicas of the cluster started (default 3f + 2k + 1)', integerOption('--n', 1, 64))
+    .option(
+      '--guardians',
+      'run the cluster started under guardians, with proactive recovery (the deployed shape)',
+    )
+    .option(
+      '--unreplicated',
+      'measure the unreplicated server instead (one process, no ordering: the ceiling)',
+    )
+    .option(
+      '--sweep <clients>',
+      'comma-separated client counts: a table and one JSON line per point, each with the unreplicated figure',
+    )
     .option('--storage <engine>', 'storage engine of the cluster started: file or leveldb', 'file')
     .action(
       async (options: {
@@ -313,28 +436,140 @@ export function registerBench(program: Command): void {
         warmup?: number;
         connect?: string;
         f: number;
+        k?: number;
+        n?: number;
+        guardians?: boolean;
+        unreplicated?: boolean;
+        sweep?: string;
         storage: string;
       }) => {
         if (options.storage !== 'file' && options.storage !== 'leveldb')
           throw new Error('--storage must be file or leveldb');
-        const benchOptions: BenchOptions = {
-          clients: options.clients,
+        const storage = options.storage;
+        const k = options.k ?? (options.guardians === true ? 1 : 0);
+        if (options.guardians === true && k < 1) throw new Error('--guardians needs --k of at least 1');
+        const shapeGiven =
+          options.k !== undefined || options.n !== undefined || options.guardians === true || options.f !== 1;
+        if (
+          options.connect !== undefined &&
+          (shapeGiven || options.unreplicated === true || options.sweep !== undefined)
+        )
+          throw new Error(
+            '--connect measures a running cluster: no --f, --k, --n, --guardians, --unreplicated or --sweep',
+          );
+        const benchOptions = (clients: number): BenchOptions => ({
+          clients,
           requests: options.requests,
           requestSize: options.requestSize,
           replySize: options.replySize,
           readOnly: options.readOnly === true,
           warmupRequests: options.warmup ?? Math.min(2000, Math.ceil(options.requests / 10)),
           progress: process.stderr.isTTY === true,
-        };
+        });
+        const shape = (clients: number): BenchClusterShape => ({
+          f: options.f,
+          k,
+          ...(options.n === undefined ? {} : { n: options.n }),
+          guardians: options.guardians === true,
+          clients,
+          storage,
+        });
+        if (options.sweep !== undefined) {
+          const points = parseSweep(options.sweep);
+          const most = Math.max(...points);
+          // One cluster for every point, then one unreplicated server: never both at once.
+          const replicated = await withTemporaryCluster(shape(most), async (config) => {
+            const results: BenchResult[] = [];
+            for (const clients of points) results.push(await runBench(config, benchOptions(clients)));
+            return results;
+          });
+          const unreplicated = await withUnreplicatedServer({ clients: most, storage }, async (config) => {
+            const results: BenchResult[] = [];
+            for (const clients of points)
+              results.push(await runBench(config, { ...benchOptions(clients), unreplicated: true }));
+            return results;
+          });
+          const rows = replicated.map((result, index) => sweepPoint(result, unreplicated[index]!));
+          for (const line of sweepTable(rows)) process.stdout.write(`${line}\n`);
+          for (const row of rows) process.stdout.write(`${JSON.stringify(row)}\n`);
+          process.exit(rows.some((row) => row.errors > 0) ? 1 : 0);
+        }
         const result =
           options.connect !== undefined
-            ? await runBench(await kvConfigOrExit(options.connect), benchOptions)
-            : await withTemporaryCluster(
-                { f: options.f, k: 0, clients: options.clients, storage: options.storage },
-                (config) => runBench(config, benchOptions),
-              );
+            ? await runBench(await kvConfigOrExit(options.connect), benchOptions(options.clients))
+            : options.unreplicated === true
+              ? await withUnreplicatedServer({ clients: options.clients, storage }, (config) =>
+                  runBench(config, { ...benchOptions(options.clients), unreplicated: true }),
+                )
+              : await withTemporaryCluster(shape(options.clients), (config) =>
+                  runBench(config, benchOptions(options.clients)),
+                );
         process.stdout.write(`${JSON.stringify(result)}\n`);
         process.exit(result.errors > 0 ? 1 : 0);
       },
     );
+}
+
+function parseSweep(text: string): number[] {
+  const points = text.split(',').map((part) => Number(part.trim()));
+  if (
+    points.length === 0 ||
+    points.some((point) => !Number.isSafeInteger(point) || point < 1 || point > 1000)
+  )
+    throw new Error(`--sweep ${text}: client counts between 1 and 1000, separated by commas`);
+  return points;
+}
+
+/** One point of a sweep: the replicated figures with the unreplicated ceiling of the same run. */
+export interface SweepPoint extends BenchResult {
+  readonly unreplicated_throughput_ops_s: number;
+  readonly unreplicated_latency_ms_p50: number;
+  readonly unreplicated_cpu_us_per_op: number | null;
+  /** Replicated over unreplicated throughput. */
+  readonly replicated_ratio: number;
+}
+
+function sweepPoint(replicated: BenchResult, unreplicated: BenchResult): SweepPoint {
+  return {
+    ...replicated,
+    unreplicated_throughput_ops_s: unreplicated.throughput_ops_s,
+    unreplicated_latency_ms_p50: unreplicated.latency_ms_p50,
+    unreplicated_cpu_us_per_op: unreplicated.cpu_us_per_op,
+    replicated_ratio:
+      unreplicated.throughput_ops_s === 0
+        ? 0
+        : Math.round((replicated.throughput_ops_s / unreplicated.throughput_ops_s) * 100) / 100,
+    errors: replicated.errors + unreplicated.errors,
+  };
+}
+
+function sweepTable(rows: readonly SweepPoint[]): string[] {
+  const header = [
+    'clients',
+    'ops/s',
+    'p50 ms',
+    'p90 ms',
+    'p99 ms',
+    'CPU µs/op',
+    'unreplicated ops/s',
+    'unrepl. CPU µs/op',
+    'ratio',
+  ];
+  const cells = rows.map((row) => [
+    String(row.clients),
+    String(row.throughput_ops_s),
+    row.latency_ms_p50.toFixed(1),
+    row.latency_ms_p90.toFixed(1),
+    row.latency_ms_p99.toFixed(1),
+    row.cpu_us_per_op === null ? '-' : String(row.cpu_us_per_op),
+    String(row.unreplicated_throughput_ops_s),
+    row.unreplicated_cpu_us_per_op === null ? '-' : String(row.unreplicated_cpu_us_per_op),
+    row.replicated_ratio.toFixed(2),
+  ]);
+  const widths = header.map((title, column) =>
+    Math.max(title.length, ...cells.map((row) => row[column]!.length)),
+  );
+  const line = (values: readonly string[]): string =>
+    `| ${values.map((value, column) => value.padStart(widths[column]!)).join(' | ')} |`;
+  return [line(header), `|${widths.map((width) => '-'.repeat(width + 2)).join('|')}|`, ...cells.map(line)];
 }

@@ -11,7 +11,8 @@
  *   phalanx manifest [--verify]                           sign (or check) the code bundle at install time
  *   phalanx kv put|get|del|list|cas ...                   use the key-value store
  *   phalanx status [--config FILE] [--json]               replicas, guardians and a health verdict
- *   phalanx bench [--clients C --requests R ...]          throughput and latency
+ *   phalanx bench [--clients C --requests R ...]          throughput, latency and CPU per operation
+ *   phalanx bench --sweep 1,10,50,100                     a table, with the unreplicated ceiling per point
  *   phalanx bench recovery [--state-mb M]                 rejuvenation time with M MB of state
  */
 import { Command } from 'commander';

@@ -7,7 +7,7 @@ import { fstatSync } from 'node:fs';
 import { Socket } from 'node:net';
 import type { Command } from 'commander';
 import type { Logger } from 'pino';
-import type { ClusterConfig } from '../config/cluster-config.js';
+import { type ClusterConfig, replicaDataDirectory } from '../config/cluster-config.js';
 import { loadReplicaKeyFile, replicaKeyPath } from '../config/keys.js';
 import { type ReplicaId, keyEpoch, replicaId } from '../messages/ids.js';
 import {
@@ -25,6 +25,7 @@ import {
 } from '../runtime/ipc.js';
 import { decodeKeyCertificate, sessionKeysFromSeeds } from '../crypto/key-certificates.js';
 import { type GuardianLink, type ReplicaKeySource, ReplicaNode } from '../runtime/replica-node.js';
+import { UnreplicatedServer } from '../runtime/unreplicated-server.js';
 import type { KeyCertificate } from '../messages/types.js';
 import { serviceFactoryOf } from '../hosting/service-modules.js';
 import {
@@ -153,6 +154,10 @@ export function registerReplica(program: Command): void {
     .option('--amnesiac', 'the disk was lost: abstain from voting until a newer view is installed')
     .option('--guardian', 'run under a guardian (keys and instructions arrive on the guardian link, fd 3)')
     .option('--fault-mode <mode>', `test clusters only: ${FAULT_MODES.join(', ')}`)
+    .option(
+      '--unreplicated',
+      'benchmark baseline (phalanx bench --unreplicated starts it): serve a one-replica configuration with no ordering, from an emptied data folder',
+    )
     .option('--log-level <level>', 'trace, debug, info, warn, error', process.env.PHALANX_LOG_LEVEL ?? 'info')
     .option(
       '--log-file <file>',
@@ -167,6 +172,7 @@ export function registerReplica(program: Command): void {
         amnesiac?: boolean;
         guardian?: boolean;
         faultMode?: string;
+        unreplicated?: boolean;
         logLevel: string;
         logFile?: string;
       }) => {
@@ -179,6 +185,19 @@ export function registerReplica(program: Command): void {
         const id = replicaId(options.id);
         const logger = processLogger(options.logLevel, { replica: id }, options.logFile);
         logger.info({ service: service.module.name, module: config.service.module }, 'service module loaded');
+        if (options.unreplicated === true) {
+          if (options.guardian === true || options.faultMode !== undefined || options.amnesiac === true)
+            throw new Error('--unreplicated runs alone: no --guardian, --fault-mode or --amnesiac');
+          const server = await UnreplicatedServer.start({
+            config,
+            keys: await loadReplicaKeyFile(options.keys ?? replicaKeyPath(config, id)),
+            service: serviceFactoryOf(service)({ config, id }),
+            dataDirectory: options.data ?? replicaDataDirectory(config, id),
+            logger,
+          });
+          stopOnSignals(logger, () => server.close());
+          return;
+        }
         let keys: ReplicaKeySource;
         let amnesiac = options.amnesiac === true;
         let faultMode: FaultMode | null = (options.faultMode as FaultMode | undefined) ?? null;

@@ -26,6 +26,13 @@ import { cliEntryPoint } from '../../src/runtime/local-cluster.js';
 import { type TestCluster, decode, encode, startTestCluster, waitFor } from './helpers.js';
 
 const attackerScript = fileURLToPath(new URL('./attacker.ts', import.meta.url));
+const ATTACKER_NICE = 19;
+/**
+ * Writes per latency sample. The p99 of 400 is the fourth-worst write: with 200 (the second-worst)
+ * one stall of a shared two-core machine (a checkpoint's fsync beside another test's) decided
+ * the figure, and fault-free figures of one run ranged from 46 to 153 ms.
+ */
+const HONEST_SAMPLES = 400;
 
 /** Latencies (ms) of `count` sequential writes and reads of an honest client. */
 async function honestLatencies(store: KvClient, label: string, count: number): Promise<number[]> {
@@ -104,15 +111,29 @@ describe('hostile clients against a real cluster', { timeout: 300_000 }, () => {
   }
 
   /**
-   * The honest client's p99 over 200 writes fault-free, then over 200 writes while the attacker
+   * The honest client's p99 over HONEST_SAMPLES writes fault-free, then over as many while the attacker
    * runs in a process of its own (test/integration/attacker.ts) until it is killed.
    */
   async function underAttack(mode: string, ...extra: string[]): Promise<HonestP99> {
-    const faultFree = percentile(await honestLatencies(honest, `fault-free-${round}`, 200), 0.99);
+    const faultFree = percentile(await honestLatencies(honest, `fault-free-${round}`, HONEST_SAMPLES), 0.99);
     const [executable, ...prefix] = cliEntryPoint();
+    // At the lowest CPU priority: an attacker runs on its own machine, and what is measured is
+    // what its requests cost the cluster, not what its own process takes from the two cores this
+    // test shares with the replicas (a quarter of a core, measured, while it attacks).
     const attacker = spawn(
-      executable!,
-      [prefix[0]!, prefix[1]!, attackerScript, test.config.source, 'mallory', mode, ...extra],
+      'nice',
+      [
+        '-n',
+        String(ATTACKER_NICE),
+        executable!,
+        prefix[0]!,
+        prefix[1]!,
+        attackerScript,
+        test.config.source,
+        'mallory',
+        mode,
+        ...extra,
+      ],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
     let output = '';
@@ -125,7 +146,7 @@ describe('hostile clients against a real cluster', { timeout: 300_000 }, () => {
           throw new Error(`${error instanceof Error ? error.message : String(error)}: ${output}`);
         },
       );
-      const latencies = await honestLatencies(honest, `under-attack-${round++}`, 200);
+      const latencies = await honestLatencies(honest, `under-attack-${round++}`, HONEST_SAMPLES);
       return { faultFree, underAttack: percentile(latencies, 0.99) };
     } finally {
       attacker.kill('SIGKILL');
@@ -202,9 +223,9 @@ describe('hostile clients against a real cluster', { timeout: 300_000 }, () => {
     const reader = await test.kv('admin');
     for (let attack = 0; attack < round; attack++)
       for (let index = 0; index < 10; index++) {
-        // The last of 200 writes cycling over 10 keys: write 190 + index.
+        // The last of HONEST_SAMPLES writes cycling over 10 keys.
         const value = decode(await reader.get(`under-attack-${attack}/${index}`, { ordered: true }));
-        assert.equal(value, `${190 + index}`);
+        assert.equal(value, `${HONEST_SAMPLES - 10 + index}`);
       }
   });
 });

@@ -1,0 +1,65 @@
+/**
+ * `phalanx bench` as a user runs it, on real processes: the unreplicated server serves the same
+ * clients through the same transport and storage, and every result carries CPU time per
+ * operation. These check what the figures are made of, never how large they are (these machines
+ * are shared: figures come from the bench command, not from tests).
+ */
+import * as assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { describe, it } from 'node:test';
+import { cliEntryPoint } from '../../src/runtime/local-cluster.js';
+
+const run = promisify(execFile);
+
+async function bench(...args: string[]): Promise<string[]> {
+  const [executable, ...prefix] = cliEntryPoint();
+  const { stdout } = await run(executable!, [...prefix, 'bench', ...args], { maxBuffer: 1024 * 1024 });
+  return stdout.trim().split('\n');
+}
+
+describe('phalanx bench', { timeout: 240_000 }, () => {
+  it('--unreplicated measures the one-process server with CPU time per operation', async () => {
+    const lines = await bench('--unreplicated', '--clients', '2', '--requests', '300', '--warmup', '50');
+    const result = JSON.parse(lines.at(-1)!) as Record<string, unknown>;
+    assert.equal(result.unreplicated, true);
+    assert.equal(result.n, 1);
+    assert.equal(result.errors, 0);
+    assert.equal(result.requests, 300);
+    assert.ok((result.throughput_ops_s as number) > 0);
+    const total = result.cpu_us_per_op as number;
+    const clients = result.cpu_us_per_op_clients as number;
+    assert.ok(total > 0 && clients > 0, `CPU per operation ${total} µs, clients ${clients} µs`);
+    // The server's process is counted too: the whole is more than the clients' share.
+    assert.ok(total > clients, `CPU per operation ${total} µs, clients alone ${clients} µs`);
+  });
+
+  it('--sweep prints a table and one JSON line per point, each with its unreplicated figure', async () => {
+    const lines = await bench('--sweep', '1,2', '--requests', '200', '--warmup', '20');
+    assert.match(lines[0]!, /\| *clients \| *ops\/s \| *p50 ms .* unreplicated ops\/s .*\| *ratio \|/);
+    const points = lines
+      .filter((line) => line.startsWith('{'))
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
+    assert.deepEqual(
+      points.map((point) => point.clients),
+      [1, 2],
+    );
+    for (const point of points) {
+      assert.equal(point.n, 4);
+      assert.equal(point.unreplicated, false);
+      assert.equal(point.errors, 0);
+      for (const field of [
+        'throughput_ops_s',
+        'latency_ms_p50',
+        'latency_ms_p99',
+        'cpu_us_per_op',
+        'unreplicated_throughput_ops_s',
+        'unreplicated_cpu_us_per_op',
+        'replicated_ratio',
+      ])
+        assert.ok(typeof point[field] === 'number' && point[field] > 0, `${field}: ${String(point[field])}`);
+    }
+    // The table has a row per point.
+    assert.equal(lines.filter((line) => /^\| +\d+ \|/.test(line)).length, 2);
+  });
+});

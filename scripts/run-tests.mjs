@@ -40,7 +40,21 @@ const serial = files.filter(
     (file.includes('integration/guardians/') && !boundFree.some((name) => file.endsWith(name))) ||
     file.includes('integration/hostile-clients'),
 );
-const parallel = files.filter((file) => !serial.includes(file));
+// Longest first (the `npm start` run, then the other real clusters, then the simulator's seeds),
+// so that the group does not end waiting on one long file started last: with two at a time, the
+// `npm start` run (about 3.5 minutes) started in the middle of the list kept the group a minute
+// or two past the point where everything else had finished.
+const costRank = (file) =>
+  boundFree.some((name) => file.endsWith(name))
+    ? 0
+    : file.includes('integration/')
+      ? 1
+      : file.startsWith('test/sim/')
+        ? 2
+        : 3;
+const parallel = files
+  .filter((file) => !serial.includes(file))
+  .sort((a, b) => costRank(a) - costRank(b) || a.localeCompare(b));
 const concurrency = process.env.TEST_CONCURRENCY ?? '2';
 /** The parallel group takes about 4 minutes on two cores, the serial one about 8; far beyond that something hangs. */
 const GROUP_TIMEOUT_MS = 11 * 60 * 1000;

@@ -11,31 +11,29 @@
  * ```
  */
 import { type PhalanxClient, PhalanxError } from '../../client/client.js';
-import {
-  decodeKvResult,
-  encodeKvOperation,
-  type KvEntry,
-  type KvOperation,
-  type KvResult,
-} from './operations.js';
+import { TypedClient, UndecodableResultError } from '../../client/typed-client.js';
+import { type KvEntry, type KvOperation, type KvResult, kvOperations } from './operations.js';
 
 export class KvClient {
-  readonly #client: PhalanxClient;
+  readonly #typed: TypedClient<KvOperation, KvResult>;
 
   constructor(client: PhalanxClient) {
-    this.#client = client;
+    this.#typed = new TypedClient(client, kvOperations);
   }
 
   get client(): PhalanxClient {
-    return this.#client;
+    return this.#typed.client;
   }
 
   async #run(operation: KvOperation, readOnly: boolean): Promise<KvResult> {
-    const { result } = await this.#client.invoke(encodeKvOperation(operation), { readOnly });
-    const decoded = decodeKvResult(result);
-    if (!decoded.ok)
-      throw new PhalanxError('rejected', `undecodable result from the replicas: ${decoded.reason}`);
-    const value = decoded.value;
+    let value: KvResult;
+    try {
+      value = readOnly ? await this.#typed.read(operation) : await this.#typed.execute(operation);
+    } catch (error) {
+      if (error instanceof UndecodableResultError)
+        throw new PhalanxError('rejected', `undecodable result from the replicas: ${error.message}`);
+      throw error;
+    }
     switch (value.kind) {
       case 'access-denied':
         throw new PhalanxError(

@@ -19,6 +19,7 @@
  * problem and the limit involved. Encoders take values built by the caller's own code and throw a
  * RangeError when a value breaks a limit, since that is a bug in the caller.
  */
+import { defineOperations } from '../../core/operations.js';
 import { LIMITS } from '../../messages/limits.js';
 
 /**
@@ -577,6 +578,25 @@ function readResult(reader: ByteReader): KvResult {
  * continues in parts 1, 2, … (see KvService).
  */
 const chunkTag = 0x41;
+
+/**
+ * The store's operations and results as one service's codecs (src/core/operations.ts): KvClient
+ * speaks them through TypedClient, the service encodes its results with them. The service decodes
+ * operations with decodeKvOperation itself, whose reason goes into its bad-request answer.
+ */
+export const kvOperations = defineOperations<KvOperation, KvResult>({
+  encodeOperation: encodeKvOperation,
+  decodeOperation: (bytes) => {
+    const decoded = decodeKvOperation(bytes);
+    return decoded.ok ? decoded.value : null;
+  },
+  encodeResult: encodeKvResult,
+  decodeResult: (bytes) => {
+    const decoded = decodeKvResult(bytes);
+    return decoded.ok ? decoded.value : null;
+  },
+  isReadOnly: isReadOnlyOperation,
+});
 
 export const KV_CHUNK_HEADER_BYTES = 1 + 4 + 4 + 4 + 4;
 

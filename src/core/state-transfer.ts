@@ -7,6 +7,10 @@
  * Missing chunks are spread over all sources; a source that sends a bad chunk is dropped at once,
  * one that makes no progress for `sourceTimeoutMs` is dropped too, and its chunks go to the
  * others. So a lying or stalling source costs at most one timeout, never the whole transfer.
+ * A replica that needs several transfers in a row (it fell behind again while catching up) starts
+ * each with the sources the previous ones dropped left out (`distrusted`), so the same stalling
+ * source does not cost one timeout per transfer; they come back like any dropped source, when
+ * every other source is dropped too.
  */
 
 import { LIMITS } from '../messages/limits.js';
@@ -15,6 +19,8 @@ import type { StoredCheckpoint } from './actions.js';
 import type { StateTransferConfig } from './config.js';
 import { assert, bytesEqual, type Digest, type ReplicaId, replicaId, toHex } from '../messages/ids.js';
 import { type HashFunction, leafDigest, merkleRoot } from './merkle.js';
+
+const EARLIER_DROP = 'dropped by an earlier transfer: ';
 
 export interface StateTransferHost {
   readonly self: ReplicaId;
@@ -70,6 +76,8 @@ export class StateTransfer {
     target: CheckpointCertificate,
     pool: Map<string, Uint8Array>,
     now: number,
+    /** Sources an earlier transfer dropped, with why: left out from the start. */
+    distrusted: ReadonlyMap<ReplicaId, string> = new Map(),
   ) {
     this.#host = host;
     this.#target = target;
@@ -79,8 +87,12 @@ export class StateTransfer {
     for (let index = 0; index < host.replicaCount; index++) {
       const source = replicaId(index);
       if (source === host.self) continue;
+      const earlier = distrusted.get(source);
       this.#sources.set(source, {
-        dropped: null,
+        dropped:
+          earlier === undefined || earlier.startsWith(EARLIER_DROP)
+            ? (earlier ?? null)
+            : `${EARLIER_DROP}${earlier}`,
         inFlight: new Set(),
         lastProgressAt: now,
         chunksDelivered: 0,
@@ -107,6 +119,18 @@ export class StateTransfer {
       sourcesDropped: this.#sourcesDropped,
       retargets: this.#retargets,
     };
+  }
+
+  /** Sources dropped and not revived since, with why (for the next transfer: `distrusted`). */
+  droppedSources(): Map<ReplicaId, string> {
+    const dropped = new Map<ReplicaId, string>();
+    for (const [id, source] of this.#sources) if (source.dropped !== null) dropped.set(id, source.dropped);
+    return dropped;
+  }
+
+  /** Sources that delivered at least one verified chunk. */
+  deliveringSources(): ReplicaId[] {
+    return [...this.#sources].filter(([, source]) => source.chunksDelivered > 0).map(([id]) => id);
   }
 
   /** The fetched checkpoint; only once `complete`. */

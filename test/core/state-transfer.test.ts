@@ -367,6 +367,57 @@ describe('StateTransfer chunks', () => {
   });
 });
 
+describe('StateTransfer after an earlier transfer dropped a source', () => {
+  it('leaves that source out from the start, so it costs no second timeout', () => {
+    const first = start();
+    first.host.take();
+    first.transfer.onManifest(replicaId(1), manifestOf(eightChunks), 0);
+    answer(first.transfer, eightChunks, first.host.take(), 500, [2]);
+    first.transfer.tick(1000);
+    answerUntilQuiet(first.host, first.transfer, eightChunks, 1100);
+    assert.equal(first.transfer.complete, true);
+    const dropped = first.transfer.droppedSources();
+    assert.deepEqual([...dropped.keys()], [2]);
+    assert.ok(!first.transfer.deliveringSources().includes(replicaId(2)));
+
+    const host = new RecordingHost(config);
+    const transfer = new StateTransfer(host, eightChunks.certificate, new Map(), 2000, dropped);
+    // Neither the manifest nor any chunk is asked of it.
+    assert.ok(host.sent.every(({ to }) => to !== 2));
+    transfer.onManifest(replicaId(1), manifestOf(eightChunks), 2000);
+    assert.ok(chunkRequests(host.sent).every(({ to }) => to !== 2));
+    answerUntilQuiet(host, transfer, eightChunks, 2000);
+    assert.equal(transfer.complete, true);
+    assert.deepEqual(transfer.result().chunks, eightChunks.chunks);
+    assert.match(
+      transfer.droppedSources().get(replicaId(2))!,
+      /^dropped by an earlier transfer: no chunk for/,
+    );
+  });
+
+  it('asks it again when every other source is dropped too', () => {
+    const host = new RecordingHost(config);
+    const distrusted = new Map([[replicaId(2), 'no chunk for 1000 ms']]);
+    const transfer = new StateTransfer(host, eightChunks.certificate, new Map(), 0, distrusted);
+    host.take();
+    transfer.onManifest(replicaId(1), manifestOf(eightChunks), 0);
+    const requests = chunkRequests(host.take());
+    for (const source of [1, 3].map(replicaId)) {
+      const { request } = requests.find(({ to }) => to === source)!;
+      transfer.onChunk(
+        source,
+        { kind: 'chunk', sequence: request.sequence, index: request.indices[0]!, data: new Uint8Array([9]) },
+        1,
+      );
+    }
+    assert.ok(host.logs.some((line) => line.event === 'state-transfer-sources-revived'));
+    assert.ok(
+      chunkRequests(host.sent).some(({ to }) => to === 2),
+      'the distrusted source is asked at last',
+    );
+  });
+});
+
 describe('StateTransfer retarget', () => {
   it('keeps verified chunks for the newer target and fetches only what it still lacks', () => {
     const { host, transfer, pool } = start();

@@ -180,7 +180,9 @@ describe('rejuvenation repairs state and resists bad sources', { timeout: 360_00
         return found.length > 0 ? found : null;
       });
       process.stdout.write(
-        `# recovery of ${replica} with ${source} ${mode}: ${record.durationMs} ms; transfers ${JSON.stringify(
+        `# recovery of ${replica} with ${source} ${mode}: ${record.durationMs} ms (${record.steps
+          .map((step) => `${step.step} ${step.durationMs}`)
+          .join(', ')}); transfers ${JSON.stringify(
           transfers.map((line) => ({ fetched: line.chunksFetched, dropped: line.sourcesDropped })),
         )}\n`,
       );

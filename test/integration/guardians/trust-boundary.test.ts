@@ -19,7 +19,12 @@ import type { TrustBoundary } from '../../../src/recovery/trust-boundary.js';
 import { type TestCluster, startTestCluster, waitFor } from '../helpers.js';
 import { Workload } from './shared.js';
 
-const RECOVERY_BOUND_MS = 6000;
+/**
+ * T_D as in the repair test: what this test checks is who may reach what, and 6 s was once just
+ * too short for a rejuvenation from source (tsx) beside the workload on two busy cores (5987 ms
+ * at the deadline, in a suite run).
+ */
+const RECOVERY_BOUND_MS = 8000;
 /**
  * The first proactive slot starts this long after the cluster is made: six guardians and replicas
  * booting from source on two busy cores took up to 30 s, and a slot already running when a
@@ -229,7 +234,11 @@ describe(
         );
         const record = rejuvenated.recentRecoveries[0]!;
         assert.equal(record.kind, 'proactive');
-        assert.equal(record.exceededBound, false, `took ${record.durationMs} ms`);
+        assert.equal(
+          record.exceededBound,
+          false,
+          `took ${record.durationMs} ms (${record.steps.map((step) => `${step.step} ${step.durationMs}`).join(', ')})`,
+        );
         const now = replicaPids(rejuvenated.replica);
         assert.ok(
           // The new process is the standby started before (its pid may be in the list already);

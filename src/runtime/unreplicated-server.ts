@@ -32,6 +32,7 @@ import { decodeMessage, encodeMessage } from '../messages/codec.js';
 import {
   assert,
   type ClientId,
+  type Digest,
   keyEpoch,
   replicaId,
   type RequestNumber,
@@ -68,6 +69,8 @@ export interface UnreplicatedServerOptions {
 
 interface ExecutedRequest {
   readonly request: ClientRequest;
+  /** Computed once, for the MAC check, and reused for the batch digest. */
+  readonly requestDigest: Digest;
   readonly reply: Reply;
 }
 
@@ -145,7 +148,8 @@ export class UnreplicatedServer {
       return;
     }
     const request = decoded.value;
-    if (!this.#crypto.verifyRequest(request, this.#crypto.hash(requestContent(request)))) {
+    const requestDigest = this.#crypto.hash(requestContent(request));
+    if (!this.#crypto.verifyRequest(request, requestDigest)) {
       this.#reject('request authenticator does not verify');
       return;
     }
@@ -169,7 +173,7 @@ export class UnreplicatedServer {
     const reply = this.#reply(request, sequence, status, result);
     this.#remember(reply);
     this.#notDurable.add(reply);
-    this.#batch.push({ request, reply });
+    this.#batch.push({ request, requestDigest, reply });
     if (this.#batch.length >= LIMITS.maxBatchRequests) this.#appendBatch();
     if (!this.#flushScheduled) {
       this.#flushScheduled = true;
@@ -217,9 +221,7 @@ export class UnreplicatedServer {
       kind: 'committed',
       view: viewNumber(0),
       sequence,
-      batchDigest: this.#crypto.hash(
-        batchContent(requests.map((request) => this.#crypto.hash(requestContent(request)))),
-      ),
+      batchDigest: this.#crypto.hash(batchContent(batch.map((executed) => executed.requestDigest))),
       batch: requests,
     });
     this.#unflushed.push(...batch);

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Runs every *.test.ts under test/ with node's test runner through tsx.
 // Node 20 expands no globs, so the file list is built here.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 
@@ -95,6 +95,18 @@ function runGroup(group, groupConcurrency) {
       resolve(code ?? (signal === null ? 1 : 128));
     });
   });
+}
+
+// Integration tests start the compiled CLI (test/integration/built-code.ts): build it first. The
+// build leaves files whose content did not change untouched, so it is cheap to repeat and safe
+// beside processes already running from dist/ (the `npm start` test builds again meanwhile).
+const build = spawnSync(process.execPath, [join(root, 'scripts', 'build.mjs')], {
+  cwd: root,
+  stdio: 'inherit',
+});
+if (build.status !== 0) {
+  console.error('the build failed: no tests run');
+  process.exit(build.status ?? 1);
 }
 
 let status = 0;

@@ -8,12 +8,12 @@ import * as assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { describe, it } from 'node:test';
-import { cliEntryPoint } from '../../src/runtime/local-cluster.js';
+import { builtEntryPoint } from './built-code.js';
 
 const run = promisify(execFile);
 
 async function bench(...args: string[]): Promise<string[]> {
-  const [executable, ...prefix] = cliEntryPoint();
+  const [executable, ...prefix] = builtEntryPoint();
   const { stdout } = await run(executable!, [...prefix, 'bench', ...args], { maxBuffer: 1024 * 1024 });
   return stdout.trim().split('\n');
 }

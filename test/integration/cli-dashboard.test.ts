@@ -12,7 +12,8 @@ import { generateCluster } from '../../src/config/keys.js';
 import type { DashboardServer } from '../../src/dashboard/server.js';
 import type { GuardianReport } from '../../src/runtime/guardian-report.js';
 import type { ClusterHealth } from '../../src/runtime/health.js';
-import { LocalCluster, cliEntryPoint } from '../../src/runtime/local-cluster.js';
+import { LocalCluster } from '../../src/runtime/local-cluster.js';
+import { builtEntryPoint } from './built-code.js';
 import type { ReplicaReport } from '../../src/runtime/status.js';
 import {
   type FakeGuardian,
@@ -47,7 +48,10 @@ describe('the phalanx command and the dashboard on a real cluster', { timeout: 1
     ]);
     assert.equal(keygen.code, 0, keygen.stderr);
     configPath = join(directory, 'cluster.json');
-    cluster = new LocalCluster({ config: await loadClusterConfig(configPath), entryPoint: cliEntryPoint() });
+    cluster = new LocalCluster({
+      config: await loadClusterConfig(configPath),
+      entryPoint: builtEntryPoint(),
+    });
     await cluster.startAll();
     await cluster.waitUntilReady();
   });

@@ -15,8 +15,9 @@ import { type ReplicaId, clientId } from '../../src/messages/ids.js';
 import { signCodeManifestFor } from '../../src/recovery/code-manifest.js';
 import type { FaultMode } from '../../src/runtime/ipc.js';
 import type { GuardianReport } from '../../src/runtime/guardian-report.js';
-import { LocalCluster, cliEntryPoint } from '../../src/runtime/local-cluster.js';
+import { LocalCluster } from '../../src/runtime/local-cluster.js';
 import type { ReplicaReport } from '../../src/runtime/status.js';
+import { BUILT_CODE_DIRECTORY, builtEntryPoint } from './built-code.js';
 
 /** Small checkpoints and short timeouts, so that a test exercises them in seconds. */
 export const FAST_PROTOCOL = {
@@ -96,12 +97,12 @@ export async function startTestCluster(
   const config = await loadClusterConfig(configPath);
   if (config.recovery !== null) {
     // What `phalanx manifest` does at install time: sign the code the guardians will check.
-    await signCodeManifestFor(config);
+    await signCodeManifestFor(config, BUILT_CODE_DIRECTORY);
   }
   const faultModes = options.faultModes ?? {};
   const cluster = new LocalCluster({
     config,
-    entryPoint: cliEntryPoint(),
+    entryPoint: builtEntryPoint(),
     logLevel: process.env.PHALANX_TEST_LOG_LEVEL === 'debug' ? 'debug' : 'info',
     extraArguments: (id) => (faultModes[id] === undefined ? [] : ['--fault-mode', faultModes[id]]),
   });
@@ -211,12 +212,12 @@ export const encode = (text: string): Uint8Array => new TextEncoder().encode(tex
 export const decode = (bytes: Uint8Array | null): string | null =>
   bytes === null ? null : new TextDecoder().decode(bytes);
 
-/** Runs the `phalanx` CLI (from source) and collects its output. */
+/** Runs the compiled `phalanx` CLI and collects its output. */
 export async function runCli(
   args: readonly string[],
   timeoutMs = 60_000,
 ): Promise<{ readonly code: number | null; readonly stdout: string; readonly stderr: string }> {
-  const [executable, ...prefix] = cliEntryPoint();
+  const [executable, ...prefix] = builtEntryPoint();
   return new Promise((resolve) => {
     const child = spawn(executable!, [...prefix, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';

@@ -13,7 +13,8 @@ import { channelKeyDirectory } from '../../src/transport/key-directory.js';
 import { keyRegistryOf } from '../../src/config/keys.js';
 import { TcpTransport } from '../../src/transport/tcp.js';
 import { clientNode, replicaNode } from '../../src/transport/transport.js';
-import { LocalCluster, cliEntryPoint } from '../../src/runtime/local-cluster.js';
+import { LocalCluster } from '../../src/runtime/local-cluster.js';
+import { builtEntryPoint } from './built-code.js';
 import { type TestCluster, decode, encode, runCli, startTestCluster, waitFor } from './helpers.js';
 
 describe('authentication, authorisation and hostile input on a real cluster', { timeout: 180_000 }, () => {
@@ -96,7 +97,7 @@ describe('authentication, authorisation and hostile input on a real cluster', { 
     );
     const impostorCluster = new LocalCluster({
       config: await loadClusterConfig(impostorConfig),
-      entryPoint: cliEntryPoint(),
+      entryPoint: builtEntryPoint(),
       logDirectory: join(test.directory, 'impostor'),
     });
     await impostorCluster.start(replicaId(3));

@@ -6,7 +6,7 @@
 import * as assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { after, describe, it } from 'node:test';
-import { cliEntryPoint } from '../../../src/runtime/local-cluster.js';
+import { builtEntryPoint } from '../built-code.js';
 import { type TestCluster, startTestCluster, waitFor } from '../helpers.js';
 
 describe('phalanx demo', { timeout: 180_000 }, () => {
@@ -24,7 +24,7 @@ describe('phalanx demo', { timeout: 180_000 }, () => {
       allowFaultInjection: true,
       start: false,
     });
-    const [executable, ...prefix] = cliEntryPoint();
+    const [executable, ...prefix] = builtEntryPoint();
     const child = spawn(
       executable!,
       [

@@ -10,6 +10,7 @@ import * as assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { replicaId } from '../../../src/messages/ids.js';
 import { signCodeManifestFor } from '../../../src/recovery/code-manifest.js';
+import { BUILT_CODE_DIRECTORY } from '../built-code.js';
 import { type TestCluster, decode, startTestCluster, waitFor } from '../helpers.js';
 import { AcknowledgedWrites, descendantsOf, killNow } from '../restart-workload.js';
 
@@ -59,7 +60,7 @@ describe('a guardian cluster restarted whole', { timeout: 600_000 }, () => {
 
   async function startAndCheck(): Promise<void> {
     // As every local start does (`phalanx up`): the guardians check the code against it.
-    await signCodeManifestFor(test.config);
+    await signCodeManifestFor(test.config, BUILT_CODE_DIRECTORY);
     for (const replica of test.config.replicas)
       if (!test.cluster.isRunning(replica.id)) await test.cluster.start(replica.id);
     await test.cluster.waitUntilReady(60_000);

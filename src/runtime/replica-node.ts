@@ -734,6 +734,9 @@ export class ReplicaNode {
     link.onMessage((message) => this.#onGuardianMessage(message));
     this.#guardianStatusTimer = setInterval(() => this.#reportToGuardian(), 200);
     this.#progress('validating-state', `checkpoint ${this.#replica.stableCheckpoint.sequence}`);
+    // A restored checkpoint found corrupt starts its transfer while the node is built, before
+    // the link is attached: report it now, or the guardian counts the transfer as validation.
+    if (this.#replica.stateTransferInProgress) this.#progress('transferring-state', 'begun at start-up');
   }
 
   #onGuardianMessage(message: GuardianToReplica): void {

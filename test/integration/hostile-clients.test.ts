@@ -22,7 +22,6 @@ import { clientId, keyEpoch, type ReplicaId, replicaId } from '../../src/message
 import { channelKeyDirectory } from '../../src/transport/key-directory.js';
 import { TcpTransport } from '../../src/transport/tcp.js';
 import { clientNode, replicaNode } from '../../src/transport/transport.js';
-import { builtEntryPoint } from './built-code.js';
 import { type TestCluster, decode, encode, startTestCluster, waitFor } from './helpers.js';
 
 const attackerScript = fileURLToPath(new URL('./attacker.ts', import.meta.url));
@@ -116,7 +115,6 @@ describe('hostile clients against a real cluster', { timeout: 300_000 }, () => {
    */
   async function underAttack(mode: string, ...extra: string[]): Promise<HonestP99> {
     const faultFree = percentile(await honestLatencies(honest, `fault-free-${round}`, HONEST_SAMPLES), 0.99);
-    const [executable, ...prefix] = builtEntryPoint();
     // At the lowest CPU priority: an attacker runs on its own machine, and what is measured is
     // what its requests cost the cluster, not what its own process takes from the two cores this
     // test shares with the replicas (a quarter of a core, measured, while it attacks).
@@ -125,9 +123,10 @@ describe('hostile clients against a real cluster', { timeout: 300_000 }, () => {
       [
         '-n',
         String(ATTACKER_NICE),
-        executable!,
-        prefix[0]!,
-        prefix[1]!,
+        // The attacker is a TypeScript script of the tests (attacker.ts), run through tsx.
+        process.execPath,
+        '--import',
+        'tsx',
         attackerScript,
         test.config.source,
         'mallory',

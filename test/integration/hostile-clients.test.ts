@@ -126,7 +126,7 @@ describe('hostile clients against a real cluster', { timeout: 300_000 }, () => {
         // The attacker is a TypeScript script of the tests (attacker.ts), run through tsx.
         process.execPath,
         '--import',
-        'tsx',
+        import.meta.resolve('tsx'),
         attackerScript,
         test.config.source,
         'mallory',

@@ -27,11 +27,15 @@ export function leafDigest(hash: HashFunction, chunk: Uint8Array): Digest {
 
 /** Root over leaf digests and their count; an odd node at a level is promoted unchanged. */
 export function merkleRoot(hash: HashFunction, leaves: readonly Digest[]): Digest {
-  const tree = treeRoot(hash, leaves);
-  const input = new Uint8Array(1 + 4 + tree.length);
+  return rootOver(hash, treeRoot(hash, leaves), leaves.length);
+}
+
+/** The root proper: the top node and the leaf count under the root prefix. */
+function rootOver(hash: HashFunction, top: Digest, count: number): Digest {
+  const input = new Uint8Array(1 + 4 + top.length);
   input[0] = rootPrefix;
-  new DataView(input.buffer).setUint32(1, leaves.length);
-  input.set(tree, 5);
+  new DataView(input.buffer).setUint32(1, count);
+  input.set(top, 5);
   return hash(input);
 }
 
@@ -54,18 +58,23 @@ function treeRoot(hash: HashFunction, leaves: readonly Digest[]): Digest {
 }
 
 /**
- * Sibling digests proving `leaves[index]` is under merkleRoot(leaves): bottom-up, skipping levels
- * where the node has no sibling (it was promoted).
+ * A tree built once: its root and a proof for any leaf. Proving every leaf of a batch this way
+ * costs one pass over the tree (n − 1 inner hashes) instead of one per leaf (merkleProof rebuilds
+ * the tree each time, n² hashes for a batch of n replies).
  */
-export function merkleProof(hash: HashFunction, leaves: readonly Digest[], index: number): Digest[] {
-  const path: Digest[] = [];
-  let level: Digest[] = leaves.slice();
-  let position = index;
+export interface MerkleTree {
+  /** merkleRoot(leaves). */
+  readonly root: Digest;
+  /** merkleProof(leaves, index). */
+  proof(index: number): Digest[];
+}
+
+export function merkleTree(hash: HashFunction, leaves: readonly Digest[]): MerkleTree {
+  // levels[0] is the leaves, each next level their parents, the last one the top node.
+  const levels: Digest[][] = [leaves.slice()];
   const pair = new Uint8Array(1 + 2 * 32);
   pair[0] = nodePrefix;
-  while (level.length > 1) {
-    const sibling = position % 2 === 0 ? position + 1 : position - 1;
-    if (sibling < level.length) path.push(level[sibling]!);
+  for (let level = levels[0]!; level.length > 1;) {
     const next: Digest[] = [];
     for (let at = 0; at + 1 < level.length; at += 2) {
       pair.set(level[at]!, 1);
@@ -73,10 +82,35 @@ export function merkleProof(hash: HashFunction, leaves: readonly Digest[], index
       next.push(hash(pair));
     }
     if (level.length % 2 === 1) next.push(level[level.length - 1]!);
+    levels.push(next);
     level = next;
-    position = Math.floor(position / 2);
   }
-  return path;
+  const top = leaves.length === 0 ? hash(emptyTreeTag) : levels[levels.length - 1]![0]!;
+  return {
+    root: rootOver(hash, top, leaves.length),
+    proof(index: number): Digest[] {
+      if (!Number.isInteger(index) || index < 0 || index >= leaves.length)
+        throw new RangeError(`no leaf ${index} in a tree of ${leaves.length}`);
+      const path: Digest[] = [];
+      let position = index;
+      for (let depth = 0; depth < levels.length - 1; depth++) {
+        const level = levels[depth]!;
+        const sibling = position % 2 === 0 ? position + 1 : position - 1;
+        if (sibling < level.length) path.push(level[sibling]!);
+        position = Math.floor(position / 2);
+      }
+      return path;
+    },
+  };
+}
+
+/**
+ * Sibling digests proving `leaves[index]` is under merkleRoot(leaves): bottom-up, skipping levels
+ * where the node has no sibling (it was promoted). Builds the whole tree: for several leaves of
+ * one tree, use merkleTree.
+ */
+export function merkleProof(hash: HashFunction, leaves: readonly Digest[], index: number): Digest[] {
+  return merkleTree(hash, leaves).proof(index);
 }
 
 /** Recomputes the root (with its leaf count) from a leaf and its proof. */
@@ -112,9 +146,5 @@ export function rootFromProof(
     width = Math.ceil(width / 2);
   }
   if (used !== path.length) return null;
-  const input = new Uint8Array(1 + 4 + node.length);
-  input[0] = rootPrefix;
-  new DataView(input.buffer).setUint32(1, count);
-  input.set(node, 5);
-  return hash(input);
+  return rootOver(hash, node, count);
 }

@@ -82,7 +82,7 @@ import {
   type ViewNumber,
   viewNumber,
 } from '../messages/ids.js';
-import { leafDigest, merkleProof, merkleRoot } from './merkle.js';
+import { leafDigest, merkleRoot, merkleTree } from './merkle.js';
 import { correctWitnessSize, quorumSize } from './quorum.js';
 import type { Service } from './service.js';
 import { StateTransfer } from './state-transfer.js';
@@ -1293,15 +1293,15 @@ export class Replica {
     if (replies.length === 0) return;
     const built = replies.map(({ request, cached }) => this.#buildReply(request, cached, false));
     const leaves = built.map((reply) => this.#crypto.hash(replyContent(reply)));
-    const root = merkleRoot(this.#crypto.hash, leaves);
-    const signed = this.#crypto.sign(replyBatchPayload(sequence, root));
+    const tree = merkleTree(this.#crypto.hash, leaves);
+    const signed = this.#crypto.sign(replyBatchPayload(sequence, tree.root));
     built.forEach((reply, index) => {
       const proof: ReplyProof = {
         keyEpoch: signed.keyEpoch,
         signature: signed.signature,
         leafIndex: index,
         leafCount: leaves.length,
-        path: merkleProof(this.#crypto.hash, leaves, index),
+        path: tree.proof(index),
       };
       const key = requestKey(reply.clientId, reply.requestNumber);
       this.#replyProofs.delete(key);

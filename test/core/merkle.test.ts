@@ -3,7 +3,14 @@ import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { DIGEST_BYTES, type Digest, digest } from '../../src/messages/ids.js';
-import { type HashFunction, leafDigest, merkleRoot } from '../../src/core/merkle.js';
+import {
+  type HashFunction,
+  leafDigest,
+  merkleProof,
+  merkleRoot,
+  merkleTree,
+  rootFromProof,
+} from '../../src/core/merkle.js';
 
 const sha256: HashFunction = (data) => digest(new Uint8Array(createHash('sha256').update(data).digest()));
 
@@ -169,3 +176,82 @@ describe('merkleRoot', () => {
     );
   });
 });
+
+/** Independent reference path: siblings bottom-up, none where the node was promoted. */
+function referenceProof(leaves: readonly Digest[], index: number): Digest[] {
+  const path: Digest[] = [];
+  let level = [...leaves];
+  let position = index;
+  while (level.length > 1) {
+    const sibling = position ^ 1;
+    if (sibling < level.length) path.push(level[sibling]!);
+    const next: Digest[] = [];
+    for (let at = 0; at < level.length; at += 2) {
+      const right = level[at + 1];
+      next.push(right === undefined ? level[at]! : sha256(concat(nodePrefix, level[at]!, right)));
+    }
+    level = next;
+    position >>= 1;
+  }
+  return path;
+}
+
+describe('merkleTree', () => {
+  it('has merkleRoot as its root and a reference proof for every leaf, which rootFromProof accepts', () => {
+    fc.assert(
+      fc.property(chunksArbitrary, (chunks) => {
+        const leaves = leavesOf(chunks);
+        const tree = merkleTree(sha256, leaves);
+        assert.deepEqual(tree.root, referenceRoot(leaves));
+        for (let index = 0; index < leaves.length; index++) {
+          const path = tree.proof(index);
+          assert.deepEqual(path, referenceProof(leaves, index));
+          assert.deepEqual(merkleProof(sha256, leaves, index), path);
+          assert.deepEqual(rootFromProof(sha256, leaves[index]!, index, leaves.length, path), tree.root);
+        }
+      }),
+    );
+  });
+
+  it('proves no leaf under another index or leaf count', () => {
+    fc.assert(
+      fc.property(fc.array(chunkArbitrary, { minLength: 2, maxLength: 20 }), (chunks) => {
+        const leaves = leavesOf(chunks);
+        const tree = merkleTree(sha256, leaves);
+        const path = tree.proof(0);
+        const moved = rootFromProof(sha256, leaves[0]!, 1, leaves.length, path);
+        assert.ok(moved === null || !bytesEqualDigest(moved, tree.root));
+        const recounted = rootFromProof(sha256, leaves[0]!, 0, leaves.length + 1, path);
+        assert.ok(recounted === null || !bytesEqualDigest(recounted, tree.root));
+      }),
+    );
+  });
+
+  it('hashes each inner node once, however many proofs are taken', () => {
+    for (const count of [1, 2, 3, 17, 64, 1000]) {
+      let hashes = 0;
+      const counting: HashFunction = (data) => {
+        hashes++;
+        return sha256(data);
+      };
+      const leaves = leavesOf(
+        Array.from({ length: count }, (_, index) => Uint8Array.of(index & 0xff, index >> 8)),
+      );
+      const tree = merkleTree(counting, leaves);
+      for (let index = 0; index < count; index++) tree.proof(index);
+      // n − 1 pairs and the root.
+      assert.equal(hashes, count - 1 + 1);
+    }
+  });
+
+  it('refuses an index outside the tree', () => {
+    const tree = merkleTree(sha256, leavesOf([Uint8Array.of(1), Uint8Array.of(2)]));
+    assert.throws(() => tree.proof(2), RangeError);
+    assert.throws(() => tree.proof(-1), RangeError);
+    assert.throws(() => merkleTree(sha256, []).proof(0), RangeError);
+  });
+});
+
+function bytesEqualDigest(a: Digest, b: Digest): boolean {
+  return a.length === b.length && a.every((byte, index) => byte === b[index]);
+}

@@ -170,6 +170,62 @@ describe('AccountabilityLog: writing and auditing', () => {
       AccountabilityLog.open(path, { maxBytes: 1 << 20, maxBufferedBytes: 10 }),
       InvariantViolation,
     );
+    for (const writeDelayMs of [-1, 0.5, ACCOUNTABILITY_LOG_LIMITS.maxWriteDelayMs + 1])
+      await assert.rejects(AccountabilityLog.open(path, { writeDelayMs }), InvariantViolation);
+  });
+});
+
+describe('AccountabilityLog: delayed writes', () => {
+  const headerBytes = ACCOUNTABILITY_LOG_FORMAT.headerBytes;
+
+  it('writes appended entries together after the delay, without a flush', async () => {
+    const path = await freshPath();
+    const log = await AccountabilityLog.open(path, { writeDelayMs: 100 });
+    for (let index = 0; index < 10; index++) log.append(entryOf(index));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    assert.equal((await stat(path)).size, headerBytes, 'written before the delay');
+    const deadline = Date.now() + 5000;
+    while ((await stat(path)).size === headerBytes && Date.now() < deadline)
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    assert.ok((await stat(path)).size > headerBytes, 'never written without a flush');
+    assert.equal(log.bufferedBytes, 0);
+    await log.close();
+    const audit = await auditAccountabilityLog(path);
+    assert.ok(audit.ok && audit.entries === 10 && bytesEqual(audit.head, log.head()));
+  });
+
+  it('writes at once on flush, and a write’s worth waiting at once', async () => {
+    const path = await freshPath();
+    const log = await AccountabilityLog.open(path, {
+      writeDelayMs: ACCOUNTABILITY_LOG_LIMITS.maxWriteDelayMs,
+      ...largeLog,
+    });
+    log.append(entryOf(0));
+    await log.flush();
+    assert.ok((await stat(path)).size > headerBytes);
+    // 256 KiB is one write's worth: far more than a second's delay is waited for.
+    let index = 1;
+    while (log.bufferedBytes < 256 * 1024) log.append(entryOf(index++));
+    const deadline = Date.now() + ACCOUNTABILITY_LOG_LIMITS.maxWriteDelayMs / 2;
+    while (log.bufferedBytes > 0 && Date.now() < deadline)
+      await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(log.bufferedBytes, 0, 'a full write waited for the delay');
+    await log.close();
+    const audit = await auditAccountabilityLog(path);
+    assert.ok(audit.ok && audit.entries === index);
+  });
+
+  it('close() writes what waits at once, not after the delay', async () => {
+    const path = await freshPath();
+    const log = await AccountabilityLog.open(path, {
+      writeDelayMs: ACCOUNTABILITY_LOG_LIMITS.maxWriteDelayMs,
+    });
+    log.append(entryOf(0));
+    const started = Date.now();
+    await log.close();
+    assert.ok(Date.now() - started < ACCOUNTABILITY_LOG_LIMITS.maxWriteDelayMs, 'close waited for the delay');
+    const audit = await auditAccountabilityLog(path);
+    assert.ok(audit.ok && audit.entries === 1);
   });
 });
 
@@ -644,3 +700,7 @@ describe('AccountabilityLog: bounded disk footprint', () => {
     for (const { audit } of await auditAccountabilityLogFiles(accountabilityLogFiles(path))) assertOk(audit);
   });
 });
+
+function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((byte, index) => byte === b[index]);
+}

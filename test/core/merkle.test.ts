@@ -160,18 +160,22 @@ describe('merkleRoot', () => {
     // A manifest made of an inner level (or of the tree root alone) must not match the certified
     // root, or a faulty replica could make a state transfer reject every honest chunk.
     fc.assert(
-      fc.property(fc.array(chunkArbitrary, { minLength: 2, maxLength: 20 }), (chunks) => {
-        const leaves = leavesOf(chunks);
-        const parents: Digest[] = [];
-        for (let index = 0; index < leaves.length; index += 2) {
-          const right = leaves[index + 1];
-          parents.push(
-            right === undefined ? leaves[index]! : sha256(concat(nodePrefix, leaves[index]!, right)),
-          );
-        }
-        assert.notDeepEqual(merkleRoot(sha256, parents), merkleRoot(sha256, leaves));
-        assert.notDeepEqual(merkleRoot(sha256, [referenceTree(leaves)]), merkleRoot(sha256, leaves));
-      }),
+      // Distinct chunks: with two equal leaves, leaf 0 under index 1 is a true statement.
+      fc.property(
+        fc.uniqueArray(chunkArbitrary, { minLength: 2, maxLength: 20, selector: (chunk) => chunk.join(',') }),
+        (chunks) => {
+          const leaves = leavesOf(chunks);
+          const parents: Digest[] = [];
+          for (let index = 0; index < leaves.length; index += 2) {
+            const right = leaves[index + 1];
+            parents.push(
+              right === undefined ? leaves[index]! : sha256(concat(nodePrefix, leaves[index]!, right)),
+            );
+          }
+          assert.notDeepEqual(merkleRoot(sha256, parents), merkleRoot(sha256, leaves));
+          assert.notDeepEqual(merkleRoot(sha256, [referenceTree(leaves)]), merkleRoot(sha256, leaves));
+        },
+      ),
       { numRuns: 100 },
     );
   });
@@ -215,15 +219,19 @@ describe('merkleTree', () => {
 
   it('proves no leaf under another index or leaf count', () => {
     fc.assert(
-      fc.property(fc.array(chunkArbitrary, { minLength: 2, maxLength: 20 }), (chunks) => {
-        const leaves = leavesOf(chunks);
-        const tree = merkleTree(sha256, leaves);
-        const path = tree.proof(0);
-        const moved = rootFromProof(sha256, leaves[0]!, 1, leaves.length, path);
-        assert.ok(moved === null || !bytesEqualDigest(moved, tree.root));
-        const recounted = rootFromProof(sha256, leaves[0]!, 0, leaves.length + 1, path);
-        assert.ok(recounted === null || !bytesEqualDigest(recounted, tree.root));
-      }),
+      // Distinct chunks: with two equal leaves, leaf 0 under index 1 is a true statement.
+      fc.property(
+        fc.uniqueArray(chunkArbitrary, { minLength: 2, maxLength: 20, selector: (chunk) => chunk.join(',') }),
+        (chunks) => {
+          const leaves = leavesOf(chunks);
+          const tree = merkleTree(sha256, leaves);
+          const path = tree.proof(0);
+          const moved = rootFromProof(sha256, leaves[0]!, 1, leaves.length, path);
+          assert.ok(moved === null || !bytesEqualDigest(moved, tree.root));
+          const recounted = rootFromProof(sha256, leaves[0]!, 0, leaves.length + 1, path);
+          assert.ok(recounted === null || !bytesEqualDigest(recounted, tree.root));
+        },
+      ),
     );
   });
 

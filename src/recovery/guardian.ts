@@ -343,7 +343,10 @@ export class Guardian {
 
   static async start(options: GuardianOptions): Promise<Guardian> {
     const guardian = new Guardian(options);
-    guardian.#establishTrustBoundary();
+    // The service module's own files (a user's project, outside the code directory) must be
+    // readable by the replica user too; what cannot even be found is the code check's to report.
+    const service = await serviceCodeFiles(guardian.#config, options.codeDirectory);
+    guardian.#establishTrustBoundary(service.files);
     await guardian.#startControlChannel();
     guardian.#stateReporter = setInterval(
       () => guardian.#reportReplicaState(true),
@@ -363,11 +366,12 @@ export class Guardian {
 
   /**
    * Decides whether the replica runs as a user of its own and, if so, prepares the files and
-   * checks as that user that it reaches the code and configuration and not the keys. Throws (the
+   * checks as that user that it reaches the code (the service module's files outside the code
+   * directory included) and configuration and not the keys. Throws (the
    * guardian does not start) when a user is configured and could be enforced but something is in
    * the way: running anyway would quietly give up what the configuration asks for.
    */
-  #establishTrustBoundary(): void {
+  #establishTrustBoundary(serviceFiles: readonly string[]): void {
     const recovery = this.#config.recovery!;
     const pattern =
       this.#options.replicaUser !== undefined ? this.#options.replicaUser : recovery.replicaUser;
@@ -387,6 +391,7 @@ export class Guardian {
           ...this.#options.entryPoint.flatMap((part) =>
             part.startsWith('file:') ? [fileURLToPath(part)] : [],
           ),
+          ...serviceFiles,
         ],
         writable: [this.#config.dataDirectory, replicaDataDirectory(this.#config, this.id), tmpdir()],
         forbidden: [

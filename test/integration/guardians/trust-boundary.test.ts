@@ -9,14 +9,17 @@
  */
 import * as assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { chmodSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { loadClusterConfig } from '../../../src/config/cluster-config.js';
 import { guardianKeyPath } from '../../../src/config/keys.js';
 import { replicaId } from '../../../src/messages/ids.js';
 import type { GuardianStatus } from '../../../src/runtime/guardian-report.js';
+import { signCodeManifestFor } from '../../../src/recovery/code-manifest.js';
 import type { TrustBoundary } from '../../../src/recovery/trust-boundary.js';
-import { type TestCluster, startTestCluster, waitFor } from '../helpers.js';
+import { BUILT_CODE_DIRECTORY } from '../built-code.js';
+import { runCli, type TestCluster, startTestCluster, waitFor } from '../helpers.js';
 import { Workload } from './shared.js';
 
 /**
@@ -262,6 +265,62 @@ describe(
         await workload.stop();
       }
       assert.deepEqual(workload.errors, []);
+    });
+  },
+);
+
+/** A complete service module with no imports: what a user's project might hold. */
+const PRIVATE_SERVICE_SOURCE = `class Counter {
+  value = 0;
+  execute() { this.value++; return new TextEncoder().encode(String(this.value)); }
+  executeReadOnly() { return new TextEncoder().encode(String(this.value)); }
+  snapshot() { return [new TextEncoder().encode(String(this.value))]; }
+  restore(chunks) { this.value = chunks.length; }
+}
+export const service = { name: 'counter', create: () => new Counter() };
+`;
+
+describe(
+  'a replica user that cannot read the service module',
+  { skip: !isRoot && 'needs root', timeout: 60_000 },
+  () => {
+    it('keeps the guardian from starting, and the refusal names the file', async () => {
+      const user = createUser(`${USER_PREFIX}s0`);
+      let test: TestCluster | undefined;
+      try {
+        test = await startTestCluster({
+          f: 1,
+          k: 1,
+          recovery: { recoveryBoundMs: RECOVERY_BOUND_MS },
+          start: false,
+        });
+        chmodSync(test.directory, 0o755);
+        // The user's project, in a folder only root may enter: the replica could not load it.
+        const project = join(test.directory, 'private-project');
+        mkdirSync(project, { mode: 0o700 });
+        const servicePath = join(project, 'service.js');
+        writeFileSync(servicePath, PRIVATE_SERVICE_SOURCE);
+        const document = JSON.parse(readFileSync(test.config.source, 'utf8')) as {
+          recovery: Record<string, unknown>;
+          service?: unknown;
+        };
+        document.recovery.replicaUser = `${USER_PREFIX}s{id}`;
+        document.service = { module: `./${relative(dirname(test.config.source), servicePath)}` };
+        writeFileSync(test.config.source, JSON.stringify(document, null, 2));
+        await signCodeManifestFor(await loadClusterConfig(test.config.source), BUILT_CODE_DIRECTORY);
+        // Refused at start, before any replica process: far under the CLI's timeout.
+        const result = await runCli(['guardian', '--config', test.config.source, '--id', '0'], 30_000);
+        const output = result.stdout + result.stderr;
+        assert.ok(
+          result.code !== null && result.code !== 0,
+          `the guardian ran (exit ${result.code}): ${output}`,
+        );
+        assert.match(output, new RegExp(`cannot run as ${USER_PREFIX}s0`));
+        assert.ok(output.includes(servicePath), output);
+      } finally {
+        await test?.stop();
+        removeUser(user.name);
+      }
     });
   },
 );

@@ -121,6 +121,8 @@ async function keysFromGuardian(
   id: ReplicaId,
   link: ReturnType<typeof guardianLink>,
 ): Promise<{ keys: ReplicaKeySource; amnesiac: boolean; faultMode: FaultMode | null }> {
+  // Loaded and ready: the guardian of a standby learns that its boot is done before the slot.
+  link.send({ type: 'booted' });
   const message = await link.first();
   if (message.type !== 'session-keys')
     throw new Error(`expected session keys from the guardian, got ${message.type}`);

@@ -311,6 +311,9 @@ export class Guardian {
   #replicaUser: SystemUser | null = null;
   /** The framed link of each replica process this guardian started (the standby's too). */
   readonly #links = new WeakMap<ChildProcess, FramedLink>();
+  /** When each replica process was started, and those that said they booted (loaded, waiting for keys). */
+  readonly #spawnedAtMs = new WeakMap<ChildProcess, number>();
+  readonly #booted = new WeakSet<ChildProcess>();
   /** Refused IPC frames, logged at most once per interval (a compromised replica may loop). */
   readonly #ipcRejectionLog = new RateLimitedLog();
   #evidenceWindowStartMs = 0;
@@ -961,7 +964,17 @@ export class Guardian {
    * machine is.
    */
   #lowerRecoveringPriority(startedAtMs: number): void {
-    if (!this.#lowerPriority(this.#child?.pid)) return;
+    const child = this.#child;
+    if (child !== null && !this.#booted.has(child)) {
+      // A standby still booting at its slot (or a process started just now): its start-up is on
+      // the recovery's clock already, and at a low priority on busy cores it took seconds.
+      this.#logger.info(
+        'the replica process had not finished booting when its recovery began: it runs at normal priority',
+      );
+      this.#restoreRecoveringPriority();
+      return;
+    }
+    if (!this.#lowerPriority(child?.pid)) return;
     const restoreAtMs = startedAtMs + this.#schedule.recoveryBoundMs * RECOVERING_NICE_SHARE_OF_T_D;
     this.#priorityTimer = setTimeout(
       () => {
@@ -1350,6 +1363,7 @@ export class Guardian {
       },
     );
     closeSync(output);
+    this.#spawnedAtMs.set(child, this.#now());
     const socket = child.stdio[GUARDIAN_LINK_FD];
     if (!(socket instanceof Socket)) {
       child.kill('SIGKILL');
@@ -1548,8 +1562,25 @@ export class Guardian {
     );
   }
 
+  #onBooted(child: ChildProcess): void {
+    if (this.#booted.has(child)) return;
+    this.#booted.add(child);
+    const spawnedAtMs = this.#spawnedAtMs.get(child);
+    this.#logger.info(
+      {
+        standby: child === this.#standby,
+        ...(spawnedAtMs === undefined ? {} : { bootMs: this.#now() - spawnedAtMs }),
+      },
+      'replica process booted',
+    );
+  }
+
   #onReplicaMessage(child: ChildProcess, raw: unknown): void {
-    if (child !== this.#child) return;
+    if (child !== this.#child) {
+      // A standby's only message: it has booted.
+      if (child === this.#standby && parseReplicaMessage(raw)?.type === 'booted') this.#onBooted(child);
+      return;
+    }
     const message = parseReplicaMessage(raw);
     if (message === null) {
       const permit = this.#ipcRejectionLog.admit('malformed message');
@@ -1610,6 +1641,9 @@ export class Guardian {
           this.#broadcastControl({ type: 'suspicion', accused: message.accused, reason: message.reason });
           this.#onSuspicion(message.accused, this.id, message.reason);
         }
+        return;
+      case 'booted':
+        if (this.#child !== null) this.#onBooted(this.#child);
         return;
       case 'progress':
         this.#onProgress(message.stage);

@@ -59,6 +59,11 @@ export type RecoveryProgress =
   'validating-state' | 'transferring-state' | 'replaying-log' | 'caught-up' | 'voting';
 
 export type ReplicaToGuardian =
+  /**
+   * The process has loaded its code and configuration and waits for its session keys: a standby
+   * started before its slot says so, and its guardian knows whether the boot is done by then.
+   */
+  | { readonly type: 'booted' }
   | { readonly type: 'evidence'; readonly evidence: string }
   | { readonly type: 'suspect'; readonly accused: number; readonly reason: string }
   | { readonly type: 'progress'; readonly stage: RecoveryProgress; readonly detail: string }
@@ -108,6 +113,8 @@ const PROGRESS: readonly RecoveryProgress[] = [
 export function parseReplicaMessage(value: unknown): ReplicaToGuardian | null {
   if (!isRecord(value)) return null;
   switch (value.type) {
+    case 'booted':
+      return { type: 'booted' };
     case 'evidence':
       return boundedString(value.evidence, IPC_LIMITS.maxEvidenceBase64)
         ? { type: 'evidence', evidence: value.evidence }

@@ -8,6 +8,7 @@ import {
   FrameDecoder,
   FramedLink,
   MAX_REPLICA_FRAME_BYTES,
+  parseReplicaMessage,
 } from '../../src/runtime/ipc.js';
 
 function header(length: number): Buffer {
@@ -89,5 +90,18 @@ describe('IPC framing', () => {
     assert.equal(link.send({ type: 'late' }), false);
     await new Promise((resolve) => setImmediate(resolve));
     assert.equal(closed, 1);
+  });
+});
+
+describe('replica-to-guardian messages', () => {
+  it("reads a standby's 'booted', ignoring anything else it carries", () => {
+    assert.deepEqual(parseReplicaMessage({ type: 'booted' }), { type: 'booted' });
+    assert.deepEqual(parseReplicaMessage({ type: 'booted', extra: 'x'.repeat(10) }), { type: 'booted' });
+  });
+
+  it('refuses unknown types and malformed progress', () => {
+    assert.equal(parseReplicaMessage({ type: 'bootedd' }), null);
+    assert.equal(parseReplicaMessage(['booted']), null);
+    assert.equal(parseReplicaMessage({ type: 'progress', stage: 'booted', detail: '' }), null);
   });
 });

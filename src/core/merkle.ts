@@ -27,7 +27,7 @@ export function leafDigest(hash: HashFunction, chunk: Uint8Array): Digest {
 
 /** Root over leaf digests and their count; an odd node at a level is promoted unchanged. */
 export function merkleRoot(hash: HashFunction, leaves: readonly Digest[]): Digest {
-  return rootOver(hash, treeRoot(hash, leaves), leaves.length);
+  return merkleTree(hash, leaves).root;
 }
 
 /** The root proper: the top node and the leaf count under the root prefix. */
@@ -37,24 +37,6 @@ function rootOver(hash: HashFunction, top: Digest, count: number): Digest {
   new DataView(input.buffer).setUint32(1, count);
   input.set(top, 5);
   return hash(input);
-}
-
-function treeRoot(hash: HashFunction, leaves: readonly Digest[]): Digest {
-  if (leaves.length === 0) return hash(emptyTreeTag);
-  let level: Digest[] = leaves.slice();
-  const pair = new Uint8Array(1 + 2 * 32);
-  pair[0] = nodePrefix;
-  while (level.length > 1) {
-    const next: Digest[] = [];
-    for (let index = 0; index + 1 < level.length; index += 2) {
-      pair.set(level[index]!, 1);
-      pair.set(level[index + 1]!, 33);
-      next.push(hash(pair));
-    }
-    if (level.length % 2 === 1) next.push(level[level.length - 1]!);
-    level = next;
-  }
-  return level[0]!;
 }
 
 /**

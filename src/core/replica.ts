@@ -2576,8 +2576,12 @@ export class Replica {
     const checkpoint = transfer.result();
     const statistics = transfer.statistics();
     this.#stateTransfer = null;
+    // A source left out from the start keeps the time and reason of the drop that put it there:
+    // refreshed by every transfer that merely inherited it, it would stay distrusted for as long
+    // as transfers follow one another.
     for (const [source, reason] of transfer.droppedSources())
-      this.#distrustedSources.set(source, { reason, atMs: this.#now });
+      if (!this.#distrustedSources.has(source))
+        this.#distrustedSources.set(source, { reason, atMs: this.#now });
     for (const source of transfer.deliveringSources()) this.#distrustedSources.delete(source);
     this.#installState(checkpoint, true);
     this.#log_('info', 'state-transfer-completed', {

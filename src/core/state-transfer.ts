@@ -89,10 +89,7 @@ export class StateTransfer {
       if (source === host.self) continue;
       const earlier = distrusted.get(source);
       this.#sources.set(source, {
-        dropped:
-          earlier === undefined || earlier.startsWith(EARLIER_DROP)
-            ? (earlier ?? null)
-            : `${EARLIER_DROP}${earlier}`,
+        dropped: earlier === undefined ? null : `${EARLIER_DROP}${earlier}`,
         inFlight: new Set(),
         lastProgressAt: now,
         chunksDelivered: 0,

@@ -979,16 +979,13 @@ export class AccountabilityLog {
   }
 
   #scheduleDrain(): void {
-    // A write's worth waiting goes now, whatever the delay.
-    if (this.#drainTimer !== null && this.#bufferedBytes >= MAX_WRITE_BATCH_BYTES) {
-      clearTimeout(this.#drainTimer);
-      this.#drainTimer = null;
-      this.#drainScheduled = false;
-    }
-    if (this.#drainScheduled) return;
+    // Due now: no delay configured, or a write's worth waits (whatever a pending timer says).
+    const due = this.writeDelayMs === 0 || this.#bufferedBytes >= MAX_WRITE_BATCH_BYTES;
+    if (this.#drainScheduled && !(due && this.#drainTimer !== null)) return;
+    this.#cancelDrainTimer();
     this.#drainScheduled = true;
     // #drain never rejects: a failure is kept in #failure for flush() and close() to report.
-    if (this.writeDelayMs === 0 || this.#bufferedBytes >= MAX_WRITE_BATCH_BYTES) {
+    if (due) {
       void this.#exclusive(() => this.#drain());
       return;
     }
@@ -1000,13 +997,15 @@ export class AccountabilityLog {
     this.#drainTimer.unref();
   }
 
+  #cancelDrainTimer(): void {
+    if (this.#drainTimer !== null) clearTimeout(this.#drainTimer);
+    this.#drainTimer = null;
+  }
+
   async #drain(): Promise<void> {
     this.#drainScheduled = false;
-    if (this.#drainTimer !== null) {
-      // flush() got here first: what the timer would have written is written now.
-      clearTimeout(this.#drainTimer);
-      this.#drainTimer = null;
-    }
+    // flush() may get here before the timer: what it would have written is written now.
+    this.#cancelDrainTimer();
     let framesInFlight = 0;
     try {
       while (this.#queue.length > 0 && this.#failure === null) {

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import fc from 'fast-check';
-import { type Digest, digest, InvariantViolation } from '../../src/messages/ids.js';
+import { bytesEqual, type Digest, digest, InvariantViolation } from '../../src/messages/ids.js';
 import {
   ACCOUNTABILITY_LOG_FORMAT,
   ACCOUNTABILITY_LOG_GENESIS_HEAD,
@@ -700,7 +700,3 @@ describe('AccountabilityLog: bounded disk footprint', () => {
     for (const { audit } of await auditAccountabilityLogFiles(accountabilityLogFiles(path))) assertOk(audit);
   });
 });
-
-function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && a.every((byte, index) => byte === b[index]);
-}

@@ -13,7 +13,7 @@ import ts from 'typescript';
 
 const root = new URL('..', import.meta.url).pathname;
 /** Touched after every successful build; see test/integration/built-code.ts. */
-export const BUILD_STAMP = join(root, 'node_modules', '.cache', 'phalanx', 'build-stamp');
+const BUILD_STAMP = join(root, 'node_modules', '.cache', 'phalanx', 'build-stamp');
 
 const configPath = join(root, 'tsconfig.build.json');
 const parsed = ts.getParsedCommandLineOfConfigFile(

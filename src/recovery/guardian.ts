@@ -311,9 +311,8 @@ export class Guardian {
   #replicaUser: SystemUser | null = null;
   /** The framed link of each replica process this guardian started (the standby's too). */
   readonly #links = new WeakMap<ChildProcess, FramedLink>();
-  /** When each replica process was started, and those that said they booted (loaded, waiting for keys). */
-  readonly #spawnedAtMs = new WeakMap<ChildProcess, number>();
-  readonly #booted = new WeakSet<ChildProcess>();
+  /** When each replica process was started, and whether it said it booted (loaded, waiting for keys). */
+  readonly #starts = new WeakMap<ChildProcess, { readonly spawnedAtMs: number; booted: boolean }>();
   /** Refused IPC frames, logged at most once per interval (a compromised replica may loop). */
   readonly #ipcRejectionLog = new RateLimitedLog();
   #evidenceWindowStartMs = 0;
@@ -965,7 +964,7 @@ export class Guardian {
    */
   #lowerRecoveringPriority(startedAtMs: number): void {
     const child = this.#child;
-    if (child !== null && !this.#booted.has(child)) {
+    if (child !== null && this.#starts.get(child)?.booted !== true) {
       // A standby still booting at its slot (or a process started just now): its start-up is on
       // the recovery's clock already, and at a low priority on busy cores it took seconds.
       this.#logger.info(
@@ -1363,7 +1362,7 @@ export class Guardian {
       },
     );
     closeSync(output);
-    this.#spawnedAtMs.set(child, this.#now());
+    this.#starts.set(child, { spawnedAtMs: this.#now(), booted: false });
     const socket = child.stdio[GUARDIAN_LINK_FD];
     if (!(socket instanceof Socket)) {
       child.kill('SIGKILL');
@@ -1563,14 +1562,11 @@ export class Guardian {
   }
 
   #onBooted(child: ChildProcess): void {
-    if (this.#booted.has(child)) return;
-    this.#booted.add(child);
-    const spawnedAtMs = this.#spawnedAtMs.get(child);
+    const start = this.#starts.get(child);
+    if (start === undefined || start.booted) return;
+    start.booted = true;
     this.#logger.info(
-      {
-        standby: child === this.#standby,
-        ...(spawnedAtMs === undefined ? {} : { bootMs: this.#now() - spawnedAtMs }),
-      },
+      { standby: child === this.#standby, bootMs: this.#now() - start.spawnedAtMs },
       'replica process booted',
     );
   }

@@ -50,27 +50,22 @@ describe('the unreplicated server', () => {
     rmSync(directory, { recursive: true, force: true });
   });
 
-  it('refuses a configuration of more than one replica', async () => {
-    await assert.rejects(
-      UnreplicatedServer.start({
-        config: { ...config, n: 4 },
-        keys: await loadReplicaKeyFile(replicaKeyPath(config, replicaId(0))),
-        service: createKvService({ config }),
-        dataDirectory,
-        logger: pino({ level: 'silent' }),
-      }),
-      /one replica, this one has 4/,
-    );
-  });
-
-  it('answers the real client, and what it acknowledged is durable in its log', async () => {
-    server = await UnreplicatedServer.start({
-      config,
+  async function start(served: ClusterConfig): Promise<UnreplicatedServer> {
+    return UnreplicatedServer.start({
+      config: served,
       keys: await loadReplicaKeyFile(replicaKeyPath(config, replicaId(0))),
       service: createKvService({ config }),
       dataDirectory,
       logger: pino({ level: 'silent' }),
     });
+  }
+
+  it('refuses a configuration of more than one replica', async () => {
+    await assert.rejects(start({ ...config, n: 4 }), /one replica, this one has 4/);
+  });
+
+  it('answers the real client, and what it acknowledged is durable in its log', async () => {
+    server = await start(config);
     const keys = await loadClientKeyFile(clientKeyPath(config, clientId('admin')));
     const kv = new KvClient(await PhalanxClient.connect({ config, client: keys, maxOutstanding: 8 }));
     await Promise.all(

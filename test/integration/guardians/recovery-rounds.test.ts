@@ -243,8 +243,17 @@ describe('proactive recovery on real processes', { timeout: 300_000 }, () => {
     assert.deepEqual(workload.errors, []);
     assert.ok(workload.completed > 100, `only ${workload.completed} operations completed`);
     // Every rejuvenation archived the stopped process's accountability log, and its audit passed.
-    for (const replica of test.config.replicas)
-      assert.match(test.log(replicaId(replica.id)), /accountability log audited/, `guardian ${replica.id}`);
+    for (const replica of test.config.replicas) {
+      const guardianLog = test.log(replicaId(replica.id));
+      assert.match(guardianLog, /accountability log audited/, `guardian ${replica.id}`);
+      // Every proactive slot had a standby, which said when it had booted (the guardian decides
+      // on it whether the recovering process starts at a low priority).
+      assert.match(
+        guardianLog,
+        /"standby":true,"bootMs":\d+,"msg":"replica process booted"/,
+        `guardian ${replica.id}`,
+      );
+    }
     // Every stolen epoch was replaced by its replica's rejuvenation, and that slot is over: no
     // grace is left for any of them.
     for (const loot of stolen) {

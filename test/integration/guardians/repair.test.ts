@@ -187,6 +187,12 @@ describe('rejuvenation repairs state and resists bad sources', { timeout: 360_00
           transfers.map((line) => ({ fetched: line.chunksFetched, dropped: line.sourcesDropped })),
         )}\n`,
       );
+      // The damaged checkpoint is found at start-up, before the guardian link is attached: the
+      // transfer it starts is reported as its own step all the same.
+      assert.ok(
+        record.steps.some((step) => step.step === 'transferring-state'),
+        `no transferring-state step: ${record.steps.map((step) => step.step).join(', ')}`,
+      );
       return { record, transfers };
     } finally {
       await test.cluster.injectFault(replicaId(source), null);

@@ -13,6 +13,7 @@ import { FAULT_MODES, isFaultMode } from '../runtime/ipc.js';
 import { replicaUserProblems } from '../config/replica-user.js';
 import { cliEntryPoint } from '../runtime/local-cluster.js';
 import { DEFAULT_CONFIG, configOrExit, integerOption, processLogger, stopOnSignals } from './options.js';
+import { type LogFormat, parseLogFormat } from './logging.js';
 
 /** Files the guardian creates are readable by itself only (0600, folders 0700). */
 const GUARDIAN_UMASK = 0o077;
@@ -40,6 +41,11 @@ export function registerGuardian(program: Command): void {
       '--log-file <file>',
       'log to this file, rotated by size (<file>.1 ... <file>.4, 8 MiB each), not stdout',
     )
+    .option(
+      '--log-format <format>',
+      'stdout log format: pretty (one readable line per event) or json (default: pretty on a terminal, json otherwise; log files are always json)',
+      parseLogFormat,
+    )
     .action(
       async (options: {
         config: string;
@@ -52,6 +58,7 @@ export function registerGuardian(program: Command): void {
         createReplicaUser?: boolean;
         logLevel: string;
         logFile?: string;
+        logFormat?: LogFormat;
       }) => {
         // Everything the guardian creates (its log, state, session keys) is its own alone: the
         // replica may run as another user on this host, and must not read any of it.
@@ -68,7 +75,7 @@ export function registerGuardian(program: Command): void {
             throw new Error('--fault-mode refused: the configuration does not set allowFaultInjection');
         }
         const id = replicaId(options.id);
-        const logger = processLogger(options.logLevel, { guardian: id }, options.logFile);
+        const logger = processLogger(options.logLevel, { guardian: id }, options.logFile, options.logFormat);
         if (options.replicaUser !== undefined) {
           const problems = replicaUserProblems(options.replicaUser);
           if (problems.length > 0) throw new Error(`--replica-user: ${problems.join('; ')}`);

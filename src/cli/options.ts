@@ -9,6 +9,7 @@ import {
 } from '../config/cluster-config.js';
 import { type LoadedServiceModule, loadConfiguredService } from '../hosting/service-modules.js';
 import { RotatingLogFile } from '../runtime/log-file.js';
+import { defaultLogFormat, type LogFormat, loggerOptions, terminalLogger } from './logging.js';
 
 /**
  * Where `phalanx up`, `demo` and the other commands keep the local cluster by default:
@@ -80,9 +81,12 @@ export function requireKvService(config: ClusterConfig, what: string): void {
     );
 }
 
-/** Structured logs on stderr (stdout stays for command output). */
+/**
+ * Logs of a command on stderr (stdout stays for command output): pretty on a terminal, JSON
+ * otherwise, or as `PHALANX_LOG_FORMAT` says.
+ */
 export function commandLogger(level: string = process.env.PHALANX_LOG_LEVEL ?? 'warn'): Logger {
-  return pino({ level, base: undefined }, pino.destination(2));
+  return terminalLogger(level, undefined, 2);
 }
 
 /**
@@ -90,17 +94,21 @@ export function commandLogger(level: string = process.env.PHALANX_LOG_LEVEL ?? '
  * the error logged if closing failed.
  */
 /**
- * The logger of a long-running process (replica, guardian): to `logFile`, rotated by size
- * (RotatingLogFile: <file>.1 … <file>.4, 8 MiB each), or to stdout. An exception nothing caught
- * is logged as fatal before the process exits, so the reason is in the log, not only on stderr.
+ * The logger of a long-running process (replica, guardian): JSON lines to `logFile`, rotated by
+ * size (RotatingLogFile: <file>.1 … <file>.4, 8 MiB each), or to stdout in `format`. An
+ * exception nothing caught is logged as fatal before the process exits, so the reason is in the
+ * log, not only on stderr.
  */
 export function processLogger(
   level: string,
   base: Record<string, number>,
   logFile: string | undefined,
+  format: LogFormat = defaultLogFormat(1),
 ): Logger {
   const logger =
-    logFile === undefined ? pino({ level, base }) : pino({ level, base }, RotatingLogFile.open(logFile));
+    logFile === undefined
+      ? terminalLogger(level, base, 1, format)
+      : pino(loggerOptions(level, base), RotatingLogFile.open(logFile));
   process.on('uncaughtException', (error) => {
     logger.fatal({ err: error }, 'uncaught exception; stopping');
     process.exit(70);

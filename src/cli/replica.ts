@@ -35,6 +35,7 @@ import {
   serviceConfigOrExit,
   stopOnSignals,
 } from './options.js';
+import { type LogFormat, parseLogFormat } from './logging.js';
 
 /** How long a replica started by its guardian waits for its session keys. */
 const SESSION_KEYS_TIMEOUT_MS = 30_000;
@@ -165,6 +166,11 @@ export function registerReplica(program: Command): void {
       '--log-file <file>',
       'log to this file, rotated by size (<file>.1 ... <file>.4, 8 MiB each), not stdout',
     )
+    .option(
+      '--log-format <format>',
+      'stdout log format: pretty (one readable line per event) or json (default: pretty on a terminal, json otherwise; log files are always json)',
+      parseLogFormat,
+    )
     .action(
       async (options: {
         config: string;
@@ -177,6 +183,7 @@ export function registerReplica(program: Command): void {
         unreplicated?: boolean;
         logLevel: string;
         logFile?: string;
+        logFormat?: LogFormat;
       }) => {
         const { config, service } = await serviceConfigOrExit(options.config);
         if (options.id >= config.n)
@@ -185,7 +192,7 @@ export function registerReplica(program: Command): void {
           throw new Error(`--fault-mode must be one of ${FAULT_MODES.join(', ')}`);
         }
         const id = replicaId(options.id);
-        const logger = processLogger(options.logLevel, { replica: id }, options.logFile);
+        const logger = processLogger(options.logLevel, { replica: id }, options.logFile, options.logFormat);
         logger.info({ service: service.module.name, module: config.service.module }, 'service module loaded');
         if (options.unreplicated === true) {
           if (options.guardian === true || options.faultMode !== undefined || options.amnesiac === true)

@@ -783,7 +783,7 @@ export class ReplicaNode {
     this.#step({ kind: 'keys-changed' });
     for (const certificate of changed) {
       this.#logger.info(
-        { replica: certificate.replica, keyEpoch: certificate.keyEpoch },
+        { epochOf: certificate.replica, keyEpoch: certificate.keyEpoch },
         'adopted a new key epoch',
       );
     }
@@ -935,7 +935,8 @@ export class ReplicaNode {
         this.#logger.error({ err: error }, 'accountability log could not be closed cleanly');
       });
     }
-    this.#logger.info({ replica: this.id }, 'replica stopped');
+    // The logger's base already names this replica.
+    this.#logger.info('replica stopped');
   }
 }
 

@@ -2,6 +2,7 @@
  * Real clusters for integration tests: replica processes on loopback (each its own OS process,
  * data folder and log), real TCP, real disks, real keys.
  */
+import * as assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -147,9 +148,10 @@ export async function startTestCluster(
   };
 }
 
-/** One JSON line of a replica's or guardian's log. */
+/** One JSON line of a replica's or guardian's log, with its ISO time also in milliseconds. */
 export interface LogLine {
-  readonly time: number;
+  readonly time: string;
+  readonly timeMs: number;
   readonly msg: string;
   readonly [field: string]: unknown;
 }
@@ -159,7 +161,12 @@ export function logLines(text: string): LogLine[] {
   return text
     .split('\n')
     .filter((line) => line.startsWith('{'))
-    .map((line) => JSON.parse(line) as LogLine);
+    .map((line) => {
+      const parsed = JSON.parse(line) as { time: unknown; msg: string; [field: string]: unknown };
+      const timeMs = typeof parsed.time === 'string' ? Date.parse(parsed.time) : Number.NaN;
+      assert.ok(Number.isFinite(timeMs), `log line without an ISO time: ${line.slice(0, 200)}`);
+      return { ...parsed, time: String(parsed.time), timeMs };
+    });
 }
 
 /** SIGKILL to every process whose command line names `text` (this test's own temporary folder). */

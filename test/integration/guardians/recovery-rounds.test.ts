@@ -296,7 +296,7 @@ describe('proactive recovery on real processes', { timeout: 300_000 }, () => {
       async () =>
         logLines(test.replicaLog(replicaId(target))).some(
           (line) =>
-            line.time >= triedAtMs &&
+            line.timeMs >= triedAtMs &&
             ((line.msg === 'rejected' &&
               new RegExp(`replica ${old.replica} key epoch \\d+ is not accepted`).test(
                 String(line.reason),
@@ -437,7 +437,7 @@ describe('proactive recovery on real processes', { timeout: 300_000 }, () => {
         return reached.every((peer) =>
           logLines(test.replicaLog(replicaId(peer.id))).some(
             (line) =>
-              line.time >= sentAtMs &&
+              line.timeMs >= sentAtMs &&
               line.msg === 'rejected-input' &&
               line.what === 'checkpoint-proof' &&
               line.reason === 'certificate does not verify',

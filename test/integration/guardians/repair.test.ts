@@ -112,7 +112,7 @@ describe('rejuvenation repairs state and resists bad sources', { timeout: 360_00
 
   /** The replica's log lines written by the process started at or after `sinceMs`. */
   function replicaLogSince(replica: number, sinceMs: number): LogLine[] {
-    return logLines(test.replicaLog(replicaId(replica))).filter((line) => line.time >= sinceMs);
+    return logLines(test.replicaLog(replicaId(replica))).filter((line) => line.timeMs >= sinceMs);
   }
 
   it('raises an alarm at the next recovery when a replica accountability log was tampered with', async () => {

@@ -574,6 +574,59 @@ describe('checkpoints and recovery', () => {
     assert.equal(cluster.executionOf(3, next)?.sequence, batches + 1);
   });
 
+  test('9b. a source a transfer dropped is left out of the next transfers, and asked again once the memory of the drop has expired', () => {
+    const cluster = new Harness();
+    const alice = cluster.client('alice');
+    // Replica 2 never answers replica 3's state requests: a stalling source.
+    cluster.filter = ({ from, to, message }) =>
+      from === 2 && to === 3 && (message.kind === 'manifest' || message.kind === 'chunk')
+        ? 'drop'
+        : 'deliver';
+    let written = 0;
+    /** Replica 3 misses more than logWindow batches, then comes back and catches up; returns how often it asked replica 2. */
+    const catchUp = (): number => {
+      cluster.disconnected.add(3);
+      for (let index = 0; index < cluster.config.logWindow + 6; index++) {
+        written++;
+        cluster.execute(alice.request(kv.put(`k${written % 40}`, `${written}`.padEnd(200, '.'))));
+      }
+      const mark = cluster.sent.length;
+      cluster.disconnected.delete(3);
+      const target = cluster.replica(0).lastExecuted;
+      assert.ok(
+        cluster.advanceUntil(() => cluster.replica(3).lastExecuted === target, 30_000),
+        'caught up',
+      );
+      return cluster.sent
+        .slice(mark)
+        .filter(
+          ({ from, to, message }) =>
+            from === 3 &&
+            to === 2 &&
+            (message.kind === 'manifest-request' || message.kind === 'chunk-request'),
+        ).length;
+    };
+    const droppedTwo = (): number =>
+      cluster.logs(3, 'state-transfer-source-dropped').filter((entry) => entry.details['source'] === 2)
+        .length;
+
+    assert.ok(catchUp() > 0, 'the first transfer asks replica 2');
+    assert.equal(droppedTwo(), 1, 'and drops it when it stalls');
+    const firstCaughtUpAt = cluster.now;
+
+    cluster.advance(1_000);
+    assert.equal(catchUp(), 0, 'a transfer soon after leaves replica 2 out from the start');
+    assert.equal(droppedTwo(), 1, 'without waiting out its timeout again');
+
+    // The memory of a drop lasts 30 source timeouts from the drop itself, however many transfers
+    // inherited it since: the second transfer ended over a second after the first, so a memory it
+    // refreshed would still hold at this point.
+    const memoryMs = 30 * cluster.config.stateTransfer.sourceTimeoutMs;
+    cluster.advance(firstCaughtUpAt + memoryMs + 100 - cluster.now, 100);
+    assert.ok(catchUp() > 0, 'once the memory has expired, replica 2 is asked again');
+    assert.equal(droppedTwo(), 2, 'and, stalling still, dropped again');
+  });
+
   test('10a. a replica restarted from its persisted records resumes with the same lastExecuted and state', () => {
     const cluster = new Harness();
     const alice = cluster.client('alice');

@@ -9,7 +9,7 @@
  * are what the accepted results add up to.
  */
 import * as assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { appendFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { pathToFileURL } from 'node:url';
@@ -40,6 +40,11 @@ interface Mover {
   readonly client: string;
   readonly from: string;
   readonly to: string;
+  /**
+   * Largest amount it moves: alice's owner moves more than bob's, so alice runs dry and some of
+   * its transfers are refused as overdrafts.
+   */
+  readonly largest: number;
   /** Money moved out by transfers the cluster applied (results the client accepted). */
   moved: bigint;
   applied: number;
@@ -148,6 +153,7 @@ describe(
           client: 'admin',
           from: 'alice',
           to: 'bob',
+          largest: 400,
           moved: 0n,
           applied: 0,
           refused: 0,
@@ -158,6 +164,7 @@ describe(
           client: 'bob',
           from: 'bob',
           to: 'alice',
+          largest: 100,
           moved: 0n,
           applied: 0,
           refused: 0,
@@ -190,7 +197,7 @@ describe(
               continue;
             }
             const id = `${mover.client}-${step}`;
-            const amount = BigInt(1 + ((step * 37) % 150));
+            const amount = BigInt(1 + ((step * 37) % mover.largest));
             const result = await ledger.execute({
               kind: 'transfer',
               id,
@@ -283,9 +290,18 @@ describe(
         amount: String(2n * OPENING_BALANCE),
         accounts: 2,
       });
-      // The running code still matches the signed manifest; a changed ledger file would not.
+      // The running code still matches the signed manifest; a changed ledger file does not.
       const verified = await project.phalanx(['manifest', '--config', 'cluster.json', '--verify']);
       assert.equal(verified.code, 0, verified.stderr);
+      await running.stop();
+      running = null;
+      // Stopped first: a guardian rejuvenating meanwhile would rightly refuse the changed file.
+      const codecFile = join(project.directory, 'ledger', 'codec.js');
+      appendFileSync(codecFile, '// changed after signing\n');
+      const tampered = await project.phalanx(['manifest', '--config', 'cluster.json', '--verify']);
+      assert.equal(tampered.code, 1, tampered.stdout);
+      assert.match(tampered.stderr, /a guardian would refuse to start its replica/);
+      assert.ok(tampered.stderr.includes(`${codecFile}: content differs from the manifest`), tampered.stderr);
     });
   },
 );

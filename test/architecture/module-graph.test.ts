@@ -4,7 +4,9 @@
  * replica process, its storage engines (classic-level), the guardians, the dashboard, the
  * simulator, an HTTP server or child processes. The test walks the static import graph (every
  * `import`, `import type`, `export … from` and literal `import()`, read with TypeScript's
- * preProcessFile) from the sources of the package.json entries.
+ * preProcessFile) from the sources of the package.json entries. The same rule, on the installed
+ * package at run time (a loader hook recording what `import 'phalanx'` loads), is checked by
+ * test/integration/packed-ledger.test.ts.
  */
 import * as assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';

@@ -64,6 +64,7 @@ export function prometheusClientMetrics(registry: Registry): ClientMetricsSink {
   });
   // Every label value exists from the start: a rate() over errors finds its series at 0.
   for (const kind of ERROR_CODES) errors.inc({ kind }, 0);
+  for (const path of PATHS) duration.zero({ path });
   // Children made once: observing through a child skips hashing the labels on every answer.
   const byPath = new Map(PATHS.map((path) => [path, duration.labels({ path })]));
   const byCode = new Map(ERROR_CODES.map((kind) => [kind, errors.labels({ kind })]));

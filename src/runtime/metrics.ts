@@ -109,6 +109,9 @@ export class ReplicaMetrics {
       buckets: REQUEST_SECONDS_BUCKETS,
       registers,
     });
+    // Both series exist from the start (a quantile query finds them before the first request).
+    requestSeconds.zero({ kind: 'ordered' });
+    requestSeconds.zero({ kind: 'read-only' });
     // Children made once: observing through a child skips hashing the labels on every reply.
     this.#requestSeconds = {
       ordered: requestSeconds.labels({ kind: 'ordered' }),

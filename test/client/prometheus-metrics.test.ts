@@ -13,6 +13,10 @@ describe('prometheusClientMetrics', () => {
   it("registers the documented metrics in the application's registry and feeds them", async () => {
     const registry = new Registry();
     const sink = prometheusClientMetrics(registry);
+    // Every series is there from the start, at 0.
+    const empty = parsePrometheusText(await registry.metrics());
+    const duration = 'phalanx_client_request_duration_seconds';
+    assert.equal(sampleValue(empty, duration, `${duration}_count`, { path: 'fast-path' }), 0);
     sink.completed('ordered', 0.004);
     sink.completed('fast-path', 0.001);
     sink.failed('timeout');
@@ -21,7 +25,6 @@ describe('prometheusClientMetrics', () => {
     sink.evidenceReported();
     const page = parsePrometheusText(await registry.metrics());
     assertServesDocumented(page, 'Client');
-    const duration = 'phalanx_client_request_duration_seconds';
     assert.equal(sampleValue(page, duration, `${duration}_count`, { path: 'ordered' }), 1);
     assert.equal(sampleValue(page, duration, `${duration}_count`, { path: 'fast-path' }), 1);
     const errors = 'phalanx_client_errors_total';

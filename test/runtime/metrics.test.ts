@@ -22,6 +22,9 @@ const STATUS = {
 describe('ReplicaMetrics', () => {
   it('serves what docs/metrics.md lists for the replica, and times what the node reports', async () => {
     const metrics = new ReplicaMetrics(1, 16);
+    const empty = parsePrometheusText(await metrics.render(STATUS));
+    const duration = 'phalanx_request_duration_seconds';
+    assert.equal(sampleValue(empty, duration, `${duration}_count`, { kind: 'read-only' }), 0);
     metrics.requestArrived('alice', 7);
     metrics.requestArrived('alice', 7); // a retransmission: timed from the first arrival, once
     metrics.replySent('alice', 7, false);

@@ -110,6 +110,30 @@ function sha256(data: Uint8Array): Uint8Array {
   return createHash('sha256').update(data).digest();
 }
 
+/**
+ * Sorts the sends among a session's actions into first sends and retransmissions. Request
+ * numbers are handed out in increasing order and a new request is sent at once, so a send of a
+ * number at or below the highest sent so far is a retransmission.
+ */
+export function countSends(
+  actions: readonly ClientAction[],
+  highestSent: number,
+): { readonly retransmitted: number; readonly firstSends: number; readonly highestSent: number } {
+  let retransmitted = 0;
+  let firstSends = 0;
+  let highest = highestSent;
+  for (const action of actions) {
+    if (action.kind !== 'send-all' && action.kind !== 'send') continue;
+    const number = action.request.requestNumber;
+    if (number <= highest) retransmitted++;
+    else {
+      firstSends++;
+      highest = number;
+    }
+  }
+  return { retransmitted, firstSends, highestSent: highest };
+}
+
 export class PhalanxClient {
   readonly #config: ClusterConfig;
   readonly #session: ClientSession;
@@ -256,24 +280,16 @@ export class PhalanxClient {
   }
 
   /**
-   * Counts the retransmissions among sends, and (`afterInvoke`: the actions did not come from
+   * Reports the retransmissions among sends, and (`afterInvoke`: the actions did not come from
    * invoke()) the first sends, which then are read-only requests falling back to ordering.
    */
   #countSends(actions: readonly ClientAction[], afterInvoke: boolean): void {
     const metrics = this.#metrics;
     if (metrics === null) return;
-    let retransmitted = 0;
-    for (const action of actions) {
-      if (action.kind !== 'send-all' && action.kind !== 'send') continue;
-      const number = action.request.requestNumber;
-      if (number <= this.#highestSent) {
-        retransmitted++;
-        continue;
-      }
-      this.#highestSent = number;
-      if (afterInvoke) metrics.fellBack();
-    }
-    if (retransmitted > 0) metrics.retransmitted(retransmitted);
+    const counted = countSends(actions, this.#highestSent);
+    this.#highestSent = counted.highestSent;
+    if (counted.retransmitted > 0) metrics.retransmitted(counted.retransmitted);
+    if (afterInvoke) for (let index = 0; index < counted.firstSends; index++) metrics.fellBack();
   }
 
   #drainQueue(): void {

@@ -19,6 +19,8 @@
  * ```
  */
 export {
+  type ClientMetricsSink,
+  type InvocationPath,
   type InvocationResult,
   PhalanxClient,
   type PhalanxClientOptions,

@@ -12,7 +12,8 @@
  * (src/runtime/unreplicated-server.ts), the same client library, transport, service and storage
  * without ordering, whose throughput is the ceiling the replicated figure is a fraction of.
  * --n, --k and --guardians choose the shape of the cluster started. docs/performance.md reports
- * the figures.
+ * the figures. --metrics-port serves the clients' Prometheus metrics (docs/metrics.md) on
+ * loopback while the bench runs, and --metrics-linger keeps them up after it.
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -23,7 +24,9 @@ import { performance } from 'node:perf_hooks';
 import { SingleBar } from 'cli-progress';
 import type { Command } from 'commander';
 import { KvClient } from '../apps/kv/client.js';
-import { PhalanxClient } from '../client/client.js';
+import { Registry } from 'prom-client';
+import { type ClientMetricsSink, PhalanxClient } from '../client/client.js';
+import { prometheusClientMetrics } from '../client/prometheus-metrics.js';
 import type { ClusterConfig } from '../config/cluster-config.js';
 import { clientKeyPath, generateCluster, loadClientKeyFile } from '../config/keys.js';
 import { clientId } from '../messages/ids.js';
@@ -31,6 +34,7 @@ import { signCodeManifestFor } from '../recovery/code-manifest.js';
 import { cliEntryPoint, LocalCluster } from '../runtime/local-cluster.js';
 import { runRecoveryBench } from './bench-recovery.js';
 import { type CpuSample, sampleProcessTreeCpu } from './process-cpu.js';
+import { serveMetrics } from './metrics-endpoint.js';
 import { configOrExit, integerOption, loadCheckedClusterConfig, requireKvService } from './options.js';
 
 export interface BenchOptions {
@@ -43,6 +47,8 @@ export interface BenchOptions {
   readonly progress: boolean;
   /** Reported in the result: the server is the unreplicated one. */
   readonly unreplicated?: boolean;
+  /** Where the clients report latency, retransmissions and errors (--metrics-port). */
+  readonly metrics?: ClientMetricsSink;
 }
 
 export interface BenchResult {
@@ -118,9 +124,19 @@ export async function freePortRange(count: number): Promise<number> {
 }
 
 /** Closed-loop client bench-<index>: one request outstanding, patient with a busy cluster. */
-export async function connectBenchClient(config: ClusterConfig, index: number): Promise<KvClient> {
+export async function connectBenchClient(
+  config: ClusterConfig,
+  index: number,
+  metrics?: ClientMetricsSink,
+): Promise<KvClient> {
   const keys = await loadClientKeyFile(clientKeyPath(config, clientId(`bench-${index}`)));
-  const client = await PhalanxClient.connect({ config, client: keys, maxOutstanding: 1, timeoutMs: 60_000 });
+  const client = await PhalanxClient.connect({
+    config,
+    client: keys,
+    maxOutstanding: 1,
+    timeoutMs: 60_000,
+    ...(metrics === undefined ? {} : { metrics }),
+  });
   return new KvClient(client);
 }
 
@@ -133,7 +149,8 @@ export async function runBench(config: ClusterConfig, options: BenchOptions): Pr
     );
   }
   const stores: KvClient[] = [];
-  for (let index = 0; index < options.clients; index++) stores.push(await connectBenchClient(config, index));
+  for (let index = 0; index < options.clients; index++)
+    stores.push(await connectBenchClient(config, index, options.metrics));
   const value = new Uint8Array(options.requestSize).fill(0x61);
   if (options.readOnly) await stores[0]!.put('bench/read', new Uint8Array(options.replySize).fill(0x62));
   const total = options.requests + options.warmupRequests;
@@ -426,6 +443,17 @@ export function registerBench(program: Command): void {
       'comma-separated client counts: a table and one JSON line per point, each with the unreplicated figure',
     )
     .option('--storage <engine>', 'storage engine of the cluster started: file or leveldb', 'file')
+    .option(
+      '--metrics-port <port>',
+      "serve the clients' Prometheus metrics at http://127.0.0.1:<port>/metrics during the run (0: any free port, printed on stderr)",
+      integerOption('--metrics-port', 0, 65_535),
+    )
+    .option(
+      '--metrics-linger <ms>',
+      'with --metrics-port: keep serving the metrics this long after the result is printed, for a last scrape',
+      integerOption('--metrics-linger', 0, 3_600_000),
+      0,
+    )
     .action(
       async (options: {
         clients: number;
@@ -442,6 +470,8 @@ export function registerBench(program: Command): void {
         unreplicated?: boolean;
         sweep?: string;
         storage: string;
+        metricsPort?: number;
+        metricsLinger: number;
       }) => {
         if (options.storage !== 'file' && options.storage !== 'leveldb')
           throw new Error('--storage must be file or leveldb');
@@ -457,8 +487,23 @@ export function registerBench(program: Command): void {
           throw new Error(
             '--connect measures a running cluster: no --f, --k, --n, --guardians, --unreplicated or --sweep',
           );
+        const registry = options.metricsPort === undefined ? null : new Registry();
+        const metrics = registry === null ? undefined : prometheusClientMetrics(registry);
+        const endpoint =
+          registry === null || options.metricsPort === undefined
+            ? null
+            : await serveMetrics(registry, options.metricsPort);
+        if (endpoint !== null) process.stderr.write(`client metrics: ${endpoint.url}\n`);
+        /** Exits once the metrics had their --metrics-linger after the result was printed. */
+        const exit = async (code: number): Promise<never> => {
+          if (endpoint !== null && options.metricsLinger > 0)
+            await new Promise((resolve) => setTimeout(resolve, options.metricsLinger));
+          await endpoint?.close();
+          process.exit(code);
+        };
         const benchOptions = (clients: number): BenchOptions => ({
           clients,
+          ...(metrics === undefined ? {} : { metrics }),
           requests: options.requests,
           requestSize: options.requestSize,
           replySize: options.replySize,
@@ -492,7 +537,7 @@ export function registerBench(program: Command): void {
           const rows = replicated.map((result, index) => sweepPoint(result, unreplicated[index]!));
           for (const line of sweepTable(rows)) process.stdout.write(`${line}\n`);
           for (const row of rows) process.stdout.write(`${JSON.stringify(row)}\n`);
-          process.exit(rows.some((row) => row.errors > 0) ? 1 : 0);
+          await exit(rows.some((row) => row.errors > 0) ? 1 : 0);
         }
         const result =
           options.connect !== undefined
@@ -505,7 +550,7 @@ export function registerBench(program: Command): void {
                   runBench(config, benchOptions(options.clients)),
                 );
         process.stdout.write(`${JSON.stringify(result)}\n`);
-        process.exit(result.errors > 0 ? 1 : 0);
+        await exit(result.errors > 0 ? 1 : 0);
       },
     );
 }

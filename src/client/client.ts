@@ -6,6 +6,9 @@
  * it), retransmits with backoff, answers read-only operations from a quorum of replicas without
  * ordering when they agree (falling back to ordering when they do not), and reports failures
  * as `PhalanxError` with a code: 'timeout', 'rejected', 'unavailable', 'overloaded', 'closed'.
+ * Given a `ClientMetricsSink` (`metrics` option), it reports each invocation's latency, its
+ * retransmissions and its errors there; `phalanx/metrics` makes one that feeds a prom-client
+ * Registry the application passes in (this module loads no metrics library itself).
  *
  * Usage:
  * ```ts
@@ -44,6 +47,26 @@ export class PhalanxError extends Error {
   }
 }
 
+/** How an invocation got its answer: ordered, or by the read-only fast path. */
+export type InvocationPath = 'ordered' | 'fast-path';
+
+/**
+ * Where a client reports what it measures. Calls are synchronous and must be cheap (they are on
+ * the path of every reply); one sink may serve many clients.
+ */
+export interface ClientMetricsSink {
+  /** An invocation got its answer (a result, or the replicas' refusal) after `seconds`. */
+  completed(path: InvocationPath, seconds: number): void;
+  /** An invocation failed with this code (a refusal by the replicas is 'rejected'). */
+  failed(code: PhalanxErrorCode): void;
+  /** Requests sent again to every replica because no quorum of replies came in time. */
+  retransmitted(requests: number): void;
+  /** A read-only request the replicas did not answer alike, sent again to be ordered. */
+  fellBack(): void;
+  /** A reply proven to lie was reported to the replicas. */
+  evidenceReported(): void;
+}
+
 export interface InvocationResult {
   readonly result: Uint8Array;
   /** The batch that ordered it (read-only: the state it was read from). */
@@ -65,12 +88,16 @@ export interface PhalanxClientOptions {
   readonly signRequests?: boolean;
   /** How long connect() waits for a quorum of replicas. Default 10 s. */
   readonly connectTimeoutMs?: number;
+  /** Where to report latency, retransmissions and errors (e.g. phalanx/metrics' prometheusClientMetrics). */
+  readonly metrics?: ClientMetricsSink;
 }
 
 interface Invocation {
   readonly operation: Uint8Array;
   readonly readOnly: boolean;
   readonly deadline: number;
+  /** performance.now() at invoke(): latency includes the wait for a free slot. */
+  readonly startedAt: number;
   readonly resolve: (result: InvocationResult) => void;
   readonly reject: (error: PhalanxError) => void;
 }
@@ -81,6 +108,30 @@ const decoder = new TextDecoder();
 
 function sha256(data: Uint8Array): Uint8Array {
   return createHash('sha256').update(data).digest();
+}
+
+/**
+ * Sorts the sends among a session's actions into first sends and retransmissions. Request
+ * numbers are handed out in increasing order and a new request is sent at once, so a send of a
+ * number at or below the highest sent so far is a retransmission.
+ */
+export function countSends(
+  actions: readonly ClientAction[],
+  highestSent: number,
+): { readonly retransmitted: number; readonly firstSends: number; readonly highestSent: number } {
+  let retransmitted = 0;
+  let firstSends = 0;
+  let highest = highestSent;
+  for (const action of actions) {
+    if (action.kind !== 'send-all' && action.kind !== 'send') continue;
+    const number = action.request.requestNumber;
+    if (number <= highest) retransmitted++;
+    else {
+      firstSends++;
+      highest = number;
+    }
+  }
+  return { retransmitted, firstSends, highestSent: highest };
 }
 
 export class PhalanxClient {
@@ -96,12 +147,19 @@ export class PhalanxClient {
   #evidenceReported = 0;
   readonly #lastReportAt = new Map<number, number>();
   readonly #registry: KeyRegistry;
+  readonly #metrics: ClientMetricsSink | null;
+  /**
+   * The highest request number sent so far. Numbers are handed out in increasing order and sent
+   * at once, so a send of a number at or below it is a retransmission.
+   */
+  #highestSent = -1;
 
   private constructor(options: PhalanxClientOptions) {
     const { config, client } = options;
     this.#config = config;
     this.#timeoutMs = options.timeoutMs ?? 10_000;
     this.#maxQueued = options.maxQueued ?? 100_000;
+    this.#metrics = options.metrics ?? null;
     // With guardians every replica key epoch is certified by the replica's guardian: the client
     // learns current keys from certificates (in the handshake and in announcements), never from
     // the configuration's epoch-0 keys.
@@ -170,7 +228,7 @@ export class PhalanxClient {
       if (performance.now() > deadline) {
         const connected = client.#transport.connectedPeers().length;
         await client.close();
-        throw new PhalanxError(
+        throw client.#failure(
           'unavailable',
           `only ${connected} of ${config.n} replicas accepted the connection; ${quorum} are needed ` +
             "(are the replicas running, and is this client's key in their configuration?)",
@@ -195,22 +253,43 @@ export class PhalanxClient {
     operation: Uint8Array,
     options: { readonly readOnly?: boolean; readonly timeoutMs?: number } = {},
   ): Promise<InvocationResult> {
-    if (this.#closed) return Promise.reject(new PhalanxError('closed', 'the client is closed'));
+    if (this.#closed) return Promise.reject(this.#failure('closed', 'the client is closed'));
     if (this.#queue.length >= this.#maxQueued) {
       return Promise.reject(
-        new PhalanxError('overloaded', `more than ${this.#maxQueued} invocations are waiting`),
+        this.#failure('overloaded', `more than ${this.#maxQueued} invocations are waiting`),
       );
     }
     return new Promise<InvocationResult>((resolve, reject) => {
+      const startedAt = performance.now();
       this.#queue.push({
         operation,
         readOnly: options.readOnly === true,
-        deadline: performance.now() + (options.timeoutMs ?? this.#timeoutMs),
+        deadline: startedAt + (options.timeoutMs ?? this.#timeoutMs),
+        startedAt,
         resolve,
         reject,
       });
       this.#drainQueue();
     });
+  }
+
+  /** A PhalanxError, counted by the metrics sink. */
+  #failure(code: PhalanxErrorCode, message: string): PhalanxError {
+    this.#metrics?.failed(code);
+    return new PhalanxError(code, message);
+  }
+
+  /**
+   * Reports the retransmissions among sends, and (`afterInvoke`: the actions did not come from
+   * invoke()) the first sends, which then are read-only requests falling back to ordering.
+   */
+  #countSends(actions: readonly ClientAction[], afterInvoke: boolean): void {
+    const metrics = this.#metrics;
+    if (metrics === null) return;
+    const counted = countSends(actions, this.#highestSent);
+    this.#highestSent = counted.highestSent;
+    if (counted.retransmitted > 0) metrics.retransmitted(counted.retransmitted);
+    if (afterInvoke) for (let index = 0; index < counted.firstSends; index++) metrics.fellBack();
   }
 
   #drainQueue(): void {
@@ -222,6 +301,7 @@ export class PhalanxClient {
         performance.now(),
       );
       this.#inFlight.set(number, invocation);
+      this.#countSends(actions, false);
       this.#perform(actions);
     }
   }
@@ -249,16 +329,21 @@ export class PhalanxClient {
         const frame = encodeMessage({ kind: 'evidence-report', evidence: action.evidence });
         for (const replica of this.#config.replicas) this.#transport?.send(replicaNode(replica.id), frame);
         this.#evidenceReported++;
+        this.#metrics?.evidenceReported();
         continue;
       }
       const invocation = this.#inFlight.get(action.invocation);
       if (invocation === undefined) continue;
       this.#inFlight.delete(action.invocation);
+      this.#metrics?.completed(
+        action.fastPath ? 'fast-path' : 'ordered',
+        (performance.now() - invocation.startedAt) / 1000,
+      );
       if (action.status === 'ok') {
         invocation.resolve({ result: action.result, sequence: action.sequence, fastPath: action.fastPath });
       } else {
         invocation.reject(
-          new PhalanxError('rejected', `the replicas refused the request: ${decoder.decode(action.result)}`),
+          this.#failure('rejected', `the replicas refused the request: ${decoder.decode(action.result)}`),
         );
       }
     }
@@ -283,7 +368,9 @@ export class PhalanxClient {
       return;
     }
     if (decoded.value.kind !== 'reply' || decoded.value.replicaId !== from.id) return;
-    this.#perform(this.#session.onReply(decoded.value, performance.now()));
+    const actions = this.#session.onReply(decoded.value, performance.now());
+    this.#countSends(actions, true);
+    this.#perform(actions);
   }
 
   #tick(): void {
@@ -300,21 +387,23 @@ export class PhalanxClient {
       const connected = this.connectedReplicas;
       invocation.reject(
         connected < quorumSize(this.#config)
-          ? new PhalanxError(
+          ? this.#failure(
               'unavailable',
               `no answer: only ${connected} of ${this.#config.n} replicas are reachable`,
             )
-          : new PhalanxError('timeout', `no quorum of matching replies before the deadline${detail}`),
+          : this.#failure('timeout', `no quorum of matching replies before the deadline${detail}`),
       );
     }
     for (let index = this.#queue.length - 1; index >= 0; index--) {
       const invocation = this.#queue[index]!;
       if (now >= invocation.deadline) {
         this.#queue.splice(index, 1);
-        invocation.reject(new PhalanxError('timeout', 'the request waited too long for a free slot'));
+        invocation.reject(this.#failure('timeout', 'the request waited too long for a free slot'));
       }
     }
-    this.#perform(this.#session.tick(now));
+    const actions = this.#session.tick(now);
+    this.#countSends(actions, true);
+    this.#perform(actions);
   }
 
   async close(): Promise<void> {
@@ -322,7 +411,10 @@ export class PhalanxClient {
     this.#closed = true;
     if (this.#ticker !== null) clearInterval(this.#ticker);
     const error = new PhalanxError('closed', 'the client was closed');
-    for (const invocation of [...this.#inFlight.values(), ...this.#queue]) invocation.reject(error);
+    for (const invocation of [...this.#inFlight.values(), ...this.#queue]) {
+      this.#metrics?.failed('closed');
+      invocation.reject(error);
+    }
     this.#inFlight.clear();
     this.#queue.length = 0;
     await this.#transport?.close();

@@ -45,6 +45,7 @@ import {
   scheduleOf,
 } from '../config/cluster-config.js';
 import { accountabilityLogFiles, auditAccountabilityLogFiles } from '../detection/accountability-log.js';
+import { guardianMetricsOf } from './guardian-metrics.js';
 import { clientRegistryOf, guardianKeyPath } from '../config/keys.js';
 import { quorumSize } from '../core/quorum.js';
 import {
@@ -1717,25 +1718,23 @@ export class Guardian {
     return this.#trustBoundary;
   }
 
-  /** Prometheus text for GET /metrics: what an alert on the trust boundary needs. */
-  #metrics(): string {
-    const boundary = this.#trustBoundary;
-    const help = boundary.enforced
-      ? 'Replica runs as a user of its own (1), or as the guardian user (0)'
-      : `0: ${TRUST_BOUNDARY_NOT_ENFORCED}`;
+  /** GET /metrics: the Prometheus text of src/recovery/guardian-metrics.ts, and its content type. */
+  async #metrics(): Promise<{ readonly body: string; readonly contentType: string }> {
     const status = this.status();
-    return [
-      `# HELP phalanx_guardian_trust_boundary_enforced ${help}`,
-      '# TYPE phalanx_guardian_trust_boundary_enforced gauge',
-      `phalanx_guardian_trust_boundary_enforced{replica="${this.id}"} ${boundary.enforced ? 1 : 0}`,
-      '# HELP phalanx_guardian_key_epoch Current key epoch of the replica',
-      '# TYPE phalanx_guardian_key_epoch gauge',
-      `phalanx_guardian_key_epoch{replica="${this.id}"} ${status.keyEpoch}`,
-      '# HELP phalanx_guardian_exposure_seconds Time since the replica was last rejuvenated',
-      '# TYPE phalanx_guardian_exposure_seconds gauge',
-      `phalanx_guardian_exposure_seconds{replica="${this.id}"} ${status.exposureMs / 1000}`,
-      '',
-    ].join('\n');
+    const standby = this.#liveStandby();
+    const metrics = guardianMetricsOf(this, status);
+    const body = await metrics.render({
+      status,
+      standby:
+        standby !== null
+          ? this.#starts.get(standby)?.booted === true
+            ? 'ready'
+            : 'starting'
+          : this.#preparingStandby
+            ? 'starting'
+            : 'none',
+    });
+    return { body, contentType: metrics.contentType };
   }
 
   async #startAdmin(): Promise<Server> {
@@ -1759,7 +1758,8 @@ export class Guardian {
       return;
     }
     if (request.method === 'GET' && path === '/metrics') {
-      response.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(this.#metrics());
+      const { body, contentType } = await this.#metrics();
+      response.writeHead(200, { 'content-type': contentType }).end(body);
       return;
     }
     if (request.method === 'POST' && path === '/fault') {

@@ -23,7 +23,7 @@ import type { Logger } from 'pino';
 import { accountabilityLogPath, type ClusterConfig, replicaDataDirectory } from '../config/cluster-config.js';
 import { AccountabilityLog, AccountabilityLogError } from '../detection/accountability-log.js';
 import { type ReplicaKeyFile, clientRegistryOf, keyRegistryOf } from '../config/keys.js';
-import { type Action, mustPrecedeSends } from '../core/actions.js';
+import { type Action, mustPrecedeSends, type StoredCheckpoint } from '../core/actions.js';
 import type { ReplicaEvent } from '../core/events.js';
 import {
   bytesEqual,
@@ -207,7 +207,7 @@ export class ReplicaNode {
     this.#crypto = crypto;
     this.#registry = registry;
     this.#service = service;
-    this.#metrics = new ReplicaMetrics(options.id);
+    this.#metrics = new ReplicaMetrics(options.id, options.config.protocol.checkpointInterval);
   }
 
   /** The keys this replica signs with and the public keys it checks others with. */
@@ -438,6 +438,7 @@ export class ReplicaNode {
         );
         return;
       }
+      this.#metrics.requestArrived(message.clientId, message.requestNumber);
       this.#step({ kind: 'client-request', request: message });
       return;
     }
@@ -495,7 +496,7 @@ export class ReplicaNode {
           break;
         case 'persist-checkpoint':
           // Written in the background (the storage's checkpoint lane); sends do not wait for it.
-          this.#storage.storeCheckpoint(action.checkpoint);
+          this.#storeCheckpoint(action.checkpoint);
           break;
         case 'send': {
           if (this.#faultMode === 'silent') break;
@@ -524,13 +525,17 @@ export class ReplicaNode {
           if (this.#faultMode === 'silent') break;
           const frame = encodeMessage(action.reply);
           const to = clientNode(action.to);
+          const { clientId, requestNumber, readOnly } = action.reply;
           this.#account('sent', to, 'reply', frame);
-          this.#send(() => transport?.send(to, frame));
+          this.#send(() => {
+            transport?.send(to, frame);
+            this.#metrics.replySent(clientId, requestNumber, readOnly);
+          });
           break;
         }
         case 'executed':
           this.#lastExecutionAt = performance.now();
-          this.#metrics.executed(action.requests.length);
+          this.#metrics.executed(action.sequence, action.requests.length);
           break;
         case 'evidence':
           this.#logger.error(
@@ -580,6 +585,18 @@ export class ReplicaNode {
         }
       }, LAZY_FLUSH_DELAY_MS);
     }
+  }
+
+  /** Stores a stable checkpoint in the background, timing how long it takes to become durable. */
+  #storeCheckpoint(checkpoint: StoredCheckpoint): void {
+    const started = performance.now();
+    this.#storage.storeCheckpoint(checkpoint);
+    // A failed write is the storage's to report (a restart finds the previous checkpoint); only
+    // the ones that became durable are timed.
+    this.#storage.settled().then(
+      () => this.#metrics.checkpointStored((performance.now() - started) / 1000),
+      () => undefined,
+    );
   }
 
   /**

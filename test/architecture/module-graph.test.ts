@@ -98,6 +98,17 @@ describe('module graph of the package entry points', () => {
     });
   }
 
+  it('. and ./kv load no metrics library: phalanx/metrics adapts prom-client to the client', () => {
+    for (const entry of ['.', './kv']) {
+      const graph = walk(sourceOfExport(exportTarget(entry)));
+      // prom-client's own index loads node:http (its push gateway): the client takes a sink instead.
+      assert.equal(graph.externals.get('prom-client'), undefined, `${entry} imports prom-client`);
+    }
+    const metrics = walk(sourceOfExport(exportTarget('./metrics')));
+    assert.ok(metrics.externals.has('prom-client'));
+    assert.deepEqual(replicaOnlyReached(metrics), []);
+  });
+
   it('./replica does reach the runtime (the walk sees what it should)', () => {
     const graph = walk(sourceOfExport(exportTarget('./replica')));
     const reached = replicaOnlyReached(graph);

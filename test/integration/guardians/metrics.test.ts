@@ -1,0 +1,56 @@
+/**
+ * A guardian's GET /metrics on a real guardian cluster (six guardians, six replicas, loopback):
+ * parsed with a strict Prometheus text-format parser, it serves exactly the names and types
+ * docs/metrics.md lists for the guardian, with the schedule's bounds and the replica's key
+ * epoch as the guardian's status reports them. Short: no rejuvenation is waited for (the
+ * counting of recoveries, alarms and evidence is checked on status snapshots in
+ * test/recovery/guardian-metrics.test.ts).
+ */
+import * as assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { replicaId } from '../../../src/messages/ids.js';
+import { assertServesDocumented, sampleValue } from '../../prometheus/documented.js';
+import { parsePrometheusText } from '../../prometheus/text-format.js';
+import { type TestCluster, startTestCluster } from '../helpers.js';
+import { up } from './shared.js';
+
+const RECOVERY_BOUND_MS = 8000;
+
+describe("a guardian's Prometheus metrics", { timeout: 240_000 }, () => {
+  let test: TestCluster;
+
+  before(async () => {
+    test = await startTestCluster({ f: 1, k: 1, recovery: { recoveryBoundMs: RECOVERY_BOUND_MS } });
+  });
+
+  after(async () => {
+    await test?.stop();
+  });
+
+  it('serves the documented metrics with the values of its status', async () => {
+    const self = test.config.replicas[replicaId(1)]!;
+    const response = await fetch(`http://${self.adminHost}:${self.guardianAdminPort}/metrics`);
+    assert.equal(response.status, 200);
+    assert.match(response.headers.get('content-type') ?? '', /^text\/plain; version=0\.0\.4/);
+    const page = parsePrometheusText(await response.text());
+    assertServesDocumented(page, 'Guardian');
+    const status = up(await test.guardians()).find((guardian) => guardian.replica === 1);
+    assert.ok(status !== undefined, 'guardian 1 answers GET /status');
+    const value = (name: string, labels: Record<string, string> = {}): number | undefined =>
+      sampleValue(page, name, name, { replica: '1', ...labels });
+    assert.equal(value('phalanx_guardian_recovery_bound_seconds'), RECOVERY_BOUND_MS / 1000);
+    assert.equal(value('phalanx_guardian_exposure_bound_seconds'), status.guaranteeMs / 1000);
+    assert.equal(value('phalanx_guardian_recovery_period_seconds'), status.periodMs / 1000);
+    assert.equal(value('phalanx_guardian_replica_process', { state: 'running' }), 1);
+    const keyEpoch = value('phalanx_guardian_key_epoch');
+    assert.ok(
+      keyEpoch !== undefined && keyEpoch >= 0 && keyEpoch <= status.keyEpoch,
+      `key epoch ${keyEpoch}`,
+    );
+    const buckets = page
+      .get('phalanx_guardian_recovery_duration_seconds')!
+      .samples.filter((sample) => sample.name.endsWith('_bucket'));
+    // No rejuvenation yet: the histogram is declared (HELP, TYPE) and has no series.
+    assert.deepEqual(buckets, []);
+  });
+});

@@ -24,6 +24,7 @@ export {
   type PhalanxClientOptions,
   PhalanxError,
   type PhalanxErrorCode,
+  UnknownClientError,
 } from './client/client.js';
 export {
   type ClientEntry,

@@ -206,9 +206,12 @@ function printedValue(bytes: Uint8Array): string {
 export function registerKv(program: Command): void {
   const kv = program
     .command('kv')
-    .description(
-      'read and write the replicated key-value store; exit 0 ok, 1 no value (get) or not swapped (cas), ' +
-        '2 bad arguments or unknown client, 3 refused by the replicas, 4 timeout or unavailable',
+    .description('read and write the replicated key-value store (values: argument, file or stdin)')
+    .addHelpText(
+      'after',
+      '\nExit status: 0 ok; 1 no value (get) or not swapped (cas); 2 a bad option, value file or\n' +
+        'configuration, or a client not in the configuration; 3 refused by the replicas;\n' +
+        '4 timeout or unavailable.\n',
     );
   common(kv.command('put <key> [value]').description('set a key (the value: an argument, or --value-file)'))
     .option('--value-file <file>', 'read the value from this file, byte for byte (- for stdin)')

@@ -37,7 +37,12 @@ program
   .configureOutput({ outputError: (text, write) => write(`phalanx: ${text}`) })
   // Every subcommand inherits this: a usage error (unknown option, a value out of its range)
   // exits USAGE_EXIT_CODE, never a status a script reads as an answer (`kv get`'s 1: no value).
-  .exitOverride((error) => process.exit(error.exitCode === 0 ? 0 : USAGE_EXIT_CODE));
+  .exitOverride((error) => process.exit(error.exitCode === 0 ? 0 : USAGE_EXIT_CODE))
+  .addHelpText(
+    'after',
+    '\nA usage error (an unknown option, a number outside its allowed range, a bad configuration\n' +
+      "file, printed as file:line:column) exits 2 from every command; see each command's --help.\n",
+  );
 registerKeygen(program);
 registerUp(program);
 registerReplica(program);

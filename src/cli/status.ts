@@ -243,9 +243,8 @@ export function registerStatus(program: Command): void {
   program
     .command('status')
     .description(
-      'show each replica (role, view, executed and checkpointed sequence, throughput, waiting requests), ' +
-        "with guardians each replica's exposure against T and any rejuvenation's step and time against T_D, " +
-        'and one verdict: healthy, degraded, stalled or unsafe, with the reasons',
+      'show each replica, its exposure against T and any rejuvenation against T_D, and one verdict ' +
+        '(healthy, degraded, stalled, unsafe) with the reasons',
     )
     .option('--config <file>', 'cluster configuration', DEFAULT_CONFIG)
     .option('--json', 'print the checked reports, the verdict and its reasons as one JSON object')

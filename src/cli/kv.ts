@@ -119,7 +119,15 @@ export async function readValueFile(
     const buffer = Buffer.alloc(limit + 1);
     let total = 0;
     for (;;) {
-      const { bytesRead } = await file.read(buffer, total, buffer.length - total, null);
+      let bytesRead: number;
+      try {
+        ({ bytesRead } = await file.read(buffer, total, buffer.length - total, null));
+      } catch (error) {
+        // A folder opens but does not read (EISDIR): the same one-line refusal as a missing file.
+        throw new KvUsageError(
+          `${flag} ${path}: cannot read it: ${error instanceof Error ? error.message : String(error)}`,
+        );
+      }
       if (bytesRead === 0) break;
       total += bytesRead;
       if (total > limit) throw tooLarge();

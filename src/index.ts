@@ -26,6 +26,7 @@ export {
   type PhalanxClientOptions,
   PhalanxError,
   type PhalanxErrorCode,
+  UnknownClientError,
 } from './client/client.js';
 export {
   type ClientEntry,

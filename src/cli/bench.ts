@@ -22,7 +22,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { SingleBar } from 'cli-progress';
-import type { Command } from 'commander';
+import { type Command, InvalidArgumentError } from 'commander';
 import { KvClient } from '../apps/kv/client.js';
 import { Registry } from 'prom-client';
 import { type ClientMetricsSink, PhalanxClient } from '../client/client.js';
@@ -35,7 +35,14 @@ import { cliEntryPoint, LocalCluster } from '../runtime/local-cluster.js';
 import { runRecoveryBench } from './bench-recovery.js';
 import { type CpuSample, sampleProcessTreeCpu } from './process-cpu.js';
 import { serveMetrics } from './metrics-endpoint.js';
-import { configOrExit, integerOption, loadCheckedClusterConfig, requireKvService } from './options.js';
+import {
+  configOrExit,
+  loadCheckedClusterConfig,
+  OPTION_RANGES,
+  rangedOption,
+  rangeProblem,
+  requireKvService,
+} from './options.js';
 
 export interface BenchOptions {
   readonly clients: number;
@@ -347,34 +354,39 @@ export function registerBench(program: Command): void {
     .option(
       '--state-mb <mb>',
       'service state to load before the rejuvenation',
-      integerOption('--state-mb', 1, 4096),
+      rangedOption('--state-mb', OPTION_RANGES.benchStateMb),
       10,
     )
     .option(
       '--recovery-bound <ms>',
       'T_D of the temporary cluster (generous, so the real duration shows)',
-      integerOption('--recovery-bound', 1000, 600_000),
+      rangedOption('--recovery-bound', OPTION_RANGES.benchRecoveryBoundMs),
       30_000,
     )
     .option(
       '--clients <count>',
       'closed-loop clients of small writes during the run',
-      integerOption('--clients', 1, 64),
+      rangedOption('--clients', OPTION_RANGES.benchRecoveryClients),
       4,
     )
     .option(
       '--baseline <ms>',
       'throughput window before the rejuvenation',
-      integerOption('--baseline', 1000, 600_000),
+      rangedOption('--baseline', OPTION_RANGES.benchBaselineMs),
       15_000,
     )
     .option(
       '--slots <count>',
       'consecutive proactive slots to measure (the first rejuvenates the initial leader); the figures are the worst',
-      integerOption('--slots', 1, 6),
+      rangedOption('--slots', OPTION_RANGES.benchRecoverySlots),
       2,
     )
-    .option('--target <seconds>', 'the recovery time to beat', integerOption('--target', 1, 3600), 10)
+    .option(
+      '--target <seconds>',
+      'the recovery time to beat',
+      rangedOption('--target', OPTION_RANGES.benchTargetSeconds),
+      10,
+    )
     .action(
       async (options: {
         stateMb: number;
@@ -404,32 +416,50 @@ export function registerBench(program: Command): void {
     .option(
       '--clients <count>',
       'concurrent clients, one request outstanding each',
-      integerOption('--clients', 1, 1000),
+      rangedOption('--clients', OPTION_RANGES.benchClients),
       10,
     )
     .option(
       '--requests <count>',
       'measured requests in total (per point with --sweep)',
-      integerOption('--requests', 1, 100_000_000),
+      rangedOption('--requests', OPTION_RANGES.benchRequests),
       10_000,
     )
-    .option('--request-size <bytes>', 'value bytes per put', integerOption('--request-size', 0, 1_000_000), 0)
+    .option(
+      '--request-size <bytes>',
+      'value bytes per put',
+      rangedOption('--request-size', OPTION_RANGES.benchValueBytes),
+      0,
+    )
     .option(
       '--reply-size <bytes>',
       'value bytes per read (with --read-only)',
-      integerOption('--reply-size', 0, 1_000_000),
+      rangedOption('--reply-size', OPTION_RANGES.benchValueBytes),
       0,
     )
     .option('--read-only', 'read-only requests (fast path) instead of ordered writes')
-    .option('--warmup <count>', 'requests before measuring starts', integerOption('--warmup', 0, 10_000_000))
+    .option(
+      '--warmup <count>',
+      'requests before measuring starts',
+      rangedOption('--warmup', OPTION_RANGES.benchWarmupRequests),
+    )
     .option('--connect <config>', 'use the running cluster of this configuration instead of starting one')
-    .option('--f <f>', 'Byzantine replicas tolerated by the cluster started', integerOption('--f', 0, 5), 1)
+    .option(
+      '--f <f>',
+      'Byzantine replicas tolerated by the cluster started',
+      rangedOption('--f', OPTION_RANGES.benchFaultsTolerated),
+      1,
+    )
     .option(
       '--k <k>',
       'replicas rejuvenated at once (default 1 with --guardians, else 0)',
-      integerOption('--k', 0, 5),
+      rangedOption('--k', OPTION_RANGES.benchRecoveringAtOnce),
     )
-    .option('--n <n>', 'replicas of the cluster started (default 3f + 2k + 1)', integerOption('--n', 1, 64))
+    .option(
+      '--n <n>',
+      'replicas of the cluster started (default 3f + 2k + 1)',
+      rangedOption('--n', OPTION_RANGES.replicaCount),
+    )
     .option(
       '--guardians',
       'run the cluster started under guardians, with proactive recovery (the deployed shape)',
@@ -441,17 +471,18 @@ export function registerBench(program: Command): void {
     .option(
       '--sweep <clients>',
       'comma-separated client counts: a table and one JSON line per point, each with the unreplicated figure',
+      parseSweep,
     )
     .option('--storage <engine>', 'storage engine of the cluster started: file or leveldb', 'file')
     .option(
       '--metrics-port <port>',
       "serve the clients' Prometheus metrics at http://127.0.0.1:<port>/metrics during the run (0: any free port, printed on stderr)",
-      integerOption('--metrics-port', 0, 65_535),
+      rangedOption('--metrics-port', OPTION_RANGES.listenPort),
     )
     .option(
       '--metrics-linger <ms>',
       'with --metrics-port: keep serving the metrics this long after the result is printed, for a last scrape',
-      integerOption('--metrics-linger', 0, 3_600_000),
+      rangedOption('--metrics-linger', OPTION_RANGES.metricsLingerMs),
       0,
     )
     .action(
@@ -468,7 +499,7 @@ export function registerBench(program: Command): void {
         n?: number;
         guardians?: boolean;
         unreplicated?: boolean;
-        sweep?: string;
+        sweep?: number[];
         storage: string;
         metricsPort?: number;
         metricsLinger: number;
@@ -520,7 +551,7 @@ export function registerBench(program: Command): void {
           storage,
         });
         if (options.sweep !== undefined) {
-          const points = parseSweep(options.sweep);
+          const points = options.sweep;
           const most = Math.max(...points);
           // One cluster for every point, then one unreplicated server: never both at once.
           const replicated = await withTemporaryCluster(shape(most), async (config) => {
@@ -556,13 +587,14 @@ export function registerBench(program: Command): void {
 }
 
 function parseSweep(text: string): number[] {
-  const points = text.split(',').map((part) => Number(part.trim()));
-  if (
-    points.length === 0 ||
-    points.some((point) => !Number.isSafeInteger(point) || point < 1 || point > 1000)
-  )
-    throw new Error(`--sweep ${text}: client counts between 1 and 1000, separated by commas`);
-  return points;
+  const parts = text.split(',');
+  const problems = parts.flatMap((part) => {
+    const problem = rangeProblem('--sweep', OPTION_RANGES.benchClients, part);
+    return problem === null ? [] : [problem];
+  });
+  if (problems.length > 0)
+    throw new InvalidArgumentError(`${problems[0]} (client counts separated by commas)`);
+  return parts.map((part) => Number(part.trim()));
 }
 
 /** One point of a sweep: the replicated figures with the unreplicated ceiling of the same run. */

@@ -6,7 +6,7 @@
  * key epochs, and the exposure every replica had against the promised bound T.
  */
 import type { FaultMode } from '../runtime/ipc.js';
-import { type GuardianStatus, guardiansUp as up } from '../runtime/guardian-report.js';
+import { type GuardianStatus, guardiansUp as up, type RecoveryRecord } from '../runtime/guardian-report.js';
 import type { LocalCluster } from '../runtime/local-cluster.js';
 import { replicaId } from '../messages/ids.js';
 import type { LiveWorkload } from './up.js';
@@ -42,6 +42,37 @@ interface Seen {
 
 function seconds(ms: number): string {
   return `${(ms / 1000).toFixed(1)} s`;
+}
+
+/**
+ * How a finished rejuvenation went against T_D, in words that stay true: one cut off by the end
+ * of its slot before T_D is "unfinished", not "over T_D" (exceededBound covers both).
+ */
+export function rejuvenationOutcome(
+  record: Pick<RecoveryRecord, 'durationMs' | 'exceededBound'>,
+  recoveryBoundMs: number,
+): string {
+  const bound = `T_D = ${seconds(recoveryBoundMs)}`;
+  if (record.durationMs > recoveryBoundMs)
+    return `took ${seconds(record.durationMs)}, OVER ${bound} (${record.durationMs} ms > ${recoveryBoundMs} ms)`;
+  if (record.exceededBound)
+    return (
+      `ended UNFINISHED after ${seconds(record.durationMs)}, at its deadline ` +
+      `(the end of its slot or ${bound}, whichever came first)`
+    );
+  return `done in ${seconds(record.durationMs)} (${bound})`;
+}
+
+/**
+ * Who found a piece of evidence, from the reporter a guardian recorded: "client admin via
+ * replica 3" names the client; a relay that is the accused itself (a replica forwards every
+ * client report to its guardian, the accused's included) is left out, so the accused never reads
+ * as its own reporter.
+ */
+export function evidenceFinder(reporter: string, accused: number): string {
+  const via = /^(client \S+) via replica (\d+)$/.exec(reporter);
+  if (via === null) return reporter;
+  return Number(via[2]) === accused ? via[1]! : `${via[1]!} (relayed by replica ${via[2]!})`;
 }
 
 export class IntrusionDemo {
@@ -150,8 +181,7 @@ export class IntrusionDemo {
       if (record.startedAtMs < this.#startedAtMs) continue;
       const steps = record.steps.map((step) => `${step.step} ${step.durationMs} ms`).join(', ');
       this.#print(
-        `replica ${replica}: ${record.kind} rejuvenation done in ${seconds(record.durationMs)} ` +
-          `(T_D ${seconds(report.recoveryBoundMs)}${record.exceededBound ? ', OVER THE BOUND' : ''}); ` +
+        `replica ${replica}: ${record.kind} rejuvenation ${rejuvenationOutcome(record, report.recoveryBoundMs)}; ` +
           `new key epoch ${record.keyEpoch}; ${steps}`,
       );
     }
@@ -168,10 +198,11 @@ export class IntrusionDemo {
       if (this.#seen.evidence.has(key)) continue;
       this.#seen.evidence.add(key);
       if (record.atMs < this.#startedAtMs) continue;
+      const from = evidenceFinder(record.reporter, record.accused);
       this.#print(
         record.valid
-          ? `EVIDENCE against replica ${record.accused}: ${record.kind}, reported by ${record.reporter}, verified by the guardians`
-          : `forged evidence against replica ${record.accused} from ${record.reporter} rejected: ${record.detail}`,
+          ? `EVIDENCE against replica ${record.accused}: ${record.kind}, found by ${from}, verified by the guardians`
+          : `forged evidence against replica ${record.accused} from ${from} rejected: ${record.detail}`,
       );
     }
   }

@@ -12,7 +12,14 @@ import { Guardian } from '../recovery/guardian.js';
 import { FAULT_MODES, isFaultMode } from '../runtime/ipc.js';
 import { replicaUserProblems } from '../config/replica-user.js';
 import { cliEntryPoint } from '../runtime/local-cluster.js';
-import { DEFAULT_CONFIG, configOrExit, integerOption, processLogger, stopOnSignals } from './options.js';
+import {
+  configOrExit,
+  DEFAULT_CONFIG,
+  OPTION_RANGES,
+  processLogger,
+  rangedOption,
+  stopOnSignals,
+} from './options.js';
 import { type LogFormat, parseLogFormat } from './logging.js';
 
 /** Files the guardian creates are readable by itself only (0600, folders 0700). */
@@ -23,7 +30,11 @@ export function registerGuardian(program: Command): void {
     .command('guardian')
     .description("run one replica's guardian (it starts and rejuvenates the replica)")
     .option('--config <file>', 'cluster configuration', DEFAULT_CONFIG)
-    .requiredOption('--id <id>', 'which replica this guardian runs', integerOption('--id', 0, 63))
+    .requiredOption(
+      '--id <id>',
+      'which replica this guardian runs',
+      rangedOption('--id', OPTION_RANGES.replicaId),
+    )
     .option('--identity <file>', 'identity key file (default: <keysDirectory>/guardian-<id>.json)')
     .option('--code <directory>', 'the code the replica runs (checked against the signed manifest)')
     .option('--manifest <file>', 'signed code manifest (default: <dataDirectory>/code-manifest.json)')

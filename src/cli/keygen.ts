@@ -4,46 +4,46 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import { generateCluster } from '../config/keys.js';
 import { minimumReplicas } from '../core/quorum.js';
-import { DEFAULT_DIRECTORY, integerOption } from './options.js';
+import { DEFAULT_DIRECTORY, OPTION_RANGES, rangedOption } from './options.js';
 
 export function registerKeygen(program: Command): void {
   program
     .command('keygen')
     .description('generate replica and client keys and a cluster configuration (public keys only)')
     .option('--dir <directory>', 'where to write cluster.json and keys/', DEFAULT_DIRECTORY)
-    .option('--f <f>', 'Byzantine replicas tolerated', integerOption('--f', 0, 21), 1)
-    .option('--k <k>', 'replicas recovering at once', integerOption('--k', 0, 21), 0)
-    .option('--n <n>', 'replicas (default 3f + 2k + 1)', integerOption('--n', 1, 64))
+    .option('--f <f>', 'Byzantine replicas tolerated', rangedOption('--f', OPTION_RANGES.faultsTolerated), 1)
+    .option('--k <k>', 'replicas recovering at once', rangedOption('--k', OPTION_RANGES.recoveringAtOnce), 0)
+    .option('--n <n>', 'replicas (default 3f + 2k + 1)', rangedOption('--n', OPTION_RANGES.replicaCount))
     .option('--host <host>', 'payload address of every replica', '127.0.0.1')
     .option(
       '--base-port <port>',
       'replica i listens on port+i, its admin port is port+100+i',
-      integerOption('--base-port', 1, 65000),
+      rangedOption('--base-port', OPTION_RANGES.basePort),
       7000,
     )
     .option('--clients <names>', 'comma-separated client principals with full access', 'admin')
     .option(
       '--bench-clients <count>',
       'extra clients bench-0.. for `phalanx bench`',
-      integerOption('--bench-clients', 0, 1000),
+      rangedOption('--bench-clients', OPTION_RANGES.benchClientPrincipals),
       128,
     )
     .option('--storage <engine>', 'file or leveldb', 'file')
     .option(
       '--dashboard-port <port>',
       'dashboard port for `phalanx up`',
-      integerOption('--dashboard-port', 0, 65535),
+      rangedOption('--dashboard-port', OPTION_RANGES.listenPort),
       8080,
     )
     .option(
       '--recovery-bound <ms>',
       'run guardians with proactive recovery: T_D, the longest a rejuvenation may take (needs k ≥ 1)',
-      integerOption('--recovery-bound', 100, 86_400_000),
+      rangedOption('--recovery-bound', OPTION_RANGES.recoveryBoundMs),
     )
     .option(
       '--period <ms>',
       'T_P, time between two rejuvenations of a replica (default: the minimum for n, f, k, T_D)',
-      integerOption('--period', 100, 31 * 86_400_000),
+      rangedOption('--period', OPTION_RANGES.periodMs),
     )
     .option(
       '--allow-fault-injection',

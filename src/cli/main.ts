@@ -14,6 +14,9 @@
  *   phalanx bench [--clients C --requests R ...]          throughput, latency and CPU per operation
  *   phalanx bench --sweep 1,10,50,100                     a table, with the unreplicated ceiling per point
  *   phalanx bench recovery [--state-mb M]                 rejuvenation time with M MB of state
+ *
+ * A usage error (an unknown option, a numeric option outside its range: OPTION_RANGES in
+ * options.ts, a bad configuration file) exits 2 from every command.
  */
 import { Command } from 'commander';
 import { registerBench } from './bench.js';
@@ -23,6 +26,7 @@ import { registerKv } from './kv.js';
 import { registerManifest } from './manifest.js';
 import { registerReplica } from './replica.js';
 import { registerStatus } from './status.js';
+import { USAGE_EXIT_CODE } from './options.js';
 import { registerUp } from './up.js';
 
 const program = new Command();
@@ -30,7 +34,15 @@ program
   .name('phalanx')
   .description('Intrusion-tolerant state machine replication: run and use a Phalanx cluster')
   .showHelpAfterError()
-  .configureOutput({ outputError: (text, write) => write(`phalanx: ${text}`) });
+  .configureOutput({ outputError: (text, write) => write(`phalanx: ${text}`) })
+  // Every subcommand inherits this: a usage error (unknown option, a value out of its range)
+  // exits USAGE_EXIT_CODE, never a status a script reads as an answer (`kv get`'s 1: no value).
+  .exitOverride((error) => process.exit(error.exitCode === 0 ? 0 : USAGE_EXIT_CODE))
+  .addHelpText(
+    'after',
+    '\nA usage error (an unknown option, a number outside its allowed range, a bad configuration\n' +
+      "file, printed as file:line:column) exits 2 from every command; see each command's --help.\n",
+  );
 registerKeygen(program);
 registerUp(program);
 registerReplica(program);

@@ -30,7 +30,8 @@ import type { KeyCertificate } from '../messages/types.js';
 import { serviceFactoryOf } from '../hosting/service-modules.js';
 import {
   DEFAULT_CONFIG,
-  integerOption,
+  OPTION_RANGES,
+  rangedOption,
   processLogger,
   serviceConfigOrExit,
   stopOnSignals,
@@ -151,7 +152,7 @@ export function registerReplica(program: Command): void {
     .command('replica')
     .description('run one replica of the configuration')
     .option('--config <file>', 'cluster configuration', DEFAULT_CONFIG)
-    .requiredOption('--id <id>', 'which replica this is', integerOption('--id', 0, 63))
+    .requiredOption('--id <id>', 'which replica this is', rangedOption('--id', OPTION_RANGES.replicaId))
     .option('--keys <file>', 'private key file (default: <keysDirectory>/replica-<id>.json)')
     .option('--data <directory>', 'data folder (default: <dataDirectory>/replica-<id>)')
     .option('--amnesiac', 'the disk was lost: abstain from voting until a newer view is installed')

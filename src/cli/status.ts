@@ -1,13 +1,26 @@
 /**
  * `phalanx status`: what every replica (and, with guardians, every guardian) reports on its admin
- * port, and the verdict on whether the cluster makes progress (src/runtime/health.ts).
+ * port, and one verdict: whether the cluster makes progress (src/runtime/health.ts), and, from
+ * the guardians, whether the guarantee still holds (src/runtime/exposure.ts: unsafe).
  */
 import type { Command } from 'commander';
 import type { ClusterConfig } from '../config/cluster-config.js';
 import { parseGuardianStatus } from '../dashboard/guardian-status.js';
 import { parseReplicaStatus } from '../dashboard/server.js';
 import type { GuardianReport, GuardianStatus } from '../runtime/guardian-report.js';
-import { type ClusterHealth, clusterHealth, describeRejuvenation, formatAge } from '../runtime/health.js';
+import {
+  describeExposure,
+  describeTimedRejuvenation,
+  type GuaranteeFindings,
+  guaranteeFindings,
+} from '../runtime/exposure.js';
+import {
+  type ClusterHealth,
+  clusterHealth,
+  describeRejuvenation,
+  formatAge,
+  type HealthVerdict,
+} from '../runtime/health.js';
 import {
   fetchStatusReport,
   MAX_GUARDIAN_STATUS_BYTES,
@@ -15,23 +28,73 @@ import {
   type ReplicaReport,
   type ReplicaStatus,
 } from '../runtime/status.js';
-import { configOrExit, DEFAULT_CONFIG } from './options.js';
+import { configOrExit, DEFAULT_CONFIG, OPTION_RANGES, rangedOption, USAGE_EXIT_CODE } from './options.js';
 
 /**
- * Exit statuses (README, CLI reference). A cluster that is only degraded (a replica transferring
- * state, not voting or being rejuvenated by its guardian, a guardian not answering) exits 0: it
- * still makes progress, and a rejuvenation is the schedule at work, not a fault.
+ * Exit statuses (README, CLI reference; `phalanx status --help`): a script watching the cluster
+ * needs to tell "the cluster needs attention" (1) from "cannot ask it at all" (2).
  */
 export const STATUS_EXIT_CODES = {
-  /** Healthy, or degraded with every replica answering or being rejuvenated. */
-  ok: 0,
-  /** A replica does not answer and no guardian reports rejuvenating it; the rest progress. */
-  replicaDown: 1,
+  /** Healthy. */
+  healthy: 0,
+  /** Degraded, stalled or unsafe: the verdict line and the reasons say which and why. */
+  unhealthy: 1,
+  /** No replica (and no guardian) answered its admin port. */
+  unreachable: 2,
   /** A bad option or configuration (configOrExit's status for the latter). */
-  usage: 2,
-  /** The verdict is stalled: requests wait and nothing executes, or no quorum votes. */
-  stalled: 3,
+  usage: USAGE_EXIT_CODE,
 } as const;
+
+/** The verdict `phalanx status` prints: clusterHealth's, or worse when the guarantee is broken. */
+export type StatusVerdict = HealthVerdict | 'unsafe' | 'unreachable';
+
+export interface StatusReport {
+  readonly verdict: StatusVerdict;
+  /** Why, in words, the gravest first; empty when healthy. */
+  readonly reasons: readonly string[];
+  readonly health: ClusterHealth;
+  /** With guardians: exposure, rejuvenations against T_D, and the unsafe findings. */
+  readonly guarantee: GuaranteeFindings | null;
+}
+
+/** Combines the progress verdict with the guardians' findings about the guarantee. */
+export function statusReport(
+  reports: readonly ReplicaReport[],
+  guardians: readonly GuardianReport[] | undefined,
+  health: ClusterHealth,
+  parameters: { readonly f: number; readonly nowMs: number },
+): StatusReport {
+  const guarantee = guardians === undefined ? null : guaranteeFindings(guardians, parameters);
+  const nothingAnswered =
+    reports.every((report) => !report.up) && (guardians ?? []).every((report) => !report.up);
+  if (nothingAnswered) {
+    const first = reports[0];
+    return {
+      verdict: 'unreachable',
+      reasons: [
+        `no replica${guardians === undefined ? '' : ' or guardian'} answered its admin port` +
+          (first !== undefined && !first.up ? ` (replica ${first.replica}: ${first.error})` : ''),
+      ],
+      health,
+      guarantee,
+    };
+  }
+  const unsafe = guarantee?.unsafe ?? [];
+  const overdue = guarantee?.overdue ?? [];
+  const verdict: StatusVerdict =
+    unsafe.length > 0
+      ? 'unsafe'
+      : health.verdict === 'healthy' && overdue.length > 0
+        ? 'degraded'
+        : health.verdict;
+  return { verdict, reasons: [...unsafe, ...health.reasons, ...overdue], health, guarantee };
+}
+
+export function statusExitCode(report: Pick<StatusReport, 'verdict'>): number {
+  if (report.verdict === 'healthy') return STATUS_EXIT_CODES.healthy;
+  if (report.verdict === 'unreachable') return STATUS_EXIT_CODES.unreachable;
+  return STATUS_EXIT_CODES.unhealthy;
+}
 
 /** How long to wait for each admin port. */
 const STATUS_FETCH_TIMEOUT_MS = 2000;
@@ -113,12 +176,6 @@ export async function fetchGuardianReports(
   );
 }
 
-export function statusExitCode(health: ClusterHealth): number {
-  if (health.verdict === 'stalled') return STATUS_EXIT_CODES.stalled;
-  if (health.replicas.some((replica) => replica.condition === 'down')) return STATUS_EXIT_CODES.replicaDown;
-  return STATUS_EXIT_CODES.ok;
-}
-
 function pendingText(status: ReplicaStatus): string {
   if (status.pendingRequests === 0 || status.oldestPendingMs === null) return String(status.pendingRequests);
   return `${status.pendingRequests} (${formatAge(status.oldestPendingMs)})`;
@@ -128,8 +185,10 @@ function pendingText(status: ReplicaStatus): string {
 export function formatStatus(
   config: Pick<ClusterConfig, 'n' | 'f' | 'k'>,
   reports: readonly ReplicaReport[],
-  health: ClusterHealth,
+  status: StatusReport,
 ): string {
+  const { health, guarantee } = status;
+  const exposures = new Map((guarantee?.exposures ?? []).map((exposure) => [exposure.replica, exposure]));
   const lines = [
     `n = ${config.n}, f = ${config.f}, k = ${config.k}`,
     'replica  role     view  executed  checkpoint  req/s    peers  pending     state',
@@ -137,8 +196,14 @@ export function formatStatus(
   reports.forEach((report, index) => {
     const id = String(report.replica).padEnd(9);
     const rejuvenation = health.replicas[index]?.rejuvenation ?? null;
+    const exposure = exposures.get(report.replica);
+    const timed = exposure?.rejuvenation ?? null;
     const rejuvenating =
-      rejuvenation === null ? null : `rejuvenating (${describeRejuvenation(rejuvenation)})`;
+      rejuvenation === null
+        ? null
+        : timed === null || exposure === undefined
+          ? `rejuvenating (${describeRejuvenation(rejuvenation)})`
+          : `rejuvenating (${describeTimedRejuvenation(timed)}; exposure ${describeExposure(exposure)})`;
     if (!report.up) {
       lines.push(`${id}${rejuvenating ?? `DOWN     ${report.error}`}`);
       return;
@@ -156,7 +221,20 @@ export function formatStatus(
         `${pendingText(report).padEnd(12)}${conditions.length === 0 ? 'ok' : conditions.join(', ')}`,
     );
   });
-  lines.push('', `cluster: ${health.verdict}`, ...health.reasons.map((reason) => `  ${reason}`));
+  if (guarantee !== null && guarantee.exposures.length > 0) {
+    const bound = guarantee.exposures[0]!.guaranteeMs;
+    lines.push(
+      '',
+      `exposure (of T = ${formatAge(bound)}): ` +
+        guarantee.exposures
+          .map(
+            (exposure) =>
+              `${exposure.replica}: ${formatAge(exposure.exposureMs)} (epoch ${exposure.keyEpoch})`,
+          )
+          .join(', '),
+    );
+  }
+  lines.push('', `cluster: ${status.verdict}`, ...status.reasons.map((reason) => `  ${reason}`));
   lines.push(...health.notices);
   return `${lines.join('\n')}\n`;
 }
@@ -165,40 +243,55 @@ export function registerStatus(program: Command): void {
   program
     .command('status')
     .description(
-      'show each replica (role, view, executed and checkpointed sequence, throughput, waiting requests) ' +
-        'and whether the cluster makes progress; exit 0 healthy or degraded, 1 a replica down, 3 stalled',
+      'show each replica, its exposure against T and any rejuvenation against T_D, and one verdict ' +
+        '(healthy, degraded, stalled, unsafe) with the reasons',
     )
     .option('--config <file>', 'cluster configuration', DEFAULT_CONFIG)
-    .option('--json', 'print the checked reports and the verdict as JSON')
-    // A usage error must not read as exit 1 (a replica down) to a script watching the cluster.
-    .exitOverride((error) => process.exit(error.exitCode === 0 ? 0 : STATUS_EXIT_CODES.usage))
-    .action(async (options: { config: string; json?: boolean }) => {
+    .option('--json', 'print the checked reports, the verdict and its reasons as one JSON object')
+    .option(
+      '--timeout <ms>',
+      'wait this long for each admin port (100 to 60000)',
+      rangedOption('--timeout', OPTION_RANGES.adminTimeoutMs),
+      STATUS_FETCH_TIMEOUT_MS,
+    )
+    .addHelpText(
+      'after',
+      '\nExit status: 0 healthy; 1 degraded, stalled or unsafe (the verdict line says which, and why);\n' +
+        '2 no replica or guardian answered, or a bad option or configuration file.\n',
+    )
+    .action(async (options: { config: string; json?: boolean; timeout: number }) => {
       const config = await configOrExit(options.config);
       const [reports, guardians] = await Promise.all([
-        fetchReplicaReports(config),
-        fetchGuardianReports(config),
+        fetchReplicaReports(config, options.timeout),
+        fetchGuardianReports(config, options.timeout),
       ]);
+      const nowMs = Date.now();
       const health = clusterHealth(reports, guardians, {
         n: config.n,
         f: config.f,
         k: config.k,
         requestTimeoutMs: config.protocol.requestTimeoutMs,
-        nowMs: Date.now(),
+        nowMs,
       });
-      process.exitCode = statusExitCode(health);
+      const status = statusReport(reports, guardians, health, { f: config.f, nowMs });
+      process.exitCode = statusExitCode(status);
       if (options.json === true) {
         process.stdout.write(
           `${JSON.stringify({
             n: config.n,
             f: config.f,
             k: config.k,
+            verdict: status.verdict,
+            reasons: status.reasons,
+            notices: health.notices,
             replicas: reports,
             ...(guardians === undefined ? {} : { guardians }),
+            ...(status.guarantee === null ? {} : { exposures: status.guarantee.exposures }),
             health,
           })}\n`,
         );
         return;
       }
-      process.stdout.write(formatStatus(config, reports, health));
+      process.stdout.write(formatStatus(config, reports, status));
     });
 }

@@ -22,7 +22,8 @@ import {
   configOrExit,
   DEFAULT_CONFIG,
   DEFAULT_DIRECTORY,
-  integerOption,
+  OPTION_RANGES,
+  rangedOption,
   requireKvService,
 } from './options.js';
 
@@ -251,13 +252,13 @@ export function registerUp(program: Command): void {
     .option(
       '--first-intrusion <seconds>',
       'when the intruder first takes over a replica',
-      integerOption('--first-intrusion', 1, 3600),
+      rangedOption('--first-intrusion', OPTION_RANGES.firstIntrusionSeconds),
       20,
     )
     .option(
       '--intrusion-every <seconds>',
       'time between intrusions',
-      integerOption('--intrusion-every', 5, 3600),
+      rangedOption('--intrusion-every', OPTION_RANGES.intrusionEverySeconds),
       45,
     )
     .option('--log-level <level>', 'log level (logs go to <dataDirectory>/<role>-<id>.log)', 'info')

@@ -5,10 +5,12 @@
  * result once a quorum of replicas returned the same one (so up to f lying replicas cannot fool
  * it), retransmits with backoff, answers read-only operations from a quorum of replicas without
  * ordering when they agree (falling back to ordering when they do not), and reports failures
- * as `PhalanxError` with a code: 'timeout', 'rejected', 'unavailable', 'overloaded', 'closed'.
- * Given a `ClientMetricsSink` (`metrics` option), it reports each invocation's latency, its
- * retransmissions and its errors there; `phalanx/metrics` makes one that feeds a prom-client
- * Registry the application passes in (this module loads no metrics library itself).
+ * as `PhalanxError` with a code: 'timeout', 'rejected', 'unavailable', 'overloaded', 'closed';
+ * and 'unknown-client' (an `UnknownClientError`, from `connect`) when the client's id is not in
+ * the configuration. Given a `ClientMetricsSink` (`metrics` option), it reports each
+ * invocation's latency, its retransmissions and its errors there; `phalanx/metrics` makes one
+ * that feeds a prom-client Registry the application passes in (this module loads no metrics
+ * library itself).
  *
  * Usage:
  * ```ts
@@ -36,10 +38,11 @@ import { channelKeyDirectory } from '../transport/key-directory.js';
 import { TcpTransport } from '../transport/tcp.js';
 import { clientNode, type NodeId, replicaNode, type Transport } from '../transport/transport.js';
 
-export type PhalanxErrorCode = 'timeout' | 'rejected' | 'unavailable' | 'overloaded' | 'closed';
+export type PhalanxErrorCode =
+  'timeout' | 'rejected' | 'unavailable' | 'overloaded' | 'closed' | 'unknown-client';
 
 export class PhalanxError extends Error {
-  override readonly name = 'PhalanxError';
+  override readonly name: string = 'PhalanxError';
   readonly code: PhalanxErrorCode;
   constructor(code: PhalanxErrorCode, message: string) {
     super(message);
@@ -65,6 +68,28 @@ export interface ClientMetricsSink {
   fellBack(): void;
   /** A reply proven to lie was reported to the replicas. */
   evidenceReported(): void;
+}
+
+/** Client ids named in an UnknownClientError's message, so a long list stays one readable line. */
+const MAX_CLIENTS_NAMED = 8;
+
+/**
+ * The client id is not among the configuration's clients: no replica would accept its
+ * connection, so PhalanxClient.connect (or the constructor behind it) refuses at once instead of
+ * timing out against replicas that drop it.
+ */
+export class UnknownClientError extends PhalanxError {
+  override readonly name = 'UnknownClientError';
+  readonly clientId: string;
+  constructor(client: string, config: Pick<ClusterConfig, 'source' | 'clients'>) {
+    const known = config.clients.map((entry) => entry.id);
+    const named =
+      known.length === 0
+        ? 'it lists no clients'
+        : `its clients: ${known.slice(0, MAX_CLIENTS_NAMED).join(', ')}${known.length > MAX_CLIENTS_NAMED ? `, … (${known.length} in all)` : ''}`;
+    super('unknown-client', `client ${client} is not in the configuration ${config.source} (${named})`);
+    this.clientId = client;
+  }
 }
 
 export interface InvocationResult {
@@ -165,12 +190,7 @@ export class PhalanxClient {
     // the configuration's epoch-0 keys.
     const registry = config.recovery === null ? keyRegistryOf(config) : clientRegistryOf(config);
     this.#registry = registry;
-    if (registry.clientKeys(client.client) === undefined) {
-      throw new PhalanxError(
-        'rejected',
-        `client ${client.client} is not in the cluster configuration ${config.source}`,
-      );
-    }
+    if (registry.clientKeys(client.client) === undefined) throw new UnknownClientError(client.client, config);
     const crypto = new ClientCrypto({ client: client.client, keys: client.keys, registry });
     const sign = options.signRequests ?? config.protocol.requireClientSignatures;
     const authenticate = (unsigned: UnauthenticatedRequest): ClientRequest => {

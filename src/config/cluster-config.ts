@@ -4,7 +4,9 @@
  * is shared by every host; private keys live in separate key files (see keys.ts).
  *
  * `parseClusterConfig` checks every field and reports every problem at once, each prefixed with
- * its path (e.g. `replicas[2].port: must be an integer from 1 to 65535, got "abc"`).
+ * its path (e.g. `replicas[2].port: must be an integer from 1 to 65535, got "abc"`);
+ * `loadClusterConfig` also places each problem of a JSON file at its line and column
+ * (json-positions.ts), syntax errors included.
  *
  * Usage:
  * ```ts
@@ -23,6 +25,7 @@ import { replicaUserProblems } from './replica-user.js';
 import { minimumPeriodMs, type ScheduleParameters } from '../core/schedule.js';
 import { keyFromBase64 } from '../crypto/keys.js';
 import { LIMITS } from '../messages/limits.js';
+import { problemPath, scanJsonPositions, type TextPosition } from './json-positions.js';
 
 export interface ReplicaEntry {
   readonly id: ReplicaId;
@@ -132,13 +135,58 @@ export const SERVICE_SELECTION_LIMITS = {
 /** Largest configuration file read, so a wrong path (a huge file) fails clearly. */
 export const MAX_CONFIG_FILE_BYTES = 4 * 1024 * 1024;
 
+/** Where a problem is in the configuration file; null when unknown (YAML, or an unreadable file). */
+export type ConfigProblemPosition = TextPosition | null;
+
+/**
+ * Every problem of a configuration, each prefixed with the path of the field it is about and,
+ * for a JSON file, its position: the message lists them as `file:line:column: path: problem`.
+ */
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
+  readonly source: string;
   readonly problems: readonly string[];
-  constructor(source: string, problems: readonly string[]) {
-    super(`invalid configuration ${source}:\n  ${problems.join('\n  ')}`);
+  /** One per problem, in the same order. */
+  readonly positions: readonly ConfigProblemPosition[];
+  constructor(source: string, problems: readonly string[], positions: readonly ConfigProblemPosition[] = []) {
+    const lines = problems.map((problem, index) => {
+      const position = positions[index] ?? null;
+      return position === null ? problem : `${source}:${position.line}:${position.column}: ${problem}`;
+    });
+    super(`invalid configuration ${source}:\n  ${lines.join('\n  ')}`);
+    this.source = source;
     this.problems = problems;
+    this.positions = problems.map((_, index) => positions[index] ?? null);
   }
+}
+
+/**
+ * The same error with every problem placed in `text` (the file it came from, when it is JSON):
+ * each at the field its path names, or at the nearest enclosing one present (a missing field
+ * points at the object that lacks it).
+ */
+export function locateConfigProblems(error: ConfigError, text: string): ConfigError {
+  const scanned = scanJsonPositions(text);
+  return new ConfigError(
+    error.source,
+    error.problems,
+    error.problems.map(
+      (problem, index) => error.positions[index] ?? scanned.positionOf(problemPath(problem)),
+    ),
+  );
+}
+
+/** A JSON.parse failure at its position: V8's own when it gives one, else the scanner's. */
+function jsonSyntaxError(source: string, text: string, error: unknown): ConfigError {
+  const reason = error instanceof Error ? error.message : String(error);
+  const scanned = scanJsonPositions(text);
+  const given = /at position (\d+)/.exec(reason);
+  const offset = given !== null ? Number(given[1]) : (scanned.syntaxError?.offset ?? null);
+  return new ConfigError(
+    source,
+    [`not valid JSON: ${reason}`],
+    [offset === null ? null : scanned.positionAt(offset)],
+  );
 }
 
 type Problems = string[];
@@ -580,15 +628,28 @@ export async function loadClusterConfig(path: string): Promise<ClusterConfig> {
       `cannot read it: ${error instanceof Error ? error.message : String(error)}`,
     ]);
   }
+  if (['.yaml', '.yml'].includes(extname(path))) {
+    let document: unknown;
+    try {
+      document = parseYaml(raw);
+    } catch (error) {
+      throw new ConfigError(path, [
+        `not valid YAML: ${error instanceof Error ? error.message : String(error)}`,
+      ]);
+    }
+    return parseClusterConfig(document, path);
+  }
   let document: unknown;
   try {
-    document = ['.yaml', '.yml'].includes(extname(path)) ? parseYaml(raw) : JSON.parse(raw);
+    document = JSON.parse(raw);
   } catch (error) {
-    throw new ConfigError(path, [
-      `not valid ${extname(path) === '.json' ? 'JSON' : 'YAML'}: ${error instanceof Error ? error.message : String(error)}`,
-    ]);
+    throw jsonSyntaxError(path, raw, error);
   }
-  return parseClusterConfig(document, path);
+  try {
+    return parseClusterConfig(document, path);
+  } catch (error) {
+    throw error instanceof ConfigError ? locateConfigProblems(error, raw) : error;
+  }
 }
 
 export function replicaDataDirectory(config: ClusterConfig, id: ReplicaId): string {

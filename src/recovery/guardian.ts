@@ -937,7 +937,11 @@ export class Guardian {
         this.#alarm(
           first
             ? `replica ${this.id} did not catch up within ${FIRST_START_TIMEOUT_MS} ms of starting (stuck at ${step}); it keeps trying`
-            : `the ${kind} recovery of replica ${this.id} did not finish within T_D = ${this.#schedule.recoveryBoundMs} ms ` +
+            : `the ${kind} recovery of replica ${this.id} did not finish by its deadline ` +
+                // The slot's end may come before T_D: say which deadline passed, not always T_D.
+                (deadline - now < this.#schedule.recoveryBoundMs
+                  ? `(the end of its slot, ${deadline - now} ms after it started, before T_D = ${this.#schedule.recoveryBoundMs} ms) `
+                  : `(T_D = ${this.#schedule.recoveryBoundMs} ms) `) +
                 `(stuck at ${step}); the replica keeps catching up, the schedule moves on`,
         );
       }
@@ -1040,7 +1044,11 @@ export class Guardian {
     }
     if (exceededBound)
       this.#alarm(
-        `the ${recovery.kind} recovery of replica ${this.id} took ${durationMs} ms, over T_D = ${bound} ms`,
+        durationMs > bound
+          ? `the ${recovery.kind} recovery of replica ${this.id} took ${durationMs} ms, over T_D = ${bound} ms`
+          : // Cut off by the end of its slot (or at T_D exactly): not "over T_D".
+            `the ${recovery.kind} recovery of replica ${this.id} ended unfinished at its deadline, ` +
+              `${durationMs} ms after it started (T_D = ${bound} ms)`,
       );
     this.#logger.info(
       { kind: recovery.kind, durationMs, keyEpoch: recovery.keyEpoch },
@@ -1624,7 +1632,13 @@ export class Guardian {
             );
           return;
         }
-        this.#onEvidence(fromBase64(message.evidence), `replica ${this.id}`);
+        // Who found it: the client that handed it in (as the replica says), or the replica itself.
+        this.#onEvidence(
+          fromBase64(message.evidence),
+          message.origin === undefined
+            ? `replica ${this.id}`
+            : `client ${message.origin} via replica ${this.id}`,
+        );
         return;
       }
       case 'suspect':

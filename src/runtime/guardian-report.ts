@@ -41,7 +41,10 @@ export interface EvidenceRecord {
   readonly atMs: number;
   readonly kind: string;
   readonly accused: number;
-  /** Replica (or client id) that produced it. */
+  /**
+   * Who found it: "replica <r>" when replica r's own checks did, "client <id> via replica <r>"
+   * when a client handed it in through replica r (the client's id as that replica tells it).
+   */
   readonly reporter: string;
   readonly valid: boolean;
   readonly detail: string;

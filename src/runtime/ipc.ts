@@ -64,7 +64,15 @@ export type ReplicaToGuardian =
    * started before its slot says so, and its guardian knows whether the boot is done by then.
    */
   | { readonly type: 'booted' }
-  | { readonly type: 'evidence'; readonly evidence: string }
+  | {
+      readonly type: 'evidence';
+      readonly evidence: string;
+      /**
+       * The client that handed the proof in (absent: the replica found it itself). The replica's
+       * word only, for the record: the proof is checked on its own. evidenceOrigin() bounds it.
+       */
+      readonly origin?: string;
+    }
   | { readonly type: 'suspect'; readonly accused: number; readonly reason: string }
   | { readonly type: 'progress'; readonly stage: RecoveryProgress; readonly detail: string }
   | {
@@ -83,7 +91,21 @@ export const IPC_LIMITS = {
   maxEvidenceBase64: 4 * 1024 * 1024,
   maxReasonLength: 512,
   maxDetailLength: 512,
+  /**
+   * Longest evidence origin kept: the guardian relays "client <origin> via replica <id>" to the
+   * other guardians, whose control messages bound a reporter to 80 characters.
+   */
+  maxEvidenceOriginLength: 48,
 } as const;
+
+/** The client id an evidence message may name as its origin, or undefined when it may name none. */
+export function evidenceOrigin(value: unknown): string | undefined {
+  return typeof value === 'string' &&
+    value.length <= IPC_LIMITS.maxEvidenceOriginLength &&
+    /^[A-Za-z0-9._-]+$/.test(value)
+    ? value
+    : undefined;
+}
 
 /** Replicas a view change may be asked to avoid as leader (one slot's group, and the accused). */
 const MAX_AVOIDED_LEADERS = 64;
@@ -116,9 +138,14 @@ export function parseReplicaMessage(value: unknown): ReplicaToGuardian | null {
     case 'booted':
       return { type: 'booted' };
     case 'evidence':
-      return boundedString(value.evidence, IPC_LIMITS.maxEvidenceBase64)
-        ? { type: 'evidence', evidence: value.evidence }
-        : null;
+      if (!boundedString(value.evidence, IPC_LIMITS.maxEvidenceBase64)) return null;
+      {
+        // An origin that is too long or oddly spelled is dropped, not the proof with it.
+        const origin = evidenceOrigin(value.origin);
+        return origin === undefined
+          ? { type: 'evidence', evidence: value.evidence }
+          : { type: 'evidence', evidence: value.evidence, origin };
+      }
     case 'suspect':
       return isCount(value.accused) && boundedString(value.reason, IPC_LIMITS.maxReasonLength)
         ? { type: 'suspect', accused: value.accused, reason: value.reason }

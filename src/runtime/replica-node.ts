@@ -59,6 +59,7 @@ import {
   type FaultMode,
   type GuardianToReplica,
   type ReplicaToGuardian,
+  evidenceOrigin,
   fromBase64,
   toBase64,
 } from './ipc.js';
@@ -744,7 +745,13 @@ export class ReplicaNode {
       { reporter, evidence: evidence.kind, accused: evidence.accused },
       'misbehaviour reported with proof',
     );
-    this.#guardian?.send({ type: 'evidence', evidence: toBase64(encodeEvidence(evidence)) });
+    // `reporter` is "client <id>": the guardian records the client as who found the lie.
+    const origin = evidenceOrigin(reporter.replace(/^client /, ''));
+    this.#guardian?.send({
+      type: 'evidence',
+      evidence: toBase64(encodeEvidence(evidence)),
+      ...(origin === undefined ? {} : { origin }),
+    });
   }
 
   #linkGuardian(link: GuardianLink): void {

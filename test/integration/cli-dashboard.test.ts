@@ -76,7 +76,7 @@ describe('the phalanx command and the dashboard on a real cluster', { timeout: 1
     assert.match(put.stdout, /^OK/);
     const get = await runCli(['kv', 'get', '--config', configPath, 'a']);
     assert.equal(get.code, 0, get.stderr);
-    assert.equal(get.stdout, '1\n');
+    assert.equal(get.stdout, '1', 'to a pipe, get writes the exact bytes, no newline');
     const list = await runCli(['kv', 'list', '--config', configPath]);
     assert.equal(list.stdout, 'a\t1\n');
     const del = await runCli(['kv', 'del', '--config', configPath, 'a']);
@@ -203,7 +203,7 @@ describe(
 
     it('exits 0 and says healthy when every replica progresses, 2 on a usage error', async () => {
       const status = await runCli(['status', '--config', configPath]);
-      assert.equal(status.code, STATUS_EXIT_CODES.ok, status.stdout + status.stderr);
+      assert.equal(status.code, STATUS_EXIT_CODES.healthy, status.stdout + status.stderr);
       assert.equal((status.stdout.match(/\b(leader|backup)\b/g) ?? []).length, n);
       assert.match(status.stdout, /\ncluster: healthy\n$/);
       const usage = await runCli(['status', '--config', configPath, '--verbose']);
@@ -211,7 +211,7 @@ describe(
       assert.match(usage.stderr, /unknown option '--verbose'/);
     });
 
-    it('shows a replica its guardian is rejuvenating with the step and epoch, and exits 0', async () => {
+    it('shows a replica its guardian is rejuvenating with the step, epoch, T_D and T, and exits 1', async () => {
       const startedAtMs = Date.now() - 1_200;
       replicas[2]!.behaviour = 'server-error';
       guardians[2]!.update({
@@ -227,8 +227,11 @@ describe(
         },
       });
       const status = await runCli(['status', '--config', configPath]);
-      assert.equal(status.code, STATUS_EXIT_CODES.ok, status.stdout + status.stderr);
-      assert.match(status.stdout, /^2 +rejuvenating \(step validating-state, key epoch 5\)$/m);
+      assert.equal(status.code, STATUS_EXIT_CODES.unhealthy, status.stdout + status.stderr);
+      assert.match(
+        status.stdout,
+        /^2 +rejuvenating \(step validating-state \([\d.]+ s\), key epoch 5, [\d.]+ s of T_D = 8 s; exposure 49 s of T = 64 s\)$/m,
+      );
       assert.doesNotMatch(status.stdout, /DOWN/);
       assert.match(
         status.stdout,
@@ -239,7 +242,7 @@ describe(
     it('exits 1 when a replica is down and no guardian rejuvenates it, and says why', async () => {
       replicas[3]!.behaviour = 'wrong-shape';
       const status = await runCli(['status', '--config', configPath]);
-      assert.equal(status.code, STATUS_EXIT_CODES.replicaDown, status.stdout + status.stderr);
+      assert.equal(status.code, STATUS_EXIT_CODES.unhealthy, status.stdout + status.stderr);
       assert.match(
         status.stdout,
         /^3 +DOWN +invalid status: field 'view' must be a non-negative integer, got "seven"$/m,
@@ -250,7 +253,7 @@ describe(
       );
     });
 
-    it('exits 3 when requests wait and nothing executes, with the verdict in --json too', async () => {
+    it('exits 1 when requests wait and nothing executes, with the verdict in --json too', async () => {
       for (const replica of [0, 1, 4, 5])
         replicas[replica]!.update({
           pendingRequests: 40,
@@ -260,7 +263,7 @@ describe(
           viewChangeInProgress: true,
         });
       const text = await runCli(['status', '--config', configPath]);
-      assert.equal(text.code, STATUS_EXIT_CODES.stalled, text.stdout + text.stderr);
+      assert.equal(text.code, STATUS_EXIT_CODES.unhealthy, text.stdout + text.stderr);
       assert.match(text.stdout, /^0 +leader .* 40 \(60 s\) +view change$/m);
       assert.match(
         text.stdout,
@@ -268,7 +271,7 @@ describe(
       );
 
       const json = await runCli(['status', '--config', configPath, '--json']);
-      assert.equal(json.code, STATUS_EXIT_CODES.stalled, json.stderr);
+      assert.equal(json.code, STATUS_EXIT_CODES.unhealthy, json.stderr);
       const report = JSON.parse(json.stdout) as {
         n: number;
         f: number;
@@ -299,7 +302,7 @@ describe(
       }
       guardians[2]!.update({ ...sampleGuardianStatus(2, Date.now()), keyEpoch: 5 });
       const healthy = await runCli(['status', '--config', configPath]);
-      assert.equal(healthy.code, STATUS_EXIT_CODES.ok, healthy.stdout);
+      assert.equal(healthy.code, STATUS_EXIT_CODES.healthy, healthy.stdout);
       assert.match(healthy.stdout, /\ncluster: healthy\n$/);
     });
   },

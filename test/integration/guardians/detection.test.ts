@@ -165,7 +165,8 @@ describe('detection with evidence and reactive recovery', { timeout: 420_000 }, 
     const injectedAt = Date.now();
     await test.cluster.injectFault(replicaId(target), 'lie-in-replies');
     const record = await evidenceAgainst(target, 'lying-reply', injectedAt);
-    assert.match(record.reporter, /^replica \d$/);
+    // The client found the lie; a replica relayed it to its guardian.
+    assert.match(record.reporter, /^client \S+ via replica \d$/);
     // The lies also land in its reply cache, which is replicated state: its next checkpoint
     // conflicts with the certified one, and whichever proof came first accused it.
     const [report] = up(await test.guardians()).filter((entry) => entry.replica === target);

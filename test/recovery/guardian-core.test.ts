@@ -104,6 +104,8 @@ interface ClusterOptions {
   /** Whether the code check passes. */
   readonly codeOk?: (id: number) => boolean;
   readonly startAtMs?: number;
+  /** How long the shell takes to answer each piece of a rejuvenation's work (0: at once). */
+  readonly answerDelayMs?: (kind: GuardianAction['type']) => number;
 }
 
 /** The shells of a cluster of guardians, with replicas that catch up when the test says. */
@@ -124,6 +126,8 @@ class Cluster {
     sentVoting: boolean;
   }[];
   readonly #queue: { replica: number; event: GuardianEvent }[] = [];
+  /** Answers the shell gives later (its work takes time). */
+  #delayed: { atMs: number; replica: number; event: GuardianEvent }[] = [];
   /** Replicas whose guardian is cut off (its events and messages are dropped). */
   readonly down = new Set<number>();
 
@@ -156,6 +160,9 @@ class Cluster {
     while (this.nowMs + TICK_MS <= untilMs) {
       this.nowMs += TICK_MS;
       between?.(this.nowMs);
+      const due = this.#delayed.filter((entry) => entry.atMs <= this.nowMs);
+      this.#delayed = this.#delayed.filter((entry) => entry.atMs > this.nowMs);
+      for (const entry of due) this.feed(entry.replica, { ...entry.event, now: this.nowMs });
       for (let id = 0; id < this.schedule.n; id++) this.#tickReplica(id);
     }
   }
@@ -202,7 +209,11 @@ class Cluster {
   #carryOut(replica: number, action: GuardianAction): void {
     const now = this.nowMs;
     this.actions.push({ replica, atMs: now, action });
-    const answer = (event: GuardianEvent) => this.#queue.push({ replica, event });
+    const delayMs = this.#options.answerDelayMs?.(action.type) ?? 0;
+    const answer = (event: GuardianEvent) =>
+      delayMs === 0
+        ? this.#queue.push({ replica, event })
+        : this.#delayed.push({ atMs: now + delayMs, replica, event });
     switch (action.type) {
       case 'broadcast':
         for (let peer = 0; peer < this.schedule.n; peer++) {
@@ -797,6 +808,53 @@ describe('GuardianCore: properties over random runs', () => {
       }),
       { maxLength: 30 },
     ),
+  });
+
+  test('with a shell that takes its time (stopping, hashing, starting), every slot still ends and the next one runs', () => {
+    fc.assert(
+      fc.property(
+        fc.record({
+          startAtMs: fc.integer({ min: 0, max: 10 * T_P }).map((ms) => ms - (ms % TICK_MS)),
+          stopMs: fc.integer({ min: 0, max: 1500 }),
+          codeMs: fc.integer({ min: 0, max: 1500 }),
+          startMs: fc.integer({ min: 0, max: 300 }),
+          catchUpMs: fc.integer({ min: 100, max: 9000 }),
+        }),
+        (run) => {
+          const delays: Partial<Record<GuardianAction['type'], number>> = {
+            'stop-replica': run.stopMs,
+            'check-code': run.codeMs,
+            'start-replica': run.startMs,
+          };
+          const cluster = new Cluster({
+            startAtMs: run.startAtMs,
+            catchUpMs: () => run.catchUpMs,
+            answerDelayMs: (kind) => delays[kind] ?? 0,
+          });
+          const endMs = run.startAtMs + 3 * T_P;
+          cluster.runUntil(endMs);
+          assert.ok(maximumOverlap(cluster.rejuvenations(), endMs) <= SCHEDULE.k);
+          const period = Math.floor(run.startAtMs / T_P) + 2;
+          for (const slot of slotsOfPeriod(SCHEDULE, period).filter((each) => each.kind === 'proactive'))
+            for (const replica of slot.replicas) {
+              const served = cluster
+                .rejuvenations()
+                .find(
+                  (recovery) =>
+                    recovery.replica === replica &&
+                    recovery.beganAtMs >= slot.startMs &&
+                    recovery.beganAtMs < slot.endMs,
+                );
+              assert.ok(served !== undefined, `replica ${replica} in period ${period}`);
+              assert.ok(
+                served.endedAtMs !== null && served.endedAtMs <= slot.endMs,
+                `replica ${replica} ended in its slot`,
+              );
+            }
+        },
+      ),
+      { numRuns: 25 },
+    );
   });
 
   test('never more than k rejuvenating at once, and every exposure stays within T = T_P + T_D', () => {

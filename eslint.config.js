@@ -46,9 +46,10 @@ export default tseslint.config(
     rules: { 'layers/layers': ['error', { sourceRoot: join(import.meta.dirname, 'src'), allowInPure: [] }] },
   },
   {
-    // The pure folders read no clock, set no timer and draw no randomness. These are globals, so
-    // the layer rule (imports only) cannot see them; the usual ways in are named here.
-    files: ['src/core/**/*.ts', 'src/messages/**/*.ts'],
+    // The pure folders read no clock, set no timer, draw no randomness and never wait (a step is
+    // one synchronous function of its event). These are globals and syntax, so the layer rule
+    // (imports only) cannot see them; the usual ways in are named here.
+    files: ['src/core/**/*.ts', 'src/messages/**/*.ts', 'src/recovery/core/**/*.ts'],
     rules: {
       'no-restricted-globals': [
         'error',
@@ -61,22 +62,34 @@ export default tseslint.config(
           'process',
           'crypto',
           'fetch',
-        ].map((name) => ({ name, message: 'core/ and messages/ are pure (docs/ARCHITECTURE.md, Layers)' })),
+        ].map((name) => ({
+          name,
+          message: 'core/, messages/ and recovery/core/ are pure (docs/ARCHITECTURE.md, Layers)',
+        })),
       ],
       'no-restricted-properties': [
         'error',
         {
           object: 'Date',
           property: 'now',
-          message: 'core/ and messages/ are pure: time comes in as an event',
+          message: 'core/, messages/ and recovery/core/ are pure: time comes in as an event',
         },
-        { object: 'Math', property: 'random', message: 'core/ and messages/ are pure: no randomness' },
+        {
+          object: 'Math',
+          property: 'random',
+          message: 'core/, messages/ and recovery/core/ are pure: no randomness',
+        },
       ],
       'no-restricted-syntax': [
         'error',
         {
           selector: "NewExpression[callee.name='Date'][arguments.length=0]",
-          message: 'core/ and messages/ are pure: time comes in as an event',
+          message: 'core/, messages/ and recovery/core/ are pure: time comes in as an event',
+        },
+        {
+          selector: 'AwaitExpression, :function[async=true]',
+          message:
+            'core/, messages/ and recovery/core/ are pure: a step never waits (results come back as events)',
         },
       ],
     },

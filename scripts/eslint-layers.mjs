@@ -3,8 +3,10 @@
 // - a module in src/<A>/ may import a module of src/<B>/ only when B's layer is below A's (or
 //   B is A). Folders of one layer are siblings and may not import each other. A folder missing
 //   from LAYERS is reported, so that a new folder gets a place in the order before it is used.
-// - a module of a pure folder (PURE_FOLDERS) imports no Node built-in and no package at all,
-//   except the specifiers listed in the rule's `allowInPure` option (none by default).
+// - a module of a pure folder (PURE_FOLDERS, or a pure subfolder of a layer: PURE_SUBFOLDERS)
+//   imports no Node built-in and no package at all, except the specifiers listed in the rule's
+//   `allowInPure` option (none by default), and no module outside the pure folders, its own
+//   layer's other modules included (recovery/core/ may not import recovery/guardian.ts).
 //
 // Every form of import is checked: `import`, `import type` (types are design dependencies too,
 // so they follow the same order), `export … from`, `export * from`, dynamic `import('…')` with a
@@ -35,6 +37,29 @@ export const LAYERS = [
 
 /** Folders whose modules must be pure: no I/O, no packages (see the header). */
 export const PURE_FOLDERS = ['messages', 'core'];
+
+/**
+ * Pure subfolders of a non-pure layer, as paths relative to src/: the `step(event) → actions`
+ * machines that live beside the shell that drives them (the guardian's core beside guardian.ts).
+ */
+export const PURE_SUBFOLDERS = ['recovery/core'];
+
+/** Whether the module at `pathInSource` (relative to src/) must be pure. */
+function isPurePath(pathInSource) {
+  const parts = pathInSource.split(sep);
+  if (parts.length > 1 && PURE_FOLDERS.includes(parts[0])) return true;
+  const directory = parts.slice(0, -1).join('/');
+  return PURE_SUBFOLDERS.some((folder) => directory === folder || directory.startsWith(`${folder}/`));
+}
+
+/** The folder named in a pure module's messages: its pure subfolder, or its layer folder. */
+function pureFolderOf(pathInSource) {
+  const directory = pathInSource.split(sep).slice(0, -1).join('/');
+  return (
+    PURE_SUBFOLDERS.find((folder) => directory === folder || directory.startsWith(`${folder}/`)) ??
+    folderOf(pathInSource)
+  );
+}
 
 /** The layer name of a path relative to src/ ('core/replica.ts' → 'core', 'apps/kv/x.ts' → 'apps/kv'). */
 function folderOf(pathInSource) {
@@ -93,7 +118,7 @@ const layersRule = {
     if (ownPath.startsWith('..') || isAbsolute(ownPath)) return {};
     const from = folderOf(ownPath);
     const fromRank = rankOf(from);
-    const fromPure = PURE_FOLDERS.includes(from);
+    const fromPure = isPurePath(ownPath);
     let reportedUnplaced = false;
 
     function check(node, specifierNode) {
@@ -106,18 +131,29 @@ const layersRule = {
       }
       if (!specifier.startsWith('.')) {
         if (fromPure && !allowInPure.has(specifier))
-          context.report({ node, messageId: 'impureBuiltin', data: { from, specifier } });
+          context.report({
+            node,
+            messageId: 'impureBuiltin',
+            data: { from: pureFolderOf(ownPath), specifier },
+          });
         return;
       }
       const targetPath = relative(sourceRoot, resolve(dirname(filename), specifier));
       if (targetPath.startsWith('..') || isAbsolute(targetPath)) return;
       const to = folderOf(targetPath);
+      if (fromPure && !isPurePath(targetPath)) {
+        const target = to === from ? targetPath.split(sep).slice(0, -1).join('/') || to : to;
+        context.report({
+          node,
+          messageId: 'impureFolder',
+          data: { from: pureFolderOf(ownPath), to: target },
+        });
+        return;
+      }
       if (to === from) return;
       const toRank = rankOf(to);
       if (toRank === -1) {
         context.report({ node, messageId: 'unplaced', data: { folder: to } });
-      } else if (fromPure && !PURE_FOLDERS.includes(to)) {
-        context.report({ node, messageId: 'impureFolder', data: { from, to } });
       } else if (toRank >= fromRank) {
         context.report({ node, messageId: 'upward', data: { from, to } });
       }

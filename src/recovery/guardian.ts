@@ -12,6 +12,14 @@
  *
  * Each step is timed; a recovery longer than T_D raises an alarm.
  *
+ * This module is the process shell. Every decision above (which slot to act on, whom to accuse,
+ * which step comes next and when it times out, which key epochs are accepted until when) is made
+ * by the pure GuardianCore (src/recovery/core/guardian-core.ts); the shell feeds it events (timer
+ * ticks with the time, decoded and authenticated control frames, replica messages, process exits,
+ * the results of its own work) and carries out its actions: spawning and stopping processes,
+ * the standby, priorities, the control channel, the admin server, the state file, code hashing,
+ * log archiving and audit, signatures.
+ *
  * Usage:
  * ```ts
  * const guardian = await Guardian.start({ config, id: replicaId(0), identity, entryPoint: cliEntryPoint(), logger });
@@ -47,7 +55,6 @@ import {
 import { accountabilityLogFiles, auditAccountabilityLogFiles } from '../detection/accountability-log.js';
 import { guardianMetricsOf } from './guardian-metrics.js';
 import { clientRegistryOf, guardianKeyPath } from '../config/keys.js';
-import { quorumSize } from '../core/quorum.js';
 import {
   bytesEqual,
   type Digest,
@@ -55,14 +62,11 @@ import {
   digest as asDigest,
   InvariantViolation,
   keyEpoch,
-  replicaId,
   toHex,
 } from '../messages/ids.js';
 import type { KeyRegistry } from '../crypto/key-registry.js';
 import type { SigningKeyPair } from '../crypto/keys.js';
 import { describeEvidence, verifyEvidence } from '../detection/evidence.js';
-import { SuspicionTracker } from '../detection/suspicions.js';
-import { decodeEvidence } from '../messages/codec.js';
 import type { Evidence, KeyCertificate } from '../messages/types.js';
 import { openProcessOutput } from '../runtime/log-file.js';
 import { BACKGROUND_PACING, LoadPacer } from '../storage/pacing.js';
@@ -103,23 +107,18 @@ import {
   sessionKeysFromSeeds,
   verifyCertificateForConfig,
 } from '../crypto/key-certificates.js';
+import { type ScheduleParameters, nextProactiveSlotOf } from '../core/schedule.js';
+import type { GuardianStatus, RecoveryKind, RecoveryStep } from '../runtime/guardian-report.js';
 import {
-  type Accusation,
-  type ScheduleParameters,
-  type Slot,
-  exposureBoundMs,
-  nextProactiveSlotOf,
-  reactiveAssignment,
-  slotAt,
-} from '../core/schedule.js';
-import {
-  type Alarm,
-  type EvidenceRecord,
-  type GuardianStatus,
-  type RecoveryKind,
-  type RecoveryRecord,
-  type RecoveryStep,
-} from '../runtime/guardian-report.js';
+  type CoreControlMessage,
+  type CoreProgress,
+  type CoreRecoveryKind,
+  type CoreRecoveryStep,
+  type GuardianAction,
+  type GuardianEvent,
+  type GuardianPersistentState,
+  GuardianCore,
+} from './core/guardian-core.js';
 import {
   openGuardianOwnedFile,
   prepareReplicaFiles,
@@ -132,58 +131,28 @@ import {
   type TrustBoundary,
 } from './trust-boundary.js';
 
-const PROGRESS_ORDER: readonly RecoveryProgress[] = [
-  'validating-state',
-  'transferring-state',
-  'replaying-log',
-  'caught-up',
-  'voting',
-];
-/** How often the guardian looks at the clock and the schedule. */
+export { STANDBY_LEAD_MS } from './core/guardian-core.js';
+
+// The core names the report's vocabulary itself (it is pure and may not import runtime/): these
+// lines stop the build if the two ever drift apart.
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+const stepsAgree: Same<CoreRecoveryStep, RecoveryStep> &
+  Same<CoreRecoveryKind, RecoveryKind> &
+  Same<CoreProgress, RecoveryProgress> = true;
+void stepsAgree;
+
+/** How often the shell feeds the core a tick (the clock and the connected guardians). */
 const SCHEDULE_TICK_MS = 50;
 /** A stopped replica gets this long to exit before SIGKILL. */
 const STOP_GRACE_MS = 1000;
-/** Records kept for the status page. */
-const MAX_RECORDS = 20;
-/** An accusation must reach every guardian this long before the reactive slot that acts on it. */
-const DECISION_LEAD_MAX_MS = 1000;
-/** A suspicion of the same replica is relayed to the other guardians at most this often. */
-const SUSPICION_RELAY_INTERVAL_MS = 500;
 /** Largest body of a test-only replica message posted to the admin port. */
 const MAX_DEBUG_MESSAGE_BYTES = 256 * 1024;
-/**
- * A standby process is started this long before the replica's proactive slot (from code verified
- * then): the preparation that keeps code loading out of the recovery itself.
- */
-export const STANDBY_LEAD_MS = 3000;
-/** Evidence from the guardian's own replica checked per second at most. */
-const MAX_OWN_EVIDENCE_PER_SECOND = 20;
-/** Longest a leader's rejuvenation waits for the others to move to a view it does not lead. */
-const LEADER_HANDOFF_MAX_MS = 1000;
-/** A leader asks for a view it does not lead this long before its own proactive slot. */
-const LEADER_HANDOFF_LEAD_MS = 1000;
-/** How long a former leader keeps running once the new view executes, for clients to follow. */
-const LEADER_HANDOFF_LINGER_MS = 250;
-/** A first start waits this long for its replica to catch up before reporting it. */
-const FIRST_START_TIMEOUT_MS = 60_000;
-/** A guardian that notices its slot this late skips it (and raises an alarm) rather than overrun it. */
-const SLOT_LATENESS_MAX_MS = 1000;
-/**
- * A guardian whose replica crashed waits this long (or T_D / 8 if shorter) to hear of other
- * crashes before it chooses between rejuvenating now and restarting from the disk: when the
- * whole cluster goes down at once, every guardian must see that more than k are down.
- */
-const CRASH_SETTLE_MAX_MS = 500;
-/** How often a guardian tells the others whether its replica votes. */
-const REPLICA_STATE_INTERVAL_MS = 250;
-/** A guardian not heard from for this long counts its replica as out. */
-const REPLICA_STATE_STALE_MS = 1500;
-/** A rejuvenation waits at most this long (or T_D / 8) for replicas that are out to come back before keeping the disk. */
-const REJUVENATION_DECISION_WAIT_MAX_MS = 1000;
 /** The current epoch's session key seeds, in the guardian's state folder (never the replica's). */
 const SESSION_KEYS_FILE = 'session-keys.json';
 /** Certificates read back from the state file at most: two per replica (current and previous). */
 const MAX_PERSISTED_CERTIFICATES = 2 * 64;
+/** Events queued while the shell carries out the actions of an earlier one, at most. */
+const MAX_QUEUED_EVENTS = 10_000;
 
 export interface GuardianOptions {
   readonly config: ClusterConfig;
@@ -208,30 +177,22 @@ export interface GuardianOptions {
   readonly identityKeyFile?: string;
 }
 
-interface PersistentState {
-  keyEpoch: number;
-  lastRejuvenationAtMs: number | null;
-  /** (period, index) of the last slot this guardian acted on, so a restart does not repeat it. */
-  lastSlot: string | null;
+/** What the state file holds, as written (certificates as base64 of their encoding). */
+interface StateFile extends GuardianPersistentState {
   /**
-   * Every replica's latest key certificate and the one before (base64 of the encoded
-   * certificate). Signatures in durable state (checkpoint certificates on the replica's disk)
-   * were made under these epochs: after a restart of the whole cluster no process remembers
-   * them otherwise, and a stored checkpoint whose votes cannot be verified is worthless.
+   * Every replica's latest key certificate and the one before. Signatures in durable state
+   * (checkpoint certificates on the replica's disk) were made under these epochs: after a restart
+   * of the whole cluster no process remembers them otherwise.
    */
-  certificates: string[];
+  readonly certificates: readonly string[];
 }
 
-interface ActiveRecovery {
-  readonly kind: RecoveryKind;
-  readonly reason: string;
-  readonly startedAtMs: number;
-  step: RecoveryStep;
-  stepStartedAtMs: number;
-  readonly steps: { step: RecoveryStep; durationMs: number }[];
-  keyEpoch: number;
-}
-
+/**
+ * The process shell around GuardianCore (src/recovery/core/guardian-core.ts), the way
+ * ReplicaNode drives Replica: it turns timers, control frames, replica messages and the ends of
+ * its own work into events, and carries out the core's actions (processes, priorities, files,
+ * sockets, hashing, signatures, logs).
+ */
 export class Guardian {
   readonly id: ReplicaId;
   readonly #config: ClusterConfig;
@@ -240,51 +201,26 @@ export class Guardian {
   readonly #now: () => number;
   readonly #schedule: ScheduleParameters;
   readonly #registry: KeyRegistry;
-  readonly #certificates = new Map<number, KeyCertificate>();
-  /** Each replica's certificate before its latest one (signatures of that epoch still count). */
-  readonly #previousCertificates = new Map<number, KeyCertificate>();
-  readonly #suspicions: SuspicionTracker;
+  readonly #core: GuardianCore;
   readonly #stateDirectory: string;
-  #state: PersistentState;
   #control: TcpTransport | null = null;
   #admin: Server | null = null;
   #ticker: NodeJS.Timeout | null = null;
   #child: ChildProcess | null = null;
   #childExpectedExit = false;
   #replicaStatus: Extract<ReplicaToGuardian, { type: 'status' }> | null = null;
-  #recovery: ActiveRecovery | null = null;
-  #waiters: { stage: RecoveryProgress | 'exit'; resolve: () => void }[] = [];
-  #reached = new Set<RecoveryProgress>();
-  readonly #recoveries: RecoveryRecord[] = [];
-  readonly #alarms: Alarm[] = [];
-  readonly #evidence: EvidenceRecord[] = [];
-  /** Replicas proven (or f + 1 times suspected) to misbehave and not yet rejuvenated since. */
-  readonly #accusations = new Map<number, Accusation & { reason: string }>();
-  /** Evidence kinds already verified against each replica since its last rejuvenation. */
-  readonly #provenKinds = new Map<number, Set<string>>();
-  /** Replicas other guardians reported as recovering, with when (suspicions of them are expected). */
-  readonly #recoveringPeers = new Map<number, number>();
-  /**
-   * What each other guardian last said of its replica ('replica-state'): whether it votes, and
-   * when that was said. A rejuvenation discards the disk only while at most k replicas are out
-   * (#unavailableOthers).
-   */
-  readonly #peerStates = new Map<number, { readonly voting: boolean; readonly atMs: number }>();
-  #stateReporter: NodeJS.Timeout | null = null;
   readonly #rejectionLog = new RateLimitedLog();
-  /** What this guardian last said of its own replica (null: nothing yet). */
-  #reportedVoting: boolean | null = null;
   #pendingFaultMode: FaultMode | null;
   #stopped = false;
-  /** When this guardian last announced a recovery of its replica, or its end (suspicions then are expected). */
-  #ownRecoveryActivityAtMs: number | undefined;
-  /**
-   * A rejuvenation ran out of time before its replica caught up: it still needs the view change
-   * that lets it vote again, asked for as soon as it catches up (else amnesiacs pile up).
-   */
-  #rejoinOwed = false;
-  /** The replica process died while a recovery was running it. */
-  #crashedDuringRecovery = false;
+  /** Events that came in while the actions of an earlier one were carried out (FIFO). */
+  readonly #queuedEvents: GuardianEvent[] = [];
+  #stepping = false;
+  /** The rejuvenation in progress, resolved at the core's 'recovery-over'. */
+  #recoveryDone: { readonly promise: Promise<void>; readonly resolve: () => void } | null = null;
+  /** The accountability logs the current rejuvenation moved aside, audited once it is over. */
+  #archivedLogs: string[] = [];
+  /** Keys of the epoch being started, between the core's 'issue-keys' and 'start-replica'. */
+  #issuedKeys: IssuedKeys | null = null;
   /**
    * A process started from verified code shortly before this replica's proactive slot, holding
    * no keys and doing nothing until it gets them: loading the code (a second of CPU) happens
@@ -294,11 +230,8 @@ export class Guardian {
   #preparingStandby = false;
   /** Whether this guardian may raise a priority it lowered (else it never lowers one). */
   readonly #canRestorePriority = canRestorePriority();
-  /** The recovering process running at RECOVERING_NICE, and the timer that ends that (RECOVERING_NICE_SHARE_OF_T_D). */
+  /** The recovering process running at RECOVERING_NICE (the core says when that ends). */
   #lowPriorityPid: number | null = null;
-  #priorityTimer: NodeJS.Timeout | null = null;
-  /** The start of the own slot a leader handoff was last asked for ahead of. */
-  #handedOffForSlotMs: number | null = null;
   /** The code fingerprint taken when the standby's code was last verified by hashing. */
   #standbyCodeCheck: { readonly fingerprint: string; readonly atMs: number } | null = null;
   /** Whether the replica runs as a user of its own (decided at start). */
@@ -316,10 +249,6 @@ export class Guardian {
   readonly #starts = new WeakMap<ChildProcess, { readonly spawnedAtMs: number; booted: boolean }>();
   /** Refused IPC frames, logged at most once per interval (a compromised replica may loop). */
   readonly #ipcRejectionLog = new RateLimitedLog();
-  #evidenceWindowStartMs = 0;
-  #evidenceInWindow = 0;
-  #lastCrashRejuvenationAtMs = Number.NEGATIVE_INFINITY;
-  readonly #suspicionRelayedAt = new Map<number, number>();
 
   private constructor(options: GuardianOptions) {
     const { config } = options;
@@ -332,15 +261,26 @@ export class Guardian {
     this.#now = options.now ?? Date.now;
     this.#schedule = scheduleOf(config);
     this.#registry = clientRegistryOf(config, () => this.#now());
-    this.#suspicions = new SuspicionTracker({
-      n: config.n,
-      f: config.f,
-      windowMs: 2 * config.recovery.recoveryBoundMs,
-    });
     this.#stateDirectory = join(config.dataDirectory, `guardian-${options.id}`);
     mkdirSync(this.#stateDirectory, { recursive: true });
-    this.#state = this.#loadState();
-    this.#restoreCertificates();
+    const saved = this.#loadState();
+    const certificates = this.#restoreCertificates(saved.certificates);
+    this.#core = new GuardianCore({
+      id: options.id,
+      schedule: this.#schedule,
+      persisted: {
+        keyEpoch: saved.keyEpoch,
+        lastRejuvenationAtMs: saved.lastRejuvenationAtMs,
+        lastSlot: saved.lastSlot,
+      },
+      certificates,
+      clockSkewAllowanceMs: CLOCK_SKEW_ALLOWANCE_MS,
+      recoveringNiceShareOfTd: RECOVERING_NICE_SHARE_OF_T_D,
+    });
+    // The table keeps, per replica, the certificate before the latest and the latest: installed
+    // in that order, the registry accepts each as the core does.
+    for (const certificate of this.#core.certificates.list().sort((a, b) => a.keyEpoch - b.keyEpoch))
+      installCertificate(this.#registry, certificate);
     this.#pendingFaultMode = options.initialFaultMode ?? null;
   }
 
@@ -351,18 +291,168 @@ export class Guardian {
     const service = await serviceCodeFiles(guardian.#config, options.codeDirectory);
     guardian.#establishTrustBoundary(service.files);
     await guardian.#startControlChannel();
-    guardian.#stateReporter = setInterval(
-      () => guardian.#reportReplicaState(true),
-      REPLICA_STATE_INTERVAL_MS,
-    );
     guardian.#admin = await guardian.#startAdmin();
-    // A slot already running when the guardian starts is not acted on: the replica starts fresh now.
-    const current = slotAt(guardian.#schedule, guardian.#now());
-    guardian.#state.lastSlot = `${current.period}:${current.index}`;
-    // The first start is not a rejuvenation: the disk is as trustworthy as the host.
-    await guardian.#runRecovery('proactive', 'guardian started', { first: true });
-    guardian.#ticker = setInterval(() => guardian.#onTick(), SCHEDULE_TICK_MS);
+    // The first start of the replica (not a rejuvenation: the disk is as trustworthy as the host);
+    // the ticks drive its waits and, once it is over, the schedule.
+    guardian.#feed({ type: 'started', now: guardian.#now() });
+    guardian.#ticker = setInterval(() => guardian.#tick(), SCHEDULE_TICK_MS);
+    await guardian.#recoveryDone?.promise;
     return guardian;
+  }
+
+  #tick(): void {
+    const connectedGuardians = (this.#control?.connectedPeers() ?? []).flatMap((peer) =>
+      peer.kind === 'replica' ? [peer.id] : [],
+    );
+    this.#feed({ type: 'tick', now: this.#now(), connectedGuardians });
+  }
+
+  // ───────────────────────────── driving the core ─────────────────────────────
+
+  /**
+   * Hands `event` to the core and carries out its actions, in order. An event raised while
+   * actions are carried out (an answer computed synchronously) waits its turn, so the core
+   * always sees one event at a time.
+   */
+  #feed(event: GuardianEvent): void {
+    if (this.#stopped) return;
+    if (this.#stepping) {
+      if (this.#queuedEvents.length >= MAX_QUEUED_EVENTS)
+        throw new InvariantViolation(`guardian ${this.id}: more than ${MAX_QUEUED_EVENTS} events queued`);
+      this.#queuedEvents.push(event);
+      return;
+    }
+    this.#stepping = true;
+    try {
+      let next: GuardianEvent | undefined = event;
+      while (next !== undefined) {
+        for (const action of this.#core.step(next)) this.#carryOut(action);
+        next = this.#stopped ? undefined : this.#queuedEvents.shift();
+      }
+    } finally {
+      this.#stepping = false;
+      this.#queuedEvents.length = 0;
+    }
+  }
+
+  #carryOut(action: GuardianAction): void {
+    try {
+      this.#carryOutAction(action);
+    } catch (error) {
+      // What the shell could not do (a file not written, a process not started) fails the
+      // rejuvenation in progress, as an exception inside it always did; outside one it is reported.
+      if (this.#core.recovering) this.#recoveryFailed(error);
+      else this.#alarm(`guardian ${this.id} could not carry out ${action.type}: ${errorMessage(error)}`);
+    }
+  }
+
+  #carryOutAction(action: GuardianAction): void {
+    switch (action.type) {
+      case 'log':
+        this.#logger[action.level](action.fields, action.message);
+        return;
+      case 'alarm':
+        this.#logger.error({ alarm: action.message }, 'ALARM');
+        return;
+      case 'broadcast':
+        this.#broadcastControl(action.message);
+        return;
+      case 'nudge-replica':
+        this.#toReplica({
+          type: 'nudge-view-change',
+          avoidLeaders: action.avoidLeaders,
+          aboveView: action.aboveView,
+        });
+        return;
+      case 'forward-certificate':
+        this.#toReplica({
+          type: 'certificates',
+          certificates: [toBase64(encodeKeyCertificate(action.certificate))],
+        });
+        return;
+      case 'install-certificate':
+        installCertificate(this.#registry, action.certificate);
+        return;
+      case 'save-state':
+        this.#saveState();
+        return;
+      case 'verify-evidence':
+        this.#verifyEvidence(action.evidence, action.encoded, action.reporter);
+        return;
+      case 'prepare-standby':
+        void this.#prepareStandby();
+        return;
+      case 'discard-standby':
+        this.#discardStandby();
+        return;
+      case 'recovery-begun': {
+        let resolve = (): void => undefined;
+        const promise = new Promise<void>((done) => (resolve = done));
+        this.#recoveryDone = { promise, resolve };
+        this.#archivedLogs = [];
+        return;
+      }
+      case 'stop-replica':
+        this.#stopReplica().then(
+          () => this.#feed({ type: 'replica-stopped', now: this.#now() }),
+          (error: unknown) => this.#recoveryFailed(error),
+        );
+        return;
+      case 'archive-logs':
+        this.#archivedLogs = this.#archiveAccountabilityLog();
+        return;
+      case 'check-code':
+        this.#verifyCodeForRecovery().then(
+          (verdict) =>
+            this.#feed({
+              type: 'code-checked',
+              now: this.#now(),
+              ok: verdict.ok,
+              problems: verdict.ok ? [] : verdict.problems,
+            }),
+          (error: unknown) => this.#recoveryFailed(error),
+        );
+        return;
+      case 'issue-keys': {
+        const kept = action.keepSavedEpoch ? this.#savedSessionKeys() : null;
+        const issued = kept ?? this.#issueEpoch(action.nextEpoch);
+        this.#issuedKeys = issued;
+        this.#feed({
+          type: 'keys-issued',
+          now: this.#now(),
+          certificate: issued.certificate,
+          fresh: kept === null,
+        });
+        return;
+      }
+      case 'start-replica':
+        this.#startReplica(action);
+        return;
+      case 'restore-priority':
+        this.#restoreRecoveringPriority();
+        return;
+      case 'recovery-over': {
+        this.#issuedKeys = null;
+        if (action.auditArchivedLogs) void this.#auditArchivedLogs(this.#archivedLogs);
+        this.#archivedLogs = [];
+        const done = this.#recoveryDone;
+        this.#recoveryDone = null;
+        done?.resolve();
+        return;
+      }
+    }
+  }
+
+  #recoveryFailed(error: unknown): void {
+    this.#feed({
+      type: 'recovery-failed',
+      now: this.#now(),
+      message: errorMessage(error),
+    });
+  }
+
+  #alarm(message: string): void {
+    this.#feed({ type: 'alarm', now: this.#now(), message });
   }
 
   // ───────────────────────────── trust boundary ─────────────────────────────
@@ -418,7 +508,7 @@ export class Guardian {
 
   // ───────────────────────────── persistent state ─────────────────────────────
 
-  #loadState(): PersistentState {
+  #loadState(): StateFile {
     const path = join(this.#stateDirectory, 'state.json');
     let text: string;
     try {
@@ -426,9 +516,9 @@ export class Guardian {
     } catch {
       return { keyEpoch: 0, lastRejuvenationAtMs: null, lastSlot: null, certificates: [] };
     }
-    let parsed: Partial<PersistentState>;
+    let parsed: Partial<StateFile>;
     try {
-      parsed = JSON.parse(text) as Partial<PersistentState>;
+      parsed = JSON.parse(text) as Partial<StateFile>;
     } catch (error) {
       // Starting over would reuse key epoch numbers already certified: refuse instead.
       throw new Error(
@@ -451,24 +541,23 @@ export class Guardian {
 
   /** Written durably (fsync of the file and of its folder): a key epoch must never be issued twice. */
   #saveState(): void {
-    this.#state.certificates = [...this.#previousCertificates.values(), ...this.#certificates.values()].map(
-      (certificate) => toBase64(encodeKeyCertificate(certificate)),
-    );
-    writeFileDurably(join(this.#stateDirectory, 'state.json'), JSON.stringify(this.#state));
+    const state: StateFile = {
+      ...this.#core.persistentState(),
+      certificates: this.#core.certificates
+        .list()
+        .map((certificate) => toBase64(encodeKeyCertificate(certificate))),
+    };
+    writeFileDurably(join(this.#stateDirectory, 'state.json'), JSON.stringify(state));
   }
 
   /**
-   * A new key epoch for the replica: fresh session keys, certified with the identity key. The
-   * epoch number, its certificate and its keys are durable before any signature under it exists.
+   * A new key epoch for the replica: fresh session keys, certified with the identity key. Its
+   * keys are durable before the core records the epoch (and has the state file saved), which is
+   * before any signature under it exists.
    */
-  #issueEpoch(): IssuedKeys {
-    const epoch = keyEpoch(this.#state.keyEpoch + 1);
+  #issueEpoch(epochNumber: number): IssuedKeys {
+    const epoch = keyEpoch(epochNumber);
     const issued = issueKeyCertificate(this.#options.identity, this.id, epoch, this.#now());
-    this.#state.keyEpoch = epoch;
-    const previousOwn = this.#certificates.get(this.id);
-    if (previousOwn !== undefined) this.#previousCertificates.set(this.id, previousOwn);
-    this.#certificates.set(this.id, issued.certificate);
-    installCertificate(this.#registry, issued.certificate);
     // Kept beside the identity key (same folder, same protection): a restart of this guardian
     // goes on with the epoch instead of retiring it.
     writeFileDurably(
@@ -479,18 +568,18 @@ export class Guardian {
         agreementSeed: toBase64(issued.agreementSeed),
       }),
     );
-    this.#saveState();
     return issued;
   }
 
   /** The current epoch's keys saved by an earlier run, if they match its certificate; else null. */
   #savedSessionKeys(): IssuedKeys | null {
-    const certificate = this.#certificates.get(this.id);
-    if (certificate === undefined || certificate.keyEpoch !== this.#state.keyEpoch) return null;
+    const certificate = this.#core.certificates.current(this.id);
+    if (certificate === undefined || certificate.keyEpoch !== this.#core.persistentState().keyEpoch)
+      return null;
     // An epoch that has expired, or would before a rejuvenation could replace it, is not resumed:
     // nobody would accept its signatures (the cluster was down past its replica's slot). The slot
     // that replaces it must start after this start is surely over: a slot that begins while the
-    // guardian is still starting its replica is skipped (#onTick), and a whole cluster starting
+    // guardian is still starting its replica is skipped (GuardianCore), and a whole cluster starting
     // at once on a small machine takes longer than T_D, hence the two T_D.
     const acceptedUntilMs = this.#registry.acceptedUntilMs(this.id, certificate.keyEpoch);
     const replacingSlot = nextProactiveSlotOf(
@@ -533,31 +622,23 @@ export class Guardian {
   }
 
   /**
-   * The certificates saved by an earlier run of this guardian, oldest epoch first per replica:
-   * they let its replica verify the checkpoint on its disk after the whole cluster restarted.
+   * The certificates saved by an earlier run of this guardian that still verify: they let its
+   * replica verify the checkpoint on its disk after the whole cluster restarted.
    */
-  #restoreCertificates(): void {
-    const decoded = this.#state.certificates
+  #restoreCertificates(saved: readonly string[]): KeyCertificate[] {
+    const decoded = saved
       .map((text) => decodeKeyCertificate(fromBase64(text)))
       .filter(
         (certificate): certificate is KeyCertificate =>
           certificate !== null && verifyCertificateForConfig(certificate, this.#config),
-      )
-      .sort((a, b) => a.replica - b.replica || a.keyEpoch - b.keyEpoch);
-    for (const certificate of decoded) {
-      const known = this.#certificates.get(certificate.replica);
-      if (known !== undefined && known.keyEpoch >= certificate.keyEpoch) continue;
-      if (known !== undefined) this.#previousCertificates.set(certificate.replica, known);
-      this.#certificates.set(certificate.replica, certificate);
-      installCertificate(this.#registry, certificate);
-    }
+      );
     if (decoded.length > 0)
       this.#logger.info(
         { certificates: decoded.length },
         'restored the key certificates saved before the restart',
       );
+    return decoded;
   }
-
   // ───────────────────────────── control channel ─────────────────────────────
 
   async #startControlChannel(): Promise<void> {
@@ -592,15 +673,15 @@ export class Guardian {
     });
   }
 
-  #broadcastControl(message: ControlMessage): void {
-    const frame = encodeControl(message);
+  #broadcastControl(message: CoreControlMessage): void {
+    const frame = encodeControl(toControlMessage(message));
     for (const replica of this.#config.replicas) {
       if (replica.id !== this.id) this.#control?.send(replicaNode(replica.id), frame);
     }
   }
 
   #sendCertificatesTo(peer: NodeId): void {
-    for (const certificate of this.#certificates.values()) {
+    for (const certificate of this.#core.certificates.currents()) {
       this.#control?.send(
         peer,
         encodeControl({ type: 'certificate', certificate: toBase64(encodeKeyCertificate(certificate)) }),
@@ -622,38 +703,42 @@ export class Guardian {
       return;
     }
     const message = decoded.message;
+    const now = this.#now();
     switch (message.type) {
       case 'certificate':
         this.#acceptCertificate(fromBase64(message.certificate), `guardian ${from.id}`);
         return;
       case 'evidence':
-        this.#onEvidence(fromBase64(message.evidence), message.reporter);
+        this.#feed({
+          type: 'peer-evidence',
+          now,
+          evidence: fromBase64(message.evidence),
+          reporter: message.reporter,
+        });
         return;
       case 'suspicion':
-        this.#onSuspicion(message.accused, from.id, message.reason);
+        this.#feed({
+          type: 'peer-suspicion',
+          now,
+          from: from.id,
+          accused: message.accused,
+          reason: message.reason,
+        });
         return;
       case 'recovering':
-        this.#recoveringPeers.set(from.id, this.#now());
-        this.#peerStates.set(from.id, { voting: false, atMs: this.#now() });
+        this.#feed({ type: 'peer-recovering', now, from: from.id });
         return;
       case 'recovered':
-        this.#recoveringPeers.set(from.id, this.#now());
-        this.#accusations.delete(from.id);
-        this.#provenKinds.delete(from.id);
-        this.#suspicions.clear(replicaId(from.id));
+        this.#feed({ type: 'peer-recovered', now, from: from.id });
         return;
       case 'replica-state':
-        this.#peerStates.set(from.id, { voting: message.voting, atMs: this.#now() });
+        this.#feed({ type: 'peer-replica-state', now, from: from.id, voting: message.voting });
         return;
       case 'rejuvenation-owed':
-        this.#accuse(from.id, `rejuvenation owed: ${message.reason}`);
+        this.#feed({ type: 'peer-rejuvenation-owed', now, from: from.id, reason: message.reason });
         return;
       case 'nudge':
-        this.#toReplica({
-          type: 'nudge-view-change',
-          avoidLeaders: this.#recoveringNext(),
-          aboveView: message.aboveView,
-        });
+        this.#feed({ type: 'peer-nudge', now, aboveView: message.aboveView });
         return;
     }
   }
@@ -666,35 +751,13 @@ export class Guardian {
       );
       return;
     }
-    const known = this.#certificates.get(certificate.replica);
-    if (known !== undefined && known.keyEpoch >= certificate.keyEpoch) return;
-    if (known !== undefined) this.#previousCertificates.set(certificate.replica, known);
-    this.#certificates.set(certificate.replica, certificate);
-    installCertificate(this.#registry, certificate);
-    // Before the replica can receive votes signed under it: a restart must still know this epoch.
-    this.#saveState();
-    this.#toReplica({ type: 'certificates', certificates: [toBase64(encoded)] });
+    this.#feed({ type: 'certificate-verified', now: this.#now(), certificate });
   }
 
-  // ───────────────────────────── evidence and suspicions ─────────────────────────────
+  // ───────────────────────────── evidence ─────────────────────────────
 
-  #onEvidence(encoded: Uint8Array, reporter: string): void {
-    const decoded = decodeEvidence(encoded);
-    if (!decoded.ok) {
-      this.#recordEvidence({
-        kind: 'undecodable',
-        accused: -1,
-        reporter,
-        valid: false,
-        detail: decoded.reason,
-      });
-      return;
-    }
-    const evidence: Evidence = decoded.value;
-    // One proof of each kind is recorded until the replica is rejuvenated (one is enough to
-    // accuse it, and checking each of a flood of copies would let a liar keep every guardian busy).
-    const proven = this.#provenKinds.get(evidence.accused);
-    if (proven?.has(evidence.kind) === true) return;
+  /** Checks the signatures of evidence the core has not seen proven yet, and tells it the verdict. */
+  #verifyEvidence(evidence: Evidence, encoded: Uint8Array, reporter: string): void {
     const verdict = verifyEvidence(evidence, {
       model: this.#config,
       hash: sha256,
@@ -702,272 +765,48 @@ export class Guardian {
         this.#registry.verifyReplicaSignature(signer, epoch, payload, signature),
       currentEpoch: (replica) => this.#registry.currentEpoch(replica),
     });
-    if (!verdict.valid) {
-      this.#recordEvidence({
-        kind: evidence.kind,
-        accused: evidence.accused,
-        reporter,
-        valid: false,
-        detail: verdict.reason,
-      });
-      this.#logger.warn(
-        { reporter, kind: evidence.kind, reason: verdict.reason },
-        'forged or invalid evidence rejected',
-      );
-      return;
-    }
-    this.#recordEvidence({
-      kind: evidence.kind,
-      accused: evidence.accused,
+    this.#feed({
+      type: 'evidence-verdict',
+      now: this.#now(),
+      evidence,
+      encoded,
       reporter,
-      valid: true,
-      detail: describeEvidence(evidence),
+      valid: verdict.valid,
+      detail: verdict.valid ? describeEvidence(evidence) : verdict.reason,
     });
-    if (proven === undefined) this.#provenKinds.set(evidence.accused, new Set([evidence.kind]));
-    else proven.add(evidence.kind);
-    // Relayed once by every guardian that accepts it: all of them learn it even if some links are down.
-    this.#broadcastControl({ type: 'evidence', evidence: toBase64(encoded), reporter });
-    if (!this.#accusations.has(evidence.accused)) this.#accuse(evidence.accused, `proof: ${evidence.kind}`);
   }
 
-  #onSuspicion(accused: number, reporter: number, reason: string): void {
-    if (accused >= this.#config.n || accused === reporter) return;
-    // A replica being rejuvenated is down on purpose: suspicions of it are expected, not evidence.
-    // Every guardian applies the same rule (its own replica included), so all reach the same
-    // accusations: a replica is not suspected within 2·T_D of announcing a recovery.
-    const recovering =
-      accused === this.id ? this.#ownRecoveryActivityAtMs : this.#recoveringPeers.get(accused);
-    const bound = this.#config.recovery!.recoveryBoundMs;
-    if (recovering !== undefined && this.#now() - recovering < 2 * bound) {
-      // Info, not debug: an operator asking why f + 1 complaints accused nobody finds the answer.
-      this.#logger.info({ accused, reporter, reason }, 'suspicion of a replica that just recovered ignored');
-      return;
-    }
-    this.#logger.info({ accused, reporter, reason }, 'suspicion');
-    if (this.#suspicions.report(replicaId(accused), replicaId(reporter), this.#now())) {
-      this.#accuse(accused, `f + 1 replicas suspect it (${reason})`);
-    }
+  // ───────────────────────────── the rejuvenation's work ─────────────────────────────
+
+  /**
+   * The new replica process of a rejuvenation (the standby if one is alive), with its session
+   * keys and every certificate the core holds; at the recovering priority when asked.
+   */
+  #startReplica(action: Extract<GuardianAction, { type: 'start-replica' }>): void {
+    const issued = this.#issuedKeys;
+    if (issued === null || issued.certificate.keyEpoch !== action.certificate.keyEpoch)
+      throw new InvariantViolation('a replica start without the keys the core issued');
+    this.#spawnReplica({
+      type: 'session-keys',
+      keyEpoch: issued.certificate.keyEpoch,
+      signingSeed: toBase64(issued.signingSeed),
+      agreementSeed: toBase64(issued.agreementSeed),
+      certificate: toBase64(encodeKeyCertificate(issued.certificate)),
+      certificates: action.certificates.map((certificate) => toBase64(encodeKeyCertificate(certificate))),
+      amnesiac: action.amnesiac,
+      faultMode: this.#pendingFaultMode,
+    });
+    this.#pendingFaultMode = null;
+    const lowered = action.lowerPriority && this.#lowerRecoveringPriority();
+    this.#feed({ type: 'replica-started', now: this.#now(), loweredPriority: lowered });
   }
-
-  #accuse(accused: number, reason: string): void {
-    if (this.#accusations.has(accused)) return;
-    this.#accusations.set(accused, { replica: replicaId(accused), accusedAtMs: this.#now(), reason });
-    this.#logger.warn({ accused, reason }, 'replica accused: scheduled into the next reactive slot');
-  }
-
-  #recordEvidence(record: Omit<EvidenceRecord, 'atMs'>): void {
-    this.#evidence.unshift({ ...record, atMs: this.#now() });
-    this.#evidence.length = Math.min(this.#evidence.length, MAX_RECORDS);
-  }
-
-  #alarm(message: string): void {
-    this.#logger.error({ alarm: message }, 'ALARM');
-    this.#alarms.unshift({ atMs: this.#now(), message });
-    this.#alarms.length = Math.min(this.#alarms.length, MAX_RECORDS);
-  }
-
-  // ───────────────────────────── schedule ─────────────────────────────
-
-  #onTick(): void {
-    if (this.#stopped || this.#recovery !== null) return;
-    const now = this.#now();
-    const ownSlot = nextProactiveSlotOf(this.#schedule, this.id, now);
-    if (ownSlot.startMs - now <= STANDBY_LEAD_MS && ownSlot.startMs > now) void this.#prepareStandby();
-    if (ownSlot.startMs - now <= LEADER_HANDOFF_LEAD_MS && ownSlot.startMs > now)
-      this.#handOffBeforeSlot(ownSlot.startMs);
-    const slot = slotAt(this.#schedule, now);
-    const slotName = `${slot.period}:${slot.index}`;
-    if (this.#state.lastSlot === slotName) return;
-    // A replica (re)started during this very slot (the guardian was starting it) is already fresh,
-    // unless its key epoch ends with this slot: then only this slot's rejuvenation replaces it.
-    const freshInSlot =
-      this.#state.lastRejuvenationAtMs !== null &&
-      this.#state.lastRejuvenationAtMs >= slot.startMs &&
-      !this.#ownEpochEndsWith(slot);
-    if (freshInSlot && slot.kind === 'proactive') {
-      this.#state.lastSlot = slotName;
-      if (slot.replicas.includes(this.id)) this.#discardStandby();
-      return;
-    }
-    const late = now - slot.startMs > SLOT_LATENESS_MAX_MS;
-    if (slot.kind === 'proactive' && slot.replicas.includes(this.id)) {
-      this.#state.lastSlot = slotName;
-      if (late) {
-        this.#discardStandby();
-        // Starting now could overrun into the next slot and take more than k replicas down at once.
-        // Its key epoch ends with this slot, so the rejuvenation is owed to the next reactive slot.
-        const reason = `it missed its proactive slot (the guardian noticed it ${now - slot.startMs} ms late)`;
-        this.#alarm(`replica ${this.id} ${reason}; a rejuvenation is owed to the next reactive slot`);
-        this.#broadcastControl({ type: 'rejuvenation-owed', reason });
-        this.#accuse(this.id, `rejuvenation owed: ${reason}`);
-        return;
-      }
-      void this.#runRecovery('proactive', `period ${slot.period}`, { slotEndMs: slot.endMs });
-      return;
-    }
-    if (slot.kind === 'reactive') {
-      const lead = Math.min(DECISION_LEAD_MAX_MS, this.#schedule.recoveryBoundMs / 4);
-      const chosen = reactiveAssignment(this.#schedule, slot, [...this.#accusations.values()], lead);
-      if (chosen.includes(this.id)) {
-        this.#state.lastSlot = slotName;
-        if (late) {
-          this.#alarm(`replica ${this.id} missed its reactive slot; it stays accused for the next one`);
-          return;
-        }
-        const reason = this.#accusations.get(this.id)?.reason ?? 'accused';
-        void this.#runRecovery('reactive', reason, { slotEndMs: slot.endMs });
-      }
-    }
-  }
-
-  /** Until when the replica's current key epoch is accepted (null: none issued yet). */
-  #ownEpochAcceptedUntilMs(): number | null {
-    const acceptedUntilMs = this.#registry.acceptedUntilMs(this.id, keyEpoch(this.#state.keyEpoch));
-    return acceptedUntilMs === undefined || !Number.isFinite(acceptedUntilMs) ? null : acceptedUntilMs;
-  }
-
-  /** Whether the replica's current key epoch stops being accepted at the end of `slot`. */
-  #ownEpochEndsWith(slot: Slot): boolean {
-    const acceptedUntilMs = this.#ownEpochAcceptedUntilMs();
-    return acceptedUntilMs === null || acceptedUntilMs <= slot.endMs + CLOCK_SKEW_ALLOWANCE_MS;
-  }
-
-  // ───────────────────────────── rejuvenation ─────────────────────────────
-
-  #enterStep(step: RecoveryStep): void {
-    const recovery = this.#recovery;
-    if (recovery === null) return;
-    const now = this.#now();
-    recovery.steps.push({ step: recovery.step, durationMs: now - recovery.stepStartedAtMs });
-    recovery.step = step;
-    recovery.stepStartedAtMs = now;
-    this.#logger.info({ step, kind: recovery.kind }, 'recovery step');
-  }
-
-  async #runRecovery(
-    kind: RecoveryKind,
-    reason: string,
-    options: {
-      /** The guardian's first start of its replica: from its disk, not a rejuvenation. */
-      readonly first?: boolean;
-      /** The replica process crashed: a rejuvenation outside the schedule (#mustKeepDisk). */
-      readonly afterCrash?: boolean;
-      readonly slotEndMs?: number;
-    } = {},
-  ): Promise<void> {
-    const first = options.first === true;
-    let fromDisk = false;
-    const now = this.#now();
-    this.#recovery = {
-      kind,
-      reason,
-      startedAtMs: now,
-      step: 'stopping',
-      stepStartedAtMs: now,
-      steps: [],
-      keyEpoch: this.#state.keyEpoch,
-    };
-    this.#reached.clear();
-    this.#rejoinOwed = false;
-    this.#ownRecoveryActivityAtMs = now;
-    this.#broadcastControl({ type: 'recovering', kind, reason });
-    this.#logger.info({ kind, reason }, first ? 'starting the replica' : 'rejuvenation started');
-    try {
-      if (!first) await this.#handOffLeadership();
-      await this.#stopReplica();
-      if (!first) fromDisk = await this.#mustKeepDisk(kind, options.afterCrash === true);
-      const archivedLogs = first || fromDisk ? [] : this.#archiveAccountabilityLog();
-      this.#enterStep('verifying-code');
-      const verdict = await this.#verifyCodeForRecovery();
-      if (!verdict.ok) {
-        this.#discardStandby();
-        this.#alarm(
-          `refusing to start replica ${this.id}: its code does not match the signed manifest: ${verdict.problems.join('; ')}`,
-        );
-        return;
-      }
-      this.#enterStep('issuing-keys');
-      // A first start (the guardian restarted) is no rejuvenation: the epoch the replica had goes
-      // on, or every restart would retire one more epoch of every replica and leave checkpoint
-      // certificates on disk with votes nobody accepts any more.
-      const kept = first ? this.#savedSessionKeys() : null;
-      const issued = kept ?? this.#issueEpoch();
-      const epoch = issued.certificate.keyEpoch;
-      this.#recovery.keyEpoch = epoch;
-      this.#broadcastControl({
-        type: 'certificate',
-        certificate: toBase64(encodeKeyCertificate(issued.certificate)),
-      });
-      this.#enterStep('starting');
-      this.#spawnReplica({
-        type: 'session-keys',
-        keyEpoch: epoch,
-        signingSeed: toBase64(issued.signingSeed),
-        agreementSeed: toBase64(issued.agreementSeed),
-        certificate: toBase64(encodeKeyCertificate(issued.certificate)),
-        // The previous epoch of every replica too (its own included): signatures made just
-        // before a rotation (checkpoint votes, view changes inside a NEW-VIEW) stay verifiable
-        // for the new process as they do for the others.
-        certificates: [...this.#previousCertificates.values(), ...this.#certificates.values()].map(
-          (certificate) => toBase64(encodeKeyCertificate(certificate)),
-        ),
-        // After a rejuvenation the log the old process wrote is not trusted; on a first start it is.
-        amnesiac: !first && !fromDisk,
-        faultMode: this.#pendingFaultMode,
-      });
-      this.#pendingFaultMode = null;
-      if (!first) this.#lowerRecoveringPriority(now);
-      this.#enterStep('validating-state');
-      // A first start has no slot to fit in (the whole cluster may be starting); a rejuvenation
-      // must be done within T_D of its start, or it is reported and the schedule moves on.
-      const deadline = first
-        ? Number.POSITIVE_INFINITY
-        : Math.min(now + this.#schedule.recoveryBoundMs, options.slotEndMs ?? Number.POSITIVE_INFINITY);
-      let reached = await this.#waitFor('caught-up', first ? this.#now() + FIRST_START_TIMEOUT_MS : deadline);
-      if (reached && !first) {
-        this.#enterStep('rejoining');
-        // Already voting: its checkpoint passed everything it could have forgotten.
-        if (!this.#reached.has('voting')) this.#askForRejoinViewChange();
-        reached = await this.#waitFor('voting', deadline);
-      } else if (!reached && !first) {
-        this.#rejoinOwed = true;
-      }
-      if (!reached) {
-        const step = this.#recovery.step;
-        this.#alarm(
-          first
-            ? `replica ${this.id} did not catch up within ${FIRST_START_TIMEOUT_MS} ms of starting (stuck at ${step}); it keeps trying`
-            : `the ${kind} recovery of replica ${this.id} did not finish by its deadline ` +
-                // The slot's end may come before T_D: say which deadline passed, not always T_D.
-                (deadline - now < this.#schedule.recoveryBoundMs
-                  ? `(the end of its slot, ${deadline - now} ms after it started, before T_D = ${this.#schedule.recoveryBoundMs} ms) `
-                  : `(T_D = ${this.#schedule.recoveryBoundMs} ms) `) +
-                `(stuck at ${step}); the replica keeps catching up, the schedule moves on`,
-        );
-      }
-      this.#restoreRecoveringPriority();
-      if (fromDisk) this.#finishRestartFromDisk(reached);
-      else this.#finishRecovery(first, reached);
-      void this.#auditArchivedLogs(archivedLogs);
-    } catch (error) {
-      this.#alarm(
-        `recovery of replica ${this.id} failed: ${error instanceof Error ? error.message : String(error)}`,
-      );
-    } finally {
-      this.#restoreRecoveringPriority();
-      this.#recovery = null;
-      if (this.#crashedDuringRecovery && this.#child === null && !this.#stopped) this.#restartAfterCrash();
-      this.#crashedDuringRecovery = false;
-    }
-  }
-
   /**
    * The new process loads, checks and fetches state on the cores the serving replicas use: it
    * runs at a low priority until it votes again, or until RECOVERING_NICE_SHARE_OF_T_D of T_D has
-   * passed, after which it gets the normal priority back so the bound holds however busy the
-   * machine is.
+   * passed (the core's 'restore-priority'), after which it gets the normal priority back so the
+   * bound holds however busy the machine is. Whether it was lowered.
    */
-  #lowerRecoveringPriority(startedAtMs: number): void {
+  #lowerRecoveringPriority(): boolean {
     const child = this.#child;
     if (child !== null && this.#starts.get(child)?.booted !== true) {
       // A standby still booting at its slot (or a process started just now): its start-up is on
@@ -976,19 +815,9 @@ export class Guardian {
         'the replica process had not finished booting when its recovery began: it runs at normal priority',
       );
       this.#restoreRecoveringPriority();
-      return;
+      return false;
     }
-    if (!this.#lowerPriority(child?.pid)) return;
-    const restoreAtMs = startedAtMs + this.#schedule.recoveryBoundMs * RECOVERING_NICE_SHARE_OF_T_D;
-    this.#priorityTimer = setTimeout(
-      () => {
-        this.#logger.info(
-          'recovery past its low-priority share of T_D: its process gets the normal priority back',
-        );
-        this.#restoreRecoveringPriority();
-      },
-      Math.max(0, restoreAtMs - this.#now()),
-    );
+    return this.#lowerPriority(child?.pid);
   }
 
   /**
@@ -1006,56 +835,11 @@ export class Guardian {
   }
 
   #restoreRecoveringPriority(): void {
-    if (this.#priorityTimer !== null) clearTimeout(this.#priorityTimer);
-    this.#priorityTimer = null;
     const pid = this.#lowPriorityPid;
     this.#lowPriorityPid = null;
     if (pid !== null && !setProcessNice(pid, 0) && this.#child?.pid === pid)
       this.#alarm(`could not give replica ${this.id}'s process (pid ${pid}) its normal CPU priority back`);
   }
-
-  /** `finished`: the replica reached the last step before the deadline. */
-  #finishRecovery(first: boolean, finished: boolean): void {
-    const recovery = this.#recovery!;
-    const now = this.#now();
-    recovery.steps.push({ step: recovery.step, durationMs: now - recovery.stepStartedAtMs });
-    const durationMs = now - recovery.startedAtMs;
-    const bound = this.#config.recovery!.recoveryBoundMs;
-    const exceededBound = !first && (durationMs > bound || !finished);
-    this.#state.lastRejuvenationAtMs = now;
-    // Like the other guardians on 'recovered': suspicions right after a recovery are expected.
-    this.#ownRecoveryActivityAtMs = now;
-    this.#saveState();
-    this.#accusations.delete(this.id);
-    this.#provenKinds.delete(this.id);
-    this.#suspicions.clear(this.id);
-    if (!first) {
-      this.#recoveries.unshift({
-        kind: recovery.kind,
-        reason: recovery.reason,
-        startedAtMs: recovery.startedAtMs,
-        durationMs,
-        steps: recovery.steps.filter((entry) => entry.durationMs > 0 || entry.step !== 'stopping'),
-        exceededBound,
-        keyEpoch: recovery.keyEpoch,
-      });
-      this.#recoveries.length = Math.min(this.#recoveries.length, MAX_RECORDS);
-      this.#broadcastControl({ type: 'recovered', keyEpoch: recovery.keyEpoch });
-    }
-    if (exceededBound)
-      this.#alarm(
-        durationMs > bound
-          ? `the ${recovery.kind} recovery of replica ${this.id} took ${durationMs} ms, over T_D = ${bound} ms`
-          : // Cut off by the end of its slot (or at T_D exactly): not "over T_D".
-            `the ${recovery.kind} recovery of replica ${this.id} ended unfinished at its deadline, ` +
-              `${durationMs} ms after it started (T_D = ${bound} ms)`,
-      );
-    this.#logger.info(
-      { kind: recovery.kind, durationMs, keyEpoch: recovery.keyEpoch },
-      first ? 'replica running' : 'rejuvenation finished',
-    );
-  }
-
   /**
    * Takes the stopped process's accountability log (and its rotated predecessor) out of the
    * way under the key epoch that wrote it: the new process starts a fresh chain at once, without
@@ -1067,7 +851,7 @@ export class Guardian {
     const archived: string[] = [];
     // Oldest first, as the audit reads them: each file's chain continues the one before.
     for (const source of accountabilityLogFiles(path)) {
-      const target = `${source}.epoch-${this.#state.keyEpoch}`;
+      const target = `${source}.epoch-${this.#core.persistentState().keyEpoch}`;
       renameSync(source, target);
       // Archived, the log is the guardian's: the replica user (in a sticky folder) could otherwise
       // still replace or delete it before the audit, or any time after.
@@ -1193,146 +977,6 @@ export class Guardian {
     }
   }
 
-  /**
-   * Resolves true when the replica reports `stage` (or a later one), false when `deadlineMs` (on
-   * the guardian's clock) passes first: a recovery never blocks the schedule forever.
-   */
-  #waitFor(stage: RecoveryProgress, deadlineMs: number): Promise<boolean> {
-    if (
-      [...this.#reached].some((reached) => PROGRESS_ORDER.indexOf(reached) >= PROGRESS_ORDER.indexOf(stage))
-    ) {
-      return Promise.resolve(true);
-    }
-    return new Promise((resolve) => {
-      const waiter = {
-        stage,
-        resolve: () => {
-          clearTimeout(timer);
-          resolve(true);
-        },
-      };
-      const timer = setTimeout(
-        () => {
-          this.#waiters = this.#waiters.filter((entry) => entry !== waiter);
-          resolve(false);
-        },
-        Math.max(0, deadlineMs - this.#now()),
-      );
-      this.#waiters.push(waiter);
-    });
-  }
-
-  /** Every replica moves to the next view, which the rejuvenated one can vote in. */
-  #askForRejoinViewChange(): void {
-    this.#rejoinOwed = false;
-    this.#askForViewChange();
-  }
-
-  /**
-   * Every replica (this one directly, the others through their guardians) moves to a later view
-   * led by none of the replicas about to be rejuvenated, nor by `alsoAvoid`.
-   */
-  #askForViewChange(alsoAvoid: number | null = null): void {
-    // The view this replica last reported: the one a rejuvenated replica sat out, or the one a
-    // leader hands over. A replica that has moved past it when the nudge arrives ignores it.
-    const aboveView = this.#replicaStatus?.view ?? null;
-    this.#broadcastControl({ type: 'nudge', aboveView });
-    const avoid = new Set(this.#recoveringNext());
-    if (alsoAvoid !== null) avoid.add(alsoAvoid);
-    this.#toReplica({ type: 'nudge-view-change', avoidLeaders: [...avoid], aboveView });
-  }
-
-  /** Whether this guardian's replica leads the view it last reported. */
-  #replicaLeads(): boolean {
-    const status = this.#replicaStatus;
-    return status !== null && status.view % this.#config.n === this.id;
-  }
-
-  /**
-   * Who the next slot rejuvenates (every guardian computes the same from the schedule): the view
-   * a rejoin moves to should not be led by one of them.
-   */
-  #recoveringNext(): number[] {
-    const current = slotAt(this.#schedule, this.#now());
-    const next = slotAt(this.#schedule, current.endMs);
-    const avoid = new Set<number>();
-    for (const slot of [current, next]) {
-      if (slot.kind === 'proactive') for (const replica of slot.replicas) avoid.add(replica);
-      if (slot.kind === 'reactive') for (const replica of this.#accusations.keys()) avoid.add(replica);
-    }
-    if (this.#recovery !== null) avoid.add(this.id);
-    return [...avoid];
-  }
-
-  /**
-   * A leader whose proactive slot is about to start asks, once, for a view it does not lead, so
-   * the view change (and the re-proposals it costs) is over before the slot rather than inside
-   * the recovery. The view chosen also avoids the next slot's replicas, so in steady rounds the
-   * leader is never the replica being rejuvenated.
-   */
-  #handOffBeforeSlot(slotStartMs: number): void {
-    if (this.#handedOffForSlotMs === slotStartMs || !this.#replicaLeads()) return;
-    this.#handedOffForSlotMs = slotStartMs;
-    this.#logger.info(
-      { view: this.#replicaStatus?.view, slotInMs: slotStartMs - this.#now() },
-      'handing leadership on before the slot',
-    );
-    this.#askForViewChange(this.id);
-  }
-
-  /**
-   * Stopping the leader would stall every request until the others time out and change view:
-   * a leader about to be rejuvenated first asks everybody to move to a view it does not lead.
-   */
-  async #handOffLeadership(): Promise<void> {
-    if (!this.#replicaLeads()) return;
-    this.#logger.info({ view: this.#replicaStatus?.view }, 'handing leadership on before the rejuvenation');
-    this.#askForViewChange(this.id);
-    const deadline = this.#now() + Math.min(LEADER_HANDOFF_MAX_MS, this.#schedule.recoveryBoundMs / 8);
-    // Until the new view executes requests, and a moment more: clients learn the new leader from
-    // replies, and meanwhile this replica still forwards what they send it.
-    let executedInNewView: number | null = null;
-    while (this.#now() < deadline) {
-      await new Promise((resolve) => setTimeout(resolve, 50));
-      const current = this.#replicaStatus;
-      if (current === null) break;
-      if (current.view % this.#config.n === this.id) continue;
-      if (executedInNewView === null) executedInNewView = current.lastExecuted;
-      else if (current.lastExecuted > executedInNewView) {
-        await new Promise((resolve) => setTimeout(resolve, LEADER_HANDOFF_LINGER_MS));
-        break;
-      }
-    }
-  }
-
-  #onProgress(stage: RecoveryProgress): void {
-    this.#reached.add(stage);
-    if (this.#rejoinOwed && this.#recovery === null) {
-      if (stage === 'voting') this.#rejoinOwed = false;
-      else if (stage === 'caught-up') {
-        this.#logger.info('replica caught up after its recovery deadline: asking for its rejoin view change');
-        this.#askForRejoinViewChange();
-      }
-    }
-    const recovery = this.#recovery;
-    if (recovery !== null) {
-      if (stage === 'transferring-state' && recovery.step === 'validating-state')
-        this.#enterStep('transferring-state');
-      if (
-        stage === 'replaying-log' &&
-        (recovery.step === 'validating-state' || recovery.step === 'transferring-state')
-      ) {
-        this.#enterStep('replaying-log');
-      }
-    }
-    const reachedRank = PROGRESS_ORDER.indexOf(stage);
-    const ready = this.#waiters.filter(
-      (waiter) => waiter.stage !== 'exit' && PROGRESS_ORDER.indexOf(waiter.stage) <= reachedRank,
-    );
-    this.#waiters = this.#waiters.filter((waiter) => !ready.includes(waiter));
-    for (const waiter of ready) waiter.resolve();
-  }
-
   // ───────────────────────────── the replica process ─────────────────────────────
 
   /**
@@ -1401,7 +1045,7 @@ export class Guardian {
       const fingerprint = await this.#codeFingerprint();
       const verdict = await this.#verifyCode();
       // The recovery checks again (by fingerprint, or by hashing) before it hands the standby its keys.
-      if (!verdict.ok || this.#stopped || this.#recovery !== null) return;
+      if (!verdict.ok || this.#stopped || this.#core.recovering) return;
       this.#standbyCodeCheck = fingerprint === null ? null : { fingerprint, atMs: this.#now() };
       const standby = this.#spawnProcess();
       // A standby only boots and then waits for its keys: at a low priority its start-up takes CPU
@@ -1446,128 +1090,17 @@ export class Guardian {
     this.#childExpectedExit = false;
     this.#replicaStatus = null;
     child.once('exit', (code, signal) => {
-      if (this.#child === child) this.#child = null;
-      for (const waiter of this.#waiters.filter((entry) => entry.stage === 'exit')) waiter.resolve();
-      this.#waiters = this.#waiters.filter((entry) => entry.stage !== 'exit');
-      if (!this.#childExpectedExit && !this.#stopped) {
-        this.#alarm(
-          `replica ${this.id} exited unexpectedly (code ${code}, signal ${signal}); rejuvenating it`,
-        );
-        if (this.#recovery === null) this.#restartAfterCrash();
-        else this.#crashedDuringRecovery = true;
-      }
+      if (this.#child !== child) return;
+      this.#child = null;
+      this.#feed({
+        type: 'replica-exited',
+        now: this.#now(),
+        expected: this.#childExpectedExit,
+        code,
+        signal,
+      });
     });
     this.#links.get(child)?.send(keys);
-  }
-
-  /**
-   * A crash may be an intruder's doing (to come back on a disk it rolled back, or to have the
-   * slot counted as served), so a crashed replica is rejuvenated: checked code, a new key epoch,
-   * an untrusted log. But a rejuvenated replica sits out votes until it rejoins, so that is done
-   * at once only if at most k replicas are then out of the protocol (itself included). With more
-   * down, as when a whole host or the whole cluster crashed, amnesiac restarts would leave no
-   * quorum to vouch for anything and would throw away the acknowledged writes above each
-   * replica's last checkpoint: the replica restarts from its disk instead, and is accused so that
-   * the next reactive slot, which never takes more than k, rejuvenates it. At most one such
-   * restart per T_D, so a replica that crashes at once on every start does not spin.
-   */
-  #restartAfterCrash(): void {
-    this.#reportReplicaState(false);
-    const settleMs = Math.min(CRASH_SETTLE_MAX_MS, this.#schedule.recoveryBoundMs / 8);
-    const wait = Math.max(
-      settleMs,
-      this.#lastCrashRejuvenationAtMs + this.#schedule.recoveryBoundMs - this.#now(),
-    );
-    const timer = setTimeout(() => {
-      if (this.#stopped || this.#recovery !== null || this.#child !== null) return;
-      this.#lastCrashRejuvenationAtMs = this.#now();
-      void this.#runRecovery('reactive', 'the replica process crashed', { afterCrash: true });
-    }, wait);
-    timer.unref();
-  }
-
-  /**
-   * Whether this rejuvenation must keep the replica's disk. An amnesiac replica sits out votes
-   * until it rejoins, and it drops its log:
-   * - after a crash, the replica is rejuvenated at once only if that keeps at most k replicas out
-   *   (itself included): a crash comes outside the schedule, which budgets k;
-   * - in its slot (proactive or reactive), it is rejuvenated as scheduled, so that the exposure
-   *   bound holds, unless the others that take part are too few to form a quorum without it: then
-   *   nobody could vouch for what it forgot or let it rejoin, and the acknowledged writes above
-   *   each replica's last checkpoint would go with the logs (a cluster restarting as a whole, or
-   *   most of it down).
-   * A replica that has just come back may not have said so yet, so a short wait comes first.
-   */
-  async #mustKeepDisk(kind: RecoveryKind, afterCrash: boolean): Promise<boolean> {
-    const allowedOut = afterCrash ? this.#config.k - 1 : this.#config.n - 1 - quorumSize(this.#config);
-    const decideBy =
-      this.#now() + Math.min(REJUVENATION_DECISION_WAIT_MAX_MS, this.#schedule.recoveryBoundMs / 8);
-    let out = this.#unavailableOthers();
-    while (out.length > allowedOut && this.#now() < decideBy) {
-      await new Promise((resolve) => setTimeout(resolve, SCHEDULE_TICK_MS));
-      out = this.#unavailableOthers();
-    }
-    if (out.length <= allowedOut) return false;
-    this.#oweRejuvenation(kind, out, afterCrash);
-    return true;
-  }
-
-  /**
-   * This rejuvenation restarts the replica from its disk (#runRecovery): a new process from
-   * checked code with new keys, but its disk, which an intruder may have shaped, is kept. The
-   * full rejuvenation is owed, and every guardian accuses it so that the next reactive slot
-   * (which never takes more than k) does it.
-   */
-  #oweRejuvenation(kind: RecoveryKind, out: readonly number[], afterCrash: boolean): void {
-    const others = out.length === 1 ? `replica ${out[0]} was` : `replicas ${out.join(', ')} were`;
-    const limit = afterCrash
-      ? `k = ${this.#config.k}`
-      : `the others that take part are fewer than a quorum of ${quorumSize(this.#config)}`;
-    const what = afterCrash ? 'its rejuvenation after a crash' : `its ${kind} rejuvenation`;
-    const reason = `${what} kept its disk: ${others} out too (${limit})`;
-    this.#alarm(`replica ${this.id}: ${reason}; a full rejuvenation is owed to the next reactive slot`);
-    this.#broadcastControl({ type: 'rejuvenation-owed', reason });
-    this.#accuse(this.id, `rejuvenation owed: ${reason}`);
-  }
-
-  /**
-   * Tells the other guardians whether this replica takes part now: periodically (`periodic`),
-   * and at once on a change. A guardian that never hears from another counts that replica out.
-   */
-  #reportReplicaState(periodic: boolean): void {
-    if (this.#stopped) return;
-    const voting = this.#recovery === null && this.#child !== null && this.#replicaStatus?.voting === true;
-    if (!periodic && voting === this.#reportedVoting) return;
-    this.#reportedVoting = voting;
-    this.#broadcastControl({ type: 'replica-state', voting });
-  }
-
-  /**
-   * Other replicas not taking part now: their guardian is unreachable or silent, or says its
-   * replica does not vote (stopped, crashed, being rejuvenated, or still catching up).
-   */
-  #unavailableOthers(): number[] {
-    const now = this.#now();
-    const connected = new Set(
-      (this.#control?.connectedPeers() ?? []).flatMap((peer) => (peer.kind === 'replica' ? [peer.id] : [])),
-    );
-    const unavailable: number[] = [];
-    for (const replica of this.#config.replicas) {
-      if (replica.id === this.id) continue;
-      const state = this.#peerStates.get(replica.id);
-      const fresh = state !== undefined && now - state.atMs <= REPLICA_STATE_STALE_MS;
-      if (!connected.has(replica.id) || !fresh || !state.voting) unavailable.push(replica.id);
-    }
-    return unavailable;
-  }
-
-  /** A rejuvenation that kept the disk is over (or gave up waiting): the full one is still owed. */
-  #finishRestartFromDisk(votes: boolean): void {
-    const recovery = this.#recovery!;
-    this.#logger.info(
-      { durationMs: this.#now() - recovery.startedAtMs, keyEpoch: recovery.keyEpoch, votes },
-      'replica restarted from its disk; its full rejuvenation is owed to the next reactive slot',
-    );
   }
 
   #onBooted(child: ChildProcess): void {
@@ -1616,52 +1149,34 @@ export class Guardian {
   }
 
   #handleReplicaMessage(message: ReplicaToGuardian): void {
+    const now = this.#now();
     switch (message.type) {
-      case 'evidence': {
-        // Checking evidence costs signature verifications: a compromised replica sending a
-        // stream of it must not keep its guardian busy (valid proofs of a kind count once anyway).
-        const now = this.#now();
-        if (now - this.#evidenceWindowStartMs >= 1000) {
-          this.#evidenceWindowStartMs = now;
-          this.#evidenceInWindow = 0;
-        }
-        if (++this.#evidenceInWindow > MAX_OWN_EVIDENCE_PER_SECOND) {
-          if (this.#evidenceInWindow === MAX_OWN_EVIDENCE_PER_SECOND + 1)
-            this.#logger.warn(
-              'replica sends evidence faster than the guardian checks it; dropping the excess',
-            );
-          return;
-        }
-        // Who found it: the client that handed it in (as the replica says), or the replica itself.
-        this.#onEvidence(
-          fromBase64(message.evidence),
-          message.origin === undefined
-            ? `replica ${this.id}`
-            : `client ${message.origin} via replica ${this.id}`,
-        );
+      case 'evidence':
+        this.#feed({
+          type: 'replica-evidence',
+          now,
+          evidence: fromBase64(message.evidence),
+          ...(message.origin === undefined ? {} : { origin: message.origin }),
+        });
         return;
-      }
       case 'suspect':
-        if (message.accused < this.#config.n && message.accused !== this.id) {
-          // A compromised replica may report suspicions in a loop: relay each accused at most
-          // once per interval (a vote stays counted for the tracker's whole window anyway).
-          const now = this.#now();
-          const last = this.#suspicionRelayedAt.get(message.accused);
-          if (last !== undefined && now - last < SUSPICION_RELAY_INTERVAL_MS) return;
-          this.#suspicionRelayedAt.set(message.accused, now);
-          this.#broadcastControl({ type: 'suspicion', accused: message.accused, reason: message.reason });
-          this.#onSuspicion(message.accused, this.id, message.reason);
-        }
+        this.#feed({ type: 'replica-suspicion', now, accused: message.accused, reason: message.reason });
         return;
       case 'booted':
         if (this.#child !== null) this.#onBooted(this.#child);
         return;
       case 'progress':
-        this.#onProgress(message.stage);
+        this.#feed({ type: 'replica-progress', now, stage: message.stage });
         return;
       case 'status':
         this.#replicaStatus = message;
-        this.#reportReplicaState(false);
+        this.#feed({
+          type: 'replica-status',
+          now,
+          view: message.view,
+          lastExecuted: message.lastExecuted,
+          voting: message.voting,
+        });
         return;
     }
   }
@@ -1692,37 +1207,26 @@ export class Guardian {
   // ───────────────────────────── status ─────────────────────────────
 
   status(): GuardianStatus & { readonly trustBoundary: TrustBoundary } {
-    const now = this.#now();
-    const recovery = this.#recovery;
-    const last = this.#state.lastRejuvenationAtMs;
+    const core = this.#core.status(this.#now());
     return {
       replica: this.id,
-      keyEpoch: this.#state.keyEpoch,
+      keyEpoch: core.keyEpoch,
       replicaProcess:
         this.#child === null ? 'stopped' : this.#replicaStatus === null ? 'starting' : 'running',
-      recovery: {
-        inProgress: recovery !== null,
-        kind: recovery?.kind ?? null,
-        reason: recovery?.reason ?? null,
-        step: recovery?.step ?? null,
-        startedAtMs: recovery?.startedAtMs ?? null,
-        stepStartedAtMs: recovery?.stepStartedAtMs ?? null,
-      },
-      lastRejuvenationAtMs: last,
-      exposureMs: last === null ? 0 : now - last,
-      guaranteeMs: exposureBoundMs(this.#schedule),
-      recoveryBoundMs: this.#schedule.recoveryBoundMs,
-      periodMs: this.#schedule.periodMs,
-      nextProactiveAtMs: nextProactiveSlotOf(this.#schedule, this.id, now).startMs,
-      recentRecoveries: this.#recoveries.slice(),
-      alarms: this.#alarms.slice(),
-      evidence: this.#evidence.slice(),
-      suspicions: this.#suspicions
-        .snapshot(now)
-        .map((entry) => ({ accused: entry.accused, reporters: [...entry.reporters] })),
+      recovery: core.recovery,
+      lastRejuvenationAtMs: core.lastRejuvenationAtMs,
+      exposureMs: core.exposureMs,
+      guaranteeMs: core.guaranteeMs,
+      recoveryBoundMs: core.recoveryBoundMs,
+      periodMs: core.periodMs,
+      nextProactiveAtMs: core.nextProactiveAtMs,
+      recentRecoveries: core.recentRecoveries,
+      alarms: core.alarms,
+      evidence: core.evidence,
+      suspicions: core.suspicions,
       connectedGuardians: this.#control?.connectedPeers().length ?? 0,
-      pendingReactive: [...this.#accusations.keys()].sort((a, b) => a - b),
-      keyEpochAcceptedUntilMs: this.#ownEpochAcceptedUntilMs(),
+      pendingReactive: core.pendingReactive,
+      keyEpochAcceptedUntilMs: core.keyEpochAcceptedUntilMs,
       trustBoundary: this.#trustBoundary,
     };
   }
@@ -1832,13 +1336,30 @@ export class Guardian {
     if (this.#stopped) return;
     this.#stopped = true;
     if (this.#ticker !== null) clearInterval(this.#ticker);
-    if (this.#stateReporter !== null) clearInterval(this.#stateReporter);
     this.#discardStandby();
     await this.#stopReplica();
     await this.#control?.close();
     await new Promise<void>((resolve) =>
       this.#admin === null ? resolve() : this.#admin.close(() => resolve()),
     );
+    // A start still waiting for its first recovery returns now.
+    this.#recoveryDone?.resolve();
+  }
+}
+
+function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** The control channel's form of a core message: certificates and evidence as base64. */
+function toControlMessage(message: CoreControlMessage): ControlMessage {
+  switch (message.type) {
+    case 'certificate':
+      return { type: 'certificate', certificate: toBase64(encodeKeyCertificate(message.certificate)) };
+    case 'evidence':
+      return { type: 'evidence', evidence: toBase64(message.evidence), reporter: message.reporter };
+    default:
+      return message;
   }
 }
 

@@ -109,6 +109,51 @@ describe('layer rule', () => {
     );
   });
 
+  it('reports I/O imports in recovery/core/, the guardian core, which is pure though recovery/ is not', async () => {
+    const problems = await layerProblems(
+      'src/recovery/core/fixture.ts',
+      [
+        "import { spawn } from 'node:child_process';",
+        "import { writeFileSync } from 'node:fs';",
+        "import type { Logger } from 'pino';",
+        "import { Guardian } from '../guardian.js';",
+        "import { TcpTransport } from '../../transport/tcp.js';",
+        'export { spawn, writeFileSync, Guardian, TcpTransport };',
+        'export type L = Logger;',
+      ].join('\n'),
+    );
+    assert.equal(problems.length, 5, problems.join('\n'));
+    assert.match(problems[0]!, /src\/recovery\/core\/ is pure: it may not import 'node:child_process'/);
+    assert.match(
+      problems[3]!,
+      /src\/recovery\/core\/ is pure: it may not import the non-pure src\/recovery\//,
+    );
+    assert.match(
+      problems[4]!,
+      /src\/recovery\/core\/ is pure: it may not import the non-pure src\/transport\//,
+    );
+    // The pure layers below it stay open to it, and the shell beside it keeps its I/O.
+    assert.deepEqual(
+      await layerProblems(
+        'src/recovery/core/fixture.ts',
+        [
+          "import { slotAt } from '../../core/schedule.js';",
+          "import { replicaId } from '../../messages/ids.js';",
+          "import { GuardianCore } from './guardian-core.js';",
+          'export { slotAt, replicaId, GuardianCore };',
+        ].join('\n'),
+      ),
+      [],
+    );
+    assert.deepEqual(
+      await layerProblems(
+        'src/recovery/fixture.ts',
+        "import { spawn } from 'node:child_process';\nexport { GuardianCore } from './core/guardian-core.js';\nexport { spawn };\n",
+      ),
+      [],
+    );
+  });
+
   it('reports a folder the layer order does not place', async () => {
     const problems = await layerProblems(
       'src/plugins/fixture.ts',
@@ -151,6 +196,37 @@ describe('layer rule', () => {
         '2:no-restricted-properties',
         '3:no-restricted-syntax',
         '5:no-restricted-globals',
+      ],
+    );
+  });
+
+  it('reports the clock, timers, randomness and waiting in recovery/core/ with the repository configuration', async () => {
+    const computed = (await new ESLint({ cwd: root }).calculateConfigForFile(
+      join(root, 'src/recovery/core/guardian-core.ts'),
+    )) as Linter.Config;
+    const names = ['no-restricted-globals', 'no-restricted-properties', 'no-restricted-syntax'];
+    const rules = Object.fromEntries(names.map((name) => [name, computed.rules?.[name]]));
+    for (const name of names)
+      assert.ok(Array.isArray(rules[name]), `${name} is configured for src/recovery/core/`);
+    const eslint = new ESLint({
+      cwd: root,
+      overrideConfigFile: true,
+      overrideConfig: [{ files: ['**/*.ts'], languageOptions: { parser: tseslint.parser }, rules }],
+    });
+    const code = [
+      'export const now = Date.now();',
+      'export async function later(): Promise<void> {}',
+      'setInterval(() => {}, 50);',
+      'export const coin = Math.random();',
+    ].join('\n');
+    const [result] = await eslint.lintText(code, { filePath: join(root, 'src/recovery/core/fixture.ts') });
+    assert.deepEqual(
+      result?.messages.map((message) => `${message.line}:${message.ruleId}`),
+      [
+        '1:no-restricted-properties',
+        '2:no-restricted-syntax',
+        '3:no-restricted-globals',
+        '4:no-restricted-properties',
       ],
     );
   });

@@ -246,7 +246,10 @@ export class Guardian {
   /** The framed link of each replica process this guardian started (the standby's too). */
   readonly #links = new WeakMap<ChildProcess, FramedLink>();
   /** When each replica process was started, and whether it said it booted (loaded, waiting for keys). */
-  readonly #starts = new WeakMap<ChildProcess, { readonly spawnedAtMs: number; booted: boolean }>();
+  readonly #starts = new WeakMap<
+    ChildProcess,
+    { readonly spawnedAtMs: number; readonly asStandby: boolean; booted: boolean }
+  >();
   /** Refused IPC frames, logged at most once per interval (a compromised replica may loop). */
   readonly #ipcRejectionLog = new RateLimitedLog();
 
@@ -983,7 +986,7 @@ export class Guardian {
    * A replica process from the code directory, as the replica user when the trust boundary is
    * enforced; it waits for its session keys on its guardian link (fd GUARDIAN_LINK_FD).
    */
-  #spawnProcess(): ChildProcess {
+  #spawnProcess(asStandby: boolean): ChildProcess {
     const [executable, ...prefix] = this.#options.entryPoint;
     const logFile = join(this.#config.dataDirectory, `replica-${this.id}.log`);
     const user = this.#replicaUser;
@@ -1015,7 +1018,7 @@ export class Guardian {
       },
     );
     closeSync(output);
-    this.#starts.set(child, { spawnedAtMs: this.#now(), booted: false });
+    this.#starts.set(child, { spawnedAtMs: this.#now(), asStandby, booted: false });
     const socket = child.stdio[GUARDIAN_LINK_FD];
     if (!(socket instanceof Socket)) {
       child.kill('SIGKILL');
@@ -1047,7 +1050,7 @@ export class Guardian {
       // The recovery checks again (by fingerprint, or by hashing) before it hands the standby its keys.
       if (!verdict.ok || this.#stopped || this.#core.recovering) return;
       this.#standbyCodeCheck = fingerprint === null ? null : { fingerprint, atMs: this.#now() };
-      const standby = this.#spawnProcess();
+      const standby = this.#spawnProcess(true);
       // A standby only boots and then waits for its keys: at a low priority its start-up takes CPU
       // the serving replicas leave idle. The recovery that takes it keeps it low until the replica
       // votes, and gives it the normal priority back in every case (#restoreRecoveringPriority).
@@ -1083,7 +1086,7 @@ export class Guardian {
 
   #spawnReplica(keys: Extract<GuardianToReplica, { type: 'session-keys' }>): void {
     // A live standby runs code checked before this recovery's own check.
-    const child = this.#liveStandby() ?? this.#spawnProcess();
+    const child = this.#liveStandby() ?? this.#spawnProcess(false);
     if (child !== this.#standby) this.#discardStandby();
     this.#standby = null;
     this.#child = child;
@@ -1107,8 +1110,14 @@ export class Guardian {
     const start = this.#starts.get(child);
     if (start === undefined || start.booted) return;
     start.booted = true;
+    // `standby`: started ahead of its slot; `adoptedBeforeBoot`: its slot came (and the recovery
+    // handed it its keys) before it had finished booting, which a loaded machine makes common.
     this.#logger.info(
-      { standby: child === this.#standby, bootMs: this.#now() - start.spawnedAtMs },
+      {
+        adoptedBeforeBoot: start.asStandby && child !== this.#standby,
+        standby: start.asStandby,
+        bootMs: this.#now() - start.spawnedAtMs,
+      },
       'replica process booted',
     );
   }

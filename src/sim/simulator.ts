@@ -34,16 +34,11 @@ import {
 } from '../messages/ids.js';
 import { Replica } from '../core/replica.js';
 import type { JsonValue, Service, ServiceModule } from '../core/service.js';
-import { ClientCrypto, type ClientKeys, clientKeysFromSeed } from '../crypto/client-crypto.js';
+import { type ClientKeys, clientKeysFromSeed } from '../crypto/client-crypto.js';
 import { KeyRegistry, UNLIMITED_EPOCH_LIFETIME } from '../crypto/key-registry.js';
 import { deriveSeed } from '../crypto/keys.js';
 import { clientReplicaBinding, deriveMacKey } from '../crypto/macs.js';
-import {
-  ReplicaCrypto,
-  type ReplicaSessionKeys,
-  sessionKeysFromSeed,
-  sessionPublicKeys,
-} from '../crypto/replica-crypto.js';
+import { type ReplicaSessionKeys, sessionKeysFromSeed, sessionPublicKeys } from '../crypto/replica-crypto.js';
 import { type EvidenceContext, verifyEvidence } from '../detection/evidence.js';
 import { decodeMessage, encodeMessage } from '../messages/codec.js';
 import type { ClientRequest, Evidence, ReplicaMessage, WireMessage } from '../messages/types.js';
@@ -72,6 +67,14 @@ import {
   SimulatedNetwork,
 } from './network.js';
 import { Prng } from './prng.js';
+import {
+  SimulatedClientCrypto,
+  type SimulatedCryptoMode,
+  SimulatedReplicaCrypto,
+  signatureScheme,
+  type SimulatorReplicaCrypto,
+  verifyRegisteredReplicaSignature,
+} from './sim-crypto.js';
 import { FaultyClient, LARGE_VALUE_KEYSPACE, LargeValueClient, SimulatedClient } from './workload.js';
 
 export interface SimulationOptions {
@@ -123,6 +126,12 @@ export interface SimulationOptions {
   /** Once during the fault phase, every replica crashes at the same moment and restarts with its disk. */
   readonly clusterRestart?: boolean;
   readonly trace?: boolean;
+  /**
+   * 'simulated' (default): signatures checked by identity, a microsecond each (sim-crypto.ts);
+   * 'real': production Ed25519 (`--real-crypto`), about a hundred times slower. A seed runs the
+   * same with either: nothing in a run depends on a signature's bytes, only on whether it verifies.
+   */
+  readonly crypto?: SimulatedCryptoMode;
   readonly clients?: number;
   /** Simulated time with network faults, crashes and partitions; then the network heals. */
   readonly faultPhaseMs?: number;
@@ -242,7 +251,7 @@ function keysFor(n: number, clients: number): { replicas: ReplicaSessionKeys[]; 
 
 interface SimulatedReplicaNode {
   readonly id: ReplicaId;
-  readonly crypto: ReplicaCrypto;
+  readonly crypto: SimulatorReplicaCrypto;
   readonly disk: SimulatedDisk;
   readonly adversary: ByzantineAdversary | null;
   replica: Replica | null;
@@ -407,9 +416,16 @@ export function runSimulation(options: SimulationOptions): SeedReport {
       registry.installReplicaEpoch(replicaId(index), keyEpoch(0), sessionPublicKeys(own), 0),
     );
   }
-  const cryptos = keys.replicas.map(
+  const scheme = signatureScheme(options.crypto ?? 'simulated');
+  const cryptos: SimulatorReplicaCrypto[] = keys.replicas.map(
     (own, index) =>
-      new ReplicaCrypto({ replica: replicaId(index), registry, epoch: keyEpoch(0), sessionKeys: own }),
+      new SimulatedReplicaCrypto({
+        replica: replicaId(index),
+        registry,
+        epoch: keyEpoch(0),
+        sessionKeys: own,
+        scheme,
+      }),
   );
   clientIds.forEach((id, index) => {
     const clientKeys = keys.clients[index]!;
@@ -482,7 +498,7 @@ export function runSimulation(options: SimulationOptions): SeedReport {
   const guardianEvidenceContext: EvidenceContext = {
     model: { n, f, k },
     verifyReplicaSignature: (signer, epoch, payload, signature) => {
-      const accepted = registry.verifyReplicaSignature(signer, epoch, payload, signature);
+      const accepted = verifyRegisteredReplicaSignature(registry, scheme, signer, epoch, payload, signature);
       if (accepted) judgeAcceptance('the guardians', signer, epoch, signature, 'proof');
       return accepted;
     },
@@ -790,6 +806,7 @@ export function runSimulation(options: SimulationOptions): SeedReport {
                 : {
                     keyTheft: {
                       schedule,
+                      sign: scheme.sign,
                       reportEvidence: (evidence: Evidence) => judgeAtGuardians(evidence, `replica ${id}`),
                       forged: (signature: Signature) => forgedSignatures.add(toHex(signature)),
                     },
@@ -836,7 +853,7 @@ export function runSimulation(options: SimulationOptions): SeedReport {
   const correctClients: SimulatedClient[] = [];
   const simulatedOperations = options.service?.module.simulation ?? null;
   clientIds.forEach((id, index) => {
-    const crypto = new ClientCrypto({ client: id, keys: keys.clients[index]!, registry });
+    const crypto = new SimulatedClientCrypto({ client: id, keys: keys.clients[index]!, registry, scheme });
     const prng = clientPrng.fork(index);
     if (index === correctClientCount) {
       clients.set(id, new FaultyClient(id, crypto, environment, prng, n));

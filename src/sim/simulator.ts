@@ -60,6 +60,7 @@ import { AuditedCrypto, EpochAuditor, keyRotationSchedule } from './key-theft.js
 import { EventQueue } from './event-queue.js';
 import {
   CALM_NETWORK,
+  type ChannelKey,
   clientAddress,
   type NetworkStatistics,
   type NodeAddress,
@@ -434,15 +435,21 @@ export function runSimulation(options: SimulationOptions): SeedReport {
       signing: clientKeys.signing!.publicKey,
     });
   });
-  const channelKeys = new Map<string, Uint8Array>();
-  const channelKey = (a: NodeAddress, b: NodeAddress): Uint8Array => {
+  /** Channel keys by endpoint pair, until the next rotation: derived keys, or identities (network.ts). */
+  const channelKeys = new Map<string, ChannelKey>();
+  const channelKey = (a: NodeAddress, b: NodeAddress): ChannelKey => {
     const pair = a < b ? `${a}|${b}` : `${b}|${a}`;
     let key = channelKeys.get(pair);
     if (key === undefined) {
       const replicaEnd = a.startsWith('r') ? a : b;
       const otherEnd = replicaEnd === a ? b : a;
       const replica = replicaId(Number(replicaEnd.slice(1)));
-      if (otherEnd.startsWith('r')) {
+      if (scheme.mode === 'simulated') {
+        // What the derived key depends on: both endpoints, and the replicas' current epochs.
+        const epochOf = (end: NodeAddress): string =>
+          end.startsWith('r') ? `@${cryptos[Number(end.slice(1))]!.currentEpoch}` : '';
+        key = a < b ? `${a}${epochOf(a)}|${b}${epochOf(b)}` : `${b}${epochOf(b)}|${a}${epochOf(a)}`;
+      } else if (otherEnd.startsWith('r')) {
         key = cryptos[replica]!.channelKey(replicaId(Number(otherEnd.slice(1))));
       } else {
         const client = clientId(otherEnd.slice(2));

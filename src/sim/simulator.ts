@@ -676,8 +676,18 @@ export function runSimulation(options: SimulationOptions): SeedReport {
     perform(node, actions);
   };
 
+  /**
+   * Decoded frames by their bytes: a broadcast (and a duplicated frame) is one byte array sent to
+   * several receivers, decoded once. Decoding is a pure function of the bytes and messages are
+   * immutable (readonly throughout), so the receivers may share the result.
+   */
+  const decodedFrames = new WeakMap<Uint8Array, ReturnType<typeof decodeMessage>>();
   const deliver = (to: NodeAddress, from: NodeAddress, bytes: Uint8Array): void => {
-    const decoded = decodeMessage(bytes);
+    let decoded = decodedFrames.get(bytes);
+    if (decoded === undefined) {
+      decoded = decodeMessage(bytes);
+      decodedFrames.set(bytes, decoded);
+    }
     if (!decoded.ok) {
       rejectedInputs++;
       note(`${to} rejected bytes from ${from}: ${decoded.reason}`);

@@ -677,17 +677,29 @@ export function runSimulation(options: SimulationOptions): SeedReport {
   };
 
   /**
-   * Decoded frames by their bytes: a broadcast (and a duplicated frame) is one byte array sent to
-   * several receivers, decoded once. Decoding is a pure function of the bytes and messages are
-   * immutable (readonly throughout), so the receivers may share the result.
+   * Decoded frames by their bytes: a broadcast is one byte array sent to several receivers, decoded
+   * once. Decoding is a pure function of the bytes and messages are readonly, so different
+   * receivers may share the result; but a receiver never gets the same object twice (a duplicated
+   * frame is decoded again for it), as over a real network: a core remembers the messages it
+   * validated by identity (#validatedViewChanges), and must check a duplicate again.
    */
-  const decodedFrames = new WeakMap<Uint8Array, ReturnType<typeof decodeMessage>>();
-  const deliver = (to: NodeAddress, from: NodeAddress, bytes: Uint8Array): void => {
-    let decoded = decodedFrames.get(bytes);
-    if (decoded === undefined) {
-      decoded = decodeMessage(bytes);
-      decodedFrames.set(bytes, decoded);
+  const decodedFrames = new WeakMap<
+    Uint8Array,
+    { readonly result: ReturnType<typeof decodeMessage>; readonly receivers: Set<NodeAddress> }
+  >();
+  const decodeFor = (to: NodeAddress, bytes: Uint8Array): ReturnType<typeof decodeMessage> => {
+    const known = decodedFrames.get(bytes);
+    if (known === undefined) {
+      const result = decodeMessage(bytes);
+      decodedFrames.set(bytes, { result, receivers: new Set([to]) });
+      return result;
     }
+    if (known.receivers.has(to)) return decodeMessage(bytes);
+    known.receivers.add(to);
+    return known.result;
+  };
+  const deliver = (to: NodeAddress, from: NodeAddress, bytes: Uint8Array): void => {
+    const decoded = decodeFor(to, bytes);
     if (!decoded.ok) {
       rejectedInputs++;
       note(`${to} rejected bytes from ${from}: ${decoded.reason}`);

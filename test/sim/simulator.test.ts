@@ -101,6 +101,28 @@ describe('safety and liveness under every Byzantine behaviour (n = 4, f = 1)', (
   });
 });
 
+/**
+ * Seeds with keys rotating on a recovery schedule (a rotation restarts its replica from disk, as a
+ * rejuvenation that keeps the disk) and a thief replaying stolen keys, every Byzantine behaviour
+ * drawn. PHALANX_SIM_SEEDS sets how many (default 100, about a minute on one core); `npm run sim --
+ * --seeds 1000 --key-theft --jobs 2` runs more.
+ */
+describe('many seeds with key rotations (n = 4, f = 1, all behaviours, key theft)', () => {
+  const count = Number(process.env.PHALANX_SIM_SEEDS ?? 100);
+  it(`${count} seeds: every checker passes on every one`, () => {
+    assert.ok(Number.isSafeInteger(count) && count >= 1, `PHALANX_SIM_SEEDS must be a positive integer`);
+    const failures: string[] = [];
+    let rotations = 0;
+    for (let seed = 1; seed <= count; seed++) {
+      const report = runSimulation({ seed, n: 4, f: 1, byzantine: 'all', keyTheft: true });
+      if (!passed(report)) failures.push(explain(report));
+      rotations += report.keyRotations;
+    }
+    assert.deepEqual(failures, []);
+    assert.ok(rotations >= 10 * count, `only ${rotations} key rotations in ${count} seeds`);
+  });
+});
+
 describe('other configurations', () => {
   it('crash faults only, including restarts with empty disks (n = 4, f = 1)', () => {
     for (const seed of [21, 22, 23]) {

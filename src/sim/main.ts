@@ -45,7 +45,7 @@ behaviours: ${BYZANTINE_CATALOGUE.join(', ')}
                       the linearizability checker (key-value histories only) is off
 --service-options J   the module's options, as JSON (a configuration's service.options); clients are c0...
 --real-crypto         sign with production Ed25519 instead of the simulator's signatures checked by
-                      identity (src/sim/sim-crypto.ts); a seed runs the same either way, about 5x slower
+                      identity (src/sim/sim-crypto.ts); a seed runs the same either way, about 3x slower
 --broken-snapshot     test only: a service whose snapshot breaks maxChunkBytes (the checker must object)
 --broken-epoch-lifetime  test only, with key theft: the key registry sets no time limit on epochs, so a
                       retired one verifies until its replica's next rotation (the checker must object)`;

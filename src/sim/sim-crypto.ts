@@ -1,7 +1,7 @@
 /**
  * The simulator's signatures: the production key objects, key registry, epochs and MACs, with
  * Ed25519 replaced by a signature checked by identity, which costs about a microsecond where an
- * Ed25519 verification costs a hundred (and most of a run's time went there).
+ * Ed25519 verification costs a hundred (and half of a run's time went there).
  *
  * The simulator is not measured against a real clock and its adversaries are code of this
  * repository, so a signature only has to be exact and unforgeable within the simulator's model:
@@ -18,8 +18,9 @@
  * - verification finds the secret from the public key; a key that never signed in this process
  *   has nothing to verify, and every signature under it is refused.
  * Which epochs are accepted, and until when, stays the production KeyRegistry's decision (its
- * lifetimes are what the key-epoch checker judges), and MACs (request authenticators, frames) stay
- * the production HMACs under X25519-derived keys.
+ * lifetimes are what the key-epoch checker judges), and request authenticators stay the
+ * production HMACs under X25519-derived keys (frames are authenticated by their channel's
+ * identity instead, in network.ts).
  *
  * `signatureScheme('real')` gives production Ed25519 for the same calls (`--real-crypto`), to
  * check that a seed runs the same with either.

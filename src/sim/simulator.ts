@@ -128,9 +128,11 @@ export interface SimulationOptions {
   readonly clusterRestart?: boolean;
   readonly trace?: boolean;
   /**
-   * 'simulated' (default): signatures checked by identity, a microsecond each (sim-crypto.ts);
-   * 'real': production Ed25519 (`--real-crypto`), about a hundred times slower. A seed runs the
-   * same with either: nothing in a run depends on a signature's bytes, only on whether it verifies.
+   * 'simulated' (default): signatures checked by identity, a microsecond each (sim-crypto.ts), and
+   * frames authenticated by their channel's identity (network.ts); 'real': production Ed25519 and
+   * HMAC frames (`--real-crypto`), each signature a hundred times dearer and the run about three
+   * times slower. A seed runs the same with either: nothing in a run depends on a signature's or
+   * a MAC's bytes, only on whether it verifies.
    */
   readonly crypto?: SimulatedCryptoMode;
   readonly clients?: number;

@@ -15,7 +15,7 @@ export const ASSET_LIMITS = {
 } as const;
 
 export interface DashboardAsset {
-  /** Path under the dashboard's origin, e.g. /assets/uplot.js. */
+  /** Path under the dashboard's origin, e.g. /assets/uplot.js (the page inlines the style instead). */
   readonly path: string;
   readonly contentType: string;
   readonly body: Buffer;

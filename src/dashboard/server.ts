@@ -678,12 +678,9 @@ export class DashboardServer {
       case '/api/log':
         this.sendJson(req, res, this.settings.history.logJSON());
         return;
-      case this.settings.assets.script.path:
-      case this.settings.assets.style.path: {
-        const asset =
-          path === this.settings.assets.script.path
-            ? this.settings.assets.script
-            : this.settings.assets.style;
+      case this.settings.assets.script.path: {
+        // The chart library; its CSS is inlined in the page (a hash cannot allow an external sheet).
+        const asset = this.settings.assets.script;
         res.writeHead(200, {
           ...SECURITY_HEADERS,
           'content-type': asset.contentType,

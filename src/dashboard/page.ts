@@ -141,10 +141,12 @@ tr.down td.from-guardian { color: var(--text); }
 .badge.down { background: var(--down-bg); color: var(--down); }
 .badge.warn { background: var(--warn-bg); color: var(--warn); }
 .badge.marker { margin-left: 6px; }
-.error { display: block; min-width: 9em; max-width: 16em; white-space: normal; overflow-wrap: anywhere; font-size: 12px; color: var(--down); }
+.error { display: block; min-width: 8em; max-width: 12em; white-space: normal; overflow-wrap: anywhere; font-size: 12px; color: var(--down); }
 .error.expected { color: var(--muted); }
 .details { display: block; font-size: 12px; color: var(--muted); }
-.details.wrap { white-space: normal; max-width: 14em; overflow-wrap: anywhere; }
+.details.wrap { white-space: normal; max-width: 12em; overflow-wrap: anywhere; }
+td.wrap-cell { white-space: normal; min-width: 7em; max-width: 13em; }
+.catching-up-lag { display: block; }
 .badge.catching-up { background: var(--warn-bg); color: var(--warn); font-weight: normal; }
 .muted { color: var(--muted); }
 footer { padding: 0 24px 24px; font-size: 12px; color: var(--muted); }
@@ -164,9 +166,9 @@ tr.recovering { background: var(--warn-bg); box-shadow: inset 3px 0 0 var(--warn
 .panels { display: grid; grid-template-columns: minmax(0, 1fr); align-items: start; gap: 14px; margin-top: 14px; }
 @media (min-width: 1100px) {
   .panels { grid-template-columns: minmax(0, 1fr) minmax(0, 1fr); grid-template-areas: "recoveries evidence" "recoveries alarms"; }
-  .panels [data-testid="recoveries"] { grid-area: recoveries; }
-  .panels [data-testid="evidence"] { grid-area: evidence; }
-  .panels [data-testid="alarms"] { grid-area: alarms; }
+  .panels .panel-recoveries { grid-area: recoveries; }
+  .panels .panel-evidence { grid-area: evidence; }
+  .panels .panel-alarms { grid-area: alarms; }
 }
 .panel-scroll { overflow-x: auto; }
 .panel table td { white-space: normal; overflow-wrap: anywhere; }
@@ -222,6 +224,7 @@ section.config { margin-top: 14px; }
 .panel .empty { padding: 6px 14px; color: var(--muted); border-top: 1px solid var(--border); }
 ol.alarm-list { list-style: none; margin: 0; padding: 0; }
 ol.alarm-list li { display: flex; gap: 10px; padding: 6px 14px; border-top: 1px solid var(--border); }
+ol.alarm-list li > span:last-child { min-width: 0; overflow-wrap: anywhere; }
 ol.alarm-list .when, ol.alarm-list .source { color: var(--muted); white-space: nowrap; font-variant-numeric: tabular-nums; }
 `;
 
@@ -307,7 +310,7 @@ const SCRIPT = `
     const step = rejuvenation.step === null ? '' : 'step ' + rejuvenation.step + ', ';
     const shown = [
       badge('rejuvenating', 'warn'),
-      element('span', 'details', 'replica-rejuvenation-' + id, step + 'key epoch ' + formatCount(rejuvenation.keyEpoch)),
+      element('span', 'details wrap', 'replica-rejuvenation-' + id, step + 'key epoch ' + formatCount(rejuvenation.keyEpoch)),
     ];
     if (!report.up) shown.push(element('span', 'error expected', 'replica-error-' + id, report.error));
     fill(cell, ...shown);
@@ -351,10 +354,8 @@ const SCRIPT = `
     if (report.stateTransferInProgress || behind >= CATCHING_UP_LAG)
       fill(
         cell('catching-up'),
-        badge(
-          'catching up' + (behind > 0 ? ': ' + formatCount(behind) + ' behind' : ''),
-          'catching-up',
-        ),
+        badge('catching up', 'catching-up'),
+        ...(behind > 0 ? [element('span', 'catching-up-lag', '', formatCount(behind) + ' behind')] : []),
       );
     else fill(cell('catching-up'));
     fill(cell('pending'), document.createTextNode(formatCount(report.pendingRequests)));
@@ -409,7 +410,7 @@ const SCRIPT = `
       if (reactivePending) shown.push(badge('reactive scheduled', 'reactive marker', 'replica-reactive-pending-' + id));
       const untilNextMs = guardian.nextProactiveAtMs - status.collectedAt;
       const next = untilNextMs > 0 ? 'next proactive in ' + formatMs(untilNextMs) : 'proactive recovery due';
-      shown.push(element('span', 'details', 'replica-recovery-next-' + id, next));
+      shown.push(element('span', 'details wrap', 'replica-recovery-next-' + id, next));
       fill(target, ...shown);
       return;
     }
@@ -418,7 +419,7 @@ const SCRIPT = `
     shown.push(element('span', 'step', 'replica-recovery-step-' + id, recovery.step === null ? '—' : recovery.step));
     const stepIndex = RECOVERY_STEPS.indexOf(recovery.step);
     if (stepIndex >= 0) shown.push(element('span', 'muted', '', ' ' + (stepIndex + 1) + '/' + RECOVERY_STEPS.length));
-    const details = element('span', 'details');
+    const details = element('span', 'details wrap');
     if (recovery.reason !== null) details.append(element('span', '', 'replica-recovery-reason-' + id, recovery.reason));
     if (recovery.startedAtMs !== null && recoveryBoundMs > 0) {
       const elapsedMs = Math.max(0, status.collectedAt - recovery.startedAtMs);
@@ -1151,6 +1152,8 @@ function replicaRow(replica: number, columns: readonly Column[], guardians: bool
     const classes = [
       ...(NUMBER_COLUMNS.has(name) ? ['number'] : []),
       ...(fromGuardian || (guardians && name === 'key-epoch') ? ['from-guardian'] : []),
+      // Their texts run long during a recovery: they wrap rather than widen the table.
+      ...(name === 'recovery' || name === 'state' ? ['wrap-cell'] : []),
     ];
     const classAttribute = classes.length === 0 ? '' : ` class="${classes.join(' ')}"`;
     switch (name) {
@@ -1211,7 +1214,7 @@ ${guardians ? parameter('system-exposure', 'max exposure', '…', 'the longest t
 </dl>`
       : '';
   const panel = (testId: string, heading: string): string =>
-    `<section class="panel" data-testid="${testId}"><h2><span>${heading}</span>` +
+    `<section class="panel panel-${testId}" data-testid="${testId}"><h2><span>${heading}</span>` +
     `<span class="summary" data-testid="${testId}-summary"></span></h2>` +
     `<div data-testid="${testId}-body"><p class="empty">waiting for the guardians…</p></div></section>`;
   const panels = guardians

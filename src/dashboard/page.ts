@@ -1046,7 +1046,8 @@ const SCRIPT = `
       ...reasons.map((reason, index) => element('li', '', 'cluster-reason-' + index, reason)),
       ...notices.map((notice, index) => element('li', 'notice', 'cluster-notice-' + index, notice)),
     );
-    list.hidden = reasons.length + notices.length === 0;
+    // A single reason is already the verdict bar's line: the list would only repeat it.
+    list.hidden = reasons.length + notices.length <= 1 && notices.length === 0;
   }
 
   function showConnection() {

@@ -328,8 +328,9 @@ const SCRIPT = `
     if (!report.up) {
       row.dataset.role = 'unknown';
       fill(cell('role'), document.createTextNode('—'));
-      for (const name of ['view', 'executed', 'checkpoint', 'transfer', 'pending', 'peers'])
+      for (const name of ['view', 'executed', 'checkpoint', 'pending', 'peers'])
         fill(cell(name), document.createTextNode('—'));
+      fill(cell('transfer'));
       setText('replica-throughput-' + id, '—');
       fill(cell('catching-up'));
       setText('replica-address-' + id, '—');

@@ -23,9 +23,19 @@ export {
   type DashboardPage,
   type DashboardPageOptions,
   RECENT_ENTRIES_SHOWN,
+  CHART_WINDOW_MS,
   renderDashboardPage,
-  SPARKLINE_SAMPLES,
 } from './page.js';
+export {
+  type DashboardHealth,
+  type DashboardHistoryJson,
+  type DashboardLogJson,
+  type DashboardVerdict,
+  type EvidenceIncident,
+  HISTORY_DEFAULTS,
+  HISTORY_LIMITS,
+  historyBytes,
+} from './history.js';
 export {
   DASHBOARD_DEFAULTS,
   DASHBOARD_LIMITS,

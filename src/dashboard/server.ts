@@ -14,7 +14,7 @@ import type { AddressInfo } from 'node:net';
 import { defaultProtocolConfig } from '../core/config.js';
 import { type FaultModel, faultModelProblems } from '../core/quorum.js';
 import type { GuardianReport, GuardianStatus } from '../runtime/guardian-report.js';
-import { type ClusterHealth, clusterHealth } from '../runtime/health.js';
+import { clusterHealth } from '../runtime/health.js';
 import type {
   ClusterStatus,
   RecoveryParameters,
@@ -22,7 +22,15 @@ import type {
   ReplicaRole,
   ReplicaStatus,
 } from '../runtime/status.js';
+import { type ChartAssets, chartAssets } from './assets.js';
 import { GUARDIAN_STATUS_LIMITS, parseGuardianStatus } from './guardian-status.js';
+import {
+  DashboardHistory,
+  type DashboardHealth,
+  HISTORY_DEFAULTS,
+  type HistorySample,
+  NO_PROGRESS,
+} from './history.js';
 import { renderDashboardPage } from './page.js';
 
 /** Named limits on what the dashboard accepts from replicas, guardians and browsers. */
@@ -86,12 +94,24 @@ export interface DashboardServerOptions {
    * a multiple of it while nothing executes make the verdict `stalled`.
    */
   readonly requestTimeoutMs?: number;
+  /**
+   * Time between two history samples (default 500 ms, never less than the poll interval); the
+   * server keeps one hour of them (at most HISTORY_LIMITS.maxSamples) for the page's charts.
+   */
+  readonly historySampleIntervalMs?: number;
 }
 
 /** What GET /api/cluster and every event carry: the polled reports and the verdict on them. */
 export interface DashboardClusterStatus extends ClusterStatus {
-  /** Computed by the server from the checked reports (src/runtime/health.ts). */
-  readonly health: ClusterHealth;
+  /**
+   * Computed by the server from the checked reports (clusterHealth, src/runtime/health.ts), with
+   * progress measured across poll rounds and the `unsafe` verdict (src/dashboard/history.ts).
+   */
+  readonly health: DashboardHealth;
+  /** The history sample this round added, if it added one (the page appends it to its charts). */
+  readonly sample: HistorySample | null;
+  /** Changes whenever the remembered recoveries, alarms or evidence change (then fetch /api/log). */
+  readonly logVersion: number;
 }
 
 export type ReplicaStatusParse =
@@ -327,6 +347,8 @@ export class DashboardServer {
       readonly fetchTimeoutMs: number;
       readonly maxEventClients: number;
       readonly page: { readonly html: string; readonly contentSecurityPolicy: string };
+      readonly assets: ChartAssets;
+      readonly history: DashboardHistory;
     },
   ) {
     const address = server.address() as AddressInfo;
@@ -334,10 +356,32 @@ export class DashboardServer {
     this.url = `http://${hostForUrl}:${address.port}/`;
     const notPolledYet = (_: URL, replica: number) =>
       ({ up: false, replica, error: 'not polled yet' }) as const;
-    this.latest = this.assemble(
-      settings.statusUrls.map(notPolledYet),
-      settings.guardianStatusUrls?.map(notPolledYet),
-    );
+    // Not observed by the history: a round nobody polled would enter it as all replicas down.
+    const replicas = settings.statusUrls.map(notPolledYet);
+    const guardians = settings.guardianStatusUrls?.map(notPolledYet);
+    const { n, f, k } = settings.cluster;
+    const nowMs = Date.now();
+    this.latest = {
+      n,
+      f,
+      k,
+      collectedAt: nowMs,
+      replicas,
+      ...(guardians === undefined ? {} : { guardians }),
+      ...(settings.recovery === undefined ? {} : { recovery: settings.recovery }),
+      health: {
+        ...clusterHealth(replicas, guardians, {
+          n,
+          f,
+          k,
+          requestTimeoutMs: settings.requestTimeoutMs,
+          nowMs,
+        }),
+        progress: NO_PROGRESS,
+      },
+      sample: null,
+      logVersion: 0,
+    };
   }
 
   /** Listens, polls every replica once, then keeps polling until close(). */
@@ -375,11 +419,25 @@ export class DashboardServer {
     if (!Number.isSafeInteger(port) || port < 0 || port > 65535)
       throw new Error(`port must be an integer in 0..65535, got ${port}`);
 
+    const historySampleIntervalMs = Math.max(
+      pollIntervalMs,
+      positiveInteger(
+        'historySampleIntervalMs',
+        options.historySampleIntervalMs ?? HISTORY_DEFAULTS.sampleIntervalMs,
+      ),
+    );
+    const history = new DashboardHistory({
+      cluster: { n, f, k },
+      sampleIntervalMs: historySampleIntervalMs,
+      windowMs: HISTORY_DEFAULTS.windowMs,
+    });
+    const assets = chartAssets();
     const page = renderDashboardPage({
       cluster: { n, f, k },
       pollIntervalMs,
       guardians: guardianStatusUrls !== undefined,
       recovery,
+      assets,
     });
     const server = createServer({ requestTimeout: 10_000, headersTimeout: 10_000 });
     await new Promise<void>((resolve, reject) => {
@@ -400,6 +458,8 @@ export class DashboardServer {
       fetchTimeoutMs,
       maxEventClients,
       page,
+      assets,
+      history,
     });
     server.on('request', (req, res) => dashboard.handle(req, res));
     await dashboard.pollRound();
@@ -444,18 +504,23 @@ export class DashboardServer {
   private assemble(
     replicas: readonly ReplicaReport[],
     guardians: readonly GuardianReport[] | undefined,
+    nowMs: number,
   ): DashboardClusterStatus {
     const { n, f, k } = this.settings.cluster;
-    const { recovery, requestTimeoutMs } = this.settings;
+    const { recovery, requestTimeoutMs, history } = this.settings;
+    const health = clusterHealth(replicas, guardians, { n, f, k, requestTimeoutMs, nowMs });
+    const observed = history.observe(nowMs, replicas, guardians, health, recovery);
     return {
       n,
       f,
       k,
-      collectedAt: Date.now(),
+      collectedAt: nowMs,
       replicas,
       ...(guardians === undefined ? {} : { guardians }),
       ...(recovery === undefined ? {} : { recovery }),
-      health: clusterHealth(replicas, guardians, { n, f, k, requestTimeoutMs, nowMs: Date.now() }),
+      health: observed.health,
+      sample: observed.sample,
+      logVersion: history.logVersion,
     };
   }
 
@@ -469,7 +534,7 @@ export class DashboardServer {
         : Promise.all(guardianStatusUrls.map((url, replica) => this.pollGuardian(url, replica))),
     ]).then(([replicas, guardians]) => {
       if (this.closed) return;
-      this.latest = this.assemble(replicas, guardians);
+      this.latest = this.assemble(replicas, guardians, Date.now());
       this.broadcast(this.latest);
     });
     this.currentRound = round;
@@ -607,6 +672,24 @@ export class DashboardServer {
       case '/api/events':
         this.subscribe(req, res);
         return;
+      case '/api/history':
+        this.sendJson(req, res, this.settings.history.toJSON());
+        return;
+      case '/api/log':
+        this.sendJson(req, res, this.settings.history.logJSON());
+        return;
+      case this.settings.assets.script.path: {
+        // The chart library; its CSS is inlined in the page (a hash cannot allow an external sheet).
+        const asset = this.settings.assets.script;
+        res.writeHead(200, {
+          ...SECURITY_HEADERS,
+          'content-type': asset.contentType,
+          'content-length': asset.body.length,
+          'cache-control': 'no-cache',
+        });
+        res.end(req.method === 'HEAD' ? undefined : asset.body);
+        return;
+      }
       default:
         this.sendText(res, 404, 'not found\n');
     }
@@ -637,6 +720,15 @@ export class DashboardServer {
     // The retry hint makes a browser reconnect quickly after a dashboard restart; the first
     // frame gives a new subscriber the current state without waiting for the next round.
     res.write(`retry: 1000\n\ndata: ${JSON.stringify(this.latest)}\n\n`);
+  }
+
+  private sendJson(req: IncomingMessage, res: ServerResponse, value: unknown): void {
+    res.writeHead(200, {
+      ...SECURITY_HEADERS,
+      'content-type': 'application/json; charset=utf-8',
+      'cache-control': 'no-store',
+    });
+    res.end(req.method === 'HEAD' ? undefined : JSON.stringify(value));
   }
 
   private sendText(res: ServerResponse, statusCode: number, text: string): void {

@@ -1,12 +1,16 @@
 import { strict as assert } from 'node:assert';
 import { Buffer } from 'node:buffer';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { get, type IncomingMessage, request } from 'node:http';
 import { after, describe, it } from 'node:test';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 import {
   DASHBOARD_LIMITS,
   type DashboardClusterStatus,
+  type DashboardHistoryJson,
+  type DashboardLogJson,
+  HISTORY_LIMITS,
   DashboardServer,
   GUARDIAN_STATUS_LIMITS,
   parseGuardianStatus,
@@ -62,8 +66,13 @@ interface GuardedTestCluster extends TestCluster {
   readonly guardians: FakeGuardian[];
 }
 
+/** Where the browser tests leave a screenshot of each state for a person to look at (git ignores it). */
+const SCREENSHOT_DIR = join(process.cwd(), 'test-output', 'dashboard');
+
 /** Six fake replicas, their six fake guardians, and a dashboard told the recovery timing. */
-async function startGuardedTestCluster(): Promise<GuardedTestCluster> {
+async function startGuardedTestCluster(
+  options: { historySampleIntervalMs?: number; requestTimeoutMs?: number } = {},
+): Promise<GuardedTestCluster> {
   const [fakes, guardians] = await Promise.all([
     startFakeReplicas(GUARDED_CLUSTER.n),
     startFakeGuardians(GUARDED_CLUSTER.n),
@@ -75,6 +84,7 @@ async function startGuardedTestCluster(): Promise<GuardedTestCluster> {
     recovery: SAMPLE_RECOVERY,
     pollIntervalMs: POLL_INTERVAL_MS,
     fetchTimeoutMs: FETCH_TIMEOUT_MS,
+    ...options,
   });
   return {
     fakes,
@@ -88,7 +98,7 @@ async function startGuardedTestCluster(): Promise<GuardedTestCluster> {
 }
 
 async function startTestCluster(
-  options: { maxEventClients?: number; requestTimeoutMs?: number } = {},
+  options: { maxEventClients?: number; requestTimeoutMs?: number; historySampleIntervalMs?: number } = {},
 ): Promise<TestCluster> {
   const fakes = await startFakeReplicas(CLUSTER.n);
   const dashboard = await DashboardServer.start({
@@ -236,7 +246,11 @@ describe('dashboard server', { timeout: 30_000 }, () => {
       assert.ok(Math.abs(Date.now() - status.collectedAt) < 10_000, 'collectedAt is a recent epoch time');
       assert.equal(status.replicas.length, 4);
       status.replicas.forEach((report, replica) => {
-        assert.deepEqual(report, { up: true, ...sampleReplicaStatus(replica) });
+        // The executed-request counter grows at the fake's rate (fake-replicas.ts); the rest is as sent.
+        assert.ok(report.up);
+        const sample = sampleReplicaStatus(replica);
+        assert.ok(report.requestsExecuted >= sample.requestsExecuted, 'the counter only grows');
+        assert.deepEqual({ ...report, requestsExecuted: sample.requestsExecuted }, { up: true, ...sample });
       });
       assert.equal('guardians' in status, false, 'no guardians configured, none reported');
       assert.equal('recovery' in status, false, 'no recovery timing configured, none reported');
@@ -773,6 +787,45 @@ async function watchedPage(context: BrowserContext): Promise<{ page: Page; conso
   return { page, consoleErrors };
 }
 
+/** Saves a full-page screenshot under SCREENSHOT_DIR and prints where. */
+async function screenshot(page: Page, name: string): Promise<void> {
+  mkdirSync(SCREENSHOT_DIR, { recursive: true });
+  const path = join(SCREENSHOT_DIR, `${name}.png`);
+  await page.screenshot({ path, fullPage: true });
+  console.log(`dashboard screenshot: ${path}`);
+}
+
+/**
+ * Every visible element that reaches outside its panel (a panel, the replica table's frame or
+ * the header), and every panel or scroller whose content is wider than it: what a reader would
+ * find clipped or would have to scroll sideways for. Empty when the layout fits.
+ */
+async function overflowingElements(page: Page): Promise<string[]> {
+  // A string, as the other page scripts here: the test code is compiled without the DOM types.
+  return page.evaluate<string[]>(`(() => {
+    const problems = [];
+    const name = (element) =>
+      element.tagName.toLowerCase() +
+      (element.dataset.testid === undefined ? '' : '[' + element.dataset.testid + ']') +
+      (element.className ? '.' + String(element.className).replace(/ /g, '.') : '');
+    if (document.documentElement.scrollWidth > window.innerWidth)
+      problems.push('the page is ' + document.documentElement.scrollWidth + ' px wide in a ' + window.innerWidth + ' px window');
+    for (const element of document.querySelectorAll('header, .panel, .panel-scroll, .plot, .table-wrap, .verdict-bar'))
+      if (element.scrollWidth > element.clientWidth + 1)
+        problems.push(name(element) + ' holds ' + element.scrollWidth + ' px in ' + element.clientWidth + ' px');
+    for (const element of document.querySelectorAll('header *, main *')) {
+      const box = element.getBoundingClientRect();
+      if (box.width === 0 || box.height === 0) continue;
+      const panel = element.closest('.panel, .table-wrap, header');
+      if (panel === null || panel === element) continue;
+      const outer = panel.getBoundingClientRect();
+      if (box.right > outer.right + 1 || box.left < outer.left - 1)
+        problems.push(name(element) + ' spans ' + box.left + '…' + box.right + ' px outside ' + name(panel) + ' at ' + outer.left + '…' + outer.right + ' px');
+    }
+    return problems;
+  })()`);
+}
+
 async function textOf(page: Page, testId: string): Promise<string> {
   return (await page.getByTestId(testId).textContent()) ?? '';
 }
@@ -845,8 +898,11 @@ describe('dashboard page in headless Chromium', { timeout: 30_000 }, () => {
         (await page.getByTestId('replica-row-1').getAttribute('class')) ?? '',
         /\bleader\b/,
       );
-      // With f = 1 the second-highest rate is the one a correct replica vouches for.
-      assert.equal(await textOf(page, 'cluster-throughput'), '870');
+      // The committed rate is what a quorum executed, as the dashboard measures it from the
+      // executed-request counters (here growing at 850…880 per second): a figure near 860.
+      await waitForText(page, 'cluster-throughput', /^\d/);
+      const committed = Number((await textOf(page, 'cluster-throughput')).replace(/,/g, ''));
+      assert.ok(committed > 400 && committed < 1700, `committed rate ${committed} near 860`);
       // Without guardians the page is the v1 page: no recovery columns, timing or panels.
       for (const testId of [
         'replica-exposure-0',
@@ -889,17 +945,7 @@ describe('dashboard page in headless Chromium', { timeout: 30_000 }, () => {
       assert.equal(await textOf(page, 'cluster-reason-0'), 'replica 3 is down');
       assert.equal(await page.evaluate('window.dashboardTestMarker'), 42, 'the page was not reloaded');
 
-      const screenshotPath = process.env.DASHBOARD_SCREENSHOT;
-      if (screenshotPath !== undefined && screenshotPath !== '') {
-        // Vary the rates for a while so the sparklines in the picture have something to draw.
-        for (let step = 0; step < 20; step++) {
-          cluster.fakes.slice(0, 3).forEach((fake, replica) => {
-            fake.update({ throughputPerSecond: 800 + 150 * Math.sin(step / 3 + replica) });
-          });
-          await new Promise((resolve) => setTimeout(resolve, POLL_INTERVAL_MS));
-        }
-        await page.screenshot({ path: screenshotPath, fullPage: true });
-      }
+      await screenshot(page, 'replica-down-degraded');
       assert.deepEqual(consoleErrors, [], 'no console errors');
     } finally {
       await context.close();
@@ -1073,12 +1119,19 @@ describe('dashboard page in headless Chromium', { timeout: 30_000 }, () => {
         /guardian 2recovery of replica 2 took 9\.5 s, over T_D = 8 s$/,
       );
       assert.match(await textOf(page, 'alarm-1'), /guardian 0replica 2 equivocated/);
-      assert.equal(await page.locator('[data-testid^="evidence-row-"]').count(), 1, 'the same evidence once');
-      assert.match(
-        await textOf(page, 'evidence-row-0'),
-        /equivocationtwo pre-prepares.*replica 2replica 0valid$/,
+      await waitUntil(
+        async () => (await page.locator('[data-testid^="incident-row-"]').count()) === 1,
+        'one incident',
       );
-      assert.equal(await page.getByTestId('evidence-row-0').getAttribute('data-valid'), 'true');
+      assert.equal(await textOf(page, 'incident-accused-0'), 'replica 2');
+      assert.match(await textOf(page, 'incident-kind-0'), /^equivocation valid$/);
+      assert.equal(
+        await textOf(page, 'incident-count-0'),
+        '1',
+        'the same record from two guardians counts once',
+      );
+      assert.equal(await page.getByTestId('incident-row-0').getAttribute('data-valid'), 'true');
+      assert.match(await textOf(page, 'incident-proofs-0'), /^two pre-prepares for view 0, sequence 1042$/);
 
       // A proactive recovery in its slot, and a replica kept past T while the reactive one ran.
       const proactiveStartMs = Date.now() - 1_200;
@@ -1100,16 +1153,7 @@ describe('dashboard page in headless Chromium', { timeout: 30_000 }, () => {
       assert.equal(await textOf(page, 'system-exposure'), '70 s');
       assert.match(await classOf('system-exposure'), /\bover\b/);
 
-      const screenshotPath = process.env.DASHBOARD_GUARDIANS_SCREENSHOT;
-      if (screenshotPath !== undefined && screenshotPath !== '') {
-        for (let step = 0; step < 20; step++) {
-          cluster.fakes.forEach((fake, replica) => {
-            fake.update({ throughputPerSecond: 800 + 150 * Math.sin(step / 3 + replica) });
-          });
-          await new Promise((resolve) => setTimeout(resolve, POLL_INTERVAL_MS));
-        }
-        await page.screenshot({ path: screenshotPath, fullPage: true });
-      }
+      await screenshot(page, 'guardians-recoveries');
       assert.deepEqual(consoleErrors, [], 'no console errors');
     } finally {
       await context.close();
@@ -1151,9 +1195,9 @@ describe('dashboard page in headless Chromium', { timeout: 30_000 }, () => {
         'the reason to update',
       );
 
-      const screenshotPath = process.env.DASHBOARD_STALLED_SCREENSHOT;
-      if (screenshotPath !== undefined && screenshotPath !== '')
-        await page.screenshot({ path: screenshotPath, fullPage: true });
+      // The top line says it in words: the first reason.
+      assert.match(await textOf(page, 'verdict-summary'), /^no batch executed for/);
+      await screenshot(page, 'stalled');
 
       for (const fake of cluster.fakes) {
         resumeProgress(fake);
@@ -1163,6 +1207,7 @@ describe('dashboard page in headless Chromium', { timeout: 30_000 }, () => {
       assert.equal(await page.locator('header').getAttribute('data-verdict'), 'healthy');
       assert.equal(await page.getByTestId('cluster-reasons').isHidden(), true);
       assert.equal(await page.getByTestId('cluster-reason-0').count(), 0);
+      await screenshot(page, 'resumed-healthy');
       assert.deepEqual(consoleErrors, [], 'no console errors');
     } finally {
       await context.close();
@@ -1187,6 +1232,212 @@ describe('dashboard page in headless Chromium', { timeout: 30_000 }, () => {
       assert.deepEqual(pageErrors, [], 'no uncaught script errors');
     } finally {
       held?.destroy();
+      await context.close();
+      await cluster.close();
+    }
+  });
+
+  it('keeps the history on the server: a reload draws the same charts again', async () => {
+    const context = await (await browser()).newContext({ viewport: { width: 1280, height: 800 } });
+    const cluster = await startGuardedTestCluster({ historySampleIntervalMs: POLL_INTERVAL_MS });
+    try {
+      const { page, consoleErrors } = await watchedPage(context);
+      const pointsShown = async (): Promise<number> =>
+        Number((await page.getByTestId('plot-throughput').getAttribute('data-points')) ?? '0');
+      await page.goto(cluster.dashboard.url);
+      await waitUntil(
+        async () => (await page.getByTestId('charts').getAttribute('data-history')) === 'loaded',
+        'the history to load',
+      );
+      await waitUntil(async () => (await pointsShown()) >= 10, 'ten samples on the charts');
+      const firstAt = await page.getByTestId('plot-throughput').getAttribute('data-first-at');
+      assert.ok(firstAt !== null && firstAt !== '');
+      const before = await pointsShown();
+
+      await page.reload();
+      await waitUntil(
+        async () => (await page.getByTestId('charts').getAttribute('data-history')) === 'loaded',
+        'the history to load after the reload',
+      );
+      // Every sample drawn before the reload is drawn again: the same first sample, and at least as many.
+      assert.ok((await pointsShown()) >= before, 'the charts start from the server history');
+      assert.equal(await page.getByTestId('plot-throughput').getAttribute('data-first-at'), firstAt);
+      await waitForText(page, 'cluster-verdict', 'healthy');
+
+      // The history is bounded: one hour at the sample interval, at most HISTORY_LIMITS.maxSamples.
+      const answer = await httpRequest(new URL('api/history', cluster.dashboard.url).href);
+      assert.equal(answer.status, 200);
+      assert.match(answer.headers['content-type'] ?? '', /^application\/json/);
+      const history = JSON.parse(answer.body) as DashboardHistoryJson;
+      assert.equal(history.series.capacity, HISTORY_LIMITS.maxSamples);
+      assert.ok(history.series.atMs.length >= before);
+      assert.equal(history.series.replicas.length, 6);
+      assert.equal(history.series.atMs[0], Number(firstAt));
+      assert.equal(history.recoveries.length, 6, "each guardian's proactive recovery, remembered");
+      // The chart library is served by the dashboard itself, under the page's CSP.
+      const library = await httpRequest(new URL('assets/uplot.js', cluster.dashboard.url).href);
+      assert.equal(library.status, 200);
+      assert.match(library.headers['content-type'] ?? '', /^text\/javascript/);
+      await screenshot(page, 'history-after-reload');
+      assert.deepEqual(consoleErrors, [], 'no console errors');
+    } finally {
+      await context.close();
+      await cluster.close();
+    }
+  });
+
+  it('shows one intrusion reported by every guardian as one incident, its proof folded', async () => {
+    const context = await (await browser()).newContext({ viewport: { width: 1280, height: 800 } });
+    const cluster = await startGuardedTestCluster();
+    try {
+      const { page, consoleErrors } = await watchedPage(context);
+      await page.goto(cluster.dashboard.url);
+      await waitForText(page, 'connection-state', 'live');
+      // Replica 2 equivocated; each other replica's guardian records it with its own time and
+      // reporter, and every guardian relays every record (what made one intrusion six rows).
+      const atMs = Date.now() - 5_000;
+      const proof = (reporter: number): string =>
+        `pre-prepares ${'9f2c'.repeat(8)} and ${'41ab'.repeat(8)} for view 0, sequence 1042 (seen by ${reporter})`;
+      const records = [0, 1, 3, 4, 5].map((reporter) => ({
+        atMs: atMs + 7 * reporter,
+        kind: 'equivocation',
+        accused: 2,
+        reporter: `replica ${reporter}`,
+        valid: true,
+        detail: proof(reporter),
+      }));
+      for (const guardian of cluster.guardians)
+        guardian.update({ evidence: guardian.status.replica === 2 ? records.slice(0, 2) : records });
+
+      await waitForText(page, 'incident-count-0', '5');
+      assert.equal(await page.locator('[data-testid^="incident-row-"]').count(), 1, 'one incident');
+      assert.equal(await textOf(page, 'incident-accused-0'), 'replica 2');
+      assert.match(await textOf(page, 'incident-kind-0'), /^equivocation valid$/);
+      assert.match(await textOf(page, 'evidence-summary'), /^1 incident · 5 records$/);
+      // The hashes are folded away until asked for.
+      assert.equal(await page.getByTestId('incident-proofs-0').isVisible(), false);
+      assert.match(
+        await textOf(page, 'incident-proof-0'),
+        /proofs \(5\), reported by replica 0, replica 1, replica 3, replica 4, replica 5/,
+      );
+      await page.getByTestId('incident-proof-0').locator('summary').click();
+      assert.equal(await page.getByTestId('incident-proofs-0').isVisible(), true);
+      assert.match(await textOf(page, 'incident-proofs-0'), /\(seen by 0\).*\(seen by 5\)$/);
+
+      const answer = await httpRequest(new URL('api/log', cluster.dashboard.url).href);
+      const log = JSON.parse(answer.body) as DashboardLogJson;
+      assert.equal(log.incidents.length, 1);
+      assert.equal(log.incidents[0]!.count, 5);
+      assert.equal(log.incidents[0]!.firstSeenMs, atMs);
+      assert.equal(log.incidents[0]!.lastSeenMs, atMs + 35);
+      assert.equal(log.evidenceAtMs.length, 5, 'one marker per record on the charts');
+      assert.deepEqual(await overflowingElements(page), [], 'the unfolded proofs fit their panel');
+      await screenshot(page, 'incident-unfolded');
+      assert.deepEqual(consoleErrors, [], 'no console errors');
+    } finally {
+      await context.close();
+      await cluster.close();
+    }
+  });
+
+  it('fits a 1280×800 window: no element overflows its panel, with every panel busy', async () => {
+    const context = await (await browser()).newContext({ viewport: { width: 1280, height: 800 } });
+    const cluster = await startGuardedTestCluster({ historySampleIntervalMs: POLL_INTERVAL_MS });
+    try {
+      const { page, consoleErrors } = await watchedPage(context);
+      await page.goto(cluster.dashboard.url);
+      await waitForText(page, 'connection-state', 'live');
+      const nowMs = Date.now();
+      // Long texts where they can occur: an error, a recovery in progress, evidence, alarms.
+      cluster.fakes[2]!.behaviour = 'server-error';
+      cluster.guardians[2]!.update({
+        replicaProcess: 'stopped',
+        recovery: {
+          inProgress: true,
+          kind: 'reactive',
+          reason: 'equivocation',
+          step: 'transferring-state',
+          startedAtMs: nowMs - 3_000,
+          stepStartedAtMs: nowMs - 1_000,
+        },
+      });
+      cluster.fakes[3]!.update({
+        lastExecuted: 400,
+        throughputPerSecond: 478,
+        stateTransferInProgress: true,
+      });
+      cluster.guardians[5]!.update({ exposureMs: 70_000 });
+      const evidence = [0, 1, 3, 4, 5].map((reporter) => ({
+        atMs: nowMs - 4_000 + reporter,
+        kind: 'equivocation',
+        accused: 2,
+        reporter: `replica ${reporter}`,
+        valid: true,
+        detail: `${'c0ffee'.repeat(40)}`,
+      }));
+      cluster.guardians.forEach((guardian, replica) =>
+        guardian.update({
+          evidence,
+          alarms: [
+            {
+              atMs: nowMs - 3_500 + replica,
+              message: `replica 2 equivocated (${'deadbeef'.repeat(12)}): reactive recovery scheduled by guardian ${replica}`,
+            },
+          ],
+        }),
+      );
+      await waitForText(page, 'replica-recovery-step-2', 'transferring-state');
+      await waitForText(page, 'incident-count-0', '5');
+      await waitForText(page, 'replica-catching-up-3', /^catching up/);
+      await waitForText(page, 'cluster-verdict', 'degraded');
+      await waitUntil(
+        async () => (await page.locator('[data-testid^="alarm-"]').count()) === 6,
+        'one alarm from each guardian',
+      );
+      await page.getByTestId('incident-proof-0').locator('summary').click();
+      // The picture first, so a failure below leaves the state to look at.
+      await screenshot(page, 'busy-1280x800');
+      assert.deepEqual(await overflowingElements(page), [], 'nothing overflows at 1280×800');
+      assert.deepEqual(consoleErrors, [], 'no console errors');
+    } finally {
+      await context.close();
+      await cluster.close();
+    }
+  });
+
+  it("shows the quorum's committed rate, not a catching-up replica's, and the unsafe verdict", async () => {
+    const context = await (await browser()).newContext({ viewport: { width: 1280, height: 800 } });
+    const cluster = await startGuardedTestCluster();
+    try {
+      const { page, consoleErrors } = await watchedPage(context);
+      // The workload runs at 20 requests per second; replica 3 replays what it missed at 478.
+      for (const fake of cluster.fakes) fake.update({ throughputPerSecond: 20 });
+      cluster.fakes[3]!.update({ lastExecuted: 400, throughputPerSecond: 478 });
+      await page.goto(cluster.dashboard.url);
+      await waitForText(page, 'replica-catching-up-3', /^catching up6\d\d behind$/);
+      assert.equal(await textOf(page, 'replica-throughput-3'), '478');
+      // Once a sample interval has passed since the change, the committed rate is the workload's.
+      const committedRate = async (): Promise<number> =>
+        Number((await textOf(page, 'cluster-throughput')).replace(/,/g, ''));
+      await waitUntil(async () => (await committedRate()) < 100, "the committed rate to be the workload's");
+      assert.ok((await committedRate()) > 0);
+      assert.equal(await textOf(page, 'replica-catching-up-0'), '');
+      await screenshot(page, 'catching-up');
+
+      // Two replicas past T: more than f = 1 may be an intruder's, which nothing tolerates.
+      cluster.guardians[3]!.update({ exposureMs: 70_000 });
+      cluster.guardians[5]!.update({ exposureMs: 66_000 });
+      await waitForText(page, 'cluster-verdict', 'unsafe');
+      assert.match(
+        await textOf(page, 'verdict-summary'),
+        /^replicas 3 and 5 ran longer than T without a rejuvenation/,
+      );
+      assert.equal(await page.locator('header').getAttribute('data-verdict'), 'unsafe');
+      await screenshot(page, 'unsafe');
+      cluster.guardians[3]!.update({ exposureMs: 1_000 });
+      await waitForText(page, 'cluster-verdict', 'healthy');
+      assert.deepEqual(consoleErrors, [], 'no console errors');
+    } finally {
       await context.close();
       await cluster.close();
     }

@@ -119,6 +119,12 @@ export class FakeStatusEndpoint<Status extends object> {
   private currentStatus: Status;
   /** Changes each answer at the moment it is sent (for figures that grow with time). */
   private live: ((status: Status) => Status) | null = null;
+  /**
+   * Moves the status itself on by the time since the previous answer (a replica's executed-request
+   * counter grows at its rate), so the change persists; null: the status stays as set.
+   */
+  private tick: ((status: Status, elapsedMs: number) => Status) | null = null;
+  private tickedAtMs = Date.now();
   private readonly sockets = new Set<Socket>();
   private listening = true;
 
@@ -160,6 +166,12 @@ export class FakeStatusEndpoint<Status extends object> {
     this.currentStatus = { ...this.currentStatus, ...changes };
   }
 
+  /** From now on, every answer first moves the status on with `advance` (null: it stays as set). */
+  advanceWith(advance: ((status: Status, elapsedMs: number) => Status) | null): void {
+    this.tick = advance;
+    this.tickedAtMs = Date.now();
+  }
+
   /** Every answer from now on is `answer(status)`, computed when sent; null: the status as set. */
   answerWith(answer: ((status: Status) => Status) | null): void {
     this.live = answer;
@@ -178,6 +190,11 @@ export class FakeStatusEndpoint<Status extends object> {
     if (request.method !== 'GET' || request.url !== '/status') {
       response.writeHead(404).end();
       return;
+    }
+    if (this.tick !== null) {
+      const now = Date.now();
+      this.currentStatus = this.tick(this.currentStatus, now - this.tickedAtMs);
+      this.tickedAtMs = now;
     }
     switch (this.behaviour) {
       case 'healthy':
@@ -255,13 +272,28 @@ export function resumeProgress(fake: FakeReplica): void {
   });
 }
 
+/**
+ * A fake replica's executed-request counter grows at the rate it reports, as a real one's does
+ * (the dashboard measures the committed rate from the counters). Fractions are carried over.
+ */
+function executingAtReportedRate(): (status: ReplicaStatus, elapsedMs: number) => ReplicaStatus {
+  let carried = 0;
+  return (status, elapsedMs) => {
+    const executed = carried + (status.throughputPerSecond * elapsedMs) / 1000;
+    carried = executed - Math.floor(executed);
+    return { ...status, requestsExecuted: status.requestsExecuted + Math.floor(executed) };
+  };
+}
+
 /** Starts `count` healthy fakes; replica 0 is the leader of view 0. */
 export async function startFakeReplicas(count: number): Promise<FakeReplica[]> {
-  return Promise.all(
+  const fakes = await Promise.all(
     Array.from({ length: count }, (_, replica) =>
       FakeStatusEndpoint.start(sampleReplicaStatus(replica), (status) => ({ ...status, view: 'seven' })),
     ),
   );
+  for (const fake of fakes) fake.advanceWith(executingAtReportedRate());
+  return fakes;
 }
 
 /** Starts `count` healthy guardians at rest (sampleGuardianStatus), one per replica id. */

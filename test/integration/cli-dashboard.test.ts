@@ -1,5 +1,5 @@
 import * as assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -12,6 +12,7 @@ import { generateCluster } from '../../src/config/keys.js';
 import type { DashboardServer } from '../../src/dashboard/server.js';
 import type { GuardianReport } from '../../src/runtime/guardian-report.js';
 import type { ClusterHealth } from '../../src/runtime/health.js';
+import { replicaId } from '../../src/messages/ids.js';
 import { LocalCluster } from '../../src/runtime/local-cluster.js';
 import { builtEntryPoint } from './built-code.js';
 import type { ReplicaReport } from '../../src/runtime/status.js';
@@ -25,6 +26,8 @@ import {
 import { runCli } from './helpers.js';
 
 const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+/** Screenshots for a person to look at (ignored by git), as the dashboard tests leave theirs. */
+const SCREENSHOT_DIR = join(process.cwd(), 'test-output', 'dashboard');
 
 describe('the phalanx command and the dashboard on a real cluster', { timeout: 180_000 }, () => {
   let directory: string;
@@ -155,6 +158,41 @@ describe('the phalanx command and the dashboard on a real cluster', { timeout: 1
       }
       assert.equal(roles.filter((role) => /leader/.test(role)).length, 1, `roles: ${roles}`);
       assert.equal(roles.filter((role) => /backup/.test(role)).length, 3, `roles: ${roles}`);
+
+      // f + 1 = 2 replica processes frozen (SIGSTOP by their pids): they still hold their ports but
+      // answer nothing, so no quorum orders anything. The verdict says stalled, whatever the
+      // processes' state; it turns back once they run again (SIGCONT).
+      const verdict = async (): Promise<string> =>
+        (await page.getByTestId('cluster-verdict').getAttribute('data-verdict')) ?? '';
+      const waitForVerdict = async (expected: string, limitMs: number): Promise<void> => {
+        const until = Date.now() + limitMs;
+        while ((await verdict()) !== expected) {
+          assert.ok(Date.now() < until, `the verdict is ${await verdict()}, not ${expected}`);
+          await new Promise((resolve) => setTimeout(resolve, 200));
+        }
+      };
+      await waitForVerdict('healthy', 20_000);
+      const frozen = [2, 3].map((id) => {
+        const pid = cluster.pid(replicaId(id));
+        assert.ok(pid !== undefined, `replica ${id} runs`);
+        return pid;
+      });
+      try {
+        for (const pid of frozen) process.kill(pid, 'SIGSTOP');
+        await waitForVerdict('stalled', 20_000);
+        assert.match(
+          (await page.getByTestId('verdict-summary').textContent()) ?? '',
+          /^only 2 of 4 replicas are up and voting; a quorum needs 3$/,
+        );
+        mkdirSync(SCREENSHOT_DIR, { recursive: true });
+        await page.screenshot({ path: join(SCREENSHOT_DIR, 'real-cluster-stalled.png'), fullPage: true });
+        console.log(`dashboard screenshot: ${join(SCREENSHOT_DIR, 'real-cluster-stalled.png')}`);
+      } finally {
+        for (const pid of frozen) process.kill(pid, 'SIGCONT');
+      }
+      await waitForVerdict('healthy', 60_000);
+      await page.screenshot({ path: join(SCREENSHOT_DIR, 'real-cluster-resumed.png'), fullPage: true });
+      console.log(`dashboard screenshot: ${join(SCREENSHOT_DIR, 'real-cluster-resumed.png')}`);
       assert.deepEqual(errors, []);
     } finally {
       await browser.close();

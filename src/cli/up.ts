@@ -14,6 +14,7 @@ import { type ClusterConfig, DEFAULT_SERVICE_MODULE } from '../config/cluster-co
 import { clientKeyPath, generateCluster, loadClientKeyFile } from '../config/keys.js';
 import { clientId } from '../messages/ids.js';
 import { DashboardServer } from '../dashboard/server.js';
+import type { ClientLatency } from '../dashboard/index.js';
 import { signCodeManifestFor } from '../recovery/code-manifest.js';
 import { cliEntryPoint, LocalCluster } from '../runtime/local-cluster.js';
 import { IntrusionDemo } from './demo.js';
@@ -27,6 +28,9 @@ import {
   requireKvService,
 } from './options.js';
 
+/** Operations whose latency the live workload keeps for the dashboard: the last few seconds' worth. */
+export const WORKLOAD_LATENCY_WINDOW = { maxOperations: 1024, windowMs: 5000 } as const;
+
 /** A gentle, steady workload so the dashboard has something to show. */
 export class LiveWorkload {
   readonly #kv: KvClient;
@@ -35,6 +39,8 @@ export class LiveWorkload {
   completed = 0;
   failed = 0;
   readonly #loop: Promise<void>;
+  /** Completion time and latency of the latest operations, oldest first, bounded. */
+  readonly #latencies: { readonly atMs: number; readonly ms: number }[] = [];
 
   constructor(kv: KvClient, logger: Logger, operationsPerSecond: number) {
     this.#kv = kv;
@@ -52,6 +58,9 @@ export class LiveWorkload {
         if (index % 3 === 2) await this.#kv.get(key);
         else await this.#kv.put(key, encoder.encode(`value ${index}`));
         this.completed++;
+        const finished = Date.now();
+        this.#latencies.push({ atMs: finished, ms: finished - started });
+        if (this.#latencies.length > WORKLOAD_LATENCY_WINDOW.maxOperations) this.#latencies.shift();
       } catch (error) {
         // An operation cut short by Ctrl-C is not a failure of the cluster.
         if (this.#running) {
@@ -63,6 +72,18 @@ export class LiveWorkload {
       const pause = 1000 / operationsPerSecond - (Date.now() - started);
       if (pause > 0) await new Promise((resolve) => setTimeout(resolve, pause));
     }
+  }
+
+  /** p50 and p99 of the operations completed in the last few seconds, or null when there were none. */
+  recentLatency(nowMs: number = Date.now()): ClientLatency | null {
+    const recent = this.#latencies
+      .filter((entry) => nowMs - entry.atMs <= WORKLOAD_LATENCY_WINDOW.windowMs)
+      .map((entry) => entry.ms)
+      .sort((a, b) => a - b);
+    if (recent.length === 0) return null;
+    const rank = (quantile: number): number =>
+      recent[Math.min(recent.length - 1, Math.floor(quantile * recent.length))]!;
+    return { p50Ms: rank(0.5), p99Ms: rank(0.99) };
   }
 
   async stop(): Promise<void> {
@@ -113,11 +134,13 @@ async function signLocalCode(config: ClusterConfig): Promise<void> {
 export async function startDashboard(
   config: ClusterConfig,
   port = config.dashboard.port,
+  clientLatency?: () => ClientLatency | null,
 ): Promise<DashboardServer> {
   const recovery = config.recovery;
   return DashboardServer.start({
     host: config.dashboard.host,
     port,
+    ...(clientLatency === undefined ? {} : { clientLatency }),
     cluster: { n: config.n, f: config.f, k: config.k },
     // A stall is judged against the cluster's own request timeout.
     requestTimeoutMs: config.protocol.requestTimeoutMs,
@@ -192,9 +215,13 @@ async function runLocalCluster(options: {
   );
   await cluster.waitUntilReady(60_000);
   if (cluster.role === 'guardian') await reportTrustBoundary(cluster);
-  const dashboard = await startDashboard(config);
-  process.stdout.write(`dashboard: ${dashboard.url}\n`);
   let workload: LiveWorkload | null = null;
+  const dashboard = await startDashboard(
+    config,
+    undefined,
+    options.workload ? () => workload?.recentLatency() ?? null : undefined,
+  );
+  process.stdout.write(`dashboard: ${dashboard.url}\n`);
   let client: PhalanxClient | null = null;
   if (options.workload) {
     const keys = await loadClientKeyFile(clientKeyPath(config, clientId('admin')));

@@ -70,11 +70,23 @@ export interface DashboardHealth extends Omit<ClusterHealth, 'verdict'> {
   readonly progress: ClusterProgress;
 }
 
+/**
+ * Latency a client beside the dashboard measured over its last few seconds (`phalanx up --workload`
+ * and `demo` pass their live workload's): replicas report no client-side figure.
+ */
+export interface ClientLatency {
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+}
+
 export interface HistorySample {
   readonly atMs: number;
   readonly verdict: DashboardVerdict;
   readonly up: number;
   readonly committedPerSecond: number | null;
+  /** Client latency at this sample; null without a client beside the dashboard or no operation. */
+  readonly latencyP50Ms: number | null;
+  readonly latencyP99Ms: number | null;
   readonly executed: number | null;
   readonly view: number | null;
   /** Index = replica id. */
@@ -94,6 +106,8 @@ export interface HistorySeries {
   readonly verdict: readonly DashboardVerdict[];
   readonly up: readonly number[];
   readonly committedPerSecond: readonly (number | null)[];
+  readonly latencyP50Ms: readonly (number | null)[];
+  readonly latencyP99Ms: readonly (number | null)[];
   readonly executed: readonly (number | null)[];
   readonly view: readonly (number | null)[];
   /** Index = replica id. */
@@ -158,8 +172,11 @@ export const NO_PROGRESS: ClusterProgress = {
   catchingUp: [],
 };
 
-/** Columns of one sample besides the per-replica ones: at, verdict, up, committed, executed, view. */
-const CLUSTER_COLUMNS = 6;
+/**
+ * Columns of one sample besides the per-replica ones: at, verdict, up, committed, executed, view,
+ * client latency p50 and p99.
+ */
+const CLUSTER_COLUMNS = 8;
 const REPLICA_COLUMNS = 3;
 
 /** Bytes the sample ring holds for `n` replicas: fixed when it is made, whatever happens later. */
@@ -217,6 +234,8 @@ class SampleRing {
     cells[base + 3] = orNaN(sample.committedPerSecond);
     cells[base + 4] = orNaN(sample.executed);
     cells[base + 5] = orNaN(sample.view);
+    cells[base + 6] = orNaN(sample.latencyP50Ms);
+    cells[base + 7] = orNaN(sample.latencyP99Ms);
     sample.replicas.forEach((replica, index) => {
       const at = base + CLUSTER_COLUMNS + REPLICA_COLUMNS * index;
       cells[at] = orNaN(replica.ratePerSecond);
@@ -244,6 +263,8 @@ class SampleRing {
       committedPerSecond: column(3),
       executed: column(4),
       view: column(5),
+      latencyP50Ms: column(6),
+      latencyP99Ms: column(7),
       replicas: Array.from({ length: this.n }, (_, replica) => {
         const at = CLUSTER_COLUMNS + REPLICA_COLUMNS * replica;
         return {
@@ -328,6 +349,7 @@ export class DashboardHistory {
     guardians: readonly GuardianReport[] | undefined,
     health: ClusterHealth,
     recovery: RecoveryParameters | undefined,
+    clientLatency: ClientLatency | null = null,
   ): { readonly health: DashboardHealth; readonly sample: HistorySample | null } {
     const { cluster } = this.options;
     assertInvariant(replicas.length === cluster.n, `${replicas.length} replica reports for n = ${cluster.n}`);
@@ -377,6 +399,8 @@ export class DashboardHistory {
       verdict: dashboardHealth.verdict,
       up: up.length,
       committedPerSecond: progress.committedPerSecond,
+      latencyP50Ms: clientLatency?.p50Ms ?? null,
+      latencyP99Ms: clientLatency?.p99Ms ?? null,
       executed: progress.executed,
       view: progress.view,
       replicas: replicas.map((report, replica) => {

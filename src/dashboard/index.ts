@@ -27,6 +27,7 @@ export {
   renderDashboardPage,
 } from './page.js';
 export {
+  type ClientLatency,
   type DashboardHealth,
   type DashboardHistoryJson,
   type DashboardLogJson,

@@ -23,6 +23,8 @@ export interface DashboardPageOptions {
   readonly pollIntervalMs: number;
   /** Guardians are polled: add the recovery columns and the recoveries, alarms and evidence panels. */
   readonly guardians?: boolean;
+  /** A client beside the dashboard reports its latency: add the latency chart. */
+  readonly clientLatency?: boolean;
   /** The configured recovery timing: show T, T_D and T_P in the header. */
   readonly recovery?: RecoveryParameters;
   /** The charting library's files, served by the dashboard server (src/dashboard/assets.ts). */
@@ -739,7 +741,7 @@ const SCRIPT = `
   const charts = (() => {
     const n = Number(root.dataset.n);
     let capacity = 7200;
-    const columns = { atS: [], committed: [], executed: [], view: [], exposure: [], activity: [] };
+    const columns = { atS: [], committed: [], p50: [], p99: [], executed: [], view: [], exposure: [], activity: [] };
     for (let id = 0; id < n; id++) {
       columns.exposure.push([]);
       columns.activity.push([]);
@@ -834,6 +836,15 @@ const SCRIPT = `
         () => [columns.atS, columns.committed],
       );
       plot(
+        'plot-latency',
+        [
+          { label: 'p50 ms', stroke: PALETTE[0], width: 1.5 },
+          { label: 'p99 ms', stroke: PALETTE[2], width: 1.5 },
+        ],
+        [{ size: 56 }],
+        () => [columns.atS, columns.p50, columns.p99],
+      );
+      plot(
         'plot-progress',
         [
           { label: 'sequence number', stroke: PALETTE[1], width: 1.5, scale: 'seq' },
@@ -867,13 +878,15 @@ const SCRIPT = `
         holder.dataset.points = String(columns.atS.length);
         holder.dataset.firstAt = first === null ? '' : String(Math.round(first * 1000));
       }
+      const latency = byTestId('plot-latency');
+      if (latency) latency.dataset.points = String(columns.p99.filter((value) => value !== null).length);
       renderTimeline();
     }
 
     function trim() {
       const excess = columns.atS.length - capacity;
       if (excess <= 0) return;
-      for (const key of ['atS', 'committed', 'executed', 'view']) columns[key].splice(0, excess);
+      for (const key of ['atS', 'committed', 'p50', 'p99', 'executed', 'view']) columns[key].splice(0, excess);
       for (const list of columns.exposure) list.splice(0, excess);
       for (const list of columns.activity) list.splice(0, excess);
     }
@@ -881,6 +894,8 @@ const SCRIPT = `
     function push(sample) {
       columns.atS.push(sample.atMs / 1000);
       columns.committed.push(sample.committedPerSecond);
+      columns.p50.push(sample.latencyP50Ms);
+      columns.p99.push(sample.latencyP99Ms);
       columns.executed.push(sample.executed);
       columns.view.push(sample.view);
       sample.replicas.forEach((replica, id) => {
@@ -897,6 +912,8 @@ const SCRIPT = `
         push({
           atMs: series.atMs[index],
           committedPerSecond: series.committedPerSecond[index],
+          latencyP50Ms: series.latencyP50Ms[index],
+          latencyP99Ms: series.latencyP99Ms[index],
           executed: series.executed[index],
           view: series.view[index],
           replicas: series.replicas.map((replica) => ({
@@ -922,6 +939,8 @@ const SCRIPT = `
       }
       const committed = status.health && status.health.progress ? status.health.progress.committedPerSecond : null;
       setText('throughput-summary', committed === null || committed === undefined ? '' : 'now ' + formatRate(committed) + ' req/s');
+      if (sample && sample.latencyP99Ms !== null && sample.latencyP99Ms !== undefined)
+        setText('latency-summary', 'now p50 ' + sample.latencyP50Ms.toFixed(1) + ' ms, p99 ' + sample.latencyP99Ms.toFixed(1) + ' ms');
     }
 
     // Lanes of slots over the charts' time span: proactive and reactive recoveries (from the
@@ -1240,8 +1259,17 @@ ${panel('evidence', 'Evidence by incident')}
 ${chart(
   'throughput',
   'Committed throughput (req/s)',
-  `${markerLegend}<p class="chart-note">The rate a quorum of replicas executed (the quorum-th highest of the rates the dashboard measured). Client latency (p50/p99) is not reported on the replicas' admin endpoints, so it is not charted.</p>`,
+  `${markerLegend}<p class="chart-note">The rate a quorum of replicas executed (the quorum-th highest of the rates the dashboard measured).</p>`,
 )}
+${
+  options.clientLatency === true
+    ? chart(
+        'latency',
+        'Client latency (ms)',
+        `${markerLegend}<p class="chart-note">p50 and p99 of the operations the live workload beside this dashboard completed in the last few seconds.</p>`,
+      )
+    : ''
+}
 ${chart('progress', 'Executed sequence number and view', markerLegend)}
 ${
   guardians

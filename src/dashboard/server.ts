@@ -28,6 +28,7 @@ import {
   DashboardHistory,
   type DashboardHealth,
   HISTORY_DEFAULTS,
+  type ClientLatency,
   type HistorySample,
   NO_PROGRESS,
 } from './history.js';
@@ -99,6 +100,12 @@ export interface DashboardServerOptions {
    * server keeps one hour of them (at most HISTORY_LIMITS.maxSamples) for the page's charts.
    */
   readonly historySampleIntervalMs?: number;
+  /**
+   * Latency a client beside the dashboard measured lately (`up --workload` and `demo` pass their
+   * live workload's), read once per poll round; when given, the page charts it. Replicas report
+   * no client-side latency, so without it there is no latency chart.
+   */
+  readonly clientLatency?: () => ClientLatency | null;
 }
 
 /** What GET /api/cluster and every event carry: the polled reports and the verdict on them. */
@@ -349,6 +356,7 @@ export class DashboardServer {
       readonly page: { readonly html: string; readonly contentSecurityPolicy: string };
       readonly assets: ChartAssets;
       readonly history: DashboardHistory;
+      readonly clientLatency: (() => ClientLatency | null) | undefined;
     },
   ) {
     const address = server.address() as AddressInfo;
@@ -436,6 +444,7 @@ export class DashboardServer {
       cluster: { n, f, k },
       pollIntervalMs,
       guardians: guardianStatusUrls !== undefined,
+      clientLatency: options.clientLatency !== undefined,
       recovery,
       assets,
     });
@@ -460,6 +469,7 @@ export class DashboardServer {
       page,
       assets,
       history,
+      clientLatency: options.clientLatency,
     });
     server.on('request', (req, res) => dashboard.handle(req, res));
     await dashboard.pollRound();
@@ -507,9 +517,9 @@ export class DashboardServer {
     nowMs: number,
   ): DashboardClusterStatus {
     const { n, f, k } = this.settings.cluster;
-    const { recovery, requestTimeoutMs, history } = this.settings;
+    const { recovery, requestTimeoutMs, history, clientLatency } = this.settings;
     const health = clusterHealth(replicas, guardians, { n, f, k, requestTimeoutMs, nowMs });
-    const observed = history.observe(nowMs, replicas, guardians, health, recovery);
+    const observed = history.observe(nowMs, replicas, guardians, health, recovery, clientLatency?.() ?? null);
     return {
       n,
       f,

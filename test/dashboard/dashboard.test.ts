@@ -6,6 +6,7 @@ import { get, type IncomingMessage, request } from 'node:http';
 import { after, describe, it } from 'node:test';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 import {
+  type ClientLatency,
   DASHBOARD_LIMITS,
   type DashboardClusterStatus,
   type DashboardHistoryJson,
@@ -71,7 +72,11 @@ const SCREENSHOT_DIR = join(process.cwd(), 'test-output', 'dashboard');
 
 /** Six fake replicas, their six fake guardians, and a dashboard told the recovery timing. */
 async function startGuardedTestCluster(
-  options: { historySampleIntervalMs?: number; requestTimeoutMs?: number } = {},
+  options: {
+    historySampleIntervalMs?: number;
+    requestTimeoutMs?: number;
+    clientLatency?: () => ClientLatency | null;
+  } = {},
 ): Promise<GuardedTestCluster> {
   const [fakes, guardians] = await Promise.all([
     startFakeReplicas(GUARDED_CLUSTER.n),
@@ -1239,11 +1244,18 @@ describe('dashboard page in headless Chromium', { timeout: 30_000 }, () => {
 
   it('keeps the history on the server: a reload draws the same charts again', async () => {
     const context = await (await browser()).newContext({ viewport: { width: 1280, height: 800 } });
-    const cluster = await startGuardedTestCluster({ historySampleIntervalMs: POLL_INTERVAL_MS });
+    // A client beside the dashboard (the live workload of `up` and `demo`) reports its latency.
+    let operations = 0;
+    const cluster = await startGuardedTestCluster({
+      historySampleIntervalMs: POLL_INTERVAL_MS,
+      clientLatency: () => (++operations % 2 === 0 ? { p50Ms: 12, p99Ms: 40 } : { p50Ms: 14, p99Ms: 55 }),
+    });
     try {
       const { page, consoleErrors } = await watchedPage(context);
       const pointsShown = async (): Promise<number> =>
         Number((await page.getByTestId('plot-throughput').getAttribute('data-points')) ?? '0');
+      const latencyPointsShown = async (): Promise<number> =>
+        Number((await page.getByTestId('plot-latency').getAttribute('data-points')) ?? '0');
       await page.goto(cluster.dashboard.url);
       await waitUntil(
         async () => (await page.getByTestId('charts').getAttribute('data-history')) === 'loaded',
@@ -1253,6 +1265,12 @@ describe('dashboard page in headless Chromium', { timeout: 30_000 }, () => {
       const firstAt = await page.getByTestId('plot-throughput').getAttribute('data-first-at');
       assert.ok(firstAt !== null && firstAt !== '');
       const before = await pointsShown();
+      const latencyBefore = await latencyPointsShown();
+      assert.ok(latencyBefore >= 10, `client latency charted: ${latencyBefore} points`);
+      assert.match(
+        (await page.getByTestId('latency-summary').textContent()) ?? '',
+        /p50 1[24]\.0 ms, p99 (40|55)\.0 ms/,
+      );
 
       await page.reload();
       await waitUntil(
@@ -1261,6 +1279,7 @@ describe('dashboard page in headless Chromium', { timeout: 30_000 }, () => {
       );
       // Every sample drawn before the reload is drawn again: the same first sample, and at least as many.
       assert.ok((await pointsShown()) >= before, 'the charts start from the server history');
+      assert.ok((await latencyPointsShown()) >= latencyBefore, 'client latency too');
       assert.equal(await page.getByTestId('plot-throughput').getAttribute('data-first-at'), firstAt);
       await waitForText(page, 'cluster-verdict', 'healthy');
 
@@ -1272,6 +1291,7 @@ describe('dashboard page in headless Chromium', { timeout: 30_000 }, () => {
       assert.equal(history.series.capacity, HISTORY_LIMITS.maxSamples);
       assert.ok(history.series.atMs.length >= before);
       assert.equal(history.series.replicas.length, 6);
+      assert.ok(history.series.latencyP99Ms.every((value) => value === 40 || value === 55));
       assert.equal(history.series.atMs[0], Number(firstAt));
       assert.equal(history.recoveries.length, 6, "each guardian's proactive recovery, remembered");
       // The chart library is served by the dashboard itself, under the page's CSP.

@@ -1,6 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
 import {
+  type ClientLatency,
   CATCHING_UP_LAG,
   DashboardHistory,
   HISTORY_LIMITS,
@@ -25,6 +26,7 @@ function round(
   nowMs: number,
   changes: (replica: number) => Partial<ReturnType<typeof sampleReplicaStatus>> = () => ({}),
   guardians?: GuardianReport[],
+  latency: ClientLatency | null = null,
 ) {
   const replicas: ReplicaReport[] = [0, 1, 2, 3].map((replica) => ({
     up: true,
@@ -35,10 +37,20 @@ function round(
     requestTimeoutMs: REQUEST_TIMEOUT_MS,
     nowMs,
   });
-  return target.observe(nowMs, replicas, guardians, health, SAMPLE_RECOVERY);
+  return target.observe(nowMs, replicas, guardians, health, SAMPLE_RECOVERY, latency);
 }
 
 describe('dashboard history', () => {
+  it('keeps the client latency a client beside the dashboard reported, and no figure where it reported none', () => {
+    const kept = history(1000, 10_000);
+    round(kept, START_MS, undefined, undefined, { p50Ms: 3.5, p99Ms: 21 });
+    round(kept, START_MS + 1000);
+    round(kept, START_MS + 2000, undefined, undefined, { p50Ms: 4, p99Ms: 30 });
+    const series = kept.toJSON().series;
+    assert.deepEqual(series.latencyP50Ms, [3.5, null, 4]);
+    assert.deepEqual(series.latencyP99Ms, [21, null, 30]);
+  });
+
   it('keeps at most an hour of samples in a ring whose size is fixed up front', () => {
     const kept = history(1000, 10_000);
     for (let second = 0; second < 25; second++) round(kept, START_MS + 1000 * second);
@@ -50,7 +62,7 @@ describe('dashboard history', () => {
       Array.from({ length: 10 }, (_, index) => START_MS + 1000 * (15 + index)),
     );
     // One hour at 500 ms for n = 6: 7,200 samples of 24 numbers.
-    assert.equal(historyBytes(6), 7200 * 24 * 8);
+    assert.equal(historyBytes(6), 7200 * 26 * 8);
     assert.equal(history(100).toJSON().series.capacity, HISTORY_LIMITS.maxSamples, 'capped');
     // Rounds closer together than the sample interval are not sampled.
     const sparse = history(500);

@@ -505,12 +505,16 @@ const SCRIPT = `
       table(
         ['Replica', 'Kind', 'Reason', 'Started', 'Duration'],
         entries.map(({ replica, record, boundMs }, index) => {
-          const over = record.exceededBound || record.durationMs > boundMs;
+          // Over T_D only when it took longer; a recovery the end of its slot cut off before T_D
+          // missed its deadline without being over T_D, and says so.
+          const overBound = boundMs > 0 && record.durationMs > boundMs;
+          const over = overBound || record.exceededBound;
           const bar = element('span', 'meter', '', element('span', 'meter-fill'));
           if (boundMs > 0) meter(bar, record.durationMs, boundMs);
           if (over) bar.classList.add('over');
           const duration = element('td', 'duration nowrap', '', element('span', 'inline-meter', '', bar, formatMs(record.durationMs)));
-          if (over) duration.append(badge('over T_D', 'over marker'));
+          if (overBound) duration.append(badge('over T_D', 'over marker'));
+          else if (over) duration.append(badge('unfinished at its slot end', 'over marker'));
           const row = element(
             'tr',
             over ? 'over' : '',
@@ -533,7 +537,8 @@ const SCRIPT = `
             element('td', 'nowrap', '', formatTime(record.startedAtMs)),
             duration,
           );
-          row.dataset.overBound = String(over);
+          row.dataset.overBound = String(overBound);
+          row.dataset.missedDeadline = String(over);
           return row;
         }),
       ),
@@ -953,6 +958,7 @@ const SCRIPT = `
       const spanMs = Math.max(1000, endMs - startMs);
       const lanes = [];
       let overCount = 0;
+      let unfinishedCount = 0;
       for (let id = 0; id < n; id++) {
         const track = element('div', 'track');
         const place = (fromMs, toMs, kind, title, testId) => {
@@ -968,15 +974,19 @@ const SCRIPT = `
         };
         const recoveries = log.recoveries.filter((record) => record.replica === id);
         recoveries.forEach((record, index) => {
-          const over = record.exceededBound || (recoveryBoundMs !== null && record.durationMs > recoveryBoundMs);
-          if (over) overCount++;
+          const overBound = recoveryBoundMs !== null && record.durationMs > recoveryBoundMs;
+          const over = overBound || record.exceededBound;
+          if (overBound) overCount++;
+          else if (over) unfinishedCount++;
           const steps = record.steps.map((step) => step.step + ' ' + formatMs(step.durationMs)).join(', ');
           const slot = place(
             record.startedAtMs,
             record.startedAtMs + record.durationMs,
             record.kind,
             record.kind + ' recovery of replica ' + id + ' (' + record.reason + '): ' + formatMs(record.durationMs) +
-              (recoveryBoundMs === null ? '' : ' of T_D = ' + formatMs(recoveryBoundMs)) + (steps ? '; steps: ' + steps : ''),
+              (recoveryBoundMs === null ? '' : ' of T_D = ' + formatMs(recoveryBoundMs)) +
+              (over && !overBound ? ', unfinished at the end of its slot' : '') +
+              (steps ? '; steps: ' + steps : ''),
             'timeline-slot-' + id + '-' + index,
           );
           if (slot && over) slot.classList.add('over');
@@ -1018,7 +1028,10 @@ const SCRIPT = `
       setText(
         'timeline-summary',
         (recoveryBoundMs === null ? '' : 'T_D = ' + formatMs(recoveryBoundMs) + ' · ') +
-          log.recoveries.length + ' recorded' + (overCount > 0 ? ' · ' + overCount + ' over T_D' : ''),
+          log.recoveries.length +
+          ' recorded' +
+          (overCount > 0 ? ' · ' + overCount + ' over T_D' : '') +
+          (unfinishedCount > 0 ? ' · ' + unfinishedCount + ' unfinished at their slot end' : ''),
       );
     }
 

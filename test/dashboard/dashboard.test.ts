@@ -1117,6 +1117,35 @@ describe('dashboard page in headless Chromium', { timeout: 30_000 }, () => {
         'six proactive, one reactive',
       );
       assert.match(await textOf(page, 'recoveries-summary'), /^T_D = 8 s · longest 9\.5 s$/);
+      // A recovery the end of its slot cut off before T_D missed its deadline, but is not over T_D.
+      const beforeCutOff = cluster.guardians[3]!.status;
+      cluster.guardians[3]!.update({
+        recentRecoveries: [
+          {
+            kind: 'proactive',
+            reason: 'period 7',
+            startedAtMs: finishedAtMs - 6_000,
+            durationMs: 6_000,
+            steps: [{ step: 'validating-state', durationMs: 6_000 }],
+            exceededBound: true,
+            keyEpoch: 3,
+          },
+          ...beforeCutOff.recentRecoveries,
+        ],
+      });
+      const cutOff = page.locator('[data-testid^="recovery-row-"]', {
+        hasText: 'unfinished at its slot end',
+      });
+      await waitUntil(async () => (await cutOff.count()) === 1, 'the cut-off recovery listed');
+      assert.equal(await cutOff.getAttribute('data-over-bound'), 'false');
+      assert.equal(await cutOff.getAttribute('data-missed-deadline'), 'true');
+      assert.doesNotMatch((await cutOff.textContent()) ?? '', /over T_D/);
+      await waitUntil(
+        async () =>
+          /1 over T_D · 1 unfinished at their slot end/.test(await textOf(page, 'timeline-summary')),
+        'the timeline counting it apart',
+      );
+      cluster.guardians[3]!.update({ recentRecoveries: beforeCutOff.recentRecoveries });
 
       // Most recent alarm first, each with the guardian that raised it.
       assert.match(

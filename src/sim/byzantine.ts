@@ -44,6 +44,7 @@ import type {
   ViewChange,
 } from '../messages/types.js';
 import type { ScheduleParameters } from '../core/schedule.js';
+import type { SigningKeyPair } from '../crypto/keys.js';
 import type { StolenKey } from './key-theft.js';
 import { KeyThief } from './key-thief.js';
 import type { Prng } from './prng.js';
@@ -112,6 +113,8 @@ export interface AdversaryContext {
   /** Present when the run rotates key epochs: what 'key-thief' needs beyond a replica's own keys. */
   readonly keyTheft?: {
     readonly schedule: ScheduleParameters;
+    /** How the run signs: the thief signs with stolen key pairs through it. */
+    sign(signer: SigningKeyPair, payload: Uint8Array): Signature;
     /** Hands evidence to the guardians, as a compromised replica can over its IPC link. */
     reportEvidence(evidence: Evidence): void;
     /** Every signature the thief makes with a stolen key. */
@@ -143,6 +146,7 @@ export class ByzantineAdversary {
         prng: context.prng.fork(BYZANTINE_CATALOGUE.indexOf('key-thief')),
         crypto: context.crypto,
         schedule: keyTheft.schedule,
+        sign: (signer, payload) => keyTheft.sign(signer, payload),
         now: () => context.now(),
         sendMessage: (to, message) => context.sendMessage(to, message),
         reportEvidence: (evidence) => keyTheft.reportEvidence(evidence),

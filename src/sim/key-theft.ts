@@ -17,7 +17,7 @@
  */
 import type { CoreCrypto, SignaturePurpose, Signed } from '../core/crypto.js';
 import { assert, type Digest, type KeyEpoch, type ReplicaId, type Signature } from '../messages/ids.js';
-import type { ReplicaCrypto, ReplicaSessionKeys } from '../crypto/replica-crypto.js';
+import type { ReplicaSessionKeys } from '../crypto/replica-crypto.js';
 import type { ClientRequest } from '../messages/types.js';
 import { CLOCK_SKEW_ALLOWANCE_MS } from '../crypto/key-certificates.js';
 import {
@@ -184,10 +184,10 @@ export type AcceptedSignatureListener = (
  * and everything else is the wrapped ReplicaCrypto's.
  */
 export class AuditedCrypto implements CoreCrypto {
-  readonly #inner: ReplicaCrypto;
+  readonly #inner: CoreCrypto;
   readonly #onAccepted: AcceptedSignatureListener;
 
-  constructor(inner: ReplicaCrypto, onAccepted: AcceptedSignatureListener) {
+  constructor(inner: CoreCrypto, onAccepted: AcceptedSignatureListener) {
     this.#inner = inner;
     this.#onAccepted = onAccepted;
   }

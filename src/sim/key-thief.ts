@@ -37,7 +37,7 @@ import {
   viewNumber,
 } from '../messages/ids.js';
 import { quorumSize } from '../core/quorum.js';
-import { signBytes } from '../crypto/signatures.js';
+import type { SigningKeyPair } from '../crypto/keys.js';
 import {
   checkpointPayload,
   newViewPayload,
@@ -67,6 +67,8 @@ export interface KeyThiefContext {
   readonly crypto: CoreCrypto;
   /** The cluster's recovery schedule: public, so the thief knows when graces end. */
   readonly schedule: ScheduleParameters;
+  /** The run's signature scheme (sim-crypto.ts), applied to a stolen key pair. */
+  sign(signer: SigningKeyPair, payload: Uint8Array): Signature;
   now(): number;
   sendMessage(to: ReplicaId, message: ReplicaMessage): void;
   /** Hands evidence to the guardians, as a compromised replica can over its IPC link. */
@@ -227,7 +229,7 @@ export class KeyThief {
 
   /** A signature with a stolen key, reported as forged. */
   #forge(key: StolenKey, payload: Uint8Array): Signature {
-    const signature = signBytes(key.keys.signing, payload);
+    const signature = this.#context.sign(key.keys.signing, payload);
     this.#context.forged(signature);
     return signature;
   }

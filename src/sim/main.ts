@@ -7,21 +7,24 @@
  */
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import type { JsonValue } from '../core/service.js';
 import { type LoadedServiceModule, loadServiceModule } from '../hosting/service-modules.js';
 import { SERVICE_SELECTION_LIMITS } from '../config/cluster-config.js';
 import { BYZANTINE_CATALOGUE, type ByzantineBehaviour, isByzantineBehaviour } from './byzantine.js';
 import { type KeyRotationMode, runSimulation, type SeedReport, type SimulationOptions } from './simulator.js';
 
-const usage = `usage: npm run sim -- [--seeds N | --seed S] [--first-seed S] [--n N] [--f F] [--k K]
+const usage = `usage: npm run sim -- [--seeds N | --seed S] [--first-seed S] [--jobs J] [--n N] [--f F] [--k K]
                      [--byzantine all|none|<behaviour>[,<behaviour>...]]
                      [--large-value-client] [--large-value-clients N] [--client-table-chunks N]
                      [--cluster-restart]
                      [--key-theft] [--key-rotation restart|in-place|restart-in-view-change]
                      [--broken-quorum] [--broken-view-change] [--broken-snapshot]
                      [--broken-epoch-lifetime] [--service <module> [--service-options <json>]]
-                     [--trace] [--quiet]
+                     [--real-crypto] [--trace] [--quiet]
 behaviours: ${BYZANTINE_CATALOGUE.join(', ')}
+--jobs J              run the seeds in J worker threads (default 1); reports still come in seed order,
+                      and each seed runs exactly as alone
 --large-value-client  also run the client that sends near-1 MiB values, many ordered reads of them
                       and unauthentic requests (it runs anyway when a replica draws large-values-client)
 --large-value-clients N  run N of them
@@ -41,6 +44,8 @@ behaviours: ${BYZANTINE_CATALOGUE.join(', ')}
                       simulation.stateProblems judge every correct replica's state after each batch, and
                       the linearizability checker (key-value histories only) is off
 --service-options J   the module's options, as JSON (a configuration's service.options); clients are c0...
+--real-crypto         sign with production Ed25519 instead of the simulator's signatures checked by
+                      identity (src/sim/sim-crypto.ts); a seed runs the same either way, about 5x slower
 --broken-snapshot     test only: a service whose snapshot breaks maxChunkBytes (the checker must object)
 --broken-epoch-lifetime  test only, with key theft: the key registry sets no time limit on epochs, so a
                       retired one verifies until its replica's next rotation (the checker must object)`;
@@ -58,10 +63,15 @@ function integer(value: string | undefined, name: string, fallback: number): num
   return parsed;
 }
 
+/** A worker thread (--jobs) parses the same arguments as the main thread that started it. */
+const argv: string[] = isMainThread ? process.argv.slice(2) : (workerData as { argv: string[] }).argv;
+
 const { values } = (() => {
   try {
     return parseArgs({
+      args: argv,
       options: {
+        jobs: { type: 'string' },
         seeds: { type: 'string' },
         seed: { type: 'string' },
         'first-seed': { type: 'string' },
@@ -82,6 +92,7 @@ const { values } = (() => {
         service: { type: 'string' },
         'service-options': { type: 'string' },
         trace: { type: 'boolean' },
+        'real-crypto': { type: 'boolean' },
         quiet: { type: 'boolean' },
         help: { type: 'boolean' },
       },
@@ -157,6 +168,9 @@ async function simulatedService(): Promise<LoadedServiceModule | null> {
 const service = await simulatedService();
 const trace = values.trace === true;
 const quiet = values.quiet === true;
+const realCrypto = values['real-crypto'] === true;
+const jobs = integer(values.jobs, 'jobs', 1);
+if (jobs === 0) fail('--jobs must be at least 1');
 
 const started = process.hrtime.bigint();
 const totals = {
@@ -201,6 +215,7 @@ function flags(): string {
   if (keyRotation !== undefined) parts.push(`--key-rotation ${keyRotation}`);
   if (values.service !== undefined) parts.push(`--service ${values.service}`);
   if (values['service-options'] !== undefined) parts.push(`--service-options '${values['service-options']}'`);
+  if (realCrypto) parts.push('--real-crypto');
   return parts.join(' ');
 }
 
@@ -263,42 +278,111 @@ function report(result: SeedReport): void {
   }
 }
 
-for (let seed = firstSeed; seed < firstSeed + seedCount; seed++) {
-  report(
-    runSimulation({
-      seed,
-      n,
-      f,
-      k,
-      byzantine,
-      brokenQuorum: values['broken-quorum'] === true,
-      brokenViewChange: values['broken-view-change'] === true,
-      brokenSnapshot: values['broken-snapshot'] === true,
-      largeValueClient: values['large-value-client'] === true,
-      largeValueClients,
-      ...(clientTableChunks === undefined ? {} : { clientTableChunks }),
-      clusterRestart: values['cluster-restart'] === true,
-      keyTheft,
-      brokenEpochLifetime,
-      ...(keyRotation === undefined ? {} : { keyRotation }),
-      ...(service === null ? {} : { service: { module: service.module, options: service.options } }),
-      trace,
-    }),
-  );
+function runSeed(seed: number): SeedReport {
+  return runSimulation({
+    seed,
+    n,
+    f,
+    k,
+    byzantine,
+    brokenQuorum: values['broken-quorum'] === true,
+    brokenViewChange: values['broken-view-change'] === true,
+    brokenSnapshot: values['broken-snapshot'] === true,
+    largeValueClient: values['large-value-client'] === true,
+    largeValueClients,
+    ...(clientTableChunks === undefined ? {} : { clientTableChunks }),
+    clusterRestart: values['cluster-restart'] === true,
+    keyTheft,
+    brokenEpochLifetime,
+    ...(keyRotation === undefined ? {} : { keyRotation }),
+    ...(service === null ? {} : { service: { module: service.module, options: service.options } }),
+    trace,
+    crypto: realCrypto ? 'real' : 'simulated',
+  });
 }
 
-const wallSeconds = Number(process.hrtime.bigint() - started) / 1e9;
-const summary = {
-  ...totals,
-  simulatedSeconds: Math.round(totals.simulatedSeconds),
-  n,
-  f,
-  k,
-  service: service?.module.name ?? 'kv',
-  failingSeeds,
-  byzantineBehaviours: Object.fromEntries(behaviourCounts),
-  wallSeconds: Math.round(wallSeconds * 10) / 10,
-  requestsPerWallSecond: Math.round(totals.requestsCompleted / wallSeconds),
-};
-process.stdout.write(`${JSON.stringify(summary)}\n`);
-process.exit(failingSeeds.length === 0 ? 0 : 1);
+/**
+ * A worker thread running this file. Run from source (through tsx), the worker registers tsx's
+ * loader itself: node 20 does not hand a worker the main thread's loader hooks.
+ */
+function startWorker(): Worker {
+  const self = import.meta.url;
+  if (!self.endsWith('.ts')) return new Worker(new URL(self), { workerData: { argv } });
+  const tsx = import.meta.resolve('tsx/esm/api');
+  const code = `import(${JSON.stringify(tsx)}).then(({ register }) => { register(); return import(${JSON.stringify(self)}); });`;
+  return new Worker(code, { eval: true, workerData: { argv } });
+}
+
+/**
+ * Runs the seeds in `jobs` worker threads, each running this file: a worker asks for the next
+ * seed whenever it finishes one, and the reports are handed on in seed order.
+ */
+async function runInWorkers(seeds: readonly number[], onReport: (result: SeedReport) => void): Promise<void> {
+  const done = new Map<number, SeedReport>();
+  let nextToReport = 0;
+  let nextToRun = 0;
+  await new Promise<void>((resolve, reject) => {
+    let running = 0;
+    const feed = (worker: Worker): void => {
+      if (nextToRun < seeds.length) {
+        worker.postMessage(seeds[nextToRun++]);
+        return;
+      }
+      void worker.terminate();
+      if (--running === 0) resolve();
+    };
+    for (let index = 0; index < Math.min(jobs, seeds.length); index++) {
+      const worker = startWorker();
+      running++;
+      worker.on('message', (result: SeedReport) => {
+        done.set(result.seed, result);
+        while (nextToReport < seeds.length && done.has(seeds[nextToReport]!)) {
+          const seed = seeds[nextToReport++]!;
+          onReport(done.get(seed)!);
+          done.delete(seed);
+        }
+        feed(worker);
+      });
+      worker.on('error', reject);
+      feed(worker);
+    }
+  });
+}
+
+if (!isMainThread) {
+  const port = parentPort!;
+  port.on('message', (seed: number) => port.postMessage(runSeed(seed)));
+} else {
+  const seeds = Array.from({ length: seedCount }, (_, index) => firstSeed + index);
+  if (jobs === 1 || seeds.length === 1) for (const seed of seeds) report(runSeed(seed));
+  else await runInWorkers(seeds, report);
+  summarize();
+}
+
+function summarize(): void {
+  const wallSeconds = Number(process.hrtime.bigint() - started) / 1e9;
+  const summary = {
+    ...totals,
+    simulatedSeconds: Math.round(totals.simulatedSeconds),
+    n,
+    f,
+    k,
+    service: service?.module.name ?? 'kv',
+    failingSeeds,
+    byzantineBehaviours: Object.fromEntries(behaviourCounts),
+    crypto: realCrypto ? 'real' : 'simulated',
+    jobs,
+    wallSeconds: Math.round(wallSeconds * 10) / 10,
+    requestsPerWallSecond: Math.round(totals.requestsCompleted / wallSeconds),
+    seedsPerSecond: Math.round((totals.seeds / wallSeconds) * 100) / 100,
+    simulatedSecondsPerWallSecond: Math.round((totals.simulatedSeconds / wallSeconds) * 10) / 10,
+  };
+  process.stdout.write(
+    `${totals.seeds} seeds, ${summary.simulatedSeconds} simulated s in ${summary.wallSeconds} s: ` +
+      `${summary.seedsPerSecond} seeds/s, ${summary.simulatedSecondsPerWallSecond} simulated s per wall s ` +
+      `(${summary.crypto} signatures)\n`,
+  );
+  process.stdout.write(`${JSON.stringify(summary)}\n`);
+  // exitCode, not exit(): a trace piped to another process must be written out whole first.
+  process.exitCode = failingSeeds.length === 0 ? 0 : 1;
+}

@@ -34,16 +34,11 @@ import {
 } from '../messages/ids.js';
 import { Replica } from '../core/replica.js';
 import type { JsonValue, Service, ServiceModule } from '../core/service.js';
-import { ClientCrypto, type ClientKeys, clientKeysFromSeed } from '../crypto/client-crypto.js';
+import { type ClientKeys, clientKeysFromSeed } from '../crypto/client-crypto.js';
 import { KeyRegistry, UNLIMITED_EPOCH_LIFETIME } from '../crypto/key-registry.js';
 import { deriveSeed } from '../crypto/keys.js';
 import { clientReplicaBinding, deriveMacKey } from '../crypto/macs.js';
-import {
-  ReplicaCrypto,
-  type ReplicaSessionKeys,
-  sessionKeysFromSeed,
-  sessionPublicKeys,
-} from '../crypto/replica-crypto.js';
+import { type ReplicaSessionKeys, sessionKeysFromSeed, sessionPublicKeys } from '../crypto/replica-crypto.js';
 import { type EvidenceContext, verifyEvidence } from '../detection/evidence.js';
 import { decodeMessage, encodeMessage } from '../messages/codec.js';
 import type { ClientRequest, Evidence, ReplicaMessage, WireMessage } from '../messages/types.js';
@@ -65,6 +60,7 @@ import { AuditedCrypto, EpochAuditor, keyRotationSchedule } from './key-theft.js
 import { EventQueue } from './event-queue.js';
 import {
   CALM_NETWORK,
+  type ChannelKey,
   clientAddress,
   type NetworkStatistics,
   type NodeAddress,
@@ -72,6 +68,14 @@ import {
   SimulatedNetwork,
 } from './network.js';
 import { Prng } from './prng.js';
+import {
+  SimulatedClientCrypto,
+  type SimulatedCryptoMode,
+  SimulatedReplicaCrypto,
+  signatureScheme,
+  type SimulatorReplicaCrypto,
+  verifyRegisteredReplicaSignature,
+} from './sim-crypto.js';
 import { FaultyClient, LARGE_VALUE_KEYSPACE, LargeValueClient, SimulatedClient } from './workload.js';
 
 export interface SimulationOptions {
@@ -123,6 +127,12 @@ export interface SimulationOptions {
   /** Once during the fault phase, every replica crashes at the same moment and restarts with its disk. */
   readonly clusterRestart?: boolean;
   readonly trace?: boolean;
+  /**
+   * 'simulated' (default): signatures checked by identity, a microsecond each (sim-crypto.ts);
+   * 'real': production Ed25519 (`--real-crypto`), about a hundred times slower. A seed runs the
+   * same with either: nothing in a run depends on a signature's bytes, only on whether it verifies.
+   */
+  readonly crypto?: SimulatedCryptoMode;
   readonly clients?: number;
   /** Simulated time with network faults, crashes and partitions; then the network heals. */
   readonly faultPhaseMs?: number;
@@ -242,7 +252,7 @@ function keysFor(n: number, clients: number): { replicas: ReplicaSessionKeys[]; 
 
 interface SimulatedReplicaNode {
   readonly id: ReplicaId;
-  readonly crypto: ReplicaCrypto;
+  readonly crypto: SimulatorReplicaCrypto;
   readonly disk: SimulatedDisk;
   readonly adversary: ByzantineAdversary | null;
   replica: Replica | null;
@@ -407,9 +417,16 @@ export function runSimulation(options: SimulationOptions): SeedReport {
       registry.installReplicaEpoch(replicaId(index), keyEpoch(0), sessionPublicKeys(own), 0),
     );
   }
-  const cryptos = keys.replicas.map(
+  const scheme = signatureScheme(options.crypto ?? 'simulated');
+  const cryptos: SimulatorReplicaCrypto[] = keys.replicas.map(
     (own, index) =>
-      new ReplicaCrypto({ replica: replicaId(index), registry, epoch: keyEpoch(0), sessionKeys: own }),
+      new SimulatedReplicaCrypto({
+        replica: replicaId(index),
+        registry,
+        epoch: keyEpoch(0),
+        sessionKeys: own,
+        scheme,
+      }),
   );
   clientIds.forEach((id, index) => {
     const clientKeys = keys.clients[index]!;
@@ -418,15 +435,21 @@ export function runSimulation(options: SimulationOptions): SeedReport {
       signing: clientKeys.signing!.publicKey,
     });
   });
-  const channelKeys = new Map<string, Uint8Array>();
-  const channelKey = (a: NodeAddress, b: NodeAddress): Uint8Array => {
+  /** Channel keys by endpoint pair, until the next rotation: derived keys, or identities (network.ts). */
+  const channelKeys = new Map<string, ChannelKey>();
+  const channelKey = (a: NodeAddress, b: NodeAddress): ChannelKey => {
     const pair = a < b ? `${a}|${b}` : `${b}|${a}`;
     let key = channelKeys.get(pair);
     if (key === undefined) {
       const replicaEnd = a.startsWith('r') ? a : b;
       const otherEnd = replicaEnd === a ? b : a;
       const replica = replicaId(Number(replicaEnd.slice(1)));
-      if (otherEnd.startsWith('r')) {
+      if (scheme.mode === 'simulated') {
+        // What the derived key depends on: both endpoints, and the replicas' current epochs.
+        const epochOf = (end: NodeAddress): string =>
+          end.startsWith('r') ? `@${cryptos[Number(end.slice(1))]!.currentEpoch}` : '';
+        key = a < b ? `${a}${epochOf(a)}|${b}${epochOf(b)}` : `${b}${epochOf(b)}|${a}${epochOf(a)}`;
+      } else if (otherEnd.startsWith('r')) {
         key = cryptos[replica]!.channelKey(replicaId(Number(otherEnd.slice(1))));
       } else {
         const client = clientId(otherEnd.slice(2));
@@ -482,7 +505,7 @@ export function runSimulation(options: SimulationOptions): SeedReport {
   const guardianEvidenceContext: EvidenceContext = {
     model: { n, f, k },
     verifyReplicaSignature: (signer, epoch, payload, signature) => {
-      const accepted = registry.verifyReplicaSignature(signer, epoch, payload, signature);
+      const accepted = verifyRegisteredReplicaSignature(registry, scheme, signer, epoch, payload, signature);
       if (accepted) judgeAcceptance('the guardians', signer, epoch, signature, 'proof');
       return accepted;
     },
@@ -653,8 +676,30 @@ export function runSimulation(options: SimulationOptions): SeedReport {
     perform(node, actions);
   };
 
+  /**
+   * Decoded frames by their bytes: a broadcast is one byte array sent to several receivers, decoded
+   * once. Decoding is a pure function of the bytes and messages are readonly, so different
+   * receivers may share the result; but a receiver never gets the same object twice (a duplicated
+   * frame is decoded again for it), as over a real network: a core remembers the messages it
+   * validated by identity (#validatedViewChanges), and must check a duplicate again.
+   */
+  const decodedFrames = new WeakMap<
+    Uint8Array,
+    { readonly result: ReturnType<typeof decodeMessage>; readonly receivers: Set<NodeAddress> }
+  >();
+  const decodeFor = (to: NodeAddress, bytes: Uint8Array): ReturnType<typeof decodeMessage> => {
+    const known = decodedFrames.get(bytes);
+    if (known === undefined) {
+      const result = decodeMessage(bytes);
+      decodedFrames.set(bytes, { result, receivers: new Set([to]) });
+      return result;
+    }
+    if (known.receivers.has(to)) return decodeMessage(bytes);
+    known.receivers.add(to);
+    return known.result;
+  };
   const deliver = (to: NodeAddress, from: NodeAddress, bytes: Uint8Array): void => {
-    const decoded = decodeMessage(bytes);
+    const decoded = decodeFor(to, bytes);
     if (!decoded.ok) {
       rejectedInputs++;
       note(`${to} rejected bytes from ${from}: ${decoded.reason}`);
@@ -790,6 +835,7 @@ export function runSimulation(options: SimulationOptions): SeedReport {
                 : {
                     keyTheft: {
                       schedule,
+                      sign: scheme.sign,
                       reportEvidence: (evidence: Evidence) => judgeAtGuardians(evidence, `replica ${id}`),
                       forged: (signature: Signature) => forgedSignatures.add(toHex(signature)),
                     },
@@ -836,7 +882,7 @@ export function runSimulation(options: SimulationOptions): SeedReport {
   const correctClients: SimulatedClient[] = [];
   const simulatedOperations = options.service?.module.simulation ?? null;
   clientIds.forEach((id, index) => {
-    const crypto = new ClientCrypto({ client: id, keys: keys.clients[index]!, registry });
+    const crypto = new SimulatedClientCrypto({ client: id, keys: keys.clients[index]!, registry, scheme });
     const prng = clientPrng.fork(index);
     if (index === correctClientCount) {
       clients.set(id, new FaultyClient(id, crypto, environment, prng, n));

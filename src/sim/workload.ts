@@ -16,12 +16,12 @@ import type { ServiceSimulation } from '../core/service.js';
 import { ClientSession } from '../core/client-protocol.js';
 import type { ClientId, Digest } from '../messages/ids.js';
 import { requestNumber, toHex } from '../messages/ids.js';
-import type { ClientCrypto } from '../crypto/client-crypto.js';
 import { LIMITS } from '../messages/limits.js';
 import { requestContent } from '../messages/signing.js';
 import type { ClientRequest, Evidence, Reply } from '../messages/types.js';
 import type { HistoryEntry, KvOperation, KvResult } from './checkers/linearizability.js';
 import type { Prng } from './prng.js';
+import type { SimulatorClientCrypto } from './sim-crypto.js';
 
 export interface ClientEnvironment {
   now(): number;
@@ -68,7 +68,7 @@ export class SimulatedClient {
   constructor(options: {
     id: ClientId;
     config: ClientProtocolConfig;
-    crypto: ClientCrypto;
+    crypto: SimulatorClientCrypto;
     environment: ClientEnvironment;
     prng: Prng;
     operations: number;
@@ -260,7 +260,7 @@ function toCheckerResult(status: string, bytes: Uint8Array): KvResult {
  */
 export class FaultyClient {
   readonly id: ClientId;
-  readonly #crypto: ClientCrypto;
+  readonly #crypto: SimulatorClientCrypto;
   readonly #environment: ClientEnvironment;
   readonly #prng: Prng;
   readonly #replicas: number;
@@ -269,7 +269,7 @@ export class FaultyClient {
 
   constructor(
     id: ClientId,
-    crypto: ClientCrypto,
+    crypto: SimulatorClientCrypto,
     environment: ClientEnvironment,
     prng: Prng,
     replicas: number,
@@ -371,7 +371,7 @@ const LARGE_VALUE_ANSWERED_MEMORY = 32;
  */
 export class LargeValueClient {
   readonly id: ClientId;
-  readonly #crypto: ClientCrypto;
+  readonly #crypto: SimulatorClientCrypto;
   readonly #environment: ClientEnvironment;
   readonly #prng: Prng;
   readonly #replicas: number;
@@ -388,7 +388,7 @@ export class LargeValueClient {
 
   constructor(options: {
     id: ClientId;
-    crypto: ClientCrypto;
+    crypto: SimulatorClientCrypto;
     environment: ClientEnvironment;
     prng: Prng;
     replicas: number;

@@ -20,7 +20,7 @@ const usage = `usage: npm run sim -- [--seeds N | --seed S] [--first-seed S] [--
                      [--cluster-restart]
                      [--key-theft] [--key-rotation restart|in-place|restart-in-view-change]
                      [--broken-quorum] [--broken-view-change] [--broken-snapshot]
-                     [--broken-epoch-lifetime] [--recovery [--broken-guardian]]
+                     [--broken-epoch-lifetime] [--recovery [--recovery-bound-ms T] [--broken-guardian]]
                      [--service <module> [--service-options <json>]]
                      [--real-crypto] [--trace] [--quiet]
 behaviours: ${BYZANTINE_CATALOGUE.join(', ')}
@@ -44,6 +44,7 @@ behaviours: ${BYZANTINE_CATALOGUE.join(', ')}
                       fresh key epochs, crash restarts; the recovery checkers judge it (at most k
                       rejuvenating at once, exposure within T_P + T_D, no correct replica accused, a
                       proven replica rejuvenated by its reactive slot)
+--recovery-bound-ms T  with --recovery, T_D of the guardians' schedule (default 400; T_P = (n/k + f/k)·T_D)
 --broken-guardian     test only, with --recovery: every reactive slot takes k + 1 replicas (caught)
 --service M           the replicas run the service module M (a path relative to the current folder, or a
                       package name; default: the key-value store), a fresh instance per replica start;
@@ -98,6 +99,7 @@ const { values } = (() => {
         'key-rotation': { type: 'string' },
         recovery: { type: 'boolean' },
         'broken-guardian': { type: 'boolean' },
+        'recovery-bound-ms': { type: 'string' },
         service: { type: 'string' },
         'service-options': { type: 'string' },
         trace: { type: 'boolean' },
@@ -151,6 +153,13 @@ if (keyRotation !== undefined && !keyRotationModes.includes(keyRotation))
 const recovery = values.recovery === true;
 const brokenGuardian = values['broken-guardian'] === true;
 if (brokenGuardian && !recovery) fail('--broken-guardian needs --recovery');
+const recoveryBoundMs =
+  values['recovery-bound-ms'] === undefined
+    ? undefined
+    : integer(values['recovery-bound-ms'], 'recovery-bound-ms', 400);
+if (recoveryBoundMs !== undefined && !recovery) fail('--recovery-bound-ms needs --recovery');
+if (recoveryBoundMs !== undefined && (recoveryBoundMs < 100 || recoveryBoundMs > 60_000))
+  fail('--recovery-bound-ms must be between 100 and 60000');
 if (recovery && k < 1) fail('--recovery needs k >= 1 (the schedule rejuvenates k replicas at a time)');
 if (values['service-options'] !== undefined && values.service === undefined)
   fail('--service-options needs --service');
@@ -245,6 +254,7 @@ function flags(): string {
   if (brokenEpochLifetime) parts.push('--broken-epoch-lifetime');
   if (keyRotation !== undefined) parts.push(`--key-rotation ${keyRotation}`);
   if (recovery) parts.push('--recovery');
+  if (recoveryBoundMs !== undefined) parts.push(`--recovery-bound-ms ${recoveryBoundMs}`);
   if (brokenGuardian) parts.push('--broken-guardian');
   if (values.service !== undefined) parts.push(`--service ${values.service}`);
   if (values['service-options'] !== undefined) parts.push(`--service-options '${values['service-options']}'`);
@@ -352,6 +362,7 @@ function runSeed(seed: number): SeedReport {
     brokenEpochLifetime,
     recovery,
     brokenGuardian,
+    ...(recoveryBoundMs === undefined ? {} : { recoveryBoundMs }),
     ...(keyRotation === undefined ? {} : { keyRotation }),
     ...(service === null ? {} : { service: { module: service.module, options: service.options } }),
     trace,

@@ -49,15 +49,20 @@ export const SIMULATED_RECOVERY_BOUND_MS = 400;
  * max(1, k) replicas: that many retired epochs at most are in their grace at any instant, and a
  * thief holding f current epochs and those has fewer signers than a quorum for any f ≥ 1.
  */
-export function keyRotationSchedule(n: number, f: number, k: number): ScheduleParameters {
+export function keyRotationSchedule(
+  n: number,
+  f: number,
+  k: number,
+  recoveryBoundMs: number = SIMULATED_RECOVERY_BOUND_MS,
+): ScheduleParameters {
   const scheduleK = Math.max(1, k);
   let scheduleF = f;
   while (scheduleF > 0 && n < 3 * scheduleF + 2 * scheduleK + 1) scheduleF--;
   const model = { n, f: scheduleF, k: scheduleK };
   const schedule: ScheduleParameters = {
     ...model,
-    recoveryBoundMs: SIMULATED_RECOVERY_BOUND_MS,
-    periodMs: minimumPeriodMs(model, SIMULATED_RECOVERY_BOUND_MS),
+    recoveryBoundMs,
+    periodMs: minimumPeriodMs(model, recoveryBoundMs),
     originMs: 0,
   };
   const problems = scheduleProblems(schedule);

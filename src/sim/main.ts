@@ -20,7 +20,8 @@ const usage = `usage: npm run sim -- [--seeds N | --seed S] [--first-seed S] [--
                      [--cluster-restart]
                      [--key-theft] [--key-rotation restart|in-place|restart-in-view-change]
                      [--broken-quorum] [--broken-view-change] [--broken-snapshot]
-                     [--broken-epoch-lifetime] [--service <module> [--service-options <json>]]
+                     [--broken-epoch-lifetime] [--recovery [--recovery-bound-ms T] [--broken-guardian]]
+                     [--service <module> [--service-options <json>]]
                      [--real-crypto] [--trace] [--quiet]
 behaviours: ${BYZANTINE_CATALOGUE.join(', ')}
 --jobs J              run the seeds in J worker threads (default 1); reports still come in seed order,
@@ -38,6 +39,13 @@ behaviours: ${BYZANTINE_CATALOGUE.join(', ')}
 --key-rotation M      with key theft, what a replica does with new keys: restart from its disk (default,
                       as the runtime), go on in-place, or restart only in a view change (these two
                       replay core limitations, docs/intrusion-tolerance.md)
+--recovery            one GuardianCore per replica (src/sim/guardians.ts) rejuvenates the replicas on the
+                      schedule (T_D = 400 ms, k >= 1): proactive and reactive slots, amnesiac restarts on
+                      fresh key epochs, crash restarts; the recovery checkers judge it (at most k
+                      rejuvenating at once, exposure within T_P + T_D, no correct replica accused, a
+                      proven replica rejuvenated by its reactive slot)
+--recovery-bound-ms T  with --recovery, T_D of the guardians' schedule (default 400; T_P = (n/k + f/k)·T_D)
+--broken-guardian     test only, with --recovery: every reactive slot takes k + 1 replicas (caught)
 --service M           the replicas run the service module M (a path relative to the current folder, or a
                       package name; default: the key-value store), a fresh instance per replica start;
                       correct clients send its simulation.nextOperation operations, its
@@ -89,6 +97,9 @@ const { values } = (() => {
         'key-theft': { type: 'boolean' },
         'broken-epoch-lifetime': { type: 'boolean' },
         'key-rotation': { type: 'string' },
+        recovery: { type: 'boolean' },
+        'broken-guardian': { type: 'boolean' },
+        'recovery-bound-ms': { type: 'string' },
         service: { type: 'string' },
         'service-options': { type: 'string' },
         trace: { type: 'boolean' },
@@ -139,6 +150,17 @@ const keyRotationModes: readonly KeyRotationMode[] = ['restart', 'in-place', 're
 const keyRotation = values['key-rotation'] as KeyRotationMode | undefined;
 if (keyRotation !== undefined && !keyRotationModes.includes(keyRotation))
   fail(`--key-rotation must be one of ${keyRotationModes.join(', ')}, got ${keyRotation}`);
+const recovery = values.recovery === true;
+const brokenGuardian = values['broken-guardian'] === true;
+if (brokenGuardian && !recovery) fail('--broken-guardian needs --recovery');
+const recoveryBoundMs =
+  values['recovery-bound-ms'] === undefined
+    ? undefined
+    : integer(values['recovery-bound-ms'], 'recovery-bound-ms', 400);
+if (recoveryBoundMs !== undefined && !recovery) fail('--recovery-bound-ms needs --recovery');
+if (recoveryBoundMs !== undefined && (recoveryBoundMs < 100 || recoveryBoundMs > 60_000))
+  fail('--recovery-bound-ms must be between 100 and 60000');
+if (recovery && k < 1) fail('--recovery needs k >= 1 (the schedule rejuvenates k replicas at a time)');
 if (values['service-options'] !== undefined && values.service === undefined)
   fail('--service-options needs --service');
 if (values.service !== undefined && values['broken-snapshot'] === true)
@@ -196,6 +218,24 @@ const totals = {
   stolenSignaturesAccepted: 0,
   simulatedSeconds: 0,
 };
+/** The guardians' figures (--recovery): totals, and every recovery's duration for the percentiles. */
+const recoveryTotals = {
+  reactiveRejuvenations: 0,
+  crashRejuvenations: 0,
+  retiredEpochs: 0,
+  restartsFromDisk: 0,
+  accusations: 0,
+  maxConcurrentRejuvenations: 0,
+  maxExposureMs: 0,
+  exposureBoundMs: 0,
+  recoveriesOverBound: 0,
+  crashOverlaps: 0,
+  exposureOverrunsOwed: 0,
+  exposureOverrunsSlowRecovery: 0,
+  correctAccusedOnSuspicion: 0,
+  alarms: 0,
+};
+const recoveryDurationsMs: number[] = [];
 const failingSeeds: number[] = [];
 const behaviourCounts = new Map<string, number>();
 
@@ -213,6 +253,9 @@ function flags(): string {
   if (keyTheft) parts.push('--key-theft');
   if (brokenEpochLifetime) parts.push('--broken-epoch-lifetime');
   if (keyRotation !== undefined) parts.push(`--key-rotation ${keyRotation}`);
+  if (recovery) parts.push('--recovery');
+  if (recoveryBoundMs !== undefined) parts.push(`--recovery-bound-ms ${recoveryBoundMs}`);
+  if (brokenGuardian) parts.push('--broken-guardian');
   if (values.service !== undefined) parts.push(`--service ${values.service}`);
   if (values['service-options'] !== undefined) parts.push(`--service-options '${values['service-options']}'`);
   if (realCrypto) parts.push('--real-crypto');
@@ -245,6 +288,28 @@ function report(result: SeedReport): void {
   totals.evidenceRefused += result.evidenceRefused;
   totals.stolenSignaturesAccepted += result.stolenSignaturesAccepted;
   totals.simulatedSeconds += result.simulatedMs / 1000;
+  if (result.recovery !== null) {
+    const figures = result.recovery;
+    totals.rejuvenations += figures.rejuvenations;
+    recoveryTotals.reactiveRejuvenations += figures.reactiveRejuvenations;
+    recoveryTotals.crashRejuvenations += figures.crashRejuvenations;
+    recoveryTotals.retiredEpochs += figures.retiredEpochs;
+    recoveryTotals.restartsFromDisk += figures.restartsFromDisk;
+    recoveryTotals.accusations += figures.accusations;
+    recoveryTotals.recoveriesOverBound += figures.recoveriesOverBound;
+    recoveryTotals.alarms += figures.alarms;
+    recoveryTotals.crashOverlaps += figures.crashOverlaps;
+    recoveryTotals.exposureOverrunsOwed += figures.exposureOverrunsOwed;
+    recoveryTotals.exposureOverrunsSlowRecovery += figures.exposureOverrunsSlowRecovery;
+    recoveryTotals.correctAccusedOnSuspicion += figures.correctAccusedOnSuspicion;
+    recoveryTotals.maxConcurrentRejuvenations = Math.max(
+      recoveryTotals.maxConcurrentRejuvenations,
+      figures.maxConcurrentRejuvenations,
+    );
+    recoveryTotals.maxExposureMs = Math.max(recoveryTotals.maxExposureMs, figures.maxExposureMs);
+    recoveryTotals.exposureBoundMs = figures.exposureBoundMs;
+    recoveryDurationsMs.push(...figures.recoveryDurationsMs);
+  }
   for (const { behaviours } of result.byzantine) {
     for (const behaviour of behaviours)
       behaviourCounts.set(behaviour, (behaviourCounts.get(behaviour) ?? 0) + 1);
@@ -273,6 +338,7 @@ function report(result: SeedReport): void {
         `${result.largeValueRequests === null ? '' : '; large-value client'}` +
         `${result.clusterRestarted ? '; cluster restart' : ''}` +
         `${result.rejuvenations > 0 ? '; rejuvenation' : ''}` +
+        `${result.recovery === null ? '' : `; ${result.recovery.rejuvenations} rejuvenations (${result.recovery.reactiveRejuvenations} reactive)`}` +
         `${result.keyTheft ? `; ${result.keyRotations} key rotations, ${result.stolenKeyReplays} stolen-key replays` : ''}\n`,
     );
   }
@@ -294,6 +360,9 @@ function runSeed(seed: number): SeedReport {
     clusterRestart: values['cluster-restart'] === true,
     keyTheft,
     brokenEpochLifetime,
+    recovery,
+    brokenGuardian,
+    ...(recoveryBoundMs === undefined ? {} : { recoveryBoundMs }),
     ...(keyRotation === undefined ? {} : { keyRotation }),
     ...(service === null ? {} : { service: { module: service.module, options: service.options } }),
     trace,
@@ -359,6 +428,14 @@ if (!isMainThread) {
   summarize();
 }
 
+function durationFigures(): { recoveryDurationMaxMs: number; recoveryDurationP50Ms: number } {
+  const sorted = [...recoveryDurationsMs].sort((a, b) => a - b);
+  return {
+    recoveryDurationMaxMs: sorted.length === 0 ? 0 : sorted[sorted.length - 1]!,
+    recoveryDurationP50Ms: sorted.length === 0 ? 0 : sorted[Math.floor((sorted.length - 1) / 2)]!,
+  };
+}
+
 function summarize(): void {
   const wallSeconds = Number(process.hrtime.bigint() - started) / 1e9;
   const summary = {
@@ -371,6 +448,7 @@ function summarize(): void {
     failingSeeds,
     byzantineBehaviours: Object.fromEntries(behaviourCounts),
     crypto: realCrypto ? 'real' : 'simulated',
+    ...(recovery ? { recovery: true, ...recoveryTotals, ...durationFigures() } : {}),
     jobs,
     wallSeconds: Math.round(wallSeconds * 10) / 10,
     requestsPerWallSecond: Math.round(totals.requestsCompleted / wallSeconds),

@@ -23,6 +23,7 @@ import { defaultProtocolConfig, type ProtocolConfig } from '../core/config.js';
 import type { ReplicaEvent } from '../core/events.js';
 import type { CoreCrypto, SignaturePurpose } from '../core/crypto.js';
 import {
+  assert,
   type ClientId,
   clientId,
   type KeyEpoch,
@@ -31,6 +32,7 @@ import {
   replicaId,
   type Signature,
   toHex,
+  viewNumber,
 } from '../messages/ids.js';
 import { Replica } from '../core/replica.js';
 import type { JsonValue, Service, ServiceModule } from '../core/service.js';
@@ -56,7 +58,12 @@ import { CheckpointChecker } from './checkers/checkpoints.js';
 import { ExecutionChecker } from './checkers/execution.js';
 import { checkLinearizability } from './checkers/linearizability.js';
 import { SimulatedDisk } from './disk.js';
-import { AuditedCrypto, EpochAuditor, keyRotationSchedule } from './key-theft.js';
+import {
+  AuditedCrypto,
+  EpochAuditor,
+  keyRotationSchedule,
+  SIMULATED_RECOVERY_BOUND_MS,
+} from './key-theft.js';
 import { EventQueue } from './event-queue.js';
 import {
   CALM_NETWORK,
@@ -77,6 +84,7 @@ import {
   verifyRegisteredReplicaSignature,
 } from './sim-crypto.js';
 import { FaultyClient, LARGE_VALUE_KEYSPACE, LargeValueClient, SimulatedClient } from './workload.js';
+import { type GuardiansReport, SimulatedGuardians } from './guardians.js';
 
 export interface SimulationOptions {
   readonly seed: number;
@@ -127,6 +135,18 @@ export interface SimulationOptions {
   /** Once during the fault phase, every replica crashes at the same moment and restarts with its disk. */
   readonly clusterRestart?: boolean;
   readonly trace?: boolean;
+  /**
+   * The guardians run (`--recovery`, src/sim/guardians.ts): one GuardianCore per replica on the
+   * schedule of keyRotationSchedule, which rejuvenates the replicas (amnesiac, on fresh key
+   * epochs), acts on evidence and suspicions, and restarts crashed replicas; the recovery checkers
+   * (checkers/recovery.ts) judge it. Key epochs are then issued by the guardians, not by the
+   * key-theft rotation (whose checker still judges every accepted signature).
+   */
+  readonly recovery?: boolean;
+  /** T_D of the guardians' schedule with recovery (default SIMULATED_RECOVERY_BOUND_MS). */
+  readonly recoveryBoundMs?: number;
+  /** Test only, with recovery: every reactive slot takes k + 1 replicas (the checkers must object). */
+  readonly brokenGuardian?: boolean;
   /**
    * 'simulated' (default): signatures checked by identity, a microsecond each (sim-crypto.ts), and
    * frames authenticated by their channel's identity (network.ts); 'real': production Ed25519 and
@@ -184,6 +204,8 @@ export interface SeedReport {
   readonly evidenceRefused: number;
   /** Signatures made with stolen keys that a correct party accepted (legitimate only within a grace). */
   readonly stolenSignaturesAccepted: number;
+  /** What the guardians did and the recovery checkers measured (null without --recovery). */
+  readonly recovery: GuardiansReport | null;
   readonly byzantine: readonly {
     readonly replica: number;
     readonly behaviours: readonly ByzantineBehaviour[];
@@ -323,6 +345,8 @@ export function runSimulation(options: SimulationOptions): SeedReport {
   const largeValuePrng = root.fork(7);
   const rejuvenationPrng = root.fork(8);
   const rotationPrng = root.fork(9);
+  const guardianPrng = root.fork(10);
+  const recovery = options.recovery === true;
 
   const queue = new EventQueue();
   const trace: string[] = [];
@@ -399,7 +423,11 @@ export function runSimulation(options: SimulationOptions): SeedReport {
   const largeValueClientIds = new Set(clientIds.slice(correctClientCount + 1));
   const keys = keysFor(n, clientIds.length);
   // With key theft: the schedule the keys rotate on, and epoch lifetimes on the simulated clock.
-  const schedule = keyTheft ? keyRotationSchedule(n, f, k) : null;
+  const schedule = recovery
+    ? keyRotationSchedule(n, f, k, options.recoveryBoundMs ?? SIMULATED_RECOVERY_BOUND_MS)
+    : keyTheft
+      ? keyRotationSchedule(n, f, k)
+      : null;
   const registry =
     schedule === null
       ? new KeyRegistry(n)
@@ -476,6 +504,8 @@ export function runSimulation(options: SimulationOptions): SeedReport {
     note(`VIOLATION ${text}`);
   };
   let viewChangesInstalled = new Set<number>();
+  /** The guardians (--recovery); created once the replicas exist. */
+  let guardians: SimulatedGuardians | null = null;
   let stateTransfers = 0;
   let evidenceCount = 0;
   let evidenceRefused = 0;
@@ -620,6 +650,7 @@ export function runSimulation(options: SimulationOptions): SeedReport {
           }
           break;
         case 'evidence':
+          guardians?.replicaEvidence(node.id, action.evidence);
           if (correct) {
             evidenceCount++;
             note(`r${node.id} EVIDENCE ${action.evidence.kind} against r${action.evidence.accused}`);
@@ -638,6 +669,7 @@ export function runSimulation(options: SimulationOptions): SeedReport {
           }
           break;
         case 'suspect':
+          guardians?.replicaSuspicion(node.id, action.replica, action.reason);
           if (correct) note(`r${node.id} suspects r${action.replica}: ${action.reason}`);
           break;
         case 'log':
@@ -662,6 +694,7 @@ export function runSimulation(options: SimulationOptions): SeedReport {
     crashed.delete(node.id);
     const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
     note(`r${node.id} THREW ${message}`);
+    guardians?.replicaCrashed(node.id);
     if (isCorrect(node.id))
       violation(`crash: correct replica ${node.id} threw at ${queue.now} ms: ${message}`);
   };
@@ -959,6 +992,7 @@ export function runSimulation(options: SimulationOptions): SeedReport {
     if (how === 'rejuvenated') node.disk.dropLog();
     if (!startReplica(node, how)) return;
     note(`RESTART r${id} (${how} disk)`);
+    guardians?.replicaRestarted(id);
     step(node, { kind: 'tick', now: queue.now });
   };
   const partitionCount = scenarioPrng.int(3);
@@ -995,6 +1029,7 @@ export function runSimulation(options: SimulationOptions): SeedReport {
       }
       stop(node);
       note(`CRASH r${victim}, back in ${duration}ms with ${how} disk`);
+      guardians?.replicaCrashed(victim);
       queue.after(duration, () => restart(victim, how));
     });
   }
@@ -1007,6 +1042,7 @@ export function runSimulation(options: SimulationOptions): SeedReport {
       for (const node of replicas) {
         if (node.replica === null) continue;
         stop(node);
+        guardians?.replicaCrashed(node.id);
       }
       note(`CLUSTER CRASH: every replica down, back in ${downMs}ms with intact disks`);
       queue.after(downMs, () => {
@@ -1042,25 +1078,33 @@ export function runSimulation(options: SimulationOptions): SeedReport {
   // restart is instant, so k = 0 still holds. The other modes rotate keys under a running core,
   // which the runtime never does (docs/intrusion-tolerance.md, "Limitations").
   const keyRotationMode: KeyRotationMode = options.keyRotation ?? 'restart';
-  if (schedule !== null) {
+  /** When each replica's current epoch was issued (all at time 0 to begin with). */
+  const epochIssuedAtMs: number[] = Array.from({ length: n }, () => 0);
+  /** A new key epoch for `id`, issued now: the thieves take the old keys, the others adopt it. */
+  const issueEpoch = (id: ReplicaId): KeyEpoch => {
+    const retired = cryptos[id]!.currentEpoch;
+    const epoch = keyEpoch(retired + 1);
+    const fresh = sessionKeysFromSeed(rotationPrng.bytes(32));
+    const now = queue.now;
+    // The thief was inside the replica until just before its rejuvenation: it has these keys.
+    for (const node of replicas)
+      node.adversary?.steal({ replica: id, epoch: retired, keys: sessionKeys[id]!, retiredAtMs: now });
+    // The certificate's issue time sets the lifetimes; the ReplicaCrypto then finds its keys installed.
+    registry.installReplicaEpoch(id, epoch, sessionPublicKeys(fresh), now);
+    auditor!.recordRotation(id, epoch, now);
+    cryptos[id]!.rotate(epoch, fresh);
+    sessionKeys[id] = fresh;
+    epochIssuedAtMs[id] = now;
+    keyRotations++;
+    channelKeys.clear();
+    for (const crypto of cryptos) crypto.forgetRetiredKeys();
+    note(`KEYS r${id} rotated to epoch ${epoch}`);
+    for (const node of replicas) if (node.id !== id) step(node, { kind: 'keys-changed' });
+    return epoch;
+  };
+  if (schedule !== null && !recovery) {
     const rotate = (id: ReplicaId): void => {
-      const retired = cryptos[id]!.currentEpoch;
-      const epoch = keyEpoch(retired + 1);
-      const fresh = sessionKeysFromSeed(rotationPrng.bytes(32));
-      const now = queue.now;
-      // The thief was inside the replica until just before its rejuvenation: it has these keys.
-      for (const node of replicas)
-        node.adversary?.steal({ replica: id, epoch: retired, keys: sessionKeys[id]!, retiredAtMs: now });
-      // The certificate's issue time sets the lifetimes; the ReplicaCrypto then finds its keys installed.
-      registry.installReplicaEpoch(id, epoch, sessionPublicKeys(fresh), now);
-      auditor!.recordRotation(id, epoch, now);
-      cryptos[id]!.rotate(epoch, fresh);
-      sessionKeys[id] = fresh;
-      keyRotations++;
-      channelKeys.clear();
-      for (const crypto of cryptos) crypto.forgetRetiredKeys();
-      note(`KEYS r${id} rotated to epoch ${epoch}`);
-      for (const node of replicas) if (node.id !== id) step(node, { kind: 'keys-changed' });
+      issueEpoch(id);
       const node = replicas[id]!;
       const restarts =
         keyRotationMode === 'restart' ||
@@ -1078,6 +1122,72 @@ export function runSimulation(options: SimulationOptions): SeedReport {
       });
     };
     for (let index = 0; index < n; index++) rotateInNextSlot(replicaId(index));
+  }
+  if (recovery) {
+    assert(schedule !== null, 'recovery runs on a schedule');
+    guardians = new SimulatedGuardians({
+      schedule,
+      prng: guardianPrng,
+      brokenReactiveSlot: options.brokenGuardian === true,
+      host: {
+        now: () => queue.now,
+        after: (delayMs, run) => queue.after(delayMs, run),
+        replica: (id) => {
+          const replica = replicas[id]!.replica;
+          if (replica === null) return null;
+          return {
+            view: replica.view,
+            lastExecuted: replica.lastExecuted,
+            voting: replica.voting,
+            caughtUp:
+              replica.votingFloorKnown &&
+              !replica.stateTransferInProgress &&
+              !replica.restoredStatePending &&
+              replica.lastExecuted >= replica.peersExecuted,
+          };
+        },
+        stopReplica: (id) => {
+          const node = replicas[id]!;
+          if (node.replica === null) return;
+          node.replica = null;
+          node.service = null;
+          note(`GUARDIAN stops r${id}`);
+        },
+        startReplica: (id, amnesiac) => {
+          const node = replicas[id]!;
+          if (node.dead) return false;
+          node.replica = null;
+          node.service = null;
+          crashed.delete(id);
+          amnesiacWhenDown.delete(id);
+          if (amnesiac) node.disk.dropLog();
+          if (!startReplica(node, amnesiac ? 'rejuvenated' : 'intact')) return false;
+          note(
+            `GUARDIAN starts r${id} (${amnesiac ? 'amnesiac, log dropped' : 'from its disk'}) on epoch ${cryptos[id]!.currentEpoch}`,
+          );
+          step(node, { kind: 'tick', now: queue.now });
+          return true;
+        },
+        issueEpoch,
+        currentEpoch: (id) => ({ epoch: cryptos[id]!.currentEpoch, issuedAtMs: epochIssuedAtMs[id]! }),
+        changeView: (id, avoidLeaders, aboveView) =>
+          step(replicas[id]!, {
+            kind: 'change-view',
+            reason: 'guardian nudge',
+            avoidLeaders: avoidLeaders.map((leader) => replicaId(leader)),
+            ...(aboveView === null ? {} : { aboveView: viewNumber(aboveView) }),
+          }),
+        verifyEvidence: (evidence) => {
+          const verdict = verifyEvidence(evidence, guardianEvidenceContext);
+          return verdict.valid
+            ? { valid: true, detail: `${evidence.kind} of replica ${evidence.accused}` }
+            : { valid: false, detail: verdict.reason };
+        },
+        isCorrect,
+        note,
+      },
+    });
+    guardians.start();
   }
   const REJOIN_RETRY_MS = 5000;
   const nudgeRejoins = (): void => {
@@ -1154,6 +1264,10 @@ export function runSimulation(options: SimulationOptions): SeedReport {
     livenessFailure = null;
   }
   for (const problem of checker.finalProblems()) violation(problem);
+  if (guardians !== null) {
+    guardians.checker.finish();
+    for (const problem of guardians.checker.violations) violation(problem);
+  }
   for (const client of correctClients) client.closeHistory();
   const history = correctClients.flatMap((client) => client.history);
   const verdict = checkLinearizability(history);
@@ -1184,6 +1298,7 @@ export function runSimulation(options: SimulationOptions): SeedReport {
     previousEpochSignatures: auditor?.statistics.acceptedPrevious ?? 0,
     evidenceRefused,
     stolenSignaturesAccepted,
+    recovery: guardians?.report() ?? null,
     byzantine: [...byzantine].map(([replica, behaviours]) => ({ replica, behaviours })),
     simulatedMs,
     network: { ...network.statistics },

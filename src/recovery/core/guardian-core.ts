@@ -50,7 +50,10 @@ export const LEADER_HANDOFF_LEAD_MS = 1000;
 export const LEADER_HANDOFF_LINGER_MS = 250;
 /** A first start waits this long for its replica to catch up before reporting it. */
 export const FIRST_START_TIMEOUT_MS = 60_000;
-/** A guardian that notices its slot this late skips it (and raises an alarm) rather than overrun it. */
+/**
+ * A guardian that notices its slot this late (or T_D / 4 if shorter) skips it (and raises an
+ * alarm) rather than overrun it.
+ */
 export const SLOT_LATENESS_MAX_MS = 1000;
 /**
  * A guardian whose replica crashed waits this long (or T_D / 8 if shorter) to hear of other
@@ -296,6 +299,11 @@ export interface GuardianCoreOptions {
   readonly clockSkewAllowanceMs: number;
   /** Share of T_D a recovering process runs at low priority (src/recovery/priority.ts). */
   readonly recoveringNiceShareOfTd: number;
+  /**
+   * Test only (the simulator's --broken-guardian): every reactive slot also takes the lowest-id
+   * replicas it was not assigned, k + 1 in all, so that the recovery checkers must object.
+   */
+  readonly brokenReactiveSlot?: boolean;
 }
 
 // ───────────────────────────── the certificate table ─────────────────────────────
@@ -793,7 +801,10 @@ export class GuardianCore {
       if (slot.replicas.includes(this.id)) this.#discardStandby();
       return;
     }
-    const late = now - slot.startMs > SLOT_LATENESS_MAX_MS;
+    // A quarter of T_D at most: with a short T_D (the simulator's 400 ms) a slot noticed a second
+    // late could begin its rejuvenation in the slot's last milliseconds and overrun into the next
+    // slot, k + 1 replicas down at once (found by `npm run sim -- --recovery`, seed 4).
+    const late = now - slot.startMs > Math.min(SLOT_LATENESS_MAX_MS, this.#schedule.recoveryBoundMs / 4);
     if (slot.kind === 'proactive' && slot.replicas.includes(this.id)) {
       this.#persisted = { ...this.#persisted, lastSlot: name };
       if (late) {
@@ -823,7 +834,12 @@ export class GuardianCore {
   /** The replicas reactive `slot` serves, from the accusations this guardian knows. */
   reactiveChoice(slot: Slot): number[] {
     const lead = Math.min(DECISION_LEAD_MAX_MS, this.#schedule.recoveryBoundMs / 4);
-    return reactiveAssignment(this.#schedule, slot, [...this.#accusations.values()], lead);
+    const chosen = reactiveAssignment(this.#schedule, slot, [...this.#accusations.values()], lead);
+    if (this.#options.brokenReactiveSlot !== true) return chosen;
+    const broken: number[] = [...chosen];
+    for (let replica = 0; replica < this.#schedule.n && broken.length <= this.#schedule.k; replica++)
+      if (!broken.includes(replica)) broken.push(replica);
+    return broken;
   }
 
   #ownEpochEndsWith(slot: Slot): boolean {

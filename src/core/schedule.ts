@@ -356,6 +356,32 @@ export function replicasRecoveringAt(
   return slot.replicas;
 }
 
+/** A time interval; `toMs` null means still open at `untilMs` (see mostAtOnce). */
+export interface TimeInterval {
+  readonly fromMs: number;
+  readonly toMs: number | null;
+}
+
+/**
+ * The most intervals open at one instant: how many replicas were recovering at once, for the
+ * checkers of "at most k". An end at t comes before a start at t, so back-to-back slots do not
+ * overlap; an interval still open counts as open until `untilMs`.
+ */
+export function mostAtOnce(intervals: readonly TimeInterval[], untilMs = Number.POSITIVE_INFINITY): number {
+  const edges = intervals.flatMap((interval) => [
+    { atMs: interval.fromMs, delta: 1 },
+    { atMs: interval.toMs ?? untilMs, delta: -1 },
+  ]);
+  edges.sort((a, b) => a.atMs - b.atMs || a.delta - b.delta);
+  let current = 0;
+  let most = 0;
+  for (const edge of edges) {
+    current += edge.delta;
+    most = Math.max(most, current);
+  }
+  return most;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Internals: they assume validated parameters.
 

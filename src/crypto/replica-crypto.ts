@@ -34,6 +34,21 @@ export interface ReplicaSessionKeys {
 }
 
 /** Deterministic session keys from one 32-byte seed (independent sub-seeds for the two key types). */
+/**
+ * Whether a signature under `keyEpoch` may be judged at all for `purpose`: a message a replica
+ * sends now must use the signer's current epoch (a retired epoch's keys may be stolen), while a
+ * proof may carry any epoch the registry still accepts. Shared by every CoreCrypto (production
+ * and the simulator's), so the rule stands in one place.
+ */
+export function epochFitsPurpose(
+  registry: KeyRegistry,
+  signer: ReplicaId,
+  keyEpoch: KeyEpoch,
+  purpose: SignaturePurpose,
+): boolean {
+  return purpose !== 'message' || registry.currentEpoch(signer) === keyEpoch;
+}
+
 export function sessionKeysFromSeed(seed: Uint8Array): ReplicaSessionKeys {
   return {
     signing: signingKeyPairFromSeed(deriveSeed(seed, 'ed25519')),
@@ -147,8 +162,10 @@ export class ReplicaCrypto implements CoreCrypto {
     signature: Signature,
     purpose: SignaturePurpose = 'proof',
   ): boolean {
-    if (purpose === 'message' && this.#registry.currentEpoch(signer) !== keyEpoch) return false;
-    return this.#registry.verifyReplicaSignature(signer, keyEpoch, payload, signature);
+    return (
+      epochFitsPurpose(this.#registry, signer, keyEpoch, purpose) &&
+      this.#registry.verifyReplicaSignature(signer, keyEpoch, payload, signature)
+    );
   }
 
   verifyRequest(request: ClientRequest, requestDigest: Digest): boolean {

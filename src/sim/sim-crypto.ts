@@ -30,7 +30,7 @@ import type { CoreCrypto, SignaturePurpose, Signed } from '../core/crypto.js';
 import { ClientCrypto, type ClientKeys } from '../crypto/client-crypto.js';
 import type { KeyRegistry } from '../crypto/key-registry.js';
 import { type SigningKeyPair, type SigningPublicKey, signingSeed } from '../crypto/keys.js';
-import { ReplicaCrypto, type ReplicaSessionKeys } from '../crypto/replica-crypto.js';
+import { epochFitsPurpose, ReplicaCrypto, type ReplicaSessionKeys } from '../crypto/replica-crypto.js';
 import { signBytes, verifyBytes } from '../crypto/signatures.js';
 import {
   assert,
@@ -195,14 +195,9 @@ export class SimulatedReplicaCrypto implements SimulatorReplicaCrypto {
     signature: Signature,
     purpose: SignaturePurpose = 'proof',
   ): boolean {
-    if (purpose === 'message' && this.#registry.currentEpoch(signer) !== keyEpoch) return false;
-    return verifyRegisteredReplicaSignature(
-      this.#registry,
-      this.#scheme,
-      signer,
-      keyEpoch,
-      payload,
-      signature,
+    return (
+      epochFitsPurpose(this.#registry, signer, keyEpoch, purpose) &&
+      verifyRegisteredReplicaSignature(this.#registry, this.#scheme, signer, keyEpoch, payload, signature)
     );
   }
 

@@ -4,6 +4,7 @@ import fc from 'fast-check';
 import { InvariantViolation, type ReplicaId, replicaId } from '../../src/messages/ids.js';
 import { minimumReplicas } from '../../src/core/quorum.js';
 import {
+  mostAtOnce,
   type Accusation,
   exposureBoundMs,
   maximumReactiveWaitMs,
@@ -679,5 +680,52 @@ describe('recovery schedule', () => {
     it('minimumPeriodMs is infinite without recovery (k = 0)', () => {
       assert.equal(minimumPeriodMs({ n: 4, f: 1, k: 0 }, 1000), Number.POSITIVE_INFINITY);
     });
+  });
+});
+
+describe('mostAtOnce', () => {
+  it('counts back-to-back intervals once and an open interval until the given end', () => {
+    assert.equal(
+      mostAtOnce([
+        { fromMs: 0, toMs: 10 },
+        { fromMs: 10, toMs: 20 },
+      ]),
+      1,
+    );
+    assert.equal(
+      mostAtOnce(
+        [
+          { fromMs: 0, toMs: null },
+          { fromMs: 15, toMs: 20 },
+        ],
+        12,
+      ),
+      1,
+    );
+    assert.equal(
+      mostAtOnce([
+        { fromMs: 0, toMs: null },
+        { fromMs: 15, toMs: 20 },
+      ]),
+      2,
+    );
+    assert.equal(mostAtOnce([]), 0);
+  });
+
+  it('equals the most intervals containing any one instant (half-open [from, to))', () => {
+    const interval = fc
+      .tuple(fc.integer({ min: 0, max: 50 }), fc.integer({ min: 0, max: 20 }))
+      .map(([fromMs, length]) => ({ fromMs, toMs: fromMs + length }));
+    fc.assert(
+      fc.property(fc.array(interval, { maxLength: 12 }), (intervals) => {
+        let expected = 0;
+        for (let at = 0; at <= 70; at++)
+          expected = Math.max(
+            expected,
+            intervals.filter((entry) => entry.fromMs <= at && at < entry.toMs).length,
+          );
+        assert.equal(mostAtOnce(intervals), expected);
+      }),
+    );
   });
 });

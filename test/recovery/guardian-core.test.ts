@@ -12,6 +12,7 @@ import fc from 'fast-check';
 import { epochLifetimeOfSchedule } from '../../src/crypto/key-certificates.js';
 import {
   exposureBoundMs,
+  mostAtOnce,
   nextProactiveSlotOf,
   type ScheduleParameters,
   slotAt,
@@ -350,18 +351,10 @@ class Cluster {
 
 /** The most rejuvenations under way at one instant (an end at t and a start at t do not overlap). */
 function maximumOverlap(recoveries: readonly Recovery[], untilMs: number): number {
-  const edges = recoveries.flatMap((recovery) => [
-    { at: recovery.beganAtMs, delta: 1 },
-    { at: recovery.endedAtMs ?? untilMs, delta: -1 },
-  ]);
-  edges.sort((a, b) => a.at - b.at || a.delta - b.delta);
-  let current = 0;
-  let maximum = 0;
-  for (const edge of edges) {
-    current += edge.delta;
-    maximum = Math.max(maximum, current);
-  }
-  return maximum;
+  return mostAtOnce(
+    recoveries.map((recovery) => ({ fromMs: recovery.beganAtMs, toMs: recovery.endedAtMs })),
+    untilMs,
+  );
 }
 
 const T_P = SCHEDULE.periodMs;

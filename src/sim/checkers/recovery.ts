@@ -25,7 +25,13 @@
  *   replicas the accusing core had accused then (a slot serves k of them, oldest first);
  * - each recovery's duration in simulated time, for the report.
  */
-import { exposureBoundMs, type ScheduleParameters, slotAt } from '../../core/schedule.js';
+import {
+  exposureBoundMs,
+  mostAtOnce,
+  type ScheduleParameters,
+  slotAt,
+  type TimeInterval,
+} from '../../core/schedule.js';
 import { assert } from '../../messages/ids.js';
 
 /** At most this many violations are kept (the report keeps 20 of all checkers anyway). */
@@ -298,25 +304,13 @@ export class RecoveryChecker {
   /** The most rejuvenations open at one instant (`scheduledOnly`: none after a crash). */
   #concurrency(scheduledOnly: boolean): number {
     // An end at t comes before a start at t.
-    const intervals = this.#intervals.filter((interval) => !scheduledOnly || !interval.afterCrash);
-    const points = intervals.flatMap((interval) => [
-      { atMs: interval.fromMs, delta: 1 },
-      { atMs: interval.toMs, delta: -1 },
-    ]);
+    const intervals: TimeInterval[] = this.#intervals.filter(
+      (interval) => !scheduledOnly || !interval.afterCrash,
+    );
     for (const open of this.#open.values())
-      if (!scheduledOnly || open.reason !== CRASH_REASON) points.push({ atMs: open.begunAtMs, delta: 1 });
-    return this.#mostAtOnce(points);
-  }
-
-  #mostAtOnce(points: { atMs: number; delta: number }[]): number {
-    points.sort((a, b) => a.atMs - b.atMs || a.delta - b.delta);
-    let current = 0;
-    let most = 0;
-    for (const point of points) {
-      current += point.delta;
-      most = Math.max(most, current);
-    }
-    return most;
+      if (!scheduledOnly || open.reason !== CRASH_REASON)
+        intervals.push({ fromMs: open.begunAtMs, toMs: null });
+    return mostAtOnce(intervals);
   }
 
   /** GuardianCore's deadline of a rejuvenation: T_D after its start, or its slot's end if sooner. */

@@ -28,7 +28,7 @@ import { checkpointPayload, proposalPayload } from '../../../src/messages/signin
 import type { CheckpointCertificate, Evidence } from '../../../src/messages/types.js';
 import { toBase64 } from '../../../src/runtime/ipc.js';
 import { scheduleOf } from '../../../src/config/cluster-config.js';
-import { nextProactiveSlotOf, type ScheduleParameters } from '../../../src/core/schedule.js';
+import { mostAtOnce, nextProactiveSlotOf, type ScheduleParameters } from '../../../src/core/schedule.js';
 import type { GuardianReport, RecoveryRecord } from '../../../src/runtime/guardian-report.js';
 import { channelKeyDirectory } from '../../../src/transport/key-directory.js';
 import { RATE_LIMITED_LOG_LIMITS } from '../../../src/transport/rate-limited-log.js';
@@ -82,19 +82,7 @@ function endOf(record: RecoveryRecord): number {
 
 /** The most recoveries that overlap at any instant. */
 function maximumOverlap(records: readonly RecoveryRecord[]): number {
-  const edges = records.flatMap((record) => [
-    { at: record.startedAtMs, delta: 1 },
-    { at: endOf(record), delta: -1 },
-  ]);
-  // At equal times an end comes before a start: back-to-back slots do not overlap.
-  edges.sort((a, b) => a.at - b.at || a.delta - b.delta);
-  let current = 0;
-  let maximum = 0;
-  for (const edge of edges) {
-    current += edge.delta;
-    maximum = Math.max(maximum, current);
-  }
-  return maximum;
+  return mostAtOnce(records.map((record) => ({ fromMs: record.startedAtMs, toMs: endOf(record) })));
 }
 
 describe('proactive recovery on real processes', { timeout: 300_000 }, () => {

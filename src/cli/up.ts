@@ -31,6 +31,24 @@ import {
 /** Operations whose latency the live workload keeps for the dashboard: the last few seconds' worth. */
 export const WORKLOAD_LATENCY_WINDOW = { maxOperations: 1024, windowMs: 5000 } as const;
 
+/**
+ * p50 and p99 (nearest rank) of the latencies completed within WORKLOAD_LATENCY_WINDOW.windowMs
+ * before `nowMs`, or null when none was.
+ */
+export function recentLatencyOf(
+  completed: readonly { readonly atMs: number; readonly ms: number }[],
+  nowMs: number,
+): ClientLatency | null {
+  const recent = completed
+    .filter((entry) => nowMs - entry.atMs <= WORKLOAD_LATENCY_WINDOW.windowMs)
+    .map((entry) => entry.ms)
+    .sort((a, b) => a - b);
+  if (recent.length === 0) return null;
+  const rank = (quantile: number): number =>
+    recent[Math.min(recent.length - 1, Math.ceil(quantile * recent.length) - 1)]!;
+  return { p50Ms: rank(0.5), p99Ms: rank(0.99) };
+}
+
 /** A gentle, steady workload so the dashboard has something to show. */
 export class LiveWorkload {
   readonly #kv: KvClient;
@@ -76,14 +94,7 @@ export class LiveWorkload {
 
   /** p50 and p99 of the operations completed in the last few seconds, or null when there were none. */
   recentLatency(nowMs: number = Date.now()): ClientLatency | null {
-    const recent = this.#latencies
-      .filter((entry) => nowMs - entry.atMs <= WORKLOAD_LATENCY_WINDOW.windowMs)
-      .map((entry) => entry.ms)
-      .sort((a, b) => a - b);
-    if (recent.length === 0) return null;
-    const rank = (quantile: number): number =>
-      recent[Math.min(recent.length - 1, Math.floor(quantile * recent.length))]!;
-    return { p50Ms: rank(0.5), p99Ms: rank(0.99) };
+    return recentLatencyOf(this.#latencies, nowMs);
   }
 
   async stop(): Promise<void> {

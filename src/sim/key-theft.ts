@@ -35,6 +35,15 @@ import {
  * in the first half of a slot, so a grace lasts at least T_D/2).
  */
 export const SIMULATED_RECOVERY_BOUND_MS = 400;
+/**
+ * T_D of the guardians' schedule under --recovery. A rejuvenation must finish within T_D, and a
+ * real one includes stopping and starting the replica, its catch-up, and the view change that lets
+ * an amnesiac vote again, which takes a second one when the nudged view's leader is Byzantine (the
+ * simulated view-change timeout is 500 ms). At 400 ms a third of the rejuvenations of 100 seeds
+ * (`--n 6 --f 1 --k 1 --byzantine all`) overran T_D, and every overrun made the next slot keep its
+ * disk; at 800 ms one in six overruns (a silent or slow leader of the rejoin view, a partition).
+ */
+export const SIMULATED_GUARDIAN_RECOVERY_BOUND_MS = 800;
 
 /**
  * The recovery schedule a simulated cluster of n replicas (f Byzantine, k recovering) rotates its

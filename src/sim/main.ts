@@ -40,11 +40,11 @@ behaviours: ${BYZANTINE_CATALOGUE.join(', ')}
                       as the runtime), go on in-place, or restart only in a view change (these two
                       replay core limitations, docs/intrusion-tolerance.md)
 --recovery            one GuardianCore per replica (src/sim/guardians.ts) rejuvenates the replicas on the
-                      schedule (T_D = 400 ms, k >= 1): proactive and reactive slots, amnesiac restarts on
+                      schedule (T_D = 800 ms, k >= 1): proactive and reactive slots, amnesiac restarts on
                       fresh key epochs, crash restarts; the recovery checkers judge it (at most k
                       rejuvenating at once, exposure within T_P + T_D, no correct replica accused, a
                       proven replica rejuvenated by its reactive slot)
---recovery-bound-ms T  with --recovery, T_D of the guardians' schedule (default 400; T_P = (n/k + f/k)·T_D)
+--recovery-bound-ms T  with --recovery, T_D of the guardians' schedule (default 800; T_P = (n/k + f/k)·T_D)
 --broken-guardian     test only, with --recovery: every reactive slot takes k + 1 replicas (caught)
 --service M           the replicas run the service module M (a path relative to the current folder, or a
                       package name; default: the key-value store), a fresh instance per replica start;

@@ -62,7 +62,7 @@ import {
   AuditedCrypto,
   EpochAuditor,
   keyRotationSchedule,
-  SIMULATED_RECOVERY_BOUND_MS,
+  SIMULATED_GUARDIAN_RECOVERY_BOUND_MS,
 } from './key-theft.js';
 import { EventQueue } from './event-queue.js';
 import {
@@ -143,7 +143,7 @@ export interface SimulationOptions {
    * key-theft rotation (whose checker still judges every accepted signature).
    */
   readonly recovery?: boolean;
-  /** T_D of the guardians' schedule with recovery (default SIMULATED_RECOVERY_BOUND_MS). */
+  /** T_D of the guardians' schedule with recovery (default SIMULATED_GUARDIAN_RECOVERY_BOUND_MS). */
   readonly recoveryBoundMs?: number;
   /** Test only, with recovery: every reactive slot takes k + 1 replicas (the checkers must object). */
   readonly brokenGuardian?: boolean;
@@ -424,7 +424,7 @@ export function runSimulation(options: SimulationOptions): SeedReport {
   const keys = keysFor(n, clientIds.length);
   // With key theft: the schedule the keys rotate on, and epoch lifetimes on the simulated clock.
   const schedule = recovery
-    ? keyRotationSchedule(n, f, k, options.recoveryBoundMs ?? SIMULATED_RECOVERY_BOUND_MS)
+    ? keyRotationSchedule(n, f, k, options.recoveryBoundMs ?? SIMULATED_GUARDIAN_RECOVERY_BOUND_MS)
     : keyTheft
       ? keyRotationSchedule(n, f, k)
       : null;

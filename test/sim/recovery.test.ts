@@ -8,7 +8,7 @@
 import * as assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { exposureBoundMs } from '../../src/core/schedule.js';
-import { keyRotationSchedule } from '../../src/sim/key-theft.js';
+import { keyRotationSchedule, SIMULATED_GUARDIAN_RECOVERY_BOUND_MS } from '../../src/sim/key-theft.js';
 import { runSimulation, type SeedReport } from '../../src/sim/simulator.js';
 import { RecoveryChecker } from '../../src/sim/checkers/recovery.js';
 
@@ -40,7 +40,10 @@ describe('the simulator with the guardians (--recovery)', () => {
       // Every rejuvenation issued a fresh epoch (and some restarts from the disk did too).
       assert.ok(recovery.retiredEpochs >= recovery.rejuvenations);
       assert.equal(report.keyRotations, recovery.retiredEpochs);
-      assert.equal(recovery.exposureBoundMs, exposureBoundMs(keyRotationSchedule(6, 1, 1)));
+      assert.equal(
+        recovery.exposureBoundMs,
+        exposureBoundMs(keyRotationSchedule(6, 1, 1, SIMULATED_GUARDIAN_RECOVERY_BOUND_MS)),
+      );
       assert.ok(recovery.recoveryDurationsMs.length > 0);
       for (const duration of recovery.recoveryDurationsMs) assert.ok(duration >= 0);
     }

@@ -1140,16 +1140,20 @@ export class GuardianCore {
   /**
    * Whether this rejuvenation must keep the replica's disk. An amnesiac replica sits out votes
    * until it rejoins, and it drops its log:
-   * - after a crash, the replica is rejuvenated at once only if that keeps at most k replicas out
-   *   (itself included): a crash comes outside the schedule, which budgets k;
-   * - in its slot, it is rejuvenated as scheduled unless the others that take part are too few to
-   *   form a quorum without it.
+   * it is rejuvenated fully only if that keeps at most k replicas out, itself included, in its slot
+   * as after a crash. Up to f of the others that say they vote may be Byzantine and silent (a
+   * compromised replica tells its guardian what it likes), so a quorum is left without the
+   * replicas out only when n − f − (out + 1) ≥ Q, which is out + 1 ≤ k for n = 3f + 2k + 1.
+   * (Counting only the others that said they vote, as before, let a slot make its replica amnesiac
+   * while the previous one was still rejoining and a Byzantine replica kept silent: two amnesiac
+   * replicas and a silent one left three voters of six, fewer than Q = 4, and the cluster stalled
+   * for good, since an amnesiac votes again only after a view change a quorum must complete.)
    */
   #decideDisk(state: Extract<Recovering, { name: 'stopping' }>, decideByMs: number): void {
     const run = state.run;
-    const allowedOut = run.afterCrash
-      ? this.#schedule.k - 1
-      : this.#schedule.n - 1 - quorumSize(this.#schedule);
+    const quorumLeft = this.#schedule.n - this.#schedule.f - quorumSize(this.#schedule) - 1;
+    // A crash comes outside the schedule, which budgets k rejuvenating at once.
+    const allowedOut = run.afterCrash ? Math.min(this.#schedule.k - 1, quorumLeft) : quorumLeft;
     const out = this.unavailableOthers(this.#now);
     if (out.length > allowedOut && this.#now < decideByMs) return;
     if (out.length > allowedOut) {
@@ -1169,7 +1173,7 @@ export class GuardianCore {
     const others = out.length === 1 ? `replica ${out[0]} was` : `replicas ${out.join(', ')} were`;
     const limit = run.afterCrash
       ? `k = ${this.#schedule.k}`
-      : `the others that take part are fewer than a quorum of ${quorumSize(this.#schedule)}`;
+      : `a quorum of ${quorumSize(this.#schedule)} must be left with f = ${this.#schedule.f} of the rest silent`;
     const what = run.afterCrash ? 'its rejuvenation after a crash' : `its ${run.kind} rejuvenation`;
     const reason = `${what} kept its disk: ${others} out too (${limit})`;
     this.#alarm(`replica ${this.id}: ${reason}; a full rejuvenation is owed to the next reactive slot`);

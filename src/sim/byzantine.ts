@@ -63,6 +63,11 @@ export const BYZANTINE_CATALOGUE = [
   'large-values-client',
   'inflated-status',
   'key-thief',
+  // Aimed at recovery (drawn by `--byzantine all` only with --recovery; see RECOVERY_BEHAVIOURS).
+  'stalling-source',
+  'lying-source',
+  'frame',
+  'flood-recovering',
 ] as const;
 
 export type ByzantineBehaviour = (typeof BYZANTINE_CATALOGUE)[number];
@@ -92,6 +97,29 @@ export const INFLATED_CLAIM = 2 ** 50;
  */
 export const LEADER_BEHAVIOURS: readonly ByzantineBehaviour[] = ['equivocate', 'slow-leader'];
 
+/**
+ * Behaviours aimed at recovery: a state-transfer source that answers just before the requester
+ * would give up on it, one that answers with wrong manifests, chunks and batches, a replica that
+ * reports suspicions of a correct replica to its guardian to get it accused ("frame"), and one
+ * that floods the replicas being rejuvenated while they catch up. `--byzantine all` draws them only
+ * with --recovery (the first two matter without it too and can be named explicitly).
+ */
+export const RECOVERY_BEHAVIOURS: readonly ByzantineBehaviour[] = [
+  'stalling-source',
+  'lying-source',
+  'frame',
+  'flood-recovering',
+];
+
+/** State-transfer answers: what a stalling or lying source withholds or falsifies. */
+const STATE_TRANSFER_ANSWERS: ReadonlySet<ReplicaMessage['kind']> = new Set([
+  'manifest',
+  'chunk',
+  'batch',
+  'state-unavailable',
+  'checkpoint-proof',
+]);
+
 export function isByzantineBehaviour(name: string): name is ByzantineBehaviour {
   return (BYZANTINE_CATALOGUE as readonly string[]).includes(name);
 }
@@ -120,6 +148,13 @@ export interface AdversaryContext {
     /** Every signature the thief makes with a stolen key. */
     forged(signature: Signature): void;
   };
+  /** Present with --recovery: the replica's link to its guardian, and what the intruder sees. */
+  readonly guardian?: {
+    /** Hands a suspicion to its guardian, as a compromised replica can over its IPC link. */
+    reportSuspicion(accused: ReplicaId, reason: string): void;
+    /** The replicas being rejuvenated now (the guardians announce it to every replica's peers). */
+    recovering(): readonly ReplicaId[];
+  };
 }
 
 const REPLAY_MEMORY = 256;
@@ -132,10 +167,21 @@ export class ByzantineAdversary {
   /** The last STATUS the core sent, the template of the extra lies 'inflated-status' tells. */
   #lastStatus: Status | null = null;
   readonly #thief: KeyThief | null = null;
+  /**
+   * The intruder was evicted by a full rejuvenation of its replica (clean code, fresh keys, no
+   * state), and has not broken in again yet: the replica follows the protocol. Only the key thief
+   * goes on, since it replays keys it took away with it.
+   */
+  #evicted = false;
+  /** With 'frame': the correct replica it tries to get accused. */
+  readonly #framed: ReplicaId | null;
 
   constructor(behaviours: readonly ByzantineBehaviour[], context: AdversaryContext) {
     this.behaviours = new Set(behaviours);
     this.#context = context;
+    // Drawn only with 'frame', so that the other behaviours' draws stay as they were.
+    const others = this.#others();
+    this.#framed = this.behaviours.has('frame') ? context.prng.pick(others) : null;
     if (this.behaviours.has('key-thief')) {
       const keyTheft = context.keyTheft;
       if (keyTheft === undefined) throw new Error("'key-thief' needs a run that rotates key epochs");
@@ -166,7 +212,29 @@ export class ByzantineAdversary {
   }
 
   #has(behaviour: ByzantineBehaviour): boolean {
-    return this.behaviours.has(behaviour);
+    return !this.#evicted && this.behaviours.has(behaviour);
+  }
+
+  /** A full rejuvenation of its replica evicted the intruder (until `breakIn`). */
+  evict(): void {
+    this.#evicted = true;
+    this.#memory.length = 0;
+    this.#variants.clear();
+    this.#lastStatus = null;
+  }
+
+  /** The intruder is back in (the same exploit on the rejuvenated replica, on its new keys). */
+  breakIn(): void {
+    this.#evicted = false;
+  }
+
+  get evicted(): boolean {
+    return this.#evicted;
+  }
+
+  /** With 'frame': whom it tries to get accused. */
+  get framed(): ReplicaId | null {
+    return this.#framed;
   }
 
   #remember(message: ReplicaMessage): void {
@@ -221,6 +289,13 @@ export class ByzantineAdversary {
       default:
         break;
     }
+    if (STATE_TRANSFER_ANSWERS.has(message.kind)) {
+      // Just under the requester's source timeout: it waits as long as it can before trying
+      // another source, for every request it sends this one.
+      if (this.#has('stalling-source'))
+        delayMs = Math.floor(context.config.stateTransfer.sourceTimeoutMs * 0.9);
+      if (this.#has('lying-source')) rewritten = this.#lyingStateAnswer(rewritten);
+    }
     if (this.#has('forge-signatures')) rewritten = this.#forgeSignature(rewritten);
     const forgeMac = this.#has('forge-signatures') && context.prng.chance(0.1);
     context.sendMessage(to, rewritten, { delayMs, forgeMac });
@@ -246,10 +321,44 @@ export class ByzantineAdversary {
       context.sendMessage(context.prng.pick(others), context.prng.pick(this.#memory));
     }
     if (this.#has('flood')) this.#flood(others);
+    if (this.#has('flood-recovering')) {
+      const targets = context.guardian?.recovering().filter((id) => id !== context.self) ?? [];
+      // Ten times the plain flood, at the replicas that are catching up, while they do.
+      if (targets.length > 0) for (let round = 0; round < 10; round++) this.#flood(targets);
+    }
+    if (
+      this.#has('frame') &&
+      this.#framed !== null &&
+      context.guardian !== undefined &&
+      context.prng.chance(0.2)
+    )
+      context.guardian.reportSuspicion(this.#framed, 'view change: request not executed in time');
     this.#thief?.tick();
     // Lies often, so that a replica that just restarted hears one among its first reports.
     if (this.#has('inflated-status') && this.#lastStatus !== null && context.prng.chance(0.3))
       context.sendMessage(context.prng.pick(others), this.#inflatedStatus(this.#lastStatus));
+  }
+
+  /** A state-transfer answer that is wrong but well-formed: only the requester's checks catch it. */
+  #lyingStateAnswer(message: ReplicaMessage): ReplicaMessage {
+    const prng = this.#context.prng;
+    switch (message.kind) {
+      case 'manifest': {
+        if (message.leaves.length === 0) return message;
+        const leaves = message.leaves.slice();
+        leaves[prng.int(leaves.length)] = this.#randomDigest();
+        return { ...message, leaves };
+      }
+      case 'chunk': {
+        const data = message.data.length === 0 ? prng.bytes(16) : message.data.slice();
+        data[prng.int(data.length)]! ^= 0x01;
+        return { ...message, data };
+      }
+      case 'batch':
+        return { ...message, batch: message.batch.slice(0, Math.max(0, message.batch.length - 1)) };
+      default:
+        return message;
+    }
   }
 
   /**

@@ -81,10 +81,16 @@ export interface SimulatedGuardiansOptions {
   readonly prng: Prng;
   /** Test only: every reactive slot takes k + 1 replicas (GuardianCoreOptions.brokenReactiveSlot). */
   readonly brokenReactiveSlot?: boolean;
+  /** Test only: f suspicions suffice to accuse (GuardianCoreOptions.brokenSuspicionThreshold). */
+  readonly brokenSuspicionThreshold?: boolean;
 }
 
 export interface GuardiansReport extends RecoveryStatistics {
   readonly alarms: number;
+  /** Intruders a full rejuvenation of their replica evicted mid-attack (set by the simulator). */
+  readonly intrusionsEvicted: number;
+  /** Of those, intruders that broke in again afterwards. */
+  readonly intrusionsResumed: number;
 }
 
 export class SimulatedGuardians {
@@ -120,6 +126,7 @@ export class SimulatedGuardians {
           clockSkewAllowanceMs: CLOCK_SKEW_ALLOWANCE_MS,
           recoveringNiceShareOfTd: RECOVERING_NICE_SHARE_OF_T_D,
           ...(options.brokenReactiveSlot === true ? { brokenReactiveSlot: true } : {}),
+          ...(options.brokenSuspicionThreshold === true ? { brokenSuspicionThreshold: true } : {}),
         }),
     );
     this.checker = new RecoveryChecker(options.schedule, options.host.isCorrect, this.#decisionLeadMs());
@@ -157,11 +164,25 @@ export class SimulatedGuardians {
   }
 
   replicaSuspicion(id: number, accused: number, reason: string): void {
+    this.checker.onSuspicion(id, accused, this.#host.now());
     this.#feed(id, { type: 'replica-suspicion', now: this.#host.now(), accused, reason });
   }
 
-  report(): GuardiansReport {
-    return { ...this.checker.statistics(), alarms: this.#alarms };
+  /** The replicas being rejuvenated now (not a guardian's first start). */
+  recoveringReplicas(): ReplicaId[] {
+    const out: ReplicaId[] = [];
+    for (let id = 0; id < this.#schedule.n; id++)
+      if (this.#cores[id]!.recovering && !this.#firstStart.has(id)) out.push(replicaId(id));
+    return out;
+  }
+
+  report(intrusions: { readonly evicted: number; readonly brokenInAgain: number }): GuardiansReport {
+    return {
+      ...this.checker.statistics(),
+      alarms: this.#alarms,
+      intrusionsEvicted: intrusions.evicted,
+      intrusionsResumed: intrusions.brokenInAgain,
+    };
   }
 
   #tick(): void {

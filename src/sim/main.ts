@@ -20,7 +20,7 @@ const usage = `usage: npm run sim -- [--seeds N | --seed S] [--first-seed S] [--
                      [--cluster-restart]
                      [--key-theft] [--key-rotation restart|in-place|restart-in-view-change]
                      [--broken-quorum] [--broken-view-change] [--broken-snapshot]
-                     [--broken-epoch-lifetime] [--recovery [--recovery-bound-ms T] [--broken-guardian]]
+                     [--broken-epoch-lifetime] [--recovery [--recovery-bound-ms T] [--broken-guardian] [--broken-suspicions]]
                      [--service <module> [--service-options <json>]]
                      [--real-crypto] [--trace] [--quiet]
 behaviours: ${BYZANTINE_CATALOGUE.join(', ')}
@@ -46,6 +46,8 @@ behaviours: ${BYZANTINE_CATALOGUE.join(', ')}
                       proven replica rejuvenated by its reactive slot)
 --recovery-bound-ms T  with --recovery, T_D of the guardians' schedule (default 800; T_P = (n/k + f/k)·T_D)
 --broken-guardian     test only, with --recovery: every reactive slot takes k + 1 replicas (caught)
+--broken-suspicions   test only, with --recovery: f suspicions accuse a replica instead of f + 1, so a
+                      'frame' replica gets a correct one accused alone (caught)
 --service M           the replicas run the service module M (a path relative to the current folder, or a
                       package name; default: the key-value store), a fresh instance per replica start;
                       correct clients send its simulation.nextOperation operations, its
@@ -99,6 +101,7 @@ const { values } = (() => {
         'key-rotation': { type: 'string' },
         recovery: { type: 'boolean' },
         'broken-guardian': { type: 'boolean' },
+        'broken-suspicions': { type: 'boolean' },
         'recovery-bound-ms': { type: 'string' },
         service: { type: 'string' },
         'service-options': { type: 'string' },
@@ -153,6 +156,8 @@ if (keyRotation !== undefined && !keyRotationModes.includes(keyRotation))
 const recovery = values.recovery === true;
 const brokenGuardian = values['broken-guardian'] === true;
 if (brokenGuardian && !recovery) fail('--broken-guardian needs --recovery');
+const brokenSuspicions = values['broken-suspicions'] === true;
+if (brokenSuspicions && !recovery) fail('--broken-suspicions needs --recovery');
 const recoveryBoundMs =
   values['recovery-bound-ms'] === undefined
     ? undefined
@@ -227,12 +232,16 @@ const recoveryTotals = {
   accusations: 0,
   maxConcurrentRejuvenations: 0,
   maxExposureMs: 0,
+  maxExposureBeyondModelMs: 0,
   exposureBoundMs: 0,
   recoveriesOverBound: 0,
   crashOverlaps: 0,
   exposureOverrunsOwed: 0,
   exposureOverrunsSlowRecovery: 0,
   correctAccusedOnSuspicion: 0,
+  byzantineSuspicions: 0,
+  intrusionsEvicted: 0,
+  intrusionsResumed: 0,
   alarms: 0,
 };
 const recoveryDurationsMs: number[] = [];
@@ -256,6 +265,7 @@ function flags(): string {
   if (recovery) parts.push('--recovery');
   if (recoveryBoundMs !== undefined) parts.push(`--recovery-bound-ms ${recoveryBoundMs}`);
   if (brokenGuardian) parts.push('--broken-guardian');
+  if (brokenSuspicions) parts.push('--broken-suspicions');
   if (values.service !== undefined) parts.push(`--service ${values.service}`);
   if (values['service-options'] !== undefined) parts.push(`--service-options '${values['service-options']}'`);
   if (realCrypto) parts.push('--real-crypto');
@@ -302,11 +312,18 @@ function report(result: SeedReport): void {
     recoveryTotals.exposureOverrunsOwed += figures.exposureOverrunsOwed;
     recoveryTotals.exposureOverrunsSlowRecovery += figures.exposureOverrunsSlowRecovery;
     recoveryTotals.correctAccusedOnSuspicion += figures.correctAccusedOnSuspicion;
+    recoveryTotals.byzantineSuspicions += figures.byzantineSuspicions;
+    recoveryTotals.intrusionsEvicted += figures.intrusionsEvicted;
+    recoveryTotals.intrusionsResumed += figures.intrusionsResumed;
     recoveryTotals.maxConcurrentRejuvenations = Math.max(
       recoveryTotals.maxConcurrentRejuvenations,
       figures.maxConcurrentRejuvenations,
     );
     recoveryTotals.maxExposureMs = Math.max(recoveryTotals.maxExposureMs, figures.maxExposureMs);
+    recoveryTotals.maxExposureBeyondModelMs = Math.max(
+      recoveryTotals.maxExposureBeyondModelMs,
+      figures.maxExposureBeyondModelMs,
+    );
     recoveryTotals.exposureBoundMs = figures.exposureBoundMs;
     recoveryDurationsMs.push(...figures.recoveryDurationsMs);
   }
@@ -362,6 +379,7 @@ function runSeed(seed: number): SeedReport {
     brokenEpochLifetime,
     recovery,
     brokenGuardian,
+    brokenSuspicions,
     ...(recoveryBoundMs === undefined ? {} : { recoveryBoundMs }),
     ...(keyRotation === undefined ? {} : { keyRotation }),
     ...(service === null ? {} : { service: { module: service.module, options: service.options } }),

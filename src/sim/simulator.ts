@@ -51,6 +51,7 @@ import {
   ByzantineAdversary,
   type ByzantineBehaviour,
   LEADER_BEHAVIOURS,
+  RECOVERY_BEHAVIOURS,
   VOTE_HONEST_BEHAVIOURS,
 } from './byzantine.js';
 import { OversizedSnapshotService } from './broken-service.js';
@@ -147,6 +148,8 @@ export interface SimulationOptions {
   readonly recoveryBoundMs?: number;
   /** Test only, with recovery: every reactive slot takes k + 1 replicas (the checkers must object). */
   readonly brokenGuardian?: boolean;
+  /** Test only, with recovery: f suspicions accuse a replica instead of f + 1 (the checkers must object). */
+  readonly brokenSuspicions?: boolean;
   /**
    * 'simulated' (default): signatures checked by identity, a microsecond each (sim-crypto.ts), and
    * frames authenticated by their channel's identity (network.ts); 'real': production Ed25519 and
@@ -346,6 +349,7 @@ export function runSimulation(options: SimulationOptions): SeedReport {
   const rejuvenationPrng = root.fork(8);
   const rotationPrng = root.fork(9);
   const guardianPrng = root.fork(10);
+  const intrusionPrng = root.fork(11);
   const recovery = options.recovery === true;
 
   const queue = new EventQueue();
@@ -375,7 +379,12 @@ export function runSimulation(options: SimulationOptions): SeedReport {
     }
     const ids = scenarioPrng.shuffle(Array.from({ length: n }, (_, index) => index));
     for (let index = 0; index < count; index++) {
-      const pool: readonly ByzantineBehaviour[] = mode === 'all' ? BYZANTINE_CATALOGUE : mode;
+      const pool: readonly ByzantineBehaviour[] =
+        mode !== 'all'
+          ? mode
+          : recovery
+            ? BYZANTINE_CATALOGUE
+            : BYZANTINE_CATALOGUE.filter((behaviour) => !RECOVERY_BEHAVIOURS.includes(behaviour));
       const behaviours = [pool[(seed + index) % pool.length]!];
       if (mode === 'all' && scenarioPrng.chance(0.5)) behaviours.push(scenarioPrng.pick(pool));
       let id = ids[index]!;
@@ -506,6 +515,8 @@ export function runSimulation(options: SimulationOptions): SeedReport {
   let viewChangesInstalled = new Set<number>();
   /** The guardians (--recovery); created once the replicas exist. */
   let guardians: SimulatedGuardians | null = null;
+  /** Intruders a full rejuvenation evicted, and those that broke in again. */
+  const intrusions = { evicted: 0, brokenInAgain: 0 };
   let stateTransfers = 0;
   let evidenceCount = 0;
   let evidenceRefused = 0;
@@ -865,6 +876,15 @@ export function runSimulation(options: SimulationOptions): SeedReport {
               sendBytes: (to, bytes) => network.send(replicaAddress(id), replicaAddress(to), bytes),
               sendReply: (to, reply) =>
                 network.send(replicaAddress(id), clientAddress(to), encodeMessage(reply)),
+              ...(recovery
+                ? {
+                    guardian: {
+                      reportSuspicion: (accused: ReplicaId, reason: string) =>
+                        guardians?.replicaSuspicion(id, accused, reason),
+                      recovering: () => guardians?.recoveringReplicas() ?? [],
+                    },
+                  }
+                : {}),
               ...(schedule === null
                 ? {}
                 : {
@@ -1129,6 +1149,7 @@ export function runSimulation(options: SimulationOptions): SeedReport {
       schedule,
       prng: guardianPrng,
       brokenReactiveSlot: options.brokenGuardian === true,
+      brokenSuspicionThreshold: options.brokenSuspicions === true,
       host: {
         now: () => queue.now,
         after: (delayMs, run) => queue.after(delayMs, run),
@@ -1162,6 +1183,22 @@ export function runSimulation(options: SimulationOptions): SeedReport {
           amnesiacWhenDown.delete(id);
           if (amnesiac) node.disk.dropLog();
           if (!startReplica(node, amnesiac ? 'rejuvenated' : 'intact')) return false;
+          const adversary = node.adversary;
+          if (amnesiac && adversary !== null && !adversary.evicted) {
+            // A full rejuvenation evicts the intruder mid-attack (clean code, fresh keys, no
+            // state). It breaks in again later with the same exploit (0.5 to 2 T_D after), so the
+            // rest of the run sees the attack resume on the rejuvenated replica's new keys.
+            adversary.evict();
+            intrusions.evicted++;
+            const backInMs = Math.floor(schedule.recoveryBoundMs * (0.5 + 1.5 * intrusionPrng.next()));
+            queue.after(backInMs, () => {
+              if (!adversary.evicted) return;
+              adversary.breakIn();
+              intrusions.brokenInAgain++;
+              note(`INTRUDER back in r${id}`);
+            });
+            note(`GUARDIAN evicts the intruder of r${id} (back in ${backInMs} ms)`);
+          }
           note(
             `GUARDIAN starts r${id} (${amnesiac ? 'amnesiac, log dropped' : 'from its disk'}) on epoch ${cryptos[id]!.currentEpoch}`,
           );
@@ -1298,7 +1335,7 @@ export function runSimulation(options: SimulationOptions): SeedReport {
     previousEpochSignatures: auditor?.statistics.acceptedPrevious ?? 0,
     evidenceRefused,
     stolenSignaturesAccepted,
-    recovery: guardians?.report() ?? null,
+    recovery: guardians?.report(intrusions) ?? null,
     byzantine: [...byzantine].map(([replica, behaviours]) => ({ replica, behaviours })),
     simulatedMs,
     network: { ...network.statistics },

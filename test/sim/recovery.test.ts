@@ -11,6 +11,7 @@ import { exposureBoundMs } from '../../src/core/schedule.js';
 import { keyRotationSchedule, SIMULATED_GUARDIAN_RECOVERY_BOUND_MS } from '../../src/sim/key-theft.js';
 import { runSimulation, type SeedReport } from '../../src/sim/simulator.js';
 import { RecoveryChecker } from '../../src/sim/checkers/recovery.js';
+import { RECOVERY_BEHAVIOURS } from '../../src/sim/byzantine.js';
 
 const SEEDS = [1, 2, 3, 4, 5, 6];
 
@@ -36,7 +37,9 @@ describe('the simulator with the guardians (--recovery)', () => {
     for (const report of reports) {
       const recovery = report.recovery;
       assert.ok(recovery !== null);
-      assert.ok(recovery.rejuvenations >= 4, `seed ${report.seed}: ${recovery.rejuvenations} rejuvenations`);
+      // A seed whose fault phase partitions the network may see one rejuvenation overrun T_D and
+      // the next slots keep their disks; the seeds together rejuvenate many.
+      assert.ok(recovery.rejuvenations >= 1, `seed ${report.seed}: ${recovery.rejuvenations} rejuvenations`);
       // Every rejuvenation issued a fresh epoch (and some restarts from the disk did too).
       assert.ok(recovery.retiredEpochs >= recovery.rejuvenations);
       assert.equal(report.keyRotations, recovery.retiredEpochs);
@@ -47,6 +50,8 @@ describe('the simulator with the guardians (--recovery)', () => {
       assert.ok(recovery.recoveryDurationsMs.length > 0);
       for (const duration of recovery.recoveryDurationsMs) assert.ok(duration >= 0);
     }
+    const total = reports.reduce((sum, report) => sum + report.recovery!.rejuvenations, 0);
+    assert.ok(total >= 5 * reports.length, `${total} rejuvenations in ${reports.length} seeds`);
     const reactive = reports.reduce((sum, report) => sum + report.recovery!.reactiveRejuvenations, 0);
     assert.ok(reactive > 0, 'some reactive rejuvenations (evidence, suspicions, owed, crashes)');
   });
@@ -59,6 +64,39 @@ describe('the simulator with the guardians (--recovery)', () => {
         `seed ${seed} was not caught: ${explain(report)}`,
       );
     }
+  });
+
+  it('evicts an intruder at the full rejuvenation of its replica, and lets it break in again', () => {
+    const evicted = reports.reduce((sum, report) => sum + report.recovery!.intrusionsEvicted, 0);
+    const resumed = reports.reduce((sum, report) => sum + report.recovery!.intrusionsResumed, 0);
+    assert.ok(evicted > 0 && resumed > 0, `evicted ${evicted}, resumed ${resumed}`);
+  });
+
+  for (const behaviour of RECOVERY_BEHAVIOURS)
+    it(`passes every checker against '${behaviour}'`, () => {
+      // Seeds whose scenario has a Byzantine replica (seeds 1 and 4 spend f on an amnesiac instead).
+      for (const seed of [2, 3]) {
+        const report = runSimulation({ seed, n: 6, f: 1, k: 1, byzantine: [behaviour], recovery: true });
+        assert.deepEqual(report.violations, [], explain(report));
+        assert.equal(report.livenessFailure, null, explain(report));
+        assert.ok(report.recovery!.rejuvenations >= 4);
+        if (behaviour === 'frame') assert.ok(report.recovery!.byzantineSuspicions > 0);
+      }
+    });
+
+  it("catches a guardian that accuses on f suspicions (--broken-suspicions) against a 'frame' replica", () => {
+    const caught = [2, 3, 5].filter((seed) =>
+      runSimulation({
+        seed,
+        n: 6,
+        f: 1,
+        k: 1,
+        byzantine: ['frame'],
+        recovery: true,
+        brokenSuspicions: true,
+      }).violations.some((text) => /on suspicions no correct replica shared/.test(text)),
+    );
+    assert.deepEqual(caught, [2, 3, 5]);
   });
 
   it('replays a seed exactly', () => {
@@ -83,14 +121,29 @@ describe('the recovery checker', () => {
     assert.match(checker.violations[0] ?? '', /2 replicas rejuvenating at once at 900 ms/);
   });
 
-  it('objects to an accusation of a correct replica on proof, counts one on suspicions', () => {
+  it('objects to an accusation of a correct replica on proof, counts one on suspicions a correct replica shared', () => {
     const checker = new RecoveryChecker(schedule, correct, 100);
+    checker.onSuspicion(1, 2, 900);
+    checker.onSuspicion(5, 2, 950);
     checker.onAccusation(0, 2, 1000, 'f + 1 replicas suspect it (timeout)', 1);
     checker.onAccusation(0, 3, 1000, 'rejuvenation owed: kept its disk', 2);
     assert.deepEqual(checker.violations, []);
     assert.equal(checker.statistics().correctAccusedOnSuspicion, 1);
     checker.onAccusation(0, 4, 1000, 'proof: equivocation', 3);
     assert.match(checker.violations[0] ?? '', /accused correct replica 4/);
+  });
+
+  it('objects to an accusation of a correct replica on the word of Byzantine replicas alone', () => {
+    const checker = new RecoveryChecker(schedule, correct, 100);
+    // Replica 1 suspected replica 3 long ago (outside the 2 T_D window); only replica 5 since.
+    checker.onSuspicion(1, 3, 100);
+    checker.onSuspicion(5, 3, 3000);
+    checker.onAccusation(0, 3, 3000, 'f + 1 replicas suspect it (timeout)', 1);
+    assert.match(
+      checker.violations[0] ?? '',
+      /accused correct replica 3 at 3000 ms on suspicions no correct replica shared/,
+    );
+    assert.equal(checker.statistics().byzantineSuspicions, 1);
   });
 
   it('objects to a proven replica not rejuvenated by its reactive slot', () => {

@@ -304,6 +304,11 @@ export interface GuardianCoreOptions {
    * replicas it was not assigned, k + 1 in all, so that the recovery checkers must object.
    */
   readonly brokenReactiveSlot?: boolean;
+  /**
+   * Test only (the simulator's --broken-suspicions): f reporters suffice to accuse instead of
+   * f + 1, so that f Byzantine replicas can frame a correct one and the checkers must object.
+   */
+  readonly brokenSuspicionThreshold?: boolean;
 }
 
 // ───────────────────────────── the certificate table ─────────────────────────────
@@ -530,7 +535,7 @@ export class GuardianCore {
     for (const certificate of sorted) this.#table.install(certificate);
     this.#suspicions = new SuspicionTracker({
       n: options.schedule.n,
-      f: options.schedule.f,
+      f: options.brokenSuspicionThreshold === true ? options.schedule.f - 1 : options.schedule.f,
       windowMs: 2 * options.schedule.recoveryBoundMs,
     });
   }

@@ -15,9 +15,13 @@
  *   counted (exposureOverrunsOwed) rather than judged. The bound assumes every recovery finishes
  *   within T_D: once one did not (its core raised the alarm) since the replica was last fresh, an
  *   overrun is counted (exposureOverrunsSlowRecovery), not judged;
- * - no correct replica is accused by any core on proof. Accusations a guardian makes of its own
- *   replica because a rejuvenation kept its disk ("rejuvenation owed") are the schedule's
- *   bookkeeping; accusations of a correct replica on f + 1 suspicions are counted
+ * - no correct replica is accused by any core on proof, nor on suspicions that no correct replica
+ *   shared: f + 1 reporters include a correct one, so an accusation of a correct replica with no
+ *   correct replica's suspicion of it within the suspicion window (2 T_D, plus the control
+ *   channel's delay) was made on the word of Byzantine replicas alone ('frame' tries exactly
+ *   that). Accusations a guardian makes of its own replica because a rejuvenation kept its disk
+ *   ("rejuvenation owed") are the schedule's bookkeeping. Accusations of a correct replica on
+ *   f + 1 suspicions one of which came from a correct replica are counted
  *   (correctAccusedOnSuspicion), not a violation: suspicions come from timeouts, which network
  *   faults and a faulty client's requests trip on correct replicas too;
  * - a replica proven to misbehave is rejuvenated by the reactive slot that serves it: the m-th
@@ -33,6 +37,9 @@ import {
   type TimeInterval,
 } from '../../core/schedule.js';
 import { assert } from '../../messages/ids.js';
+
+/** How late a suspicion may reach a core after its replica reported it (control channel, ticks). */
+const SUSPICION_RELAY_SLACK_MS = 200;
 
 /** At most this many violations are kept (the report keeps 20 of all checkers anyway). */
 const MAX_RECORDED_VIOLATIONS = 20;
@@ -56,11 +63,16 @@ export interface RecoveryStatistics {
   readonly exposureOverrunsSlowRecovery: number;
   /** Overlaps beyond k in which a rejuvenation after a crash took part (not a violation). */
   readonly crashOverlaps: number;
-  /** Accusations of a correct replica on f + 1 suspicions, by any core (not a violation). */
+  /** Accusations of a correct replica on f + 1 suspicions a correct replica shared (not a violation). */
   readonly correctAccusedOnSuspicion: number;
+  /** Suspicions Byzantine replicas reported to their guardians. */
+  readonly byzantineSuspicions: number;
   /** The most replicas rejuvenating at the same instant. */
   readonly maxConcurrentRejuvenations: number;
+  /** The longest exposure of a replica while the bound's premises held (judged against T). */
   readonly maxExposureMs: number;
+  /** The longest exposure after a kept disk or a rejuvenation over T_D (reported, see above). */
+  readonly maxExposureBeyondModelMs: number;
   readonly exposureBoundMs: number;
   /** Duration of each finished non-first recovery, in simulated ms, in the order they ended. */
   readonly recoveryDurationsMs: readonly number[];
@@ -112,6 +124,7 @@ export class RecoveryChecker {
   #fromDisk = 0;
   #accusations = 0;
   #maxExposureMs = 0;
+  #maxExposureBeyondModelMs = 0;
   #overBound = 0;
   #crashOverlaps = 0;
   #exposureOverrunsOwed = 0;
@@ -122,6 +135,10 @@ export class RecoveryChecker {
   readonly #keptDisk = new Set<number>();
   readonly #owedOverrunCounted = new Set<number>();
   #correctAccusedOnSuspicion = 0;
+  /** Per accused replica, when a correct replica last reported a suspicion of it to its guardian. */
+  readonly #correctSuspicionAtMs = new Map<number, number>();
+  /** Suspicions Byzantine replicas reported (a framing attempt, or a faulty replica's timers). */
+  #byzantineSuspicions = 0;
 
   constructor(schedule: ScheduleParameters, isCorrect: (replica: number) => boolean, decisionLeadMs: number) {
     this.#schedule = schedule;
@@ -165,8 +182,13 @@ export class RecoveryChecker {
 
   #judgeExposure(replica: number, nowMs: number): void {
     const exposure = nowMs - this.#freshSinceMs[replica]!;
-    this.#maxExposureMs = Math.max(this.#maxExposureMs, exposure);
     const owed = this.#keptDisk.has(replica);
+    // Within the model: no rejuvenation of it kept its disk, and none anywhere overran T_D, since
+    // it was last fresh. Beyond it, the exposure is reported apart (and judged against T + T_P
+    // after a kept disk only).
+    if (!owed && this.#lastSlowRecoveryAtMs < this.#freshSinceMs[replica]!)
+      this.#maxExposureMs = Math.max(this.#maxExposureMs, exposure);
+    else this.#maxExposureBeyondModelMs = Math.max(this.#maxExposureBeyondModelMs, exposure);
     if (owed && exposure > this.#boundMs && !this.#owedOverrunCounted.has(replica)) {
       this.#owedOverrunCounted.add(replica);
       this.#exposureOverrunsOwed++;
@@ -220,6 +242,12 @@ export class RecoveryChecker {
     this.#owedOverrunCounted.delete(replica);
   }
 
+  /** Replica `reporter` told its guardian it suspects `accused`. */
+  onSuspicion(reporter: number, accused: number, nowMs: number): void {
+    if (this.#isCorrect(reporter)) this.#correctSuspicionAtMs.set(accused, nowMs);
+    else this.#byzantineSuspicions++;
+  }
+
   /** A core holds an accusation of `accused` (`pendingCount`: how many it holds in all). */
   onAccusation(
     accuser: number,
@@ -233,8 +261,15 @@ export class RecoveryChecker {
     this.#accusationsSeen.add(key);
     this.#accusations++;
     if (reason.startsWith('rejuvenation owed')) return;
-    if (this.#isCorrect(accused) && !reason.startsWith('proof:')) this.#correctAccusedOnSuspicion++;
-    else if (this.#isCorrect(accused))
+    if (this.#isCorrect(accused) && !reason.startsWith('proof:')) {
+      const sharedAtMs = this.#correctSuspicionAtMs.get(accused);
+      const windowMs = 2 * this.#schedule.recoveryBoundMs + SUSPICION_RELAY_SLACK_MS;
+      if (sharedAtMs === undefined || accusedAtMs - sharedAtMs > windowMs)
+        this.#violation(
+          `recovery: guardian ${accuser} accused correct replica ${accused} at ${accusedAtMs} ms on suspicions no correct replica shared (${reason})`,
+        );
+      else this.#correctAccusedOnSuspicion++;
+    } else if (this.#isCorrect(accused))
       this.#violation(
         `recovery: guardian ${accuser} accused correct replica ${accused} at ${accusedAtMs} ms (${reason})`,
       );
@@ -333,8 +368,10 @@ export class RecoveryChecker {
       exposureOverrunsOwed: this.#exposureOverrunsOwed,
       exposureOverrunsSlowRecovery: this.#exposureOverrunsSlowRecovery,
       correctAccusedOnSuspicion: this.#correctAccusedOnSuspicion,
+      byzantineSuspicions: this.#byzantineSuspicions,
       maxConcurrentRejuvenations: this.#concurrency(false),
       maxExposureMs: this.#maxExposureMs,
+      maxExposureBeyondModelMs: this.#maxExposureBeyondModelMs,
       exposureBoundMs: this.#boundMs,
       recoveryDurationsMs: this.#durations.slice(),
       recoveriesOverBound: this.#overBound,

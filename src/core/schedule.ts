@@ -147,6 +147,51 @@ export function exposureBoundMs(parameters: ScheduleParameters): number {
 }
 
 /**
+ * Key epochs under the schedule (docs/intrusion-tolerance.md, "Key epochs"): an epoch issued at
+ * `issuedAtMs` is valid until the end of its replica's first proactive slot starting T_D or more
+ * after the issue (at most I + T_P + 2·T_D), extended by `clockSkewAllowanceMs`: the rejuvenation
+ * in that slot replaces it, and a guardian still busy starting its replica (a first start may take
+ * seconds) skips a slot that comes sooner, so the epoch must not expire before the one that does.
+ * An issue time comes from a certificate a guardian signed: one the schedule cannot place makes
+ * the epoch expired (−∞), never an exception. The one rule behind epochLifetimeOfSchedule
+ * (src/crypto/key-certificates.ts, for KeyRegistry) and the guardian core's CertificateTable.
+ */
+export function epochValidUntilMs(
+  parameters: ScheduleParameters,
+  replica: ReplicaId,
+  issuedAtMs: number,
+  clockSkewAllowanceMs: number,
+): number {
+  return (
+    placedOrExpired(
+      () => nextProactiveSlotOf(parameters, replica, issuedAtMs + parameters.recoveryBoundMs).endMs,
+    ) + clockSkewAllowanceMs
+  );
+}
+
+/**
+ * Until when an epoch retired by a successor issued at `successorIssuedAtMs` stays accepted: the
+ * end of the slot holding the successor's issue (at most I' + T_D), so that signatures made just
+ * before the rotation still count while the recovery runs, and at any instant only the retired
+ * epochs of the replicas rotated in the current slot (at most k) are accepted. Not extended by
+ * the skew allowance: a verifier whose clock runs ahead only ends a grace early.
+ */
+export function retiredEpochAcceptedUntilMs(
+  parameters: ScheduleParameters,
+  successorIssuedAtMs: number,
+): number {
+  return placedOrExpired(() => slotAt(parameters, successorIssuedAtMs).endMs);
+}
+
+function placedOrExpired(place: () => number): number {
+  try {
+    return place();
+  } catch {
+    return Number.NEGATIVE_INFINITY;
+  }
+}
+
+/**
  * The slot kinds of a period in order, without the idle remainder (S = P + R entries): the
  * layout rule of the module comment.
  */

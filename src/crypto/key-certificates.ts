@@ -27,7 +27,7 @@ import { encodeMessage, readKeyCertificate, writeKeyCertificate } from '../messa
 import { LIMITS } from '../messages/limits.js';
 import { keyCertificatePayload } from '../messages/signing.js';
 import type { KeyCertificate } from '../messages/types.js';
-import { nextProactiveSlotOf, type ScheduleParameters, slotAt } from '../core/schedule.js';
+import { epochValidUntilMs, retiredEpochAcceptedUntilMs, type ScheduleParameters } from '../core/schedule.js';
 
 /**
  * How far apart the clocks of guardians and verifiers may be (ms): an epoch's validity is
@@ -46,29 +46,13 @@ export const CLOCK_SKEW_ALLOWANCE_MS = 1000;
  * are accepted. A configuration's lifetime is epochLifetimeOf in src/config/keys.ts.
  */
 export function epochLifetimeOfSchedule(schedule: ScheduleParameters): EpochLifetime {
-  // An issue time comes from a certificate its guardian signed; a nonsensical one (not a time
-  // the schedule can place) makes the epoch expired, never an exception.
-  const placed = (place: () => number): number => {
-    try {
-      return place();
-    } catch {
-      return Number.NEGATIVE_INFINITY;
-    }
-  };
   return {
     // Extended by the skew allowance: a verifier whose clock runs ahead must not cut off a
     // replica that its guardian will rotate on time.
-    // The first slot starting T_D or more after the issue: a guardian still busy starting its
-    // replica (a first start may take seconds) skips a slot that comes sooner, and the epoch
-    // must not expire before the rejuvenation that replaces it.
     validUntilMs: (replica, issuedAtMs) =>
-      placed(() => nextProactiveSlotOf(schedule, replica, issuedAtMs + schedule.recoveryBoundMs).endMs) +
-      CLOCK_SKEW_ALLOWANCE_MS,
-    // Not extended: the bound "at most k retired epochs accepted at once" counts slots, and a
-    // verifier whose clock runs ahead only ends a grace early (the checkpoint re-certification
-    // does not depend on it).
+      epochValidUntilMs(schedule, replica, issuedAtMs, CLOCK_SKEW_ALLOWANCE_MS),
     retiredUntilMs: (_replica, successorIssuedAtMs) =>
-      placed(() => slotAt(schedule, successorIssuedAtMs).endMs),
+      retiredEpochAcceptedUntilMs(schedule, successorIssuedAtMs),
   };
 }
 

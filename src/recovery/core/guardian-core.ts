@@ -19,6 +19,8 @@
  */
 import { quorumSize } from '../../core/quorum.js';
 import {
+  epochValidUntilMs,
+  retiredEpochAcceptedUntilMs,
   type Accusation,
   type ScheduleParameters,
   type Slot,
@@ -319,9 +321,9 @@ export interface AcceptedEpoch {
 }
 
 /**
- * Each replica's latest certificate and the one before, with until when each is accepted: the
- * rule of epochLifetimeOfSchedule (src/crypto/key-certificates.ts) and KeyRegistry, computed
- * here from the schedule alone. A certificate issued at I is valid until the end of its
+ * Each replica's latest certificate and the one before, with until when each is accepted, by the
+ * rule KeyRegistry applies too (epochValidUntilMs and retiredEpochAcceptedUntilMs in
+ * src/core/schedule.ts). A certificate issued at I is valid until the end of its
  * replica's first proactive slot starting T_D or more after I (plus the clock skew allowance);
  * once a successor issued at I' retires it, it is accepted only to the end of the slot holding I'.
  */
@@ -337,16 +339,12 @@ export class CertificateTable {
 
   /** Until when an epoch issued at `issuedAtMs` is valid (−∞ for a time the schedule cannot place). */
   validUntilMs(replica: ReplicaId, issuedAtMs: number): number {
-    return (
-      placed(
-        () => nextProactiveSlotOf(this.#schedule, replica, issuedAtMs + this.#schedule.recoveryBoundMs).endMs,
-      ) + this.#skewMs
-    );
+    return epochValidUntilMs(this.#schedule, replica, issuedAtMs, this.#skewMs);
   }
 
   /** Until when an epoch retired by a successor issued at `successorIssuedAtMs` stays accepted. */
   retiredUntilMs(successorIssuedAtMs: number): number {
-    return placed(() => slotAt(this.#schedule, successorIssuedAtMs).endMs);
+    return retiredEpochAcceptedUntilMs(this.#schedule, successorIssuedAtMs);
   }
 
   /** Makes `certificate` its replica's current epoch; false (nothing changes) unless it is newer. */
@@ -408,14 +406,6 @@ export class CertificateTable {
 
   currents(): KeyCertificate[] {
     return [...this.#byReplica.values()].map((entry) => entry.current.certificate);
-  }
-}
-
-function placed(place: () => number): number {
-  try {
-    return place();
-  } catch {
-    return Number.NEGATIVE_INFINITY;
   }
 }
 

@@ -55,6 +55,12 @@ export class ClientCrypto {
   readonly #derivedKeys = new DerivedKeyCache();
   /** Replica epochs the cache was last pruned at; a change means some keys were retired. */
   readonly #epochsSeen: (KeyEpoch | undefined)[] = [];
+  /**
+   * The key last used for each replica, with the epoch and public key it was derived for: every
+   * request needs one per replica, and this skips building the binding string and the cache
+   * lookup while neither changed (a changed epoch or key object goes through #derivedKeys).
+   */
+  readonly #lastKeys: ({ epoch: KeyEpoch; peer: AgreementPublicKey; key: Uint8Array } | undefined)[] = [];
 
   constructor(options: ClientCryptoOptions) {
     this.client = options.client;
@@ -92,11 +98,17 @@ export class ClientCrypto {
         this.#epochsSeen[index] = epoch;
       }
       currentPeerKeys.push(replicaKeys.agreement);
-      const key = this.#derivedKeys.macKey(
-        clientReplicaBinding(this.client, replica, epoch),
-        this.#keys.agreement,
-        replicaKeys.agreement,
-      );
+      const last = this.#lastKeys[index];
+      let key: Uint8Array;
+      if (last !== undefined && last.epoch === epoch && last.peer === replicaKeys.agreement) key = last.key;
+      else {
+        key = this.#derivedKeys.macKey(
+          clientReplicaBinding(this.client, replica, epoch),
+          this.#keys.agreement,
+          replicaKeys.agreement,
+        );
+        this.#lastKeys[index] = { epoch, peer: replicaKeys.agreement, key };
+      }
       entries.push({ keyEpoch: epoch, mac: macBytes(key, requestMacPayload(requestDigest, replica)) });
     }
     if (rotated) {

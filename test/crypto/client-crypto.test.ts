@@ -84,6 +84,28 @@ describe('ClientCrypto', () => {
     assert.deepEqual(after[0], before[0]);
   });
 
+  it('gives, with the keys it keeps between requests, what a fresh instance derives, across rotations', () => {
+    const registry = registryWithEpochs([0, 0, 0, 0]);
+    const keys = clientKeysFromSeed(deriveSeed(master, 'client:alice'), { signing: false });
+    const reused = new ClientCrypto({ client: alice, keys, registry });
+    const digests = [0x11, 0x22, 0x33].map((byte) => digest(new Uint8Array(32).fill(byte)));
+    const rotations: [number, number][] = [
+      [1, 1],
+      [3, 1],
+      [1, 2],
+    ];
+    for (const [replica, epoch] of [[0, 0], ...rotations] as [number, number][]) {
+      if (epoch > 0) {
+        const rotated = sessionKeysFromSeed(deriveSeed(master, `replica:${replica}|epoch:${epoch}`));
+        registry.installReplicaEpoch(replicaId(replica), keyEpoch(epoch), sessionPublicKeys(rotated));
+      }
+      for (const requestDigestNow of digests) {
+        const fresh = new ClientCrypto({ client: alice, keys, registry }).authenticator(requestDigestNow);
+        assert.deepEqual(reused.authenticator(requestDigestNow), fresh);
+      }
+    }
+  });
+
   it('signs a domain-tagged digest, and refuses to sign without a signing key', () => {
     const registry = registryWithEpochs([0]);
     const signingKeys = clientKeysFromSeed(deriveSeed(master, 'client:alice'), { signing: true });

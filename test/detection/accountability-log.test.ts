@@ -139,6 +139,37 @@ describe('AccountabilityLog: writing and auditing', () => {
     assert.deepEqual(heads[1], digest(storedChainHash.slice()));
   });
 
+  it('chains every record as SHA-256(previous head ‖ body), whatever the body length', async () => {
+    // The writer hashes through a reused buffer (one per process): a record of any length, after
+    // a longer or a shorter one, must get exactly the hash a fresh SHA-256 computes.
+    const path = await freshPath();
+    const log = await AccountabilityLog.open(path, largeLog);
+    const peerLengths = [
+      1,
+      ACCOUNTABILITY_LOG_LIMITS.maxPeerBytes,
+      3,
+      60,
+      ACCOUNTABILITY_LOG_LIMITS.maxPeerBytes,
+      1,
+    ];
+    for (const [index, length] of peerLengths.entries()) {
+      assert.equal(log.append({ ...entryOf(index + 1), peer: 'p'.repeat(length) }), true);
+    }
+    await log.close();
+    const bytes = new Uint8Array(await readFile(path));
+    const offsets = recordOffsets(bytes);
+    assert.equal(offsets.length, peerLengths.length + 1);
+    let head = ACCOUNTABILITY_LOG_GENESIS_HEAD;
+    for (let record = 0; record < peerLengths.length; record++) {
+      const start = offsets[record]!;
+      const bodyLength = (bytes[start]! << 8) | bytes[start + 1]!;
+      const body = bytes.subarray(start + 4, start + 4 + bodyLength);
+      const stored = digest(bytes.slice(start + 4 + bodyLength, offsets[record + 1]));
+      assert.deepEqual(stored, sha256(head, body), `record ${record + 1}`);
+      head = stored;
+    }
+  });
+
   it('continues the chain after reopening', async () => {
     const { path, heads } = await writtenLog(5);
     const log = await AccountabilityLog.open(path, largeLog);

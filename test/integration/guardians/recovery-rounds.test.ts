@@ -398,11 +398,10 @@ describe('proactive recovery on real processes', { timeout: 180_000 }, () => {
         ),
       })),
     };
-    // Sent from a replica the intruder holds now, with that replica's current keys.
-    const sender = await quietReplica(
-      stolen.map((loot) => loot.replica),
-      8000,
-    );
+    // Sent from a replica the intruder holds now, with that replica's current keys. Not the
+    // highest id: between replicas the lower id dials (docs/transport.md), so an impostor of the
+    // highest one dials nobody (a run timed out waiting for it to connect).
+    const sender = await quietReplica([...stolen.map((loot) => loot.replica), test.config.n - 1], 8000);
     const current = await steal(sender);
     const frame = encodeMessage({ kind: 'checkpoint-proof', certificate });
     // The real replica holds the same identity: each side's newer connection replaces the older

@@ -50,7 +50,7 @@ const serial = files.filter(
     file.includes('integration/hostile-clients'),
 );
 // Longest first, so that the group does not end waiting on one long file started last: with two
-// at a time, the `npm start` run (about 2 minutes alone, 3.5 beside others) started in the middle
+// at a time, the `npm start` run (about 2 minutes, once 3.5) started in the middle
 // of the list kept the group a minute or two past the point where everything else had finished.
 // The files that take longest alone (seconds measured on two cores, issue 12) come first, in that
 // order; then the other real clusters, then the simulator's seeds, then the rest.
@@ -76,7 +76,7 @@ const parallel = files
   .filter((file) => !serial.includes(file))
   .sort((a, b) => costRank(a) - costRank(b) || a.localeCompare(b));
 const concurrency = process.env.TEST_CONCURRENCY ?? '2';
-/** The parallel group takes about 6 minutes on two cores, the serial one about 3.5; far beyond that something hangs. */
+/** The parallel group takes about 4.5 minutes on two cores, the serial one about 2.5; far beyond that something hangs. */
 const GROUP_TIMEOUT_MS = 11 * 60 * 1000;
 /**
  * Runs one group in a process group of its own: on a timeout the whole group is killed, test

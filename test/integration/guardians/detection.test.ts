@@ -1,9 +1,23 @@
 /**
- * Detection and reactive recovery on real processes (f = 1, k = 1, n = 6, guardians): a replica
- * that corrupts its state, lies in its replies or equivocates is caught with evidence every
- * guardian verifies, and rejuvenated in the next reactive slot (or in its own proactive slot, when
- * that comes first: the schedule's rule); f false suspicions accuse nobody; forged evidence is
- * rejected and logged.
+ * Detection and reactive recovery on real processes (f = 1, k = 1, n = 6, guardians), as a smoke
+ * test: a replica that corrupts its state is caught with evidence every guardian verifies, and
+ * rejuvenated in the next reactive slot (or in its own proactive slot, when that comes first: the
+ * schedule's rule); one that lies in its replies is caught by its client's proof, relayed by a
+ * replica to its guardian and verified by every guardian, which accuse it; f false suspicions
+ * accuse nobody and f + 1 do, across the guardians' control channel; forged evidence is rejected
+ * and logged.
+ *
+ * Reduced to what only real processes show (issue 12). Removed, and stated elsewhere:
+ * - the liar's rejuvenation in the reactive slot after its accusation (a wait of up to a period):
+ *   claims 5 and 20 of test/recovery/guardian-core.test.ts, and the simulator's recovery checker
+ *   ("a replica proven to misbehave is rejuvenated by the reactive slot that serves it",
+ *   src/sim/checkers/recovery.ts, test/sim/recovery.test.ts); the first subtest still follows
+ *   real evidence to a real rejuvenation;
+ * - an equivocating leader caught by its two signed proposals and rejuvenated: the simulator runs
+ *   every Byzantine behaviour, equivocation included, under the same checker
+ *   (test/sim/recovery.test.ts, 'passes every checker ... with every Byzantine behaviour'), and
+ *   claim 5; the relay of evidence from a replica to its guardian and between guardians is what
+ *   the first two subtests show on real processes.
  */
 import * as assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -44,7 +58,7 @@ const DECISION_LEAD_MS = Math.min(1000, RECOVERY_BOUND_MS / 4);
 /** A guardian may notice a slot up to one tick late, and a recovery record rounds to the ms. */
 const SLOT_START_TOLERANCE_MS = 1200;
 
-describe('detection with evidence and reactive recovery', { timeout: 420_000 }, () => {
+describe('detection with evidence and reactive recovery', { timeout: 240_000 }, () => {
   let test: TestCluster;
   let schedule: ScheduleParameters;
   let workload: Workload;
@@ -124,31 +138,28 @@ describe('detection with evidence and reactive recovery', { timeout: 420_000 }, 
   }
 
   /**
-   * Waits for a moment when injecting into `pick()` lets the reactive slot, not the replica's
-   * own proactive one, act on it: the replica's slot of this period is over and it is not
-   * recovering. Returns the replica to inject into.
+   * Waits for a replica other than `excluded` that is not recovering and whose own proactive slot
+   * is at least `clearMs` away, and returns it: a fault injected into it now is caught before a
+   * rejuvenation cleans it.
    */
-  async function momentToInject(
-    pick: (view: number, slotIndex: number) => number,
-    { reactiveFirst }: { reactiveFirst: boolean },
-  ): Promise<number> {
+  async function replicaClearOfItsSlot(excluded: readonly number[], clearMs: number): Promise<number> {
     return waitFor(
-      'a replica whose proactive slot of this period is over',
+      `a replica outside ${excluded.join(', ')} clear of its slot for ${clearMs} ms`,
       async () => {
-        const statuses = await test.status();
-        const views = statuses.flatMap((report) => (report.up ? [report.view] : []));
-        if (views.length === 0) return null;
+        // A reactive slot names no replicas: a recovery in one shows in its guardian's report.
+        const busy = up(await test.guardians()).flatMap((report) =>
+          report.recovery.inProgress ? [report.replica] : [],
+        );
         const now = Date.now();
         const slot = slotAt(schedule, now);
-        const candidate = pick(Math.max(...views), slot.kind === 'proactive' ? slot.index : -1);
-        if (candidate < 0) return null;
-        const reactive = nextSlot(schedule, now, 'reactive');
-        const proactive = nextProactiveSlotOf(schedule, replicaId(candidate), now);
-        // At least 4 s before the decision deadline of the reactive slot, and its own slot after that one.
-        const roomy = reactive.startMs - DECISION_LEAD_MS - now > 4000;
-        const recovering = slot.kind !== 'idle' && slot.replicas.includes(replicaId(candidate));
-        const reactiveWins = !reactiveFirst || proactive.startMs > reactive.startMs;
-        return roomy && !recovering && reactiveWins ? candidate : null;
+        for (let id = 0; id < test.config.n; id++) {
+          if (excluded.includes(id)) continue;
+          const recovering =
+            busy.includes(id) || (slot.kind !== 'idle' && slot.replicas.includes(replicaId(id)));
+          const proactive = nextProactiveSlotOf(schedule, replicaId(id), now);
+          if (!recovering && proactive.startMs - now > clearMs) return id;
+        }
+        return null;
       },
       90_000,
     );
@@ -159,32 +170,31 @@ describe('detection with evidence and reactive recovery', { timeout: 420_000 }, 
     await expectRejuvenated(1, record.atMs, /conflicting-checkpoint/);
   });
 
-  it("catches a replica lying in its replies by the client's proof, and rejuvenates it reactively", async () => {
-    // The replica whose proactive slot just ended (slot i of a period holds replica i).
-    const target = await momentToInject((_view, slotIndex) => slotIndex - 1, { reactiveFirst: true });
+  it("catches a replica lying in its replies by the client's proof, and every guardian accuses it", async () => {
+    // Not replica 5, which the forged evidence below names: from here on the liar stays faulty
+    // (its lies land in its reply cache, replicated state) until a slot rejuvenates it, and
+    // evidence against it made after the forgery would muddle that subtest.
+    const target = await replicaClearOfItsSlot([5], 15_000);
     const injectedAt = Date.now();
     await test.cluster.injectFault(replicaId(target), 'lie-in-replies');
     const record = await evidenceAgainst(target, 'lying-reply', injectedAt);
     // The client found the lie; a replica relayed it to its guardian.
     assert.match(record.reporter, /^client \S+ via replica \d$/);
-    // The lies also land in its reply cache, which is replicated state: its next checkpoint
-    // conflicts with the certified one, and whichever proof came first accused it.
-    const [report] = up(await test.guardians()).filter((entry) => entry.replica === target);
-    const firstProof = report!.evidence
-      .filter((entry) => entry.valid && entry.accused === target && entry.atMs >= injectedAt)
-      .reduce((first, entry) => (entry.atMs < first.atMs ? entry : first), record);
-    const recovery = await expectRejuvenated(target, firstProof.atMs, /lying-reply|conflicting-checkpoint/);
-    assert.equal(recovery.kind, 'reactive');
-  });
-
-  it('catches an equivocating leader by its two signed proposals, and rejuvenates it', async () => {
-    // The leader rotates with every rejuvenation, so its own proactive slot may come first: then
-    // that slot cleans it (expectRejuvenated checks which slot the rule picks).
-    const target = await momentToInject((view) => view % test.config.n, { reactiveFirst: false });
-    const injectedAt = Date.now();
-    await test.cluster.injectFault(replicaId(target), 'equivocate');
-    const record = await evidenceAgainst(target, 'equivocation', injectedAt);
-    await expectRejuvenated(target, record.atMs, /equivocation/);
+    // Every guardian accuses it for a reactive slot, unless a slot has rejuvenated it already
+    // (the reactive one may come this soon; a rejuvenation settles the accusation).
+    await waitFor(`every guardian to accuse replica ${target}`, async () => {
+      const reports = up(await test.guardians());
+      const accused = reports.find((report) => report.replica === target);
+      const rejuvenated =
+        accused !== undefined &&
+        (accused.recovery.inProgress ||
+          accused.recentRecoveries.some((entry) => entry.startedAtMs >= injectedAt));
+      return (
+        rejuvenated ||
+        (reports.length === test.config.n &&
+          reports.every((report) => report.pendingReactive.includes(target)))
+      );
+    });
   });
 
   it('does not act on f false suspicions of a correct replica, and does on f + 1', async () => {

@@ -1,6 +1,6 @@
 /**
- * Proactive recovery on real processes: six guardians (f = 1, k = 1) rejuvenate their replicas
- * round after round while a client keeps working; never more than k recover at once.
+ * Proactive recovery on real processes, as a smoke test: six guardians (f = 1, k = 1) rejuvenate
+ * the replicas in their slots while a client keeps working; never more than k recover at once.
  *
  * Meanwhile an intruder steals the session keys of four replicas one after another, each shortly
  * before that replica's proactive slot (never holding more than one replica at a time), and once
@@ -9,6 +9,14 @@
  * with its retired key is refused by the guardians; a checkpoint proof over a made-up state,
  * "signed" by a quorum of retired epochs and sent from a replica the intruder holds now, is
  * refused by every replica; and the client workload never sees a forged value.
+ *
+ * Reduced to what only real processes show (issue 12): the test no longer waits for two
+ * rejuvenations of every replica, only for the four whose keys were stolen. What that wait
+ * showed over many periods is stated elsewhere: every replica rejuvenated in every period, at
+ * most k at once and exposure within T by the simulator's recovery checker
+ * (src/sim/checkers/recovery.ts, test/sim/recovery.test.ts) and claims 1, 2 and 18 of
+ * test/recovery/guardian-core.test.ts; retired epochs refused after their grace by the
+ * key-epoch checker (test/sim/key-theft.test.ts) and claim 13.
  */
 import * as assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -29,7 +37,7 @@ import type { CheckpointCertificate, Evidence } from '../../../src/messages/type
 import { toBase64 } from '../../../src/runtime/ipc.js';
 import { scheduleOf } from '../../../src/config/cluster-config.js';
 import { mostAtOnce, nextProactiveSlotOf, type ScheduleParameters } from '../../../src/core/schedule.js';
-import type { GuardianReport, RecoveryRecord } from '../../../src/runtime/guardian-report.js';
+import type { GuardianStatus, RecoveryRecord } from '../../../src/runtime/guardian-report.js';
 import { channelKeyDirectory } from '../../../src/transport/key-directory.js';
 import { RATE_LIMITED_LOG_LIMITS } from '../../../src/transport/rate-limited-log.js';
 import { TcpTransport } from '../../../src/transport/tcp.js';
@@ -38,6 +46,11 @@ import { logLines, type TestCluster, startTestCluster, waitFor } from '../helper
 import { up, Workload } from './shared.js';
 
 const RECOVERY_BOUND_MS = 6000;
+/**
+ * A rejuvenation starting this long after the cluster was ready had a standby: the guardian
+ * prepares it 3 s before the slot (claim 12), once its replica runs.
+ */
+const STANDBY_SETTLE_MS = 8000;
 
 interface StolenKeys {
   readonly replica: number;
@@ -48,9 +61,9 @@ interface StolenKeys {
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
 
-function recoveriesOf(reports: readonly GuardianReport[]): { replica: number; record: RecoveryRecord }[] {
+function recoveriesOf(reports: readonly GuardianStatus[]): { replica: number; record: RecoveryRecord }[] {
   return reports.flatMap((report) =>
-    report.up ? report.recentRecoveries.map((record) => ({ replica: report.replica, record })) : [],
+    report.recentRecoveries.map((record) => ({ replica: report.replica, record })),
   );
 }
 
@@ -85,9 +98,11 @@ function maximumOverlap(records: readonly RecoveryRecord[]): number {
   return mostAtOnce(records.map((record) => ({ fromMs: record.startedAtMs, toMs: endOf(record) })));
 }
 
-describe('proactive recovery on real processes', { timeout: 300_000 }, () => {
+describe('proactive recovery on real processes', { timeout: 180_000 }, () => {
   let test: TestCluster;
   let schedule: ScheduleParameters;
+  /** When every replica of the cluster was ready. */
+  let readyAtMs = 0;
   /** Keys of four replicas, each stolen shortly before its slot, and when that slot ended. */
   const stolen: (StolenKeys & { slotEndMs: number })[] = [];
 
@@ -99,6 +114,7 @@ describe('proactive recovery on real processes', { timeout: 300_000 }, () => {
       allowFaultInjection: true,
     });
     schedule = scheduleOf(test.config);
+    readyAtMs = Date.now();
   });
 
   after(async () => {
@@ -181,21 +197,35 @@ describe('proactive recovery on real processes', { timeout: 300_000 }, () => {
     }
   }
 
-  it('rejuvenates every replica in every period, at most k at once, with no client errors', async () => {
+  it('rejuvenates the replicas whose keys were stolen, at most k at once, with no client errors', async () => {
     const workload = new Workload(await test.kv(), 'rounds');
+    let reports: GuardianStatus[];
     try {
-      const [reports] = await Promise.all([
-        waitFor(
-          'two rejuvenations of every replica',
-          async () => {
-            const current = await test.guardians();
-            const counts = current.map((report) => (report.up ? report.recentRecoveries.length : 0));
-            return counts.every((count) => count >= 2) ? current : null;
-          },
-          180_000,
-        ),
-        stealBeforeFourRejuvenations(),
-      ]);
+      await stealBeforeFourRejuvenations();
+      reports = await waitFor(
+        'the rejuvenations of the four replicas whose keys were stolen',
+        async () => {
+          const current = up(await test.guardians());
+          const done = stolen.every((loot) =>
+            current.some(
+              (report) =>
+                report.replica === loot.replica &&
+                report.keyEpoch > loot.keyEpoch &&
+                !report.recovery.inProgress &&
+                report.recentRecoveries.length > 0,
+            ),
+          );
+          // Every rejuvenation archived the stopped process's accountability log, and its audit
+          // passed (logged just after the rejuvenation ends).
+          const audited = current.every(
+            (report) =>
+              report.recentRecoveries.length === 0 ||
+              /accountability log audited/.test(test.log(replicaId(report.replica))),
+          );
+          return done && audited ? current : null;
+        },
+        Math.max(...stolen.map((loot) => loot.slotEndMs)) - Date.now() + 30_000,
+      );
       const all = recoveriesOf(reports);
       assert.ok(
         all.every(({ record }) => record.kind === 'proactive'),
@@ -206,7 +236,6 @@ describe('proactive recovery on real processes', { timeout: 300_000 }, () => {
         `never more than k recovering at once: ${overlapsOf(all).join('; ')}`,
       );
       for (const report of reports) {
-        assert.ok(report.up);
         // Key epochs only move forward, one per rejuvenation.
         const epochs = report.recentRecoveries.map((record) => record.keyEpoch);
         assert.deepEqual(
@@ -230,27 +259,21 @@ describe('proactive recovery on real processes', { timeout: 300_000 }, () => {
     }
     assert.deepEqual(workload.errors, []);
     assert.ok(workload.completed > 100, `only ${workload.completed} operations completed`);
-    // Every rejuvenation archived the stopped process's accountability log, and its audit passed.
-    for (const replica of test.config.replicas) {
-      const guardianLog = test.log(replicaId(replica.id));
-      assert.match(guardianLog, /accountability log audited/, `guardian ${replica.id}`);
-      // Every proactive slot had a standby, which said when it had booted (the guardian decides
-      // on it whether the recovering process starts at a low priority).
+    // A proactive slot well after the start had a standby, which said when it had booted (the
+    // guardian decides on it whether the recovering process starts at a low priority). Not a
+    // slot right after the start: a guardian still starting its replica prepares no standby.
+    const withStandby = reports.filter((report) =>
+      report.recentRecoveries.some((record) => record.startedAtMs >= readyAtMs + STANDBY_SETTLE_MS),
+    );
+    assert.ok(withStandby.length > 0, 'no rejuvenation late enough to have a standby');
+    for (const report of withStandby)
       assert.match(
-        guardianLog,
+        test.log(replicaId(report.replica)),
         /"standby":true,"bootMs":\d+,"msg":"replica process booted"/,
-        `guardian ${replica.id}`,
+        `guardian ${report.replica}`,
       );
-    }
-    // Every stolen epoch was replaced by its replica's rejuvenation, and that slot is over: no
-    // grace is left for any of them.
-    for (const loot of stolen) {
-      const [report] = up(await test.guardians()).filter((entry) => entry.replica === loot.replica);
-      assert.ok(
-        report !== undefined && report.keyEpoch > loot.keyEpoch,
-        `replica ${loot.replica} still at the stolen epoch`,
-      );
-    }
+    // Every stolen epoch was replaced by its replica's rejuvenation (checked above), and that
+    // slot is over: no grace is left for any of them.
     await sleep(Math.max(...stolen.map((loot) => loot.slotEndMs)) + 500 - Date.now());
   });
 
@@ -375,11 +398,10 @@ describe('proactive recovery on real processes', { timeout: 300_000 }, () => {
         ),
       })),
     };
-    // Sent from a replica the intruder holds now, with that replica's current keys.
-    const sender = await quietReplica(
-      stolen.map((loot) => loot.replica),
-      8000,
-    );
+    // Sent from a replica the intruder holds now, with that replica's current keys. Not the
+    // highest id: between replicas the lower id dials (docs/transport.md), so an impostor of the
+    // highest one dials nobody (a run timed out waiting for it to connect).
+    const sender = await quietReplica([...stolen.map((loot) => loot.replica), test.config.n - 1], 8000);
     const current = await steal(sender);
     const frame = encodeMessage({ kind: 'checkpoint-proof', certificate });
     // The real replica holds the same identity: each side's newer connection replaces the older

@@ -1,9 +1,19 @@
 /**
- * Rejuvenation repairs and resists: bytes flipped in a replica's data folder are fetched again
- * (and checked) by its next recovery; a state source that stalls, or one whose state is corrupt,
- * costs the recovering replica one source, not its deadline; and a guardian refuses to start a
- * replica whose code does not match the signed manifest. Real guardian and replica processes on
- * loopback, with a client workload throughout.
+ * Rejuvenation repairs and resists, as a smoke test on real guardian and replica processes on
+ * loopback, with a client workload throughout: a tampered accountability log raises an alarm at
+ * the replica's next recovery; bytes flipped in a replica's data folder are fetched again (and
+ * checked) by its next recovery; and a guardian refuses to start a replica whose code does not
+ * match the signed manifest.
+ *
+ * Reduced to what only real processes show (issue 12). Removed: a recovery finishing within
+ * T_D although one state source stalls, or although one is corrupt. The state transfer's
+ * dropping of a stalling or corrupt source is stated in test/core/state-transfer.test.ts ('drops
+ * a source that sends a corrupt chunk ...', 'drops a stalling source after sourceTimeoutMs ...');
+ * the simulator's amnesiac restarts transfer state from Byzantine sources
+ * (test/sim/recovery.test.ts, every Byzantine behaviour); a rejuvenation over T_D raising an
+ * alarm is claim 10 of test/recovery/guardian-core.test.ts; and `phalanx bench recovery`
+ * measures the steps of a real recovery. Without those two this file asserts no time bound, so
+ * it runs in the parallel group of scripts/run-tests.mjs.
  */
 import * as assert from 'node:assert/strict';
 import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
@@ -18,11 +28,8 @@ import { type LogLine, logLines, type TestCluster, startTestCluster, waitFor } f
 import { up, Workload } from './shared.js';
 
 /**
- * Inside the suite (six guardians, six replicas and a workload on two cores) a recovery with a
- * bad source took 2.4–3.6 s in six runs of the compiled code (up to 8 s when the processes
- * compiled their sources through tsx at start-up); a stalled source adds its timeout (1 s,
- * below). The claim is that a bad source costs at most that timeout, not the deadline: T_D
- * leaves room for both, with twice the slack the measurements ask for.
+ * No time bound is asserted: T_D only sets the slots' length, and a recovery beside other tests
+ * on two cores may take 4–6 s (one over T_D raises an alarm, which no subtest here looks for).
  */
 const RECOVERY_BOUND_MS = 8000;
 
@@ -44,7 +51,7 @@ function flipChunkBytes(dataDirectory: string): number {
   return flipped;
 }
 
-describe('rejuvenation repairs state and resists bad sources', { timeout: 360_000 }, () => {
+describe('rejuvenation repairs state and refuses changed code', { timeout: 240_000 }, () => {
   let test: TestCluster;
   let workload: Workload;
   let schedule: ScheduleParameters;
@@ -55,9 +62,7 @@ describe('rejuvenation repairs state and resists bad sources', { timeout: 360_00
       k: 1,
       recovery: { recoveryBoundMs: RECOVERY_BOUND_MS },
       allowFaultInjection: true,
-      // Small requests spread a transfer over every source, so a bad one is surely asked.
       protocol: {
-        stateTransfer: { sourceTimeoutMs: 1000, chunksPerRequest: 2, maxRequestsInFlightPerSource: 4 },
         // Checkpoints every 16 batches come fast under load: sources keep more of them, so a
         // transfer can finish on its target (it moves on only when the target ages out).
         retainedCheckpoints: 8,
@@ -159,58 +164,6 @@ describe('rejuvenation repairs state and resists bad sources', { timeout: 360_00
     const later = replicaLogSince(replica, record.startedAtMs);
     assert.equal(later.filter((line) => line.msg === 'own-state-diverged').length, 0);
     assert.ok(later.filter((line) => line.msg === 'checkpoint-stable').length > 0);
-  });
-
-  /**
-   * The next replica due is rejuvenated while another one (not due right after it) runs in
-   * `mode`; damaged chunks make sure the recovery has state to fetch, from every source.
-   */
-  async function recoverWithBadSource(
-    mode: 'silent' | 'corrupt-state',
-  ): Promise<{ record: RecoveryRecord; transfers: LogLine[] }> {
-    const { replica, slotStartMs } = await replicaDueSoon(3000, 7000);
-    const source = (replica + 3) % test.config.n;
-    flipChunkBytes(join(test.config.dataDirectory, `replica-${replica}`));
-    await test.cluster.injectFault(replicaId(source), mode);
-    try {
-      const record = await recoveryRecord(replica, slotStartMs);
-      const transfers = await waitFor('the state transfer of the recovery', async () => {
-        const found = replicaLogSince(replica, record.startedAtMs).filter(
-          (line) => line.msg === 'state-transfer-completed',
-        );
-        return found.length > 0 ? found : null;
-      });
-      process.stdout.write(
-        `# recovery of ${replica} with ${source} ${mode}: ${record.durationMs} ms (${record.steps
-          .map((step) => `${step.step} ${step.durationMs}`)
-          .join(', ')}); transfers ${JSON.stringify(
-          transfers.map((line) => ({ fetched: line.chunksFetched, dropped: line.sourcesDropped })),
-        )}\n`,
-      );
-      // The damaged checkpoint is found at start-up, before the guardian link is attached: the
-      // transfer it starts is reported as its own step all the same.
-      assert.ok(
-        record.steps.some((step) => step.step === 'transferring-state'),
-        `no transferring-state step: ${record.steps.map((step) => step.step).join(', ')}`,
-      );
-      return { record, transfers };
-    } finally {
-      await test.cluster.injectFault(replicaId(source), null);
-    }
-  }
-
-  it('finishes a recovery within T_D although one state source stalls', async () => {
-    const { record, transfers } = await recoverWithBadSource('silent');
-    assert.ok(
-      transfers.some((line) => (line.sourcesDropped as number) > 0),
-      'the stalling source was never dropped',
-    );
-    assert.equal(record.exceededBound, false, `took ${record.durationMs} ms, T_D = ${RECOVERY_BOUND_MS}`);
-  });
-
-  it('finishes a recovery within T_D although one state source is corrupt', async () => {
-    const { record } = await recoverWithBadSource('corrupt-state');
-    assert.equal(record.exceededBound, false, `took ${record.durationMs} ms, T_D = ${RECOVERY_BOUND_MS}`);
   });
 
   it('refuses to start a replica whose code stopped matching the signed manifest after its standby was checked', async () => {

@@ -1,10 +1,16 @@
 /**
- * A whole guardian cluster (n = 6, f = 1, k = 1) stopped and started again, three times under a
- * client that keeps writing: every guardian and replica stopped cleanly; every one of them killed
- * with SIGKILL at once; and a mix (some guardians stopped, some killed with their replicas, and
- * two replicas killed under guardians that stay up, which then see more than k replicas down).
- * After each start every acknowledged write reads back, new writes succeed, and every replica
- * votes again within one rejuvenation's bound.
+ * A whole guardian cluster (n = 6, f = 1, k = 1) stopped and started again, twice under a client
+ * that keeps writing: every guardian and replica killed with SIGKILL at once; and a mix (some
+ * guardians stopped cleanly, some killed with their replicas, and two replicas killed under
+ * guardians that stay up, which then see more than k replicas down). After each start every
+ * acknowledged write reads back, new writes succeed, and every replica votes again within one
+ * rejuvenation's bound.
+ *
+ * Reduced to a smoke test (issue 12): the round that stopped every process cleanly is gone. The
+ * mix round stops guardians cleanly (SIGTERM), SIGKILL of everything is the harsher case for the
+ * disk, and the simulator's --cluster-restart crashes every replica at once and restarts it from
+ * its disk under the linearizability checker (test/sim/checkpoints.test.ts); the kept-disk
+ * rule of the mix round is claim 15 of test/recovery/guardian-core.test.ts.
  */
 import * as assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -20,7 +26,7 @@ const RECOVERY_BOUND_MS = 6000;
 
 const WRITER = 'admin';
 
-describe('a guardian cluster restarted whole', { timeout: 600_000 }, () => {
+describe('a guardian cluster restarted whole', { timeout: 420_000 }, () => {
   let test: TestCluster;
   const acknowledged = new Map<string, string>();
   let round = 0;
@@ -108,11 +114,6 @@ describe('a guardian cluster restarted whole', { timeout: 600_000 }, () => {
     );
     await reader.client.close();
   }
-
-  it('keeps every acknowledged write across a clean stop of every guardian and replica', async () => {
-    await writeThenStop(30, () => test.cluster.stopAll());
-    await startAndCheck();
-  });
 
   it('keeps every acknowledged write when every guardian and replica is killed with SIGKILL at once', async () => {
     await writeThenStop(30, async () => {

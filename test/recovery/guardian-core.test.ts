@@ -968,6 +968,19 @@ describe('GuardianCore: properties over random runs', () => {
         // Found by a suite run: replica 0's reactive rejuvenation ended at 560,000 ms, the start of
         // its proactive slot, which then (rightly) skipped it as fresh.
         examples: [
+          // Two replicas that catch up past T_D (a suite run of the property before the premise
+          // was stated failed on it: an overrun made the next slot keep its disk).
+          [
+            {
+              startAtMs: 416_900,
+              catchUp: [8101, 8101, 100, 100, 100, 100],
+              evidence: [
+                { accused: 4, atMs: 0, valid: true },
+                { accused: 0, atMs: 8150, valid: true },
+              ],
+              suspicions: [],
+            },
+          ],
           [
             {
               startAtMs: 481_850,

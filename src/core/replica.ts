@@ -323,6 +323,10 @@ function isFresherViewChange(candidate: ViewChange, known: ViewChange): boolean 
   return voteEpochSum(candidate.checkpoint) > voteEpochSum(known.checkpoint);
 }
 
+function sameCommitVote(a: Commit, b: Commit): boolean {
+  return a.view === b.view && bytesEqual(a.batchDigest, b.batchDigest);
+}
+
 function voteEpochSum(certificate: CheckpointCertificate): number {
   let sum = 0;
   for (const vote of certificate.votes) sum += vote.keyEpoch;
@@ -1842,14 +1846,19 @@ export class Replica {
         return;
       }
     }
-    const tally = new Map<string, { count: number; vote: Commit }>();
-    for (const vote of instance.commitVotes.values()) {
-      const key = `${vote.view}:${toHex(vote.batchDigest)}`;
-      const entry = tally.get(key);
-      if (entry === undefined) tally.set(key, { count: 1, vote });
-      else entry.count++;
-    }
-    for (const { count, vote } of tally.values()) {
+    // Runs at every COMMIT: counted in place (at most n votes) rather than tallied by hex keys.
+    // The first (view, digest) in vote order to reach the threshold decides, as a tally in
+    // insertion order would.
+    if (instance.commitVotes.size < this.#committedThreshold) return;
+    const votes = [...instance.commitVotes.values()];
+    for (let index = 0; index < votes.length; index++) {
+      const vote = votes[index]!;
+      let count = 0;
+      for (let other = 0; other < votes.length; other++) {
+        if (!sameCommitVote(vote, votes[other]!)) continue;
+        if (other < index) break; // an earlier vote already stood for this (view, digest)
+        count++;
+      }
       if (count < this.#committedThreshold) continue;
       const digestHex = toHex(vote.batchDigest);
       instance.committed = { view: vote.view, digest: vote.batchDigest, digestHex };

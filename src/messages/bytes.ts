@@ -75,10 +75,11 @@ export class ByteWriter {
   /**
    * A COPY of exactly the bytes written. Copying (rather than returning a view of the internal
    * buffer) lets the writer be reset and reused right away without changing bytes the caller kept,
-   * and keeps the caller from holding on to the spare capacity.
+   * and keeps the caller from holding on to the spare capacity. A copy of 65 bytes to 4 KiB is a
+   * view of a shared slab (see copyOut), as Node's Buffer pool does for small buffers.
    */
   finish(): Uint8Array {
-    return this.#buffer.slice(0, this.#length);
+    return copyOut(this.#buffer, this.#length);
   }
 
   u8(value: number): void {
@@ -177,6 +178,36 @@ export class ByteWriter {
     grown.set(this.#buffer.subarray(0, this.#length));
     this.#buffer = grown;
   }
+}
+
+/**
+ * Typed arrays up to this size live on the JavaScript heap; a larger one gets a backing store of
+ * its own outside it, which costs about ten times more to allocate and to free (an encoded
+ * message is usually larger).
+ */
+const ON_HEAP_BYTES = 64;
+/** Larger copies up to this size are carved out of a shared slab instead. */
+const SLAB_COPY_MAX_BYTES = 4096;
+const SLAB_BYTES = 32 * 1024;
+let slab = new Uint8Array(SLAB_BYTES);
+let slabUsed = 0;
+
+/**
+ * A copy of `source[0, length)` that owns no other bytes than those: a plain array, or for 65 bytes
+ * to 4 KiB a view of a slab that is never written again once handed out (a new slab replaces a full
+ * one). A kept copy keeps at most its slab (32 KiB) alive; its `buffer` is shared, so code that
+ * reads through `buffer` must use `byteOffset` (as it must for any view).
+ */
+function copyOut(source: Uint8Array, length: number): Uint8Array {
+  if (length <= ON_HEAP_BYTES || length > SLAB_COPY_MAX_BYTES) return source.slice(0, length);
+  if (slabUsed + length > SLAB_BYTES) {
+    slab = new Uint8Array(SLAB_BYTES);
+    slabUsed = 0;
+  }
+  const out = slab.subarray(slabUsed, slabUsed + length);
+  slabUsed += length;
+  out.set(source.subarray(0, length));
+  return out;
 }
 
 /** Scratch writers larger than this are dropped after use rather than kept for the next encode. */

@@ -91,12 +91,29 @@ export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
 }
 
 const hexDigits = '0123456789abcdef';
+const HEX_CHUNK_BYTES = 256;
+/** The two character codes of each byte's hex, and a buffer to spell a chunk of bytes in. */
+const hexHigh = Uint16Array.from({ length: 256 }, (_, byte) => hexDigits.charCodeAt(byte >> 4));
+const hexLow = Uint16Array.from({ length: 256 }, (_, byte) => hexDigits.charCodeAt(byte & 15));
+const hexCodes = new Uint16Array(2 * HEX_CHUNK_BYTES);
+
 /** Lower-case hex, used as a map key for digests and in logs. */
 export function toHex(bytes: Uint8Array): string {
+  // Digests are hexed at nearly every step: one flat string from character codes, rather than a
+  // string grown two characters at a time (64 intermediate strings for a digest).
   let out = '';
-  for (let index = 0; index < bytes.length; index++) {
-    const byte = bytes[index]!;
-    out += hexDigits[byte >> 4]! + hexDigits[byte & 15]!;
+  for (let start = 0; start < bytes.length; start += HEX_CHUNK_BYTES) {
+    const end = Math.min(bytes.length, start + HEX_CHUNK_BYTES);
+    for (let index = start; index < end; index++) {
+      const byte = bytes[index]!;
+      hexCodes[2 * (index - start)] = hexHigh[byte]!;
+      hexCodes[2 * (index - start) + 1] = hexLow[byte]!;
+    }
+    const chunk = String.fromCharCode.apply(
+      null,
+      hexCodes.subarray(0, 2 * (end - start)) as unknown as number[],
+    );
+    out = start === 0 ? chunk : out + chunk;
   }
   return out;
 }

@@ -29,7 +29,9 @@ export class EventQueue {
     while (index > 0) {
       const parent = (index - 1) >> 1;
       if (!before(heap[index]!, heap[parent]!)) break;
-      [heap[index], heap[parent]] = [heap[parent]!, heap[index]!];
+      const swapped = heap[index]!;
+      heap[index] = heap[parent]!;
+      heap[parent] = swapped;
       index = parent;
     }
   }
@@ -54,7 +56,9 @@ export class EventQueue {
         if (left < heap.length && before(heap[left]!, heap[smallest]!)) smallest = left;
         if (right < heap.length && before(heap[right]!, heap[smallest]!)) smallest = right;
         if (smallest === index) break;
-        [heap[index], heap[smallest]] = [heap[smallest]!, heap[index]!];
+        const swapped = heap[index]!;
+        heap[index] = heap[smallest]!;
+        heap[smallest] = swapped;
         index = smallest;
       }
     }

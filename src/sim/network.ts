@@ -21,11 +21,25 @@ export type NodeAddress = string;
 /** Key bytes (frames carry HMACs), or a channel identity (frames carry the identity they were sent under). */
 export type ChannelKey = Uint8Array | string;
 
+// Addresses are built for every frame: the same string objects each time, not a new one per frame.
+const replicaAddresses: NodeAddress[] = [];
+const clientAddresses = new Map<string, NodeAddress>();
+
 export function replicaAddress(id: number): NodeAddress {
-  return `r${id}`;
+  let address = replicaAddresses[id];
+  if (address === undefined) {
+    address = `r${id}`;
+    if (Number.isSafeInteger(id) && id >= 0 && id < 1024) replicaAddresses[id] = address;
+  }
+  return address;
 }
 export function clientAddress(id: string): NodeAddress {
-  return `c:${id}`;
+  let address = clientAddresses.get(id);
+  if (address === undefined) {
+    address = `c:${id}`;
+    if (clientAddresses.size < 1024) clientAddresses.set(id, address);
+  }
+  return address;
 }
 
 export interface NetworkConditions {

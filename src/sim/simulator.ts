@@ -289,6 +289,12 @@ interface SimulatedReplicaNode {
   dead: boolean;
 }
 
+/** A network address parsed: a replica's ('r<id>') or a client's ('c:<id>'). */
+interface Endpoint {
+  readonly replica: ReplicaId | null;
+  readonly client: ClientId | null;
+}
+
 function describe(message: WireMessage): string {
   switch (message.kind) {
     case 'request':
@@ -475,10 +481,17 @@ export function runSimulation(options: SimulationOptions): SeedReport {
     });
   });
   /** Channel keys by endpoint pair, until the next rotation: derived keys, or identities (network.ts). */
-  const channelKeys = new Map<string, ChannelKey>();
-  const channelKey = (a: NodeAddress, b: NodeAddress): ChannelKey => {
-    const pair = a < b ? `${a}|${b}` : `${b}|${a}`;
-    let key = channelKeys.get(pair);
+  const channelKeys = new Map<NodeAddress, Map<NodeAddress, ChannelKey>>();
+  const channelKey = (from: NodeAddress, to: NodeAddress): ChannelKey => {
+    // Asked twice per frame (sending and delivering): looked up without building a pair string.
+    const a = from < to ? from : to;
+    const b = from < to ? to : from;
+    let keysOfA = channelKeys.get(a);
+    if (keysOfA === undefined) {
+      keysOfA = new Map();
+      channelKeys.set(a, keysOfA);
+    }
+    let key = keysOfA.get(b);
     if (key === undefined) {
       const replicaEnd = a.startsWith('r') ? a : b;
       const otherEnd = replicaEnd === a ? b : a;
@@ -499,7 +512,7 @@ export function runSimulation(options: SimulationOptions): SeedReport {
           clientReplicaBinding(client, replica, cryptos[replica]!.currentEpoch),
         );
       }
-      channelKeys.set(pair, key);
+      keysOfA.set(b, key);
     }
     return key;
   };
@@ -539,7 +552,7 @@ export function runSimulation(options: SimulationOptions): SeedReport {
     purpose: SignaturePurpose,
   ): void => {
     if (auditor === null) return;
-    const stolen = forgedSignatures.has(toHex(signature));
+    const stolen = forgedSignatures.size > 0 && forgedSignatures.has(toHex(signature));
     if (stolen) stolenSignaturesAccepted++;
     const problem = auditor.judge(verifier, signer, epoch, purpose, queue.now);
     if (problem !== null) violation(stolen ? `${problem} (made with a stolen key)` : problem);
@@ -601,8 +614,11 @@ export function runSimulation(options: SimulationOptions): SeedReport {
 
   const perform = (node: SimulatedReplicaNode, actions: readonly Action[]): void => {
     const correct = node.adversary === null;
-    /** Checkpoint sequences this node executed in this step: its vote for one is a root it computed. */
-    const executedNow = new Set<number>();
+    /**
+     * Checkpoint sequences this node executed in this step: its vote for one is a root it computed.
+     * Made on the first execution: most steps execute nothing.
+     */
+    let executedNow = null as Set<number> | null;
     for (const action of actions) {
       switch (action.kind) {
         case 'send':
@@ -615,7 +631,7 @@ export function runSimulation(options: SimulationOptions): SeedReport {
             correct &&
             message.kind === 'checkpoint' &&
             message.replicaId === node.id &&
-            executedNow.has(message.sequence)
+            executedNow?.has(message.sequence) === true
           )
             computedCheckpoints.add(`${message.sequence}:${toHex(message.stateRoot)}`);
           const bytes = correct ? encodeMessage(action.message) : null;
@@ -648,7 +664,7 @@ export function runSimulation(options: SimulationOptions): SeedReport {
           break;
         case 'executed':
           if (correct) {
-            executedNow.add(action.sequence);
+            (executedNow ??= new Set()).add(action.sequence);
             const problem = checker.recordExecution(node.id, action);
             if (problem !== null) violation(problem);
             const snapshot = node.service!.snapshot();
@@ -731,18 +747,31 @@ export function runSimulation(options: SimulationOptions): SeedReport {
    */
   const decodedFrames = new WeakMap<
     Uint8Array,
-    { readonly result: ReturnType<typeof decodeMessage>; readonly receivers: Set<NodeAddress> }
+    { readonly result: ReturnType<typeof decodeMessage>; readonly receivers: NodeAddress[] }
   >();
   const decodeFor = (to: NodeAddress, bytes: Uint8Array): ReturnType<typeof decodeMessage> => {
     const known = decodedFrames.get(bytes);
     if (known === undefined) {
       const result = decodeMessage(bytes);
-      decodedFrames.set(bytes, { result, receivers: new Set([to]) });
+      decodedFrames.set(bytes, { result, receivers: [to] });
       return result;
     }
-    if (known.receivers.has(to)) return decodeMessage(bytes);
-    known.receivers.add(to);
+    // A frame has at most n receivers (a broadcast): a short list beats a set.
+    if (known.receivers.includes(to)) return decodeMessage(bytes);
+    known.receivers.push(to);
     return known.result;
+  };
+  /** What an address names, parsed once per address rather than once per frame. */
+  const endpoints = new Map<NodeAddress, Endpoint>();
+  const endpointOf = (address: NodeAddress): Endpoint => {
+    let endpoint = endpoints.get(address);
+    if (endpoint === undefined) {
+      endpoint = address.startsWith('c:')
+        ? { replica: null, client: clientId(address.slice(2)) }
+        : { replica: replicaId(Number(address.slice(1))), client: null };
+      endpoints.set(address, endpoint);
+    }
+    return endpoint;
   };
   const deliver = (to: NodeAddress, from: NodeAddress, bytes: Uint8Array): void => {
     const decoded = decodeFor(to, bytes);
@@ -752,9 +781,11 @@ export function runSimulation(options: SimulationOptions): SeedReport {
       return;
     }
     const message = decoded.value;
-    if (to.startsWith('c:')) {
-      const client = clients.get(clientId(to.slice(2)));
-      if (message.kind !== 'reply' || !from.startsWith('r') || message.replicaId !== Number(from.slice(1))) {
+    const receiver = endpointOf(to);
+    const sender = endpointOf(from);
+    if (receiver.client !== null) {
+      const client = clients.get(receiver.client);
+      if (message.kind !== 'reply' || sender.replica === null || message.replicaId !== sender.replica) {
         rejectedInputs++;
         return;
       }
@@ -762,11 +793,11 @@ export function runSimulation(options: SimulationOptions): SeedReport {
       client?.onReply(message);
       return;
     }
-    const node = replicas[Number(to.slice(1))]!;
+    const node = replicas[receiver.replica!]!;
     if (node.replica === null) return;
     if (tracing) note(`${from} → ${to} ${describe(message)}`);
-    if (from.startsWith('c:')) {
-      if (message.kind !== 'request' || message.clientId !== from.slice(2)) {
+    if (sender.client !== null) {
+      if (message.kind !== 'request' || message.clientId !== sender.client) {
         rejectedInputs++;
         return;
       }
@@ -782,9 +813,8 @@ export function runSimulation(options: SimulationOptions): SeedReport {
       rejectedInputs++;
       return;
     }
-    const sender = replicaId(Number(from.slice(1)));
-    node.adversary?.incoming(sender, message);
-    step(node, { kind: 'message', from: sender, message });
+    node.adversary?.incoming(sender.replica!, message);
+    step(node, { kind: 'message', from: sender.replica!, message });
   };
 
   // ── replicas ──

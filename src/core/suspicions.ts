@@ -68,17 +68,32 @@ export class SuspicionTracker {
    * own fault). A repeated report from one reporter only renews its vote. A vote expires when it
    * is more than windowMs old.
    */
-  report(accused: ReplicaId, reporter: ReplicaId, nowMs: number): boolean {
+  report(accused: ReplicaId, reporter: ReplicaId, nowMs: number, reportedAtMs: number = nowMs): boolean {
     if (!this.#isReplica(accused) || !this.#isReplica(reporter) || accused === reporter) return false;
     const state = this.#byAccused[accused]!;
     this.#expireVotes(state, nowMs);
     const previous = state.reportedAtMs.get(reporter);
     // A report stamped earlier than one already held (clocks of callers need not agree) must not
     // shorten the vote's life.
-    state.reportedAtMs.set(reporter, previous === undefined ? nowMs : Math.max(previous, nowMs));
+    const at = Number.isFinite(reportedAtMs) ? Math.min(reportedAtMs, nowMs) : nowMs;
+    state.reportedAtMs.set(reporter, previous === undefined ? at : Math.max(previous, at));
     if (state.thresholdReached || state.reportedAtMs.size < this.threshold) return false;
     state.thresholdReached = true;
     return true;
+  }
+
+  /**
+   * When the threshold was reached by the reports' own stamps: the (f+1)-th earliest current vote
+   * against `accused` (null below the threshold). Every holder of the same votes computes the same
+   * time whatever order they arrived in, which is what lets guardians agree on the order of
+   * accusations (the reactive slots serve the oldest first).
+   */
+  thresholdTimeMs(accused: ReplicaId, nowMs: number): number | null {
+    if (!this.#isReplica(accused)) return null;
+    const state = this.#byAccused[accused]!;
+    this.#expireVotes(state, nowMs);
+    const times = [...state.reportedAtMs.values()].sort((a, b) => a - b);
+    return times[this.threshold - 1] ?? null;
   }
 
   /**

@@ -17,9 +17,14 @@ export type ControlMessage =
   /** The sender's replica's current key certificate (sent on every new epoch and on connect). */
   | { readonly type: 'certificate'; readonly certificate: string }
   /** Verified evidence: every guardian checks it again before acting. */
-  | { readonly type: 'evidence'; readonly evidence: string; readonly reporter: string }
+  | {
+      readonly type: 'evidence';
+      readonly evidence: string;
+      readonly reporter: string;
+      readonly atMs?: number;
+    }
   /** The sender's replica suspects `accused`; f + 1 distinct suspecting replicas trigger a recovery. */
-  | { readonly type: 'suspicion'; readonly accused: number; readonly reason: string }
+  | { readonly type: 'suspicion'; readonly accused: number; readonly reason: string; readonly atMs?: number }
   /** The sender's replica is being rejuvenated (suspicions against it meanwhile are expected). */
   | { readonly type: 'recovering'; readonly kind: 'proactive' | 'reactive'; readonly reason: string }
   /** The sender's replica finished its rejuvenation: accusations against it are settled. */
@@ -34,7 +39,7 @@ export type ControlMessage =
    * The sender's replica was restarted without discarding its disk (more than k replicas were
    * out): a full rejuvenation is owed to it, in the next reactive slot that can take it.
    */
-  | { readonly type: 'rejuvenation-owed'; readonly reason: string }
+  | { readonly type: 'rejuvenation-owed'; readonly reason: string; readonly atMs?: number }
   /**
    * Ask your replica to change view (a rejuvenated replica is ready to vote again, or a leader
    * hands over), unless it is already past `aboveView`.
@@ -83,12 +88,32 @@ export function decodeControl(
         ? { ok: true, message: { type: 'certificate', certificate: value.certificate } }
         : invalid;
     case 'evidence':
-      return bounded(value.evidence, CONTROL_LIMITS.maxBase64Bytes) && bounded(value.reporter, 80)
-        ? { ok: true, message: { type: 'evidence', evidence: value.evidence, reporter: value.reporter } }
+      return bounded(value.evidence, CONTROL_LIMITS.maxBase64Bytes) &&
+        bounded(value.reporter, 80) &&
+        isOptionalStamp(value.atMs)
+        ? {
+            ok: true,
+            message: {
+              type: 'evidence',
+              evidence: value.evidence,
+              reporter: value.reporter,
+              ...stampOf(value.atMs),
+            },
+          }
         : invalid;
     case 'suspicion':
-      return isCount(value.accused) && bounded(value.reason, CONTROL_LIMITS.maxReasonLength)
-        ? { ok: true, message: { type: 'suspicion', accused: value.accused, reason: value.reason } }
+      return isCount(value.accused) &&
+        bounded(value.reason, CONTROL_LIMITS.maxReasonLength) &&
+        isOptionalStamp(value.atMs)
+        ? {
+            ok: true,
+            message: {
+              type: 'suspicion',
+              accused: value.accused,
+              reason: value.reason,
+              ...stampOf(value.atMs),
+            },
+          }
         : invalid;
     case 'recovering':
       return (value.kind === 'proactive' || value.kind === 'reactive') &&
@@ -104,8 +129,8 @@ export function decodeControl(
         ? { ok: true, message: { type: 'replica-state', voting: value.voting } }
         : invalid;
     case 'rejuvenation-owed':
-      return bounded(value.reason, CONTROL_LIMITS.maxReasonLength)
-        ? { ok: true, message: { type: 'rejuvenation-owed', reason: value.reason } }
+      return bounded(value.reason, CONTROL_LIMITS.maxReasonLength) && isOptionalStamp(value.atMs)
+        ? { ok: true, message: { type: 'rejuvenation-owed', reason: value.reason, ...stampOf(value.atMs) } }
         : invalid;
     case 'nudge':
       return value.aboveView === null || isCount(value.aboveView)
@@ -114,4 +139,13 @@ export function decodeControl(
     default:
       return invalid;
   }
+}
+
+/** An origin's stamp: absent, or a time in ms a clock can hold (a safe integer ≥ 0). */
+function isOptionalStamp(value: unknown): value is number | undefined {
+  return value === undefined || (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0);
+}
+
+function stampOf(value: number | undefined): { readonly atMs?: number } {
+  return value === undefined ? {} : { atMs: value };
 }

@@ -380,7 +380,7 @@ export class Guardian {
         this.#saveState();
         return;
       case 'verify-evidence':
-        this.#verifyEvidence(action.evidence, action.encoded, action.reporter);
+        this.#verifyEvidence(action.evidence, action.encoded, action.reporter, action.atMs);
         return;
       case 'prepare-standby':
         void this.#prepareStandby();
@@ -717,6 +717,7 @@ export class Guardian {
           now,
           evidence: fromBase64(message.evidence),
           reporter: message.reporter,
+          ...(message.atMs === undefined ? {} : { atMs: message.atMs }),
         });
         return;
       case 'suspicion':
@@ -726,6 +727,7 @@ export class Guardian {
           from: from.id,
           accused: message.accused,
           reason: message.reason,
+          ...(message.atMs === undefined ? {} : { atMs: message.atMs }),
         });
         return;
       case 'recovering':
@@ -738,7 +740,13 @@ export class Guardian {
         this.#feed({ type: 'peer-replica-state', now, from: from.id, voting: message.voting });
         return;
       case 'rejuvenation-owed':
-        this.#feed({ type: 'peer-rejuvenation-owed', now, from: from.id, reason: message.reason });
+        this.#feed({
+          type: 'peer-rejuvenation-owed',
+          now,
+          from: from.id,
+          reason: message.reason,
+          ...(message.atMs === undefined ? {} : { atMs: message.atMs }),
+        });
         return;
       case 'nudge':
         this.#feed({ type: 'peer-nudge', now, aboveView: message.aboveView });
@@ -760,7 +768,7 @@ export class Guardian {
   // ───────────────────────────── evidence ─────────────────────────────
 
   /** Checks the signatures of evidence the core has not seen proven yet, and tells it the verdict. */
-  #verifyEvidence(evidence: Evidence, encoded: Uint8Array, reporter: string): void {
+  #verifyEvidence(evidence: Evidence, encoded: Uint8Array, reporter: string, atMs: number): void {
     const verdict = verifyEvidence(evidence, {
       model: this.#config,
       hash: sha256,
@@ -774,6 +782,7 @@ export class Guardian {
       evidence,
       encoded,
       reporter,
+      atMs,
       valid: verdict.valid,
       detail: verdict.valid ? describeEvidence(evidence) : verdict.reason,
     });
@@ -1366,7 +1375,12 @@ function toControlMessage(message: CoreControlMessage): ControlMessage {
     case 'certificate':
       return { type: 'certificate', certificate: toBase64(encodeKeyCertificate(message.certificate)) };
     case 'evidence':
-      return { type: 'evidence', evidence: toBase64(message.evidence), reporter: message.reporter };
+      return {
+        type: 'evidence',
+        evidence: toBase64(message.evidence),
+        reporter: message.reporter,
+        atMs: message.atMs,
+      };
     default:
       return message;
   }

@@ -280,6 +280,7 @@ export class SimulatedGuardians {
           evidence: action.evidence,
           encoded: action.encoded,
           reporter: action.reporter,
+          atMs: action.atMs,
           valid: verdict.valid,
           detail: verdict.detail,
         });
@@ -388,9 +389,22 @@ function peerEvent(message: CoreControlMessage, from: number, now: number): Guar
     case 'certificate':
       return { type: 'certificate-verified', now, certificate: message.certificate };
     case 'evidence':
-      return { type: 'peer-evidence', now, evidence: message.evidence, reporter: message.reporter };
+      return {
+        type: 'peer-evidence',
+        now,
+        evidence: message.evidence,
+        reporter: message.reporter,
+        atMs: message.atMs,
+      };
     case 'suspicion':
-      return { type: 'peer-suspicion', now, from, accused: message.accused, reason: message.reason };
+      return {
+        type: 'peer-suspicion',
+        now,
+        from,
+        accused: message.accused,
+        reason: message.reason,
+        atMs: message.atMs,
+      };
     case 'recovering':
       return { type: 'peer-recovering', now, from };
     case 'recovered':
@@ -398,7 +412,7 @@ function peerEvent(message: CoreControlMessage, from: number, now: number): Guar
     case 'replica-state':
       return { type: 'peer-replica-state', now, from, voting: message.voting };
     case 'rejuvenation-owed':
-      return { type: 'peer-rejuvenation-owed', now, from, reason: message.reason };
+      return { type: 'peer-rejuvenation-owed', now, from, reason: message.reason, atMs: message.atMs };
     case 'nudge':
       return { type: 'peer-nudge', now, aboveView: message.aboveView };
   }

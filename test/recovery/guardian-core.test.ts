@@ -240,7 +240,13 @@ class Cluster {
             case 'evidence':
               this.#queue.push({
                 replica: peer,
-                event: { type: 'peer-evidence', now, evidence: message.evidence, reporter: message.reporter },
+                event: {
+                  type: 'peer-evidence',
+                  now,
+                  evidence: message.evidence,
+                  reporter: message.reporter,
+                  atMs: message.atMs,
+                },
               });
               break;
             case 'suspicion':
@@ -252,6 +258,7 @@ class Cluster {
                   from: replica,
                   accused: message.accused,
                   reason: message.reason,
+                  atMs: message.atMs,
                 },
               });
               break;
@@ -270,7 +277,13 @@ class Cluster {
             case 'rejuvenation-owed':
               this.#queue.push({
                 replica: peer,
-                event: { type: 'peer-rejuvenation-owed', now, from: replica, reason: message.reason },
+                event: {
+                  type: 'peer-rejuvenation-owed',
+                  now,
+                  from: replica,
+                  reason: message.reason,
+                  atMs: message.atMs,
+                },
               });
               break;
             case 'nudge':
@@ -798,6 +811,141 @@ describe('GuardianCore: the recovery claims of docs/intrusion-tolerance.md', () 
     cluster.runUntil(reactiveSlotStart(1) + T_D);
     assert.ok(!cluster.rejuvenations().some((recovery) => recovery.kind === 'reactive'));
     assert.deepEqual(cluster.cores[0]!.pendingReactive(), []);
+  });
+
+  test('21. every guardian picks the same replicas for a reactive slot, whatever order the accusations reached it in', () => {
+    const slot = slotAt(SCHEDULE, reactiveSlotStart(0));
+    // Owed rejuvenations of replicas 1 and 3, stamped 29,990 and 30,000 ms by their guardians,
+    // reach guardian 0 in one order and guardian 4 in the other.
+    const early = newCore(0);
+    early.step({
+      type: 'peer-rejuvenation-owed',
+      now: 30_005,
+      from: 1,
+      reason: 'kept its disk',
+      atMs: 30_000,
+    });
+    early.step({
+      type: 'peer-rejuvenation-owed',
+      now: 30_010,
+      from: 3,
+      reason: 'kept its disk',
+      atMs: 29_990,
+    });
+    const late = newCore(4);
+    late.step({
+      type: 'peer-rejuvenation-owed',
+      now: 29_995,
+      from: 3,
+      reason: 'kept its disk',
+      atMs: 29_990,
+    });
+    late.step({
+      type: 'peer-rejuvenation-owed',
+      now: 30_012,
+      from: 1,
+      reason: 'kept its disk',
+      atMs: 30_000,
+    });
+    assert.deepEqual(early.reactiveChoice(slot), [3]);
+    assert.deepEqual(late.reactiveChoice(slot), [3]);
+    // Suspicions: the (f+1)-th earliest report's stamp, whichever pair of reports came first.
+    const first = newCore(0);
+    const second = newCore(4);
+    const reports = [
+      { from: 1, atMs: 10_000 },
+      { from: 2, atMs: 10_050 },
+      { from: 5, atMs: 10_020 },
+    ];
+    for (const report of reports)
+      first.step({
+        type: 'peer-suspicion',
+        now: 10_100,
+        from: report.from,
+        accused: 2,
+        reason: 'slow',
+        atMs: report.atMs,
+      });
+    for (const report of [...reports].reverse())
+      second.step({
+        type: 'peer-suspicion',
+        now: 10_100,
+        from: report.from,
+        accused: 2,
+        reason: 'slow',
+        atMs: report.atMs,
+      });
+    assert.equal(first.accusationOf(2)?.accusedAtMs, 10_020);
+    assert.equal(second.accusationOf(2)?.accusedAtMs, 10_020);
+  });
+
+  test('22. a rejuvenation owed after a kept disk replaces an older accusation, which its slot would otherwise count as served', () => {
+    const slot = slotAt(SCHEDULE, reactiveSlotStart(0));
+    // Guardian 0 accused replica 3 on suspicions before replica 3's proactive slot [24, 32) s,
+    // which kept its disk; guardian 4 heard only of the owed rejuvenation.
+    const suspecting = newCore(0);
+    for (const from of [1, 2])
+      suspecting.step({
+        type: 'peer-suspicion',
+        now: 10_000,
+        from,
+        accused: 3,
+        reason: 'slow',
+        atMs: 10_000,
+      });
+    assert.equal(suspecting.accusationOf(3)?.accusedAtMs, 10_000);
+    const unaware = newCore(4);
+    for (const core of [suspecting, unaware]) {
+      core.step({
+        type: 'peer-rejuvenation-owed',
+        now: 25_010,
+        from: 3,
+        reason: 'kept its disk',
+        atMs: 25_000,
+      });
+      core.step({
+        type: 'peer-rejuvenation-owed',
+        now: 30_010,
+        from: 1,
+        reason: 'kept its disk',
+        atMs: 30_000,
+      });
+    }
+    assert.equal(suspecting.accusationOf(3)?.accusedAtMs, 25_000);
+    assert.deepEqual(suspecting.reactiveChoice(slot), [3]);
+    assert.deepEqual(unaware.reactiveChoice(slot), [3]);
+  });
+});
+
+describe('GuardianCore: reactive slots decided once', () => {
+  test('23. a guardian decides a reactive slot once, at its start: an accusation that changes during it does not make it choose again', () => {
+    const cluster = new Cluster({ startAtMs: 100 });
+    cluster.runUntil(33_000);
+    const slotStart = reactiveSlotStart(0);
+    // Guardian 1 holds suspicions of replica 0 (33 s) and of its own replica (34 s), both long
+    // enough after their last recoveries to count.
+    for (const [accused, atMs] of [
+      [0, 33_000],
+      [1, 34_000],
+    ] as const)
+      for (const from of [2, 4])
+        cluster.feed(1, { type: 'peer-suspicion', now: atMs, from, accused, reason: 'slow', atMs });
+    cluster.runUntil(slotStart + TICK_MS);
+    assert.deepEqual(cluster.cores[1]!.reactiveChoice(slotAt(SCHEDULE, slotStart)), [0]);
+    // Replica 0's rejuvenation in this slot kept its disk: it is owed, dated now, past the decision.
+    cluster.feed(1, {
+      type: 'peer-rejuvenation-owed',
+      now: cluster.nowMs,
+      from: 0,
+      reason: 'kept its disk',
+      atMs: cluster.nowMs,
+    });
+    assert.deepEqual(cluster.cores[1]!.reactiveChoice(slotAt(SCHEDULE, slotStart)), [1]);
+    cluster.runUntil(slotStart + T_D);
+    assert.ok(
+      !cluster.rejuvenations().some((recovery) => recovery.replica === 1 && recovery.beganAtMs >= slotStart),
+      'replica 1 was not this slot’s choice at its start',
+    );
   });
 });
 

@@ -130,12 +130,22 @@ export interface GuardianPersistentState {
 /** What the guardians tell each other (ControlMessage of src/recovery/control.ts, before encoding). */
 export type CoreControlMessage =
   | { readonly type: 'certificate'; readonly certificate: KeyCertificate }
-  | { readonly type: 'evidence'; readonly evidence: Uint8Array; readonly reporter: string }
-  | { readonly type: 'suspicion'; readonly accused: number; readonly reason: string }
+  /**
+   * `atMs`: when the originating guardian accused on it (evidence, owed) or its replica complained
+   * (suspicion), on its clock. Every guardian orders accusations by these stamps, not by when the
+   * messages reached it, so that all agree on which replicas a reactive slot serves.
+   */
+  | {
+      readonly type: 'evidence';
+      readonly evidence: Uint8Array;
+      readonly reporter: string;
+      readonly atMs: number;
+    }
+  | { readonly type: 'suspicion'; readonly accused: number; readonly reason: string; readonly atMs: number }
   | { readonly type: 'recovering'; readonly kind: CoreRecoveryKind; readonly reason: string }
   | { readonly type: 'recovered'; readonly keyEpoch: number }
   | { readonly type: 'replica-state'; readonly voting: boolean }
-  | { readonly type: 'rejuvenation-owed'; readonly reason: string }
+  | { readonly type: 'rejuvenation-owed'; readonly reason: string; readonly atMs: number }
   | { readonly type: 'nudge'; readonly aboveView: number | null };
 
 export type GuardianEvent =
@@ -179,6 +189,8 @@ export type GuardianEvent =
       readonly now: number;
       readonly evidence: Uint8Array;
       readonly reporter: string;
+      /** The originating guardian's stamp (CoreControlMessage); absent: `now`. */
+      readonly atMs?: number;
     }
   | {
       readonly type: 'peer-suspicion';
@@ -186,6 +198,7 @@ export type GuardianEvent =
       readonly from: number;
       readonly accused: number;
       readonly reason: string;
+      readonly atMs?: number;
     }
   | { readonly type: 'peer-recovering'; readonly now: number; readonly from: number }
   | { readonly type: 'peer-recovered'; readonly now: number; readonly from: number }
@@ -200,6 +213,7 @@ export type GuardianEvent =
       readonly now: number;
       readonly from: number;
       readonly reason: string;
+      readonly atMs?: number;
     }
   | { readonly type: 'peer-nudge'; readonly now: number; readonly aboveView: number | null }
   /** A certificate whose signature the shell checked against the replica's identity key. */
@@ -211,6 +225,8 @@ export type GuardianEvent =
       readonly evidence: Evidence;
       readonly encoded: Uint8Array;
       readonly reporter: string;
+      /** The stamp of the verify-evidence action (absent: `now`). */
+      readonly atMs?: number;
       readonly valid: boolean;
       /** The verifier's reason (invalid) or a description of what it proves (valid). */
       readonly detail: string;
@@ -264,6 +280,8 @@ export type GuardianAction =
       readonly evidence: Evidence;
       readonly encoded: Uint8Array;
       readonly reporter: string;
+      /** The origin's stamp, handed back in the verdict. */
+      readonly atMs: number;
     }
   | { readonly type: 'prepare-standby'; readonly slotStartMs: number }
   | { readonly type: 'discard-standby' }
@@ -469,6 +487,9 @@ type Recovering = Exclude<RejuvenationState, { name: 'idle' } | { name: 'standby
 
 const CATCHING_UP: readonly string[] = ['validating-state', 'transferring-state', 'replaying-log'];
 
+/** How the reason of an accusation for a rejuvenation that kept its disk begins. */
+const OWED_PREFIX = 'rejuvenation owed: ';
+
 // ───────────────────────────── the core ─────────────────────────────
 
 export class GuardianCore {
@@ -654,10 +675,10 @@ export class GuardianCore {
         this.#onExit(event.expected, event.code, event.signal);
         return;
       case 'peer-evidence':
-        this.#onEvidence(event.evidence, event.reporter);
+        this.#onEvidence(event.evidence, event.reporter, this.#stamp(event.atMs));
         return;
       case 'peer-suspicion':
-        this.#onSuspicion(event.accused, event.from, event.reason);
+        this.#onSuspicion(event.accused, event.from, event.reason, this.#stamp(event.atMs));
         return;
       case 'peer-recovering':
         this.#recoveringPeers.set(event.from, this.#now);
@@ -671,7 +692,7 @@ export class GuardianCore {
         this.#peerStates.set(event.from, { voting: event.voting, atMs: this.#now });
         return;
       case 'peer-rejuvenation-owed':
-        this.#accuse(event.from, `rejuvenation owed: ${event.reason}`);
+        this.#accuse(event.from, `${OWED_PREFIX}${event.reason}`, this.#stamp(event.atMs));
         return;
       case 'peer-nudge':
         this.#emit({
@@ -808,15 +829,20 @@ export class GuardianCore {
         // Its key epoch ends with this slot, so the rejuvenation is owed to the next reactive slot.
         const reason = `it missed its proactive slot (the guardian noticed it ${now - slot.startMs} ms late)`;
         this.#alarm(`replica ${this.id} ${reason}; a rejuvenation is owed to the next reactive slot`);
-        this.#emit({ type: 'broadcast', message: { type: 'rejuvenation-owed', reason } });
-        this.#accuse(this.id, `rejuvenation owed: ${reason}`);
+        this.#emit({ type: 'broadcast', message: { type: 'rejuvenation-owed', reason, atMs: this.#now } });
+        this.#accuse(this.id, `${OWED_PREFIX}${reason}`, this.#now);
         return;
       }
       this.#begin('proactive', `period ${slot.period}`, { slotEndMs: slot.endMs });
       return;
     }
-    if (slot.kind === 'reactive' && this.reactiveChoice(slot).includes(this.id)) {
-      this.#persisted = { ...this.#persisted, lastSlot: name };
+    if (slot.kind !== 'reactive') return;
+    // Decided once per slot, chosen or not: accusations change during the slot (one served by it
+    // that keeps its disk is owed again, dated now; a peer's recovery settles another), and a
+    // guardian that chose again would pick the next replica while the slot's one still recovers
+    // (the simulator saw two at once). Everything the choice counts was known by the slot's start.
+    this.#persisted = { ...this.#persisted, lastSlot: name };
+    if (this.reactiveChoice(slot).includes(this.id)) {
       if (late) {
         this.#alarm(`replica ${this.id} missed its reactive slot; it stays accused for the next one`);
         return;
@@ -914,10 +940,16 @@ export class GuardianCore {
     this.#onEvidence(
       encoded,
       origin === undefined ? `replica ${this.id}` : `client ${origin} via replica ${this.id}`,
+      this.#now,
     );
   }
 
-  #onEvidence(encoded: Uint8Array, reporter: string): void {
+  /** A peer's stamp as this core uses it: never later than its own now (a clock ahead). */
+  #stamp(atMs: number | undefined): number {
+    return atMs === undefined || !Number.isFinite(atMs) ? this.#now : Math.min(atMs, this.#now);
+  }
+
+  #onEvidence(encoded: Uint8Array, reporter: string, atMs: number): void {
     const decoded = decodeEvidence(encoded);
     if (!decoded.ok) {
       this.#recordEvidence({
@@ -931,8 +963,13 @@ export class GuardianCore {
     }
     // One proof of each kind is checked until the replica is rejuvenated: one is enough to accuse
     // it, and checking each of a flood of copies would let a liar keep every guardian busy.
-    if (this.#provenKinds.get(decoded.value.accused)?.has(decoded.value.kind) === true) return;
-    this.#emit({ type: 'verify-evidence', evidence: decoded.value, encoded, reporter });
+    if (this.#provenKinds.get(decoded.value.accused)?.has(decoded.value.kind) === true) {
+      // Already proven (a guardian relays only evidence it verified): an earlier stamp still
+      // moves the accusation earlier, so every guardian orders it by its first report.
+      this.#advanceAccusation(decoded.value.accused, atMs);
+      return;
+    }
+    this.#emit({ type: 'verify-evidence', evidence: decoded.value, encoded, reporter, atMs });
   }
 
   #onVerdict(verdict: Extract<GuardianEvent, { type: 'evidence-verdict' }>): void {
@@ -952,8 +989,12 @@ export class GuardianCore {
       );
       return;
     }
+    const atMs = this.#stamp(verdict.atMs);
     const proven = this.#provenKinds.get(evidence.accused);
-    if (proven?.has(evidence.kind) === true) return;
+    if (proven?.has(evidence.kind) === true) {
+      this.#advanceAccusation(evidence.accused, atMs);
+      return;
+    }
     this.#recordEvidence({
       kind: evidence.kind,
       accused: evidence.accused,
@@ -964,8 +1005,13 @@ export class GuardianCore {
     if (proven === undefined) this.#provenKinds.set(evidence.accused, new Set([evidence.kind]));
     else proven.add(evidence.kind);
     // Relayed once by every guardian that accepts it: all of them learn it even if some links are down.
-    this.#emit({ type: 'broadcast', message: { type: 'evidence', evidence: verdict.encoded, reporter } });
-    if (!this.#accusations.has(evidence.accused)) this.#accuse(evidence.accused, `proof: ${evidence.kind}`);
+    this.#emit({
+      type: 'broadcast',
+      message: { type: 'evidence', evidence: verdict.encoded, reporter, atMs },
+    });
+    if (!this.#accusations.has(evidence.accused))
+      this.#accuse(evidence.accused, `proof: ${evidence.kind}`, atMs);
+    else this.#advanceAccusation(evidence.accused, atMs);
   }
 
   #recordEvidence(record: Omit<CoreEvidenceRecord, 'atMs'>): void {
@@ -981,11 +1027,11 @@ export class GuardianCore {
     const last = this.#suspicionRelayedAt.get(accused);
     if (last !== undefined && this.#now - last < SUSPICION_RELAY_INTERVAL_MS) return;
     this.#suspicionRelayedAt.set(accused, this.#now);
-    this.#emit({ type: 'broadcast', message: { type: 'suspicion', accused, reason } });
-    this.#onSuspicion(accused, this.id, reason);
+    this.#emit({ type: 'broadcast', message: { type: 'suspicion', accused, reason, atMs: this.#now } });
+    this.#onSuspicion(accused, this.id, reason, this.#now);
   }
 
-  #onSuspicion(accused: number, reporter: number, reason: string): void {
+  #onSuspicion(accused: number, reporter: number, reason: string, atMs: number): void {
     if (accused >= this.#schedule.n || accused === reporter) return;
     // A replica being rejuvenated is down on purpose: suspicions of it are expected, not evidence.
     // Every guardian applies the same rule (its own replica included), so all reach the same
@@ -998,14 +1044,37 @@ export class GuardianCore {
       return;
     }
     this.#log('info', { accused, reporter, reason }, 'suspicion');
-    if (this.#suspicions.report(replicaId(accused), replicaId(reporter), this.#now))
-      this.#accuse(accused, `f + 1 replicas suspect it (${reason})`);
+    const reached = this.#suspicions.report(replicaId(accused), replicaId(reporter), this.#now, atMs);
+    const thresholdAtMs = this.#suspicions.thresholdTimeMs(replicaId(accused), this.#now);
+    if (reached) this.#accuse(accused, `f + 1 replicas suspect it (${reason})`, thresholdAtMs ?? this.#now);
+    // A report that arrived late but is stamped earlier than one counted: the threshold time every
+    // guardian computes once it holds the same reports.
+    else if (thresholdAtMs !== null) this.#advanceAccusation(accused, thresholdAtMs);
   }
 
-  #accuse(accused: number, reason: string): void {
-    if (this.#accusations.has(accused)) return;
-    this.#accusations.set(accused, { replica: replicaId(accused), accusedAtMs: this.#now, reason });
-    this.#log('warn', { accused, reason }, 'replica accused: scheduled into the next reactive slot');
+  /**
+   * `atMs`: the accusation's time as every guardian can compute it (the originating guardian's
+   * stamp, or the (f+1)-th earliest suspicion's), not when this guardian heard of it: the reactive
+   * slots serve the oldest accusations first, and guardians that ordered them by arrival could
+   * each pick a different replica for one slot (the simulator found two rejuvenating at once).
+   */
+  #accuse(accused: number, reason: string, atMs: number): void {
+    const held = this.#accusations.get(accused);
+    // An owed rejuvenation replaces what was held: the slot that kept the disk ran after it, and
+    // the rule that skips an accusation its replica's next proactive slot served would skip it
+    // at the guardians that held the older one, and not at the others (two replicas then took one
+    // reactive slot in the simulator).
+    const owed = reason.startsWith(OWED_PREFIX);
+    if (held !== undefined && !(owed && !held.reason.startsWith(OWED_PREFIX))) return;
+    this.#accusations.set(accused, { replica: replicaId(accused), accusedAtMs: atMs, reason });
+    this.#log('warn', { accused, reason, atMs }, 'replica accused: scheduled into the next reactive slot');
+  }
+
+  /** A report of an accusation already held, stamped earlier: the accusation dates from then. */
+  #advanceAccusation(accused: number, atMs: number): void {
+    const held = this.#accusations.get(accused);
+    if (held !== undefined && atMs < held.accusedAtMs)
+      this.#accusations.set(accused, { ...held, accusedAtMs: atMs });
   }
 
   /** The replica was rejuvenated: what was said of its previous incarnation no longer holds. */
@@ -1172,8 +1241,8 @@ export class GuardianCore {
     const what = run.afterCrash ? 'its rejuvenation after a crash' : `its ${run.kind} rejuvenation`;
     const reason = `${what} kept its disk: ${others} out too (${limit})`;
     this.#alarm(`replica ${this.id}: ${reason}; a full rejuvenation is owed to the next reactive slot`);
-    this.#emit({ type: 'broadcast', message: { type: 'rejuvenation-owed', reason } });
-    this.#accuse(this.id, `rejuvenation owed: ${reason}`);
+    this.#emit({ type: 'broadcast', message: { type: 'rejuvenation-owed', reason, atMs: this.#now } });
+    this.#accuse(this.id, `${OWED_PREFIX}${reason}`, this.#now);
   }
 
   #enterStep(run: RecoveryRun, step: CoreRecoveryStep): void {

@@ -252,7 +252,15 @@ export class DecodeError extends Error {
   readonly offset: number;
 
   constructor(reason: string, offset: number) {
-    super(`${reason} (at byte ${offset})`);
+    // Hostile input makes these by the thousand, and the codec turns each into a rejection
+    // reason: nobody reads a stack, so none is captured (capturing was most of the cost).
+    const stackTraceLimit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
+    try {
+      super(`${reason} (at byte ${offset})`);
+    } finally {
+      Error.stackTraceLimit = stackTraceLimit;
+    }
     this.reason = reason;
     this.offset = offset;
   }

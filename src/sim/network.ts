@@ -71,10 +71,19 @@ export interface NetworkStatistics {
   bytesSent: number;
 }
 
-export type FrameHandler = (to: NodeAddress, from: NodeAddress, bytes: Uint8Array) => void;
+/** What travels: the frame's bytes, plus whatever the simulator keeps with them (network.ts reads only the bytes). */
+export interface Frame {
+  readonly bytes: Uint8Array;
+}
+
+export type FrameHandler<Carried extends Frame> = (
+  to: NodeAddress,
+  from: NodeAddress,
+  frame: Carried,
+) => void;
 export type RejectionHandler = (to: NodeAddress, from: NodeAddress, reason: string) => void;
 
-export class SimulatedNetwork {
+export class SimulatedNetwork<Carried extends Frame = Frame> {
   conditions: NetworkConditions = CALM_NETWORK;
   readonly statistics: NetworkStatistics = {
     framesSent: 0,
@@ -90,14 +99,14 @@ export class SimulatedNetwork {
   readonly #queue: EventQueue;
   readonly #prng: Prng;
   readonly #channelKey: (a: NodeAddress, b: NodeAddress) => ChannelKey;
-  readonly #deliver: FrameHandler;
+  readonly #deliver: FrameHandler<Carried>;
   readonly #rejected: RejectionHandler;
 
   constructor(
     queue: EventQueue,
     prng: Prng,
     channelKey: (a: NodeAddress, b: NodeAddress) => ChannelKey,
-    deliver: FrameHandler,
+    deliver: FrameHandler<Carried>,
     rejected: RejectionHandler,
   ) {
     this.#queue = queue;
@@ -129,7 +138,8 @@ export class SimulatedNetwork {
   }
 
   /** `forgeMac` models a sender that does not hold the channel key (a Byzantine forgery). */
-  send(from: NodeAddress, to: NodeAddress, bytes: Uint8Array, forgeMac = false): void {
+  send(from: NodeAddress, to: NodeAddress, frame: Carried, forgeMac = false): void {
+    const bytes = frame.bytes;
     const stats = this.statistics;
     stats.framesSent++;
     stats.bytesSent += bytes.length;
@@ -150,11 +160,12 @@ export class SimulatedNetwork {
       let delay = this.#prng.between(conditions.minDelayMs, conditions.maxDelayMs);
       if (this.#prng.chance(conditions.spikeProbability))
         delay += this.#prng.int(conditions.spikeDelayMs + 1);
-      this.#queue.after(delay, () => this.#arrive(from, to, bytes, mac));
+      this.#queue.after(delay, () => this.#arrive(from, to, frame, mac));
     }
   }
 
-  #arrive(from: NodeAddress, to: NodeAddress, bytes: Uint8Array, mac: ChannelKey): void {
+  #arrive(from: NodeAddress, to: NodeAddress, frame: Carried, mac: ChannelKey): void {
+    const bytes = frame.bytes;
     if (!this.#connected(from, to)) {
       this.statistics.framesPartitioned++;
       return;
@@ -168,6 +179,6 @@ export class SimulatedNetwork {
       return;
     }
     this.statistics.framesDelivered++;
-    this.#deliver(to, from, bytes);
+    this.#deliver(to, from, frame);
   }
 }

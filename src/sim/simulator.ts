@@ -69,6 +69,7 @@ import { EventQueue } from './event-queue.js';
 import {
   CALM_NETWORK,
   type ChannelKey,
+  type Frame,
   clientAddress,
   type NetworkStatistics,
   type NodeAddress,
@@ -287,6 +288,21 @@ interface SimulatedReplicaNode {
   service: Service | null;
   /** Threw an exception: it stays down (restarting it would only repeat the failure). */
   dead: boolean;
+}
+
+/**
+ * A frame in flight: its bytes, and once a receiver decoded them the result, which the other
+ * receivers of the same frame share (see decodeFor in runSimulation).
+ */
+interface SimulatedFrame extends Frame {
+  decoded: {
+    readonly result: ReturnType<typeof decodeMessage>;
+    readonly receivers: NodeAddress[];
+  } | null;
+}
+
+function frameOf(bytes: Uint8Array): SimulatedFrame {
+  return { bytes, decoded: null };
 }
 
 /** A network address parsed: a replica's ('r<id>') or a client's ('c:<id>'). */
@@ -588,11 +604,11 @@ export function runSimulation(options: SimulationOptions): SeedReport {
   const replicas: SimulatedReplicaNode[] = [];
   const clients = new Map<ClientId, SimulatedClient | FaultyClient | LargeValueClient>();
   const crashed = new Set<number>();
-  const network = new SimulatedNetwork(
+  const network = new SimulatedNetwork<SimulatedFrame>(
     queue,
     networkPrng,
     channelKey,
-    (to, from, bytes) => deliver(to, from, bytes),
+    (to, from, frame) => deliver(to, from, frame),
     (to, from, reason) => {
       rejectedInputs++;
       note(`${to} rejected frame from ${from}: ${reason}`);
@@ -607,7 +623,7 @@ export function runSimulation(options: SimulationOptions): SeedReport {
     forgeMac = false,
   ): void => {
     const bytes = encodeMessage(message);
-    const go = (): void => network.send(replicaAddress(from), replicaAddress(to), bytes, forgeMac);
+    const go = (): void => network.send(replicaAddress(from), replicaAddress(to), frameOf(bytes), forgeMac);
     if (delayMs > 0) queue.after(delayMs, go);
     else go();
   };
@@ -634,17 +650,22 @@ export function runSimulation(options: SimulationOptions): SeedReport {
             executedNow?.has(message.sequence) === true
           )
             computedCheckpoints.add(`${message.sequence}:${toHex(message.stateRoot)}`);
-          const bytes = correct ? encodeMessage(action.message) : null;
+          // One frame for every receiver: its bytes are decoded once for all of them (deliver).
+          const frame = correct ? frameOf(encodeMessage(action.message)) : null;
           for (let other = 0; other < n; other++) {
             if (other === node.id) continue;
-            if (bytes !== null) network.send(replicaAddress(node.id), replicaAddress(other), bytes);
+            if (frame !== null) network.send(replicaAddress(node.id), replicaAddress(other), frame);
             else node.adversary!.outgoing(replicaId(other), action.message);
           }
           break;
         }
         case 'reply':
           if (correct)
-            network.send(replicaAddress(node.id), clientAddress(action.to), encodeMessage(action.reply));
+            network.send(
+              replicaAddress(node.id),
+              clientAddress(action.to),
+              frameOf(encodeMessage(action.reply)),
+            );
           else node.adversary.reply(action.to, action.reply);
           break;
         case 'persist':
@@ -739,25 +760,21 @@ export function runSimulation(options: SimulationOptions): SeedReport {
   };
 
   /**
-   * Decoded frames by their bytes: a broadcast is one byte array sent to several receivers, decoded
-   * once. Decoding is a pure function of the bytes and messages are readonly, so different
+   * A frame's decoding, kept with the frame: a broadcast is one frame sent to several receivers,
+   * decoded once. Decoding is a pure function of the bytes and messages are readonly, so different
    * receivers may share the result; but a receiver never gets the same object twice (a duplicated
    * frame is decoded again for it), as over a real network: a core remembers the messages it
    * validated by identity (#validatedViewChanges), and must check a duplicate again.
    */
-  const decodedFrames = new WeakMap<
-    Uint8Array,
-    { readonly result: ReturnType<typeof decodeMessage>; readonly receivers: NodeAddress[] }
-  >();
-  const decodeFor = (to: NodeAddress, bytes: Uint8Array): ReturnType<typeof decodeMessage> => {
-    const known = decodedFrames.get(bytes);
-    if (known === undefined) {
-      const result = decodeMessage(bytes);
-      decodedFrames.set(bytes, { result, receivers: [to] });
+  const decodeFor = (to: NodeAddress, frame: SimulatedFrame): ReturnType<typeof decodeMessage> => {
+    const known = frame.decoded;
+    if (known === null) {
+      const result = decodeMessage(frame.bytes);
+      frame.decoded = { result, receivers: [to] };
       return result;
     }
     // A frame has at most n receivers (a broadcast): a short list beats a set.
-    if (known.receivers.includes(to)) return decodeMessage(bytes);
+    if (known.receivers.includes(to)) return decodeMessage(frame.bytes);
     known.receivers.push(to);
     return known.result;
   };
@@ -773,8 +790,8 @@ export function runSimulation(options: SimulationOptions): SeedReport {
     }
     return endpoint;
   };
-  const deliver = (to: NodeAddress, from: NodeAddress, bytes: Uint8Array): void => {
-    const decoded = decodeFor(to, bytes);
+  const deliver = (to: NodeAddress, from: NodeAddress, frame: SimulatedFrame): void => {
+    const decoded = decodeFor(to, frame);
     if (!decoded.ok) {
       rejectedInputs++;
       note(`${to} rejected bytes from ${from}: ${decoded.reason}`);
@@ -903,9 +920,9 @@ export function runSimulation(options: SimulationOptions): SeedReport {
               now: () => queue.now,
               sendMessage: (to, message, sendOptions) =>
                 sendMessage(id, to, message, sendOptions?.delayMs ?? 0, sendOptions?.forgeMac ?? false),
-              sendBytes: (to, bytes) => network.send(replicaAddress(id), replicaAddress(to), bytes),
+              sendBytes: (to, bytes) => network.send(replicaAddress(id), replicaAddress(to), frameOf(bytes)),
               sendReply: (to, reply) =>
-                network.send(replicaAddress(id), clientAddress(to), encodeMessage(reply)),
+                network.send(replicaAddress(id), clientAddress(to), frameOf(encodeMessage(reply))),
               ...(recovery
                 ? {
                     guardian: {
@@ -946,12 +963,12 @@ export function runSimulation(options: SimulationOptions): SeedReport {
     now: () => queue.now,
     hash: (data: Uint8Array) => cryptos[0]!.hash(data),
     sendToAll: (from: ClientId, request: ClientRequest) => {
-      const bytes = encodeMessage(request);
+      const frame = frameOf(encodeMessage(request));
       for (let replica = 0; replica < n; replica++)
-        network.send(clientAddress(from), replicaAddress(replica), bytes);
+        network.send(clientAddress(from), replicaAddress(replica), frame);
     },
     sendToReplica: (from: ClientId, replica: number, request: ClientRequest) =>
-      network.send(clientAddress(from), replicaAddress(replica), encodeMessage(request)),
+      network.send(clientAddress(from), replicaAddress(replica), frameOf(encodeMessage(request))),
     after: (delayMs: number, run: () => void) => queue.after(delayMs, run),
     recordSent: (digest: Uint8Array) => checker.recordSentRequest(digest),
     reportEvidence: (from: ClientId, evidence: Evidence) => {

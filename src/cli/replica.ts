@@ -25,6 +25,7 @@ import {
 } from '../runtime/ipc.js';
 import { decodeKeyCertificate, sessionKeysFromSeeds } from '../crypto/key-certificates.js';
 import { type GuardianLink, type ReplicaKeySource, ReplicaNode } from '../runtime/replica-node.js';
+import { FaultInjection } from '../runtime/fault-modes.js';
 import { UnreplicatedServer } from '../runtime/unreplicated-server.js';
 import type { KeyCertificate } from '../messages/types.js';
 import { serviceFactoryOf } from '../hosting/service-modules.js';
@@ -238,6 +239,8 @@ export function registerReplica(program: Command): void {
           ...(options.data === undefined ? {} : { dataDirectory: options.data }),
           ...(link === undefined ? {} : { guardian: link }),
           amnesiac,
+          // Test and demo clusters only: a production replica's send path stays the plain one.
+          ...(config.allowFaultInjection ? { outgoingInterceptor: new FaultInjection() } : {}),
           faultMode,
         });
         stopOnSignals(logger, () => node.close());

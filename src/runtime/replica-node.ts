@@ -163,7 +163,7 @@ export interface OutgoingInterceptor {
 /** What an outgoing interceptor may use of its replica node. */
 export interface InterceptedReplica {
   readonly id: ReplicaId;
-  readonly config: ClusterConfig;
+  readonly config: Pick<ClusterConfig, 'n' | 'protocol'>;
   /** The replica's own crypto: an intruder signs with its replica's keys. */
   readonly crypto: CoreCrypto;
   /** Sends on the plain path: accounted, and after the persists before it are durable. */

@@ -40,7 +40,7 @@ export default tseslint.config(
   },
   {
     // docs/ARCHITECTURE.md, "Layers": each src/ folder imports only folders below it, and the
-    // pure folders (messages/, core/) import no Node built-in and no package.
+    // pure folders (messages/, core/, adversary/) import no Node built-in and no package.
     files: ['src/**/*.ts'],
     plugins: { layers },
     rules: { 'layers/layers': ['error', { sourceRoot: join(import.meta.dirname, 'src'), allowInPure: [] }] },
@@ -49,7 +49,7 @@ export default tseslint.config(
     // The pure folders read no clock, set no timer, draw no randomness and never wait (a step is
     // one synchronous function of its event). These are globals and syntax, so the layer rule
     // (imports only) cannot see them; the usual ways in are named here.
-    files: ['src/core/**/*.ts', 'src/messages/**/*.ts', 'src/recovery/core/**/*.ts'],
+    files: ['src/core/**/*.ts', 'src/messages/**/*.ts', 'src/adversary/**/*.ts', 'src/recovery/core/**/*.ts'],
     rules: {
       'no-restricted-globals': [
         'error',
@@ -64,7 +64,7 @@ export default tseslint.config(
           'fetch',
         ].map((name) => ({
           name,
-          message: 'core/, messages/ and recovery/core/ are pure (docs/ARCHITECTURE.md, Layers)',
+          message: 'core/, messages/, adversary/ and recovery/core/ are pure (docs/ARCHITECTURE.md, Layers)',
         })),
       ],
       'no-restricted-properties': [
@@ -72,24 +72,24 @@ export default tseslint.config(
         {
           object: 'Date',
           property: 'now',
-          message: 'core/, messages/ and recovery/core/ are pure: time comes in as an event',
+          message: 'core/, messages/, adversary/ and recovery/core/ are pure: time comes in as an event',
         },
         {
           object: 'Math',
           property: 'random',
-          message: 'core/, messages/ and recovery/core/ are pure: no randomness',
+          message: 'core/, messages/, adversary/ and recovery/core/ are pure: no randomness',
         },
       ],
       'no-restricted-syntax': [
         'error',
         {
           selector: "NewExpression[callee.name='Date'][arguments.length=0]",
-          message: 'core/, messages/ and recovery/core/ are pure: time comes in as an event',
+          message: 'core/, messages/, adversary/ and recovery/core/ are pure: time comes in as an event',
         },
         {
           selector: 'AwaitExpression, :function[async=true]',
           message:
-            'core/, messages/ and recovery/core/ are pure: a step never waits (results come back as events)',
+            'core/, messages/, adversary/ and recovery/core/ are pure: a step never waits (results come back as events)',
         },
       ],
     },

@@ -23,7 +23,7 @@ export const ENTRY_POINTS = '(entry points)';
 export const LAYERS = [
   ['messages'],
   ['core'],
-  ['crypto'],
+  ['crypto', 'adversary'],
   ['storage', 'transport'],
   ['detection'],
   ['config'],
@@ -35,8 +35,12 @@ export const LAYERS = [
   ['cli', ENTRY_POINTS],
 ];
 
-/** Folders whose modules must be pure: no I/O, no packages (see the header). */
-export const PURE_FOLDERS = ['messages', 'core'];
+/**
+ * Folders whose modules must be pure: no I/O, no packages (see the header). adversary/ is the
+ * adversary catalogue's mechanics, shared by the simulator and the runtime's fault injection:
+ * randomness and time come in from them.
+ */
+export const PURE_FOLDERS = ['messages', 'core', 'adversary'];
 
 /**
  * Pure subfolders of a non-pure layer, as paths relative to src/: the `step(event) → actions`

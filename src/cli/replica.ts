@@ -24,7 +24,13 @@ import {
   parseGuardianMessage,
 } from '../runtime/ipc.js';
 import { decodeKeyCertificate, sessionKeysFromSeeds } from '../crypto/key-certificates.js';
-import { type GuardianLink, type ReplicaKeySource, ReplicaNode } from '../runtime/replica-node.js';
+import {
+  type GuardianLink,
+  type OutgoingInterceptor,
+  type ReplicaKeySource,
+  ReplicaNode,
+} from '../runtime/replica-node.js';
+import { FaultInjection } from '../runtime/fault-modes.js';
 import { UnreplicatedServer } from '../runtime/unreplicated-server.js';
 import type { KeyCertificate } from '../messages/types.js';
 import { serviceFactoryOf } from '../hosting/service-modules.js';
@@ -37,6 +43,15 @@ import {
   stopOnSignals,
 } from './options.js';
 import { type LogFormat, parseLogFormat } from './logging.js';
+
+/**
+ * The test-only fault injection a replica installs: only in clusters whose configuration allows
+ * fault injection (tests, `phalanx demo`). A production replica gets none, so its send path and
+ * its service are the plain ones, and it refuses fault modes.
+ */
+export function faultInjectionOf(config: ClusterConfig): { outgoingInterceptor?: OutgoingInterceptor } {
+  return config.allowFaultInjection ? { outgoingInterceptor: new FaultInjection() } : {};
+}
 
 /** How long a replica started by its guardian waits for its session keys. */
 const SESSION_KEYS_TIMEOUT_MS = 30_000;
@@ -238,6 +253,7 @@ export function registerReplica(program: Command): void {
           ...(options.data === undefined ? {} : { dataDirectory: options.data }),
           ...(link === undefined ? {} : { guardian: link }),
           amnesiac,
+          ...faultInjectionOf(config),
           faultMode,
         });
         stopOnSignals(logger, () => node.close());

@@ -17,19 +17,17 @@
  */
 
 import type { Duplex } from 'node:stream';
+import { isRuntimeFaultMode, RUNTIME_FAULT_MODES, type RuntimeFaultMode } from '../adversary/catalogue.js';
 
-export const FAULT_MODES = [
-  'equivocate',
-  'corrupt-state',
-  'lie-in-replies',
-  'silent',
-  'slow-leader',
-  'flood',
-] as const;
-export type FaultMode = (typeof FAULT_MODES)[number];
+/**
+ * The fault modes a test or demo cluster's replica can be switched into: the runtime's part of
+ * the adversary catalogue (src/adversary/catalogue.ts describes each).
+ */
+export const FAULT_MODES: readonly RuntimeFaultMode[] = RUNTIME_FAULT_MODES;
+export type FaultMode = RuntimeFaultMode;
 
 export function isFaultMode(value: unknown): value is FaultMode {
-  return typeof value === 'string' && (FAULT_MODES as readonly string[]).includes(value);
+  return isRuntimeFaultMode(value);
 }
 
 export type GuardianToReplica =

@@ -27,6 +27,7 @@ import { type Action, mustPrecedeSends, type StoredCheckpoint } from '../core/ac
 import type { ReplicaEvent } from '../core/events.js';
 import {
   bytesEqual,
+  type ClientId,
   digest as asDigest,
   type KeyEpoch,
   keyEpoch,
@@ -36,6 +37,7 @@ import {
   viewNumber,
 } from '../messages/ids.js';
 import { Replica } from '../core/replica.js';
+import type { CoreCrypto } from '../core/crypto.js';
 import type { Service } from '../core/service.js';
 import type { KeyRegistry } from '../crypto/key-registry.js';
 import { ReplicaCrypto, type ReplicaSessionKeys } from '../crypto/replica-crypto.js';
@@ -45,7 +47,8 @@ import type {
   AcknowledgedRequest,
   Evidence,
   KeyCertificate,
-  PrePrepare,
+  ReplicaMessage,
+  Reply,
   RequestAcknowledgement,
 } from '../messages/types.js';
 import { LIMITS } from '../messages/limits.js';
@@ -69,13 +72,6 @@ import type { ReplicaStorage } from '../storage/storage.js';
 import { channelKeyDirectory } from '../transport/key-directory.js';
 import { rejectionKind, TcpTransport } from '../transport/tcp.js';
 import { clientNode, type NodeId, nodeKey, replicaNode } from '../transport/transport.js';
-import {
-  FaultyService,
-  FLOOD_FRAMES_PER_TICK,
-  garbageFrame,
-  SLOW_LEADER_DELAY_MS,
-  equivocatingVariant,
-} from './fault-modes.js';
 import { signingSeed } from '../crypto/keys.js';
 import { ReplicaMetrics } from './metrics.js';
 import { OVERFLOW_KEY, RATE_LIMITED_LOG_LIMITS, RateLimitedLog } from '../transport/rate-limited-log.js';
@@ -132,12 +128,48 @@ export interface ReplicaNodeOptions {
   /** The replicated service (see ServiceFactory). */
   readonly service: ServiceFactory;
   readonly guardian?: GuardianLink;
-  /** Test and demo clusters only (allowFaultInjection): start as an intruder would run it. */
+  /**
+   * Test and demo clusters only (allowFaultInjection): the fault injection (FaultInjection of
+   * fault-modes.ts), which sees what the core sends before the wire does. Refused otherwise.
+   */
+  readonly outgoingInterceptor?: OutgoingInterceptor;
+  /** Test and demo clusters only (with an outgoingInterceptor): start as an intruder would run it. */
   readonly faultMode?: FaultMode | null;
   /** Data folder; defaults to the configuration's data folder for this replica. */
   readonly dataDirectory?: string;
   /** The disk was lost or is not trusted: see ReplicaOptions.amnesiac. */
   readonly amnesiac?: boolean;
+}
+
+/**
+ * Test-only: sees every message, broadcast and reply the core sends before the wire does, and may
+ * take it over (withhold, rewrite, delay it). Installed only in clusters that allow fault
+ * injection; a production replica has none, and its send path is the plain one.
+ */
+export interface OutgoingInterceptor {
+  /** Wraps the replicated service, once, before the core is built. */
+  wrapService(service: Service): Service;
+  /** Called once at start, before any message, with the node's plain send path. */
+  attach(replica: InterceptedReplica): void;
+  /** Switches the fault mode (null: behave correctly). */
+  setMode(mode: FaultMode | null): void;
+  /** Each returns whether it took the message over (then the plain path does not send it). */
+  send(to: ReplicaId, message: ReplicaMessage): boolean;
+  broadcast(message: ReplicaMessage): boolean;
+  reply(to: ClientId, reply: Reply): boolean;
+  close(): void;
+}
+
+/** What an outgoing interceptor may use of its replica node. */
+export interface InterceptedReplica {
+  readonly id: ReplicaId;
+  readonly config: Pick<ClusterConfig, 'n' | 'protocol'>;
+  /** The replica's own crypto: an intruder signs with its replica's keys. */
+  readonly crypto: CoreCrypto;
+  /** Sends on the plain path: accounted, and after the persists before it are durable. */
+  send(to: ReplicaId, message: ReplicaMessage): void;
+  /** Raw bytes on the channel to a replica (garbage frames). */
+  sendBytes(to: ReplicaId, bytes: Uint8Array): void;
 }
 
 type Send = () => void;
@@ -164,9 +196,8 @@ export class ReplicaNode {
   #lazyFlushTimer: NodeJS.Timeout | null = null;
   #closed = false;
   readonly #registry: KeyRegistry;
-  readonly #service: FaultyService;
-  #faultMode: FaultMode | null = null;
-  #floodTimer: NodeJS.Timeout | null = null;
+  /** Test and demo clusters only; null in production (see OutgoingInterceptor). */
+  readonly #interceptor: OutgoingInterceptor | null;
   #guardian: GuardianLink | null = null;
   #guardianStatusTimer: NodeJS.Timeout | null = null;
   readonly #certificates = new Map<number, KeyCertificate>();
@@ -198,7 +229,7 @@ export class ReplicaNode {
     replica: Replica,
     crypto: ReplicaCrypto,
     registry: KeyRegistry,
-    service: FaultyService,
+    interceptor: OutgoingInterceptor | null,
   ) {
     this.id = options.id;
     this.config = options.config;
@@ -207,7 +238,7 @@ export class ReplicaNode {
     this.#replica = replica;
     this.#crypto = crypto;
     this.#registry = registry;
-    this.#service = service;
+    this.#interceptor = interceptor;
     this.#metrics = new ReplicaMetrics(options.id, options.config.protocol.checkpointInterval);
   }
 
@@ -270,6 +301,13 @@ export class ReplicaNode {
         `fault mode ${options.faultMode} refused: the configuration does not set allowFaultInjection`,
       );
     }
+    const interceptor = options.outgoingInterceptor ?? null;
+    if (interceptor !== null && !config.allowFaultInjection)
+      throw new Error('fault injection refused: the configuration does not set allowFaultInjection');
+    if (options.faultMode != null && interceptor === null)
+      throw new Error(
+        `fault mode ${options.faultMode} refused: this replica has no fault injection installed`,
+      );
     // How long each part of a start takes (a rejuvenation waits for all of them): logged at the end.
     const phases: Record<string, number> = {};
     let phaseStartedAt = performance.now();
@@ -298,7 +336,8 @@ export class ReplicaNode {
         'durable state has corrupt parts; they will be repaired from other replicas',
       );
     }
-    const service = new FaultyService(options.service({ config, id }));
+    const plainService = options.service({ config, id });
+    const service = interceptor === null ? plainService : interceptor.wrapService(plainService);
     const replica = new Replica({
       config: config.protocol,
       id,
@@ -308,7 +347,7 @@ export class ReplicaNode {
       amnesiac,
     });
     phaseDone('restoreMs');
-    const node = new ReplicaNode(options, storage, replica, crypto, registry, service);
+    const node = new ReplicaNode(options, storage, replica, crypto, registry, interceptor);
     node.#accountability = await openAccountabilityLog(accountabilityLogPath(config, id), logger);
     phaseDone('accountabilityLogMs');
     if (keys.kind === 'guardian') {
@@ -322,6 +361,13 @@ export class ReplicaNode {
           node.#certificates.set(known.replica, known);
       }
     }
+    interceptor?.attach({
+      id,
+      config,
+      crypto,
+      send: (to, message) => node.#sendToReplica(to, message),
+      sendBytes: (to, bytes) => node.#transport?.send(replicaNode(to), bytes),
+    });
     node.#setFaultMode(options.faultMode ?? null);
     const self = config.replicas[id]!;
     node.#transport = await TcpTransport.start({
@@ -499,31 +545,19 @@ export class ReplicaNode {
           // Written in the background (the storage's checkpoint lane); sends do not wait for it.
           this.#storeCheckpoint(action.checkpoint);
           break;
-        case 'send': {
-          if (this.#faultMode === 'silent') break;
-          if (action.message.kind === 'request-ack') {
-            this.#coalesceAcknowledgement(action.to, action.message);
-            break;
-          }
-          const frame = encodeMessage(action.message);
-          const to = replicaNode(action.to);
-          this.#account('sent', to, action.message.kind, frame);
-          this.#send(() => transport?.send(to, frame));
+        case 'send':
+          if (this.#interceptor?.send(action.to, action.message) === true) break;
+          this.#sendToReplica(action.to, action.message);
           break;
-        }
         case 'broadcast': {
-          if (this.#faultMode === 'silent') break;
-          if (action.message.kind === 'pre-prepare' && this.#faultMode !== null) {
-            this.#faultyProposal(action.message);
-            break;
-          }
+          if (this.#interceptor?.broadcast(action.message) === true) break;
           const frame = encodeMessage(action.message);
           this.#account('sent', 'replicas', action.message.kind, frame);
           this.#send(() => this.#broadcast(frame));
           break;
         }
         case 'reply': {
-          if (this.#faultMode === 'silent') break;
+          if (this.#interceptor?.reply(action.to, action.reply) === true) break;
           const frame = encodeMessage(action.reply);
           const to = clientNode(action.to);
           const { clientId, requestNumber, readOnly } = action.reply;
@@ -634,25 +668,16 @@ export class ReplicaNode {
     }
   }
 
-  /** An intruder's proposal: held back (slow-leader) or sent in two versions (equivocate). */
-  #faultyProposal(message: PrePrepare): void {
-    const transport = this.#transport;
+  /** A message to one replica on the plain path (REQUEST-ACKs of one turn go out as one). */
+  #sendToReplica(to: ReplicaId, message: ReplicaMessage): void {
+    if (message.kind === 'request-ack') {
+      this.#coalesceAcknowledgement(to, message);
+      return;
+    }
     const frame = encodeMessage(message);
-    if (this.#faultMode === 'slow-leader') {
-      setTimeout(() => this.#broadcast(frame), SLOW_LEADER_DELAY_MS).unref();
-      return;
-    }
-    if (this.#faultMode === 'equivocate') {
-      const variant = encodeMessage(equivocatingVariant(this.#crypto, message));
-      this.#send(() => {
-        for (const peer of this.config.replicas) {
-          if (peer.id === this.id) continue;
-          transport?.send(replicaNode(peer.id), peer.id % 2 === 0 ? frame : variant);
-        }
-      });
-      return;
-    }
-    this.#send(() => this.#broadcast(frame));
+    const node = replicaNode(to);
+    this.#account('sent', node, message.kind, frame);
+    this.#send(() => this.#transport?.send(node, frame));
   }
 
   /** One entry of the accountability log; a full buffer drops it (the log records the gap). */
@@ -694,25 +719,19 @@ export class ReplicaNode {
   }
 
   #setFaultMode(mode: FaultMode | null): void {
-    if (mode !== null && !this.config.allowFaultInjection) {
-      this.#logger.error({ mode }, 'fault mode refused: the configuration does not allow fault injection');
+    if (this.#interceptor === null) {
+      if (mode !== null)
+        this.#logger.error({ mode }, 'fault mode refused: the configuration does not allow fault injection');
       return;
     }
-    this.#faultMode = mode;
-    this.#service.mode = mode;
-    if (this.#floodTimer !== null) clearInterval(this.#floodTimer);
-    this.#floodTimer = null;
-    if (mode === 'flood') {
-      this.#floodTimer = setInterval(() => {
-        for (const peer of this.config.replicas) {
-          if (peer.id === this.id) continue;
-          for (let count = 0; count < FLOOD_FRAMES_PER_TICK; count++)
-            this.#transport?.send(replicaNode(peer.id), garbageFrame());
-        }
-      }, 50);
-    }
+    this.#interceptor.setMode(mode);
     if (mode !== null)
       this.#logger.warn({ mode }, 'FAULT MODE ON: this replica now behaves like an intruder holds it');
+  }
+
+  /** Whether fault injection is installed (test and demo clusters only). */
+  get faultInjectionInstalled(): boolean {
+    return this.#interceptor !== null;
   }
 
   /** A client hands in proof that a replica lied: check it, then pass it to the guardian. */
@@ -943,7 +962,7 @@ export class ReplicaNode {
     if (this.#closed) return;
     this.#closed = true;
     if (this.#ticker !== null) clearInterval(this.#ticker);
-    if (this.#floodTimer !== null) clearInterval(this.#floodTimer);
+    this.#interceptor?.close();
     if (this.#guardianStatusTimer !== null) clearInterval(this.#guardianStatusTimer);
     if (this.#lazyFlushTimer !== null) clearTimeout(this.#lazyFlushTimer);
     if (this.#suppressedReportTimer !== null) clearInterval(this.#suppressedReportTimer);

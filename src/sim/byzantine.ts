@@ -1,8 +1,14 @@
 /**
- * The simulator's catalogue of Byzantine replicas. A Byzantine replica runs the real core (so it
- * knows the protocol state and can attack at the worst moment) and an adversary that rewrites,
- * withholds, delays, forges or adds to what the core sends. It signs with its own keys only:
- * like a real intruder it holds its replica's keys and nobody else's.
+ * The simulator's Byzantine replicas. A Byzantine replica runs the real core (so it knows the
+ * protocol state and can attack at the worst moment) and an adversary that rewrites, withholds,
+ * delays, forges or adds to what the core sends. It signs with its own keys only: like a real
+ * intruder it holds its replica's keys and nobody else's.
+ *
+ * The behaviours are the simulator's part of the adversary catalogue (src/adversary/catalogue.ts),
+ * which names and describes each once, and the rewriting of an outgoing message is the
+ * catalogue's pure `rewriteOutgoing`, shared with a real replica's fault injection. What needs
+ * memory across messages or a hook into the run stays here: replayed messages, the remembered
+ * equivocation variants, the extra status lies, framing suspicions, and the key thief.
  *
  * One entry is about clients: with 'large-values-client' the intruder also holds a client (its own
  * keyspace, valid keys) and runs the LargeValueClient of workload.ts, which tries to make correct
@@ -14,63 +20,43 @@
  * replays them once their epochs are retired. The simulator hands it the keys (`steal`) and, for a
  * run with one, rotates every replica's keys on a recovery schedule (key-theft.ts).
  */
+import {
+  type AdversaryBehaviour,
+  isSimulatorBehaviour,
+  LEADER_BEHAVIOURS as CATALOGUE_LEADER_BEHAVIOURS,
+  RECOVERY_BEHAVIOURS as CATALOGUE_RECOVERY_BEHAVIOURS,
+  SIMULATOR_BEHAVIOURS,
+  type SimulatorBehaviour,
+  VOTE_HONEST_BEHAVIOURS as CATALOGUE_VOTE_HONEST_BEHAVIOURS,
+} from '../adversary/catalogue.js';
+import {
+  equivocatingVariant,
+  floodBurst,
+  inflatedStatus,
+  lyingReply,
+  rewriteOutgoing,
+  type RewriteContext,
+  withholdsEverything,
+} from '../adversary/outgoing.js';
 import type { ProtocolConfig } from '../core/config.js';
 import type { CoreCrypto } from '../core/crypto.js';
-import {
-  digest as asDigest,
-  type ClientId,
-  type Digest,
-  type ReplicaId,
-  replicaId,
-  type SequenceNumber,
-  type Signature,
-  sequenceNumber,
-  viewNumber,
-} from '../messages/ids.js';
-import {
-  batchContent,
-  checkpointPayload,
-  proposalPayload,
-  requestContent,
-  viewChangePayload,
-} from '../messages/signing.js';
-import type {
-  ClientRequest,
-  Evidence,
-  PrePrepare,
-  ReplicaMessage,
-  Reply,
-  Status,
-  ViewChange,
-} from '../messages/types.js';
+import { type ClientId, type ReplicaId, replicaId, type Signature } from '../messages/ids.js';
+import type { Evidence, PrePrepare, ReplicaMessage, Reply, Status } from '../messages/types.js';
 import type { ScheduleParameters } from '../core/schedule.js';
 import type { SigningKeyPair } from '../crypto/keys.js';
 import type { StolenKey } from './key-theft.js';
 import { KeyThief } from './key-thief.js';
 import type { Prng } from './prng.js';
 
-export const BYZANTINE_CATALOGUE = [
-  'silent',
-  'equivocate',
-  'forge-signatures',
-  'replay',
-  'wrong-digests',
-  'slow-leader',
-  'lie-in-view-change',
-  'corrupt-checkpoint',
-  'flood',
-  'lie-in-replies',
-  'large-values-client',
-  'inflated-status',
-  'key-thief',
-  // Aimed at recovery (drawn by `--byzantine all` only with --recovery; see RECOVERY_BEHAVIOURS).
-  'stalling-source',
-  'lying-source',
-  'frame',
-  'flood-recovering',
-] as const;
+export { INFLATED_CLAIM } from '../adversary/outgoing.js';
 
-export type ByzantineBehaviour = (typeof BYZANTINE_CATALOGUE)[number];
+/**
+ * The behaviours a simulated Byzantine replica can have: the simulator's part of the adversary
+ * catalogue (src/adversary/catalogue.ts, which describes each), in its draw order.
+ */
+export const BYZANTINE_CATALOGUE = SIMULATOR_BEHAVIOURS;
+
+export type ByzantineBehaviour = SimulatorBehaviour;
 
 /**
  * Behaviours that never change a vote: a replica with only these still prepares, commits, signs
@@ -79,23 +65,15 @@ export type ByzantineBehaviour = (typeof BYZANTINE_CATALOGUE)[number];
  * leave room for it in f: an amnesiac counts against f. Not 'key-thief': the certificates it forges
  * carry its own signed vote for a state root nobody computed.
  */
-export const VOTE_HONEST_BEHAVIOURS: readonly ByzantineBehaviour[] = [
-  'inflated-status',
-  'lie-in-replies',
-  'large-values-client',
-];
-
-/**
- * What 'inflated-status' claims: a view and a stable checkpoint nobody will ever reach. An amnesiac
- * that believed it would sit out every view and never reach its amnesia horizon.
- */
-export const INFLATED_CLAIM = 2 ** 50;
+export const VOTE_HONEST_BEHAVIOURS: readonly ByzantineBehaviour[] =
+  CATALOGUE_VOTE_HONEST_BEHAVIOURS.filter(isSimulatorBehaviour);
 
 /**
  * Behaviours that only bite when the replica leads a view. Not 'key-thief': it forges a NEW-VIEW
  * for the next view it leads whenever it replays, but its other forgeries need no leadership.
  */
-export const LEADER_BEHAVIOURS: readonly ByzantineBehaviour[] = ['equivocate', 'slow-leader'];
+export const LEADER_BEHAVIOURS: readonly ByzantineBehaviour[] =
+  CATALOGUE_LEADER_BEHAVIOURS.filter(isSimulatorBehaviour);
 
 /**
  * Behaviours aimed at recovery: a state-transfer source that answers just before the requester
@@ -104,24 +82,11 @@ export const LEADER_BEHAVIOURS: readonly ByzantineBehaviour[] = ['equivocate', '
  * that floods the replicas being rejuvenated while they catch up. `--byzantine all` draws them only
  * with --recovery (the first two matter without it too and can be named explicitly).
  */
-export const RECOVERY_BEHAVIOURS: readonly ByzantineBehaviour[] = [
-  'stalling-source',
-  'lying-source',
-  'frame',
-  'flood-recovering',
-];
-
-/** State-transfer answers: what a stalling or lying source withholds or falsifies. */
-const STATE_TRANSFER_ANSWERS: ReadonlySet<ReplicaMessage['kind']> = new Set([
-  'manifest',
-  'chunk',
-  'batch',
-  'state-unavailable',
-  'checkpoint-proof',
-]);
+export const RECOVERY_BEHAVIOURS: readonly ByzantineBehaviour[] =
+  CATALOGUE_RECOVERY_BEHAVIOURS.filter(isSimulatorBehaviour);
 
 export function isByzantineBehaviour(name: string): name is ByzantineBehaviour {
-  return (BYZANTINE_CATALOGUE as readonly string[]).includes(name);
+  return isSimulatorBehaviour(name);
 }
 
 export interface SendOptions {
@@ -175,10 +140,20 @@ export class ByzantineAdversary {
   #evicted = false;
   /** With 'frame': the correct replica it tries to get accused. */
   readonly #framed: ReplicaId | null;
+  /** The catalogue's view of what is on now (nothing a simulated replica lacks, nothing once evicted). */
+  readonly #active = (behaviour: AdversaryBehaviour): boolean =>
+    !this.#evicted && (this.behaviours as ReadonlySet<AdversaryBehaviour>).has(behaviour);
+  readonly #rewriteContext: RewriteContext;
 
   constructor(behaviours: readonly ByzantineBehaviour[], context: AdversaryContext) {
     this.behaviours = new Set(behaviours);
     this.#context = context;
+    this.#rewriteContext = {
+      config: context.config,
+      crypto: context.crypto,
+      random: context.prng,
+      variantOf: (message) => this.#variant(message),
+    };
     // Drawn only with 'frame', so that the other behaviours' draws stay as they were.
     const others = this.#others();
     this.#framed = this.behaviours.has('frame') ? context.prng.pick(others) : null;
@@ -212,7 +187,7 @@ export class ByzantineAdversary {
   }
 
   #has(behaviour: ByzantineBehaviour): boolean {
-    return !this.#evicted && this.behaviours.has(behaviour);
+    return this.#active(behaviour);
   }
 
   /** A full rejuvenation of its replica evicted the intruder (until `breakIn`). */
@@ -252,70 +227,23 @@ export class ByzantineAdversary {
   outgoing(to: ReplicaId, message: ReplicaMessage): void {
     const context = this.#context;
     this.#thief?.observeOwn(message);
-    if (this.#has('silent')) return;
+    if (withholdsEverything(this.#active)) return;
     this.#remember(message);
-    let rewritten: ReplicaMessage = message;
-    let delayMs = 0;
-    switch (message.kind) {
-      case 'pre-prepare':
-        if (this.#has('equivocate') && (to + message.sequence) % 2 === 1) rewritten = this.#variant(message);
-        if (this.#has('slow-leader')) {
-          const timeout = context.config.requestTimeoutMs;
-          delayMs = Math.floor(timeout * (0.3 + 0.9 * this.#variantDelayFraction(message.sequence)));
-        }
-        break;
-      case 'prepare':
-      case 'commit':
-        if (this.#has('wrong-digests') && context.prng.chance(0.7)) {
-          rewritten = { ...message, batchDigest: this.#randomDigest() };
-        }
-        break;
-      case 'checkpoint':
-        if (this.#has('corrupt-checkpoint')) {
-          const stateRoot = this.#randomDigest();
-          const signed = context.crypto.sign(checkpointPayload(message.sequence, stateRoot));
-          rewritten = { ...message, stateRoot, keyEpoch: signed.keyEpoch, signature: signed.signature };
-        }
-        break;
-      case 'view-change':
-        if (this.#has('lie-in-view-change')) rewritten = this.#lyingViewChange(message);
-        break;
-      case 'status':
-        if (this.#has('inflated-status')) {
-          this.#lastStatus = message;
-          rewritten = this.#inflatedStatus(message);
-        }
-        break;
-      default:
-        break;
-    }
-    if (STATE_TRANSFER_ANSWERS.has(message.kind)) {
-      // Just under the requester's source timeout: it waits as long as it can before trying
-      // another source, for every request it sends this one.
-      if (this.#has('stalling-source'))
-        delayMs = Math.floor(context.config.stateTransfer.sourceTimeoutMs * 0.9);
-      if (this.#has('lying-source')) rewritten = this.#lyingStateAnswer(rewritten);
-    }
-    if (this.#has('forge-signatures')) rewritten = this.#forgeSignature(rewritten);
-    const forgeMac = this.#has('forge-signatures') && context.prng.chance(0.1);
-    context.sendMessage(to, rewritten, { delayMs, forgeMac });
+    // The template of the extra lies 'inflated-status' tells at its ticks.
+    if (message.kind === 'status' && this.#has('inflated-status')) this.#lastStatus = message;
+    const rewritten = rewriteOutgoing(this.#active, to, message, this.#rewriteContext);
+    if (rewritten === null) return;
+    context.sendMessage(to, rewritten.message, { delayMs: rewritten.delayMs, forgeMac: rewritten.forgeMac });
   }
 
   reply(to: ClientId, reply: Reply): void {
-    if (this.#has('silent')) return;
-    if (this.#has('lie-in-replies')) {
-      this.#context.sendReply(to, {
-        ...reply,
-        result: this.#context.prng.bytes(1 + this.#context.prng.int(12)),
-      });
-      return;
-    }
-    this.#context.sendReply(to, reply);
+    if (withholdsEverything(this.#active)) return;
+    this.#context.sendReply(to, this.#has('lie-in-replies') ? lyingReply(reply, this.#context.prng) : reply);
   }
 
   tick(): void {
     const context = this.#context;
-    if (this.#has('silent')) return;
+    if (withholdsEverything(this.#active)) return;
     const others = this.#others();
     if (this.#has('replay') && this.#memory.length > 0 && context.prng.chance(0.3)) {
       context.sendMessage(context.prng.pick(others), context.prng.pick(this.#memory));
@@ -336,42 +264,7 @@ export class ByzantineAdversary {
     this.#thief?.tick();
     // Lies often, so that a replica that just restarted hears one among its first reports.
     if (this.#has('inflated-status') && this.#lastStatus !== null && context.prng.chance(0.3))
-      context.sendMessage(context.prng.pick(others), this.#inflatedStatus(this.#lastStatus));
-  }
-
-  /** A state-transfer answer that is wrong but well-formed: only the requester's checks catch it. */
-  #lyingStateAnswer(message: ReplicaMessage): ReplicaMessage {
-    const prng = this.#context.prng;
-    switch (message.kind) {
-      case 'manifest': {
-        if (message.leaves.length === 0) return message;
-        const leaves = message.leaves.slice();
-        leaves[prng.int(leaves.length)] = this.#randomDigest();
-        return { ...message, leaves };
-      }
-      case 'chunk': {
-        const data = message.data.length === 0 ? prng.bytes(16) : message.data.slice();
-        data[prng.int(data.length)]! ^= 0x01;
-        return { ...message, data };
-      }
-      case 'batch':
-        return { ...message, batch: message.batch.slice(0, Math.max(0, message.batch.length - 1)) };
-      default:
-        return message;
-    }
-  }
-
-  /**
-   * Its STATUS with an unreachable view and stable checkpoint. The execution point stays true: the
-   * replica still wants the others' help to catch up, and keeps voting as a correct one would.
-   */
-  #inflatedStatus(message: Status): Status {
-    return {
-      ...message,
-      view: viewNumber(INFLATED_CLAIM),
-      viewChangeInProgress: false,
-      stableCheckpoint: sequenceNumber(INFLATED_CLAIM),
-    };
+      context.sendMessage(context.prng.pick(others), inflatedStatus(this.#lastStatus));
   }
 
   #others(): ReplicaId[] {
@@ -381,112 +274,26 @@ export class ByzantineAdversary {
     return out;
   }
 
-  #randomDigest(): Digest {
-    return asDigest(this.#context.prng.bytes(32));
-  }
-
-  #variantDelayFraction(sequence: number): number {
-    // Deterministic per sequence so every recipient sees the same delay for one proposal.
-    return ((sequence * 2654435761) >>> 0) / 4294967296;
-  }
-
-  /** A second, validly signed proposal for the same (view, sequence): provable equivocation. */
+  /**
+   * The second proposal for a (view, sequence) (equivocatingVariant): the same one to every backup
+   * that gets it and at every retransmission, for the last 1024 proposals.
+   */
   #variant(message: PrePrepare): PrePrepare {
     const key = `${message.view}:${message.sequence}`;
     const known = this.#variants.get(key);
     if (known !== undefined) return known;
-    const batch: ClientRequest[] = message.batch.length > 1 ? message.batch.slice(0, -1) : [];
-    const crypto = this.#context.crypto;
-    const batchDigest = crypto.hash(
-      batchContent(batch.map((request) => crypto.hash(requestContent(request)))),
-    );
-    const signed = crypto.sign(proposalPayload(message.view, message.sequence, batchDigest));
-    const variant: PrePrepare = {
-      ...message,
-      batch,
-      batchDigest,
-      keyEpoch: signed.keyEpoch,
-      signature: signed.signature,
-    };
+    const variant = equivocatingVariant(this.#context.crypto, message);
     this.#variants.set(key, variant);
     if (this.#variants.size > 1024) this.#variants.delete(this.#variants.keys().next().value!);
     return variant;
   }
 
-  /**
-   * Lies in a view change, validly signed: either claims prepared certificates that never existed,
-   * or is stale and reports nothing prepared at all (hiding what it helped to commit).
-   */
-  #lyingViewChange(message: ViewChange): ViewChange {
-    const prng = this.#context.prng;
-    let lying: ViewChange;
-    if (prng.chance(0.5)) {
-      lying = { ...message, prepared: [], prePrepared: [] };
-    } else {
-      const low = message.checkpoint.sequence;
-      const prepared = [];
-      const prePrepared = [];
-      const count = 1 + prng.int(8);
-      for (let offset = 1; offset <= count; offset++) {
-        const sequence: SequenceNumber = sequenceNumber(low + offset);
-        const view = viewNumber(Math.max(0, message.newView - 1));
-        const batchDigest = this.#randomDigest();
-        prepared.push({ sequence, view, batchDigest });
-        prePrepared.push({ sequence, view, batchDigest });
-      }
-      lying = { ...message, prepared, prePrepared };
-    }
-    const signed = this.#context.crypto.sign(viewChangePayload(lying));
-    return { ...lying, keyEpoch: signed.keyEpoch, signature: signed.signature };
-  }
-
-  #forgeSignature(message: ReplicaMessage): ReplicaMessage {
-    if (!this.#context.prng.chance(0.5)) return message;
-    const corrupt = (signature: Signature): Signature => {
-      const copy = signature.slice() as Signature;
-      copy[this.#context.prng.int(copy.length)]! ^= 0x40;
-      return copy;
-    };
-    switch (message.kind) {
-      case 'pre-prepare':
-      case 'checkpoint':
-      case 'view-change':
-      case 'new-view':
-        return { ...message, signature: corrupt(message.signature) };
-      case 'prepare':
-        return { ...message, proposalSignature: corrupt(message.proposalSignature) };
-      default:
-        return message;
-    }
-  }
-
-  /** Garbage frames, frames claiming absurd sizes, and cheap requests that ask for expensive work. */
-  #flood(others: readonly ReplicaId[]): void {
+  /** 'flood': one burst of garbage and cheap requests for expensive work (floodBurst). */
+  #flood(targets: readonly ReplicaId[]): void {
     const context = this.#context;
-    const prng = context.prng;
-    for (let count = 0; count < 4; count++) {
-      context.sendBytes(prng.pick(others), prng.bytes(1 + prng.int(200)));
-    }
-    // A pre-prepare tag followed by a length prefix claiming gigabytes.
-    context.sendBytes(prng.pick(others), Uint8Array.of(0x10, 0xff, 0xff, 0xff, 0xff, 0x0f));
-    const target = prng.pick(others);
-    context.sendMessage(target, {
-      kind: 'status',
-      replicaId: context.self,
-      view: viewNumber(0),
-      viewChangeInProgress: false,
-      lastExecuted: sequenceNumber(0),
-      stableCheckpoint: sequenceNumber(0),
-    });
-    context.sendMessage(target, {
-      kind: 'chunk-request',
-      sequence: sequenceNumber(prng.int(64)),
-      indices: [prng.int(65536)],
-    });
-    context.sendMessage(target, {
-      kind: 'batch-request',
-      sequence: sequenceNumber(1 + prng.int(64)),
-      batchDigest: this.#randomDigest(),
+    floodBurst(context.self, targets, context.prng, {
+      bytes: (to, bytes) => context.sendBytes(to, bytes),
+      message: (to, message) => context.sendMessage(to, message),
     });
   }
 }

@@ -154,6 +154,55 @@ describe('layer rule', () => {
     );
   });
 
+  it('keeps adversary/, the adversary catalogue, pure and below the simulator and the runtime', async () => {
+    const problems = await layerProblems(
+      'src/adversary/fixture.ts',
+      [
+        "import { randomBytes } from 'node:crypto';",
+        "import { Prng } from '../sim/prng.js';",
+        "import { FaultInjection } from '../runtime/fault-modes.js';",
+        "import { signBytes } from '../crypto/signatures.js';",
+        'export { randomBytes, Prng, FaultInjection, signBytes };',
+      ].join('\n'),
+    );
+    assert.equal(problems.length, 4, problems.join('\n'));
+    assert.match(problems[0]!, /src\/adversary\/ is pure: it may not import 'node:crypto'/);
+    // The pure layers below it stay open to it, and both environments may import it.
+    assert.deepEqual(
+      await layerProblems(
+        'src/adversary/fixture.ts',
+        "export { quorumSize } from '../core/quorum.js';\nexport { LIMITS } from '../messages/limits.js';\n",
+      ),
+      [],
+    );
+    for (const user of ['src/sim/fixture.ts', 'src/runtime/fixture.ts'])
+      assert.deepEqual(
+        await layerProblems(user, "export { rewriteOutgoing } from '../adversary/outgoing.js';\n"),
+        [],
+      );
+  });
+
+  it('reports the clock, timers and randomness in adversary/ with the repository configuration', async () => {
+    const computed = (await new ESLint({ cwd: root }).calculateConfigForFile(
+      join(root, 'src/adversary/outgoing.ts'),
+    )) as Linter.Config;
+    const names = ['no-restricted-globals', 'no-restricted-properties', 'no-restricted-syntax'];
+    const rules = Object.fromEntries(names.map((name) => [name, computed.rules?.[name]]));
+    for (const name of names)
+      assert.ok(Array.isArray(rules[name]), `${name} is configured for src/adversary/`);
+    const eslint = new ESLint({
+      cwd: root,
+      overrideConfigFile: true,
+      overrideConfig: [{ files: ['**/*.ts'], languageOptions: { parser: tseslint.parser }, rules }],
+    });
+    const code = ['export const coin = Math.random();', 'setTimeout(() => {}, 1500);'].join('\n');
+    const [result] = await eslint.lintText(code, { filePath: join(root, 'src/adversary/fixture.ts') });
+    assert.deepEqual(
+      result?.messages.map((message) => `${message.line}:${message.ruleId}`),
+      ['1:no-restricted-properties', '2:no-restricted-globals'],
+    );
+  });
+
   it('reports a folder the layer order does not place', async () => {
     const problems = await layerProblems(
       'src/plugins/fixture.ts',

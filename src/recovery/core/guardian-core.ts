@@ -468,6 +468,8 @@ export type RejuvenationState =
 type Recovering = Exclude<RejuvenationState, { name: 'idle' } | { name: 'standby-prepared' }>;
 
 const CATCHING_UP: readonly string[] = ['validating-state', 'transferring-state', 'replaying-log'];
+/** The steps that wait for the new process (started by the recovery) to report. */
+const WAITING_FOR_PROCESS: readonly string[] = [...CATCHING_UP, 'rejoining'];
 
 // ───────────────────────────── the core ─────────────────────────────
 
@@ -505,6 +507,7 @@ export class GuardianCore {
   #rejoinOwed = false;
   #crashedDuringRecovery = false;
   #crashRestartAtMs: number | null = null;
+  #crashRestartReason = 'the replica process crashed';
   #lastCrashRejuvenationAtMs = Number.NEGATIVE_INFINITY;
   #handedOffForSlotMs: number | null = null;
   /** When the recovering process gets its normal priority back (null: not lowered). */
@@ -705,7 +708,9 @@ export class GuardianCore {
       case 'recovery-failed':
         if (this.#recoveringState() === null) return;
         this.#alarm(`recovery of replica ${this.id} failed: ${event.message}`);
-        this.#end(false);
+        // A failure of the shell's work (a spawn, a file) may pass: the replica is started again
+        // as after a crash, not left down until a slot that may be T_P away.
+        this.#end(false, 'its recovery failed');
         return;
       case 'alarm':
         this.#alarm(event.message);
@@ -760,7 +765,7 @@ export class GuardianCore {
       this.#crashRestartAtMs = null;
       if (this.#recoveringState() === null && !this.#replicaRunning) {
         this.#lastCrashRejuvenationAtMs = now;
-        this.#begin('reactive', 'the replica process crashed', { afterCrash: true });
+        this.#begin('reactive', this.#crashRestartReason, { afterCrash: true });
         return;
       }
     }
@@ -1365,13 +1370,20 @@ export class GuardianCore {
     this.#end(true);
   }
 
-  /** Back to idle; a replica that crashed while the recovery ran it is restarted. */
-  #end(auditArchivedLogs: boolean): void {
+  /**
+   * Back to idle. A replica that is not running at the end (it crashed while the recovery ran it,
+   * or `restartBecause` says why the recovery could not start it) is restarted as after a crash;
+   * a refusal (code that does not match the manifest) passes no reason and stays stopped.
+   */
+  #end(auditArchivedLogs: boolean, restartBecause: string | null = null): void {
     this.#priorityRestoreAtMs = null;
     this.#emit({ type: 'restore-priority', reason: 'recovery-over' });
     this.#state = { name: 'idle' };
     this.#emit({ type: 'recovery-over', auditArchivedLogs });
-    if (this.#crashedDuringRecovery && !this.#replicaRunning) this.#restartAfterCrash();
+    if (!this.#replicaRunning) {
+      if (this.#crashedDuringRecovery) this.#restartAfterCrash('the replica process crashed');
+      else if (restartBecause !== null) this.#restartAfterCrash(restartBecause);
+    }
     this.#crashedDuringRecovery = false;
   }
 
@@ -1381,8 +1393,24 @@ export class GuardianCore {
     this.#replicaRunning = false;
     if (expected) return;
     this.#alarm(`replica ${this.id} exited unexpectedly (code ${code}, signal ${signal}); rejuvenating it`);
-    if (this.#recoveringState() === null) this.#restartAfterCrash();
-    else this.#crashedDuringRecovery = true;
+    const recovering = this.#recoveringState();
+    if (recovering === null) {
+      this.#restartAfterCrash('the replica process crashed');
+      return;
+    }
+    this.#crashedDuringRecovery = true;
+    // The new process this recovery waits for is gone: nothing will report progress, and waiting
+    // for the deadline (FIRST_START_TIMEOUT_MS for a first start) would leave the replica down all
+    // that time. (A first start whose process found its data folder still locked by the replica
+    // of the guardian's previous incarnation sat there for 60 s.) The recovery ends now, failed,
+    // and #end restarts the replica as after any crash.
+    if (WAITING_FOR_PROCESS.includes(recovering.name)) {
+      this.#alarm(
+        `the ${recovering.run.first ? 'first start' : `${recovering.run.kind} recovery`} of replica ${this.id} ` +
+          `failed: its process exited at ${recovering.name}`,
+      );
+      this.#end(false);
+    }
   }
 
   /**
@@ -1390,7 +1418,7 @@ export class GuardianCore {
    * to hear of other crashes, and at most once per T_D so that a replica crashing on every start
    * does not spin. Whether it keeps its disk is decided when the process is stopped (#decideDisk).
    */
-  #restartAfterCrash(): void {
+  #restartAfterCrash(reason: string): void {
     this.#reportReplicaState(false);
     const settleMs = Math.min(CRASH_SETTLE_MAX_MS, this.#schedule.recoveryBoundMs / 8);
     const waitMs = Math.max(
@@ -1398,6 +1426,7 @@ export class GuardianCore {
       this.#lastCrashRejuvenationAtMs + this.#schedule.recoveryBoundMs - this.#now,
     );
     this.#crashRestartAtMs = this.#now + waitMs;
+    this.#crashRestartReason = reason;
   }
 }
 

@@ -78,6 +78,8 @@ export type ReplicaToGuardian =
   | {
       readonly type: 'status';
       readonly view: number;
+      /** The view a rejoin view change must go above (Replica.rejoinAboveView): at least `view`. */
+      readonly rejoinAboveView: number;
       readonly lastExecuted: number;
       readonly stableCheckpoint: number;
       readonly stateTransferInProgress: boolean;
@@ -158,6 +160,8 @@ export function parseReplicaMessage(value: unknown): ReplicaToGuardian | null {
         : null;
     case 'status':
       return isCount(value.view) &&
+        isCount(value.rejoinAboveView) &&
+        value.rejoinAboveView >= value.view &&
         isCount(value.lastExecuted) &&
         isCount(value.stableCheckpoint) &&
         isCount(value.peersExecuted) &&
@@ -166,6 +170,7 @@ export function parseReplicaMessage(value: unknown): ReplicaToGuardian | null {
         ? {
             type: 'status',
             view: value.view,
+            rejoinAboveView: value.rejoinAboveView,
             lastExecuted: value.lastExecuted,
             stableCheckpoint: value.stableCheckpoint,
             stateTransferInProgress: value.stateTransferInProgress,

@@ -849,6 +849,7 @@ export class ReplicaNode {
     this.#guardian?.send({
       type: 'status',
       view: replica.view,
+      rejoinAboveView: replica.rejoinAboveView,
       lastExecuted: replica.lastExecuted,
       stableCheckpoint: replica.stableCheckpoint.sequence,
       stateTransferInProgress: replica.stateTransferInProgress,

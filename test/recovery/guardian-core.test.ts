@@ -208,6 +208,7 @@ class Cluster {
         type: 'replica-status',
         now,
         view: this.view,
+        rejoinAboveView: this.view,
         lastExecuted: Math.floor(now / 100),
         voting: process.sentVoting,
       });
@@ -638,7 +639,14 @@ describe('GuardianCore: the recovery claims of docs/intrusion-tolerance.md', () 
     const core = newCore(2);
     const slotStart = 2 * T_D + 20 * T_P;
     core.step({ type: 'replica-started', now: slotStart - 5000, loweredPriority: false });
-    core.step({ type: 'replica-status', now: slotStart - 10, view: 2, lastExecuted: 5, voting: true });
+    core.step({
+      type: 'replica-status',
+      now: slotStart - 10,
+      view: 2,
+      rejoinAboveView: 2,
+      lastExecuted: 5,
+      voting: true,
+    });
     const atSlot = core.step({ type: 'tick', now: slotStart, connectedGuardians: [0, 1, 3, 4, 5] });
     assert.ok(atSlot.some((action) => action.type === 'nudge-replica'));
     assert.ok(!atSlot.some((action) => action.type === 'stop-replica'), 'waits for the handoff first');

@@ -6,7 +6,9 @@
 import * as assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { decodeControl, encodeControl } from '../../src/recovery/control.js';
-import { parseGuardianMessage } from '../../src/runtime/ipc.js';
+import { parseGuardianMessage, parseReplicaMessage } from '../../src/runtime/ipc.js';
+import { CRASH_SETTLE_MAX_MS } from '../../src/recovery/core/guardian-core.js';
+import { OneGuardian, TICK_MS } from './one-guardian.js';
 
 const frame = (value: unknown): Uint8Array => new TextEncoder().encode(JSON.stringify(value));
 
@@ -43,5 +45,57 @@ describe('view-change nudges', () => {
       assert.equal(parseGuardianMessage({ type: 'nudge-view-change', avoidLeaders: [], aboveView }), null);
     for (const avoidLeaders of [[-1], [1.5], ['1'], [null], 'x', Array.from({ length: 1000 }, () => 0)])
       assert.equal(parseGuardianMessage({ type: 'nudge-view-change', avoidLeaders, aboveView: null }), null);
+  });
+
+  test('a rejoin asks above the view the replica sits out, which may be above the view it is in', () => {
+    const guardian = new OneGuardian();
+    guardian.feed({ type: 'started', now: guardian.nowMs });
+    guardian.feed({ type: 'replica-progress', now: guardian.nowMs, stage: 'caught-up' });
+    // A crash: its rejuvenation starts an amnesiac process, which catches up but cannot verify
+    // the NEW-VIEW of view 2 the others are in; its voting floor is 2, its view still 0.
+    guardian.exits();
+    guardian.runFor(CRASH_SETTLE_MAX_MS + 2 * TICK_MS);
+    assert.equal(guardian.step(), 'validating-state');
+    guardian.feed({
+      type: 'replica-status',
+      now: guardian.nowMs,
+      view: 0,
+      rejoinAboveView: 2,
+      lastExecuted: 64,
+      voting: false,
+    });
+    guardian.actions.length = 0;
+    guardian.feed({ type: 'replica-progress', now: guardian.nowMs, stage: 'caught-up' });
+    assert.equal(guardian.step(), 'rejoining');
+    const nudges = guardian.actions.flatMap((action) =>
+      action.type === 'nudge-replica'
+        ? [action.aboveView]
+        : action.type === 'broadcast' && action.message.type === 'nudge'
+          ? [action.message.aboveView]
+          : [],
+    );
+    assert.deepEqual(nudges, [2, 2], 'the other guardians and its own replica are asked above view 2');
+  });
+
+  test("the replica's status carries the view a rejoin must go above, never below its view", () => {
+    const status = {
+      type: 'status',
+      view: 3,
+      lastExecuted: 9,
+      stableCheckpoint: 8,
+      stateTransferInProgress: false,
+      voting: false,
+      peersExecuted: 9,
+    };
+    assert.deepEqual(parseReplicaMessage({ ...status, rejoinAboveView: 5 }), {
+      ...status,
+      rejoinAboveView: 5,
+    });
+    for (const rejoinAboveView of [2, -1, 1.5, '5', undefined])
+      assert.equal(
+        parseReplicaMessage({ ...status, rejoinAboveView }),
+        null,
+        `rejoinAboveView ${String(rejoinAboveView)}`,
+      );
   });
 });

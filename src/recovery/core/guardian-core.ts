@@ -148,6 +148,8 @@ export type GuardianEvent =
       readonly type: 'replica-status';
       readonly now: number;
       readonly view: number;
+      /** The view a rejoin view change must go above: `view`, or an amnesiac's voting floor above it. */
+      readonly rejoinAboveView: number;
       readonly lastExecuted: number;
       readonly voting: boolean;
     }
@@ -498,7 +500,8 @@ export class GuardianCore {
   #evidenceInWindow = 0;
 
   /** The replica's last status report (null: none since its process started). */
-  #replicaStatus: { view: number; lastExecuted: number; voting: boolean } | null = null;
+  #replicaStatus: { view: number; rejoinAboveView: number; lastExecuted: number; voting: boolean } | null =
+    null;
   #replicaRunning = false;
   #reportedVoting: boolean | null = null;
   #lastPeriodicReportAtMs = Number.NEGATIVE_INFINITY;
@@ -641,7 +644,12 @@ export class GuardianCore {
         this.#onTick();
         return;
       case 'replica-status':
-        this.#replicaStatus = { view: event.view, lastExecuted: event.lastExecuted, voting: event.voting };
+        this.#replicaStatus = {
+          view: event.view,
+          rejoinAboveView: Math.max(event.view, event.rejoinAboveView),
+          lastExecuted: event.lastExecuted,
+          voting: event.voting,
+        };
         this.#reportReplicaState(false);
         return;
       case 'replica-progress':
@@ -881,8 +889,10 @@ export class GuardianCore {
   }
 
   /** Every replica (this one directly, the others through their guardians) moves to a later view. */
-  #askForViewChange(alsoAvoid: number | null = null): void {
-    const aboveView = this.#replicaStatus?.view ?? null;
+  #askForViewChange(
+    alsoAvoid: number | null = null,
+    aboveView: number | null = this.#replicaStatus?.view ?? null,
+  ): void {
     this.#emit({ type: 'broadcast', message: { type: 'nudge', aboveView } });
     const avoid = new Set(this.#recoveringNext());
     if (alsoAvoid !== null) avoid.add(alsoAvoid);
@@ -1314,9 +1324,15 @@ export class GuardianCore {
     if (state.name === 'rejoining' && run.reached.has('voting')) this.#finish(state, true);
   }
 
+  /**
+   * Above the view the replica sits out, which may be above the view it is in: an amnesiac that
+   * cannot verify the NEW-VIEW of the others' view stays in an older one, and a request about that
+   * older view is one the others, already past it, take as settled (the whole-cluster restart test
+   * left two rejuvenated replicas out for good that way).
+   */
   #askForRejoinViewChange(): void {
     this.#rejoinOwed = false;
-    this.#askForViewChange();
+    this.#askForViewChange(null, this.#replicaStatus?.rejoinAboveView ?? null);
   }
 
   /** `reached`: the replica reached the last step before the deadline. */

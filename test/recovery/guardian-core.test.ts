@@ -124,6 +124,8 @@ class Cluster {
     running: boolean;
     /** Started amnesiac by a rejuvenation (not from its disk, not a first start). */
     amnesiac: boolean;
+    /** Started by a first start: back from its disk, it votes as soon as it has caught up. */
+    first: boolean;
     caughtUpAtMs: number;
     sentCaughtUp: boolean;
     sentVoting: boolean;
@@ -142,6 +144,7 @@ class Cluster {
     this.#processes = this.cores.map(() => ({
       running: false,
       amnesiac: false,
+      first: false,
       caughtUpAtMs: Number.POSITIVE_INFINITY,
       sentCaughtUp: false,
       sentVoting: false,
@@ -193,7 +196,10 @@ class Cluster {
     const now = this.nowMs;
     if (process.running && !process.sentCaughtUp && now >= process.caughtUpAtMs) {
       process.sentCaughtUp = true;
-      this.feed(id, { type: 'replica-progress', now, stage: 'caught-up' });
+      // As the real replica reports it: 'voting' at once when it votes (a first start's), else
+      // 'caught-up' until the rejoin's view change.
+      process.sentVoting = process.first;
+      this.feed(id, { type: 'replica-progress', now, stage: process.first ? 'voting' : 'caught-up' });
     }
     // It votes once caught up and in a view it may vote in (the rejoin's view change is instant here).
     if (process.running && process.sentCaughtUp && !process.sentVoting && !this.cores[id]!.recovering) {
@@ -334,6 +340,7 @@ class Cluster {
           amnesiac:
             action.amnesiac &&
             this.recoveries.findLast((recovery) => recovery.replica === replica)?.first === false,
+          first: this.recoveries.findLast((recovery) => recovery.replica === replica)?.first === true,
           caughtUpAtMs: now + (action.amnesiac ? (this.#options.catchUpMs?.(replica, now) ?? 500) : TICK_MS),
           sentCaughtUp: false,
           sentVoting: false,

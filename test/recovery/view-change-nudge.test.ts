@@ -12,6 +12,17 @@ import { OneGuardian, TICK_MS } from './one-guardian.js';
 
 const frame = (value: unknown): Uint8Array => new TextEncoder().encode(JSON.stringify(value));
 
+/** The views named by the nudges the guardian sent (to the other guardians and to its replica). */
+function nudgesOf(guardian: OneGuardian): (number | null)[] {
+  return guardian.actions.flatMap((action) =>
+    action.type === 'nudge-replica'
+      ? [action.aboveView]
+      : action.type === 'broadcast' && action.message.type === 'nudge'
+        ? [action.message.aboveView]
+        : [],
+  );
+}
+
 describe('view-change nudges', () => {
   test('a control nudge round-trips with or without the view it is about', () => {
     for (const aboveView of [null, 0, 17]) {
@@ -67,14 +78,11 @@ describe('view-change nudges', () => {
     guardian.actions.length = 0;
     guardian.feed({ type: 'replica-progress', now: guardian.nowMs, stage: 'caught-up' });
     assert.equal(guardian.step(), 'rejoining');
-    const nudges = guardian.actions.flatMap((action) =>
-      action.type === 'nudge-replica'
-        ? [action.aboveView]
-        : action.type === 'broadcast' && action.message.type === 'nudge'
-          ? [action.message.aboveView]
-          : [],
+    assert.deepEqual(
+      nudgesOf(guardian),
+      [2, 2],
+      'the other guardians and its own replica are asked above view 2',
     );
-    assert.deepEqual(nudges, [2, 2], 'the other guardians and its own replica are asked above view 2');
   });
 
   test("the replica's status carries the view a rejoin must go above, never below its view", () => {
@@ -97,5 +105,33 @@ describe('view-change nudges', () => {
         null,
         `rejoinAboveView ${String(rejoinAboveView)}`,
       );
+  });
+
+  test('a first start whose replica catches up without voting asks for a view change above the view it sits out', () => {
+    const guardian = new OneGuardian();
+    guardian.feed({ type: 'started', now: guardian.nowMs });
+    // Back from its disk as an amnesiac (its log was that of a rejuvenated process that had not
+    // voted yet): the others are in view 1, its voting floor.
+    guardian.feed({
+      type: 'replica-status',
+      now: guardian.nowMs,
+      view: 1,
+      rejoinAboveView: 1,
+      lastExecuted: 32,
+      voting: false,
+    });
+    guardian.actions.length = 0;
+    guardian.feed({ type: 'replica-progress', now: guardian.nowMs, stage: 'caught-up' });
+    assert.equal(guardian.step(), 'idle', 'the first start is over');
+    assert.deepEqual(nudgesOf(guardian), [1, 1]);
+  });
+
+  test('a first start whose replica votes at once asks for no view change', () => {
+    const guardian = new OneGuardian();
+    guardian.feed({ type: 'started', now: guardian.nowMs });
+    guardian.actions.length = 0;
+    guardian.feed({ type: 'replica-progress', now: guardian.nowMs, stage: 'voting' });
+    assert.equal(guardian.step(), 'idle');
+    assert.deepEqual(nudgesOf(guardian), []);
   });
 });

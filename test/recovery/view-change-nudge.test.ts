@@ -7,7 +7,11 @@ import * as assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { decodeControl, encodeControl } from '../../src/recovery/control.js';
 import { parseGuardianMessage, parseReplicaMessage } from '../../src/runtime/ipc.js';
-import { CRASH_SETTLE_MAX_MS } from '../../src/recovery/core/guardian-core.js';
+import {
+  CRASH_SETTLE_MAX_MS,
+  MAX_REJOIN_ASKS,
+  REJOIN_RETRY_MS,
+} from '../../src/recovery/core/guardian-core.js';
 import { OneGuardian, TICK_MS } from './one-guardian.js';
 
 const frame = (value: unknown): Uint8Array => new TextEncoder().encode(JSON.stringify(value));
@@ -132,6 +136,66 @@ describe('view-change nudges', () => {
     guardian.actions.length = 0;
     guardian.feed({ type: 'replica-progress', now: guardian.nowMs, stage: 'voting' });
     assert.equal(guardian.step(), 'idle');
+    assert.deepEqual(nudgesOf(guardian), []);
+  });
+
+  test('a replica caught up and still not voting is asked for again, a bounded number of times', () => {
+    const guardian = new OneGuardian();
+    guardian.feed({ type: 'started', now: guardian.nowMs });
+    const status = (view: number, rejoinAboveView: number, voting: boolean): void =>
+      guardian.feed({
+        type: 'replica-status',
+        now: guardian.nowMs,
+        view,
+        rejoinAboveView,
+        lastExecuted: 32,
+        voting,
+      });
+    // Its first status predates its voting floor; the others are changing view 0 -> 1, which it
+    // sits out: the first request (above view 0) is lost.
+    status(0, 0, false);
+    guardian.actions.length = 0;
+    guardian.feed({ type: 'replica-progress', now: guardian.nowMs, stage: 'caught-up' });
+    assert.deepEqual(nudgesOf(guardian), [0, 0]);
+    status(1, 1, false);
+    guardian.actions.length = 0;
+    guardian.runFor(REJOIN_RETRY_MS + TICK_MS);
+    assert.deepEqual(nudgesOf(guardian), [1, 1], 'asked again, above the view it sits out now');
+    guardian.actions.length = 0;
+    guardian.runFor(10 * REJOIN_RETRY_MS);
+    assert.equal(
+      nudgesOf(guardian).length,
+      2 * (MAX_REJOIN_ASKS - 2),
+      'then only up to MAX_REJOIN_ASKS in all',
+    );
+    guardian.actions.length = 0;
+    guardian.runFor(10 * REJOIN_RETRY_MS);
+    assert.deepEqual(nudgesOf(guardian), []);
+  });
+
+  test('a replica that votes is not asked again', () => {
+    const guardian = new OneGuardian();
+    guardian.feed({ type: 'started', now: guardian.nowMs });
+    guardian.feed({
+      type: 'replica-status',
+      now: guardian.nowMs,
+      view: 0,
+      rejoinAboveView: 0,
+      lastExecuted: 32,
+      voting: false,
+    });
+    guardian.feed({ type: 'replica-progress', now: guardian.nowMs, stage: 'caught-up' });
+    guardian.feed({
+      type: 'replica-status',
+      now: guardian.nowMs,
+      view: 1,
+      rejoinAboveView: 1,
+      lastExecuted: 32,
+      voting: true,
+    });
+    guardian.feed({ type: 'replica-progress', now: guardian.nowMs, stage: 'voting' });
+    guardian.actions.length = 0;
+    guardian.runFor(10 * REJOIN_RETRY_MS);
     assert.deepEqual(nudgesOf(guardian), []);
   });
 });

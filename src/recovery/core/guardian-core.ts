@@ -68,6 +68,16 @@ export const REPLICA_STATE_INTERVAL_MS = 250;
 export const REPLICA_STATE_STALE_MS = 1500;
 /** A rejuvenation waits at most this long (or T_D / 8) for replicas that are out to come back. */
 export const REJUVENATION_DECISION_WAIT_MAX_MS = 1000;
+/**
+ * A replica that has caught up but does not vote is asked for its rejoin view change again this
+ * often (or T_D / 4 if shorter), at most MAX_REJOIN_ASKS times per process: a request can be lost
+ * (its replicas were in the middle of another view change, which ends in a view the replica sits
+ * out; or it named a view from a status older than the replica's voting floor), and on an idle
+ * cluster nothing else moves the view. Bounded, so that a compromised replica that says it never
+ * votes cannot keep the cluster changing views.
+ */
+export const REJOIN_RETRY_MS = 2000;
+export const MAX_REJOIN_ASKS = 3;
 /** Records (recoveries, alarms, evidence) kept for the status page. */
 export const MAX_RECORDS = 20;
 
@@ -508,6 +518,11 @@ export class GuardianCore {
   #ownRecoveryActivityAtMs: number | undefined;
   /** A rejuvenation ran out of time before its replica caught up: it still owes the rejoin. */
   #rejoinOwed = false;
+  /** The replica process's last progress report (null: none since it started). */
+  #lastProgress: CoreProgress | null = null;
+  /** Rejoin view changes asked for since the process started, and when the last one was. */
+  #rejoinAsks = 0;
+  #lastRejoinAskAtMs = Number.NEGATIVE_INFINITY;
   #crashedDuringRecovery = false;
   #crashRestartAtMs: number | null = null;
   #crashRestartReason = 'the replica process crashed';
@@ -782,6 +797,7 @@ export class GuardianCore {
       this.#advanceWaits(recovering);
       return;
     }
+    this.#retryRejoinIfStuck();
     this.#followSchedule();
   }
 
@@ -1261,6 +1277,8 @@ export class GuardianCore {
     const state = this.#state;
     this.#replicaRunning = true;
     this.#replicaStatus = null;
+    this.#lastProgress = null;
+    this.#rejoinAsks = 0;
     if (state.name !== 'starting') return;
     const run = state.run;
     if (loweredPriority)
@@ -1273,6 +1291,7 @@ export class GuardianCore {
   }
 
   #onProgress(stage: CoreProgress): void {
+    this.#lastProgress = stage;
     const recovering = this.#recoveringState();
     recovering?.run.reached.add(stage);
     if (this.#rejoinOwed && recovering === null) {
@@ -1339,7 +1358,25 @@ export class GuardianCore {
    */
   #askForRejoinViewChange(): void {
     this.#rejoinOwed = false;
+    this.#rejoinAsks++;
+    this.#lastRejoinAskAtMs = this.#now;
     this.#askForViewChange(null, this.#replicaStatus?.rejoinAboveView ?? null);
+  }
+
+  /** Asks again (see REJOIN_RETRY_MS) while the replica has caught up and still does not vote. */
+  #retryRejoinIfStuck(): void {
+    const status = this.#replicaStatus;
+    if (!this.#replicaRunning || this.#lastProgress !== 'caught-up' || status === null || status.voting)
+      return;
+    if (this.#rejoinAsks === 0 || this.#rejoinAsks >= MAX_REJOIN_ASKS) return;
+    const retryMs = Math.min(REJOIN_RETRY_MS, this.#schedule.recoveryBoundMs / 4);
+    if (this.#now - this.#lastRejoinAskAtMs < retryMs) return;
+    this.#log(
+      'info',
+      { view: status.view, aboveView: status.rejoinAboveView, ask: this.#rejoinAsks + 1 },
+      'replica caught up but still not voting: asking again for its rejoin view change',
+    );
+    this.#askForRejoinViewChange();
   }
 
   /** `reached`: the replica reached the last step before the deadline. */

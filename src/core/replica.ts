@@ -584,6 +584,17 @@ export class Replica {
   get votingFloorKnown(): boolean {
     return this.#votingFloor !== null;
   }
+  /**
+   * The view a rejoin view change must go above for this replica to vote again: its own view, or
+   * the voting floor of an amnesiac that has not installed a view above its floor. The two differ
+   * when the NEW-VIEW of the others' view no longer verifies here (the checkpoint certificates in
+   * its VIEW-CHANGEs hold votes under epochs retired since it was sent): the replica stays in an
+   * older view, and a request above that view is one the others, already past it, take as settled.
+   */
+  get rejoinAboveView(): ViewNumber {
+    const floor = this.#votingFloor;
+    return floor !== null && floor > this.#view ? viewNumber(floor) : this.#view;
+  }
   /** Whether it votes (false while it sits out views after a restart or rejuvenation). */
   get voting(): boolean {
     return this.#canVote();

@@ -1192,6 +1192,7 @@ export class Guardian {
           type: 'replica-status',
           now,
           view: message.view,
+          rejoinAboveView: message.rejoinAboveView,
           lastExecuted: message.lastExecuted,
           voting: message.voting,
         });

@@ -76,6 +76,8 @@ export type ReplicaToGuardian =
   | {
       readonly type: 'status';
       readonly view: number;
+      /** The view a rejoin view change must go above (Replica.rejoinAboveView): at least `view`. */
+      readonly rejoinAboveView: number;
       readonly lastExecuted: number;
       readonly stableCheckpoint: number;
       readonly stateTransferInProgress: boolean;
@@ -156,6 +158,8 @@ export function parseReplicaMessage(value: unknown): ReplicaToGuardian | null {
         : null;
     case 'status':
       return isCount(value.view) &&
+        isCount(value.rejoinAboveView) &&
+        value.rejoinAboveView >= value.view &&
         isCount(value.lastExecuted) &&
         isCount(value.stableCheckpoint) &&
         isCount(value.peersExecuted) &&
@@ -164,6 +168,7 @@ export function parseReplicaMessage(value: unknown): ReplicaToGuardian | null {
         ? {
             type: 'status',
             view: value.view,
+            rejoinAboveView: value.rejoinAboveView,
             lastExecuted: value.lastExecuted,
             stableCheckpoint: value.stableCheckpoint,
             stateTransferInProgress: value.stateTransferInProgress,

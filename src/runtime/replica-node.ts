@@ -861,19 +861,22 @@ export class ReplicaNode {
     const replica = this.#replica;
     const settled =
       replica.votingFloorKnown && !replica.stateTransferInProgress && !replica.restoredStatePending;
-    // Voting means it takes part again; under load it may trail the others by a batch or two.
-    if (settled && replica.voting) this.#progress('voting', `executed ${replica.lastExecuted}`);
-    else if (settled && replica.lastExecuted >= replica.peersExecuted)
-      this.#progress('caught-up', `executed ${replica.lastExecuted}`);
+    // The status first: the guardian acts on a progress step with the view it names (a rejoin
+    // asks above the replica's rejoinAboveView), which must not be the one before the floor.
     this.#guardian?.send({
       type: 'status',
       view: replica.view,
+      rejoinAboveView: replica.rejoinAboveView,
       lastExecuted: replica.lastExecuted,
       stableCheckpoint: replica.stableCheckpoint.sequence,
       stateTransferInProgress: replica.stateTransferInProgress,
       voting: replica.voting,
       peersExecuted: replica.peersExecuted,
     });
+    // Voting means it takes part again; under load it may trail the others by a batch or two.
+    if (settled && replica.voting) this.#progress('voting', `executed ${replica.lastExecuted}`);
+    else if (settled && replica.lastExecuted >= replica.peersExecuted)
+      this.#progress('caught-up', `executed ${replica.lastExecuted}`);
   }
 
   #broadcast(frame: Uint8Array): void {

@@ -48,6 +48,8 @@ const MAX_EVENTS_PER_DRAIN = 100_000;
 /** What a replica shows its guardian. */
 export interface SimulatedReplicaView {
   readonly view: number;
+  /** Replica.rejoinAboveView: the view a rejoin view change must go above. */
+  readonly rejoinAboveView: number;
   readonly lastExecuted: number;
   readonly voting: boolean;
   /** Its voting floor known, no state transfer, no restored state pending, as far as its peers. */
@@ -195,6 +197,7 @@ export class SimulatedGuardians {
           type: 'replica-status',
           now,
           view: replica.view,
+          rejoinAboveView: replica.rejoinAboveView,
           lastExecuted: replica.lastExecuted,
           voting: replica.voting,
         });

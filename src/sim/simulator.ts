@@ -1205,6 +1205,7 @@ export function runSimulation(options: SimulationOptions): SeedReport {
           if (replica === null) return null;
           return {
             view: replica.view,
+            rejoinAboveView: replica.rejoinAboveView,
             lastExecuted: replica.lastExecuted,
             voting: replica.voting,
             caughtUp:

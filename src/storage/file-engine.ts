@@ -687,9 +687,9 @@ function concatenate(a: Uint8Array, b: Uint8Array): Uint8Array {
 
 /**
  * One process per directory: two replicas writing one log would interleave records. A LOCK file
- * holds the owner's pid; a lock whose process is gone (kill -9) is taken over. A recorded pid equal
- * to ours is stale unless this process holds the lock: after a container restart the replica may
- * well get the same pid again.
+ * holds the owner's pid; a lock whose process is gone (kill -9) or has exited and not yet been
+ * reaped (a zombie) is taken over. A recorded pid equal to ours is stale unless this process holds
+ * the lock: after a container restart the replica may well get the same pid again.
  */
 async function acquireLock(directory: string): Promise<void> {
   if (directoriesOpenHere.has(directory)) {
@@ -698,7 +698,7 @@ async function acquireLock(directory: string): Promise<void> {
   const path = join(directory, LOCK_FILE);
   const recorded = await readFile(path, 'utf8').catch(() => '');
   const owner = Number.parseInt(recorded, 10);
-  if (Number.isSafeInteger(owner) && owner > 0 && owner !== process.pid && processIsAlive(owner)) {
+  if (Number.isSafeInteger(owner) && owner > 0 && owner !== process.pid && (await processIsAlive(owner))) {
     throw new StorageLockedError(`${directory} is in use by process ${owner}`);
   }
   await writeFile(path, `${process.pid}\n`);
@@ -710,12 +710,27 @@ async function releaseLock(directory: string): Promise<void> {
   await unlink(join(directory, LOCK_FILE)).catch(() => undefined);
 }
 
-function processIsAlive(pid: number): boolean {
+/**
+ * Whether `pid` is a process that may still write. kill(pid, 0) succeeds on a zombie too: a
+ * replica whose guardian was killed exits at once, but it was the guardian's child, and until
+ * the init process reaps it (seconds, with an init that reaps lazily, or never, with one that does
+ * not reap at all) its pid stays taken, and the new guardian's replica refused the folder as "in
+ * use". A zombie has released its files and writes nothing: where /proc tells, it does not count.
+ */
+async function processIsAlive(pid: number): Promise<boolean> {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (error) {
     // EPERM: it exists but belongs to someone else.
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
+    if ((error as NodeJS.ErrnoException).code !== 'EPERM') return false;
   }
+  return !(await isZombie(pid));
+}
+
+/** From /proc/<pid>/stat (Linux): its state field, after the command name in parentheses. */
+async function isZombie(pid: number): Promise<boolean> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => null);
+  if (stat === null) return false;
+  const state = stat.slice(stat.lastIndexOf(')') + 1).trimStart()[0];
+  return state === 'Z' || state === 'X';
 }

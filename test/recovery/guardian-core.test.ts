@@ -124,6 +124,8 @@ class Cluster {
     running: boolean;
     /** Started amnesiac by a rejuvenation (not from its disk, not a first start). */
     amnesiac: boolean;
+    /** Started by a first start: back from its disk, it votes as soon as it has caught up. */
+    first: boolean;
     caughtUpAtMs: number;
     sentCaughtUp: boolean;
     sentVoting: boolean;
@@ -142,6 +144,7 @@ class Cluster {
     this.#processes = this.cores.map(() => ({
       running: false,
       amnesiac: false,
+      first: false,
       caughtUpAtMs: Number.POSITIVE_INFINITY,
       sentCaughtUp: false,
       sentVoting: false,
@@ -193,7 +196,10 @@ class Cluster {
     const now = this.nowMs;
     if (process.running && !process.sentCaughtUp && now >= process.caughtUpAtMs) {
       process.sentCaughtUp = true;
-      this.feed(id, { type: 'replica-progress', now, stage: 'caught-up' });
+      // As the real replica reports it: 'voting' at once when it votes (a first start's), else
+      // 'caught-up' until the rejoin's view change.
+      process.sentVoting = process.first;
+      this.feed(id, { type: 'replica-progress', now, stage: process.first ? 'voting' : 'caught-up' });
     }
     // It votes once caught up and in a view it may vote in (the rejoin's view change is instant here).
     if (process.running && process.sentCaughtUp && !process.sentVoting && !this.cores[id]!.recovering) {
@@ -208,6 +214,7 @@ class Cluster {
         type: 'replica-status',
         now,
         view: this.view,
+        rejoinAboveView: this.view,
         lastExecuted: Math.floor(now / 100),
         voting: process.sentVoting,
       });
@@ -346,6 +353,7 @@ class Cluster {
           amnesiac:
             action.amnesiac &&
             this.recoveries.findLast((recovery) => recovery.replica === replica)?.first === false,
+          first: this.recoveries.findLast((recovery) => recovery.replica === replica)?.first === true,
           caughtUpAtMs: now + (action.amnesiac ? (this.#options.catchUpMs?.(replica, now) ?? 500) : TICK_MS),
           sentCaughtUp: false,
           sentVoting: false,
@@ -651,7 +659,14 @@ describe('GuardianCore: the recovery claims of docs/intrusion-tolerance.md', () 
     const core = newCore(2);
     const slotStart = 2 * T_D + 20 * T_P;
     core.step({ type: 'replica-started', now: slotStart - 5000, loweredPriority: false });
-    core.step({ type: 'replica-status', now: slotStart - 10, view: 2, lastExecuted: 5, voting: true });
+    core.step({
+      type: 'replica-status',
+      now: slotStart - 10,
+      view: 2,
+      rejoinAboveView: 2,
+      lastExecuted: 5,
+      voting: true,
+    });
     const atSlot = core.step({ type: 'tick', now: slotStart, connectedGuardians: [0, 1, 3, 4, 5] });
     assert.ok(atSlot.some((action) => action.type === 'nudge-replica'));
     assert.ok(!atSlot.some((action) => action.type === 'stop-replica'), 'waits for the handoff first');

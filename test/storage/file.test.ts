@@ -1,4 +1,7 @@
 import * as assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { existsSync } from 'node:fs';
 import { appendFile, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -140,6 +143,31 @@ describe('file storage: specifics', () => {
     await writeFile(join(directory, 'LOCK'), '999999999\n');
     const again = await FileStorage.open(directory);
     await again.close();
+  });
+
+  it('takes over a lock whose owner has exited but is not reaped yet (a zombie)', async (context) => {
+    if (!existsSync('/proc/self/stat')) {
+      context.skip('no /proc to tell a zombie by');
+      return;
+    }
+    const directory = await fresh();
+    // The shell starts a child that exits shortly and stops itself (SIGSTOP) before the child
+    // exits: a stopped parent reaps nothing, so the child stays a zombie until the parent is
+    // killed, as a replica whose guardian was killed is until init reaps it.
+    const parent = spawn('sh', ['-c', 'sleep 0.2 & echo $!; kill -STOP $$'], {
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
+    try {
+      const [line] = (await once(parent.stdout, 'data')) as [Buffer];
+      const zombie = Number.parseInt(line.toString('utf8'), 10);
+      while (!(await readFile(`/proc/${zombie}/stat`, 'utf8')).includes(') Z'))
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      await writeFile(join(directory, 'LOCK'), `${zombie}\n`);
+      const storage = await FileStorage.open(directory);
+      await storage.close();
+    } finally {
+      parent.kill('SIGKILL');
+    }
   });
 
   it('makes the checkpoint durable once settled() resolves, without holding up flush()', async () => {

@@ -68,6 +68,16 @@ export const REPLICA_STATE_INTERVAL_MS = 250;
 export const REPLICA_STATE_STALE_MS = 1500;
 /** A rejuvenation waits at most this long (or T_D / 8) for replicas that are out to come back. */
 export const REJUVENATION_DECISION_WAIT_MAX_MS = 1000;
+/**
+ * A replica that has caught up but does not vote is asked for its rejoin view change again this
+ * often (or T_D / 4 if shorter), at most MAX_REJOIN_ASKS times per process: a request can be lost
+ * (its replicas were in the middle of another view change, which ends in a view the replica sits
+ * out; or it named a view from a status older than the replica's voting floor), and on an idle
+ * cluster nothing else moves the view. Bounded, so that a compromised replica that says it never
+ * votes cannot keep the cluster changing views.
+ */
+export const REJOIN_RETRY_MS = 2000;
+export const MAX_REJOIN_ASKS = 3;
 /** Records (recoveries, alarms, evidence) kept for the status page. */
 export const MAX_RECORDS = 20;
 
@@ -158,6 +168,8 @@ export type GuardianEvent =
       readonly type: 'replica-status';
       readonly now: number;
       readonly view: number;
+      /** The view a rejoin view change must go above: `view`, or an amnesiac's voting floor above it. */
+      readonly rejoinAboveView: number;
       readonly lastExecuted: number;
       readonly voting: boolean;
     }
@@ -486,6 +498,8 @@ export type RejuvenationState =
 type Recovering = Exclude<RejuvenationState, { name: 'idle' } | { name: 'standby-prepared' }>;
 
 const CATCHING_UP: readonly string[] = ['validating-state', 'transferring-state', 'replaying-log'];
+/** The steps that wait for the new process (started by the recovery) to report. */
+const WAITING_FOR_PROCESS: readonly string[] = [...CATCHING_UP, 'rejoining'];
 
 /** How the reason of an accusation for a rejuvenation that kept its disk begins. */
 const OWED_PREFIX = 'rejuvenation owed: ';
@@ -517,15 +531,22 @@ export class GuardianCore {
   #evidenceInWindow = 0;
 
   /** The replica's last status report (null: none since its process started). */
-  #replicaStatus: { view: number; lastExecuted: number; voting: boolean } | null = null;
+  #replicaStatus: { view: number; rejoinAboveView: number; lastExecuted: number; voting: boolean } | null =
+    null;
   #replicaRunning = false;
   #reportedVoting: boolean | null = null;
   #lastPeriodicReportAtMs = Number.NEGATIVE_INFINITY;
   #ownRecoveryActivityAtMs: number | undefined;
   /** A rejuvenation ran out of time before its replica caught up: it still owes the rejoin. */
   #rejoinOwed = false;
+  /** The replica process's last progress report (null: none since it started). */
+  #lastProgress: CoreProgress | null = null;
+  /** Rejoin view changes asked for since the process started, and when the last one was. */
+  #rejoinAsks = 0;
+  #lastRejoinAskAtMs = Number.NEGATIVE_INFINITY;
   #crashedDuringRecovery = false;
   #crashRestartAtMs: number | null = null;
+  #crashRestartReason = 'the replica process crashed';
   #lastCrashRejuvenationAtMs = Number.NEGATIVE_INFINITY;
   #handedOffForSlotMs: number | null = null;
   /** When the recovering process gets its normal priority back (null: not lowered). */
@@ -659,7 +680,12 @@ export class GuardianCore {
         this.#onTick();
         return;
       case 'replica-status':
-        this.#replicaStatus = { view: event.view, lastExecuted: event.lastExecuted, voting: event.voting };
+        this.#replicaStatus = {
+          view: event.view,
+          rejoinAboveView: Math.max(event.view, event.rejoinAboveView),
+          lastExecuted: event.lastExecuted,
+          voting: event.voting,
+        };
         this.#reportReplicaState(false);
         return;
       case 'replica-progress':
@@ -726,7 +752,9 @@ export class GuardianCore {
       case 'recovery-failed':
         if (this.#recoveringState() === null) return;
         this.#alarm(`recovery of replica ${this.id} failed: ${event.message}`);
-        this.#end(false);
+        // A failure of the shell's work (a spawn, a file) may pass: the replica is started again
+        // as after a crash, not left down until a slot that may be T_P away.
+        this.#end(false, 'its recovery failed');
         return;
       case 'alarm':
         this.#alarm(event.message);
@@ -781,7 +809,7 @@ export class GuardianCore {
       this.#crashRestartAtMs = null;
       if (this.#recoveringState() === null && !this.#replicaRunning) {
         this.#lastCrashRejuvenationAtMs = now;
-        this.#begin('reactive', 'the replica process crashed', { afterCrash: true });
+        this.#begin('reactive', this.#crashRestartReason, { afterCrash: true });
         return;
       }
     }
@@ -790,6 +818,7 @@ export class GuardianCore {
       this.#advanceWaits(recovering);
       return;
     }
+    this.#retryRejoinIfStuck();
     this.#followSchedule();
   }
 
@@ -902,8 +931,10 @@ export class GuardianCore {
   }
 
   /** Every replica (this one directly, the others through their guardians) moves to a later view. */
-  #askForViewChange(alsoAvoid: number | null = null): void {
-    const aboveView = this.#replicaStatus?.view ?? null;
+  #askForViewChange(
+    alsoAvoid: number | null = null,
+    aboveView: number | null = this.#replicaStatus?.view ?? null,
+  ): void {
     this.#emit({ type: 'broadcast', message: { type: 'nudge', aboveView } });
     const avoid = new Set(this.#recoveringNext());
     if (alsoAvoid !== null) avoid.add(alsoAvoid);
@@ -1315,6 +1346,8 @@ export class GuardianCore {
     const state = this.#state;
     this.#replicaRunning = true;
     this.#replicaStatus = null;
+    this.#lastProgress = null;
+    this.#rejoinAsks = 0;
     if (state.name !== 'starting') return;
     const run = state.run;
     if (loweredPriority)
@@ -1327,6 +1360,7 @@ export class GuardianCore {
   }
 
   #onProgress(stage: CoreProgress): void {
+    this.#lastProgress = stage;
     const recovering = this.#recoveringState();
     recovering?.run.reached.add(stage);
     if (this.#rejoinOwed && recovering === null) {
@@ -1364,6 +1398,13 @@ export class GuardianCore {
     const reachedRank = Math.max(-1, ...[...run.reached].map((stage) => PROGRESS_ORDER.indexOf(stage)));
     if (CATCHING_UP.includes(state.name) && reachedRank >= PROGRESS_ORDER.indexOf('caught-up')) {
       if (run.first) {
+        // A replica back from its disk after the whole cluster stopped may sit out the views it
+        // may have voted in (an amnesiac whose log is that of a rejuvenated process that had not
+        // voted yet, or one stopped in the middle of a view change): on an idle cluster no view
+        // change comes by itself and its amnesia horizon is never reached, so it would sit out
+        // until the next slot (the whole-cluster restart test waited 20 s for it). It is asked for
+        // once, above the view it sits out; others already past that view ignore it.
+        if (!run.reached.has('voting')) this.#askForRejoinViewChange();
         this.#finish(state, true);
         return;
       }
@@ -1378,9 +1419,33 @@ export class GuardianCore {
     if (state.name === 'rejoining' && run.reached.has('voting')) this.#finish(state, true);
   }
 
+  /**
+   * Above the view the replica sits out, which may be above the view it is in: an amnesiac that
+   * cannot verify the NEW-VIEW of the others' view stays in an older one, and a request about that
+   * older view is one the others, already past it, take as settled (the whole-cluster restart test
+   * left two rejuvenated replicas out for good that way).
+   */
   #askForRejoinViewChange(): void {
     this.#rejoinOwed = false;
-    this.#askForViewChange();
+    this.#rejoinAsks++;
+    this.#lastRejoinAskAtMs = this.#now;
+    this.#askForViewChange(null, this.#replicaStatus?.rejoinAboveView ?? null);
+  }
+
+  /** Asks again (see REJOIN_RETRY_MS) while the replica has caught up and still does not vote. */
+  #retryRejoinIfStuck(): void {
+    const status = this.#replicaStatus;
+    if (!this.#replicaRunning || this.#lastProgress !== 'caught-up' || status === null || status.voting)
+      return;
+    if (this.#rejoinAsks === 0 || this.#rejoinAsks >= MAX_REJOIN_ASKS) return;
+    const retryMs = Math.min(REJOIN_RETRY_MS, this.#schedule.recoveryBoundMs / 4);
+    if (this.#now - this.#lastRejoinAskAtMs < retryMs) return;
+    this.#log(
+      'info',
+      { view: status.view, aboveView: status.rejoinAboveView, ask: this.#rejoinAsks + 1 },
+      'replica caught up but still not voting: asking again for its rejoin view change',
+    );
+    this.#askForRejoinViewChange();
   }
 
   /** `reached`: the replica reached the last step before the deadline. */
@@ -1434,13 +1499,20 @@ export class GuardianCore {
     this.#end(true);
   }
 
-  /** Back to idle; a replica that crashed while the recovery ran it is restarted. */
-  #end(auditArchivedLogs: boolean): void {
+  /**
+   * Back to idle. A replica that is not running at the end (it crashed while the recovery ran it,
+   * or `restartBecause` says why the recovery could not start it) is restarted as after a crash;
+   * a refusal (code that does not match the manifest) passes no reason and stays stopped.
+   */
+  #end(auditArchivedLogs: boolean, restartBecause: string | null = null): void {
     this.#priorityRestoreAtMs = null;
     this.#emit({ type: 'restore-priority', reason: 'recovery-over' });
     this.#state = { name: 'idle' };
     this.#emit({ type: 'recovery-over', auditArchivedLogs });
-    if (this.#crashedDuringRecovery && !this.#replicaRunning) this.#restartAfterCrash();
+    if (!this.#replicaRunning) {
+      if (this.#crashedDuringRecovery) this.#restartAfterCrash('the replica process crashed');
+      else if (restartBecause !== null) this.#restartAfterCrash(restartBecause);
+    }
     this.#crashedDuringRecovery = false;
   }
 
@@ -1450,8 +1522,24 @@ export class GuardianCore {
     this.#replicaRunning = false;
     if (expected) return;
     this.#alarm(`replica ${this.id} exited unexpectedly (code ${code}, signal ${signal}); rejuvenating it`);
-    if (this.#recoveringState() === null) this.#restartAfterCrash();
-    else this.#crashedDuringRecovery = true;
+    const recovering = this.#recoveringState();
+    if (recovering === null) {
+      this.#restartAfterCrash('the replica process crashed');
+      return;
+    }
+    this.#crashedDuringRecovery = true;
+    // The new process this recovery waits for is gone: nothing will report progress, and waiting
+    // for the deadline (FIRST_START_TIMEOUT_MS for a first start) would leave the replica down all
+    // that time. (A first start whose process found its data folder still locked by the replica
+    // of the guardian's previous incarnation sat there for 60 s.) The recovery ends now, failed,
+    // and #end restarts the replica as after any crash.
+    if (WAITING_FOR_PROCESS.includes(recovering.name)) {
+      this.#alarm(
+        `the ${recovering.run.first ? 'first start' : `${recovering.run.kind} recovery`} of replica ${this.id} ` +
+          `failed: its process exited at ${recovering.name}`,
+      );
+      this.#end(false);
+    }
   }
 
   /**
@@ -1459,7 +1547,7 @@ export class GuardianCore {
    * to hear of other crashes, and at most once per T_D so that a replica crashing on every start
    * does not spin. Whether it keeps its disk is decided when the process is stopped (#decideDisk).
    */
-  #restartAfterCrash(): void {
+  #restartAfterCrash(reason: string): void {
     this.#reportReplicaState(false);
     const settleMs = Math.min(CRASH_SETTLE_MAX_MS, this.#schedule.recoveryBoundMs / 8);
     const waitMs = Math.max(
@@ -1467,6 +1555,7 @@ export class GuardianCore {
       this.#lastCrashRejuvenationAtMs + this.#schedule.recoveryBoundMs - this.#now,
     );
     this.#crashRestartAtMs = this.#now + waitMs;
+    this.#crashRestartReason = reason;
   }
 }
 

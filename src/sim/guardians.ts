@@ -238,7 +238,14 @@ export class SimulatedGuardians {
     const pending = core.pendingReactive();
     for (const accused of pending) {
       const accusation = core.accusationOf(accused)!;
-      this.checker.onAccusation(id, accused, accusation.accusedAtMs, accusation.reason, pending.length);
+      this.checker.onAccusation(
+        id,
+        accused,
+        accusation.accusedAtMs,
+        accusation.cause,
+        accusation.reason,
+        pending.length,
+      );
     }
   }
 
@@ -297,7 +304,7 @@ export class SimulatedGuardians {
         host.note(
           `guardian ${id}: ${action.first ? 'first start' : `${action.kind} rejuvenation (${reason})`}`,
         );
-        this.checker.onBegun(id, action.kind, action.first, reason, now);
+        this.checker.onBegun(id, action.kind, action.first, action.afterCrash, now);
         return;
       }
       case 'stop-replica':

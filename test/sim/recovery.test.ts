@@ -113,11 +113,11 @@ describe('the recovery checker', () => {
 
   it('objects to k + 1 rejuvenations at once, not to one that ends as the next begins', () => {
     const checker = new RecoveryChecker(schedule, correct, 100);
-    checker.onBegun(1, 'proactive', false, 'period 0', 400);
+    checker.onBegun(1, 'proactive', false, false, 400);
     checker.onOver(1, 800, false);
-    checker.onBegun(2, 'proactive', false, 'period 0', 800);
+    checker.onBegun(2, 'proactive', false, false, 800);
     assert.deepEqual(checker.violations, []);
-    checker.onBegun(3, 'reactive', false, 'proof: equivocation', 900);
+    checker.onBegun(3, 'reactive', false, false, 900);
     assert.match(checker.violations[0] ?? '', /2 replicas rejuvenating at once at 900 ms/);
   });
 
@@ -125,11 +125,11 @@ describe('the recovery checker', () => {
     const checker = new RecoveryChecker(schedule, correct, 100);
     checker.onSuspicion(1, 2, 900);
     checker.onSuspicion(5, 2, 950);
-    checker.onAccusation(0, 2, 1000, 'f + 1 replicas suspect it (timeout)', 1);
-    checker.onAccusation(0, 3, 1000, 'rejuvenation owed: kept its disk', 2);
+    checker.onAccusation(0, 2, 1000, 'suspicions', 'f + 1 replicas suspect it (timeout)', 1);
+    checker.onAccusation(0, 3, 1000, 'owed', 'rejuvenation owed: kept its disk', 2);
     assert.deepEqual(checker.violations, []);
     assert.equal(checker.statistics().correctAccusedOnSuspicion, 1);
-    checker.onAccusation(0, 4, 1000, 'proof: equivocation', 3);
+    checker.onAccusation(0, 4, 1000, 'proof', 'proof: equivocation', 3);
     assert.match(checker.violations[0] ?? '', /accused correct replica 4/);
   });
 
@@ -138,7 +138,7 @@ describe('the recovery checker', () => {
     // Replica 1 suspected replica 3 long ago (outside the 2 T_D window); only replica 5 since.
     checker.onSuspicion(1, 3, 100);
     checker.onSuspicion(5, 3, 3000);
-    checker.onAccusation(0, 3, 3000, 'f + 1 replicas suspect it (timeout)', 1);
+    checker.onAccusation(0, 3, 3000, 'suspicions', 'f + 1 replicas suspect it (timeout)', 1);
     assert.match(
       checker.violations[0] ?? '',
       /accused correct replica 3 at 3000 ms on suspicions no correct replica shared/,
@@ -148,15 +148,15 @@ describe('the recovery checker', () => {
 
   it('objects to a proven replica not rejuvenated by its reactive slot', () => {
     const checker = new RecoveryChecker(schedule, correct, 100);
-    checker.onAccusation(0, 5, 100, 'proof: equivocation', 1);
+    checker.onAccusation(0, 5, 100, 'proof', 'proof: equivocation', 1);
     checker.onTick(schedule.periodMs * 2, () => true);
     assert.ok(
       checker.violations.some((text) => /proven to misbehave/.test(text)),
       checker.violations.join('\n'),
     );
     const served = new RecoveryChecker(schedule, correct, 100);
-    served.onAccusation(0, 5, 100, 'proof: equivocation', 1);
-    served.onBegun(5, 'reactive', false, 'proof: equivocation', 2400);
+    served.onAccusation(0, 5, 100, 'proof', 'proof: equivocation', 1);
+    served.onBegun(5, 'reactive', false, false, 2400);
     served.onTick(schedule.periodMs * 2, () => false);
     assert.deepEqual(served.violations, []);
   });

@@ -299,7 +299,13 @@ export type GuardianAction =
   | { readonly type: 'discard-standby' }
   // The rejuvenation's work, in order; each answers with the event named.
   /** A rejuvenation (or the first start) began: the shell tracks it until 'recovery-over'. */
-  | { readonly type: 'recovery-begun'; readonly kind: CoreRecoveryKind; readonly first: boolean }
+  | {
+      readonly type: 'recovery-begun';
+      readonly kind: CoreRecoveryKind;
+      readonly first: boolean;
+      /** A restart after the replica crashed or its recovery failed: outside the schedule. */
+      readonly afterCrash: boolean;
+    }
   /** → 'replica-stopped' */
   | { readonly type: 'stop-replica' }
   /** Move the stopped process's accountability log aside (audited at 'recovery-over'). */
@@ -504,6 +510,12 @@ const WAITING_FOR_PROCESS: readonly string[] = [...CATCHING_UP, 'rejoining'];
 /** How the reason of an accusation for a rejuvenation that kept its disk begins. */
 const OWED_PREFIX = 'rejuvenation owed: ';
 
+/** What an accusation rests on: verified evidence, f + 1 suspicions, or a rejuvenation owed. */
+export type AccusationCause = 'proof' | 'suspicions' | 'owed';
+
+/** An accusation as a guardian holds it. */
+export type HeldAccusation = Accusation & { readonly cause: AccusationCause; readonly reason: string };
+
 // ───────────────────────────── the core ─────────────────────────────
 
 export class GuardianCore {
@@ -518,7 +530,7 @@ export class GuardianCore {
   #now = Number.NEGATIVE_INFINITY;
 
   /** Replicas proven (or f + 1 times suspected) to misbehave and not yet rejuvenated since. */
-  readonly #accusations = new Map<number, Accusation & { reason: string }>();
+  readonly #accusations = new Map<number, HeldAccusation>();
   /** Evidence kinds already verified against each replica since its last rejuvenation. */
   readonly #provenKinds = new Map<number, Set<string>>();
   /** Replicas other guardians reported as recovering or recovered, with when. */
@@ -606,7 +618,7 @@ export class GuardianCore {
     return [...this.#accusations.keys()].sort((a, b) => a - b);
   }
 
-  accusationOf(replica: number): (Accusation & { reason: string }) | undefined {
+  accusationOf(replica: number): HeldAccusation | undefined {
     return this.#accusations.get(replica);
   }
 
@@ -718,7 +730,7 @@ export class GuardianCore {
         this.#peerStates.set(event.from, { voting: event.voting, atMs: this.#now });
         return;
       case 'peer-rejuvenation-owed':
-        this.#accuse(event.from, `${OWED_PREFIX}${event.reason}`, this.#stamp(event.atMs));
+        this.#accuse(event.from, 'owed', `${OWED_PREFIX}${event.reason}`, this.#stamp(event.atMs));
         return;
       case 'peer-nudge':
         this.#emit({
@@ -859,7 +871,7 @@ export class GuardianCore {
         const reason = `it missed its proactive slot (the guardian noticed it ${now - slot.startMs} ms late)`;
         this.#alarm(`replica ${this.id} ${reason}; a rejuvenation is owed to the next reactive slot`);
         this.#emit({ type: 'broadcast', message: { type: 'rejuvenation-owed', reason, atMs: this.#now } });
-        this.#accuse(this.id, `${OWED_PREFIX}${reason}`, this.#now);
+        this.#accuse(this.id, 'owed', `${OWED_PREFIX}${reason}`, this.#now);
         return;
       }
       this.#begin('proactive', `period ${slot.period}`, { slotEndMs: slot.endMs });
@@ -1041,7 +1053,7 @@ export class GuardianCore {
       message: { type: 'evidence', evidence: verdict.encoded, reporter, atMs },
     });
     if (!this.#accusations.has(evidence.accused))
-      this.#accuse(evidence.accused, `proof: ${evidence.kind}`, atMs);
+      this.#accuse(evidence.accused, 'proof', `proof: ${evidence.kind}`, atMs);
     else this.#advanceAccusation(evidence.accused, atMs);
   }
 
@@ -1077,7 +1089,13 @@ export class GuardianCore {
     this.#log('info', { accused, reporter, reason }, 'suspicion');
     const reached = this.#suspicions.report(replicaId(accused), replicaId(reporter), this.#now, atMs);
     const thresholdAtMs = this.#suspicions.thresholdTimeMs(replicaId(accused), this.#now);
-    if (reached) this.#accuse(accused, `f + 1 replicas suspect it (${reason})`, thresholdAtMs ?? this.#now);
+    if (reached)
+      this.#accuse(
+        accused,
+        'suspicions',
+        `f + 1 replicas suspect it (${reason})`,
+        thresholdAtMs ?? this.#now,
+      );
     // A report that arrived late but is stamped earlier than one counted: the threshold time every
     // guardian computes once it holds the same reports.
     else if (thresholdAtMs !== null) this.#advanceAccusation(accused, thresholdAtMs);
@@ -1089,15 +1107,14 @@ export class GuardianCore {
    * slots serve the oldest accusations first, and guardians that ordered them by arrival could
    * each pick a different replica for one slot (the simulator found two rejuvenating at once).
    */
-  #accuse(accused: number, reason: string, atMs: number): void {
+  #accuse(accused: number, cause: AccusationCause, reason: string, atMs: number): void {
     const held = this.#accusations.get(accused);
     // An owed rejuvenation replaces what was held: the slot that kept the disk ran after it, and
     // the rule that skips an accusation its replica's next proactive slot served would skip it
     // at the guardians that held the older one, and not at the others (two replicas then took one
     // reactive slot in the simulator).
-    const owed = reason.startsWith(OWED_PREFIX);
-    if (held !== undefined && !(owed && !held.reason.startsWith(OWED_PREFIX))) return;
-    this.#accusations.set(accused, { replica: replicaId(accused), accusedAtMs: atMs, reason });
+    if (held !== undefined && !(cause === 'owed' && held.cause !== 'owed')) return;
+    this.#accusations.set(accused, { replica: replicaId(accused), accusedAtMs: atMs, cause, reason });
     this.#log('warn', { accused, reason, atMs }, 'replica accused: scheduled into the next reactive slot');
   }
 
@@ -1152,7 +1169,7 @@ export class GuardianCore {
       deadlineMs: run.deadlineMs,
     };
     this.#state = state;
-    this.#emit({ type: 'recovery-begun', kind, first });
+    this.#emit({ type: 'recovery-begun', kind, first, afterCrash: run.afterCrash });
     this.#emit({ type: 'broadcast', message: { type: 'recovering', kind, reason } });
     this.#log('info', { kind, reason }, first ? 'starting the replica' : 'rejuvenation started');
     // Stopping the leader would stall every request until the others time out and change view:
@@ -1273,7 +1290,7 @@ export class GuardianCore {
     const reason = `${what} kept its disk: ${others} out too (${limit})`;
     this.#alarm(`replica ${this.id}: ${reason}; a full rejuvenation is owed to the next reactive slot`);
     this.#emit({ type: 'broadcast', message: { type: 'rejuvenation-owed', reason, atMs: this.#now } });
-    this.#accuse(this.id, `${OWED_PREFIX}${reason}`, this.#now);
+    this.#accuse(this.id, 'owed', `${OWED_PREFIX}${reason}`, this.#now);
   }
 
   #enterStep(run: RecoveryRun, step: CoreRecoveryStep): void {

@@ -37,6 +37,7 @@ import {
   type TimeInterval,
 } from '../../core/schedule.js';
 import { assert } from '../../messages/ids.js';
+import type { AccusationCause } from '../../recovery/core/guardian-core.js';
 
 /** How late a suspicion may reach a core after its replica reported it (control channel, ticks). */
 const SUSPICION_RELAY_SLACK_MS = 200;
@@ -82,7 +83,8 @@ export interface RecoveryStatistics {
 
 interface OpenRecovery {
   readonly kind: 'proactive' | 'reactive';
-  readonly reason: string;
+  /** A restart after a crash (or a failed recovery): outside the schedule, which budgets k. */
+  readonly afterCrash: boolean;
   readonly begunAtMs: number;
   amnesiacAtMs: number | null;
   /** When this rejuvenation's fresh epoch retired the replica's exposed one. */
@@ -160,12 +162,12 @@ export class RecoveryChecker {
     replica: number,
     kind: 'proactive' | 'reactive',
     first: boolean,
-    reason: string,
+    afterCrash: boolean,
     nowMs: number,
   ): void {
     if (first) return;
     assert(!this.#open.has(replica), `replica ${replica}'s core began a recovery while one was open`);
-    this.#open.set(replica, { kind, reason, begunAtMs: nowMs, amnesiacAtMs: null, retiredAtMs: null });
+    this.#open.set(replica, { kind, afterCrash, begunAtMs: nowMs, amnesiacAtMs: null, retiredAtMs: null });
     this.#checkConcurrency(nowMs);
     const starts = this.#rejuvenationStarts.get(replica);
     if (starts === undefined) this.#rejuvenationStarts.set(replica, [nowMs]);
@@ -230,12 +232,12 @@ export class RecoveryChecker {
       replica,
       fromMs: open.begunAtMs,
       toMs: nowMs,
-      afterCrash: open.reason === CRASH_REASON,
+      afterCrash: open.afterCrash,
     });
     if (open.amnesiacAtMs === null) return;
     this.#rejuvenations++;
     if (open.kind === 'reactive') this.#reactive++;
-    if (open.reason === CRASH_REASON) this.#crash++;
+    if (open.afterCrash) this.#crash++;
     this.#freshSinceMs[replica] = open.amnesiacAtMs;
     this.#exposureReported.delete(replica);
     this.#keptDisk.delete(replica);
@@ -253,6 +255,7 @@ export class RecoveryChecker {
     accuser: number,
     accused: number,
     accusedAtMs: number,
+    cause: AccusationCause,
     reason: string,
     pendingCount: number,
   ): void {
@@ -260,8 +263,8 @@ export class RecoveryChecker {
     if (this.#accusationsSeen.has(key)) return;
     this.#accusationsSeen.add(key);
     this.#accusations++;
-    if (reason.startsWith('rejuvenation owed')) return;
-    if (this.#isCorrect(accused) && !reason.startsWith('proof:')) {
+    if (cause === 'owed') return;
+    if (this.#isCorrect(accused) && cause === 'suspicions') {
       const sharedAtMs = this.#correctSuspicionAtMs.get(accused);
       const windowMs = 2 * this.#schedule.recoveryBoundMs + SUSPICION_RELAY_SLACK_MS;
       if (sharedAtMs === undefined || accusedAtMs - sharedAtMs > windowMs)
@@ -273,7 +276,7 @@ export class RecoveryChecker {
       this.#violation(
         `recovery: guardian ${accuser} accused correct replica ${accused} at ${accusedAtMs} ms (${reason})`,
       );
-    if (reason.startsWith('proof:')) {
+    if (cause === 'proof') {
       const slots = Math.max(1, Math.ceil(pendingCount / this.#schedule.k));
       this.#obligations.push({
         accused,
@@ -325,9 +328,9 @@ export class RecoveryChecker {
     const amnesiac = [...this.#open].filter(([, open]) => this.#deadlineOf(open) > nowMs);
     if (amnesiac.length <= this.#schedule.k) return;
     const names = amnesiac.map(
-      ([id, open]) => `r${id} ${open.kind}${open.reason === CRASH_REASON ? ' after a crash' : ''}`,
+      ([id, open]) => `r${id} ${open.kind}${open.afterCrash ? ' after a crash' : ''}`,
     );
-    if (amnesiac.some(([, open]) => open.reason === CRASH_REASON)) {
+    if (amnesiac.some(([, open]) => open.afterCrash)) {
       this.#crashOverlaps++;
       return;
     }
@@ -343,17 +346,14 @@ export class RecoveryChecker {
       (interval) => !scheduledOnly || !interval.afterCrash,
     );
     for (const open of this.#open.values())
-      if (!scheduledOnly || open.reason !== CRASH_REASON)
-        intervals.push({ fromMs: open.begunAtMs, toMs: null });
+      if (!scheduledOnly || !open.afterCrash) intervals.push({ fromMs: open.begunAtMs, toMs: null });
     return mostAtOnce(intervals);
   }
 
   /** GuardianCore's deadline of a rejuvenation: T_D after its start, or its slot's end if sooner. */
   #deadlineOf(open: OpenRecovery): number {
     const byBound = open.begunAtMs + this.#schedule.recoveryBoundMs;
-    return open.reason === CRASH_REASON
-      ? byBound
-      : Math.min(byBound, slotAt(this.#schedule, open.begunAtMs).endMs);
+    return open.afterCrash ? byBound : Math.min(byBound, slotAt(this.#schedule, open.begunAtMs).endMs);
   }
 
   statistics(): RecoveryStatistics {
@@ -395,6 +395,3 @@ export class RecoveryChecker {
     );
   }
 }
-
-/** The reason GuardianCore gives a rejuvenation after its replica crashed. */
-export const CRASH_REASON = 'the replica process crashed';

@@ -44,21 +44,6 @@ const noDraws: AdversaryRandom = {
   bytes: () => assert.fail('drew bytes'),
 };
 
-function proposal(harness: Harness, sequence: number): PrePrepare {
-  const crypto = harness.cryptos[0]!;
-  const batchDigest = crypto.hash(new Uint8Array([sequence]));
-  const signed = crypto.sign(proposalPayload(viewNumber(0), sequenceNumber(sequence), batchDigest));
-  return {
-    kind: 'pre-prepare',
-    view: viewNumber(0),
-    sequence: sequenceNumber(sequence),
-    batchDigest,
-    batch: [],
-    keyEpoch: signed.keyEpoch,
-    signature: signed.signature,
-  };
-}
-
 function contextOf(harness: Harness, random: AdversaryRandom = noDraws): RewriteContext {
   const crypto = harness.cryptos[0]!;
   return {
@@ -134,13 +119,13 @@ describe('rewriteOutgoing', () => {
 
   it("withholds everything when 'silent'", () => {
     assert.equal(
-      rewriteOutgoing(only('silent'), replicaId(1), proposal(harness, 1), contextOf(harness)),
+      rewriteOutgoing(only('silent'), replicaId(1), harness.proposal(1), contextOf(harness)),
       null,
     );
   });
 
   it('leaves messages a behaviour does not touch as they are (the same object, no delay, no draw)', () => {
-    const message = proposal(harness, 3);
+    const message = harness.proposal(3);
     for (const behaviour of ['lie-in-replies', 'corrupt-state', 'flood'] as const) {
       const rewritten = rewriteOutgoing(only(behaviour), replicaId(1), message, contextOf(harness));
       assert.deepEqual(rewritten, { message, delayMs: 0, forgeMac: false });
@@ -149,7 +134,7 @@ describe('rewriteOutgoing', () => {
   });
 
   it("'equivocate': half the backups get a second proposal for the same slot, validly signed", () => {
-    const message = proposal(harness, 4);
+    const message = harness.proposal(4);
     const context = contextOf(harness);
     const variants: ReplicaId[] = [];
     for (const to of [1, 2, 3].map(replicaId)) {
@@ -179,7 +164,7 @@ describe('rewriteOutgoing', () => {
 
   it("'slow-leader': one delay per proposal for every backup, 30% to 120% of the request timeout", () => {
     for (let sequence = 1; sequence <= 50; sequence++) {
-      const message = proposal(harness, sequence);
+      const message = harness.proposal(sequence);
       const delays = [1, 2, 3].map(
         (to) => rewriteOutgoing(only('slow-leader'), replicaId(to), message, contextOf(harness))!.delayMs,
       );
@@ -197,8 +182,8 @@ describe('rewriteOutgoing', () => {
       sequence: sequenceNumber(1),
       batchDigest: harness.cryptos[0]!.hash(new Uint8Array([1])),
       replicaId: replicaId(0),
-      proposalKeyEpoch: proposal(harness, 1).keyEpoch,
-      proposalSignature: proposal(harness, 1).signature,
+      proposalKeyEpoch: harness.proposal(1).keyEpoch,
+      proposalSignature: harness.proposal(1).signature,
     };
     const run = (): unknown[] => {
       const context = contextOf(harness, new Prng(7));

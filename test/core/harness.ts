@@ -30,6 +30,7 @@ import {
   replicaId,
   requestNumber,
   type SequenceNumber,
+  sequenceNumber,
   type ViewNumber,
   viewNumber,
 } from '../../src/messages/ids.js';
@@ -43,8 +44,8 @@ import {
   sessionKeysFromSeed,
 } from '../../src/crypto/replica-crypto.js';
 import { decodeMessage, encodeMessage } from '../../src/messages/codec.js';
-import { requestContent } from '../../src/messages/signing.js';
-import type { ClientRequest, Evidence, ReplicaMessage, Reply } from '../../src/messages/types.js';
+import { proposalPayload, requestContent } from '../../src/messages/signing.js';
+import type { ClientRequest, Evidence, PrePrepare, ReplicaMessage, Reply } from '../../src/messages/types.js';
 
 // ───────────────────────────── configuration and keys ─────────────────────────────
 
@@ -389,6 +390,22 @@ export class Harness {
     const replica = this.replicas[id];
     if (replica == null) throw new Error(`replica ${id} is not running`);
     return replica;
+  }
+
+  /** An empty proposal for `sequence` in view 0, validly signed by replica 0 (the view's leader). */
+  proposal(sequence: number): PrePrepare {
+    const crypto = this.cryptos[0]!;
+    const batchDigest = crypto.hash(new Uint8Array([sequence]));
+    const signed = crypto.sign(proposalPayload(viewNumber(0), sequenceNumber(sequence), batchDigest));
+    return {
+      kind: 'pre-prepare',
+      view: viewNumber(0),
+      sequence: sequenceNumber(sequence),
+      batchDigest,
+      batch: [],
+      keyEpoch: signed.keyEpoch,
+      signature: signed.signature,
+    };
   }
 
   service(id: number): KvService {

@@ -27,7 +27,7 @@ import {
   signature,
   viewNumber,
 } from '../../src/messages/ids.js';
-import type { Evidence, KeyCertificate } from '../../src/messages/types.js';
+import type { Evidence } from '../../src/messages/types.js';
 import {
   CertificateTable,
   DECISION_LEAD_MAX_MS,
@@ -41,29 +41,9 @@ import {
   STANDBY_LEAD_MS,
   SUSPICION_RELAY_INTERVAL_MS,
 } from '../../src/recovery/core/guardian-core.js';
+import { certificate, SCHEDULE, TICK_MS } from './one-guardian.js';
 
-/** The default local cluster of the docs' worked example: n = 6, f = 1, k = 1, T_D = 8 s, T_P = 56 s. */
-const SCHEDULE: ScheduleParameters = {
-  n: 6,
-  f: 1,
-  k: 1,
-  recoveryBoundMs: 8000,
-  periodMs: 56_000,
-  originMs: 0,
-};
-const TICK_MS = 50;
 const SKEW_MS = 1000;
-
-function certificate(replica: number, epoch: number, issuedAtMs: number): KeyCertificate {
-  return {
-    replica: replicaId(replica),
-    keyEpoch: keyEpoch(epoch),
-    signingKey: new Uint8Array(32).fill(epoch),
-    agreementKey: new Uint8Array(32).fill(epoch),
-    issuedAtMs,
-    signature: signature(new Uint8Array(64)),
-  };
-}
 
 function newCore(id: number, schedule = SCHEDULE): GuardianCore {
   return new GuardianCore({
@@ -872,24 +852,19 @@ describe('GuardianCore: the recovery claims of docs/intrusion-tolerance.md', () 
       { from: 2, atMs: 10_050 },
       { from: 5, atMs: 10_020 },
     ];
-    for (const report of reports)
-      first.step({
-        type: 'peer-suspicion',
-        now: 10_100,
-        from: report.from,
-        accused: 2,
-        reason: 'slow',
-        atMs: report.atMs,
-      });
-    for (const report of [...reports].reverse())
-      second.step({
-        type: 'peer-suspicion',
-        now: 10_100,
-        from: report.from,
-        accused: 2,
-        reason: 'slow',
-        atMs: report.atMs,
-      });
+    for (const [core, order] of [
+      [first, reports],
+      [second, [...reports].reverse()],
+    ] as const)
+      for (const report of order)
+        core.step({
+          type: 'peer-suspicion',
+          now: 10_100,
+          from: report.from,
+          accused: 2,
+          reason: 'slow',
+          atMs: report.atMs,
+        });
     assert.equal(first.accusationOf(2)?.accusedAtMs, 10_020);
     assert.equal(second.accusationOf(2)?.accusedAtMs, 10_020);
   });

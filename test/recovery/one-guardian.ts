@@ -11,6 +11,7 @@ import {
   type GuardianEvent,
 } from '../../src/recovery/core/guardian-core.js';
 
+/** The default local cluster of the docs' worked example: n = 6, f = 1, k = 1, T_D = 8 s, T_P = 56 s. */
 export const SCHEDULE: ScheduleParameters = {
   n: 6,
   f: 1,
@@ -23,7 +24,8 @@ export const TICK_MS = 50;
 /** Far from any slot of replica 2 (its proactive slot starts at 16 s of each 56 s period). */
 export const START_MS = 30_000;
 
-function certificate(replica: number, epoch: number, issuedAtMs: number): KeyCertificate {
+/** A certificate whose keys and signature are placeholders (the cores never check them). */
+export function certificate(replica: number, epoch: number, issuedAtMs: number): KeyCertificate {
   return {
     replica: replicaId(replica),
     keyEpoch: keyEpoch(epoch),

@@ -17,8 +17,7 @@ import { type ClusterConfig, loadClusterConfig } from '../../src/config/cluster-
 import { generateCluster, loadReplicaKeyFile, replicaKeyPath } from '../../src/config/keys.js';
 import type { Service } from '../../src/core/service.js';
 import { type ReplicaId, replicaId, sequenceNumber, viewNumber } from '../../src/messages/ids.js';
-import { proposalPayload } from '../../src/messages/signing.js';
-import type { PrePrepare, ReplicaMessage } from '../../src/messages/types.js';
+import type { ReplicaMessage } from '../../src/messages/types.js';
 import { createKvService } from '../../src/apps/kv/index.js';
 import { FaultInjection } from '../../src/runtime/fault-modes.js';
 import type { GuardianToReplica } from '../../src/runtime/ipc.js';
@@ -26,21 +25,6 @@ import { ReplicaNode } from '../../src/runtime/replica-node.js';
 import { Harness } from '../core/harness.js';
 
 const harness = new Harness();
-
-function proposal(sequence: number): PrePrepare {
-  const crypto = harness.cryptos[0]!;
-  const batchDigest = crypto.hash(new Uint8Array([sequence]));
-  const signed = crypto.sign(proposalPayload(viewNumber(0), sequenceNumber(sequence), batchDigest));
-  return {
-    kind: 'pre-prepare',
-    view: viewNumber(0),
-    sequence: sequenceNumber(sequence),
-    batchDigest,
-    batch: [],
-    keyEpoch: signed.keyEpoch,
-    signature: signed.signature,
-  };
-}
 
 /** A fault injection attached to a fake replica 0 of four that records what it sends. */
 function attached(): {
@@ -67,8 +51,8 @@ describe('FaultInjection, the outgoing interceptor of test clusters', () => {
 
   it('takes nothing over without a mode: the plain path sends', () => {
     const { injection, sent } = attached();
-    assert.equal(injection.broadcast(proposal(1)), false);
-    assert.equal(injection.send(replicaId(1), proposal(1)), false);
+    assert.equal(injection.broadcast(harness.proposal(1)), false);
+    assert.equal(injection.send(replicaId(1), harness.proposal(1)), false);
     assert.equal(injection.reply(), false);
     assert.deepEqual(sent, []);
   });
@@ -76,8 +60,8 @@ describe('FaultInjection, the outgoing interceptor of test clusters', () => {
   it("'silent' withholds messages, broadcasts and replies", () => {
     const { injection, sent } = attached();
     injection.setMode('silent');
-    assert.equal(injection.broadcast(proposal(1)), true);
-    assert.equal(injection.send(replicaId(2), proposal(1)), true);
+    assert.equal(injection.broadcast(harness.proposal(1)), true);
+    assert.equal(injection.send(replicaId(2), harness.proposal(1)), true);
     assert.equal(injection.reply(), true);
     assert.deepEqual(sent, []);
   });
@@ -85,7 +69,7 @@ describe('FaultInjection, the outgoing interceptor of test clusters', () => {
   it("'equivocate' sends a second proposal to the backups the catalogue names, and leaves other messages alone", () => {
     const { injection, sent } = attached();
     injection.setMode('equivocate');
-    const message = proposal(5);
+    const message = harness.proposal(5);
     assert.equal(injection.broadcast(message), true);
     assert.deepEqual(
       sent.map(({ to }) => to),
@@ -107,7 +91,7 @@ describe('FaultInjection, the outgoing interceptor of test clusters', () => {
   it("'slow-leader' holds each proposal back by the catalogue's delay", () => {
     const { injection, sent } = attached();
     injection.setMode('slow-leader');
-    const message = proposal(9);
+    const message = harness.proposal(9);
     assert.equal(injection.broadcast(message), true);
     const delay = slowLeaderDelayMs(harness.config, message.sequence);
     mock.timers.tick(delay - 1);

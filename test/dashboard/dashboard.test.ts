@@ -1215,6 +1215,12 @@ describe('dashboard page in headless Chromium', { timeout: 30_000 }, () => {
       await waitForText(page, 'cluster-verdict', 'stalled');
       assert.equal(await verdictOf(), 'stalled');
       assert.equal(await page.locator('header').getAttribute('data-verdict'), 'stalled');
+      // The reasons are drawn in the same update as the verdict text, but not necessarily in the
+      // same frame: wait for them (isVisible() does not wait; a loaded suite run saw it false).
+      await page
+        .getByTestId('cluster-reasons')
+        .waitFor({ state: 'visible', timeout: 5000 })
+        .catch(() => undefined);
       assert.equal(await page.getByTestId('cluster-reasons').isVisible(), true);
       assert.match(
         await textOf(page, 'cluster-reason-0'),

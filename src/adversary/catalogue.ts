@@ -119,6 +119,15 @@ export const ADVERSARY_CATALOGUE = {
     environments: ['simulator'],
     aimedAtRecovery: true,
   },
+  'stalling-leader': {
+    description:
+      'as leader, holds every proposal back for 45% of the request timeout: a request waits at most two holds, just under the timeout, so nothing times out',
+    // Not the simulator's: its `slow-leader` (30% to 120%) covers these delays, and no checker
+    // bounds a leader's pace, so it would only slow the seeds it is drawn in. The leader-pace
+    // tests (test/core/leader-pace.test.ts) and `phalanx bench attack` cover it.
+    environments: ['runtime'],
+    leaderOnly: true,
+  },
 } as const satisfies Record<string, CatalogueEntry>;
 
 type Catalogue = typeof ADVERSARY_CATALOGUE;

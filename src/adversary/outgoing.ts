@@ -104,6 +104,7 @@ export function rewriteOutgoing(
       if (active('equivocate') && receivesEquivocation(to, message.sequence))
         rewritten = context.variantOf(message);
       if (active('slow-leader')) delayMs = slowLeaderDelayMs(config, message.sequence);
+      if (active('stalling-leader')) delayMs = stallingLeaderDelayMs(config);
       break;
     case 'prepare':
     case 'commit':
@@ -150,6 +151,17 @@ export function receivesEquivocation(to: ReplicaId, sequence: SequenceNumber): b
 export function slowLeaderDelayMs(config: ProtocolConfig, sequence: SequenceNumber): number {
   const fraction = ((sequence * 2654435761) >>> 0) / 4294967296;
   return Math.floor(config.requestTimeoutMs * (0.3 + 0.9 * fraction));
+}
+
+/**
+ * 'stalling-leader': how long every proposal is held back. A request that arrives just after a
+ * proposal left waits for that one (one proposal in flight at a time) and then for its own: two
+ * holds, so 45% of the request timeout keeps it under the timeout with room for the commit.
+ */
+export const STALLING_LEADER_TIMEOUT_FRACTION = 0.45;
+
+export function stallingLeaderDelayMs(config: ProtocolConfig): number {
+  return Math.floor(config.requestTimeoutMs * STALLING_LEADER_TIMEOUT_FRACTION);
 }
 
 /** A second, validly signed proposal for the same (view, sequence): the batch without its last request. */

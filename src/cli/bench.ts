@@ -32,6 +32,8 @@ import { clientKeyPath, generateCluster, loadClientKeyFile } from '../config/key
 import { clientId } from '../messages/ids.js';
 import { signCodeManifestFor } from '../recovery/code-manifest.js';
 import { cliEntryPoint, LocalCluster } from '../runtime/local-cluster.js';
+import { fetchStatusReport, MAX_REPLICA_STATUS_BYTES, type ReplicaStatus } from '../runtime/status.js';
+import { registerAttackBench } from './bench-attack.js';
 import { runRecoveryBench } from './bench-recovery.js';
 import { type CpuSample, sampleProcessTreeCpu } from './process-cpu.js';
 import { serveMetrics } from './metrics-endpoint.js';
@@ -51,6 +53,8 @@ export interface BenchOptions {
   readonly replySize: number;
   readonly readOnly: boolean;
   readonly warmupRequests: number;
+  /** The warm-up also lasts at least this long (default 0): the replicas' code gets optimized. */
+  readonly warmupMs?: number;
   readonly progress: boolean;
   /** Reported in the result: the server is the unreplicated one. */
   readonly unreplicated?: boolean;
@@ -82,6 +86,35 @@ export interface BenchResult {
   readonly cpu_us_per_op: number | null;
   /** The clients' share: the bench process alone. */
   readonly cpu_us_per_op_clients: number | null;
+  /**
+   * Requests per ordered batch over the measured window (requests measured over the sequence
+   * numbers the most advanced replica executed meanwhile, from the replicas' status reports); null
+   * for the unreplicated server, read-only requests or when no status answered. Per-batch costs
+   * (the protocol's phases, signatures, a group commit) are paid once per this many operations.
+   */
+  readonly requests_per_batch: number | null;
+  /**
+   * Whether the cluster required client signatures (`protocol.requireClientSignatures`, Aardvark's
+   * signed requests: every client signs every request, the leader verifies before proposing).
+   */
+  readonly client_signatures: boolean;
+}
+
+/** Highest sequence number any replica reports executed, or null when none answered. */
+async function highestExecutedSequence(config: ClusterConfig): Promise<number | null> {
+  const reports = await Promise.all(
+    config.replicas.map((replica) =>
+      fetchStatusReport<ReplicaStatus>(
+        replica.id,
+        `http://${replica.adminHost}:${replica.adminPort}/status`,
+        1000,
+        MAX_REPLICA_STATUS_BYTES,
+      ),
+    ),
+  );
+  let highest: number | null = null;
+  for (const report of reports) if (report.up) highest = Math.max(highest ?? 0, report.lastExecuted);
+  return highest;
 }
 
 function percentile(sorted: Float64Array, fraction: number): number {
@@ -160,39 +193,52 @@ export async function runBench(config: ClusterConfig, options: BenchOptions): Pr
     stores.push(await connectBenchClient(config, index, options.metrics));
   const value = new Uint8Array(options.requestSize).fill(0x61);
   if (options.readOnly) await stores[0]!.put('bench/read', new Uint8Array(options.replySize).fill(0x62));
-  const total = options.requests + options.warmupRequests;
   const latencies = new Float64Array(options.requests);
-  let issued = 0;
   let measured = 0;
   let errors = 0;
-  let measureStart = 0;
+  const warmupMs = options.warmupMs ?? 0;
   const bar = options.progress
     ? new SingleBar({
         format: 'bench [{bar}] {percentage}% | {value}/{total} requests | {rate} req/s',
         stream: process.stderr,
       })
     : null;
-  bar?.start(total, 0, { rate: 0 });
+  bar?.start(options.requests, 0, { rate: 0 });
+  const ordered = options.unreplicated !== true && !options.readOnly;
+  const operation = (store: KvClient, key: string): Promise<unknown> =>
+    options.readOnly ? store.get('bench/read') : store.put(key, value);
+  // Warm-up: until both the requests and the time are done. A replica's first seconds run its
+  // code unoptimized (V8 compiles hot functions as it goes): measured from a cold start, CPU per
+  // operation came out about a fifth higher than after 30,000 requests.
+  const warmupStarted = performance.now();
+  let warmupIssued = 0;
+  const warmingUp = (): boolean =>
+    warmupIssued < options.warmupRequests || performance.now() - warmupStarted < warmupMs;
+  await Promise.all(
+    stores.map(async (store, index) => {
+      const key = `bench/${index}`;
+      while (warmingUp()) {
+        warmupIssued++;
+        await operation(store, key).catch(() => undefined);
+      }
+    }),
+  );
+  const cpuAtStart = sampleProcessTreeCpu();
+  const sequenceAtStart = ordered ? highestExecutedSequence(config) : Promise.resolve(null);
   const started = performance.now();
-  let cpuAtStart = options.warmupRequests === 0 ? sampleProcessTreeCpu() : null;
+  let issued = 0;
   const loop = async (store: KvClient, index: number): Promise<void> => {
     const key = `bench/${index}`;
-    while (issued < total) {
+    while (issued < options.requests) {
       const number = issued++;
-      if (number === options.warmupRequests && options.warmupRequests > 0) {
-        measureStart = performance.now();
-        cpuAtStart = sampleProcessTreeCpu();
-      }
       const sent = performance.now();
       try {
-        if (options.readOnly) await store.get('bench/read');
-        else await store.put(key, value);
+        await operation(store, key);
       } catch {
         errors++;
         continue;
       }
-      if (number >= options.warmupRequests && measured < latencies.length)
-        latencies[measured++] = performance.now() - sent;
+      latencies[measured++] = performance.now() - sent;
       if (bar !== null && number % 100 === 0) {
         bar.update(number, { rate: Math.round(number / ((performance.now() - started) / 1000)) });
       }
@@ -201,15 +247,19 @@ export async function runBench(config: ClusterConfig, options: BenchOptions): Pr
   await Promise.all(stores.map((store, index) => loop(store, index)));
   const finished = performance.now();
   const cpuAtEnd = sampleProcessTreeCpu();
+  const sequences = ordered
+    ? await Promise.all([sequenceAtStart, highestExecutedSequence(config)])
+    : [null, null];
+  const batches = sequences[0] === null || sequences[1] === null ? 0 : sequences[1] - sequences[0];
   const perOperation = (micros: (sample: CpuSample) => number): number | null =>
     cpuAtStart === null || cpuAtEnd === null || measured === 0
       ? null
       : Math.round((micros(cpuAtEnd) - micros(cpuAtStart)) / measured);
-  bar?.update(total);
+  bar?.update(options.requests);
   bar?.stop();
   for (const store of stores) await store.client.close();
   const sorted = latencies.subarray(0, measured).sort();
-  const seconds = (finished - (measureStart || started)) / 1000;
+  const seconds = (finished - started) / 1000;
   return {
     n: config.n,
     f: config.f,
@@ -228,8 +278,18 @@ export async function runBench(config: ClusterConfig, options: BenchOptions): Pr
     latency_ms_p99: percentile(sorted, 0.99),
     cpu_us_per_op: perOperation((sample) => sample.treeMicros),
     cpu_us_per_op_clients: perOperation((sample) => sample.rootMicros),
+    requests_per_batch: batches > 0 ? Math.round((measured / batches) * 10) / 10 : null,
+    client_signatures: config.protocol.requireClientSignatures,
   };
 }
+
+/**
+ * Default warm-up time of each measured point. Node compiles a function with its optimizing
+ * compiler only once it has run hot for a while; the first seconds of a replica spend a tenth of
+ * their CPU in the compiler (perf, 2026-12-01) and CPU per operation measured then was a fifth
+ * higher than after 30,000 requests.
+ */
+export const BENCH_DEFAULT_WARMUP_SECONDS = 5;
 
 /** T_D of a bench cluster with guardians: rejuvenations run during the measurement, as deployed. */
 export const BENCH_GUARDIAN_RECOVERY_BOUND_MS = 10_000;
@@ -409,6 +469,7 @@ export function registerBench(program: Command): void {
         process.exit(0);
       },
     );
+  registerAttackBench(bench);
   bench
     .description(
       'measure throughput, latency and CPU per operation with closed-loop clients (starts a local cluster unless --connect)',
@@ -443,6 +504,12 @@ export function registerBench(program: Command): void {
       'requests before measuring starts',
       rangedOption('--warmup', OPTION_RANGES.benchWarmupRequests),
     )
+    .option(
+      '--warmup-seconds <seconds>',
+      'the warm-up also lasts at least this long, so the replicas run optimized code when measuring',
+      rangedOption('--warmup-seconds', OPTION_RANGES.benchWarmupSeconds),
+      BENCH_DEFAULT_WARMUP_SECONDS,
+    )
     .option('--connect <config>', 'use the running cluster of this configuration instead of starting one')
     .option(
       '--f <f>',
@@ -473,6 +540,10 @@ export function registerBench(program: Command): void {
       'comma-separated client counts: a table and one JSON line per point, each with the unreplicated figure',
       parseSweep,
     )
+    .option(
+      '--client-signatures',
+      'the cluster started requires client signatures (protocol.requireClientSignatures): what signed requests cost',
+    )
     .option('--storage <engine>', 'storage engine of the cluster started: file or leveldb', 'file')
     .option(
       '--metrics-port <port>',
@@ -493,6 +564,7 @@ export function registerBench(program: Command): void {
         replySize: number;
         readOnly?: boolean;
         warmup?: number;
+        warmupSeconds: number;
         connect?: string;
         f: number;
         k?: number;
@@ -500,6 +572,7 @@ export function registerBench(program: Command): void {
         guardians?: boolean;
         unreplicated?: boolean;
         sweep?: number[];
+        clientSignatures?: boolean;
         storage: string;
         metricsPort?: number;
         metricsLinger: number;
@@ -510,13 +583,17 @@ export function registerBench(program: Command): void {
         const k = options.k ?? (options.guardians === true ? 1 : 0);
         if (options.guardians === true && k < 1) throw new Error('--guardians needs --k of at least 1');
         const shapeGiven =
-          options.k !== undefined || options.n !== undefined || options.guardians === true || options.f !== 1;
+          options.k !== undefined ||
+          options.n !== undefined ||
+          options.guardians === true ||
+          options.f !== 1 ||
+          options.clientSignatures === true;
         if (
           options.connect !== undefined &&
           (shapeGiven || options.unreplicated === true || options.sweep !== undefined)
         )
           throw new Error(
-            '--connect measures a running cluster: no --f, --k, --n, --guardians, --unreplicated or --sweep',
+            '--connect measures a running cluster: no --f, --k, --n, --guardians, --client-signatures, --unreplicated or --sweep',
           );
         const registry = options.metricsPort === undefined ? null : new Registry();
         const metrics = registry === null ? undefined : prometheusClientMetrics(registry);
@@ -540,6 +617,7 @@ export function registerBench(program: Command): void {
           replySize: options.replySize,
           readOnly: options.readOnly === true,
           warmupRequests: options.warmup ?? Math.min(2000, Math.ceil(options.requests / 10)),
+          warmupMs: options.warmupSeconds * 1000,
           progress: process.stderr.isTTY === true,
         });
         const shape = (clients: number): BenchClusterShape => ({
@@ -549,6 +627,7 @@ export function registerBench(program: Command): void {
           guardians: options.guardians === true,
           clients,
           storage,
+          ...(options.clientSignatures === true ? { protocol: { requireClientSignatures: true } } : {}),
         });
         if (options.sweep !== undefined) {
           const points = options.sweep;
@@ -628,6 +707,7 @@ function sweepTable(rows: readonly SweepPoint[]): string[] {
     'p90 ms',
     'p99 ms',
     'CPU µs/op',
+    'req/batch',
     'unreplicated ops/s',
     'unrepl. CPU µs/op',
     'ratio',
@@ -639,6 +719,7 @@ function sweepTable(rows: readonly SweepPoint[]): string[] {
     row.latency_ms_p90.toFixed(1),
     row.latency_ms_p99.toFixed(1),
     row.cpu_us_per_op === null ? '-' : String(row.cpu_us_per_op),
+    row.requests_per_batch === null ? '-' : row.requests_per_batch.toFixed(1),
     String(row.unreplicated_throughput_ops_s),
     row.unreplicated_cpu_us_per_op === null ? '-' : String(row.unreplicated_cpu_us_per_op),
     row.replicated_ratio.toFixed(2),

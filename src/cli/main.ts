@@ -14,6 +14,7 @@
  *   phalanx bench [--clients C --requests R ...]          throughput, latency and CPU per operation
  *   phalanx bench --sweep 1,10,50,100                     a table, with the unreplicated ceiling per point
  *   phalanx bench recovery [--state-mb M]                 rejuvenation time with M MB of state
+ *   phalanx bench attack [--attacks a,b --guardians]      throughput and latency under each attack
  *
  * A usage error (an unknown option, a numeric option outside its range: OPTION_RANGES in
  * options.ts, a bad configuration file) exits 2 from every command.
@@ -34,6 +35,9 @@ program
   .name('phalanx')
   .description('Intrusion-tolerant state machine replication: run and use a Phalanx cluster')
   .showHelpAfterError()
+  // A subcommand's options belong to it: `bench attack --clients 2` is not `bench --clients 2`
+  // (bench enables the same for its own subcommands).
+  .enablePositionalOptions()
   .configureOutput({ outputError: (text, write) => write(`phalanx: ${text}`) })
   // Every subcommand inherits this: a usage error (unknown option, a value out of its range)
   // exits USAGE_EXIT_CODE, never a status a script reads as an answer (`kv get`'s 1: no value).

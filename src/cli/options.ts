@@ -70,6 +70,7 @@ export const OPTION_RANGES = {
   benchClients: { min: 1, max: 1000, unit: '' },
   benchRequests: { min: 1, max: 100_000_000, unit: '' },
   benchWarmupRequests: { min: 0, max: 10_000_000, unit: '' },
+  benchWarmupSeconds: { min: 0, max: 3600, unit: 's' },
   /** Bench request and reply values: at most one KV value (1 MiB). */
   benchValueBytes: { min: 0, max: 1_000_000, unit: 'bytes' },
   /** `bench recovery`. */

@@ -79,7 +79,16 @@ export function statusReport(
       guarantee,
     };
   }
-  const unsafe = guarantee?.unsafe ?? [];
+  // A replica in safe mode holds proof of a fork: more than f replicas misbehaved.
+  const forked = reports.flatMap((report) =>
+    report.up && report.safeMode === true
+      ? [
+          `replica ${report.replica} is in safe mode: proof that more than f = ${parameters.f} replicas ` +
+            `misbehaved (culprits ${(report.safeModeCulprits ?? []).join(', ')}); writes are refused`,
+        ]
+      : [],
+  );
+  const unsafe = [...forked, ...(guarantee?.unsafe ?? [])];
   const overdue = guarantee?.overdue ?? [];
   const verdict: StatusVerdict =
     unsafe.length > 0
@@ -209,6 +218,9 @@ export function formatStatus(
       return;
     }
     const conditions = [
+      ...(report.safeMode === true
+        ? [`SAFE MODE (fork; culprits ${(report.safeModeCulprits ?? []).join(', ')})`]
+        : []),
       ...(rejuvenating === null ? [] : [rejuvenating]),
       ...(report.stateTransferInProgress ? ['transferring state'] : []),
       ...(report.viewChangeInProgress ? ['view change'] : []),

@@ -7,7 +7,8 @@
  * ordering when they agree (falling back to ordering when they do not), and reports failures
  * as `PhalanxError` with a code: 'timeout', 'rejected', 'unavailable', 'overloaded', 'closed';
  * and 'unknown-client' (an `UnknownClientError`, from `connect`) when the client's id is not in
- * the configuration. Given a `ClientMetricsSink` (`metrics` option), it reports each
+ * the configuration; 'safe-mode' when f + 1 replicas refuse a write because they hold proof of a
+ * fork (more than f misbehaving replicas; docs/intrusion-tolerance.md, Beyond f). Given a `ClientMetricsSink` (`metrics` option), it reports each
  * invocation's latency, its retransmissions and its errors there; `phalanx/metrics` makes one
  * that feeds a prom-client Registry the application passes in (this module loads no metrics
  * library itself).
@@ -39,7 +40,7 @@ import { TcpTransport } from '../transport/tcp.js';
 import { clientNode, type NodeId, replicaNode, type Transport } from '../transport/transport.js';
 
 export type PhalanxErrorCode =
-  'timeout' | 'rejected' | 'unavailable' | 'overloaded' | 'closed' | 'unknown-client';
+  'timeout' | 'rejected' | 'unavailable' | 'overloaded' | 'closed' | 'unknown-client' | 'safe-mode';
 
 export class PhalanxError extends Error {
   override readonly name: string = 'PhalanxError';
@@ -360,7 +361,15 @@ export class PhalanxClient {
         action.fastPath ? 'fast-path' : 'ordered',
         (performance.now() - invocation.startedAt) / 1000,
       );
-      if (action.status === 'ok') {
+      if (action.safeMode === true) {
+        invocation.reject(
+          this.#failure(
+            'safe-mode',
+            'the replicas are in safe mode: they hold proof that more than f replicas misbehaved ' +
+              '(a fork); writes are refused until an operator restarts the cluster without the culprits',
+          ),
+        );
+      } else if (action.status === 'ok') {
         invocation.resolve({ result: action.result, sequence: action.sequence, fastPath: action.fastPath });
       } else {
         invocation.reject(

@@ -12,6 +12,7 @@ import type {
   CheckpointCertificate,
   ClientRequest,
   Evidence,
+  ForensicProof,
   PrePrepare,
   ReplicaMessage,
   Reply,
@@ -118,6 +119,16 @@ export type Action =
   | { readonly kind: 'evidence'; readonly evidence: Evidence }
   /** A suspicion (timeouts, unprovable misbehaviour); f + 1 distinct suspecters are needed to act. */
   | { readonly kind: 'suspect'; readonly replica: ReplicaId; readonly reason: string }
+  /**
+   * Alarm: proof of a fork, more than f replicas misbehaved (docs/intrusion-tolerance.md, Beyond
+   * f). The replica is in safe mode from now on: it executes nothing and refuses writes, and
+   * answers reads, signed, from `checkpoint`. The driver tells the guardian, logs and counts it.
+   */
+  | {
+      readonly kind: 'safe-mode';
+      readonly proof: ForensicProof;
+      readonly checkpoint: CheckpointCertificate;
+    }
   /** Structured log line; `rejected-*` events name the reason input was refused. */
   | { readonly kind: 'log'; readonly level: LogLevel; readonly event: string; readonly details: LogDetails };
 

@@ -25,7 +25,8 @@ import {
   requestNumber,
   type SequenceNumber,
 } from '../messages/ids.js';
-import { type FaultModel, quorumSize } from './quorum.js';
+import { type FaultModel, correctWitnessSize, quorumSize } from './quorum.js';
+import { isSafeModeRefusal } from './forensics.js';
 
 /** Completed requests remembered to catch a lying reply that arrives after the quorum. */
 const MAX_REMEMBERED_COMPLETIONS = 256;
@@ -68,6 +69,11 @@ export type ClientAction =
       readonly sequence: SequenceNumber;
       /** true when answered by the read-only fast path. */
       readonly fastPath: boolean;
+      /**
+       * f + 1 replicas (one of them correct) refused it in safe mode: they hold proof that more
+       * than f replicas misbehaved (docs/intrusion-tolerance.md, Beyond f). Status is 'error'.
+       */
+      readonly safeMode?: true;
     };
 
 /** What an abandoned invocation had when the client gave up on it. */
@@ -187,6 +193,24 @@ export class ClientSession {
     if (reply.readOnly !== outstanding.readOnly) return [];
     if (reply.view > this.#view) this.#view = reply.view;
     outstanding.replies.set(reply.replicaId, reply);
+    if (isSafeModeRefusal(reply)) {
+      let refusals = 0;
+      for (const other of outstanding.replies.values()) if (isSafeModeRefusal(other)) refusals++;
+      if (refusals >= correctWitnessSize(this.#config)) {
+        this.#outstanding.delete(reply.requestNumber);
+        return [
+          {
+            kind: 'complete',
+            invocation: outstanding.invocation,
+            status: 'error',
+            result: reply.result,
+            sequence: reply.sequence,
+            fastPath: false,
+            safeMode: true,
+          },
+        ];
+      }
+    }
     const best = this.#largestMatchingSet(outstanding);
     if (best.count >= this.#quorum) {
       this.#outstanding.delete(reply.requestNumber);

@@ -30,6 +30,12 @@ export interface ProtocolConfig extends FaultModel {
   /** A request not executed this long after it arrived makes the replica suspect the leader. */
   readonly requestTimeoutMs: number;
   /**
+   * Lowest turnaround expectation of a leader's proposals (see leader-pace.ts): a leader whose
+   * median turnaround exceeds max(this, 4 × the best recent view's) is replaced long before the
+   * request timeout. 0 turns the check off.
+   */
+  readonly leaderTurnaroundFloorMs: number;
+  /**
    * A view change asked for by a guardian (leader handoff, rejoin after a rejuvenation) waits up
    * to this long for the next stable checkpoint, so the new view has little to re-propose; 0 starts it at once.
    */
@@ -62,6 +68,7 @@ export function defaultProtocolConfig(model: FaultModel): ProtocolConfig {
     maxPendingRequests: 65536,
     maxOutstandingPerClient: 64,
     requestTimeoutMs: 2000,
+    leaderTurnaroundFloorMs: 150,
     viewChangeTimeoutMs: 2000,
     plannedViewChangeWaitMs: 1000,
     retransmitIntervalMs: 250,
@@ -97,6 +104,10 @@ export function protocolConfigProblems(config: ProtocolConfig): string[] {
       `clientTableChunks must be at most ${CLIENT_TABLE_LIMITS.maxBuckets} (CLIENT_TABLE_LIMITS.maxBuckets), got ${config.clientTableChunks}`,
     );
   positiveInteger(problems, 'requestTimeoutMs', config.requestTimeoutMs);
+  if (!Number.isSafeInteger(config.leaderTurnaroundFloorMs) || config.leaderTurnaroundFloorMs < 0)
+    problems.push(
+      `leaderTurnaroundFloorMs must be a non-negative integer (0: off), got ${config.leaderTurnaroundFloorMs}`,
+    );
   positiveInteger(problems, 'viewChangeTimeoutMs', config.viewChangeTimeoutMs);
   if (!Number.isSafeInteger(config.plannedViewChangeWaitMs) || config.plannedViewChangeWaitMs < 0)
     problems.push(

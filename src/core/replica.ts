@@ -31,6 +31,7 @@ import {
 import type {
   Batch,
   BatchRequest,
+  CertificateHistory,
   Checkpoint,
   CheckpointCertificate,
   CheckpointProof,
@@ -38,6 +39,7 @@ import type {
   ClientRequest,
   Commit,
   Decided,
+  ForensicProof,
   ForwardedRequests,
   RequestAcknowledgement,
   ManifestRequest,
@@ -65,7 +67,7 @@ import type {
 import { type CachedReply, ClientTable } from './client-table.js';
 import type { ProtocolConfig } from './config.js';
 import { protocolConfigProblems } from './config.js';
-import type { CoreCrypto } from './crypto.js';
+import type { CoreCrypto, Signed } from './crypto.js';
 import type { ReplicaEvent } from './events.js';
 import {
   assert,
@@ -82,12 +84,20 @@ import {
   type ViewNumber,
   viewNumber,
 } from '../messages/ids.js';
+import { LeaderPace, type LeaderPaceReport } from './leader-pace.js';
 import { leafDigest, merkleRoot, merkleTree } from './merkle.js';
 import { correctWitnessSize, quorumSize } from './quorum.js';
 import type { Service } from './service.js';
 import { StateTransfer } from './state-transfer.js';
 import { decideNewView, type NewViewDecision } from './view-change.js';
 import { SenderBudgets } from './token-bucket.js';
+import {
+  CERTIFICATE_HISTORY_STATUS_INTERVALS,
+  FORK_MONITOR_SEQUENCES,
+  ForkMonitor,
+  type SafeMode,
+  safeModeRefusalBytes,
+} from './forensics.js';
 
 /** Deliberately broken rules, for tests that prove the simulator's checkers catch bugs. */
 export interface TestingFaults {
@@ -499,6 +509,17 @@ export class Replica {
     maxSenders: 64,
   });
 
+  /** What this replica expects of its leader's turnaround, and what the leader achieved. */
+  readonly #leaderPace: LeaderPace;
+  // beyond f (docs/intrusion-tolerance.md, Beyond f: safe mode and forensics)
+  readonly #forks: ForkMonitor;
+  #safeMode: SafeMode | null = null;
+  /** The root this replica signed for each recent checkpoint sequence: it never signs another. */
+  readonly #signedRoots = new Map<number, string>();
+  #lastHistoryAt = Number.NEGATIVE_INFINITY;
+  readonly #historyReceivedAt = new Map<ReplicaId, number>();
+  readonly #forkProofSentAt = new Map<ReplicaId, number>();
+
   // periodic work
   #lastRetransmitAt = 0;
   #lastStatusAt = 0;
@@ -529,6 +550,13 @@ export class Replica {
     this.#amnesiac = options.amnesiac === true;
     this.#votingFloor = this.#amnesiac ? null : -1;
     this.#amnesiaRecordDue = this.#amnesiac;
+    this.#leaderPace = new LeaderPace({
+      floorMs: options.config.leaderTurnaroundFloorMs,
+      ceilingMs: Math.max(options.config.leaderTurnaroundFloorMs, options.config.requestTimeoutMs),
+      historyViews: options.config.f + 1,
+      pipelineDepth: options.config.pipelineDepth,
+    });
+    this.#forks = new ForkMonitor(options.config, (certificate) => this.#validVoters(certificate));
 
     const genesis = this.#snapshotState();
     this.#genesisRoot = genesis.root;
@@ -567,6 +595,11 @@ export class Replica {
   get amnesiac(): boolean {
     return this.#amnesiac;
   }
+  /** The current leader's measured turnaround against this replica's expectation of it. */
+  get leaderPace(): LeaderPaceReport {
+    return this.#leaderPace.report;
+  }
+
   get pendingRequestCount(): number {
     return this.#pending.size;
   }
@@ -606,6 +639,10 @@ export class Replica {
   get restoredStatePending(): boolean {
     return this.#stable.certificate.sequence < this.#restoredFloor;
   }
+  /** Safe mode (null: not in it): the fork proof, and the certified state reads are answered from. */
+  get safeMode(): SafeMode | null {
+    return this.#safeMode;
+  }
   /** The (f+1)-th highest lastExecuted peers reported: at least one correct replica got that far. */
   get peersExecuted(): number {
     const reports = [...this.#peerExecuted.values()].sort((a, b) => b - a);
@@ -622,6 +659,7 @@ export class Replica {
       this.#amnesiaRecordDue = false;
       this.#persist({ kind: 'view', view: this.#view, viewChangeInProgress: false, amnesiac: true });
     }
+    if (this.#safeMode !== null) return this.#stepInSafeMode(event);
     switch (event.kind) {
       case 'tick':
         assert(event.now >= this.#now, 'time went backwards');
@@ -1349,12 +1387,18 @@ export class Replica {
     }
   }
 
-  /** Up to the batch limits, one request per client in turn, so no client can crowd out the others. */
+  /**
+   * Up to the batch limits, one request per client in turn, and no client more than its fair share
+   * (#fairShare): a client that floods the leader with requests cannot crowd out the others, nor
+   * make every batch longer to order and execute by filling it with its own.
+   */
   #takeBatch(): ClientRequest[] {
     const batch: ClientRequest[] = [];
     let bytes = 0;
     const clients = [...this.#queues.keys()];
     if (clients.length === 0) return batch;
+    const share = this.#fairShare();
+    const taken = new Map<ClientId, number>();
     const start = this.#batchCursor++ % clients.length;
     let progress = true;
     while (progress && batch.length < this.config.maxBatchRequests) {
@@ -1363,6 +1407,8 @@ export class Replica {
         const client = clients[(start + offset) % clients.length]!;
         const queue = this.#queues.get(client);
         if (queue === undefined) continue;
+        const alreadyTaken = taken.get(client) ?? 0;
+        if (alreadyTaken >= share) continue;
         const next = this.#nextProposable(queue);
         if (next === undefined) {
           this.#queues.delete(client);
@@ -1375,11 +1421,29 @@ export class Replica {
         if (queue.length === 0) this.#queues.delete(client);
         next.proposedInView = this.#view;
         batch.push(next.request);
+        taken.set(client, alreadyTaken + 1);
         bytes += size;
         progress = true;
       }
     }
     return batch;
+  }
+
+  /**
+   * Most requests one client may put in the next batch: twice the (lower) median number of
+   * requests the clients with queued requests have waiting, and at least one. Clients that all send alike are
+   * never held back (with one client, or all pipelining equally, the share is twice what each has);
+   * one client with many requests among clients with one each (the usual closed loop) gets two per
+   * batch, so it cannot take most of every batch, as a flooding client did (`phalanx bench attack`,
+   * client-flood: throughput of the others 0.70 of fault-free). Its requests still go in every
+   * batch, in order: it is slowed to a fair share, never starved.
+   */
+  #fairShare(): number {
+    const waiting = [...this.#queues.values()].map((queue) => queue.length).sort((a, b) => a - b);
+    if (waiting.length === 0) return 1;
+    // The lower median: with two clients, one flooding, the other's count decides.
+    const median = waiting[(waiting.length - 1) >> 1]!;
+    return Math.max(1, 2 * median);
   }
 
   /**
@@ -1531,6 +1595,12 @@ export class Replica {
       case 'state-unavailable':
         this.#onStateUnavailable(from, message);
         break;
+      case 'certificate-history':
+        this.#onCertificateHistory(from, message);
+        break;
+      case 'fork-proof':
+        this.#onForkProof(from, message.proof);
+        break;
     }
   }
 
@@ -1600,7 +1670,36 @@ export class Replica {
       return;
     }
     instance.unvouched = null;
+    if (expected === undefined) this.#judgeLeaderPace(from, message);
+    if (message.view !== this.#view || this.#status !== 'normal') return;
     this.#acceptProposal(instance, message);
+  }
+
+  /**
+   * Measures the turnaround of a new proposal (leader-pace.ts) and replaces a leader whose median
+   * turnaround exceeds what recent views achieved: a leader that delays every proposal to just
+   * under the request timeout would otherwise cut throughput many times over and never be caught.
+   * Not while this replica is behind or fetching state: its own lag, not the leader, would show.
+   */
+  #judgeLeaderPace(leader: ReplicaId, message: PrePrepare): void {
+    if (!this.#leaderPace.enabled || this.#stateTransfer !== null || this.#behindPeers()) return;
+    let heldSince = 0;
+    for (const request of message.batch) {
+      const pending = this.#pending.get(requestKey(request.clientId, request.requestNumber));
+      if (pending === undefined) {
+        heldSince = -1;
+        break;
+      }
+      heldSince = Math.max(heldSince, pending.receivedAt);
+    }
+    const verdict = this.#leaderPace.observe(message.sequence, heldSince < 0 ? null : heldSince, this.#now);
+    if (verdict.kind !== 'too-slow') return;
+    this.#leaderPace.blamed();
+    this.#startViewChange(
+      viewNumber(this.#view + 1),
+      `leader turnaround: median ${verdict.medianMs} ms over its last ${verdict.samples} proposals, expected at most ${verdict.expectationMs} ms`,
+      leader,
+    );
   }
 
   /** Accepts a held-back proposal once f + 1 other replicas prepared exactly it in this view. */
@@ -1967,6 +2066,7 @@ export class Replica {
     instance.executedDigestHex = instance.committed!.digestHex;
     this.#lastExecuted = sequence;
     this.#lastProgressAt = this.#now;
+    this.#leaderPace.executed(sequence, this.#now);
     const resumed = this.#viewResumption;
     if (resumed !== null && sequence > resumed.after) {
       // What a view change really costs clients: the time until new work executes again.
@@ -1991,7 +2091,8 @@ export class Replica {
 
   #takeCheckpoint(sequence: SequenceNumber): void {
     const state = this.#snapshotState();
-    const signed = this.#crypto.sign(checkpointPayload(sequence, state.root));
+    const signed = this.#signCheckpoint(sequence, state.root);
+    if (signed === null) return;
     const vote: Checkpoint = {
       kind: 'checkpoint',
       sequence,
@@ -2296,12 +2397,15 @@ export class Replica {
     const stable = this.#stable.certificate;
     if (stable.sequence > 0 && !this.restoredStatePending) {
       const vote = this.#ownCurrentVote(stable.sequence, stable.stateRoot);
-      this.#refreshStableVote(vote);
-      this.#broadcast(vote);
+      if (vote !== null) {
+        this.#refreshStableVote(vote);
+        this.#broadcast(vote);
+      }
     }
     const held = this.#unverifiedRestore;
     if (held !== null && this.#unverifiedRestoreVotable && held.certificate.sequence > stable.sequence) {
       const vote = this.#ownCurrentVote(held.certificate.sequence, held.certificate.stateRoot);
+      if (vote === null) return;
       this.#recordCheckpointVote(vote);
       this.#broadcast(vote);
       this.#evaluateCheckpoint(held.certificate.sequence);
@@ -2309,8 +2413,9 @@ export class Replica {
   }
 
   /** This replica's CHECKPOINT vote for (sequence, root), signed with its current key. */
-  #ownCurrentVote(sequence: SequenceNumber, root: Digest): Checkpoint {
-    const signed = this.#crypto.sign(checkpointPayload(sequence, root));
+  #ownCurrentVote(sequence: SequenceNumber, root: Digest): Checkpoint | null {
+    const signed = this.#signCheckpoint(sequence, root);
+    if (signed === null) return null;
     return {
       kind: 'checkpoint',
       sequence,
@@ -2332,7 +2437,8 @@ export class Replica {
     if (stable.sequence === 0) return;
     const own = stable.votes.find((entry) => entry.replicaId === this.id);
     if (own !== undefined && own.keyEpoch >= this.#crypto.currentEpoch) return;
-    const signed = this.#crypto.sign(checkpointPayload(stable.sequence, stable.stateRoot));
+    const signed = this.#signCheckpoint(stable.sequence, stable.stateRoot);
+    if (signed === null) return;
     const vote: Checkpoint = {
       kind: 'checkpoint',
       sequence: stable.sequence,
@@ -2347,6 +2453,7 @@ export class Replica {
 
   /** A certificate (already verified) for a state: adopt it, catch up to it, or repair from it. */
   #onCertificate(certificate: CheckpointCertificate): void {
+    if (this.#forkIn(certificate, true)) return;
     if (certificate.sequence > this.#highestCertifiedSequence) {
       this.#highestCertifiedSequence = certificate.sequence;
       // A verified certificate vouches for peers' stable checkpoints up to it.
@@ -2405,6 +2512,7 @@ export class Replica {
     const sequence = checkpoint.certificate.sequence;
     assert(sequence > this.#stable.certificate.sequence, 'stable checkpoint moved backwards');
     this.#stable = checkpoint;
+    this.#leaderPace.stabilized(this.#now);
     this.#retained.push(checkpoint);
     while (this.#retained.length > this.config.retainedCheckpoints) this.#retained.shift();
     if (persist) this.#persistCheckpoint(checkpoint);
@@ -2512,6 +2620,7 @@ export class Replica {
   }
 
   #onCheckpointProof(from: ReplicaId, message: CheckpointProof): void {
+    if (this.#forkIn(message.certificate, false)) return;
     const stable = this.#stable.certificate;
     if (
       message.certificate.sequence === stable.sequence &&
@@ -3119,6 +3228,7 @@ export class Replica {
 
   #installNewView(message: NewView, decision: NewViewDecision & { kind: 'decided' }): void {
     this.#status = 'normal';
+    this.#leaderPace.viewStarted(this.#now);
     this.#viewChangeAttempts = 0;
     this.#currentNewView = message;
     if (this.#amnesiac && this.#votingFloor !== null && message.view > this.#votingFloor) {
@@ -3245,6 +3355,7 @@ export class Replica {
       this.#lastStatusAt = now;
       this.#broadcast(this.#statusMessage());
     }
+    this.#shareCertificateHistoryIfDue();
     if (
       now - this.#lastCertificateCheckAt >=
       CERTIFICATE_CHECK_STATUS_INTERVALS * this.config.statusIntervalMs
@@ -3431,5 +3542,205 @@ export class Replica {
     }
     for (const [sequence, digest] of this.#reproposalsAwaitingBody)
       this.#requestBody(this.#instance(sequence), digest);
+  }
+
+  // ───────────────────────────── beyond f: forks and safe mode ─────────────────────────────
+
+  /**
+   * The distinct voters of a certificate whose votes verify here under their signers' current
+   * epochs (null: malformed). Not the previous epoch a `proof` may use: an intruder may hold the
+   * retired keys of replicas it was inside before their rejuvenation, and with them and f faulty
+   * replicas' current keys it could forge a second certificate, and so a fork that never was
+   * (simulator, --recovery, seed 573). A real fork is signed with current keys when it happens.
+   */
+  #validVoters(certificate: CheckpointCertificate): ReplicaId[] | null {
+    if (certificate.sequence === 0 || certificate.sequence % this.config.checkpointInterval !== 0)
+      return null;
+    const payload = checkpointPayload(certificate.sequence, certificate.stateRoot);
+    const seen = new Set<number>();
+    const voters: ReplicaId[] = [];
+    for (const vote of certificate.votes) {
+      if (vote.replicaId >= this.config.n || seen.has(vote.replicaId)) return null;
+      seen.add(vote.replicaId);
+      if (
+        this.#crypto.verifyReplicaSignature(vote.replicaId, vote.keyEpoch, payload, vote.signature, 'message')
+      )
+        voters.push(vote.replicaId);
+    }
+    return voters;
+  }
+
+  /**
+   * Shows a certificate to the fork monitor (`checked`: this replica verified it already); on a
+   * fork, enters safe mode and returns true (the caller stops handling the certificate).
+   */
+  #forkIn(certificate: CheckpointCertificate, checked: boolean): boolean {
+    const seen = this.#forks.observe(certificate, checked);
+    if (seen.kind !== 'fork') return false;
+    this.#enterSafeMode(seen.proof, 'own detection');
+    return true;
+  }
+
+  /**
+   * Signs (sequence, root) for a CHECKPOINT vote, unless this replica signed another root for that
+   * sequence: a correct replica never does, so that two certificates for one sequence always
+   * name at least f + 1 faulty replicas (docs/intrusion-tolerance.md, Beyond f).
+   */
+  #signCheckpoint(sequence: SequenceNumber, root: Digest): Signed | null {
+    const rootHex = toHex(root);
+    const before = this.#signedRoots.get(sequence);
+    if (before !== undefined && before !== rootHex) {
+      this.#log_('error', 'second-root-refused', {
+        sequence,
+        signed: before.slice(0, 16),
+        asked: rootHex.slice(0, 16),
+      });
+      return null;
+    }
+    this.#signedRoots.set(sequence, rootHex);
+    while (this.#signedRoots.size > FORK_MONITOR_SEQUENCES)
+      this.#signedRoots.delete(Math.min(...this.#signedRoots.keys()));
+    return this.#crypto.sign(checkpointPayload(sequence, root));
+  }
+
+  /** Its most recent certified checkpoints to every peer, every few status intervals. */
+  #shareCertificateHistoryIfDue(): void {
+    const interval = CERTIFICATE_HISTORY_STATUS_INTERVALS * this.config.statusIntervalMs;
+    if (this.#now - this.#lastHistoryAt < interval) return;
+    this.#lastHistoryAt = this.#now;
+    // The stable certificate as refreshed since (votes re-signed under current epochs verify longer).
+    const stable = this.#stable.certificate;
+    const certificates = this.#forks
+      .recent(LIMITS.maxCertificateHistory)
+      .map((certificate) =>
+        certificate.sequence === stable.sequence && bytesEqual(certificate.stateRoot, stable.stateRoot)
+          ? stable
+          : certificate,
+      );
+    if (certificates.length > 0) this.#broadcast({ kind: 'certificate-history', certificates });
+  }
+
+  /** At most one history per sender per status interval is checked (each costs signature checks). */
+  #onCertificateHistory(from: ReplicaId, message: CertificateHistory): void {
+    const receivedAt = this.#historyReceivedAt.get(from);
+    if (receivedAt !== undefined && this.#now - receivedAt < this.config.statusIntervalMs) return;
+    this.#historyReceivedAt.set(from, this.#now);
+    for (const certificate of message.certificates) if (this.#forkIn(certificate, false)) return;
+  }
+
+  #onForkProof(from: ReplicaId, proof: ForensicProof): void {
+    const checkedAt = this.#forkProofSentAt.get(from);
+    if (checkedAt !== undefined && this.#now - checkedAt < this.config.statusIntervalMs) return;
+    this.#forkProofSentAt.set(from, this.#now);
+    const recomputed = this.#forks.observeProof(proof);
+    if (recomputed === null) {
+      this.#reject(from, 'fork-proof', 'the certificates do not prove a fork');
+      return;
+    }
+    this.#enterSafeMode(recomputed, `fork proof from replica ${from}`);
+  }
+
+  /**
+   * Beyond f: more than f replicas signed two roots for one checkpoint. Nothing this replica
+   * executes or votes for can be trusted any more, so it rolls back to its stable checkpoint (a
+   * state it can prove with a certificate), executes nothing, refuses writes, answers reads from
+   * that state with signed replies, tells its peers (FORK-PROOF) and raises the alarm. Only an
+   * operator ends it, with a new configuration without the culprits.
+   */
+  #enterSafeMode(proof: ForensicProof, source: string): void {
+    if (this.#safeMode !== null) return;
+    const stable = this.#stable;
+    const tableChunks = this.#clientTable.chunkCountIn(stable.chunks);
+    this.#clientTable.restore(stable.chunks.slice(0, tableChunks));
+    this.#service.restore(stable.chunks.slice(tableChunks));
+    const rolledBack = this.#lastExecuted - stable.certificate.sequence;
+    this.#lastExecuted = stable.certificate.sequence;
+    this.#stateTransfer = null;
+    this.#safeMode = { proof, checkpoint: stable.certificate, sinceMs: this.#now };
+    this.#log_('error', 'safe-mode-entered', {
+      source,
+      sequence: proof.first.sequence,
+      culprits: proof.culprits.join(','),
+      checkpoint: stable.certificate.sequence,
+      rolledBack,
+    });
+    this.#out.push({ kind: 'safe-mode', proof, checkpoint: stable.certificate });
+    this.#broadcast({ kind: 'fork-proof', proof });
+    this.#lastHistoryAt = this.#now;
+  }
+
+  /**
+   * Safe mode's whole behaviour: the FORK-PROOF again every few status intervals and to any peer
+   * that speaks (once per status interval each: a restarted peer must learn it too), writes
+   * refused, reads answered from the certified state. Nothing else runs.
+   */
+  #stepInSafeMode(event: ReplicaEvent): Action[] {
+    const safeMode = this.#safeMode!;
+    switch (event.kind) {
+      case 'tick':
+        assert(event.now >= this.#now, 'time went backwards');
+        this.#now = event.now;
+        if (
+          this.#now - this.#lastHistoryAt >=
+          CERTIFICATE_HISTORY_STATUS_INTERVALS * this.config.statusIntervalMs
+        ) {
+          this.#lastHistoryAt = this.#now;
+          this.#broadcast({ kind: 'fork-proof', proof: safeMode.proof });
+        }
+        break;
+      case 'client-request':
+        this.#answerInSafeMode(event.request, safeMode);
+        break;
+      case 'message': {
+        const from = event.from;
+        if (from === this.id || from >= this.config.n || event.message.kind === 'fork-proof') break;
+        const sentAt = this.#forkProofSentAt.get(from);
+        if (sentAt !== undefined && this.#now - sentAt < this.config.statusIntervalMs) break;
+        this.#forkProofSentAt.set(from, this.#now);
+        this.#send(from, { kind: 'fork-proof', proof: safeMode.proof });
+        break;
+      }
+      default:
+        break;
+    }
+    const actions = this.#out;
+    this.#out = [];
+    return actions;
+  }
+
+  #answerInSafeMode(request: ClientRequest, safeMode: SafeMode): void {
+    if (request.authenticator.length !== this.config.n) return;
+    const sequence = safeMode.checkpoint.sequence;
+    if (!request.readOnly) {
+      this.#sendReply(request, { sequence, status: 'error', result: safeModeRefusalBytes() }, false, false);
+      return;
+    }
+    if (!this.#withinBudget(this.#readOnlyBudgets, request.clientId, 1, 'read-only requests per second'))
+      return;
+    let status: ReplyStatus = 'ok';
+    let result: Uint8Array;
+    try {
+      result = this.#service.executeReadOnly(request.operation, {
+        clientId: request.clientId,
+        requestNumber: request.requestNumber,
+        sequence,
+      });
+    } catch (error) {
+      status = 'error';
+      result = textEncoder.encode(`service failed: ${error instanceof Error ? error.message : 'unknown'}`);
+    }
+    if (!this.#replyWithinBudget(request.clientId, result.length)) return;
+    // Signed, so that a client can show what it was told about the certified state.
+    const reply = this.#buildReply(request, { sequence, status, result }, true);
+    const tree = merkleTree(this.#crypto.hash, [this.#crypto.hash(replyContent(reply))]);
+    const signed = this.#crypto.sign(replyBatchPayload(sequence, tree.root));
+    const proof: ReplyProof = {
+      keyEpoch: signed.keyEpoch,
+      signature: signed.signature,
+      leafIndex: 0,
+      leafCount: 1,
+      path: tree.proof(0),
+    };
+    this.#out.push({ kind: 'reply', to: request.clientId, reply: { ...reply, proof } });
   }
 }

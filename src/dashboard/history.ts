@@ -468,6 +468,14 @@ export class DashboardHistory {
     const { f } = this.options.cluster;
     const witnesses = f + 1;
     const unsafeReasons: string[] = [];
+    const forked = up.filter((status) => status.safeMode === true);
+    if (forked.length > 0)
+      unsafeReasons.push(
+        `${replicaList(forked.map((status) => status.replica))} ${forked.length === 1 ? 'is' : 'are'} ` +
+          'in safe mode: proof that more than ' +
+          `f = ${f} replicas misbehaved (a fork; culprits ${(forked[0]!.safeModeCulprits ?? []).join(', ')}); ` +
+          'writes are refused until an operator restarts the cluster without them',
+      );
     if (guardians !== undefined) {
       const overT = guardians.flatMap((guardian, replica) => {
         if (!guardian.up || guardian.replica !== replica) return [];

@@ -13,6 +13,7 @@ import { hostHeaderAllowed } from '../runtime/host-header.js';
 import type { AddressInfo } from 'node:net';
 import { defaultProtocolConfig } from '../core/config.js';
 import { type FaultModel, faultModelProblems } from '../core/quorum.js';
+import { LIMITS } from '../messages/limits.js';
 import type { GuardianReport, GuardianStatus } from '../runtime/guardian-report.js';
 import { clusterHealth } from '../runtime/health.js';
 import type {
@@ -178,6 +179,24 @@ const role: FieldReader = (record, name) =>
     ? undefined
     : `field '${name}' must be 'leader' or 'backup', got ${describeValue(record[name])}`;
 
+const optionalBooleanField: FieldReader = (record, name) =>
+  record[name] === undefined || typeof record[name] === 'boolean'
+    ? undefined
+    : `field '${name}' must be a boolean when present, got ${describeValue(record[name])}`;
+
+/** The culprits of a fork proof: at most maxReplicas replica ids, when present. */
+const culpritList: FieldReader = (record, name) => {
+  const value = record[name];
+  if (value === undefined) return undefined;
+  return Array.isArray(value) &&
+    value.length <= LIMITS.maxReplicas &&
+    value.every(
+      (item) => Number.isSafeInteger(item) && (item as number) >= 0 && (item as number) < LIMITS.maxReplicas,
+    )
+    ? undefined
+    : `field '${name}' must be a list of replica ids, got ${describeValue(value)}`;
+};
+
 const REPLICA_STATUS_FIELDS: { readonly [Name in keyof ReplicaStatus]: FieldReader } = {
   replica: nonNegativeInteger,
   role,
@@ -188,8 +207,12 @@ const REPLICA_STATUS_FIELDS: { readonly [Name in keyof ReplicaStatus]: FieldRead
   stateTransferInProgress: boolean,
   pendingRequests: nonNegativeInteger,
   oldestPendingMs: optionalNonNegativeInteger,
+  leaderTurnaroundMs: optionalNonNegativeInteger,
+  leaderTurnaroundExpectationMs: nonNegativeInteger,
   msSinceLastExecution: optionalNonNegativeInteger,
   voting: boolean,
+  safeMode: optionalBooleanField,
+  safeModeCulprits: culpritList,
   requestsExecuted: nonNegativeInteger,
   throughputPerSecond: nonNegativeNumber,
   keyEpoch: nonNegativeInteger,
@@ -227,6 +250,8 @@ export function parseReplicaStatus(value: unknown, expectedReplica?: number): Re
     stateTransferInProgress: record.stateTransferInProgress as boolean,
     pendingRequests: record.pendingRequests as number,
     oldestPendingMs: record.oldestPendingMs as number | null,
+    leaderTurnaroundMs: record.leaderTurnaroundMs as number | null,
+    leaderTurnaroundExpectationMs: record.leaderTurnaroundExpectationMs as number,
     msSinceLastExecution: record.msSinceLastExecution as number | null,
     voting: record.voting as boolean,
     requestsExecuted: record.requestsExecuted as number,
@@ -236,6 +261,12 @@ export function parseReplicaStatus(value: unknown, expectedReplica?: number): Re
     uptimeSeconds: record.uptimeSeconds as number,
     address: record.address as string,
     storageEngine: record.storageEngine as string,
+    // Only when the replica reports it (older replicas do not): a fork is never hidden, and a
+    // status without it reads as before.
+    ...(typeof record.safeMode === 'boolean' ? { safeMode: record.safeMode } : {}),
+    ...(Array.isArray(record.safeModeCulprits)
+      ? { safeModeCulprits: [...(record.safeModeCulprits as number[])] }
+      : {}),
   };
   return { ok: true, status };
 }

@@ -120,6 +120,8 @@ export const ACCOUNTABILITY_LOG_MESSAGE_KINDS: readonly string[] = Object.freeze
   'chunk',
   'state-unavailable',
   'request-ack',
+  'certificate-history',
+  'fork-proof',
 ]);
 const KIND_CODES = new Map(ACCOUNTABILITY_LOG_MESSAGE_KINDS.map((kind, index) => [kind, index + 1]));
 

@@ -3,6 +3,8 @@
  *
  * - verifyEvidence: checks a transferable proof (equivocation, conflicting checkpoint, lying
  *   reply) against the replicas' public keys alone, and says why when it does not hold.
+ * - verifyForensicProof: checks a fork proof (two quorum certificates for one checkpoint with
+ *   different roots) and recomputes its culprits, the ≥ f + 1 replicas that signed both.
  * - SuspicionTracker: unprovable complaints count once f + 1 distinct replicas make them within
  *   a window.
  * - AccountabilityLog: a hash-chained record of what a replica sent and received, audited with
@@ -70,4 +72,10 @@ export {
   type EvidenceVerdict,
   verifyEvidence,
 } from './evidence.js';
+export {
+  describeForensicProof,
+  type ForensicContext,
+  type ForensicVerdict,
+  verifyForensicProof,
+} from './forensics.js';
 export { SuspicionTracker, type SuspicionSnapshot, type SuspicionTrackerOptions } from './suspicions.js';

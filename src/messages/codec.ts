@@ -26,6 +26,8 @@
  *                                                    0x21 key-announcement
  *                                                    0x22 evidence-report
  *                                                    0x23 request-ack
+ *                                                    0x24 certificate-history
+ *                                                    0x25 fork-proof
  *
  *   Evidence (encodeEvidence/decodeEvidence; disjoint from message tags so that neither can be
  *   mistaken for the other): 0x40 equivocation, 0x41 conflicting-checkpoint, 0x42 lying-reply.
@@ -65,6 +67,7 @@ import { LIMITS, type Limits } from './limits.js';
 import type {
   Batch,
   BatchRequest,
+  CertificateHistory,
   Checkpoint,
   CheckpointCertificate,
   CheckpointVote,
@@ -76,6 +79,7 @@ import type {
   KeyCertificate,
   ReplyProof,
   Evidence,
+  ForensicProof,
   ForwardedRequests,
   AcknowledgedRequest,
   RequestAcknowledgement,
@@ -120,6 +124,8 @@ export const MESSAGE_TAGS = {
   'key-announcement': 0x21,
   'evidence-report': 0x22,
   'request-ack': 0x23,
+  'certificate-history': 0x24,
+  'fork-proof': 0x25,
 } as const satisfies Record<WireMessage['kind'], number>;
 
 export const EVIDENCE_TAGS = {
@@ -141,6 +147,8 @@ const MINIMUM_BYTES = {
   request: 7,
   macEntry: 1 + MAC_BYTES,
   vote: 2 + 1 + SIGNATURE_BYTES,
+  /** sequence, root, vote count. */
+  certificate: 1 + DIGEST_BYTES + 1,
   logEntry: 1 + 1 + DIGEST_BYTES,
   /** client id (1 + 1), request number, digest. */
   acknowledgedRequest: 2 + 1 + DIGEST_BYTES,
@@ -346,6 +354,38 @@ function readCheckpointBody(reader: ByteReader, limits: Limits): Checkpoint {
   const epoch = readKeyEpoch(reader, 'checkpoint key epoch');
   const signed = readSignature(reader, 'checkpoint signature');
   return { kind: 'checkpoint', sequence, stateRoot, replicaId: sender, keyEpoch: epoch, signature: signed };
+}
+
+/** Two certificates and the culprits (replica ids, u16 each). */
+export function writeForensicProof(writer: ByteWriter, proof: ForensicProof): void {
+  writeCheckpointCertificate(writer, proof.first);
+  writeCheckpointCertificate(writer, proof.second);
+  writer.varuint(proof.culprits.length);
+  for (const culprit of proof.culprits) writer.u16(culprit);
+}
+
+/** Reads what writeForensicProof wrote (culprits at most maxReplicas). Throws DecodeError. */
+export function readForensicProof(reader: ByteReader, limits: Limits): ForensicProof {
+  const first = readCheckpointCertificate(reader, limits);
+  const second = readCheckpointCertificate(reader, limits);
+  const count = readCount(reader, limits, 'maxReplicas', 'forensic culprits', 2);
+  const culprits: ReplicaId[] = [];
+  for (let index = 0; index < count; index++)
+    culprits.push(readReplicaId(reader, limits, 'culprit replica id'));
+  return { first, second, culprits };
+}
+
+function readCertificateHistory(reader: ByteReader, limits: Limits): CertificateHistory {
+  const count = readCount(
+    reader,
+    limits,
+    'maxCertificateHistory',
+    'history certificates',
+    MINIMUM_BYTES.certificate,
+  );
+  const certificates: CheckpointCertificate[] = [];
+  for (let index = 0; index < count; index++) certificates.push(readCheckpointCertificate(reader, limits));
+  return { kind: 'certificate-history', certificates };
 }
 
 function writeLogEntries(writer: ByteWriter, entries: readonly (PreparedEntry | PrePreparedEntry)[]): void {
@@ -742,6 +782,13 @@ function writeMessageBody(writer: ByteWriter, message: WireMessage): void {
     case 'evidence-report':
       writeEvidenceBody(writer, message.evidence);
       break;
+    case 'certificate-history':
+      writer.varuint(message.certificates.length);
+      for (const certificate of message.certificates) writeCheckpointCertificate(writer, certificate);
+      break;
+    case 'fork-proof':
+      writeForensicProof(writer, message.proof);
+      break;
     default:
       unknownKind(message);
   }
@@ -808,6 +855,10 @@ function readMessageBody(reader: ByteReader, kind: WireMessage['kind'], limits: 
     }
     case 'evidence-report':
       return { kind: 'evidence-report', evidence: readEvidenceBody(reader, limits) };
+    case 'certificate-history':
+      return readCertificateHistory(reader, limits);
+    case 'fork-proof':
+      return { kind: 'fork-proof', proof: readForensicProof(reader, limits) };
     default:
       return unknownKind(kind);
   }

@@ -25,6 +25,8 @@ export const LIMITS = {
   maxChunkIndicesPerRequest: 256,
   /** Sibling digests in a reply's Merkle proof (a batch of 2^32 replies). */
   maxReplyProofDepth: 32,
+  /** Certified checkpoints in one CERTIFICATE-HISTORY message (forensics, safe mode). */
+  maxCertificateHistory: 4,
   /** UTF-8 bytes of a client id (see CLIENT_ID_PATTERN). */
   maxClientIdBytes: 64,
 } as const;

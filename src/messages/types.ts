@@ -301,6 +301,35 @@ export interface StateUnavailable {
   readonly newest: CheckpointCertificate;
 }
 
+/**
+ * Beyond f: two valid quorum certificates for one checkpoint sequence with different state roots.
+ * Quorum intersection says at least f + 1 replicas signed both, which no correct replica does:
+ * those are the culprits (BFT protocol forensics, Sheng et al., CCS'21). Anyone holding the
+ * replicas' public keys can check it (detection/forensics.ts verifyForensicProof).
+ */
+export interface ForensicProof {
+  readonly first: CheckpointCertificate;
+  readonly second: CheckpointCertificate;
+  /** Replicas with a valid vote in both certificates, ascending; the verifier recomputes them. */
+  readonly culprits: readonly ReplicaId[];
+}
+
+/**
+ * A replica's most recent certified checkpoints (at most LIMITS.maxCertificateHistory), sent to
+ * every peer now and then so that a fork (two certified roots for one sequence) cannot stay
+ * hidden between two groups of correct replicas.
+ */
+export interface CertificateHistory {
+  readonly kind: 'certificate-history';
+  readonly certificates: readonly CheckpointCertificate[];
+}
+
+/** "The system forked": a ForensicProof, spread so that every correct replica enters safe mode. */
+export interface ForkProof {
+  readonly kind: 'fork-proof';
+  readonly proof: ForensicProof;
+}
+
 export type ReplicaMessage =
   | PrePrepare
   | Prepare
@@ -319,7 +348,9 @@ export type ReplicaMessage =
   | Manifest
   | ChunkRequest
   | Chunk
-  | StateUnavailable;
+  | StateUnavailable
+  | CertificateHistory
+  | ForkProof;
 
 export type ReplicaMessageKind = ReplicaMessage['kind'];
 

@@ -67,6 +67,8 @@ import {
 import type { KeyRegistry } from '../crypto/key-registry.js';
 import type { SigningKeyPair } from '../crypto/keys.js';
 import { describeEvidence, verifyEvidence } from '../detection/evidence.js';
+import { describeForensicProof, verifyForensicProof } from '../detection/forensics.js';
+import { decodeMessage } from '../messages/codec.js';
 import type { Evidence, KeyCertificate } from '../messages/types.js';
 import { openProcessOutput } from '../runtime/log-file.js';
 import { BACKGROUND_PACING, LoadPacer } from '../storage/pacing.js';
@@ -768,6 +770,37 @@ export class Guardian {
   // ───────────────────────────── evidence ─────────────────────────────
 
   /** Checks the signatures of evidence the core has not seen proven yet, and tells it the verdict. */
+  /**
+   * Its replica entered safe mode: more than f replicas misbehaved. The proof is checked here
+   * against the keys this guardian knows; a valid one raises an alarm naming the culprits (the
+   * operator leaves safe mode with a new configuration without them, docs/intrusion-tolerance.md).
+   */
+  #onForkProof(encoded: string): void {
+    const decoded = decodeMessage(fromBase64(encoded));
+    if (!decoded.ok || decoded.value.kind !== 'fork-proof') {
+      this.#logger.warn(
+        { reason: decoded.ok ? decoded.value.kind : decoded.reason },
+        'malformed fork proof from replica',
+      );
+      return;
+    }
+    const proof = decoded.value.proof;
+    const verdict = verifyForensicProof(proof, {
+      model: this.#config,
+      verifyReplicaSignature: (signer, epoch, payload, signature) =>
+        this.#registry.verifyReplicaSignature(signer, epoch, payload, signature),
+    });
+    if (!verdict.valid) {
+      this.#logger.warn({ reason: verdict.reason }, 'fork proof from replica does not verify');
+      return;
+    }
+    this.#logger.fatal({ culprits: verdict.culprits }, `SAFE MODE: ${describeForensicProof(proof)}`);
+    this.#alarm(
+      `replica ${this.id} is in safe mode: ${describeForensicProof(proof)}; restart the cluster with a ` +
+        `configuration without replicas ${verdict.culprits.join(', ')}`,
+    );
+  }
+
   #verifyEvidence(evidence: Evidence, encoded: Uint8Array, reporter: string, atMs: number): void {
     const verdict = verifyEvidence(evidence, {
       model: this.#config,
@@ -1176,6 +1209,9 @@ export class Guardian {
           evidence: fromBase64(message.evidence),
           ...(message.origin === undefined ? {} : { origin: message.origin }),
         });
+        return;
+      case 'fork-proof':
+        this.#onForkProof(message.proof);
         return;
       case 'suspect':
         this.#feed({ type: 'replica-suspicion', now, accused: message.accused, reason: message.reason });

@@ -72,6 +72,11 @@ export type ReplicaToGuardian =
       readonly origin?: string;
     }
   | { readonly type: 'suspect'; readonly accused: number; readonly reason: string }
+  /**
+   * The replica entered safe mode (docs/intrusion-tolerance.md, Beyond f): `proof` is the
+   * FORK-PROOF message, encoded (encodeMessage) and base64; the guardian checks it on its own.
+   */
+  | { readonly type: 'fork-proof'; readonly proof: string }
   | { readonly type: 'progress'; readonly stage: RecoveryProgress; readonly detail: string }
   | {
       readonly type: 'status';
@@ -146,6 +151,10 @@ export function parseReplicaMessage(value: unknown): ReplicaToGuardian | null {
           ? { type: 'evidence', evidence: value.evidence }
           : { type: 'evidence', evidence: value.evidence, origin };
       }
+    case 'fork-proof':
+      return boundedString(value.proof, IPC_LIMITS.maxEvidenceBase64)
+        ? { type: 'fork-proof', proof: value.proof }
+        : null;
     case 'suspect':
       return isCount(value.accused) && boundedString(value.reason, IPC_LIMITS.maxReasonLength)
         ? { type: 'suspect', accused: value.accused, reason: value.reason }

@@ -62,7 +62,15 @@ export class ReplicaMetrics {
   /** When the view change in progress started (null: none). */
   #viewChangeStartedAt: number | null = null;
   readonly #gauges: Record<
-    'view' | 'lastExecuted' | 'stableCheckpoint' | 'pending' | 'peers' | 'keyEpoch',
+    | 'view'
+    | 'lastExecuted'
+    | 'stableCheckpoint'
+    | 'pending'
+    | 'peers'
+    | 'keyEpoch'
+    | 'leaderTurnaround'
+    | 'leaderTurnaroundExpectation'
+    | 'safeMode',
     Gauge
   >;
   #requestsExecuted = 0;
@@ -158,8 +166,20 @@ export class ReplicaMetrics {
       lastExecuted: gauge('phalanx_last_executed_sequence', 'Last executed sequence number'),
       stableCheckpoint: gauge('phalanx_stable_checkpoint_sequence', 'Last stable checkpoint'),
       pending: gauge('phalanx_pending_requests', 'Requests waiting to be ordered'),
+      leaderTurnaround: gauge(
+        'phalanx_leader_turnaround_ms',
+        "Median turnaround of the leader's last proposals as this replica measured it (0: not measured)",
+      ),
+      leaderTurnaroundExpectation: gauge(
+        'phalanx_leader_turnaround_expectation_ms',
+        'Turnaround above which this replica replaces the leader',
+      ),
       peers: gauge('phalanx_connected_peers', 'Authenticated connections'),
       keyEpoch: gauge('phalanx_key_epoch', 'Current key epoch'),
+      safeMode: gauge(
+        'phalanx_safe_mode',
+        '1 in safe mode: proof that more than f replicas misbehaved (a fork); no writes are executed',
+      ),
     };
   }
 
@@ -291,8 +311,11 @@ export class ReplicaMetrics {
     this.#gauges.lastExecuted.set(status.lastExecuted);
     this.#gauges.stableCheckpoint.set(status.stableCheckpoint);
     this.#gauges.pending.set(status.pendingRequests);
+    this.#gauges.leaderTurnaround.set(status.leaderTurnaroundMs ?? 0);
+    this.#gauges.leaderTurnaroundExpectation.set(status.leaderTurnaroundExpectationMs);
     this.#gauges.peers.set(status.connectedPeers);
     this.#gauges.keyEpoch.set(status.keyEpoch);
+    this.#gauges.safeMode.set(status.safeMode === true ? 1 : 0);
     return this.#registry.metrics();
   }
 }

@@ -42,6 +42,7 @@ import type { Service } from '../core/service.js';
 import type { KeyRegistry } from '../crypto/key-registry.js';
 import { ReplicaCrypto, type ReplicaSessionKeys } from '../crypto/replica-crypto.js';
 import { verifyEvidence } from '../detection/evidence.js';
+import { describeForensicProof } from '../detection/forensics.js';
 import { decodeMessage, encodeEvidence, encodeMessage } from '../messages/codec.js';
 import type {
   AcknowledgedRequest,
@@ -434,6 +435,7 @@ export class ReplicaNode {
   status(): ReplicaStatus {
     const replica = this.#replica;
     const self = this.config.replicas[this.id]!;
+    const pace = replica.leaderPace;
     return {
       replica: this.id,
       role: replica.isLeader ? 'leader' : 'backup',
@@ -444,9 +446,13 @@ export class ReplicaNode {
       stateTransferInProgress: replica.stateTransferInProgress,
       pendingRequests: replica.pendingRequestCount,
       oldestPendingMs: replica.oldestPendingAgeMs,
+      leaderTurnaroundMs: pace.medianMs === null ? null : Math.round(pace.medianMs),
+      leaderTurnaroundExpectationMs: Math.round(pace.expectationMs),
       msSinceLastExecution:
         this.#lastExecutionAt === null ? null : Math.round(performance.now() - this.#lastExecutionAt),
       voting: replica.voting,
+      safeMode: replica.safeMode !== null,
+      ...(replica.safeMode === null ? {} : { safeModeCulprits: [...replica.safeMode.proof.culprits] }),
       requestsExecuted: this.#metrics.requestsExecuted,
       throughputPerSecond: this.#metrics.throughputPerSecond(),
       keyEpoch: this.#crypto.currentEpoch,
@@ -578,6 +584,22 @@ export class ReplicaNode {
             'misbehaviour proven',
           );
           this.#guardian?.send({ type: 'evidence', evidence: toBase64(encodeEvidence(action.evidence)) });
+          break;
+        case 'safe-mode':
+          this.#logger.fatal(
+            {
+              culprits: action.proof.culprits,
+              sequence: action.proof.first.sequence,
+              checkpoint: action.checkpoint.sequence,
+              fork: describeForensicProof(action.proof),
+            },
+            'SAFE MODE: more than f replicas misbehaved (two certified roots for one checkpoint); ' +
+              'writes are refused until an operator restarts the cluster without the culprits',
+          );
+          this.#guardian?.send({
+            type: 'fork-proof',
+            proof: toBase64(encodeMessage({ kind: 'fork-proof', proof: action.proof })),
+          });
           break;
         case 'suspect':
           this.#logger.warn({ suspect: action.replica, reason: action.reason }, 'suspicion');

@@ -18,10 +18,24 @@ export interface ReplicaStatus {
   readonly pendingRequests: number;
   /** How long the oldest client request waiting here has waited, in ms; null when none waits. */
   readonly oldestPendingMs: number | null;
+  /**
+   * Median turnaround of the current leader's last proposals as this replica measured it (ms;
+   * null: too few yet, or this replica leads), and the most it expects (the leader is replaced
+   * above it). See "Leader pace" in docs/ARCHITECTURE.md.
+   */
+  readonly leaderTurnaroundMs: number | null;
+  readonly leaderTurnaroundExpectationMs: number;
   /** Milliseconds since this replica last executed a batch; null when it has executed none since it started. */
   readonly msSinceLastExecution: number | null;
   /** Whether it takes part in votes (false while it sits out views after a restart or rejuvenation). */
   readonly voting: boolean;
+  /**
+   * In safe mode: it holds proof that more than f replicas misbehaved (a fork), executes nothing
+   * and refuses writes (docs/intrusion-tolerance.md, Beyond f). Absent from older replicas.
+   */
+  readonly safeMode?: boolean;
+  /** The replicas the fork proof names (signed both roots); present in safe mode only. */
+  readonly safeModeCulprits?: readonly number[];
   /** Client requests executed since the process started. */
   readonly requestsExecuted: number;
   /** Requests executed per second over the last few seconds. */

@@ -185,6 +185,8 @@ export interface SeedReport {
   readonly stateTransfers: number;
   readonly evidence: number;
   readonly rejectedInputs: number;
+  /** What the detectors caught of the intruder (docs/intrusion-tolerance.md, "Detectors"). */
+  readonly detections: Detections;
   /** Distinct stored checkpoints the checkpointability checker examined whole. */
   readonly checkpointsChecked: number;
   /** The most chunks the client table had in a checked checkpoint (more than its buckets: split). */
@@ -217,6 +219,39 @@ export interface SeedReport {
   readonly simulatedMs: number;
   readonly network: NetworkStatistics;
   readonly trace: readonly string[];
+}
+
+/**
+ * What the detectors of correct parties caught of the replicas and clients an intruder holds (the
+ * Byzantine replicas and the large-value clients), by detector. Keys are the evidence kind, the
+ * suspicion's reason or the refusal's `what: reason`, with every run of digits replaced by `#`
+ * (so "view change: leader turnaround: median # ms over its last # proposals, expected at most #
+ * ms"). Counts, not verdicts: evidence against a correct replica is a violation of its own.
+ */
+export interface Detections {
+  /** Evidence correct replicas and correct clients produced against a Byzantine replica, by kind. */
+  readonly evidence: Readonly<Record<string, number>>;
+  /** Suspicions correct replicas raised against a Byzantine replica, by reason. */
+  readonly suspicions: Readonly<Record<string, number>>;
+  /**
+   * Input correct replicas refused from a Byzantine replica or a large-value client: the core's
+   * `rejected-input` (`<what>: <reason>`), a dropped state-transfer source
+   * (`state-transfer source: <reason>`), frames the simulated transport refused (`frame: <reason>`)
+   * and bytes the decoder refused (`bytes: <kind it claimed> undecodable`).
+   */
+  readonly rejections: Readonly<Record<string, number>>;
+  /** Suspicions correct replicas raised against correct replicas (timeouts under network faults). */
+  readonly suspicionsOfCorrect: number;
+}
+
+/** The key a detection is counted under: digits vary from one occurrence to the next. */
+export function detectionKey(text: string): string {
+  return text.replace(/\d+/g, '#');
+}
+
+function countDetection(counts: Record<string, number>, text: string): void {
+  const key = detectionKey(text);
+  counts[key] = (counts[key] ?? 0) + 1;
 }
 
 const TICK_MS = 10;
@@ -550,6 +585,19 @@ export function runSimulation(options: SimulationOptions): SeedReport {
   let evidenceCount = 0;
   let evidenceRefused = 0;
   let rejectedInputs = 0;
+  const detected = {
+    evidence: {} as Record<string, number>,
+    suspicions: {} as Record<string, number>,
+    rejections: {} as Record<string, number>,
+    suspicionsOfCorrect: 0,
+  };
+  /** Whether input from `address` ('r<id>', 'c:<id>', or a core's `from`) came from the intruder. */
+  const fromIntruder = (address: string): boolean => {
+    if (address.startsWith('c:')) return largeValueClientIds.has(clientId(address.slice(2)));
+    const replica = address.startsWith('r') ? address.slice(1) : address;
+    if (/^\d+$/.test(replica)) return !isCorrect(Number(replica));
+    return largeValueClientIds.has(clientId(address));
+  };
   let keyRotations = 0;
   /** "sequence:root" of every checkpoint a correct replica computed by executing up to it. */
   const computedCheckpoints = new Set<string>();
@@ -611,6 +659,7 @@ export function runSimulation(options: SimulationOptions): SeedReport {
     (to, from, frame) => deliver(to, from, frame),
     (to, from, reason) => {
       rejectedInputs++;
+      if (fromIntruder(from) && !fromIntruder(to)) countDetection(detected.rejections, `frame: ${reason}`);
       note(`${to} rejected frame from ${from}: ${reason}`);
     },
   );
@@ -701,6 +750,7 @@ export function runSimulation(options: SimulationOptions): SeedReport {
           guardians?.replicaEvidence(node.id, action.evidence);
           if (correct) {
             evidenceCount++;
+            if (!isCorrect(action.evidence.accused)) countDetection(detected.evidence, action.evidence.kind);
             note(`r${node.id} EVIDENCE ${action.evidence.kind} against r${action.evidence.accused}`);
             if (
               schedule !== null &&
@@ -716,15 +766,38 @@ export function runSimulation(options: SimulationOptions): SeedReport {
             }
           }
           break;
+        case 'safe-mode':
+          // A fork needs f + 1 replicas that sign two roots for one checkpoint: with at most f
+          // faulty ones, a correct replica in safe mode means a correct one signed twice, or a
+          // proof that should not have verified.
+          if (correct && byzantine.size <= f)
+            violation(
+              `replica ${node.id} entered safe mode with at most f = ${f} faulty replicas: culprits ${action.proof.culprits.join(',')}`,
+            );
+          else note(`r${node.id} SAFE MODE, culprits ${action.proof.culprits.join(',')}`);
+          break;
         case 'suspect':
           guardians?.replicaSuspicion(node.id, action.replica, action.reason);
-          if (correct) note(`r${node.id} suspects r${action.replica}: ${action.reason}`);
+          if (correct) {
+            if (isCorrect(action.replica)) detected.suspicionsOfCorrect++;
+            else countDetection(detected.suspicions, action.reason);
+            note(`r${node.id} suspects r${action.replica}: ${action.reason}`);
+          }
           break;
         case 'log':
           if (!correct) break;
           if (action.event === 'view-installed') viewChangesInstalled.add(Number(action.details.view));
           if (action.event === 'state-transfer-completed') stateTransfers++;
-          if (action.event === 'rejected-input') rejectedInputs++;
+          if (action.event === 'rejected-input') {
+            rejectedInputs++;
+            if (fromIntruder(String(action.details.from)))
+              countDetection(
+                detected.rejections,
+                `${String(action.details.what)}: ${String(action.details.reason)}`,
+              );
+          }
+          if (action.event === 'state-transfer-source-dropped' && fromIntruder(String(action.details.source)))
+            countDetection(detected.rejections, `state-transfer source: ${String(action.details.reason)}`);
           if (action.event === 'safety-alarm')
             violation(`replica ${node.id} raised a safety alarm: ${JSON.stringify(action.details)}`);
           if (tracing && action.level !== 'debug')
@@ -794,6 +867,8 @@ export function runSimulation(options: SimulationOptions): SeedReport {
     const decoded = decodeFor(to, frame);
     if (!decoded.ok) {
       rejectedInputs++;
+      if (fromIntruder(from) && !fromIntruder(to))
+        countDetection(detected.rejections, `bytes: ${decoded.reason.split(':')[0]!} undecodable`);
       note(`${to} rejected bytes from ${from}: ${decoded.reason}`);
       return;
     }
@@ -973,6 +1048,8 @@ export function runSimulation(options: SimulationOptions): SeedReport {
     recordSent: (digest: Uint8Array) => checker.recordSentRequest(digest),
     reportEvidence: (from: ClientId, evidence: Evidence) => {
       evidenceCount++;
+      if (!isCorrect(evidence.accused) && !largeValueClientIds.has(from))
+        countDetection(detected.evidence, evidence.kind);
       note(`client ${from} EVIDENCE ${evidence.kind} against r${evidence.accused}`);
       if (isCorrect(evidence.accused)) {
         violation(
@@ -1371,6 +1448,7 @@ export function runSimulation(options: SimulationOptions): SeedReport {
     stateTransfers,
     evidence: evidenceCount,
     rejectedInputs,
+    detections: detected,
     checkpointsChecked: checkpoints.checkpointsChecked,
     largestClientTableChunks: checkpoints.largestClientTableChunks,
     largeValueRequests: largeValueClientCount === 0 ? null : largeValueTotals(),

@@ -20,7 +20,7 @@
  * All disk work runs on one GroupCommitQueue (records.ts): batches and load/close one at a time,
  * in the order they were queued, so append/storeCheckpoint/flush interleave safely.
  */
-import { constants as fsConstants } from 'node:fs';
+import { constants as fsConstants, writeSync } from 'node:fs';
 import { type FileHandle, mkdir, open, readdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { DurableRecord, StoredCheckpoint } from '../core/actions.js';
@@ -446,7 +446,7 @@ export class FileStorage implements ReplicaStorage {
   async #writeFrames(frames: readonly Uint8Array[], sequences: readonly number[]): Promise<void> {
     const segment = this.#liveSegment();
     const data = Buffer.concat(frames);
-    await writeFully(segment.handle, data, segment.size);
+    appendToPageCache(segment.handle, data, segment.size);
     let offset = segment.size;
     frames.forEach((frame, index) => {
       segment.entries.push({
@@ -643,6 +643,19 @@ async function writeFully(handle: FileHandle, data: Uint8Array, position: number
   for (let written = 0; written < data.length;) {
     const { bytesWritten } = await handle.write(data, written, data.length - written, position + written);
     written += bytesWritten;
+  }
+}
+
+/**
+ * Writes `data` at `position` on the calling thread. The records of one flush go to the page cache
+ * (the fdatasync after them stays asynchronous): a write through the thread pool cost 14-60 us of
+ * CPU against 1 us here (200 bytes, measured 2026-12-01), and a replica flushes once or twice per
+ * batch. A write blocks the event loop only while the kernel copies the bytes, unless the
+ * machine is so short of memory that it throttles dirty pages, when everything waits anyway.
+ */
+function appendToPageCache(handle: FileHandle, data: Uint8Array, position: number): void {
+  for (let written = 0; written < data.length;) {
+    written += writeSync(handle.fd, data, written, data.length - written, position + written);
   }
 }
 

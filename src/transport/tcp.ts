@@ -26,6 +26,7 @@ import { randomInt } from 'node:crypto';
 import { createServer, connect as dial, type Server, type Socket } from 'node:net';
 import { InvariantViolation, type KeyEpoch } from '../messages/ids.js';
 import { LIMITS } from '../messages/limits.js';
+import { ConnectionRateLimiter } from './connection-rate.js';
 import { OVERFLOW_KEY, RATE_LIMITED_LOG_LIMITS, RateLimitedLog } from './rate-limited-log.js';
 import {
   type AuthenticatedPeer,
@@ -72,6 +73,17 @@ export interface TcpTransportLimits {
    * cannot take the budget from the others, whatever it opens.
    */
   readonly maxPendingInboundHandshakesPerSource: number;
+  /**
+   * Authenticated connections one client identity may open within
+   * `clientConnectionWindowMilliseconds`; beyond, its connection is closed and the identity is
+   * refused for `clientRefusalMilliseconds`, at its HELLO, before any cryptography (see
+   * connection-rate.ts). Replicas are not limited here.
+   */
+  readonly maxConnectionsPerClient: number;
+  readonly clientConnectionWindowMilliseconds: number;
+  readonly clientRefusalMilliseconds: number;
+  /** Client identities whose connection rate is remembered (least recently seen forgotten first). */
+  readonly maxRateTrackedClients: number;
   /** From dialing (or accepting) to an established channel. */
   readonly handshakeTimeoutMilliseconds: number;
   /** Plaintext packed into one record by the send path; a larger frame still gets a record of its own. */
@@ -94,6 +106,13 @@ export const DEFAULT_TCP_TRANSPORT_LIMITS: TcpTransportLimits = {
   // Binds only once the 256 are taken (a host starting a hundred clients is not throttled before):
   // then an attacker needs 32 addresses to hold them all with shares of 8.
   maxPendingInboundHandshakesPerSource: 8,
+  // A client reconnects with backoff (50 ms doubling to 2 s): even one whose every connection
+  // drops opens about 8 in 10 s, and a shell loop of `phalanx kv` commands (one process, so one
+  // connection per replica, each) fewer than 30. A churner is stopped within seconds.
+  maxConnectionsPerClient: 30,
+  clientConnectionWindowMilliseconds: 10_000,
+  clientRefusalMilliseconds: 30_000,
+  maxRateTrackedClients: 4096,
   handshakeTimeoutMilliseconds: HANDSHAKE_LIMITS.handshakeTimeoutMilliseconds,
   maxCoalescedRecordBytes: 256 * 1024,
   rejectionLogIntervalMilliseconds: RATE_LIMITED_LOG_LIMITS.defaultIntervalMilliseconds,
@@ -313,6 +332,7 @@ export class TcpTransport implements Transport {
   readonly #limits: TcpTransportLimits;
   readonly #reconnect: ReconnectPolicy;
   readonly #logger: TransportLogger;
+  readonly #clientRate: ConnectionRateLimiter;
   /**
    * Links by peer, in two maps keyed by the bare id so that `send` finds a link without building a
    * key string per frame.
@@ -350,6 +370,12 @@ export class TcpTransport implements Transport {
     this.#reconnect = { ...DEFAULT_RECONNECT_POLICY, ...options.reconnect };
     this.#logger = options.logger ?? DEFAULT_LOGGER;
     for (const [name, value] of Object.entries(this.#limits)) checkPositiveInteger(value, name);
+    this.#clientRate = new ConnectionRateLimiter({
+      maxConnectionsPerWindow: this.#limits.maxConnectionsPerClient,
+      windowMilliseconds: this.#limits.clientConnectionWindowMilliseconds,
+      refusalMilliseconds: this.#limits.clientRefusalMilliseconds,
+      maxTrackedClients: this.#limits.maxRateTrackedClients,
+    });
     this.#rejectionLog = new RateLimitedLog({
       intervalMilliseconds: this.#limits.rejectionLogIntervalMilliseconds,
       maxTrackedKeys: this.#limits.maxRejectionLogKeys,
@@ -631,7 +657,7 @@ export class TcpTransport implements Transport {
    * claimed identity exists at all is the key directory's to say, in the handshake that follows.
    */
   #admit(claimed: NodeId): string | null {
-    if (claimed.kind === 'client') return null;
+    if (claimed.kind === 'client') return this.#clientRate.refusal(nodeKey(claimed), performance.now());
     const self = this.#identity.node;
     if (self.kind === 'replica' && claimed.id > self.id) {
       return `${describeNode(claimed)} must not dial ${describeNode(self)}: the lower replica id dials`;
@@ -741,6 +767,7 @@ export class TcpTransport implements Transport {
     const step = connection.channel.receive(chunk);
     for (const bytes of step.outgoing) connection.socket.write(bytes);
     if (step.established !== null) this.#onEstablished(connection, step.established);
+    if (connection.detached) return;
     const peer = connection.channel.peer;
     if (peer !== null && step.frames.length > 0) {
       for (const frame of step.frames) {
@@ -765,6 +792,13 @@ export class TcpTransport implements Transport {
     if (connection.direction === 'inbound') {
       this.#inboundHandshakeEnded(connection);
       const key = nodeKey(peer.node);
+      if (peer.node.kind === 'client') {
+        const refusal = this.#clientRate.established(key, performance.now());
+        if (refusal !== null) {
+          this.#rejectConnection(connection, refusal);
+          return;
+        }
+      }
       link = this.#linkOf(peer.node) ?? null;
       if (link === null) {
         // A client, or a replica missing from the peers list: known while its connection lasts.

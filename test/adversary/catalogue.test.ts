@@ -25,6 +25,7 @@ import {
   receivesEquivocation,
   rewriteOutgoing,
   slowLeaderDelayMs,
+  stallingLeaderDelayMs,
 } from '../../src/adversary/outgoing.js';
 import { FaultyService } from '../../src/adversary/faulty-service.js';
 import type { ExecutionContext, Service } from '../../src/core/service.js';
@@ -89,17 +90,25 @@ describe('adversary catalogue', () => {
     ]);
     assert.equal(BYZANTINE_CATALOGUE, SIMULATOR_BEHAVIOURS);
     assert.deepEqual(RECOVERY_BEHAVIOURS, ['stalling-source', 'lying-source', 'frame', 'flood-recovering']);
-    assert.deepEqual(LEADER_BEHAVIOURS, ['equivocate', 'slow-leader']);
+    assert.deepEqual(LEADER_BEHAVIOURS, ['equivocate', 'slow-leader', 'stalling-leader']);
     assert.deepEqual(
       new Set(VOTE_HONEST_BEHAVIOURS),
       new Set(['inflated-status', 'lie-in-replies', 'large-values-client']),
     );
   });
 
-  it('gives the runtime its six fault modes, five of them shared with the simulator', () => {
+  it('gives the runtime its seven fault modes, five of them shared with the simulator', () => {
     assert.deepEqual(
       new Set(RUNTIME_FAULT_MODES),
-      new Set(['equivocate', 'corrupt-state', 'lie-in-replies', 'silent', 'slow-leader', 'flood']),
+      new Set([
+        'equivocate',
+        'corrupt-state',
+        'lie-in-replies',
+        'silent',
+        'slow-leader',
+        'flood',
+        'stalling-leader',
+      ]),
     );
     assert.equal(FAULT_MODES, RUNTIME_FAULT_MODES);
     const shared = RUNTIME_FAULT_MODES.filter((mode) => isSimulatorBehaviour(mode));
@@ -173,6 +182,19 @@ describe('rewriteOutgoing', () => {
       assert.ok(delays[0]! >= 0.3 * harness.config.requestTimeoutMs - 1);
       assert.ok(delays[0]! <= 1.2 * harness.config.requestTimeoutMs);
     }
+  });
+
+  it("'stalling-leader': every proposal held back, two holds together still under the request timeout", () => {
+    const message = harness.proposal(7);
+    const delays = [1, 2, 3].map(
+      (to) => rewriteOutgoing(only('stalling-leader'), replicaId(to), message, contextOf(harness))!.delayMs,
+    );
+    assert.deepEqual(
+      delays,
+      [1, 2, 3].map(() => stallingLeaderDelayMs(harness.config)),
+    );
+    assert.ok(delays[0]! > 0.4 * harness.config.requestTimeoutMs);
+    assert.ok(2 * delays[0]! < harness.config.requestTimeoutMs);
   });
 
   it('draws the same for the same seed (the simulator replays)', () => {

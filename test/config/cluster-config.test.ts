@@ -41,6 +41,17 @@ describe('protocol section', () => {
     assert.equal(parseClusterConfig(document, 'test.json').protocol.plannedViewChangeWaitMs, 1000);
   });
 
+  it('takes leaderTurnaroundFloorMs 0 (no turnaround check) and defaults it to 150', () => {
+    const config = parseClusterConfig(withProtocol({ leaderTurnaroundFloorMs: 0 }), 'test.json');
+    assert.equal(config.protocol.leaderTurnaroundFloorMs, 0);
+    assert.equal(parseClusterConfig(document, 'test.json').protocol.leaderTurnaroundFloorMs, 150);
+    assert.ok(
+      problemsOf(withProtocol({ leaderTurnaroundFloorMs: -5 })).some((problem) =>
+        problem.includes('protocol.leaderTurnaroundFloorMs'),
+      ),
+    );
+  });
+
   it('refuses 0 where the protocol needs a positive value, and negatives anywhere, naming the field', () => {
     assert.ok(
       problemsOf(withProtocol({ checkpointInterval: 0 })).some((problem) =>

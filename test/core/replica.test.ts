@@ -245,6 +245,45 @@ describe('normal case', () => {
     assert.equal(maxInFlight, cluster.config.pipelineDepth);
   });
 
+  test('4b. fair batches: a client with many requests waiting puts at most twice the median share in a batch, and all of them execute in order', () => {
+    const cluster = new Harness();
+    const flooder = cluster.client('bob');
+    const flood = Array.from({ length: 12 }, (_, index) => flooder.request(kv.put(`bob/${index}`, 'v')));
+    const others = ['alice', 'carol', 'dave'].map((name) => cluster.client(name).request(kv.put(name, 'v')));
+    for (const request of [...flood, ...others]) cluster.submit(request);
+    cluster.run();
+
+    // Three clients with one request each and one with twelve: the lower median is one, so the
+    // flooder gets at most two places in any batch, and the others all fit in the first batches.
+    const batches = cluster
+      .actionsOf(0)
+      .flatMap((action) =>
+        action.kind === 'broadcast' && action.message.kind === 'pre-prepare' ? [action.message.batch] : [],
+      );
+    const othersBatches = batches.filter((batch) => batch.some((request) => request.clientId !== flooder.id));
+    assert.ok(othersBatches.length > 0);
+    for (const batch of othersBatches) {
+      const fromFlooder = batch.filter((request) => request.clientId === flooder.id).length;
+      assert.ok(
+        fromFlooder <= 2,
+        `a batch with other clients' requests held ${fromFlooder} of the flooder's`,
+      );
+    }
+    // Never starved: every request executes, the flooder's in the order it numbered them.
+    for (const id of cluster.ids) {
+      for (const request of [...flood, ...others]) assert.ok(cluster.executionOf(id, request) !== undefined);
+      const order = cluster
+        .executed(id)
+        .flatMap((action) => action.requests)
+        .filter((entry) => entry.clientId === flooder.id && !entry.skipped)
+        .map((entry) => entry.requestNumber);
+      assert.deepEqual(
+        order,
+        [...order].sort((a, b) => a - b),
+      );
+    }
+  });
+
   test('5. exactly-once: a retransmitted request is answered from the reply cache and never executed again', () => {
     const cluster = new Harness();
     const alice = cluster.client('alice');

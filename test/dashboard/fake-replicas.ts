@@ -38,6 +38,8 @@ export function sampleReplicaStatus(replica: number, overrides: Partial<ReplicaS
     stateTransferInProgress: false,
     pendingRequests: 3,
     oldestPendingMs: 12,
+    leaderTurnaroundMs: replica === 0 ? null : 3,
+    leaderTurnaroundExpectationMs: 150,
     msSinceLastExecution: 4,
     voting: true,
     requestsExecuted: 52_000,

@@ -20,12 +20,24 @@ async function bench(...args: string[]): Promise<string[]> {
 
 describe('phalanx bench', { timeout: 240_000 }, () => {
   it('--unreplicated measures the one-process server with CPU time per operation', async () => {
-    const lines = await bench('--unreplicated', '--clients', '2', '--requests', '300', '--warmup', '50');
+    const lines = await bench(
+      '--unreplicated',
+      '--clients',
+      '2',
+      '--requests',
+      '300',
+      '--warmup',
+      '50',
+      '--warmup-seconds',
+      '0',
+    );
     const result = JSON.parse(lines.at(-1)!) as Record<string, unknown>;
     assert.equal(result.unreplicated, true);
     assert.equal(result.n, 1);
     assert.equal(result.errors, 0);
     assert.equal(result.requests, 300);
+    // No ordering, so no batches.
+    assert.equal(result.requests_per_batch, null);
     assert.ok((result.throughput_ops_s as number) > 0);
     const total = result.cpu_us_per_op as number;
     const clients = result.cpu_us_per_op_clients as number;
@@ -34,8 +46,39 @@ describe('phalanx bench', { timeout: 240_000 }, () => {
     assert.ok(total > clients, `CPU per operation ${total} µs, clients alone ${clients} µs`);
   });
 
+  it('--client-signatures runs a cluster that requires signed requests, and the clients sign them', async () => {
+    const lines = await bench(
+      '--client-signatures',
+      '--clients',
+      '2',
+      '--requests',
+      '200',
+      '--warmup',
+      '20',
+      '--warmup-seconds',
+      '0',
+    );
+    const result = JSON.parse(lines.at(-1)!) as Record<string, unknown>;
+    assert.equal(result.client_signatures, true);
+    assert.equal(
+      result.errors,
+      0,
+      'a leader proposes only signed requests: unsigned ones would never complete',
+    );
+    assert.equal(result.requests, 200);
+  });
+
   it('--sweep prints a table and one JSON line per point, each with its unreplicated figure', async () => {
-    const lines = await bench('--sweep', '1,2', '--requests', '200', '--warmup', '20');
+    const lines = await bench(
+      '--sweep',
+      '1,2',
+      '--requests',
+      '200',
+      '--warmup',
+      '20',
+      '--warmup-seconds',
+      '0',
+    );
     assert.match(lines[0]!, /\| *clients \| *ops\/s \| *p50 ms .* unreplicated ops\/s .*\| *ratio \|/);
     const points = lines
       .filter((line) => line.startsWith('{'))
@@ -56,9 +99,13 @@ describe('phalanx bench', { timeout: 240_000 }, () => {
         'unreplicated_throughput_ops_s',
         'unreplicated_cpu_us_per_op',
         'replicated_ratio',
+        'requests_per_batch',
       ])
         assert.ok(typeof point[field] === 'number' && point[field] > 0, `${field}: ${String(point[field])}`);
     }
+    assert.ok(points.every((point) => point.client_signatures === false));
+    // One client has one request outstanding: every batch holds one request.
+    assert.equal(points[0]!.requests_per_batch, 1);
     // The table has a row per point.
     assert.equal(lines.filter((line) => /^\| +\d+ \|/.test(line)).length, 2);
   });

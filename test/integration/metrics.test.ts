@@ -54,6 +54,9 @@ describe('Prometheus metrics of a replica and of the bench client', { timeout: 2
         String(BENCH_REQUESTS),
         '--warmup',
         String(BENCH_WARMUP),
+        // No timed warm-up: the count below is exactly the requests asked for.
+        '--warmup-seconds',
+        '0',
         '--metrics-port',
         '0',
         // Long enough for the scrape below; the test ends the process once it has scraped.

@@ -269,6 +269,18 @@ const messageArbitraries = {
     .chain(() =>
       record({ kind: fc.constant('evidence-report' as const), evidence: arbitraryEvidenceLazy() }),
     ),
+  'certificate-history': record({
+    kind: fc.constant('certificate-history' as const),
+    certificates: fc.array(arbitraryCertificate, { maxLength: LIMITS.maxCertificateHistory }),
+  }),
+  'fork-proof': record({
+    kind: fc.constant('fork-proof' as const),
+    proof: record({
+      first: arbitraryCertificate,
+      second: arbitraryCertificate,
+      culprits: fc.array(arbitraryReplica, { maxLength: 5 }),
+    }),
+  }),
 } satisfies { [Kind in WireMessage['kind']]: fc.Arbitrary<Extract<WireMessage, { kind: Kind }>> };
 
 const arbitraryMessage: fc.Arbitrary<WireMessage> = fc.oneof(
@@ -869,6 +881,50 @@ describe('limits', () => {
         data: operationBytes(LIMITS.maxChunkBytes + 1),
       }),
     },
+    {
+      name: 'a certificate history of maxCertificateHistory + 1 certificates',
+      limit: 'maxCertificateHistory',
+      message: () => ({
+        kind: 'certificate-history',
+        certificates: times(LIMITS.maxCertificateHistory + 1, (index) => ({
+          sequence: sequenceNumber(index),
+          stateRoot: zeroDigest,
+          votes: [],
+        })),
+      }),
+    },
+    {
+      name: 'a fork proof naming more than maxReplicas culprits',
+      limit: 'maxReplicas',
+      message: () => ({
+        kind: 'fork-proof',
+        proof: {
+          first: { sequence: sequenceNumber(8), stateRoot: zeroDigest, votes: [] },
+          second: { sequence: sequenceNumber(8), stateRoot: zeroDigest, votes: [] },
+          culprits: times(LIMITS.maxReplicas + 1, () => replicaId(0)),
+        },
+      }),
+    },
+    {
+      name: 'a fork proof whose certificate has more than maxReplicas votes',
+      limit: 'maxReplicas',
+      message: () => ({
+        kind: 'fork-proof',
+        proof: {
+          first: {
+            sequence: sequenceNumber(8),
+            stateRoot: zeroDigest,
+            votes: times(LIMITS.maxReplicas + 1, () => ({
+              replicaId: replicaId(0),
+              keyEpoch: keyEpoch(0),
+              signature: zeroSignature,
+            })),
+          },
+          second: { sequence: sequenceNumber(8), stateRoot: zeroDigest, votes: [] },
+          culprits: [],
+        },
+      }),
+    },
   ];
 
   for (const { name, limit, message } of cases) {
@@ -903,6 +959,14 @@ describe('limits', () => {
         indices: times(LIMITS.maxChunkIndicesPerRequest, () => LIMITS.maxManifestLeaves - 1),
       },
       { kind: 'chunk', sequence: sequenceNumber(1), index: 0, data: operationBytes(LIMITS.maxChunkBytes) },
+      {
+        kind: 'certificate-history',
+        certificates: times(LIMITS.maxCertificateHistory, (index) => ({
+          sequence: sequenceNumber(index),
+          stateRoot: zeroDigest,
+          votes: [],
+        })),
+      },
     ];
     for (const message of atLimits) assert.deepStrictEqual(decodeOk(encodeMessage(message)), message);
   });

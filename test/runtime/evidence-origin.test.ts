@@ -25,3 +25,17 @@ describe('evidence from a replica names the client that handed it in', () => {
       });
   });
 });
+
+describe('a fork proof from a replica (safe mode)', () => {
+  it('is passed on as its encoded text, bounded like evidence', () => {
+    assert.deepEqual(parseReplicaMessage({ type: 'fork-proof', proof: 'JQ==' }), {
+      type: 'fork-proof',
+      proof: 'JQ==',
+    });
+    assert.equal(parseReplicaMessage({ type: 'fork-proof', proof: 7 }), null);
+    assert.equal(
+      parseReplicaMessage({ type: 'fork-proof', proof: 'A'.repeat(IPC_LIMITS.maxEvidenceBase64 + 1) }),
+      null,
+    );
+  });
+});

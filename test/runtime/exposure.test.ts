@@ -72,6 +72,16 @@ describe('the guarantee in the guardians reports', () => {
     assert.equal(statusExitCode(status), STATUS_EXIT_CODES.unhealthy);
   });
 
+  it('a replica in safe mode (a fork beyond f) makes the cluster unsafe, naming the culprits', () => {
+    const reports = replicas().map((report) =>
+      report.up && report.replica === 2 ? { ...report, safeMode: true, safeModeCulprits: [0, 4] } : report,
+    );
+    const status = verdictOf(reports, guardians());
+    assert.equal(status.verdict, 'unsafe');
+    assert.equal(statusExitCode(status), STATUS_EXIT_CODES.unhealthy);
+    assert.match(status.reasons[0]!, /^replica 2 is in safe mode: .*culprits 0, 4/);
+  });
+
   it('a replica exposed longer than T makes the cluster unsafe, saying which and why', () => {
     const status = verdictOf(
       replicas(),

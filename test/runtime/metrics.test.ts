@@ -17,6 +17,8 @@ const STATUS = {
   pendingRequests: 0,
   connectedPeers: 3,
   keyEpoch: 0,
+  leaderTurnaroundMs: 12,
+  leaderTurnaroundExpectationMs: 150,
 } as ReplicaStatus;
 
 describe('ReplicaMetrics', () => {
@@ -25,6 +27,16 @@ describe('ReplicaMetrics', () => {
     const empty = parsePrometheusText(await metrics.render(STATUS));
     const duration = 'phalanx_request_duration_seconds';
     assert.equal(sampleValue(empty, duration, `${duration}_count`, { kind: 'read-only' }), 0);
+    assert.equal(sampleValue(empty, 'phalanx_leader_turnaround_ms', 'phalanx_leader_turnaround_ms', {}), 12);
+    assert.equal(
+      sampleValue(
+        empty,
+        'phalanx_leader_turnaround_expectation_ms',
+        'phalanx_leader_turnaround_expectation_ms',
+        {},
+      ),
+      150,
+    );
     metrics.requestArrived('alice', 7);
     metrics.requestArrived('alice', 7); // a retransmission: timed from the first arrival, once
     metrics.replySent('alice', 7, false);

@@ -184,10 +184,11 @@ describe('key theft in the simulator', () => {
     assert.equal(report.livenessFailure, null);
   });
 
-  it('reports a stall of a cluster too small for its rotations apart from failures (seed 191)', () => {
-    // n = 4, f = 1 with keys rotating (a recovery, k = 1) is below n ≥ 3f + 2k + 1: one replica
-    // lost its disk, one lagged, and the checkpoint's certificate decayed with fewer than Q holders.
-    const report = runSimulation({ seed: 191, n: 4, f: 1, keyTheft: true });
+  it('reports a stall of a cluster too small for its rotations apart from failures (seed 57)', () => {
+    // n = 4, f = 1 with keys rotating (a recovery, k = 1) is below n ≥ 3f + 2k + 1, so a run may
+    // stall: reported apart from failures. (Seed 191 was the example until the CERTIFICATE-HISTORY
+    // messages of safe mode changed every schedule; seed 57 is the one of 400 that stalls now.)
+    const report = runSimulation({ seed: 57, n: 4, f: 1, keyTheft: true });
     assert.deepEqual(report.violations, []);
     assert.equal(report.livenessFailure, null);
     assert.match(report.livenessOutsideModel ?? '', /outstanding/);

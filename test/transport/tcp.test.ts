@@ -1501,3 +1501,77 @@ describe('TcpTransport', () => {
     });
   });
 });
+
+describe('TcpTransport: connection churn', () => {
+  it('closes the connection of a client over its connection rate, then refuses it before any cryptography, and nobody else', async () => {
+    const cluster = new TestCluster();
+    try {
+      const server = await cluster.start(replica0, {
+        listenPort: 0,
+        limits: {
+          maxConnectionsPerClient: 3,
+          clientConnectionWindowMilliseconds: 60_000,
+          clientRefusalMilliseconds: 60_000,
+        },
+      });
+      const address = addressOf(replica0, server);
+      const rejections = cluster.recorder(replica0).rejections;
+      const connectOnce = async (): Promise<void> => {
+        const client = await TcpTransport.start({
+          identity: cluster.identity(alice),
+          peers: [address],
+          keys: cluster.keys,
+          events: new EventRecorder().events(),
+          logger: testLogger,
+        });
+        try {
+          await waitUntil(() => hasPeer(server, alice), 'alice connected');
+        } finally {
+          await client.close();
+        }
+        await waitUntil(() => !hasPeer(server, alice), 'alice gone');
+      };
+      for (let attempt = 0; attempt < 3; attempt++) await connectOnce();
+      assert.equal(rejections.length, 0, 'three connections are within the rate');
+
+      // The fourth completes its handshake and is closed at once, naming the client.
+      const churner = await TcpTransport.start({
+        identity: cluster.identity(alice),
+        peers: [address],
+        keys: cluster.keys,
+        events: new EventRecorder().events(),
+        logger: testLogger,
+      });
+      try {
+        await waitUntil(() => rejections.length >= 2, 'the fourth connection closed and a redial refused');
+      } finally {
+        await churner.close();
+      }
+      assert.equal(rejections[0]!.peer === null ? null : nodeKey(rejections[0]!.peer), nodeKey(alice));
+      assert.match(
+        rejections[0]!.reason,
+        /^client:alice opened more than 3 connections within 60000 ms \(maxConnectionsPerClient\): refused for 60000 ms$/,
+      );
+      // Its redials are refused at the HELLO, by the name it claims (not yet proven: peer null).
+      assert.equal(rejections[1]!.peer, null);
+      assert.match(rejections[1]!.reason, /client:alice opened too many connections: refused for 60 s more/);
+
+      // Another client is not affected.
+      const bob = clientNode(clientId('bob'));
+      const other = await TcpTransport.start({
+        identity: cluster.identity(bob),
+        peers: [address],
+        keys: cluster.keys,
+        events: new EventRecorder().events(),
+        logger: testLogger,
+      });
+      try {
+        await waitUntil(() => hasPeer(server, bob), 'bob connected');
+      } finally {
+        await other.close();
+      }
+    } finally {
+      await cluster.close();
+    }
+  });
+});

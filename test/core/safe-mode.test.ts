@@ -1,0 +1,283 @@
+/**
+ * Beyond f: safe mode and forensics (docs/intrusion-tolerance.md). A twin-key fork: replicas 1 and
+ * 2 (f + 1 = 2 of n = 4) sign two different state roots for one checkpoint, one certified with
+ * replica 0 and the other with replica 3, so each side alone holds a valid quorum certificate.
+ * Every correct replica that sees both must stop, keep the proof and name exactly replicas 1 and 2.
+ */
+import * as assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import type { Action } from '../../src/core/actions.js';
+import { ClientSession } from '../../src/core/client-protocol.js';
+import { isSafeModeRefusal, SAFE_MODE_REFUSAL_TEXT } from '../../src/core/forensics.js';
+import { verifyForensicProof } from '../../src/detection/forensics.js';
+import { type Digest, replicaId, requestNumber, sequenceNumber, toHex } from '../../src/messages/ids.js';
+import { checkpointPayload, replyBatchPayload, replyContent } from '../../src/messages/signing.js';
+import type { CheckpointCertificate, ForensicProof, ReplicaMessage } from '../../src/messages/types.js';
+import { rootFromProof } from '../../src/core/merkle.js';
+import { Harness, kv } from './harness.js';
+
+function certificateBy(
+  cluster: Harness,
+  sequence: number,
+  root: Digest,
+  signers: readonly number[],
+): CheckpointCertificate {
+  return {
+    sequence: sequenceNumber(sequence),
+    stateRoot: root,
+    votes: signers.map((signer) => {
+      const signed = cluster.cryptos[signer]!.sign(checkpointPayload(sequenceNumber(sequence), root));
+      return { replicaId: replicaId(signer), keyEpoch: signed.keyEpoch, signature: signed.signature };
+    }),
+  };
+}
+
+function messagesOf(actions: readonly Action[], kind: ReplicaMessage['kind']): ReplicaMessage[] {
+  return actions.flatMap((action) =>
+    (action.kind === 'send' || action.kind === 'broadcast') && action.message.kind === kind
+      ? [action.message]
+      : [],
+  );
+}
+
+/**
+ * A cluster that certified checkpoint 4 with replica 3 cut off (so its certificate is signed by
+ * 0, 1 and 2) and a second certificate for checkpoint 4 with another root, signed by 1, 2 and 3:
+ * the twins of replicas 1 and 2 on the other side of the fork.
+ */
+function forkedCluster() {
+  const cluster = new Harness();
+  const alice = cluster.client('alice');
+  cluster.disconnected.add(3);
+  const interval = cluster.config.checkpointInterval;
+  for (let index = 1; index <= interval; index++)
+    cluster.execute(alice.request(kv.put(`k${index}`, `v${index}`)), [0, 1, 2]);
+  cluster.advance(100);
+  const stable = cluster.replica(0).stableCheckpoint;
+  assert.equal(stable.sequence, interval);
+  const otherRoot = cluster.cryptos[0]!.hash(
+    new TextEncoder().encode('the state on the other side of the fork'),
+  );
+  const other = certificateBy(cluster, interval, otherRoot, [1, 2, 3]);
+  return { cluster, alice, stable, other };
+}
+
+describe('safe mode', () => {
+  test('a certificate history that contradicts a certified root puts a correct replica in safe mode, with the proof and the f + 1 culprits', () => {
+    const { cluster, alice, stable, other } = forkedCluster();
+    // Work beyond the checkpoint, never certified: rolled back on entering safe mode.
+    cluster.execute(alice.request(kv.put('after', 'checkpoint')), [0, 1, 2]);
+    assert.equal(cluster.read(0, 'after'), 'checkpoint');
+    const executedBefore = cluster.replica(0).lastExecuted;
+    assert.ok(executedBefore > stable.sequence);
+
+    const actions = cluster.deliver(3, 0, { kind: 'certificate-history', certificates: [other] });
+    const replica = cluster.replica(0);
+    const safeMode = replica.safeMode;
+    assert.ok(safeMode !== null, 'replica 0 is in safe mode');
+    assert.deepEqual(safeMode.proof.culprits, [1, 2]);
+    assert.equal(safeMode.checkpoint.sequence, stable.sequence);
+    // Anyone with the public keys can check the proof and recompute the culprits.
+    const verdict = verifyForensicProof(safeMode.proof, {
+      model: { n: 4, f: 1, k: 0 },
+      verifyReplicaSignature: (signer, epoch, payload, signature) =>
+        cluster.registry.verifyReplicaSignature(signer, epoch, payload, signature),
+    });
+    assert.deepEqual(verdict, { valid: true, culprits: [1, 2] });
+    // The alarm: an action carrying the proof, a log line naming the culprits, and the proof to peers.
+    const alarm = actions.find((action) => action.kind === 'safe-mode');
+    assert.ok(alarm !== undefined && alarm.kind === 'safe-mode');
+    assert.deepEqual(alarm.proof.culprits, [1, 2]);
+    const line = actions.find((action) => action.kind === 'log' && action.event === 'safe-mode-entered');
+    assert.ok(line !== undefined && line.kind === 'log');
+    assert.equal(line.level, 'error');
+    assert.equal(line.details.culprits, '1,2');
+    assert.equal(messagesOf(actions, 'fork-proof').length, 1);
+    // Rolled back to the state it can prove.
+    assert.equal(replica.lastExecuted, stable.sequence);
+    assert.equal(cluster.read(0, 'after'), null);
+    assert.equal(cluster.read(0, 'k1'), 'v1');
+  });
+
+  test('the fork proof reaches every replica; each checks it and enters safe mode; nothing executes or signs a checkpoint any more', () => {
+    const { cluster, alice, other } = forkedCluster();
+    cluster.disconnected.delete(3);
+    cluster.deliver(3, 0, { kind: 'certificate-history', certificates: [other] });
+    cluster.run();
+    for (const id of cluster.ids) {
+      const safeMode = cluster.replica(id).safeMode;
+      assert.ok(safeMode !== null, `replica ${id} is in safe mode`);
+      assert.deepEqual(safeMode.proof.culprits, [1, 2]);
+    }
+    const sentBefore = cluster.sent.length;
+    const executed = cluster.ids.map((id) => cluster.replica(id).lastExecuted);
+    const write = alice.request(kv.put('x', 'after the fork'));
+    cluster.submit(write);
+    cluster.run();
+    cluster.advance(3000);
+    assert.deepEqual(
+      cluster.ids.map((id) => cluster.replica(id).lastExecuted),
+      executed,
+      'no replica executes anything in safe mode',
+    );
+    const afterwards = cluster.sent.slice(sentBefore).map((envelope) => envelope.message.kind);
+    for (const kind of ['pre-prepare', 'prepare', 'commit', 'checkpoint', 'view-change'] as const)
+      assert.ok(!afterwards.includes(kind), `no ${kind} is sent in safe mode`);
+    // Every replica refuses the write with the safe-mode reason.
+    const refusals = cluster.repliesTo(write);
+    assert.ok(refusals.length >= 2);
+    for (const reply of refusals) {
+      assert.ok(isSafeModeRefusal(reply));
+      assert.equal(new TextDecoder().decode(reply.result), SAFE_MODE_REFUSAL_TEXT);
+    }
+  });
+
+  test('a client fails a write with safe-mode after f + 1 refusals; reads are answered, signed, from the certified state', () => {
+    const { cluster, alice, other } = forkedCluster();
+    cluster.disconnected.delete(3);
+    cluster.deliver(3, 0, { kind: 'certificate-history', certificates: [other] });
+    cluster.run();
+
+    const session = new ClientSession(
+      {
+        n: 4,
+        f: 1,
+        k: 0,
+        retransmitTimeoutMs: 500,
+        maxRetransmitTimeoutMs: 4000,
+        readOnlyTimeoutMs: 500,
+        maxOutstanding: 4,
+        replyWindow: 16,
+      },
+      alice.id,
+      (unsigned) =>
+        alice.request(unsigned.operation, {
+          readOnly: unsigned.readOnly,
+          requestNumber: unsigned.requestNumber,
+        }),
+      1000,
+    );
+    const { actions } = session.invoke(kv.put('y', '1'), { readOnly: false }, 0);
+    const request = actions[0]!.kind === 'send-all' ? actions[0]!.request : null;
+    assert.ok(request !== null);
+    cluster.submit(request);
+    cluster.run();
+    const replies = cluster.repliesTo(request);
+    const first = session.onReply(replies[0]!, 1);
+    assert.deepEqual(first, [], 'one refusal may come from a faulty replica');
+    const second = session.onReply(replies[1]!, 2);
+    assert.equal(second.length, 1);
+    const completion = second[0]!;
+    assert.ok(
+      completion.kind === 'complete' && completion.safeMode === true && completion.status === 'error',
+    );
+
+    const read = alice.request(kv.get('k2'), { readOnly: true });
+    cluster.submit(read);
+    cluster.run();
+    const answers = cluster.repliesTo(read);
+    assert.equal(answers.length, 4);
+    for (const answer of answers) {
+      // Replicas 0 to 2 answer from checkpoint 4; replica 3, cut off before it, from its genesis state.
+      const certified = cluster.replica(answer.replicaId).safeMode!.checkpoint.sequence;
+      assert.equal(answer.sequence, certified);
+      assert.equal(kv.value(answer.result), answer.replicaId === 3 ? null : 'v2');
+      assert.equal(certified, answer.replicaId === 3 ? 0 : 4);
+      const proof = answer.proof;
+      assert.ok(proof !== null, 'a read in safe mode is signed');
+      const root = rootFromProof(
+        (data) => cluster.cryptos[0]!.hash(data),
+        cluster.cryptos[0]!.hash(replyContent(answer)),
+        proof.leafIndex,
+        proof.leafCount,
+        proof.path,
+      );
+      assert.ok(root !== null);
+      assert.ok(
+        cluster.registry.verifyReplicaSignature(
+          answer.replicaId,
+          proof.keyEpoch,
+          replyBatchPayload(answer.sequence, root),
+          proof.signature,
+        ),
+      );
+    }
+  });
+
+  test('a forged or under-quorum fork proof is refused, and the replica goes on', () => {
+    const { cluster, stable } = forkedCluster();
+    const otherRoot = cluster.cryptos[0]!.hash(new TextEncoder().encode('forged'));
+    const under: ForensicProof = {
+      first: stable,
+      second: certificateBy(cluster, stable.sequence, otherRoot, [1, 2]),
+      culprits: [replicaId(1), replicaId(2)],
+    };
+    const actions = cluster.deliver(1, 0, { kind: 'fork-proof', proof: under });
+    assert.equal(cluster.replica(0).safeMode, null);
+    assert.ok(actions.some((action) => action.kind === 'log' && action.event === 'rejected-input'));
+    const forgedVotes = certificateBy(cluster, stable.sequence, otherRoot, [1, 2, 3]);
+    const forged: ForensicProof = {
+      first: stable,
+      second: {
+        ...forgedVotes,
+        votes: forgedVotes.votes.map((vote) => ({ ...vote, signature: stable.votes[0]!.signature })),
+      },
+      culprits: [replicaId(1), replicaId(2)],
+    };
+    cluster.advance(1000);
+    cluster.deliver(2, 0, { kind: 'fork-proof', proof: forged });
+    assert.equal(cluster.replica(0).safeMode, null);
+  });
+
+  test('replicas share their certified checkpoints every four status intervals', () => {
+    const { cluster } = forkedCluster();
+    cluster.disconnected.delete(3);
+    const before = cluster.sent.length;
+    cluster.advance(4 * cluster.config.statusIntervalMs + 100);
+    const histories = cluster.sent
+      .slice(before)
+      .filter((envelope) => envelope.from === 0 && envelope.message.kind === 'certificate-history');
+    assert.ok(histories.length >= 3, 'to each peer');
+    const message = histories[0]!.message;
+    assert.ok(message.kind === 'certificate-history');
+    assert.equal(message.certificates[0]!.sequence, 4);
+    for (const id of cluster.ids) assert.equal(cluster.replica(id).safeMode, null, 'no fork, no safe mode');
+  });
+
+  test('a replica never signs a second root for a checkpoint sequence, not even the certified one after repairing a corrupt state', () => {
+    const cluster = new Harness();
+    const alice = cluster.client('alice');
+    const interval = cluster.config.checkpointInterval;
+    cluster.execute(alice.request(kv.put('k1', 'v1')));
+    // Replica 3's state goes wrong behind the protocol's back: its checkpoint root will differ.
+    cluster.service(3).execute(kv.put('planted', 'x'), {
+      clientId: alice.id,
+      requestNumber: requestNumber(999),
+      sequence: sequenceNumber(1),
+    });
+    for (let index = 2; index <= interval; index++) cluster.execute(alice.request(kv.put(`k${index}`, 'v')));
+    cluster.advance(3000);
+    const roots = new Set(
+      cluster.sent
+        .filter(
+          (envelope) =>
+            envelope.from === 3 &&
+            envelope.message.kind === 'checkpoint' &&
+            envelope.message.sequence === interval,
+        )
+        .map((envelope) => (envelope.message.kind === 'checkpoint' ? toHex(envelope.message.stateRoot) : '')),
+    );
+    assert.equal(roots.size, 1, 'one root signed for the sequence');
+    assert.ok(cluster.logs(3, 'state-corruption-detected').length > 0, 'it found its state corrupt');
+    assert.ok(
+      cluster.logs(3, 'second-root-refused').length > 0,
+      'and did not sign the certified root after repair',
+    );
+    assert.equal(
+      cluster.replica(3).stableCheckpoint.sequence,
+      interval,
+      'it still adopted the certified state',
+    );
+    for (const id of cluster.ids) assert.equal(cluster.replica(id).safeMode, null);
+  });
+});

@@ -1,0 +1,276 @@
+import * as assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import fc from 'fast-check';
+import { type Digest, keyEpoch, type ReplicaId, replicaId, sequenceNumber } from '../../src/messages/ids.js';
+import { KeyRegistry } from '../../src/crypto/key-registry.js';
+import { deriveSeed } from '../../src/crypto/keys.js';
+import { ReplicaCrypto, sessionKeysFromSeed } from '../../src/crypto/replica-crypto.js';
+import { type ForensicContext, verifyForensicProof } from '../../src/detection/forensics.js';
+import {
+  culpritsOf,
+  FORK_MONITOR_SEQUENCES,
+  ForkMonitor,
+  forensicProofOf,
+} from '../../src/core/forensics.js';
+import { quorumSize } from '../../src/core/quorum.js';
+import { checkpointPayload } from '../../src/messages/signing.js';
+import type { CheckpointCertificate, ForensicProof } from '../../src/messages/types.js';
+
+const master = new Uint8Array(32).fill(41);
+
+function cluster(n: number, f: number, k = 0) {
+  const model = { n, f, k } as const;
+  const registry = new KeyRegistry(n);
+  const replicas = Array.from(
+    { length: n },
+    (_, index) =>
+      new ReplicaCrypto({
+        replica: replicaId(index),
+        registry,
+        epoch: keyEpoch(0),
+        sessionKeys: sessionKeysFromSeed(deriveSeed(master, `replica:${index}|epoch:0`)),
+      }),
+  );
+  const context: ForensicContext = {
+    model,
+    verifyReplicaSignature: (signer, epoch, payload, signature) =>
+      registry.verifyReplicaSignature(signer, epoch, payload, signature),
+  };
+  const hash = (text: string): Digest => replicas[0]!.hash(new TextEncoder().encode(text));
+  function certificate(sequence: number, root: Digest, signers: readonly number[]): CheckpointCertificate {
+    return {
+      sequence: sequenceNumber(sequence),
+      stateRoot: root,
+      votes: [...signers]
+        .sort((a, b) => a - b)
+        .map((signer) => {
+          const signed = replicas[signer]!.sign(checkpointPayload(sequenceNumber(sequence), root));
+          return { replicaId: replicaId(signer), keyEpoch: signed.keyEpoch, signature: signed.signature };
+        }),
+    };
+  }
+  const validVoters = (candidate: CheckpointCertificate): ReplicaId[] | null => {
+    const seen = new Set<number>();
+    const voters: ReplicaId[] = [];
+    for (const vote of candidate.votes) {
+      if (vote.replicaId >= n || seen.has(vote.replicaId)) return null;
+      seen.add(vote.replicaId);
+      if (
+        registry.verifyReplicaSignature(
+          vote.replicaId,
+          vote.keyEpoch,
+          checkpointPayload(candidate.sequence, candidate.stateRoot),
+          vote.signature,
+        )
+      )
+        voters.push(vote.replicaId);
+    }
+    return voters;
+  };
+  return { model, context, hash, certificate, validVoters };
+}
+
+// n = 4, f = 1: Q = 3; replicas 1 and 2 sign both roots (a twin-key fork).
+const small = cluster(4, 1);
+const rootA = small.hash('state A');
+const rootB = small.hash('state B');
+const forkProof = (): ForensicProof =>
+  forensicProofOf(
+    small.model,
+    { certificate: small.certificate(8, rootA, [0, 1, 2]), voters: [0, 1, 2].map(replicaId) },
+    { certificate: small.certificate(8, rootB, [1, 2, 3]), voters: [1, 2, 3].map(replicaId) },
+  );
+
+describe('verifyForensicProof', () => {
+  it('accepts two quorum certificates for one sequence with different roots, and names the signers of both', () => {
+    const proof = forkProof();
+    assert.deepEqual(proof.culprits, [1, 2]);
+    const verdict = verifyForensicProof(proof, small.context);
+    assert.deepEqual(verdict, { valid: true, culprits: [1, 2] });
+  });
+
+  it('rejects certificates of the same root', () => {
+    const proof = { ...forkProof() };
+    const same = { ...proof, second: small.certificate(8, proof.first.stateRoot, [1, 2, 3]) };
+    assert.match((verifyForensicProof(same, small.context) as { reason: string }).reason, /same state root/);
+  });
+
+  it('rejects certificates of two sequences', () => {
+    const proof = forkProof();
+    const other = { ...proof, second: small.certificate(16, rootB, [1, 2, 3]) };
+    assert.match(
+      (verifyForensicProof(other, small.context) as { reason: string }).reason,
+      /sequences 8 and 16/,
+    );
+  });
+
+  it('rejects an under-quorum certificate', () => {
+    const proof = forkProof();
+    const under = { ...proof, second: small.certificate(8, proof.second.stateRoot, [1, 2]) };
+    assert.match(
+      (verifyForensicProof(under, small.context) as { reason: string }).reason,
+      /2 valid votes, fewer than a quorum \(3\)/,
+    );
+  });
+
+  it('rejects forged votes (a flipped signature does not count towards the quorum)', () => {
+    const proof = forkProof();
+    const votes = proof.second.votes.map((vote, index) =>
+      index === 0
+        ? { ...vote, signature: vote.signature.map((byte) => byte ^ 1) as typeof vote.signature }
+        : vote,
+    );
+    const forged = { ...proof, second: { ...proof.second, votes } };
+    assert.equal(verifyForensicProof(forged, small.context).valid, false);
+  });
+
+  it('rejects a vote moved to another signer and duplicate votes', () => {
+    const proof = forkProof();
+    const moved = {
+      ...proof,
+      second: {
+        ...proof.second,
+        votes: proof.second.votes.map((vote) => ({ ...vote, replicaId: replicaId(0) })),
+      },
+    };
+    assert.match(
+      (verifyForensicProof(moved, small.context) as { reason: string }).reason,
+      /two votes of replica 0/,
+    );
+  });
+
+  it('rejects wrong culprits (framing a replica that signed one certificate only)', () => {
+    const proof = forkProof();
+    for (const culprits of [[0, 1, 2], [1], [2, 1], []].map((list) => list.map(replicaId))) {
+      const verdict = verifyForensicProof({ ...proof, culprits }, small.context);
+      assert.equal(verdict.valid, false, `culprits ${culprits.join(',')}`);
+    }
+  });
+
+  it('property: any two quorums of distinct roots prove a fork of their intersection, at least f + 1 replicas', () => {
+    const big = cluster(7, 2);
+    const quorum = quorumSize(big.model);
+    const subset = fc
+      .shuffledSubarray([0, 1, 2, 3, 4, 5, 6], { minLength: quorum, maxLength: 7 })
+      .map((list) => [...list].sort((a, b) => a - b));
+    fc.assert(
+      fc.property(subset, subset, fc.integer({ min: 1, max: 5 }), (left, right, multiple) => {
+        const sequence = multiple * 8;
+        const a = big.certificate(sequence, big.hash(`a${sequence}`), left);
+        const b = big.certificate(sequence, big.hash(`b${sequence}`), right);
+        const proof = forensicProofOf(
+          big.model,
+          { certificate: a, voters: left.map(replicaId) },
+          { certificate: b, voters: right.map(replicaId) },
+        );
+        assert.ok(proof.culprits.length >= big.model.f + 1);
+        assert.deepEqual(proof.culprits, culpritsOf(left.map(replicaId), right.map(replicaId)));
+        const verdict = verifyForensicProof(proof, big.context);
+        assert.deepEqual(verdict, { valid: true, culprits: proof.culprits });
+      }),
+      { numRuns: 30 },
+    );
+  });
+
+  it('property: dropping votes below a quorum, or naming another culprit set, is always rejected', () => {
+    const proof = forkProof();
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 0, max: 2 }),
+        fc.subarray([0, 1, 2, 3].map(replicaId)),
+        (kept, culprits) => {
+          const under = { ...proof, first: { ...proof.first, votes: proof.first.votes.slice(0, kept) } };
+          assert.equal(verifyForensicProof(under, small.context).valid, false);
+          const isRight = culprits.length === 2 && culprits[0] === 1 && culprits[1] === 2;
+          assert.equal(verifyForensicProof({ ...proof, culprits }, small.context).valid, isRight);
+        },
+      ),
+      { numRuns: 50 },
+    );
+  });
+});
+
+describe('ForkMonitor', () => {
+  it('stays quiet while every sequence has one certified root, and yields the proof at the second root', () => {
+    const monitor = new ForkMonitor(small.model, small.validVoters);
+    assert.equal(monitor.observe(small.certificate(8, rootA, [0, 1, 2])).kind, 'consistent');
+    assert.equal(monitor.observe(small.certificate(8, rootA, [1, 2, 3])).kind, 'consistent');
+    assert.equal(monitor.observe(small.certificate(16, rootB, [0, 1, 2])).kind, 'consistent');
+    assert.equal(monitor.proof, null);
+    const seen = monitor.observe(small.certificate(8, rootB, [1, 2, 3]));
+    assert.equal(seen.kind, 'fork');
+    const proof: ForensicProof | null = seen.kind === 'fork' ? seen.proof : null;
+    assert.deepEqual(proof?.culprits, [1, 2]);
+    assert.equal(monitor.proof, proof);
+    assert.equal(verifyForensicProof(proof!, small.context).valid, true);
+  });
+
+  it('ignores under-quorum and forged certificates', () => {
+    const monitor = new ForkMonitor(small.model, small.validVoters);
+    monitor.observe(small.certificate(8, rootA, [0, 1, 2]));
+    assert.equal(monitor.observe(small.certificate(8, rootB, [1, 2])).kind, 'invalid');
+    const forged = small.certificate(8, rootB, [1, 2, 3]);
+    const votes = forged.votes.map((vote) => ({
+      ...vote,
+      signature: vote.signature.map(() => 7) as typeof vote.signature,
+    }));
+    assert.equal(monitor.observe({ ...forged, votes }).kind, 'invalid');
+    assert.equal(monitor.proof, null);
+  });
+
+  it(`remembers the last ${FORK_MONITOR_SEQUENCES} sequences only`, () => {
+    const monitor = new ForkMonitor(small.model, small.validVoters);
+    for (let index = 1; index <= FORK_MONITOR_SEQUENCES + 1; index++)
+      monitor.observe(small.certificate(index * 8, rootA, [0, 1, 2]));
+    assert.equal(monitor.rootAt(sequenceNumber(8)), null);
+    assert.equal(monitor.observe(small.certificate(8, rootB, [1, 2, 3])).kind, 'consistent');
+    assert.equal(monitor.observe(small.certificate(16, rootB, [1, 2, 3])).kind, 'fork');
+    assert.equal(monitor.recent(4).length, 4);
+  });
+
+  it('checks a received proof again and recomputes its culprits', () => {
+    const monitor = new ForkMonitor(small.model, small.validVoters);
+    const proof = forkProof();
+    assert.deepEqual(monitor.observeProof({ ...proof, culprits: [replicaId(0)] })?.culprits, [1, 2]);
+    const other = new ForkMonitor(small.model, small.validVoters);
+    assert.equal(other.observeProof({ ...proof, second: small.certificate(8, rootB, [1, 2]) }), null);
+    assert.equal(other.proof, null);
+  });
+
+  it('the forensic set assertion fires on certificates checked against fewer than Q votes', () => {
+    assert.throws(
+      () =>
+        forensicProofOf(
+          small.model,
+          { certificate: small.certificate(8, rootA, [0, 1]), voters: [0, 1].map(replicaId) },
+          { certificate: small.certificate(8, rootB, [2, 3]), voters: [2, 3].map(replicaId) },
+        ),
+      /smaller than f \+ 1/,
+    );
+  });
+
+  it('checks the votes of a certificate the caller vouched for only when it is half of a fork', () => {
+    let checks = 0;
+    const counting = (candidate: CheckpointCertificate) => {
+      checks++;
+      return small.validVoters(candidate);
+    };
+    const monitor = new ForkMonitor(small.model, counting);
+    assert.equal(monitor.observe(small.certificate(8, rootA, [0, 1, 2]), true).kind, 'consistent');
+    assert.equal(checks, 0);
+    const seen = monitor.observe(small.certificate(8, rootB, [1, 2, 3]));
+    assert.equal(seen.kind, 'fork');
+    assert.equal(checks, 2);
+    // A vouched-for certificate that turns out to hold too few valid votes proves nothing: the
+    // valid one replaces it.
+    const other = new ForkMonitor(small.model, small.validVoters);
+    const forgedVotes = small.certificate(16, rootA, [0, 1, 2]).votes.map((vote) => ({
+      ...vote,
+      signature: vote.signature.map(() => 1) as typeof vote.signature,
+    }));
+    other.observe({ sequence: sequenceNumber(16), stateRoot: rootA, votes: forgedVotes }, true);
+    assert.equal(other.observe(small.certificate(16, rootB, [1, 2, 3])).kind, 'consistent');
+    assert.equal(other.proof, null);
+    assert.equal(other.rootAt(sequenceNumber(16))?.stateRoot, rootB);
+  });
+});

@@ -103,6 +103,13 @@ export class LiveWorkload {
   }
 }
 
+/**
+ * The live workload's own client identity. One identity is one client process at a time: a
+ * replica keeps the newest connection of an identity and closes the older, so a workload sharing
+ * `admin` with the `phalanx kv` commands a user types would lose its connections to each of them.
+ */
+const WORKLOAD_CLIENT = 'workload';
+
 /** The default local cluster: n = 6 (f = 1, k = 1) with guardians rejuvenating every replica. */
 export const LOCAL_CLUSTER_DEFAULTS = {
   f: 1,
@@ -120,7 +127,7 @@ async function ensureConfig(path: string): Promise<void> {
     f: LOCAL_CLUSTER_DEFAULTS.f,
     k: LOCAL_CLUSTER_DEFAULTS.k,
     basePort: LOCAL_CLUSTER_DEFAULTS.basePort,
-    clients: ['admin'],
+    clients: ['admin', WORKLOAD_CLIENT],
     benchClients: 128,
     // A local playground: `phalanx demo` plays the intruder through the guardians' debug port.
     // Configurations made with `phalanx keygen` leave this off, as production ones must.
@@ -235,10 +242,12 @@ async function runLocalCluster(options: {
   process.stdout.write(`dashboard: ${dashboard.url}\n`);
   let client: PhalanxClient | null = null;
   if (options.workload) {
-    const keys = await loadClientKeyFile(clientKeyPath(config, clientId('admin')));
+    // A configuration made before the workload had its own identity shares admin's.
+    const name = config.clients.some((entry) => entry.id === WORKLOAD_CLIENT) ? WORKLOAD_CLIENT : 'admin';
+    const keys = await loadClientKeyFile(clientKeyPath(config, clientId(name)));
     client = await PhalanxClient.connect({ config, client: keys });
     workload = new LiveWorkload(new KvClient(client), logger, 20);
-    process.stdout.write('live workload: 20 operations per second as client admin\n');
+    process.stdout.write(`live workload: 20 operations per second as client ${name}\n`);
   }
   process.stdout.write(
     config.service.module === DEFAULT_SERVICE_MODULE

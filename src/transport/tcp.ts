@@ -106,10 +106,13 @@ export const DEFAULT_TCP_TRANSPORT_LIMITS: TcpTransportLimits = {
   // Binds only once the 256 are taken (a host starting a hundred clients is not throttled before):
   // then an attacker needs 32 addresses to hold them all with shares of 8.
   maxPendingInboundHandshakesPerSource: 8,
-  // A client reconnects with backoff (50 ms doubling to 2 s): even one whose every connection
-  // drops opens about 8 in 10 s, and a shell loop of `phalanx kv` commands (one process, so one
-  // connection per replica, each) fewer than 30. A churner is stopped within seconds.
-  maxConnectionsPerClient: 30,
+  // A client reconnects with backoff (50 ms doubling to 2 s, reset only by a connection that
+  // lasted 5 s): even one whose every connection drops opens about 8 in 10 s. Honest use goes
+  // higher when several processes share one identity (a shell script running five `ledger`
+  // commands at once as admin: each newer connection replaces the older, and each process redials)
+  // and 30 refused such a burst (test/integration/packed-ledger.test.ts). 100 handshakes cost a
+  // replica tens of milliseconds of CPU; a churner is still stopped within seconds.
+  maxConnectionsPerClient: 100,
   clientConnectionWindowMilliseconds: 10_000,
   clientRefusalMilliseconds: 30_000,
   maxRateTrackedClients: 4096,
@@ -119,15 +122,24 @@ export const DEFAULT_TCP_TRANSPORT_LIMITS: TcpTransportLimits = {
   maxRejectionLogKeys: RATE_LIMITED_LOG_LIMITS.defaultMaxTrackedKeys,
 };
 
-/** Delay before redialing a peer: doubles per failed attempt, with jitter, reset on success. */
+/**
+ * Delay before redialing a peer: doubles per failed attempt, with jitter. A connection that ends
+ * within `stableConnectionMilliseconds` of its handshake counts as a failed attempt too; only
+ * one that lasted resets the delay. Else a peer that closes every connection as soon as it is
+ * made is redialed every 50 ms for ever: two processes sharing one client identity (each newer
+ * connection replaces the older one at the replica) would replace each other's connections ten
+ * times a second, and the replicas' connection-rate limit would refuse the identity for both.
+ */
 export interface ReconnectPolicy {
   readonly initialDelayMilliseconds: number;
   readonly maxDelayMilliseconds: number;
+  readonly stableConnectionMilliseconds: number;
 }
 
 export const DEFAULT_RECONNECT_POLICY: ReconnectPolicy = {
   initialDelayMilliseconds: 50,
   maxDelayMilliseconds: 2000,
+  stableConnectionMilliseconds: 5000,
 };
 
 /** Structured logging in pino's argument order, so a pino logger can be passed as is. */
@@ -298,6 +310,8 @@ interface Connection {
   /** Outbound: the TCP connection is up (before that, failures are just "peer unreachable"). */
   socketConnected: boolean;
   established: boolean;
+  /** When the handshake completed (performance.now()), for the reconnect policy's stability rule. */
+  establishedAtMs: number;
   waitingForDrain: boolean;
   /** Detached from its link and destroyed; later events on it only finish the bookkeeping. */
   detached: boolean;
@@ -382,6 +396,7 @@ export class TcpTransport implements Transport {
     });
     checkPositiveInteger(this.#reconnect.initialDelayMilliseconds, 'initialDelayMilliseconds');
     checkPositiveInteger(this.#reconnect.maxDelayMilliseconds, 'maxDelayMilliseconds');
+    checkPositiveInteger(this.#reconnect.stableConnectionMilliseconds, 'stableConnectionMilliseconds');
     if (this.#limits.maxCoalescedRecordBytes > MAX_RECORD_PLAINTEXT_BYTES) {
       throw new InvariantViolation(`maxCoalescedRecordBytes must be at most ${MAX_RECORD_PLAINTEXT_BYTES}`);
     }
@@ -498,6 +513,8 @@ export class TcpTransport implements Transport {
       // A connection whose HELLO has not arrived yet names no one; it is dropped too, as it may
       // be about to authenticate under an old key.
       if (filter !== undefined && peer !== null && !filter(peer, session)) continue;
+      // Dropped by our own decision, not the peer's: redialed at once, however young it was.
+      if (connection.link !== null) connection.link.failedAttempts = 0;
       this.#closeConnection(connection, 'dropped on request (re-handshake)', false);
       dropped++;
     }
@@ -724,6 +741,7 @@ export class TcpTransport implements Transport {
       link,
       socketConnected: direction === 'inbound',
       established: false,
+      establishedAtMs: 0,
       waitingForDrain: false,
       detached: false,
       quiet: false,
@@ -788,6 +806,7 @@ export class TcpTransport implements Transport {
     if (connection.handshakeTimer !== null) clearTimeout(connection.handshakeTimer);
     connection.handshakeTimer = null;
     connection.established = true;
+    connection.establishedAtMs = performance.now();
     let link = connection.link;
     if (connection.direction === 'inbound') {
       this.#inboundHandshakeEnded(connection);
@@ -820,7 +839,6 @@ export class TcpTransport implements Transport {
     }
     if (link === null) throw new InvariantViolation('an outbound connection always has its link');
     if (link.dialing === connection) link.dialing = null;
-    link.failedAttempts = 0;
     if (link.keyEpoch !== null && peer.keyEpoch > link.keyEpoch && link.queue.length > 0) {
       // A peer back with a newer key epoch is a new process (a rejuvenated replica): the frames
       // queued while it was away were meant for the process that is gone. The new one catches up
@@ -923,6 +941,8 @@ export class TcpTransport implements Transport {
     if (link.dialing === connection) link.dialing = null;
     if (link.active === connection) {
       link.active = null;
+      if (performance.now() - connection.establishedAtMs >= this.#reconnect.stableConnectionMilliseconds)
+        link.failedAttempts = 0;
       this.#dirtyLinks.delete(link);
       this.#logger.debug({ peer: link.key, reason }, 'peer disconnected');
       if (!link.configured) {

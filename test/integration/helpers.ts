@@ -35,6 +35,7 @@ export interface TestCluster {
   readonly directory: string;
   readonly config: ClusterConfig;
   readonly cluster: LocalCluster;
+  /** A key-value client as `name` (default admin); an earlier one of that name is closed. */
   kv(name?: string): Promise<KvClient>;
   status(): Promise<ReplicaReport[]>;
   /** Guardian clusters: what every guardian reports. */
@@ -107,7 +108,7 @@ export async function startTestCluster(
     logLevel: process.env.PHALANX_TEST_LOG_LEVEL === 'debug' ? 'debug' : 'info',
     extraArguments: (id) => (faultModes[id] === undefined ? [] : ['--fault-mode', faultModes[id]]),
   });
-  const clients: PhalanxClient[] = [];
+  const clients = new Map<string, PhalanxClient>();
   if (options.start !== false) {
     try {
       await cluster.startAll();
@@ -126,9 +127,14 @@ export async function startTestCluster(
     config,
     cluster,
     async kv(name = 'admin') {
+      // One identity is one client at a time: a replica keeps the newest connection of an
+      // identity, so two open clients of one name take each other's connections (a suite run
+      // saw the idle one of an earlier test starve the next). The earlier one is closed first.
+      const earlier = clients.get(name);
+      if (earlier !== undefined) await earlier.close();
       const keys = await loadClientKeyFile(clientKeyPath(config, clientId(name)));
       const client = await PhalanxClient.connect({ config, client: keys, timeoutMs: 20_000 });
-      clients.push(client);
+      clients.set(name, client);
       return new KvClient(client);
     },
     status: () => cluster.reports(),
@@ -136,7 +142,7 @@ export async function startTestCluster(
     log: (id) => readOrEmpty(cluster.logFile(id)),
     replicaLog: (id) => readOrEmpty(cluster.replicaLogFile(id)),
     async stop() {
-      for (const client of clients) await client.close();
+      for (const client of clients.values()) await client.close();
       await cluster.stopAll();
       // Whatever this cluster started and outlived its parent (a replica whose guardian was
       // killed, a guardian a test restarted by hand) must not load the tests that come after.

@@ -1574,4 +1574,38 @@ describe('TcpTransport: connection churn', () => {
       await cluster.close();
     }
   });
+
+  it('two processes sharing a client identity take the connection from each other with a growing delay, under the rate', async () => {
+    // Each newer connection replaces the older one, so the two keep taking it over. Redialing
+    // every 50 ms (the backoff reset by every handshake) made about 20 connections a second,
+    // and the replica refused the identity for both; a connection that lasted less than
+    // stableConnectionMilliseconds now counts as a failed attempt.
+    const cluster = new TestCluster();
+    const recorders = [new EventRecorder(), new EventRecorder()];
+    const clients: TcpTransport[] = [];
+    try {
+      const server = await cluster.start(replica0, { listenPort: 0 });
+      const address = addressOf(replica0, server);
+      for (const recorder of recorders)
+        clients.push(
+          await TcpTransport.start({
+            identity: cluster.identity(alice),
+            peers: [address],
+            keys: cluster.keys,
+            events: recorder.events(),
+            logger: testLogger,
+          }),
+        );
+      await new Promise((resolve) => setTimeout(resolve, 5000));
+      const connections = recorders
+        .map((recorder) => recorder.peerStates.filter((state) => state.connected).length)
+        .reduce((sum, count) => sum + count, 0);
+      assert.ok(connections >= 2, `both connected at least once (${connections})`);
+      assert.ok(connections <= 20, `${connections} connections in 5 s`);
+      assert.deepEqual(cluster.recorder(replica0).rejections, [], 'the replica refused neither');
+    } finally {
+      for (const client of clients) await client.close();
+      await cluster.close();
+    }
+  });
 });

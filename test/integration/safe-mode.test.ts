@@ -1,0 +1,133 @@
+/**
+ * Beyond f on real processes (docs/intrusion-tolerance.md, "Beyond f: safe mode and forensics"):
+ * an intruder holding the keys of three of four replicas (more than f = 1) signs a second state
+ * root for a checkpoint the cluster has certified and shows the certificate to the replicas. Each
+ * correct replica that sees two certificates for one sequence stops: it enters safe mode with a
+ * forensic proof naming the replicas that signed both (at least f + 1, never the one whose key was
+ * not stolen), tells its peers, keeps answering reads of the certified state with signed replies,
+ * and refuses writes, which the client reports as a 'safe-mode' error.
+ *
+ * The keys come from the key files of a static cluster (epoch 0), as an intruder on those
+ * machines would find them; the certificate is sent over an authenticated connection as replica
+ * 0, the lowest id, which dials every other replica.
+ */
+import * as assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { PhalanxError } from '../../src/client/client.js';
+import { keyRegistryOf, loadReplicaKeyFile, replicaKeyPath } from '../../src/config/keys.js';
+import { signBytes } from '../../src/crypto/signatures.js';
+import { encodeMessage } from '../../src/messages/codec.js';
+import { digest, keyEpoch, replicaId, sequenceNumber, signature } from '../../src/messages/ids.js';
+import { checkpointPayload } from '../../src/messages/signing.js';
+import type { CheckpointCertificate } from '../../src/messages/types.js';
+import { channelKeyDirectory } from '../../src/transport/key-directory.js';
+import { TcpTransport } from '../../src/transport/tcp.js';
+import { replicaNode } from '../../src/transport/transport.js';
+import { decode, encode, logLines, type TestCluster, startTestCluster, waitFor } from './helpers.js';
+
+/** The replicas whose keys the intruder holds: more than f = 1 of n = 4, a quorum. */
+const STOLEN = [0, 1, 2] as const;
+const UNTOUCHED = 3;
+
+describe('safe mode on real processes, when more than f replicas sign a fork', { timeout: 240_000 }, () => {
+  let test: TestCluster;
+
+  before(async () => {
+    test = await startTestCluster({});
+  });
+
+  after(async () => {
+    await test?.stop();
+  });
+
+  it('every replica stops with a forensic proof, serves signed reads of the certified state and refuses writes', async () => {
+    const kv = await test.kv();
+    for (let index = 0; index < 40; index++) await kv.put(`before-${index}`, encode(`value ${index}`));
+    // Quiet, and every replica holds the same stable checkpoint: the one to fork.
+    const certified = await waitFor('one stable checkpoint at every replica', async () => {
+      const reports = await test.status();
+      const sequences = new Set(reports.map((report) => (report.up ? report.stableCheckpoint : -1)));
+      const [only] = sequences;
+      return sequences.size === 1 && only !== undefined && only > 0 ? only : null;
+    });
+    const latest = await kv.get(`before-39`);
+    assert.equal(decode(latest), 'value 39');
+
+    const sequence = sequenceNumber(certified);
+    const forgedRoot = digest(new Uint8Array(32).fill(0xab));
+    const keys = await Promise.all(
+      STOLEN.map((id) => loadReplicaKeyFile(replicaKeyPath(test.config, replicaId(id)))),
+    );
+    const forged: CheckpointCertificate = {
+      sequence,
+      stateRoot: forgedRoot,
+      votes: keys.map((file, index) => ({
+        replicaId: replicaId(STOLEN[index]!),
+        keyEpoch: keyEpoch(0),
+        signature: signature(signBytes(file.sessionKeys.signing, checkpointPayload(sequence, forgedRoot))),
+      })),
+    };
+    const frame = encodeMessage({ kind: 'checkpoint-proof', certificate: forged });
+    const sentAtMs = Date.now();
+    const impostor = await TcpTransport.start({
+      identity: {
+        node: replicaNode(replicaId(0)),
+        keyEpoch: keyEpoch(0),
+        signingKeys: keys[0]!.sessionKeys.signing,
+      },
+      peers: test.config.replicas
+        .filter((entry) => entry.id !== 0)
+        .map((entry) => ({ node: replicaNode(entry.id), host: entry.host, port: entry.port })),
+      keys: channelKeyDirectory(keyRegistryOf(test.config)),
+      events: { onFrame: () => undefined },
+    });
+    try {
+      // The real replica 0 takes its connections back now and then: the proof goes out again
+      // each second until the replica whose key was not stolen has seen it.
+      let lastSentMs = 0;
+      await waitFor(`replica ${UNTOUCHED} in safe mode`, async () => {
+        if (Date.now() - lastSentMs > 1000) {
+          for (const peer of impostor.connectedPeers()) impostor.send(peer, frame);
+          lastSentMs = Date.now();
+        }
+        const report = (await test.status())[UNTOUCHED];
+        return report?.up === true && report.safeMode === true;
+      });
+    } finally {
+      await impostor.close();
+    }
+
+    // Every replica, the real replica 0 included (told by its peers' FORK-PROOF), is in safe
+    // mode and names the same culprits: signers of both certificates, never replica 3.
+    const reports = await waitFor('every replica in safe mode', async () => {
+      const all = await test.status();
+      return all.every((report) => report.up && report.safeMode === true) ? all : null;
+    });
+    for (const report of reports) {
+      assert.ok(report.up);
+      const culprits: readonly number[] = report.safeModeCulprits ?? [];
+      assert.ok(culprits.length >= test.config.f + 1, `replica ${report.replica}: culprits ${culprits}`);
+      assert.ok(
+        culprits.every((culprit) => (STOLEN as readonly number[]).includes(culprit)),
+        `replica ${report.replica} names a replica whose key was not stolen: ${culprits}`,
+      );
+    }
+    process.stdout.write(
+      `# culprits: ${reports.map((report) => `replica ${report.replica} names ${report.up ? report.safeModeCulprits : '?'}`).join('; ')}\n`,
+    );
+    const entered = logLines(test.replicaLog(replicaId(UNTOUCHED))).find(
+      (line) => line.msg === 'safe-mode-entered' && line.timeMs >= sentAtMs,
+    );
+    assert.ok(entered !== undefined, 'replica 3 logged safe-mode-entered');
+    assert.equal(entered.sequence, certified);
+
+    // Reads of the certified state are still served (signed replies)...
+    assert.equal(decode(await kv.get('before-0')), 'value 0');
+    // ...and writes are refused with a clear error.
+    await assert.rejects(
+      kv.put('after-fork', encode('refused')),
+      (error: unknown) =>
+        error instanceof PhalanxError && error.code === 'safe-mode' && /safe mode/.test(error.message),
+    );
+  });
+});

@@ -2,18 +2,41 @@
  * Forensics beyond f: finding a fork and naming who caused it (BFT protocol forensics, Sheng et
  * al., CCS'21). Pure: no I/O, no clock; signatures are checked by the caller's function.
  *
- * A fork is two valid quorum certificates for one checkpoint sequence with different state roots.
- * Two quorums of Q = ⌈(n + f + 1)/2⌉ replicas out of n share at least 2Q − n ≥ f + 1 replicas, and
- * a correct replica never signs two roots for one sequence, so every replica with a valid vote in
- * both certificates misbehaved, and there are at least f + 1 of them: more than the configuration
- * tolerates. That intersection is the forensic set; the two certificates are its proof.
+ * A correct replica never signs two state roots for one checkpoint sequence, so a replica with
+ * valid votes for two roots of one sequence misbehaved, and f + 1 of them are more than the
+ * configuration tolerates. That is what a ForensicProof shows: two sets of votes for one sequence
+ * with different roots, and the replicas with a valid vote in both (the forensic set, at least
+ * f + 1). The common case is a fork: two valid quorum certificates for one sequence, since two
+ * quorums of Q = ⌈(n + f + 1)/2⌉ replicas out of n share at least 2Q − n ≥ f + 1 replicas. But a
+ * fork need not be certified twice to be proven: colluders that certify a second root for some
+ * correct replicas and vote their own root to the others have signed both, and a replica that
+ * sees their votes for one root and a certificate of the other holds the proof.
  *
  * The ForkMonitor remembers the certified root of the last FORK_MONITOR_SEQUENCES checkpoint
  * sequences it saw certified (its own certificates, its peers' CERTIFICATE-HISTORY, FORK-PROOFs)
  * and yields a ForensicProof as soon as a second, different root is certified for one of them.
+ * It also keeps, for those sequences, each replica's verified votes for up to two roots (from
+ * CHECKPOINT messages and certificates), and yields a proof as soon as f + 1 replicas are seen
+ * signing the same two roots.
  */
-import type { CheckpointCertificate, ForensicProof, Reply } from '../messages/types.js';
-import { assert, bytesEqual, type ReplicaId, type SequenceNumber, toHex } from '../messages/ids.js';
+import type {
+  CheckpointCertificate,
+  CheckpointVote,
+  EquivocationEvidence,
+  ForensicProof,
+  Reply,
+} from '../messages/types.js';
+import {
+  assert,
+  bytesEqual,
+  DIGEST_BYTES,
+  digest,
+  type Digest,
+  type ReplicaId,
+  type SequenceNumber,
+  sequenceNumber,
+  toHex,
+} from '../messages/ids.js';
 import { type FaultModel, quorumSize } from './quorum.js';
 
 /** Checkpoint sequences whose certified root the monitor remembers. */
@@ -24,6 +47,12 @@ export const FORK_MONITOR_SEQUENCES = 32;
  * certificate itself is malformed (a replica voting twice, an id out of range).
  */
 export type ValidVoters = (certificate: CheckpointCertificate) => readonly ReplicaId[] | null;
+
+/**
+ * Whether equivocation evidence holds: one (view, sequence), two batch digests, both proposals
+ * signed by the accused under keys accepted now.
+ */
+export type ValidEquivocation = (evidence: EquivocationEvidence) => boolean;
 
 /** Replicas in both lists, ascending, without repeats. */
 export function culpritsOf(first: readonly ReplicaId[], second: readonly ReplicaId[]): ReplicaId[] {
@@ -43,28 +72,71 @@ function restrictedTo(
   return votes.length === certificate.votes.length ? certificate : { ...certificate, votes };
 }
 
+/** An unused vote set of a proof that rests on equivocations alone. */
+export const NO_VOTES: CheckpointCertificate = {
+  sequence: sequenceNumber(0),
+  stateRoot: digest(new Uint8Array(DIGEST_BYTES)),
+  votes: [],
+};
+
+/** Two vote sets for one sequence with different roots, and their valid voters. */
+interface VotePart {
+  readonly first: { readonly certificate: CheckpointCertificate; readonly voters: readonly ReplicaId[] };
+  readonly second: { readonly certificate: CheckpointCertificate; readonly voters: readonly ReplicaId[] };
+}
+
 /**
- * The proof that two certificates conflict, from their valid voters. Asserts (always on) that the
- * forensic set has at least f + 1 replicas: it follows from quorum intersection, so a smaller one
- * means the caller checked a certificate against fewer than Q valid votes.
+ * The proof from double-signed votes (`votes`, or none) and valid equivocations (at most one per
+ * accused), or null when together they name fewer than f + 1 replicas. Deterministic: the lower
+ * root first, equivocations by accused, so every replica builds the same proof from the same facts.
+ */
+export function forensicProofFrom(
+  model: FaultModel,
+  votes: VotePart | null,
+  equivocations: readonly EquivocationEvidence[],
+): ForensicProof | null {
+  let first = NO_VOTES;
+  let second = NO_VOTES;
+  let doubleSigners: ReplicaId[] = [];
+  if (votes !== null) {
+    assert(votes.first.certificate.sequence === votes.second.certificate.sequence, 'votes of two sequences');
+    assert(
+      !bytesEqual(votes.first.certificate.stateRoot, votes.second.certificate.stateRoot),
+      'votes of one root',
+    );
+    doubleSigners = culpritsOf(votes.first.voters, votes.second.voters);
+    const ordered = toHex(votes.first.certificate.stateRoot) < toHex(votes.second.certificate.stateRoot);
+    const a = restrictedTo(votes.first.certificate, votes.first.voters);
+    const b = restrictedTo(votes.second.certificate, votes.second.voters);
+    first = ordered ? a : b;
+    second = ordered ? b : a;
+  }
+  const sortedEquivocations = [...equivocations].sort((a, b) => a.accused - b.accused);
+  const culprits = culpritsOf(
+    [...doubleSigners, ...sortedEquivocations.map((evidence) => evidence.accused)],
+    [...doubleSigners, ...sortedEquivocations.map((evidence) => evidence.accused)],
+  );
+  if (culprits.length < model.f + 1) return null;
+  return { first, second, equivocations: sortedEquivocations, culprits };
+}
+
+/**
+ * The proof that two quorum certificates for one sequence conflict, from their valid voters.
+ * Asserts (always on) that the forensic set has at least f + 1 replicas: it follows from quorum
+ * intersection, so a smaller one means the caller checked a certificate against fewer than Q
+ * valid votes.
  */
 export function forensicProofOf(
   model: FaultModel,
   first: { readonly certificate: CheckpointCertificate; readonly voters: readonly ReplicaId[] },
   second: { readonly certificate: CheckpointCertificate; readonly voters: readonly ReplicaId[] },
 ): ForensicProof {
-  assert(first.certificate.sequence === second.certificate.sequence, 'fork of two different sequences');
-  assert(!bytesEqual(first.certificate.stateRoot, second.certificate.stateRoot), 'fork of one root');
-  const culprits = culpritsOf(first.voters, second.voters);
+  const proof = forensicProofFrom(model, { first, second }, []);
   assert(
-    culprits.length >= model.f + 1,
-    `forensic set of ${culprits.length} replicas is smaller than f + 1 = ${model.f + 1}`,
+    proof !== null,
+    `forensic set of ${culpritsOf(first.voters, second.voters).length} replicas is smaller than f + 1 = ${model.f + 1}`,
   );
-  // Lower root first, so that every replica builds the same proof from the same two certificates.
-  const ordered = toHex(first.certificate.stateRoot) < toHex(second.certificate.stateRoot);
-  const a = restrictedTo(first.certificate, first.voters);
-  const b = restrictedTo(second.certificate, second.voters);
-  return { first: ordered ? a : b, second: ordered ? b : a, culprits };
+  return proof;
 }
 
 interface Remembered {
@@ -81,17 +153,32 @@ export type ForkObservation =
   /** A second certified root for a sequence: the proof (also kept in `proof`). */
   | { readonly kind: 'fork'; readonly proof: ForensicProof };
 
+/** One verified vote, with the root it is for. */
+interface LedgerEntry {
+  readonly stateRoot: Digest;
+  readonly vote: CheckpointVote;
+}
+
 export class ForkMonitor {
   readonly #model: FaultModel;
   readonly #quorum: number;
   readonly #validVoters: ValidVoters;
   readonly #roots = new Map<number, Remembered>();
+  /**
+   * Sequence → replica → its verified votes for at most two roots (two are all a proof needs; a
+   * replica signing more cannot grow this). At most FORK_MONITOR_SEQUENCES sequences, the highest.
+   */
+  readonly #ledger = new Map<number, Map<number, LedgerEntry[]>>();
+  /** The first equivocation evidence seen against each replica (its validity checked at proof time). */
+  readonly #equivocations = new Map<number, EquivocationEvidence>();
+  readonly #validEquivocation: ValidEquivocation;
   #proof: ForensicProof | null = null;
 
-  constructor(model: FaultModel, validVoters: ValidVoters) {
+  constructor(model: FaultModel, validVoters: ValidVoters, validEquivocation: ValidEquivocation) {
     this.#model = model;
     this.#quorum = quorumSize(model);
     this.#validVoters = validVoters;
+    this.#validEquivocation = validEquivocation;
   }
 
   /** The first fork found (null: none). */
@@ -150,7 +237,121 @@ export class ForkMonitor {
       voters,
     });
     while (this.#roots.size > FORK_MONITOR_SEQUENCES) this.#roots.delete(Math.min(...this.#roots.keys()));
-    return { kind: 'consistent' };
+    const valid = voters === null ? null : new Set<number>(voters);
+    return this.#record(
+      certificate.sequence,
+      certificate.stateRoot,
+      certificate.votes.filter((vote) => valid === null || valid.has(vote.replicaId)),
+    );
+  }
+
+  /**
+   * A CHECKPOINT vote the caller verified: kept in the ledger, and a proof when it makes f + 1
+   * replicas seen signing the same two roots of its sequence.
+   */
+  observeVote(sequence: SequenceNumber, stateRoot: Digest, vote: CheckpointVote): ForkObservation {
+    if (sequence === 0 || vote.replicaId < 0 || vote.replicaId >= this.#model.n) return { kind: 'invalid' };
+    return this.#record(sequence, stateRoot, [vote]);
+  }
+
+  /** Verified votes into the ledger; a proof if they complete f + 1 double signers of two roots. */
+  #record(sequence: number, stateRoot: Digest, votes: readonly CheckpointVote[]): ForkObservation {
+    let byVoter = this.#ledger.get(sequence);
+    if (byVoter === undefined) {
+      if (this.#ledger.size >= FORK_MONITOR_SEQUENCES && sequence < Math.min(...this.#ledger.keys()))
+        return { kind: 'consistent' };
+      byVoter = new Map();
+      this.#ledger.set(sequence, byVoter);
+      while (this.#ledger.size > FORK_MONITOR_SEQUENCES)
+        this.#ledger.delete(Math.min(...this.#ledger.keys()));
+    }
+    let secondRoots = false;
+    for (const vote of votes) {
+      if (vote.replicaId < 0 || vote.replicaId >= this.#model.n) continue;
+      const entries = byVoter.get(vote.replicaId) ?? [];
+      if (entries.length >= 2 || entries.some((entry) => bytesEqual(entry.stateRoot, stateRoot))) continue;
+      entries.push({ stateRoot, vote });
+      byVoter.set(vote.replicaId, entries);
+      if (entries.length === 2) secondRoots = true;
+    }
+    if (!secondRoots) return { kind: 'consistent' };
+    return this.#seekProof();
+  }
+
+  /**
+   * Equivocation evidence this replica verified (or was handed): one more proven replica, which
+   * with the double signers of a checkpoint may make f + 1.
+   */
+  observeEquivocation(evidence: EquivocationEvidence): ForkObservation {
+    if (evidence.accused < 0 || evidence.accused >= this.#model.n) return { kind: 'invalid' };
+    if (this.#equivocations.has(evidence.accused)) return { kind: 'consistent' };
+    this.#equivocations.set(evidence.accused, evidence);
+    return this.#seekProof();
+  }
+
+  /**
+   * The replicas proven so far: double signers of one pair of roots of one sequence (the pair
+   * with the most, in the ledger) and equivocators. Signatures are checked again (under the keys
+   * accepted now) only once the candidates are f + 1.
+   */
+  #seekProof(): ForkObservation {
+    const equivocators = [...this.#equivocations.keys()];
+    const candidates: {
+      readonly sequence: number;
+      readonly pair: readonly (readonly [LedgerEntry, LedgerEntry])[];
+    }[] = [];
+    for (const [sequence, byVoter] of this.#ledger) {
+      const pairs = new Map<string, (readonly [LedgerEntry, LedgerEntry])[]>();
+      for (const entries of byVoter.values()) {
+        if (entries.length < 2) continue;
+        const [x, y] =
+          toHex(entries[0]!.stateRoot) < toHex(entries[1]!.stateRoot)
+            ? [entries[0]!, entries[1]!]
+            : [entries[1]!, entries[0]!];
+        const key = `${toHex(x.stateRoot)}:${toHex(y.stateRoot)}`;
+        pairs.set(key, [...(pairs.get(key) ?? []), [x, y] as const]);
+      }
+      for (const pair of pairs.values()) candidates.push({ sequence, pair });
+    }
+    const provenBy = (pair: readonly (readonly [LedgerEntry, LedgerEntry])[]): number =>
+      new Set([...pair.map(([entry]) => entry.vote.replicaId as number), ...equivocators]).size;
+    candidates.sort((a, b) => provenBy(b.pair) - provenBy(a.pair) || b.sequence - a.sequence);
+    if (
+      Math.max(equivocators.length, ...candidates.map((candidate) => provenBy(candidate.pair))) <
+      this.#model.f + 1
+    )
+      return { kind: 'consistent' };
+    const equivocations = [...this.#equivocations.values()].filter((evidence) =>
+      this.#validEquivocation(evidence),
+    );
+    for (const { sequence, pair } of candidates) {
+      const setOf = (side: 0 | 1): CheckpointCertificate => ({
+        sequence: sequenceNumber(sequence),
+        stateRoot: pair[0]![side].stateRoot,
+        votes: pair.map((entries) => entries[side].vote).sort((a, b) => a.replicaId - b.replicaId),
+      });
+      const first = setOf(0);
+      const second = setOf(1);
+      const firstVoters = this.#validVoters(first);
+      const secondVoters = this.#validVoters(second);
+      if (firstVoters === null || secondVoters === null) continue;
+      const proof = forensicProofFrom(
+        this.#model,
+        {
+          first: { certificate: first, voters: firstVoters },
+          second: { certificate: second, voters: secondVoters },
+        },
+        equivocations,
+      );
+      if (proof !== null) return this.#found(proof);
+    }
+    const proof = forensicProofFrom(this.#model, null, equivocations);
+    return proof === null ? { kind: 'consistent' } : this.#found(proof);
+  }
+
+  #found(proof: ForensicProof): ForkObservation {
+    if (this.#proof === null) this.#proof = proof;
+    return { kind: 'fork', proof };
   }
 
   #quorumVoters(certificate: CheckpointCertificate): readonly ReplicaId[] | 'invalid' {
@@ -160,21 +361,33 @@ export class ForkMonitor {
   }
 
   /**
-   * A received proof: both certificates are observed (so a proof whose certificates are not valid
-   * here yields nothing). Returns the proof as recomputed here, or null.
+   * A received proof: its two vote sets are checked here (so a proof whose votes are not valid
+   * here, or name fewer than f + 1 double signers, yields nothing). Returns the proof as
+   * recomputed here, or null.
    */
   observeProof(proof: ForensicProof): ForensicProof | null {
-    if (proof.first.sequence !== proof.second.sequence) return null;
-    if (bytesEqual(proof.first.stateRoot, proof.second.stateRoot)) return null;
-    const first = this.#validVoters(proof.first);
-    const second = this.#validVoters(proof.second);
-    if (first === null || second === null) return null;
-    if (new Set(first).size < this.#quorum || new Set(second).size < this.#quorum) return null;
-    const recomputed = forensicProofOf(
-      this.#model,
-      { certificate: proof.first, voters: first },
-      { certificate: proof.second, voters: second },
-    );
+    let votes: VotePart | null = null;
+    if (proof.first.votes.length > 0 || proof.second.votes.length > 0) {
+      if (proof.first.sequence !== proof.second.sequence) return null;
+      if (bytesEqual(proof.first.stateRoot, proof.second.stateRoot)) return null;
+      const first = this.#validVoters(proof.first);
+      const second = this.#validVoters(proof.second);
+      if (first === null || second === null) return null;
+      votes = {
+        first: { certificate: proof.first, voters: first },
+        second: { certificate: proof.second, voters: second },
+      };
+    }
+    if (proof.equivocations.length > this.#model.n) return null;
+    const accused = new Set<number>();
+    for (const evidence of proof.equivocations) {
+      if (evidence.accused < 0 || evidence.accused >= this.#model.n || accused.has(evidence.accused))
+        return null;
+      accused.add(evidence.accused);
+      if (!this.#validEquivocation(evidence)) return null;
+    }
+    const recomputed = forensicProofFrom(this.#model, votes, proof.equivocations);
+    if (recomputed === null) return null;
     if (this.#proof === null) this.#proof = recomputed;
     return recomputed;
   }

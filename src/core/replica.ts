@@ -39,6 +39,7 @@ import type {
   ClientRequest,
   Commit,
   Decided,
+  EquivocationEvidence,
   ForensicProof,
   ForwardedRequests,
   RequestAcknowledgement,
@@ -105,6 +106,8 @@ export interface TestingFaults {
   readonly brokenQuorum?: boolean;
   /** The new leader ignores prepared entries and re-proposes no-ops. */
   readonly brokenViewChange?: boolean;
+  /** Never looks for forks: certificates are not compared, fork proofs are ignored. */
+  readonly brokenForkDetection?: boolean;
 }
 
 /** What a restarted replica read back from its durable storage. */
@@ -556,7 +559,11 @@ export class Replica {
       historyViews: options.config.f + 1,
       pipelineDepth: options.config.pipelineDepth,
     });
-    this.#forks = new ForkMonitor(options.config, (certificate) => this.#validVoters(certificate));
+    this.#forks = new ForkMonitor(
+      options.config,
+      (certificate) => this.#validVoters(certificate),
+      (evidence) => this.#validEquivocation(evidence),
+    );
 
     const genesis = this.#snapshotState();
     this.#genesisRoot = genesis.root;
@@ -1818,11 +1825,18 @@ export class Replica {
       keyEpoch: existing.keyEpoch,
       signature: existing.signature,
     };
-    this.#out.push({
-      kind: 'evidence',
-      evidence: { kind: 'equivocation', accused: leader, first, second: other },
-    });
+    const evidence: EquivocationEvidence = { kind: 'equivocation', accused: leader, first, second: other };
+    this.#out.push({ kind: 'evidence', evidence });
     this.#log_('error', 'equivocation-detected', { leader, view: other.view, sequence: other.sequence });
+    // One more proven replica: with f others proven (double-signed checkpoints, equivocations),
+    // more than f misbehaved (core/forensics.ts).
+    if (this.#testing.brokenForkDetection !== true) {
+      const seen = this.#forks.observeEquivocation(evidence);
+      if (seen.kind === 'fork') {
+        this.#enterSafeMode(seen.proof, 'own detection');
+        return;
+      }
+    }
     if (this.#status === 'normal' && other.view === this.#view) {
       this.#startViewChange(viewNumber(this.#view + 1), 'leader equivocated', this.#leaderOf(this.#view));
     }
@@ -2125,6 +2139,9 @@ export class Replica {
       this.#reject(from, 'checkpoint', 'signature does not verify (or uses a retired key epoch)');
       return;
     }
+    // Its vote for another root than one it signed before (in a vote or a certificate) is half
+    // of a proof against it: with f + 1 such signers, the fork is proven (core/forensics.ts).
+    if (this.#voteForks(message)) return;
     if (message.sequence === stable.sequence) {
       if (!bytesEqual(message.stateRoot, stable.stateRoot))
         this.#reportConflictingCheckpoint(stable, message);
@@ -3553,6 +3570,23 @@ export class Replica {
    * replicas' current keys it could forge a second certificate, and so a fork that never was
    * (simulator, --recovery, seed 573). A real fork is signed with current keys when it happens.
    */
+  /** Equivocation evidence that holds under the keys accepted now (a thief's retired keys do not). */
+  #validEquivocation(evidence: EquivocationEvidence): boolean {
+    const { accused, first, second } = evidence;
+    if (accused >= this.config.n || first.view !== second.view || first.sequence !== second.sequence)
+      return false;
+    if (bytesEqual(first.batchDigest, second.batchDigest)) return false;
+    return [first, second].every((proposal) =>
+      this.#crypto.verifyReplicaSignature(
+        accused,
+        proposal.keyEpoch,
+        proposalPayload(proposal.view, proposal.sequence, proposal.batchDigest),
+        proposal.signature,
+        'message',
+      ),
+    );
+  }
+
   #validVoters(certificate: CheckpointCertificate): ReplicaId[] | null {
     if (certificate.sequence === 0 || certificate.sequence % this.config.checkpointInterval !== 0)
       return null;
@@ -3574,7 +3608,20 @@ export class Replica {
    * Shows a certificate to the fork monitor (`checked`: this replica verified it already); on a
    * fork, enters safe mode and returns true (the caller stops handling the certificate).
    */
+  #voteForks(vote: Checkpoint): boolean {
+    if (this.#testing.brokenForkDetection === true) return false;
+    const seen = this.#forks.observeVote(vote.sequence, vote.stateRoot, {
+      replicaId: vote.replicaId,
+      keyEpoch: vote.keyEpoch,
+      signature: vote.signature,
+    });
+    if (seen.kind !== 'fork') return false;
+    this.#enterSafeMode(seen.proof, 'own detection');
+    return true;
+  }
+
   #forkIn(certificate: CheckpointCertificate, checked: boolean): boolean {
+    if (this.#testing.brokenForkDetection === true) return false;
     const seen = this.#forks.observe(certificate, checked);
     if (seen.kind !== 'fork') return false;
     this.#enterSafeMode(seen.proof, 'own detection');
@@ -3629,6 +3676,7 @@ export class Replica {
   }
 
   #onForkProof(from: ReplicaId, proof: ForensicProof): void {
+    if (this.#testing.brokenForkDetection === true) return;
     const checkedAt = this.#forkProofSentAt.get(from);
     if (checkedAt !== undefined && this.#now - checkedAt < this.config.statusIntervalMs) return;
     this.#forkProofSentAt.set(from, this.#now);

@@ -16,9 +16,9 @@ import {
   type Signature,
 } from '../messages/ids.js';
 import { culpritsOf } from '../core/forensics.js';
-import { type FaultModel, quorumSize } from '../core/quorum.js';
-import { checkpointPayload } from '../messages/signing.js';
-import type { CheckpointCertificate, ForensicProof } from '../messages/types.js';
+import type { FaultModel } from '../core/quorum.js';
+import { checkpointPayload, proposalPayload } from '../messages/signing.js';
+import type { CheckpointCertificate, EquivocationEvidence, ForensicProof } from '../messages/types.js';
 
 export interface ForensicContext {
   readonly model: FaultModel;
@@ -39,7 +39,10 @@ function invalid(reason: string): ForensicVerdict {
   return { valid: false, reason };
 }
 
-/** Valid distinct voters of one certificate, or the reason it is not a quorum certificate. */
+/**
+ * Valid distinct voters of one vote set, or the reason it is malformed. No quorum is needed: what
+ * the proof shows is who signed both roots (two quorum certificates are only the common case).
+ */
 function validVoters(
   certificate: CheckpointCertificate,
   which: string,
@@ -67,38 +70,51 @@ function validVoters(
     if (context.verifyReplicaSignature(vote.replicaId, vote.keyEpoch, payload, vote.signature))
       voters.push(vote.replicaId);
   }
-  const quorum = quorumSize(context.model);
-  if (voters.length < quorum)
-    return `${which} certificate has ${voters.length} valid votes, fewer than a quorum (${quorum})`;
   return voters;
 }
 
 /**
- * Checks that `proof` proves a fork: two quorum certificates for one sequence with different
- * roots, and exactly the culprits it names (the replicas with a valid vote in both, ascending;
- * at least f + 1 by quorum intersection). Never throws.
+ * Checks that `proof` proves more than f replicas faulty: two vote sets for one sequence with
+ * different roots, at least f + 1 replicas with a valid vote in both (a correct replica never
+ * signs two roots for one sequence), and exactly those named as culprits, ascending. Two quorum
+ * certificates always have f + 1 in common. Never throws.
  */
 export function verifyForensicProof(proof: ForensicProof, context: ForensicContext): ForensicVerdict {
   try {
-    if (proof.first.sequence !== proof.second.sequence)
-      return invalid(
-        `the certificates are for sequences ${proof.first.sequence} and ${proof.second.sequence}`,
-      );
-    if (bytesEqual(proof.first.stateRoot, proof.second.stateRoot))
-      return invalid('the certificates certify the same state root: no fork');
-    const first = validVoters(proof.first, 'first', context);
-    if (typeof first === 'string') return invalid(first);
-    const second = validVoters(proof.second, 'second', context);
-    if (typeof second === 'string') return invalid(second);
-    const culprits = culpritsOf(first, second);
+    let doubleSigners: ReplicaId[] = [];
+    if (proof.first.votes.length > 0 || proof.second.votes.length > 0) {
+      if (proof.first.sequence !== proof.second.sequence)
+        return invalid(
+          `the certificates are for sequences ${proof.first.sequence} and ${proof.second.sequence}`,
+        );
+      if (bytesEqual(proof.first.stateRoot, proof.second.stateRoot))
+        return invalid('the certificates certify the same state root: no fork');
+      const first = validVoters(proof.first, 'first', context);
+      if (typeof first === 'string') return invalid(first);
+      const second = validVoters(proof.second, 'second', context);
+      if (typeof second === 'string') return invalid(second);
+      doubleSigners = culpritsOf(first, second);
+    }
+    if (proof.equivocations.length > context.model.n)
+      return invalid(`${proof.equivocations.length} equivocations, more than n = ${context.model.n}`);
+    const equivocators: ReplicaId[] = [];
+    for (const evidence of proof.equivocations) {
+      const problem = equivocationProblem(evidence, context);
+      if (problem !== null) return invalid(problem);
+      if (equivocators.includes(evidence.accused))
+        return invalid(`two equivocations of replica ${evidence.accused}`);
+      equivocators.push(evidence.accused);
+    }
+    const all = [...doubleSigners, ...equivocators];
+    const culprits = culpritsOf(all, all);
     if (culprits.length < context.model.f + 1)
       return invalid(
-        `only ${culprits.length} replicas signed both, fewer than f + 1 = ${context.model.f + 1}`,
+        `only ${culprits.length} replicas are proven to have signed twice, fewer than f + 1 = ${context.model.f + 1}`,
       );
     const named = proof.culprits;
     if (named.length !== culprits.length || named.some((replica, index) => replica !== culprits[index]))
       return invalid(
-        `the proof names culprits [${named.join(', ')}], the certificates prove [${culprits.join(', ')}]`,
+        `the proof names culprits [${named.join(', ')}], the signatures prove [${culprits.join(', ')}]`,
       );
     return { valid: true, culprits };
   } catch (error) {
@@ -106,12 +122,45 @@ export function verifyForensicProof(proof: ForensicProof, context: ForensicConte
   }
 }
 
+/** Why an equivocation does not prove its accused signed two proposals, or null when it does. */
+function equivocationProblem(evidence: EquivocationEvidence, context: ForensicContext): string | null {
+  const { accused, first, second } = evidence;
+  if (!Number.isSafeInteger(accused) || accused < 0 || accused >= context.model.n)
+    return `equivocation of replica ${accused}, not in 0..${context.model.n - 1}`;
+  if (first.view !== second.view || first.sequence !== second.sequence)
+    return `equivocation of replica ${accused} over two different (view, sequence) pairs`;
+  if (bytesEqual(first.batchDigest, second.batchDigest))
+    return `equivocation of replica ${accused} over one batch digest`;
+  for (const proposal of [first, second])
+    if (
+      proposal.signature.length !== SIGNATURE_BYTES ||
+      !context.verifyReplicaSignature(
+        accused,
+        proposal.keyEpoch,
+        proposalPayload(proposal.view, proposal.sequence, proposal.batchDigest),
+        proposal.signature,
+      )
+    )
+      return `equivocation of replica ${accused}: a proposal signature does not verify`;
+  return null;
+}
+
 /** One line for logs: the sequence, the two roots (abbreviated) and the culprits. */
 export function describeForensicProof(proof: ForensicProof): string {
   const hex = (bytes: Uint8Array): string =>
     [...bytes.subarray(0, 8)].map((byte) => byte.toString(16).padStart(2, '0')).join('');
-  return (
-    `fork at checkpoint ${proof.first.sequence}: roots ${hex(proof.first.stateRoot)}… and ` +
-    `${hex(proof.second.stateRoot)}…, both signed by replicas ${proof.culprits.join(', ')}`
-  );
+  const parts: string[] = [];
+  if (proof.first.votes.length > 0)
+    parts.push(
+      `roots ${hex(proof.first.stateRoot)}… and ${hex(proof.second.stateRoot)}… of checkpoint ` +
+        `${proof.first.sequence} both signed by replicas ${culpritsOf(
+          proof.first.votes.map((vote) => vote.replicaId),
+          proof.second.votes.map((vote) => vote.replicaId),
+        ).join(', ')}`,
+    );
+  for (const evidence of proof.equivocations)
+    parts.push(
+      `two proposals of replica ${evidence.accused} for view ${evidence.first.view}, sequence ${evidence.first.sequence}`,
+    );
+  return `more than f replicas misbehaved (${proof.culprits.join(', ')}): ${parts.join('; ')}`;
 }

@@ -79,6 +79,7 @@ import type {
   KeyCertificate,
   ReplyProof,
   Evidence,
+  EquivocationEvidence,
   ForensicProof,
   ForwardedRequests,
   AcknowledgedRequest,
@@ -356,23 +357,44 @@ function readCheckpointBody(reader: ByteReader, limits: Limits): Checkpoint {
   return { kind: 'checkpoint', sequence, stateRoot, replicaId: sender, keyEpoch: epoch, signature: signed };
 }
 
-/** Two certificates and the culprits (replica ids, u16 each). */
+/** Two vote sets, the equivocations (accused u16, two proposals) and the culprits (u16 each). */
 export function writeForensicProof(writer: ByteWriter, proof: ForensicProof): void {
   writeCheckpointCertificate(writer, proof.first);
   writeCheckpointCertificate(writer, proof.second);
+  writer.varuint(proof.equivocations.length);
+  for (const equivocation of proof.equivocations) {
+    writer.u16(equivocation.accused);
+    writeSignedProposal(writer, equivocation.first);
+    writeSignedProposal(writer, equivocation.second);
+  }
   writer.varuint(proof.culprits.length);
   for (const culprit of proof.culprits) writer.u16(culprit);
 }
 
-/** Reads what writeForensicProof wrote (culprits at most maxReplicas). Throws DecodeError. */
+/**
+ * Reads what writeForensicProof wrote (equivocations and culprits at most maxReplicas each).
+ * Throws DecodeError.
+ */
 export function readForensicProof(reader: ByteReader, limits: Limits): ForensicProof {
   const first = readCheckpointCertificate(reader, limits);
   const second = readCheckpointCertificate(reader, limits);
+  const equivocationCount = readCount(reader, limits, 'maxReplicas', 'forensic equivocations', 2);
+  const equivocations: EquivocationEvidence[] = [];
+  for (let index = 0; index < equivocationCount; index++) {
+    const accused = readReplicaId(reader, limits, 'equivocating replica id');
+    const firstProposal = readSignedProposal(reader);
+    equivocations.push({
+      kind: 'equivocation',
+      accused,
+      first: firstProposal,
+      second: readSignedProposal(reader),
+    });
+  }
   const count = readCount(reader, limits, 'maxReplicas', 'forensic culprits', 2);
   const culprits: ReplicaId[] = [];
   for (let index = 0; index < count; index++)
     culprits.push(readReplicaId(reader, limits, 'culprit replica id'));
-  return { first, second, culprits };
+  return { first, second, equivocations, culprits };
 }
 
 function readCertificateHistory(reader: ByteReader, limits: Limits): CertificateHistory {

@@ -302,15 +302,24 @@ export interface StateUnavailable {
 }
 
 /**
- * Beyond f: two valid quorum certificates for one checkpoint sequence with different state roots.
- * Quorum intersection says at least f + 1 replicas signed both, which no correct replica does:
- * those are the culprits (BFT protocol forensics, Sheng et al., CCS'21). Anyone holding the
- * replicas' public keys can check it (detection/forensics.ts verifyForensicProof).
+ * Beyond f: proof that at least f + 1 replicas misbehaved, each by signing what no correct replica
+ * signs (BFT protocol forensics, Sheng et al., CCS'21). Two kinds of double signing count: votes
+ * for two state roots of one checkpoint sequence (`first` and `second`: most often two valid
+ * quorum certificates, which quorum intersection says share at least f + 1 replicas), and two
+ * proposals for one (view, sequence) (`equivocations`). Anyone holding the replicas' public keys
+ * can check it (detection/forensics.ts verifyForensicProof).
  */
 export interface ForensicProof {
+  /** Votes for one root of a checkpoint sequence; sequence 0 and no votes when unused. */
   readonly first: CheckpointCertificate;
+  /** Votes for another root of the same sequence; sequence 0 and no votes when unused. */
   readonly second: CheckpointCertificate;
-  /** Replicas with a valid vote in both certificates, ascending; the verifier recomputes them. */
+  /** Leaders that signed two proposals for one (view, sequence), one each, ascending by accused. */
+  readonly equivocations: readonly EquivocationEvidence[];
+  /**
+   * The replicas with a valid vote in both vote sets or a valid equivocation, ascending, at least
+   * f + 1; the verifier recomputes them.
+   */
   readonly culprits: readonly ReplicaId[];
 }
 
@@ -397,3 +406,6 @@ export type Evidence =
       readonly reply: Reply;
       readonly certified: readonly Reply[];
     };
+
+/** Evidence that a leader signed two proposals for one (view, sequence). */
+export type EquivocationEvidence = Extract<Evidence, { readonly kind: 'equivocation' }>;

@@ -44,6 +44,7 @@ import { type ClientId, type ReplicaId, replicaId, type Signature } from '../mes
 import type { Evidence, PrePrepare, ReplicaMessage, Reply, Status } from '../messages/types.js';
 import type { ScheduleParameters } from '../core/schedule.js';
 import type { SigningKeyPair } from '../crypto/keys.js';
+import type { Conspiracy } from './colluders.js';
 import type { StolenKey } from './key-theft.js';
 import { KeyThief } from './key-thief.js';
 import type { Prng } from './prng.js';
@@ -103,6 +104,8 @@ export interface AdversaryContext {
   sendMessage(to: ReplicaId, message: ReplicaMessage, options?: SendOptions): void;
   sendBytes(to: ReplicaId, bytes: Uint8Array): void;
   sendReply(to: ClientId, reply: Reply): void;
+  /** Present in a colluding run (`--colluding`): the conspiracy rewrites what this member sends. */
+  readonly conspiracy?: Conspiracy;
   /** Present when the run rotates key epochs: what 'key-thief' needs beyond a replica's own keys. */
   readonly keyTheft?: {
     readonly schedule: ScheduleParameters;
@@ -221,12 +224,17 @@ export class ByzantineAdversary {
   incoming(from: ReplicaId, message: ReplicaMessage): void {
     this.#remember(message);
     this.#thief?.observe(from, message);
+    this.#context.conspiracy?.incoming(this.#context.self, from, message);
   }
 
   /** Called for every message the core sends to `to` (broadcasts arrive once per recipient). */
   outgoing(to: ReplicaId, message: ReplicaMessage): void {
     const context = this.#context;
     this.#thief?.observeOwn(message);
+    if (context.conspiracy !== undefined) {
+      context.conspiracy.outgoing(context.self, to, message);
+      return;
+    }
     if (withholdsEverything(this.#active)) return;
     this.#remember(message);
     // The template of the extra lies 'inflated-status' tells at its ticks.

@@ -21,6 +21,7 @@ const usage = `usage: npm run sim -- [--seeds N | --seed S] [--first-seed S] [--
                      [--key-theft] [--key-rotation restart|in-place|restart-in-view-change]
                      [--broken-quorum] [--broken-view-change] [--broken-snapshot]
                      [--broken-epoch-lifetime] [--recovery [--recovery-bound-ms T] [--broken-guardian] [--broken-suspicions]]
+                     [--colluding C|f+1 [--broken-fork-detection]]
                      [--service <module> [--service-options <json>]]
                      [--real-crypto] [--trace] [--quiet]
 behaviours: ${BYZANTINE_CATALOGUE.join(', ')}
@@ -48,6 +49,11 @@ behaviours: ${BYZANTINE_CATALOGUE.join(', ')}
 --broken-guardian     test only, with --recovery: every reactive slot takes k + 1 replicas (caught)
 --broken-suspicions   test only, with --recovery: f suspicions accuse a replica instead of f + 1, so a
                       'frame' replica gets a correct one accused alone (caught)
+--colluding C         beyond f: replicas 0..C-1 (f < C <= n - 2; 'f+1' for f + 1) conspire instead of the
+                      Byzantine draw, showing two groups of correct replicas two certified histories
+                      (src/sim/colluders.ts); every seed must end with the correct replicas consistent or
+                      each diverged one in safe mode with a verified forensic proof naming only colluders
+--broken-fork-detection  test only, with --colluding: replicas never compare certificates (caught)
 --service M           the replicas run the service module M (a path relative to the current folder, or a
                       package name; default: the key-value store), a fresh instance per replica start;
                       correct clients send its simulation.nextOperation operations, its
@@ -103,6 +109,8 @@ const { values } = (() => {
         'broken-guardian': { type: 'boolean' },
         'broken-suspicions': { type: 'boolean' },
         'recovery-bound-ms': { type: 'string' },
+        colluding: { type: 'string' },
+        'broken-fork-detection': { type: 'boolean' },
         service: { type: 'string' },
         'service-options': { type: 'string' },
         trace: { type: 'boolean' },
@@ -166,6 +174,18 @@ if (recoveryBoundMs !== undefined && !recovery) fail('--recovery-bound-ms needs 
 if (recoveryBoundMs !== undefined && (recoveryBoundMs < 100 || recoveryBoundMs > 60_000))
   fail('--recovery-bound-ms must be between 100 and 60000');
 if (recovery && k < 1) fail('--recovery needs k >= 1 (the schedule rejuvenates k replicas at a time)');
+const colluding =
+  values.colluding === undefined
+    ? 0
+    : values.colluding === 'f+1'
+      ? f + 1
+      : integer(values.colluding, 'colluding', 0);
+if (values.colluding !== undefined && (colluding <= f || colluding > n - 2))
+  fail(`--colluding must be between f + 1 = ${f + 1} and n - 2 = ${n - 2}, got ${values.colluding}`);
+if (colluding > 0 && (keyTheft || recovery || values.byzantine !== undefined))
+  fail('--colluding replaces the Byzantine draw and runs without --key-theft and --recovery');
+const brokenForkDetection = values['broken-fork-detection'] === true;
+if (brokenForkDetection && colluding === 0) fail('--broken-fork-detection needs --colluding');
 if (values['service-options'] !== undefined && values.service === undefined)
   fail('--service-options needs --service');
 if (values.service !== undefined && values['broken-snapshot'] === true)
@@ -221,6 +241,9 @@ const totals = {
   previousEpochSignatures: 0,
   evidenceRefused: 0,
   stolenSignaturesAccepted: 0,
+  /** With --colluding: seeds whose correct replicas diverged, and those that ended in safe mode. */
+  forkedSeeds: 0,
+  safeModeSeeds: 0,
   simulatedSeconds: 0,
 };
 /** The guardians' figures (--recovery): totals, and every recovery's duration for the percentiles. */
@@ -266,6 +289,8 @@ function flags(): string {
   if (recoveryBoundMs !== undefined) parts.push(`--recovery-bound-ms ${recoveryBoundMs}`);
   if (brokenGuardian) parts.push('--broken-guardian');
   if (brokenSuspicions) parts.push('--broken-suspicions');
+  if (colluding > 0) parts.push(`--colluding ${colluding}`);
+  if (brokenForkDetection) parts.push('--broken-fork-detection');
   if (values.service !== undefined) parts.push(`--service ${values.service}`);
   if (values['service-options'] !== undefined) parts.push(`--service-options '${values['service-options']}'`);
   if (realCrypto) parts.push('--real-crypto');
@@ -298,6 +323,10 @@ function report(result: SeedReport): void {
   totals.evidenceRefused += result.evidenceRefused;
   totals.stolenSignaturesAccepted += result.stolenSignaturesAccepted;
   totals.simulatedSeconds += result.simulatedMs / 1000;
+  if (result.colluding !== null) {
+    totals.forkedSeeds += result.colluding.forkedSequences > 0 ? 1 : 0;
+    totals.safeModeSeeds += result.colluding.safeMode.length > 0 ? 1 : 0;
+  }
   if (result.recovery !== null) {
     const figures = result.recovery;
     totals.rejuvenations += figures.rejuvenations;
@@ -340,6 +369,20 @@ function report(result: SeedReport): void {
     );
     for (const problem of result.violations) process.stdout.write(`  violation: ${problem}\n`);
     if (result.livenessFailure !== null) process.stdout.write(`  liveness: ${result.livenessFailure}\n`);
+  } else if (result.colluding !== null) {
+    if (!quiet) {
+      const { members, misled, equivocations, forkedSequences, safeMode } = result.colluding;
+      process.stdout.write(
+        `seed ${result.seed} ok: colluders ${members.map((id) => `r${id}`).join(',')} misled ` +
+          `${misled.map((id) => `r${id}`).join(',')}: ${equivocations} equivocations, ` +
+          (forkedSequences === 0
+            ? 'no fork, consistent'
+            : `${forkedSequences} forked sequences; safe mode at ${safeMode
+                .map((entry) => `r${entry.replica} (culprits ${entry.culprits.join(',')})`)
+                .join(', ')}`) +
+          `; ${result.requestsCompleted} requests\n`,
+      );
+    }
   } else if (result.livenessOutsideModel !== null) {
     process.stdout.write(
       `seed ${result.seed}: liveness not guaranteed for n = ${n}, f = ${f} with key rotations ` +
@@ -381,6 +424,7 @@ function runSeed(seed: number): SeedReport {
     brokenGuardian,
     brokenSuspicions,
     ...(recoveryBoundMs === undefined ? {} : { recoveryBoundMs }),
+    ...(colluding === 0 ? {} : { colluding, brokenForkDetection }),
     ...(keyRotation === undefined ? {} : { keyRotation }),
     ...(service === null ? {} : { service: { module: service.module, options: service.options } }),
     trace,

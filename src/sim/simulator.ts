@@ -42,8 +42,15 @@ import { deriveSeed } from '../crypto/keys.js';
 import { clientReplicaBinding, deriveMacKey } from '../crypto/macs.js';
 import { type ReplicaSessionKeys, sessionKeysFromSeed, sessionPublicKeys } from '../crypto/replica-crypto.js';
 import { type EvidenceContext, verifyEvidence } from '../detection/evidence.js';
+import { verifyForensicProof } from '../detection/forensics.js';
 import { decodeMessage, encodeMessage } from '../messages/codec.js';
-import type { ClientRequest, Evidence, ReplicaMessage, WireMessage } from '../messages/types.js';
+import type {
+  ClientRequest,
+  Evidence,
+  ForensicProof,
+  ReplicaMessage,
+  WireMessage,
+} from '../messages/types.js';
 import { epochLifetimeOfSchedule } from '../crypto/key-certificates.js';
 import { nextProactiveSlotOf } from '../core/schedule.js';
 import {
@@ -55,6 +62,7 @@ import {
   VOTE_HONEST_BEHAVIOURS,
 } from './byzantine.js';
 import { OversizedSnapshotService } from './broken-service.js';
+import { Conspiracy } from './colluders.js';
 import { CheckpointChecker } from './checkers/checkpoints.js';
 import { ExecutionChecker } from './checkers/execution.js';
 import { checkLinearizability } from './checkers/linearizability.js';
@@ -97,6 +105,17 @@ export interface SimulationOptions {
   readonly byzantine?: 'all' | 'none' | readonly ByzantineBehaviour[];
   readonly brokenQuorum?: boolean;
   readonly brokenViewChange?: boolean;
+  /**
+   * Beyond f (`--colluding c`, f < c ≤ n - 2): replicas 0..c-1 conspire to show two groups of
+   * correct replicas two certified histories (colluders.ts), instead of the Byzantine draw. The
+   * verdict is then "consistent or in safe mode": every correct replica whose executed history
+   * diverged from another correct one's must end in safe mode with a proof the simulator
+   * verifies, naming at least f + 1 replicas, all colluders. Liveness is not judged (nothing is
+   * promised beyond f). Not with key theft or recovery.
+   */
+  readonly colluding?: number;
+  /** Test only, with colluding: replicas never look for forks (the checker must object). */
+  readonly brokenForkDetection?: boolean;
   /** Test only: the service's snapshot gets a chunk over maxChunkBytes once it executed anything. */
   readonly brokenSnapshot?: boolean;
   /**
@@ -212,6 +231,8 @@ export interface SeedReport {
   readonly stolenSignaturesAccepted: number;
   /** What the guardians did and the recovery checkers measured (null without --recovery). */
   readonly recovery: GuardiansReport | null;
+  /** What the colluders did and what became of it (null without --colluding). */
+  readonly colluding: ColludingReport | null;
   readonly byzantine: readonly {
     readonly replica: number;
     readonly behaviours: readonly ByzantineBehaviour[];
@@ -219,6 +240,24 @@ export interface SeedReport {
   readonly simulatedMs: number;
   readonly network: NetworkStatistics;
   readonly trace: readonly string[];
+}
+
+export interface ColludingReport {
+  readonly members: readonly number[];
+  /** The correct replicas shown the second history. */
+  readonly misled: readonly number[];
+  /** Proposals the colluding leaders sent the misled as a second proposal. */
+  readonly equivocations: number;
+  /** Sequences at which correct replicas executed different batches. */
+  readonly forkedSequences: number;
+  /** The correct replicas in safe mode at the end, with the culprits their (verified) proof names. */
+  readonly safeMode: readonly { readonly replica: number; readonly culprits: readonly number[] }[];
+  /**
+   * What the fork set off at correct replicas: evidence against correct replicas (a vote or a
+   * reply that contradicts the other history's quorum) and safety alarms.
+   */
+  readonly correctAccused: number;
+  readonly safetyAlarms: number;
 }
 
 /**
@@ -421,6 +460,7 @@ export function runSimulation(options: SimulationOptions): SeedReport {
   const testing = {
     brokenQuorum: options.brokenQuorum === true,
     brokenViewChange: options.brokenViewChange === true,
+    brokenForkDetection: options.brokenForkDetection === true,
   };
   const brokenSnapshot = options.brokenSnapshot === true;
 
@@ -428,7 +468,17 @@ export function runSimulation(options: SimulationOptions): SeedReport {
   const byzantine = new Map<number, ByzantineBehaviour[]>();
   let amnesiaBudget = 0;
   const mode = options.byzantine ?? 'all';
-  if (mode !== 'none' && f > 0) {
+  const colluding = options.colluding ?? 0;
+  if (colluding > 0) {
+    if (colluding <= f || colluding > n - 2)
+      throw new Error(`colluding must be between f + 1 = ${f + 1} and n - 2 = ${n - 2}, got ${colluding}`);
+    if (options.keyTheft === true || recovery)
+      throw new Error('a colluding run has neither key theft nor recovery');
+    // Members follow the protocol in their cores; the conspiracy rewrites what they send.
+    for (let id = 0; id < colluding; id++) byzantine.set(id, []);
+  } else if (options.brokenForkDetection === true) {
+    throw new Error('brokenForkDetection needs colluding replicas');
+  } else if (mode !== 'none' && f > 0) {
     let count = f;
     if (scenarioPrng.chance(0.15)) {
       count = f - 1;
@@ -466,6 +516,31 @@ export function runSimulation(options: SimulationOptions): SeedReport {
     byzantine.get(first!)!.push('key-thief');
   }
   const isCorrect = (id: number): boolean => !byzantine.has(id);
+  const conspiracy = colluding > 0 ? new Conspiracy(n, colluding) : null;
+  /** With colluding: which batch each correct replica executed at each sequence, and safe modes. */
+  const executedDigests = new Map<number, Map<number, string>>();
+  const safeModeCulprits = new Map<number, readonly number[]>();
+  /**
+   * With colluding, what a fork sets off at correct replicas: evidence against a correct replica
+   * (its vote contradicts the other history's certificate, or its reply the other history's
+   * quorum), counted during the run and a violation at the end unless the run forked; and safety
+   * alarms (a view re-proposing another batch for a decided sequence), which colluders can cause
+   * without a fork (their view changes hide what they prepared), only counted.
+   */
+  const beyondF = { correctAccused: 0, safetyAlarms: 0 };
+  /**
+   * The execution checker assumes one history. Beyond f, once correct replicas executed different
+   * batches, what it says of agreement, determinism (one batch, requests skipped differently by
+   * two client tables) and exactly-once (a request in both histories) describes the fork, judged
+   * as a whole at the end ("consistent or safe mode"); the rest (validity) stays a violation.
+   */
+  const forkSymptoms: string[] = [];
+  const executionProblem = (problem: string): void => {
+    if (conspiracy !== null && /^(agreement|determinism|exactly-once): /.test(problem))
+      forkSymptoms.push(problem);
+    else violation(problem);
+  };
+  const accusedBeyondF = (accused: number): boolean => conspiracy !== null && isCorrect(accused);
   // 'inflated-status' needs an amnesiac target: a correct replica is rejuvenated during the fault
   // phase, when the other faults leave room for one more amnesiac in f (it counts against f).
   const voteFaulty = [...byzantine.values()].filter(
@@ -632,6 +707,26 @@ export function runSimulation(options: SimulationOptions): SeedReport {
     hash: (data) => cryptos[0]!.hash(data),
     currentEpoch: (replica) => registry.currentEpoch(replica),
   };
+  /**
+   * With colluding: a correct replica entered safe mode. Its proof must verify for anyone holding
+   * the public keys, and name only colluders (at least f + 1, which verification checks).
+   */
+  const judgeSafeMode = (replica: number, proof: ForensicProof): void => {
+    const verdict = verifyForensicProof(proof, {
+      model: { n, f, k },
+      verifyReplicaSignature: (signer, epoch, payload, signature) =>
+        verifyRegisteredReplicaSignature(registry, scheme, signer, epoch, payload, signature),
+    });
+    if (!verdict.valid) {
+      violation(`safe mode: replica ${replica}'s forensic proof does not verify: ${verdict.reason}`);
+      return;
+    }
+    note(`r${replica} SAFE MODE, culprits ${verdict.culprits.join(',')}`);
+    const innocent = verdict.culprits.filter((culprit) => isCorrect(culprit));
+    if (innocent.length > 0)
+      violation(`safe mode: replica ${replica}'s proof names correct replica(s) ${innocent.join(', ')}`);
+    safeModeCulprits.set(replica, verdict.culprits);
+  };
   /** Evidence handed to the guardians: accepted against a correct replica is a violation. */
   const judgeAtGuardians = (evidence: Evidence, origin: string): void => {
     const verdict = verifyEvidence(evidence, guardianEvidenceContext);
@@ -736,7 +831,12 @@ export function runSimulation(options: SimulationOptions): SeedReport {
           if (correct) {
             (executedNow ??= new Set()).add(action.sequence);
             const problem = checker.recordExecution(node.id, action);
-            if (problem !== null) violation(problem);
+            if (conspiracy !== null) {
+              let bySequence = executedDigests.get(action.sequence);
+              if (bySequence === undefined) executedDigests.set(action.sequence, (bySequence = new Map()));
+              bySequence.set(node.id, toHex(action.batchDigest));
+            }
+            if (problem !== null) executionProblem(problem);
             const snapshot = node.service!.snapshot();
             const unrepresentable = checkpoints.afterBatch(node.id, action.sequence, snapshot);
             if (unrepresentable !== null) violation(unrepresentable);
@@ -759,6 +859,8 @@ export function runSimulation(options: SimulationOptions): SeedReport {
               // The replica passes it to its guardian, which counts evidence only against the
               // epoch the accused speaks with now (a thief may hold a retired one): judged there.
               judgeAtGuardians(action.evidence, `replica ${node.id}`);
+            } else if (accusedBeyondF(action.evidence.accused)) {
+              beyondF.correctAccused++;
             } else if (isCorrect(action.evidence.accused)) {
               violation(
                 `replica ${node.id} produced ${action.evidence.kind} evidence against correct replica ${action.evidence.accused}`,
@@ -767,6 +869,10 @@ export function runSimulation(options: SimulationOptions): SeedReport {
           }
           break;
         case 'safe-mode':
+          if (correct && conspiracy !== null) {
+            judgeSafeMode(node.id, action.proof);
+            break;
+          }
           // A fork needs f + 1 replicas that sign two roots for one checkpoint: with at most f
           // faulty ones, a correct replica in safe mode means a correct one signed twice, or a
           // proof that should not have verified.
@@ -798,8 +904,11 @@ export function runSimulation(options: SimulationOptions): SeedReport {
           }
           if (action.event === 'state-transfer-source-dropped' && fromIntruder(String(action.details.source)))
             countDetection(detected.rejections, `state-transfer source: ${String(action.details.reason)}`);
-          if (action.event === 'safety-alarm')
-            violation(`replica ${node.id} raised a safety alarm: ${JSON.stringify(action.details)}`);
+          if (action.event === 'safety-alarm') {
+            // Beyond f a fork sets it off (judged at the end: only a run that forked may).
+            if (conspiracy !== null) beyondF.safetyAlarms++;
+            else violation(`replica ${node.id} raised a safety alarm: ${JSON.stringify(action.details)}`);
+          }
           if (tracing && action.level !== 'debug')
             note(`r${node.id} ${action.event} ${JSON.stringify(action.details)}`);
           break;
@@ -993,6 +1102,7 @@ export function runSimulation(options: SimulationOptions): SeedReport {
               prng: adversaryPrng.fork(index),
               crypto: cryptos[index]!,
               now: () => queue.now,
+              ...(conspiracy === null ? {} : { conspiracy }),
               sendMessage: (to, message, sendOptions) =>
                 sendMessage(id, to, message, sendOptions?.delayMs ?? 0, sendOptions?.forgeMac ?? false),
               sendBytes: (to, bytes) => network.send(replicaAddress(id), replicaAddress(to), frameOf(bytes)),
@@ -1020,6 +1130,11 @@ export function runSimulation(options: SimulationOptions): SeedReport {
             }),
     };
     replicas.push(node);
+    if (conspiracy?.members.has(index) === true)
+      conspiracy.join(id, {
+        crypto: cryptos[index]!,
+        sendMessage: (to, message) => sendMessage(id, to, message),
+      });
     startReplica(node, 'fresh');
     const tick = (): void => {
       if (node.replica !== null) {
@@ -1051,7 +1166,8 @@ export function runSimulation(options: SimulationOptions): SeedReport {
       if (!isCorrect(evidence.accused) && !largeValueClientIds.has(from))
         countDetection(detected.evidence, evidence.kind);
       note(`client ${from} EVIDENCE ${evidence.kind} against r${evidence.accused}`);
-      if (isCorrect(evidence.accused)) {
+      if (accusedBeyondF(evidence.accused)) beyondF.correctAccused++;
+      else if (isCorrect(evidence.accused)) {
         violation(
           `client ${from} produced ${evidence.kind} evidence against correct replica ${evidence.accused}`,
         );
@@ -1421,11 +1537,39 @@ export function runSimulation(options: SimulationOptions): SeedReport {
     livenessFailure = `rejuvenated replica(s) ${stillAbstaining.map((id) => `r${id}`).join(', ')} still did not vote ${simulatedMs - faultPhaseMs} ms after the network healed`;
   }
   let livenessOutsideModel: string | null = null;
-  if (livenessFailure !== null && schedule !== null && n < 3 * f + 2 * Math.max(1, k) + 1) {
+  if (
+    livenessFailure !== null &&
+    ((schedule !== null && n < 3 * f + 2 * Math.max(1, k) + 1) || conspiracy !== null)
+  ) {
     livenessOutsideModel = livenessFailure;
     livenessFailure = null;
   }
-  for (const problem of checker.finalProblems()) violation(problem);
+  for (const problem of checker.finalProblems()) executionProblem(problem);
+  // Beyond f: consistent, or in safe mode. A correct replica that executed another batch than
+  // some other correct replica at some sequence must have stopped with a proof (judgeSafeMode).
+  let forkedSequences = 0;
+  if (conspiracy !== null) {
+    const undetected = new Map<number, string>();
+    for (const [sequence, byReplica] of [...executedDigests].sort(([a], [b]) => a - b)) {
+      if (new Set(byReplica.values()).size < 2) continue;
+      forkedSequences++;
+      for (const [replica, digestHex] of byReplica)
+        if (!safeModeCulprits.has(replica) && !undetected.has(replica)) {
+          const other = [...byReplica].find(([, otherDigest]) => otherDigest !== digestHex)!;
+          undetected.set(
+            replica,
+            `fork undetected: replica ${replica} executed batch ${digestHex.slice(0, 12)} at sequence ${sequence}, ` +
+              `replica ${other[0]} batch ${other[1].slice(0, 12)}, and replica ${replica} is not in safe mode`,
+          );
+        }
+    }
+    for (const problem of undetected.values()) violation(problem);
+    if (forkedSequences === 0) {
+      if (beyondF.correctAccused > 0)
+        violation(`no fork, yet ${beyondF.correctAccused} evidence against correct replicas`);
+      for (const problem of forkSymptoms) violation(problem);
+    }
+  }
   if (guardians !== null) {
     guardians.checker.finish();
     for (const problem of guardians.checker.violations) violation(problem);
@@ -1433,7 +1577,13 @@ export function runSimulation(options: SimulationOptions): SeedReport {
   for (const client of correctClients) client.closeHistory();
   const history = correctClients.flatMap((client) => client.history);
   const verdict = checkLinearizability(history);
-  if (options.service === undefined && !verdict.linearizable && verdict.failure !== null) {
+  // After a fork the clients were answered from two histories: judged above, not here.
+  if (
+    forkedSequences === 0 &&
+    options.service === undefined &&
+    !verdict.linearizable &&
+    verdict.failure !== null
+  ) {
     violation(`linearizability: key ${verdict.failure.key}: ${verdict.failure.explanation}`);
   }
   viewChangesInstalled = new Set([...viewChangesInstalled].filter((view) => view > 0));
@@ -1462,6 +1612,18 @@ export function runSimulation(options: SimulationOptions): SeedReport {
     evidenceRefused,
     stolenSignaturesAccepted,
     recovery: guardians?.report(intrusions) ?? null,
+    colluding:
+      conspiracy === null
+        ? null
+        : {
+            members: [...conspiracy.members],
+            misled: [...conspiracy.misled],
+            equivocations: conspiracy.equivocations,
+            forkedSequences,
+            safeMode: [...safeModeCulprits].map(([replica, culprits]) => ({ replica, culprits })),
+            correctAccused: beyondF.correctAccused,
+            safetyAlarms: beyondF.safetyAlarms,
+          },
     byzantine: [...byzantine].map(([replica, behaviours]) => ({ replica, behaviours })),
     simulatedMs,
     network: { ...network.statistics },

@@ -58,6 +58,8 @@ export class SimulatedClient {
   readonly #invokeUntil: number;
   readonly #readOnlyShare: number;
   #invoked = 0;
+  /** f + 1 replicas refused one of its operations in safe mode: it invokes nothing more. */
+  #stoppedBySafeMode = false;
   #completed = 0;
   #nextEntryId: () => number;
   readonly #serviceOperations: ServiceSimulation | null;
@@ -101,7 +103,10 @@ export class SimulatedClient {
 
   /** Everything invoked has completed and nothing more will be invoked. */
   get done(): boolean {
-    const stopped = this.#invoked >= this.#operations || this.#environment.now() >= this.#invokeUntil;
+    const stopped =
+      this.#stoppedBySafeMode ||
+      this.#invoked >= this.#operations ||
+      this.#environment.now() >= this.#invokeUntil;
     return stopped && this.#inFlight.size === 0;
   }
   get invoked(): number {
@@ -123,7 +128,12 @@ export class SimulatedClient {
 
   #fill(): void {
     const now = this.#environment.now();
-    while (this.#invoked < this.#operations && now < this.#invokeUntil && this.#session.canInvoke)
+    while (
+      !this.#stoppedBySafeMode &&
+      this.#invoked < this.#operations &&
+      now < this.#invokeUntil &&
+      this.#session.canInvoke
+    )
       this.#invokeNext();
     if (this.done && this.#finishedAt === null) this.#finishedAt = now;
   }
@@ -219,6 +229,22 @@ export class SimulatedClient {
       const flight = this.#inFlight.get(action.invocation);
       if (flight === undefined) continue;
       this.#inFlight.delete(action.invocation);
+      if (action.safeMode === true) {
+        // f + 1 replicas refused it in safe mode (beyond f, `--colluding`): not executed by them,
+        // perhaps executed before they stopped, so open in the history, like one never answered.
+        // An application stops writing then; so does this client.
+        this.#stoppedBySafeMode = true;
+        if (flight.operation !== null)
+          this.history.push({
+            id: flight.entryId,
+            client: this.id,
+            operation: flight.operation,
+            invokedAt: flight.invokedAt,
+            completedAt: null,
+            result: null,
+          });
+        continue;
+      }
       if (action.fastPath) this.fastReads++;
       if (flight.operation !== null)
         this.history.push({

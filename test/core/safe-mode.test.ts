@@ -204,13 +204,15 @@ describe('safe mode', () => {
     }
   });
 
-  test('a forged or under-quorum fork proof is refused, and the replica goes on', () => {
+  test('a forged fork proof, or one naming fewer than f + 1 double signers, is refused, and the replica goes on', () => {
     const { cluster, stable } = forkedCluster();
     const otherRoot = cluster.cryptos[0]!.hash(new TextEncoder().encode('forged'));
+    // One replica that signed both roots proves one fault, not more than f.
     const under: ForensicProof = {
       first: stable,
-      second: certificateBy(cluster, stable.sequence, otherRoot, [1, 2]),
-      culprits: [replicaId(1), replicaId(2)],
+      second: certificateBy(cluster, stable.sequence, otherRoot, [1]),
+      equivocations: [],
+      culprits: [replicaId(1)],
     };
     const actions = cluster.deliver(1, 0, { kind: 'fork-proof', proof: under });
     assert.equal(cluster.replica(0).safeMode, null);
@@ -222,6 +224,7 @@ describe('safe mode', () => {
         ...forgedVotes,
         votes: forgedVotes.votes.map((vote) => ({ ...vote, signature: stable.votes[0]!.signature })),
       },
+      equivocations: [],
       culprits: [replicaId(1), replicaId(2)],
     };
     cluster.advance(1000);

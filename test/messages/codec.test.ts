@@ -278,6 +278,15 @@ const messageArbitraries = {
     proof: record({
       first: arbitraryCertificate,
       second: arbitraryCertificate,
+      equivocations: fc.array(
+        record({
+          kind: fc.constant('equivocation' as const),
+          accused: arbitraryReplica,
+          first: arbitrarySignedProposalLazy(),
+          second: arbitrarySignedProposalLazy(),
+        }),
+        { maxLength: 3 },
+      ),
       culprits: fc.array(arbitraryReplica, { maxLength: 5 }),
     }),
   }),
@@ -294,6 +303,10 @@ const arbitrarySignedProposal: fc.Arbitrary<SignedProposal> = record({
   keyEpoch: arbitraryKeyEpoch,
   signature: arbitrarySignature,
 });
+
+function arbitrarySignedProposalLazy(): fc.Arbitrary<SignedProposal> {
+  return fc.constant(null).chain(() => arbitrarySignedProposal);
+}
 
 function arbitraryEvidenceLazy(): fc.Arbitrary<Evidence> {
   return arbitraryEvidence;
@@ -901,6 +914,7 @@ describe('limits', () => {
         proof: {
           first: { sequence: sequenceNumber(8), stateRoot: zeroDigest, votes: [] },
           second: { sequence: sequenceNumber(8), stateRoot: zeroDigest, votes: [] },
+          equivocations: [],
           culprits: times(LIMITS.maxReplicas + 1, () => replicaId(0)),
         },
       }),
@@ -921,6 +935,7 @@ describe('limits', () => {
             })),
           },
           second: { sequence: sequenceNumber(8), stateRoot: zeroDigest, votes: [] },
+          equivocations: [],
           culprits: [],
         },
       }),

@@ -844,7 +844,9 @@ async function waitForText(page: Page, testId: string, expected: string | RegExp
   await waitUntil(async () => matches(await textOf(page, testId)), `${testId} to show ${String(expected)}`);
 }
 
-describe('dashboard page in headless Chromium', { timeout: 30_000 }, () => {
+// The bound is the whole suite's (eight pages, 24 s alone): at 30 s two loaded suite runs cut the
+// last test off mid-page, and the browser the timeout closed looked like a Chromium crash.
+describe('dashboard page in headless Chromium', { timeout: 180_000 }, () => {
   let launching: Promise<Browser> | undefined;
 
   // Launched by the first test rather than in a before hook, so a missing Chromium counts as

@@ -380,9 +380,11 @@ describe('proactive recovery on real processes', { timeout: 180_000 }, () => {
         }
       }),
     );
-    // A checkpoint ahead of everybody, over a state nobody computed, "certified" by four retired epochs.
+    // A checkpoint ahead of everybody, over a state nobody computed, "certified" by four retired
+    // epochs. Far ahead: at 4 intervals the workload carried the cluster past it during the test,
+    // and a replica drops a proof for a sequence it has made stable without a word.
     const interval = test.config.protocol.checkpointInterval;
-    const sequence = sequenceNumber((Math.floor(Math.max(...statuses) / interval) + 4) * interval);
+    const sequence = sequenceNumber((Math.floor(Math.max(...statuses) / interval) + 1000) * interval);
     const stateRoot = digest(new Uint8Array(32).fill(0xee));
     const certificate: CheckpointCertificate = {
       sequence,
@@ -462,7 +464,9 @@ describe('proactive recovery on real processes', { timeout: 180_000 }, () => {
     }
     for (const entry of test.config.replicas) {
       const adopted = logLines(test.replicaLog(replicaId(entry.id))).filter(
-        (line) => line.msg === 'checkpoint-stable' && line.sequence === sequence,
+        (line) =>
+          line.msg === 'checkpoint-stable' &&
+          (line.sequence === sequence || String(line.root).startsWith('eeeeeeee')),
       );
       assert.deepEqual(adopted, [], `replica ${entry.id} adopted the forged checkpoint`);
     }

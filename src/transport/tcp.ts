@@ -123,9 +123,9 @@ export const DEFAULT_TCP_TRANSPORT_LIMITS: TcpTransportLimits = {
 };
 
 /**
- * Delay before redialing a peer: doubles per failed attempt, with jitter. A connection that ends
- * within `stableConnectionMilliseconds` of its handshake counts as a failed attempt too; only
- * one that lasted resets the delay. Else a peer that closes every connection as soon as it is
+ * Delay before redialing a peer: doubles per failed attempt, with jitter. A replica resets it at
+ * every handshake. For a client, a connection that ends within `stableConnectionMilliseconds` of
+ * its handshake counts as a failed attempt too; only one that lasted resets the delay. Else a peer that closes every connection as soon as it is
  * made is redialed every 50 ms for ever: two processes sharing one client identity (each newer
  * connection replaces the older one at the replica) would replace each other's connections ten
  * times a second, and the replicas' connection-rate limit would refuse the identity for both.
@@ -839,6 +839,10 @@ export class TcpTransport implements Transport {
     }
     if (link === null) throw new InvariantViolation('an outbound connection always has its link');
     if (link.dialing === connection) link.dialing = null;
+    // A replica's links to its peers: a handshake resets the backoff at once, so that a peer back
+    // from a restart or a rejuvenation is redialed fast. A client's links reset only once a
+    // connection lasted (ReconnectPolicy).
+    if (this.#identity.node.kind === 'replica') link.failedAttempts = 0;
     if (link.keyEpoch !== null && peer.keyEpoch > link.keyEpoch && link.queue.length > 0) {
       // A peer back with a newer key epoch is a new process (a rejuvenated replica): the frames
       // queued while it was away were meant for the process that is gone. The new one catches up

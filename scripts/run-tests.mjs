@@ -2,7 +2,7 @@
 // Runs every *.test.ts under test/ with node's test runner through tsx.
 // Node 20 expands no globs, so the file list is built here.
 import { spawn, spawnSync } from 'node:child_process';
-import { readdirSync, statSync } from 'node:fs';
+import { readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 
 const root = new URL('..', import.meta.url).pathname;
@@ -93,13 +93,24 @@ const BACKGROUND_TIMEOUT_MS = 14 * 60 * 1000;
  * files and the clusters they started included (a SIGTERM to the runner alone left guardians
  * and replicas running, loading whatever ran next on the machine).
  */
-function runGroup(group, groupConcurrency, timeoutMs = GROUP_TIMEOUT_MS) {
+function runGroup(group, groupConcurrency, timeoutMs = GROUP_TIMEOUT_MS, niceness = 0) {
   return new Promise((resolve) => {
     const child = spawn(
       process.execPath,
       ['--import', 'tsx', '--test', `--test-concurrency=${groupConcurrency}`, ...group],
       { cwd: root, stdio: 'inherit', detached: true },
     );
+    if (niceness > 0) {
+      // A detached group is a session of its own, and with autogroup scheduling (the Linux
+      // default) sessions share the CPU equally whatever the nice value of their processes: a
+      // niced background group still took half the CPU and the parallel group overran its 11
+      // minutes. The session's own nice value is what yields (proc(5), /proc/<pid>/autogroup).
+      try {
+        writeFileSync(`/proc/${child.pid}/autogroup`, String(niceness));
+      } catch {
+        // No autogroup scheduling here: the processes' own nice value is enough.
+      }
+    }
     // Its own process group no longer gets the terminal's Ctrl-C: pass it on.
     const forward = (signal) => {
       try {
@@ -149,7 +160,7 @@ const report = (name, group, startedMs, code) =>
 const backgroundRun =
   background.length === 0
     ? Promise.resolve(0)
-    : runGroup(background, '1', BACKGROUND_TIMEOUT_MS).then((code) => {
+    : runGroup(background, '1', BACKGROUND_TIMEOUT_MS, 19).then((code) => {
         report('background', background, suiteStartedMs, code);
         return code;
       });

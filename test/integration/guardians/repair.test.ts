@@ -111,7 +111,9 @@ describe('rejuvenation repairs state and refuses changed code', { timeout: 240_0
         const [report] = up(await test.guardians()).filter((entry) => entry.replica === replica);
         return report?.recentRecoveries.find((entry) => entry.startedAtMs >= slotStartMs - 1000);
       },
-      slotStartMs - Date.now() + RECOVERY_BOUND_MS + 20_000,
+      // A hang guard, not a bound (this file runs beside others): a loaded suite run once saw a
+      // rejuvenation end more than 20 s past its T_D.
+      slotStartMs - Date.now() + RECOVERY_BOUND_MS + 60_000,
     );
   }
 

@@ -375,9 +375,10 @@ function report(result: SeedReport): void {
       process.stdout.write(
         `seed ${result.seed} ok: colluders ${members.map((id) => `r${id}`).join(',')} misled ` +
           `${misled.map((id) => `r${id}`).join(',')}: ${equivocations} equivocations, ` +
-          (forkedSequences === 0
-            ? 'no fork, consistent'
-            : `${forkedSequences} forked sequences; safe mode at ${safeMode
+          (forkedSequences === 0 ? 'no fork' : `${forkedSequences} forked sequences`) +
+          (safeMode.length === 0
+            ? ', no safe mode'
+            : `; safe mode at ${safeMode
                 .map((entry) => `r${entry.replica} (culprits ${entry.culprits.join(',')})`)
                 .join(', ')}`) +
           `; ${result.requestsCompleted} requests\n`,

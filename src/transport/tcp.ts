@@ -110,9 +110,10 @@ export const DEFAULT_TCP_TRANSPORT_LIMITS: TcpTransportLimits = {
   // lasted 5 s): even one whose every connection drops opens about 8 in 10 s. Honest use goes
   // higher when several processes share one identity (a shell script running five `ledger`
   // commands at once as admin: each newer connection replaces the older, and each process redials)
-  // and 30 refused such a burst (test/integration/packed-ledger.test.ts). 100 handshakes cost a
-  // replica tens of milliseconds of CPU; a churner is still stopped within seconds.
-  maxConnectionsPerClient: 100,
+  // and 30 refused such a burst (test/integration/packed-ledger.test.ts). At 100 the churn attack
+  // kept 0.53 of the fault-free throughput and was refused after 9.4 s; at 50, 0.85 and 3.5 s
+  // (`bench attack --attacks connection-churn`, 2026-12-02).
+  maxConnectionsPerClient: 50,
   clientConnectionWindowMilliseconds: 10_000,
   clientRefusalMilliseconds: 30_000,
   maxRateTrackedClients: 4096,

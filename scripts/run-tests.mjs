@@ -33,14 +33,14 @@ if (files.length === 0) {
 // under attack with its fault-free latency: a cluster beside them makes the ratio noise.
 // The guardian files below assert no time bound (no T_D overrun, no latency ratio: issue 12 cut
 // them down to smoke tests of what only real processes show), so they run beside other tests:
-// the `npm start` run checks that acknowledged keys read back after a restart; repair, the trust
-// boundary, the packed ledger and the guardian metrics check what is reached, refused, repaired
-// or served. The demo test stays serial: beside other tests its recoveries overran T_D and the
+// the `npm start` run checks that acknowledged keys read back after a restart; the packed ledger
+// and the guardian metrics check what is reached, refused or served. The demo test stays serial: beside other tests its recoveries overran T_D and the
 // demo's workload failed.
+// Repair and the trust boundary wait for rejuvenations in their slots: beside another file (and
+// the background seeds) on a slow machine they timed out waiting (2026-12-02), so they run in the
+// serial group too.
 const boundFree = [
   'integration/guardians/npm-start.test.ts',
-  'integration/guardians/repair.test.ts',
-  'integration/guardians/trust-boundary.test.ts',
   'integration/guardians/packed-ledger.test.ts',
   'integration/guardians/metrics.test.ts',
 ];
@@ -63,10 +63,8 @@ const serial = files.filter(
 const longestFirst = [
   'integration/guardians/npm-start.test.ts', // 121 s
   'sim/simulator.test.ts', // 57 s
-  'integration/guardians/repair.test.ts', // 42 s
   'integration/guardians/packed-ledger.test.ts', // 26 s
   'integration/restart.test.ts', // 22 s
-  'integration/guardians/trust-boundary.test.ts', // 20 s
 ];
 const costRank = (file) => {
   const listed = longestFirst.findIndex((name) => file.endsWith(name));

@@ -32,12 +32,15 @@ import {
   DIGEST_BYTES,
   digest,
   type Digest,
+  type KeyEpoch,
   type ReplicaId,
+  type Signature,
   type SequenceNumber,
   sequenceNumber,
   toHex,
 } from '../messages/ids.js';
 import { type FaultModel, quorumSize } from './quorum.js';
+import { proposalPayload } from '../messages/signing.js';
 
 /** Checkpoint sequences whose certified root the monitor remembers. */
 export const FORK_MONITOR_SEQUENCES = 32;
@@ -70,6 +73,33 @@ function restrictedTo(
     .filter((vote) => valid.has(vote.replicaId))
     .sort((a, b) => a.replicaId - b.replicaId);
   return votes.length === certificate.votes.length ? certificate : { ...certificate, votes };
+}
+
+/**
+ * Why equivocation evidence does not prove that its accused signed two proposals for one (view,
+ * sequence), or null when it does: the same view and sequence, two batch digests, and both
+ * signatures valid under `verify` (the caller's rule for which key epochs count). Shared by the
+ * replica's fork monitor and detection/evidence.ts, which checks the fields' shapes first.
+ */
+export function equivocationProblem(
+  evidence: EquivocationEvidence,
+  verify: (signer: ReplicaId, keyEpoch: KeyEpoch, payload: Uint8Array, signature: Signature) => boolean,
+): string | null {
+  const { first, second, accused } = evidence;
+  if (first.view !== second.view)
+    return `proposals are for different views (${first.view} and ${second.view})`;
+  if (first.sequence !== second.sequence)
+    return `proposals are for different sequences (${first.sequence} and ${second.sequence})`;
+  if (bytesEqual(first.batchDigest, second.batchDigest)) return 'both proposals carry the same batch digest';
+  for (const [name, proposal] of [
+    ['first', first],
+    ['second', second],
+  ] as const) {
+    const payload = proposalPayload(proposal.view, proposal.sequence, proposal.batchDigest);
+    if (!verify(accused, proposal.keyEpoch, payload, proposal.signature))
+      return `${name} proposal signature does not verify as replica ${accused}'s (key epoch ${proposal.keyEpoch})`;
+  }
+  return null;
 }
 
 /** An unused vote set of a proof that rests on equivocations alone. */

@@ -94,6 +94,7 @@ import { decideNewView, type NewViewDecision } from './view-change.js';
 import { SenderBudgets } from './token-bucket.js';
 import {
   CERTIFICATE_HISTORY_STATUS_INTERVALS,
+  equivocationProblem,
   FORK_MONITOR_SEQUENCES,
   ForkMonitor,
   type SafeMode,
@@ -1274,19 +1275,22 @@ export class Replica {
       return;
     // Its reply could not be sent anyway: do not spend the work of executing it.
     if (this.#replyBudgets.exhausted(request.clientId, this.#now)) return;
-    let status: ReplyStatus = 'ok';
-    let result: Uint8Array;
+    this.#sendReply(request, this.#readOnlyResult(request, this.#lastExecuted), true);
+  }
+
+  /** A read-only request executed on the current state, as of `sequence`; a service failure is an error result. */
+  #readOnlyResult(request: ClientRequest, sequence: SequenceNumber): CachedReply {
     try {
-      result = this.#service.executeReadOnly(request.operation, {
+      const result = this.#service.executeReadOnly(request.operation, {
         clientId: request.clientId,
         requestNumber: request.requestNumber,
-        sequence: this.#lastExecuted,
+        sequence,
       });
+      return { sequence, status: 'ok', result };
     } catch (error) {
-      status = 'error';
-      result = textEncoder.encode(`service failed: ${error instanceof Error ? error.message : 'unknown'}`);
+      const message = `service failed: ${error instanceof Error ? error.message : 'unknown'}`;
+      return { sequence, status: 'error', result: textEncoder.encode(message) };
     }
-    this.#sendReply(request, { sequence: this.#lastExecuted, status, result }, true);
   }
 
   #sendReply(request: ClientRequest, cached: CachedReply, readOnly: boolean, withProof = true): void {
@@ -3572,18 +3576,11 @@ export class Replica {
    */
   /** Equivocation evidence that holds under the keys accepted now (a thief's retired keys do not). */
   #validEquivocation(evidence: EquivocationEvidence): boolean {
-    const { accused, first, second } = evidence;
-    if (accused >= this.config.n || first.view !== second.view || first.sequence !== second.sequence)
-      return false;
-    if (bytesEqual(first.batchDigest, second.batchDigest)) return false;
-    return [first, second].every((proposal) =>
-      this.#crypto.verifyReplicaSignature(
-        accused,
-        proposal.keyEpoch,
-        proposalPayload(proposal.view, proposal.sequence, proposal.batchDigest),
-        proposal.signature,
-        'message',
-      ),
+    return (
+      evidence.accused < this.config.n &&
+      equivocationProblem(evidence, (signer, keyEpoch, payload, signature) =>
+        this.#crypto.verifyReplicaSignature(signer, keyEpoch, payload, signature, 'message'),
+      ) === null
     );
   }
 
@@ -3765,21 +3762,10 @@ export class Replica {
     }
     if (!this.#withinBudget(this.#readOnlyBudgets, request.clientId, 1, 'read-only requests per second'))
       return;
-    let status: ReplyStatus = 'ok';
-    let result: Uint8Array;
-    try {
-      result = this.#service.executeReadOnly(request.operation, {
-        clientId: request.clientId,
-        requestNumber: request.requestNumber,
-        sequence,
-      });
-    } catch (error) {
-      status = 'error';
-      result = textEncoder.encode(`service failed: ${error instanceof Error ? error.message : 'unknown'}`);
-    }
-    if (!this.#replyWithinBudget(request.clientId, result.length)) return;
+    const answer = this.#readOnlyResult(request, sequence);
+    if (!this.#replyWithinBudget(request.clientId, answer.result.length)) return;
     // Signed, so that a client can show what it was told about the certified state.
-    const reply = this.#buildReply(request, { sequence, status, result }, true);
+    const reply = this.#buildReply(request, answer, true);
     const tree = merkleTree(this.#crypto.hash, [this.#crypto.hash(replyContent(reply))]);
     const signed = this.#crypto.sign(replyBatchPayload(sequence, tree.root));
     const proof: ReplyProof = {

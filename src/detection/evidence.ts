@@ -25,8 +25,15 @@ import {
 import { rootFromProof } from '../core/merkle.js';
 import { type FaultModel, quorumSize } from '../core/quorum.js';
 import { LIMITS } from '../messages/limits.js';
-import { checkpointPayload, proposalPayload, replyBatchPayload, replyContent } from '../messages/signing.js';
-import type { CheckpointCertificate, Evidence, Reply, SignedProposal } from '../messages/types.js';
+import { checkpointPayload, replyBatchPayload, replyContent } from '../messages/signing.js';
+import type {
+  CheckpointCertificate,
+  EquivocationEvidence,
+  Evidence,
+  Reply,
+  SignedProposal,
+} from '../messages/types.js';
+import { equivocationProblem } from '../core/forensics.js';
 
 export interface EvidenceContext {
   readonly model: FaultModel;
@@ -156,34 +163,19 @@ export function describeEvidence(evidence: Evidence): string {
 
 // ───────────────────────────── equivocation ─────────────────────────────
 
-type EquivocationEvidence = Extract<Evidence, { kind: 'equivocation' }>;
-
 /** A correct leader signs one batch digest per (view, sequence); two different ones prove a fault. */
-function verifyEquivocation(evidence: EquivocationEvidence, context: EvidenceContext): EvidenceVerdict {
-  const { first, second, accused } = evidence;
+/** Equivocation evidence, shapes first (what was decoded from a peer may be anything). */
+export function verifyEquivocation(
+  evidence: EquivocationEvidence,
+  context: Pick<EvidenceContext, 'verifyReplicaSignature'>,
+): EvidenceVerdict {
+  const { first, second } = evidence;
   const shapeProblem = proposalShapeProblem(first, 'first') ?? proposalShapeProblem(second, 'second');
   if (shapeProblem !== null) return invalid(shapeProblem);
-  if (first.view !== second.view) {
-    return invalid(`proposals are for different views (${first.view} and ${second.view})`);
-  }
-  if (first.sequence !== second.sequence) {
-    return invalid(`proposals are for different sequences (${first.sequence} and ${second.sequence})`);
-  }
-  if (bytesEqual(first.batchDigest, second.batchDigest)) {
-    return invalid('both proposals carry the same batch digest');
-  }
-  for (const [name, proposal] of [
-    ['first', first],
-    ['second', second],
-  ] as const) {
-    const payload = proposalPayload(proposal.view, proposal.sequence, proposal.batchDigest);
-    if (!context.verifyReplicaSignature(accused, proposal.keyEpoch, payload, proposal.signature)) {
-      return invalid(
-        `${name} proposal signature does not verify as replica ${accused}'s (key epoch ${proposal.keyEpoch})`,
-      );
-    }
-  }
-  return VALID;
+  const problem = equivocationProblem(evidence, (signer, keyEpoch, payload, signature) =>
+    context.verifyReplicaSignature(signer, keyEpoch, payload, signature),
+  );
+  return problem === null ? VALID : invalid(problem);
 }
 
 function proposalShapeProblem(proposal: SignedProposal, name: string): string | null {

@@ -6,30 +6,14 @@
  *
  * Cost is bounded before any signature is checked: at most 2n signature verifications.
  */
-import {
-  bytesEqual,
-  DIGEST_BYTES,
-  type KeyEpoch,
-  MAX_COUNTER,
-  type ReplicaId,
-  SIGNATURE_BYTES,
-  type Signature,
-} from '../messages/ids.js';
+import { bytesEqual, DIGEST_BYTES, MAX_COUNTER, type ReplicaId, SIGNATURE_BYTES } from '../messages/ids.js';
 import { culpritsOf } from '../core/forensics.js';
-import type { FaultModel } from '../core/quorum.js';
-import { checkpointPayload, proposalPayload } from '../messages/signing.js';
+import { checkpointPayload } from '../messages/signing.js';
+import { type EvidenceContext, verifyEquivocation } from './evidence.js';
 import type { CheckpointCertificate, EquivocationEvidence, ForensicProof } from '../messages/types.js';
 
-export interface ForensicContext {
-  readonly model: FaultModel;
-  /** Signature check with the signer's keys of that epoch; false, never a throw, when unknown. */
-  verifyReplicaSignature(
-    signer: ReplicaId,
-    keyEpoch: KeyEpoch,
-    payload: Uint8Array,
-    signature: Signature,
-  ): boolean;
-}
+/** What verifying a proof needs: the fault model and the replicas' signature check (EvidenceContext's). */
+export type ForensicContext = Pick<EvidenceContext, 'model' | 'verifyReplicaSignature'>;
 
 export type ForensicVerdict =
   | { readonly valid: true; readonly culprits: readonly ReplicaId[] }
@@ -124,25 +108,11 @@ export function verifyForensicProof(proof: ForensicProof, context: ForensicConte
 
 /** Why an equivocation does not prove its accused signed two proposals, or null when it does. */
 function equivocationProblem(evidence: EquivocationEvidence, context: ForensicContext): string | null {
-  const { accused, first, second } = evidence;
+  const { accused } = evidence;
   if (!Number.isSafeInteger(accused) || accused < 0 || accused >= context.model.n)
     return `equivocation of replica ${accused}, not in 0..${context.model.n - 1}`;
-  if (first.view !== second.view || first.sequence !== second.sequence)
-    return `equivocation of replica ${accused} over two different (view, sequence) pairs`;
-  if (bytesEqual(first.batchDigest, second.batchDigest))
-    return `equivocation of replica ${accused} over one batch digest`;
-  for (const proposal of [first, second])
-    if (
-      proposal.signature.length !== SIGNATURE_BYTES ||
-      !context.verifyReplicaSignature(
-        accused,
-        proposal.keyEpoch,
-        proposalPayload(proposal.view, proposal.sequence, proposal.batchDigest),
-        proposal.signature,
-      )
-    )
-      return `equivocation of replica ${accused}: a proposal signature does not verify`;
-  return null;
+  const verdict = verifyEquivocation(evidence, context);
+  return verdict.valid ? null : `equivocation of replica ${accused}: ${verdict.reason}`;
 }
 
 /** One line for logs: the sequence, the two roots (abbreviated) and the culprits. */

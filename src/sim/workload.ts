@@ -198,18 +198,21 @@ export class SimulatedClient {
 
   /** Requests never answered go into the history as pending (they may or may not have taken effect). */
   closeHistory(): void {
-    for (const flight of this.#inFlight.values()) {
-      if (flight.operation === null) continue;
-      this.history.push({
-        id: flight.entryId,
-        client: this.id,
-        operation: flight.operation,
-        invokedAt: flight.invokedAt,
-        completedAt: null,
-        result: null,
-      });
-    }
+    for (const flight of this.#inFlight.values()) this.#recordOpen(flight);
     this.#inFlight.clear();
+  }
+
+  /** An operation without an answer it can trust: open in the history (it may or may not have run). */
+  #recordOpen(flight: InFlight): void {
+    if (flight.operation === null) return;
+    this.history.push({
+      id: flight.entryId,
+      client: this.id,
+      operation: flight.operation,
+      invokedAt: flight.invokedAt,
+      completedAt: null,
+      result: null,
+    });
   }
 
   #perform(actions: readonly ClientAction[]): void {
@@ -234,15 +237,7 @@ export class SimulatedClient {
         // perhaps executed before they stopped, so open in the history, like one never answered.
         // An application stops writing then; so does this client.
         this.#stoppedBySafeMode = true;
-        if (flight.operation !== null)
-          this.history.push({
-            id: flight.entryId,
-            client: this.id,
-            operation: flight.operation,
-            invokedAt: flight.invokedAt,
-            completedAt: null,
-            result: null,
-          });
+        this.#recordOpen(flight);
         continue;
       }
       if (action.fastPath) this.fastReads++;

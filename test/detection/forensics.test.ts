@@ -192,7 +192,7 @@ describe('verifyForensicProof', () => {
           reason: string;
         }
       ).reason,
-      /equivocation of replica 0: a proposal signature does not verify/,
+      /equivocation of replica 0: second proposal signature does not verify/,
     );
     assert.match(
       (

@@ -18,6 +18,9 @@ async function bench(...args: string[]): Promise<string[]> {
   return stdout.trim().split('\n');
 }
 
+/** A short measured run: 200 requests after 20 of warm-up, no timed warm-up. */
+const SHORT_RUN = ['--requests', '200', '--warmup', '20', '--warmup-seconds', '0'];
+
 describe('phalanx bench', { timeout: 240_000 }, () => {
   it('--unreplicated measures the one-process server with CPU time per operation', async () => {
     const lines = await bench(
@@ -47,17 +50,7 @@ describe('phalanx bench', { timeout: 240_000 }, () => {
   });
 
   it('--client-signatures runs a cluster that requires signed requests, and the clients sign them', async () => {
-    const lines = await bench(
-      '--client-signatures',
-      '--clients',
-      '2',
-      '--requests',
-      '200',
-      '--warmup',
-      '20',
-      '--warmup-seconds',
-      '0',
-    );
+    const lines = await bench('--client-signatures', '--clients', '2', ...SHORT_RUN);
     const result = JSON.parse(lines.at(-1)!) as Record<string, unknown>;
     assert.equal(result.client_signatures, true);
     assert.equal(
@@ -69,16 +62,7 @@ describe('phalanx bench', { timeout: 240_000 }, () => {
   });
 
   it('--sweep prints a table and one JSON line per point, each with its unreplicated figure', async () => {
-    const lines = await bench(
-      '--sweep',
-      '1,2',
-      '--requests',
-      '200',
-      '--warmup',
-      '20',
-      '--warmup-seconds',
-      '0',
-    );
+    const lines = await bench('--sweep', '1,2', ...SHORT_RUN);
     assert.match(lines[0]!, /\| *clients \| *ops\/s \| *p50 ms .* unreplicated ops\/s .*\| *ratio \|/);
     const points = lines
       .filter((line) => line.startsWith('{'))

@@ -1503,6 +1503,21 @@ describe('TcpTransport', () => {
 });
 
 describe('TcpTransport: connection churn', () => {
+  /** A client transport of `node` dialing the one replica at `address`. */
+  const dialing = (
+    cluster: TestCluster,
+    node: NodeId,
+    address: PeerAddress,
+    recorder = new EventRecorder(),
+  ) =>
+    TcpTransport.start({
+      identity: cluster.identity(node),
+      peers: [address],
+      keys: cluster.keys,
+      events: recorder.events(),
+      logger: testLogger,
+    });
+
   it('closes the connection of a client over its connection rate, then refuses it before any cryptography, and nobody else', async () => {
     const cluster = new TestCluster();
     try {
@@ -1517,13 +1532,7 @@ describe('TcpTransport: connection churn', () => {
       const address = addressOf(replica0, server);
       const rejections = cluster.recorder(replica0).rejections;
       const connectOnce = async (): Promise<void> => {
-        const client = await TcpTransport.start({
-          identity: cluster.identity(alice),
-          peers: [address],
-          keys: cluster.keys,
-          events: new EventRecorder().events(),
-          logger: testLogger,
-        });
+        const client = await dialing(cluster, alice, address);
         try {
           await waitUntil(() => hasPeer(server, alice), 'alice connected');
         } finally {
@@ -1535,13 +1544,7 @@ describe('TcpTransport: connection churn', () => {
       assert.equal(rejections.length, 0, 'three connections are within the rate');
 
       // The fourth completes its handshake and is closed at once, naming the client.
-      const churner = await TcpTransport.start({
-        identity: cluster.identity(alice),
-        peers: [address],
-        keys: cluster.keys,
-        events: new EventRecorder().events(),
-        logger: testLogger,
-      });
+      const churner = await dialing(cluster, alice, address);
       try {
         await waitUntil(() => rejections.length >= 2, 'the fourth connection closed and a redial refused');
       } finally {
@@ -1558,13 +1561,7 @@ describe('TcpTransport: connection churn', () => {
 
       // Another client is not affected.
       const bob = clientNode(clientId('bob'));
-      const other = await TcpTransport.start({
-        identity: cluster.identity(bob),
-        peers: [address],
-        keys: cluster.keys,
-        events: new EventRecorder().events(),
-        logger: testLogger,
-      });
+      const other = await dialing(cluster, bob, address);
       try {
         await waitUntil(() => hasPeer(server, bob), 'bob connected');
       } finally {
@@ -1586,16 +1583,7 @@ describe('TcpTransport: connection churn', () => {
     try {
       const server = await cluster.start(replica0, { listenPort: 0 });
       const address = addressOf(replica0, server);
-      for (const recorder of recorders)
-        clients.push(
-          await TcpTransport.start({
-            identity: cluster.identity(alice),
-            peers: [address],
-            keys: cluster.keys,
-            events: recorder.events(),
-            logger: testLogger,
-          }),
-        );
+      for (const recorder of recorders) clients.push(await dialing(cluster, alice, address, recorder));
       await new Promise((resolve) => setTimeout(resolve, 5000));
       const connections = recorders
         .map((recorder) => recorder.peerStates.filter((state) => state.connected).length)

@@ -67,6 +67,10 @@ describe('npm start, stopped with Ctrl-C and started again', { timeout: 420_000 
   it('reads back after the restart every key written before it', async () => {
     running = npmStart();
     await waitFor('the first dashboard line', async () => /dashboard: http/.test(running!.output()), 180_000);
+    // Its own identity: the kv commands below, as admin, would otherwise take its connections.
+    await waitFor('the live workload line', async () =>
+      /live workload: 20 operations per second as client workload\n/.test(running!.output()),
+    );
     const written = new Map<string, string>();
     for (let index = 0; index < 5; index++) {
       const key = `quick-start-${index}`;

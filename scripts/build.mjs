@@ -7,13 +7,62 @@
 //    importing it meanwhile reads the old file or the new one, never a half-written one.
 // It then records when it ran (BUILD_STAMP, outside dist/ so the code manifest does not cover
 // it), which the integration tests use to refuse running a dist/ older than src/.
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import ts from 'typescript';
 
 const root = new URL('..', import.meta.url).pathname;
 /** Touched after every successful build; see test/integration/built-code.ts. */
 const BUILD_STAMP = join(root, 'node_modules', '.cache', 'phalanx', 'build-stamp');
+/**
+ * What the last successful build saw: every source and configuration file, the compiler's version,
+ * and every file of dist/ (name, size, modification time). When nothing of it changed the build
+ * is skipped: a full compile costs 10-15 CPU seconds, and `npm start` (and the test suite, which
+ * runs it twice) builds every time.
+ */
+const BUILD_FINGERPRINT = join(root, 'node_modules', '.cache', 'phalanx', 'build-fingerprint');
+const DIST = join(root, 'dist');
+
+function listFiles(directory) {
+  let entries;
+  try {
+    entries = readdirSync(directory, { withFileTypes: true });
+  } catch {
+    return [];
+  }
+  return entries.flatMap((entry) => {
+    const path = join(directory, entry.name);
+    return entry.isDirectory() ? listFiles(path) : [path];
+  });
+}
+
+function fingerprintOf(sources) {
+  const hash = createHash('sha256').update(`typescript ${ts.version}\n`);
+  const files = [
+    ...sources,
+    join(root, 'tsconfig.json'),
+    join(root, 'tsconfig.build.json'),
+    join(root, 'package.json'),
+  ];
+  for (const file of [...files.sort(), ...listFiles(DIST).sort()]) {
+    try {
+      const stat = statSync(file);
+      hash.update(`${file} ${stat.size} ${stat.mtimeMs}\n`);
+    } catch {
+      hash.update(`${file} missing\n`);
+    }
+  }
+  return hash.digest('hex');
+}
+
+function readText(path) {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return null;
+  }
+}
 
 const configPath = join(root, 'tsconfig.build.json');
 const parsed = ts.getParsedCommandLineOfConfigFile(
@@ -56,6 +105,15 @@ function writeIfChanged(path, text) {
   written++;
 }
 
+if (
+  process.env.PHALANX_FORCE_BUILD === undefined &&
+  readText(BUILD_STAMP) !== null &&
+  readText(BUILD_FINGERPRINT) === fingerprintOf(parsed.fileNames)
+) {
+  console.log(`dist/ is up to date: ${parsed.fileNames.length} sources unchanged since the last build`);
+  process.exit(0);
+}
+
 const program = ts.createProgram({
   rootNames: parsed.fileNames,
   options: parsed.options,
@@ -69,4 +127,5 @@ report(emitted.diagnostics);
 if (emitted.emitSkipped) process.exit(1);
 mkdirSync(dirname(BUILD_STAMP), { recursive: true });
 writeFileSync(BUILD_STAMP, `${new Date().toISOString()}\n`);
+writeFileSync(BUILD_FINGERPRINT, fingerprintOf(parsed.fileNames));
 console.log(`built dist/: ${written} files written, ${unchanged} unchanged`);

@@ -392,8 +392,10 @@ export class PhalanxClient {
       for (const certificate of decoded.value.certificates) {
         const known = this.#registry.currentEpoch(certificate.replica);
         if (known !== undefined && certificate.keyEpoch <= known) continue;
-        if (verifyCertificateForConfig(certificate, this.#config))
+        if (verifyCertificateForConfig(certificate, this.#config)) {
           installCertificate(this.#registry, certificate);
+          this.#session.replicaRejuvenated(certificate.replica, certificate.keyEpoch);
+        }
       }
       return;
     }

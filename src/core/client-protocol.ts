@@ -21,6 +21,7 @@ import {
   assert,
   bytesEqual,
   type ClientId,
+  type KeyEpoch,
   type ReplicaId,
   requestNumber,
   type SequenceNumber,
@@ -113,6 +114,12 @@ export class ClientSession {
   #view = 0;
   /** Recently completed ordered requests with the quorum of signed replies that certified them. */
   readonly #completed = new Map<number, { certified: Reply[]; reported: Set<number> }>();
+  /**
+   * Replicas this client proved lying, with the key epoch the proof was made under: their replies
+   * are not counted (nor checked again) until the client learns of a later epoch of theirs
+   * (`replicaRejuvenated`), so one liar costs one report, not one per request.
+   */
+  readonly #cutOff = new Map<number, KeyEpoch>();
 
   constructor(
     config: ClientProtocolConfig,
@@ -186,8 +193,20 @@ export class ClientSession {
     return outstanding;
   }
 
+  /** The replicas whose replies this session does not count now, with the key epoch of the proof. */
+  get cutOff(): ReadonlyMap<number, KeyEpoch> {
+    return this.#cutOff;
+  }
+
+  /** `replica` now has key epoch `epoch` (a certificate the client verified): a cut-off under an older one ends. */
+  replicaRejuvenated(replica: ReplicaId, epoch: KeyEpoch): void {
+    const provenUnder = this.#cutOff.get(replica);
+    if (provenUnder !== undefined && epoch > provenUnder) this.#cutOff.delete(replica);
+  }
+
   onReply(reply: Reply, now: number): ClientAction[] {
     if (reply.clientId !== this.clientId || reply.replicaId >= this.#config.n) return [];
+    if (this.#cutOff.has(reply.replicaId)) return [];
     const outstanding = this.#outstanding.get(reply.requestNumber);
     if (outstanding === undefined) return this.#checkLateReply(reply);
     if (reply.readOnly !== outstanding.readOnly) return [];
@@ -330,6 +349,7 @@ export class ClientSession {
     const certified = completion.certified.filter((candidate) => candidate.replicaId !== reply.replicaId);
     if (certified.length < this.#quorum) return [];
     completion.reported.add(reply.replicaId);
+    this.#cutOff.set(reply.replicaId, reply.proof.keyEpoch);
     return [
       {
         kind: 'report-evidence',

@@ -18,6 +18,12 @@ export interface CoreCrypto {
   hash(data: Uint8Array): Digest;
   /** The epoch of this replica's current session keys (what sign() signs with). */
   readonly currentEpoch: KeyEpoch;
+  /**
+   * The current key epoch of `replica` as this replica's key registry knows it (undefined before it
+   * learned any). It rises when the replica is rejuvenated: a replica cut off for a proof made
+   * under an epoch counts again once its epoch is above it.
+   */
+  replicaEpoch(replica: ReplicaId): KeyEpoch | undefined;
   /** Signs with this replica's current session key. */
   sign(payload: Uint8Array): Signed;
   /**

@@ -4,7 +4,7 @@
  * request arrives only on the channel of the client it names.
  */
 import type { ClientRequest, ReplicaMessage } from '../messages/types.js';
-import type { ReplicaId, ViewNumber } from '../messages/ids.js';
+import type { KeyEpoch, ReplicaId, ViewNumber } from '../messages/ids.js';
 
 export type ReplicaEvent =
   | { readonly kind: 'message'; readonly from: ReplicaId; readonly message: ReplicaMessage }
@@ -17,6 +17,18 @@ export type ReplicaEvent =
    * current epoch (see Replica #recertifyIfDue).
    */
   | { readonly kind: 'keys-changed' }
+  /**
+   * A transferable proof against `replica`, made under its key epoch `keyEpoch`, was verified
+   * (by the replica process for a client's report, or by the guardian for any proof): the replica
+   * stops counting its messages until its epoch is above `keyEpoch`, i.e. until it has been
+   * rejuvenated. The driver verified the proof; the core takes it on the driver's word.
+   */
+  | {
+      readonly kind: 'cut-off';
+      readonly replica: ReplicaId;
+      readonly keyEpoch: KeyEpoch;
+      readonly reason: string;
+    }
   /** Logical time in milliseconds, non-decreasing; the only clock the core sees. */
   | { readonly kind: 'tick'; readonly now: number }
   /**

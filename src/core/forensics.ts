@@ -23,6 +23,7 @@ import type {
   CheckpointCertificate,
   CheckpointVote,
   EquivocationEvidence,
+  Evidence,
   ForensicProof,
   Reply,
 } from '../messages/types.js';
@@ -58,6 +59,24 @@ export type ValidVoters = (certificate: CheckpointCertificate) => readonly Repli
 export type ValidEquivocation = (evidence: EquivocationEvidence) => boolean;
 
 /** Replicas in both lists, ascending, without repeats. */
+/**
+ * The key epoch a proof against its accused was made under: the accused is cut off until its
+ * epoch is above it (it was rejuvenated). For an equivocation, the later of its two signatures.
+ */
+export function provenKeyEpoch(evidence: Evidence): KeyEpoch {
+  switch (evidence.kind) {
+    case 'equivocation':
+      return evidence.first.keyEpoch > evidence.second.keyEpoch
+        ? evidence.first.keyEpoch
+        : evidence.second.keyEpoch;
+    case 'conflicting-checkpoint':
+      return evidence.vote.keyEpoch;
+    case 'lying-reply':
+      assert(evidence.reply.proof !== null, 'a lying-reply proof carries a signed reply');
+      return evidence.reply.proof.keyEpoch;
+  }
+}
+
 export function culpritsOf(first: readonly ReplicaId[], second: readonly ReplicaId[]): ReplicaId[] {
   const inSecond = new Set<number>(second);
   return [...new Set(first.filter((replica) => inSecond.has(replica)))].sort((a, b) => a - b);

@@ -227,6 +227,13 @@ export class StateTransfer {
     }
   }
 
+  /** Leaves `id` out from now on (it was proven faulty): its chunks in flight go to the others. */
+  distrust(id: ReplicaId, reason: string): void {
+    if (!this.#sources.has(id)) return;
+    this.#drop(id, reason);
+    this.#reviveIfAllDropped();
+  }
+
   #drop(id: ReplicaId, reason: string): void {
     const source = this.#sources.get(id)!;
     if (source.dropped !== null) return;

@@ -114,6 +114,10 @@ export class ReplicaCrypto implements CoreCrypto {
     publishOwnKeys(this.#registry, this.replica, this.#current);
   }
 
+  replicaEpoch(replica: ReplicaId): KeyEpoch | undefined {
+    return this.#registry.currentEpoch(replica);
+  }
+
   get currentEpoch(): KeyEpoch {
     return this.#current.epoch;
   }

@@ -198,6 +198,11 @@ const readGuardianStatus = record<GuardianStatus>({
       reporters: boundedList(limits.maxReplicaList, nonNegativeInteger),
     }),
   ),
+  faultyReplicas: record<GuardianStatus['faultyReplicas']>({
+    f: nonNegativeInteger,
+    counted: boundedList(limits.maxReplicaList, nonNegativeInteger),
+    proven: boundedList(limits.maxReplicaList, nonNegativeInteger),
+  }),
   connectedGuardians: nonNegativeInteger,
   pendingReactive: boundedList(limits.maxReplicaList, nonNegativeInteger),
   keyEpochAcceptedUntilMs: nullable(milliseconds),

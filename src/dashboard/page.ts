@@ -471,6 +471,20 @@ const SCRIPT = `
     const worstMs = up.length === 0 ? null : Math.max(...up.map((guardian) => guardian.exposureMs));
     setText('system-exposure', worstMs === null ? '—' : formatMs(worstMs));
     exposure.classList.toggle('over', worstMs !== null && timing !== null && worstMs > timing.guaranteeMs);
+    // f at run time: the guardian that counts the most (they learn of proofs at different times).
+    const faulty = byTestId('system-faulty');
+    if (!faulty) return;
+    let counted = null;
+    for (const guardian of up)
+      if (guardian.faultyReplicas && (counted === null || guardian.faultyReplicas.counted.length > counted.counted.length))
+        counted = guardian.faultyReplicas;
+    setText(
+      'system-faulty',
+      counted === null
+        ? '—'
+        : counted.counted.length + ' of f = ' + counted.f + (counted.counted.length === 0 ? '' : ' (' + counted.counted.join(', ') + ')'),
+    );
+    faulty.classList.toggle('over', counted !== null && counted.counted.length >= counted.f);
   }
 
   function countSummary(count) {
@@ -1245,6 +1259,7 @@ ${parameter('system-guarantee', 'T', '…', 'T = T_P + T_D: no replica runs long
 ${parameter('system-recovery-bound', 'T<sub>D</sub>', '…', 'the bound on one recovery')}
 ${parameter('system-period', 'T<sub>P</sub>', '…', 'every replica is rejuvenated at least once per period')}
 ${guardians ? parameter('system-exposure', 'max exposure', '…', 'the longest time since rejuvenation among the replicas now, as their guardians measure it') : ''}
+${guardians ? parameter('system-faulty', 'faulty now', '…', 'f at run time: replicas proven faulty or accused and not rejuvenated since, against the f the configuration tolerates (an alarm fires when the count reaches f)') : ''}
 </dl>`
       : '';
   const panel = (testId: string, heading: string): string =>

@@ -102,7 +102,10 @@ export class GuardianMetrics {
     | 'nextProactive'
     | 'connectedGuardians'
     | 'pendingAccusations'
-    | 'suspectedReplicas',
+    | 'suspectedReplicas'
+    | 'faultyReplicas'
+    | 'provenReplicas'
+    | 'faultThreshold',
     Gauge
   >;
   readonly #recoveryStep: Gauge;
@@ -171,6 +174,18 @@ export class GuardianMetrics {
       suspectedReplicas: gauge(
         'phalanx_guardian_suspected_replicas',
         'Replicas currently suspected by at least one replica',
+      ),
+      faultyReplicas: gauge(
+        'phalanx_guardian_faulty_replicas',
+        'Replicas counted against f now: proven faulty or accused, and not rejuvenated since',
+      ),
+      provenReplicas: gauge(
+        'phalanx_guardian_proven_replicas',
+        'Replicas with a verified proof against them, not rejuvenated since (more than f: beyond what the cluster tolerates)',
+      ),
+      faultThreshold: gauge(
+        'phalanx_guardian_fault_threshold',
+        'f: the replicas the configuration tolerates as faulty',
       ),
     };
     this.#recoveryStep = gauge(
@@ -266,6 +281,9 @@ export class GuardianMetrics {
     gauges.connectedGuardians.set(status.connectedGuardians);
     gauges.pendingAccusations.set(status.pendingReactive.length);
     gauges.suspectedReplicas.set(status.suspicions.length);
+    gauges.faultyReplicas.set(status.faultyReplicas.counted.length);
+    gauges.provenReplicas.set(status.faultyReplicas.proven.length);
+    gauges.faultThreshold.set(status.faultyReplicas.f);
     for (const step of RECOVERY_STEPS) this.#recoveryStep.set({ step }, recovery.step === step ? 1 : 0);
     for (const state of REPLICA_PROCESS_STATES)
       this.#replicaProcess.set({ state }, status.replicaProcess === state ? 1 : 0);

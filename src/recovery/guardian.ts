@@ -369,6 +369,14 @@ export class Guardian {
           aboveView: action.aboveView,
         });
         return;
+      case 'cut-off-replica':
+        this.#toReplica({
+          type: 'cut-off',
+          replica: action.replica,
+          keyEpoch: action.keyEpoch,
+          reason: action.reason,
+        });
+        return;
       case 'forward-certificate':
         this.#toReplica({
           type: 'certificates',
@@ -1281,6 +1289,7 @@ export class Guardian {
       suspicions: core.suspicions,
       connectedGuardians: this.#control?.connectedPeers().length ?? 0,
       pendingReactive: core.pendingReactive,
+      faultyReplicas: core.faultyReplicas,
       keyEpochAcceptedUntilMs: core.keyEpochAcceptedUntilMs,
       trustBoundary: this.#trustBoundary,
     };

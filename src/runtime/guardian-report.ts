@@ -77,6 +77,15 @@ export interface GuardianStatus {
   /** Replicas currently suspected, with the distinct replicas that suspect them. */
   readonly suspicions: readonly { readonly accused: number; readonly reporters: readonly number[] }[];
   readonly connectedGuardians: number;
+  /**
+   * f at run time: the replicas proven faulty or accused and not rejuvenated since (`counted`), of
+   * those the proven ones, and f (docs/intrusion-tolerance.md, "f at run time").
+   */
+  readonly faultyReplicas: {
+    readonly f: number;
+    readonly counted: readonly number[];
+    readonly proven: readonly number[];
+  };
   /** Reactive recoveries scheduled and not yet done (replica ids). */
   readonly pendingReactive: readonly number[];
   /**

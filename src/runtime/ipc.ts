@@ -51,7 +51,17 @@ export type GuardianToReplica =
       /** Replicas already in a later view ignore the nudge (see the core's change-view event). */
       readonly aboveView: number | null;
     }
-  | { readonly type: 'fault'; readonly mode: FaultMode | null };
+  | { readonly type: 'fault'; readonly mode: FaultMode | null }
+  /**
+   * The guardian verified a proof against `replica` made under its key epoch `keyEpoch`: the
+   * replica stops counting the culprit's messages until the culprit's epoch is above it.
+   */
+  | {
+      readonly type: 'cut-off';
+      readonly replica: number;
+      readonly keyEpoch: number;
+      readonly reason: string;
+    };
 
 export type RecoveryProgress =
   'validating-state' | 'transferring-state' | 'replaying-log' | 'caught-up' | 'voting';
@@ -114,6 +124,8 @@ export function evidenceOrigin(value: unknown): string | undefined {
 
 /** Replicas a view change may be asked to avoid as leader (one slot's group, and the accused). */
 const MAX_AVOIDED_LEADERS = 64;
+/** A cut-off's reason is "proof: <evidence kind>"; anything much longer is not the guardian's. */
+const MAX_CUT_OFF_REASON_LENGTH = 200;
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -231,6 +243,13 @@ export function parseGuardianMessage(value: unknown): GuardianToReplica | null {
     case 'fault':
       return value.mode === null || isFaultMode(value.mode)
         ? { type: 'fault', mode: value.mode as FaultMode | null }
+        : null;
+    case 'cut-off':
+      return isCount(value.replica) &&
+        isCount(value.keyEpoch) &&
+        typeof value.reason === 'string' &&
+        value.reason.length <= MAX_CUT_OFF_REASON_LENGTH
+        ? { type: 'cut-off', replica: value.replica, keyEpoch: value.keyEpoch, reason: value.reason }
         : null;
     default:
       return null;

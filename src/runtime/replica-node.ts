@@ -39,6 +39,7 @@ import {
 import { Replica } from '../core/replica.js';
 import type { CoreCrypto } from '../core/crypto.js';
 import type { Service } from '../core/service.js';
+import { provenKeyEpoch } from '../core/forensics.js';
 import type { KeyRegistry } from '../crypto/key-registry.js';
 import { ReplicaCrypto, type ReplicaSessionKeys } from '../crypto/replica-crypto.js';
 import { verifyEvidence } from '../detection/evidence.js';
@@ -786,6 +787,13 @@ export class ReplicaNode {
       { reporter, evidence: evidence.kind, accused: evidence.accused },
       'misbehaviour reported with proof',
     );
+    // Cut off from now, not from when the guardians' reactive slot comes (up to T_P away).
+    this.#step({
+      kind: 'cut-off',
+      replica: evidence.accused,
+      keyEpoch: provenKeyEpoch(evidence),
+      reason: `proof: ${evidence.kind}, reported by ${reporter}`,
+    });
     // `reporter` is "client <id>": the guardian records the client as who found the lie.
     const origin = evidenceOrigin(reporter.replace(/^client /, ''));
     this.#guardian?.send({
@@ -821,6 +829,15 @@ export class ReplicaNode {
         break;
       case 'fault':
         this.#setFaultMode(message.mode);
+        break;
+      case 'cut-off':
+        if (message.replica >= this.config.n) break;
+        this.#step({
+          kind: 'cut-off',
+          replica: replicaId(message.replica),
+          keyEpoch: keyEpoch(message.keyEpoch),
+          reason: `guardian: ${message.reason}`,
+        });
         break;
       case 'session-keys':
         this.#logger.warn('ignored session keys after start (keys change only with a new process)');

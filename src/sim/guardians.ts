@@ -19,7 +19,7 @@
  */
 import type { ScheduleParameters } from '../core/schedule.js';
 import { encodeEvidence } from '../messages/codec.js';
-import { assert, keyEpoch, type ReplicaId, replicaId, signature } from '../messages/ids.js';
+import { assert, keyEpoch, type KeyEpoch, type ReplicaId, replicaId, signature } from '../messages/ids.js';
 import type { Evidence, KeyCertificate } from '../messages/types.js';
 import { CLOCK_SKEW_ALLOWANCE_MS } from '../crypto/key-certificates.js';
 import {
@@ -71,6 +71,8 @@ export interface GuardianHost {
   /** The replica's current epoch, as the registry holds it, and when it was issued. */
   currentEpoch(id: ReplicaId): { readonly epoch: number; readonly issuedAtMs: number };
   changeView(id: ReplicaId, avoidLeaders: readonly number[], aboveView: number | null): void;
+  /** Tells replica `id` that `culprit` is proven faulty under its epoch `keyEpoch` (the 'cut-off' event). */
+  cutOff(id: ReplicaId, culprit: ReplicaId, keyEpoch: KeyEpoch, reason: string): void;
   /** The guardians' verdict on evidence (they share the registry here). */
   verifyEvidence(evidence: Evidence): { readonly valid: boolean; readonly detail: string };
   isCorrect(id: number): boolean;
@@ -281,6 +283,9 @@ export class SimulatedGuardians {
         return;
       case 'nudge-replica':
         host.changeView(replica, action.avoidLeaders, action.aboveView);
+        return;
+      case 'cut-off-replica':
+        host.cutOff(replica, replicaId(action.replica), action.keyEpoch, action.reason);
         return;
       case 'verify-evidence': {
         const verdict = host.verifyEvidence(action.evidence);

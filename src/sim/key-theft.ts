@@ -210,6 +210,10 @@ export class AuditedCrypto implements CoreCrypto {
     return this.#inner.currentEpoch;
   }
 
+  replicaEpoch(replica: ReplicaId): KeyEpoch | undefined {
+    return this.#inner.replicaEpoch(replica);
+  }
+
   /** A property, not a method: the core passes it around unbound (as ReplicaCrypto's does not care). */
   readonly hash = (data: Uint8Array): Digest => this.#inner.hash(data);
 

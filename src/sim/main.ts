@@ -240,6 +240,8 @@ const totals = {
   signaturesJudged: 0,
   previousEpochSignatures: 0,
   evidenceRefused: 0,
+  cutOffs: 0,
+  cutOffMessagesDropped: 0,
   stolenSignaturesAccepted: 0,
   /** With --colluding: seeds whose correct replicas diverged, and those that ended in safe mode. */
   forkedSeeds: 0,
@@ -321,6 +323,8 @@ function report(result: SeedReport): void {
   totals.signaturesJudged += result.signaturesJudged;
   totals.previousEpochSignatures += result.previousEpochSignatures;
   totals.evidenceRefused += result.evidenceRefused;
+  totals.cutOffs += result.cutOffs;
+  totals.cutOffMessagesDropped += result.cutOffMessagesDropped;
   totals.stolenSignaturesAccepted += result.stolenSignaturesAccepted;
   totals.simulatedSeconds += result.simulatedMs / 1000;
   if (result.colluding !== null) {

@@ -196,6 +196,10 @@ export class SimulatedReplicaCrypto implements SimulatorReplicaCrypto {
     return this.#macs.currentEpoch;
   }
 
+  replicaEpoch(replica: ReplicaId): KeyEpoch | undefined {
+    return this.#registry.currentEpoch(replica);
+  }
+
   /** A property, not a method: the core passes it around unbound. */
   readonly hash = (data: Uint8Array): Digest => this.#macs.hash(data);
 

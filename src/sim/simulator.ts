@@ -227,6 +227,10 @@ export interface SeedReport {
   readonly previousEpochSignatures: number;
   /** Evidence the guardians refused (forged, or naming an epoch its accused no longer speaks with). */
   readonly evidenceRefused: number;
+  /** Times a correct replica cut a proven replica off (its messages no longer counted until it was rejuvenated). */
+  readonly cutOffs: number;
+  /** Messages correct replicas dropped unread because their sender was cut off. */
+  readonly cutOffMessagesDropped: number;
   /** Signatures made with stolen keys that a correct party accepted (legitimate only within a grace). */
   readonly stolenSignaturesAccepted: number;
   /** What the guardians did and the recovery checkers measured (null without --recovery). */
@@ -659,6 +663,9 @@ export function runSimulation(options: SimulationOptions): SeedReport {
   let stateTransfers = 0;
   let evidenceCount = 0;
   let evidenceRefused = 0;
+  let cutOffs = 0;
+  /** Dropped messages of cut-offs already lifted (those still on are added at the end). */
+  let cutOffDroppedLifted = 0;
   let rejectedInputs = 0;
   const detected = {
     evidence: {} as Record<string, number>,
@@ -904,6 +911,18 @@ export function runSimulation(options: SimulationOptions): SeedReport {
           }
           if (action.event === 'state-transfer-source-dropped' && fromIntruder(String(action.details.source)))
             countDetection(detected.rejections, `state-transfer source: ${String(action.details.reason)}`);
+          if (action.event === 'replica-cut-off') {
+            cutOffs++;
+            const culprit = Number(action.details.replica);
+            // Only a proof cuts a replica off, and no proof holds against a correct one (a thief's
+            // retired keys prove nothing: the core checks the epoch first).
+            if (isCorrect(culprit) && !accusedBeyondF(culprit))
+              violation(
+                `replica ${node.id} cut off correct replica ${culprit}: ${String(action.details.reason)}`,
+              );
+          }
+          if (action.event === 'replica-cut-off-lifted')
+            cutOffDroppedLifted += Number(action.details.dropped);
           if (action.event === 'safety-alarm') {
             // Beyond f a fork sets it off (judged at the end: only a run that forked may).
             if (conspiracy !== null) beyondF.safetyAlarms++;
@@ -1161,6 +1180,7 @@ export function runSimulation(options: SimulationOptions): SeedReport {
       network.send(clientAddress(from), replicaAddress(replica), frameOf(encodeMessage(request))),
     after: (delayMs: number, run: () => void) => queue.after(delayMs, run),
     recordSent: (digest: Uint8Array) => checker.recordSentRequest(digest),
+    replicaEpoch: (replica: ReplicaId) => registry.currentEpoch(replica),
     reportEvidence: (from: ClientId, evidence: Evidence) => {
       evidenceCount++;
       if (!isCorrect(evidence.accused) && !largeValueClientIds.has(from))
@@ -1172,6 +1192,10 @@ export function runSimulation(options: SimulationOptions): SeedReport {
           `client ${from} produced ${evidence.kind} evidence against correct replica ${evidence.accused}`,
         );
       }
+      // A real replica that verifies a client's report cuts the liar off at once
+      // (runtime/replica-node.ts); the simulator leaves that to its guardians (--recovery), whose
+      // cut-offs reach every replica: beyond f (--colluding, no guardians) a proof may name a
+      // correct replica, and the run judges fork detection without cut-offs (docs/intrusion-tolerance.md).
     },
   };
   const correctClients: SimulatedClient[] = [];
@@ -1455,6 +1479,8 @@ export function runSimulation(options: SimulationOptions): SeedReport {
             avoidLeaders: avoidLeaders.map((leader) => replicaId(leader)),
             ...(aboveView === null ? {} : { aboveView: viewNumber(aboveView) }),
           }),
+        cutOff: (id, culprit, keyEpoch, reason) =>
+          step(replicas[id]!, { kind: 'cut-off', replica: culprit, keyEpoch, reason }),
         verifyEvidence: (evidence) => {
           const verdict = verifyEvidence(evidence, guardianEvidenceContext);
           return verdict.valid
@@ -1610,6 +1636,17 @@ export function runSimulation(options: SimulationOptions): SeedReport {
     signaturesJudged: auditor?.statistics.accepted ?? 0,
     previousEpochSignatures: auditor?.statistics.acceptedPrevious ?? 0,
     evidenceRefused,
+    cutOffs,
+    cutOffMessagesDropped:
+      cutOffDroppedLifted +
+      replicas.reduce(
+        (sum, node) =>
+          sum +
+          (node.replica === null || !isCorrect(node.id)
+            ? 0
+            : [...node.replica.cutOff.values()].reduce((inner, entry) => inner + entry.dropped, 0)),
+        0,
+      ),
     stolenSignaturesAccepted,
     recovery: guardians?.report(intrusions) ?? null,
     colluding:

@@ -14,7 +14,7 @@ import {
 import type { ClientAction, ClientProtocolConfig, UnauthenticatedRequest } from '../core/client-protocol.js';
 import type { ServiceSimulation } from '../core/service.js';
 import { ClientSession } from '../core/client-protocol.js';
-import type { ClientId, Digest } from '../messages/ids.js';
+import type { ClientId, Digest, KeyEpoch, ReplicaId } from '../messages/ids.js';
 import { requestNumber, toHex } from '../messages/ids.js';
 import { LIMITS } from '../messages/limits.js';
 import { requestContent } from '../messages/signing.js';
@@ -34,6 +34,8 @@ export interface ClientEnvironment {
   recordSent(digest: Digest): void;
   /** A client proved that a replica signed a reply that contradicts a quorum certificate. */
   reportEvidence(from: ClientId, evidence: Evidence): void;
+  /** A replica's current key epoch as the shared registry holds it (a real client learns it from key announcements). */
+  replicaEpoch(replica: ReplicaId): KeyEpoch | undefined;
 }
 
 const textEncoder = new TextEncoder();
@@ -189,6 +191,11 @@ export class SimulatedClient {
   }
 
   onReply(reply: Reply): void {
+    // A replica this client proved lying counts again once it was rejuvenated.
+    if (this.#session.cutOff.has(reply.replicaId)) {
+      const epoch = this.#environment.replicaEpoch(reply.replicaId);
+      if (epoch !== undefined) this.#session.replicaRejuvenated(reply.replicaId, epoch);
+    }
     this.#perform(this.#session.onReply(reply, this.#environment.now()));
   }
 

@@ -14,6 +14,7 @@ import {
   replicaId,
   requestNumber,
   sequenceNumber,
+  signature,
   viewNumber,
 } from '../../src/messages/ids.js';
 import type { ClientRequest, Reply, ReplyStatus } from '../../src/messages/types.js';
@@ -115,6 +116,51 @@ describe('ClientSession ordered requests', () => {
     assert.notEqual(second.invocation, first.invocation);
     assert.equal(client.outstanding, 2);
     assert.equal(client.nextRequestNumber, 3);
+  });
+
+  it('cuts off a replica it proved lying: one report, and its replies count again only under a later key epoch', () => {
+    const { client } = session();
+    const signed = (replica: number, request: ClientRequest, result: string, sequence: number): Reply => ({
+      ...replyFrom(replica, request, result, { sequence }),
+      proof: {
+        keyEpoch: keyEpoch(0),
+        signature: signature(new Uint8Array(64)),
+        leafIndex: 0,
+        leafCount: 1,
+        path: [],
+      },
+    });
+    const completed = (actions: readonly ClientAction[][]): boolean =>
+      actions.flat().some((action) => action.kind === 'complete');
+    const first = sentRequest(client.invoke(encoder.encode('put x 1'), { readOnly: false }, 0).actions);
+    const reported = feed(client, [
+      signed(3, first, 'a lie', 5),
+      signed(0, first, 'ok', 5),
+      signed(1, first, 'ok', 5),
+      signed(2, first, 'ok', 5),
+    ])
+      .flat()
+      .filter((action) => action.kind === 'report-evidence');
+    assert.equal(reported.length, 1);
+    assert.deepEqual([...client.cutOff], [[3, 0]]);
+    // Its next reply, true or not, does not make the quorum: replicas 0, 1 and 3 are not three.
+    const second = sentRequest(client.invoke(encoder.encode('put x 2'), { readOnly: false }, 0).actions);
+    assert.ok(
+      !completed(
+        feed(client, [signed(0, second, 'ok', 6), signed(1, second, 'ok', 6), signed(3, second, 'ok', 6)]),
+      ),
+    );
+    assert.ok(completed(feed(client, [signed(2, second, 'ok', 6)])));
+    client.replicaRejuvenated(replicaId(3), keyEpoch(0));
+    assert.equal(client.cutOff.size, 1, 'the epoch of the proof is no rejuvenation');
+    client.replicaRejuvenated(replicaId(3), keyEpoch(1));
+    assert.equal(client.cutOff.size, 0);
+    const third = sentRequest(client.invoke(encoder.encode('put x 3'), { readOnly: false }, 0).actions);
+    assert.ok(
+      completed(
+        feed(client, [signed(0, third, 'ok', 7), signed(1, third, 'ok', 7), signed(3, third, 'ok', 7)]),
+      ),
+    );
   });
 
   it('completes only with a quorum of matching replies: f + 1 is not enough', () => {

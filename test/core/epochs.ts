@@ -64,6 +64,10 @@ export class EpochCrypto implements CoreCrypto {
     return keyEpoch(this.#book.current[this.#self]!);
   }
 
+  replicaEpoch(replica: ReplicaId): KeyEpoch | undefined {
+    return keyEpoch(this.#book.current[replica]!);
+  }
+
   sign(payload: Uint8Array): Signed {
     return { keyEpoch: this.currentEpoch, signature: this.#inner.sign(payload).signature };
   }

@@ -105,6 +105,7 @@ export function sampleGuardianStatus(
     suspicions: [],
     connectedGuardians: 5,
     pendingReactive: [],
+    faultyReplicas: { f: 1, counted: [], proven: [] },
     // Fake guardians never rotate: far enough ahead to outlast any test.
     keyEpochAcceptedUntilMs: nowMs + SAMPLE_RECOVERY.periodMs,
     trustBoundary: {

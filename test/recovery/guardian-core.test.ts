@@ -596,6 +596,68 @@ describe('GuardianCore: the recovery claims of docs/intrusion-tolerance.md', () 
     assert.deepEqual(peer.pendingReactive(), [5]);
   });
 
+  test('9b. a verified proof cuts the culprit off at the own replica and counts against f: an alarm at f, BEYOND f above it', () => {
+    const core = newCore(0);
+    const now = 20 * T_P + 100;
+    const prove = (accused: number): GuardianAction[] => {
+      const actions: GuardianAction[] = [];
+      for (const action of core.step({
+        type: 'peer-evidence',
+        now,
+        evidence: encodeEvidence(equivocation(accused)),
+        reporter: 'replica 2',
+      })) {
+        actions.push(action);
+        if (action.type === 'verify-evidence')
+          actions.push(
+            ...core.step({
+              type: 'evidence-verdict',
+              now,
+              evidence: action.evidence,
+              encoded: action.encoded,
+              reporter: action.reporter,
+              atMs: action.atMs,
+              valid: true,
+              detail: 'ok',
+            }),
+          );
+      }
+      return actions;
+    };
+    assert.deepEqual(core.faultyReplicas(), { f: 1, counted: [], proven: [] });
+    const first = prove(5);
+    const cutOff = first.filter((action) => action.type === 'cut-off-replica');
+    assert.deepEqual(cutOff, [
+      { type: 'cut-off-replica', replica: 5, keyEpoch: 1, reason: 'proof: equivocation' },
+    ]);
+    assert.deepEqual(core.faultyReplicas(), { f: 1, counted: [5], proven: [5] });
+    const alarms = (actions: readonly GuardianAction[]): string[] =>
+      actions.flatMap((action) => (action.type === 'alarm' ? [action.message] : []));
+    assert.ok(
+      alarms(first).some((message) => /1 of f = 1 replicas counted faulty/.test(message)),
+      alarms(first).join('; '),
+    );
+    // The same proof again: no second cut-off, no second alarm.
+    const again = prove(5);
+    assert.equal(again.filter((action) => action.type === 'cut-off-replica').length, 0);
+    assert.equal(alarms(again).length, 0);
+    const second = prove(4);
+    assert.deepEqual(core.faultyReplicas().proven, [4, 5]);
+    assert.ok(
+      alarms(second).some((message) => /^BEYOND f: 2 replicas proven faulty \(4, 5\)/.test(message)),
+      alarms(second).join('; '),
+    );
+    assert.deepEqual(core.status(now).faultyReplicas, { f: 1, counted: [4, 5], proven: [4, 5] });
+    // A new replica process is told of every proof again.
+    const restarted = core.step({ type: 'replica-started', now, loweredPriority: false });
+    assert.deepEqual(
+      restarted
+        .filter((action) => action.type === 'cut-off-replica')
+        .map((action) => action.type === 'cut-off-replica' && action.replica),
+      [5, 4],
+    );
+  });
+
   test('10. a rejuvenation over T_D raises an alarm, is recorded as over the bound, and the schedule moves on', () => {
     const cluster = new Cluster({
       startAtMs: 100,

@@ -38,6 +38,7 @@ function status(overrides: Partial<GuardianStatus> = {}): GuardianStatus {
     suspicions: [],
     connectedGuardians: 5,
     pendingReactive: [],
+    faultyReplicas: { f: 1, counted: [4], proven: [] },
     keyEpochAcceptedUntilMs: null,
     trustBoundary: { enforced: false, reason: 'test' },
     ...overrides,

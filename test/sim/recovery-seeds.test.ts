@@ -12,7 +12,7 @@ import { describe, it } from 'node:test';
 const SEEDS = 1000;
 const root = new URL('../..', import.meta.url).pathname;
 
-describe(`${SEEDS} simulator seeds with recovery`, { timeout: 14 * 60_000 }, () => {
+describe(`${SEEDS} simulator seeds with recovery`, { timeout: 30 * 60_000 }, () => {
   it('pass every checker, with the recovery figures in the summary', () => {
     // At the lowest priority (every thread of the process, its workers included, inherits it):
     // scripts/run-tests.mjs runs this file beside the whole suite, and the tests that measure time

@@ -29,6 +29,7 @@ import {
   reactiveAssignment,
   slotAt,
 } from '../../core/schedule.js';
+import { provenKeyEpoch } from '../../core/forensics.js';
 import { SuspicionTracker } from '../../core/suspicions.js';
 import { decodeEvidence } from '../../messages/codec.js';
 import { assert, type KeyEpoch, type ReplicaId, replicaId } from '../../messages/ids.js';
@@ -280,6 +281,16 @@ export type GuardianAction =
       readonly type: 'nudge-replica';
       readonly avoidLeaders: readonly number[];
       readonly aboveView: number | null;
+    }
+  /**
+   * Tell the own replica that `replica` is proven faulty under its key epoch `keyEpoch` (a proof
+   * verified here): it stops counting the culprit's messages until the culprit's epoch rises.
+   */
+  | {
+      readonly type: 'cut-off-replica';
+      readonly replica: number;
+      readonly keyEpoch: KeyEpoch;
+      readonly reason: string;
     }
   /** Hand the own replica a certificate a peer announced. */
   | { readonly type: 'forward-certificate'; readonly certificate: KeyCertificate }
@@ -533,6 +544,12 @@ export class GuardianCore {
   readonly #accusations = new Map<number, HeldAccusation>();
   /** Evidence kinds already verified against each replica since its last rejuvenation. */
   readonly #provenKinds = new Map<number, Set<string>>();
+  /** The key epoch the newest verified proof against each replica was made under, since its last rejuvenation. */
+  readonly #provenEpochs = new Map<number, { readonly keyEpoch: KeyEpoch; readonly reason: string }>();
+  /** Whether the alarm "f replicas counted faulty" was raised and the count has not fallen since. */
+  #faultBudgetAlarmed = false;
+  /** Whether the alarm "more than f replicas proven" was raised and the count has not fallen since. */
+  #beyondFAlarmed = false;
   /** Replicas other guardians reported as recovering or recovered, with when. */
   readonly #recoveringPeers = new Map<number, number>();
   /** What each other guardian last said of its replica, and when. */
@@ -660,6 +677,7 @@ export class GuardianCore {
         .map((entry) => ({ accused: entry.accused, reporters: [...entry.reporters] })),
       pendingReactive: this.pendingReactive(),
       keyEpochAcceptedUntilMs: this.ownEpochAcceptedUntilMs(),
+      faultyReplicas: this.faultyReplicas(),
     };
   }
 
@@ -1047,6 +1065,7 @@ export class GuardianCore {
     });
     if (proven === undefined) this.#provenKinds.set(evidence.accused, new Set([evidence.kind]));
     else proven.add(evidence.kind);
+    this.#cutOff(evidence.accused, provenKeyEpoch(evidence), `proof: ${evidence.kind}`);
     // Relayed once by every guardian that accepts it: all of them learn it even if some links are down.
     this.#emit({
       type: 'broadcast',
@@ -1055,6 +1074,61 @@ export class GuardianCore {
     if (!this.#accusations.has(evidence.accused))
       this.#accuse(evidence.accused, 'proof', `proof: ${evidence.kind}`, atMs);
     else this.#advanceAccusation(evidence.accused, atMs);
+  }
+
+  /**
+   * A proof against `replica` under `keyEpoch` was verified: the own replica cuts it off (again
+   * only for a newer epoch), and the count of faulty replicas may have reached f.
+   */
+  #cutOff(replica: number, keyEpoch: KeyEpoch, reason: string): void {
+    const known = this.#provenEpochs.get(replica);
+    if (known === undefined || known.keyEpoch < keyEpoch) {
+      this.#provenEpochs.set(replica, { keyEpoch, reason });
+      if (replica !== this.id) this.#emit({ type: 'cut-off-replica', replica, keyEpoch, reason });
+    }
+    this.#checkFaultBudget();
+  }
+
+  /**
+   * f at run time: the replicas proven faulty or accused (f + 1 suspicions, or a proof) and not
+   * rejuvenated since. Its own replica counts too when others accuse it.
+   */
+  faultyReplicas(): {
+    readonly f: number;
+    readonly counted: readonly number[];
+    readonly proven: readonly number[];
+  } {
+    const counted = new Set<number>(this.#provenEpochs.keys());
+    for (const [replica, accusation] of this.#accusations)
+      if (accusation.cause !== 'owed') counted.add(replica);
+    return {
+      f: this.#schedule.f,
+      counted: [...counted].sort((a, b) => a - b),
+      proven: [...this.#provenEpochs.keys()].sort((a, b) => a - b),
+    };
+  }
+
+  /**
+   * Raises the alarm once when the count reaches f (one more intrusion before those replicas are
+   * rejuvenated is more than the configuration tolerates) and once when more than f are proven
+   * (the guarantee is gone: docs/intrusion-tolerance.md, Beyond f); each again after it fell back.
+   */
+  #checkFaultBudget(): void {
+    const { f, counted, proven } = this.faultyReplicas();
+    if (counted.length >= f && f > 0 && !this.#faultBudgetAlarmed) {
+      this.#faultBudgetAlarmed = true;
+      this.#alarm(
+        `${counted.length} of f = ${f} replicas counted faulty and not yet rejuvenated (${counted.join(', ')}): ` +
+          'one more intrusion before their rejuvenation is more than the cluster tolerates',
+      );
+    } else if (counted.length < f) this.#faultBudgetAlarmed = false;
+    if (proven.length > f && !this.#beyondFAlarmed) {
+      this.#beyondFAlarmed = true;
+      this.#alarm(
+        `BEYOND f: ${proven.length} replicas proven faulty (${proven.join(', ')}), more than f = ${f}: ` +
+          'safety is no longer guaranteed; the replicas enter safe mode when they see a fork',
+      );
+    } else if (proven.length <= f) this.#beyondFAlarmed = false;
   }
 
   #recordEvidence(record: Omit<CoreEvidenceRecord, 'atMs'>): void {
@@ -1116,6 +1190,7 @@ export class GuardianCore {
     if (held !== undefined && !(cause === 'owed' && held.cause !== 'owed')) return;
     this.#accusations.set(accused, { replica: replicaId(accused), accusedAtMs: atMs, cause, reason });
     this.#log('warn', { accused, reason, atMs }, 'replica accused: scheduled into the next reactive slot');
+    this.#checkFaultBudget();
   }
 
   /** A report of an accusation already held, stamped earlier: the accusation dates from then. */
@@ -1129,7 +1204,9 @@ export class GuardianCore {
   #settleAccusations(replica: number): void {
     this.#accusations.delete(replica);
     this.#provenKinds.delete(replica);
+    this.#provenEpochs.delete(replica);
     this.#suspicions.clear(replicaId(replica));
+    this.#checkFaultBudget();
   }
 
   // ───────────────────────────── the rejuvenation ─────────────────────────────
@@ -1365,6 +1442,10 @@ export class GuardianCore {
     this.#replicaStatus = null;
     this.#lastProgress = null;
     this.#rejoinAsks = 0;
+    // A new replica process knows none of the proofs its predecessor was told of.
+    for (const [replica, proven] of this.#provenEpochs)
+      if (replica !== this.id)
+        this.#emit({ type: 'cut-off-replica', replica, keyEpoch: proven.keyEpoch, reason: proven.reason });
     if (state.name !== 'starting') return;
     const run = state.run;
     if (loweredPriority)

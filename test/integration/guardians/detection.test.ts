@@ -180,6 +180,24 @@ describe('detection with evidence and reactive recovery', { timeout: 240_000 }, 
     const record = await evidenceAgainst(target, 'lying-reply', injectedAt);
     // The client found the lie; a replica relayed it to its guardian.
     assert.match(record.reporter, /^client \S+ via replica \d$/);
+    // Cut off at once: the replicas stop counting it long before its reactive slot (all but the
+    // k a slot may have down at this moment).
+    const cutOffBy = (): number[] =>
+      Array.from({ length: test.config.n }, (_, id) => id).filter(
+        (id) =>
+          id !== target &&
+          test
+            .replicaLog(replicaId(id))
+            .split('\n')
+            .some((line) => {
+              if (!line.includes('"replica-cut-off"')) return false;
+              const entry = JSON.parse(line) as { msg?: string; replica?: number };
+              return entry.msg === 'replica-cut-off' && entry.replica === target;
+            }),
+      );
+    await waitFor(`the replicas to cut replica ${target} off`, async () =>
+      cutOffBy().length >= test.config.n - 1 - test.config.k ? true : null,
+    );
     // Every guardian accuses it for a reactive slot, unless a slot has rejuvenated it already
     // (the reactive one may come this soon; a rejuvenation settles the accusation).
     await waitFor(`every guardian to accuse replica ${target}`, async () => {

@@ -27,7 +27,7 @@ import { performance } from 'node:perf_hooks';
 import type { ClusterConfig } from '../config/cluster-config.js';
 import { type ClientKeyFile, clientRegistryOf, keyRegistryOf } from '../config/keys.js';
 import { type ClientAction, ClientSession, type UnauthenticatedRequest } from '../core/client-protocol.js';
-import { keyEpoch, type SequenceNumber, toHex } from '../messages/ids.js';
+import { type Digest, digest as asDigest, keyEpoch, type SequenceNumber, toHex } from '../messages/ids.js';
 import { quorumSize } from '../core/quorum.js';
 import { ClientCrypto } from '../crypto/client-crypto.js';
 import { decodeMessage, encodeMessage } from '../messages/codec.js';
@@ -133,8 +133,8 @@ const EVIDENCE_REPORT_INTERVAL_MS = 5000;
 const decoder = new TextDecoder();
 
 /** One-shot: once per request, and a third of the cost of a Hash object for inputs this small. */
-function sha256(data: Uint8Array): Uint8Array {
-  return oneShotHash('sha256', data, 'buffer');
+function sha256(data: Uint8Array): Digest {
+  return asDigest(oneShotHash('sha256', data, 'buffer'));
 }
 
 /**
@@ -199,8 +199,8 @@ export class PhalanxClient {
       const digest = sha256(requestContent({ ...unsigned, authenticator: [], signature: null }));
       return {
         ...unsigned,
-        authenticator: crypto.authenticator(digest as never),
-        signature: sign ? crypto.signRequest(digest as never) : null,
+        authenticator: crypto.authenticator(digest),
+        signature: sign ? crypto.signRequest(digest) : null,
       };
     };
     const maxOutstanding = Math.min(

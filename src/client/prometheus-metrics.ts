@@ -28,6 +28,7 @@ const ERROR_CODES: readonly PhalanxErrorCode[] = [
   'unavailable',
   'overloaded',
   'closed',
+  'safe-mode',
 ];
 const PATHS: readonly InvocationPath[] = ['ordered', 'fast-path'];
 

@@ -36,6 +36,12 @@ export interface ProtocolConfig extends FaultModel {
    */
   readonly leaderTurnaroundFloorMs: number;
   /**
+   * Regular leader rotation (an option, in the spirit of Aardvark): the view changes every this
+   * many stable checkpoints of one view, whatever its leader does, so that no leader keeps the
+   * role long enough to shape the order at leisure. 0 (the default) turns it off.
+   */
+  readonly leaderRotationCheckpoints: number;
+  /**
    * A view change asked for by a guardian (leader handoff, rejoin after a rejuvenation) waits up
    * to this long for the next stable checkpoint, so the new view has little to re-propose; 0 starts it at once.
    */
@@ -69,6 +75,7 @@ export function defaultProtocolConfig(model: FaultModel): ProtocolConfig {
     maxOutstandingPerClient: 64,
     requestTimeoutMs: 2000,
     leaderTurnaroundFloorMs: 150,
+    leaderRotationCheckpoints: 0,
     viewChangeTimeoutMs: 2000,
     plannedViewChangeWaitMs: 1000,
     retransmitIntervalMs: 250,
@@ -107,6 +114,10 @@ export function protocolConfigProblems(config: ProtocolConfig): string[] {
   if (!Number.isSafeInteger(config.leaderTurnaroundFloorMs) || config.leaderTurnaroundFloorMs < 0)
     problems.push(
       `leaderTurnaroundFloorMs must be a non-negative integer (0: off), got ${config.leaderTurnaroundFloorMs}`,
+    );
+  if (!Number.isSafeInteger(config.leaderRotationCheckpoints) || config.leaderRotationCheckpoints < 0)
+    problems.push(
+      `leaderRotationCheckpoints must be a non-negative integer (0: off), got ${config.leaderRotationCheckpoints}`,
     );
   positiveInteger(problems, 'viewChangeTimeoutMs', config.viewChangeTimeoutMs);
   if (!Number.isSafeInteger(config.plannedViewChangeWaitMs) || config.plannedViewChangeWaitMs < 0)

@@ -2642,7 +2642,20 @@ export class Replica {
     }
     this.#endAmnesiaIfPastHorizon();
     this.#startPlannedViewChange();
+    this.#rotateLeaderIfDue(sequence);
     this.#tryPropose();
+  }
+
+  /**
+   * Regular leader rotation (`leaderRotationCheckpoints`): once that many checkpoints became
+   * stable in this view, every correct replica reaches the same one and moves to the next view,
+   * blaming nobody. At a stable checkpoint the new view has nothing to re-propose.
+   */
+  #rotateLeaderIfDue(stableSequence: number): void {
+    const every = this.config.leaderRotationCheckpoints;
+    if (every === 0 || this.#status !== 'normal') return;
+    if (stableSequence - this.#viewFloor < every * this.config.checkpointInterval) return;
+    this.#startViewChange(viewNumber(this.#view + 1), 'regular leader rotation', null);
   }
 
   /**

@@ -31,6 +31,8 @@ behaviours: ${BYZANTINE_CATALOGUE.join(', ')}
                       and unauthentic requests (it runs anyway when a replica draws large-values-client)
 --large-value-clients N  run N of them
 --client-table-chunks N  the protocol's clientTableChunks (default 4; 1 puts every client in one bucket)
+--leader-rotation N   the protocol's leaderRotationCheckpoints: a new view every N stable checkpoints
+                      of one view (default 0: off)
 --cluster-restart     once in the fault phase every replica crashes at once and restarts with its disk
 --key-theft           every replica's key epochs rotate on a recovery schedule (T_D = 400 ms), a Byzantine
                       replica is a key-thief (it gets every replica's keys just before each rotation and
@@ -101,6 +103,7 @@ const { values } = (() => {
         'large-value-client': { type: 'boolean' },
         'large-value-clients': { type: 'string' },
         'client-table-chunks': { type: 'string' },
+        'leader-rotation': { type: 'string' },
         'cluster-restart': { type: 'boolean' },
         'key-theft': { type: 'boolean' },
         'broken-epoch-lifetime': { type: 'boolean' },
@@ -153,6 +156,7 @@ const clientTableChunks =
     ? undefined
     : integer(values['client-table-chunks'], 'client-table-chunks', 4);
 if (clientTableChunks === 0) fail('--client-table-chunks must be at least 1');
+const leaderRotation = integer(values['leader-rotation'], 'leader-rotation', 0);
 const keyTheft = values['key-theft'] === true;
 const brokenEpochLifetime = values['broken-epoch-lifetime'] === true;
 if (brokenEpochLifetime && !keyTheft && !(Array.isArray(byzantine) && byzantine.includes('key-thief')))
@@ -283,6 +287,7 @@ function flags(): string {
   if (values['large-value-client'] === true) parts.push('--large-value-client');
   if (largeValueClients > 0) parts.push(`--large-value-clients ${largeValueClients}`);
   if (clientTableChunks !== undefined) parts.push(`--client-table-chunks ${clientTableChunks}`);
+  if (leaderRotation > 0) parts.push(`--leader-rotation ${leaderRotation}`);
   if (values['cluster-restart'] === true) parts.push('--cluster-restart');
   if (keyTheft) parts.push('--key-theft');
   if (brokenEpochLifetime) parts.push('--broken-epoch-lifetime');
@@ -422,6 +427,7 @@ function runSeed(seed: number): SeedReport {
     largeValueClient: values['large-value-client'] === true,
     largeValueClients,
     ...(clientTableChunks === undefined ? {} : { clientTableChunks }),
+    ...(leaderRotation === 0 ? {} : { leaderRotationCheckpoints: leaderRotation }),
     clusterRestart: values['cluster-restart'] === true,
     keyTheft,
     brokenEpochLifetime,

@@ -153,6 +153,8 @@ export interface SimulationOptions {
   readonly largeValueClients?: number;
   /** The protocol's clientTableChunks (default 4): 1 puts every client in one bucket. */
   readonly clientTableChunks?: number;
+  /** The protocol's leaderRotationCheckpoints (default 0: no regular leader rotation). */
+  readonly leaderRotationCheckpoints?: number;
   /** Once during the fault phase, every replica crashes at the same moment and restarts with its disk. */
   readonly clusterRestart?: boolean;
   readonly trace?: boolean;
@@ -460,6 +462,9 @@ export function runSimulation(options: SimulationOptions): SeedReport {
   const config: ProtocolConfig = {
     ...simulationProtocolConfig(n, f, k),
     ...(options.clientTableChunks === undefined ? {} : { clientTableChunks: options.clientTableChunks }),
+    ...(options.leaderRotationCheckpoints === undefined
+      ? {}
+      : { leaderRotationCheckpoints: options.leaderRotationCheckpoints }),
   };
   const testing = {
     brokenQuorum: options.brokenQuorum === true,

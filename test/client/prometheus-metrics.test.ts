@@ -30,6 +30,8 @@ describe('prometheusClientMetrics', () => {
     const errors = 'phalanx_client_errors_total';
     assert.equal(sampleValue(page, errors, errors, { kind: 'timeout' }), 1);
     assert.equal(sampleValue(page, errors, errors, { kind: 'closed' }), 0);
+    // From the start too: a dashboard query for refusals in safe mode finds 0, not nothing.
+    assert.equal(sampleValue(page, errors, errors, { kind: 'safe-mode' }), 0);
     const retransmissions = 'phalanx_client_retransmissions_total';
     assert.equal(sampleValue(page, retransmissions, retransmissions), 3);
     // The names are the registry's now: a second sink on it is refused, not merged silently.

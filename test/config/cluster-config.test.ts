@@ -52,6 +52,20 @@ describe('protocol section', () => {
     );
   });
 
+  it('takes leaderRotationCheckpoints (regular leader rotation), off (0) by default', () => {
+    assert.equal(
+      parseClusterConfig(withProtocol({ leaderRotationCheckpoints: 3 }), 'test.json').protocol
+        .leaderRotationCheckpoints,
+      3,
+    );
+    assert.equal(parseClusterConfig(document, 'test.json').protocol.leaderRotationCheckpoints, 0);
+    assert.ok(
+      problemsOf(withProtocol({ leaderRotationCheckpoints: -1 })).some((problem) =>
+        problem.includes('protocol.leaderRotationCheckpoints'),
+      ),
+    );
+  });
+
   it('refuses 0 where the protocol needs a positive value, and negatives anywhere, naming the field', () => {
     assert.ok(
       problemsOf(withProtocol({ checkpointInterval: 0 })).some((problem) =>

@@ -159,3 +159,34 @@ describe('requests reach the leader without waiting for a timeout', () => {
     );
   });
 });
+
+describe('regular leader rotation (leaderRotationCheckpoints)', () => {
+  test('the view moves on every N stable checkpoints, blaming nobody, and requests keep executing', () => {
+    const cluster = new Harness({ config: { leaderRotationCheckpoints: 2 } });
+    const alice = cluster.client('alice');
+    const interval = cluster.config.checkpointInterval;
+    // Two checkpoints' worth of batches, one request each: the second stable checkpoint rotates.
+    for (let index = 1; index <= 2 * interval + 1; index++)
+      cluster.execute(alice.request(kv.put(`k${index}`, `${index}`)));
+    cluster.advance(2_000);
+    for (const id of cluster.ids) {
+      assert.ok(cluster.replica(id).view >= 1, `replica ${id} is in view ${cluster.replica(id).view}`);
+      assert.equal(cluster.suspicions(id).length, 0, `replica ${id} blamed a leader`);
+      assert.ok(
+        cluster
+          .logs(id, 'view-change-started')
+          .some((log) => log.details.reason === 'regular leader rotation'),
+      );
+    }
+    cluster.execute(alice.request(kv.put('after', 'rotation')));
+    assert.equal(cluster.read(2, 'after'), 'rotation');
+  });
+
+  test('off by default: a long run stays in view 0', () => {
+    const cluster = new Harness();
+    const alice = cluster.client('alice');
+    for (let index = 1; index <= 4 * cluster.config.checkpointInterval; index++)
+      cluster.execute(alice.request(kv.put(`k${index}`, `${index}`)));
+    for (const id of cluster.ids) assert.equal(cluster.replica(id).view, 0);
+  });
+});

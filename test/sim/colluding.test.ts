@@ -7,6 +7,7 @@
  * whose fork detection is switched off (brokenForkDetection) must be caught.
  */
 import * as assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { describe, it } from 'node:test';
 import { runSimulation, type SeedReport } from '../../src/sim/simulator.js';
 
@@ -55,6 +56,30 @@ describe('f + 1 colluding replicas in the simulator', () => {
     for (const seed of [1, 2, 3]) {
       const report = runSimulation({ seed, n: 7, f: 2, colluding: 3 });
       assert.deepEqual(report.violations, [], explain(report));
+    }
+  });
+
+  it('npm run sim refuses --colluding outside f + 1..n − 2 and beside the Byzantine draw, with exit 2', () => {
+    const refusal = (...args: string[]): { status: number | null; stderr: string } => {
+      const run = spawnSync(
+        process.execPath,
+        ['--import', 'tsx', 'src/sim/main.ts', '--seeds', '1', ...args],
+        {
+          encoding: 'utf8',
+        },
+      );
+      return { status: run.status, stderr: run.stderr };
+    };
+    for (const [args, reason] of [
+      [['--colluding', '1'], /--colluding must be between f \+ 1 = 2 and n - 2 = 2, got 1/],
+      [['--colluding', '3'], /--colluding must be between f \+ 1 = 2 and n - 2 = 2, got 3/],
+      [['--colluding', 'two'], /colluding/],
+      [['--colluding', 'f+1', '--byzantine', 'all'], /--colluding replaces the Byzantine draw/],
+      [['--broken-fork-detection'], /--broken-fork-detection needs --colluding/],
+    ] as const) {
+      const { status, stderr } = refusal(...args);
+      assert.equal(status, 2, `${args.join(' ')}: ${stderr}`);
+      assert.match(stderr, reason);
     }
   });
 });

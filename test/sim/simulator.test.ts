@@ -145,6 +145,18 @@ describe('other configurations', () => {
       assert.ok(passed(report), explain(report));
     }
   });
+
+  it('regular leader rotation at every stable checkpoint, under every Byzantine behaviour', () => {
+    for (const seed of [51, 52, 53]) {
+      const rotating = runSimulation({ seed, n: 4, f: 1, byzantine: 'all', leaderRotationCheckpoints: 1 });
+      assert.ok(passed(rotating), explain(rotating));
+      const steady = runSimulation({ seed, n: 4, f: 1, byzantine: 'all' });
+      assert.ok(
+        rotating.viewChanges > steady.viewChanges,
+        `${rotating.viewChanges} view changes, ${steady.viewChanges} without rotation`,
+      );
+    }
+  });
 });
 
 describe('inflated STATUS against a rejuvenated replica', () => {

@@ -52,6 +52,22 @@ async function interrupt(started: Started): Promise<void> {
   assert.match(started.output(), /all guardians and replicas stopped/);
 }
 
+/** Waits for the demo's dashboard line; on a timeout the error carries what npm start printed. */
+async function dashboardLine(started: Started, which: string): Promise<void> {
+  try {
+    await waitFor(
+      `the ${which} dashboard line`,
+      async () => /dashboard: http/.test(started.output()),
+      180_000,
+    );
+  } catch (error) {
+    throw new Error(
+      `${error instanceof Error ? error.message : String(error)}; npm start printed:\n${started.output()}`,
+      { cause: error },
+    );
+  }
+}
+
 async function kv(args: readonly string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return runCli(['kv', ...args, '--config', join(home, 'cluster.json'), '--timeout', '30000']);
 }
@@ -60,13 +76,22 @@ describe('npm start, stopped with Ctrl-C and started again', { timeout: 420_000 
   let running: Started | null = null;
 
   after(async () => {
-    if (running !== null && running.child.exitCode === null) await interrupt(running).catch(() => undefined);
+    if (running !== null) {
+      if (running.child.exitCode === null) await interrupt(running).catch(() => undefined);
+      // Whatever is left of its process group (a demo stuck starting, its guardians) must not
+      // outlive the test: on 2026-12-02 a failed run left a whole cluster loading the next files.
+      try {
+        process.kill(-running.child.pid!, 'SIGKILL');
+      } catch {
+        // The group is gone.
+      }
+    }
     rmSync(home, { recursive: true, force: true });
   });
 
   it('reads back after the restart every key written before it', async () => {
     running = npmStart();
-    await waitFor('the first dashboard line', async () => /dashboard: http/.test(running!.output()), 180_000);
+    await dashboardLine(running, 'first');
     // Its own identity: the kv commands below, as admin, would otherwise take its connections.
     await waitFor('the live workload line', async () =>
       /live workload: 20 operations per second as client workload\n/.test(running!.output()),
@@ -81,11 +106,7 @@ describe('npm start, stopped with Ctrl-C and started again', { timeout: 420_000 
     await interrupt(running);
 
     running = npmStart();
-    await waitFor(
-      'the second dashboard line',
-      async () => /dashboard: http/.test(running!.output()),
-      180_000,
-    );
+    await dashboardLine(running, 'second');
     for (const [key, value] of written) {
       const result = await kv(['get', key]);
       assert.equal(result.code, 0, `get ${key} after the restart: ${result.stdout}${result.stderr}`);

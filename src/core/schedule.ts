@@ -86,6 +86,11 @@ export interface Slot {
 export interface Accusation {
   readonly replica: ReplicaId;
   readonly accusedAtMs: number;
+  /**
+   * A rejuvenation owed for a kept disk, not a fault: served after every proven or suspected
+   * replica (an intruder caught in the act must not wait behind exposure bookkeeping).
+   */
+  readonly owed?: boolean;
 }
 
 /** ⌈n/k⌉ + ⌈f/k⌉ slots of T_D: the shortest period that fits every proactive and reactive slot. */
@@ -371,17 +376,24 @@ export function reactiveAssignment(
       `of period ${slot.period} at ${slot.startMs}`,
   );
   const deadlineMs = scheduled.startMs - decisionLeadMs;
-  const earliestAccusationMs = new Map<ReplicaId, number>();
-  for (const { replica, accusedAtMs } of accusations) {
+  const earliestAccusation = new Map<ReplicaId, { atMs: number; owed: boolean }>();
+  for (const { replica, accusedAtMs, owed } of accusations) {
     if (!isMember(parameters, replica) || !Number.isFinite(accusedAtMs)) continue;
     if (accusedAtMs > deadlineMs) continue;
     const cleaning = nextProactiveSlotOfUnchecked(parameters, layout, replica, accusedAtMs);
     if (cleaning.endMs <= scheduled.startMs) continue;
-    const known = earliestAccusationMs.get(replica);
-    if (known === undefined || accusedAtMs < known) earliestAccusationMs.set(replica, accusedAtMs);
+    const known = earliestAccusation.get(replica);
+    if (known === undefined || accusedAtMs < known.atMs)
+      earliestAccusation.set(replica, { atMs: accusedAtMs, owed: owed === true });
+    // At one time a fault outranks an owed rejuvenation, whatever order they came in.
+    else if (accusedAtMs === known.atMs && owed !== true) known.owed = false;
   }
-  return [...earliestAccusationMs]
-    .sort(([replicaA, timeA], [replicaB, timeB]) => timeA - timeB || replicaA - replicaB)
+  // Faults first (earliest first), then owed rejuvenations (earliest first), then the lowest id.
+  return [...earliestAccusation]
+    .sort(
+      ([replicaA, a], [replicaB, b]) =>
+        Number(a.owed) - Number(b.owed) || a.atMs - b.atMs || replicaA - replicaB,
+    )
     .slice(0, parameters.k)
     .map(([replica]) => replica);
 }

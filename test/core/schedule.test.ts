@@ -107,6 +107,7 @@ function accusationsArbitrary(
           .integer({ min: -3 * slotsPerPeriod(parameters), max: 3 })
           .map((slots) => aroundMs + slots * recoveryBoundMs),
       ),
+      owed: fc.boolean(),
       shuffleKey: fc.double({ noNaN: true }),
     }),
     { maxLength: 14 },
@@ -173,7 +174,19 @@ function referenceAssignment(
         .filter((accusation) => accusation.replica === replica)
         .map(({ accusedAtMs }) => accusedAtMs),
     );
-  return replicas.sort((a, b) => earliest(a) - earliest(b) || a - b).slice(0, parameters.k);
+  // Owed only when every accusation at its earliest time is an owed rejuvenation; faults go first.
+  const owed = (replica: ReplicaId): number =>
+    eligible.every(
+      (accusation) =>
+        accusation.replica !== replica ||
+        accusation.accusedAtMs !== earliest(replica) ||
+        accusation.owed === true,
+    )
+      ? 1
+      : 0;
+  return replicas
+    .sort((a, b) => owed(a) - owed(b) || earliest(a) - earliest(b) || a - b)
+    .slice(0, parameters.k);
 }
 
 const workedExample: ScheduleParameters = {
@@ -727,5 +740,19 @@ describe('mostAtOnce', () => {
         assert.equal(mostAtOnce(intervals), expected);
       }),
     );
+  });
+});
+
+describe('reactive assignment: faults before owed rejuvenations', () => {
+  it('serves a proven replica before an owed one accused a moment earlier (simulator --recovery seed 568)', () => {
+    const parameters = workedExample;
+    const slot = slotsOfPeriod(parameters, 1).find((candidate) => candidate.kind === 'reactive')!;
+    const atMs = slot.startMs - 3 * parameters.recoveryBoundMs;
+    const accusations: Accusation[] = [
+      { replica: replicaId(2), accusedAtMs: atMs, owed: true },
+      { replica: replicaId(1), accusedAtMs: atMs + 1 },
+    ];
+    assert.deepEqual(reactiveAssignment(parameters, slot, accusations, 0), [1]);
+    assert.deepEqual(reactiveAssignment(parameters, slot, [accusations[0]!], 0), [2]);
   });
 });

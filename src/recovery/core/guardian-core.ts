@@ -914,7 +914,12 @@ export class GuardianCore {
   /** The replicas reactive `slot` serves, from the accusations this guardian knows. */
   reactiveChoice(slot: Slot): number[] {
     const lead = Math.min(DECISION_LEAD_MAX_MS, this.#schedule.recoveryBoundMs / 4);
-    const chosen = reactiveAssignment(this.#schedule, slot, [...this.#accusations.values()], lead);
+    const accusations = [...this.#accusations.values()].map((held) => ({
+      replica: held.replica,
+      accusedAtMs: held.accusedAtMs,
+      owed: held.cause === 'owed',
+    }));
+    const chosen = reactiveAssignment(this.#schedule, slot, accusations, lead);
     if (this.#options.brokenReactiveSlot !== true) return chosen;
     const broken: number[] = [...chosen];
     for (let replica = 0; replica < this.#schedule.n && broken.length <= this.#schedule.k; replica++)
@@ -1343,7 +1348,11 @@ export class GuardianCore {
     const quorumLeft = this.#schedule.n - this.#schedule.f - quorumSize(this.#schedule) - 1;
     // A crash comes outside the schedule, which budgets k rejuvenating at once.
     const allowedOut = run.afterCrash ? Math.min(this.#schedule.k - 1, quorumLeft) : quorumLeft;
-    const out = this.unavailableOthers(this.#now);
+    // A proven replica is cut off by the correct replicas, so it is out; but it is also one of the
+    // f the rule leaves silent, and counting it twice kept disks for nothing (every slot owed a
+    // reactive rejuvenation, and those owed ones delayed the proven replica's own past its bound:
+    // simulator --recovery seed 568).
+    const out = this.unavailableOthers(this.#now).filter((replica) => !this.#provenEpochs.has(replica));
     if (out.length > allowedOut && this.#now < decideByMs) return;
     if (out.length > allowedOut) {
       run.fromDisk = true;

@@ -1348,11 +1348,7 @@ export class GuardianCore {
     const quorumLeft = this.#schedule.n - this.#schedule.f - quorumSize(this.#schedule) - 1;
     // A crash comes outside the schedule, which budgets k rejuvenating at once.
     const allowedOut = run.afterCrash ? Math.min(this.#schedule.k - 1, quorumLeft) : quorumLeft;
-    // A proven replica is cut off by the correct replicas, so it is out; but it is also one of the
-    // f the rule leaves silent, and counting it twice kept disks for nothing (every slot owed a
-    // reactive rejuvenation, and those owed ones delayed the proven replica's own past its bound:
-    // simulator --recovery seed 568).
-    const out = this.unavailableOthers(this.#now).filter((replica) => !this.#provenEpochs.has(replica));
+    const out = this.unavailableOthers(this.#now);
     if (out.length > allowedOut && this.#now < decideByMs) return;
     if (out.length > allowedOut) {
       run.fromDisk = true;

@@ -61,7 +61,12 @@ describe('phalanx demo', { timeout: 300_000 }, () => {
       await waitFor(
         `replica ${target} evicted`,
         async () =>
-          new RegExp(`replica ${target}: (reactive|proactive) rejuvenation done`).test(afterIntrusion()),
+          // Done, over T_D, or ended unfinished at its deadline: in each the intruder's process was
+          // replaced and its keys retired (the line names the new key epoch); under a loaded suite
+          // the new process may still be catching up when the slot ends (2026-12-02).
+          new RegExp(
+            `replica ${target}: (reactive|proactive) rejuvenation (done|took|ended UNFINISHED)[^\\n]*new key epoch`,
+          ).test(afterIntrusion()),
         // Under load (CI, 2026-12-02) a kept-disk slot owed another replica a reactive rejuvenation
         // first and 120 s passed; the target's own proactive slot comes within T_P + T_D anyway.
         220_000,

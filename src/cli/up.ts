@@ -231,7 +231,10 @@ async function runLocalCluster(options: {
           `(f = ${config.f}, k = ${config.k}); logs in ${config.dataDirectory}\n`
       : `started ${config.n} replicas (f = ${config.f}); logs in ${config.dataDirectory}\n`,
   );
-  await cluster.waitUntilReady(60_000);
+  // 150 s, not 60: after a Ctrl-C and a restart on a loaded machine one replica was seen with no
+  // connected peer for a whole minute (2026-12-02, cause not found; see the issue notes), and
+  // giving up then stopped a cluster that might still have come together.
+  await cluster.waitUntilReady(150_000);
   if (cluster.role === 'guardian') await reportTrustBoundary(cluster);
   let workload: LiveWorkload | null = null;
   const dashboard = await startDashboard(

@@ -665,8 +665,14 @@ export class Replica {
     ReplicaId,
     { readonly keyEpoch: KeyEpoch; readonly reason: string; readonly dropped: number }
   > {
-    for (const replica of [...this.#cutOff.keys()]) this.#isCutOff(replica);
-    return this.#cutOff;
+    // A read, not a step: entries whose culprit has a later epoch are left out here and removed
+    // (with their log line) at the next event that looks.
+    return new Map(
+      [...this.#cutOff].filter(([replica, entry]) => {
+        const current = this.#crypto.replicaEpoch(replica);
+        return current === undefined || current <= entry.keyEpoch;
+      }),
+    );
   }
   /** The (f+1)-th highest lastExecuted peers reported: at least one correct replica got that far. */
   get peersExecuted(): number {

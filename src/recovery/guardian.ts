@@ -69,7 +69,7 @@ import type { SigningKeyPair } from '../crypto/keys.js';
 import { describeEvidence, verifyEvidence } from '../detection/evidence.js';
 import { describeForensicProof, verifyForensicProof } from '../detection/forensics.js';
 import { decodeMessage } from '../messages/codec.js';
-import type { Evidence, KeyCertificate } from '../messages/types.js';
+import type { KeyCertificate } from '../messages/types.js';
 import { openProcessOutput } from '../runtime/log-file.js';
 import { BACKGROUND_PACING, LoadPacer } from '../storage/pacing.js';
 import { rejectionKind, TcpTransport } from '../transport/tcp.js';
@@ -116,6 +116,7 @@ import {
   type CoreProgress,
   type CoreRecoveryKind,
   type CoreRecoveryStep,
+  evidenceVerdict,
   type GuardianAction,
   type GuardianEvent,
   type GuardianPersistentState,
@@ -390,7 +391,7 @@ export class Guardian {
         this.#saveState();
         return;
       case 'verify-evidence':
-        this.#verifyEvidence(action.evidence, action.encoded, action.reporter, action.atMs);
+        this.#verifyEvidence(action);
         return;
       case 'prepare-standby':
         void this.#prepareStandby();
@@ -809,7 +810,8 @@ export class Guardian {
     );
   }
 
-  #verifyEvidence(evidence: Evidence, encoded: Uint8Array, reporter: string, atMs: number): void {
+  #verifyEvidence(action: Extract<GuardianAction, { type: 'verify-evidence' }>): void {
+    const evidence = action.evidence;
     const verdict = verifyEvidence(evidence, {
       model: this.#config,
       hash: sha256,
@@ -817,16 +819,12 @@ export class Guardian {
         this.#registry.verifyReplicaSignature(signer, epoch, payload, signature),
       currentEpoch: (replica) => this.#registry.currentEpoch(replica),
     });
-    this.#feed({
-      type: 'evidence-verdict',
-      now: this.#now(),
-      evidence,
-      encoded,
-      reporter,
-      atMs,
-      valid: verdict.valid,
-      detail: verdict.valid ? describeEvidence(evidence) : verdict.reason,
-    });
+    this.#feed(
+      evidenceVerdict(action, this.#now(), {
+        valid: verdict.valid,
+        detail: verdict.valid ? describeEvidence(evidence) : verdict.reason,
+      }),
+    );
   }
 
   // ───────────────────────────── the rejuvenation's work ─────────────────────────────

@@ -25,6 +25,7 @@ import { CLOCK_SKEW_ALLOWANCE_MS } from '../crypto/key-certificates.js';
 import {
   type CoreControlMessage,
   DECISION_LEAD_MAX_MS,
+  evidenceVerdict,
   type GuardianAction,
   GuardianCore,
   type GuardianEvent,
@@ -287,20 +288,9 @@ export class SimulatedGuardians {
       case 'cut-off-replica':
         host.cutOff(replica, replicaId(action.replica), action.keyEpoch, action.reason);
         return;
-      case 'verify-evidence': {
-        const verdict = host.verifyEvidence(action.evidence);
-        this.#feed(id, {
-          type: 'evidence-verdict',
-          now,
-          evidence: action.evidence,
-          encoded: action.encoded,
-          reporter: action.reporter,
-          atMs: action.atMs,
-          valid: verdict.valid,
-          detail: verdict.detail,
-        });
+      case 'verify-evidence':
+        this.#feed(id, evidenceVerdict(action, now, host.verifyEvidence(action.evidence)));
         return;
-      }
       case 'recovery-begun': {
         if (action.first) this.#firstStart.add(id);
         else this.#firstStart.delete(id);

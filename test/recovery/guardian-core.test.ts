@@ -31,6 +31,7 @@ import type { Evidence } from '../../src/messages/types.js';
 import {
   CertificateTable,
   DECISION_LEAD_MAX_MS,
+  evidenceVerdict,
   type GuardianAction,
   GuardianCore,
   type GuardianEvent,
@@ -609,18 +610,7 @@ describe('GuardianCore: the recovery claims of docs/intrusion-tolerance.md', () 
       })) {
         actions.push(action);
         if (action.type === 'verify-evidence')
-          actions.push(
-            ...core.step({
-              type: 'evidence-verdict',
-              now,
-              evidence: action.evidence,
-              encoded: action.encoded,
-              reporter: action.reporter,
-              atMs: action.atMs,
-              valid: true,
-              detail: 'ok',
-            }),
-          );
+          actions.push(...core.step(evidenceVerdict(action, now, { valid: true, detail: 'ok' })));
       }
       return actions;
     };

@@ -266,6 +266,24 @@ export type GuardianEvent =
 
 export type LogLevel = 'info' | 'warn';
 
+/** The shell's answer to a `verify-evidence` action: the verdict event the core waits for. */
+export function evidenceVerdict(
+  action: Extract<GuardianAction, { type: 'verify-evidence' }>,
+  now: number,
+  verdict: { readonly valid: boolean; readonly detail: string },
+): Extract<GuardianEvent, { type: 'evidence-verdict' }> {
+  return {
+    type: 'evidence-verdict',
+    now,
+    evidence: action.evidence,
+    encoded: action.encoded,
+    reporter: action.reporter,
+    atMs: action.atMs,
+    valid: verdict.valid,
+    detail: verdict.detail,
+  };
+}
+
 export type GuardianAction =
   | {
       readonly type: 'log';

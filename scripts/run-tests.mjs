@@ -44,8 +44,9 @@ const boundFree = [
   'integration/guardians/packed-ledger.test.ts',
   'integration/guardians/metrics.test.ts',
 ];
-// The 1,000 simulator seeds with recovery are most of the suite's CPU time (about 1,000 of 1,150
-// CPU seconds, 2026-12-02) and the clusters of the other files mostly wait. So that file runs in
+// The simulator seeds with recovery cost about a CPU second each (1,000 of them were 960 of the
+// suite's 2,400 CPU seconds, 2026-12-02, and made it take 22 minutes: `npm test` now runs 300, and
+// `npm run test:seeds` the 1,000), while the serial group's clusters mostly wait. So that file runs in
 // the background from the start, beside both groups, at the lowest CPU priority (the file runs
 // the seeds under `nice -n 19`): the tests that measure time get the CPU first, and the seeds
 // use what the waiting leaves. Run in the parallel group, it made the suite take 15.7 minutes.

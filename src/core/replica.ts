@@ -258,6 +258,18 @@ const MAX_VOUCHED_REQUESTS = 65_536;
  * A leader that drops requests of a client because too few backups hold them (as when a client
  * authenticates a request for the leader alone) logs it at most once per client per this long.
  */
+/**
+ * Suspicions no correct replica can earn, whatever the network, the clocks, the key epochs or the
+ * other replicas do: the suspect contradicted itself on an authenticated channel (two votes for
+ * two batches at one view and sequence). The simulator counts one against a correct replica as a
+ * violation; other suspicions (a slow leader, a timeout) may fall on correct replicas by design.
+ */
+export const SELF_CONTRADICTION_SUSPICIONS = {
+  commitAgainstPrepare: 'commit contradicts its own prepare',
+  prepareAgainstCommit: 'prepare contradicts its own commit',
+  commitAgainstProposal: 'commit contradicts its own proposal',
+} as const;
+
 export const UNACKNOWLEDGED_REQUEST_LOG_INTERVAL_MS = 10_000;
 /**
  * A backup forgets a request that fewer than 2f + 1 replicas were ever known to hold after this
@@ -1874,6 +1886,12 @@ export class Replica {
       const pending = this.#pending.get(requestKey(request.clientId, request.requestNumber));
       if (pending !== undefined) pending.proposedInView = message.view;
     }
+    this.#prepareAccepted(instance, message, digestHex);
+    this.#judgeEarlierVotes(instance);
+  }
+
+  /** Votes for a proposal just accepted: persisted, then its PREPARE sent (when it may vote). */
+  #prepareAccepted(instance: Instance, message: PrePrepare, digestHex: string): void {
     if (!this.#canVote() || !this.#mayVoteAt(message.view, message.sequence)) return;
     this.#noteVote(message.sequence);
     this.#persist({ kind: 'pre-prepare', message });
@@ -1946,41 +1964,103 @@ export class Replica {
       proposal.view === message.view &&
       !bytesEqual(proposal.digest, message.batchDigest)
     ) {
-      // Either the leader equivocated (provable with the forwarded signature, under the leader's
-      // current epoch as evidence must be) or the sender lies.
-      const payload = proposalPayload(message.view, message.sequence, message.batchDigest);
-      const leaderSigned = (use: 'message' | 'proof'): boolean =>
-        this.#crypto.verifyReplicaSignature(
-          leader,
-          message.proposalKeyEpoch,
-          payload,
-          message.proposalSignature,
-          use,
-        );
-      if (leaderSigned('message')) {
-        this.#reportEquivocation(leader, proposal, {
-          view: message.view,
-          sequence: message.sequence,
-          batchDigest: message.batchDigest,
-          keyEpoch: message.proposalKeyEpoch,
-          signature: message.proposalSignature,
-        });
-        return;
-      }
-      if (leaderSigned('proof')) {
-        // Under an epoch the leader has retired, still in its grace: whoever holds a stolen key of
-        // that epoch can make this, and the guardians would refuse it as evidence. It proves
-        // nothing against the leader (nor against the sender, who may only forward it).
-        this.#reject(from, 'prepare', "forwards a proposal signature under the leader's retired epoch");
-        return;
-      }
-      this.#reject(from, 'prepare', 'prepares a digest the leader did not sign');
-      this.#suspect(from, 'prepare with a forged proposal signature');
+      this.#judgeMismatchedPrepare(from, message, proposal);
+      return;
+    }
+    const commit = instance.commitVotes.get(from);
+    if (
+      commit !== undefined &&
+      commit.view === message.view &&
+      !bytesEqual(commit.batchDigest, message.batchDigest)
+    ) {
+      this.#reportSelfContradiction(from, 'prepare', SELF_CONTRADICTION_SUSPICIONS.prepareAgainstCommit);
       return;
     }
     instance.prepareVotes.set(from, message);
     if (instance.unvouched !== null) this.#acceptIfVouched(instance);
     this.#checkPrepared(instance);
+  }
+
+  /**
+   * A PREPARE for another batch than the proposal this replica accepted in that view: either the
+   * leader equivocated (provable with the forwarded signature, under the leader's current epoch as
+   * evidence must be) or the sender lies. Judged when the PREPARE arrives after the proposal, and
+   * when the proposal arrives after it (#judgeEarlierVotes).
+   */
+  #judgeMismatchedPrepare(from: ReplicaId, message: Prepare, proposal: AcceptedProposal): void {
+    const leader = this.#leaderOf(message.view);
+    const payload = proposalPayload(message.view, message.sequence, message.batchDigest);
+    const leaderSigned = (use: 'message' | 'proof'): boolean =>
+      this.#crypto.verifyReplicaSignature(
+        leader,
+        message.proposalKeyEpoch,
+        payload,
+        message.proposalSignature,
+        use,
+      );
+    if (leaderSigned('message')) {
+      this.#reportEquivocation(leader, proposal, {
+        view: message.view,
+        sequence: message.sequence,
+        batchDigest: message.batchDigest,
+        keyEpoch: message.proposalKeyEpoch,
+        signature: message.proposalSignature,
+      });
+      return;
+    }
+    if (leaderSigned('proof')) {
+      // Under an epoch the leader has retired, still in its grace: whoever holds a stolen key of
+      // that epoch can make this, and the guardians would refuse it as evidence. It proves
+      // nothing against the leader (nor against the sender, who may only forward it).
+      this.#reject(from, 'prepare', "forwards a proposal signature under the leader's retired epoch");
+      return;
+    }
+    this.#reject(from, 'prepare', 'prepares a digest the leader did not sign');
+    this.#suspect(from, 'prepare with a forged proposal signature');
+  }
+
+  /**
+   * One replica voted for two batches at one (view, sequence): a correct replica PREPAREs only the
+   * one proposal it accepted there and COMMITs only what it prepared, and a correct leader commits
+   * only its own proposal, whatever the others did (an equivocating leader included). PREPAREs and
+   * COMMITs are MAC-authenticated, not signed, so this proves nothing to a third party: a refusal
+   * and a suspicion of the sender, which alone knows both of its votes came from it.
+   */
+  #reportSelfContradiction(
+    from: ReplicaId,
+    what: 'prepare' | 'commit',
+    reason: (typeof SELF_CONTRADICTION_SUSPICIONS)[keyof typeof SELF_CONTRADICTION_SUSPICIONS],
+  ): void {
+    this.#reject(from, what, reason);
+    this.#suspect(from, reason);
+  }
+
+  /**
+   * Votes that arrived before the proposal they contradict, judged once it is accepted: a
+   * PREPARE for another batch (as #onPrepare does), and a COMMIT of the leader for another batch
+   * than its own proposal. Contradicting votes are dropped.
+   */
+  #judgeEarlierVotes(instance: Instance): void {
+    const proposal = instance.proposal;
+    if (proposal === null) return;
+    const leader = this.#leaderOf(proposal.view);
+    const leaderCommit = instance.commitVotes.get(leader);
+    if (
+      leaderCommit !== undefined &&
+      leaderCommit.view === proposal.view &&
+      !bytesEqual(leaderCommit.batchDigest, proposal.digest)
+    ) {
+      instance.commitVotes.delete(leader);
+      this.#reportSelfContradiction(leader, 'commit', SELF_CONTRADICTION_SUSPICIONS.commitAgainstProposal);
+    }
+    for (const [sender, vote] of [...instance.prepareVotes]) {
+      if (sender === this.id || vote.view !== proposal.view || bytesEqual(vote.batchDigest, proposal.digest))
+        continue;
+      instance.prepareVotes.delete(sender);
+      this.#judgeMismatchedPrepare(sender, vote, proposal);
+      // An equivocation proof may have started a view change (or safe mode): the rest is moot.
+      if (this.#status !== 'normal' || this.#view !== proposal.view) return;
+    }
   }
 
   #checkPrepared(instance: Instance): void {
@@ -2027,6 +2107,25 @@ export class Replica {
     const instance = this.#instance(message.sequence);
     const previous = instance.commitVotes.get(from);
     if (previous !== undefined && previous.view > message.view) return;
+    const fromLeader = from === this.#leaderOf(message.view);
+    const own = fromLeader
+      ? instance.proposal === null
+        ? null
+        : { view: instance.proposal.view, digest: instance.proposal.digest }
+      : (instance.prepareVotes.get(from) ?? null);
+    const ownDigest = own === null ? null : 'digest' in own ? own.digest : own.batchDigest;
+    if (
+      own !== null &&
+      ownDigest !== null &&
+      own.view === message.view &&
+      !bytesEqual(ownDigest, message.batchDigest)
+    ) {
+      const reason = fromLeader
+        ? 'commit contradicts its own proposal'
+        : 'commit contradicts its own prepare';
+      this.#reportSelfContradiction(from, 'commit', reason);
+      return;
+    }
     instance.commitVotes.set(from, message);
     this.#checkCommitted(instance);
   }

@@ -34,7 +34,7 @@ import {
   toHex,
   viewNumber,
 } from '../messages/ids.js';
-import { Replica } from '../core/replica.js';
+import { Replica, SELF_CONTRADICTION_SUSPICIONS } from '../core/replica.js';
 import type { JsonValue, Service, ServiceModule } from '../core/service.js';
 import { type ClientKeys, clientKeysFromSeed } from '../crypto/client-crypto.js';
 import { KeyRegistry, UNLIMITED_EPOCH_LIFETIME } from '../crypto/key-registry.js';
@@ -301,6 +301,8 @@ function countDetection(counts: Record<string, number>, text: string): void {
 
 const TICK_MS = 10;
 const MAX_TRACE_LINES = 200_000;
+/** Suspicions a correct replica cannot earn (core/replica.ts): one against a correct replica is a violation. */
+const SELF_CONTRADICTIONS: ReadonlySet<string> = new Set(Object.values(SELF_CONTRADICTION_SUSPICIONS));
 
 /** Short timeouts and small checkpoints, so that a few simulated seconds exercise everything. */
 export function simulationProtocolConfig(n: number, f: number, k: number): ProtocolConfig {
@@ -897,8 +899,11 @@ export function runSimulation(options: SimulationOptions): SeedReport {
         case 'suspect':
           guardians?.replicaSuspicion(node.id, action.replica, action.reason);
           if (correct) {
-            if (isCorrect(action.replica)) detected.suspicionsOfCorrect++;
-            else countDetection(detected.suspicions, action.reason);
+            if (isCorrect(action.replica)) {
+              detected.suspicionsOfCorrect++;
+              if (SELF_CONTRADICTIONS.has(action.reason))
+                violation(`replica ${node.id} suspected correct replica ${action.replica}: ${action.reason}`);
+            } else countDetection(detected.suspicions, action.reason);
             note(`r${node.id} suspects r${action.replica}: ${action.reason}`);
           }
           break;

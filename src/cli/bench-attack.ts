@@ -19,6 +19,7 @@
  * guardians, when the culprit's guardian rejuvenated it. It prints one table, then one JSON line
  * per point. docs/performance.md ("Under attack") reports the figures.
  */
+import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -442,14 +443,75 @@ function percentile(sorted: readonly number[], fraction: number): number {
   return round(sorted[Math.min(sorted.length - 1, Math.floor(fraction * sorted.length))]!, 3);
 }
 
-/** Hostile clients run from this process: started with the attack, stopped with the point. */
+/** Hostile clients: started with the attack, stopped with the point. */
 interface ClientAttack {
+  /** The attacker's process, left out of the run's CPU time (null: it runs in this process). */
+  readonly pid: number | null;
+  /** Stops the attack; resolves to the operations it completed (connections, or requests). */
   stop(): Promise<number>;
 }
 
-function startClientAttack(kind: 'flood' | 'churn', config: ClusterConfig): ClientAttack {
+/** What the attacker process prints once its clients are at work, and when it stops. */
+const ATTACKING_LINE = 'attacking';
+const ATTACK_READY_TIMEOUT_MS = 60_000;
+
+/**
+ * The hostile clients in a process of their own (`phalanx bench attack-client`), at the lowest
+ * CPU priority, as an attacker runs on a machine of its own: run inside the bench process, the
+ * flooder's 60 loops shared the event loop of the clients measured, whose latency then counted the
+ * attacker's own client-side work (its CPU per operation was twice theirs, 2026-12-02), and the
+ * run's CPU time per operation counted it too. Its CPU is left out of the run's (sampleProcessTreeCpu).
+ */
+async function spawnClientAttack(kind: 'flood' | 'churn', config: ClusterConfig): Promise<ClientAttack> {
+  const [executable, ...prefix] = cliEntryPoint();
+  const child = spawn(
+    'nice',
+    ['-n', '19', executable!, ...prefix, 'bench', 'attack-client', kind, '--config', config.source],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let output = '';
+  const collect = (chunk: Buffer): void => {
+    // Bounded: the attacker prints two lines; anything more is kept only up to 64 KiB.
+    if (output.length < 64 * 1024) output += chunk.toString();
+  };
+  child.stdout.on('data', collect);
+  child.stderr.on('data', collect);
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const deadline = Date.now() + ATTACK_READY_TIMEOUT_MS;
+  while (!output.includes(ATTACKING_LINE)) {
+    if (child.exitCode !== null || Date.now() > deadline) {
+      child.kill('SIGKILL');
+      await exited;
+      throw new Error(`the ${kind} attacker did not start: ${output.trim().slice(0, 2000)}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  return {
+    pid: child.pid ?? null,
+    async stop() {
+      child.kill('SIGTERM');
+      const killer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      await exited;
+      clearTimeout(killer);
+      const done = /operations (\d+)/.exec(output);
+      return done === null ? 0 : Number(done[1]);
+    },
+  };
+}
+
+/** `phalanx bench attack-client`: the hostile clients' process, until SIGTERM. */
+async function runAttackClientProcess(kind: 'flood' | 'churn', config: ClusterConfig): Promise<void> {
+  const attack = await runClientAttack(kind, config);
+  process.stdout.write(`${ATTACKING_LINE}\n`);
+  await new Promise<void>((resolve) => process.once('SIGTERM', () => resolve()));
+  const operations = await attack.stop();
+  process.stdout.write(`operations ${operations}\n`);
+}
+
+async function runClientAttack(kind: 'flood' | 'churn', config: ClusterConfig): Promise<ClientAttack> {
   let running = true;
   let operations = 0;
+  let failed = false;
   const tasks: Promise<void>[] = [];
   const clients: PhalanxClient[] = [];
   if (kind === 'flood') {
@@ -477,7 +539,10 @@ function startClientAttack(kind: 'flood' | 'churn', config: ClusterConfig): Clie
             }
           }),
         );
-      })(),
+      })().catch((error: unknown) => {
+        failed = true;
+        process.stderr.write(`flooding client: ${error instanceof Error ? error.message : String(error)}\n`);
+      }),
     );
   } else {
     for (let index = 0; index < CHURNING_CLIENTS; index++)
@@ -496,7 +561,11 @@ function startClientAttack(kind: 'flood' | 'churn', config: ClusterConfig): Clie
         })(),
       );
   }
+  // The flooder's client is connected (or failed to) before the attack counts as started.
+  while (kind === 'flood' && clients.length === 0 && !failed)
+    await new Promise((resolve) => setTimeout(resolve, 20));
   return {
+    pid: null,
     async stop() {
       running = false;
       for (const client of clients) await client.close().catch(() => undefined);
@@ -530,6 +599,7 @@ interface WorkloadFigures {
 async function runWorkload(
   stores: readonly KvClient[],
   options: AttackBenchOptions,
+  excludedFromCpu: ReadonlySet<number>,
 ): Promise<WorkloadFigures> {
   const total = options.requests + options.warmupRequests;
   const measured = { requests: 0, latencies: [] as number[] };
@@ -540,7 +610,7 @@ async function runWorkload(
   const started = performance.now();
   const stopAt = started + options.windowMs;
   let measureStart: number | null = options.warmupRequests === 0 ? started : null;
-  const cpuAtWindowStart = sampleProcessTreeCpu();
+  const cpuAtWindowStart = sampleProcessTreeCpu(process.pid, excludedFromCpu);
   let cpuAtStart = options.warmupRequests === 0 ? cpuAtWindowStart : null;
   let timer: NodeJS.Timeout | undefined;
   const windowEnd = new Promise<'expired'>((resolve) => {
@@ -556,7 +626,7 @@ async function runWorkload(
       const number = issued++;
       if (number === options.warmupRequests && options.warmupRequests > 0) {
         measureStart = performance.now();
-        cpuAtStart = sampleProcessTreeCpu();
+        cpuAtStart = sampleProcessTreeCpu(process.pid, excludedFromCpu);
       }
       const stretch = number >= options.warmupRequests ? measured : warmup;
       const sent = performance.now();
@@ -583,7 +653,7 @@ async function runWorkload(
   await Promise.all(stores.map((store, index) => loop(store, index)));
   clearTimeout(timer);
   const finished = Math.min(performance.now(), stopAt);
-  const cpuAtEnd = sampleProcessTreeCpu();
+  const cpuAtEnd = sampleProcessTreeCpu(process.pid, excludedFromCpu);
   const whole: Stretch = {
     requests: warmup.requests + measured.requests,
     seconds: (finished - started) / 1000,
@@ -772,11 +842,14 @@ async function measurePoint(
     }
     const attackStartMs = Date.now();
     const clientAttackKind = attack === 'none' ? undefined : definitionOf(attack).clientAttack;
-    const clientAttack = clientAttackKind === undefined ? null : startClientAttack(clientAttackKind, config);
+    const clientAttack =
+      clientAttackKind === undefined ? null : await spawnClientAttack(clientAttackKind, config);
+    // The attacker's process is not the system's: its CPU is left out of the point's.
+    const excludedFromCpu = new Set(clientAttack?.pid == null ? [] : [clientAttack.pid]);
     const leaderCulprit =
       attack !== 'none' && definitionOf(attack).culprit === 'leader' ? culpritReplica : null;
     const views = new ViewWatch(cluster, leaderCulprit);
-    const workload = await runWorkload(stores, options);
+    const workload = await runWorkload(stores, options, excludedFromCpu);
     const attackerOperations = clientAttack === null ? null : await clientAttack.stop();
     const { viewChanges, awayFromCulpritAtMs } = await views.stop();
 
@@ -899,6 +972,15 @@ export function faultFreeReference(points: readonly PointMeasurement[]): PointMe
 const WINDOW_SECONDS: OptionRange = { min: 5, max: 600, unit: 's' };
 
 export function registerAttackBench(bench: Command): void {
+  bench
+    .command('attack-client <kind>', { hidden: true })
+    .description("bench attack's hostile clients (flood or churn), in a process of their own, until SIGTERM")
+    .requiredOption('--config <path>', 'cluster configuration')
+    .action(async (kind: string, options: { config: string }) => {
+      if (kind !== 'flood' && kind !== 'churn') throw new InvalidArgumentError('kind must be flood or churn');
+      await runAttackClientProcess(kind, await loadCheckedClusterConfig(options.config));
+      process.exit(0);
+    });
   // `bench` has its own --clients and --requests: without this (and the program's, main.ts) it
   // takes them from after `attack` too, and the subcommand never sees them (nor `bench recovery`
   // its --clients).

@@ -49,8 +49,14 @@ function readTimes(pid: number): ProcessTimes | null {
   return { parent: number(1), own: number(11) + number(12), reaped: number(13) + number(14) };
 }
 
-/** CPU time used so far by `root` and its descendants; null where /proc is missing. */
-export function sampleProcessTreeCpu(root: number = process.pid): CpuSample | null {
+/**
+ * CPU time used so far by `root` and its descendants, but not the subtrees of `excluded` (an
+ * attacker process the bench starts, whose CPU is not the system's); null where /proc is missing.
+ */
+export function sampleProcessTreeCpu(
+  root: number = process.pid,
+  excluded: ReadonlySet<number> = new Set(),
+): CpuSample | null {
   let entries: string[];
   try {
     entries = readdirSync('/proc');
@@ -75,6 +81,7 @@ export function sampleProcessTreeCpu(root: number = process.pid): CpuSample | nu
   const pending = [root];
   while (pending.length > 0) {
     const pid = pending.pop()!;
+    if (excluded.has(pid)) continue;
     const sample = times.get(pid);
     if (sample === undefined) continue;
     ticks += sample.own + sample.reaped;

@@ -66,7 +66,36 @@ export type DurableRecord =
        * pre-prepare record with this digest was persisted before.
        */
       readonly batch: readonly ClientRequest[] | null;
+    }
+  | {
+      /**
+       * The proof this replica entered safe mode on (beyond f). Kept through every compaction: a
+       * restarted replica re-enters safe mode from it as soon as the proof verifies with the keys
+       * it knows, and never if the cluster was given new keys (the operator's way out).
+       */
+      readonly kind: 'safe-mode';
+      readonly proof: ForensicProof;
     };
+
+/**
+ * The sequence a record is filed under, for truncation at a checkpoint: a record at or below the
+ * stable checkpoint is dropped. View records belong to no sequence (POSITIVE_INFINITY: only the
+ * latest survives, superseded by later ones); a safe-mode record is never dropped
+ * (MAX_SAFE_INTEGER: above every checkpoint, and not a view).
+ */
+export function recordSequence(record: DurableRecord): number {
+  switch (record.kind) {
+    case 'view':
+      return Number.POSITIVE_INFINITY;
+    case 'pre-prepare':
+      return record.message.sequence;
+    case 'prepared':
+    case 'committed':
+      return record.sequence;
+    case 'safe-mode':
+      return Number.MAX_SAFE_INTEGER;
+  }
+}
 
 /**
  * Whether a record must be durable before the messages that follow it leave. The view (before a
@@ -74,10 +103,11 @@ export type DurableRecord =
  * VIEW-CHANGE must keep. An accepted proposal need not wait: a restarted replica sits out the
  * view it restarted in (see Replica), so it can never contradict a PREPARE it forgot, and its
  * Q-set entries for batches it went on to prepare follow from its prepared records. A commit
- * decision can be learnt again from the other replicas.
+ * decision can be learnt again from the other replicas. Safe mode's refusals and FORK-PROOFs follow
+ * its record, so that a replica that said it stopped stays stopped after a crash.
  */
 export function mustPrecedeSends(record: DurableRecord): boolean {
-  return record.kind === 'view' || record.kind === 'prepared';
+  return record.kind === 'view' || record.kind === 'prepared' || record.kind === 'safe-mode';
 }
 
 /** A stable checkpoint with its state: what a restart or a state transfer resumes from. */

@@ -530,6 +530,13 @@ export class Replica {
   // beyond f (docs/intrusion-tolerance.md, Beyond f: safe mode and forensics)
   readonly #forks: ForkMonitor;
   #safeMode: SafeMode | null = null;
+  /**
+   * The proof of a safe-mode record found on disk that does not verify (yet) with the keys known
+   * now: tried again whenever keys change (after a whole-cluster restart the signers' epochs come
+   * with the guardians' certificates). Under new keys (the operator's way out of safe mode) it
+   * never verifies, and the replica runs normally.
+   */
+  #storedForkProof: ForensicProof | null = null;
   /** The root this replica signed for each recent checkpoint sequence: it never signs another. */
   readonly #signedRoots = new Map<number, string>();
   #lastHistoryAt = Number.NEGATIVE_INFINITY;
@@ -723,6 +730,7 @@ export class Replica {
         this.#checkStableCertificate();
         this.#recertifyIfDue();
         for (const replica of [...this.#cutOff.keys()]) this.#isCutOff(replica);
+        this.#reenterStoredSafeMode();
         break;
       case 'cut-off':
         this.#cutOffReplica(event.replica, event.keyEpoch, event.reason);
@@ -974,6 +982,29 @@ export class Replica {
       stable: this.#stable.certificate.sequence,
       records: restored.records.length,
     });
+    this.#reenterStoredSafeMode();
+  }
+
+  /**
+   * A replica that entered safe mode before it stopped enters it again from its stored proof,
+   * checked again with the keys known now: a crash must not be a way out of safe mode (an intruder
+   * could otherwise crash it back into executing writes). A proof that does not verify now is kept
+   * and tried again at every key change.
+   */
+  #reenterStoredSafeMode(): void {
+    const stored = this.#storedForkProof;
+    if (stored === null || this.#safeMode !== null) return;
+    const proof = this.#forks.observeProof(stored);
+    if (proof === null) {
+      this.#log_('warn', 'stored-safe-mode-unverified', {
+        culprits: stored.culprits.join(','),
+        detail:
+          'the stored proof of a fork does not verify with the keys known now; tried again when keys change (under new keys it never will)',
+      });
+      return;
+    }
+    this.#storedForkProof = null;
+    this.#enterSafeMode(proof, 'stored proof');
   }
 
   /**
@@ -1098,6 +1129,11 @@ export class Replica {
         if (record.batch !== null) instance.bodies.set(digestHex, record.batch);
         return;
       }
+      case 'safe-mode':
+        // Judged once the whole log is replayed (#reenterStoredSafeMode): the stable state it
+        // rolls back to is installed by then.
+        this.#storedForkProof = record.proof;
+        return;
     }
   }
 
@@ -3902,6 +3938,9 @@ export class Replica {
     this.#lastExecuted = stable.certificate.sequence;
     this.#stateTransfer = null;
     this.#safeMode = { proof, checkpoint: stable.certificate, sinceMs: this.#now };
+    // Before the refusals and the FORK-PROOF leave (mustPrecedeSends); a proof read back from the
+    // disk is there already.
+    if (source !== 'stored proof') this.#persist({ kind: 'safe-mode', proof });
     this.#log_('error', 'safe-mode-entered', {
       source,
       sequence: proof.first.sequence,

@@ -3,7 +3,7 @@
  * moment they are performed (the simulator has no torn writes); a restart reads them back, an
  * "empty disk" restart reads nothing, and a corrupted restart loses some checkpoint chunks.
  */
-import type { DurableRecord, StoredCheckpoint } from '../core/actions.js';
+import { type DurableRecord, recordSequence, type StoredCheckpoint } from '../core/actions.js';
 import type { ViewNumber } from '../messages/ids.js';
 import type { RestoredState } from '../core/replica.js';
 import type { Prng } from './prng.js';
@@ -29,7 +29,9 @@ export class SimulatedDisk {
   storeCheckpoint(checkpoint: StoredCheckpoint): void {
     this.#checkpoint = checkpoint;
     const stable = checkpoint.certificate.sequence;
-    this.#records = this.#records.filter((record) => record.kind === 'view' || sequenceOf(record) > stable);
+    this.#records = this.#records.filter(
+      (record) => record.kind === 'view' || recordSequence(record) > stable,
+    );
   }
 
   wipe(): void {
@@ -67,17 +69,5 @@ export class SimulatedDisk {
           : { certificate: checkpoint.certificate, leaves: checkpoint.leaves, chunks: chunks ?? [] },
       records: this.#records.slice(),
     };
-  }
-}
-
-function sequenceOf(record: DurableRecord): number {
-  switch (record.kind) {
-    case 'view':
-      return Number.POSITIVE_INFINITY;
-    case 'pre-prepare':
-      return record.message.sequence;
-    case 'prepared':
-    case 'committed':
-      return record.sequence;
   }
 }

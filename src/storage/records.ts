@@ -16,6 +16,8 @@
  *   0x04 committed     varuint view, varuint sequence, batch digest, bool hasBatch,
  *                      then, if hasBatch, a BATCH message (encodeMessage) with the same sequence
  *                      and digest: the codec's request-list encoding is reused through it
+ *   0x07 safe-mode     the FORK-PROOF message carrying the proof (encodeMessage, its own tag byte
+ *                      included)
  *
  * Manifest payload: the checkpoint certificate (writeCheckpointCertificate), varuint leaf count,
  * then the leaf digests (32 bytes each).
@@ -30,7 +32,7 @@
  */
 import { createHash } from 'node:crypto';
 import { crc32 } from 'node:zlib';
-import type { DurableRecord, StoredCheckpoint } from '../core/actions.js';
+import { type DurableRecord, recordSequence, type StoredCheckpoint } from '../core/actions.js';
 import {
   bytesEqual,
   DIGEST_BYTES,
@@ -62,6 +64,7 @@ export const RECORD_TAGS = {
   'pre-prepare': 0x02,
   prepared: 0x03,
   committed: 0x04,
+  'safe-mode': 0x07,
 } as const satisfies Record<DurableRecord['kind'], number>;
 
 /** A view record carrying a vote bound (see the format above). */
@@ -87,21 +90,7 @@ export const MAX_CHUNK_BYTES = LIMITS.maxChunkBytes;
 
 // ───────────────────────────── record codec ─────────────────────────────
 
-/**
- * Sequence number a record is filed under, for truncation at a checkpoint. View records belong to
- * no sequence: they are never dropped by sequence, only superseded by a later view record.
- */
-export function recordSequence(record: DurableRecord): number {
-  switch (record.kind) {
-    case 'view':
-      return Number.POSITIVE_INFINITY;
-    case 'pre-prepare':
-      return record.message.sequence;
-    case 'prepared':
-    case 'committed':
-      return record.sequence;
-  }
-}
+export { recordSequence };
 
 function writeRecord(writer: ByteWriter, record: DurableRecord): void {
   if (record.kind === 'view' && record.amnesiac === true) {
@@ -148,12 +137,15 @@ function writeRecord(writer: ByteWriter, record: DurableRecord): void {
         );
       }
       return;
+    case 'safe-mode':
+      writer.bytes(encodeMessage({ kind: 'fork-proof', proof: record.proof }));
+      return;
   }
 }
 
 /** The record payload (unframed). Throws InvariantViolation for a record no decoder would accept. */
 export function encodeRecord(record: DurableRecord): Uint8Array {
-  const writer = new ByteWriter(record.kind === 'pre-prepare' ? 4096 : 64);
+  const writer = new ByteWriter(record.kind === 'pre-prepare' || record.kind === 'safe-mode' ? 4096 : 64);
   writeRecord(writer, record);
   if (writer.length > MAX_RECORD_PAYLOAD_BYTES) {
     throw new InvariantViolation(
@@ -214,6 +206,13 @@ function readRecord(reader: ByteReader): DurableRecord {
         return reader.fail('committed batch does not match the record sequence and digest');
       }
       return { kind: 'committed', view, sequence, batchDigest, batch: message.batch };
+    }
+    case RECORD_TAGS['safe-mode']: {
+      const decoded = decodeMessage(reader.bytes(reader.remaining, 'fork-proof message'));
+      if (!decoded.ok) return reader.fail(decoded.reason);
+      if (decoded.value.kind !== 'fork-proof')
+        return reader.fail(`expected fork-proof, got ${decoded.value.kind}`);
+      return { kind: 'safe-mode', proof: decoded.value.proof };
     }
     default:
       return reader.fail(`unknown record tag 0x${tag.toString(16).padStart(2, '0')}`);

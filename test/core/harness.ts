@@ -17,7 +17,13 @@
  */
 
 import { decodeKvResult, encodeKvOperation, type KvResult, KvService } from '../../src/apps/kv/index.js';
-import type { Action, DurableRecord, ExecutedRequest, StoredCheckpoint } from '../../src/core/actions.js';
+import {
+  type Action,
+  type DurableRecord,
+  type ExecutedRequest,
+  recordSequence,
+  type StoredCheckpoint,
+} from '../../src/core/actions.js';
 import { defaultProtocolConfig, type ProtocolConfig } from '../../src/core/config.js';
 import type { CoreCrypto } from '../../src/core/crypto.js';
 import type { ReplicaEvent } from '../../src/core/events.js';
@@ -227,17 +233,7 @@ export class HarnessDisk {
   }
 }
 
-export function recordSequence(record: DurableRecord): number {
-  switch (record.kind) {
-    case 'view':
-      return Number.POSITIVE_INFINITY;
-    case 'pre-prepare':
-      return record.message.sequence;
-    case 'prepared':
-    case 'committed':
-      return record.sequence;
-  }
-}
+export { recordSequence };
 
 // ───────────────────────────── the cluster ─────────────────────────────
 

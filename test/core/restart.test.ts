@@ -12,7 +12,7 @@ import { KeyRegistry } from '../../src/crypto/key-registry.js';
 import { ReplicaCrypto } from '../../src/crypto/replica-crypto.js';
 import { KvService } from '../../src/apps/kv/index.js';
 import type { ReplicaMessage } from '../../src/messages/types.js';
-import { Harness, kv, replicaSessionKeys } from './harness.js';
+import { Harness, kv, recordSequence, replicaSessionKeys } from './harness.js';
 
 function outgoing(actions: readonly Action[], kind: ReplicaMessage['kind']): ReplicaMessage[] {
   const found: ReplicaMessage[] = [];
@@ -71,11 +71,7 @@ describe('restart with an intact disk', () => {
     );
     const bound = Math.max(...bounds);
     assert.ok(bound >= 5, `the vote bound covers the votes sent (bound ${bound})`);
-    disk.records = disk.records.filter(
-      (record) =>
-        record.kind === 'view' ||
-        (record.kind === 'pre-prepare' ? record.message.sequence : record.sequence) !== 5,
-    );
+    disk.records = disk.records.filter((record) => record.kind === 'view' || recordSequence(record) !== 5);
     cluster.crash(3);
     cluster.restart(3, 'intact');
     assert.equal(cluster.replica(3).voting, true);

@@ -232,6 +232,62 @@ describe('safe mode', () => {
     assert.equal(cluster.replica(0).safeMode, null);
   });
 
+  test('safe mode survives a restart: the proof is stored before anything is refused, and a replica restarted from its disk is in safe mode again', () => {
+    const { cluster, alice, stable, other } = forkedCluster();
+    const actions = cluster.deliver(3, 0, { kind: 'certificate-history', certificates: [other] });
+    // The record goes out before the refusals and the FORK-PROOF (mustPrecedeSends).
+    const kinds = actions.map((action) =>
+      action.kind === 'persist' ? `persist ${action.record.kind}` : action.kind,
+    );
+    assert.ok(kinds.includes('persist safe-mode'), kinds.join(', '));
+    assert.ok(kinds.indexOf('persist safe-mode') < kinds.indexOf('broadcast'));
+    assert.equal(cluster.disks[0]!.records.filter((record) => record.kind === 'safe-mode').length, 1);
+
+    cluster.crash(0);
+    const restarted = cluster.restart(0, 'intact');
+    const safeMode = restarted.safeMode;
+    assert.ok(safeMode !== null, 'back in safe mode from its disk');
+    assert.deepEqual(safeMode.proof.culprits, [1, 2]);
+    assert.equal(safeMode.checkpoint.sequence, stable.sequence);
+    assert.equal(cluster.logs(0, 'safe-mode-entered').at(-1)?.details.source, 'stored proof');
+    // Not stored twice: the record read back is the one kept.
+    assert.equal(cluster.disks[0]!.records.filter((record) => record.kind === 'safe-mode').length, 1);
+    // It refuses writes at once, before any peer has told it of the fork again.
+    cluster.disconnected.add(1).add(2).add(3);
+    const write = alice.request(kv.put('after', 'restart'));
+    cluster.step(0, { kind: 'client-request', request: write });
+    const refusals = cluster.repliesTo(write).filter((reply) => reply.replicaId === 0);
+    assert.equal(refusals.length, 1);
+    assert.ok(isSafeModeRefusal(refusals[0]!));
+  });
+
+  test('a stored proof that does not verify with the keys known now leaves the restarted replica running normally', () => {
+    const { cluster, alice, stable } = forkedCluster();
+    cluster.disconnected.delete(3);
+    const otherRoot = cluster.cryptos[0]!.hash(new TextEncoder().encode('forged'));
+    const forgedVotes = certificateBy(cluster, stable.sequence, otherRoot, [1, 2, 3]);
+    // Signatures that verify under no key: what a proof signed under keys the operator replaced
+    // looks like after the new keys are installed.
+    const proof: ForensicProof = {
+      first: stable,
+      second: {
+        ...forgedVotes,
+        votes: forgedVotes.votes.map((vote) => ({ ...vote, signature: stable.votes[0]!.signature })),
+      },
+      equivocations: [],
+      culprits: [replicaId(1), replicaId(2)],
+    };
+    cluster.disks[0]!.append({ kind: 'safe-mode', proof });
+    cluster.crash(0);
+    const restarted = cluster.restart(0, 'intact');
+    assert.equal(restarted.safeMode, null);
+    assert.equal(cluster.logs(0, 'stored-safe-mode-unverified').length, 1);
+    cluster.step(0, { kind: 'keys-changed' });
+    assert.equal(restarted.safeMode, null, 'tried again when keys change; still no');
+    cluster.execute(alice.request(kv.put('after', 'restart')));
+    assert.equal(cluster.read(0, 'after'), 'restart');
+  });
+
   test('replicas share their certified checkpoints every four status intervals', () => {
     const { cluster } = forkedCluster();
     cluster.disconnected.delete(3);

@@ -1,6 +1,7 @@
 /**
  * `phalanx bench attack` as a user runs it, on real processes, at its smallest: the fault-free
- * point and one attack (a flooding backup), each on a cluster of its own. Checks what the output
+ * point and two attacks (a flooding backup, and a flooding client in a process of its own), each
+ * on a cluster of its own. Checks what the output
  * is made of (a table, then one JSON line per point with the fields the issue names), never how
  * large the figures are: those come from the command on a quiet machine (docs/performance.md).
  */
@@ -13,11 +14,21 @@ import { builtEntryPoint } from './built-code.js';
 const run = promisify(execFile);
 
 describe('phalanx bench attack', { timeout: 240_000 }, () => {
-  it('prints a table and one JSON line per point: fault-free, the attack, fault-free again', async () => {
+  it('prints a table and one JSON line per point: fault-free, the attacks, fault-free again', async () => {
     const [executable, ...prefix] = builtEntryPoint();
     const { stdout } = await run(
       executable!,
-      [...prefix, 'bench', 'attack', '--attacks', 'flood', '--requests', '300', '--clients', '2'],
+      [
+        ...prefix,
+        'bench',
+        'attack',
+        '--attacks',
+        'flood,client-flood',
+        '--requests',
+        '300',
+        '--clients',
+        '2',
+      ],
       { maxBuffer: 1024 * 1024 },
     );
     const lines = stdout.trim().split('\n');
@@ -30,7 +41,7 @@ describe('phalanx bench attack', { timeout: 240_000 }, () => {
       .map((line) => JSON.parse(line) as Record<string, unknown>);
     assert.deepEqual(
       points.map((point) => point.attack),
-      ['none', 'flood', 'none'],
+      ['none', 'flood', 'client-flood', 'none'],
     );
     for (const point of points) {
       assert.equal(point.error, undefined, String(point.error));
@@ -54,7 +65,7 @@ describe('phalanx bench attack', { timeout: 240_000 }, () => {
         `detected_after_s: ${String(point.detected_after_s)}`,
       );
     }
-    const [faultFree, flood, faultFreeAgain] = points;
+    const [faultFree, flood, clientFlood, faultFreeAgain] = points;
     assert.equal(faultFree!.culprit, null);
     assert.equal(faultFreeAgain!.culprit, null);
     // Both fault-free points are compared with their mean: their ratios lie on either side of 1.
@@ -64,7 +75,13 @@ describe('phalanx bench attack', { timeout: 240_000 }, () => {
     assert.equal(typeof flood!.meets_target, 'boolean');
     // The flooder's garbage is refused and logged: that is its detection.
     assert.equal(flood!.detected_by, 'input refused');
+    // The flooding client ran (in its own process, `bench attack-client`) and was answered.
+    assert.equal(clientFlood!.culprit, 'client attacker-flood');
+    assert.ok(
+      typeof clientFlood!.attacker_operations === 'number' && clientFlood!.attacker_operations > 0,
+      `attacker operations: ${String(clientFlood!.attacker_operations)}`,
+    );
     // One row per point in the table.
-    assert.equal(lines.filter((line) => /^\| (none|flood) /.test(line)).length, 3);
+    assert.equal(lines.filter((line) => /^\| (none|flood|client-flood) /.test(line)).length, 4);
   });
 });

@@ -5,7 +5,8 @@
  * correct replica that sees two certificates for one sequence stops: it enters safe mode with a
  * forensic proof naming the replicas that signed both (at least f + 1, never the one whose key was
  * not stolen), tells its peers, keeps answering reads of the certified state with signed replies,
- * and refuses writes, which the client reports as a 'safe-mode' error.
+ * and refuses writes, which the client reports as a 'safe-mode' error. Restarted, every replica
+ * is in safe mode again from the proof it stored (a crash is no way out).
  *
  * The keys come from the key files of a static cluster (epoch 0), as an intruder on those
  * machines would find them; the certificate is sent over an authenticated connection as replica
@@ -128,6 +129,29 @@ describe('safe mode on real processes, when more than f replicas sign a fork', {
       kv.put('after-fork', encode('refused')),
       (error: unknown) =>
         error instanceof PhalanxError && error.code === 'safe-mode' && /safe mode/.test(error.message),
+    );
+  });
+
+  it('a whole cluster restarted with the same keys is in safe mode again at once, from the proof on its disks', async () => {
+    await test.cluster.stopAll();
+    await test.cluster.startAll();
+    await test.cluster.waitUntilReady();
+    const reports = await waitFor('every replica back in safe mode', async () => {
+      const all = await test.status();
+      return all.every((report) => report.up && report.safeMode === true) ? all : null;
+    });
+    for (const report of reports) {
+      const entered = logLines(test.replicaLog(replicaId(report.replica))).filter(
+        (line) => line.msg === 'safe-mode-entered',
+      );
+      // Entered again from its own disk, not only because a peer told it.
+      assert.equal(entered.at(-1)?.source, 'stored proof', `replica ${report.replica}`);
+    }
+    const kv = await test.kv();
+    assert.equal(decode(await kv.get('before-1')), 'value 1');
+    await assert.rejects(
+      kv.put('after-restart', encode('refused')),
+      (error: unknown) => error instanceof PhalanxError && error.code === 'safe-mode',
     );
   });
 });

@@ -86,6 +86,25 @@ export function committedRecord(view: number, sequence: number, withBatch: boole
   };
 }
 
+/** A safe-mode record: two vote sets for sequence 4 with different roots, replicas 1 and 2 in both. */
+export function safeModeRecord(): DurableRecord {
+  const votes = (signers: readonly number[]) =>
+    signers.map((index) => ({
+      replicaId: replicaId(index),
+      keyEpoch: keyEpoch(1),
+      signature: signature(bytes(64)),
+    }));
+  return {
+    kind: 'safe-mode',
+    proof: {
+      first: { sequence: sequenceNumber(4), stateRoot: sha256(bytes(5)), votes: votes([0, 1, 2]) },
+      second: { sequence: sequenceNumber(4), stateRoot: sha256(bytes(6)), votes: votes([1, 2, 3]) },
+      equivocations: [],
+      culprits: [replicaId(1), replicaId(2)],
+    },
+  };
+}
+
 export function viewRecord(view: number, viewChangeInProgress: boolean): DurableRecord {
   return { kind: 'view', view: viewNumber(view), viewChangeInProgress };
 }
@@ -111,10 +130,11 @@ export function makeChunks(count: number, size: number): Uint8Array[] {
   return Array.from({ length: count }, () => bytes(size));
 }
 
-/** Sequence of a record, or null for a view record. */
+/** Sequence of a record, or null for a view record and a safe-mode record (they belong to none). */
 export function sequenceOf(record: DurableRecord): SequenceNumber | null {
   switch (record.kind) {
     case 'view':
+    case 'safe-mode':
       return null;
     case 'pre-prepare':
       return record.message.sequence;
@@ -188,6 +208,7 @@ export function runComplianceSuite(harness: EngineHarness): void {
         preparedRecord(1, 1),
         committedRecord(1, 1, false),
         committedRecord(1, 2, true),
+        safeModeRecord(),
         viewRecord(2, true),
       ];
       for (const record of records) storage.append(record);
@@ -200,6 +221,25 @@ export function runComplianceSuite(harness: EngineHarness): void {
       assert.equal(report.restored?.viewChangeInProgress, true);
       assert.equal(report.restored?.checkpoint, null);
       assert.equal(report.corruptRecords, 0);
+      await again.close();
+    });
+
+    it('keeps a safe-mode record through every compaction (it belongs to no sequence)', async () => {
+      const location = await fresh();
+      const storage = await harness.open(location);
+      await storage.load();
+      const safeMode = safeModeRecord();
+      storage.append(prePrepareRecord(0, 1));
+      storage.append(safeMode);
+      storage.append(preparedRecord(0, 2));
+      storage.storeCheckpoint(makeCheckpoint(6, makeChunks(2, 50)));
+      await storage.flush();
+      storage.storeCheckpoint(makeCheckpoint(12, makeChunks(2, 50)));
+      await storage.flush();
+      assert.deepEqual((await storage.load()).restored?.records, [safeMode]);
+      await storage.close();
+      const { storage: again, report } = await reopen(location);
+      assert.deepEqual(report.restored?.records, [safeMode]);
       await again.close();
     });
 

@@ -6,25 +6,46 @@
  * forensic proof naming the replicas that signed both (at least f + 1, never the one whose key was
  * not stolen), tells its peers, keeps answering reads of the certified state with signed replies,
  * and refuses writes, which the client reports as a 'safe-mode' error. Restarted, every replica
- * is in safe mode again from the proof it stored (a crash is no way out).
+ * is in safe mode again from the proof it stored (a crash is no way out); restarted under new keys
+ * with its data kept (the operator's procedure), it runs normally on the certified state.
  *
  * The keys come from the key files of a static cluster (epoch 0), as an intruder on those
  * machines would find them; the certificate is sent over an authenticated connection as replica
  * 0, the lowest id, which dials every other replica.
  */
 import * as assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
-import { PhalanxError } from '../../src/client/client.js';
-import { keyRegistryOf, loadReplicaKeyFile, replicaKeyPath } from '../../src/config/keys.js';
+import { KvClient } from '../../src/apps/kv/client.js';
+import { PhalanxClient, PhalanxError } from '../../src/client/client.js';
+import { loadClusterConfig } from '../../src/config/cluster-config.js';
+import {
+  clientKeyPath,
+  generateCluster,
+  keyRegistryOf,
+  loadClientKeyFile,
+  loadReplicaKeyFile,
+  replicaKeyPath,
+} from '../../src/config/keys.js';
 import { signBytes } from '../../src/crypto/signatures.js';
 import { encodeMessage } from '../../src/messages/codec.js';
-import { digest, keyEpoch, replicaId, sequenceNumber, signature } from '../../src/messages/ids.js';
+import { clientId, digest, keyEpoch, replicaId, sequenceNumber, signature } from '../../src/messages/ids.js';
 import { checkpointPayload } from '../../src/messages/signing.js';
 import type { CheckpointCertificate } from '../../src/messages/types.js';
 import { channelKeyDirectory } from '../../src/transport/key-directory.js';
 import { TcpTransport } from '../../src/transport/tcp.js';
+import { LocalCluster } from '../../src/runtime/local-cluster.js';
 import { replicaNode } from '../../src/transport/transport.js';
-import { decode, encode, logLines, type TestCluster, startTestCluster, waitFor } from './helpers.js';
+import { builtEntryPoint } from './built-code.js';
+import {
+  decode,
+  encode,
+  FAST_PROTOCOL,
+  logLines,
+  type TestCluster,
+  startTestCluster,
+  waitFor,
+} from './helpers.js';
 
 /** The replicas whose keys the intruder holds: more than f = 1 of n = 4, a quorum. */
 const STOLEN = [0, 1, 2] as const;
@@ -153,5 +174,56 @@ describe('safe mode on real processes, when more than f replicas sign a fork', {
       kv.put('after-restart', encode('refused')),
       (error: unknown) => error instanceof PhalanxError && error.code === 'safe-mode',
     );
+  });
+
+  it('leaves safe mode the documented way: stopped, new keys for every replica and client, data kept, started again', async () => {
+    // Steps 2-5 of "Leaving safe mode is an operator action" (docs/intrusion-tolerance.md): no
+    // host is replaced here (the intruder only held keys), so every data directory is kept.
+    await test.cluster.stopAll();
+    const previous = test.config;
+    const { configPath } = await generateCluster({
+      directory: test.directory,
+      f: previous.f,
+      k: previous.k,
+      basePort: previous.replicas[0]!.port,
+      clients: ['admin'],
+      benchClients: 0,
+      storageEngine: 'file',
+      dashboardPort: 0,
+      allowFaultInjection: false,
+      protocol: { ...FAST_PROTOCOL },
+    });
+    const config = await loadClusterConfig(configPath);
+    assert.notDeepEqual(config.replicas[0]!.signingKey, previous.replicas[0]!.signingKey, 'new keys');
+    const cluster = new LocalCluster({ config, entryPoint: builtEntryPoint(), logLevel: 'info' });
+    let client: PhalanxClient | null = null;
+    try {
+      await cluster.startAll();
+      await cluster.waitUntilReady();
+      const reports = await waitFor('every replica up and out of safe mode', async () => {
+        const all = await cluster.reports();
+        return all.every((report) => report.up && report.safeMode !== true) ? all : null;
+      });
+      assert.equal(reports.length, config.n);
+      for (const replica of config.replicas) {
+        const lines = logLines(readFileSync(cluster.replicaLogFile(replica.id), 'utf8'));
+        // The stored proof was found and judged: signed with the old keys, it proves nothing now.
+        assert.ok(
+          lines.some((line) => line.msg === 'stored-safe-mode-unverified'),
+          `replica ${replica.id} judged its stored proof`,
+        );
+      }
+      const keys = await loadClientKeyFile(clientKeyPath(config, clientId('admin')));
+      client = await PhalanxClient.connect({ config, client: keys, timeoutMs: 30_000 });
+      const kv = new KvClient(client);
+      // The certified state before the fork is kept (re-signed under the new keys), and the
+      // cluster takes writes again.
+      assert.equal(decode(await kv.get('before-2', { ordered: true })), 'value 2');
+      await kv.put('after-leaving', encode('accepted'));
+      assert.equal(decode(await kv.get('after-leaving', { ordered: true })), 'accepted');
+    } finally {
+      await client?.close();
+      await cluster.stopAll();
+    }
   });
 });

@@ -17,9 +17,7 @@ function findTests(directory) {
   return found;
 }
 
-// `--checks` (what `npm test` passes): the type check and the lint run too, beside the tests.
-const checks = process.argv.includes('--checks');
-const filters = process.argv.slice(2).filter((argument) => argument !== '--checks');
+const filters = process.argv.slice(2);
 const files = findTests(join(root, 'test'))
   .map((file) => relative(root, file))
   .filter((file) => filters.length === 0 || filters.some((filter) => file.includes(filter)))
@@ -179,22 +177,6 @@ const backgroundRun =
         report('background', background, suiteStartedMs, code);
         return code;
       });
-// The type check and the lint (about 50 s on two cores, 2026-12-02) run beside the tests at the
-// lowest priority, like the seeds, rather than before them: before, they were 50 s of a suite
-// that ended 2 s past its 15 minutes. A failure still fails the suite, at its end.
-const checksRun = !checks
-  ? Promise.resolve(0)
-  : runCommand(
-      'sh',
-      ['-c', 'npm run --silent typecheck && npm run --silent lint'],
-      GROUP_TIMEOUT_MS,
-      19,
-    ).then((code) => {
-      console.log(
-        `# type check and lint: ${code === 0 ? 'passed' : `FAILED (exit ${code})`} after ${Math.round((Date.now() - suiteStartedMs) / 1000)} s`,
-      );
-      return code;
-    });
 for (const [name, group, groupConcurrency] of [
   ['parallel', parallel, concurrency],
   ['serial', serial, '1'],
@@ -207,7 +189,5 @@ for (const [name, group, groupConcurrency] of [
 }
 const backgroundCode = await backgroundRun;
 if (backgroundCode !== 0) status = backgroundCode;
-const checksCode = await checksRun;
-if (checksCode !== 0) status = checksCode;
 console.log(`# suite: ${Math.round((Date.now() - suiteStartedMs) / 1000)} s`);
 process.exit(status);

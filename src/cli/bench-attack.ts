@@ -467,7 +467,9 @@ async function spawnClientAttack(kind: 'flood' | 'churn', config: ClusterConfig)
   const child = spawn(
     'nice',
     ['-n', '19', executable!, ...prefix, 'bench', 'attack-client', kind, '--config', config.source],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
+    // Its stdin is a pipe this process holds open: when the bench dies, it closes, and the
+    // attacker stops instead of flooding a cluster nobody measures any more.
+    { stdio: ['pipe', 'pipe', 'pipe'] },
   );
   let output = '';
   const collect = (chunk: Buffer): void => {
@@ -503,7 +505,13 @@ async function spawnClientAttack(kind: 'flood' | 'churn', config: ClusterConfig)
 async function runAttackClientProcess(kind: 'flood' | 'churn', config: ClusterConfig): Promise<void> {
   const attack = await runClientAttack(kind, config);
   process.stdout.write(`${ATTACKING_LINE}\n`);
-  await new Promise<void>((resolve) => process.once('SIGTERM', () => resolve()));
+  await new Promise<void>((resolve) => {
+    process.once('SIGTERM', () => resolve());
+    // The bench holds stdin open; it closes when the bench is gone (see spawnClientAttack).
+    process.stdin.once('end', () => resolve());
+    process.stdin.once('close', () => resolve());
+    process.stdin.resume();
+  });
   const operations = await attack.stop();
   process.stdout.write(`operations ${operations}\n`);
 }

@@ -98,7 +98,7 @@ function maximumOverlap(records: readonly RecoveryRecord[]): number {
   return mostAtOnce(records.map((record) => ({ fromMs: record.startedAtMs, toMs: endOf(record) })));
 }
 
-describe('proactive recovery on real processes', { timeout: 180_000 }, () => {
+describe('proactive recovery on real processes', { timeout: 300_000 }, () => {
   let test: TestCluster;
   let schedule: ScheduleParameters;
   /** When every replica of the cluster was ready. */
@@ -224,7 +224,10 @@ describe('proactive recovery on real processes', { timeout: 180_000 }, () => {
           );
           return done && audited ? current : null;
         },
-        Math.max(...stolen.map((loot) => loot.slotEndMs)) - Date.now() + 30_000,
+        // A hang guard: after the last slot, its rejuvenation's audit of the accountability log,
+        // paced to a fifth of a core (BACKGROUND_PACING); 30 s was short twice in loaded suite
+        // runs (2026-12-02), each time passing alone.
+        Math.max(...stolen.map((loot) => loot.slotEndMs)) - Date.now() + 75_000,
       );
       const all = recoveriesOf(reports);
       assert.ok(

@@ -508,6 +508,7 @@ async function runAttackClientProcess(kind: 'flood' | 'churn', config: ClusterCo
   await new Promise<void>((resolve) => {
     process.once('SIGTERM', () => resolve());
     // The bench holds stdin open; it closes when the bench is gone (see spawnClientAttack).
+    if (process.stdin.readableEnded) resolve();
     process.stdin.once('end', () => resolve());
     process.stdin.once('close', () => resolve());
     process.stdin.resume();

@@ -2143,23 +2143,25 @@ export class Replica {
     const instance = this.#instance(message.sequence);
     const previous = instance.commitVotes.get(from);
     if (previous !== undefined && previous.view > message.view) return;
+    // Its own earlier statement at this view: the leader's proposal, a backup's PREPARE.
     const fromLeader = from === this.#leaderOf(message.view);
-    const own = fromLeader
-      ? instance.proposal === null
-        ? null
-        : { view: instance.proposal.view, digest: instance.proposal.digest }
-      : (instance.prepareVotes.get(from) ?? null);
-    const ownDigest = own === null ? null : 'digest' in own ? own.digest : own.batchDigest;
-    if (
-      own !== null &&
-      ownDigest !== null &&
-      own.view === message.view &&
-      !bytesEqual(ownDigest, message.batchDigest)
-    ) {
-      const reason = fromLeader
-        ? 'commit contradicts its own proposal'
-        : 'commit contradicts its own prepare';
-      this.#reportSelfContradiction(from, 'commit', reason);
+    const proposal = instance.proposal;
+    const prepare = instance.prepareVotes.get(from);
+    const ownDigest = fromLeader
+      ? proposal?.view === message.view
+        ? proposal.digest
+        : null
+      : prepare?.view === message.view
+        ? prepare.batchDigest
+        : null;
+    if (ownDigest !== null && !bytesEqual(ownDigest, message.batchDigest)) {
+      this.#reportSelfContradiction(
+        from,
+        'commit',
+        fromLeader
+          ? SELF_CONTRADICTION_SUSPICIONS.commitAgainstProposal
+          : SELF_CONTRADICTION_SUSPICIONS.commitAgainstPrepare,
+      );
       return;
     }
     instance.commitVotes.set(from, message);

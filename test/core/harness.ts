@@ -50,7 +50,7 @@ import {
   sessionKeysFromSeed,
 } from '../../src/crypto/replica-crypto.js';
 import { decodeMessage, encodeMessage } from '../../src/messages/codec.js';
-import { proposalPayload, requestContent } from '../../src/messages/signing.js';
+import { batchContent, proposalPayload, requestContent } from '../../src/messages/signing.js';
 import type { ClientRequest, Evidence, PrePrepare, ReplicaMessage, Reply } from '../../src/messages/types.js';
 
 // ───────────────────────────── configuration and keys ─────────────────────────────
@@ -234,6 +234,28 @@ export class HarnessDisk {
 }
 
 export { recordSequence };
+
+/** A pre-prepare signed with replica `signer`'s real key (what a leader, correct or not, can produce). */
+export function signedPrePrepare(
+  cluster: Harness,
+  signer: number,
+  view: number,
+  sequence: number,
+  batch: readonly ClientRequest[],
+): PrePrepare {
+  const crypto = cluster.cryptos[signer]!;
+  const batchDigest = crypto.hash(batchContent(batch.map((request) => crypto.hash(requestContent(request)))));
+  const signed = crypto.sign(proposalPayload(viewNumber(view), sequenceNumber(sequence), batchDigest));
+  return {
+    kind: 'pre-prepare',
+    view: viewNumber(view),
+    sequence: sequenceNumber(sequence),
+    batchDigest,
+    batch,
+    keyEpoch: signed.keyEpoch,
+    signature: signed.signature,
+  };
+}
 
 // ───────────────────────────── the cluster ─────────────────────────────
 

@@ -6,15 +6,17 @@
 import * as assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { Action } from '../../src/core/actions.js';
-import { bytesEqual, replicaId, sequenceNumber, toHex, viewNumber } from '../../src/messages/ids.js';
-import {
-  batchContent,
-  checkpointPayload,
-  proposalPayload,
-  requestContent,
-} from '../../src/messages/signing.js';
+import { bytesEqual, replicaId, sequenceNumber, toHex } from '../../src/messages/ids.js';
+import { checkpointPayload, proposalPayload } from '../../src/messages/signing.js';
 import type { ClientRequest, PrePrepare, Prepare, ReplicaMessage } from '../../src/messages/types.js';
-import { type Envelope, type ExecutedAction, Harness, kv, type StepRecord } from './harness.js';
+import {
+  type Envelope,
+  type ExecutedAction,
+  Harness,
+  kv,
+  signedPrePrepare,
+  type StepRecord,
+} from './harness.js';
 
 // ───────────────────────────── helpers ─────────────────────────────
 
@@ -30,28 +32,6 @@ function outgoing(actions: readonly Action[], kind: ReplicaMessage['kind']): Rep
 
 function sentBy(cluster: Harness, from: number, kind: ReplicaMessage['kind']): Envelope[] {
   return cluster.sent.filter((envelope) => envelope.from === from && envelope.message.kind === kind);
-}
-
-/** A pre-prepare signed with the leader's real key (what a leader, correct or not, can produce). */
-function signedPrePrepare(
-  cluster: Harness,
-  signer: number,
-  view: number,
-  sequence: number,
-  batch: readonly ClientRequest[],
-): PrePrepare {
-  const crypto = cluster.cryptos[signer]!;
-  const batchDigest = crypto.hash(batchContent(batch.map((request) => crypto.hash(requestContent(request)))));
-  const signed = crypto.sign(proposalPayload(viewNumber(view), sequenceNumber(sequence), batchDigest));
-  return {
-    kind: 'pre-prepare',
-    view: viewNumber(view),
-    sequence: sequenceNumber(sequence),
-    batchDigest,
-    batch,
-    keyEpoch: signed.keyEpoch,
-    signature: signed.signature,
-  };
 }
 
 /** What a step may not change: everything a test can observe of a replica from outside. */

@@ -62,6 +62,25 @@ function forkedCluster() {
   return { cluster, alice, stable, other };
 }
 
+/**
+ * A proof whose second vote set for the stable checkpoint's sequence carries signatures that verify
+ * under no key (each vote reuses one of the stable certificate's signatures): a forgery, or what a
+ * proof signed under keys the operator replaced looks like after the new keys are installed.
+ */
+function unverifiableProof(cluster: Harness, stable: CheckpointCertificate): ForensicProof {
+  const otherRoot = cluster.cryptos[0]!.hash(new TextEncoder().encode('forged'));
+  const forgedVotes = certificateBy(cluster, stable.sequence, otherRoot, [1, 2, 3]);
+  return {
+    first: stable,
+    second: {
+      ...forgedVotes,
+      votes: forgedVotes.votes.map((vote) => ({ ...vote, signature: stable.votes[0]!.signature })),
+    },
+    equivocations: [],
+    culprits: [replicaId(1), replicaId(2)],
+  };
+}
+
 describe('safe mode', () => {
   test('a certificate history that contradicts a certified root puts a correct replica in safe mode, with the proof and the f + 1 culprits', () => {
     const { cluster, alice, stable, other } = forkedCluster();
@@ -217,16 +236,7 @@ describe('safe mode', () => {
     const actions = cluster.deliver(1, 0, { kind: 'fork-proof', proof: under });
     assert.equal(cluster.replica(0).safeMode, null);
     assert.ok(actions.some((action) => action.kind === 'log' && action.event === 'rejected-input'));
-    const forgedVotes = certificateBy(cluster, stable.sequence, otherRoot, [1, 2, 3]);
-    const forged: ForensicProof = {
-      first: stable,
-      second: {
-        ...forgedVotes,
-        votes: forgedVotes.votes.map((vote) => ({ ...vote, signature: stable.votes[0]!.signature })),
-      },
-      equivocations: [],
-      culprits: [replicaId(1), replicaId(2)],
-    };
+    const forged = unverifiableProof(cluster, stable);
     cluster.advance(1000);
     cluster.deliver(2, 0, { kind: 'fork-proof', proof: forged });
     assert.equal(cluster.replica(0).safeMode, null);
@@ -264,20 +274,7 @@ describe('safe mode', () => {
   test('a stored proof that does not verify with the keys known now leaves the restarted replica running normally', () => {
     const { cluster, alice, stable } = forkedCluster();
     cluster.disconnected.delete(3);
-    const otherRoot = cluster.cryptos[0]!.hash(new TextEncoder().encode('forged'));
-    const forgedVotes = certificateBy(cluster, stable.sequence, otherRoot, [1, 2, 3]);
-    // Signatures that verify under no key: what a proof signed under keys the operator replaced
-    // looks like after the new keys are installed.
-    const proof: ForensicProof = {
-      first: stable,
-      second: {
-        ...forgedVotes,
-        votes: forgedVotes.votes.map((vote) => ({ ...vote, signature: stable.votes[0]!.signature })),
-      },
-      equivocations: [],
-      culprits: [replicaId(1), replicaId(2)],
-    };
-    cluster.disks[0]!.append({ kind: 'safe-mode', proof });
+    cluster.disks[0]!.append({ kind: 'safe-mode', proof: unverifiableProof(cluster, stable) });
     cluster.crash(0);
     const restarted = cluster.restart(0, 'intact');
     assert.equal(restarted.safeMode, null);

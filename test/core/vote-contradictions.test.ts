@@ -8,31 +8,9 @@
 import * as assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { SELF_CONTRADICTION_SUSPICIONS } from '../../src/core/replica.js';
-import { bytesEqual, replicaId, sequenceNumber, viewNumber } from '../../src/messages/ids.js';
-import { batchContent, proposalPayload, requestContent } from '../../src/messages/signing.js';
-import type { ClientRequest, Commit, PrePrepare, Prepare } from '../../src/messages/types.js';
-import { Harness, kv } from './harness.js';
-
-/** A pre-prepare of view 0 signed with the real key of replica `signer`. */
-function signedPrePrepare(
-  cluster: Harness,
-  signer: number,
-  sequence: number,
-  batch: readonly ClientRequest[],
-): PrePrepare {
-  const crypto = cluster.cryptos[signer]!;
-  const batchDigest = crypto.hash(batchContent(batch.map((request) => crypto.hash(requestContent(request)))));
-  const signed = crypto.sign(proposalPayload(viewNumber(0), sequenceNumber(sequence), batchDigest));
-  return {
-    kind: 'pre-prepare',
-    view: viewNumber(0),
-    sequence: sequenceNumber(sequence),
-    batchDigest,
-    batch,
-    keyEpoch: signed.keyEpoch,
-    signature: signed.signature,
-  };
-}
+import { bytesEqual, replicaId } from '../../src/messages/ids.js';
+import type { Commit, PrePrepare, Prepare } from '../../src/messages/types.js';
+import { Harness, kv, signedPrePrepare } from './harness.js';
 
 function prepareOf(proposal: PrePrepare, sender: number): Prepare {
   return {
@@ -58,8 +36,8 @@ function commitOf(proposal: PrePrepare, sender: number): Commit {
 
 /** Two proposals of the leader (replica 0) for sequence 1 of view 0, for two different batches. */
 function twoProposals(cluster: Harness): { readonly genuine: PrePrepare; readonly other: PrePrepare } {
-  const genuine = signedPrePrepare(cluster, 0, 1, [cluster.client('alice').request(kv.put('x', 'a'))]);
-  const other = signedPrePrepare(cluster, 0, 1, [cluster.client('bob').request(kv.put('x', 'b'))]);
+  const genuine = signedPrePrepare(cluster, 0, 0, 1, [cluster.client('alice').request(kv.put('x', 'a'))]);
+  const other = signedPrePrepare(cluster, 0, 0, 1, [cluster.client('bob').request(kv.put('x', 'b'))]);
   assert.ok(!bytesEqual(genuine.batchDigest, other.batchDigest));
   return { genuine, other };
 }

@@ -219,7 +219,7 @@ export function formatStatus(
     }
     const conditions = [
       ...(report.safeMode === true
-        ? [`SAFE MODE (fork; culprits ${(report.safeModeCulprits ?? []).join(', ')})`]
+        ? [`SAFE MODE (beyond f; culprits ${(report.safeModeCulprits ?? []).join(', ')})`]
         : []),
       ...(rejuvenating === null ? [] : [rejuvenating]),
       ...(report.stateTransferInProgress ? ['transferring state'] : []),

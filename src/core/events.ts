@@ -3,7 +3,7 @@
  * `from` of a message is the replica at the other end of an authenticated channel, and a client
  * request arrives only on the channel of the client it names.
  */
-import type { ClientRequest, ReplicaMessage } from '../messages/types.js';
+import type { ClientRequest, Evidence, ReplicaMessage } from '../messages/types.js';
 import type { KeyEpoch, ReplicaId, ViewNumber } from '../messages/ids.js';
 
 export type ReplicaEvent =
@@ -28,6 +28,11 @@ export type ReplicaEvent =
       readonly replica: ReplicaId;
       readonly keyEpoch: KeyEpoch;
       readonly reason: string;
+      /**
+       * The proof, when the driver has it: it counts toward more than f proven (safe mode), and
+       * it is checked again there (a forensic proof must hold for anyone who reads it).
+       */
+      readonly proof?: Evidence;
     }
   /** Logical time in milliseconds, non-decreasing; the only clock the core sees. */
   | { readonly kind: 'tick'; readonly now: number }

@@ -25,6 +25,7 @@ import type {
   EquivocationEvidence,
   Evidence,
   ForensicProof,
+  OtherEvidence,
   Reply,
 } from '../messages/types.js';
 import {
@@ -57,6 +58,12 @@ export type ValidVoters = (certificate: CheckpointCertificate) => readonly Repli
  * signed by the accused under keys accepted now.
  */
 export type ValidEquivocation = (evidence: EquivocationEvidence) => boolean;
+
+/**
+ * Whether conflicting-checkpoint or lying-reply evidence holds against its accused now (the rules
+ * of detection/evidence.ts verifyEvidence, which lives above the core: the replica is handed it).
+ */
+export type ValidOtherEvidence = (evidence: OtherEvidence) => boolean;
 
 /** Replicas in both lists, ascending, without repeats. */
 /**
@@ -135,14 +142,18 @@ interface VotePart {
 }
 
 /**
- * The proof from double-signed votes (`votes`, or none) and valid equivocations (at most one per
- * accused), or null when together they name fewer than f + 1 replicas. Deterministic: the lower
- * root first, equivocations by accused, so every replica builds the same proof from the same facts.
+ * The proof from double-signed votes (`votes`, or none), valid equivocations and other valid
+ * evidence (at most one per accused), or null when together they name fewer than f + 1 replicas.
+ * Other evidence is left out when the votes and the equivocations name f + 1 without it, and
+ * against a replica they already name.
+ * Deterministic: the lower root first, evidence by accused, so every replica builds the same proof
+ * from the same facts.
  */
 export function forensicProofFrom(
   model: FaultModel,
   votes: VotePart | null,
   equivocations: readonly EquivocationEvidence[],
+  otherEvidence: readonly OtherEvidence[] = [],
 ): ForensicProof | null {
   let first = NO_VOTES;
   let second = NO_VOTES;
@@ -161,12 +172,24 @@ export function forensicProofFrom(
     second = ordered ? b : a;
   }
   const sortedEquivocations = [...equivocations].sort((a, b) => a.accused - b.accused);
-  const culprits = culpritsOf(
-    [...doubleSigners, ...sortedEquivocations.map((evidence) => evidence.accused)],
-    [...doubleSigners, ...sortedEquivocations.map((evidence) => evidence.accused)],
-  );
+  const proven = new Set<number>([
+    ...doubleSigners,
+    ...sortedEquivocations.map((evidence) => evidence.accused),
+  ]);
+  const sortedOther: OtherEvidence[] = [];
+  // Only when what the accused signed twice names fewer than f + 1: other evidence rests on
+  // quorums, which beyond f may be the colluders' and name a correct replica.
+  if (proven.size < model.f + 1) {
+    for (const evidence of [...otherEvidence].sort((a, b) => a.accused - b.accused)) {
+      if (proven.has(evidence.accused)) continue;
+      proven.add(evidence.accused);
+      sortedOther.push(evidence);
+    }
+  }
+  const all = [...proven] as ReplicaId[];
+  const culprits = culpritsOf(all, all);
   if (culprits.length < model.f + 1) return null;
-  return { first, second, equivocations: sortedEquivocations, culprits };
+  return { first, second, equivocations: sortedEquivocations, culprits, otherEvidence: sortedOther };
 }
 
 /**
@@ -218,16 +241,32 @@ export class ForkMonitor {
    * replica signing more cannot grow this). At most FORK_MONITOR_SEQUENCES sequences, the highest.
    */
   readonly #ledger = new Map<number, Map<number, LedgerEntry[]>>();
-  /** The first equivocation evidence seen against each replica (its validity checked at proof time). */
-  readonly #equivocations = new Map<number, EquivocationEvidence>();
+  /**
+   * The evidence seen against each replica, an equivocation preferred (its validity checked at
+   * proof time; one that no longer holds, its accused rejuvenated since, is replaced by newer).
+   */
+  readonly #proven = new Map<number, Evidence>();
   readonly #validEquivocation: ValidEquivocation;
+  readonly #validOtherEvidence: ValidOtherEvidence;
   #proof: ForensicProof | null = null;
 
-  constructor(model: FaultModel, validVoters: ValidVoters, validEquivocation: ValidEquivocation) {
+  constructor(
+    model: FaultModel,
+    validVoters: ValidVoters,
+    validEquivocation: ValidEquivocation,
+    validOtherEvidence: ValidOtherEvidence,
+  ) {
     this.#model = model;
     this.#quorum = quorumSize(model);
     this.#validVoters = validVoters;
     this.#validEquivocation = validEquivocation;
+    this.#validOtherEvidence = validOtherEvidence;
+  }
+
+  #holds(evidence: Evidence): boolean {
+    return evidence.kind === 'equivocation'
+      ? this.#validEquivocation(evidence)
+      : this.#validOtherEvidence(evidence);
   }
 
   /** The first fork found (null: none). */
@@ -328,23 +367,28 @@ export class ForkMonitor {
   }
 
   /**
-   * Equivocation evidence this replica verified (or was handed): one more proven replica, which
-   * with the double signers of a checkpoint may make f + 1.
+   * Evidence this replica found or was handed (verified or not: it is checked at proof time): one
+   * more proven replica, which with the others proven and the double signers of a checkpoint may
+   * make f + 1. One piece per accused is kept: an equivocation rather than another kind (it is
+   * the kind a proof lists first), and a newer piece when the kept one no longer holds.
    */
-  observeEquivocation(evidence: EquivocationEvidence): ForkObservation {
+  observeEvidence(evidence: Evidence): ForkObservation {
     if (evidence.accused < 0 || evidence.accused >= this.#model.n) return { kind: 'invalid' };
-    if (this.#equivocations.has(evidence.accused)) return { kind: 'consistent' };
-    this.#equivocations.set(evidence.accused, evidence);
+    const kept = this.#proven.get(evidence.accused);
+    if (kept !== undefined && (kept.kind === 'equivocation' || evidence.kind !== 'equivocation')) {
+      if (this.#holds(kept)) return { kind: 'consistent' };
+    }
+    this.#proven.set(evidence.accused, evidence);
     return this.#seekProof();
   }
 
   /**
    * The replicas proven so far: double signers of one pair of roots of one sequence (the pair
-   * with the most, in the ledger) and equivocators. Signatures are checked again (under the keys
+   * with the most, in the ledger) and replicas with other evidence (equivocations first). Signatures are checked again (under the keys
    * accepted now) only once the candidates are f + 1.
    */
   #seekProof(): ForkObservation {
-    const equivocators = [...this.#equivocations.keys()];
+    const provenOtherwise = [...this.#proven.keys()];
     const candidates: {
       readonly sequence: number;
       readonly pair: readonly (readonly [LedgerEntry, LedgerEntry])[];
@@ -363,16 +407,20 @@ export class ForkMonitor {
       for (const pair of pairs.values()) candidates.push({ sequence, pair });
     }
     const provenBy = (pair: readonly (readonly [LedgerEntry, LedgerEntry])[]): number =>
-      new Set([...pair.map(([entry]) => entry.vote.replicaId as number), ...equivocators]).size;
+      new Set([...pair.map(([entry]) => entry.vote.replicaId as number), ...provenOtherwise]).size;
     candidates.sort((a, b) => provenBy(b.pair) - provenBy(a.pair) || b.sequence - a.sequence);
     if (
-      Math.max(equivocators.length, ...candidates.map((candidate) => provenBy(candidate.pair))) <
+      Math.max(provenOtherwise.length, ...candidates.map((candidate) => provenBy(candidate.pair))) <
       this.#model.f + 1
     )
       return { kind: 'consistent' };
-    const equivocations = [...this.#equivocations.values()].filter((evidence) =>
-      this.#validEquivocation(evidence),
-    );
+    const equivocations: EquivocationEvidence[] = [];
+    const otherEvidence: OtherEvidence[] = [];
+    for (const evidence of this.#proven.values()) {
+      if (!this.#holds(evidence)) continue;
+      if (evidence.kind === 'equivocation') equivocations.push(evidence);
+      else otherEvidence.push(evidence);
+    }
     for (const { sequence, pair } of candidates) {
       const setOf = (side: 0 | 1): CheckpointCertificate => ({
         sequence: sequenceNumber(sequence),
@@ -391,10 +439,11 @@ export class ForkMonitor {
           second: { certificate: second, voters: secondVoters },
         },
         equivocations,
+        otherEvidence,
       );
       if (proof !== null) return this.#found(proof);
     }
-    const proof = forensicProofFrom(this.#model, null, equivocations);
+    const proof = forensicProofFrom(this.#model, null, equivocations, otherEvidence);
     return proof === null ? { kind: 'consistent' } : this.#found(proof);
   }
 
@@ -410,9 +459,9 @@ export class ForkMonitor {
   }
 
   /**
-   * A received proof: its two vote sets are checked here (so a proof whose votes are not valid
-   * here, or name fewer than f + 1 double signers, yields nothing). Returns the proof as
-   * recomputed here, or null.
+   * A received proof: its two vote sets and its evidence are checked here (so a proof whose votes
+   * or evidence are not valid here, or that names fewer than f + 1 replicas, yields nothing).
+   * Returns the proof as recomputed here, or null.
    */
   observeProof(proof: ForensicProof): ForensicProof | null {
     let votes: VotePart | null = null;
@@ -435,7 +484,14 @@ export class ForkMonitor {
       accused.add(evidence.accused);
       if (!this.#validEquivocation(evidence)) return null;
     }
-    const recomputed = forensicProofFrom(this.#model, votes, proof.equivocations);
+    if (proof.otherEvidence.length > this.#model.n) return null;
+    for (const evidence of proof.otherEvidence) {
+      if (evidence.accused < 0 || evidence.accused >= this.#model.n || accused.has(evidence.accused))
+        return null;
+      accused.add(evidence.accused);
+      if (!this.#validOtherEvidence(evidence)) return null;
+    }
+    const recomputed = forensicProofFrom(this.#model, votes, proof.equivocations, proof.otherEvidence);
     if (recomputed === null) return null;
     if (this.#proof === null) this.#proof = recomputed;
     return recomputed;
@@ -452,7 +508,8 @@ export const CERTIFICATE_HISTORY_STATUS_INTERVALS = 4;
  * f + 1 replicas (one of them correct) fails the request with PhalanxError code 'safe-mode'.
  */
 export const SAFE_MODE_REFUSAL_TEXT =
-  'SAFE_MODE: this replica holds proof that more than f replicas misbehaved (a fork); it executes ' +
+  'SAFE_MODE: this replica holds proof that more than f replicas misbehaved (a fork, or proofs ' +
+  'against more than f replicas); it executes ' +
   'no writes until an operator restarts the cluster without the culprits';
 const safeModeRefusal = new TextEncoder().encode(SAFE_MODE_REFUSAL_TEXT);
 

@@ -40,6 +40,7 @@ import type {
   Commit,
   Decided,
   EquivocationEvidence,
+  Evidence,
   ForensicProof,
   ForwardedRequests,
   RequestAcknowledgement,
@@ -98,6 +99,7 @@ import {
   FORK_MONITOR_SEQUENCES,
   ForkMonitor,
   type SafeMode,
+  type ValidOtherEvidence,
   safeModeRefusalBytes,
 } from './forensics.js';
 
@@ -134,6 +136,13 @@ export interface ReplicaOptions {
   readonly config: ProtocolConfig;
   readonly id: ReplicaId;
   readonly crypto: CoreCrypto;
+  /**
+   * Whether conflicting-checkpoint or lying-reply evidence proves its accused misbehaved now, by
+   * the rules guardians apply (detection/evidence.ts verifyEvidence, above the core: the runtime
+   * and the simulator hand it over). With equivocations, such proofs against more than f replicas
+   * not rejuvenated since put the replica in safe mode.
+   */
+  readonly checkEvidence: ValidOtherEvidence;
   readonly service: Service;
   readonly restored?: RestoredState;
   /**
@@ -530,6 +539,8 @@ export class Replica {
   // beyond f (docs/intrusion-tolerance.md, Beyond f: safe mode and forensics)
   readonly #forks: ForkMonitor;
   #safeMode: SafeMode | null = null;
+  /** A forensic proof from proofs against more than f replicas, found during this step. */
+  #provenBeyondF: ForensicProof | null = null;
   /**
    * The proof of a safe-mode record found on disk that does not verify (yet) with the keys known
    * now: tried again whenever keys change (after a whole-cluster restart the signers' epochs come
@@ -592,6 +603,7 @@ export class Replica {
       options.config,
       (certificate) => this.#validVoters(certificate),
       (evidence) => this.#validEquivocation(evidence),
+      options.checkEvidence,
     );
 
     const genesis = this.#snapshotState();
@@ -734,6 +746,7 @@ export class Replica {
         break;
       case 'cut-off':
         this.#cutOffReplica(event.replica, event.keyEpoch, event.reason);
+        if (event.proof !== undefined) this.#countProven(event.proof);
         break;
       case 'change-view':
         if (event.aboveView !== undefined && this.#view > event.aboveView) {
@@ -747,6 +760,12 @@ export class Replica {
         }
         break;
     }
+    if (this.#provenBeyondF !== null && this.#safeMode === null) {
+      // Entered here, after the event's handling, not in the middle of it (a checkpoint
+      // certificate being installed, say): safe mode rolls the state back.
+      this.#enterSafeMode(this.#provenBeyondF, 'more than f replicas proven faulty');
+    }
+    this.#provenBeyondF = null;
     const actions = this.#out;
     this.#out = [];
     return actions;
@@ -1970,7 +1989,7 @@ export class Replica {
     // One more proven replica: with f others proven (double-signed checkpoints, equivocations),
     // more than f misbehaved (core/forensics.ts).
     if (this.#testing.brokenForkDetection !== true) {
-      const seen = this.#forks.observeEquivocation(evidence);
+      const seen = this.#forks.observeEvidence(evidence);
       if (seen.kind === 'fork') {
         this.#enterSafeMode(seen.proof, 'own detection');
         return;
@@ -2444,11 +2463,26 @@ export class Replica {
     }
     const fresh = this.#verifiableVotesOf(certificate);
     if (fresh.votes.length < this.#quorum) return;
-    this.#out.push({
-      kind: 'evidence',
-      evidence: { kind: 'conflicting-checkpoint', accused: vote.replicaId, certificate: fresh, vote },
-    });
+    const evidence: Evidence = {
+      kind: 'conflicting-checkpoint',
+      accused: vote.replicaId,
+      certificate: fresh,
+      vote,
+    };
+    this.#out.push({ kind: 'evidence', evidence });
     this.#log_('error', 'conflicting-checkpoint', { accused: vote.replicaId, sequence: vote.sequence });
+    this.#countProven(evidence);
+  }
+
+  /**
+   * One more replica proven faulty (evidence this replica found, or a proof its driver verified):
+   * with the others proven and not rejuvenated since, and the double signers of a checkpoint, more
+   * than f make a forensic proof, and safe mode follows at the end of this step.
+   */
+  #countProven(evidence: Evidence): void {
+    if (this.#testing.brokenForkDetection === true) return;
+    const seen = this.#forks.observeEvidence(evidence);
+    if (seen.kind === 'fork') this.#provenBeyondF ??= seen.proof;
   }
 
   /** Checks a certificate: genesis, or a quorum of distinct valid signatures over one root. */
@@ -3972,6 +4006,12 @@ export class Replica {
         ) {
           this.#lastHistoryAt = this.#now;
           this.#broadcast({ kind: 'fork-proof', proof: safeMode.proof });
+          // A proof that rests on quorums goes on looking for one that rests on signatures: the
+          // peers' certified checkpoints may show who signed two roots.
+          if (safeMode.proof.otherEvidence.length > 0) {
+            const certificates = this.#forks.recent(LIMITS.maxCertificateHistory);
+            if (certificates.length > 0) this.#broadcast({ kind: 'certificate-history', certificates });
+          }
         }
         break;
       case 'client-request':
@@ -3979,7 +4019,9 @@ export class Replica {
         break;
       case 'message': {
         const from = event.from;
-        if (from === this.id || from >= this.config.n || event.message.kind === 'fork-proof') break;
+        if (from === this.id || from >= this.config.n) break;
+        if (safeMode.proof.otherEvidence.length > 0) this.#seekSignedProof(from, event.message);
+        if (event.message.kind === 'fork-proof') break;
         const sentAt = this.#forkProofSentAt.get(from);
         if (sentAt !== undefined && this.#now - sentAt < this.config.statusIntervalMs) break;
         this.#forkProofSentAt.set(from, this.#now);
@@ -3992,6 +4034,42 @@ export class Replica {
     const actions = this.#out;
     this.#out = [];
     return actions;
+  }
+
+  /**
+   * In safe mode on a proof that names some replicas by other evidence alone (quorums, which
+   * beyond f may be the colluders' own): a FORK-PROOF or certificate history from a peer may prove
+   * f + 1 replicas by their own double signatures and equivocations, a proof that names only
+   * culprits. It replaces the first, stored again and announced. At most one message per peer per
+   * status interval is checked (each costs signature checks).
+   */
+  #seekSignedProof(from: ReplicaId, message: ReplicaMessage): void {
+    if (message.kind !== 'fork-proof' && message.kind !== 'certificate-history') return;
+    const checkedAt = this.#historyReceivedAt.get(from);
+    if (checkedAt !== undefined && this.#now - checkedAt < this.config.statusIntervalMs) return;
+    this.#historyReceivedAt.set(from, this.#now);
+    let found: ForensicProof | null = null;
+    if (message.kind === 'fork-proof') found = this.#forks.observeProof(message.proof);
+    else {
+      for (const certificate of message.certificates) {
+        const seen = this.#forks.observe(certificate, false);
+        if (seen.kind === 'fork') {
+          found = seen.proof;
+          break;
+        }
+      }
+    }
+    if (found === null || found.otherEvidence.length > 0) return;
+    const safeMode = this.#safeMode!;
+    this.#safeMode = { ...safeMode, proof: found };
+    this.#persist({ kind: 'safe-mode', proof: found });
+    this.#log_('error', 'safe-mode-proof-signed', {
+      culprits: found.culprits.join(','),
+      before: safeMode.proof.culprits.join(','),
+      from,
+    });
+    this.#out.push({ kind: 'safe-mode', proof: found, checkpoint: safeMode.checkpoint });
+    this.#broadcast({ kind: 'fork-proof', proof: found });
   }
 
   #answerInSafeMode(request: ClientRequest, safeMode: SafeMode): void {

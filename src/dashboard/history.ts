@@ -473,7 +473,7 @@ export class DashboardHistory {
       unsafeReasons.push(
         `${replicaList(forked.map((status) => status.replica))} ${forked.length === 1 ? 'is' : 'are'} ` +
           'in safe mode: proof that more than ' +
-          `f = ${f} replicas misbehaved (a fork; culprits ${(forked[0]!.safeModeCulprits ?? []).join(', ')}); ` +
+          `f = ${f} replicas misbehaved (culprits ${(forked[0]!.safeModeCulprits ?? []).join(', ')}); ` +
           'writes are refused until an operator restarts the cluster without them',
       );
     if (guardians !== undefined) {

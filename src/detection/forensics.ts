@@ -9,11 +9,14 @@
 import { bytesEqual, DIGEST_BYTES, MAX_COUNTER, type ReplicaId, SIGNATURE_BYTES } from '../messages/ids.js';
 import { culpritsOf } from '../core/forensics.js';
 import { checkpointPayload } from '../messages/signing.js';
-import { type EvidenceContext, verifyEquivocation } from './evidence.js';
+import { type EvidenceContext, verifyEquivocation, verifyEvidence } from './evidence.js';
 import type { CheckpointCertificate, EquivocationEvidence, ForensicProof } from '../messages/types.js';
 
-/** What verifying a proof needs: the fault model and the replicas' signature check (EvidenceContext's). */
-export type ForensicContext = Pick<EvidenceContext, 'model' | 'verifyReplicaSignature'>;
+/**
+ * What verifying a proof needs: the fault model and the replicas' signature check; for its other
+ * evidence (conflicting checkpoints, lying replies) everything verifyEvidence needs.
+ */
+export type ForensicContext = EvidenceContext;
 
 export type ForensicVerdict =
   | { readonly valid: true; readonly culprits: readonly ReplicaId[] }
@@ -58,10 +61,17 @@ function validVoters(
 }
 
 /**
- * Checks that `proof` proves more than f replicas faulty: two vote sets for one sequence with
- * different roots, at least f + 1 replicas with a valid vote in both (a correct replica never
- * signs two roots for one sequence), and exactly those named as culprits, ascending. Two quorum
- * certificates always have f + 1 in common. Never throws.
+ * Checks that `proof` proves more than f replicas faulty: at least f + 1 replicas with a valid
+ * vote in both of two vote sets for one sequence with different roots (a correct replica never
+ * signs two roots for one sequence; two quorum certificates always have f + 1 in common), a valid
+ * equivocation or other valid evidence, one proof per replica, and exactly those named as
+ * culprits, ascending. Never throws.
+ *
+ * Double signing and equivocation name their signers whatever else is true. Other evidence rests
+ * on a quorum (of checkpoint votes, of signed replies) that contains a correct replica only while
+ * at most f are faulty, so beyond f it may name a correct replica; even then the proof holds that
+ * more than f are faulty (either every piece is sound, or one rests on a quorum of liars), but
+ * those names are suspects for the operator to examine, not culprits beyond doubt.
  */
 export function verifyForensicProof(proof: ForensicProof, context: ForensicContext): ForensicVerdict {
   try {
@@ -89,11 +99,24 @@ export function verifyForensicProof(proof: ForensicProof, context: ForensicConte
         return invalid(`two equivocations of replica ${evidence.accused}`);
       equivocators.push(evidence.accused);
     }
-    const all = [...doubleSigners, ...equivocators];
+    if (proof.otherEvidence.length > context.model.n)
+      return invalid(`${proof.otherEvidence.length} other proofs, more than n = ${context.model.n}`);
+    const otherAccused: ReplicaId[] = [];
+    for (const evidence of proof.otherEvidence) {
+      if (evidence.kind === ('equivocation' as string))
+        return invalid('an equivocation among the other evidence (it belongs to the equivocations)');
+      if (equivocators.includes(evidence.accused) || otherAccused.includes(evidence.accused))
+        return invalid(`two proofs against replica ${evidence.accused}`);
+      const verdict = verifyEvidence(evidence, context);
+      if (!verdict.valid)
+        return invalid(`${evidence.kind} of replica ${evidence.accused}: ${verdict.reason}`);
+      otherAccused.push(evidence.accused);
+    }
+    const all = [...doubleSigners, ...equivocators, ...otherAccused];
     const culprits = culpritsOf(all, all);
     if (culprits.length < context.model.f + 1)
       return invalid(
-        `only ${culprits.length} replicas are proven to have signed twice, fewer than f + 1 = ${context.model.f + 1}`,
+        `only ${culprits.length} replicas are proven faulty, fewer than f + 1 = ${context.model.f + 1}`,
       );
     const named = proof.culprits;
     if (named.length !== culprits.length || named.some((replica, index) => replica !== culprits[index]))

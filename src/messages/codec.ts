@@ -81,6 +81,7 @@ import type {
   Evidence,
   EquivocationEvidence,
   ForensicProof,
+  OtherEvidence,
   ForwardedRequests,
   AcknowledgedRequest,
   RequestAcknowledgement,
@@ -357,7 +358,10 @@ function readCheckpointBody(reader: ByteReader, limits: Limits): Checkpoint {
   return { kind: 'checkpoint', sequence, stateRoot, replicaId: sender, keyEpoch: epoch, signature: signed };
 }
 
-/** Two vote sets, the equivocations (accused u16, two proposals) and the culprits (u16 each). */
+/**
+ * Two vote sets, the equivocations (accused u16, two proposals), the culprits (u16 each) and the
+ * other evidence (each as encodeEvidence writes it).
+ */
 export function writeForensicProof(writer: ByteWriter, proof: ForensicProof): void {
   writeCheckpointCertificate(writer, proof.first);
   writeCheckpointCertificate(writer, proof.second);
@@ -369,11 +373,13 @@ export function writeForensicProof(writer: ByteWriter, proof: ForensicProof): vo
   }
   writer.varuint(proof.culprits.length);
   for (const culprit of proof.culprits) writer.u16(culprit);
+  writer.varuint(proof.otherEvidence.length);
+  for (const evidence of proof.otherEvidence) writeEvidenceBody(writer, evidence);
 }
 
 /**
- * Reads what writeForensicProof wrote (equivocations and culprits at most maxReplicas each).
- * Throws DecodeError.
+ * Reads what writeForensicProof wrote (equivocations, culprits and other evidence at most
+ * maxReplicas each). Throws DecodeError.
  */
 export function readForensicProof(reader: ByteReader, limits: Limits): ForensicProof {
   const first = readCheckpointCertificate(reader, limits);
@@ -394,7 +400,15 @@ export function readForensicProof(reader: ByteReader, limits: Limits): ForensicP
   const culprits: ReplicaId[] = [];
   for (let index = 0; index < count; index++)
     culprits.push(readReplicaId(reader, limits, 'culprit replica id'));
-  return { first, second, equivocations, culprits };
+  const otherEvidence: OtherEvidence[] = [];
+  const otherCount = readCount(reader, limits, 'maxReplicas', 'forensic other evidence', 3);
+  for (let index = 0; index < otherCount; index++) {
+    const evidence = readEvidenceBody(reader, limits);
+    if (evidence.kind === 'equivocation')
+      reader.fail("an equivocation among a forensic proof's other evidence (it has its own list)");
+    else otherEvidence.push(evidence);
+  }
+  return { first, second, equivocations, culprits, otherEvidence };
 }
 
 function readCertificateHistory(reader: ByteReader, limits: Limits): CertificateHistory {

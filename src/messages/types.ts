@@ -306,8 +306,11 @@ export interface StateUnavailable {
  * signs (BFT protocol forensics, Sheng et al., CCS'21). Two kinds of double signing count: votes
  * for two state roots of one checkpoint sequence (`first` and `second`: most often two valid
  * quorum certificates, which quorum intersection says share at least f + 1 replicas), and two
- * proposals for one (view, sequence) (`equivocations`). Anyone holding the replicas' public keys
- * can check it (detection/forensics.ts verifyForensicProof).
+ * proposals for one (view, sequence) (`equivocations`). Proofs of the other kinds (a checkpoint
+ * vote against a quorum certificate, a reply against a quorum of signed replies) count too
+ * (`otherEvidence`): more than f replicas proven faulty at once is beyond f whatever the proofs.
+ * Anyone holding the replicas' public keys can check it (detection/forensics.ts
+ * verifyForensicProof).
  */
 export interface ForensicProof {
   /** Votes for one root of a checkpoint sequence; sequence 0 and no votes when unused. */
@@ -317,8 +320,13 @@ export interface ForensicProof {
   /** Leaders that signed two proposals for one (view, sequence), one each, ascending by accused. */
   readonly equivocations: readonly EquivocationEvidence[];
   /**
-   * The replicas with a valid vote in both vote sets or a valid equivocation, ascending, at least
-   * f + 1; the verifier recomputes them.
+   * Conflicting-checkpoint and lying-reply proofs, at most one per accused, ascending by accused
+   * (none against a replica already proven above).
+   */
+  readonly otherEvidence: readonly OtherEvidence[];
+  /**
+   * The replicas with a valid vote in both vote sets, a valid equivocation or other valid
+   * evidence, ascending, at least f + 1; the verifier recomputes them.
    */
   readonly culprits: readonly ReplicaId[];
 }
@@ -409,3 +417,6 @@ export type Evidence =
 
 /** Evidence that a leader signed two proposals for one (view, sequence). */
 export type EquivocationEvidence = Extract<Evidence, { readonly kind: 'equivocation' }>;
+
+/** Evidence of the kinds a ForensicProof carries beside its equivocations. */
+export type OtherEvidence = Exclude<Evidence, { readonly kind: 'equivocation' }>;

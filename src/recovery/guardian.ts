@@ -66,9 +66,9 @@ import {
 } from '../messages/ids.js';
 import type { KeyRegistry } from '../crypto/key-registry.js';
 import type { SigningKeyPair } from '../crypto/keys.js';
-import { describeEvidence, verifyEvidence } from '../detection/evidence.js';
+import { describeEvidence, type EvidenceContext, verifyEvidence } from '../detection/evidence.js';
 import { describeForensicProof, verifyForensicProof } from '../detection/forensics.js';
-import { decodeMessage } from '../messages/codec.js';
+import { decodeMessage, encodeEvidence } from '../messages/codec.js';
 import type { KeyCertificate } from '../messages/types.js';
 import { openProcessOutput } from '../runtime/log-file.js';
 import { BACKGROUND_PACING, LoadPacer } from '../storage/pacing.js';
@@ -90,6 +90,7 @@ import {
   FramedLink,
   GUARDIAN_LINK_FD,
   type GuardianToReplica,
+  IPC_LIMITS,
   MAX_GUARDIAN_FRAME_BYTES,
   MAX_REPLICA_FRAME_BYTES,
   parseReplicaMessage,
@@ -370,14 +371,23 @@ export class Guardian {
           aboveView: action.aboveView,
         });
         return;
-      case 'cut-off-replica':
+      case 'cut-off-replica': {
+        const proof = toBase64(encodeEvidence(action.evidence));
+        const fits = proof.length <= IPC_LIMITS.maxEvidenceBase64;
+        if (!fits)
+          this.#logger.warn(
+            { replica: action.replica, bytes: proof.length },
+            'proof too large for the replica link: the replica cuts the culprit off without counting it',
+          );
         this.#toReplica({
           type: 'cut-off',
           replica: action.replica,
           keyEpoch: action.keyEpoch,
           reason: action.reason,
+          ...(fits ? { evidence: proof } : {}),
         });
         return;
+      }
       case 'forward-certificate':
         this.#toReplica({
           type: 'certificates',
@@ -794,11 +804,7 @@ export class Guardian {
       return;
     }
     const proof = decoded.value.proof;
-    const verdict = verifyForensicProof(proof, {
-      model: this.#config,
-      verifyReplicaSignature: (signer, epoch, payload, signature) =>
-        this.#registry.verifyReplicaSignature(signer, epoch, payload, signature),
-    });
+    const verdict = verifyForensicProof(proof, this.#evidenceContext());
     if (!verdict.valid) {
       this.#logger.warn({ reason: verdict.reason }, 'fork proof from replica does not verify');
       return;
@@ -810,15 +816,20 @@ export class Guardian {
     );
   }
 
-  #verifyEvidence(action: Extract<GuardianAction, { type: 'verify-evidence' }>): void {
-    const evidence = action.evidence;
-    const verdict = verifyEvidence(evidence, {
+  /** Proofs are checked with the keys this guardian knows, and only against current epochs. */
+  #evidenceContext(): EvidenceContext {
+    return {
       model: this.#config,
       hash: sha256,
       verifyReplicaSignature: (signer, epoch, payload, signature) =>
         this.#registry.verifyReplicaSignature(signer, epoch, payload, signature),
       currentEpoch: (replica) => this.#registry.currentEpoch(replica),
-    });
+    };
+  }
+
+  #verifyEvidence(action: Extract<GuardianAction, { type: 'verify-evidence' }>): void {
+    const evidence = action.evidence;
+    const verdict = verifyEvidence(evidence, this.#evidenceContext());
     this.#feed(
       evidenceVerdict(action, this.#now(), {
         valid: verdict.valid,

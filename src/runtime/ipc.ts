@@ -61,6 +61,11 @@ export type GuardianToReplica =
       readonly replica: number;
       readonly keyEpoch: number;
       readonly reason: string;
+      /**
+       * The proof (encodeEvidence, base64, at most IPC_LIMITS.maxEvidenceBase64 characters):
+       * the replica counts it toward more than f proven. Absent when it would not fit.
+       */
+      readonly evidence?: string;
     };
 
 export type RecoveryProgress =
@@ -248,8 +253,15 @@ export function parseGuardianMessage(value: unknown): GuardianToReplica | null {
       return isCount(value.replica) &&
         isCount(value.keyEpoch) &&
         typeof value.reason === 'string' &&
-        value.reason.length <= MAX_CUT_OFF_REASON_LENGTH
-        ? { type: 'cut-off', replica: value.replica, keyEpoch: value.keyEpoch, reason: value.reason }
+        value.reason.length <= MAX_CUT_OFF_REASON_LENGTH &&
+        (value.evidence === undefined || boundedString(value.evidence, IPC_LIMITS.maxEvidenceBase64))
+        ? {
+            type: 'cut-off',
+            replica: value.replica,
+            keyEpoch: value.keyEpoch,
+            reason: value.reason,
+            ...(value.evidence === undefined ? {} : { evidence: value.evidence }),
+          }
         : null;
     default:
       return null;
@@ -267,11 +279,11 @@ export const FRAME_HEADER_BYTES = 4;
  */
 export const MAX_REPLICA_FRAME_BYTES = IPC_LIMITS.maxEvidenceBase64 + 64 * 1024;
 /**
- * Largest frame the replica accepts from its guardian: session keys with two certificates (about
- * 200 bytes of base64 each) for each of at most 64 replicas take some 30 KiB; 1 MiB leaves room
- * without letting a bug grow a message unnoticed.
+ * Largest frame the replica accepts from its guardian: a cut-off with its proof (evidence of up
+ * to IPC_LIMITS.maxEvidenceBase64 characters) and room for the envelope. Session keys with two
+ * certificates (about 200 bytes of base64 each) for each of at most 64 replicas take some 30 KiB.
  */
-export const MAX_GUARDIAN_FRAME_BYTES = 1024 * 1024;
+export const MAX_GUARDIAN_FRAME_BYTES = IPC_LIMITS.maxEvidenceBase64 + 64 * 1024;
 
 /** One JSON message as a frame: length prefix, then UTF-8 JSON. Throws if it exceeds `maxFrameBytes`. */
 export function encodeFrame(message: unknown, maxFrameBytes: number): Buffer {

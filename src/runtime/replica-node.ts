@@ -42,9 +42,9 @@ import type { Service } from '../core/service.js';
 import { provenKeyEpoch } from '../core/forensics.js';
 import type { KeyRegistry } from '../crypto/key-registry.js';
 import { ReplicaCrypto, type ReplicaSessionKeys } from '../crypto/replica-crypto.js';
-import { verifyEvidence } from '../detection/evidence.js';
+import { type EvidenceContext, verifyEvidence } from '../detection/evidence.js';
 import { describeForensicProof } from '../detection/forensics.js';
-import { decodeMessage, encodeEvidence, encodeMessage } from '../messages/codec.js';
+import { decodeEvidence, decodeMessage, encodeEvidence, encodeMessage } from '../messages/codec.js';
 import type {
   AcknowledgedRequest,
   Evidence,
@@ -175,6 +175,24 @@ export interface InterceptedReplica {
 }
 
 type Send = () => void;
+
+/**
+ * How this replica checks a proof, as its guardian does: signatures under the keys it knows (a
+ * proof's, so a little old is fine), and only against a replica's current epoch.
+ */
+function evidenceContextOf(
+  config: Pick<ClusterConfig, 'n' | 'f' | 'k'>,
+  crypto: ReplicaCrypto,
+  registry: KeyRegistry,
+): EvidenceContext {
+  return {
+    model: config,
+    hash: (data) => crypto.hash(data),
+    verifyReplicaSignature: (signer, epoch, payload, signature) =>
+      crypto.verifyReplicaSignature(signer, epoch, payload, signature, 'proof'),
+    currentEpoch: (replica) => registry.currentEpoch(replica),
+  };
+}
 
 export class ReplicaNode {
   readonly id: ReplicaId;
@@ -344,6 +362,8 @@ export class ReplicaNode {
       config: config.protocol,
       id,
       crypto,
+      checkEvidence: (evidence) =>
+        verifyEvidence(evidence, evidenceContextOf(config, crypto, registry)).valid,
       service,
       ...(loaded.restored === undefined ? {} : { restored: loaded.restored }),
       amnesiac,
@@ -594,7 +614,7 @@ export class ReplicaNode {
               checkpoint: action.checkpoint.sequence,
               fork: describeForensicProof(action.proof),
             },
-            'SAFE MODE: more than f replicas misbehaved (two certified roots for one checkpoint); ' +
+            'SAFE MODE: more than f replicas misbehaved (a fork, or proofs against more than f replicas); ' +
               'writes are refused until an operator restarts the cluster without the culprits',
           );
           this.#guardian?.send({
@@ -768,13 +788,7 @@ export class ReplicaNode {
     }
     if (this.#evidenceReportAt.size >= MAX_TRACKED_REPORTERS) this.#evidenceReportAt.clear();
     this.#evidenceReportAt.set(reporter, now);
-    const verdict = verifyEvidence(evidence, {
-      model: this.config,
-      hash: (data) => this.#crypto.hash(data),
-      verifyReplicaSignature: (signer, epoch, payload, signature) =>
-        this.#crypto.verifyReplicaSignature(signer, epoch, payload, signature, 'proof'),
-      currentEpoch: (replica) => this.#registry.currentEpoch(replica),
-    });
+    const verdict = verifyEvidence(evidence, evidenceContextOf(this.config, this.#crypto, this.#registry));
     if (!verdict.valid) {
       this.#metrics.rejected('evidence-report');
       this.#logger.warn(
@@ -793,6 +807,7 @@ export class ReplicaNode {
       replica: evidence.accused,
       keyEpoch: provenKeyEpoch(evidence),
       reason: `proof: ${evidence.kind}, reported by ${reporter}`,
+      proof: evidence,
     });
     // `reporter` is "client <id>": the guardian records the client as who found the lie.
     const origin = evidenceOrigin(reporter.replace(/^client /, ''));
@@ -830,15 +845,23 @@ export class ReplicaNode {
       case 'fault':
         this.#setFaultMode(message.mode);
         break;
-      case 'cut-off':
+      case 'cut-off': {
         if (message.replica >= this.config.n) break;
+        const proof = message.evidence === undefined ? null : decodeEvidence(fromBase64(message.evidence));
+        if (proof !== null && !proof.ok)
+          this.#logger.warn(
+            { reason: proof.reason },
+            "ignored the proof of a guardian's cut-off: it does not decode",
+          );
         this.#step({
           kind: 'cut-off',
           replica: replicaId(message.replica),
           keyEpoch: keyEpoch(message.keyEpoch),
           reason: `guardian: ${message.reason}`,
+          ...(proof?.ok === true && proof.value.accused === message.replica ? { proof: proof.value } : {}),
         });
         break;
+      }
       case 'session-keys':
         this.#logger.warn('ignored session keys after start (keys change only with a new process)');
         break;

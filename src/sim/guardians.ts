@@ -72,8 +72,8 @@ export interface GuardianHost {
   /** The replica's current epoch, as the registry holds it, and when it was issued. */
   currentEpoch(id: ReplicaId): { readonly epoch: number; readonly issuedAtMs: number };
   changeView(id: ReplicaId, avoidLeaders: readonly number[], aboveView: number | null): void;
-  /** Tells replica `id` that `culprit` is proven faulty under its epoch `keyEpoch` (the 'cut-off' event). */
-  cutOff(id: ReplicaId, culprit: ReplicaId, keyEpoch: KeyEpoch, reason: string): void;
+  /** Tells replica `id` that `culprit` is proven faulty under its epoch `keyEpoch` by `proof` (the 'cut-off' event). */
+  cutOff(id: ReplicaId, culprit: ReplicaId, keyEpoch: KeyEpoch, reason: string, proof: Evidence): void;
   /** The guardians' verdict on evidence (they share the registry here). */
   verifyEvidence(evidence: Evidence): { readonly valid: boolean; readonly detail: string };
   isCorrect(id: number): boolean;
@@ -286,7 +286,7 @@ export class SimulatedGuardians {
         host.changeView(replica, action.avoidLeaders, action.aboveView);
         return;
       case 'cut-off-replica':
-        host.cutOff(replica, replicaId(action.replica), action.keyEpoch, action.reason);
+        host.cutOff(replica, replicaId(action.replica), action.keyEpoch, action.reason, action.evidence);
         return;
       case 'verify-evidence':
         this.#feed(id, evidenceVerdict(action, now, host.verifyEvidence(action.evidence)));

@@ -721,24 +721,35 @@ export function runSimulation(options: SimulationOptions): SeedReport {
     hash: (data) => cryptos[0]!.hash(data),
     currentEpoch: (replica) => registry.currentEpoch(replica),
   };
+  /** What a replica decides about a piece of evidence (the registry is shared here too). */
+  const replicaEvidenceContext: EvidenceContext = {
+    model: { n, f, k },
+    verifyReplicaSignature: (signer, epoch, payload, signature) =>
+      verifyRegisteredReplicaSignature(registry, scheme, signer, epoch, payload, signature),
+    hash: (data) => cryptos[0]!.hash(data),
+    currentEpoch: (replica) => registry.currentEpoch(replica),
+  };
   /**
    * With colluding: a correct replica entered safe mode. Its proof must verify for anyone holding
-   * the public keys, and name only colluders (at least f + 1, which verification checks).
+   * the public keys (at least f + 1 proven, which verification checks) and name only colluders by
+   * double signing or equivocation; a correct replica named by other evidence counts as evidence
+   * against a correct replica beyond f (a violation unless the run forked).
    */
   const judgeSafeMode = (replica: number, proof: ForensicProof): void => {
-    const verdict = verifyForensicProof(proof, {
-      model: { n, f, k },
-      verifyReplicaSignature: (signer, epoch, payload, signature) =>
-        verifyRegisteredReplicaSignature(registry, scheme, signer, epoch, payload, signature),
-    });
+    const verdict = verifyForensicProof(proof, replicaEvidenceContext);
     if (!verdict.valid) {
       violation(`safe mode: replica ${replica}'s forensic proof does not verify: ${verdict.reason}`);
       return;
     }
     note(`r${replica} SAFE MODE, culprits ${verdict.culprits.join(',')}`);
+    // Other evidence rests on a quorum, which beyond f may be the colluders' (detection/forensics.ts):
+    // a correct replica named only by it is judged as evidence against a correct replica beyond f.
+    const onQuorumAlone = new Set<number>(proof.otherEvidence.map((evidence) => evidence.accused));
     const innocent = verdict.culprits.filter((culprit) => isCorrect(culprit));
-    if (innocent.length > 0)
-      violation(`safe mode: replica ${replica}'s proof names correct replica(s) ${innocent.join(', ')}`);
+    const signedTwice = innocent.filter((culprit) => !onQuorumAlone.has(culprit));
+    if (signedTwice.length > 0)
+      violation(`safe mode: replica ${replica}'s proof names correct replica(s) ${signedTwice.join(', ')}`);
+    beyondF.correctAccused += innocent.length - signedTwice.length;
     safeModeCulprits.set(replica, verdict.culprits);
   };
   /** Evidence handed to the guardians: accepted against a correct replica is a violation. */
@@ -1091,6 +1102,7 @@ export function runSimulation(options: SimulationOptions): SeedReport {
         config,
         id: node.id,
         crypto: coreCryptos[node.id]!,
+        checkEvidence: (evidence) => verifyEvidence(evidence, replicaEvidenceContext).valid,
         service,
         ...(restored === undefined ? {} : { restored }),
         amnesiac: restart === 'amnesiac' || restart === 'rejuvenated',
@@ -1489,8 +1501,8 @@ export function runSimulation(options: SimulationOptions): SeedReport {
             avoidLeaders: avoidLeaders.map((leader) => replicaId(leader)),
             ...(aboveView === null ? {} : { aboveView: viewNumber(aboveView) }),
           }),
-        cutOff: (id, culprit, keyEpoch, reason) =>
-          step(replicas[id]!, { kind: 'cut-off', replica: culprit, keyEpoch, reason }),
+        cutOff: (id, culprit, keyEpoch, reason, proof) =>
+          step(replicas[id]!, { kind: 'cut-off', replica: culprit, keyEpoch, reason, proof }),
         verifyEvidence: (evidence) => {
           const verdict = verifyEvidence(evidence, guardianEvidenceContext);
           return verdict.valid

@@ -41,6 +41,9 @@ import {
   viewNumber,
 } from '../../src/messages/ids.js';
 import { Replica, type RestoredState, type TestingFaults } from '../../src/core/replica.js';
+import type { ValidOtherEvidence } from '../../src/core/forensics.js';
+import type { FaultModel } from '../../src/core/quorum.js';
+import { verifyEvidence } from '../../src/detection/evidence.js';
 import { ClientCrypto, type ClientKeys, clientKeysFromSeed } from '../../src/crypto/client-crypto.js';
 import { KeyRegistry } from '../../src/crypto/key-registry.js';
 import { deriveSeed } from '../../src/crypto/keys.js';
@@ -139,6 +142,22 @@ export const kv = {
 };
 
 // ───────────────────────────── clients ─────────────────────────────
+
+/** A replica's evidence check as the runtime builds it: the rules of verifyEvidence, the registry's keys. */
+export function evidenceChecker(
+  model: FaultModel,
+  registry: KeyRegistry,
+  hash: (data: Uint8Array) => Digest,
+): ValidOtherEvidence {
+  return (evidence) =>
+    verifyEvidence(evidence, {
+      model,
+      hash,
+      verifyReplicaSignature: (signer, epoch, payload, signature) =>
+        registry.verifyReplicaSignature(signer, epoch, payload, signature),
+      currentEpoch: (replica) => registry.currentEpoch(replica),
+    }).valid;
+}
 
 export class HarnessClient {
   readonly id: ClientId;
@@ -389,6 +408,7 @@ export class Harness {
       config: this.config,
       id,
       crypto: this.coreCryptos[id]!,
+      checkEvidence: evidenceChecker(this.config, this.registry, (data) => this.cryptos[0]!.hash(data)),
       service,
       ...(restored === undefined ? {} : { restored }),
       amnesiac,

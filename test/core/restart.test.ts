@@ -12,7 +12,7 @@ import { KeyRegistry } from '../../src/crypto/key-registry.js';
 import { ReplicaCrypto } from '../../src/crypto/replica-crypto.js';
 import { KvService } from '../../src/apps/kv/index.js';
 import type { ReplicaMessage } from '../../src/messages/types.js';
-import { Harness, kv, recordSequence, replicaSessionKeys } from './harness.js';
+import { evidenceChecker, Harness, kv, recordSequence, replicaSessionKeys } from './harness.js';
 
 function outgoing(actions: readonly Action[], kind: ReplicaMessage['kind']): ReplicaMessage[] {
   const found: ReplicaMessage[] = [];
@@ -156,6 +156,7 @@ describe('restart with an intact disk', () => {
       config: cluster.config,
       id: replicaId(2),
       crypto,
+      checkEvidence: evidenceChecker(cluster.config, registry, (data) => crypto.hash(data)),
       service: new KvService({ accessControl: { alice: { keyspaces: ['*'] } }, bucketCount: 8 }),
       restored,
     });

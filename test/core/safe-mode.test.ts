@@ -10,9 +10,23 @@ import type { Action } from '../../src/core/actions.js';
 import { ClientSession } from '../../src/core/client-protocol.js';
 import { isSafeModeRefusal, SAFE_MODE_REFUSAL_TEXT } from '../../src/core/forensics.js';
 import { verifyForensicProof } from '../../src/detection/forensics.js';
-import { type Digest, replicaId, requestNumber, sequenceNumber, toHex } from '../../src/messages/ids.js';
+import {
+  type Digest,
+  keyEpoch,
+  replicaId,
+  requestNumber,
+  sequenceNumber,
+  type Signature,
+  toHex,
+} from '../../src/messages/ids.js';
+import type { ReplicaEvent } from '../../src/core/events.js';
 import { checkpointPayload, replyBatchPayload, replyContent } from '../../src/messages/signing.js';
-import type { CheckpointCertificate, ForensicProof, ReplicaMessage } from '../../src/messages/types.js';
+import type {
+  CheckpointCertificate,
+  Evidence,
+  ForensicProof,
+  ReplicaMessage,
+} from '../../src/messages/types.js';
 import { rootFromProof } from '../../src/core/merkle.js';
 import { Harness, kv } from './harness.js';
 
@@ -78,6 +92,7 @@ function unverifiableProof(cluster: Harness, stable: CheckpointCertificate): For
     },
     equivocations: [],
     culprits: [replicaId(1), replicaId(2)],
+    otherEvidence: [],
   };
 }
 
@@ -101,6 +116,8 @@ describe('safe mode', () => {
       model: { n: 4, f: 1, k: 0 },
       verifyReplicaSignature: (signer, epoch, payload, signature) =>
         cluster.registry.verifyReplicaSignature(signer, epoch, payload, signature),
+      hash: (data) => cluster.cryptos[0]!.hash(data),
+      currentEpoch: (replica) => cluster.registry.currentEpoch(replica),
     });
     assert.deepEqual(verdict, { valid: true, culprits: [1, 2] });
     // The alarm: an action carrying the proof, a log line naming the culprits, and the proof to peers.
@@ -223,6 +240,73 @@ describe('safe mode', () => {
     }
   });
 
+  test('proofs against more than f replicas, of any kind, put a replica in safe mode; its peers check that proof and follow', () => {
+    const { cluster, alice, stable } = forkedCluster();
+    cluster.disconnected.delete(3);
+    const lieRoot = cluster.cryptos[0]!.hash(new TextEncoder().encode('a state no batch gives'));
+    /** Replica `accused` signed another root than the certified one at the stable sequence. */
+    const conflictingCheckpoint = (accused: number, signature?: Signature): Evidence => {
+      const vote = certificateBy(cluster, stable.sequence, lieRoot, [accused]).votes[0]!;
+      return {
+        kind: 'conflicting-checkpoint',
+        accused: replicaId(accused),
+        certificate: stable,
+        vote: {
+          kind: 'checkpoint',
+          sequence: stable.sequence,
+          stateRoot: lieRoot,
+          ...vote,
+          ...(signature === undefined ? {} : { signature }),
+        },
+      };
+    };
+    const cutOff = (accused: number, proof: Evidence): ReplicaEvent => ({
+      kind: 'cut-off',
+      replica: replicaId(accused),
+      keyEpoch: keyEpoch(0),
+      reason: `guardian: proof: ${proof.kind}`,
+      proof,
+    });
+    cluster.step(0, cutOff(3, conflictingCheckpoint(3)));
+    assert.equal(cluster.replica(0).safeMode, null, 'one proven replica is within f');
+    // A proof that does not hold counts for nothing, whatever the driver says.
+    const forged = conflictingCheckpoint(2, stable.votes[0]!.signature);
+    cluster.step(0, cutOff(2, forged));
+    assert.equal(cluster.replica(0).safeMode, null, 'a forged proof does not count');
+    const actions = cluster.step(0, cutOff(2, conflictingCheckpoint(2)));
+    const safeMode = cluster.replica(0).safeMode;
+    assert.ok(safeMode !== null, 'two proven replicas with f = 1: safe mode');
+    assert.deepEqual(safeMode.proof.culprits, [2, 3]);
+    assert.deepEqual(
+      safeMode.proof.otherEvidence.map((evidence) => evidence.accused),
+      [2, 3],
+    );
+    assert.deepEqual(
+      verifyForensicProof(safeMode.proof, {
+        model: { n: 4, f: 1, k: 0 },
+        verifyReplicaSignature: (signer, epoch, payload, signature) =>
+          cluster.registry.verifyReplicaSignature(signer, epoch, payload, signature),
+        hash: (data) => cluster.cryptos[0]!.hash(data),
+        currentEpoch: (replica) => cluster.registry.currentEpoch(replica),
+      }),
+      { valid: true, culprits: [2, 3] },
+    );
+    const line = actions.find((action) => action.kind === 'log' && action.event === 'safe-mode-entered');
+    assert.ok(line !== undefined && line.kind === 'log');
+    assert.equal(line.details.source, 'more than f replicas proven faulty');
+    assert.ok(actions.some((action) => action.kind === 'persist' && action.record.kind === 'safe-mode'));
+    // Replica 1 was told of no proof: the FORK-PROOF carries them, and it checks each.
+    assert.equal(cluster.replica(1).safeMode, null);
+    cluster.run();
+    assert.deepEqual(cluster.replica(1).safeMode?.proof.culprits, [2, 3]);
+    // Writes are refused from now on.
+    const write = alice.request(kv.put('x', 'beyond f'));
+    cluster.submit(write, [0, 1]);
+    cluster.run();
+    const refusals = cluster.repliesTo(write).filter((reply) => isSafeModeRefusal(reply));
+    assert.equal(refusals.length, 2);
+  });
+
   test('a forged fork proof, or one naming fewer than f + 1 double signers, is refused, and the replica goes on', () => {
     const { cluster, stable } = forkedCluster();
     const otherRoot = cluster.cryptos[0]!.hash(new TextEncoder().encode('forged'));
@@ -232,6 +316,7 @@ describe('safe mode', () => {
       second: certificateBy(cluster, stable.sequence, otherRoot, [1]),
       equivocations: [],
       culprits: [replicaId(1)],
+      otherEvidence: [],
     };
     const actions = cluster.deliver(1, 0, { kind: 'fork-proof', proof: under });
     assert.equal(cluster.replica(0).safeMode, null);

@@ -24,7 +24,13 @@ import {
 } from '../../src/core/forensics.js';
 import { quorumSize } from '../../src/core/quorum.js';
 import { checkpointPayload, proposalPayload } from '../../src/messages/signing.js';
-import type { CheckpointCertificate, EquivocationEvidence, ForensicProof } from '../../src/messages/types.js';
+import type {
+  CheckpointCertificate,
+  EquivocationEvidence,
+  ForensicProof,
+  OtherEvidence,
+} from '../../src/messages/types.js';
+import { verifyEvidence } from '../../src/detection/evidence.js';
 
 const master = new Uint8Array(32).fill(41);
 
@@ -45,7 +51,10 @@ function cluster(n: number, f: number, k = 0) {
     model,
     verifyReplicaSignature: (signer, epoch, payload, signature) =>
       registry.verifyReplicaSignature(signer, epoch, payload, signature),
+    hash: (data) => replicas[0]!.hash(data),
+    currentEpoch: (replica) => registry.currentEpoch(replica),
   };
+  const validOther = (evidence: OtherEvidence): boolean => verifyEvidence(evidence, context).valid;
   const hash = (text: string): Digest => replicas[0]!.hash(new TextEncoder().encode(text));
   function certificate(sequence: number, root: Digest, signers: readonly number[]): CheckpointCertificate {
     return {
@@ -111,7 +120,30 @@ function cluster(n: number, f: number, k = 0) {
   /** One replica's CHECKPOINT vote, as the monitor is shown it. */
   const vote = (sequence: number, root: Digest, signer: number) =>
     certificate(sequence, root, [signer]).votes[0]!;
-  return { model, context, hash, certificate, validVoters, equivocation, validEquivocation, vote };
+  /** A checkpoint vote of `accused` against a certificate of every other replica (a quorum at n = 4, 7). */
+  function conflictingCheckpoint(accused: number, sequence: number): OtherEvidence {
+    const others = Array.from({ length: n }, (_, index) => index).filter((index) => index !== accused);
+    const lie = hash('lie');
+    const signed = certificate(sequence, lie, [accused]).votes[0]!;
+    return {
+      kind: 'conflicting-checkpoint',
+      accused: replicaId(accused),
+      certificate: certificate(sequence, hash('certified'), others),
+      vote: { kind: 'checkpoint', sequence: sequenceNumber(sequence), stateRoot: lie, ...signed },
+    };
+  }
+  return {
+    model,
+    context,
+    hash,
+    certificate,
+    validVoters,
+    equivocation,
+    validEquivocation,
+    validOther,
+    conflictingCheckpoint,
+    vote,
+  };
 }
 
 // n = 4, f = 1: Q = 3; replicas 1 and 2 sign both roots (a twin-key fork).
@@ -159,7 +191,7 @@ describe('verifyForensicProof', () => {
     };
     assert.match(
       (verifyForensicProof(one, small.context) as { reason: string }).reason,
-      /only 1 replicas are proven to have signed twice, fewer than f \+ 1 = 2/,
+      /only 1 replicas are proven faulty, fewer than f \+ 1 = 2/,
     );
   });
 
@@ -169,6 +201,7 @@ describe('verifyForensicProof', () => {
       second: small.certificate(8, rootB, [1, 3]),
       equivocations: [small.equivocation(0, 2, 5)],
       culprits: [replicaId(0), replicaId(3)],
+      otherEvidence: [],
     };
     assert.deepEqual(verifyForensicProof(proof, small.context), { valid: true, culprits: [0, 3] });
     const alone: ForensicProof = {
@@ -176,6 +209,7 @@ describe('verifyForensicProof', () => {
       second: NO_VOTES,
       equivocations: [small.equivocation(0, 2, 5), small.equivocation(2, 3, 9)],
       culprits: [replicaId(0), replicaId(2)],
+      otherEvidence: [],
     };
     assert.deepEqual(verifyForensicProof(alone, small.context), { valid: true, culprits: [0, 2] });
     const [first, second] = alone.equivocations;
@@ -299,7 +333,12 @@ describe('verifyForensicProof', () => {
 
 describe('ForkMonitor', () => {
   it('stays quiet while every sequence has one certified root, and yields the proof at the second root', () => {
-    const monitor = new ForkMonitor(small.model, small.validVoters, small.validEquivocation);
+    const monitor = new ForkMonitor(
+      small.model,
+      small.validVoters,
+      small.validEquivocation,
+      small.validOther,
+    );
     assert.equal(monitor.observe(small.certificate(8, rootA, [0, 1, 2])).kind, 'consistent');
     assert.equal(monitor.observe(small.certificate(8, rootA, [1, 2, 3])).kind, 'consistent');
     assert.equal(monitor.observe(small.certificate(16, rootB, [0, 1, 2])).kind, 'consistent');
@@ -313,7 +352,12 @@ describe('ForkMonitor', () => {
   });
 
   it('ignores under-quorum and forged certificates', () => {
-    const monitor = new ForkMonitor(small.model, small.validVoters, small.validEquivocation);
+    const monitor = new ForkMonitor(
+      small.model,
+      small.validVoters,
+      small.validEquivocation,
+      small.validOther,
+    );
     monitor.observe(small.certificate(8, rootA, [0, 1, 2]));
     assert.equal(monitor.observe(small.certificate(8, rootB, [1, 2])).kind, 'invalid');
     const forged = small.certificate(8, rootB, [1, 2, 3]);
@@ -326,7 +370,12 @@ describe('ForkMonitor', () => {
   });
 
   it(`remembers the last ${FORK_MONITOR_SEQUENCES} sequences only`, () => {
-    const monitor = new ForkMonitor(small.model, small.validVoters, small.validEquivocation);
+    const monitor = new ForkMonitor(
+      small.model,
+      small.validVoters,
+      small.validEquivocation,
+      small.validOther,
+    );
     for (let index = 1; index <= FORK_MONITOR_SEQUENCES + 1; index++)
       monitor.observe(small.certificate(index * 8, rootA, [0, 1, 2]));
     assert.equal(monitor.rootAt(sequenceNumber(8)), null);
@@ -338,7 +387,12 @@ describe('ForkMonitor', () => {
   it('finds f + 1 replicas that voted for one root and signed a certificate of another, without two quorums', () => {
     // The colluders' attack of src/sim/colluders.ts: their own votes for root A reach this
     // replica; the certificate of root B they made for other correct replicas reaches it later.
-    const monitor = new ForkMonitor(small.model, small.validVoters, small.validEquivocation);
+    const monitor = new ForkMonitor(
+      small.model,
+      small.validVoters,
+      small.validEquivocation,
+      small.validOther,
+    );
     assert.equal(monitor.observeVote(sequenceNumber(8), rootA, small.vote(8, rootA, 0)).kind, 'consistent');
     assert.equal(monitor.observeVote(sequenceNumber(8), rootA, small.vote(8, rootA, 1)).kind, 'consistent');
     assert.equal(monitor.observeVote(sequenceNumber(8), rootA, small.vote(8, rootA, 2)).kind, 'consistent');
@@ -350,18 +404,23 @@ describe('ForkMonitor', () => {
   });
 
   it('one double signer is not enough; with an equivocating leader it is', () => {
-    const monitor = new ForkMonitor(small.model, small.validVoters, small.validEquivocation);
+    const monitor = new ForkMonitor(
+      small.model,
+      small.validVoters,
+      small.validEquivocation,
+      small.validOther,
+    );
     monitor.observeVote(sequenceNumber(8), rootA, small.vote(8, rootA, 1));
     assert.equal(monitor.observe(small.certificate(8, rootB, [0, 1, 3])).kind, 'consistent');
     assert.equal(monitor.proof, null);
-    const seen = monitor.observeEquivocation(small.equivocation(0, 4, 7));
+    const seen = monitor.observeEvidence(small.equivocation(0, 4, 7));
     assert.equal(seen.kind, 'fork');
     const proof = seen.kind === 'fork' ? seen.proof : null;
     assert.deepEqual(proof?.culprits, [0, 1]);
     assert.equal(proof?.equivocations.length, 1);
     assert.equal(verifyForensicProof(proof!, small.context).valid, true);
     // An equivocation whose signature does not verify proves nothing.
-    const other = new ForkMonitor(small.model, small.validVoters, small.validEquivocation);
+    const other = new ForkMonitor(small.model, small.validVoters, small.validEquivocation, small.validOther);
     other.observeVote(sequenceNumber(8), rootA, small.vote(8, rootA, 1));
     other.observe(small.certificate(8, rootB, [0, 1, 3]));
     const forged = small.equivocation(0, 4, 7);
@@ -372,15 +431,92 @@ describe('ForkMonitor', () => {
         signature: forged.first.signature.map(() => 3) as typeof forged.first.signature,
       },
     };
-    assert.equal(other.observeEquivocation(bad).kind, 'consistent');
+    assert.equal(other.observeEvidence(bad).kind, 'consistent');
     assert.equal(other.proof, null);
   });
 
+  it('counts other proofs: a conflicting checkpoint with an equivocation is more than f', () => {
+    const monitor = new ForkMonitor(
+      small.model,
+      small.validVoters,
+      small.validEquivocation,
+      small.validOther,
+    );
+    assert.equal(monitor.observeEvidence(small.conflictingCheckpoint(3, 8)).kind, 'consistent');
+    // A second proof against the same replica is still one replica.
+    assert.equal(monitor.observeEvidence(small.conflictingCheckpoint(3, 16)).kind, 'consistent');
+    const seen = monitor.observeEvidence(small.equivocation(1, 2, 5));
+    assert.equal(seen.kind, 'fork');
+    const proof = seen.kind === 'fork' ? seen.proof : null;
+    assert.deepEqual(proof?.culprits, [1, 3]);
+    assert.equal(proof?.equivocations.length, 1);
+    assert.deepEqual(
+      proof?.otherEvidence.map((evidence) => evidence.accused),
+      [3],
+    );
+    assert.deepEqual(proof?.first, NO_VOTES);
+    assert.deepEqual(verifyForensicProof(proof!, small.context), { valid: true, culprits: [1, 3] });
+    // Received elsewhere, it is checked and recomputed alike.
+    const other = new ForkMonitor(small.model, small.validVoters, small.validEquivocation, small.validOther);
+    assert.deepEqual(other.observeProof(proof!)?.culprits, [1, 3]);
+    // A monitor whose evidence check refuses other proofs finds nothing (no proof without it).
+    const refusing = new ForkMonitor(small.model, small.validVoters, small.validEquivocation, () => false);
+    refusing.observeEvidence(small.conflictingCheckpoint(3, 8));
+    assert.equal(refusing.observeEvidence(small.equivocation(1, 2, 5)).kind, 'consistent');
+    assert.equal(refusing.observeProof(proof!), null);
+  });
+
+  it('refuses other proofs that do not hold, name a replica twice or hide an equivocation', () => {
+    const proof: ForensicProof = {
+      first: NO_VOTES,
+      second: NO_VOTES,
+      equivocations: [small.equivocation(1, 2, 5)],
+      culprits: [replicaId(1), replicaId(3)],
+      otherEvidence: [small.conflictingCheckpoint(3, 8)],
+    };
+    assert.deepEqual(verifyForensicProof(proof, small.context), { valid: true, culprits: [1, 3] });
+    const lie = proof.otherEvidence[0]!;
+    assert.ok(lie.kind === 'conflicting-checkpoint');
+    const forgedVote = {
+      ...lie,
+      vote: { ...lie.vote, signature: lie.vote.signature.map((byte) => byte ^ 1) as Signature },
+    };
+    assert.match(
+      (verifyForensicProof({ ...proof, otherEvidence: [forgedVote] }, small.context) as { reason: string })
+        .reason,
+      /conflicting-checkpoint of replica 3: the conflicting vote's signature does not verify/,
+    );
+    assert.match(
+      (
+        verifyForensicProof(
+          { ...proof, otherEvidence: [small.conflictingCheckpoint(1, 8)] },
+          small.context,
+        ) as { reason: string }
+      ).reason,
+      /two proofs against replica 1/,
+    );
+    const hidden = { ...proof, otherEvidence: [small.equivocation(3, 2, 5) as unknown as OtherEvidence] };
+    assert.match(
+      (verifyForensicProof(hidden, small.context) as { reason: string }).reason,
+      /an equivocation among the other evidence/,
+    );
+    // One other proof alone is one replica: not more than f.
+    assert.equal(
+      verifyForensicProof({ ...proof, equivocations: [], culprits: [replicaId(3)] }, small.context).valid,
+      false,
+    );
+  });
+
   it('checks a received proof again and recomputes its culprits', () => {
-    const monitor = new ForkMonitor(small.model, small.validVoters, small.validEquivocation);
+    const monitor = new ForkMonitor(
+      small.model,
+      small.validVoters,
+      small.validEquivocation,
+      small.validOther,
+    );
     const proof = forkProof();
     assert.deepEqual(monitor.observeProof({ ...proof, culprits: [replicaId(0)] })?.culprits, [1, 2]);
-    const other = new ForkMonitor(small.model, small.validVoters, small.validEquivocation);
+    const other = new ForkMonitor(small.model, small.validVoters, small.validEquivocation, small.validOther);
     assert.equal(other.observeProof({ ...proof, second: small.certificate(8, rootB, [2]) }), null);
     assert.equal(other.proof, null);
   });
@@ -403,7 +539,7 @@ describe('ForkMonitor', () => {
       checks++;
       return small.validVoters(candidate);
     };
-    const monitor = new ForkMonitor(small.model, counting, small.validEquivocation);
+    const monitor = new ForkMonitor(small.model, counting, small.validEquivocation, small.validOther);
     assert.equal(monitor.observe(small.certificate(8, rootA, [0, 1, 2]), true).kind, 'consistent');
     assert.equal(checks, 0);
     const seen = monitor.observe(small.certificate(8, rootB, [1, 2, 3]));
@@ -411,7 +547,7 @@ describe('ForkMonitor', () => {
     assert.equal(checks, 2);
     // A vouched-for certificate that turns out to hold too few valid votes proves nothing: the
     // valid one replaces it.
-    const other = new ForkMonitor(small.model, small.validVoters, small.validEquivocation);
+    const other = new ForkMonitor(small.model, small.validVoters, small.validEquivocation, small.validOther);
     const forgedVotes = small.certificate(16, rootA, [0, 1, 2]).votes.map((vote) => ({
       ...vote,
       signature: vote.signature.map(() => 1) as typeof vote.signature,

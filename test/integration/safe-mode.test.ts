@@ -227,3 +227,70 @@ describe('safe mode on real processes, when more than f replicas sign a fork', {
     }
   });
 });
+
+/**
+ * Beyond f without a fork: two replicas of n = 6 (f = 1) lie in every reply. A correct quorum
+ * (Q = 4) still answers each write, so each client completes with the truth and holds a signed
+ * lie of each liar beside a quorum of signed replies that contradict it: a lying-reply proof,
+ * which it hands to every replica. Each replica verifies it and cuts the liar off; with proofs
+ * against two replicas, more than f, it enters safe mode with a proof that names both (each by its
+ * own proof: anyone with the public keys can check it) and refuses writes.
+ */
+describe('safe mode on real processes, when proofs name more than f replicas', { timeout: 240_000 }, () => {
+  const LIARS = [4, 5] as const;
+  let test: TestCluster;
+
+  before(async () => {
+    test = await startTestCluster({
+      f: 1,
+      k: 1,
+      allowFaultInjection: true,
+      faultModes: { [LIARS[0]]: 'lie-in-replies', [LIARS[1]]: 'lie-in-replies' },
+    });
+  });
+
+  after(async () => {
+    await test?.stop();
+  });
+
+  it('the correct replicas stop with a proof naming both liars and refuse writes', async () => {
+    const kv = await test.kv();
+    const startedMs = Date.now();
+    // Each write completes with the correct quorum's answer while the proofs spread; once a
+    // replica holds both, the writes it sees are refused.
+    let refused: unknown = null;
+    const reports = await waitFor('every correct replica in safe mode', async () => {
+      if (refused === null) {
+        try {
+          await kv.put(`write-${Date.now()}`, encode('while the liars are proven'));
+        } catch (error) {
+          refused = error;
+        }
+      }
+      const all = await test.status();
+      const correct = all.filter((report) => !(LIARS as readonly number[]).includes(report.replica));
+      return correct.every((report) => report.up && report.safeMode === true) ? correct : null;
+    });
+    for (const report of reports) {
+      assert.ok(report.up);
+      assert.deepEqual(report.safeModeCulprits, [...LIARS], `replica ${report.replica}'s culprits`);
+      const entered = logLines(test.replicaLog(replicaId(report.replica))).find(
+        (line) => line.msg === 'safe-mode-entered' && line.timeMs >= startedMs,
+      );
+      assert.ok(entered !== undefined, `replica ${report.replica} logged safe-mode-entered`);
+    }
+    process.stdout.write(
+      `# safe mode from lying-reply proofs: ${reports.map((report) => `replica ${report.replica} (${report.up ? report.safeModeCulprits : '?'})`).join(', ')}\n`,
+    );
+    // From now on every write is refused with a clear error.
+    await assert.rejects(
+      kv.put('beyond-f', encode('refused')),
+      (error: unknown) => error instanceof PhalanxError && error.code === 'safe-mode',
+    );
+    if (refused !== null)
+      assert.ok(
+        refused instanceof PhalanxError && refused.code === 'safe-mode',
+        `a write during the spread failed otherwise: ${String(refused)}`,
+      );
+  });
+});

@@ -288,6 +288,13 @@ const messageArbitraries = {
         { maxLength: 3 },
       ),
       culprits: fc.array(arbitraryReplica, { maxLength: 5 }),
+      otherEvidence: fc.array(
+        fc
+          .constant(null)
+          .chain(() => arbitraryEvidenceLazy())
+          .filter((evidence) => evidence.kind !== 'equivocation'),
+        { maxLength: 2 },
+      ),
     }),
   }),
 } satisfies { [Kind in WireMessage['kind']]: fc.Arbitrary<Extract<WireMessage, { kind: Kind }>> };
@@ -916,6 +923,7 @@ describe('limits', () => {
           second: { sequence: sequenceNumber(8), stateRoot: zeroDigest, votes: [] },
           equivocations: [],
           culprits: times(LIMITS.maxReplicas + 1, () => replicaId(0)),
+          otherEvidence: [],
         },
       }),
     },
@@ -937,6 +945,7 @@ describe('limits', () => {
           second: { sequence: sequenceNumber(8), stateRoot: zeroDigest, votes: [] },
           equivocations: [],
           culprits: [],
+          otherEvidence: [],
         },
       }),
     },

@@ -617,8 +617,15 @@ describe('GuardianCore: the recovery claims of docs/intrusion-tolerance.md', () 
     assert.deepEqual(core.faultyReplicas(), { f: 1, counted: [], proven: [] });
     const first = prove(5);
     const cutOff = first.filter((action) => action.type === 'cut-off-replica');
+    // The proof goes with it: the replica counts it toward more than f proven (safe mode).
     assert.deepEqual(cutOff, [
-      { type: 'cut-off-replica', replica: 5, keyEpoch: 1, reason: 'proof: equivocation' },
+      {
+        type: 'cut-off-replica',
+        replica: 5,
+        keyEpoch: 1,
+        reason: 'proof: equivocation',
+        evidence: equivocation(5),
+      },
     ]);
     assert.deepEqual(core.faultyReplicas(), { f: 1, counted: [5], proven: [5] });
     const alarms = (actions: readonly GuardianAction[]): string[] =>
@@ -643,8 +650,11 @@ describe('GuardianCore: the recovery claims of docs/intrusion-tolerance.md', () 
     assert.deepEqual(
       restarted
         .filter((action) => action.type === 'cut-off-replica')
-        .map((action) => action.type === 'cut-off-replica' && action.replica),
-      [5, 4],
+        .map((action) => action.type === 'cut-off-replica' && [action.replica, action.evidence.accused]),
+      [
+        [5, 5],
+        [4, 4],
+      ],
     );
   });
 

@@ -7,7 +7,10 @@ import {
   FRAME_HEADER_BYTES,
   FrameDecoder,
   FramedLink,
+  IPC_LIMITS,
+  MAX_GUARDIAN_FRAME_BYTES,
   MAX_REPLICA_FRAME_BYTES,
+  parseGuardianMessage,
   parseReplicaMessage,
 } from '../../src/runtime/ipc.js';
 
@@ -103,5 +106,19 @@ describe('replica-to-guardian messages', () => {
     assert.equal(parseReplicaMessage({ type: 'bootedd' }), null);
     assert.equal(parseReplicaMessage(['booted']), null);
     assert.equal(parseReplicaMessage({ type: 'progress', stage: 'booted', detail: '' }), null);
+  });
+});
+
+describe('guardian-to-replica messages', () => {
+  it('a cut-off carries its proof within the evidence bound, and the frame bound holds the largest', () => {
+    const cutOff = { type: 'cut-off', replica: 2, keyEpoch: 3, reason: 'proof: lying-reply' };
+    assert.deepEqual(parseGuardianMessage(cutOff), cutOff);
+    assert.deepEqual(parseGuardianMessage({ ...cutOff, evidence: 'AAEC' }), { ...cutOff, evidence: 'AAEC' });
+    assert.equal(parseGuardianMessage({ ...cutOff, evidence: 7 }), null);
+    const largest = 'A'.repeat(IPC_LIMITS.maxEvidenceBase64);
+    assert.equal(parseGuardianMessage({ ...cutOff, evidence: largest })?.type, 'cut-off');
+    assert.equal(parseGuardianMessage({ ...cutOff, evidence: `${largest}A` }), null);
+    // The largest such message fits in a frame the replica accepts from its guardian.
+    assert.ok(encodeFrame({ ...cutOff, evidence: largest }, MAX_GUARDIAN_FRAME_BYTES).length > 0);
   });
 });

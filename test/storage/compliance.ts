@@ -101,6 +101,7 @@ export function safeModeRecord(): DurableRecord {
       second: { sequence: sequenceNumber(4), stateRoot: sha256(bytes(6)), votes: votes([1, 2, 3]) },
       equivocations: [],
       culprits: [replicaId(1), replicaId(2)],
+      otherEvidence: [],
     },
   };
 }

@@ -309,6 +309,8 @@ export type GuardianAction =
       readonly replica: number;
       readonly keyEpoch: KeyEpoch;
       readonly reason: string;
+      /** The verified proof (the replica counts it toward more than f proven: safe mode). */
+      readonly evidence: Evidence;
     }
   /** Hand the own replica a certificate a peer announced. */
   | { readonly type: 'forward-certificate'; readonly certificate: KeyCertificate }
@@ -563,7 +565,10 @@ export class GuardianCore {
   /** Evidence kinds already verified against each replica since its last rejuvenation. */
   readonly #provenKinds = new Map<number, Set<string>>();
   /** The key epoch the newest verified proof against each replica was made under, since its last rejuvenation. */
-  readonly #provenEpochs = new Map<number, { readonly keyEpoch: KeyEpoch; readonly reason: string }>();
+  readonly #provenEpochs = new Map<
+    number,
+    { readonly keyEpoch: KeyEpoch; readonly reason: string; readonly evidence: Evidence }
+  >();
   /** Whether the alarm "f replicas counted faulty" was raised and the count has not fallen since. */
   #faultBudgetAlarmed = false;
   /** Whether the alarm "more than f replicas proven" was raised and the count has not fallen since. */
@@ -1088,7 +1093,7 @@ export class GuardianCore {
     });
     if (proven === undefined) this.#provenKinds.set(evidence.accused, new Set([evidence.kind]));
     else proven.add(evidence.kind);
-    this.#cutOff(evidence.accused, provenKeyEpoch(evidence), `proof: ${evidence.kind}`);
+    this.#cutOff(evidence, `proof: ${evidence.kind}`);
     // Relayed once by every guardian that accepts it: all of them learn it even if some links are down.
     this.#emit({
       type: 'broadcast',
@@ -1100,14 +1105,16 @@ export class GuardianCore {
   }
 
   /**
-   * A proof against `replica` under `keyEpoch` was verified: the own replica cuts it off (again
-   * only for a newer epoch), and the count of faulty replicas may have reached f.
+   * A proof against its accused was verified: the own replica cuts it off (again only for a newer
+   * epoch) and counts the proof, and the count of faulty replicas may have reached f.
    */
-  #cutOff(replica: number, keyEpoch: KeyEpoch, reason: string): void {
+  #cutOff(evidence: Evidence, reason: string): void {
+    const replica = evidence.accused;
+    const keyEpoch = provenKeyEpoch(evidence);
     const known = this.#provenEpochs.get(replica);
     if (known === undefined || known.keyEpoch < keyEpoch) {
-      this.#provenEpochs.set(replica, { keyEpoch, reason });
-      if (replica !== this.id) this.#emit({ type: 'cut-off-replica', replica, keyEpoch, reason });
+      this.#provenEpochs.set(replica, { keyEpoch, reason, evidence });
+      if (replica !== this.id) this.#emit({ type: 'cut-off-replica', replica, keyEpoch, reason, evidence });
     }
     this.#checkFaultBudget();
   }
@@ -1149,7 +1156,7 @@ export class GuardianCore {
       this.#beyondFAlarmed = true;
       this.#alarm(
         `BEYOND f: ${proven.length} replicas proven faulty (${proven.join(', ')}), more than f = ${f}: ` +
-          'safety is no longer guaranteed; the replicas enter safe mode when they see a fork',
+          'safety is no longer guaranteed; the replicas enter safe mode on these proofs',
       );
     } else if (proven.length <= f) this.#beyondFAlarmed = false;
   }
@@ -1468,7 +1475,13 @@ export class GuardianCore {
     // A new replica process knows none of the proofs its predecessor was told of.
     for (const [replica, proven] of this.#provenEpochs)
       if (replica !== this.id)
-        this.#emit({ type: 'cut-off-replica', replica, keyEpoch: proven.keyEpoch, reason: proven.reason });
+        this.#emit({
+          type: 'cut-off-replica',
+          replica,
+          keyEpoch: proven.keyEpoch,
+          reason: proven.reason,
+          evidence: proven.evidence,
+        });
     if (state.name !== 'starting') return;
     const run = state.run;
     if (loweredPriority)

@@ -101,12 +101,12 @@ export const ADVERSARY_CATALOGUE = {
   },
   'stalling-source': {
     description: "as a state-transfer source, answers just before the requester's source timeout",
-    environments: ['simulator'],
+    environments: ['simulator', 'runtime'],
     aimedAtRecovery: true,
   },
   'lying-source': {
     description: 'as a state-transfer source, answers with wrong manifests, chunks and batches',
-    environments: ['simulator'],
+    environments: ['simulator', 'runtime'],
     aimedAtRecovery: true,
   },
   frame: {

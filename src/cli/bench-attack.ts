@@ -33,12 +33,16 @@ import { clientKeyPath, generateCluster, loadClientKeyFile } from '../config/key
 import { clientId, replicaId } from '../messages/ids.js';
 import { signCodeManifestFor } from '../recovery/code-manifest.js';
 import { cliEntryPoint, LocalCluster } from '../runtime/local-cluster.js';
+import type { RecoveryRecord } from '../runtime/guardian-report.js';
 import { BENCH_GUARDIAN_RECOVERY_BOUND_MS, connectBenchClient, freePortRange } from './bench.js';
 import { type CpuSample, sampleProcessTreeCpu } from './process-cpu.js';
 import { loadCheckedClusterConfig, OPTION_RANGES, type OptionRange, rangedOption } from './options.js';
 
-/** Who holds the attack: the leader of view 0, a backup (the last replica), or clients. */
-export type CulpritRole = 'leader' | 'backup' | 'clients';
+/**
+ * Who holds the attack: the leader of view 0, a backup (the last replica), clients, or nobody (a
+ * fault-free point of another kind: the rejuvenation alone).
+ */
+export type CulpritRole = 'leader' | 'backup' | 'clients' | 'nobody';
 
 interface AttackDefinition {
   readonly description: string;
@@ -49,6 +53,12 @@ interface AttackDefinition {
   readonly clientAttack?: 'flood' | 'churn';
   /** Aimed at a rejuvenation: only a cluster with guardians has one. */
   readonly needsGuardians?: true;
+  /**
+   * The point lasts until a rejuvenation of another replica, begun after the attack started, has
+   * ended (a proactive slot falls inside every point's window: GUARDIAN_SCHEDULE_DELAY_MS), rather
+   * than for a number of requests: what is measured is the attack while a replica recovers.
+   */
+  readonly spansRejuvenation?: true;
 }
 
 export const ATTACKS = {
@@ -92,17 +102,36 @@ export const ATTACKS = {
     culprit: 'backup',
     behaviour: 'lie-in-replies',
   },
+  rejuvenation: {
+    description:
+      'no fault: a proactive rejuvenation of another replica inside the window (what one costs; compare the attacks during one with it)',
+    culprit: 'nobody',
+    needsGuardians: true,
+    spansRejuvenation: true,
+  },
   'stalling-source': {
-    description: 'a state-transfer source answers just before the timeout during a rejuvenation',
+    description:
+      'a backup answers every catch-up and state-transfer request just before the requester gives up on it, while another replica is rejuvenated',
     culprit: 'backup',
     behaviour: 'stalling-source',
     needsGuardians: true,
+    spansRejuvenation: true,
   },
   'lying-source': {
-    description: 'a state-transfer source answers with wrong chunks during a rejuvenation',
+    description:
+      'a backup answers catch-up and state-transfer requests with wrong manifests, chunks and batches, while another replica is rejuvenated',
     culprit: 'backup',
     behaviour: 'lying-source',
     needsGuardians: true,
+    spansRejuvenation: true,
+  },
+  'silent-during-rejuvenation': {
+    description:
+      'a backup sends nothing while another replica is rejuvenated: f Byzantine and k recovering at once, so every other replica must vote',
+    culprit: 'backup',
+    behaviour: 'silent',
+    needsGuardians: true,
+    spansRejuvenation: true,
   },
 } as const satisfies Record<string, AttackDefinition>;
 
@@ -177,18 +206,37 @@ export interface PointMeasurement {
   readonly view_changes: number;
   /** Seconds from the start of the attack to the culprit's first detection; null if never. */
   readonly detected_after_s: number | null;
-  /** What detected it first: 'suspicion', 'proof', 'input refused' or 'view change'. */
+  /**
+   * What detected it first: 'suspicion', 'proof', 'input refused', 'source dropped' (a replica
+   * catching up gave up on it as a state-transfer source) or 'view change'.
+   */
   readonly detected_by: string | null;
   /** With guardians: seconds from the start of the attack until the culprit's rejuvenation ended. */
   readonly rejuvenated_after_s: number | null;
   /** 'proactive' (its slot in the schedule) or 'reactive' (caught). */
   readonly rejuvenated_by: string | null;
+  /**
+   * With guardians: the first rejuvenation of a replica other than the culprit that began after
+   * the attack started and ended inside the point (for the attacks during a rejuvenation, the one
+   * the point waited for); null when none did.
+   */
+  readonly rejuvenation_in_window: RejuvenationInWindow | null;
   /** Replica (or guardian) processes that exited on their own during the point. */
   readonly crashed: readonly number[];
   /** Connections the churning clients opened, requests the flooding client had answered. */
   readonly attacker_operations: number | null;
   /** Why the point could not be measured (the cluster never became ready, say). */
   readonly error?: string;
+}
+
+export interface RejuvenationInWindow {
+  readonly replica: number;
+  readonly kind: string;
+  readonly duration_s: number;
+  /** Over T_D: its guardian raised an alarm. */
+  readonly exceeded_bound: boolean;
+  /** Time in the transferring-state step (0: it caught up from batches alone). */
+  readonly state_transfer_s: number;
 }
 
 export interface AttackResult extends PointMeasurement {
@@ -240,6 +288,15 @@ export function withRatios(
   };
 }
 
+/** "replica 0, 4.2 s (transfer 0.8 s), over T_D", or "-". */
+function rejuvenationCell(rejuvenation: RejuvenationInWindow | null): string {
+  if (rejuvenation === null) return '-';
+  const transfer =
+    rejuvenation.state_transfer_s > 0 ? ` (transfer ${rejuvenation.state_transfer_s.toFixed(1)} s)` : '';
+  const over = rejuvenation.exceeded_bound ? ', over T_D' : '';
+  return `replica ${rejuvenation.replica}, ${rejuvenation.duration_s.toFixed(1)} s${transfer}${over}`;
+}
+
 /** The table printed before the JSON lines. */
 export function attackTable(results: readonly AttackResult[]): string[] {
   const guardians = results.some((result) => result.guardians);
@@ -256,7 +313,7 @@ export function attackTable(results: readonly AttackResult[]): string[] {
     'CPU µs/op',
     'views',
     'detected after',
-    ...(guardians ? ['rejuvenated after'] : []),
+    ...(guardians ? ['rejuvenated after', 'rejuvenation in window'] : []),
     'window',
     'target',
   ];
@@ -278,18 +335,19 @@ export function attackTable(results: readonly AttackResult[]): string[] {
       ratio(result.whole_p99_ratio),
       result.cpu_us_per_op === null ? '-' : String(result.cpu_us_per_op),
       String(result.view_changes),
-      result.attack === 'none'
+      result.culprit === null
         ? '-'
         : result.detected_after_s === null
           ? 'never'
           : `${result.detected_after_s.toFixed(1)} s (${result.detected_by ?? '?'})`,
       ...(guardians
         ? [
-            result.attack === 'none'
+            result.culprit === null
               ? '-'
               : result.rejuvenated_after_s === null
                 ? 'no'
                 : `${result.rejuvenated_after_s.toFixed(1)} s (${result.rejuvenated_by ?? '?'})`,
+            rejuvenationCell(result.rejuvenation_in_window),
           ]
         : []),
       `${result.completed ? 'done' : 'cut'} ${result.whole_duration_s.toFixed(1)} s${result.crashed.length > 0 ? `, crashed ${result.crashed.join(' ')}` : ''}`,
@@ -370,8 +428,8 @@ function namesCulprit(value: unknown, culprit: Culprit): boolean {
 
 /**
  * The culprit's first detection at or after `sinceMs` in the logs of correct replicas: a
- * suspicion of it, a proof against it (found by a replica or reported by a client), or input it
- * sent refused as hostile.
+ * suspicion of it, a proof against it (found by a replica or reported by a client), input it
+ * sent refused as hostile, or a replica catching up dropping it as a state-transfer source.
  */
 export function firstDetectionInLogs(
   records: readonly LogRecord[],
@@ -395,6 +453,12 @@ export function firstDetectionInLogs(
       namesCulprit(record.fields.accused, culprit)
     )
       by = 'proof';
+    else if (
+      culprit.kind === 'replica' &&
+      record.msg === 'state-transfer-source-dropped' &&
+      namesCulprit(record.fields.source, culprit)
+    )
+      by = 'source dropped';
     else if (namesCulprit(record.fields.from, culprit) || namesCulprit(record.fields.peer, culprit))
       by = 'input refused';
     if (by !== null) first = { atMs: record.timeMs, by };
@@ -421,6 +485,10 @@ export interface AttackBenchOptions {
  * its workload starts on a two-core machine).
  */
 const GUARDIAN_SCHEDULE_DELAY_MS = 15_000;
+/** A point that spans a rejuvenation runs at least until T_D past the first slot, and this long more. */
+const REJUVENATION_WINDOW_MARGIN_MS = 10_000;
+/** And it goes on this long after the rejuvenation ended. */
+const AFTER_REJUVENATION_MS = 1000;
 /** How often the replicas' views are polled during a point. */
 const STATUS_POLL_MS = 500;
 /** Connections the churning clients keep opening and dropping at once. */
@@ -609,8 +677,14 @@ async function runWorkload(
   stores: readonly KvClient[],
   options: AttackBenchOptions,
   excludedFromCpu: ReadonlySet<number>,
+  /** When given, the workload runs until it settles (or the window ends), whatever `requests` says. */
+  until?: Promise<unknown>,
 ): Promise<WorkloadFigures> {
-  const total = options.requests + options.warmupRequests;
+  let untilSettled = false;
+  void until?.finally(() => {
+    untilSettled = true;
+  });
+  const total = until === undefined ? options.requests + options.warmupRequests : Number.POSITIVE_INFINITY;
   const measured = { requests: 0, latencies: [] as number[] };
   const warmup = { requests: 0, latencies: [] as number[] };
   let issued = 0;
@@ -631,7 +705,7 @@ async function runWorkload(
   const value = new Uint8Array(0);
   const loop = async (store: KvClient, index: number): Promise<void> => {
     const key = `bench/${index}`;
-    while (issued < total && !expired) {
+    while (issued < total && !expired && !untilSettled) {
       const number = issued++;
       if (number === options.warmupRequests && options.warmupRequests > 0) {
         measureStart = performance.now();
@@ -725,9 +799,74 @@ class ViewWatch {
   }
 }
 
-/** Who holds the attack, given the replica leading when it starts. */
-function culpritOf(attack: AttackName, n: number, leader: number): Culprit {
+/**
+ * The first rejuvenation of a replica other than the culprit that began at or after `sinceMs`
+ * and has ended, from their guardians' status; null when none has.
+ */
+async function rejuvenationSince(
+  cluster: LocalCluster,
+  culprit: number | null,
+  sinceMs: number,
+): Promise<RejuvenationInWindow | null> {
+  const watched = cluster.config.replicas.map((replica) => replica.id).filter((id) => id !== culprit);
+  const reports = await Promise.all(watched.map((id) => cluster.guardianReport(id, STATUS_POLL_MS)));
+  let first: { replica: number; record: RecoveryRecord } | null = null;
+  for (const report of reports) {
+    if (!report.up) continue;
+    for (const record of report.recentRecoveries)
+      if (record.startedAtMs >= sinceMs && (first === null || record.startedAtMs < first.record.startedAtMs))
+        first = { replica: report.replica, record };
+  }
+  if (first === null) return null;
+  const { replica, record } = first;
+  const transferMs = record.steps
+    .filter((step) => step.step === 'transferring-state')
+    .reduce((sum, step) => sum + step.durationMs, 0);
+  return {
+    replica,
+    kind: record.kind,
+    duration_s: round(record.durationMs / 1000, 1),
+    exceeded_bound: record.exceededBound,
+    state_transfer_s: round(transferMs / 1000, 1),
+  };
+}
+
+/** Polls rejuvenationSince until it finds one; `ended` settles then (never, if none ends). */
+class RejuvenationWatch {
+  readonly ended: Promise<RejuvenationInWindow>;
+  #found: RejuvenationInWindow | null = null;
+  #running = true;
+  readonly #done: Promise<void>;
+
+  constructor(cluster: LocalCluster, culprit: number | null, sinceMs: number) {
+    let resolveEnded: (found: RejuvenationInWindow) => void = () => undefined;
+    this.ended = new Promise((resolve) => {
+      resolveEnded = resolve;
+    });
+    this.#done = (async () => {
+      while (this.#running) {
+        this.#found = await rejuvenationSince(cluster, culprit, sinceMs);
+        if (this.#found !== null) {
+          resolveEnded(this.#found);
+          return;
+        }
+        await new Promise((resolve) => setTimeout(resolve, STATUS_POLL_MS));
+      }
+    })();
+  }
+
+  /** Stops polling: the rejuvenation found so far, if any. */
+  async stop(): Promise<RejuvenationInWindow | null> {
+    this.#running = false;
+    await this.#done;
+    return this.#found;
+  }
+}
+
+/** Who holds the attack, given the replica leading when it starts; null when nobody does. */
+function culpritOf(attack: AttackName, n: number, leader: number): Culprit | null {
   const definition = definitionOf(attack);
+  if (definition.culprit === 'nobody') return null;
   if (definition.culprit === 'clients')
     return {
       kind: 'clients',
@@ -774,6 +913,7 @@ async function measurePoint(
   const faultMode = behaviour !== undefined && isRuntimeFaultMode(behaviour) ? behaviour : null;
   let culpritReplica = culprit?.kind === 'replica' ? culprit.id : null;
   const directory = mkdtempSync(join(tmpdir(), 'phalanx-bench-attack-'));
+  const scheduleOriginMs = Date.now() + GUARDIAN_SCHEDULE_DELAY_MS;
   const crashed: number[] = [];
   let empty: PointMeasurement = {
     attack,
@@ -796,6 +936,7 @@ async function measurePoint(
     detected_by: null,
     rejuvenated_after_s: null,
     rejuvenated_by: null,
+    rejuvenation_in_window: null,
     crashed,
     attacker_operations: null,
   };
@@ -821,7 +962,7 @@ async function measurePoint(
         ? {
             recovery: {
               recoveryBoundMs: BENCH_GUARDIAN_RECOVERY_BOUND_MS,
-              scheduleOriginMs: Date.now() + GUARDIAN_SCHEDULE_DELAY_MS,
+              scheduleOriginMs,
             },
           }
         : {}),
@@ -842,10 +983,10 @@ async function measurePoint(
     await cluster.waitUntilReady(60_000);
     for (let index = 0; index < options.clients; index++)
       stores.push(await connectBenchClient(config, index));
-    if (options.guardians && attack !== 'none') {
+    if (options.guardians && attack !== 'none' && culprit !== null) {
       culprit = culpritOf(attack, n, await currentLeader(cluster));
-      culpritReplica = culprit.kind === 'replica' ? culprit.id : null;
-      empty = { ...empty, culprit: culpritLabel(culprit) };
+      culpritReplica = culprit?.kind === 'replica' ? culprit.id : null;
+      empty = { ...empty, culprit: culprit === null ? null : culpritLabel(culprit) };
       if (faultMode !== null && culpritReplica !== null)
         await cluster.injectFault(replicaId(culpritReplica), faultMode);
     }
@@ -858,9 +999,36 @@ async function measurePoint(
     const leaderCulprit =
       attack !== 'none' && definitionOf(attack).culprit === 'leader' ? culpritReplica : null;
     const views = new ViewWatch(cluster, leaderCulprit);
-    const workload = await runWorkload(stores, options, excludedFromCpu);
+    const spansRejuvenation = attack !== 'none' && definitionOf(attack).spansRejuvenation === true;
+    const rejuvenations = spansRejuvenation
+      ? new RejuvenationWatch(cluster, culpritReplica, attackStartMs)
+      : null;
+    const workload = await runWorkload(
+      stores,
+      spansRejuvenation
+        ? {
+            ...options,
+            // Long enough for the first slot's rejuvenation to end within T_D, whatever was asked.
+            windowMs: Math.max(
+              options.windowMs,
+              scheduleOriginMs +
+                BENCH_GUARDIAN_RECOVERY_BOUND_MS +
+                REJUVENATION_WINDOW_MARGIN_MS -
+                attackStartMs,
+            ),
+          }
+        : options,
+      excludedFromCpu,
+      // The rejoin's view change and the first requests after it belong to what a rejuvenation costs.
+      rejuvenations?.ended.then(() => new Promise((resolve) => setTimeout(resolve, AFTER_REJUVENATION_MS))),
+    );
     const attackerOperations = clientAttack === null ? null : await clientAttack.stop();
     const { viewChanges, awayFromCulpritAtMs } = await views.stop();
+    const rejuvenationInWindow = !options.guardians
+      ? null
+      : rejuvenations !== null
+        ? await rejuvenations.stop()
+        : await rejuvenationSince(cluster, culpritReplica, attackStartMs);
 
     let detection: { atMs: number; by: string } | null = null;
     if (culprit !== null) {
@@ -916,6 +1084,7 @@ async function measurePoint(
       detected_by: detection?.by ?? null,
       rejuvenated_after_s: rejuvenation?.afterS ?? null,
       rejuvenated_by: rejuvenation?.kind ?? null,
+      rejuvenation_in_window: rejuvenationInWindow,
       attacker_operations: attackerOperations,
     };
   } catch (error) {

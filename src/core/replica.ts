@@ -279,6 +279,18 @@ export const SELF_CONTRADICTION_SUSPICIONS = {
   commitAgainstProposal: 'commit contradicts its own proposal',
 } as const;
 
+/**
+ * A replica's own message (a PRE-PREPARE, a CHECKPOINT) signed under a key epoch older than the
+ * one it is known to hold now, that no longer verifies: its rejuvenation retired that epoch, and
+ * the grace is over. A correct replica signs what it sends with its current keys, and the process
+ * that held the retired ones was stopped before they were issued, a slot before the grace ended,
+ * so what it sent is long delivered. The sender's channel is its current one, so the sender is
+ * who misbehaves now: it kept keys it should not have (an intruder replaying them), not a thief
+ * elsewhere. The simulator counts one against a correct replica as a violation where keys change
+ * only with a new process (its network delays are far below a slot).
+ */
+export const RETIRED_EPOCH_SUSPICION = 'signed its own message under its retired key epoch';
+
 export const UNACKNOWLEDGED_REQUEST_LOG_INTERVAL_MS = 10_000;
 /**
  * A backup forgets a request that fewer than 2f + 1 replicas were ever known to hold after this
@@ -796,6 +808,17 @@ export class Replica {
 
   #persist(record: DurableRecord): void {
     this.#out.push({ kind: 'persist', record });
+  }
+
+  /**
+   * After `from`'s own message failed its signature check: suspects it when the message names an
+   * epoch older than its current one (RETIRED_EPOCH_SUSPICION). Says whether it did.
+   */
+  #suspectRetiredEpoch(from: ReplicaId, keyEpoch: KeyEpoch): boolean {
+    const current = this.#crypto.replicaEpoch(from);
+    if (current === undefined || keyEpoch >= current) return false;
+    this.#suspect(from, `${RETIRED_EPOCH_SUSPICION} ${keyEpoch} (current ${current})`);
+    return true;
   }
 
   #suspect(replica: ReplicaId, reason: string): void {
@@ -1789,7 +1812,8 @@ export class Replica {
     const payload = proposalPayload(message.view, message.sequence, message.batchDigest);
     if (!this.#crypto.verifyReplicaSignature(from, message.keyEpoch, payload, message.signature, 'message')) {
       this.#reject(from, 'pre-prepare', 'leader signature does not verify (or uses a retired key epoch)');
-      this.#suspect(from, 'proposal with an invalid signature');
+      if (!this.#suspectRetiredEpoch(from, message.keyEpoch))
+        this.#suspect(from, 'proposal with an invalid signature');
       return;
     }
     if (existing !== null && existing.view === message.view) {
@@ -2383,6 +2407,7 @@ export class Replica {
     const payload = checkpointPayload(message.sequence, message.stateRoot);
     if (!this.#crypto.verifyReplicaSignature(from, message.keyEpoch, payload, message.signature, 'message')) {
       this.#reject(from, 'checkpoint', 'signature does not verify (or uses a retired key epoch)');
+      this.#suspectRetiredEpoch(from, message.keyEpoch);
       return;
     }
     // Its vote for another root than one it signed before (in a vote or a certificate) is half
@@ -3486,6 +3511,8 @@ export class Replica {
         from === leader ? 'message' : 'proof',
       )
     ) {
+      // No retired-epoch suspicion here: a rejuvenated leader may send on the NEW-VIEW its old
+      // process signed, learned back from the others (simulator --recovery seed 119).
       this.#reject(from, 'new-view', 'signature does not verify');
       return;
     }

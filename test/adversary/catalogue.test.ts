@@ -97,7 +97,7 @@ describe('adversary catalogue', () => {
     );
   });
 
-  it('gives the runtime its seven fault modes, five of them shared with the simulator', () => {
+  it('gives the runtime its nine fault modes, seven of them shared with the simulator', () => {
     assert.deepEqual(
       new Set(RUNTIME_FAULT_MODES),
       new Set([
@@ -108,13 +108,23 @@ describe('adversary catalogue', () => {
         'slow-leader',
         'flood',
         'stalling-leader',
+        'stalling-source',
+        'lying-source',
       ]),
     );
     assert.equal(FAULT_MODES, RUNTIME_FAULT_MODES);
     const shared = RUNTIME_FAULT_MODES.filter((mode) => isSimulatorBehaviour(mode));
     assert.deepEqual(
       new Set(shared),
-      new Set(['equivocate', 'lie-in-replies', 'silent', 'slow-leader', 'flood']),
+      new Set([
+        'equivocate',
+        'lie-in-replies',
+        'silent',
+        'slow-leader',
+        'flood',
+        'stalling-source',
+        'lying-source',
+      ]),
     );
     assert.equal(isRuntimeFaultMode('key-thief'), false);
     assert.equal(isRuntimeFaultMode('corrupt-state'), true);

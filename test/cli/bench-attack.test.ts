@@ -42,6 +42,7 @@ function point(overrides: Partial<PointMeasurement>): PointMeasurement {
     detected_by: null,
     rejuvenated_after_s: null,
     rejuvenated_by: null,
+    rejuvenation_in_window: null,
     crashed: [],
     attacker_operations: null,
     ...overrides,
@@ -75,9 +76,16 @@ describe('whyNotRunnable', () => {
     assert.equal(whyNotRunnable('connection-churn', true), null);
   });
 
-  it('skips the attacks on a rejuvenation without guardians, and simulator-only behaviours', () => {
-    assert.match(whyNotRunnable('lying-source', false)!, /--guardians/);
-    assert.match(whyNotRunnable('stalling-source', true)!, /simulator only/);
+  it('runs the attacks on a rejuvenation with guardians only', () => {
+    for (const attack of [
+      'rejuvenation',
+      'lying-source',
+      'stalling-source',
+      'silent-during-rejuvenation',
+    ] as const) {
+      assert.match(whyNotRunnable(attack, false)!, /--guardians/, attack);
+      assert.equal(whyNotRunnable(attack, true), null, attack);
+    }
   });
 });
 
@@ -176,13 +184,40 @@ describe('attackTable', () => {
     assert.match(table[5]!, /\| failed: replicas not ready \|$/);
   });
 
-  it('adds the rejuvenation column with guardians', () => {
+  it('adds the rejuvenation columns with guardians', () => {
     const guarded = attackTable([
       { ...rows[0]!, guardians: true },
       { ...rows[2]!, guardians: true, rejuvenated_after_s: 7.25, rejuvenated_by: 'reactive' },
+      {
+        ...rows[2]!,
+        attack: 'lying-source',
+        guardians: true,
+        rejuvenation_in_window: {
+          replica: 0,
+          kind: 'proactive',
+          duration_s: 4.2,
+          exceeded_bound: false,
+          state_transfer_s: 0.8,
+        },
+      },
+      {
+        ...rows[2]!,
+        attack: 'stalling-source',
+        guardians: true,
+        rejuvenation_in_window: {
+          replica: 1,
+          kind: 'proactive',
+          duration_s: 12,
+          exceeded_bound: true,
+          state_transfer_s: 0,
+        },
+      },
     ]);
-    assert.match(guarded[0]!, /\| rejuvenated after \|/);
-    assert.match(guarded[3]!, /\| +7\.3 s \(reactive\) \|/);
+    assert.match(guarded[0]!, /\| rejuvenated after \| +rejuvenation in window \|/);
+    assert.match(guarded[3]!, /\| +7\.3 s \(reactive\) \| +- \|/);
+    assert.match(guarded[4]!, /\| replica 0, 4\.2 s \(transfer 0\.8 s\) \|/);
+    assert.match(guarded[5]!, /\| +replica 1, 12\.0 s, over T_D \|/);
+    for (const line of guarded) assert.equal(line.length, guarded[0]!.length, line);
   });
 });
 
@@ -208,11 +243,18 @@ describe('detection in replica logs', () => {
       from: { kind: 'client', id: 'bench-10' },
       msg: 'rejected frame',
     }),
+    JSON.stringify({
+      level: 40,
+      time: at(3700),
+      source: 5,
+      reason: 'chunk 2 does not match the certified state',
+      msg: 'state-transfer-source-dropped',
+    }),
   ].join('\n');
   const records = parseLogRecords(log);
 
   it('reads the JSON lines with their ISO times, skipping anything else', () => {
-    assert.equal(records.length, 7);
+    assert.equal(records.length, 8);
     assert.equal(records[0]!.timeMs, 900);
     assert.equal(records[0]!.msg, 'suspicion');
   });
@@ -229,6 +271,10 @@ describe('detection in replica logs', () => {
     assert.deepEqual(firstDetectionInLogs(records, { kind: 'clients', names: ['attacker-flood'] }, 0), {
       atMs: 3500,
       by: 'input refused',
+    });
+    assert.deepEqual(firstDetectionInLogs(records, { kind: 'replica', id: 5 }, 0), {
+      atMs: 3700,
+      by: 'source dropped',
     });
     const proofOnly = records.filter((record) => record.msg !== 'suspicion');
     assert.deepEqual(firstDetectionInLogs(proofOnly, { kind: 'replica', id: 0 }, 0), {

@@ -71,9 +71,10 @@ const EXPECTED: Record<ByzantineBehaviour, Expectation> = {
   // Not yet: unvouched STATUS claims are left out of the amnesiac's count, silently.
   'inflated-status': { detector: null },
   'key-thief': {
+    // Its own CHECKPOINT under its retired epoch: the signer is the sender, on its current channel.
     detector: {
-      channel: 'rejections',
-      key: /^checkpoint: signature does not verify \(or uses a retired key epoch\)$/,
+      channel: 'suspicions',
+      key: /^signed its own message under its retired key epoch # \(current #\)$/,
     },
   },
   'stalling-source': {

@@ -40,6 +40,7 @@ import type { Evidence, Reply } from '../../../src/messages/types.js';
 import { toBase64 } from '../../../src/runtime/ipc.js';
 import {
   type ScheduleParameters,
+  type Slot,
   nextProactiveSlotOf,
   nextSlot,
   slotAt,
@@ -58,7 +59,7 @@ const DECISION_LEAD_MS = Math.min(1000, RECOVERY_BOUND_MS / 4);
 /** A guardian may notice a slot up to one tick late, and a recovery record rounds to the ms. */
 const SLOT_START_TOLERANCE_MS = 1200;
 
-describe('detection with evidence and reactive recovery', { timeout: 240_000 }, () => {
+describe('detection with evidence and reactive recovery', { timeout: 360_000 }, () => {
   let test: TestCluster;
   let schedule: ScheduleParameters;
   let workload: Workload;
@@ -86,8 +87,16 @@ describe('detection with evidence and reactive recovery', { timeout: 240_000 }, 
     await test?.stop();
   });
 
-  /** Valid evidence of `kind` against `accused` held by every guardian; returns the accused guardian's record. */
-  async function evidenceAgainst(accused: number, kind: string, sinceMs: number): Promise<EvidenceRecord> {
+  /**
+   * Valid evidence of `kind` against `accused` held by every guardian: the accused guardian's
+   * record, and the earliest and latest time a guardian recorded it (the guardians date the
+   * accusation by its origin's stamp, which lies between).
+   */
+  async function evidenceAgainst(
+    accused: number,
+    kind: string,
+    sinceMs: number,
+  ): Promise<{ record: EvidenceRecord; earliestMs: number; latestMs: number }> {
     return waitFor(
       `valid ${kind} evidence against replica ${accused} at every guardian`,
       async () => {
@@ -100,7 +109,8 @@ describe('detection with evidence and reactive recovery', { timeout: 240_000 }, 
           ),
         );
         if (found.some((record) => record === undefined)) return null;
-        return found[accused]!;
+        const times = found.map((record) => record!.atMs);
+        return { record: found[accused]!, earliestMs: Math.min(...times), latestMs: Math.max(...times) };
       },
       90_000,
     );
@@ -109,29 +119,40 @@ describe('detection with evidence and reactive recovery', { timeout: 240_000 }, 
   /**
    * The guardians' rule: the accused is rejuvenated in the first reactive slot starting at least
    * the decision lead after the accusation, unless its own proactive slot starts after the
-   * accusation and ends before that reactive slot (then that one cleans it).
+   * accusation and ends before that reactive slot (then that one cleans it). The accusation's
+   * time is known to lie between `evidence.earliestMs` and `evidence.latestMs`: when the rule
+   * gives another slot at each end (the first checkpoint's evidence comes about when the reactive
+   * slot before the schedule's origin closes for it), either is right.
    */
   async function expectRejuvenated(
     accused: number,
-    accusedAtMs: number,
+    evidence: { readonly earliestMs: number; readonly latestMs: number },
     reason: RegExp,
   ): Promise<RecoveryRecord> {
-    const reactive = nextSlot(schedule, accusedAtMs + DECISION_LEAD_MS, 'reactive');
-    const proactive = nextProactiveSlotOf(schedule, replicaId(accused), accusedAtMs);
-    const expected = proactive.endMs <= reactive.startMs ? proactive : reactive;
+    const slotFor = (accusedAtMs: number): Slot => {
+      const reactive = nextSlot(schedule, accusedAtMs + DECISION_LEAD_MS, 'reactive');
+      const proactive = nextProactiveSlotOf(schedule, replicaId(accused), accusedAtMs);
+      return proactive.endMs <= reactive.startMs ? proactive : reactive;
+    };
+    const candidates = [slotFor(evidence.earliestMs), slotFor(evidence.latestMs)];
+    const described = candidates.map((slot) => `the ${slot.kind} slot at ${slot.startMs}`).join(' or ');
     const record = await waitFor(
-      `replica ${accused} rejuvenated in the ${expected.kind} slot at ${expected.startMs}`,
+      `replica ${accused} rejuvenated in ${described}`,
       async () => {
         const [report] = up(await test.guardians()).filter((entry) => entry.replica === accused);
-        return report?.recentRecoveries.find((entry) => entry.startedAtMs >= accusedAtMs - 50);
+        return report?.recentRecoveries.find((entry) => entry.startedAtMs >= evidence.earliestMs - 50);
       },
-      expected.endMs - Date.now() + 15_000,
+      Math.max(...candidates.map((slot) => slot.endMs)) - Date.now() + 15_000,
     );
-    assert.equal(record.kind, expected.kind, `expected a ${expected.kind} recovery (the schedule's rule)`);
+    const expected = candidates.find(
+      (slot) =>
+        record.kind === slot.kind &&
+        record.startedAtMs >= slot.startMs &&
+        record.startedAtMs <= slot.startMs + SLOT_START_TOLERANCE_MS,
+    );
     assert.ok(
-      record.startedAtMs >= expected.startMs &&
-        record.startedAtMs <= expected.startMs + SLOT_START_TOLERANCE_MS,
-      `recovery started at ${record.startedAtMs}, its slot at ${expected.startMs}`,
+      expected !== undefined,
+      `a ${record.kind} recovery started at ${record.startedAtMs}; expected ${described} (the schedule's rule)`,
     );
     if (record.kind === 'reactive') assert.match(record.reason, reason);
     return record;
@@ -166,8 +187,8 @@ describe('detection with evidence and reactive recovery', { timeout: 240_000 }, 
   }
 
   it('catches a replica started in corrupt-state mode by a conflicting checkpoint, and rejuvenates it', async () => {
-    const record = await evidenceAgainst(1, 'conflicting-checkpoint', 0);
-    await expectRejuvenated(1, record.atMs, /conflicting-checkpoint/);
+    const evidence = await evidenceAgainst(1, 'conflicting-checkpoint', 0);
+    await expectRejuvenated(1, evidence, /conflicting-checkpoint/);
   });
 
   it("catches a replica lying in its replies by the client's proof, and every guardian accuses it", async () => {
@@ -177,7 +198,7 @@ describe('detection with evidence and reactive recovery', { timeout: 240_000 }, 
     const target = await replicaClearOfItsSlot([5], 15_000);
     const injectedAt = Date.now();
     await test.cluster.injectFault(replicaId(target), 'lie-in-replies');
-    const record = await evidenceAgainst(target, 'lying-reply', injectedAt);
+    const { record } = await evidenceAgainst(target, 'lying-reply', injectedAt);
     // The client found the lie; a replica relayed it to its guardian.
     assert.match(record.reporter, /^client \S+ via replica \d$/);
     // Cut off at once: the replicas stop counting it long before its reactive slot (all but the
@@ -241,7 +262,9 @@ describe('detection with evidence and reactive recovery', { timeout: 240_000 }, 
           .map((report) => report.replica);
         return clear.length >= 3 ? { accused: clear[0]!, reporters: [clear[1]!, clear[2]!] } : null;
       },
-      60_000,
+      // Three replicas are clear together for a few seconds of every period (42 s here) when
+      // rejuvenations take their usual 3 s; a loaded suite run stretches them, and 60 s did not do.
+      120_000,
     );
     /** On a timeout, what the guardians logged about suspicions: the why of a failure in CI. */
     const withSuspicionLog = async <Value>(wait: Promise<Value>): Promise<Value> => {

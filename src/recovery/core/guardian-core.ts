@@ -539,7 +539,7 @@ const CATCHING_UP: readonly string[] = ['validating-state', 'transferring-state'
 const WAITING_FOR_PROCESS: readonly string[] = [...CATCHING_UP, 'rejoining'];
 
 /** How the reason of an accusation for a rejuvenation that kept its disk begins. */
-const OWED_PREFIX = 'rejuvenation owed: ';
+export const OWED_PREFIX = 'rejuvenation owed: ';
 
 /** What an accusation rests on: verified evidence, f + 1 suspicions, or a rejuvenation owed. */
 export type AccusationCause = 'proof' | 'suspicions' | 'owed';

@@ -27,6 +27,11 @@ interface CatalogueEntry {
   readonly leaderOnly?: true;
   /** Aimed at recovery (state transfer, guardians, replicas catching up). */
   readonly aimedAtRecovery?: true;
+  /**
+   * Changes how the replica's core is made, so it takes effect only when the replica starts in it
+   * (`--fault-mode`), never by a switch at run time (the guardian's POST /fault refuses it).
+   */
+  readonly atStartOnly?: true;
 }
 
 export const ADVERSARY_CATALOGUE = {
@@ -128,6 +133,14 @@ export const ADVERSARY_CATALOGUE = {
     environments: ['runtime'],
     leaderOnly: true,
   },
+  'small-batches': {
+    description:
+      'as leader, proposes one request per batch however many wait: every request pays the three phases, a signed reply batch and a group commit alone',
+    // Not the simulator's, as 'stalling-leader': no checker bounds a leader's throughput.
+    environments: ['runtime'],
+    leaderOnly: true,
+    atStartOnly: true,
+  },
 } as const satisfies Record<string, CatalogueEntry>;
 
 type Catalogue = typeof ADVERSARY_CATALOGUE;
@@ -171,10 +184,31 @@ export function isRuntimeFaultMode(name: unknown): name is RuntimeFaultMode {
 }
 
 /** The behaviours with a trait, in catalogue order. */
-function withTrait(trait: 'votesHonestly' | 'leaderOnly' | 'aimedAtRecovery'): readonly AdversaryBehaviour[] {
+function withTrait(
+  trait: 'votesHonestly' | 'leaderOnly' | 'aimedAtRecovery' | 'atStartOnly',
+): readonly AdversaryBehaviour[] {
   return ALL_BEHAVIOURS.filter((name) => entryOf(name)[trait] === true);
 }
 
 export const VOTE_HONEST_BEHAVIOURS: readonly AdversaryBehaviour[] = withTrait('votesHonestly');
 export const LEADER_BEHAVIOURS: readonly AdversaryBehaviour[] = withTrait('leaderOnly');
 export const RECOVERY_BEHAVIOURS: readonly AdversaryBehaviour[] = withTrait('aimedAtRecovery');
+
+export const AT_START_ONLY_BEHAVIOURS: readonly AdversaryBehaviour[] = withTrait('atStartOnly');
+
+/** 'small-batches': the most requests its leader proposes in one batch. */
+export const SMALL_BATCH_REQUESTS = 1;
+
+/**
+ * The protocol configuration a replica's core is made with under a fault mode: the configured
+ * one, except that 'small-batches' caps its batches (a correct core with a smaller limit proposes
+ * what the intruder wants, and the others cannot tell it from a leader with little to propose).
+ */
+export function protocolUnderFaultMode<Protocol extends { readonly maxBatchRequests: number }>(
+  protocol: Protocol,
+  mode: AdversaryBehaviour | null | undefined,
+): Protocol {
+  return mode === 'small-batches'
+    ? { ...protocol, maxBatchRequests: Math.min(protocol.maxBatchRequests, SMALL_BATCH_REQUESTS) }
+    : protocol;
+}

@@ -26,7 +26,11 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { type Command, InvalidArgumentError } from 'commander';
 import { KvClient } from '../apps/kv/client.js';
-import { type AdversaryBehaviour, isRuntimeFaultMode } from '../adversary/catalogue.js';
+import {
+  type AdversaryBehaviour,
+  AT_START_ONLY_BEHAVIOURS,
+  isRuntimeFaultMode,
+} from '../adversary/catalogue.js';
 import { PhalanxClient } from '../client/client.js';
 import type { ClusterConfig } from '../config/cluster-config.js';
 import { clientKeyPath, generateCluster, loadClientKeyFile } from '../config/keys.js';
@@ -71,6 +75,11 @@ export const ATTACKS = {
     description: 'the leader holds every proposal back for 45% of the request timeout: nothing times out',
     culprit: 'leader',
     behaviour: 'stalling-leader',
+  },
+  'small-batches': {
+    description: 'the leader proposes one request per batch, however many wait',
+    culprit: 'leader',
+    behaviour: 'small-batches',
   },
   'silent-leader': {
     description: 'the leader sends nothing at all',
@@ -912,6 +921,9 @@ async function measurePoint(
   const behaviour = attack === 'none' ? undefined : definitionOf(attack).behaviour;
   const faultMode = behaviour !== undefined && isRuntimeFaultMode(behaviour) ? behaviour : null;
   let culpritReplica = culprit?.kind === 'replica' ? culprit.id : null;
+  // A mode that changes how the core is made is in force from the start (the leader of view 0,
+  // with guardians too: its guardian starts it so); the others are switched on when the attack starts.
+  const atStart = faultMode !== null && AT_START_ONLY_BEHAVIOURS.includes(faultMode);
   const directory = mkdtempSync(join(tmpdir(), 'phalanx-bench-attack-'));
   const scheduleOriginMs = Date.now() + GUARDIAN_SCHEDULE_DELAY_MS;
   const crashed: number[] = [];
@@ -970,20 +982,23 @@ async function measurePoint(
     const config = await loadCheckedClusterConfig(configPath);
     if (options.guardians) await signCodeManifestFor(config);
     // Without guardians nothing can switch a running replica's mode: the culprit starts in it.
-    // A guardian switches it once the cluster is ready, when the attack starts.
+    // A guardian switches it once the cluster is ready, when the attack starts, unless the mode
+    // works only from the start (then the culprit's guardian starts its replica in it).
     cluster = new LocalCluster({
       config,
       entryPoint: cliEntryPoint(),
       logLevel: 'warn',
       extraArguments: (id) =>
-        !options.guardians && faultMode !== null && id === culpritReplica ? ['--fault-mode', faultMode] : [],
+        (!options.guardians || atStart) && faultMode !== null && id === culpritReplica
+          ? ['--fault-mode', faultMode]
+          : [],
       onUnexpectedExit: (id) => crashed.push(id),
     });
     await cluster.startAll();
     await cluster.waitUntilReady(60_000);
     for (let index = 0; index < options.clients; index++)
       stores.push(await connectBenchClient(config, index));
-    if (options.guardians && attack !== 'none' && culprit !== null) {
+    if (options.guardians && attack !== 'none' && culprit !== null && !atStart) {
       culprit = culpritOf(attack, n, await currentLeader(cluster));
       culpritReplica = culprit?.kind === 'replica' ? culprit.id : null;
       empty = { ...empty, culprit: culprit === null ? null : culpritLabel(culprit) };

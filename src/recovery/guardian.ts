@@ -27,6 +27,7 @@
  * await guardian.stop();
  * ```
  */
+import { AT_START_ONLY_BEHAVIOURS } from '../adversary/catalogue.js';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
@@ -1365,6 +1366,12 @@ export class Guardian {
       }
       if (mode !== null && !isFaultMode(mode)) {
         response.writeHead(400).end('unknown fault mode\n');
+        return;
+      }
+      if (mode !== null && AT_START_ONLY_BEHAVIOURS.includes(mode)) {
+        response
+          .writeHead(400)
+          .end(`fault mode ${mode} takes effect only at a replica's start: phalanx guardian --fault-mode\n`);
         return;
       }
       if (!this.injectFault(mode as FaultMode | null)) {

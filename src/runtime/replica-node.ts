@@ -17,6 +17,7 @@ import { hash as oneShotHash } from 'node:crypto';
 import { renameSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { hostHeaderAllowed, refuseHostHeader } from './host-header.js';
+import { AT_START_ONLY_BEHAVIOURS, protocolUnderFaultMode } from '../adversary/catalogue.js';
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
@@ -359,7 +360,10 @@ export class ReplicaNode {
     const plainService = options.service({ config, id });
     const service = interceptor === null ? plainService : interceptor.wrapService(plainService);
     const replica = new Replica({
-      config: config.protocol,
+      // Test clusters only (the interceptor exists only with allowFaultInjection): a fault mode
+      // that changes how the core is made ('small-batches') applies here, at the start.
+      config:
+        interceptor === null ? config.protocol : protocolUnderFaultMode(config.protocol, options.faultMode),
       id,
       crypto,
       checkEvidence: (evidence) =>
@@ -843,6 +847,13 @@ export class ReplicaNode {
         });
         break;
       case 'fault':
+        if (message.mode !== null && AT_START_ONLY_BEHAVIOURS.includes(message.mode)) {
+          this.#logger.error(
+            { mode: message.mode },
+            'fault mode refused: it takes effect only when the replica starts in it (--fault-mode)',
+          );
+          break;
+        }
         this.#setFaultMode(message.mode);
         break;
       case 'cut-off': {

@@ -7,6 +7,9 @@ import * as assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
   ADVERSARY_CATALOGUE,
+  protocolUnderFaultMode,
+  SMALL_BATCH_REQUESTS,
+  AT_START_ONLY_BEHAVIOURS,
   type AdversaryBehaviour,
   isRuntimeFaultMode,
   isSimulatorBehaviour,
@@ -90,14 +93,15 @@ describe('adversary catalogue', () => {
     ]);
     assert.equal(BYZANTINE_CATALOGUE, SIMULATOR_BEHAVIOURS);
     assert.deepEqual(RECOVERY_BEHAVIOURS, ['stalling-source', 'lying-source', 'frame', 'flood-recovering']);
-    assert.deepEqual(LEADER_BEHAVIOURS, ['equivocate', 'slow-leader', 'stalling-leader']);
+    assert.deepEqual(LEADER_BEHAVIOURS, ['equivocate', 'slow-leader', 'stalling-leader', 'small-batches']);
+    assert.deepEqual(AT_START_ONLY_BEHAVIOURS, ['small-batches']);
     assert.deepEqual(
       new Set(VOTE_HONEST_BEHAVIOURS),
       new Set(['inflated-status', 'lie-in-replies', 'large-values-client']),
     );
   });
 
-  it('gives the runtime its nine fault modes, seven of them shared with the simulator', () => {
+  it('gives the runtime its ten fault modes, seven of them shared with the simulator', () => {
     assert.deepEqual(
       new Set(RUNTIME_FAULT_MODES),
       new Set([
@@ -110,6 +114,7 @@ describe('adversary catalogue', () => {
         'stalling-leader',
         'stalling-source',
         'lying-source',
+        'small-batches',
       ]),
     );
     assert.equal(FAULT_MODES, RUNTIME_FAULT_MODES);
@@ -272,5 +277,17 @@ describe('FaultyService', () => {
     const chunks = service.snapshot();
     assert.deepEqual(chunks[0], Uint8Array.of(4));
     assert.notDeepEqual(chunks[1], Uint8Array.of(5));
+  });
+});
+
+describe('protocolUnderFaultMode', () => {
+  it("caps a 'small-batches' core's batches, and leaves every other mode's configuration alone", () => {
+    const protocol = { maxBatchRequests: 1024, requestTimeoutMs: 2000 };
+    assert.deepEqual(protocolUnderFaultMode(protocol, 'small-batches'), {
+      maxBatchRequests: SMALL_BATCH_REQUESTS,
+      requestTimeoutMs: 2000,
+    });
+    assert.equal(protocolUnderFaultMode(protocol, 'stalling-leader'), protocol);
+    assert.equal(protocolUnderFaultMode(protocol, null), protocol);
   });
 });

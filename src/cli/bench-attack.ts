@@ -6,10 +6,12 @@
  * a replica it got rejuvenated, a state it corrupted) does not leak into the next point.
  *
  * The attacks are the runtime fault modes of the adversary catalogue (src/adversary/catalogue.ts)
- * held by one replica, the leader of view 0 or a backup, and two hostile clients run from this
- * process over real connections. A point ends when its requests are done or when its window ends
- * (--window): an attack that stalls the cluster ends its point and is reported as cut, with the
- * requests still waiting counted at the latency they had reached (a lower bound of theirs).
+ * held by one replica, the leader of view 0 or a backup, and hostile clients in a process of
+ * their own (`bench attack-client`) over real connections. A point ends when its requests are
+ * done or when its window ends (--window): an attack that stalls the cluster ends its point and is
+ * reported as cut, with the requests still waiting counted at the latency they had reached (a
+ * lower bound of theirs). With guardians, the points aimed at a rejuvenation last instead until
+ * another replica's proactive rejuvenation, begun after the attack started, has ended.
  *
  * For every point: throughput and p50/p99 latency of the measured clients (after a warm-up, as
  * `phalanx bench` measures them), their ratios to the fault-free figures of the same run, CPU time

@@ -292,6 +292,8 @@ export const SELF_CONTRADICTION_SUSPICIONS = {
 export const RETIRED_EPOCH_SUSPICION = 'signed its own message under its retired key epoch';
 
 export const UNACKNOWLEDGED_REQUEST_LOG_INTERVAL_MS = 10_000;
+/** Conflicting-checkpoint proofs remembered as reported (one per replica, epoch and sequence). */
+const MAX_CONFLICTS_REPORTED = 1024;
 /**
  * A backup forgets a request that fewer than 2f + 1 replicas were ever known to hold after this
  * many request timeouts: no correct leader can order it, and it takes a place in its client's window.
@@ -421,6 +423,8 @@ export class Replica {
   readonly #genesisRoot: Digest;
   #stable: StoredCheckpoint;
   readonly #retained: StoredCheckpoint[] = [];
+  /** (accused, key epoch, sequence) of the conflicting-checkpoint proofs reported here, oldest first. */
+  readonly #conflictsReported = new Set<string>();
   readonly #ownCheckpoints = new Map<number, OwnCheckpoint>();
   readonly #checkpointVotes = new Map<number, Map<ReplicaId, Checkpoint>>();
   #knownCertificate: CheckpointCertificate | null = null;
@@ -2403,7 +2407,18 @@ export class Replica {
       return;
     }
     const stable = this.#stable.certificate;
-    if (message.sequence < stable.sequence) return;
+    // A late vote (below the stable checkpoint) matters only when it contradicts a certificate
+    // still retained here: it is then as good a proof as one that came in time. Anything else
+    // below the stable checkpoint is ignored unchecked (no signature check to spend).
+    const late =
+      message.sequence < stable.sequence
+        ? this.#retained.find((checkpoint) => checkpoint.certificate.sequence === message.sequence)
+        : undefined;
+    if (
+      message.sequence < stable.sequence &&
+      (late === undefined || bytesEqual(late.certificate.stateRoot, message.stateRoot))
+    )
+      return;
     const payload = checkpointPayload(message.sequence, message.stateRoot);
     if (!this.#crypto.verifyReplicaSignature(from, message.keyEpoch, payload, message.signature, 'message')) {
       this.#reject(from, 'checkpoint', 'signature does not verify (or uses a retired key epoch)');
@@ -2413,6 +2428,10 @@ export class Replica {
     // Its vote for another root than one it signed before (in a vote or a certificate) is half
     // of a proof against it: with f + 1 such signers, the fork is proven (core/forensics.ts).
     if (this.#voteForks(message)) return;
+    if (late !== undefined) {
+      this.#reportConflictingCheckpoint(late.certificate, message);
+      return;
+    }
     if (message.sequence === stable.sequence) {
       if (!bytesEqual(message.stateRoot, stable.stateRoot))
         this.#reportConflictingCheckpoint(stable, message);
@@ -2486,8 +2505,16 @@ export class Replica {
       this.#log_('error', 'own-state-diverged', { sequence: vote.sequence });
       return;
     }
+    // One proof per replica, key epoch and sequence: the same vote sent again (or another wrong
+    // root for the same sequence) proves nothing more, and each would be checked again by every
+    // guardian. A later epoch is a later incarnation, whose lie is news.
+    const reported = `${vote.replicaId}:${vote.keyEpoch}:${vote.sequence}`;
+    if (this.#conflictsReported.has(reported)) return;
     const fresh = this.#verifiableVotesOf(certificate);
     if (fresh.votes.length < this.#quorum) return;
+    this.#conflictsReported.add(reported);
+    while (this.#conflictsReported.size > MAX_CONFLICTS_REPORTED)
+      this.#conflictsReported.delete(this.#conflictsReported.values().next().value!);
     const evidence: Evidence = {
       kind: 'conflicting-checkpoint',
       accused: vote.replicaId,

@@ -697,6 +697,18 @@ export class Harness {
     return this.actionsOf(id).filter((action): action is SuspectAction => action.kind === 'suspect');
   }
 
+  /** Why replica `observer` suspected replica `suspect`, in order. */
+  suspicionReasons(observer: number, suspect: number): string[] {
+    return this.suspicions(observer)
+      .filter((suspicion) => suspicion.replica === suspect)
+      .map((suspicion) => suspicion.reason);
+  }
+
+  /** Why replica `observer` refused input (its `rejected-input` logs), in order. */
+  rejectionReasons(observer: number): string[] {
+    return this.logs(observer, 'rejected-input').map((log) => String(log.details.reason));
+  }
+
   logs(id: number, event?: string): LogAction[] {
     return this.actionsOf(id).filter(
       (action): action is LogAction =>

@@ -20,17 +20,6 @@ function clusterWithEpochs(): { cluster: Harness; book: EpochBook } {
   return { cluster, book };
 }
 
-function suspicionsOf(cluster: Harness, observer: number, suspect: number): string[] {
-  return cluster
-    .suspicions(observer)
-    .filter((suspicion) => suspicion.replica === suspect)
-    .map((suspicion) => suspicion.reason);
-}
-
-function rejections(cluster: Harness, observer: number): string[] {
-  return cluster.logs(observer, 'rejected-input').map((log) => String(log.details.reason));
-}
-
 /** Replica `signer`'s CHECKPOINT vote for sequence 4, labelled with `epoch`. */
 function checkpointVote(cluster: Harness, signer: number, epoch: number): Checkpoint {
   const sequence = sequenceNumber(4);
@@ -51,8 +40,8 @@ describe('messages under a retired key epoch', () => {
     const { cluster, book } = clusterWithEpochs();
     book.rotateAndExpireOld([3]);
     cluster.deliver(3, 1, checkpointVote(cluster, 3, 0));
-    assert.deepEqual(suspicionsOf(cluster, 1, 3), [`${RETIRED_EPOCH_SUSPICION} 0 (current 1)`]);
-    assert.ok(rejections(cluster, 1).some((reason) => reason.startsWith('signature does not verify')));
+    assert.deepEqual(cluster.suspicionReasons(1, 3), [`${RETIRED_EPOCH_SUSPICION} 0 (current 1)`]);
+    assert.ok(cluster.rejectionReasons(1).some((reason) => reason.startsWith('signature does not verify')));
   });
 
   test('a CHECKPOINT under the current epoch whose signature fails is refused, and nobody is suspected', () => {
@@ -62,8 +51,8 @@ describe('messages under a retired key epoch', () => {
     const forged = vote.signature.slice();
     forged[0] = forged[0]! ^ 1;
     cluster.deliver(3, 1, { ...vote, signature: forged as typeof vote.signature });
-    assert.deepEqual(suspicionsOf(cluster, 1, 3), []);
-    assert.ok(rejections(cluster, 1).some((reason) => reason.startsWith('signature does not verify')));
+    assert.deepEqual(cluster.suspicionReasons(1, 3), []);
+    assert.ok(cluster.rejectionReasons(1).some((reason) => reason.startsWith('signature does not verify')));
   });
 
   test("a leader's PRE-PREPARE under its retired epoch gets the retired-epoch suspicion, not the invalid-signature one", () => {
@@ -71,10 +60,10 @@ describe('messages under a retired key epoch', () => {
     const proposal = signedPrePrepare(cluster, 0, 0, 1, [cluster.client('alice').request(kv.put('x', 'a'))]);
     book.rotateAndExpireOld([0]);
     cluster.deliver(0, 2, proposal);
-    assert.deepEqual(suspicionsOf(cluster, 2, 0), [`${RETIRED_EPOCH_SUSPICION} 0 (current 1)`]);
+    assert.deepEqual(cluster.suspicionReasons(2, 0), [`${RETIRED_EPOCH_SUSPICION} 0 (current 1)`]);
     const underCurrent = { ...proposal, keyEpoch: keyEpoch(1), signature: proposal.signature.slice() };
     underCurrent.signature[0] = underCurrent.signature[0]! ^ 1;
     cluster.deliver(0, 3, underCurrent as typeof proposal);
-    assert.deepEqual(suspicionsOf(cluster, 3, 0), ['proposal with an invalid signature']);
+    assert.deepEqual(cluster.suspicionReasons(3, 0), ['proposal with an invalid signature']);
   });
 });

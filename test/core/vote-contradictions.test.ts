@@ -42,17 +42,6 @@ function twoProposals(cluster: Harness): { readonly genuine: PrePrepare; readonl
   return { genuine, other };
 }
 
-function suspicionsOf(cluster: Harness, observer: number, suspect: number): string[] {
-  return cluster
-    .suspicions(observer)
-    .filter((suspicion) => suspicion.replica === suspect)
-    .map((suspicion) => suspicion.reason);
-}
-
-function rejections(cluster: Harness, observer: number): string[] {
-  return cluster.logs(observer, 'rejected-input').map((log) => String(log.details.reason));
-}
-
 describe('votes that contradict the proposal or each other', () => {
   test('a PREPARE with a forged signature on another batch, arriving before the proposal, is judged when the proposal comes', () => {
     const cluster = new Harness();
@@ -61,10 +50,10 @@ describe('votes that contradict the proposal or each other', () => {
     forgedSignature[0]! ^= 1;
     const lie = { ...prepareOf(other, 2), proposalSignature: forgedSignature } as Prepare;
     cluster.deliver(2, 1, lie);
-    assert.deepEqual(suspicionsOf(cluster, 1, 2), [], 'nothing to compare it with yet');
+    assert.deepEqual(cluster.suspicionReasons(1, 2), [], 'nothing to compare it with yet');
     cluster.deliver(0, 1, genuine);
-    assert.deepEqual(suspicionsOf(cluster, 1, 2), ['prepare with a forged proposal signature']);
-    assert.ok(rejections(cluster, 1).includes('prepares a digest the leader did not sign'));
+    assert.deepEqual(cluster.suspicionReasons(1, 2), ['prepare with a forged proposal signature']);
+    assert.ok(cluster.rejectionReasons(1).includes('prepares a digest the leader did not sign'));
     assert.deepEqual(cluster.evidence(1), [], 'the leader signed one batch: nothing against it');
     assert.equal(cluster.replica(1).viewChangeInProgress, false);
   });
@@ -78,7 +67,7 @@ describe('votes that contradict the proposal or each other', () => {
     const evidence = cluster.evidence(1);
     assert.equal(evidence.length, 1);
     assert.ok(evidence[0]!.kind === 'equivocation' && evidence[0]!.accused === 0);
-    assert.deepEqual(suspicionsOf(cluster, 1, 3), [], 'the forwarder is not blamed');
+    assert.deepEqual(cluster.suspicionReasons(1, 3), [], 'the forwarder is not blamed');
     assert.equal(cluster.replica(1).viewChangeInProgress, true, 'the equivocating leader is replaced');
   });
 
@@ -88,7 +77,7 @@ describe('votes that contradict the proposal or each other', () => {
     cluster.deliver(2, 1, prepareOf(genuine, 2));
     cluster.deliver(0, 1, genuine);
     assert.deepEqual(cluster.suspicions(1), []);
-    assert.deepEqual(rejections(cluster, 1), []);
+    assert.deepEqual(cluster.rejectionReasons(1), []);
   });
 
   test('a COMMIT for another batch than its sender prepared is refused and suspected, in either order', () => {
@@ -97,8 +86,8 @@ describe('votes that contradict the proposal or each other', () => {
     cluster.deliver(0, 1, genuine);
     cluster.deliver(2, 1, prepareOf(genuine, 2));
     cluster.deliver(2, 1, commitOf(other, 2));
-    assert.deepEqual(suspicionsOf(cluster, 1, 2), [SELF_CONTRADICTION_SUSPICIONS.commitAgainstPrepare]);
-    assert.ok(rejections(cluster, 1).includes(SELF_CONTRADICTION_SUSPICIONS.commitAgainstPrepare));
+    assert.deepEqual(cluster.suspicionReasons(1, 2), [SELF_CONTRADICTION_SUSPICIONS.commitAgainstPrepare]);
+    assert.ok(cluster.rejectionReasons(1).includes(SELF_CONTRADICTION_SUSPICIONS.commitAgainstPrepare));
 
     // Replica 3 commits first, then prepares another batch (before replica 1 holds a proposal, so
     // the PREPARE is not judged against the proposal: only against the sender's own COMMIT).
@@ -106,7 +95,7 @@ describe('votes that contradict the proposal or each other', () => {
     const pair = twoProposals(second);
     second.deliver(3, 1, commitOf(pair.genuine, 3));
     second.deliver(3, 1, prepareOf(pair.other, 3));
-    assert.deepEqual(suspicionsOf(second, 1, 3), [SELF_CONTRADICTION_SUSPICIONS.prepareAgainstCommit]);
+    assert.deepEqual(second.suspicionReasons(1, 3), [SELF_CONTRADICTION_SUSPICIONS.prepareAgainstCommit]);
   });
 
   test("a leader's COMMIT for another batch than its own proposal is refused and suspected, in either order", () => {
@@ -114,14 +103,14 @@ describe('votes that contradict the proposal or each other', () => {
     const { genuine, other } = twoProposals(cluster);
     cluster.deliver(0, 1, genuine);
     cluster.deliver(0, 1, commitOf(other, 0));
-    assert.deepEqual(suspicionsOf(cluster, 1, 0), [SELF_CONTRADICTION_SUSPICIONS.commitAgainstProposal]);
+    assert.deepEqual(cluster.suspicionReasons(1, 0), [SELF_CONTRADICTION_SUSPICIONS.commitAgainstProposal]);
 
     const second = new Harness();
     const pair = twoProposals(second);
     second.deliver(0, 2, commitOf(pair.other, 0));
-    assert.deepEqual(suspicionsOf(second, 2, 0), []);
+    assert.deepEqual(second.suspicionReasons(2, 0), []);
     second.deliver(0, 2, pair.genuine);
-    assert.deepEqual(suspicionsOf(second, 2, 0), [SELF_CONTRADICTION_SUSPICIONS.commitAgainstProposal]);
+    assert.deepEqual(second.suspicionReasons(2, 0), [SELF_CONTRADICTION_SUSPICIONS.commitAgainstProposal]);
   });
 
   test('correct replicas never earn a self-contradiction suspicion: a run with a view change and retransmissions', () => {

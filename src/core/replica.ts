@@ -2410,15 +2410,11 @@ export class Replica {
     // A late vote (below the stable checkpoint) matters only when it contradicts a certificate
     // still retained here: it is then as good a proof as one that came in time. Anything else
     // below the stable checkpoint is ignored unchecked (no signature check to spend).
-    const late =
-      message.sequence < stable.sequence
-        ? this.#retained.find((checkpoint) => checkpoint.certificate.sequence === message.sequence)
-        : undefined;
-    if (
-      message.sequence < stable.sequence &&
-      (late === undefined || bytesEqual(late.certificate.stateRoot, message.stateRoot))
-    )
-      return;
+    let late: StoredCheckpoint | undefined;
+    if (message.sequence < stable.sequence) {
+      late = this.#retained.find((checkpoint) => checkpoint.certificate.sequence === message.sequence);
+      if (late === undefined || bytesEqual(late.certificate.stateRoot, message.stateRoot)) return;
+    }
     const payload = checkpointPayload(message.sequence, message.stateRoot);
     if (!this.#crypto.verifyReplicaSignature(from, message.keyEpoch, payload, message.signature, 'message')) {
       this.#reject(from, 'checkpoint', 'signature does not verify (or uses a retired key epoch)');

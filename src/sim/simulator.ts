@@ -662,11 +662,12 @@ export function runSimulation(options: SimulationOptions): SeedReport {
   const checker = new ExecutionChecker();
   const checkpoints = new CheckpointChecker(config.clientTableChunks, config.maxOutstandingPerClient);
   const violations: string[] = [];
+  const keyRotationMode: KeyRotationMode = options.keyRotation ?? 'restart';
   // A correct replica cannot sign its own message under a retired epoch when its keys change only
   // with a new process (the runtime's way, and the simulator's default). The in-place rotation
   // modes, which the runtime never uses, let a running leader retransmit proposals it signed
-  // before its rotation: it is suspected then (docs/intrusion-tolerance.md, "Limitations").
-  const retiredEpochSuspicionIsViolation = (options.keyRotation ?? 'restart') === 'restart';
+  // before its rotation: it is suspected then (docs/intrusion-tolerance.md, "Detectors").
+  const retiredEpochSuspicionIsViolation = keyRotationMode === 'restart';
   const violation = (text: string): void => {
     if (violations.length < 20) violations.push(text);
     note(`VIOLATION ${text}`);
@@ -1395,7 +1396,6 @@ export function runSimulation(options: SimulationOptions): SeedReport {
   // keeps the disk does (a full one is amnesiac, which the simulator counts against f); the
   // restart is instant, so k = 0 still holds. The other modes rotate keys under a running core,
   // which the runtime never does (docs/intrusion-tolerance.md, "Limitations").
-  const keyRotationMode: KeyRotationMode = options.keyRotation ?? 'restart';
   /** When each replica's current epoch was issued (all at time 0 to begin with). */
   const epochIssuedAtMs: number[] = Array.from({ length: n }, () => 0);
   /** A new key epoch for `id`, issued now: the thieves take the old keys, the others adopt it. */

@@ -810,20 +810,23 @@ class ViewWatch {
   }
 }
 
+/** What firstRejuvenationSince reads of a guardian's report (a GuardianReport is one). */
+export type RecoveriesReported =
+  | { readonly up: false; readonly replica: number }
+  | { readonly up: true; readonly replica: number; readonly recentRecoveries: readonly RecoveryRecord[] };
+
 /**
- * The first rejuvenation of a replica other than the culprit that began at or after `sinceMs`
- * and has ended, from their guardians' status; null when none has.
+ * The first rejuvenation, in the guardians' reports, of a replica other than the culprit that
+ * began at or after `sinceMs` (the reports list ended rejuvenations only); null when none has.
  */
-async function rejuvenationSince(
-  cluster: LocalCluster,
+export function firstRejuvenationSince(
+  reports: readonly RecoveriesReported[],
   culprit: number | null,
   sinceMs: number,
-): Promise<RejuvenationInWindow | null> {
-  const watched = cluster.config.replicas.map((replica) => replica.id).filter((id) => id !== culprit);
-  const reports = await Promise.all(watched.map((id) => cluster.guardianReport(id, STATUS_POLL_MS)));
+): RejuvenationInWindow | null {
   let first: { replica: number; record: RecoveryRecord } | null = null;
   for (const report of reports) {
-    if (!report.up) continue;
+    if (!report.up || report.replica === culprit) continue;
     for (const record of report.recentRecoveries)
       if (record.startedAtMs >= sinceMs && (first === null || record.startedAtMs < first.record.startedAtMs))
         first = { replica: report.replica, record };
@@ -840,6 +843,17 @@ async function rejuvenationSince(
     exceeded_bound: record.exceededBound,
     state_transfer_s: round(transferMs / 1000, 1),
   };
+}
+
+/** firstRejuvenationSince over the guardians of the replicas other than the culprit, asked now. */
+async function rejuvenationSince(
+  cluster: LocalCluster,
+  culprit: number | null,
+  sinceMs: number,
+): Promise<RejuvenationInWindow | null> {
+  const watched = cluster.config.replicas.map((replica) => replica.id).filter((id) => id !== culprit);
+  const reports = await Promise.all(watched.map((id) => cluster.guardianReport(id, STATUS_POLL_MS)));
+  return firstRejuvenationSince(reports, culprit, sinceMs);
 }
 
 /** Polls rejuvenationSince until it finds one; `ended` settles then (never, if none ends). */

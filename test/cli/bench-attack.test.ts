@@ -11,12 +11,14 @@ import {
   attackTable,
   faultFreeReference,
   firstDetectionInLogs,
+  firstRejuvenationSince,
   parseAttacks,
   parseLogRecords,
   type PointMeasurement,
   whyNotRunnable,
   withRatios,
 } from '../../src/cli/bench-attack.js';
+import type { RecoveryRecord } from '../../src/runtime/guardian-report.js';
 
 const SHAPE = { n: 4, f: 1, k: 0, guardians: false };
 
@@ -184,6 +186,25 @@ describe('attackTable', () => {
     assert.match(table[5]!, /\| failed: replicas not ready \|$/);
   });
 
+  it('gives a point without a culprit (the rejuvenation alone) no detection and no rejuvenation of its own', () => {
+    const alone = attackTable([
+      { ...rows[0]!, guardians: true },
+      {
+        ...rows[0]!,
+        attack: 'rejuvenation',
+        guardians: true,
+        rejuvenation_in_window: {
+          replica: 0,
+          kind: 'proactive',
+          duration_s: 3.5,
+          exceeded_bound: false,
+          state_transfer_s: 0,
+        },
+      },
+    ]);
+    assert.match(alone[3]!, /^\| rejuvenation +\| - +\|.*\| +- \| +- \| +replica 0, 3\.5 s \|/);
+  });
+
   it('adds the rejuvenation columns with guardians', () => {
     const guarded = attackTable([
       { ...rows[0]!, guardians: true },
@@ -286,5 +307,60 @@ describe('detection in replica logs', () => {
   it('does not take a client for another whose name it begins', () => {
     assert.equal(firstDetectionInLogs(records, { kind: 'clients', names: ['bench-1'] }, 0), null);
     assert.equal(firstDetectionInLogs(records, { kind: 'replica', id: 2 }, 0), null);
+  });
+});
+
+describe('firstRejuvenationSince', () => {
+  const recovery = (startedAtMs: number, overrides: Partial<RecoveryRecord> = {}): RecoveryRecord => ({
+    kind: 'proactive',
+    reason: 'schedule',
+    startedAtMs,
+    durationMs: 4240,
+    steps: [
+      { step: 'stopping', durationMs: 300 },
+      { step: 'transferring-state', durationMs: 550 },
+      { step: 'transferring-state', durationMs: 260 },
+    ],
+    exceededBound: false,
+    keyEpoch: 2,
+    ...overrides,
+  });
+
+  it('takes the earliest rejuvenation begun since the attack, of a replica other than the culprit', () => {
+    const found = firstRejuvenationSince(
+      [
+        { up: true, replica: 0, recentRecoveries: [recovery(900), recovery(5000)] },
+        { up: false, replica: 1 },
+        {
+          up: true,
+          replica: 2,
+          recentRecoveries: [recovery(3000, { exceededBound: true, kind: 'reactive' })],
+        },
+        { up: true, replica: 5, recentRecoveries: [recovery(1500)] },
+      ],
+      5,
+      1000,
+    );
+    assert.deepEqual(found, {
+      replica: 2,
+      kind: 'reactive',
+      duration_s: 4.2,
+      exceeded_bound: true,
+      state_transfer_s: 0.8,
+    });
+  });
+
+  it("finds none when every rejuvenation began before the attack or was the culprit's", () => {
+    assert.equal(
+      firstRejuvenationSince(
+        [
+          { up: true, replica: 0, recentRecoveries: [recovery(900)] },
+          { up: true, replica: 5, recentRecoveries: [recovery(1500)] },
+        ],
+        5,
+        1000,
+      ),
+      null,
+    );
   });
 });

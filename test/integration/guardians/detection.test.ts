@@ -453,6 +453,15 @@ describe('detection with evidence and reactive recovery', { timeout: 360_000 }, 
     }
   });
 
+  it("refuses to switch a running replica into a mode that works only from the replica's start", async () => {
+    // 'small-batches' makes the core with another batch limit: a switch at run time would do
+    // nothing, so the guardian says so instead of answering 200.
+    await assert.rejects(
+      test.cluster.injectFault(replicaId(2), 'small-batches'),
+      /HTTP 400 fault mode small-batches takes effect only at a replica's start/,
+    );
+  });
+
   it('kept the client workload running without errors throughout', () => {
     assert.deepEqual(workload.errors, []);
     assert.ok(workload.completed > 100, `${workload.completed} operations`);

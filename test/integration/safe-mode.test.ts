@@ -7,18 +7,23 @@
  * not stolen), tells its peers, keeps answering reads of the certified state with signed replies,
  * and refuses writes, which the client reports as a 'safe-mode' error. Restarted, every replica
  * is in safe mode again from the proof it stored (a crash is no way out); restarted under new keys
- * with its data kept (the operator's procedure), it runs normally on the certified state.
+ * (the operator's procedure), with one culprit's host replaced (its data wiped) and the others'
+ * data kept, it runs normally on the certified state, which the replaced replica fetches.
  *
  * The keys come from the key files of a static cluster (epoch 0), as an intruder on those
  * machines would find them; the certificate is sent over an authenticated connection as replica
  * 0, the lowest id, which dials every other replica.
  */
 import * as assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { KvClient } from '../../src/apps/kv/client.js';
 import { PhalanxClient, PhalanxError } from '../../src/client/client.js';
-import { loadClusterConfig } from '../../src/config/cluster-config.js';
+import {
+  accountabilityLogPath,
+  loadClusterConfig,
+  replicaDataDirectory,
+} from '../../src/config/cluster-config.js';
 import {
   clientKeyPath,
   generateCluster,
@@ -176,11 +181,16 @@ describe('safe mode on real processes, when more than f replicas sign a fork', {
     );
   });
 
-  it('leaves safe mode the documented way: stopped, new keys for every replica and client, data kept, started again', async () => {
-    // Steps 2-5 of "Leaving safe mode is an operator action" (docs/intrusion-tolerance.md): no
-    // host is replaced here (the intruder only held keys), so every data directory is kept.
+  it('leaves safe mode the documented way: stopped, new keys for every replica and client, a replaced host wiped, started again', async () => {
+    // Steps 2-5 of "Leaving safe mode is an operator action" (docs/intrusion-tolerance.md). The
+    // host of culprit 0 is replaced: its data directory and accountability log are wiped. The
+    // others keep theirs (a quorum, 3 of 4, holding the certified checkpoint), re-sign it under
+    // their new keys, and the replaced replica fetches it by state transfer.
     await test.cluster.stopAll();
     const previous = test.config;
+    const replaced = replicaId(0);
+    rmSync(replicaDataDirectory(previous, replaced), { recursive: true, force: true });
+    rmSync(accountabilityLogPath(previous, replaced), { force: true });
     const { configPath } = await generateCluster({
       directory: test.directory,
       f: previous.f,
@@ -207,10 +217,12 @@ describe('safe mode on real processes, when more than f replicas sign a fork', {
       assert.equal(reports.length, config.n);
       for (const replica of config.replicas) {
         const lines = logLines(readFileSync(cluster.replicaLogFile(replica.id), 'utf8'));
-        // The stored proof was found and judged: signed with the old keys, it proves nothing now.
-        assert.ok(
+        // A kept replica found its stored proof and judged it: signed with the old keys, it proves
+        // nothing now. The replaced one had none.
+        assert.equal(
           lines.some((line) => line.msg === 'stored-safe-mode-unverified'),
-          `replica ${replica.id} judged its stored proof`,
+          replica.id !== replaced,
+          `replica ${replica.id} judged a stored proof`,
         );
       }
       const keys = await loadClientKeyFile(clientKeyPath(config, clientId('admin')));
@@ -221,6 +233,29 @@ describe('safe mode on real processes, when more than f replicas sign a fork', {
       assert.equal(decode(await kv.get('before-2', { ordered: true })), 'value 2');
       await kv.put('after-leaving', encode('accepted'));
       assert.equal(decode(await kv.get('after-leaving', { ordered: true })), 'accepted');
+      // The replaced replica holds the state: with one kept replica stopped, no quorum forms
+      // without it, and it answers reads of what was written before the fork and after.
+      await waitFor(`replica ${replaced} caught up`, async () => {
+        const all = await cluster.reports();
+        const executed = all.map((report) => (report.up ? report.lastExecuted : -1));
+        return executed[replaced]! > 0 && executed.every((value) => value === executed[replaced])
+          ? true
+          : null;
+      });
+      // By the documented path: the kept replicas adopted their stored checkpoint once a quorum
+      // re-signed it, and the replaced one fetched it.
+      for (const replica of config.replicas) {
+        const events = new Set(
+          logLines(readFileSync(cluster.replicaLogFile(replica.id), 'utf8')).map((line) => line.msg),
+        );
+        const expected =
+          replica.id === replaced ? 'state-transfer-completed' : 'restored-checkpoint-recertified';
+        assert.ok(events.has(expected), `replica ${replica.id} logged ${expected}`);
+      }
+      await cluster.kill(replicaId(3));
+      await kv.put('without-a-kept-replica', encode('accepted'));
+      assert.equal(decode(await kv.get('before-3', { ordered: true })), 'value 3');
+      assert.equal(decode(await kv.get('without-a-kept-replica', { ordered: true })), 'accepted');
     } finally {
       await client?.close();
       await cluster.stopAll();

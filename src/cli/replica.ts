@@ -32,7 +32,8 @@ import {
 } from '../runtime/replica-node.js';
 import { FaultInjection } from '../runtime/fault-modes.js';
 import { UnreplicatedServer } from '../runtime/unreplicated-server.js';
-import type { KeyCertificate } from '../messages/types.js';
+import type { ForensicProof, KeyCertificate } from '../messages/types.js';
+import { decodeMessage } from '../messages/codec.js';
 import { serviceFactoryOf } from '../hosting/service-modules.js';
 import {
   DEFAULT_CONFIG,
@@ -137,7 +138,12 @@ async function keysFromGuardian(
   config: ClusterConfig,
   id: ReplicaId,
   link: ReturnType<typeof guardianLink>,
-): Promise<{ keys: ReplicaKeySource; amnesiac: boolean; faultMode: FaultMode | null }> {
+): Promise<{
+  keys: ReplicaKeySource;
+  amnesiac: boolean;
+  faultMode: FaultMode | null;
+  safeModeOrder: ForensicProof | null;
+}> {
   // Loaded and ready: the guardian of a standby learns that its boot is done before the slot.
   link.send({ type: 'booted' });
   const message = await link.first();
@@ -149,6 +155,13 @@ async function keysFromGuardian(
   }
   if (config.replicas[id]?.identityKey == null)
     throw new Error(`replica ${id} has no identity key in the configuration`);
+  let safeModeOrder: ForensicProof | null = null;
+  if (message.safeMode !== undefined) {
+    const decoded = decodeMessage(fromBase64(message.safeMode));
+    if (!decoded.ok || decoded.value.kind !== 'fork-proof')
+      throw new Error(`the guardian's safe-mode proof does not decode as a FORK-PROOF`);
+    safeModeOrder = decoded.value.proof;
+  }
   return {
     keys: {
       kind: 'guardian',
@@ -159,6 +172,7 @@ async function keysFromGuardian(
     },
     amnesiac: message.amnesiac,
     faultMode: message.faultMode,
+    safeModeOrder,
   };
 }
 
@@ -226,6 +240,7 @@ export function registerReplica(program: Command): void {
         let keys: ReplicaKeySource;
         let amnesiac = options.amnesiac === true;
         let faultMode: FaultMode | null = (options.faultMode as FaultMode | undefined) ?? null;
+        let safeModeOrder: ForensicProof | null = null;
         let link: ReturnType<typeof guardianLink> | undefined;
         if (options.guardian === true) {
           if (!hasGuardianLink())
@@ -237,6 +252,7 @@ export function registerReplica(program: Command): void {
           keys = fromGuardian.keys;
           amnesiac = amnesiac || fromGuardian.amnesiac;
           faultMode = faultMode ?? fromGuardian.faultMode;
+          safeModeOrder = fromGuardian.safeModeOrder;
         } else {
           keys = {
             kind: 'key-file',
@@ -253,6 +269,7 @@ export function registerReplica(program: Command): void {
           ...(options.data === undefined ? {} : { dataDirectory: options.data }),
           ...(link === undefined ? {} : { guardian: link }),
           amnesiac,
+          ...(safeModeOrder === null ? {} : { safeModeOrder }),
           ...faultInjectionOf(config),
           faultMode,
         });

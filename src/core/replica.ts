@@ -151,6 +151,14 @@ export interface ReplicaOptions {
    * view newer than any it learns of after the restart; it still catches up and serves state.
    */
   readonly amnesiac?: boolean;
+  /**
+   * The replica's guardian holds a fork proof it verified when its replica entered safe mode: the
+   * replica starts in safe mode on the guardian's word (trusted, as for its keys), even when the
+   * proof no longer verifies with the keys known now. A proof stops verifying once its culprits'
+   * key epochs have moved on, and without this a rejuvenation would be a way out of safe mode:
+   * after one recovery period every replica would have been rejuvenated and run normally again.
+   */
+  readonly safeModeOrder?: ForensicProof;
   readonly testing?: TestingFaults;
 }
 
@@ -634,6 +642,7 @@ export class Replica {
     this.#lastExecuted = sequenceNumber(0);
     this.#nextSequence = sequenceNumber(1);
     if (options.restored !== undefined) this.#restore(options.restored);
+    if (options.safeModeOrder !== undefined) this.#enterSafeMode(options.safeModeOrder, 'guardian');
   }
 
   // ───────────────────────────── observation (read-only) ─────────────────────────────

@@ -39,6 +39,7 @@ import {
   readFileSync,
   renameSync,
   rmSync,
+  statSync,
   writeSync,
 } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -78,6 +79,13 @@ import { RateLimitedLog } from '../transport/rate-limited-log.js';
 import { hostHeaderAllowed, refuseHostHeader } from '../runtime/host-header.js';
 import { type NodeId, replicaNode } from '../transport/transport.js';
 import { codeBundleFingerprint, verifyCodeBundle } from './code-manifest.js';
+import {
+  configurationFingerprint,
+  judgeStoredSafeMode,
+  SAFE_MODE_FILE,
+  SAFE_MODE_ORDER_LIMITS,
+  type StoredSafeMode,
+} from './safe-mode-order.js';
 import { serviceCodeFiles } from '../hosting/service-code.js';
 import {
   canRestorePriority,
@@ -257,6 +265,8 @@ export class Guardian {
   >();
   /** Refused IPC frames, logged at most once per interval (a compromised replica may loop). */
   readonly #ipcRejectionLog = new RateLimitedLog();
+  /** The fork proof its replica reported and this guardian verified: every start is in safe mode. */
+  #safeMode: StoredSafeMode | null = null;
 
   private constructor(options: GuardianOptions) {
     const { config } = options;
@@ -272,6 +282,7 @@ export class Guardian {
     this.#stateDirectory = join(config.dataDirectory, `guardian-${options.id}`);
     mkdirSync(this.#stateDirectory, { recursive: true });
     const saved = this.#loadState();
+    this.#safeMode = this.#loadSafeMode();
     const certificates = this.#restoreCertificates(saved.certificates);
     this.#core = new GuardianCore({
       id: options.id,
@@ -564,6 +575,46 @@ export class Guardian {
     };
   }
 
+  /**
+   * The safe mode this guardian keeps (safe-mode-order.ts), if it was entered under this
+   * configuration. One entered under another configuration is how the operator leaves safe mode:
+   * it is discarded. A record that cannot be read stops the guardian, as a damaged state file
+   * does: running the replica normally could be a way out of safe mode.
+   */
+  #loadSafeMode(): StoredSafeMode | null {
+    const path = join(this.#stateDirectory, SAFE_MODE_FILE);
+    let text: string;
+    try {
+      if (statSync(path).size > SAFE_MODE_ORDER_LIMITS.maxFileBytes)
+        throw new Error(`the safe-mode record ${path} is over ${SAFE_MODE_ORDER_LIMITS.maxFileBytes} bytes`);
+      text = readFileSync(path, 'utf8');
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw error;
+    }
+    const verdict = judgeStoredSafeMode(text, configurationFingerprint(this.#config));
+    switch (verdict.kind) {
+      case 'applies':
+        this.#logger.error(
+          { culprits: verdict.record.culprits, verifiedAtMs: verdict.record.verifiedAtMs },
+          'SAFE MODE kept: every start of the replica is in safe mode until the cluster runs a configuration without the culprits',
+        );
+        return verdict.record;
+      case 'other-configuration':
+        rmSync(path, { force: true });
+        this.#logger.warn(
+          { culprits: verdict.record.culprits, verifiedAtMs: verdict.record.verifiedAtMs },
+          'discarded the safe mode of an earlier configuration (new identity keys: the operator left safe mode)',
+        );
+        return null;
+      case 'unreadable':
+        throw new Error(
+          `the safe-mode record ${path} cannot be read (${verdict.reason}); restore it from a backup, ` +
+            'or delete it to leave safe mode (an operator decision: docs/intrusion-tolerance.md, Beyond f)',
+        );
+    }
+  }
+
   /** Written durably (fsync of the file and of its folder): a key epoch must never be issued twice. */
   #saveState(): void {
     const state: StateFile = {
@@ -789,13 +840,19 @@ export class Guardian {
 
   // ───────────────────────────── evidence ─────────────────────────────
 
-  /** Checks the signatures of evidence the core has not seen proven yet, and tells it the verdict. */
   /**
    * Its replica entered safe mode: more than f replicas misbehaved. The proof is checked here
    * against the keys this guardian knows; a valid one raises an alarm naming the culprits (the
-   * operator leaves safe mode with a new configuration without them, docs/intrusion-tolerance.md).
+   * operator leaves safe mode with a new configuration without them, docs/intrusion-tolerance.md)
+   * and is kept, durably, for every later start of the replica (safe-mode-order.ts).
    */
   #onForkProof(encoded: string): void {
+    if (this.#safeMode !== null) {
+      // Kept already: a replica started in safe mode reports the proof it was given, which may
+      // no longer verify (its culprits were rejuvenated since).
+      this.#logger.debug('fork proof from replica: safe mode is kept already');
+      return;
+    }
     const decoded = decodeMessage(fromBase64(encoded));
     if (!decoded.ok || decoded.value.kind !== 'fork-proof') {
       this.#logger.warn(
@@ -811,6 +868,15 @@ export class Guardian {
       return;
     }
     this.#logger.fatal({ culprits: verdict.culprits }, `SAFE MODE: ${describeForensicProof(proof)}`);
+    const record: StoredSafeMode = {
+      configuration: configurationFingerprint(this.#config),
+      proof: encoded,
+      culprits: [...verdict.culprits],
+      verifiedAtMs: this.#now(),
+    };
+    // Durable before the alarm: a crash of this guardian must not be a way out either.
+    writeFileDurably(join(this.#stateDirectory, SAFE_MODE_FILE), JSON.stringify(record));
+    this.#safeMode = record;
     this.#alarm(
       `replica ${this.id} is in safe mode: ${describeForensicProof(proof)}; restart the cluster with a ` +
         `configuration without replicas ${verdict.culprits.join(', ')}`,
@@ -858,6 +924,7 @@ export class Guardian {
       certificates: action.certificates.map((certificate) => toBase64(encodeKeyCertificate(certificate))),
       amnesiac: action.amnesiac,
       faultMode: this.#pendingFaultMode,
+      ...(this.#safeMode === null ? {} : { safeMode: this.#safeMode.proof }),
     });
     this.#pendingFaultMode = null;
     const lowered = action.lowerPriority && this.#lowerRecoveringPriority();

@@ -43,6 +43,12 @@ export type GuardianToReplica =
       /** The replica's log is not trusted (rejuvenation after a possible compromise). */
       readonly amnesiac: boolean;
       readonly faultMode: FaultMode | null;
+      /**
+       * The fork proof this guardian verified when its replica entered safe mode (the FORK-PROOF
+       * message, encodeMessage, base64, at most IPC_LIMITS.maxEvidenceBase64 characters): the
+       * new process starts in safe mode (docs/intrusion-tolerance.md, Beyond f). Absent otherwise.
+       */
+      readonly safeMode?: string;
     }
   | { readonly type: 'certificates'; readonly certificates: readonly string[] }
   | {
@@ -68,8 +74,12 @@ export type GuardianToReplica =
       readonly evidence?: string;
     };
 
+/**
+ * 'safe-mode': the replica is in safe mode (started so on its guardian's order, or told by a
+ * peer): it serves reads of its certified state and will neither catch up nor vote again.
+ */
 export type RecoveryProgress =
-  'validating-state' | 'transferring-state' | 'replaying-log' | 'caught-up' | 'voting';
+  'validating-state' | 'transferring-state' | 'replaying-log' | 'caught-up' | 'voting' | 'safe-mode';
 
 export type ReplicaToGuardian =
   /**
@@ -151,6 +161,7 @@ const PROGRESS: readonly RecoveryProgress[] = [
   'replaying-log',
   'caught-up',
   'voting',
+  'safe-mode',
 ];
 
 /** Validates a message from the replica; null (and the guardian logs it) when it is malformed. */
@@ -220,7 +231,8 @@ export function parseGuardianMessage(value: unknown): GuardianToReplica | null {
         typeof value.certificate === 'string' &&
         strings(value.certificates) &&
         typeof value.amnesiac === 'boolean' &&
-        (value.faultMode === null || isFaultMode(value.faultMode))
+        (value.faultMode === null || isFaultMode(value.faultMode)) &&
+        (value.safeMode === undefined || boundedString(value.safeMode, IPC_LIMITS.maxEvidenceBase64))
         ? {
             type: 'session-keys',
             keyEpoch: value.keyEpoch,
@@ -230,6 +242,7 @@ export function parseGuardianMessage(value: unknown): GuardianToReplica | null {
             certificates: value.certificates,
             amnesiac: value.amnesiac,
             faultMode: value.faultMode as FaultMode | null,
+            ...(value.safeMode === undefined ? {} : { safeMode: value.safeMode }),
           }
         : null;
     case 'certificates':

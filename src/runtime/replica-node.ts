@@ -49,6 +49,7 @@ import { decodeEvidence, decodeMessage, encodeEvidence, encodeMessage } from '..
 import type {
   AcknowledgedRequest,
   Evidence,
+  ForensicProof,
   KeyCertificate,
   ReplicaMessage,
   Reply,
@@ -64,6 +65,7 @@ import {
 import {
   type FaultMode,
   type GuardianToReplica,
+  type RecoveryProgress,
   type ReplicaToGuardian,
   evidenceOrigin,
   fromBase64,
@@ -142,6 +144,8 @@ export interface ReplicaNodeOptions {
   readonly dataDirectory?: string;
   /** The disk was lost or is not trusted: see ReplicaOptions.amnesiac. */
   readonly amnesiac?: boolean;
+  /** Its guardian holds a fork proof: start in safe mode (ReplicaOptions.safeModeOrder). */
+  readonly safeModeOrder?: ForensicProof;
 }
 
 /**
@@ -371,6 +375,7 @@ export class ReplicaNode {
       service,
       ...(loaded.restored === undefined ? {} : { restored: loaded.restored }),
       amnesiac,
+      ...(options.safeModeOrder === undefined ? {} : { safeModeOrder: options.safeModeOrder }),
     });
     phaseDone('restoreMs');
     const node = new ReplicaNode(options, storage, replica, crypto, registry, interceptor);
@@ -922,7 +927,7 @@ export class ReplicaNode {
   }
 
   #progress(
-    stage: 'validating-state' | 'transferring-state' | 'replaying-log' | 'caught-up' | 'voting',
+    stage: RecoveryProgress,
     detail: string,
   ): void {
     if (this.#guardian === null || this.#lastProgress === stage) return;
@@ -946,6 +951,11 @@ export class ReplicaNode {
       voting: replica.voting,
       peersExecuted: replica.peersExecuted,
     });
+    const safeMode = replica.safeMode;
+    if (safeMode !== null) {
+      this.#progress('safe-mode', `serving checkpoint ${safeMode.checkpoint.sequence}`);
+      return;
+    }
     // Voting means it takes part again; under load it may trail the others by a batch or two.
     if (settled && replica.voting) this.#progress('voting', `executed ${replica.lastExecuted}`);
     else if (settled && replica.lastExecuted >= replica.peersExecuted)

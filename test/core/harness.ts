@@ -54,7 +54,14 @@ import {
 } from '../../src/crypto/replica-crypto.js';
 import { decodeMessage, encodeMessage } from '../../src/messages/codec.js';
 import { batchContent, proposalPayload, requestContent } from '../../src/messages/signing.js';
-import type { ClientRequest, Evidence, PrePrepare, ReplicaMessage, Reply } from '../../src/messages/types.js';
+import type {
+  ClientRequest,
+  Evidence,
+  ForensicProof,
+  PrePrepare,
+  ReplicaMessage,
+  Reply,
+} from '../../src/messages/types.js';
 
 // ───────────────────────────── configuration and keys ─────────────────────────────
 
@@ -402,7 +409,12 @@ export class Harness {
     return Object.fromEntries([...this.#clients.keys()].map((name) => [name, { keyspaces: ['*'] }]));
   }
 
-  #boot(id: ReplicaId, restored: RestoredState | undefined, amnesiac: boolean): Replica {
+  #boot(
+    id: ReplicaId,
+    restored: RestoredState | undefined,
+    amnesiac: boolean,
+    safeModeOrder?: ForensicProof,
+  ): Replica {
     const service = new KvService({ accessControl: this.#accessControl(), bucketCount: this.#bucketCount });
     const replica = new Replica({
       config: this.config,
@@ -412,6 +424,7 @@ export class Harness {
       service,
       ...(restored === undefined ? {} : { restored }),
       amnesiac,
+      ...(safeModeOrder === undefined ? {} : { safeModeOrder }),
       testing: this.#testing,
     });
     this.replicas[id] = replica;
@@ -481,16 +494,17 @@ export class Harness {
 
   /**
    * A rejuvenation as the guardian does it: a new process that keeps the stored checkpoint (verified
-   * as it is installed) but drops the log, so it is amnesiac.
+   * as it is installed) but drops the log, so it is amnesiac. `safeModeOrder`: the guardian holds
+   * a fork proof (ReplicaOptions.safeModeOrder).
    */
-  rejuvenate(id: number): Replica {
+  rejuvenate(id: number, safeModeOrder?: ForensicProof): Replica {
     if (this.replicas[id] != null) this.crash(id);
     const disk = this.disks[id]!;
     disk.records = [];
     disk.view = null;
     disk.viewChangeInProgress = false;
     this.incarnations[id]!++;
-    const replica = this.#boot(replicaId(id), disk.read(), true);
+    const replica = this.#boot(replicaId(id), disk.read(), true, safeModeOrder);
     this.step(id, { kind: 'tick', now: this.now });
     return replica;
   }

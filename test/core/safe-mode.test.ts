@@ -370,6 +370,38 @@ describe('safe mode', () => {
     assert.equal(cluster.read(0, 'after'), 'restart');
   });
 
+  test("a replica rejuvenated on its guardian's safe-mode order starts in safe mode, even when the proof no longer verifies", () => {
+    // The culprits' key epochs have moved on since the guardian verified the proof: the replica
+    // could not enter safe mode from it (the stored-proof test above), but its guardian's order
+    // is not judged again.
+    const { cluster, alice, stable } = forkedCluster();
+    cluster.disconnected.delete(3);
+    const proof = unverifiableProof(cluster, stable);
+    const rejuvenated = cluster.rejuvenate(0, proof);
+    const safeMode = rejuvenated.safeMode;
+    assert.ok(safeMode !== null, 'in safe mode from the start');
+    assert.deepEqual(safeMode.proof.culprits, [1, 2]);
+    assert.equal(cluster.logs(0, 'safe-mode-entered').at(-1)?.details.source, 'guardian');
+    // Kept on its disk as any safe mode is (a restart from the disk finds it).
+    assert.equal(cluster.disks[0]!.records.filter((record) => record.kind === 'safe-mode').length, 1);
+    // Writes are refused at once; reads are answered from the state it holds.
+    cluster.disconnected.add(1).add(2).add(3);
+    const write = alice.request(kv.put('after', 'rejuvenation'));
+    cluster.step(0, { kind: 'client-request', request: write });
+    const refusals = cluster.repliesTo(write).filter((reply) => reply.replicaId === 0);
+    assert.equal(refusals.length, 1);
+    assert.ok(isSafeModeRefusal(refusals[0]!));
+    // Nothing moves it out: not a view change asked by the guardian, nor new keys.
+    cluster.step(0, { kind: 'change-view', reason: 'rejoin' });
+    cluster.step(0, { kind: 'keys-changed' });
+    cluster.advance(5_000);
+    assert.ok(rejuvenated.safeMode !== null);
+    // Without the order the same rejuvenation runs normally (the gap the order closes).
+    for (const peer of [1, 2, 3]) cluster.disconnected.delete(peer);
+    const plain = cluster.rejuvenate(0);
+    assert.equal(plain.safeMode, null);
+  });
+
   test('replicas share their certified checkpoints every four status intervals', () => {
     const { cluster } = forkedCluster();
     cluster.disconnected.delete(3);

@@ -97,7 +97,7 @@ export type CoreRecoveryStep =
 export type CoreRecoveryKind = 'proactive' | 'reactive';
 /** What the replica process reports of its recovery (RecoveryProgress of src/runtime/ipc.ts). */
 export type CoreProgress =
-  'validating-state' | 'transferring-state' | 'replaying-log' | 'caught-up' | 'voting';
+  'validating-state' | 'transferring-state' | 'replaying-log' | 'caught-up' | 'voting' | 'safe-mode';
 const PROGRESS_ORDER: readonly CoreProgress[] = [
   'validating-state',
   'transferring-state',
@@ -1529,6 +1529,14 @@ export class GuardianCore {
     const state = this.#recoveringState();
     if (state === null) return;
     const run = state.run;
+    if (run.reached.has('safe-mode')) {
+      // More than f replicas are proven faulty: the new process serves reads of its certified
+      // state and will neither catch up nor vote. Its rejuvenation is over (new keys, checked
+      // code); waiting for a vote that never comes would only end it at its deadline.
+      this.#log('warn', {}, 'replica started in safe mode: its rejuvenation ends without a rejoin');
+      this.#finish(state, true);
+      return;
+    }
     const reachedRank = Math.max(-1, ...[...run.reached].map((stage) => PROGRESS_ORDER.indexOf(stage)));
     if (CATCHING_UP.includes(state.name) && reachedRank >= PROGRESS_ORDER.indexOf('caught-up')) {
       if (run.first) {

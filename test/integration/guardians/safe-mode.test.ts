@@ -1,0 +1,197 @@
+/**
+ * Safe mode under guardians, on real processes (docs/intrusion-tolerance.md, "Beyond f"): an
+ * intruder holding the session keys of a quorum of replicas (more than f) signs a second state
+ * root for a certified checkpoint. Every replica enters safe mode; every guardian verifies the fork
+ * proof its replica reports and keeps it on its disk (src/recovery/safe-mode-order.ts); and a
+ * replica rejuvenated afterwards starts in safe mode on its guardian's order, not only if a peer
+ * tells it in time: a proof stops verifying once its culprits' key epochs have moved on, and
+ * without the order proactive recovery would take every replica out of safe mode within a period.
+ * Its rejuvenation ends as soon as it reports safe mode (no rejoin, which would never come).
+ */
+import * as assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { PhalanxError } from '../../../src/client/client.js';
+import { clientRegistryOf } from '../../../src/config/keys.js';
+import { quorumSize } from '../../../src/core/quorum.js';
+import { keyFromBase64, signingKeyPairFromSeed } from '../../../src/crypto/keys.js';
+import { signBytes } from '../../../src/crypto/signatures.js';
+import { encodeMessage } from '../../../src/messages/codec.js';
+import { digest, keyEpoch, replicaId, sequenceNumber, signature } from '../../../src/messages/ids.js';
+import { checkpointPayload } from '../../../src/messages/signing.js';
+import type { CheckpointCertificate } from '../../../src/messages/types.js';
+import { SAFE_MODE_FILE } from '../../../src/recovery/safe-mode-order.js';
+import { channelKeyDirectory } from '../../../src/transport/key-directory.js';
+import { TcpTransport } from '../../../src/transport/tcp.js';
+import { replicaNode } from '../../../src/transport/transport.js';
+import { decode, encode, logLines, type TestCluster, startTestCluster, waitFor } from '../helpers.js';
+import { up } from './shared.js';
+
+interface StolenKeys {
+  readonly replica: number;
+  readonly keyEpoch: number;
+  readonly signingSeed: string;
+  readonly certificate: string;
+}
+
+describe('safe mode under guardians', { timeout: 240_000 }, () => {
+  let test: TestCluster;
+
+  before(async () => {
+    test = await startTestCluster({
+      f: 1,
+      k: 1,
+      recovery: { recoveryBoundMs: 6000 },
+      allowFaultInjection: true,
+    });
+  });
+
+  after(async () => {
+    await test?.stop();
+  });
+
+  async function steal(replica: number): Promise<StolenKeys | null> {
+    const entry = test.config.replicas[replica]!;
+    try {
+      const response = await fetch(`http://${entry.adminHost}:${entry.adminPort}/debug/stolen-keys`);
+      return response.status === 200 ? ((await response.json()) as StolenKeys) : null;
+    } catch {
+      return null; // Down for its rejuvenation.
+    }
+  }
+
+  const guardianSafeModeFile = (id: number): string =>
+    join(test.config.dataDirectory, `guardian-${id}`, SAFE_MODE_FILE);
+
+  it("every guardian keeps the fork proof, and a replica rejuvenated afterwards starts in safe mode on its guardian's order", async () => {
+    const kv = await test.kv();
+    for (let index = 0; index < 40; index++) await kv.put(`before-${index}`, encode(`value ${index}`));
+    // Quiet, and every replica up and holding the same stable checkpoint: the one to fork.
+    const certified = await waitFor(
+      'one stable checkpoint at every replica',
+      async () => {
+        const reports = await test.status();
+        const sequences = new Set(reports.map((report) => (report.up ? report.stableCheckpoint : -1)));
+        const [only] = sequences;
+        return sequences.size === 1 && only !== undefined && only > 0 ? only : null;
+      },
+      60_000,
+    );
+
+    // The intruder's loot: the current session keys of a quorum of replicas.
+    const quorum = quorumSize(test.config);
+    const loot = await waitFor('the keys of a quorum of replicas', async () => {
+      const found = (await Promise.all(test.config.replicas.map((entry) => steal(entry.id)))).filter(
+        (keys): keys is StolenKeys => keys !== null,
+      );
+      return found.length >= quorum ? found.slice(0, quorum) : null;
+    });
+    const sequence = sequenceNumber(certified);
+    const forgedRoot = digest(new Uint8Array(32).fill(0xab));
+    const forged: CheckpointCertificate = {
+      sequence,
+      stateRoot: forgedRoot,
+      votes: loot.map((keys) => ({
+        replicaId: replicaId(keys.replica),
+        keyEpoch: keyEpoch(keys.keyEpoch),
+        signature: signature(
+          signBytes(
+            signingKeyPairFromSeed(keyFromBase64(keys.signingSeed)),
+            checkpointPayload(sequence, forgedRoot),
+          ),
+        ),
+      })),
+    };
+    const frame = encodeMessage({ kind: 'checkpoint-proof', certificate: forged });
+    // Sent as a stolen replica that dials others (not the highest id: the lower id dials).
+    const sender = loot.find((keys) => keys.replica < test.config.n - 1)!;
+    const impostor = await TcpTransport.start({
+      identity: {
+        node: replicaNode(replicaId(sender.replica)),
+        keyEpoch: keyEpoch(sender.keyEpoch),
+        signingKeys: signingKeyPairFromSeed(keyFromBase64(sender.signingSeed)),
+        certificate: new Uint8Array(Buffer.from(sender.certificate, 'base64')),
+      },
+      peers: test.config.replicas
+        .filter((entry) => entry.id !== sender.replica)
+        .map((entry) => ({ node: replicaNode(entry.id), host: entry.host, port: entry.port })),
+      keys: channelKeyDirectory(clientRegistryOf(test.config), test.config),
+      events: { onFrame: () => undefined },
+    });
+    try {
+      // The real replica takes its connections back now and then: the proof goes out again each
+      // second until some replica has it; the replicas then tell each other (FORK-PROOF).
+      let lastSentMs = 0;
+      await waitFor('a replica in safe mode', async () => {
+        if (Date.now() - lastSentMs > 1000) {
+          for (const peer of impostor.connectedPeers()) impostor.send(peer, frame);
+          lastSentMs = Date.now();
+        }
+        return (await test.status()).some((report) => report.up && report.safeMode === true);
+      });
+    } finally {
+      await impostor.close();
+    }
+
+    // Every guardian verified the proof its replica reported and keeps it.
+    await waitFor(
+      'every guardian keeping the proof',
+      async () => test.config.replicas.every((entry) => existsSync(guardianSafeModeFile(entry.id))),
+      60_000,
+    );
+    const keptAtMs = Date.now();
+    for (const entry of test.config.replicas) {
+      const record = JSON.parse(readFileSync(guardianSafeModeFile(entry.id), 'utf8')) as {
+        culprits: number[];
+      };
+      assert.ok(
+        record.culprits.length >= test.config.f + 1,
+        `guardian ${entry.id}: culprits ${record.culprits}`,
+      );
+      const stolen = loot.map((keys) => keys.replica);
+      assert.ok(
+        record.culprits.every((culprit) => stolen.includes(culprit)),
+        `guardian ${entry.id} names a replica whose keys were not stolen: ${record.culprits}`,
+      );
+    }
+
+    // The next rejuvenation (a proactive slot comes every T_D) starts its new process in safe mode.
+    const rejuvenated = await waitFor(
+      'a rejuvenation begun after every guardian kept the proof',
+      async () => {
+        for (const report of up(await test.guardians())) {
+          const record = report.recentRecoveries.find((entry) => entry.startedAtMs > keptAtMs);
+          if (record !== undefined) return { replica: report.replica, record };
+        }
+        return null;
+      },
+      60_000,
+    );
+    const entered = logLines(test.replicaLog(replicaId(rejuvenated.replica))).filter(
+      (line) => line.msg === 'safe-mode-entered' && line.timeMs >= rejuvenated.record.startedAtMs,
+    );
+    assert.equal(
+      entered[0]?.source,
+      'guardian',
+      `replica ${rejuvenated.replica}: ${JSON.stringify(entered[0])}`,
+    );
+    // Its rejuvenation ended when it reported safe mode, without waiting for a rejoin.
+    assert.ok(
+      !rejuvenated.record.steps.some((step) => step.step === 'rejoining'),
+      JSON.stringify(rejuvenated.record.steps),
+    );
+    const reports = await waitFor('every replica in safe mode', async () => {
+      const all = await test.status();
+      return all.every((report) => report.up && report.safeMode === true) ? all : null;
+    });
+    assert.equal(reports.length, test.config.n);
+
+    // Reads of the certified state are served; writes are refused with a clear error.
+    assert.equal(decode(await kv.get('before-0')), 'value 0');
+    await assert.rejects(
+      kv.put('after-fork', encode('refused')),
+      (error: unknown) => error instanceof PhalanxError && error.code === 'safe-mode',
+    );
+  });
+});

@@ -305,6 +305,13 @@ export class Guardian {
 
   static async start(options: GuardianOptions): Promise<Guardian> {
     const guardian = new Guardian(options);
+    const kept = guardian.#safeMode;
+    if (kept !== null)
+      // Restarted in safe mode: the alarm list (dashboard, status, metrics) says so again.
+      guardian.#alarm(
+        `replica ${guardian.id} is kept in safe mode (a fork proof naming replicas ${kept.culprits.join(', ')}); ` +
+          'restart the cluster with a configuration without them',
+      );
     // The service module's own files (a user's project, outside the code directory) must be
     // readable by the replica user too; what cannot even be found is the code check's to report.
     const service = await serviceCodeFiles(guardian.#config, options.codeDirectory);

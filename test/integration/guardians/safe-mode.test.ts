@@ -12,20 +12,45 @@ import * as assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { PhalanxError } from '../../../src/client/client.js';
-import { clientRegistryOf } from '../../../src/config/keys.js';
+import { KvClient } from '../../../src/apps/kv/client.js';
+import { PhalanxClient, PhalanxError } from '../../../src/client/client.js';
+import { loadClusterConfig } from '../../../src/config/cluster-config.js';
+import {
+  clientKeyPath,
+  clientRegistryOf,
+  generateCluster,
+  loadClientKeyFile,
+} from '../../../src/config/keys.js';
+import { signCodeManifestFor } from '../../../src/recovery/code-manifest.js';
+import { LocalCluster } from '../../../src/runtime/local-cluster.js';
 import { quorumSize } from '../../../src/core/quorum.js';
 import { keyFromBase64, signingKeyPairFromSeed } from '../../../src/crypto/keys.js';
 import { signBytes } from '../../../src/crypto/signatures.js';
 import { encodeMessage } from '../../../src/messages/codec.js';
-import { digest, keyEpoch, replicaId, sequenceNumber, signature } from '../../../src/messages/ids.js';
+import {
+  clientId,
+  digest,
+  keyEpoch,
+  replicaId,
+  sequenceNumber,
+  signature,
+} from '../../../src/messages/ids.js';
 import { checkpointPayload } from '../../../src/messages/signing.js';
 import type { CheckpointCertificate } from '../../../src/messages/types.js';
 import { SAFE_MODE_FILE } from '../../../src/recovery/safe-mode-order.js';
 import { channelKeyDirectory } from '../../../src/transport/key-directory.js';
 import { TcpTransport } from '../../../src/transport/tcp.js';
 import { replicaNode } from '../../../src/transport/transport.js';
-import { decode, encode, logLines, type TestCluster, startTestCluster, waitFor } from '../helpers.js';
+import { BUILT_CODE_DIRECTORY, builtEntryPoint } from '../built-code.js';
+import {
+  decode,
+  encode,
+  FAST_PROTOCOL,
+  logLines,
+  type TestCluster,
+  startTestCluster,
+  waitFor,
+} from '../helpers.js';
 import { up } from './shared.js';
 
 interface StolenKeys {
@@ -193,5 +218,70 @@ describe('safe mode under guardians', { timeout: 240_000 }, () => {
       kv.put('after-fork', encode('refused')),
       (error: unknown) => error instanceof PhalanxError && error.code === 'safe-mode',
     );
+  });
+
+  it('a whole guardian cluster restarted is in safe mode again, with the alarm', async () => {
+    await test.cluster.stopAll();
+    await test.cluster.startAll();
+    await test.cluster.waitUntilReady(60_000);
+    await waitFor(
+      'every replica in safe mode',
+      async () => (await test.status()).every((report) => report.up && report.safeMode === true),
+      60_000,
+    );
+    for (const report of up(await test.guardians()))
+      assert.ok(
+        report.alarms.some((alarm) => /kept in safe mode/.test(alarm.message)),
+        `guardian ${report.replica}: ${JSON.stringify(report.alarms)}`,
+      );
+  });
+
+  it("leaves safe mode the operator's way: a new configuration, new keys for every replica, data kept", async () => {
+    await test.cluster.stopAll();
+    const previous = test.config;
+    const { configPath } = await generateCluster({
+      directory: test.directory,
+      f: previous.f,
+      k: previous.k,
+      basePort: previous.replicas[0]!.port,
+      clients: ['admin'],
+      benchClients: 0,
+      storageEngine: 'file',
+      dashboardPort: 0,
+      allowFaultInjection: true,
+      protocol: { ...FAST_PROTOCOL },
+      recovery: { recoveryBoundMs: 6000 },
+    });
+    const config = await loadClusterConfig(configPath);
+    assert.notDeepEqual(config.replicas[0]!.identityKey, previous.replicas[0]!.identityKey, 'new keys');
+    await signCodeManifestFor(config, BUILT_CODE_DIRECTORY);
+    const cluster = new LocalCluster({ config, entryPoint: builtEntryPoint(), logLevel: 'info' });
+    let client: PhalanxClient | null = null;
+    try {
+      await cluster.startAll();
+      await cluster.waitUntilReady(60_000);
+      await waitFor(
+        'every replica up and out of safe mode',
+        async () => (await cluster.reports()).every((report) => report.up && report.safeMode !== true),
+        60_000,
+      );
+      for (const entry of config.replicas) {
+        assert.ok(!existsSync(guardianSafeModeFile(entry.id)), `guardian ${entry.id} discarded its record`);
+        const lines = logLines(readFileSync(cluster.logFile(entry.id), 'utf8'));
+        assert.ok(
+          lines.some((line) => line.msg.startsWith('discarded the safe mode of an earlier configuration')),
+          `guardian ${entry.id} said so`,
+        );
+      }
+      const keys = await loadClientKeyFile(clientKeyPath(config, clientId('admin')));
+      client = await PhalanxClient.connect({ config, client: keys, timeoutMs: 30_000 });
+      const kv = new KvClient(client);
+      assert.equal(decode(await kv.get('before-2', { ordered: true })), 'value 2');
+      await kv.put('after-leaving', encode('accepted'));
+      assert.equal(decode(await kv.get('after-leaving', { ordered: true })), 'accepted');
+    } finally {
+      await client?.close();
+      await cluster.stopAll();
+    }
   });
 });

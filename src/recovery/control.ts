@@ -44,7 +44,13 @@ export type ControlMessage =
    * Ask your replica to change view (a rejuvenated replica is ready to vote again, or a leader
    * hands over), unless it is already past `aboveView`.
    */
-  | { readonly type: 'nudge'; readonly aboveView: number | null };
+  | { readonly type: 'nudge'; readonly aboveView: number | null }
+  /**
+   * The fork proof the sender keeps (its replica entered safe mode: the FORK-PROOF message,
+   * encodeMessage, base64), sent when it keeps it and to every guardian that connects: a guardian
+   * whose replica was down meanwhile checks it and keeps it too (recovery/safe-mode-order.ts).
+   */
+  | { readonly type: 'fork-proof'; readonly proof: string };
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -135,6 +141,10 @@ export function decodeControl(
     case 'nudge':
       return value.aboveView === null || isCount(value.aboveView)
         ? { ok: true, message: { type: 'nudge', aboveView: value.aboveView } }
+        : invalid;
+    case 'fork-proof':
+      return bounded(value.proof, CONTROL_LIMITS.maxBase64Bytes)
+        ? { ok: true, message: { type: 'fork-proof', proof: value.proof } }
         : invalid;
     default:
       return invalid;

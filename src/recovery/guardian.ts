@@ -93,7 +93,7 @@ import {
   RECOVERING_NICE_SHARE_OF_T_D,
   setProcessNice,
 } from './priority.js';
-import { type ControlMessage, decodeControl, encodeControl } from './control.js';
+import { CONTROL_LIMITS, type ControlMessage, decodeControl, encodeControl } from './control.js';
 import {
   type FaultMode,
   FramedLink,
@@ -158,6 +158,12 @@ void stepsAgree;
 const SCHEDULE_TICK_MS = 50;
 /** A stopped replica gets this long to exit before SIGKILL. */
 const STOP_GRACE_MS = 1000;
+/**
+ * A fork proof from a peer guardian is checked at most this often per peer: a guardian on a
+ * compromised host must not make the others verify signatures in a loop. A correct peer sends
+ * one when it keeps it and one per connection.
+ */
+const PEER_FORK_PROOF_CHECK_INTERVAL_MS = 5000;
 /** Largest body of a test-only replica message posted to the admin port. */
 const MAX_DEBUG_MESSAGE_BYTES = 256 * 1024;
 /** The current epoch's session key seeds, in the guardian's state folder (never the replica's). */
@@ -267,6 +273,8 @@ export class Guardian {
   readonly #ipcRejectionLog = new RateLimitedLog();
   /** The fork proof its replica reported and this guardian verified: every start is in safe mode. */
   #safeMode: StoredSafeMode | null = null;
+  /** When a proof a peer guardian sent was last checked, by peer (PEER_FORK_PROOF_CHECK_INTERVAL_MS). */
+  readonly #peerForkProofCheckedAtMs = new Map<number, number>();
 
   private constructor(options: GuardianOptions) {
     const { config } = options;
@@ -749,7 +757,9 @@ export class Guardian {
       events: {
         onFrame: (from, frame) => this.#onControlFrame(from, frame),
         onPeerStateChange: (peer, connected) => {
-          if (connected && peer.kind === 'replica') this.#sendCertificatesTo(peer);
+          if (connected && peer.kind !== 'replica') return;
+          if (connected) this.#sendCertificatesTo(peer);
+          if (connected && this.#safeMode !== null) this.#sendForkProofTo(peer);
         },
         onRejection: () => undefined,
       },
@@ -761,6 +771,13 @@ export class Guardian {
     for (const replica of this.#config.replicas) {
       if (replica.id !== this.id) this.#control?.send(replicaNode(replica.id), frame);
     }
+  }
+
+  /** The fork proof this guardian keeps, if it fits a control frame (CONTROL_LIMITS.maxBase64Bytes). */
+  #sendForkProofTo(peer: NodeId): void {
+    const proof = this.#safeMode?.proof;
+    if (proof === undefined || proof.length > CONTROL_LIMITS.maxBase64Bytes) return;
+    this.#control?.send(peer, encodeControl({ type: 'fork-proof', proof }));
   }
 
   #sendCertificatesTo(peer: NodeId): void {
@@ -831,6 +848,9 @@ export class Guardian {
       case 'nudge':
         this.#feed({ type: 'peer-nudge', now, aboveView: message.aboveView });
         return;
+      case 'fork-proof':
+        this.#onForkProof(message.proof, `guardian ${from.id}`, from.id);
+        return;
     }
   }
 
@@ -853,28 +873,34 @@ export class Guardian {
    * operator leaves safe mode with a new configuration without them, docs/intrusion-tolerance.md)
    * and is kept, durably, for every later start of the replica (safe-mode-order.ts).
    */
-  #onForkProof(encoded: string): void {
+  #onForkProof(encoded: string, source: string, peer: number | null = null): void {
     if (this.#safeMode !== null) {
       // Kept already: a replica started in safe mode reports the proof it was given, which may
-      // no longer verify (its culprits were rejuvenated since).
-      this.#logger.debug('fork proof from replica: safe mode is kept already');
+      // no longer verify (its culprits were rejuvenated since), and peers send theirs on connect.
+      this.#logger.debug({ source }, 'fork proof: safe mode is kept already');
       return;
+    }
+    if (peer !== null) {
+      // A guardian on a compromised host could send proofs that fail only after costly checks.
+      const lastMs = this.#peerForkProofCheckedAtMs.get(peer);
+      if (lastMs !== undefined && this.#now() - lastMs < PEER_FORK_PROOF_CHECK_INTERVAL_MS) return;
+      this.#peerForkProofCheckedAtMs.set(peer, this.#now());
     }
     const decoded = decodeMessage(fromBase64(encoded));
     if (!decoded.ok || decoded.value.kind !== 'fork-proof') {
       this.#logger.warn(
-        { reason: decoded.ok ? decoded.value.kind : decoded.reason },
-        'malformed fork proof from replica',
+        { source, reason: decoded.ok ? decoded.value.kind : decoded.reason },
+        'malformed fork proof',
       );
       return;
     }
     const proof = decoded.value.proof;
     const verdict = verifyForensicProof(proof, this.#evidenceContext());
     if (!verdict.valid) {
-      this.#logger.warn({ reason: verdict.reason }, 'fork proof from replica does not verify');
+      this.#logger.warn({ source, reason: verdict.reason }, 'fork proof does not verify');
       return;
     }
-    this.#logger.fatal({ culprits: verdict.culprits }, `SAFE MODE: ${describeForensicProof(proof)}`);
+    this.#logger.fatal({ source, culprits: verdict.culprits }, `SAFE MODE: ${describeForensicProof(proof)}`);
     const record: StoredSafeMode = {
       configuration: configurationFingerprint(this.#config),
       proof: encoded,
@@ -885,9 +911,13 @@ export class Guardian {
     writeFileDurably(join(this.#stateDirectory, SAFE_MODE_FILE), JSON.stringify(record));
     this.#safeMode = record;
     this.#alarm(
-      `replica ${this.id} is in safe mode: ${describeForensicProof(proof)}; restart the cluster with a ` +
-        `configuration without replicas ${verdict.culprits.join(', ')}`,
+      `replica ${this.id} is kept in safe mode (proof from ${source}): ${describeForensicProof(proof)}; ` +
+        `restart the cluster with a configuration without replicas ${verdict.culprits.join(', ')}`,
     );
+    // Every guardian keeps it, also one whose replica is down now and may come back only after
+    // the proof has stopped verifying for replicas.
+    for (const entry of this.#config.replicas)
+      if (entry.id !== this.id) this.#sendForkProofTo(replicaNode(entry.id));
   }
 
   /** Proofs are checked with the keys this guardian knows, and only against current epochs. */
@@ -1303,7 +1333,7 @@ export class Guardian {
         });
         return;
       case 'fork-proof':
-        this.#onForkProof(message.proof);
+        this.#onForkProof(message.proof, 'its replica');
         return;
       case 'suspect':
         this.#feed({ type: 'replica-suspicion', now, accused: message.accused, reason: message.reason });

@@ -926,10 +926,7 @@ export class ReplicaNode {
     }
   }
 
-  #progress(
-    stage: RecoveryProgress,
-    detail: string,
-  ): void {
+  #progress(stage: RecoveryProgress, detail: string): void {
     if (this.#guardian === null || this.#lastProgress === stage) return;
     this.#lastProgress = stage;
     this.#guardian.send({ type: 'progress', stage, detail });

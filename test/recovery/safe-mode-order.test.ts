@@ -6,6 +6,7 @@
  */
 import * as assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { CONTROL_LIMITS, decodeControl, encodeControl } from '../../src/recovery/control.js';
 import { CRASH_SETTLE_MAX_MS } from '../../src/recovery/core/guardian-core.js';
 import {
   configurationFingerprint,
@@ -95,6 +96,19 @@ describe("a guardian's safe-mode record", () => {
       stage: 'safe-mode',
       detail: 'checkpoint 4',
     });
+  });
+
+  test('guardians relay the proof they keep on their control channel, within its limit', () => {
+    assert.deepEqual(decodeControl(encodeControl({ type: 'fork-proof', proof: RECORD.proof })), {
+      ok: true,
+      message: { type: 'fork-proof', proof: RECORD.proof },
+    });
+    const frame = (value: unknown): Uint8Array => new TextEncoder().encode(JSON.stringify(value));
+    assert.equal(decodeControl(frame({ type: 'fork-proof', proof: 3 })).ok, false);
+    assert.equal(
+      decodeControl(frame({ type: 'fork-proof', proof: 'A'.repeat(CONTROL_LIMITS.maxBase64Bytes + 1) })).ok,
+      false,
+    );
   });
 
   test('a process that starts in safe mode ends its rejuvenation at once, without a rejoin or an alarm', () => {

@@ -6,7 +6,9 @@
  * replica rejuvenated afterwards starts in safe mode on its guardian's order, not only if a peer
  * tells it in time: a proof stops verifying once its culprits' key epochs have moved on, and
  * without the order proactive recovery would take every replica out of safe mode within a period.
- * Its rejuvenation ends as soon as it reports safe mode (no rejoin, which would never come).
+ * Its rejuvenation ends as soon as it reports safe mode (no rejoin, which would never come). A
+ * guardian that was down meanwhile learns the proof from the other guardians. Restarted, the whole
+ * cluster is in safe mode again; the operator's new configuration takes it out.
  */
 import * as assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
@@ -104,6 +106,11 @@ describe('safe mode under guardians', { timeout: 240_000 }, () => {
       60_000,
     );
 
+    // Guardian 5 (and with it its replica) is down while the fork is found: it learns the proof
+    // from the other guardians when it comes back.
+    const absent = test.config.n - 1;
+    await test.cluster.kill(replicaId(absent));
+
     // The intruder's loot: the current session keys of a quorum of replicas.
     const quorum = quorumSize(test.config);
     const loot = await waitFor('the keys of a quorum of replicas', async () => {
@@ -159,11 +166,25 @@ describe('safe mode under guardians', { timeout: 240_000 }, () => {
       await impostor.close();
     }
 
-    // Every guardian verified the proof its replica reported and keeps it.
+    // Every guardian verified the proof its replica (or a peer guardian) reported and keeps it.
     await waitFor(
-      'every guardian keeping the proof',
-      async () => test.config.replicas.every((entry) => existsSync(guardianSafeModeFile(entry.id))),
+      'every guardian up keeping the proof',
+      async () =>
+        test.config.replicas.every(
+          (entry) => entry.id === absent || existsSync(guardianSafeModeFile(entry.id)),
+        ),
       60_000,
+    );
+    assert.ok(!existsSync(guardianSafeModeFile(absent)));
+    await test.cluster.start(replicaId(absent));
+    await waitFor('the guardian that was down keeping the proof', async () =>
+      existsSync(guardianSafeModeFile(absent)),
+    );
+    const kept = logLines(test.log(replicaId(absent))).find((line) => line.msg.startsWith('SAFE MODE'));
+    assert.match(
+      String(kept?.source),
+      /^guardian \d+$/,
+      `guardian ${absent} learned it from a peer guardian`,
     );
     const keptAtMs = Date.now();
     for (const entry of test.config.replicas) {

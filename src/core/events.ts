@@ -3,7 +3,7 @@
  * `from` of a message is the replica at the other end of an authenticated channel, and a client
  * request arrives only on the channel of the client it names.
  */
-import type { ClientRequest, Evidence, ReplicaMessage } from '../messages/types.js';
+import type { ClientRequest, Evidence, ForensicProof, ReplicaMessage } from '../messages/types.js';
 import type { KeyEpoch, ReplicaId, ViewNumber } from '../messages/ids.js';
 
 export type ReplicaEvent =
@@ -34,6 +34,12 @@ export type ReplicaEvent =
        */
       readonly proof?: Evidence;
     }
+  /**
+   * The replica's guardian keeps a fork proof (another guardian's, or one it verified earlier):
+   * the replica enters safe mode on its word, as at a start with ReplicaOptions.safeModeOrder,
+   * even if the proof no longer verifies with the keys it knows.
+   */
+  | { readonly kind: 'safe-mode-order'; readonly proof: ForensicProof }
   /** Logical time in milliseconds, non-decreasing; the only clock the core sees. */
   | { readonly kind: 'tick'; readonly now: number }
   /**

@@ -773,6 +773,9 @@ export class Replica {
         this.#cutOffReplica(event.replica, event.keyEpoch, event.reason);
         if (event.proof !== undefined) this.#countProven(event.proof);
         break;
+      case 'safe-mode-order':
+        this.#enterSafeMode(event.proof, 'guardian');
+        break;
       case 'change-view':
         if (event.aboveView !== undefined && this.#view > event.aboveView) {
           this.#log_('info', 'view-change-request-settled', { view: this.#view, aboveView: event.aboveView });

@@ -914,6 +914,9 @@ export class Guardian {
       `replica ${this.id} is kept in safe mode (proof from ${source}): ${describeForensicProof(proof)}; ` +
         `restart the cluster with a configuration without replicas ${verdict.culprits.join(', ')}`,
     );
+    // From a peer guardian: its own replica runs normally (it may be unable to verify the proof
+    // any more, or was down when its peers sent theirs), and must stop now, not at its next start.
+    if (peer !== null) this.#toReplica({ type: 'safe-mode', proof: encoded });
     // Every guardian keeps it, also one whose replica is down now and may come back only after
     // the proof has stopped verifying for replicas.
     for (const entry of this.#config.replicas)

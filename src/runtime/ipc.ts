@@ -59,6 +59,11 @@ export type GuardianToReplica =
     }
   | { readonly type: 'fault'; readonly mode: FaultMode | null }
   /**
+   * The guardian keeps a fork proof it learned from another guardian while this process runs
+   * (same encoding and bound as session-keys' safeMode): the replica enters safe mode.
+   */
+  | { readonly type: 'safe-mode'; readonly proof: string }
+  /**
    * The guardian verified a proof against `replica` made under its key epoch `keyEpoch`: the
    * replica stops counting the culprit's messages until the culprit's epoch is above it.
    */
@@ -257,6 +262,10 @@ export function parseGuardianMessage(value: unknown): GuardianToReplica | null {
             avoidLeaders: value.avoidLeaders,
             aboveView: value.aboveView as number | null,
           }
+        : null;
+    case 'safe-mode':
+      return boundedString(value.proof, IPC_LIMITS.maxEvidenceBase64)
+        ? { type: 'safe-mode', proof: value.proof }
         : null;
     case 'fault':
       return value.mode === null || isFaultMode(value.mode)

@@ -881,6 +881,17 @@ export class ReplicaNode {
       case 'session-keys':
         this.#logger.warn('ignored session keys after start (keys change only with a new process)');
         break;
+      case 'safe-mode': {
+        const decoded = decodeMessage(fromBase64(message.proof));
+        if (!decoded.ok || decoded.value.kind !== 'fork-proof') {
+          this.#logger.error(
+            "ignored the guardian's safe-mode order: its proof does not decode as a FORK-PROOF",
+          );
+          break;
+        }
+        this.#step({ kind: 'safe-mode-order', proof: decoded.value.proof });
+        break;
+      }
     }
   }
 

@@ -402,6 +402,30 @@ describe('safe mode', () => {
     assert.equal(plain.safeMode, null);
   });
 
+  test("a running replica enters safe mode on its guardian's order, even when the proof no longer verifies", () => {
+    const { cluster, alice, stable } = forkedCluster();
+    cluster.disconnected.delete(3);
+    const proof = unverifiableProof(cluster, stable);
+    // From a peer it is refused (the keys it knows do not make it a proof)...
+    cluster.deliver(0, 1, { kind: 'fork-proof', proof });
+    assert.equal(cluster.replica(1).safeMode, null);
+    // ...from its guardian it is taken on its word.
+    cluster.step(1, { kind: 'safe-mode-order', proof });
+    const safeMode = cluster.replica(1).safeMode;
+    assert.ok(safeMode !== null);
+    assert.equal(safeMode.checkpoint.sequence, stable.sequence);
+    assert.equal(cluster.logs(1, 'safe-mode-entered').at(-1)?.details.source, 'guardian');
+    assert.equal(cluster.disks[1]!.records.filter((record) => record.kind === 'safe-mode').length, 1);
+    const write = alice.request(kv.put('after', 'order'));
+    cluster.step(1, { kind: 'client-request', request: write });
+    assert.ok(
+      cluster
+        .repliesTo(write)
+        .filter((reply) => reply.replicaId === 1)
+        .every((reply) => isSafeModeRefusal(reply)),
+    );
+  });
+
   test('replicas share their certified checkpoints every four status intervals', () => {
     const { cluster } = forkedCluster();
     cluster.disconnected.delete(3);

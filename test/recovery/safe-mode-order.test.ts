@@ -91,6 +91,16 @@ describe("a guardian's safe-mode record", () => {
       parseGuardianMessage({ ...keys, safeMode: 'A'.repeat(IPC_LIMITS.maxEvidenceBase64 + 1) }),
       null,
     );
+    // While the process runs (a proof learned from another guardian).
+    assert.deepEqual(parseGuardianMessage({ type: 'safe-mode', proof: RECORD.proof }), {
+      type: 'safe-mode',
+      proof: RECORD.proof,
+    });
+    assert.equal(parseGuardianMessage({ type: 'safe-mode' }), null);
+    assert.equal(
+      parseGuardianMessage({ type: 'safe-mode', proof: 'A'.repeat(IPC_LIMITS.maxEvidenceBase64 + 1) }),
+      null,
+    );
     assert.deepEqual(parseReplicaMessage({ type: 'progress', stage: 'safe-mode', detail: 'checkpoint 4' }), {
       type: 'progress',
       stage: 'safe-mode',

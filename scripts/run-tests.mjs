@@ -43,9 +43,7 @@ if (files.length === 0) {
 // Repair and the trust boundary wait for rejuvenations in their slots: beside another file (and
 // the background seeds) on a slow machine they timed out waiting (2026-12-02), so they run in the
 // serial group too.
-// So does the guardians' safe mode (about 35 s alone): it waits for one rejuvenation, whichever
-// comes, and asserts only what happened, never how long it took.
-const boundFree = ['integration/guardians/metrics.test.ts', 'integration/guardians/safe-mode.test.ts'];
+const boundFree = ['integration/guardians/metrics.test.ts'];
 // The simulator seeds with recovery cost about a CPU second each (1,000 of them were 960 of the
 // suite's 2,400 CPU seconds, 2026-12-02, and made it take 22 minutes: `npm test` now runs 300, and
 // `npm run test:seeds` the 1,000), while the serial group's clusters mostly wait. So that file runs in

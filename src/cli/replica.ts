@@ -16,6 +16,7 @@ import {
   type ReplicaToGuardian,
   FAULT_MODES,
   FramedLink,
+  decodeForkProof,
   fromBase64,
   GUARDIAN_LINK_FD,
   MAX_GUARDIAN_FRAME_BYTES,
@@ -33,7 +34,6 @@ import {
 import { FaultInjection } from '../runtime/fault-modes.js';
 import { UnreplicatedServer } from '../runtime/unreplicated-server.js';
 import type { ForensicProof, KeyCertificate } from '../messages/types.js';
-import { decodeMessage } from '../messages/codec.js';
 import { serviceFactoryOf } from '../hosting/service-modules.js';
 import {
   DEFAULT_CONFIG,
@@ -157,10 +157,9 @@ async function keysFromGuardian(
     throw new Error(`replica ${id} has no identity key in the configuration`);
   let safeModeOrder: ForensicProof | null = null;
   if (message.safeMode !== undefined) {
-    const decoded = decodeMessage(fromBase64(message.safeMode));
-    if (!decoded.ok || decoded.value.kind !== 'fork-proof')
-      throw new Error(`the guardian's safe-mode proof does not decode as a FORK-PROOF`);
-    safeModeOrder = decoded.value.proof;
+    const decoded = decodeForkProof(message.safeMode);
+    if (!decoded.ok) throw new Error(`the guardian's safe-mode proof does not decode: ${decoded.reason}`);
+    safeModeOrder = decoded.proof;
   }
   return {
     keys: {

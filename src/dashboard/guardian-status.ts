@@ -32,7 +32,7 @@ export const GUARDIAN_STATUS_LIMITS = {
   maxAlarms: 128,
   /** Entries of `evidence`. */
   maxEvidence: 128,
-  /** Entries of `suspicions`, of one suspicion's `reporters`, and of `pendingReactive`. */
+  /** Entries of `suspicions`, of one suspicion's `reporters`, of `pendingReactive`, and of `safeMode.culprits`. */
   maxReplicaList: 64,
   /** Longest recovery `reason` (an evidence kind or "f + 1 suspicions"). */
   maxReasonLength: 200,
@@ -205,6 +205,12 @@ const readGuardianStatus = record<GuardianStatus>({
   }),
   connectedGuardians: nonNegativeInteger,
   pendingReactive: boundedList(limits.maxReplicaList, nonNegativeInteger),
+  safeMode: nullable(
+    record<NonNullable<GuardianStatus['safeMode']>>({
+      culprits: boundedList(limits.maxReplicaList, nonNegativeInteger),
+      verifiedAtMs: milliseconds,
+    }),
+  ),
   keyEpochAcceptedUntilMs: nullable(milliseconds),
   trustBoundary: record<TrustBoundaryNote>({
     enforced: boolean,

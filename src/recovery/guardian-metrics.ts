@@ -105,7 +105,8 @@ export class GuardianMetrics {
     | 'suspectedReplicas'
     | 'faultyReplicas'
     | 'provenReplicas'
-    | 'faultThreshold',
+    | 'faultThreshold'
+    | 'safeMode',
     Gauge
   >;
   readonly #recoveryStep: Gauge;
@@ -186,6 +187,10 @@ export class GuardianMetrics {
       faultThreshold: gauge(
         'phalanx_guardian_fault_threshold',
         'f: the replicas the configuration tolerates as faulty',
+      ),
+      safeMode: gauge(
+        'phalanx_guardian_safe_mode',
+        'The guardian keeps a fork proof (1): every process it starts starts in safe mode',
       ),
     };
     this.#recoveryStep = gauge(
@@ -284,6 +289,7 @@ export class GuardianMetrics {
     gauges.faultyReplicas.set(status.faultyReplicas.counted.length);
     gauges.provenReplicas.set(status.faultyReplicas.proven.length);
     gauges.faultThreshold.set(status.faultyReplicas.f);
+    gauges.safeMode.set(status.safeMode === null ? 0 : 1);
     for (const step of RECOVERY_STEPS) this.#recoveryStep.set({ step }, recovery.step === step ? 1 : 0);
     for (const state of REPLICA_PROCESS_STATES)
       this.#replicaProcess.set({ state }, status.replicaProcess === state ? 1 : 0);

@@ -70,7 +70,7 @@ import type { KeyRegistry } from '../crypto/key-registry.js';
 import type { SigningKeyPair } from '../crypto/keys.js';
 import { describeEvidence, type EvidenceContext, verifyEvidence } from '../detection/evidence.js';
 import { describeForensicProof, verifyForensicProof } from '../detection/forensics.js';
-import { decodeMessage, encodeEvidence } from '../messages/codec.js';
+import { encodeEvidence } from '../messages/codec.js';
 import type { KeyCertificate } from '../messages/types.js';
 import { openProcessOutput } from '../runtime/log-file.js';
 import { BACKGROUND_PACING, LoadPacer } from '../storage/pacing.js';
@@ -105,6 +105,7 @@ import {
   parseReplicaMessage,
   type RecoveryProgress,
   type ReplicaToGuardian,
+  decodeForkProof,
   fromBase64,
   isFaultMode,
   toBase64,
@@ -886,15 +887,12 @@ export class Guardian {
       if (lastMs !== undefined && this.#now() - lastMs < PEER_FORK_PROOF_CHECK_INTERVAL_MS) return;
       this.#peerForkProofCheckedAtMs.set(peer, this.#now());
     }
-    const decoded = decodeMessage(fromBase64(encoded));
-    if (!decoded.ok || decoded.value.kind !== 'fork-proof') {
-      this.#logger.warn(
-        { source, reason: decoded.ok ? decoded.value.kind : decoded.reason },
-        'malformed fork proof',
-      );
+    const decoded = decodeForkProof(encoded);
+    if (!decoded.ok) {
+      this.#logger.warn({ source, reason: decoded.reason }, 'malformed fork proof');
       return;
     }
-    const proof = decoded.value.proof;
+    const proof = decoded.proof;
     const verdict = verifyForensicProof(proof, this.#evidenceContext());
     if (!verdict.valid) {
       this.#logger.warn({ source, reason: verdict.reason }, 'fork proof does not verify');
@@ -1407,6 +1405,10 @@ export class Guardian {
       connectedGuardians: this.#control?.connectedPeers().length ?? 0,
       pendingReactive: core.pendingReactive,
       faultyReplicas: core.faultyReplicas,
+      safeMode:
+        this.#safeMode === null
+          ? null
+          : { culprits: this.#safeMode.culprits, verifiedAtMs: this.#safeMode.verifiedAtMs },
       keyEpochAcceptedUntilMs: core.keyEpochAcceptedUntilMs,
       trustBoundary: this.#trustBoundary,
     };

@@ -18,13 +18,14 @@
  */
 import { createHash } from 'node:crypto';
 import type { ClusterConfig } from '../config/cluster-config.js';
+import { IPC_LIMITS } from '../runtime/ipc.js';
 
 /** The record file in the guardian's state folder. */
 export const SAFE_MODE_FILE = 'safe-mode.json';
 
 export const SAFE_MODE_ORDER_LIMITS = {
-  /** Longest proof kept: what the replica link carries (IPC_LIMITS.maxEvidenceBase64). */
-  maxProofBase64: 4 * 1024 * 1024,
+  /** Longest proof kept: what the replica link carries. */
+  maxProofBase64: IPC_LIMITS.maxEvidenceBase64,
   /** Longest record file read (the proof and a few short fields). */
   maxFileBytes: 4 * 1024 * 1024 + 16 * 1024,
   /** Culprits listed in a record: at most one per replica of the largest configuration. */

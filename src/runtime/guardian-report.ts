@@ -89,6 +89,12 @@ export interface GuardianStatus {
   /** Reactive recoveries scheduled and not yet done (replica ids). */
   readonly pendingReactive: readonly number[];
   /**
+   * The fork proof this guardian keeps (docs/intrusion-tolerance.md, "The guardians keep safe
+   * mode"): the replicas it names and when this guardian verified it; null when none is kept.
+   * While kept, every process the guardian starts starts in safe mode.
+   */
+  readonly safeMode: { readonly culprits: readonly number[]; readonly verifiedAtMs: number } | null;
+  /**
    * Until when the replica's current key epoch is accepted (docs/intrusion-tolerance.md, "Epoch
    * lifetimes"); past it, the replica cannot speak for itself until its guardian rotates it.
    */

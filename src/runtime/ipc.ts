@@ -18,6 +18,8 @@
 
 import type { Duplex } from 'node:stream';
 import { isRuntimeFaultMode, RUNTIME_FAULT_MODES, type RuntimeFaultMode } from '../adversary/catalogue.js';
+import { decodeMessage } from '../messages/codec.js';
+import type { ForensicProof } from '../messages/types.js';
 
 /**
  * The fault modes a test or demo cluster's replica can be switched into: the runtime's part of
@@ -463,4 +465,19 @@ export function toBase64(bytes: Uint8Array): string {
 
 export function fromBase64(text: string): Uint8Array {
   return new Uint8Array(Buffer.from(text, 'base64'));
+}
+
+/**
+ * A fork proof as it travels between guardians and replicas (session-keys.safeMode, safe-mode,
+ * the guardians' fork-proof control message, the kept record): a FORK-PROOF message, encoded and
+ * base64. Only decoded here; whether it proves anything is verifyForensicProof's question.
+ */
+export function decodeForkProof(
+  base64: string,
+): { readonly ok: true; readonly proof: ForensicProof } | { readonly ok: false; readonly reason: string } {
+  const decoded = decodeMessage(fromBase64(base64));
+  if (!decoded.ok) return { ok: false, reason: decoded.reason };
+  if (decoded.value.kind !== 'fork-proof')
+    return { ok: false, reason: `a ${decoded.value.kind}, not a FORK-PROOF` };
+  return { ok: true, proof: decoded.value.proof };
 }

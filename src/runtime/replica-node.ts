@@ -68,6 +68,7 @@ import {
   type RecoveryProgress,
   type ReplicaToGuardian,
   evidenceOrigin,
+  decodeForkProof,
   fromBase64,
   toBase64,
 } from './ipc.js';
@@ -882,14 +883,15 @@ export class ReplicaNode {
         this.#logger.warn('ignored session keys after start (keys change only with a new process)');
         break;
       case 'safe-mode': {
-        const decoded = decodeMessage(fromBase64(message.proof));
-        if (!decoded.ok || decoded.value.kind !== 'fork-proof') {
+        const decoded = decodeForkProof(message.proof);
+        if (!decoded.ok) {
           this.#logger.error(
-            "ignored the guardian's safe-mode order: its proof does not decode as a FORK-PROOF",
+            { reason: decoded.reason },
+            "ignored the guardian's safe-mode order: its proof does not decode",
           );
           break;
         }
-        this.#step({ kind: 'safe-mode-order', proof: decoded.value.proof });
+        this.#step({ kind: 'safe-mode-order', proof: decoded.proof });
         break;
       }
     }

@@ -106,6 +106,7 @@ export function sampleGuardianStatus(
     connectedGuardians: 5,
     pendingReactive: [],
     faultyReplicas: { f: 1, counted: [], proven: [] },
+    safeMode: null,
     // Fake guardians never rotate: far enough ahead to outlast any test.
     keyEpochAcceptedUntilMs: nowMs + SAMPLE_RECOVERY.periodMs,
     trustBoundary: {

@@ -154,6 +154,77 @@ export async function startTestCluster(
   };
 }
 
+/**
+ * Steps 3-5 of leaving safe mode (docs/intrusion-tolerance.md), for a test cluster the caller has
+ * stopped: a new configuration in the same directory (new keys for every replica and client, same
+ * shape, ports, settings and data), the code signed again when guardians run, and started.
+ * Resolves once every replica is up and out of safe mode; the caller checks what its case adds,
+ * then serves through `kv` (`servesAfterLeavingSafeMode`) and calls `stop`.
+ */
+export async function startUnderNewConfiguration(previous: TestCluster): Promise<{
+  readonly config: ClusterConfig;
+  readonly cluster: LocalCluster;
+  kv(): Promise<KvClient>;
+  stop(): Promise<void>;
+}> {
+  const old = previous.config;
+  const { configPath } = await generateCluster({
+    directory: previous.directory,
+    f: old.f,
+    k: old.k,
+    basePort: old.replicas[0]!.port,
+    clients: ['admin'],
+    benchClients: 0,
+    storageEngine: 'file',
+    dashboardPort: 0,
+    allowFaultInjection: old.allowFaultInjection,
+    protocol: { ...FAST_PROTOCOL },
+    ...(old.recovery === null ? {} : { recovery: { recoveryBoundMs: old.recovery.recoveryBoundMs } }),
+  });
+  const config = await loadClusterConfig(configPath);
+  assert.notDeepEqual(config.replicas[0]!.signingKey, old.replicas[0]!.signingKey, 'new keys');
+  if (config.recovery !== null) await signCodeManifestFor(config, BUILT_CODE_DIRECTORY);
+  const cluster = new LocalCluster({ config, entryPoint: builtEntryPoint(), logLevel: 'info' });
+  let client: PhalanxClient | null = null;
+  const stop = async (): Promise<void> => {
+    await client?.close();
+    await cluster.stopAll();
+  };
+  try {
+    await cluster.startAll();
+    await cluster.waitUntilReady(60_000);
+    await waitFor(
+      'every replica up and out of safe mode',
+      async () => (await cluster.reports()).every((report) => report.up && report.safeMode !== true),
+      60_000,
+    );
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  return {
+    config,
+    cluster,
+    async kv() {
+      await client?.close();
+      const keys = await loadClientKeyFile(clientKeyPath(config, clientId('admin')));
+      client = await PhalanxClient.connect({ config, client: keys, timeoutMs: 30_000 });
+      return new KvClient(client);
+    },
+    stop,
+  };
+}
+
+/**
+ * Out of safe mode: the certified state from before the fork is kept (re-signed under the new
+ * keys; the tests write `before-<i>` = `value <i>` first), and writes are taken again.
+ */
+export async function servesAfterLeavingSafeMode(kv: KvClient): Promise<void> {
+  assert.equal(decode(await kv.get('before-2', { ordered: true })), 'value 2');
+  await kv.put('after-leaving', encode('accepted'));
+  assert.equal(decode(await kv.get('after-leaving', { ordered: true })), 'accepted');
+}
+
 /** One JSON line of a replica's or guardian's log, with its ISO time also in milliseconds. */
 export interface LogLine {
   readonly time: string;

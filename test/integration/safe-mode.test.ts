@@ -17,38 +17,25 @@
 import * as assert from 'node:assert/strict';
 import { readFileSync, rmSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
-import { KvClient } from '../../src/apps/kv/client.js';
-import { PhalanxClient, PhalanxError } from '../../src/client/client.js';
-import {
-  accountabilityLogPath,
-  loadClusterConfig,
-  replicaDataDirectory,
-} from '../../src/config/cluster-config.js';
-import {
-  clientKeyPath,
-  generateCluster,
-  keyRegistryOf,
-  loadClientKeyFile,
-  loadReplicaKeyFile,
-  replicaKeyPath,
-} from '../../src/config/keys.js';
+import { PhalanxError } from '../../src/client/client.js';
+import { accountabilityLogPath, replicaDataDirectory } from '../../src/config/cluster-config.js';
+import { keyRegistryOf, loadReplicaKeyFile, replicaKeyPath } from '../../src/config/keys.js';
 import { signBytes } from '../../src/crypto/signatures.js';
 import { encodeMessage } from '../../src/messages/codec.js';
-import { clientId, digest, keyEpoch, replicaId, sequenceNumber, signature } from '../../src/messages/ids.js';
+import { digest, keyEpoch, replicaId, sequenceNumber, signature } from '../../src/messages/ids.js';
 import { checkpointPayload } from '../../src/messages/signing.js';
 import type { CheckpointCertificate } from '../../src/messages/types.js';
 import { channelKeyDirectory } from '../../src/transport/key-directory.js';
 import { TcpTransport } from '../../src/transport/tcp.js';
-import { LocalCluster } from '../../src/runtime/local-cluster.js';
 import { replicaNode } from '../../src/transport/transport.js';
-import { builtEntryPoint } from './built-code.js';
 import {
   decode,
   encode,
-  FAST_PROTOCOL,
   logLines,
-  type TestCluster,
+  servesAfterLeavingSafeMode,
   startTestCluster,
+  startUnderNewConfiguration,
+  type TestCluster,
   waitFor,
 } from './helpers.js';
 
@@ -191,29 +178,9 @@ describe('safe mode on real processes, when more than f replicas sign a fork', {
     const replaced = replicaId(0);
     rmSync(replicaDataDirectory(previous, replaced), { recursive: true, force: true });
     rmSync(accountabilityLogPath(previous, replaced), { force: true });
-    const { configPath } = await generateCluster({
-      directory: test.directory,
-      f: previous.f,
-      k: previous.k,
-      basePort: previous.replicas[0]!.port,
-      clients: ['admin'],
-      benchClients: 0,
-      storageEngine: 'file',
-      dashboardPort: 0,
-      allowFaultInjection: false,
-      protocol: { ...FAST_PROTOCOL },
-    });
-    const config = await loadClusterConfig(configPath);
-    assert.notDeepEqual(config.replicas[0]!.signingKey, previous.replicas[0]!.signingKey, 'new keys');
-    const cluster = new LocalCluster({ config, entryPoint: builtEntryPoint(), logLevel: 'info' });
-    let client: PhalanxClient | null = null;
+    const { config, cluster, kv: connect, stop } = await startUnderNewConfiguration(test);
     try {
-      await cluster.startAll();
-      await cluster.waitUntilReady();
-      const reports = await waitFor('every replica up and out of safe mode', async () => {
-        const all = await cluster.reports();
-        return all.every((report) => report.up && report.safeMode !== true) ? all : null;
-      });
+      const reports = await cluster.reports();
       assert.equal(reports.length, config.n);
       for (const replica of config.replicas) {
         const lines = logLines(readFileSync(cluster.replicaLogFile(replica.id), 'utf8'));
@@ -225,14 +192,8 @@ describe('safe mode on real processes, when more than f replicas sign a fork', {
           `replica ${replica.id} judged a stored proof`,
         );
       }
-      const keys = await loadClientKeyFile(clientKeyPath(config, clientId('admin')));
-      client = await PhalanxClient.connect({ config, client: keys, timeoutMs: 30_000 });
-      const kv = new KvClient(client);
-      // The certified state before the fork is kept (re-signed under the new keys), and the
-      // cluster takes writes again.
-      assert.equal(decode(await kv.get('before-2', { ordered: true })), 'value 2');
-      await kv.put('after-leaving', encode('accepted'));
-      assert.equal(decode(await kv.get('after-leaving', { ordered: true })), 'accepted');
+      const kv = await connect();
+      await servesAfterLeavingSafeMode(kv);
       // The replaced replica holds the state: with one kept replica stopped, no quorum forms
       // without it, and it answers reads of what was written before the fork and after.
       await waitFor(`replica ${replaced} caught up`, async () => {
@@ -257,8 +218,7 @@ describe('safe mode on real processes, when more than f replicas sign a fork', {
       assert.equal(decode(await kv.get('before-3', { ordered: true })), 'value 3');
       assert.equal(decode(await kv.get('without-a-kept-replica', { ordered: true })), 'accepted');
     } finally {
-      await client?.close();
-      await cluster.stopAll();
+      await stop();
     }
   });
 });

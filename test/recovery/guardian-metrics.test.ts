@@ -39,6 +39,7 @@ function status(overrides: Partial<GuardianStatus> = {}): GuardianStatus {
     connectedGuardians: 5,
     pendingReactive: [],
     faultyReplicas: { f: 1, counted: [4], proven: [] },
+    safeMode: null,
     keyEpochAcceptedUntilMs: null,
     trustBoundary: { enforced: false, reason: 'test' },
     ...overrides,

@@ -35,14 +35,8 @@ describe('a replica start that fails', () => {
 
   test('a rejuvenation whose new process exits while it catches up ends at once and is retried', () => {
     const guardian = new OneGuardian();
-    guardian.feed({ type: 'started', now: guardian.nowMs });
-    guardian.feed({ type: 'replica-progress', now: guardian.nowMs, stage: 'caught-up' });
-    assert.equal(guardian.step(), 'idle', 'the first start is over');
     // A crash, then its rejuvenation's new process crashes too while it validates its state.
-    guardian.exits();
-    guardian.runFor(CRASH_SETTLE_MAX_MS + 2 * TICK_MS);
-    assert.equal(guardian.startsAtMs.length, 2, 'the crash is rejuvenated');
-    assert.equal(guardian.step(), 'validating-state');
+    guardian.crashIntoRejuvenation();
     guardian.exits();
     assert.equal(guardian.step(), 'idle', 'the recovery does not wait for its deadline');
     // At most one crash rejuvenation per T_D: the next one waits for it, then starts.

@@ -6,6 +6,7 @@ import type { ScheduleParameters } from '../../src/core/schedule.js';
 import { keyEpoch, replicaId, signature } from '../../src/messages/ids.js';
 import type { KeyCertificate } from '../../src/messages/types.js';
 import {
+  CRASH_SETTLE_MAX_MS,
   type GuardianAction,
   GuardianCore,
   type GuardianEvent,
@@ -105,6 +106,20 @@ export class OneGuardian {
   exits(): void {
     this.running = false;
     this.feed({ type: 'replica-exited', now: this.nowMs, expected: false, code: 1, signal: null });
+  }
+
+  /**
+   * Started and caught up, then its process crashes: the rejuvenation after the crash has started
+   * a new process, which is validating its state (the core asked for exactly two starts).
+   */
+  crashIntoRejuvenation(): void {
+    this.feed({ type: 'started', now: this.nowMs });
+    this.feed({ type: 'replica-progress', now: this.nowMs, stage: 'caught-up' });
+    if (this.step() !== 'idle') throw new Error(`the first start is not over: ${this.step()}`);
+    this.exits();
+    this.runFor(CRASH_SETTLE_MAX_MS + 2 * TICK_MS);
+    if (this.startsAtMs.length !== 2 || this.step() !== 'validating-state')
+      throw new Error(`the crash was not rejuvenated: ${this.startsAtMs.length} starts, ${this.step()}`);
   }
 
   runFor(ms: number): void {

@@ -7,7 +7,6 @@
 import * as assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { CONTROL_LIMITS, decodeControl, encodeControl } from '../../src/recovery/control.js';
-import { CRASH_SETTLE_MAX_MS } from '../../src/recovery/core/guardian-core.js';
 import {
   configurationFingerprint,
   judgeStoredSafeMode,
@@ -15,7 +14,7 @@ import {
   type StoredSafeMode,
 } from '../../src/recovery/safe-mode-order.js';
 import { IPC_LIMITS, parseGuardianMessage, parseReplicaMessage } from '../../src/runtime/ipc.js';
-import { OneGuardian, TICK_MS } from './one-guardian.js';
+import { OneGuardian } from './one-guardian.js';
 
 function configuration(identitySeed: number) {
   return {
@@ -123,12 +122,8 @@ describe("a guardian's safe-mode record", () => {
 
   test('a process that starts in safe mode ends its rejuvenation at once, without a rejoin or an alarm', () => {
     const guardian = new OneGuardian();
-    guardian.feed({ type: 'started', now: guardian.nowMs });
-    guardian.feed({ type: 'replica-progress', now: guardian.nowMs, stage: 'caught-up' });
     // A crash: the rejuvenation after it starts a new process, which reports safe mode.
-    guardian.exits();
-    guardian.runFor(CRASH_SETTLE_MAX_MS + 2 * TICK_MS);
-    assert.equal(guardian.step(), 'validating-state');
+    guardian.crashIntoRejuvenation();
     guardian.actions.length = 0;
     guardian.feed({ type: 'replica-progress', now: guardian.nowMs, stage: 'safe-mode' });
     assert.equal(guardian.step(), 'idle');

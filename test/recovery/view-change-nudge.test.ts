@@ -7,11 +7,7 @@ import * as assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { decodeControl, encodeControl } from '../../src/recovery/control.js';
 import { parseGuardianMessage, parseReplicaMessage } from '../../src/runtime/ipc.js';
-import {
-  CRASH_SETTLE_MAX_MS,
-  MAX_REJOIN_ASKS,
-  REJOIN_RETRY_MS,
-} from '../../src/recovery/core/guardian-core.js';
+import { MAX_REJOIN_ASKS, REJOIN_RETRY_MS } from '../../src/recovery/core/guardian-core.js';
 import { OneGuardian, TICK_MS } from './one-guardian.js';
 
 const frame = (value: unknown): Uint8Array => new TextEncoder().encode(JSON.stringify(value));
@@ -64,13 +60,9 @@ describe('view-change nudges', () => {
 
   test('a rejoin asks above the view the replica sits out, which may be above the view it is in', () => {
     const guardian = new OneGuardian();
-    guardian.feed({ type: 'started', now: guardian.nowMs });
-    guardian.feed({ type: 'replica-progress', now: guardian.nowMs, stage: 'caught-up' });
     // A crash: its rejuvenation starts an amnesiac process, which catches up but cannot verify
     // the NEW-VIEW of view 2 the others are in; its voting floor is 2, its view still 0.
-    guardian.exits();
-    guardian.runFor(CRASH_SETTLE_MAX_MS + 2 * TICK_MS);
-    assert.equal(guardian.step(), 'validating-state');
+    guardian.crashIntoRejuvenation();
     guardian.feed({
       type: 'replica-status',
       now: guardian.nowMs,

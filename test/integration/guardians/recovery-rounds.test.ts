@@ -32,8 +32,8 @@ import {
 import { keyFromBase64, signingKeyPairFromSeed } from '../../../src/crypto/keys.js';
 import { signBytes } from '../../../src/crypto/signatures.js';
 import { encodeEvidence, encodeMessage } from '../../../src/messages/codec.js';
-import { checkpointPayload, proposalPayload } from '../../../src/messages/signing.js';
-import type { CheckpointCertificate, Evidence } from '../../../src/messages/types.js';
+import { proposalPayload } from '../../../src/messages/signing.js';
+import type { Evidence } from '../../../src/messages/types.js';
 import { toBase64 } from '../../../src/runtime/ipc.js';
 import { scheduleOf } from '../../../src/config/cluster-config.js';
 import { mostAtOnce, nextProactiveSlotOf, type ScheduleParameters } from '../../../src/core/schedule.js';
@@ -44,7 +44,7 @@ import { RATE_LIMITED_LOG_LIMITS } from '../../../src/transport/rate-limited-log
 import { TcpTransport } from '../../../src/transport/tcp.js';
 import { type NodeId, replicaNode } from '../../../src/transport/transport.js';
 import { logLines, type TestCluster, startTestCluster, waitFor } from '../helpers.js';
-import { up, Workload } from './shared.js';
+import { forgeCheckpointCertificate, type StolenKeys, stealKeys, up, Workload } from './shared.js';
 
 const RECOVERY_BOUND_MS = 6000;
 /**
@@ -52,13 +52,6 @@ const RECOVERY_BOUND_MS = 6000;
  * prepares it 3 s before the slot (claim 12), once its replica runs.
  */
 const STANDBY_SETTLE_MS = 8000;
-
-interface StolenKeys {
-  readonly replica: number;
-  readonly keyEpoch: number;
-  readonly signingSeed: string;
-  readonly certificate: string;
-}
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
 
@@ -123,10 +116,9 @@ describe('proactive recovery on real processes', { timeout: 300_000 }, () => {
   });
 
   async function steal(replica: number): Promise<StolenKeys> {
-    const entry = test.config.replicas[replica]!;
-    const response = await fetch(`http://${entry.adminHost}:${entry.adminPort}/debug/stolen-keys`);
-    assert.equal(response.status, 200);
-    return (await response.json()) as StolenKeys;
+    const loot = await stealKeys(test.config, replica);
+    assert.ok(loot !== null, `replica ${replica} gave no keys`);
+    return loot;
   }
 
   /** Connects to `target` pretending to be `loot.replica` with the stolen key; true if admitted. */
@@ -397,20 +389,7 @@ describe('proactive recovery on real processes', { timeout: 300_000 }, () => {
     const interval = test.config.protocol.checkpointInterval;
     const sequence = sequenceNumber((Math.floor(Math.max(...statuses) / interval) + 1000) * interval);
     const stateRoot = digest(new Uint8Array(32).fill(0xee));
-    const certificate: CheckpointCertificate = {
-      sequence,
-      stateRoot,
-      votes: stolen.map((loot) => ({
-        replicaId: replicaId(loot.replica),
-        keyEpoch: keyEpoch(loot.keyEpoch),
-        signature: signature(
-          signBytes(
-            signingKeyPairFromSeed(keyFromBase64(loot.signingSeed)),
-            checkpointPayload(sequence, stateRoot),
-          ),
-        ),
-      })),
-    };
+    const certificate = forgeCheckpointCertificate(stolen, sequence, stateRoot);
     // Sent from a replica the intruder holds now, with that replica's current keys. Not the
     // highest id: between replicas the lower id dials (docs/transport.md), so an impostor of the
     // highest one dials nobody (a run timed out waiting for it to connect).

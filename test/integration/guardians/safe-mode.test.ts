@@ -14,53 +14,27 @@ import * as assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { KvClient } from '../../../src/apps/kv/client.js';
-import { PhalanxClient, PhalanxError } from '../../../src/client/client.js';
-import { loadClusterConfig } from '../../../src/config/cluster-config.js';
-import {
-  clientKeyPath,
-  clientRegistryOf,
-  generateCluster,
-  loadClientKeyFile,
-} from '../../../src/config/keys.js';
-import { signCodeManifestFor } from '../../../src/recovery/code-manifest.js';
-import { LocalCluster } from '../../../src/runtime/local-cluster.js';
+import { PhalanxError } from '../../../src/client/client.js';
+import { clientRegistryOf } from '../../../src/config/keys.js';
 import { quorumSize } from '../../../src/core/quorum.js';
 import { keyFromBase64, signingKeyPairFromSeed } from '../../../src/crypto/keys.js';
-import { signBytes } from '../../../src/crypto/signatures.js';
 import { encodeMessage } from '../../../src/messages/codec.js';
-import {
-  clientId,
-  digest,
-  keyEpoch,
-  replicaId,
-  sequenceNumber,
-  signature,
-} from '../../../src/messages/ids.js';
-import { checkpointPayload } from '../../../src/messages/signing.js';
-import type { CheckpointCertificate } from '../../../src/messages/types.js';
+import { digest, keyEpoch, replicaId, sequenceNumber } from '../../../src/messages/ids.js';
 import { SAFE_MODE_FILE } from '../../../src/recovery/safe-mode-order.js';
 import { channelKeyDirectory } from '../../../src/transport/key-directory.js';
 import { TcpTransport } from '../../../src/transport/tcp.js';
 import { replicaNode } from '../../../src/transport/transport.js';
-import { BUILT_CODE_DIRECTORY, builtEntryPoint } from '../built-code.js';
 import {
   decode,
   encode,
-  FAST_PROTOCOL,
   logLines,
-  type TestCluster,
+  servesAfterLeavingSafeMode,
   startTestCluster,
+  startUnderNewConfiguration,
+  type TestCluster,
   waitFor,
 } from '../helpers.js';
-import { up } from './shared.js';
-
-interface StolenKeys {
-  readonly replica: number;
-  readonly keyEpoch: number;
-  readonly signingSeed: string;
-  readonly certificate: string;
-}
+import { forgeCheckpointCertificate, type StolenKeys, stealKeys, up } from './shared.js';
 
 describe('safe mode under guardians', { timeout: 240_000 }, () => {
   let test: TestCluster;
@@ -77,16 +51,6 @@ describe('safe mode under guardians', { timeout: 240_000 }, () => {
   after(async () => {
     await test?.stop();
   });
-
-  async function steal(replica: number): Promise<StolenKeys | null> {
-    const entry = test.config.replicas[replica]!;
-    try {
-      const response = await fetch(`http://${entry.adminHost}:${entry.adminPort}/debug/stolen-keys`);
-      return response.status === 200 ? ((await response.json()) as StolenKeys) : null;
-    } catch {
-      return null; // Down for its rejuvenation.
-    }
-  }
 
   const guardianSafeModeFile = (id: number): string =>
     join(test.config.dataDirectory, `guardian-${id}`, SAFE_MODE_FILE);
@@ -114,27 +78,14 @@ describe('safe mode under guardians', { timeout: 240_000 }, () => {
     // The intruder's loot: the current session keys of a quorum of replicas.
     const quorum = quorumSize(test.config);
     const loot = await waitFor('the keys of a quorum of replicas', async () => {
-      const found = (await Promise.all(test.config.replicas.map((entry) => steal(entry.id)))).filter(
-        (keys): keys is StolenKeys => keys !== null,
-      );
+      const found = (
+        await Promise.all(test.config.replicas.map((entry) => stealKeys(test.config, entry.id)))
+      ).filter((keys): keys is StolenKeys => keys !== null);
       return found.length >= quorum ? found.slice(0, quorum) : null;
     });
     const sequence = sequenceNumber(certified);
     const forgedRoot = digest(new Uint8Array(32).fill(0xab));
-    const forged: CheckpointCertificate = {
-      sequence,
-      stateRoot: forgedRoot,
-      votes: loot.map((keys) => ({
-        replicaId: replicaId(keys.replica),
-        keyEpoch: keyEpoch(keys.keyEpoch),
-        signature: signature(
-          signBytes(
-            signingKeyPairFromSeed(keyFromBase64(keys.signingSeed)),
-            checkpointPayload(sequence, forgedRoot),
-          ),
-        ),
-      })),
-    };
+    const forged = forgeCheckpointCertificate(loot, sequence, forgedRoot);
     const frame = encodeMessage({ kind: 'checkpoint-proof', certificate: forged });
     // Sent as a stolen replica that dials others (not the highest id: the lower id dials).
     const sender = loot.find((keys) => keys.replica < test.config.n - 1)!;
@@ -250,42 +201,27 @@ describe('safe mode under guardians', { timeout: 240_000 }, () => {
       async () => (await test.status()).every((report) => report.up && report.safeMode === true),
       60_000,
     );
-    for (const report of up(await test.guardians()))
+    const guardians = up(await test.guardians());
+    assert.equal(guardians.length, test.config.n);
+    for (const report of guardians) {
       assert.ok(
         report.alarms.some((alarm) => /kept in safe mode/.test(alarm.message)),
         `guardian ${report.replica}: ${JSON.stringify(report.alarms)}`,
       );
+      // Its status says so too, with the culprits (the dashboard and the metrics read it).
+      assert.ok(
+        (report.safeMode?.culprits.length ?? 0) >= test.config.f + 1,
+        `guardian ${report.replica}: ${JSON.stringify(report.safeMode)}`,
+      );
+    }
   });
 
   it("leaves safe mode the operator's way: a new configuration, new keys for every replica, data kept", async () => {
     await test.cluster.stopAll();
-    const previous = test.config;
-    const { configPath } = await generateCluster({
-      directory: test.directory,
-      f: previous.f,
-      k: previous.k,
-      basePort: previous.replicas[0]!.port,
-      clients: ['admin'],
-      benchClients: 0,
-      storageEngine: 'file',
-      dashboardPort: 0,
-      allowFaultInjection: true,
-      protocol: { ...FAST_PROTOCOL },
-      recovery: { recoveryBoundMs: 6000 },
-    });
-    const config = await loadClusterConfig(configPath);
-    assert.notDeepEqual(config.replicas[0]!.identityKey, previous.replicas[0]!.identityKey, 'new keys');
-    await signCodeManifestFor(config, BUILT_CODE_DIRECTORY);
-    const cluster = new LocalCluster({ config, entryPoint: builtEntryPoint(), logLevel: 'info' });
-    let client: PhalanxClient | null = null;
+    const { config, cluster, kv, stop } = await startUnderNewConfiguration(test);
     try {
-      await cluster.startAll();
-      await cluster.waitUntilReady(60_000);
-      await waitFor(
-        'every replica up and out of safe mode',
-        async () => (await cluster.reports()).every((report) => report.up && report.safeMode !== true),
-        60_000,
-      );
+      for (const report of up(await cluster.guardianReports()))
+        assert.equal(report.safeMode, null, `guardian ${report.replica} keeps no proof`);
       for (const entry of config.replicas) {
         assert.ok(!existsSync(guardianSafeModeFile(entry.id)), `guardian ${entry.id} discarded its record`);
         const lines = logLines(readFileSync(cluster.logFile(entry.id), 'utf8'));
@@ -294,15 +230,9 @@ describe('safe mode under guardians', { timeout: 240_000 }, () => {
           `guardian ${entry.id} said so`,
         );
       }
-      const keys = await loadClientKeyFile(clientKeyPath(config, clientId('admin')));
-      client = await PhalanxClient.connect({ config, client: keys, timeoutMs: 30_000 });
-      const kv = new KvClient(client);
-      assert.equal(decode(await kv.get('before-2', { ordered: true })), 'value 2');
-      await kv.put('after-leaving', encode('accepted'));
-      assert.equal(decode(await kv.get('after-leaving', { ordered: true })), 'accepted');
+      await servesAfterLeavingSafeMode(await kv());
     } finally {
-      await client?.close();
-      await cluster.stopAll();
+      await stop();
     }
   });
 });

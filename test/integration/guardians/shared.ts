@@ -1,6 +1,21 @@
-/** What the guardian integration tests share: a steady client workload and report filtering. */
+/**
+ * What the guardian integration tests share: a steady client workload, report filtering, and an
+ * intruder's stolen session keys and the checkpoint certificates it forges with them.
+ */
 import { performance } from 'node:perf_hooks';
 import type { KvClient } from '../../../src/apps/kv/client.js';
+import type { ClusterConfig } from '../../../src/config/cluster-config.js';
+import { keyFromBase64, signingKeyPairFromSeed } from '../../../src/crypto/keys.js';
+import { signBytes } from '../../../src/crypto/signatures.js';
+import {
+  type Digest,
+  keyEpoch,
+  replicaId,
+  type SequenceNumber,
+  signature,
+} from '../../../src/messages/ids.js';
+import { checkpointPayload } from '../../../src/messages/signing.js';
+import type { CheckpointCertificate } from '../../../src/messages/types.js';
 import { decode, encode } from '../helpers.js';
 
 /**
@@ -53,3 +68,44 @@ export class Workload {
 }
 
 export { guardiansUp as up } from '../../../src/runtime/guardian-report.js';
+
+/** What a replica's `/debug/stolen-keys` gives an intruder (test clusters only): its current session keys. */
+export interface StolenKeys {
+  readonly replica: number;
+  readonly keyEpoch: number;
+  readonly signingSeed: string;
+  readonly certificate: string;
+}
+
+/** The session keys replica `replica` holds now, or null while it is down (its rejuvenation). */
+export async function stealKeys(config: ClusterConfig, replica: number): Promise<StolenKeys | null> {
+  const entry = config.replicas[replica]!;
+  try {
+    const response = await fetch(`http://${entry.adminHost}:${entry.adminPort}/debug/stolen-keys`);
+    return response.status === 200 ? ((await response.json()) as StolenKeys) : null;
+  } catch {
+    return null;
+  }
+}
+
+/** A checkpoint certificate for `stateRoot` at `sequence`, signed with every loot's session key. */
+export function forgeCheckpointCertificate(
+  loot: readonly StolenKeys[],
+  sequence: SequenceNumber,
+  stateRoot: Digest,
+): CheckpointCertificate {
+  return {
+    sequence,
+    stateRoot,
+    votes: loot.map((keys) => ({
+      replicaId: replicaId(keys.replica),
+      keyEpoch: keyEpoch(keys.keyEpoch),
+      signature: signature(
+        signBytes(
+          signingKeyPairFromSeed(keyFromBase64(keys.signingSeed)),
+          checkpointPayload(sequence, stateRoot),
+        ),
+      ),
+    })),
+  };
+}

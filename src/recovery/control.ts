@@ -26,9 +26,14 @@ export type ControlMessage =
   /** The sender's replica suspects `accused`; f + 1 distinct suspecting replicas trigger a recovery. */
   | { readonly type: 'suspicion'; readonly accused: number; readonly reason: string; readonly atMs?: number }
   /** The sender's replica is being rejuvenated (suspicions against it meanwhile are expected). */
-  | { readonly type: 'recovering'; readonly kind: 'proactive' | 'reactive'; readonly reason: string }
+  | {
+      readonly type: 'recovering';
+      readonly kind: 'proactive' | 'reactive';
+      readonly reason: string;
+      readonly atMs?: number;
+    }
   /** The sender's replica finished its rejuvenation: accusations against it are settled. */
-  | { readonly type: 'recovered'; readonly keyEpoch: number }
+  | { readonly type: 'recovered'; readonly keyEpoch: number; readonly atMs?: number }
   /**
    * Whether the sender's replica takes part in the protocol now (a running process that votes),
    * sent every REPLICA_STATE_INTERVAL_MS and on every change: a guardian discards its replica's
@@ -123,12 +128,16 @@ export function decodeControl(
         : invalid;
     case 'recovering':
       return (value.kind === 'proactive' || value.kind === 'reactive') &&
-        bounded(value.reason, CONTROL_LIMITS.maxReasonLength)
-        ? { ok: true, message: { type: 'recovering', kind: value.kind, reason: value.reason } }
+        bounded(value.reason, CONTROL_LIMITS.maxReasonLength) &&
+        isOptionalStamp(value.atMs)
+        ? {
+            ok: true,
+            message: { type: 'recovering', kind: value.kind, reason: value.reason, ...stampOf(value.atMs) },
+          }
         : invalid;
     case 'recovered':
-      return isCount(value.keyEpoch)
-        ? { ok: true, message: { type: 'recovered', keyEpoch: value.keyEpoch } }
+      return isCount(value.keyEpoch) && isOptionalStamp(value.atMs)
+        ? { ok: true, message: { type: 'recovered', keyEpoch: value.keyEpoch, ...stampOf(value.atMs) } }
         : invalid;
     case 'replica-state':
       return typeof value.voting === 'boolean'

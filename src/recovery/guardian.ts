@@ -829,10 +829,20 @@ export class Guardian {
         });
         return;
       case 'recovering':
-        this.#feed({ type: 'peer-recovering', now, from: from.id });
+        this.#feed({
+          type: 'peer-recovering',
+          now,
+          from: from.id,
+          ...(message.atMs === undefined ? {} : { atMs: message.atMs }),
+        });
         return;
       case 'recovered':
-        this.#feed({ type: 'peer-recovered', now, from: from.id });
+        this.#feed({
+          type: 'peer-recovered',
+          now,
+          from: from.id,
+          ...(message.atMs === undefined ? {} : { atMs: message.atMs }),
+        });
         return;
       case 'replica-state':
         this.#feed({ type: 'peer-replica-state', now, from: from.id, voting: message.voting });

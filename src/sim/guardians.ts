@@ -411,9 +411,9 @@ function peerEvent(message: CoreControlMessage, from: number, now: number): Guar
         atMs: message.atMs,
       };
     case 'recovering':
-      return { type: 'peer-recovering', now, from };
+      return { type: 'peer-recovering', now, from, atMs: message.atMs };
     case 'recovered':
-      return { type: 'peer-recovered', now, from };
+      return { type: 'peer-recovered', now, from, atMs: message.atMs };
     case 'replica-state':
       return { type: 'peer-replica-state', now, from, voting: message.voting };
     case 'rejuvenation-owed':

@@ -251,10 +251,16 @@ class Cluster {
               });
               break;
             case 'recovering':
-              this.#queue.push({ replica: peer, event: { type: 'peer-recovering', now, from: replica } });
+              this.#queue.push({
+                replica: peer,
+                event: { type: 'peer-recovering', now, from: replica, atMs: message.atMs },
+              });
               break;
             case 'recovered':
-              this.#queue.push({ replica: peer, event: { type: 'peer-recovered', now, from: replica } });
+              this.#queue.push({
+                replica: peer,
+                event: { type: 'peer-recovered', now, from: replica, atMs: message.atMs },
+              });
               break;
             case 'replica-state':
               this.#queue.push({
@@ -998,6 +1004,40 @@ describe('GuardianCore: reactive slots decided once', () => {
       !cluster.rejuvenations().some((recovery) => recovery.replica === 1 && recovery.beganAtMs >= slotStart),
       'replica 1 was not this slot’s choice at its start',
     );
+  });
+});
+
+describe('GuardianCore: the grace after a recovery', () => {
+  test('24. suspicions near the end of the 2·T_D grace are judged alike by every guardian, by their stamps, whenever the announcement reached it', () => {
+    const recoveredAtMs = 20 * T_P;
+    const graceEndMs = recoveredAtMs + 2 * T_D;
+    // Guardian 0 hears replica 4's 'recovered' at once, guardian 1 150 ms later.
+    const prompt = newCore(0);
+    const late = newCore(1);
+    prompt.step({ type: 'peer-recovered', now: recoveredAtMs, from: 4, atMs: recoveredAtMs });
+    late.step({ type: 'peer-recovered', now: recoveredAtMs + 150, from: 4, atMs: recoveredAtMs });
+    const suspect = (core: GuardianCore, stampMs: number, arrivalMs: number): void => {
+      for (const from of [2, 3])
+        core.step({
+          type: 'peer-suspicion',
+          now: arrivalMs,
+          from,
+          accused: 4,
+          reason: 'silent',
+          atMs: stampMs,
+        });
+    };
+    // Stamped inside the grace, arriving after its end at both: ignored by both (judged on
+    // arrival, guardian 0 counted them and guardian 1 did not).
+    suspect(prompt, graceEndMs - 20, graceEndMs + 100);
+    suspect(late, graceEndMs - 20, graceEndMs + 100);
+    assert.deepEqual(prompt.pendingReactive(), []);
+    assert.deepEqual(late.pendingReactive(), []);
+    // Stamped after it: an accusation at both, dated alike.
+    suspect(prompt, graceEndMs + 20, graceEndMs + 120);
+    suspect(late, graceEndMs + 20, graceEndMs + 120);
+    assert.deepEqual(prompt.pendingReactive(), [4]);
+    assert.deepEqual(late.pendingReactive(), [4]);
   });
 });
 

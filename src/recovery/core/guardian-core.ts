@@ -153,8 +153,18 @@ export type CoreControlMessage =
       readonly atMs: number;
     }
   | { readonly type: 'suspicion'; readonly accused: number; readonly reason: string; readonly atMs: number }
-  | { readonly type: 'recovering'; readonly kind: CoreRecoveryKind; readonly reason: string }
-  | { readonly type: 'recovered'; readonly keyEpoch: number }
+  /**
+   * `atMs` (recovering, recovered): when the sender began or ended the rejuvenation, on its clock.
+   * Suspicions are judged against it by their own stamps, so that every guardian ignores the same
+   * ones whatever order the messages reach it in (see #onSuspicion).
+   */
+  | {
+      readonly type: 'recovering';
+      readonly kind: CoreRecoveryKind;
+      readonly reason: string;
+      readonly atMs: number;
+    }
+  | { readonly type: 'recovered'; readonly keyEpoch: number; readonly atMs: number }
   | { readonly type: 'replica-state'; readonly voting: boolean }
   | { readonly type: 'rejuvenation-owed'; readonly reason: string; readonly atMs: number }
   | { readonly type: 'nudge'; readonly aboveView: number | null };
@@ -213,8 +223,8 @@ export type GuardianEvent =
       readonly reason: string;
       readonly atMs?: number;
     }
-  | { readonly type: 'peer-recovering'; readonly now: number; readonly from: number }
-  | { readonly type: 'peer-recovered'; readonly now: number; readonly from: number }
+  | { readonly type: 'peer-recovering'; readonly now: number; readonly from: number; readonly atMs?: number }
+  | { readonly type: 'peer-recovered'; readonly now: number; readonly from: number; readonly atMs?: number }
   | {
       readonly type: 'peer-replica-state';
       readonly now: number;
@@ -760,11 +770,11 @@ export class GuardianCore {
         this.#onSuspicion(event.accused, event.from, event.reason, this.#stamp(event.atMs));
         return;
       case 'peer-recovering':
-        this.#recoveringPeers.set(event.from, this.#now);
+        this.#noteRecoveryActivity(event.from, this.#stamp(event.atMs));
         this.#peerStates.set(event.from, { voting: false, atMs: this.#now });
         return;
       case 'peer-recovered':
-        this.#recoveringPeers.set(event.from, this.#now);
+        this.#noteRecoveryActivity(event.from, this.#stamp(event.atMs));
         this.#settleAccusations(event.from);
         return;
       case 'peer-replica-state':
@@ -1183,9 +1193,14 @@ export class GuardianCore {
     // A replica being rejuvenated is down on purpose: suspicions of it are expected, not evidence.
     // Every guardian applies the same rule (its own replica included), so all reach the same
     // accusations: a replica is not suspected within 2·T_D of announcing a recovery.
+    // Judged by the stamps (the suspicion's and the recovery's, as their originating guardians
+    // set them), not by when either reached this guardian: judged on arrival, a suspicion near the
+    // end of the grace counted at some guardians and not at others, and their accusations split
+    // (the simulator saw two replicas rejuvenated reactively at once, over k). A suspicion stamped
+    // before the recovery began is of the old incarnation, which the recovery settles anyway.
     const recovering =
       accused === this.id ? this.#ownRecoveryActivityAtMs : this.#recoveringPeers.get(accused);
-    if (recovering !== undefined && this.#now - recovering < 2 * this.#schedule.recoveryBoundMs) {
+    if (recovering !== undefined && atMs - recovering < 2 * this.#schedule.recoveryBoundMs) {
       // Info, not debug: an operator asking why f + 1 complaints accused nobody finds the answer.
       this.#log('info', { accused, reporter, reason }, 'suspicion of a replica that just recovered ignored');
       return;
@@ -1228,6 +1243,11 @@ export class GuardianCore {
     const held = this.#accusations.get(accused);
     if (held !== undefined && atMs < held.accusedAtMs)
       this.#accusations.set(accused, { ...held, accusedAtMs: atMs });
+  }
+
+  /** A peer's replica began or ended a rejuvenation at `atMs` (the latest such time is kept). */
+  #noteRecoveryActivity(peer: number, atMs: number): void {
+    this.#recoveringPeers.set(peer, Math.max(atMs, this.#recoveringPeers.get(peer) ?? atMs));
   }
 
   /** The replica was rejuvenated: what was said of its previous incarnation no longer holds. */
@@ -1277,7 +1297,7 @@ export class GuardianCore {
     };
     this.#state = state;
     this.#emit({ type: 'recovery-begun', kind, first, afterCrash: run.afterCrash });
-    this.#emit({ type: 'broadcast', message: { type: 'recovering', kind, reason } });
+    this.#emit({ type: 'broadcast', message: { type: 'recovering', kind, reason, atMs: now } });
     this.#log('info', { kind, reason }, first ? 'starting the replica' : 'rejuvenation started');
     // Stopping the leader would stall every request until the others time out and change view:
     // a leader about to be rejuvenated first asks everybody to move to a view it does not lead.
@@ -1623,7 +1643,7 @@ export class GuardianCore {
         keyEpoch: run.keyEpoch,
       });
       this.#recoveries.length = Math.min(this.#recoveries.length, MAX_RECORDS);
-      this.#emit({ type: 'broadcast', message: { type: 'recovered', keyEpoch: run.keyEpoch } });
+      this.#emit({ type: 'broadcast', message: { type: 'recovered', keyEpoch: run.keyEpoch, atMs: now } });
     }
     if (exceededBound)
       this.#alarm(

@@ -299,6 +299,17 @@ export const SELF_CONTRADICTION_SUSPICIONS = {
  */
 export const RETIRED_EPOCH_SUSPICION = 'signed its own message under its retired key epoch';
 
+/**
+ * A peer is suspected of silence when nothing at all has come from it for SILENCE_STATUS_INTERVALS
+ * status intervals, and at least SILENCE_REQUEST_TIMEOUTS request timeouts (a correct replica sends
+ * a STATUS every interval), while this replica hears a quorum: isolated itself, it blames nobody.
+ * The suspicion repeats at most once per that time; the guardians ignore it for a replica they
+ * know is being rejuvenated.
+ */
+export const SILENCE_STATUS_INTERVALS = 10;
+export const SILENCE_REQUEST_TIMEOUTS = 2;
+export const SILENCE_SUSPICION = 'silent: nothing received for';
+
 export const UNACKNOWLEDGED_REQUEST_LOG_INTERVAL_MS = 10_000;
 /** Conflicting-checkpoint proofs remembered as reported (one per replica, epoch and sequence). */
 const MAX_CONFLICTS_REPORTED = 1024;
@@ -455,6 +466,12 @@ export class Replica {
   #viewFloor = 0;
   /** lastExecuted that peers reported in STATUS, to tell whether this replica is behind. */
   readonly #peerExecuted = new Map<ReplicaId, number>();
+  /** When the last message of each peer arrived (any kind; the silence detector reads it). */
+  readonly #lastHeardAt = new Map<ReplicaId, number>();
+  /** When the silence detector first looked: a peer never heard counts as silent from then. */
+  #silenceWatchSince: number | null = null;
+  /** When each peer was last suspected of silence (one suspicion per silence limit). */
+  readonly #silenceSuspectedAt = new Map<ReplicaId, number>();
   readonly #lastHelpedAt = new Map<ReplicaId, number>();
   #currentNewView: NewView | null = null;
   /** Decided re-proposals of the current view, by sequence: the leader must propose exactly these. */
@@ -1683,6 +1700,7 @@ export class Replica {
       this.#reject(from, message.kind, `claims to be from replica ${message.replicaId}`);
       return;
     }
+    this.#lastHeardAt.set(from, this.#now);
     if (this.#cutOff.size > 0 && this.#isCutOff(from) && !this.#readFromCutOff(from, message)) return;
     switch (message.kind) {
       case 'pre-prepare':
@@ -3710,6 +3728,7 @@ export class Replica {
       this.#lastStatusAt = now;
       this.#broadcast(this.#statusMessage());
     }
+    this.#checkSilence();
     this.#shareCertificateHistoryIfDue();
     if (
       now - this.#lastCertificateCheckAt >=
@@ -3732,6 +3751,41 @@ export class Replica {
       now - this.#lastProgressAt >= this.config.catchUpTimeoutMs
     ) {
       this.#startStateTransfer(this.#knownCertificate);
+    }
+  }
+
+  /**
+   * Suspects the peers nothing has come from for the silence limit (SILENCE_SUSPICION). A silent
+   * leader is replaced by the request timers; a silent backup leaves no other trace, and f of
+   * them leave a quorum with no room for one more fault.
+   */
+  #checkSilence(): void {
+    const now = this.#now;
+    if (this.#silenceWatchSince === null) {
+      this.#silenceWatchSince = now;
+      return;
+    }
+    const limitMs = Math.max(
+      SILENCE_STATUS_INTERVALS * this.config.statusIntervalMs,
+      SILENCE_REQUEST_TIMEOUTS * this.config.requestTimeoutMs,
+    );
+    const silent: { peer: ReplicaId; forMs: number }[] = [];
+    let heard = 1; // itself
+    for (let index = 0; index < this.config.n; index++) {
+      const peer = replicaId(index);
+      if (peer === this.id) continue;
+      const forMs = now - (this.#lastHeardAt.get(peer) ?? this.#silenceWatchSince);
+      if (forMs < limitMs) heard++;
+      else silent.push({ peer, forMs });
+    }
+    if (heard < this.#quorum) return;
+    for (const { peer, forMs } of silent) {
+      // A proven replica is cut off already; what it sends is dropped, not waited for.
+      if (this.#isCutOff(peer)) continue;
+      const suspectedAt = this.#silenceSuspectedAt.get(peer);
+      if (suspectedAt !== undefined && now - suspectedAt < limitMs) continue;
+      this.#silenceSuspectedAt.set(peer, now);
+      this.#suspect(peer, `${SILENCE_SUSPICION} ${forMs} ms`);
     }
   }
 

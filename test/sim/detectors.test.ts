@@ -37,6 +37,8 @@ const EXPECTED: Record<ByzantineBehaviour, Expectation> = {
       channel: 'suspicions',
       key: /^view change: (new view did not arrive in time|request .* not executed in # ms)$/,
     },
+    // As a backup: nothing at all comes from it (SILENCE_SUSPICION).
+    alsoFired: [/^silent: nothing received for # ms$/],
   },
   equivocate: { detector: { channel: 'evidence', key: /^equivocation$/ } },
   'forge-signatures': {

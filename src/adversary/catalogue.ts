@@ -141,6 +141,12 @@ export const ADVERSARY_CATALOGUE = {
     leaderOnly: true,
     atStartOnly: true,
   },
+  'lie-in-new-view': {
+    description:
+      'as leader of a new view, signs a NEW-VIEW its view changes do not support: one view change short of a quorum, or one of them twice',
+    environments: ['simulator'],
+    leaderOnly: true,
+  },
 } as const satisfies Record<string, CatalogueEntry>;
 
 type Catalogue = typeof ADVERSARY_CATALOGUE;

@@ -22,12 +22,14 @@ import {
 import {
   batchContent,
   checkpointPayload,
+  newViewPayload,
   proposalPayload,
   requestContent,
   viewChangePayload,
 } from '../messages/signing.js';
 import type {
   ClientRequest,
+  NewView,
   PrePrepare,
   ReplicaMessage,
   Reply,
@@ -120,6 +122,9 @@ export function rewriteOutgoing(
       break;
     case 'view-change':
       if (active('lie-in-view-change')) rewritten = lyingViewChange(message, crypto, random);
+      break;
+    case 'new-view':
+      if (active('lie-in-new-view')) rewritten = lyingNewView(message, crypto, random);
       break;
     case 'status':
       if (active('inflated-status')) rewritten = inflatedStatus(message);
@@ -239,6 +244,22 @@ function lyingViewChange(message: ViewChange, crypto: CoreCrypto, random: Advers
     lying = { ...message, prepared, prePrepared };
   }
   const signed = crypto.sign(viewChangePayload(lying));
+  return { ...lying, keyEpoch: signed.keyEpoch, signature: signed.signature };
+}
+
+/**
+ * 'lie-in-new-view', validly signed: the view changes without their last one (one short of a
+ * quorum when the leader had exactly Q), or with their first one in its place (one replica twice).
+ */
+function lyingNewView(message: NewView, crypto: CoreCrypto, random: AdversaryRandom): NewView {
+  const viewChanges = message.viewChanges;
+  const first = viewChanges[0];
+  if (first === undefined) return message;
+  const lying: NewView = {
+    ...message,
+    viewChanges: random.chance(0.5) ? viewChanges.slice(0, -1) : [...viewChanges.slice(0, -1), first],
+  };
+  const signed = crypto.sign(newViewPayload(lying));
   return { ...lying, keyEpoch: signed.keyEpoch, signature: signed.signature };
 }
 

@@ -81,6 +81,8 @@ export function provenKeyEpoch(evidence: Evidence): KeyEpoch {
     case 'lying-reply':
       assert(evidence.reply.proof !== null, 'a lying-reply proof carries a signed reply');
       return evidence.reply.proof.keyEpoch;
+    case 'invalid-new-view':
+      return evidence.newView.keyEpoch;
   }
 }
 

@@ -91,7 +91,7 @@ import { leafDigest, merkleRoot, merkleTree } from './merkle.js';
 import { correctWitnessSize, quorumSize } from './quorum.js';
 import type { Service } from './service.js';
 import { StateTransfer } from './state-transfer.js';
-import { decideNewView, type NewViewDecision } from './view-change.js';
+import { decideNewView, type NewViewDecision, newViewProblem } from './view-change.js';
 import { SenderBudgets } from './token-bucket.js';
 import {
   CERTIFICATE_HISTORY_STATUS_INTERVALS,
@@ -286,6 +286,15 @@ export const SELF_CONTRADICTION_SUSPICIONS = {
   prepareAgainstCommit: 'prepare contradicts its own commit',
   commitAgainstProposal: 'commit contradicts its own proposal',
 } as const;
+
+/**
+ * A peer's CHECKPOINT vote for a state root other than the one this replica computed by executing
+ * the same batches up to that sequence. Execution is deterministic, so no correct replica earns it
+ * from a correct one (the simulator counts one against a correct replica as a violation). A
+ * suspicion, not evidence: a third party cannot tell which root is right without a certificate;
+ * once Q votes certify the right one, the vote becomes `conflicting-checkpoint` evidence.
+ */
+export const CHECKPOINT_AGAINST_STATE_SUSPICION = 'checkpoint vote contradicts the executed batches';
 
 /**
  * A replica's own message (a PRE-PREPARE, a CHECKPOINT) signed under a key epoch older than the
@@ -2427,8 +2436,24 @@ export class Replica {
       vote,
     });
     this.#broadcast(vote);
+    // Votes that came before this replica got here are judged now.
+    for (const early of this.#checkpointVotes.get(sequence)?.values() ?? [])
+      this.#judgeCheckpointVoteAgainstState(early);
     this.#recordCheckpointVote(vote);
     this.#evaluateCheckpoint(sequence);
+  }
+
+  /** Suspects a peer whose checkpoint vote contradicts this replica's own root for that sequence. */
+  #judgeCheckpointVoteAgainstState(vote: Checkpoint): void {
+    if (vote.replicaId === this.id) return;
+    const own = this.#ownCheckpoints.get(vote.sequence);
+    if (own === undefined || bytesEqual(own.root, vote.stateRoot)) return;
+    const reported = `state:${vote.replicaId}:${vote.keyEpoch}:${vote.sequence}`;
+    if (this.#conflictsReported.has(reported)) return;
+    this.#conflictsReported.add(reported);
+    while (this.#conflictsReported.size > MAX_CONFLICTS_REPORTED)
+      this.#conflictsReported.delete(this.#conflictsReported.values().next().value!);
+    this.#suspect(vote.replicaId, CHECKPOINT_AGAINST_STATE_SUSPICION);
   }
 
   #onCheckpoint(from: ReplicaId, message: Checkpoint): void {
@@ -2464,6 +2489,7 @@ export class Replica {
       else if (!this.#refreshStableVote(message)) this.#shareFreshCertificate(from);
       return;
     }
+    this.#judgeCheckpointVoteAgainstState(message);
     this.#recordCheckpointVote(message);
     this.#evaluateCheckpoint(message.sequence);
   }
@@ -2524,6 +2550,19 @@ export class Replica {
       this.#onCertificate(certificate);
       return;
     }
+  }
+
+  /** A NEW-VIEW its leader signed that does not follow from its view changes: a proof, once per leader, epoch and view. */
+  #reportInvalidNewView(newView: NewView): void {
+    const reported = `new-view:${newView.replicaId}:${newView.keyEpoch}:${newView.view}`;
+    if (this.#conflictsReported.has(reported)) return;
+    this.#conflictsReported.add(reported);
+    while (this.#conflictsReported.size > MAX_CONFLICTS_REPORTED)
+      this.#conflictsReported.delete(this.#conflictsReported.values().next().value!);
+    const evidence: Evidence = { kind: 'invalid-new-view', accused: newView.replicaId, newView };
+    this.#out.push({ kind: 'evidence', evidence });
+    this.#log_('error', 'invalid-new-view', { accused: newView.replicaId, view: newView.view });
+    this.#countProven(evidence);
   }
 
   #reportConflictingCheckpoint(certificate: CheckpointCertificate, vote: Checkpoint): void {
@@ -3569,25 +3608,27 @@ export class Replica {
       this.#reject(from, 'new-view', 'signature does not verify');
       return;
     }
-    const senders = new Set<number>();
+    // What no correct leader signs, whatever its view changes' signatures say: a proof anyone
+    // can check (evidence 'invalid-new-view'). Judged before the embedded signatures are, so a
+    // leader that also forged one of them is caught all the same.
+    const judged = newViewProblem(message, this.config, this.config.logWindow);
+    if (judged !== null) {
+      this.#reject(from, 'new-view', judged.problem);
+      this.#reportInvalidNewView(message);
+      this.#suspect(leader, 'sent a new-view that does not follow from its view changes');
+      return;
+    }
     for (const viewChange of message.viewChanges) {
-      if (viewChange.newView !== message.view || senders.has(viewChange.replicaId)) {
-        this.#reject(from, 'new-view', 'view changes for another view or from the same replica twice');
-        return;
-      }
-      senders.add(viewChange.replicaId);
       const problem = this.#validateViewChange(viewChange);
       if (problem !== null) {
         this.#reject(from, 'new-view', `embedded view change from ${viewChange.replicaId}: ${problem}`);
         return;
       }
     }
-    if (senders.size < this.#quorum) {
-      this.#reject(from, 'new-view', `only ${senders.size} view changes, a quorum is ${this.#quorum}`);
-      return;
-    }
     const decision = this.#decide(message.viewChanges);
     if (decision.kind === 'undecided') {
+      // Not expected (newViewProblem judged this very set, and its span is within the log window
+      // the validation above checked); refused all the same, as before that check existed.
       this.#reject(from, 'new-view', `its view changes cannot decide sequence ${decision.sequence}`);
       this.#suspect(leader, 'sent a new-view that decides nothing');
       return;

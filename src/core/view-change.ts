@@ -21,7 +21,7 @@
  * Every replica recomputes the decision from the same S carried in NEW-VIEW, so the new leader
  * cannot choose anything else.
  */
-import type { CheckpointCertificate, ViewChange } from '../messages/types.js';
+import type { CheckpointCertificate, NewView, ViewChange } from '../messages/types.js';
 import { type Digest, type SequenceNumber, sequenceNumber, toHex, type ViewNumber } from '../messages/ids.js';
 import { correctWitnessSize, type FaultModel, quorumSize } from './quorum.js';
 
@@ -166,4 +166,39 @@ export function decideNewView(
     return { kind: 'undecided', sequence: sequenceNumber(sequence) };
   }
   return { kind: 'decided', checkpoint, proposals, maxSequence: sequenceNumber(maxSequence) };
+}
+
+/**
+ * What makes a NEW-VIEW one that no correct leader signs, judged on its content alone (no
+ * signature, no key epoch, no local state): view changes for another view, two from one replica,
+ * fewer than a quorum, or a set that cannot decide some sequence (a correct leader computes this
+ * very decision over this very set before it signs, #tryNewView, and waits while it is undecided).
+ * Null when the NEW-VIEW follows from its view changes. Whether those view changes are authentic
+ * is not judged here: a correct leader checked them, and a leader that signed forged ones is
+ * faulty for that too, so only what holds for any set is used. `maxSpan` bounds the work: a set
+ * whose prepared entries reach further than that above its checkpoint is not judged (null), since
+ * refusing a proof is the safe side.
+ */
+export function newViewProblem(
+  newView: NewView,
+  model: FaultModel,
+  maxSpan: number,
+): { readonly problem: string } | null {
+  const senders = new Set<number>();
+  for (const viewChange of newView.viewChanges) {
+    if (viewChange.newView !== newView.view)
+      return { problem: `holds a view change for view ${viewChange.newView}, not ${newView.view}` };
+    if (senders.has(viewChange.replicaId))
+      return { problem: `holds two view changes from replica ${viewChange.replicaId}` };
+    senders.add(viewChange.replicaId);
+  }
+  const quorum = quorumSize(model);
+  if (senders.size < quorum) return { problem: `holds ${senders.size} view changes, a quorum is ${quorum}` };
+  const low = chooseCheckpoint(newView.viewChanges).sequence;
+  for (const viewChange of newView.viewChanges)
+    for (const entry of viewChange.prepared) if (entry.sequence - low > maxSpan) return null;
+  const decision = decideNewView(newView.viewChanges, model);
+  return decision.kind === 'undecided'
+    ? { problem: `its view changes cannot decide sequence ${decision.sequence}` }
+    : null;
 }

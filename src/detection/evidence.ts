@@ -7,7 +7,9 @@
  * rejection names the rule.
  *
  * Cost is bounded before any signature is checked: at most n + 1 signature verifications and
- * n + 1 Merkle paths of at most LIMITS.maxReplyProofDepth hashes, whatever the input.
+ * n + 1 Merkle paths of at most LIMITS.maxReplyProofDepth hashes, whatever the input; an
+ * invalid-new-view proof costs one signature and a view-change decision over at most
+ * NEW_VIEW_EVIDENCE_MAX_SPAN sequences.
  */
 import { hash } from 'node:crypto';
 import {
@@ -25,7 +27,7 @@ import {
 import { rootFromProof } from '../core/merkle.js';
 import { type FaultModel, quorumSize } from '../core/quorum.js';
 import { LIMITS } from '../messages/limits.js';
-import { checkpointPayload, replyBatchPayload, replyContent } from '../messages/signing.js';
+import { checkpointPayload, newViewPayload, replyBatchPayload, replyContent } from '../messages/signing.js';
 import type {
   CheckpointCertificate,
   EquivocationEvidence,
@@ -34,6 +36,7 @@ import type {
   SignedProposal,
 } from '../messages/types.js';
 import { equivocationProblem } from '../core/forensics.js';
+import { newViewProblem } from '../core/view-change.js';
 
 export interface EvidenceContext {
   readonly model: FaultModel;
@@ -84,6 +87,8 @@ export function verifyEvidence(evidence: Evidence, context: EvidenceContext): Ev
         return verifyConflictingCheckpoint(evidence, context);
       case 'lying-reply':
         return verifyLyingReply(evidence, context);
+      case 'invalid-new-view':
+        return verifyInvalidNewView(evidence, context);
       default:
         return invalid(`unknown evidence kind ${JSON.stringify((evidence as { kind: unknown }).kind)}`);
     }
@@ -94,8 +99,8 @@ export function verifyEvidence(evidence: Evidence, context: EvidenceContext): Ev
   }
 }
 
-/** The epoch under which the accused signed what the evidence holds against it. */
-function accusedEpochs(evidence: Evidence): readonly KeyEpoch[] {
+/** The key epochs under which the accused signed what the evidence holds against it. */
+export function accusedEpochs(evidence: Evidence): readonly KeyEpoch[] {
   switch (evidence.kind) {
     case 'equivocation':
       return [evidence.first.keyEpoch, evidence.second.keyEpoch];
@@ -104,6 +109,8 @@ function accusedEpochs(evidence: Evidence): readonly KeyEpoch[] {
     case 'lying-reply':
       // A reply without a proof is refused by the shape checks.
       return evidence.reply.proof === null ? [] : [evidence.reply.proof.keyEpoch];
+    case 'invalid-new-view':
+      return [evidence.newView.keyEpoch];
     default:
       return [];
   }
@@ -153,6 +160,11 @@ export function describeEvidence(evidence: Evidence): string {
           `certified ${certifiedOutcome}`
         );
       }
+      case 'invalid-new-view':
+        return (
+          `invalid new-view by replica ${evidence.accused}: view ${evidence.newView.view} with ` +
+          `${evidence.newView.viewChanges.length} view changes that do not decide it`
+        );
       default:
         return `unknown evidence kind ${JSON.stringify((evidence as { kind: unknown }).kind)}`;
     }
@@ -186,6 +198,50 @@ function proposalShapeProblem(proposal: SignedProposal, name: string): string | 
     fixedLengthProblem(proposal.batchDigest, DIGEST_BYTES, `${name} proposal batch digest`) ??
     fixedLengthProblem(proposal.signature, SIGNATURE_BYTES, `${name} proposal signature`)
   );
+}
+
+// ───────────────────────────── invalid new-view ─────────────────────────────
+
+type InvalidNewViewEvidence = Extract<Evidence, { kind: 'invalid-new-view' }>;
+
+/**
+ * Sequences above its checkpoint an invalid-new-view proof may span and still be judged (8 × the
+ * default log window): the decision costs time in the span, and a wider NEW-VIEW, which a
+ * configuration with a larger window could produce, is refused as a proof, the safe side.
+ */
+export const NEW_VIEW_EVIDENCE_MAX_SPAN = 4096;
+
+/**
+ * The accused led the NEW-VIEW's view and signed it, and its view changes do not decide it
+ * (core/view-change.ts newViewProblem): a correct leader signs only a set it decided. Judged on
+ * the content alone; the embedded view changes' own signatures do not matter (a leader that
+ * signed forged ones is faulty as well), so this costs one signature check.
+ */
+function verifyInvalidNewView(evidence: InvalidNewViewEvidence, context: EvidenceContext): EvidenceVerdict {
+  const { newView, accused } = evidence;
+  const shapeProblem =
+    counterProblem(newView.view, 'new-view view') ??
+    counterProblem(newView.keyEpoch, 'new-view key epoch') ??
+    fixedLengthProblem(newView.signature, SIGNATURE_BYTES, 'new-view signature');
+  if (shapeProblem !== null) return invalid(shapeProblem);
+  if (newView.replicaId !== accused)
+    return invalid(`the new-view is replica ${newView.replicaId}'s, not the accused replica ${accused}'s`);
+  const leader = newView.view % context.model.n;
+  if (leader !== accused)
+    return invalid(`replica ${accused} does not lead view ${newView.view} (replica ${leader} does)`);
+  if (newView.viewChanges.length > LIMITS.maxReplicas)
+    return invalid(
+      `the new-view holds ${newView.viewChanges.length} view changes, more than ${LIMITS.maxReplicas}`,
+    );
+  // The signature first: the decision below costs more than one check, and only a leader's own
+  // NEW-VIEW is worth it.
+  if (!context.verifyReplicaSignature(accused, newView.keyEpoch, newViewPayload(newView), newView.signature))
+    return invalid(
+      `the new-view's signature does not verify as replica ${accused}'s (key epoch ${newView.keyEpoch})`,
+    );
+  const judged = newViewProblem(newView, context.model, NEW_VIEW_EVIDENCE_MAX_SPAN);
+  if (judged === null) return invalid('the new-view follows from its view changes (or is too wide to judge)');
+  return VALID;
 }
 
 // ───────────────────────────── conflicting checkpoint ─────────────────────────────

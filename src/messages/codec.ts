@@ -134,6 +134,7 @@ export const EVIDENCE_TAGS = {
   equivocation: 0x40,
   'conflicting-checkpoint': 0x41,
   'lying-reply': 0x42,
+  'invalid-new-view': 0x43,
 } as const satisfies Record<Evidence['kind'], number>;
 
 const MAX_KEY_EPOCH = 0xffffffff;
@@ -978,6 +979,10 @@ function writeEvidenceBody(writer: ByteWriter, evidence: Evidence): void {
       writer.varuint(evidence.certified.length);
       for (const reply of evidence.certified) writeReply(writer, reply);
       break;
+    case 'invalid-new-view':
+      writeNewViewUnsigned(writer, evidence.newView);
+      writeSignature(writer, evidence.newView.signature);
+      break;
     default:
       unknownKind(evidence);
   }
@@ -1002,6 +1007,10 @@ function readEvidenceBody(reader: ByteReader, limits: Limits): Evidence {
     const certified: Reply[] = [];
     for (let index = 0; index < count; index++) certified.push(readReply(reader, limits));
     return { kind: 'lying-reply', accused, reply, certified };
+  }
+  if (tag === EVIDENCE_TAGS['invalid-new-view']) {
+    const accused = readReplicaId(reader, limits, 'accused replica id');
+    return { kind: 'invalid-new-view', accused, newView: readNewView(reader, limits) };
   }
   return reader.fail(`unknown evidence tag 0x${tag.toString(16).padStart(2, '0')}`);
 }

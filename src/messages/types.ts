@@ -413,6 +413,16 @@ export type Evidence =
       readonly accused: ReplicaId;
       readonly reply: Reply;
       readonly certified: readonly Reply[];
+    }
+  | {
+      /**
+       * A NEW-VIEW its leader signed that does not follow from the view changes it carries (for
+       * another view, two from one replica, fewer than a quorum, or a set that decides nothing:
+       * core/view-change.ts newViewProblem). A correct leader signs only a set it decided.
+       */
+      readonly kind: 'invalid-new-view';
+      readonly accused: ReplicaId;
+      readonly newView: NewView;
     };
 
 /** Evidence that a leader signed two proposals for one (view, sequence). */

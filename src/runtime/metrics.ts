@@ -252,7 +252,8 @@ export class ReplicaMetrics {
       event === 'checkpoint-stable' ||
       event.startsWith('state-transfer-') ||
       event.endsWith('-detected') ||
-      event === 'conflicting-checkpoint'
+      event === 'conflicting-checkpoint' ||
+      event === 'invalid-new-view'
     ) {
       this.#events.inc({ event });
     }

@@ -34,14 +34,19 @@ import {
   toHex,
   viewNumber,
 } from '../messages/ids.js';
-import { Replica, RETIRED_EPOCH_SUSPICION, SELF_CONTRADICTION_SUSPICIONS } from '../core/replica.js';
+import {
+  CHECKPOINT_AGAINST_STATE_SUSPICION,
+  Replica,
+  RETIRED_EPOCH_SUSPICION,
+  SELF_CONTRADICTION_SUSPICIONS,
+} from '../core/replica.js';
 import type { JsonValue, Service, ServiceModule } from '../core/service.js';
 import { type ClientKeys, clientKeysFromSeed } from '../crypto/client-crypto.js';
 import { KeyRegistry, UNLIMITED_EPOCH_LIFETIME } from '../crypto/key-registry.js';
 import { deriveSeed } from '../crypto/keys.js';
 import { clientReplicaBinding, deriveMacKey } from '../crypto/macs.js';
 import { type ReplicaSessionKeys, sessionKeysFromSeed, sessionPublicKeys } from '../crypto/replica-crypto.js';
-import { type EvidenceContext, verifyEvidence } from '../detection/evidence.js';
+import { accusedEpochs, type EvidenceContext, verifyEvidence } from '../detection/evidence.js';
 import { verifyForensicProof } from '../detection/forensics.js';
 import { decodeMessage, encodeMessage } from '../messages/codec.js';
 import type {
@@ -302,11 +307,15 @@ function countDetection(counts: Record<string, number>, text: string): void {
 const TICK_MS = 10;
 const MAX_TRACE_LINES = 200_000;
 /**
- * Suspicions a correct replica cannot earn (core/replica.ts): one against a correct replica is a
- * violation, and so is RETIRED_EPOCH_SUSPICION (whose reason goes on with the epochs) where keys
- * change only with a new process.
+ * Suspicions a correct replica cannot earn (core/replica.ts: its self-contradictions, and a
+ * checkpoint vote against the executed batches): one against a correct replica is a violation,
+ * and so is RETIRED_EPOCH_SUSPICION (whose reason goes on with the epochs) where keys change only
+ * with a new process.
  */
-const SELF_CONTRADICTIONS: ReadonlySet<string> = new Set(Object.values(SELF_CONTRADICTION_SUSPICIONS));
+const SELF_CONTRADICTIONS: ReadonlySet<string> = new Set([
+  ...Object.values(SELF_CONTRADICTION_SUSPICIONS),
+  CHECKPOINT_AGAINST_STATE_SUSPICION,
+]);
 
 /** Short timeouts and small checkpoints, so that a few simulated seconds exercise everything. */
 export function simulationProtocolConfig(n: number, f: number, k: number): ProtocolConfig {
@@ -421,21 +430,9 @@ function describe(message: WireMessage): string {
   }
 }
 
-/** The key epochs under which the accused signed what `evidence` holds against it. */
-function accusedEpochsOf(evidence: Evidence): KeyEpoch[] {
-  switch (evidence.kind) {
-    case 'equivocation':
-      return [evidence.first.keyEpoch, evidence.second.keyEpoch];
-    case 'conflicting-checkpoint':
-      return [evidence.vote.keyEpoch];
-    case 'lying-reply':
-      return evidence.reply.proof === null ? [] : [evidence.reply.proof.keyEpoch];
-  }
-}
-
 /** True when the evidence holds a statement of its accused under an epoch other than `current`. */
 function namesRetiredEpoch(evidence: Evidence, current: KeyEpoch | undefined): boolean {
-  return accusedEpochsOf(evidence).some((epoch) => epoch !== current);
+  return accusedEpochs(evidence).some((epoch) => epoch !== current);
 }
 
 export function runSimulation(options: SimulationOptions): SeedReport {
@@ -922,7 +919,12 @@ export function runSimulation(options: SimulationOptions): SeedReport {
           if (correct) {
             if (isCorrect(action.replica)) {
               detected.suspicionsOfCorrect++;
-              if (
+              if (colluding > 0 && action.reason === CHECKPOINT_AGAINST_STATE_SUSPICION)
+                // Beyond f, correct replicas on the two sides of a fork computed different roots
+                // at one sequence: as evidence against a correct replica, a violation only if the
+                // run did not fork.
+                beyondF.correctAccused++;
+              else if (
                 SELF_CONTRADICTIONS.has(action.reason) ||
                 (retiredEpochSuspicionIsViolation && action.reason.startsWith(RETIRED_EPOCH_SUSPICION))
               )

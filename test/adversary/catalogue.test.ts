@@ -90,10 +90,17 @@ describe('adversary catalogue', () => {
       'lying-source',
       'frame',
       'flood-recovering',
+      'lie-in-new-view',
     ]);
     assert.equal(BYZANTINE_CATALOGUE, SIMULATOR_BEHAVIOURS);
     assert.deepEqual(RECOVERY_BEHAVIOURS, ['stalling-source', 'lying-source', 'frame', 'flood-recovering']);
-    assert.deepEqual(LEADER_BEHAVIOURS, ['equivocate', 'slow-leader', 'stalling-leader', 'small-batches']);
+    assert.deepEqual(LEADER_BEHAVIOURS, [
+      'equivocate',
+      'slow-leader',
+      'stalling-leader',
+      'small-batches',
+      'lie-in-new-view',
+    ]);
     assert.deepEqual(AT_START_ONLY_BEHAVIOURS, ['small-batches']);
     assert.deepEqual(
       new Set(VOTE_HONEST_BEHAVIOURS),

@@ -338,6 +338,11 @@ const arbitraryEvidence: fc.Arbitrary<Evidence> = fc.oneof(
     reply: arbitraryReply,
     certified: fc.array(arbitraryReply, { maxLength: 4 }),
   }),
+  record({
+    kind: fc.constant('invalid-new-view' as const),
+    accused: arbitraryReplica,
+    newView: messageArbitraries['new-view'],
+  }),
 );
 
 // ───────────────────────────── helpers ─────────────────────────────

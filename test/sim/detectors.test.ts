@@ -27,6 +27,8 @@ interface Expectation {
   readonly recovery?: true;
   /** Further detections of the same channel that must fire too. */
   readonly alsoFired?: readonly RegExp[];
+  /** Suspicions that must fire too, where the detector is of another channel. */
+  readonly alsoSuspected?: readonly RegExp[];
   /** Seeds 1 to this (default 3), or exactly these seeds. */
   readonly seeds?: number | readonly number[];
 }
@@ -61,7 +63,11 @@ const EXPECTED: Record<ByzantineBehaviour, Expectation> = {
   },
   // Not yet: its lies are outvoted by the view-change decision rule, never reported.
   'lie-in-view-change': { detector: null },
-  'corrupt-checkpoint': { detector: { channel: 'evidence', key: /^conflicting-checkpoint$/ } },
+  'corrupt-checkpoint': {
+    detector: { channel: 'evidence', key: /^conflicting-checkpoint$/ },
+    // At once, before any certificate: its vote against the root the batches give.
+    alsoSuspected: [/^checkpoint vote contradicts the executed batches$/],
+  },
   flood: { detector: { channel: 'rejections', key: /^bytes: .* undecodable$/ } },
   'lie-in-replies': { detector: { channel: 'evidence', key: /^lying-reply$/ } },
   'large-values-client': {
@@ -92,6 +98,10 @@ const EXPECTED: Record<ByzantineBehaviour, Expectation> = {
     },
   },
   frame: { detector: 'framing refused', recovery: true, seeds: 2 },
+  'lie-in-new-view': {
+    detector: { channel: 'evidence', key: /^invalid-new-view$/ },
+    alsoSuspected: [/^sent a new-view that does not follow from its view changes$/],
+  },
   'flood-recovering': {
     detector: { channel: 'rejections', key: /^bytes: .* undecodable$/ },
     recovery: true,
@@ -158,14 +168,16 @@ describe('detectors: every simulated Byzantine behaviour is caught by its detect
         assert.ok(reported > 0, 'the framing replica reported no suspicion');
         return;
       }
-      for (const key of [detector.key, ...(expectation.alsoFired ?? [])]) {
-        const total = reports.reduce(
-          (sum, report) => sum + fired(report.detections, detector.channel, key),
-          0,
-        );
+      const wanted: [Channel, RegExp][] = [
+        [detector.channel, detector.key],
+        ...(expectation.alsoFired ?? []).map((key): [Channel, RegExp] => [detector.channel, key]),
+        ...(expectation.alsoSuspected ?? []).map((key): [Channel, RegExp] => ['suspicions', key]),
+      ];
+      for (const [channel, key] of wanted) {
+        const total = reports.reduce((sum, report) => sum + fired(report.detections, channel, key), 0);
         assert.ok(
           total > 0,
-          `no ${detector.channel} matching ${key.source}; seen: ${JSON.stringify(reports.map((report) => report.detections))}`,
+          `no ${channel} matching ${key.source}; seen: ${JSON.stringify(reports.map((report) => report.detections))}`,
         );
       }
     });

@@ -194,6 +194,12 @@ interface Instance {
   /** DECIDED claims (catch-up), digest hex by sender: f + 1 matching decide the sequence. */
   readonly decidedVotes: Map<ReplicaId, Decided>;
   committed: VotedDigest | null;
+  /**
+   * The view of a quorum of COMMITs this replica counted itself for `committed` (null when it
+   * learned the decision otherwise: DECIDED claims, its disk). Only then does it know that no
+   * correct replica prepared another batch here in that view or later (#judgeViewChangeClaims).
+   */
+  committedByVotesInView: ViewNumber | null;
   /** Bodies known for this sequence, by digest hex. */
   readonly bodies: Map<string, readonly ClientRequest[]>;
   /** Digests whose body is already in a persisted pre-prepare record. */
@@ -295,6 +301,13 @@ export const SELF_CONTRADICTION_SUSPICIONS = {
  * once Q votes certify the right one, the vote becomes `conflicting-checkpoint` evidence.
  */
 export const CHECKPOINT_AGAINST_STATE_SUSPICION = 'checkpoint vote contradicts the executed batches';
+
+/**
+ * A VIEW-CHANGE that claims a batch prepared at a sequence where no correct replica can have
+ * prepared it (#judgeViewChangeClaims). No correct replica earns it within f (the simulator counts
+ * one against a correct replica as a violation); beyond f, the two sides of a fork may.
+ */
+export const VIEW_CHANGE_LIE_SUSPICION = 'view change claims a prepared batch no correct replica prepared';
 
 /**
  * A replica's own message (a PRE-PREPARE, a CHECKPOINT) signed under a key epoch older than the
@@ -933,6 +946,7 @@ export class Replica {
         commitVotes: new Map(),
         decidedVotes: new Map(),
         committed: null,
+        committedByVotesInView: null,
         bodies: new Map(),
         durableBodies: new Set(),
         executed: sequence <= this.#lastExecuted,
@@ -2299,6 +2313,7 @@ export class Replica {
       if (count < this.#committedThreshold) continue;
       const digestHex = toHex(vote.batchDigest);
       instance.committed = { view: vote.view, digest: vote.batchDigest, digestHex };
+      instance.committedByVotesInView = vote.view;
       if (instance.bodies.has(digestHex)) this.#persistCommitted(instance);
       this.#executeReady();
       return;
@@ -3514,6 +3529,7 @@ export class Replica {
       this.#reject(from, 'view-change', problem);
       return;
     }
+    this.#judgeViewChangeClaims(message);
     this.#viewChanges.set(from, message);
     if (message.newView === this.#view && this.#status === 'normal') {
       // A straggler asks for a view that is already installed: show it the NEW-VIEW.
@@ -3526,6 +3542,47 @@ export class Replica {
       this.#startViewChange(viewNumber(this.#view + 1), 'the leader left its view', null);
     } else this.#maybeJoinViewChange();
     if (this.#status === 'view-change' && message.newView === this.#view) this.#tryNewView();
+  }
+
+  /**
+   * Suspects the sender of a VIEW-CHANGE that claims a prepared batch no correct replica can have
+   * prepared (VIEW_CHANGE_LIE_SUSPICION): another batch than the one this replica prepared itself
+   * in the same view (two prepared certificates of one view and sequence share f + 1 replicas, a
+   * correct one among them, which accepts one batch per view and sequence), or than the one a
+   * quorum of COMMITs this replica counted decided, in that view or later (every later view
+   * re-proposes the decided batch, and correct replicas accept nothing else there). Within the
+   * bounds #validateViewChange checks; the decision rule outvotes such a lie anyway, so the
+   * suspicion is all it costs. Lies that hide what the sender prepared stay undetected.
+   */
+  #judgeViewChangeClaims(message: ViewChange): void {
+    for (const entry of message.prepared) {
+      const instance = this.#log.get(entry.sequence);
+      if (instance === undefined) continue;
+      const committed = instance.committed;
+      const contradictsCommit =
+        committed !== null &&
+        instance.committedByVotesInView !== null &&
+        entry.view >= instance.committedByVotesInView &&
+        !bytesEqual(entry.batchDigest, committed.digest);
+      const ownPrepared = instance.prepared;
+      const contradictsPrepared =
+        ownPrepared !== null &&
+        entry.view === ownPrepared.view &&
+        !bytesEqual(entry.batchDigest, ownPrepared.digest);
+      if (!contradictsCommit && !contradictsPrepared) continue;
+      const reported = `view-change:${message.replicaId}:${message.keyEpoch}:${message.newView}`;
+      if (this.#conflictsReported.has(reported)) return;
+      this.#conflictsReported.add(reported);
+      while (this.#conflictsReported.size > MAX_CONFLICTS_REPORTED)
+        this.#conflictsReported.delete(this.#conflictsReported.values().next().value!);
+      this.#log_('warn', 'view-change-lie', {
+        from: message.replicaId,
+        sequence: entry.sequence,
+        view: entry.view,
+      });
+      this.#suspect(message.replicaId, VIEW_CHANGE_LIE_SUSPICION);
+      return;
+    }
   }
 
   /** PBFT liveness rule: f + 1 replicas asking for later views cannot all be faulty, so follow them. */

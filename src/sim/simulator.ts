@@ -39,6 +39,7 @@ import {
   Replica,
   RETIRED_EPOCH_SUSPICION,
   SELF_CONTRADICTION_SUSPICIONS,
+  VIEW_CHANGE_LIE_SUSPICION,
 } from '../core/replica.js';
 import type { JsonValue, Service, ServiceModule } from '../core/service.js';
 import { type ClientKeys, clientKeysFromSeed } from '../crypto/client-crypto.js';
@@ -307,14 +308,15 @@ function countDetection(counts: Record<string, number>, text: string): void {
 const TICK_MS = 10;
 const MAX_TRACE_LINES = 200_000;
 /**
- * Suspicions a correct replica cannot earn (core/replica.ts: its self-contradictions, and a
- * checkpoint vote against the executed batches): one against a correct replica is a violation,
- * and so is RETIRED_EPOCH_SUSPICION (whose reason goes on with the epochs) where keys change only
- * with a new process.
+ * Suspicions a correct replica cannot earn within f (core/replica.ts: its self-contradictions, a
+ * checkpoint vote against the executed batches, a view change claiming what nobody correct
+ * prepared): one against a correct replica is a violation, and so is RETIRED_EPOCH_SUSPICION
+ * (whose reason goes on with the epochs) where keys change only with a new process.
  */
 const SELF_CONTRADICTIONS: ReadonlySet<string> = new Set([
   ...Object.values(SELF_CONTRADICTION_SUSPICIONS),
   CHECKPOINT_AGAINST_STATE_SUSPICION,
+  VIEW_CHANGE_LIE_SUSPICION,
 ]);
 
 /** Short timeouts and small checkpoints, so that a few simulated seconds exercise everything. */
@@ -535,9 +537,10 @@ export function runSimulation(options: SimulationOptions): SeedReport {
   /**
    * With colluding, what a fork sets off at correct replicas: evidence against a correct replica
    * (its vote contradicts the other history's certificate, or its reply the other history's
-   * quorum), counted during the run and a violation at the end unless the run forked; and safety
-   * alarms (a view re-proposing another batch for a decided sequence), which colluders can cause
-   * without a fork (their view changes hide what they prepared), only counted.
+   * quorum, or its checkpoint vote the other side's executed root), counted during the run and a
+   * violation at the end unless the run forked; and safety alarms (a view re-proposing another
+   * batch for a decided sequence, a correct replica's view change claiming a batch the other side
+   * prepared in the same view), which colluders can cause without a fork, only counted.
    */
   const beyondF = { correctAccused: 0, safetyAlarms: 0 };
   /**
@@ -924,6 +927,10 @@ export function runSimulation(options: SimulationOptions): SeedReport {
                 // at one sequence: as evidence against a correct replica, a violation only if the
                 // run did not fork.
                 beyondF.correctAccused++;
+              else if (colluding > 0 && action.reason === VIEW_CHANGE_LIE_SUSPICION)
+                // Beyond f, the colluders' second proposals get a batch prepared on each side in
+                // one view, with or without a fork: only counted, as the safety alarms are.
+                beyondF.safetyAlarms++;
               else if (
                 SELF_CONTRADICTIONS.has(action.reason) ||
                 (retiredEpochSuspicionIsViolation && action.reason.startsWith(RETIRED_EPOCH_SUSPICION))

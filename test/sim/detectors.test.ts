@@ -61,8 +61,14 @@ const EXPECTED: Record<ByzantineBehaviour, Expectation> = {
       key: /^view change: leader turnaround: median # ms over its last # proposals, expected at most # ms$/,
     },
   },
-  // Not yet: its lies are outvoted by the view-change decision rule, never reported.
-  'lie-in-view-change': { detector: null },
+  // Its claims of batches prepared where a quorum committed others (its other lie, an empty
+  // P-set, hides what it prepared and stays undetected; the decision rule outvotes both).
+  'lie-in-view-change': {
+    detector: {
+      channel: 'suspicions',
+      key: /^view change claims a prepared batch no correct replica prepared$/,
+    },
+  },
   'corrupt-checkpoint': {
     detector: { channel: 'evidence', key: /^conflicting-checkpoint$/ },
     // At once, before any certificate: its vote against the root the batches give.

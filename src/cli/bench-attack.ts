@@ -93,6 +93,11 @@ export const ATTACKS = {
     culprit: 'leader',
     behaviour: 'equivocate',
   },
+  'silent-backup': {
+    description: 'a backup sends nothing at all: only the silence suspicion names it',
+    culprit: 'backup',
+    behaviour: 'silent',
+  },
   flood: {
     description: 'a backup floods its peers with garbage frames, absurd lengths and costly requests',
     culprit: 'backup',

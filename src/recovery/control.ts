@@ -4,12 +4,20 @@
  * and rare, so they travel as JSON; every field is validated with named limits, because a guardian
  * on a compromised host could send anything.
  */
-import { isCount } from '../runtime/ipc.js';
+import { IPC_LIMITS, isCount } from '../runtime/ipc.js';
+
+/** Longest base64 field of a control message: what a replica may hand its guardian. */
+const MAX_CONTROL_BASE64_BYTES = IPC_LIMITS.maxEvidenceBase64;
 
 export const CONTROL_LIMITS = {
-  /** Largest control frame accepted (evidence with a quorum of signed replies fits easily). */
-  maxFrameBytes: 1024 * 1024,
-  maxBase64Bytes: 768 * 1024,
+  /**
+   * Longest base64 field (evidence, a fork proof, a certificate): the replica link's evidence
+   * limit, so that whatever evidence or fork proof a guardian accepted from its replica it can
+   * also relay to every other guardian (at 768 KiB a large proof was kept but not relayed).
+   */
+  maxBase64Bytes: MAX_CONTROL_BASE64_BYTES,
+  /** Largest control frame accepted: one such field and the message around it. */
+  maxFrameBytes: MAX_CONTROL_BASE64_BYTES + 64 * 1024,
   maxReasonLength: 512,
 } as const;
 

@@ -774,7 +774,7 @@ export class Guardian {
     }
   }
 
-  /** The fork proof this guardian keeps, if it fits a control frame (CONTROL_LIMITS.maxBase64Bytes). */
+  /** The fork proof this guardian keeps (it fits a control frame: CONTROL_LIMITS.maxBase64Bytes is the link's limit). */
   #sendForkProofTo(peer: NodeId): void {
     const proof = this.#safeMode?.proof;
     if (proof === undefined || proof.length > CONTROL_LIMITS.maxBase64Bytes) return;

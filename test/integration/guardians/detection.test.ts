@@ -50,7 +50,7 @@ import type { EvidenceRecord, RecoveryRecord } from '../../../src/runtime/guardi
 import { channelKeyDirectory } from '../../../src/transport/key-directory.js';
 import { TcpTransport } from '../../../src/transport/tcp.js';
 import { clientNode, replicaNode } from '../../../src/transport/transport.js';
-import { type TestCluster, encode, startTestCluster, waitFor } from '../helpers.js';
+import { type TestCluster, encode, logLines, startTestCluster, waitFor } from '../helpers.js';
 import { up, Workload } from './shared.js';
 
 const RECOVERY_BOUND_MS = 6000;
@@ -63,6 +63,8 @@ describe('detection with evidence and reactive recovery', { timeout: 360_000 }, 
   let test: TestCluster;
   let schedule: ScheduleParameters;
   let workload: Workload;
+  /** The liar of the lying-replies test, and when it started lying: faulty until rejuvenated. */
+  let liar: { readonly replica: number; readonly sinceMs: number } | null = null;
 
   before(async () => {
     test = await startTestCluster({
@@ -191,6 +193,49 @@ describe('detection with evidence and reactive recovery', { timeout: 360_000 }, 
     await expectRejuvenated(1, evidence, /conflicting-checkpoint/);
   });
 
+  it('catches a silent backup by the silence suspicions of f + 1 replicas, and every guardian accuses it', async () => {
+    // Not replica 5 (below), nor the leader: a silent leader is replaced by the request timers,
+    // and only a backup leaves nothing but its silence to go on.
+    const leaders = (await test.status()).flatMap((report) =>
+      report.up ? [report.view % test.config.n] : [],
+    );
+    const target = await replicaClearOfItsSlot([5, ...leaders], 20_000);
+    const injectedAt = Date.now();
+    await test.cluster.injectFault(replicaId(target), 'silent');
+    try {
+      await waitFor(
+        `every guardian to accuse silent replica ${target}`,
+        async () => {
+          const reports = up(await test.guardians());
+          const own = reports.find((report) => report.replica === target);
+          const rejuvenated =
+            own !== undefined &&
+            (own.recovery.inProgress ||
+              own.recentRecoveries.some((entry) => entry.startedAtMs >= injectedAt));
+          return (
+            rejuvenated ||
+            (reports.length === test.config.n &&
+              reports.every((report) => report.pendingReactive.includes(target)))
+          );
+        },
+        30_000,
+      );
+      // On the silence suspicion, which its peers raised themselves.
+      const accusedOnSilence = test.config.replicas.some((entry) =>
+        logLines(test.log(replicaId(entry.id))).some(
+          (line) =>
+            line.msg === 'replica accused: scheduled into the next reactive slot' &&
+            line.accused === target &&
+            /silent: nothing received for \d+ ms/.test(String(line.reason)),
+        ),
+      );
+      assert.ok(accusedOnSilence, `a guardian accused replica ${target} on its silence`);
+    } finally {
+      // Back to work (its reactive slot still rejuvenates it): the tests below need every vote.
+      await test.cluster.injectFault(replicaId(target), null);
+    }
+  });
+
   it("catches a replica lying in its replies by the client's proof, and every guardian accuses it", async () => {
     // Not replica 5, which the forged evidence below names: from here on the liar stays faulty
     // (its lies land in its reply cache, replicated state) until a slot rejuvenates it, and
@@ -198,6 +243,7 @@ describe('detection with evidence and reactive recovery', { timeout: 360_000 }, 
     const target = await replicaClearOfItsSlot([5], 15_000);
     const injectedAt = Date.now();
     await test.cluster.injectFault(replicaId(target), 'lie-in-replies');
+    liar = { replica: target, sinceMs: injectedAt };
     const { record } = await evidenceAgainst(target, 'lying-reply', injectedAt);
     // The client found the lie; a replica relayed it to its guardian.
     assert.match(record.reporter, /^client \S+ via replica \d$/);
@@ -238,17 +284,32 @@ describe('detection with evidence and reactive recovery', { timeout: 360_000 }, 
 
   it('does not act on f false suspicions of a correct replica, and does on f + 1', async () => {
     // Accused and reporters all well clear of their recoveries: a guardian ignores suspicions of a
-    // replica, and by its own replica, within 2·T_D of a recovery (those are expected then).
+    // replica within 2·T_D of its recovery (those are expected then).
     const { accused, reporters } = await waitFor(
       'an accused and two reporters clear of recoveries',
       async () => {
         const now = Date.now();
         const reports = up(await test.guardians());
-        // Suspected by nobody now: the faulty replicas of the tests before (a liar's client table,
-        // and so its checkpoint roots, differ from the others') suspect correct replicas too, and
-        // theirs with the one injected here would be f + 1.
+        // The liar of the test before is faulty until a slot rejuvenates it, and it suspects
+        // correct replicas on its own (its client table, and so its checkpoint roots, differ from
+        // the others'). It is the f faulty replica of this cluster: the false suspicion is its.
+        const stillLying =
+          liar !== null &&
+          !reports.some(
+            (report) =>
+              report.replica === liar!.replica &&
+              (report.recovery.inProgress ||
+                report.recentRecoveries.some((entry) => entry.startedAtMs >= liar!.sinceMs)),
+          )
+            ? liar.replica
+            : null;
+        // Suspected by nobody but the faulty replica now.
         const suspected = new Set(
-          reports.flatMap((report) => report.suspicions.map((entry) => entry.accused)),
+          reports.flatMap((report) =>
+            report.suspicions
+              .filter((entry) => entry.reporters.some((reporter) => reporter !== stillLying))
+              .map((entry) => entry.accused),
+          ),
         );
         const clear = reports
           .filter((report) => {
@@ -266,10 +327,12 @@ describe('detection with evidence and reactive recovery', { timeout: 360_000 }, 
               nextProactiveSlotOf(schedule, replicaId(report.replica), now).startMs - now > 6000
             );
           })
-          .map((report) => report.replica);
+          .map((report) => report.replica)
+          .filter((replica) => replica !== stillLying);
         const accused = clear.find((replica) => !suspected.has(replica));
-        const reporters = clear.filter((replica) => replica !== accused);
-        return accused !== undefined && reporters.length >= 2
+        const correct = clear.filter((replica) => replica !== accused);
+        const reporters = stillLying === null ? correct.slice(0, 2) : [stillLying, ...correct.slice(0, 1)];
+        return accused !== undefined && reporters.length === 2
           ? { accused, reporters: [reporters[0]!, reporters[1]!] }
           : null;
       },

@@ -464,7 +464,11 @@ export class Replica {
   readonly #genesisRoot: Digest;
   #stable: StoredCheckpoint;
   readonly #retained: StoredCheckpoint[] = [];
-  /** (accused, key epoch, sequence) of the conflicting-checkpoint proofs reported here, oldest first. */
+  /**
+   * What this replica reported once and not again, oldest first (#reportOnce): conflicting-checkpoint
+   * proofs and checkpoint-against-state suspicions by (accused, key epoch, sequence), invalid-new-view
+   * proofs and view-change lies by (sender, key epoch, view).
+   */
   readonly #conflictsReported = new Set<string>();
   readonly #ownCheckpoints = new Map<number, OwnCheckpoint>();
   readonly #checkpointVotes = new Map<number, Map<ReplicaId, Checkpoint>>();
@@ -2464,10 +2468,7 @@ export class Replica {
     const own = this.#ownCheckpoints.get(vote.sequence);
     if (own === undefined || bytesEqual(own.root, vote.stateRoot)) return;
     const reported = `state:${vote.replicaId}:${vote.keyEpoch}:${vote.sequence}`;
-    if (this.#conflictsReported.has(reported)) return;
-    this.#conflictsReported.add(reported);
-    while (this.#conflictsReported.size > MAX_CONFLICTS_REPORTED)
-      this.#conflictsReported.delete(this.#conflictsReported.values().next().value!);
+    if (!this.#reportOnce(reported)) return;
     this.#suspect(vote.replicaId, CHECKPOINT_AGAINST_STATE_SUSPICION);
   }
 
@@ -2567,13 +2568,23 @@ export class Replica {
     }
   }
 
+  /**
+   * True the first time `key` is reported, false after (a faulty replica sending the same wrong
+   * message again makes nothing more for the guardians to check); at most MAX_CONFLICTS_REPORTED
+   * keys are remembered, the oldest forgotten first.
+   */
+  #reportOnce(key: string): boolean {
+    if (this.#conflictsReported.has(key)) return false;
+    this.#conflictsReported.add(key);
+    while (this.#conflictsReported.size > MAX_CONFLICTS_REPORTED)
+      this.#conflictsReported.delete(this.#conflictsReported.values().next().value!);
+    return true;
+  }
+
   /** A NEW-VIEW its leader signed that does not follow from its view changes: a proof, once per leader, epoch and view. */
   #reportInvalidNewView(newView: NewView): void {
     const reported = `new-view:${newView.replicaId}:${newView.keyEpoch}:${newView.view}`;
-    if (this.#conflictsReported.has(reported)) return;
-    this.#conflictsReported.add(reported);
-    while (this.#conflictsReported.size > MAX_CONFLICTS_REPORTED)
-      this.#conflictsReported.delete(this.#conflictsReported.values().next().value!);
+    if (!this.#reportOnce(reported)) return;
     const evidence: Evidence = { kind: 'invalid-new-view', accused: newView.replicaId, newView };
     this.#out.push({ kind: 'evidence', evidence });
     this.#log_('error', 'invalid-new-view', { accused: newView.replicaId, view: newView.view });
@@ -2592,9 +2603,7 @@ export class Replica {
     if (this.#conflictsReported.has(reported)) return;
     const fresh = this.#verifiableVotesOf(certificate);
     if (fresh.votes.length < this.#quorum) return;
-    this.#conflictsReported.add(reported);
-    while (this.#conflictsReported.size > MAX_CONFLICTS_REPORTED)
-      this.#conflictsReported.delete(this.#conflictsReported.values().next().value!);
+    this.#reportOnce(reported);
     const evidence: Evidence = {
       kind: 'conflicting-checkpoint',
       accused: vote.replicaId,
@@ -3571,10 +3580,7 @@ export class Replica {
         !bytesEqual(entry.batchDigest, ownPrepared.digest);
       if (!contradictsCommit && !contradictsPrepared) continue;
       const reported = `view-change:${message.replicaId}:${message.keyEpoch}:${message.newView}`;
-      if (this.#conflictsReported.has(reported)) return;
-      this.#conflictsReported.add(reported);
-      while (this.#conflictsReported.size > MAX_CONFLICTS_REPORTED)
-        this.#conflictsReported.delete(this.#conflictsReported.values().next().value!);
+      if (!this.#reportOnce(reported)) return;
       this.#log_('warn', 'view-change-lie', {
         from: message.replicaId,
         sequence: entry.sequence,

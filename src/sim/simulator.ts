@@ -313,7 +313,7 @@ const MAX_TRACE_LINES = 200_000;
  * prepared): one against a correct replica is a violation, and so is RETIRED_EPOCH_SUSPICION
  * (whose reason goes on with the epochs) where keys change only with a new process.
  */
-const SELF_CONTRADICTIONS: ReadonlySet<string> = new Set([
+const NEVER_EARNED_WITHIN_F: ReadonlySet<string> = new Set([
   ...Object.values(SELF_CONTRADICTION_SUSPICIONS),
   CHECKPOINT_AGAINST_STATE_SUSPICION,
   VIEW_CHANGE_LIE_SUSPICION,
@@ -932,7 +932,7 @@ export function runSimulation(options: SimulationOptions): SeedReport {
                 // one view, with or without a fork: only counted, as the safety alarms are.
                 beyondF.safetyAlarms++;
               else if (
-                SELF_CONTRADICTIONS.has(action.reason) ||
+                NEVER_EARNED_WITHIN_F.has(action.reason) ||
                 (retiredEpochSuspicionIsViolation && action.reason.startsWith(RETIRED_EPOCH_SUSPICION))
               )
                 violation(`replica ${node.id} suspected correct replica ${action.replica}: ${action.reason}`);

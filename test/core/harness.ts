@@ -43,7 +43,7 @@ import {
 import { Replica, type RestoredState, type TestingFaults } from '../../src/core/replica.js';
 import type { ValidOtherEvidence } from '../../src/core/forensics.js';
 import type { FaultModel } from '../../src/core/quorum.js';
-import { verifyEvidence } from '../../src/detection/evidence.js';
+import { type EvidenceContext, verifyEvidence } from '../../src/detection/evidence.js';
 import { ClientCrypto, type ClientKeys, clientKeysFromSeed } from '../../src/crypto/client-crypto.js';
 import { KeyRegistry } from '../../src/crypto/key-registry.js';
 import { deriveSeed } from '../../src/crypto/keys.js';
@@ -151,19 +151,28 @@ export const kv = {
 // ───────────────────────────── clients ─────────────────────────────
 
 /** A replica's evidence check as the runtime builds it: the rules of verifyEvidence, the registry's keys. */
+/** What a third party with the registry's public keys checks evidence with. */
+export function evidenceContext(
+  model: FaultModel,
+  registry: KeyRegistry,
+  hash: (data: Uint8Array) => Digest,
+): EvidenceContext {
+  return {
+    model,
+    hash,
+    verifyReplicaSignature: (signer, epoch, payload, signature) =>
+      registry.verifyReplicaSignature(signer, epoch, payload, signature),
+    currentEpoch: (replica) => registry.currentEpoch(replica),
+  };
+}
+
 export function evidenceChecker(
   model: FaultModel,
   registry: KeyRegistry,
   hash: (data: Uint8Array) => Digest,
 ): ValidOtherEvidence {
-  return (evidence) =>
-    verifyEvidence(evidence, {
-      model,
-      hash,
-      verifyReplicaSignature: (signer, epoch, payload, signature) =>
-        registry.verifyReplicaSignature(signer, epoch, payload, signature),
-      currentEpoch: (replica) => registry.currentEpoch(replica),
-    }).valid;
+  const context = evidenceContext(model, registry, hash);
+  return (evidence) => verifyEvidence(evidence, context).valid;
 }
 
 export class HarnessClient {
@@ -701,6 +710,18 @@ export class Harness {
 
   executed(id: number): ExecutedAction[] {
     return this.actionsOf(id).filter((action): action is ExecutedAction => action.kind === 'executed');
+  }
+
+  /** The messages of one kind replica `id` broadcast, in order (every incarnation). */
+  broadcastsOf<Kind extends ReplicaMessage['kind']>(
+    id: number,
+    kind: Kind,
+  ): Extract<ReplicaMessage, { kind: Kind }>[] {
+    return this.actionsOf(id).flatMap((action) =>
+      action.kind === 'broadcast' && action.message.kind === kind
+        ? [action.message as Extract<ReplicaMessage, { kind: Kind }>]
+        : [],
+    );
   }
 
   evidence(id: number): Evidence[] {

@@ -21,7 +21,7 @@ import {
 } from '../../src/messages/ids.js';
 import { newViewPayload } from '../../src/messages/signing.js';
 import type { Evidence, NewView, ViewChange } from '../../src/messages/types.js';
-import { Harness, kv } from './harness.js';
+import { evidenceContext, Harness, kv } from './harness.js';
 
 /** View 1 installed at replicas 0-2; replica 3 never got the NEW-VIEW and waits for one. */
 function viewOneWithoutReplica3(): { cluster: Harness; correct: NewView } {
@@ -32,12 +32,7 @@ function viewOneWithoutReplica3(): { cluster: Harness; correct: NewView } {
     envelope.message.kind === 'new-view' && envelope.to === 3 ? 'drop' : 'deliver';
   for (const id of cluster.ids) cluster.step(id, { kind: 'change-view', reason: 'test: a view change' });
   assert.ok(cluster.advanceUntil(() => [0, 1, 2].every((id) => cluster.replica(id).view === 1), 5000));
-  const correct = cluster.steps
-    .filter((step) => step.replica === 1)
-    .flatMap((step) => step.actions)
-    .flatMap((action) =>
-      action.kind === 'broadcast' && action.message.kind === 'new-view' ? [action.message] : [],
-    )[0];
+  const [correct] = cluster.broadcastsOf(1, 'new-view');
   assert.ok(correct !== undefined, 'replica 1, leader of view 1, sent its NEW-VIEW');
   return { cluster, correct };
 }
@@ -55,13 +50,10 @@ function signedBy(
 }
 
 function check(cluster: Harness, evidence: Evidence): ReturnType<typeof verifyEvidence> {
-  return verifyEvidence(evidence, {
-    model: cluster.config,
-    hash: (data) => cluster.cryptos[0]!.hash(data),
-    verifyReplicaSignature: (signer, epoch, payload, signed) =>
-      cluster.registry.verifyReplicaSignature(signer, epoch, payload, signed),
-    currentEpoch: (replica) => cluster.registry.currentEpoch(replica),
-  });
+  return verifyEvidence(
+    evidence,
+    evidenceContext(cluster.config, cluster.registry, (data) => cluster.cryptos[0]!.hash(data)),
+  );
 }
 
 const invalidNewViews = (cluster: Harness, observer: number): Evidence[] =>

@@ -23,12 +23,7 @@ function afterOneViewChange(): { cluster: Harness; viewChangeOf3: ViewChange } {
   assert.ok(cluster.advanceUntil(() => cluster.ids.every((id) => cluster.replica(id).view === 1), 5000));
   cluster.execute(alice.request(kv.put('k3', '3')));
   cluster.advance(200);
-  const viewChangeOf3 = cluster.steps
-    .filter((step) => step.replica === 3)
-    .flatMap((step) => step.actions)
-    .flatMap((action) =>
-      action.kind === 'broadcast' && action.message.kind === 'view-change' ? [action.message] : [],
-    )[0];
+  const [viewChangeOf3] = cluster.broadcastsOf(3, 'view-change');
   assert.ok(viewChangeOf3 !== undefined, 'replica 3 sent its view change to view 1');
   assert.ok(
     viewChangeOf3.prepared.some((entry) => entry.sequence === 1),

@@ -118,6 +118,12 @@ describe("a guardian's safe-mode record", () => {
       decodeControl(frame({ type: 'fork-proof', proof: 'A'.repeat(CONTROL_LIMITS.maxBase64Bytes + 1) })).ok,
       false,
     );
+    // The largest proof a replica may hand its guardian is relayed too (at 768 KiB it was not).
+    const largest = 'A'.repeat(IPC_LIMITS.maxEvidenceBase64);
+    assert.deepEqual(decodeControl(encodeControl({ type: 'fork-proof', proof: largest })), {
+      ok: true,
+      message: { type: 'fork-proof', proof: largest },
+    });
   });
 
   test('a process that starts in safe mode ends its rejuvenation at once, without a rejoin or an alarm', () => {

@@ -165,6 +165,23 @@ describe('detection with evidence and reactive recovery', { timeout: 360_000 }, 
    * is at least `clearMs` away, and returns it: a fault injected into it now is caught before a
    * rejuvenation cleans it.
    */
+  /**
+   * Every guardian holds an accusation of `target` for a reactive slot, unless a slot has
+   * rejuvenated it since `sinceMs` already (the reactive one may come this soon; a rejuvenation
+   * settles the accusation).
+   */
+  async function accusedByAllOrRejuvenated(target: number, sinceMs: number): Promise<boolean> {
+    const reports = up(await test.guardians());
+    const own = reports.find((report) => report.replica === target);
+    const rejuvenated =
+      own !== undefined &&
+      (own.recovery.inProgress || own.recentRecoveries.some((entry) => entry.startedAtMs >= sinceMs));
+    return (
+      rejuvenated ||
+      (reports.length === test.config.n && reports.every((report) => report.pendingReactive.includes(target)))
+    );
+  }
+
   async function replicaClearOfItsSlot(excluded: readonly number[], clearMs: number): Promise<number> {
     return waitFor(
       `a replica outside ${excluded.join(', ')} clear of its slot for ${clearMs} ms`,
@@ -207,19 +224,7 @@ describe('detection with evidence and reactive recovery', { timeout: 360_000 }, 
     try {
       await waitFor(
         `every guardian to accuse silent replica ${target}`,
-        async () => {
-          const reports = up(await test.guardians());
-          const own = reports.find((report) => report.replica === target);
-          const rejuvenated =
-            own !== undefined &&
-            (own.recovery.inProgress ||
-              own.recentRecoveries.some((entry) => entry.startedAtMs >= injectedAt));
-          return (
-            rejuvenated ||
-            (reports.length === test.config.n &&
-              reports.every((report) => report.pendingReactive.includes(target)))
-          );
-        },
+        () => accusedByAllOrRejuvenated(target, injectedAt),
         30_000,
       );
       // On the silence suspicion, which its peers raised themselves.
@@ -269,19 +274,9 @@ describe('detection with evidence and reactive recovery', { timeout: 360_000 }, 
     );
     // Every guardian accuses it for a reactive slot, unless a slot has rejuvenated it already
     // (the reactive one may come this soon; a rejuvenation settles the accusation).
-    await waitFor(`every guardian to accuse replica ${target}`, async () => {
-      const reports = up(await test.guardians());
-      const accused = reports.find((report) => report.replica === target);
-      const rejuvenated =
-        accused !== undefined &&
-        (accused.recovery.inProgress ||
-          accused.recentRecoveries.some((entry) => entry.startedAtMs >= injectedAt));
-      return (
-        rejuvenated ||
-        (reports.length === test.config.n &&
-          reports.every((report) => report.pendingReactive.includes(target)))
-      );
-    });
+    await waitFor(`every guardian to accuse replica ${target}`, () =>
+      accusedByAllOrRejuvenated(target, injectedAt),
+    );
   });
 
   it('does not act on f false suspicions of a correct replica, and does on f + 1', async () => {

@@ -20,7 +20,6 @@
  */
 import * as assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { clientRegistryOf } from '../../../src/config/keys.js';
 import {
   digest,
   keyEpoch,
@@ -39,12 +38,18 @@ import { scheduleOf } from '../../../src/config/cluster-config.js';
 import { mostAtOnce, nextProactiveSlotOf, type ScheduleParameters } from '../../../src/core/schedule.js';
 import { OWED_PREFIX } from '../../../src/recovery/core/guardian-core.js';
 import type { GuardianStatus, RecoveryRecord } from '../../../src/runtime/guardian-report.js';
-import { channelKeyDirectory } from '../../../src/transport/key-directory.js';
 import { RATE_LIMITED_LOG_LIMITS } from '../../../src/transport/rate-limited-log.js';
 import { TcpTransport } from '../../../src/transport/tcp.js';
-import { type NodeId, replicaNode } from '../../../src/transport/transport.js';
+import type { NodeId } from '../../../src/transport/transport.js';
 import { logLines, type TestCluster, startTestCluster, waitFor } from '../helpers.js';
-import { forgeCheckpointCertificate, type StolenKeys, stealKeys, up, Workload } from './shared.js';
+import {
+  forgeCheckpointCertificate,
+  impostorTransport,
+  type StolenKeys,
+  stealKeys,
+  up,
+  Workload,
+} from './shared.js';
 
 const RECOVERY_BOUND_MS = 6000;
 /**
@@ -123,18 +128,7 @@ describe('proactive recovery on real processes', { timeout: 300_000 }, () => {
 
   /** Connects to `target` pretending to be `loot.replica` with the stolen key; true if admitted. */
   async function impersonate(loot: StolenKeys, target: number): Promise<boolean> {
-    const entry = test.config.replicas[target]!;
-    const transport = await TcpTransport.start({
-      identity: {
-        node: replicaNode(replicaId(loot.replica)),
-        keyEpoch: keyEpoch(loot.keyEpoch),
-        signingKeys: signingKeyPairFromSeed(keyFromBase64(loot.signingSeed)),
-        certificate: new Uint8Array(Buffer.from(loot.certificate, 'base64')),
-      },
-      peers: [{ node: replicaNode(replicaId(target)), host: entry.host, port: entry.port }],
-      keys: channelKeyDirectory(clientRegistryOf(test.config), test.config),
-      events: { onFrame: () => undefined },
-    });
+    const transport = await impostorTransport(test.config, loot, undefined, [target]);
     try {
       const deadline = Date.now() + 3000;
       while (Date.now() < deadline) {
@@ -400,24 +394,12 @@ describe('proactive recovery on real processes', { timeout: 300_000 }, () => {
     // one, so the impostor's may last only moments. The proof goes out the moment one is up.
     const everConnected = new Map<number, Extract<NodeId, { kind: 'replica' }>>();
     let impostor: TcpTransport | null = null;
-    const transport = await TcpTransport.start({
-      identity: {
-        node: replicaNode(replicaId(sender)),
-        keyEpoch: keyEpoch(current.keyEpoch),
-        signingKeys: signingKeyPairFromSeed(keyFromBase64(current.signingSeed)),
-        certificate: new Uint8Array(Buffer.from(current.certificate, 'base64')),
-      },
-      peers: test.config.replicas
-        .filter((entry) => entry.id !== sender)
-        .map((entry) => ({ node: replicaNode(entry.id), host: entry.host, port: entry.port })),
-      keys: channelKeyDirectory(clientRegistryOf(test.config), test.config),
-      events: {
-        onFrame: () => undefined,
-        onPeerStateChange: (peer, connected) => {
-          if (!connected || peer.kind !== 'replica') return;
-          everConnected.set(peer.id, peer);
-          impostor?.send(peer, frame);
-        },
+    const transport = await impostorTransport(test.config, current, {
+      onFrame: () => undefined,
+      onPeerStateChange: (peer, connected) => {
+        if (!connected || peer.kind !== 'replica') return;
+        everConnected.set(peer.id, peer);
+        impostor?.send(peer, frame);
       },
     });
     impostor = transport;

@@ -15,15 +15,10 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { PhalanxError } from '../../../src/client/client.js';
-import { clientRegistryOf } from '../../../src/config/keys.js';
 import { quorumSize } from '../../../src/core/quorum.js';
-import { keyFromBase64, signingKeyPairFromSeed } from '../../../src/crypto/keys.js';
 import { encodeMessage } from '../../../src/messages/codec.js';
-import { digest, keyEpoch, replicaId, sequenceNumber } from '../../../src/messages/ids.js';
+import { digest, replicaId, sequenceNumber } from '../../../src/messages/ids.js';
 import { SAFE_MODE_FILE } from '../../../src/recovery/safe-mode-order.js';
-import { channelKeyDirectory } from '../../../src/transport/key-directory.js';
-import { TcpTransport } from '../../../src/transport/tcp.js';
-import { replicaNode } from '../../../src/transport/transport.js';
 import {
   decode,
   encode,
@@ -34,7 +29,7 @@ import {
   type TestCluster,
   waitFor,
 } from '../helpers.js';
-import { forgeCheckpointCertificate, type StolenKeys, stealKeys, up } from './shared.js';
+import { forgeCheckpointCertificate, impostorTransport, type StolenKeys, stealKeys, up } from './shared.js';
 
 describe('safe mode under guardians', { timeout: 240_000 }, () => {
   let test: TestCluster;
@@ -101,19 +96,7 @@ describe('safe mode under guardians', { timeout: 240_000 }, () => {
       });
       // Sent as a stolen replica that dials others (not the highest id: the lower id dials).
       const sender = loot.find((keys) => keys.replica < test.config.n - 1)!;
-      const impostor = await TcpTransport.start({
-        identity: {
-          node: replicaNode(replicaId(sender.replica)),
-          keyEpoch: keyEpoch(sender.keyEpoch),
-          signingKeys: signingKeyPairFromSeed(keyFromBase64(sender.signingSeed)),
-          certificate: new Uint8Array(Buffer.from(sender.certificate, 'base64')),
-        },
-        peers: test.config.replicas
-          .filter((entry) => entry.id !== sender.replica)
-          .map((entry) => ({ node: replicaNode(entry.id), host: entry.host, port: entry.port })),
-        keys: channelKeyDirectory(clientRegistryOf(test.config), test.config),
-        events: { onFrame: () => undefined },
-      });
+      const impostor = await impostorTransport(test.config, sender);
       try {
         // The real replica takes its connections back now and then: the proof goes out again
         // each second until some replica has it; the replicas then tell each other (FORK-PROOF).

@@ -5,6 +5,7 @@
 import { performance } from 'node:perf_hooks';
 import type { KvClient } from '../../../src/apps/kv/client.js';
 import type { ClusterConfig } from '../../../src/config/cluster-config.js';
+import { clientRegistryOf } from '../../../src/config/keys.js';
 import { keyFromBase64, signingKeyPairFromSeed } from '../../../src/crypto/keys.js';
 import { signBytes } from '../../../src/crypto/signatures.js';
 import {
@@ -16,6 +17,9 @@ import {
 } from '../../../src/messages/ids.js';
 import { checkpointPayload } from '../../../src/messages/signing.js';
 import type { CheckpointCertificate } from '../../../src/messages/types.js';
+import { channelKeyDirectory } from '../../../src/transport/key-directory.js';
+import { TcpTransport } from '../../../src/transport/tcp.js';
+import { replicaNode, type TransportEvents } from '../../../src/transport/transport.js';
 import { decode, encode } from '../helpers.js';
 
 /**
@@ -108,4 +112,31 @@ export function forgeCheckpointCertificate(
       ),
     })),
   };
+}
+
+/**
+ * A transport that speaks as `loot.replica` with its stolen session keys, to `targets` (default:
+ * every other replica). Only a lower id dials (docs/transport.md): an impostor of the highest id
+ * reaches nobody.
+ */
+export function impostorTransport(
+  config: ClusterConfig,
+  loot: StolenKeys,
+  events: TransportEvents = { onFrame: () => undefined },
+  targets: readonly number[] = config.replicas.map((entry) => entry.id).filter((id) => id !== loot.replica),
+): Promise<TcpTransport> {
+  return TcpTransport.start({
+    identity: {
+      node: replicaNode(replicaId(loot.replica)),
+      keyEpoch: keyEpoch(loot.keyEpoch),
+      signingKeys: signingKeyPairFromSeed(keyFromBase64(loot.signingSeed)),
+      certificate: new Uint8Array(Buffer.from(loot.certificate, 'base64')),
+    },
+    peers: targets.map((id) => {
+      const entry = config.replicas[id]!;
+      return { node: replicaNode(entry.id), host: entry.host, port: entry.port };
+    }),
+    keys: channelKeyDirectory(clientRegistryOf(config), config),
+    events,
+  });
 }

@@ -230,9 +230,19 @@ interface PendingRequest {
   /**
    * The other replicas known to hold this request too: at the leader, the backups' REQUEST-ACKs;
    * everywhere, the FORWARDs of the request (each holder sends one to everybody when the request
-   * has waited half a request timeout).
+   * has waited half a request timeout), and the announcements of backups (#judgeBatchFill).
    */
   readonly acks: Set<ReplicaId>;
+  /**
+   * When this backup announced the request as left out in `view` (#judgeBatchFill), first and
+   * last: forwarded it to the leader and told the other backups it holds it. Null: never.
+   */
+  announced: { readonly view: number; readonly firstAt: number; lastAt: number } | null;
+  /** The other backups' announcements of it in view `announcersView`: who, and when it came. */
+  readonly announcers: Map<ReplicaId, number>;
+  announcersView: number;
+  /** Whether its client signature verifies (null: not checked yet; checked once). */
+  signatureVerified: boolean | null;
 }
 
 /** Acknowledgements (leader) or forwards (any replica) for a request not held here yet. */
@@ -430,6 +440,11 @@ export class Replica {
   readonly #service: Service;
   readonly #testing: TestingFaults;
   readonly #quorum: number;
+  /**
+   * Q − 1 + f: backups that, having forwarded a request to the leader, include Q − 1 correct ones,
+   * whose forwards are all a correct leader waits for to propose it (#judgeBatchFill).
+   */
+  readonly #backupsForProposal: number;
   readonly #preparedThreshold: number;
   readonly #committedThreshold: number;
   readonly #committedByWitnessThreshold: number;
@@ -648,6 +663,11 @@ export class Replica {
     this.#service = options.service;
     this.#testing = options.testing ?? {};
     this.#quorum = quorumSize(options.config);
+    this.#backupsForProposal = this.#quorum - 1 + options.config.f;
+    assert(
+      this.#backupsForProposal <= options.config.n - 1,
+      'Q − 1 + f backups must exist for the batch-fill check',
+    );
     const broken = this.#testing.brokenQuorum === true;
     this.#preparedThreshold = broken ? options.config.f : this.#quorum - 1;
     this.#committedThreshold = broken ? options.config.f + 1 : this.#quorum;
@@ -1314,7 +1334,16 @@ export class Replica {
       const key = requestKey(entry.clientId, entry.requestNumber);
       const pending = this.#pending.get(key);
       if (pending !== undefined) {
-        if (bytesEqual(pending.digest, entry.requestDigest)) pending.acks.add(from);
+        if (!bytesEqual(pending.digest, entry.requestDigest)) continue;
+        pending.acks.add(from);
+        if (message.view === this.#view && !this.isLeader && from !== this.#leaderOf(this.#view)) {
+          // Not the leader's acknowledgement: another backup's announcement (#judgeBatchFill).
+          if (pending.announcersView !== this.#view) {
+            pending.announcers.clear();
+            pending.announcersView = this.#view;
+          }
+          if (!pending.announcers.has(from)) pending.announcers.set(from, this.#now);
+        }
         continue;
       }
       if (this.#clientTable.status(entry.clientId, entry.requestNumber).kind !== 'new') continue;
@@ -1326,6 +1355,12 @@ export class Replica {
   /** How many replicas, this one included, are known to hold a pending request. */
   #holders(pending: PendingRequest): number {
     return pending.acks.size + 1;
+  }
+
+  /** Whether a request's client signature verifies, checked once per pending request. */
+  #clientSignatureVerifies(pending: PendingRequest): boolean {
+    pending.signatureVerified ??= this.#crypto.verifyRequestSignature(pending.request, pending.digest);
+    return pending.signatureVerified;
   }
 
   /** The voucher record of a request not held here (null when its digest conflicts with another's). */
@@ -1425,6 +1460,10 @@ export class Replica {
       forwarded: false,
       spreadAt: null,
       acks: new Set(),
+      announced: null,
+      announcers: new Map(),
+      announcersView: -1,
+      signatureVerified: null,
     };
     this.#pending.set(key, pending);
     this.#pendingPerClient.set(request.clientId, perClient + 1);
@@ -1597,15 +1636,16 @@ export class Replica {
         if (queue === undefined) continue;
         const alreadyTaken = taken.get(client) ?? 0;
         if (alreadyTaken >= share) continue;
-        const next = this.#nextProposable(queue);
-        if (next === undefined) {
+        const index = this.#nextProposable(queue);
+        if (index === undefined) {
           this.#queues.delete(client);
           continue;
         }
-        if (next === 'wait') continue;
+        if (index === 'wait') continue;
+        const next = queue[index]!;
         const size = encodedSizeBound(next.request);
         if (batch.length > 0 && bytes + size > this.config.maxBatchBytes) return batch;
-        queue.shift();
+        queue.splice(index, 1);
         if (queue.length === 0) this.#queues.delete(client);
         next.proposedInView = this.#view;
         batch.push(next.request);
@@ -1635,29 +1675,33 @@ export class Replica {
   }
 
   /**
-   * The head of a client's queue if it can be proposed now; 'wait' while it lacks the backups'
-   * acknowledgements (the client's later requests wait behind it); undefined when the queue is
-   * spent.
+   * Where in a client's queue the first request that can be proposed now is; 'wait' while every
+   * one left lacks the backups' acknowledgements; undefined when the queue is spent (requests
+   * proposed, executed or refused leave it on the way). A request that waits for acknowledgements
+   * does not hold back the client's later ones: requests a client has outstanding together are
+   * concurrent, so any order is theirs, and a faulty client that gave its first request to too few
+   * replicas could otherwise keep its next ones, which every backup holds, out of the batches, and
+   * make a correct leader look as if it left them out (#judgeBatchFill).
    */
-  #nextProposable(queue: PendingRequest[]): PendingRequest | 'wait' | undefined {
-    while (queue.length > 0) {
-      const head = queue[0]!;
-      const stillPending = this.#pending.get(head.key) === head;
-      const signatureOk =
-        !this.config.requireClientSignatures ||
-        this.#crypto.verifyRequestSignature(head.request, head.digest);
-      if (stillPending && head.proposedInView !== this.#view && signatureOk) {
+  #nextProposable(queue: PendingRequest[]): number | 'wait' | undefined {
+    let waiting = false;
+    for (let index = 0; index < queue.length;) {
+      const entry = queue[index]!;
+      if (this.#pending.get(entry.key) === entry && entry.proposedInView !== this.#view) {
         // Q − 1 backups hold it: at least Q − 1 − f correct ones prepare it, which with the
         // leader vouch for it to every correct backup that does not hold it (#acceptIfVouched).
-        return this.#holders(head) >= this.#quorum ? head : 'wait';
+        if (this.#holders(entry) < this.#quorum) {
+          waiting = true;
+          index++;
+          continue;
+        }
+        if (!this.config.requireClientSignatures || this.#clientSignatureVerifies(entry)) return index;
+        this.#removePending(entry);
+        this.#reject(entry.request.clientId, 'request', 'client signature does not verify');
       }
-      if (stillPending && !signatureOk) {
-        this.#removePending(head);
-        this.#reject(head.request.clientId, 'request', 'client signature does not verify');
-      }
-      queue.shift();
+      queue.splice(index, 1);
     }
-    return undefined;
+    return waiting ? 'wait' : undefined;
   }
 
   #propose(sequence: SequenceNumber, batch: readonly ClientRequest[], digest: Digest): void {
@@ -1937,11 +1981,113 @@ export class Replica {
       heldSince = Math.max(heldSince, pending.receivedAt);
     }
     const verdict = this.#leaderPace.observe(message.sequence, heldSince < 0 ? null : heldSince, this.#now);
-    if (verdict.kind !== 'too-slow') return;
+    if (verdict.kind !== 'too-slow') {
+      this.#judgeBatchFill(leader, message);
+      return;
+    }
     this.#leaderPace.blamed();
     this.#startViewChange(
       viewNumber(this.#view + 1),
       `leader turnaround: median ${verdict.medianMs} ms over its last ${verdict.samples} proposals, expected at most ${verdict.expectationMs} ms`,
+      leader,
+    );
+  }
+
+  /**
+   * Counts the clients a new proposal left out although it had room (leader-pace.ts, batch fill)
+   * and replaces a leader whose median count over its last proposals reaches the limit (a
+   * suspicion: the count rests on the backups' word and on timing, nothing a third party could
+   * check).
+   *
+   * A request the leader could have put in this batch (it was here a grace before the leader
+   * could propose this sequence) and did not, nor in one in flight, is announced: forwarded to the
+   * leader (which may have lost it, or this backup's acknowledgement) and acknowledged to the other
+   * backups, once per view and again every retransmission interval while it stays out. A correct
+   * leader rarely leaves any out, so these n² messages cost only under the attack they reveal.
+   * Its client counts as left out once this backup and Q − 1 + f − 1 others announced it in this
+   * view, a grace before the leader could propose: Q − 1 correct backups among them had forwarded
+   * it to the leader by then, all a correct leader waits for.
+   */
+  #judgeBatchFill(leader: ReplicaId, message: PrePrepare): void {
+    if (message.view !== this.#view || this.#status !== 'normal' || leader === this.id) return;
+    const openedAt = this.#leaderPace.openedAt(message.sequence);
+    if (openedAt === null) return;
+    // The proposals in flight before it must be here: what they hold is not left out.
+    for (
+      let earlier = message.sequence - 1;
+      earlier > message.sequence - this.config.pipelineDepth;
+      earlier--
+    ) {
+      if (earlier <= this.#lastExecuted) break;
+      const instance = this.#log.get(sequenceNumber(earlier));
+      if (instance?.proposal == null || instance.proposal.view !== this.#view) return;
+    }
+    const graceMs = this.#leaderPace.leftOutGraceMs;
+    const inBatch = new Set<string>();
+    const clientsInBatch = new Set<ClientId>();
+    let bytes = 0;
+    for (const request of message.batch) {
+      inBatch.add(requestKey(request.clientId, request.requestNumber));
+      clientsInBatch.add(request.clientId);
+      bytes += encodedSizeBound(request);
+    }
+    const countsFill = message.batch.length < this.config.maxBatchRequests;
+    const leftOut = new Set<ClientId>();
+    let stoppedForBytes = false;
+    const toAnnounce: PendingRequest[] = [];
+    for (const pending of this.#pending.values()) {
+      // Insertion order is arrival order: nothing further on was here before the leader could propose.
+      if (pending.receivedAt > openedAt) break;
+      if (pending.proposedInView === this.#view || inBatch.has(pending.key)) continue;
+      const announced = pending.announced?.view === this.#view ? pending.announced : null;
+      if (
+        announced === null
+          ? pending.receivedAt + graceMs / 2 <= openedAt
+          : this.#now - announced.lastAt >= this.config.retransmitIntervalMs
+      )
+        toAnnounce.push(pending);
+      const client = pending.request.clientId;
+      if (!countsFill || clientsInBatch.has(client) || leftOut.has(client)) continue;
+      if (announced === null || announced.firstAt + graceMs > openedAt) continue;
+      if (pending.announcersView !== this.#view) continue;
+      let announcers = 1;
+      for (const at of pending.announcers.values()) if (at + graceMs <= openedAt) announcers++;
+      if (announcers < this.#backupsForProposal) continue;
+      if (this.config.requireClientSignatures && !this.#clientSignatureVerifies(pending)) continue;
+      // A correct leader stops at the first request that does not fit (#takeBatch): any left
+      // out after it may have been behind it.
+      if (bytes + encodedSizeBound(pending.request) > this.config.maxBatchBytes) stoppedForBytes = true;
+      leftOut.add(client);
+    }
+    if (toAnnounce.length > 0) {
+      for (const pending of toAnnounce) {
+        if (pending.announced?.view === this.#view) pending.announced.lastAt = this.#now;
+        else pending.announced = { view: this.#view, firstAt: this.#now, lastAt: this.#now };
+      }
+      // The leader may lack the request itself (its client's frame to it was lost), and a
+      // forward counts as this backup's acknowledgement too (one may have been lost).
+      this.#forwardToLeader(toAnnounce);
+      for (let start = 0; start < toAnnounce.length; start += LIMITS.maxAcknowledgedRequests) {
+        const announcement: RequestAcknowledgement = {
+          kind: 'request-ack',
+          view: this.#view,
+          requests: toAnnounce.slice(start, start + LIMITS.maxAcknowledgedRequests).map((pending) => ({
+            clientId: pending.request.clientId,
+            requestNumber: pending.request.requestNumber,
+            requestDigest: pending.digest,
+          })),
+        };
+        for (let peer = 0; peer < this.config.n; peer++)
+          if (peer !== this.id && peer !== leader) this.#send(replicaId(peer), announcement);
+      }
+    }
+    if (!countsFill) return;
+    const verdict = this.#leaderPace.observeFill(stoppedForBytes ? 0 : leftOut.size);
+    if (verdict.kind !== 'leaves-out') return;
+    this.#leaderPace.blamedForFill();
+    this.#startViewChange(
+      viewNumber(this.#view + 1),
+      `leader left requests out: a median of ${verdict.medianClients} clients over its last ${verdict.samples} batches with room, at most ${verdict.limit - 1} expected`,
       leader,
     );
   }
@@ -3937,7 +4083,7 @@ export class Replica {
       if (
         waited >= timeout &&
         this.config.requireClientSignatures &&
-        !this.#crypto.verifyRequestSignature(pending.request, pending.digest)
+        !this.#clientSignatureVerifies(pending)
       ) {
         // A faulty client's request no correct leader would propose: drop it rather than blame the leader.
         this.#removePending(pending);

@@ -329,6 +329,8 @@ export interface HarnessOptions {
   readonly testing?: TestingFaults;
   /** What the cores get as crypto (default: the replica's ReplicaCrypto), e.g. one whose epochs expire. */
   readonly coreCrypto?: (crypto: ReplicaCrypto, id: ReplicaId) => CoreCrypto;
+  /** One replica's own protocol configuration (default: `config` for all), as a fault mode makes it. */
+  readonly replicaConfig?: (config: ProtocolConfig, id: ReplicaId) => ProtocolConfig;
 }
 
 export class Harness {
@@ -361,6 +363,7 @@ export class Harness {
   readonly #replies = new Map<string, Reply[]>();
   readonly #bucketCount: number;
   readonly #testing: TestingFaults;
+  readonly #replicaConfig: (config: ProtocolConfig, id: ReplicaId) => ProtocolConfig;
   readonly #afterStep: ((record: StepRecord, replica: Replica) => void)[] = [];
 
   constructor(options: HarnessOptions = {}) {
@@ -370,6 +373,7 @@ export class Harness {
     this.config = testProtocolConfig({ n: this.n, f, k }, options.config);
     this.#bucketCount = options.bucketCount ?? 8;
     this.#testing = options.testing ?? {};
+    this.#replicaConfig = options.replicaConfig ?? ((config) => config);
     this.registry = new KeyRegistry(this.n);
     this.cryptos = Array.from(
       { length: this.n },
@@ -426,7 +430,7 @@ export class Harness {
   ): Replica {
     const service = new KvService({ accessControl: this.#accessControl(), bucketCount: this.#bucketCount });
     const replica = new Replica({
-      config: this.config,
+      config: this.#replicaConfig(this.config, id),
       id,
       crypto: this.coreCryptos[id]!,
       checkEvidence: evidenceChecker(this.config, this.registry, (data) => this.cryptos[0]!.hash(data)),

@@ -136,8 +136,9 @@ export const ADVERSARY_CATALOGUE = {
   'small-batches': {
     description:
       'as leader, proposes one request per batch however many wait: every request pays the three phases, a signed reply batch and a group commit alone',
-    // Not the simulator's, as 'stalling-leader': no checker bounds a leader's throughput.
-    environments: ['runtime'],
+    // The simulator's too since the backups count what a leader leaves out (the batch-fill
+    // suspicion): its seeds check that the detector fires and accuses no correct leader.
+    environments: ['runtime', 'simulator'],
     leaderOnly: true,
     atStartOnly: true,
   },

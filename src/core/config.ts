@@ -32,7 +32,8 @@ export interface ProtocolConfig extends FaultModel {
   /**
    * Lowest turnaround expectation of a leader's proposals (see leader-pace.ts): a leader whose
    * median turnaround exceeds max(this, 4 × the best recent view's) is replaced long before the
-   * request timeout. 0 turns the check off.
+   * request timeout. A tenth of it is the grace of the batch-fill check (leader-pace.ts). 0 turns
+   * both checks off.
    */
   readonly leaderTurnaroundFloorMs: number;
   /**

@@ -174,6 +174,10 @@ function boundedString(maxLength: number): FieldReader {
 const optionalNonNegativeInteger: FieldReader = (record, name) =>
   record[name] === null ? undefined : nonNegativeInteger(record, name);
 
+/** Absent (older replicas), null, or a non-negative integer. */
+const optionalAbsentOrNonNegativeInteger: FieldReader = (record, name) =>
+  record[name] === undefined ? undefined : optionalNonNegativeInteger(record, name);
+
 const role: FieldReader = (record, name) =>
   record[name] === 'leader' || record[name] === 'backup'
     ? undefined
@@ -209,6 +213,8 @@ const REPLICA_STATUS_FIELDS: { readonly [Name in keyof ReplicaStatus]: FieldRead
   oldestPendingMs: optionalNonNegativeInteger,
   leaderTurnaroundMs: optionalNonNegativeInteger,
   leaderTurnaroundExpectationMs: nonNegativeInteger,
+  leaderLeftOutClients: optionalAbsentOrNonNegativeInteger,
+  leaderLeftOutClientsLimit: optionalAbsentOrNonNegativeInteger,
   msSinceLastExecution: optionalNonNegativeInteger,
   voting: boolean,
   safeMode: optionalBooleanField,
@@ -264,6 +270,12 @@ export function parseReplicaStatus(value: unknown, expectedReplica?: number): Re
     // Only when the replica reports it (older replicas do not): a fork is never hidden, and a
     // status without it reads as before.
     ...(typeof record.safeMode === 'boolean' ? { safeMode: record.safeMode } : {}),
+    ...(record.leaderLeftOutClients !== undefined
+      ? { leaderLeftOutClients: record.leaderLeftOutClients as number | null }
+      : {}),
+    ...(typeof record.leaderLeftOutClientsLimit === 'number'
+      ? { leaderLeftOutClientsLimit: record.leaderLeftOutClientsLimit }
+      : {}),
     ...(Array.isArray(record.safeModeCulprits)
       ? { safeModeCulprits: [...(record.safeModeCulprits as number[])] }
       : {}),

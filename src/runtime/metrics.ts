@@ -70,6 +70,8 @@ export class ReplicaMetrics {
     | 'keyEpoch'
     | 'leaderTurnaround'
     | 'leaderTurnaroundExpectation'
+    | 'leaderLeftOutClients'
+    | 'leaderLeftOutClientsLimit'
     | 'safeMode',
     Gauge
   >;
@@ -173,6 +175,14 @@ export class ReplicaMetrics {
       leaderTurnaroundExpectation: gauge(
         'phalanx_leader_turnaround_expectation_ms',
         'Turnaround above which this replica replaces the leader',
+      ),
+      leaderLeftOutClients: gauge(
+        'phalanx_leader_left_out_clients',
+        "Median number of clients the leader's last batches with room left out, as this replica counted them (0: not counted)",
+      ),
+      leaderLeftOutClientsLimit: gauge(
+        'phalanx_leader_left_out_clients_limit',
+        'Median left-out count at which this replica replaces the leader',
       ),
       peers: gauge('phalanx_connected_peers', 'Authenticated connections'),
       keyEpoch: gauge('phalanx_key_epoch', 'Current key epoch'),
@@ -314,6 +324,8 @@ export class ReplicaMetrics {
     this.#gauges.pending.set(status.pendingRequests);
     this.#gauges.leaderTurnaround.set(status.leaderTurnaroundMs ?? 0);
     this.#gauges.leaderTurnaroundExpectation.set(status.leaderTurnaroundExpectationMs);
+    this.#gauges.leaderLeftOutClients.set(status.leaderLeftOutClients ?? 0);
+    this.#gauges.leaderLeftOutClientsLimit.set(status.leaderLeftOutClientsLimit ?? 0);
     this.#gauges.peers.set(status.connectedPeers);
     this.#gauges.keyEpoch.set(status.keyEpoch);
     this.#gauges.safeMode.set(status.safeMode === true ? 1 : 0);

@@ -479,6 +479,8 @@ export class ReplicaNode {
       oldestPendingMs: replica.oldestPendingAgeMs,
       leaderTurnaroundMs: pace.medianMs === null ? null : Math.round(pace.medianMs),
       leaderTurnaroundExpectationMs: Math.round(pace.expectationMs),
+      leaderLeftOutClients: pace.leftOutClientsMedian,
+      leaderLeftOutClientsLimit: pace.leftOutClientsLimit,
       msSinceLastExecution:
         this.#lastExecutionAt === null ? null : Math.round(performance.now() - this.#lastExecutionAt),
       voting: replica.voting,

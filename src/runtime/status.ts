@@ -25,6 +25,13 @@ export interface ReplicaStatus {
    */
   readonly leaderTurnaroundMs: number | null;
   readonly leaderTurnaroundExpectationMs: number;
+  /**
+   * Median number of clients the current leader's last batches with room left out, as this
+   * replica counted them (null: too few yet, or this replica leads), and the median at which it
+   * replaces the leader. See "Batch fill" in docs/ARCHITECTURE.md. Absent from older replicas.
+   */
+  readonly leaderLeftOutClients?: number | null;
+  readonly leaderLeftOutClientsLimit?: number;
   /** Milliseconds since this replica last executed a batch; null when it has executed none since it started. */
   readonly msSinceLastExecution: number | null;
   /** Whether it takes part in votes (false while it sits out views after a restart or rejuvenation). */

@@ -15,6 +15,7 @@
  * them, and a checker (key-theft.ts) judges every replica signature a correct party accepts
  * against the rotation log, plus the evidence the guardians would accept.
  */
+import { protocolUnderFaultMode } from '../adversary/catalogue.js';
 import { KvService } from '../apps/kv/service.js';
 import type { AccessControlConfig } from '../apps/kv/access-control.js';
 import type { Action } from '../core/actions.js';
@@ -1121,7 +1122,11 @@ export function runSimulation(options: SimulationOptions): SeedReport {
     }
     try {
       node.replica = new Replica({
-        config,
+        // A Byzantine replica whose intruder changes how its core is made ('small-batches').
+        config: protocolUnderFaultMode(
+          config,
+          byzantine.get(node.id)?.find((behaviour) => behaviour === 'small-batches'),
+        ),
         id: node.id,
         crypto: coreCryptos[node.id]!,
         checkEvidence: (evidence) => verifyEvidence(evidence, replicaEvidenceContext).valid,

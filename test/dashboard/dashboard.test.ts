@@ -493,6 +493,14 @@ describe('dashboard server', { timeout: 30_000 }, () => {
     rejects({ address: undefined }, /field 'address' must be a string, got undefined/);
     rejects({ address: 'a'.repeat(DASHBOARD_LIMITS.maxAddressLength + 1) }, /longer than 300 characters/);
     rejects({ storageEngine: 'disk\u001b[31m' }, /field 'storageEngine' contains control characters/);
+    rejects({ leaderLeftOutClients: -2 }, /field 'leaderLeftOutClients' must be a non-negative integer/);
+    rejects(
+      { leaderLeftOutClientsLimit: 'x' },
+      /field 'leaderLeftOutClientsLimit' must be a non-negative integer/,
+    );
+    // The batch-fill figures are kept when present (null: not counted yet), and may be absent.
+    const counted = { ...status, leaderLeftOutClients: null, leaderLeftOutClientsLimit: 4 };
+    assert.deepEqual(parseReplicaStatus(counted), { ok: true, status: counted });
   });
 });
 

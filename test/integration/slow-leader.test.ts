@@ -84,5 +84,6 @@ describe('a stalling leader on a real cluster', { timeout: 180_000 }, () => {
     const backupStatus = (await test.status())[1]!;
     assert.ok(backupStatus.up);
     assert.equal(typeof backupStatus.leaderTurnaroundExpectationMs, 'number');
+    assert.equal(typeof backupStatus.leaderLeftOutClientsLimit, 'number');
   });
 });

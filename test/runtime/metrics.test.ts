@@ -19,6 +19,8 @@ const STATUS = {
   keyEpoch: 0,
   leaderTurnaroundMs: 12,
   leaderTurnaroundExpectationMs: 150,
+  leaderLeftOutClients: 3,
+  leaderLeftOutClientsLimit: 4,
 } as ReplicaStatus;
 
 describe('ReplicaMetrics', () => {
@@ -37,6 +39,9 @@ describe('ReplicaMetrics', () => {
       ),
       150,
     );
+    const leftOut = 'phalanx_leader_left_out_clients';
+    assert.equal(sampleValue(empty, leftOut, leftOut, {}), 3);
+    assert.equal(sampleValue(empty, `${leftOut}_limit`, `${leftOut}_limit`, {}), 4);
     metrics.requestArrived('alice', 7);
     metrics.requestArrived('alice', 7); // a retransmission: timed from the first arrival, once
     metrics.replySent('alice', 7, false);

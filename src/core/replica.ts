@@ -238,8 +238,11 @@ interface PendingRequest {
    * last: forwarded it to the leader and told the other backups it holds it. Null: never.
    */
   announced: { readonly view: number; readonly firstAt: number; lastAt: number } | null;
-  /** The other backups' announcements of it in view `announcersView`: who, and when it came. */
-  readonly announcers: Map<ReplicaId, number>;
+  /**
+   * The other backups' announcements of it in view `announcersView`: who, and when it came (null
+   * until one comes: most requests never see one).
+   */
+  announcers: Map<ReplicaId, number> | null;
   announcersView: number;
   /** Whether its client signature verifies (null: not checked yet; checked once). */
   signatureVerified: boolean | null;
@@ -1338,8 +1341,8 @@ export class Replica {
         pending.acks.add(from);
         if (message.view === this.#view && !this.isLeader && from !== this.#leaderOf(this.#view)) {
           // Not the leader's acknowledgement: another backup's announcement (#judgeBatchFill).
-          if (pending.announcersView !== this.#view) {
-            pending.announcers.clear();
+          if (pending.announcers === null || pending.announcersView !== this.#view) {
+            pending.announcers = new Map();
             pending.announcersView = this.#view;
           }
           if (!pending.announcers.has(from)) pending.announcers.set(from, this.#now);
@@ -1461,7 +1464,7 @@ export class Replica {
       spreadAt: null,
       acks: new Set(),
       announced: null,
-      announcers: new Map(),
+      announcers: null,
       announcersView: -1,
       signatureVerified: null,
     };
@@ -1675,13 +1678,15 @@ export class Replica {
   }
 
   /**
-   * Where in a client's queue the first request that can be proposed now is; 'wait' while every
-   * one left lacks the backups' acknowledgements; undefined when the queue is spent (requests
-   * proposed, executed or refused leave it on the way). A request that waits for acknowledgements
-   * does not hold back the client's later ones: requests a client has outstanding together are
-   * concurrent, so any order is theirs, and a faulty client that gave its first request to too few
-   * replicas could otherwise keep its next ones, which every backup holds, out of the batches, and
-   * make a correct leader look as if it left them out (#judgeBatchFill).
+   * Where in a client's queue the first request that can be proposed now is; 'wait' while the
+   * ones it may propose lack the backups' acknowledgements; undefined when the queue is spent
+   * (requests proposed, executed or refused leave it on the way). A request that waits for
+   * acknowledgements holds back the client's later ones for the batch-fill grace at most (they
+   * usually come a moment later, and the client's order is kept), then no longer: requests a
+   * client has outstanding together are concurrent, so any order is theirs, and a faulty client
+   * that gave its first request to too few replicas could otherwise keep its next ones, which
+   * every backup holds, out of the batches, and make a correct leader look as if it left them out
+   * (#judgeBatchFill).
    */
   #nextProposable(queue: PendingRequest[]): number | 'wait' | undefined {
     let waiting = false;
@@ -1691,6 +1696,9 @@ export class Replica {
         // Q − 1 backups hold it: at least Q − 1 − f correct ones prepare it, which with the
         // leader vouch for it to every correct backup that does not hold it (#acceptIfVouched).
         if (this.#holders(entry) < this.#quorum) {
+          const stuck =
+            this.#leaderPace.enabled && this.#now - entry.receivedAt >= this.#leaderPace.leftOutGraceMs;
+          if (!stuck) return 'wait';
           waiting = true;
           index++;
           continue;
@@ -2049,7 +2057,7 @@ export class Replica {
       const client = pending.request.clientId;
       if (!countsFill || clientsInBatch.has(client) || leftOut.has(client)) continue;
       if (announced === null || announced.firstAt + graceMs > openedAt) continue;
-      if (pending.announcersView !== this.#view) continue;
+      if (pending.announcers === null || pending.announcersView !== this.#view) continue;
       let announcers = 1;
       for (const at of pending.announcers.values()) if (at + graceMs <= openedAt) announcers++;
       if (announcers < this.#backupsForProposal) continue;
@@ -3953,6 +3961,9 @@ export class Replica {
     if (this.#plannedViewChange !== null && now >= this.#plannedViewChange.deadline)
       this.#startPlannedViewChange();
     this.#checkRequestTimers();
+    // A request held back behind its client's earlier one may have waited its grace out
+    // (#nextProposable): time alone makes it proposable.
+    this.#tryPropose();
     if (this.#status === 'view-change') {
       // As in PBFT, the timer runs only once a quorum asked for this view or a later one: a replica
       // alone in a view change waits for the others instead of racing to views nobody else joins.

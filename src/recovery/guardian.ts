@@ -304,6 +304,7 @@ export class Guardian {
       certificates,
       clockSkewAllowanceMs: CLOCK_SKEW_ALLOWANCE_MS,
       recoveringNiceShareOfTd: RECOVERING_NICE_SHARE_OF_T_D,
+      safeModeKept: this.#safeMode !== null,
     });
     // The table keeps, per replica, the certificate before the latest and the latest: installed
     // in that order, the registry accepts each as the core does.
@@ -918,6 +919,7 @@ export class Guardian {
     // Durable before the alarm: a crash of this guardian must not be a way out either.
     writeFileDurably(join(this.#stateDirectory, SAFE_MODE_FILE), JSON.stringify(record));
     this.#safeMode = record;
+    this.#feed({ type: 'safe-mode-kept', now: this.#now() });
     this.#alarm(
       `replica ${this.id} is kept in safe mode (proof from ${source}): ${describeForensicProof(proof)}; ` +
         `restart the cluster with a configuration without replicas ${verdict.culprits.join(', ')}`,

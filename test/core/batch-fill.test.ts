@@ -218,6 +218,25 @@ describe('batch fill in the replica', () => {
     }
   });
 
+  test("a request waiting for acknowledgements holds its client's later ones back for the grace, then no longer", () => {
+    const cluster = new Harness({ config: { pipelineDepth: 1 } });
+    const alice = cluster.client('alice');
+    const first = alice.request(kv.put('first', '1'));
+    const second = alice.request(kv.put('second', '2'));
+    // The first reaches the leader and one backup only: too few acknowledge it to propose it.
+    cluster.submit(first, [0, 1]);
+    cluster.execute(second);
+    assert.equal(cluster.executionOf(0, second), undefined, 'held back behind the first at once');
+    const graceMs = cluster.config.leaderTurnaroundFloorMs / 10;
+    assert.ok(
+      cluster.advanceUntil(() => cluster.ids.every((id) => cluster.executionOf(id, second)), 2 * graceMs, 5),
+      'proposed on its own once the first waited the grace out',
+    );
+    assert.equal(cluster.executionOf(0, first), undefined);
+    // The first is spread at half a request timeout and ordered then.
+    assert.ok(cluster.advanceUntil(() => cluster.ids.every((id) => cluster.executionOf(id, first)), 2000));
+  });
+
   test('faulty clients that give their first request to too few replicas cannot frame a correct leader', () => {
     // Each faulty client's first request goes to the leader and one backup only (it waits for
     // acknowledgements it will not get until it is spread), its later ones to everybody: the

@@ -1237,4 +1237,22 @@ describe('GuardianCore: properties over random runs', () => {
       },
     );
   });
+
+  test('25. in safe mode a rejuvenation keeps the disk by design: nothing owed, nobody accused, recorded as a rejuvenation', () => {
+    const cluster = new Cluster({ startAtMs: 100 });
+    cluster.runUntil(T_D - 2000);
+    // As in test 15, replicas 3 and 4 go quiet; but guardian 1 keeps a fork proof.
+    cluster.down.add(3);
+    cluster.down.add(4);
+    cluster.feed(1, { type: 'safe-mode-kept', now: cluster.nowMs });
+    cluster.runUntil(T_D + 2000);
+    const status = cluster.cores[1]!.status(cluster.nowMs);
+    assert.ok(!status.alarms.some((alarm) => /kept its disk/.test(alarm.message)));
+    assert.equal(cluster.of(1, 'archive-logs').length, 0, 'the disk and its logs stay');
+    const started = cluster.of(1, 'start-replica').at(-1);
+    assert.ok(started?.type === 'start-replica' && !started.amnesiac);
+    assert.deepEqual(cluster.cores[0]!.pendingReactive(), []);
+    assert.equal(status.recentRecoveries.length, 1);
+    assert.equal(status.recentRecoveries[0]!.kind, 'proactive');
+  });
 });

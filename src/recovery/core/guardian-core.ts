@@ -185,6 +185,11 @@ export type GuardianEvent =
       readonly voting: boolean;
     }
   | { readonly type: 'replica-progress'; readonly now: number; readonly stage: CoreProgress }
+  /**
+   * The shell verified a fork proof and keeps it: more than f replicas misbehaved, and every start
+   * of the replica is in safe mode from now on. Rejuvenations keep the replica's disk by design.
+   */
+  | { readonly type: 'safe-mode-kept'; readonly now: number }
   | {
       readonly type: 'replica-evidence';
       readonly now: number;
@@ -388,6 +393,8 @@ export interface GuardianCoreOptions {
    * f + 1, so that f Byzantine replicas can frame a correct one and the checkers must object.
    */
   readonly brokenSuspicionThreshold?: boolean;
+  /** A fork proof is kept (the guardian restarted in safe mode): see the 'safe-mode-kept' event. */
+  readonly safeModeKept?: boolean;
 }
 
 // ───────────────────────────── the certificate table ─────────────────────────────
@@ -502,8 +509,12 @@ interface RecoveryRun {
   stepStartedAtMs: number;
   readonly steps: { step: CoreRecoveryStep; durationMs: number }[];
   keyEpoch: number;
-  /** The disk is kept (more replicas were out than the rejuvenation may add to). */
+  /**
+   * The disk is kept: more replicas were out than the rejuvenation may add to (its full
+   * rejuvenation is owed), or the guardian keeps a fork proof (by design: `diskKeptInSafeMode`).
+   */
   fromDisk: boolean;
+  diskKeptInSafeMode: boolean;
   readonly reached: Set<CoreProgress>;
 }
 
@@ -600,6 +611,8 @@ export class GuardianCore {
   #lastPeriodicReportAtMs = Number.NEGATIVE_INFINITY;
   #ownRecoveryActivityAtMs: number | undefined;
   /** A rejuvenation ran out of time before its replica caught up: it still owes the rejoin. */
+  /** A fork proof is kept: rejuvenations keep the disk by design (#decideDisk). */
+  #safeModeKept: boolean;
   #rejoinOwed = false;
   /** The replica process's last progress report (null: none since it started). */
   #lastProgress: CoreProgress | null = null;
@@ -624,6 +637,7 @@ export class GuardianCore {
     this.#options = options;
     this.#schedule = options.schedule;
     this.#persisted = options.persisted;
+    this.#safeModeKept = options.safeModeKept === true;
     this.#table = new CertificateTable(options.schedule, options.clockSkewAllowanceMs);
     const sorted = [...options.certificates].sort((a, b) => a.replica - b.replica || a.keyEpoch - b.keyEpoch);
     for (const certificate of sorted) this.#table.install(certificate);
@@ -753,6 +767,9 @@ export class GuardianCore {
         return;
       case 'replica-progress':
         this.#onProgress(event.stage);
+        return;
+      case 'safe-mode-kept':
+        this.#safeModeKept = true;
         return;
       case 'replica-evidence':
         this.#onOwnEvidence(event.evidence, event.origin);
@@ -1284,6 +1301,7 @@ export class GuardianCore {
       steps: [],
       keyEpoch: this.#persisted.keyEpoch,
       fromDisk: false,
+      diskKeptInSafeMode: false,
       reached: new Set(),
     };
     this.#rejoinOwed = false;
@@ -1390,6 +1408,21 @@ export class GuardianCore {
    */
   #decideDisk(state: Extract<Recovering, { name: 'stopping' }>, decideByMs: number): void {
     const run = state.run;
+    if (this.#safeModeKept) {
+      // In safe mode nothing is ordered any more, so no quorum needs what a wiped replica would
+      // fetch back, and the certified state the replicas serve (and the operator restarts the
+      // cluster from) must not be thrown away: the disk is kept, by design, owing nothing. The
+      // rest of the rejuvenation (checked code, new keys, a new process) goes on.
+      run.fromDisk = true;
+      run.diskKeptInSafeMode = true;
+      this.#log(
+        'info',
+        {},
+        'in safe mode: the rejuvenation keeps the disk (the certified state the replica serves)',
+      );
+      this.#toCodeCheck(run);
+      return;
+    }
     const quorumLeft = this.#schedule.n - this.#schedule.f - quorumSize(this.#schedule) - 1;
     // A crash comes outside the schedule, which budgets k rejuvenating at once.
     const allowedOut = run.afterCrash ? Math.min(this.#schedule.k - 1, quorumLeft) : quorumLeft;
@@ -1614,7 +1647,7 @@ export class GuardianCore {
   #finish(state: Recovering, reached: boolean): void {
     const run = state.run;
     const now = this.#now;
-    if (run.fromDisk) {
+    if (run.fromDisk && !run.diskKeptInSafeMode) {
       this.#log(
         'info',
         { durationMs: now - run.startedAtMs, keyEpoch: run.keyEpoch, votes: reached },

@@ -148,6 +148,10 @@ describe('safe mode under guardians', { timeout: 240_000 }, () => {
     }
 
     // The next rejuvenation (a proactive slot comes every T_D) starts its new process in safe mode.
+    // It keeps the replica's disk (by design in safe mode: a run that found another replica
+    // restarted in safe mode, not voting, used to keep it and owe a full rejuvenation instead,
+    // and recorded none), so the proof comes from the disk or, once it no longer verifies there,
+    // from the guardian's order; never from a peer's FORK-PROOF.
     const rejuvenated = await waitFor(
       'a rejuvenation begun after every guardian kept the proof',
       async () => {
@@ -162,9 +166,9 @@ describe('safe mode under guardians', { timeout: 240_000 }, () => {
     const entered = logLines(test.replicaLog(replicaId(rejuvenated.replica))).filter(
       (line) => line.msg === 'safe-mode-entered' && line.timeMs >= rejuvenated.record.startedAtMs,
     );
-    assert.equal(
-      entered[0]?.source,
-      'guardian',
+    assert.match(
+      String(entered[0]?.source),
+      /^(guardian|stored proof)$/,
       `replica ${rejuvenated.replica}: ${JSON.stringify(entered[0])}`,
     );
     // Its rejuvenation ended when it reported safe mode, without waiting for a rejoin.

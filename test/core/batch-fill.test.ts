@@ -256,3 +256,54 @@ describe('batch fill in the replica', () => {
     for (const client of faulty) assert.ok(cluster.replies(String(client.id)).length >= 2);
   });
 });
+
+describe('a client with its whole window in flight', () => {
+  test('waits for its own requests in turn without the backups blaming a correct leader for it', () => {
+    // Request timeout 1000 ms, a batch every 100 ms. The others keep requests queued, so bob's
+    // fair share is a few per batch, and his last of 64 requests waits well over a second from
+    // its arrival: timed from it, the backups blamed the correct leader.
+    const cluster = new Harness({ config: { pipelineDepth: 1, maxOutstandingPerClient: 64 } });
+    const bob = cluster.client('bob');
+    const flood = Array.from({ length: cluster.config.maxOutstandingPerClient }, (_, index) =>
+      bob.request(kv.put(`bob/${index}`, 'v')),
+    );
+    const others = ['alice', 'carol', 'dave'].map((name) => cluster.client(name));
+    const submitted = new Map<HarnessClient, ClientRequest[]>(others.map((client) => [client, []]));
+    const released = new Set<unknown>();
+    cluster.filter = (envelope) =>
+      envelope.message.kind === 'pre-prepare' && !released.has(envelope) ? 'hold' : 'deliver';
+    for (const request of flood) cluster.submit(request);
+    let counter = 0;
+    for (let round = 0; round < 40; round++) {
+      for (const client of others) {
+        const mine = submitted.get(client)!;
+        const waiting = mine.filter(
+          (request) => !cluster.ids.every((id) => cluster.executionOf(id, request)),
+        );
+        for (let extra = waiting.length; extra < 2; extra++) {
+          const next = client.request(kv.put(`${client.id}-${counter}`, `${counter++}`));
+          mine.push(next);
+          cluster.submit(next);
+        }
+      }
+      cluster.run();
+      cluster.advance(100, 100);
+      for (const envelope of cluster.held) released.add(envelope);
+      cluster.release();
+      cluster.run();
+    }
+    cluster.filter = null;
+    cluster.release();
+    cluster.run();
+    assert.ok(cluster.ids.every((id) => flood.every((request) => cluster.executionOf(id, request))));
+    // His requests went over more than a request timeout's worth of batches.
+    const batches = new Set(flood.map((request) => cluster.executionOf(0, request)!.sequence));
+    assert.ok(batches.size > cluster.config.requestTimeoutMs / 100, `${batches.size} batches`);
+    for (const id of cluster.ids) {
+      assert.equal(cluster.replica(id).view, 0);
+      assert.deepEqual(cluster.logs(id, 'view-change-started'), []);
+    }
+    // Nor were his requests spread to everybody as if some replica lacked them.
+    assert.equal(cluster.sent.filter((envelope) => envelope.message.kind === 'forward').length, 0);
+  });
+});

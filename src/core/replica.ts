@@ -345,6 +345,16 @@ export const SILENCE_STATUS_INTERVALS = 10;
 export const SILENCE_REQUEST_TIMEOUTS = 2;
 export const SILENCE_SUSPICION = 'silent: nothing received for';
 
+/**
+ * A peer whose STATUS claims a stable checkpoint above every certificate this replica verified is
+ * suspected once the claim has stayed unproven as long as a silence would be suspected: a correct
+ * replica that sees a peer behind its stable checkpoint sends it the certificate (#onStatus, at most
+ * twice per status interval), so over that many intervals a correct one proves what it claims. The
+ * 'inflated-status' intruder never does. Not while this replica is isolated (it hears less than a
+ * quorum), and once per that time per peer.
+ */
+export const UNPROVEN_CHECKPOINT_SUSPICION = 'status claims a stable checkpoint it never proved';
+
 export const UNACKNOWLEDGED_REQUEST_LOG_INTERVAL_MS = 10_000;
 /** Conflicting-checkpoint proofs remembered as reported (one per replica, epoch and sequence). */
 const MAX_CONFLICTS_REPORTED = 1024;
@@ -516,6 +526,10 @@ export class Replica {
   #silenceWatchSince: number | null = null;
   /** When each peer was last suspected of silence (one suspicion per silence limit). */
   readonly #silenceSuspectedAt = new Map<ReplicaId, number>();
+  /** Each peer's STATUS claim of a stable checkpoint above every certificate verified here, and since when. */
+  readonly #unprovenClaims = new Map<ReplicaId, { stable: number; since: number }>();
+  /** When each peer was last suspected of an unproven checkpoint claim. */
+  readonly #unprovenClaimSuspectedAt = new Map<ReplicaId, number>();
   readonly #lastHelpedAt = new Map<ReplicaId, number>();
   #currentNewView: NewView | null = null;
   /** Decided re-proposals of the current view, by sequence: the leader must propose exactly these. */
@@ -3483,6 +3497,18 @@ export class Replica {
   }
 
   #onStatus(from: ReplicaId, message: Status): void {
+    const proven = this.#provenCheckpoint();
+    if (message.stableCheckpoint > proven) {
+      // Unproven since its earliest claim that is still unproven: a peer ahead whose earlier
+      // claims were proven since (a correct one moving on) starts afresh.
+      const earlier = this.#unprovenClaims.get(from);
+      this.#unprovenClaims.set(
+        from,
+        earlier !== undefined && earlier.stable > proven
+          ? { stable: Math.min(earlier.stable, message.stableCheckpoint), since: earlier.since }
+          : { stable: message.stableCheckpoint, since: this.#now },
+      );
+    } else this.#unprovenClaims.delete(from);
     if (this.#votingFloor === null) {
       this.#statusesSinceRestart.set(from, { view: message.view, stable: message.stableCheckpoint });
       this.#fixVotingFloor();
@@ -3997,6 +4023,7 @@ export class Replica {
       this.#broadcast(this.#statusMessage());
     }
     this.#checkSilence();
+    this.#checkUnprovenClaims();
     this.#shareCertificateHistoryIfDue();
     if (
       now - this.#lastCertificateCheckAt >=
@@ -4054,6 +4081,41 @@ export class Replica {
       if (suspectedAt !== undefined && now - suspectedAt < limitMs) continue;
       this.#silenceSuspectedAt.set(peer, now);
       this.#suspect(peer, `${SILENCE_SUSPICION} ${forMs} ms`);
+    }
+  }
+
+  /** The highest checkpoint sequence a certificate verified here proves. */
+  #provenCheckpoint(): number {
+    return Math.max(this.#stable.certificate.sequence, this.#highestCertifiedSequence);
+  }
+
+  /** Suspects peers whose claim of a stable checkpoint stayed unproven (UNPROVEN_CHECKPOINT_SUSPICION). */
+  #checkUnprovenClaims(): void {
+    if (this.#unprovenClaims.size === 0) return;
+    const now = this.#now;
+    const limitMs = Math.max(
+      SILENCE_STATUS_INTERVALS * this.config.statusIntervalMs,
+      SILENCE_REQUEST_TIMEOUTS * this.config.requestTimeoutMs,
+    );
+    let heard = 1; // itself
+    for (const [peer, at] of this.#lastHeardAt) if (peer !== this.id && now - at < limitMs) heard++;
+    const proven = this.#provenCheckpoint();
+    for (const [peer, claim] of [...this.#unprovenClaims]) {
+      if (claim.stable <= proven) {
+        this.#unprovenClaims.delete(peer);
+        continue;
+      }
+      if (heard < this.#quorum || now - claim.since < limitMs || this.#isCutOff(peer)) continue;
+      const suspectedAt = this.#unprovenClaimSuspectedAt.get(peer);
+      if (suspectedAt !== undefined && now - suspectedAt < limitMs) continue;
+      this.#unprovenClaimSuspectedAt.set(peer, now);
+      this.#log_('warn', 'unproven-checkpoint-claim', {
+        replica: peer,
+        claimed: claim.stable,
+        proven,
+        forMs: now - claim.since,
+      });
+      this.#suspect(peer, UNPROVEN_CHECKPOINT_SUSPICION);
     }
   }
 

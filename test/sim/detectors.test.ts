@@ -84,8 +84,11 @@ const EXPECTED: Record<ByzantineBehaviour, Expectation> = {
       key: /^(request: client signature does not verify|bytes: request undecodable)$/,
     },
   },
-  // Not yet: unvouched STATUS claims are left out of the amnesiac's count, silently.
-  'inflated-status': { detector: null },
+  // Its unvouched claims are left out of an amnesiac's count; its claim of a stable checkpoint far
+  // beyond any certificate is never proven.
+  'inflated-status': {
+    detector: { channel: 'suspicions', key: /^status claims a stable checkpoint it never proved$/ },
+  },
   'key-thief': {
     // Its own CHECKPOINT under its retired epoch: the signer is the sender, on its current channel.
     detector: {

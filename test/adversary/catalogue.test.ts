@@ -91,6 +91,7 @@ describe('adversary catalogue', () => {
       'frame',
       'flood-recovering',
       'lie-in-new-view',
+      'small-batches',
     ]);
     assert.equal(BYZANTINE_CATALOGUE, SIMULATOR_BEHAVIOURS);
     assert.deepEqual(RECOVERY_BEHAVIOURS, ['stalling-source', 'lying-source', 'frame', 'flood-recovering']);
@@ -98,8 +99,8 @@ describe('adversary catalogue', () => {
       'equivocate',
       'slow-leader',
       'stalling-leader',
-      'small-batches',
       'lie-in-new-view',
+      'small-batches',
     ]);
     assert.deepEqual(AT_START_ONLY_BEHAVIOURS, ['small-batches']);
     assert.deepEqual(
@@ -108,7 +109,7 @@ describe('adversary catalogue', () => {
     );
   });
 
-  it('gives the runtime its ten fault modes, seven of them shared with the simulator', () => {
+  it('gives the runtime its ten fault modes, eight of them shared with the simulator', () => {
     assert.deepEqual(
       new Set(RUNTIME_FAULT_MODES),
       new Set([
@@ -136,6 +137,7 @@ describe('adversary catalogue', () => {
         'flood',
         'stalling-source',
         'lying-source',
+        'small-batches',
       ]),
     );
     assert.equal(isRuntimeFaultMode('key-thief'), false);

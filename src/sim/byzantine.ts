@@ -24,6 +24,7 @@ import {
   type AdversaryBehaviour,
   isSimulatorBehaviour,
   LEADER_BEHAVIOURS as CATALOGUE_LEADER_BEHAVIOURS,
+  ONLY_WHEN_NAMED_BEHAVIOURS as CATALOGUE_ONLY_WHEN_NAMED_BEHAVIOURS,
   RECOVERY_BEHAVIOURS as CATALOGUE_RECOVERY_BEHAVIOURS,
   SIMULATOR_BEHAVIOURS,
   type SimulatorBehaviour,
@@ -85,6 +86,22 @@ export const LEADER_BEHAVIOURS: readonly ByzantineBehaviour[] =
  */
 export const RECOVERY_BEHAVIOURS: readonly ByzantineBehaviour[] =
   CATALOGUE_RECOVERY_BEHAVIOURS.filter(isSimulatorBehaviour);
+
+/**
+ * Behaviours `--byzantine all` never draws: 'small-batches', which the simulator's default workload
+ * gives nothing to bite on. They run when named.
+ */
+export const ONLY_WHEN_NAMED_BEHAVIOURS: readonly ByzantineBehaviour[] =
+  CATALOGUE_ONLY_WHEN_NAMED_BEHAVIOURS.filter(isSimulatorBehaviour);
+
+/** What `--byzantine all` draws from: with --recovery or without (RECOVERY_BEHAVIOURS). */
+export function drawnInAll(recovery: boolean): readonly ByzantineBehaviour[] {
+  return BYZANTINE_CATALOGUE.filter(
+    (behaviour) =>
+      !ONLY_WHEN_NAMED_BEHAVIOURS.includes(behaviour) &&
+      (recovery || !RECOVERY_BEHAVIOURS.includes(behaviour)),
+  );
+}
 
 export function isByzantineBehaviour(name: string): name is ByzantineBehaviour {
   return isSimulatorBehaviour(name);

@@ -61,11 +61,10 @@ import type {
 import { epochLifetimeOfSchedule } from '../crypto/key-certificates.js';
 import { nextProactiveSlotOf } from '../core/schedule.js';
 import {
-  BYZANTINE_CATALOGUE,
   ByzantineAdversary,
   type ByzantineBehaviour,
+  drawnInAll,
   LEADER_BEHAVIOURS,
-  RECOVERY_BEHAVIOURS,
   VOTE_HONEST_BEHAVIOURS,
 } from './byzantine.js';
 import { OversizedSnapshotService } from './broken-service.js';
@@ -501,12 +500,7 @@ export function runSimulation(options: SimulationOptions): SeedReport {
     }
     const ids = scenarioPrng.shuffle(Array.from({ length: n }, (_, index) => index));
     for (let index = 0; index < count; index++) {
-      const pool: readonly ByzantineBehaviour[] =
-        mode !== 'all'
-          ? mode
-          : recovery
-            ? BYZANTINE_CATALOGUE
-            : BYZANTINE_CATALOGUE.filter((behaviour) => !RECOVERY_BEHAVIOURS.includes(behaviour));
+      const pool: readonly ByzantineBehaviour[] = mode !== 'all' ? mode : drawnInAll(recovery);
       const behaviours = [pool[(seed + index) % pool.length]!];
       if (mode === 'all' && scenarioPrng.chance(0.5)) behaviours.push(scenarioPrng.pick(pool));
       let id = ids[index]!;

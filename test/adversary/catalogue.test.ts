@@ -14,6 +14,7 @@ import {
   isRuntimeFaultMode,
   isSimulatorBehaviour,
   LEADER_BEHAVIOURS,
+  ONLY_WHEN_NAMED_BEHAVIOURS,
   RECOVERY_BEHAVIOURS,
   RUNTIME_FAULT_MODES,
   SIMULATOR_BEHAVIOURS,
@@ -36,7 +37,7 @@ import { type ReplicaId, replicaId, sequenceNumber, viewNumber } from '../../src
 import { proposalPayload } from '../../src/messages/signing.js';
 import type { PrePrepare, ReplicaMessage } from '../../src/messages/types.js';
 import { FAULT_MODES } from '../../src/runtime/ipc.js';
-import { BYZANTINE_CATALOGUE } from '../../src/sim/byzantine.js';
+import { BYZANTINE_CATALOGUE, drawnInAll } from '../../src/sim/byzantine.js';
 import { Prng } from '../../src/sim/prng.js';
 import { Harness } from '../core/harness.js';
 
@@ -103,6 +104,9 @@ describe('adversary catalogue', () => {
       'small-batches',
     ]);
     assert.deepEqual(AT_START_ONLY_BEHAVIOURS, ['small-batches']);
+    // Never drawn by `--byzantine all` (the draw of every seed stays as it was), run when named.
+    assert.deepEqual(ONLY_WHEN_NAMED_BEHAVIOURS, ['small-batches']);
+    assert.deepEqual(drawnInAll(true), SIMULATOR_BEHAVIOURS.slice(0, -1));
     assert.deepEqual(
       new Set(VOTE_HONEST_BEHAVIOURS),
       new Set(['inflated-status', 'lie-in-replies', 'large-values-client']),

@@ -41,9 +41,11 @@ describe('clients cannot make a correct replica’s state unrepresentable', () =
   });
 
   it('a client table bucket split into parts survives restarts and state transfers', () => {
-    // Seed 2 restores a split table from disk after the cluster restart (and transfers state).
+    // Seed 4 splits the table and transfers state three times around the cluster restart (seed 2
+    // did before the request timers went per client, 2026-12-03; any change to the schedules may
+    // move it).
     const report = runSimulation({
-      seed: 2,
+      seed: 4,
       n: 4,
       f: 1,
       largeValueClients: 3,

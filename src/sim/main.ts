@@ -11,11 +11,25 @@ import { isMainThread, parentPort, Worker, workerData } from 'node:worker_thread
 import type { JsonValue } from '../core/service.js';
 import { type LoadedServiceModule, loadServiceModule } from '../hosting/service-modules.js';
 import { SERVICE_SELECTION_LIMITS } from '../config/cluster-config.js';
-import { BYZANTINE_CATALOGUE, type ByzantineBehaviour, isByzantineBehaviour } from './byzantine.js';
-import { type KeyRotationMode, runSimulation, type SeedReport, type SimulationOptions } from './simulator.js';
+import {
+  BYZANTINE_CATALOGUE,
+  type ByzantineBehaviour,
+  isByzantineBehaviour,
+  ONLY_WHEN_NAMED_BEHAVIOURS,
+} from './byzantine.js';
+import {
+  DEFAULT_CORRECT_CLIENTS,
+  type KeyRotationMode,
+  runSimulation,
+  type SeedReport,
+  type SimulationOptions,
+} from './simulator.js';
+
+/** The most correct clients --clients takes. */
+const MAX_SIM_CLIENTS = 64;
 
 const usage = `usage: npm run sim -- [--seeds N | --seed S] [--first-seed S] [--jobs J] [--n N] [--f F] [--k K]
-                     [--byzantine all|none|<behaviour>[,<behaviour>...]]
+                     [--byzantine all|none|<behaviour>[,<behaviour>...]] [--clients C]
                      [--large-value-client] [--large-value-clients N] [--client-table-chunks N]
                      [--cluster-restart]
                      [--key-theft] [--key-rotation restart|in-place|restart-in-view-change]
@@ -24,7 +38,9 @@ const usage = `usage: npm run sim -- [--seeds N | --seed S] [--first-seed S] [--
                      [--colluding C|f+1 [--broken-fork-detection]]
                      [--service <module> [--service-options <json>]]
                      [--real-crypto] [--trace] [--quiet]
-behaviours: ${BYZANTINE_CATALOGUE.join(', ')}
+behaviours: ${BYZANTINE_CATALOGUE.join(', ')} (all draws every one but ${ONLY_WHEN_NAMED_BEHAVIOURS.join(', ')}, which run when named)
+--clients C           correct closed-loop clients (default 3, at most ${MAX_SIM_CLIENTS}); small-batches needs more
+                      than the 4 batches in flight to cost anything (the detector test uses 12)
 --jobs J              run the seeds in J worker threads (default 1); reports still come in seed order,
                       and each seed runs exactly as alone
 --large-value-client  also run the client that sends near-1 MiB values, many ordered reads of them
@@ -102,6 +118,7 @@ const { values } = (() => {
         'broken-snapshot': { type: 'boolean' },
         'large-value-client': { type: 'boolean' },
         'large-value-clients': { type: 'string' },
+        clients: { type: 'string' },
         'client-table-chunks': { type: 'string' },
         'leader-rotation': { type: 'string' },
         'cluster-restart': { type: 'boolean' },
@@ -151,6 +168,9 @@ const single = values.seed !== undefined;
 const firstSeed = single ? integer(values.seed, 'seed', 1) : integer(values['first-seed'], 'first-seed', 1);
 const seedCount = single ? 1 : integer(values.seeds, 'seeds', 20);
 const largeValueClients = integer(values['large-value-clients'], 'large-value-clients', 0);
+const clients = integer(values.clients, 'clients', DEFAULT_CORRECT_CLIENTS);
+if (clients < 1 || clients > MAX_SIM_CLIENTS)
+  fail(`--clients must be between 1 and ${MAX_SIM_CLIENTS}, got ${clients}`);
 const clientTableChunks =
   values['client-table-chunks'] === undefined
     ? undefined
@@ -286,6 +306,7 @@ function flags(): string {
   if (values['broken-snapshot'] === true) parts.push('--broken-snapshot');
   if (values['large-value-client'] === true) parts.push('--large-value-client');
   if (largeValueClients > 0) parts.push(`--large-value-clients ${largeValueClients}`);
+  if (clients !== DEFAULT_CORRECT_CLIENTS) parts.push(`--clients ${clients}`);
   if (clientTableChunks !== undefined) parts.push(`--client-table-chunks ${clientTableChunks}`);
   if (leaderRotation > 0) parts.push(`--leader-rotation ${leaderRotation}`);
   if (values['cluster-restart'] === true) parts.push('--cluster-restart');
@@ -426,6 +447,7 @@ function runSeed(seed: number): SeedReport {
     brokenSnapshot: values['broken-snapshot'] === true,
     largeValueClient: values['large-value-client'] === true,
     largeValueClients,
+    ...(clients === DEFAULT_CORRECT_CLIENTS ? {} : { clients }),
     ...(clientTableChunks === undefined ? {} : { clientTableChunks }),
     ...(leaderRotation === 0 ? {} : { leaderRotationCheckpoints: leaderRotation }),
     clusterRestart: values['cluster-restart'] === true,

@@ -319,6 +319,9 @@ const NEVER_EARNED_WITHIN_F: ReadonlySet<string> = new Set([
   VIEW_CHANGE_LIE_SUSPICION,
 ]);
 
+/** Correct closed-loop clients of a run unless SimulationOptions.clients says otherwise. */
+export const DEFAULT_CORRECT_CLIENTS = 3;
+
 /** Short timeouts and small checkpoints, so that a few simulated seconds exercise everything. */
 export function simulationProtocolConfig(n: number, f: number, k: number): ProtocolConfig {
   return {
@@ -442,7 +445,7 @@ export function runSimulation(options: SimulationOptions): SeedReport {
   const k = options.k ?? 0;
   const faultPhaseMs = options.faultPhaseMs ?? 5000;
   const livenessBoundMs = options.livenessBoundMs ?? 20000;
-  const correctClientCount = options.clients ?? 3;
+  const correctClientCount = options.clients ?? DEFAULT_CORRECT_CLIENTS;
   const tracing = options.trace === true;
   const root = new Prng(seed);
   const scenarioPrng = root.fork(1);

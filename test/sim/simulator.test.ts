@@ -60,6 +60,40 @@ describe('simulator', () => {
     assert.deepEqual(alone, inBatch.trace);
   });
 
+  it('`--clients C` runs C correct clients, as SimulationOptions.clients does; out of range it is refused', () => {
+    const printed = execFileSync(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        'src/sim/main.ts',
+        '--seed',
+        '3',
+        '--byzantine',
+        'small-batches',
+        '--clients',
+        '12',
+      ],
+      { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 },
+    );
+    const summary = JSON.parse(printed.trim().split('\n').at(-1)!) as { requestsCompleted: number };
+    const report = runSimulation({ seed: 3, n: 4, f: 1, byzantine: ['small-batches'], clients: 12 });
+    assert.equal(summary.requestsCompleted, report.requestsCompleted);
+    assert.throws(
+      () =>
+        execFileSync(
+          process.execPath,
+          ['--import', 'tsx', 'src/sim/main.ts', '--seed', '3', '--clients', '0'],
+          {
+            encoding: 'utf8',
+            stdio: 'pipe',
+          },
+        ),
+      (error: unknown) =>
+        /--clients must be between 1 and 64, got 0/.test(String((error as { stderr?: string }).stderr)),
+    );
+  });
+
   it('simulated signatures and Ed25519 give the same run (nothing depends on a signature’s bytes)', () => {
     const options = { seed: 2, n: 4, f: 1, keyTheft: true, faultPhaseMs: 1500, trace: true } as const;
     const simulated = runSimulation({ ...options, crypto: 'simulated' });

@@ -315,3 +315,36 @@ export async function runCli(
     });
   });
 }
+
+/** Closed-loop writers, each on its own client id; every error is kept. */
+export class Writers {
+  completed = 0;
+  readonly errors: string[] = [];
+  #running = true;
+  readonly #loops: Promise<void>[];
+
+  constructor(stores: readonly KvClient[]) {
+    this.#loops = stores.map(async (store, writer) => {
+      for (let index = 0; this.#running; index++) {
+        try {
+          await store.put(`w${writer}/${index % 4}`, encode(`${index}`));
+          this.completed++;
+        } catch (error) {
+          this.errors.push(error instanceof Error ? error.message : String(error));
+        }
+      }
+    });
+  }
+
+  async stop(): Promise<void> {
+    this.#running = false;
+    await Promise.all(this.#loops);
+  }
+}
+
+/** The reasons of the view changes a replica started since `sinceMs`, from its log, in order. */
+export function viewChangeReasons(test: TestCluster, replica: ReplicaId, sinceMs: number): string[] {
+  return logLines(test.replicaLog(replica))
+    .filter((line) => line.timeMs >= sinceMs && line.msg === 'view-change-started')
+    .map((line) => String(line.reason));
+}

@@ -6,35 +6,8 @@
  */
 import * as assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import type { KvClient } from '../../src/apps/kv/client.js';
 import { replicaId } from '../../src/messages/ids.js';
-import { encode, logLines, startTestCluster, type TestCluster, waitFor } from './helpers.js';
-
-/** Closed-loop writers, each on its own client id; every error is kept. */
-class Writers {
-  completed = 0;
-  readonly errors: string[] = [];
-  #running = true;
-  readonly #loops: Promise<void>[];
-
-  constructor(stores: readonly KvClient[]) {
-    this.#loops = stores.map(async (store, writer) => {
-      for (let index = 0; this.#running; index++) {
-        try {
-          await store.put(`w${writer}/${index % 4}`, encode(`${index}`));
-          this.completed++;
-        } catch (error) {
-          this.errors.push(error instanceof Error ? error.message : String(error));
-        }
-      }
-    });
-  }
-
-  async stop(): Promise<void> {
-    this.#running = false;
-    await Promise.all(this.#loops);
-  }
-}
+import { startTestCluster, type TestCluster, viewChangeReasons, waitFor, Writers } from './helpers.js';
 
 describe('a stalling leader on a real cluster', { timeout: 180_000 }, () => {
   let test: TestCluster;
@@ -67,9 +40,7 @@ describe('a stalling leader on a real cluster', { timeout: 180_000 }, () => {
     assert.deepEqual(writers.errors, [], 'no client saw an error');
 
     for (const backup of [1, 2, 3]) {
-      const reasons = logLines(test.replicaLog(replicaId(backup)))
-        .filter((line) => line.timeMs >= startedAtMs - 60_000 && line.msg === 'view-change-started')
-        .map((line) => String(line.reason));
+      const reasons = viewChangeReasons(test, replicaId(backup), startedAtMs - 60_000);
       assert.ok(reasons.length > 0, `replica ${backup} changed view`);
       assert.match(
         reasons[0]!,

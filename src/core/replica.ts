@@ -346,6 +346,19 @@ export const SILENCE_REQUEST_TIMEOUTS = 2;
 export const SILENCE_SUSPICION = 'silent: nothing received for';
 
 /**
+ * How long a peer may stay silent, or a claim unproven, before it is suspected: SILENCE_STATUS_INTERVALS
+ * status intervals, and at least SILENCE_REQUEST_TIMEOUTS request timeouts.
+ */
+export function silenceLimitMs(
+  config: Pick<ProtocolConfig, 'statusIntervalMs' | 'requestTimeoutMs'>,
+): number {
+  return Math.max(
+    SILENCE_STATUS_INTERVALS * config.statusIntervalMs,
+    SILENCE_REQUEST_TIMEOUTS * config.requestTimeoutMs,
+  );
+}
+
+/**
  * A peer whose STATUS claims a stable checkpoint above every certificate this replica verified is
  * suspected once the claim has stayed unproven as long as a silence would be suspected: a correct
  * replica that sees a peer behind its stable checkpoint sends it the certificate (#onStatus, at most
@@ -453,6 +466,8 @@ export class Replica {
   readonly #service: Service;
   readonly #testing: TestingFaults;
   readonly #quorum: number;
+  /** silenceLimitMs(config), for the silence and unproven-claim detectors. */
+  readonly #silenceLimitMs: number;
   /**
    * Q − 1 + f: backups that, having forwarded a request to the leader, include Q − 1 correct ones,
    * whose forwards are all a correct leader waits for to propose it (#judgeBatchFill).
@@ -680,6 +695,7 @@ export class Replica {
     this.#service = options.service;
     this.#testing = options.testing ?? {};
     this.#quorum = quorumSize(options.config);
+    this.#silenceLimitMs = silenceLimitMs(options.config);
     this.#backupsForProposal = this.#quorum - 1 + options.config.f;
     assert(
       this.#backupsForProposal <= options.config.n - 1,
@@ -4055,33 +4071,46 @@ export class Replica {
    * them leave a quorum with no room for one more fault.
    */
   #checkSilence(): void {
-    const now = this.#now;
     if (this.#silenceWatchSince === null) {
-      this.#silenceWatchSince = now;
+      this.#silenceWatchSince = this.#now;
       return;
     }
-    const limitMs = Math.max(
-      SILENCE_STATUS_INTERVALS * this.config.statusIntervalMs,
-      SILENCE_REQUEST_TIMEOUTS * this.config.requestTimeoutMs,
-    );
+    const silent = this.#silentPeers();
+    if (silent === null) return;
+    for (const { peer, forMs } of silent)
+      this.#suspectOncePerLimit(this.#silenceSuspectedAt, peer, `${SILENCE_SUSPICION} ${forMs} ms`);
+  }
+
+  /**
+   * The peers nothing came from for the silence limit (one never heard, since the detector first
+   * looked), or null when this replica hears fewer than a quorum, itself included: isolated
+   * itself, it blames nobody.
+   */
+  #silentPeers(): { peer: ReplicaId; forMs: number }[] | null {
+    const watchSince = this.#silenceWatchSince ?? this.#now;
     const silent: { peer: ReplicaId; forMs: number }[] = [];
     let heard = 1; // itself
     for (let index = 0; index < this.config.n; index++) {
       const peer = replicaId(index);
       if (peer === this.id) continue;
-      const forMs = now - (this.#lastHeardAt.get(peer) ?? this.#silenceWatchSince);
-      if (forMs < limitMs) heard++;
+      const forMs = this.#now - (this.#lastHeardAt.get(peer) ?? watchSince);
+      if (forMs < this.#silenceLimitMs) heard++;
       else silent.push({ peer, forMs });
     }
-    if (heard < this.#quorum) return;
-    for (const { peer, forMs } of silent) {
-      // A proven replica is cut off already; what it sends is dropped, not waited for.
-      if (this.#isCutOff(peer)) continue;
-      const suspectedAt = this.#silenceSuspectedAt.get(peer);
-      if (suspectedAt !== undefined && now - suspectedAt < limitMs) continue;
-      this.#silenceSuspectedAt.set(peer, now);
-      this.#suspect(peer, `${SILENCE_SUSPICION} ${forMs} ms`);
-    }
+    return heard < this.#quorum ? null : silent;
+  }
+
+  /**
+   * Suspects `peer` unless `lastAt` says it was suspected for the same cause within the silence
+   * limit, nor when it is cut off (a proven replica's messages are dropped, not judged).
+   */
+  #suspectOncePerLimit(lastAt: Map<ReplicaId, number>, peer: ReplicaId, reason: string): boolean {
+    if (this.#isCutOff(peer)) return false;
+    const suspectedAt = lastAt.get(peer);
+    if (suspectedAt !== undefined && this.#now - suspectedAt < this.#silenceLimitMs) return false;
+    lastAt.set(peer, this.#now);
+    this.#suspect(peer, reason);
+    return true;
   }
 
   /** The highest checkpoint sequence a certificate verified here proves. */
@@ -4092,30 +4121,22 @@ export class Replica {
   /** Suspects peers whose claim of a stable checkpoint stayed unproven (UNPROVEN_CHECKPOINT_SUSPICION). */
   #checkUnprovenClaims(): void {
     if (this.#unprovenClaims.size === 0) return;
-    const now = this.#now;
-    const limitMs = Math.max(
-      SILENCE_STATUS_INTERVALS * this.config.statusIntervalMs,
-      SILENCE_REQUEST_TIMEOUTS * this.config.requestTimeoutMs,
-    );
-    let heard = 1; // itself
-    for (const [peer, at] of this.#lastHeardAt) if (peer !== this.id && now - at < limitMs) heard++;
     const proven = this.#provenCheckpoint();
+    const hearsQuorum = this.#silentPeers() !== null;
     for (const [peer, claim] of [...this.#unprovenClaims]) {
       if (claim.stable <= proven) {
         this.#unprovenClaims.delete(peer);
         continue;
       }
-      if (heard < this.#quorum || now - claim.since < limitMs || this.#isCutOff(peer)) continue;
-      const suspectedAt = this.#unprovenClaimSuspectedAt.get(peer);
-      if (suspectedAt !== undefined && now - suspectedAt < limitMs) continue;
-      this.#unprovenClaimSuspectedAt.set(peer, now);
-      this.#log_('warn', 'unproven-checkpoint-claim', {
-        replica: peer,
-        claimed: claim.stable,
-        proven,
-        forMs: now - claim.since,
-      });
-      this.#suspect(peer, UNPROVEN_CHECKPOINT_SUSPICION);
+      const forMs = this.#now - claim.since;
+      if (!hearsQuorum || forMs < this.#silenceLimitMs) continue;
+      if (this.#suspectOncePerLimit(this.#unprovenClaimSuspectedAt, peer, UNPROVEN_CHECKPOINT_SUSPICION))
+        this.#log_('warn', 'unproven-checkpoint-claim', {
+          replica: peer,
+          claimed: claim.stable,
+          proven,
+          forMs,
+        });
     }
   }
 

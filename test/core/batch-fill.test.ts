@@ -97,17 +97,17 @@ const CLIENTS = ['alice', 'bob', 'carol', 'dave', 'erin', 'frank'];
 
 /**
  * Closed-loop clients, each with one request outstanding: every PRE-PREPARE is held for
- * `holdMs` before it is delivered (time passes between batches, as on a real network), and a
- * client whose request executed at every replica sends its next. `rounds` batches' worth.
+ * `holdMs` before it is delivered (time passes between batches, as on a real network), and each
+ * client keeps `inFlight` requests not yet executed at every replica. `rounds` batches' worth.
  */
 function runClosedLoop(
   cluster: Harness,
   clients: readonly HarnessClient[],
   rounds: number,
   holdMs: number,
-  send: (client: HarnessClient, request: ClientRequest) => void = (_, request) => cluster.submit(request),
+  inFlight = 1,
 ): void {
-  const outstanding = new Map<HarnessClient, ClientRequest>();
+  const outstanding = new Map<HarnessClient, ClientRequest[]>(clients.map((client) => [client, []]));
   let counter = 0;
   // Proposals made while the released ones are delivered wait for the next round.
   const released = new Set<unknown>();
@@ -115,11 +115,15 @@ function runClosedLoop(
     envelope.message.kind === 'pre-prepare' && !released.has(envelope) ? 'hold' : 'deliver';
   for (let round = 0; round < rounds; round++) {
     for (const client of clients) {
-      const request = outstanding.get(client);
-      if (request !== undefined && !cluster.ids.every((id) => cluster.executionOf(id, request))) continue;
-      const next = client.request(kv.put(`${client.id}-${counter}`, `${counter++}`));
-      outstanding.set(client, next);
-      send(client, next);
+      const waiting = outstanding
+        .get(client)!
+        .filter((request) => !cluster.ids.every((id) => cluster.executionOf(id, request)));
+      while (waiting.length < inFlight) {
+        const next = client.request(kv.put(`${client.id}-${counter}`, `${counter++}`));
+        waiting.push(next);
+        cluster.submit(next);
+      }
+      outstanding.set(client, waiting);
     }
     cluster.run();
     cluster.advance(holdMs, holdMs);
@@ -267,34 +271,14 @@ describe('a client with its whole window in flight', () => {
     const flood = Array.from({ length: cluster.config.maxOutstandingPerClient }, (_, index) =>
       bob.request(kv.put(`bob/${index}`, 'v')),
     );
-    const others = ['alice', 'carol', 'dave'].map((name) => cluster.client(name));
-    const submitted = new Map<HarnessClient, ClientRequest[]>(others.map((client) => [client, []]));
-    const released = new Set<unknown>();
-    cluster.filter = (envelope) =>
-      envelope.message.kind === 'pre-prepare' && !released.has(envelope) ? 'hold' : 'deliver';
     for (const request of flood) cluster.submit(request);
-    let counter = 0;
-    for (let round = 0; round < 40; round++) {
-      for (const client of others) {
-        const mine = submitted.get(client)!;
-        const waiting = mine.filter(
-          (request) => !cluster.ids.every((id) => cluster.executionOf(id, request)),
-        );
-        for (let extra = waiting.length; extra < 2; extra++) {
-          const next = client.request(kv.put(`${client.id}-${counter}`, `${counter++}`));
-          mine.push(next);
-          cluster.submit(next);
-        }
-      }
-      cluster.run();
-      cluster.advance(100, 100);
-      for (const envelope of cluster.held) released.add(envelope);
-      cluster.release();
-      cluster.run();
-    }
-    cluster.filter = null;
-    cluster.release();
-    cluster.run();
+    runClosedLoop(
+      cluster,
+      ['alice', 'carol', 'dave'].map((name) => cluster.client(name)),
+      40,
+      100,
+      2,
+    );
     assert.ok(cluster.ids.every((id) => flood.every((request) => cluster.executionOf(id, request))));
     // His requests went over more than a request timeout's worth of batches.
     const batches = new Set(flood.map((request) => cluster.executionOf(0, request)!.sequence));

@@ -6,19 +6,8 @@
  */
 import * as assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import {
-  SILENCE_REQUEST_TIMEOUTS,
-  SILENCE_STATUS_INTERVALS,
-  SILENCE_SUSPICION,
-} from '../../src/core/replica.js';
+import { SILENCE_SUSPICION, silenceLimitMs } from '../../src/core/replica.js';
 import { Harness } from './harness.js';
-
-function silenceLimitMs(cluster: Harness): number {
-  return Math.max(
-    SILENCE_STATUS_INTERVALS * cluster.config.statusIntervalMs,
-    SILENCE_REQUEST_TIMEOUTS * cluster.config.requestTimeoutMs,
-  );
-}
 
 const silenceSuspicions = (cluster: Harness, observer: number, suspect: number): string[] =>
   cluster.suspicionReasons(observer, suspect).filter((reason) => reason.startsWith(SILENCE_SUSPICION));
@@ -26,7 +15,7 @@ const silenceSuspicions = (cluster: Harness, observer: number, suspect: number):
 describe('the silence detector', () => {
   test('a backup that sends nothing is suspected by every replica that hears a quorum, once per limit', () => {
     const cluster = new Harness();
-    const limitMs = silenceLimitMs(cluster);
+    const limitMs = silenceLimitMs(cluster.config);
     cluster.filter = (envelope) => (envelope.from === 3 ? 'drop' : 'deliver');
     cluster.advance(limitMs - 200);
     for (const observer of [0, 1, 2])
@@ -49,7 +38,7 @@ describe('the silence detector', () => {
 
   test('a replica cut off from a quorum blames nobody', () => {
     const cluster = new Harness();
-    const limitMs = silenceLimitMs(cluster);
+    const limitMs = silenceLimitMs(cluster.config);
     // Replica 0 hears only replica 1: two of four, itself included, is less than Q = 3.
     cluster.filter = (envelope) => (envelope.to === 0 && envelope.from !== 1 ? 'drop' : 'deliver');
     cluster.advance(3 * limitMs);

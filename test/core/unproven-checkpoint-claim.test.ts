@@ -7,21 +7,10 @@
  */
 import * as assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import {
-  SILENCE_REQUEST_TIMEOUTS,
-  SILENCE_STATUS_INTERVALS,
-  UNPROVEN_CHECKPOINT_SUSPICION,
-} from '../../src/core/replica.js';
+import { UNPROVEN_CHECKPOINT_SUSPICION, silenceLimitMs } from '../../src/core/replica.js';
 import { replicaId, sequenceNumber, viewNumber } from '../../src/messages/ids.js';
 import type { Status } from '../../src/messages/types.js';
 import { Harness, kv } from './harness.js';
-
-function limitMs(cluster: Harness): number {
-  return Math.max(
-    SILENCE_STATUS_INTERVALS * cluster.config.statusIntervalMs,
-    SILENCE_REQUEST_TIMEOUTS * cluster.config.requestTimeoutMs,
-  );
-}
 
 const unproven = (cluster: Harness, observer: number, suspect: number): string[] =>
   cluster.suspicionReasons(observer, suspect).filter((reason) => reason === UNPROVEN_CHECKPOINT_SUSPICION);
@@ -41,7 +30,7 @@ function inflated(cluster: Harness, claimed: number): Status {
 describe('the unproven checkpoint claim', () => {
   test('a peer that claims a stable checkpoint it never proves is suspected after the limit, once per limit', () => {
     const cluster = new Harness();
-    const limit = limitMs(cluster);
+    const limit = silenceLimitMs(cluster.config);
     // Replica 3's own STATUS messages are replaced by the inflated one; the rest it sends as usual.
     const claimed = 2 ** 40;
     cluster.filter = (envelope) =>
@@ -75,7 +64,7 @@ describe('the unproven checkpoint claim', () => {
       cluster.execute(alice.request(kv.put(`k${index}`, `${index}`)), [0, 1, 3]);
     assert.ok(cluster.replica(1).stableCheckpoint.sequence > 0);
     cluster.filter = null;
-    cluster.advance(3 * limitMs(cluster));
+    cluster.advance(3 * silenceLimitMs(cluster.config));
     for (const suspect of [0, 1, 3]) assert.deepEqual(unproven(cluster, 2, suspect), []);
     assert.ok(
       cluster.replica(2).stableCheckpoint.sequence >=

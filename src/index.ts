@@ -26,6 +26,7 @@ export {
   type PhalanxClientOptions,
   PhalanxError,
   type PhalanxErrorCode,
+  SafeModeSnapshotError,
   UnknownClientError,
 } from './client/client.js';
 export {

@@ -8,7 +8,8 @@
  * as `PhalanxError` with a code: 'timeout', 'rejected', 'unavailable', 'overloaded', 'closed';
  * and 'unknown-client' (an `UnknownClientError`, from `connect`) when the client's id is not in
  * the configuration; 'safe-mode' when f + 1 replicas refuse a write because they hold proof of a
- * fork (more than f misbehaving replicas; docs/intrusion-tolerance.md, Beyond f). Given a `ClientMetricsSink` (`metrics` option), it reports each
+ * fork (more than f misbehaving replicas; docs/intrusion-tolerance.md, Beyond f), and for a read
+ * answered from their certified state (a `SafeModeSnapshotError`, which carries the answer). Given a `ClientMetricsSink` (`metrics` option), it reports each
  * invocation's latency, its retransmissions and its errors there; `phalanx/metrics` makes one
  * that feeds a prom-client Registry the application passes in (this module loads no metrics
  * library itself).
@@ -32,7 +33,7 @@ import { quorumSize } from '../core/quorum.js';
 import { ClientCrypto } from '../crypto/client-crypto.js';
 import { decodeMessage, encodeMessage } from '../messages/codec.js';
 import { requestContent } from '../messages/signing.js';
-import type { ClientRequest } from '../messages/types.js';
+import type { ClientRequest, Reply } from '../messages/types.js';
 import type { KeyRegistry } from '../crypto/key-registry.js';
 import { installCertificate, verifyCertificateForConfig } from '../crypto/key-certificates.js';
 import { channelKeyDirectory } from '../transport/key-directory.js';
@@ -48,6 +49,35 @@ export class PhalanxError extends Error {
   constructor(code: PhalanxErrorCode, message: string) {
     super(message);
     this.code = code;
+  }
+}
+
+/**
+ * The read was answered from the certified state of replicas in safe mode (f + 1 of the Q
+ * matching replies, so at least one correct replica, hold proof that more than f replicas
+ * misbehaved). It is the state of their last stable checkpoint and may be older than writes this
+ * or another client already saw acknowledged, so it is not handed back as the current state: it
+ * comes as this error, code 'safe-mode', with the answer and the replicas' signed replies, which
+ * show what they were told (docs/intrusion-tolerance.md, Beyond f).
+ */
+export class SafeModeSnapshotError extends PhalanxError {
+  override readonly name: string = 'SafeModeSnapshotError';
+  /** The answer, as of checkpoint `sequence`. */
+  readonly result: Uint8Array;
+  /** The certified checkpoint it was read from (the oldest among the signed replies). */
+  readonly sequence: SequenceNumber;
+  /** The signed replies (each with a one-leaf reply proof under its replica's key). */
+  readonly signedReplies: readonly Reply[];
+  constructor(result: Uint8Array, sequence: SequenceNumber, signedReplies: readonly Reply[]) {
+    super(
+      'safe-mode',
+      'the replicas are in safe mode: they hold proof that more than f replicas misbehaved (a fork); ' +
+        `this read was answered from their last certified state, checkpoint ${sequence}, which may be ` +
+        'older than acknowledged writes (error.result holds it, error.signedReplies the signed replies)',
+    );
+    this.result = result;
+    this.sequence = sequence;
+    this.signedReplies = signedReplies;
   }
 }
 
@@ -368,6 +398,11 @@ export class PhalanxClient {
             'the replicas are in safe mode: they hold proof that more than f replicas misbehaved ' +
               '(a fork); writes are refused until an operator restarts the cluster without the culprits',
           ),
+        );
+      } else if (action.safeModeSnapshot === true) {
+        this.#metrics?.failed('safe-mode');
+        invocation.reject(
+          new SafeModeSnapshotError(action.result, action.sequence, action.snapshotReplies ?? []),
         );
       } else if (action.status === 'ok') {
         invocation.resolve({ result: action.result, sequence: action.sequence, fastPath: action.fastPath });

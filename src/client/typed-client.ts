@@ -10,7 +10,7 @@
  * ```
  */
 import type { OperationCodecs } from '../core/operations.js';
-import type { PhalanxClient } from './client.js';
+import type { PhalanxClient, SafeModeSnapshotError } from './client.js';
 
 /**
  * A result the replicas agreed on that the codecs cannot decode: the client's codecs and the
@@ -50,6 +50,16 @@ export class TypedClient<Operation, Result> {
   /** read() when the codecs call the operation read-only, execute() otherwise. */
   invoke(operation: Operation, options: { readonly timeoutMs?: number } = {}): Promise<Result> {
     return this.#invoke(operation, this.#codecs.isReadOnly?.(operation) ?? false, options.timeoutMs);
+  }
+
+  /**
+   * The answer a read got from replicas in safe mode (a SafeModeSnapshotError: their certified
+   * state at `error.sequence`, which may be older than acknowledged writes), decoded.
+   */
+  snapshotResult(error: SafeModeSnapshotError): Result {
+    const decoded = this.#codecs.decodeResult(error.result);
+    if (decoded === null) throw new UndecodableResultError(error.result);
+    return decoded;
   }
 
   async #invoke(operation: Operation, readOnly: boolean, timeoutMs: number | undefined): Promise<Result> {

@@ -75,6 +75,14 @@ export type ClientAction =
        * than f replicas misbehaved (docs/intrusion-tolerance.md, Beyond f). Status is 'error'.
        */
       readonly safeMode?: true;
+      /**
+       * A read answered alike by Q replicas, f + 1 of them (one correct) in safe mode: the answer is
+       * the certified state of their last stable checkpoint (`sequence`), signed, and may be older
+       * than writes already acknowledged. `snapshotReplies` are those f + 1 or more signed replies.
+       * Status is the replicas' own.
+       */
+      readonly safeModeSnapshot?: true;
+      readonly snapshotReplies?: readonly Reply[];
     };
 
 /** What an abandoned invocation had when the client gave up on it. */
@@ -233,6 +241,8 @@ export class ClientSession {
     const best = this.#largestMatchingSet(outstanding);
     if (best.count >= this.#quorum) {
       this.#outstanding.delete(reply.requestNumber);
+      const snapshot = outstanding.readOnly ? this.#safeModeSnapshot(outstanding, best.reply) : null;
+      if (snapshot !== null) return [{ ...snapshot, invocation: outstanding.invocation }];
       const actions: ClientAction[] = [
         {
           kind: 'complete',
@@ -356,6 +366,34 @@ export class ClientSession {
         evidence: { kind: 'lying-reply', accused: reply.replicaId, reply, certified },
       },
     ];
+  }
+
+  /**
+   * A replica in safe mode answers reads from its last certified checkpoint and signs the reply;
+   * in normal operation a read-only reply carries no proof. When f + 1 of the matching replies are
+   * signed so, at least one correct replica is in safe mode and the answer is its certified
+   * snapshot, perhaps older than writes already acknowledged: the caller must be told, not handed
+   * it as the current state. Fewer than f + 1 could be faulty replicas posing as in safe mode.
+   */
+  #safeModeSnapshot(
+    outstanding: Outstanding,
+    answer: Reply,
+  ): Omit<Extract<ClientAction, { kind: 'complete' }>, 'invocation'> | null {
+    const signed = [...outstanding.replies.values()].filter(
+      (candidate) => candidate.proof !== null && sameAnswer(candidate, answer),
+    );
+    if (signed.length < correctWitnessSize(this.#config)) return null;
+    let oldest = signed[0]!.sequence;
+    for (const candidate of signed) if (candidate.sequence < oldest) oldest = candidate.sequence;
+    return {
+      kind: 'complete',
+      status: answer.status,
+      result: answer.result,
+      sequence: oldest,
+      fastPath: true,
+      safeModeSnapshot: true,
+      snapshotReplies: signed,
+    };
   }
 
   #largestMatchingSet(outstanding: Outstanding): { count: number; reply: Reply } {

@@ -265,6 +265,21 @@ export class ForkMonitor {
     this.#validOtherEvidence = validOtherEvidence;
   }
 
+  /** Whether `evidence` holds against its accused under the keys accepted now (signature checks). */
+  holds(evidence: Evidence): boolean {
+    return this.#holds(evidence);
+  }
+
+  /** The piece kept against `accused`, if any (not checked again here). */
+  evidenceAgainst(accused: ReplicaId): Evidence | undefined {
+    return this.#proven.get(accused);
+  }
+
+  /** Every piece kept, one per accused replica. */
+  keptEvidence(): Evidence[] {
+    return [...this.#proven.values()];
+  }
+
   #holds(evidence: Evidence): boolean {
     return evidence.kind === 'equivocation'
       ? this.#validEquivocation(evidence)

@@ -98,6 +98,7 @@ import {
   equivocationProblem,
   FORK_MONITOR_SEQUENCES,
   ForkMonitor,
+  provenKeyEpoch,
   type SafeMode,
   type ValidOtherEvidence,
   safeModeRefusalBytes,
@@ -667,6 +668,8 @@ export class Replica {
   #lastHistoryAt = Number.NEGATIVE_INFINITY;
   readonly #historyReceivedAt = new Map<ReplicaId, number>();
   readonly #forkProofSentAt = new Map<ReplicaId, number>();
+  /** Relayed evidence checked per peer in the current status interval: (interval start, count). */
+  readonly #relayedEvidenceChecked = new Map<ReplicaId, { since: number; count: number }>();
 
   /**
    * Replicas proven faulty, with the key epoch the proof was made under
@@ -1874,6 +1877,9 @@ export class Replica {
       case 'fork-proof':
         this.#onForkProof(from, message.proof);
         break;
+      case 'evidence-report':
+        this.#onRelayedEvidence(from, message.evidence);
+        break;
     }
   }
 
@@ -1921,6 +1927,7 @@ export class Replica {
     switch (message.kind) {
       case 'fork-proof':
       case 'certificate-history':
+      case 'evidence-report':
       case 'checkpoint':
       case 'checkpoint-proof':
         return true;
@@ -2261,6 +2268,7 @@ export class Replica {
     };
     const evidence: EquivocationEvidence = { kind: 'equivocation', accused: leader, first, second: other };
     this.#out.push({ kind: 'evidence', evidence });
+    this.#broadcast({ kind: 'evidence-report', evidence });
     this.#log_('error', 'equivocation-detected', { leader, view: other.view, sequence: other.sequence });
     // One more proven replica: with f others proven (double-signed checkpoints, equivocations),
     // more than f misbehaved (core/forensics.ts).
@@ -2778,6 +2786,7 @@ export class Replica {
     if (!this.#reportOnce(reported)) return;
     const evidence: Evidence = { kind: 'invalid-new-view', accused: newView.replicaId, newView };
     this.#out.push({ kind: 'evidence', evidence });
+    this.#broadcast({ kind: 'evidence-report', evidence });
     this.#log_('error', 'invalid-new-view', { accused: newView.replicaId, view: newView.view });
     this.#countProven(evidence);
   }
@@ -2802,6 +2811,7 @@ export class Replica {
       vote,
     };
     this.#out.push({ kind: 'evidence', evidence });
+    this.#broadcast({ kind: 'evidence-report', evidence });
     this.#log_('error', 'conflicting-checkpoint', { accused: vote.replicaId, sequence: vote.sequence });
     this.#countProven(evidence);
   }
@@ -4426,6 +4436,59 @@ export class Replica {
           : certificate,
       );
     if (certificates.length > 0) this.#broadcast({ kind: 'certificate-history', certificates });
+    // Again at the same pace as the history (a first relay may have been lost): the proofs it
+    // holds against replicas not rejuvenated since.
+    for (const evidence of this.#forks.keptEvidence()) {
+      const current = this.#crypto.replicaEpoch(evidence.accused);
+      if (current === undefined || current <= provenKeyEpoch(evidence))
+        this.#broadcast({ kind: 'evidence-report', evidence });
+    }
+  }
+
+  /**
+   * A peer relays a proof against some replica. Alone it changes nothing here (cutting the accused
+   * off is its guardian's answer, which reaches every guardian); what matters is that proofs found
+   * at different correct replicas meet: colluders beyond f that each showed one side their
+   * misbehaviour would otherwise leave every correct replica holding proof against f at most, and
+   * a fork unnoticed (the simulator's --colluding runs). Cheapest checks first: the accused is not
+   * proven here yet, and at most n proofs per peer per status interval are checked (each costs up
+   * to n + 1 signature checks).
+   */
+  #onRelayedEvidence(from: ReplicaId, evidence: Evidence): void {
+    if (this.#testing.brokenForkDetection === true) return;
+    if (evidence.accused < 0 || evidence.accused >= this.config.n) {
+      this.#reject(
+        from,
+        'evidence-report',
+        `accused replica ${evidence.accused} is not in the configuration`,
+      );
+      return;
+    }
+    if (this.#forks.evidenceAgainst(evidence.accused) !== undefined) return;
+    const current = this.#crypto.replicaEpoch(evidence.accused);
+    if (current !== undefined && current > provenKeyEpoch(evidence)) return;
+    const checked = this.#relayedEvidenceChecked.get(from);
+    if (checked === undefined || this.#now - checked.since >= this.config.statusIntervalMs) {
+      this.#relayedEvidenceChecked.set(from, { since: this.#now, count: 1 });
+    } else if (checked.count >= this.config.n) {
+      return;
+    } else {
+      checked.count++;
+    }
+    if (!this.#forks.holds(evidence)) {
+      this.#reject(
+        from,
+        'evidence-report',
+        `${evidence.kind} evidence against replica ${evidence.accused} does not hold`,
+      );
+      return;
+    }
+    this.#log_('warn', 'evidence-relayed', {
+      from: String(from),
+      kind: evidence.kind,
+      accused: evidence.accused,
+    });
+    this.#countProven(evidence);
   }
 
   /** At most one history per sender per status interval is checked (each costs signature checks). */

@@ -96,7 +96,11 @@ export interface KeyAnnouncement {
   readonly certificates: readonly KeyCertificate[];
 }
 
-/** A client hands a replica proof of another replica's misbehaviour (e.g. a lying reply). */
+/**
+ * Proof of a replica's misbehaviour: a client hands a replica one it found (e.g. a lying reply),
+ * and a replica relays what it found or verified to its peers, so that proofs against different
+ * replicas meet at every correct one (more than f of them prove a fork: core/forensics.ts).
+ */
 export interface EvidenceReport {
   readonly kind: 'evidence-report';
   readonly evidence: Evidence;
@@ -367,7 +371,8 @@ export type ReplicaMessage =
   | Chunk
   | StateUnavailable
   | CertificateHistory
-  | ForkProof;
+  | ForkProof
+  | EvidenceReport;
 
 export type ReplicaMessageKind = ReplicaMessage['kind'];
 

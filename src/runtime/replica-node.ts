@@ -528,12 +528,7 @@ export class ReplicaNode {
       this.#step({ kind: 'client-request', request: message });
       return;
     }
-    if (
-      message.kind === 'request' ||
-      message.kind === 'reply' ||
-      message.kind === 'evidence-report' ||
-      message.kind === 'key-announcement'
-    ) {
+    if (message.kind === 'request' || message.kind === 'reply' || message.kind === 'key-announcement') {
       this.#metrics.rejected('replica-message');
       this.#warnHostile(
         `${nodeKey(from)} replica-message ${message.kind}`,

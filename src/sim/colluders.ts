@@ -50,7 +50,11 @@ export class Conspiracy {
   /** Checkpoint roots of the misled the conspirators signed back. */
   echoedRoots = 0;
 
-  constructor(n: number, colluding: number) {
+  /** Their cores' FORK-PROOFs are dropped too (`--colluders-withhold-proofs`). */
+  readonly #withholdForkProofs: boolean;
+
+  constructor(n: number, colluding: number, options: { readonly withholdForkProofs?: boolean } = {}) {
+    this.#withholdForkProofs = options.withholdForkProofs === true;
     assert(Number.isSafeInteger(colluding) && colluding >= 1 && colluding < n - 1, 'colluding in 1..n-2');
     const members = new Set<number>();
     for (let id = 0; id < colluding; id++) members.add(id);
@@ -68,6 +72,10 @@ export class Conspiracy {
   /** Member `self`'s core sends `message` to `to`: what actually goes out. */
   outgoing(self: ReplicaId, to: ReplicaId, message: ReplicaMessage): void {
     const link = this.#link(self);
+    // Their cores relay what they found against one another; real colluders would not. Their
+    // fork proofs still go out unless withheld (docs/intrusion-tolerance.md, Limitations).
+    if (message.kind === 'evidence-report') return;
+    if (message.kind === 'fork-proof' && this.#withholdForkProofs) return;
     if (!this.misled.has(to)) {
       link.sendMessage(to, message);
       return;

@@ -35,7 +35,7 @@ const usage = `usage: npm run sim -- [--seeds N | --seed S] [--first-seed S] [--
                      [--key-theft] [--key-rotation restart|in-place|restart-in-view-change]
                      [--broken-quorum] [--broken-view-change] [--broken-snapshot]
                      [--broken-epoch-lifetime] [--recovery [--recovery-bound-ms T] [--broken-guardian] [--broken-suspicions]]
-                     [--colluding C|f+1 [--broken-fork-detection]]
+                     [--colluding C|f+1 [--colluders-withhold-proofs] [--broken-fork-detection]]
                      [--service <module> [--service-options <json>]]
                      [--real-crypto] [--trace] [--quiet]
 behaviours: ${BYZANTINE_CATALOGUE.join(', ')} (all draws every one but ${ONLY_WHEN_NAMED_BEHAVIOURS.join(', ')}, which run when named)
@@ -71,6 +71,9 @@ behaviours: ${BYZANTINE_CATALOGUE.join(', ')} (all draws every one but ${ONLY_WH
                       Byzantine draw, showing two groups of correct replicas two certified histories
                       (src/sim/colluders.ts); every seed must end with the correct replicas consistent or
                       each diverged one in safe mode with a verified forensic proof naming only colluders
+--colluders-withhold-proofs  with --colluding: the conspirators' cores do not send FORK-PROOFs either (real
+                      colluders would not); known to fork unnoticed in some seeds (docs/intrusion-tolerance.md,
+                      Limitations)
 --broken-fork-detection  test only, with --colluding: replicas never compare certificates (caught)
 --service M           the replicas run the service module M (a path relative to the current folder, or a
                       package name; default: the key-value store), a fresh instance per replica start;
@@ -131,6 +134,7 @@ const { values } = (() => {
         'recovery-bound-ms': { type: 'string' },
         colluding: { type: 'string' },
         'broken-fork-detection': { type: 'boolean' },
+        'colluders-withhold-proofs': { type: 'boolean' },
         service: { type: 'string' },
         'service-options': { type: 'string' },
         trace: { type: 'boolean' },
@@ -210,6 +214,8 @@ if (colluding > 0 && (keyTheft || recovery || values.byzantine !== undefined))
   fail('--colluding replaces the Byzantine draw and runs without --key-theft and --recovery');
 const brokenForkDetection = values['broken-fork-detection'] === true;
 if (brokenForkDetection && colluding === 0) fail('--broken-fork-detection needs --colluding');
+const colludersWithholdProofs = values['colluders-withhold-proofs'] === true;
+if (colludersWithholdProofs && colluding === 0) fail('--colluders-withhold-proofs needs --colluding');
 if (values['service-options'] !== undefined && values.service === undefined)
   fail('--service-options needs --service');
 if (values.service !== undefined && values['broken-snapshot'] === true)
@@ -319,6 +325,7 @@ function flags(): string {
   if (brokenSuspicions) parts.push('--broken-suspicions');
   if (colluding > 0) parts.push(`--colluding ${colluding}`);
   if (brokenForkDetection) parts.push('--broken-fork-detection');
+  if (colludersWithholdProofs) parts.push('--colluders-withhold-proofs');
   if (values.service !== undefined) parts.push(`--service ${values.service}`);
   if (values['service-options'] !== undefined) parts.push(`--service-options '${values['service-options']}'`);
   if (realCrypto) parts.push('--real-crypto');
@@ -457,7 +464,7 @@ function runSeed(seed: number): SeedReport {
     brokenGuardian,
     brokenSuspicions,
     ...(recoveryBoundMs === undefined ? {} : { recoveryBoundMs }),
-    ...(colluding === 0 ? {} : { colluding, brokenForkDetection }),
+    ...(colluding === 0 ? {} : { colluding, brokenForkDetection, colludersWithholdProofs }),
     ...(keyRotation === undefined ? {} : { keyRotation }),
     ...(service === null ? {} : { service: { module: service.module, options: service.options } }),
     trace,

@@ -122,6 +122,11 @@ export interface SimulationOptions {
   readonly colluding?: number;
   /** Test only, with colluding: replicas never look for forks (the checker must object). */
   readonly brokenForkDetection?: boolean;
+  /**
+   * With colluding: the conspirators' cores send no FORK-PROOF either, as real colluders would
+   * not (by default they do; docs/intrusion-tolerance.md, Limitations).
+   */
+  readonly colludersWithholdProofs?: boolean;
   /** Test only: the service's snapshot gets a chunk over maxChunkBytes once it executed anything. */
   readonly brokenSnapshot?: boolean;
   /**
@@ -528,7 +533,10 @@ export function runSimulation(options: SimulationOptions): SeedReport {
     byzantine.get(first!)!.push('key-thief');
   }
   const isCorrect = (id: number): boolean => !byzantine.has(id);
-  const conspiracy = colluding > 0 ? new Conspiracy(n, colluding) : null;
+  const conspiracy =
+    colluding > 0
+      ? new Conspiracy(n, colluding, { withholdForkProofs: options.colludersWithholdProofs === true })
+      : null;
   /** With colluding: which batch each correct replica executed at each sequence, and safe modes. */
   const executedDigests = new Map<number, Map<number, string>>();
   const safeModeCulprits = new Map<number, readonly number[]>();
@@ -1065,12 +1073,7 @@ export function runSimulation(options: SimulationOptions): SeedReport {
       step(node, { kind: 'client-request', request: message });
       return;
     }
-    if (
-      message.kind === 'request' ||
-      message.kind === 'reply' ||
-      message.kind === 'evidence-report' ||
-      message.kind === 'key-announcement'
-    ) {
+    if (message.kind === 'request' || message.kind === 'reply' || message.kind === 'key-announcement') {
       rejectedInputs++;
       return;
     }

@@ -239,10 +239,12 @@ export class SimulatedClient {
       const flight = this.#inFlight.get(action.invocation);
       if (flight === undefined) continue;
       this.#inFlight.delete(action.invocation);
-      if (action.safeMode === true) {
+      if (action.safeMode === true || action.safeModeSnapshot === true) {
         // f + 1 replicas refused it in safe mode (beyond f, `--colluding`): not executed by them,
         // perhaps executed before they stopped, so open in the history, like one never answered.
-        // An application stops writing then; so does this client.
+        // An application stops writing then; so does this client. A read answered from the
+        // certified snapshot of replicas in safe mode is no read of the current state (the client
+        // library fails it with a SafeModeSnapshotError): open too, which a read may always be.
         this.#stoppedBySafeMode = true;
         this.#recordOpen(flight);
         continue;

@@ -330,6 +330,63 @@ describe('ClientSession read-only requests', () => {
     ]);
   });
 
+  it('flags a read that f + 1 replicas answered signed from a safe-mode snapshot, with the oldest checkpoint and the signed replies', () => {
+    const { client } = session();
+    const { invocation, actions } = client.invoke(encoder.encode('get x'), { readOnly: true }, 0);
+    const request = sentRequest(actions);
+    // Only a replica in safe mode signs a read-only reply (a one-leaf reply proof).
+    const signed = (replica: number, sequence: number): Reply => ({
+      ...replyFrom(replica, request, 'x=0', { sequence }),
+      proof: {
+        keyEpoch: keyEpoch(0),
+        signature: signature(new Uint8Array(64)),
+        leafIndex: 0,
+        leafCount: 1,
+        path: [],
+      },
+    });
+    const results = feed(client, [
+      signed(0, 8),
+      replyFrom(1, request, 'x=0', { sequence: 12 }),
+      signed(2, 4),
+    ]);
+    assert.deepEqual(results.slice(0, 2), [[], []]);
+    assert.equal(results[2]!.length, 1);
+    const completion = results[2]![0]!;
+    assert.ok(completion.kind === 'complete');
+    assert.equal(completion.invocation, invocation);
+    assert.equal(completion.safeModeSnapshot, true);
+    assert.equal(completion.sequence, 4, 'the oldest checkpoint among the signed answers');
+    assert.deepEqual(
+      completion.snapshotReplies?.map((reply) => reply.replicaId),
+      [0, 2],
+    );
+  });
+
+  it('does not flag a read only f replicas signed: a faulty one cannot make reads look stale', () => {
+    const { client } = session();
+    const request = sentRequest(client.invoke(encoder.encode('get x'), { readOnly: true }, 0).actions);
+    const forged: Reply = {
+      ...replyFrom(3, request, 'x=1', { sequence: 9 }),
+      proof: {
+        keyEpoch: keyEpoch(0),
+        signature: signature(new Uint8Array(64)),
+        leafIndex: 0,
+        leafCount: 1,
+        path: [],
+      },
+    };
+    const results = feed(client, [
+      forged,
+      replyFrom(0, request, 'x=1', { sequence: 9 }),
+      replyFrom(1, request, 'x=1', { sequence: 9 }),
+    ]);
+    const completion = results[2]![0]!;
+    assert.ok(completion.kind === 'complete');
+    assert.equal(completion.safeModeSnapshot, undefined);
+    assert.equal(completion.fastPath, true);
+  });
+
   it('falls back to an ordered request with a new number once the answers cannot reach a quorum', () => {
     const { client } = session();
     const { invocation, actions } = client.invoke(encoder.encode('get x'), { readOnly: true }, 0);

@@ -238,6 +238,26 @@ describe('safe mode', () => {
         ),
       );
     }
+
+    // The client session does not hand such a read back as the current state: it completes it
+    // flagged as a safe-mode snapshot of checkpoint 4 (the client library fails it with a
+    // SafeModeSnapshotError that carries the answer and the signed replies).
+    const snapshotRead = session.invoke(kv.get('k2'), { readOnly: true }, 10);
+    const readRequest =
+      snapshotRead.actions[0]!.kind === 'send-all' ? snapshotRead.actions[0]!.request : null;
+    assert.ok(readRequest !== null);
+    cluster.submit(readRequest);
+    cluster.run();
+    const completions = cluster
+      .repliesTo(readRequest)
+      .flatMap((reply) => session.onReply(reply, 11))
+      .filter((action) => action.kind === 'complete');
+    assert.equal(completions.length, 1);
+    const snapshot = completions[0]!;
+    assert.ok(snapshot.kind === 'complete' && snapshot.safeModeSnapshot === true);
+    assert.equal(snapshot.sequence, 4);
+    assert.equal(kv.value(snapshot.result), 'v2');
+    assert.equal(snapshot.snapshotReplies?.length, 3);
   });
 
   test('proofs against more than f replicas, of any kind, put a replica in safe mode; its peers check that proof and follow', () => {
@@ -305,6 +325,64 @@ describe('safe mode', () => {
     cluster.run();
     const refusals = cluster.repliesTo(write).filter((reply) => isSafeModeRefusal(reply));
     assert.equal(refusals.length, 2);
+  });
+
+  test('replicas relay the proofs they hold: proofs against different replicas found at different replicas meet, and more than f make safe mode', () => {
+    const { cluster, stable } = forkedCluster();
+    cluster.disconnected.delete(3);
+    const lieRoot = cluster.cryptos[0]!.hash(new TextEncoder().encode('a state no batch gives'));
+    const conflictingCheckpoint = (accused: number, forged = false): Evidence => {
+      const vote = certificateBy(cluster, stable.sequence, lieRoot, [accused]).votes[0]!;
+      return {
+        kind: 'conflicting-checkpoint',
+        accused: replicaId(accused),
+        certificate: stable,
+        vote: {
+          kind: 'checkpoint',
+          sequence: stable.sequence,
+          stateRoot: lieRoot,
+          ...vote,
+          ...(forged ? { signature: stable.votes[0]!.signature } : {}),
+        },
+      };
+    };
+    const relay = (to: number, from: number, evidence: Evidence): void => {
+      cluster.deliver(from, to, { kind: 'evidence-report', evidence });
+    };
+
+    // Replica 1 holds a proof against 3 (its guardian's cut-off): it relays it with its
+    // certificate history, every four status intervals, to replicas that had no part in it.
+    cluster.step(1, {
+      kind: 'cut-off',
+      replica: replicaId(3),
+      keyEpoch: keyEpoch(0),
+      reason: 'guardian: proof: conflicting-checkpoint',
+      proof: conflictingCheckpoint(3),
+    });
+    const sentBefore = cluster.sent.length;
+    cluster.tick(4 * cluster.config.statusIntervalMs);
+    const relayed = cluster.sent
+      .slice(sentBefore)
+      .filter((envelope) => envelope.from === 1 && envelope.message.kind === 'evidence-report');
+    assert.ok(relayed.length >= 1, 'replica 1 relays the proof it holds');
+    assert.equal(cluster.replica(0).safeMode, null);
+    relay(0, 1, conflictingCheckpoint(3));
+    assert.ok(cluster.logs(0, 'evidence-relayed').some((log) => log.details.accused === 3));
+    assert.equal(cluster.replica(0).safeMode, null, 'one proven replica is within f');
+
+    // A relayed proof that does not hold counts for nothing, and a peer gets n checked per status
+    // interval at most (each costs signature checks).
+    for (let copy = 0; copy < 6; copy++) relay(0, 2, conflictingCheckpoint(2, true));
+    assert.equal(
+      cluster.logs(0, 'rejected-input').filter((log) => log.details.what === 'evidence-report').length,
+      cluster.config.n,
+    );
+    assert.equal(cluster.replica(0).safeMode, null, 'a forged proof does not count');
+
+    relay(0, 3, conflictingCheckpoint(2));
+    const safeMode = cluster.replica(0).safeMode;
+    assert.ok(safeMode !== null, 'two proven replicas with f = 1: safe mode');
+    assert.deepEqual(safeMode.proof.culprits, [2, 3]);
   });
 
   test('a forged fork proof, or one naming fewer than f + 1 double signers, is refused, and the replica goes on', () => {

@@ -17,7 +17,7 @@
 import * as assert from 'node:assert/strict';
 import { readFileSync, rmSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
-import { PhalanxError } from '../../src/client/client.js';
+import { PhalanxError, SafeModeSnapshotError } from '../../src/client/client.js';
 import { accountabilityLogPath, replicaDataDirectory } from '../../src/config/cluster-config.js';
 import { keyRegistryOf, loadReplicaKeyFile, replicaKeyPath } from '../../src/config/keys.js';
 import { signBytes } from '../../src/crypto/signatures.js';
@@ -135,8 +135,16 @@ describe('safe mode on real processes, when more than f replicas sign a fork', {
     assert.ok(entered !== undefined, 'replica 3 logged safe-mode-entered');
     assert.equal(entered.sequence, certified);
 
-    // Reads of the certified state are still served (signed replies)...
-    assert.equal(decode(await kv.get('before-0')), 'value 0');
+    // Reads of the certified state are still served (signed replies), flagged as what they are:
+    // a snapshot that may be older than acknowledged writes, not a read of the current state...
+    await assert.rejects(
+      kv.get('before-0'),
+      (error: unknown) =>
+        error instanceof SafeModeSnapshotError &&
+        error.code === 'safe-mode' &&
+        decode(kv.snapshotValue(error)) === 'value 0' &&
+        error.signedReplies.length >= 2,
+    );
     // ...and writes are refused with a clear error.
     await assert.rejects(
       kv.put('after-fork', encode('refused')),
@@ -161,7 +169,14 @@ describe('safe mode on real processes, when more than f replicas sign a fork', {
       assert.equal(entered.at(-1)?.source, 'stored proof', `replica ${report.replica}`);
     }
     const kv = await test.kv();
-    assert.equal(decode(await kv.get('before-1')), 'value 1');
+    await assert.rejects(
+      kv.get('before-1'),
+      (error: unknown) =>
+        error instanceof SafeModeSnapshotError &&
+        error.code === 'safe-mode' &&
+        decode(kv.snapshotValue(error)) === 'value 1' &&
+        error.signedReplies.length >= 2,
+    );
     await assert.rejects(
       kv.put('after-restart', encode('refused')),
       (error: unknown) => error instanceof PhalanxError && error.code === 'safe-mode',

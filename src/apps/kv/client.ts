@@ -10,7 +10,7 @@
  * const swapped = await kv.compareAndSet('n', null, bytes); // only if absent
  * ```
  */
-import { type PhalanxClient, PhalanxError } from '../../client/client.js';
+import { type PhalanxClient, PhalanxError, type SafeModeSnapshotError } from '../../client/client.js';
 import { TypedClient, UndecodableResultError } from '../../client/typed-client.js';
 import { type KvEntry, type KvOperation, type KvResult, kvOperations } from './operations.js';
 
@@ -60,7 +60,19 @@ export class KvClient {
     return result.kind === 'ok' && result.existed;
   }
 
-  /** Linearizable read; `ordered` skips the read-only fast path. */
+  /**
+   * The value a get() that failed with a SafeModeSnapshotError read from the replicas' last
+   * certified state (checkpoint `error.sequence`, perhaps older than acknowledged writes).
+   */
+  snapshotValue(error: SafeModeSnapshotError): Uint8Array | null {
+    const result = this.#typed.snapshotResult(error);
+    return result.kind === 'value' ? result.value : null;
+  }
+
+  /**
+   * Linearizable read; `ordered` skips the read-only fast path. Replicas in safe mode answer from
+   * their last certified state: the read fails with a SafeModeSnapshotError (see snapshotValue).
+   */
   async get(key: string, options: { readonly ordered?: boolean } = {}): Promise<Uint8Array | null> {
     const result = await this.#run({ kind: 'get', key }, options.ordered !== true);
     return result.kind === 'value' ? result.value : null;

@@ -14,7 +14,7 @@ import * as assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { PhalanxError } from '../../../src/client/client.js';
+import { PhalanxError, SafeModeSnapshotError } from '../../../src/client/client.js';
 import { quorumSize } from '../../../src/core/quorum.js';
 import { encodeMessage } from '../../../src/messages/codec.js';
 import { digest, replicaId, sequenceNumber } from '../../../src/messages/ids.js';
@@ -182,8 +182,16 @@ describe('safe mode under guardians', { timeout: 240_000 }, () => {
     });
     assert.equal(reports.length, test.config.n);
 
-    // Reads of the certified state are served; writes are refused with a clear error.
-    assert.equal(decode(await kv.get('before-0')), 'value 0');
+    // Reads of the certified state are served (as a SafeModeSnapshotError that carries them);
+    // writes are refused with a clear error.
+    await assert.rejects(
+      kv.get('before-0'),
+      (error: unknown) =>
+        error instanceof SafeModeSnapshotError &&
+        error.code === 'safe-mode' &&
+        decode(kv.snapshotValue(error)) === 'value 0' &&
+        error.signedReplies.length >= 2,
+    );
     await assert.rejects(
       kv.put('after-fork', encode('refused')),
       (error: unknown) => error instanceof PhalanxError && error.code === 'safe-mode',

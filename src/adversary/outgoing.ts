@@ -22,6 +22,7 @@ import {
 import {
   batchContent,
   checkpointPayload,
+  commitPayload,
   newViewPayload,
   proposalPayload,
   requestContent,
@@ -109,9 +110,16 @@ export function rewriteOutgoing(
       if (active('stalling-leader')) delayMs = stallingLeaderDelayMs(config);
       break;
     case 'prepare':
-    case 'commit':
       if (active('wrong-digests') && random.chance(0.7))
         rewritten = { ...message, batchDigest: randomDigest(random) };
+      break;
+    case 'commit':
+      if (active('wrong-digests') && random.chance(0.7)) {
+        // Signed with its own key: a COMMIT is, and an unsigned lie would only be a bad signature.
+        const batchDigest = randomDigest(random);
+        const signed = crypto.sign(commitPayload(message.view, message.sequence, batchDigest));
+        rewritten = { ...message, batchDigest, keyEpoch: signed.keyEpoch, signature: signed.signature };
+      }
       break;
     case 'checkpoint':
       if (active('corrupt-checkpoint')) {

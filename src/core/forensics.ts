@@ -42,7 +42,7 @@ import {
   toHex,
 } from '../messages/ids.js';
 import { type FaultModel, quorumSize } from './quorum.js';
-import { proposalPayload } from '../messages/signing.js';
+import { commitPayload, proposalPayload } from '../messages/signing.js';
 
 /** Checkpoint sequences whose certified root the monitor remembers. */
 export const FORK_MONITOR_SEQUENCES = 32;
@@ -83,6 +83,10 @@ export function provenKeyEpoch(evidence: Evidence): KeyEpoch {
       return evidence.reply.proof.keyEpoch;
     case 'invalid-new-view':
       return evidence.newView.keyEpoch;
+    case 'double-commit':
+      return evidence.first.keyEpoch > evidence.second.keyEpoch
+        ? evidence.first.keyEpoch
+        : evidence.second.keyEpoch;
   }
 }
 
@@ -126,6 +130,33 @@ export function equivocationProblem(
     const payload = proposalPayload(proposal.view, proposal.sequence, proposal.batchDigest);
     if (!verify(accused, proposal.keyEpoch, payload, proposal.signature))
       return `${name} proposal signature does not verify as replica ${accused}'s (key epoch ${proposal.keyEpoch})`;
+  }
+  return null;
+}
+
+/** Evidence that a replica signed two COMMITs for one (view, sequence). */
+export type DoubleCommitEvidence = Extract<Evidence, { readonly kind: 'double-commit' }>;
+
+/**
+ * What is wrong with double-commit evidence, or null when it holds: one (view, sequence), two
+ * batch digests, both COMMITs signed by the accused (`verify` checks a signature).
+ */
+export function doubleCommitProblem(
+  evidence: DoubleCommitEvidence,
+  verify: (signer: ReplicaId, keyEpoch: KeyEpoch, payload: Uint8Array, signature: Signature) => boolean,
+): string | null {
+  const { first, second, accused } = evidence;
+  if (first.view !== second.view) return `commits are for different views (${first.view} and ${second.view})`;
+  if (first.sequence !== second.sequence)
+    return `commits are for different sequences (${first.sequence} and ${second.sequence})`;
+  if (bytesEqual(first.batchDigest, second.batchDigest)) return 'both commits carry the same batch digest';
+  for (const [name, commit] of [
+    ['first', first],
+    ['second', second],
+  ] as const) {
+    const payload = commitPayload(commit.view, commit.sequence, commit.batchDigest);
+    if (!verify(accused, commit.keyEpoch, payload, commit.signature))
+      return `${name} commit signature does not verify as replica ${accused}'s (key epoch ${commit.keyEpoch})`;
   }
   return null;
 }

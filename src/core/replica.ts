@@ -21,6 +21,7 @@ import { LIMITS } from '../messages/limits.js';
 import {
   batchContent,
   checkpointPayload,
+  commitPayload,
   newViewPayload,
   proposalPayload,
   replyBatchPayload,
@@ -38,6 +39,7 @@ import type {
   ChunkRequest,
   ClientRequest,
   Commit,
+  CommitCertificate,
   Decided,
   EquivocationEvidence,
   Evidence,
@@ -55,6 +57,7 @@ import type {
   ReplyProof,
   ReplyStatus,
   StateUnavailable,
+  SignedCommit,
   Status,
   ViewChange,
 } from '../messages/types.js';
@@ -1218,15 +1221,11 @@ export class Replica {
         });
       }
       const prepared = instance.prepared;
-      if (prepared !== null) {
-        instance.commitVotes.set(this.id, {
-          kind: 'commit',
-          view: prepared.view,
-          sequence: instance.sequence,
-          batchDigest: prepared.digest,
-          replicaId: this.id,
-        });
-      }
+      if (prepared !== null)
+        instance.commitVotes.set(
+          this.id,
+          this.#signedCommit(prepared.view, instance.sequence, prepared.digest),
+        );
     }
   }
 
@@ -1880,6 +1879,9 @@ export class Replica {
       case 'evidence-report':
         this.#onRelayedEvidence(from, message.evidence);
         break;
+      case 'commit-certificate':
+        this.#onCommitCertificate(from, message);
+        break;
     }
   }
 
@@ -1928,6 +1930,7 @@ export class Replica {
       case 'fork-proof':
       case 'certificate-history':
       case 'evidence-report':
+      case 'commit-certificate':
       case 'checkpoint':
       case 'checkpoint-proof':
         return true;
@@ -2421,13 +2424,7 @@ export class Replica {
       sequence: instance.sequence,
       batchDigest: proposal.digest,
     });
-    const commit: Commit = {
-      kind: 'commit',
-      view: proposal.view,
-      sequence: instance.sequence,
-      batchDigest: proposal.digest,
-      replicaId: this.id,
-    };
+    const commit = this.#signedCommit(proposal.view, instance.sequence, proposal.digest);
     instance.commitVotes.set(this.id, commit);
     this.#broadcast(commit);
     this.#checkCommitted(instance);
@@ -2441,11 +2438,45 @@ export class Replica {
     return matching >= this.#committedThreshold;
   }
 
+  /** This replica's COMMIT for (view, sequence, digest), signed (see Commit). */
+  #signedCommit(view: ViewNumber, sequence: SequenceNumber, batchDigest: Digest): Commit {
+    const signed = this.#crypto.sign(commitPayload(view, sequence, batchDigest));
+    return {
+      kind: 'commit',
+      view,
+      sequence,
+      batchDigest,
+      replicaId: this.id,
+      keyEpoch: signed.keyEpoch,
+      signature: signed.signature,
+    };
+  }
+
   #onCommit(from: ReplicaId, message: Commit): void {
     if (!this.#inWindow(message.sequence)) return;
     const instance = this.#instance(message.sequence);
     const previous = instance.commitVotes.get(from);
     if (previous !== undefined && previous.view > message.view) return;
+    if (
+      previous !== undefined &&
+      previous.view === message.view &&
+      bytesEqual(previous.batchDigest, message.batchDigest)
+    )
+      return; // a retransmission: checked already
+    const payload = commitPayload(message.view, message.sequence, message.batchDigest);
+    if (!this.#crypto.verifyReplicaSignature(from, message.keyEpoch, payload, message.signature, 'message')) {
+      this.#reject(from, 'commit', 'signature does not verify (or uses a retired key epoch)');
+      if (!this.#suspectRetiredEpoch(from, message.keyEpoch))
+        this.#suspect(from, 'commit with an invalid signature');
+      return;
+    }
+    if (previous !== undefined && previous.view === message.view && previous.keyEpoch === message.keyEpoch) {
+      // Two signed COMMITs for one (view, sequence) under one key epoch: proof, whatever else
+      // happens. (Under two epochs, the later is a new incarnation's, which abstains where its
+      // predecessor may have voted; evidence counts against the current epoch only anyway.)
+      this.#reportDoubleCommit(from, previous, message);
+      return;
+    }
     // Its own earlier statement at this view: the leader's proposal, a backup's PREPARE.
     const fromLeader = from === this.#leaderOf(message.view);
     const proposal = instance.proposal;
@@ -2469,6 +2500,118 @@ export class Replica {
     }
     instance.commitVotes.set(from, message);
     this.#checkCommitted(instance);
+    this.#shareCommitCertificateIfContradicted(instance);
+  }
+
+  /**
+   * Beyond f, a fork within one view: colluders sent COMMITs for one batch to some correct
+   * replicas and for another to the rest, each side a quorum. Neither side alone holds two
+   * COMMITs of one replica, so a replica that committed by a quorum of COMMITs and sees a peer's
+   * COMMIT for another batch at that (view, sequence) sends that peer its signed COMMITs: the
+   * peer holds the colluders' others, and f + 1 of them signed both (double-commit evidence,
+   * then safe mode). Once per peer and sequence; within f it never happens (a correct replica
+   * commits only what a quorum, f + 1 correct ones among it, prepared).
+   */
+  #shareCommitCertificateIfContradicted(instance: Instance): void {
+    const committed = instance.committed;
+    const view = instance.committedByVotesInView;
+    if (committed === null || view === null || committed.view !== view) return;
+    const matching: Commit[] = [];
+    const contradicting: ReplicaId[] = [];
+    for (const [voter, vote] of instance.commitVotes) {
+      if (vote.view !== view) continue;
+      if (bytesEqual(vote.batchDigest, committed.digest)) matching.push(vote);
+      else contradicting.push(voter);
+    }
+    for (const peer of contradicting) {
+      if (peer === this.id || !this.#reportOnce(`commit-certificate:${peer}:${instance.sequence}:${view}`))
+        continue;
+      this.#send(peer, {
+        kind: 'commit-certificate',
+        view,
+        sequence: instance.sequence,
+        batchDigest: committed.digest,
+        commits: matching.map((vote) => ({
+          replicaId: vote.replicaId,
+          keyEpoch: vote.keyEpoch,
+          signature: vote.signature,
+        })),
+      });
+    }
+  }
+
+  /**
+   * A peer's signed COMMITs for another batch than the COMMITs this replica holds at that (view,
+   * sequence): each signer of both is proven. Cheapest checks first: the sequence is in the log,
+   * the signer's COMMIT held here names another batch; only then is its signature checked.
+   */
+  #onCommitCertificate(from: ReplicaId, message: CommitCertificate): void {
+    if (!this.#inWindow(message.sequence)) return;
+    const instance = this.#log.get(message.sequence);
+    if (instance === undefined) return;
+    const payload = commitPayload(message.view, message.sequence, message.batchDigest);
+    const seen = new Set<number>();
+    for (const entry of message.commits) {
+      if (seen.has(entry.replicaId) || entry.replicaId >= this.config.n) {
+        this.#reject(
+          from,
+          'commit-certificate',
+          `commit of replica ${entry.replicaId} repeated or out of range`,
+        );
+        return;
+      }
+      seen.add(entry.replicaId);
+      const held = instance.commitVotes.get(entry.replicaId);
+      if (
+        held === undefined ||
+        held.view !== message.view ||
+        bytesEqual(held.batchDigest, message.batchDigest)
+      )
+        continue;
+      if (
+        !this.#crypto.verifyReplicaSignature(
+          entry.replicaId,
+          entry.keyEpoch,
+          payload,
+          entry.signature,
+          'proof',
+        )
+      ) {
+        this.#reject(from, 'commit-certificate', `commit of replica ${entry.replicaId} does not verify`);
+        continue;
+      }
+      this.#reportDoubleCommit(entry.replicaId, held, {
+        view: message.view,
+        sequence: message.sequence,
+        batchDigest: message.batchDigest,
+        keyEpoch: entry.keyEpoch,
+        signature: entry.signature,
+      });
+    }
+  }
+
+  /** Two signed COMMITs of `accused` for one (view, sequence): a proof, once per replica, epoch and sequence. */
+  #reportDoubleCommit(accused: ReplicaId, first: SignedCommit, second: SignedCommit): void {
+    if (accused === this.id) return;
+    if (!this.#reportOnce(`double-commit:${accused}:${second.keyEpoch}:${second.view}:${second.sequence}`))
+      return;
+    const signed = (commit: SignedCommit): SignedCommit => ({
+      view: commit.view,
+      sequence: commit.sequence,
+      batchDigest: commit.batchDigest,
+      keyEpoch: commit.keyEpoch,
+      signature: commit.signature,
+    });
+    const evidence: Evidence = {
+      kind: 'double-commit',
+      accused,
+      first: signed(first),
+      second: signed(second),
+    };
+    this.#out.push({ kind: 'evidence', evidence });
+    this.#broadcast({ kind: 'evidence-report', evidence });
+    this.#log_('error', 'double-commit', { accused, view: second.view, sequence: second.sequence });
+    this.#countProven(evidence);
   }
 
   #onDecided(from: ReplicaId, message: Decided): void {
@@ -2518,6 +2661,7 @@ export class Replica {
       instance.committed = { view: vote.view, digest: vote.batchDigest, digestHex };
       instance.committedByVotesInView = vote.view;
       if (instance.bodies.has(digestHex)) this.#persistCommitted(instance);
+      this.#shareCommitCertificateIfContradicted(instance);
       this.#executeReady();
       return;
     }

@@ -35,7 +35,7 @@ import type {
   Reply,
   SignedProposal,
 } from '../messages/types.js';
-import { equivocationProblem } from '../core/forensics.js';
+import { type DoubleCommitEvidence, doubleCommitProblem, equivocationProblem } from '../core/forensics.js';
 import { newViewProblem } from '../core/view-change.js';
 
 export interface EvidenceContext {
@@ -89,6 +89,8 @@ export function verifyEvidence(evidence: Evidence, context: EvidenceContext): Ev
         return verifyLyingReply(evidence, context);
       case 'invalid-new-view':
         return verifyInvalidNewView(evidence, context);
+      case 'double-commit':
+        return verifyDoubleCommit(evidence, context);
       default:
         return invalid(`unknown evidence kind ${JSON.stringify((evidence as { kind: unknown }).kind)}`);
     }
@@ -111,6 +113,8 @@ export function accusedEpochs(evidence: Evidence): readonly KeyEpoch[] {
       return evidence.reply.proof === null ? [] : [evidence.reply.proof.keyEpoch];
     case 'invalid-new-view':
       return [evidence.newView.keyEpoch];
+    case 'double-commit':
+      return [evidence.first.keyEpoch, evidence.second.keyEpoch];
     default:
       return [];
   }
@@ -165,6 +169,12 @@ export function describeEvidence(evidence: Evidence): string {
           `invalid new-view by replica ${evidence.accused}: view ${evidence.newView.view} with ` +
           `${evidence.newView.viewChanges.length} view changes that do not decide it`
         );
+      case 'double-commit':
+        return (
+          `double commit by replica ${evidence.accused}: two commits at view ${evidence.first.view}, ` +
+          `sequence ${evidence.first.sequence} (${shortHex(evidence.first.batchDigest)} vs ` +
+          `${shortHex(evidence.second.batchDigest)})`
+        );
       default:
         return `unknown evidence kind ${JSON.stringify((evidence as { kind: unknown }).kind)}`;
     }
@@ -185,6 +195,23 @@ export function verifyEquivocation(
   const shapeProblem = proposalShapeProblem(first, 'first') ?? proposalShapeProblem(second, 'second');
   if (shapeProblem !== null) return invalid(shapeProblem);
   const problem = equivocationProblem(evidence, (signer, keyEpoch, payload, signature) =>
+    context.verifyReplicaSignature(signer, keyEpoch, payload, signature),
+  );
+  return problem === null ? VALID : invalid(problem);
+}
+
+/**
+ * A correct replica prepares, so commits, one batch per (view, sequence): two signed COMMITs with
+ * different digests prove a fault, on the accused's signatures alone (as an equivocation does).
+ */
+function verifyDoubleCommit(
+  evidence: DoubleCommitEvidence,
+  context: Pick<EvidenceContext, 'verifyReplicaSignature'>,
+): EvidenceVerdict {
+  const { first, second } = evidence;
+  const shapeProblem = proposalShapeProblem(first, 'first') ?? proposalShapeProblem(second, 'second');
+  if (shapeProblem !== null) return invalid(shapeProblem.replace('proposal', 'commit'));
+  const problem = doubleCommitProblem(evidence, (signer, keyEpoch, payload, signature) =>
     context.verifyReplicaSignature(signer, keyEpoch, payload, signature),
   );
   return problem === null ? VALID : invalid(problem);

@@ -28,9 +28,11 @@
  *                                                    0x23 request-ack
  *                                                    0x24 certificate-history
  *                                                    0x25 fork-proof
+ *                                                    0x26 commit-certificate
  *
  *   Evidence (encodeEvidence/decodeEvidence; disjoint from message tags so that neither can be
- *   mistaken for the other): 0x40 equivocation, 0x41 conflicting-checkpoint, 0x42 lying-reply.
+ *   mistaken for the other): 0x40 equivocation, 0x41 conflicting-checkpoint, 0x42 lying-reply,
+ *   0x43 invalid-new-view, 0x44 double-commit.
  *
  * Decoding treats its input as hostile: every count and length is checked against a named limit
  * (limits.ts, docs/LIMITS.md) before any loop or slice, trailing bytes and unknown tags are
@@ -75,6 +77,7 @@ import type {
   ChunkRequest,
   ClientRequest,
   Commit,
+  CommitCertificate,
   Decided,
   KeyCertificate,
   ReplyProof,
@@ -128,6 +131,7 @@ export const MESSAGE_TAGS = {
   'request-ack': 0x23,
   'certificate-history': 0x24,
   'fork-proof': 0x25,
+  'commit-certificate': 0x26,
 } as const satisfies Record<WireMessage['kind'], number>;
 
 export const EVIDENCE_TAGS = {
@@ -135,6 +139,7 @@ export const EVIDENCE_TAGS = {
   'conflicting-checkpoint': 0x41,
   'lying-reply': 0x42,
   'invalid-new-view': 0x43,
+  'double-commit': 0x44,
 } as const satisfies Record<Evidence['kind'], number>;
 
 const MAX_KEY_EPOCH = 0xffffffff;
@@ -612,6 +617,8 @@ function writeCommit(writer: ByteWriter, message: Commit): void {
   writer.varuint(message.sequence);
   writeDigest(writer, message.batchDigest);
   writer.u16(message.replicaId);
+  writer.varuint(message.keyEpoch);
+  writeSignature(writer, message.signature);
 }
 
 function readCommit(reader: ByteReader, limits: Limits): Commit {
@@ -619,7 +626,47 @@ function readCommit(reader: ByteReader, limits: Limits): Commit {
   const sequence = readSequence(reader, 'sequence');
   const batchDigest = readDigest(reader, 'batch digest');
   const sender = readReplicaId(reader, limits, 'replica id');
-  return { kind: 'commit', view, sequence, batchDigest, replicaId: sender };
+  const epoch = readKeyEpoch(reader, 'commit key epoch');
+  const signed = readSignature(reader, 'commit signature');
+  return {
+    kind: 'commit',
+    view,
+    sequence,
+    batchDigest,
+    replicaId: sender,
+    keyEpoch: epoch,
+    signature: signed,
+  };
+}
+
+function writeCommitCertificate(writer: ByteWriter, message: CommitCertificate): void {
+  writer.varuint(message.view);
+  writer.varuint(message.sequence);
+  writeDigest(writer, message.batchDigest);
+  writer.varuint(message.commits.length);
+  for (const commit of message.commits) {
+    writer.u16(commit.replicaId);
+    writer.varuint(commit.keyEpoch);
+    writeSignature(writer, commit.signature);
+  }
+}
+
+function readCommitCertificate(reader: ByteReader, limits: Limits): CommitCertificate {
+  const view = readView(reader, 'commit certificate view');
+  const sequence = readSequence(reader, 'commit certificate sequence');
+  const batchDigest = readDigest(reader, 'commit certificate batch digest');
+  const count = readCount(reader, limits, 'maxReplicas', 'commit certificate commits', MINIMUM_BYTES.vote);
+  const commits: CheckpointVote[] = [];
+  for (let index = 0; index < count; index++) {
+    const signer = readReplicaId(reader, limits, 'commit replica id');
+    const epoch = readKeyEpoch(reader, 'commit key epoch');
+    commits.push({
+      replicaId: signer,
+      keyEpoch: epoch,
+      signature: readSignature(reader, 'commit signature'),
+    });
+  }
+  return { kind: 'commit-certificate', view, sequence, batchDigest, commits };
 }
 
 function writeDecided(writer: ByteWriter, message: Decided): void {
@@ -826,6 +873,9 @@ function writeMessageBody(writer: ByteWriter, message: WireMessage): void {
     case 'fork-proof':
       writeForensicProof(writer, message.proof);
       break;
+    case 'commit-certificate':
+      writeCommitCertificate(writer, message);
+      break;
     default:
       unknownKind(message);
   }
@@ -896,6 +946,8 @@ function readMessageBody(reader: ByteReader, kind: WireMessage['kind'], limits: 
       return readCertificateHistory(reader, limits);
     case 'fork-proof':
       return { kind: 'fork-proof', proof: readForensicProof(reader, limits) };
+    case 'commit-certificate':
+      return readCommitCertificate(reader, limits);
     default:
       return unknownKind(kind);
   }
@@ -983,6 +1035,11 @@ function writeEvidenceBody(writer: ByteWriter, evidence: Evidence): void {
       writeNewViewUnsigned(writer, evidence.newView);
       writeSignature(writer, evidence.newView.signature);
       break;
+    case 'double-commit':
+      // The same five fields as a signed proposal (view, sequence, digest, epoch, signature).
+      writeSignedProposal(writer, evidence.first);
+      writeSignedProposal(writer, evidence.second);
+      break;
     default:
       unknownKind(evidence);
   }
@@ -1011,6 +1068,11 @@ function readEvidenceBody(reader: ByteReader, limits: Limits): Evidence {
   if (tag === EVIDENCE_TAGS['invalid-new-view']) {
     const accused = readReplicaId(reader, limits, 'accused replica id');
     return { kind: 'invalid-new-view', accused, newView: readNewView(reader, limits) };
+  }
+  if (tag === EVIDENCE_TAGS['double-commit']) {
+    const accused = readReplicaId(reader, limits, 'accused replica id');
+    const first = readSignedProposal(reader);
+    return { kind: 'double-commit', accused, first, second: readSignedProposal(reader) };
   }
   return reader.fail(`unknown evidence tag 0x${tag.toString(16).padStart(2, '0')}`);
 }

@@ -19,6 +19,7 @@ export const SIGNING_DOMAINS = {
   request: 'phalanx/request/v1',
   batch: 'phalanx/batch/v1',
   proposal: 'phalanx/proposal/v1',
+  commit: 'phalanx/commit/v1',
   checkpoint: 'phalanx/checkpoint/v1',
   viewChange: 'phalanx/view-change/v1',
   newView: 'phalanx/new-view/v1',
@@ -76,6 +77,22 @@ function writeProposal(writer: ByteWriter, proposal: ProposalFields): void {
 /** What the leader signs in a PRE-PREPARE: two of these for one (view, sequence) prove equivocation. */
 export function proposalPayload(view: ViewNumber, sequence: SequenceNumber, batchDigest: Digest): Uint8Array {
   return encodeToBytes({ view, sequence, batchDigest }, writeProposal);
+}
+
+function writeCommitStatement(writer: ByteWriter, commit: ProposalFields): void {
+  writeDomain(writer, SIGNING_DOMAINS.commit);
+  writer.varuint(commit.view);
+  writer.varuint(commit.sequence);
+  writeDigest(writer, commit.batchDigest);
+}
+
+/**
+ * What a replica signs in a COMMIT: "I prepared batchDigest at (view, sequence)". A correct replica
+ * prepares one batch per (view, sequence), so two of these with different digests prove it faulty,
+ * and two commit quorums for one (view, sequence) share f + 1 such replicas (docs/intrusion-tolerance.md, Beyond f).
+ */
+export function commitPayload(view: ViewNumber, sequence: SequenceNumber, batchDigest: Digest): Uint8Array {
+  return encodeToBytes({ view, sequence, batchDigest }, writeCommitStatement);
 }
 
 interface CheckpointFields {

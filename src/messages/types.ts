@@ -130,12 +130,42 @@ export interface Prepare {
   readonly proposalSignature: Signature;
 }
 
+/**
+ * Signed (over `commitPayload`), unlike PREPARE: two COMMITs of one replica for one (view,
+ * sequence) with different digests prove it faulty, which is how a fork beyond f names its
+ * culprits when it never reached a checkpoint (COMMIT-CERTIFICATE, `double-commit` evidence).
+ */
 export interface Commit {
   readonly kind: 'commit';
   readonly view: ViewNumber;
   readonly sequence: SequenceNumber;
   readonly batchDigest: Digest;
   readonly replicaId: ReplicaId;
+  readonly keyEpoch: KeyEpoch;
+  readonly signature: Signature;
+}
+
+/** A replica's signed COMMIT statement, without the message around it. */
+export interface SignedCommit {
+  readonly view: ViewNumber;
+  readonly sequence: SequenceNumber;
+  readonly batchDigest: Digest;
+  readonly keyEpoch: KeyEpoch;
+  readonly signature: Signature;
+}
+
+/**
+ * The signed COMMITs (at most one per replica, a quorum or more) for which this replica committed
+ * `batchDigest` at (view, sequence), sent to a peer whose own COMMIT there names another batch:
+ * beyond f, the peer holds the other side's signed COMMITs, and the replicas that signed both are
+ * proven (`double-commit`).
+ */
+export interface CommitCertificate {
+  readonly kind: 'commit-certificate';
+  readonly view: ViewNumber;
+  readonly sequence: SequenceNumber;
+  readonly batchDigest: Digest;
+  readonly commits: readonly CheckpointVote[];
 }
 
 export interface Checkpoint {
@@ -372,7 +402,8 @@ export type ReplicaMessage =
   | StateUnavailable
   | CertificateHistory
   | ForkProof
-  | EvidenceReport;
+  | EvidenceReport
+  | CommitCertificate;
 
 export type ReplicaMessageKind = ReplicaMessage['kind'];
 
@@ -418,6 +449,16 @@ export type Evidence =
       readonly accused: ReplicaId;
       readonly reply: Reply;
       readonly certified: readonly Reply[];
+    }
+  | {
+      /**
+       * Two COMMITs the accused signed for one (view, sequence) with different batch digests: a
+       * correct replica prepares, so commits, one batch per (view, sequence).
+       */
+      readonly kind: 'double-commit';
+      readonly accused: ReplicaId;
+      readonly first: SignedCommit;
+      readonly second: SignedCommit;
     }
   | {
       /**

@@ -24,8 +24,8 @@
 import type { CoreCrypto } from '../core/crypto.js';
 import { equivocatingVariant } from '../adversary/outgoing.js';
 import { assert, bytesEqual, type ReplicaId, replicaId, toHex } from '../messages/ids.js';
-import { checkpointPayload } from '../messages/signing.js';
-import type { Checkpoint, PrePrepare, ReplicaMessage } from '../messages/types.js';
+import { checkpointPayload, commitPayload } from '../messages/signing.js';
+import type { Checkpoint, Commit, PrePrepare, ReplicaMessage } from '../messages/types.js';
 
 /** What the conspiracy needs of each member: its keys (through its crypto) and its links. */
 export interface ConspiratorLink {
@@ -37,6 +37,22 @@ export interface ConspiratorLink {
 const MAX_REMEMBERED_VARIANTS = 1024;
 /** Checkpoint roots already signed back to the misled; older ones are forgotten first. */
 const MAX_REMEMBERED_ECHOES = 4096;
+
+/** A member's COMMIT for (view, sequence, digest), signed with its own key as its core would. */
+function signedCommit(
+  crypto: CoreCrypto,
+  member: ReplicaId,
+  vote: Pick<Commit, 'view' | 'sequence' | 'batchDigest'>,
+): Commit {
+  const signed = crypto.sign(commitPayload(vote.view, vote.sequence, vote.batchDigest));
+  return {
+    kind: 'commit',
+    ...vote,
+    replicaId: member,
+    keyEpoch: signed.keyEpoch,
+    signature: signed.signature,
+  };
+}
 
 export class Conspiracy {
   readonly members: ReadonlySet<number>;
@@ -98,7 +114,7 @@ export class Conspiracy {
               proposalKeyEpoch: variant.keyEpoch,
               proposalSignature: variant.signature,
             });
-          memberLink.sendMessage(to, { kind: 'commit', ...vote, replicaId: replicaId(member) });
+          memberLink.sendMessage(to, signedCommit(memberLink.crypto, replicaId(member), vote));
         }
         return;
       }
@@ -121,7 +137,13 @@ export class Conspiracy {
         const variant = this.#variants.get(`${message.view}:${message.sequence}`);
         link.sendMessage(
           to,
-          variant === undefined ? message : { ...message, batchDigest: variant.batchDigest },
+          variant === undefined
+            ? message
+            : signedCommit(link.crypto, self, {
+                view: message.view,
+                sequence: message.sequence,
+                batchDigest: variant.batchDigest,
+              }),
         );
         return;
       }

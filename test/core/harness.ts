@@ -53,9 +53,10 @@ import {
   sessionKeysFromSeed,
 } from '../../src/crypto/replica-crypto.js';
 import { decodeMessage, encodeMessage } from '../../src/messages/codec.js';
-import { batchContent, proposalPayload, requestContent } from '../../src/messages/signing.js';
+import { batchContent, commitPayload, proposalPayload, requestContent } from '../../src/messages/signing.js';
 import type {
   ClientRequest,
+  Commit,
   Evidence,
   ForensicProof,
   PrePrepare,
@@ -271,6 +272,24 @@ export class HarnessDisk {
 export { recordSequence };
 
 /** A pre-prepare signed with replica `signer`'s real key (what a leader, correct or not, can produce). */
+/** `signer`'s COMMIT for (view, sequence, batchDigest), signed with its current key. */
+export function signedCommit(
+  cluster: Harness,
+  signer: number,
+  vote: { readonly view: ViewNumber; readonly sequence: SequenceNumber; readonly batchDigest: Digest },
+): Commit {
+  const signed = cluster.cryptos[signer]!.sign(commitPayload(vote.view, vote.sequence, vote.batchDigest));
+  return {
+    kind: 'commit',
+    view: vote.view,
+    sequence: vote.sequence,
+    batchDigest: vote.batchDigest,
+    replicaId: replicaId(signer),
+    keyEpoch: signed.keyEpoch,
+    signature: signed.signature,
+  };
+}
+
 export function signedPrePrepare(
   cluster: Harness,
   signer: number,

@@ -10,7 +10,7 @@ import { describe, test } from 'node:test';
 import { SELF_CONTRADICTION_SUSPICIONS } from '../../src/core/replica.js';
 import { bytesEqual, replicaId } from '../../src/messages/ids.js';
 import type { Commit, PrePrepare, Prepare } from '../../src/messages/types.js';
-import { Harness, kv, signedPrePrepare } from './harness.js';
+import { Harness, kv, signedCommit, signedPrePrepare } from './harness.js';
 
 function prepareOf(proposal: PrePrepare, sender: number): Prepare {
   return {
@@ -24,14 +24,8 @@ function prepareOf(proposal: PrePrepare, sender: number): Prepare {
   };
 }
 
-function commitOf(proposal: PrePrepare, sender: number): Commit {
-  return {
-    kind: 'commit',
-    view: proposal.view,
-    sequence: proposal.sequence,
-    batchDigest: proposal.batchDigest,
-    replicaId: replicaId(sender),
-  };
+function commitOf(cluster: Harness, proposal: PrePrepare, sender: number): Commit {
+  return signedCommit(cluster, sender, proposal);
 }
 
 /** Two proposals of the leader (replica 0) for sequence 1 of view 0, for two different batches. */
@@ -85,7 +79,7 @@ describe('votes that contradict the proposal or each other', () => {
     const { genuine, other } = twoProposals(cluster);
     cluster.deliver(0, 1, genuine);
     cluster.deliver(2, 1, prepareOf(genuine, 2));
-    cluster.deliver(2, 1, commitOf(other, 2));
+    cluster.deliver(2, 1, commitOf(cluster, other, 2));
     assert.deepEqual(cluster.suspicionReasons(1, 2), [SELF_CONTRADICTION_SUSPICIONS.commitAgainstPrepare]);
     assert.ok(cluster.rejectionReasons(1).includes(SELF_CONTRADICTION_SUSPICIONS.commitAgainstPrepare));
 
@@ -93,7 +87,7 @@ describe('votes that contradict the proposal or each other', () => {
     // the PREPARE is not judged against the proposal: only against the sender's own COMMIT).
     const second = new Harness();
     const pair = twoProposals(second);
-    second.deliver(3, 1, commitOf(pair.genuine, 3));
+    second.deliver(3, 1, commitOf(second, pair.genuine, 3));
     second.deliver(3, 1, prepareOf(pair.other, 3));
     assert.deepEqual(second.suspicionReasons(1, 3), [SELF_CONTRADICTION_SUSPICIONS.prepareAgainstCommit]);
   });
@@ -102,12 +96,12 @@ describe('votes that contradict the proposal or each other', () => {
     const cluster = new Harness();
     const { genuine, other } = twoProposals(cluster);
     cluster.deliver(0, 1, genuine);
-    cluster.deliver(0, 1, commitOf(other, 0));
+    cluster.deliver(0, 1, commitOf(cluster, other, 0));
     assert.deepEqual(cluster.suspicionReasons(1, 0), [SELF_CONTRADICTION_SUSPICIONS.commitAgainstProposal]);
 
     const second = new Harness();
     const pair = twoProposals(second);
-    second.deliver(0, 2, commitOf(pair.other, 0));
+    second.deliver(0, 2, commitOf(second, pair.other, 0));
     assert.deepEqual(second.suspicionReasons(2, 0), []);
     second.deliver(0, 2, pair.genuine);
     assert.deepEqual(second.suspicionReasons(2, 0), [SELF_CONTRADICTION_SUSPICIONS.commitAgainstProposal]);

@@ -182,6 +182,18 @@ const messageArbitraries = {
     sequence: arbitrarySequence,
     batchDigest: arbitraryDigest,
     replicaId: arbitraryReplica,
+    keyEpoch: arbitraryKeyEpoch,
+    signature: arbitrarySignature,
+  }),
+  'commit-certificate': record({
+    kind: fc.constant('commit-certificate' as const),
+    view: arbitraryView,
+    sequence: arbitrarySequence,
+    batchDigest: arbitraryDigest,
+    commits: fc.array(
+      record({ replicaId: arbitraryReplica, keyEpoch: arbitraryKeyEpoch, signature: arbitrarySignature }),
+      { maxLength: 4 },
+    ),
   }),
   checkpoint: arbitraryCheckpoint,
   'view-change': arbitraryViewChange,
@@ -342,6 +354,12 @@ const arbitraryEvidence: fc.Arbitrary<Evidence> = fc.oneof(
     kind: fc.constant('invalid-new-view' as const),
     accused: arbitraryReplica,
     newView: messageArbitraries['new-view'],
+  }),
+  record({
+    kind: fc.constant('double-commit' as const),
+    accused: arbitraryReplica,
+    first: arbitrarySignedProposal,
+    second: arbitrarySignedProposal,
   }),
 );
 
@@ -834,6 +852,8 @@ describe('limits', () => {
         sequence: sequenceNumber(1),
         batchDigest: zeroDigest,
         replicaId: replicaId(LIMITS.maxReplicas),
+        keyEpoch: keyEpoch(0),
+        signature: zeroSignature,
       }),
     },
     {

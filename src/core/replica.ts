@@ -195,6 +195,13 @@ interface Instance {
   readonly prePrepared: Map<string, VotedDigest>;
   /** Latest COMMIT of every replica, any view. */
   readonly commitVotes: Map<ReplicaId, Commit>;
+  /**
+   * Peers' COMMITs relayed in a COMMIT-CERTIFICATE, for replicas whose own COMMIT here had not
+   * come yet (at most one per replica, unchecked): compared with the replica's COMMIT when it
+   * comes (#onCommit), so that the order of arrival does not decide whether a double signer is
+   * named. Null until a certificate brings one.
+   */
+  relayedCommits: Map<ReplicaId, SignedCommit> | null;
   /** DECIDED claims (catch-up), digest hex by sender: f + 1 matching decide the sequence. */
   readonly decidedVotes: Map<ReplicaId, Decided>;
   committed: VotedDigest | null;
@@ -1007,6 +1014,7 @@ export class Replica {
         prepared: null,
         prePrepared: new Map(),
         commitVotes: new Map(),
+        relayedCommits: null,
         decidedVotes: new Map(),
         committed: null,
         committedByVotesInView: null,
@@ -2470,6 +2478,26 @@ export class Replica {
         this.#suspect(from, 'commit with an invalid signature');
       return;
     }
+    const relayed = instance.relayedCommits?.get(from);
+    if (
+      relayed !== undefined &&
+      relayed.view === message.view &&
+      relayed.keyEpoch === message.keyEpoch &&
+      !bytesEqual(relayed.batchDigest, message.batchDigest)
+    ) {
+      instance.relayedCommits!.delete(from);
+      const relayedPayload = commitPayload(relayed.view, relayed.sequence, relayed.batchDigest);
+      if (
+        this.#crypto.verifyReplicaSignature(
+          from,
+          relayed.keyEpoch,
+          relayedPayload,
+          relayed.signature,
+          'proof',
+        )
+      )
+        this.#reportDoubleCommit(from, relayed, message);
+    }
     if (previous !== undefined && previous.view === message.view && previous.keyEpoch === message.keyEpoch) {
       // Two signed COMMITs for one (view, sequence) under one key epoch: proof, whatever else
       // happens. (Under two epochs, the later is a new incarnation's, which abstains where its
@@ -2542,13 +2570,13 @@ export class Replica {
 
   /**
    * A peer's signed COMMITs for another batch than the COMMITs this replica holds at that (view,
-   * sequence): each signer of both is proven. Cheapest checks first: the sequence is in the log,
-   * the signer's COMMIT held here names another batch; only then is its signature checked.
+   * sequence): each signer of both is proven. Cheapest checks first: the sequence is in the log
+   * window, the signer's COMMIT held here names another batch; only then is its signature checked.
+   * A signer whose COMMIT has not come yet is kept for when it does (`relayedCommits`).
    */
   #onCommitCertificate(from: ReplicaId, message: CommitCertificate): void {
     if (!this.#inWindow(message.sequence)) return;
-    const instance = this.#log.get(message.sequence);
-    if (instance === undefined) return;
+    const instance = this.#instance(message.sequence);
     const payload = commitPayload(message.view, message.sequence, message.batchDigest);
     const seen = new Set<number>();
     for (const entry of message.commits) {
@@ -2562,12 +2590,20 @@ export class Replica {
       }
       seen.add(entry.replicaId);
       const held = instance.commitVotes.get(entry.replicaId);
-      if (
-        held === undefined ||
-        held.view !== message.view ||
-        bytesEqual(held.batchDigest, message.batchDigest)
-      )
+      if (held === undefined) {
+        // Its COMMIT here may still come: kept, checked only if it contradicts it.
+        instance.relayedCommits ??= new Map();
+        if (!instance.relayedCommits.has(entry.replicaId))
+          instance.relayedCommits.set(entry.replicaId, {
+            view: message.view,
+            sequence: message.sequence,
+            batchDigest: message.batchDigest,
+            keyEpoch: entry.keyEpoch,
+            signature: entry.signature,
+          });
         continue;
+      }
+      if (held.view !== message.view || bytesEqual(held.batchDigest, message.batchDigest)) continue;
       if (
         !this.#crypto.verifyReplicaSignature(
           entry.replicaId,

@@ -263,7 +263,8 @@ export class ReplicaMetrics {
       event.startsWith('state-transfer-') ||
       event.endsWith('-detected') ||
       event === 'conflicting-checkpoint' ||
-      event === 'invalid-new-view'
+      event === 'invalid-new-view' ||
+      event === 'double-commit'
     ) {
       this.#events.inc({ event });
     }

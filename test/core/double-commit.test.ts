@@ -123,6 +123,17 @@ describe('signed commits', () => {
     assert.deepEqual(safeMode.proof.culprits, [0, 1]);
   });
 
+  test("a commit certificate that arrives before the signers' own COMMITs is kept and compared when they come", () => {
+    const cluster = new Harness();
+    const { genuine, other } = twoProposals(cluster);
+    cluster.deliver(2, 3, certificateOf(cluster, genuine, [0, 1, 2]));
+    assert.deepEqual(cluster.evidence(3), [], 'nothing of 0 and 1 held yet');
+    cluster.deliver(0, 3, signedCommit(cluster, 0, other));
+    cluster.deliver(1, 3, signedCommit(cluster, 1, genuine));
+    const accused = cluster.evidence(3).map((evidence) => `${evidence.kind}:${evidence.accused}`);
+    assert.deepEqual(accused, ['double-commit:0'], 'replica 1 signed the same batch: nothing against it');
+  });
+
   test('a commit certificate that names nobody twice, or carries a forged commit, proves nothing', () => {
     const cluster = new Harness();
     const { genuine, other } = twoProposals(cluster);

@@ -202,6 +202,12 @@ interface Instance {
    * named. Null until a certificate brings one.
    */
   relayedCommits: Map<ReplicaId, SignedCommit> | null;
+  /**
+   * Senders whose COMMIT here came after the sequence was committed by votes, for that very
+   * (view, batch): it decides nothing, so its signature is checked only if it is ever used as
+   * proof or sent on (#commitHolds). Saves n − Q signature checks per batch.
+   */
+  uncheckedCommits: Set<ReplicaId> | null;
   /** DECIDED claims (catch-up), digest hex by sender: f + 1 matching decide the sequence. */
   readonly decidedVotes: Map<ReplicaId, Decided>;
   committed: VotedDigest | null;
@@ -1015,6 +1021,7 @@ export class Replica {
         prePrepared: new Map(),
         commitVotes: new Map(),
         relayedCommits: null,
+        uncheckedCommits: null,
         decidedVotes: new Map(),
         committed: null,
         committedByVotesInView: null,
@@ -2470,9 +2477,13 @@ export class Replica {
       previous.view === message.view &&
       bytesEqual(previous.batchDigest, message.batchDigest)
     )
-      return; // a retransmission: checked already
-    const payload = commitPayload(message.view, message.sequence, message.batchDigest);
-    if (!this.#crypto.verifyReplicaSignature(from, message.keyEpoch, payload, message.signature, 'message')) {
+      return; // a retransmission: checked already (or kept unchecked, as it was)
+    const late =
+      previous === undefined &&
+      instance.committed !== null &&
+      instance.committedByVotesInView === message.view &&
+      bytesEqual(instance.committed.digest, message.batchDigest);
+    if (!late && !this.#commitSignatureHolds(from, message)) {
       this.#reject(from, 'commit', 'signature does not verify (or uses a retired key epoch)');
       if (!this.#suspectRetiredEpoch(from, message.keyEpoch))
         this.#suspect(from, 'commit with an invalid signature');
@@ -2483,7 +2494,8 @@ export class Replica {
       relayed !== undefined &&
       relayed.view === message.view &&
       relayed.keyEpoch === message.keyEpoch &&
-      !bytesEqual(relayed.batchDigest, message.batchDigest)
+      !bytesEqual(relayed.batchDigest, message.batchDigest) &&
+      (!late || this.#commitSignatureHolds(from, message))
     ) {
       instance.relayedCommits!.delete(from);
       const relayedPayload = commitPayload(relayed.view, relayed.sequence, relayed.batchDigest);
@@ -2502,7 +2514,7 @@ export class Replica {
       // Two signed COMMITs for one (view, sequence) under one key epoch: proof, whatever else
       // happens. (Under two epochs, the later is a new incarnation's, which abstains where its
       // predecessor may have voted; evidence counts against the current epoch only anyway.)
-      this.#reportDoubleCommit(from, previous, message);
+      if (this.#commitHolds(instance, from, previous)) this.#reportDoubleCommit(from, previous, message);
       return;
     }
     // Its own earlier statement at this view: the leader's proposal, a backup's PREPARE.
@@ -2527,8 +2539,28 @@ export class Replica {
       return;
     }
     instance.commitVotes.set(from, message);
+    if (late) (instance.uncheckedCommits ??= new Set()).add(from);
+    else instance.uncheckedCommits?.delete(from);
     this.#checkCommitted(instance);
     this.#shareCommitCertificateIfContradicted(instance);
+  }
+
+  #commitSignatureHolds(signer: ReplicaId, commit: SignedCommit): boolean {
+    const payload = commitPayload(commit.view, commit.sequence, commit.batchDigest);
+    return this.#crypto.verifyReplicaSignature(signer, commit.keyEpoch, payload, commit.signature, 'message');
+  }
+
+  /**
+   * Whether the COMMIT of `voter` held at `instance` is signed: checked now if it was kept
+   * unchecked (`uncheckedCommits`); one that fails is dropped, as it would have been on arrival.
+   */
+  #commitHolds(instance: Instance, voter: ReplicaId, commit: Commit): boolean {
+    if (instance.uncheckedCommits?.has(voter) !== true) return true;
+    instance.uncheckedCommits.delete(voter);
+    if (this.#commitSignatureHolds(voter, commit)) return true;
+    instance.commitVotes.delete(voter);
+    this.#reject(voter, 'commit', 'signature does not verify (or uses a retired key epoch), checked late');
+    return false;
   }
 
   /**
@@ -2548,8 +2580,16 @@ export class Replica {
     const contradicting: ReplicaId[] = [];
     for (const [voter, vote] of instance.commitVotes) {
       if (vote.view !== view) continue;
-      if (bytesEqual(vote.batchDigest, committed.digest)) matching.push(vote);
-      else contradicting.push(voter);
+      if (!bytesEqual(vote.batchDigest, committed.digest)) contradicting.push(voter);
+    }
+    if (contradicting.length === 0) return;
+    for (const [voter, vote] of [...instance.commitVotes]) {
+      if (
+        vote.view === view &&
+        bytesEqual(vote.batchDigest, committed.digest) &&
+        this.#commitHolds(instance, voter, vote)
+      )
+        matching.push(vote);
     }
     for (const peer of contradicting) {
       if (peer === this.id || !this.#reportOnce(`commit-certificate:${peer}:${instance.sequence}:${view}`))
@@ -2604,6 +2644,7 @@ export class Replica {
         continue;
       }
       if (held.view !== message.view || bytesEqual(held.batchDigest, message.batchDigest)) continue;
+      if (!this.#commitHolds(instance, entry.replicaId, held)) continue;
       if (
         !this.#crypto.verifyReplicaSignature(
           entry.replicaId,

@@ -134,6 +134,36 @@ describe('signed commits', () => {
     assert.deepEqual(accused, ['double-commit:0'], 'replica 1 signed the same batch: nothing against it');
   });
 
+  test('a COMMIT that comes after the decision, for the decided batch, is checked only when it is used', () => {
+    const cluster = new Harness();
+    const { genuine, other } = twoProposals(cluster);
+    cluster.deliver(0, 2, genuine);
+    cluster.deliver(1, 2, {
+      kind: 'prepare',
+      view: genuine.view,
+      sequence: genuine.sequence,
+      batchDigest: genuine.batchDigest,
+      replicaId: replicaId(1),
+      proposalKeyEpoch: genuine.keyEpoch,
+      proposalSignature: genuine.signature,
+    });
+    for (const voter of [0, 1]) cluster.deliver(voter, 2, signedCommit(cluster, voter, genuine));
+    assert.equal(cluster.replica(2).lastExecuted, 1);
+    // Replica 3's COMMIT for the decided batch, with a broken signature: it decides nothing, so
+    // it is not checked (no suspicion)...
+    const late = signedCommit(cluster, 3, genuine);
+    const broken = late.signature.slice();
+    broken[0]! ^= 1;
+    cluster.deliver(3, 2, { ...late, signature: broken as typeof late.signature });
+    assert.deepEqual(cluster.suspicionReasons(2, 3), []);
+    // ...until it is used as proof: a certificate in which replica 3 signed the other batch
+    // would make it half of a double-commit proof, so it is checked then, fails, and is dropped.
+    cluster.deliver(1, 2, certificateOf(cluster, other, [3]));
+    assert.deepEqual(cluster.evidence(2), []);
+    assert.ok(cluster.rejectionReasons(2).some((reason) => reason.includes('checked late')));
+    assert.equal(cluster.replica(2).safeMode, null);
+  });
+
   test('a commit certificate that names nobody twice, or carries a forged commit, proves nothing', () => {
     const cluster = new Harness();
     const { genuine, other } = twoProposals(cluster);

@@ -748,7 +748,8 @@ export function runSimulation(options: SimulationOptions): SeedReport {
   /**
    * With colluding: a correct replica entered safe mode. Its proof must verify for anyone holding
    * the public keys (at least f + 1 proven, which verification checks) and name only colluders by
-   * double signing or equivocation; a correct replica named by other evidence counts as evidence
+   * double signing (roots, COMMITs), equivocation or invalid new-views; a correct replica named by
+   * quorum-based evidence counts as evidence
    * against a correct replica beyond f (a violation unless the run forked).
    */
   const judgeSafeMode = (replica: number, proof: ForensicProof): void => {
@@ -758,9 +759,15 @@ export function runSimulation(options: SimulationOptions): SeedReport {
       return;
     }
     note(`r${replica} SAFE MODE, culprits ${verdict.culprits.join(',')}`);
-    // Other evidence rests on a quorum, which beyond f may be the colluders' (detection/forensics.ts):
-    // a correct replica named only by it is judged as evidence against a correct replica beyond f.
-    const onQuorumAlone = new Set<number>(proof.otherEvidence.map((evidence) => evidence.accused));
+    // Conflicting-checkpoint and lying-reply evidence rest on a quorum, which beyond f may be the
+    // colluders' (detection/forensics.ts): a correct replica named only by it is judged as evidence
+    // against a correct replica beyond f. Double commits and invalid new-views rest on the
+    // accused's own signatures, as equivocations do: they never name a correct replica.
+    const onQuorumAlone = new Set<number>(
+      proof.otherEvidence
+        .filter((evidence) => evidence.kind === 'conflicting-checkpoint' || evidence.kind === 'lying-reply')
+        .map((evidence) => evidence.accused),
+    );
     const innocent = verdict.culprits.filter((culprit) => isCorrect(culprit));
     const signedTwice = innocent.filter((culprit) => !onQuorumAlone.has(culprit));
     if (signedTwice.length > 0)

@@ -281,6 +281,7 @@ function forgeSignature(message: ReplicaMessage, random: AdversaryRandom): Repli
   };
   switch (message.kind) {
     case 'pre-prepare':
+    case 'commit':
     case 'checkpoint':
     case 'view-change':
     case 'new-view':

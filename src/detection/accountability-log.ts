@@ -122,6 +122,7 @@ export const ACCOUNTABILITY_LOG_MESSAGE_KINDS: readonly string[] = Object.freeze
   'request-ack',
   'certificate-history',
   'fork-proof',
+  'commit-certificate',
 ]);
 const KIND_CODES = new Map(ACCOUNTABILITY_LOG_MESSAGE_KINDS.map((kind, index) => [kind, index + 1]));
 

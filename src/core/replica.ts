@@ -4672,8 +4672,8 @@ export class Replica {
    * at different correct replicas meet: colluders beyond f that each showed one side their
    * misbehaviour would otherwise leave every correct replica holding proof against f at most, and
    * a fork unnoticed (the simulator's --colluding runs). Cheapest checks first: the accused is not
-   * proven here yet, and at most n proofs per peer per status interval are checked (each costs up
-   * to n + 1 signature checks).
+   * proven here yet (in this incarnation), and at most n proofs per peer per status interval are
+   * checked (each costs up to n + 1 signature checks).
    */
   #onRelayedEvidence(from: ReplicaId, evidence: Evidence): void {
     if (this.#testing.brokenForkDetection === true) return;
@@ -4685,7 +4685,9 @@ export class Replica {
       );
       return;
     }
-    if (this.#forks.evidenceAgainst(evidence.accused) !== undefined) return;
+    // Held already, unless what is held is against an earlier incarnation than this piece.
+    const kept = this.#forks.evidenceAgainst(evidence.accused);
+    if (kept !== undefined && provenKeyEpoch(kept) >= provenKeyEpoch(evidence)) return;
     const current = this.#crypto.replicaEpoch(evidence.accused);
     if (current !== undefined && current > provenKeyEpoch(evidence)) return;
     const checked = this.#relayedEvidenceChecked.get(from);

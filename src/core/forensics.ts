@@ -27,6 +27,8 @@ import type {
   ForensicProof,
   OtherEvidence,
   Reply,
+  SignedCommit,
+  SignedProposal,
 } from '../messages/types.js';
 import {
   assert,
@@ -39,6 +41,7 @@ import {
   type Signature,
   type SequenceNumber,
   sequenceNumber,
+  type ViewNumber,
   toHex,
 } from '../messages/ids.js';
 import { type FaultModel, quorumSize } from './quorum.js';
@@ -107,58 +110,63 @@ function restrictedTo(
   return votes.length === certificate.votes.length ? certificate : { ...certificate, votes };
 }
 
+type SignatureCheck = (
+  signer: ReplicaId,
+  keyEpoch: KeyEpoch,
+  payload: Uint8Array,
+  signature: Signature,
+) => boolean;
+
+/** Two statements of one replica about one (view, sequence): proposals, or COMMITs. */
+interface TwoSlotStatements {
+  readonly accused: ReplicaId;
+  readonly first: SignedProposal | SignedCommit;
+  readonly second: SignedProposal | SignedCommit;
+}
+
 /**
- * Why equivocation evidence does not prove that its accused signed two proposals for one (view,
- * sequence), or null when it does: the same view and sequence, two batch digests, and both
- * signatures valid under `verify` (the caller's rule for which key epochs count). Shared by the
- * replica's fork monitor and detection/evidence.ts, which checks the fields' shapes first.
+ * Why two signed statements do not prove that their accused said two things about one (view,
+ * sequence), or null when they do: the same view and sequence, two batch digests, and both
+ * signatures valid under `verify` (the caller's rule for which key epochs count) over `payloadOf`.
  */
-export function equivocationProblem(
-  evidence: EquivocationEvidence,
-  verify: (signer: ReplicaId, keyEpoch: KeyEpoch, payload: Uint8Array, signature: Signature) => boolean,
+function twoStatementsProblem(
+  evidence: TwoSlotStatements,
+  noun: 'proposal' | 'commit',
+  payloadOf: (view: ViewNumber, sequence: SequenceNumber, batchDigest: Digest) => Uint8Array,
+  verify: SignatureCheck,
 ): string | null {
   const { first, second, accused } = evidence;
   if (first.view !== second.view)
-    return `proposals are for different views (${first.view} and ${second.view})`;
+    return `${noun}s are for different views (${first.view} and ${second.view})`;
   if (first.sequence !== second.sequence)
-    return `proposals are for different sequences (${first.sequence} and ${second.sequence})`;
-  if (bytesEqual(first.batchDigest, second.batchDigest)) return 'both proposals carry the same batch digest';
-  for (const [name, proposal] of [
+    return `${noun}s are for different sequences (${first.sequence} and ${second.sequence})`;
+  if (bytesEqual(first.batchDigest, second.batchDigest)) return `both ${noun}s carry the same batch digest`;
+  for (const [name, statement] of [
     ['first', first],
     ['second', second],
   ] as const) {
-    const payload = proposalPayload(proposal.view, proposal.sequence, proposal.batchDigest);
-    if (!verify(accused, proposal.keyEpoch, payload, proposal.signature))
-      return `${name} proposal signature does not verify as replica ${accused}'s (key epoch ${proposal.keyEpoch})`;
+    const payload = payloadOf(statement.view, statement.sequence, statement.batchDigest);
+    if (!verify(accused, statement.keyEpoch, payload, statement.signature))
+      return `${name} ${noun} signature does not verify as replica ${accused}'s (key epoch ${statement.keyEpoch})`;
   }
   return null;
+}
+
+/**
+ * Why equivocation evidence does not prove that its accused signed two proposals for one (view,
+ * sequence), or null when it does. Shared by the replica's fork monitor and
+ * detection/evidence.ts, which checks the fields' shapes first.
+ */
+export function equivocationProblem(evidence: EquivocationEvidence, verify: SignatureCheck): string | null {
+  return twoStatementsProblem(evidence, 'proposal', proposalPayload, verify);
 }
 
 /** Evidence that a replica signed two COMMITs for one (view, sequence). */
 export type DoubleCommitEvidence = Extract<Evidence, { readonly kind: 'double-commit' }>;
 
-/**
- * What is wrong with double-commit evidence, or null when it holds: one (view, sequence), two
- * batch digests, both COMMITs signed by the accused (`verify` checks a signature).
- */
-export function doubleCommitProblem(
-  evidence: DoubleCommitEvidence,
-  verify: (signer: ReplicaId, keyEpoch: KeyEpoch, payload: Uint8Array, signature: Signature) => boolean,
-): string | null {
-  const { first, second, accused } = evidence;
-  if (first.view !== second.view) return `commits are for different views (${first.view} and ${second.view})`;
-  if (first.sequence !== second.sequence)
-    return `commits are for different sequences (${first.sequence} and ${second.sequence})`;
-  if (bytesEqual(first.batchDigest, second.batchDigest)) return 'both commits carry the same batch digest';
-  for (const [name, commit] of [
-    ['first', first],
-    ['second', second],
-  ] as const) {
-    const payload = commitPayload(commit.view, commit.sequence, commit.batchDigest);
-    if (!verify(accused, commit.keyEpoch, payload, commit.signature))
-      return `${name} commit signature does not verify as replica ${accused}'s (key epoch ${commit.keyEpoch})`;
-  }
-  return null;
+/** Why double-commit evidence does not prove two COMMITs of its accused for one slot, or null. */
+export function doubleCommitProblem(evidence: DoubleCommitEvidence, verify: SignatureCheck): string | null {
+  return twoStatementsProblem(evidence, 'commit', commitPayload, verify);
 }
 
 /** An unused vote set of a proof that rests on equivocations alone. */

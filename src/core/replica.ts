@@ -2541,8 +2541,10 @@ export class Replica {
     instance.commitVotes.set(from, message);
     if (late) (instance.uncheckedCommits ??= new Set()).add(from);
     else instance.uncheckedCommits?.delete(from);
-    this.#checkCommitted(instance);
-    this.#shareCommitCertificateIfContradicted(instance);
+    // A decision this COMMIT completes shares the certificate itself (#checkCommitted); one taken
+    // before is checked against this COMMIT here, and only a COMMIT for another batch can contradict it.
+    if (instance.committed === null) this.#checkCommitted(instance);
+    else if (!late) this.#shareCommitCertificateIfContradicted(instance);
   }
 
   #commitSignatureHolds(signer: ReplicaId, commit: SignedCommit): boolean {

@@ -320,10 +320,8 @@ function readBatch(reader: ByteReader, limits: Limits): ClientRequest[] {
 
 // ───────────────────────────── checkpoints and view changes ─────────────────────────────
 
-export function writeCheckpointCertificate(writer: ByteWriter, certificate: CheckpointCertificate): void {
-  writer.varuint(certificate.sequence);
-  writeDigest(writer, certificate.stateRoot);
-  const votes = certificate.votes;
+/** Signed votes (a replica id, its key epoch, its signature each): a certificate's, or COMMITs'. */
+function writeSignedVotes(writer: ByteWriter, votes: readonly CheckpointVote[]): void {
   writer.varuint(votes.length);
   for (let index = 0; index < votes.length; index++) {
     const vote = votes[index]!;
@@ -333,18 +331,29 @@ export function writeCheckpointCertificate(writer: ByteWriter, certificate: Chec
   }
 }
 
-/** Reads what writeCheckpointCertificate wrote. Throws DecodeError. */
-export function readCheckpointCertificate(reader: ByteReader, limits: Limits): CheckpointCertificate {
-  const sequence = readSequence(reader, 'certificate sequence');
-  const stateRoot = readDigest(reader, 'certificate state root');
-  const count = readCount(reader, limits, 'maxReplicas', 'certificate votes', MINIMUM_BYTES.vote);
+/** Reads what writeSignedVotes wrote, at most maxReplicas of them; `what` names them in a rejection. */
+function readSignedVotes(reader: ByteReader, limits: Limits, what: string): CheckpointVote[] {
+  const count = readCount(reader, limits, 'maxReplicas', what, MINIMUM_BYTES.vote);
   const votes: CheckpointVote[] = [];
   for (let index = 0; index < count; index++) {
     const voter = readReplicaId(reader, limits, 'vote replica id');
     const epoch = readKeyEpoch(reader, 'vote key epoch');
     votes.push({ replicaId: voter, keyEpoch: epoch, signature: readSignature(reader, 'vote signature') });
   }
-  return { sequence, stateRoot, votes };
+  return votes;
+}
+
+export function writeCheckpointCertificate(writer: ByteWriter, certificate: CheckpointCertificate): void {
+  writer.varuint(certificate.sequence);
+  writeDigest(writer, certificate.stateRoot);
+  writeSignedVotes(writer, certificate.votes);
+}
+
+/** Reads what writeCheckpointCertificate wrote. Throws DecodeError. */
+export function readCheckpointCertificate(reader: ByteReader, limits: Limits): CheckpointCertificate {
+  const sequence = readSequence(reader, 'certificate sequence');
+  const stateRoot = readDigest(reader, 'certificate state root');
+  return { sequence, stateRoot, votes: readSignedVotes(reader, limits, 'certificate votes') };
 }
 
 function writeCheckpointBody(writer: ByteWriter, message: Checkpoint): void {
@@ -643,29 +652,14 @@ function writeCommitCertificate(writer: ByteWriter, message: CommitCertificate):
   writer.varuint(message.view);
   writer.varuint(message.sequence);
   writeDigest(writer, message.batchDigest);
-  writer.varuint(message.commits.length);
-  for (const commit of message.commits) {
-    writer.u16(commit.replicaId);
-    writer.varuint(commit.keyEpoch);
-    writeSignature(writer, commit.signature);
-  }
+  writeSignedVotes(writer, message.commits);
 }
 
 function readCommitCertificate(reader: ByteReader, limits: Limits): CommitCertificate {
   const view = readView(reader, 'commit certificate view');
   const sequence = readSequence(reader, 'commit certificate sequence');
   const batchDigest = readDigest(reader, 'commit certificate batch digest');
-  const count = readCount(reader, limits, 'maxReplicas', 'commit certificate commits', MINIMUM_BYTES.vote);
-  const commits: CheckpointVote[] = [];
-  for (let index = 0; index < count; index++) {
-    const signer = readReplicaId(reader, limits, 'commit replica id');
-    const epoch = readKeyEpoch(reader, 'commit key epoch');
-    commits.push({
-      replicaId: signer,
-      keyEpoch: epoch,
-      signature: readSignature(reader, 'commit signature'),
-    });
-  }
+  const commits = readSignedVotes(reader, limits, 'commit certificate commits');
   return { kind: 'commit-certificate', view, sequence, batchDigest, commits };
 }
 

@@ -67,23 +67,22 @@ interface ProposalFields {
   readonly batchDigest: Digest;
 }
 
-function writeProposal(writer: ByteWriter, proposal: ProposalFields): void {
-  writeDomain(writer, SIGNING_DOMAINS.proposal);
-  writer.varuint(proposal.view);
-  writer.varuint(proposal.sequence);
-  writeDigest(writer, proposal.batchDigest);
+/** A (view, sequence, batch digest) statement under `domain`: a proposal or a COMMIT. */
+function slotStatementWriter(domain: string): (writer: ByteWriter, fields: ProposalFields) => void {
+  return (writer, fields) => {
+    writeDomain(writer, domain);
+    writer.varuint(fields.view);
+    writer.varuint(fields.sequence);
+    writeDigest(writer, fields.batchDigest);
+  };
 }
+
+const writeProposal = slotStatementWriter(SIGNING_DOMAINS.proposal);
+const writeCommitStatement = slotStatementWriter(SIGNING_DOMAINS.commit);
 
 /** What the leader signs in a PRE-PREPARE: two of these for one (view, sequence) prove equivocation. */
 export function proposalPayload(view: ViewNumber, sequence: SequenceNumber, batchDigest: Digest): Uint8Array {
   return encodeToBytes({ view, sequence, batchDigest }, writeProposal);
-}
-
-function writeCommitStatement(writer: ByteWriter, commit: ProposalFields): void {
-  writeDomain(writer, SIGNING_DOMAINS.commit);
-  writer.varuint(commit.view);
-  writer.varuint(commit.sequence);
-  writeDigest(writer, commit.batchDigest);
 }
 
 /**

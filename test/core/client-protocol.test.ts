@@ -83,6 +83,23 @@ function replyFrom(
   };
 }
 
+/**
+ * `reply` as a replica in safe mode sends it: signed (a one-leaf reply proof; only a replica in
+ * safe mode signs a read-only reply). The session does not check the signature.
+ */
+function signedReadReply(reply: Reply): Reply {
+  return {
+    ...reply,
+    proof: {
+      keyEpoch: keyEpoch(0),
+      signature: signature(new Uint8Array(64)),
+      leafIndex: 0,
+      leafCount: 1,
+      path: [],
+    },
+  };
+}
+
 /** Feeds replies in order; returns the actions of each. */
 function feed(client: ClientSession, replies: readonly Reply[], now = 1): ClientAction[][] {
   return replies.map((reply) => client.onReply(reply, now));
@@ -334,17 +351,8 @@ describe('ClientSession read-only requests', () => {
     const { client } = session();
     const { invocation, actions } = client.invoke(encoder.encode('get x'), { readOnly: true }, 0);
     const request = sentRequest(actions);
-    // Only a replica in safe mode signs a read-only reply (a one-leaf reply proof).
-    const signed = (replica: number, sequence: number): Reply => ({
-      ...replyFrom(replica, request, 'x=0', { sequence }),
-      proof: {
-        keyEpoch: keyEpoch(0),
-        signature: signature(new Uint8Array(64)),
-        leafIndex: 0,
-        leafCount: 1,
-        path: [],
-      },
-    });
+    const signed = (replica: number, sequence: number): Reply =>
+      signedReadReply(replyFrom(replica, request, 'x=0', { sequence }));
     const results = feed(client, [
       signed(0, 8),
       replyFrom(1, request, 'x=0', { sequence: 12 }),
@@ -366,16 +374,7 @@ describe('ClientSession read-only requests', () => {
   it('does not flag a read only f replicas signed: a faulty one cannot make reads look stale', () => {
     const { client } = session();
     const request = sentRequest(client.invoke(encoder.encode('get x'), { readOnly: true }, 0).actions);
-    const forged: Reply = {
-      ...replyFrom(3, request, 'x=1', { sequence: 9 }),
-      proof: {
-        keyEpoch: keyEpoch(0),
-        signature: signature(new Uint8Array(64)),
-        leafIndex: 0,
-        leafCount: 1,
-        path: [],
-      },
-    };
+    const forged = signedReadReply(replyFrom(3, request, 'x=1', { sequence: 9 }));
     const results = feed(client, [
       forged,
       replyFrom(0, request, 'x=1', { sequence: 9 }),

@@ -22,6 +22,24 @@ function twoProposals(cluster: Harness): { genuine: PrePrepare; other: PrePrepar
   };
 }
 
+/**
+ * Replica 2 accepts `proposal` from leader 0, prepares it with replica 1's PREPARE (its own makes
+ * 2f), and commits it with the signed COMMITs of 0 and 1 (its own makes Q = 3).
+ */
+function commitAtReplica2(cluster: Harness, proposal: PrePrepare): void {
+  cluster.deliver(0, 2, proposal);
+  cluster.deliver(1, 2, {
+    kind: 'prepare',
+    view: proposal.view,
+    sequence: proposal.sequence,
+    batchDigest: proposal.batchDigest,
+    replicaId: replicaId(1),
+    proposalKeyEpoch: proposal.keyEpoch,
+    proposalSignature: proposal.signature,
+  });
+  for (const voter of [0, 1]) cluster.deliver(voter, 2, signedCommit(cluster, voter, proposal));
+}
+
 function contextOf(cluster: Harness) {
   return evidenceContext({ n: 4, f: 1, k: 0 }, cluster.registry, (data) => cluster.cryptos[0]!.hash(data));
 }
@@ -86,18 +104,7 @@ describe('signed commits', () => {
     const cluster = new Harness();
     const { genuine, other } = twoProposals(cluster);
     // Replica 2 committed `genuine` with replicas 0, 1 and itself (0 and 1 collude beyond f).
-    cluster.deliver(0, 2, genuine);
-    // With its own PREPARE, replica 1's makes 2f: prepared.
-    cluster.deliver(1, 2, {
-      kind: 'prepare',
-      view: genuine.view,
-      sequence: genuine.sequence,
-      batchDigest: genuine.batchDigest,
-      replicaId: replicaId(1),
-      proposalKeyEpoch: genuine.keyEpoch,
-      proposalSignature: genuine.signature,
-    });
-    for (const voter of [0, 1]) cluster.deliver(voter, 2, signedCommit(cluster, voter, genuine));
+    commitAtReplica2(cluster, genuine);
     assert.equal(cluster.replica(2).lastExecuted, 1, 'replica 2 committed and executed it');
     // Replica 3 tells replica 2 it committed `other`: replica 2 answers with its certificate.
     const sentBefore = cluster.sent.length;
@@ -137,17 +144,7 @@ describe('signed commits', () => {
   test('a COMMIT that comes after the decision, for the decided batch, is checked only when it is used', () => {
     const cluster = new Harness();
     const { genuine, other } = twoProposals(cluster);
-    cluster.deliver(0, 2, genuine);
-    cluster.deliver(1, 2, {
-      kind: 'prepare',
-      view: genuine.view,
-      sequence: genuine.sequence,
-      batchDigest: genuine.batchDigest,
-      replicaId: replicaId(1),
-      proposalKeyEpoch: genuine.keyEpoch,
-      proposalSignature: genuine.signature,
-    });
-    for (const voter of [0, 1]) cluster.deliver(voter, 2, signedCommit(cluster, voter, genuine));
+    commitAtReplica2(cluster, genuine);
     assert.equal(cluster.replica(2).lastExecuted, 1);
     // Replica 3's COMMIT for the decided batch, with a broken signature: it decides nothing, so
     // it is not checked (no suspicion)...

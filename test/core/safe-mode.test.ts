@@ -77,6 +77,32 @@ function forkedCluster() {
 }
 
 /**
+ * Evidence that replica `accused` signed another root than `stable`'s at its sequence; with
+ * `signature`, that vote carries it instead of its own (a forgery that does not hold).
+ */
+function conflictingCheckpointAgainst(
+  cluster: Harness,
+  stable: CheckpointCertificate,
+  accused: number,
+  signature?: Signature,
+): Evidence {
+  const lieRoot = cluster.cryptos[0]!.hash(new TextEncoder().encode('a state no batch gives'));
+  const vote = certificateBy(cluster, stable.sequence, lieRoot, [accused]).votes[0]!;
+  return {
+    kind: 'conflicting-checkpoint',
+    accused: replicaId(accused),
+    certificate: stable,
+    vote: {
+      kind: 'checkpoint',
+      sequence: stable.sequence,
+      stateRoot: lieRoot,
+      ...vote,
+      ...(signature === undefined ? {} : { signature }),
+    },
+  };
+}
+
+/**
  * A proof whose second vote set for the stable checkpoint's sequence carries signatures that verify
  * under no key (each vote reuses one of the stable certificate's signatures): a forgery, or what a
  * proof signed under keys the operator replaced looks like after the new keys are installed.
@@ -263,23 +289,8 @@ describe('safe mode', () => {
   test('proofs against more than f replicas, of any kind, put a replica in safe mode; its peers check that proof and follow', () => {
     const { cluster, alice, stable } = forkedCluster();
     cluster.disconnected.delete(3);
-    const lieRoot = cluster.cryptos[0]!.hash(new TextEncoder().encode('a state no batch gives'));
-    /** Replica `accused` signed another root than the certified one at the stable sequence. */
-    const conflictingCheckpoint = (accused: number, signature?: Signature): Evidence => {
-      const vote = certificateBy(cluster, stable.sequence, lieRoot, [accused]).votes[0]!;
-      return {
-        kind: 'conflicting-checkpoint',
-        accused: replicaId(accused),
-        certificate: stable,
-        vote: {
-          kind: 'checkpoint',
-          sequence: stable.sequence,
-          stateRoot: lieRoot,
-          ...vote,
-          ...(signature === undefined ? {} : { signature }),
-        },
-      };
-    };
+    const conflictingCheckpoint = (accused: number, signature?: Signature): Evidence =>
+      conflictingCheckpointAgainst(cluster, stable, accused, signature);
     const cutOff = (accused: number, proof: Evidence): ReplicaEvent => ({
       kind: 'cut-off',
       replica: replicaId(accused),
@@ -330,22 +341,8 @@ describe('safe mode', () => {
   test('replicas relay the proofs they hold: proofs against different replicas found at different replicas meet, and more than f make safe mode', () => {
     const { cluster, stable } = forkedCluster();
     cluster.disconnected.delete(3);
-    const lieRoot = cluster.cryptos[0]!.hash(new TextEncoder().encode('a state no batch gives'));
-    const conflictingCheckpoint = (accused: number, forged = false): Evidence => {
-      const vote = certificateBy(cluster, stable.sequence, lieRoot, [accused]).votes[0]!;
-      return {
-        kind: 'conflicting-checkpoint',
-        accused: replicaId(accused),
-        certificate: stable,
-        vote: {
-          kind: 'checkpoint',
-          sequence: stable.sequence,
-          stateRoot: lieRoot,
-          ...vote,
-          ...(forged ? { signature: stable.votes[0]!.signature } : {}),
-        },
-      };
-    };
+    const conflictingCheckpoint = (accused: number, forged = false): Evidence =>
+      conflictingCheckpointAgainst(cluster, stable, accused, forged ? stable.votes[0]!.signature : undefined);
     const relay = (to: number, from: number, evidence: Evidence): void => {
       cluster.deliver(from, to, { kind: 'evidence-report', evidence });
     };
